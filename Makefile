@@ -1,0 +1,40 @@
+# Khala — the two commands: `make run` starts a local cluster, `make test` runs every test.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 7000
+
+.PHONY: install run test test-deps lint typecheck unit bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+run: install
+	bash scripts/install-deps.sh run
+	$(BIN)/khala up --port $(PORT)
+
+test-deps: install
+	bash scripts/install-deps.sh test
+
+lint: install
+	$(BIN)/ruff check khala tests benchmarks
+	$(BIN)/mypy
+
+typecheck: lint
+
+test: test-deps lint
+	$(BIN)/pytest -q -ra
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+bench: install
+	$(BIN)/python -m benchmarks.latency
+
+clean:
+	rm -rf $(VENV) khala-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""Khala: a distributed judge cluster."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,188 @@
+"""Settings: one typed object per node, layered defaults → TOML file → KHALA_* env → flags.
+
+Every setting is a dataclass field with its default and its help text; the command-line flags,
+the environment names and the docs are derived from these fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import socket
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from khala.errors import ConfigError
+
+ENV_PREFIX = "KHALA_"
+T = TypeVar("T")
+
+
+def setting(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse
+    return field(default=default, metadata={"help": help})
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) or 1
+
+
+@dataclass
+class DiscoverySettings:
+    """Where nodes find judicators: etcd when `etcd` is set, else the static list."""
+
+    etcd: str = setting("", "etcd endpoints, http://HOST:PORT[,…]; empty = static addresses")
+    prefix: str = setting("/khala", "etcd key prefix under which judicators register")
+    judicators: str = setting("127.0.0.1:4000", "static judicator addresses HOST:PORT[,…]")
+    log_level: str = setting("info", "log level: debug, info, warning, error")
+
+
+@dataclass
+class JudicatorSettings(DiscoverySettings):
+    listen: str = setting("127.0.0.1:4000", "HOST:PORT the Thrift server listens on")
+    advertise: str = setting("", "HOST:PORT registered in etcd; empty = the listen address")
+    name: str = setting("", "registered name; empty = judicator.<hostname>.<port>")
+    store: str = setting("sqlite:///khala-data/khala.db", "store URL: sqlite:///path or mongodb://…")
+    ttl: int = setting(10, "etcd lease TTL in seconds (registration and leadership)")
+    expiry: float = setting(10.0, "seconds of silence after which an executor is reaped")
+    reap_interval: float = setting(1.0, "seconds between reaper passes of the leader")
+    max_wait_ms: int = setting(5000, "longest report long-poll a judicator grants, ms")
+    max_task_size: int = setting(16252928, "largest accepted task in bytes")
+    mongo_write_concern: str = setting("majority", "MongoDB write concern: majority, 1, …")
+    mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
+    threads: int = setting(64, "largest number of concurrent Thrift connections served")
+
+    def resolved_name(self) -> str:
+        port = self.listen.rsplit(":", 1)[-1]
+        return self.name or f"judicator.{socket.gethostname()}.{port}"
+
+
+@dataclass
+class ExecutorSettings(DiscoverySettings):
+    name: str = setting("", "executor name reported to judicators; empty = executor.<host>.<pid>")
+    slots: int = setting(0, "tasks run at once; 0 = number of CPUs")
+    work_dir: str = setting("", "directory for task work dirs; empty = a temporary directory")
+    sandbox: str = setting("bwrap", "sandbox: bwrap (namespaces + cgroups) or none (unsafe)")
+    heartbeat: float = setting(1.0, "longest seconds between two reports (long-poll hold)")
+    rpc_timeout: float = setting(10.0, "seconds an RPC may take beyond the long-poll hold")
+    output_limit: int = setting(64 * 1024 * 1024, "default cap of each captured stream, bytes")
+    max_output_limit: int = setting(256 * 1024 * 1024, "largest output cap a task may ask")
+    memory_limit: int = setting(512 * 1024 * 1024, "default memory limit of a step, bytes")
+    max_memory_limit: int = setting(4 * 1024 * 1024 * 1024, "largest memory limit a task may ask")
+    pids_limit: int = setting(256, "default process/thread limit of a step")
+    max_pids_limit: int = setting(4096, "largest pids limit a task may ask")
+    max_cpu_limit: int = setting(3600, "largest CPU-seconds limit a task may ask")
+    result_limit: int = setting(4 * 1024 * 1024, "bytes of each stream kept in the result")
+    zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
+    zip_max_files: int = setting(10000, "most files in a zip")
+
+    def resolved_name(self) -> str:
+        return self.name or f"executor.{socket.gethostname()}.{os.getpid()}"
+
+    def resolved_slots(self) -> int:
+        return self.slots if self.slots > 0 else _cpus()
+
+
+@dataclass
+class GatewaySettings(DiscoverySettings):
+    listen: str = setting("127.0.0.1:7000", "HOST:PORT the HTTP server listens on")
+    workers: int = setting(2, "gunicorn worker processes")
+    threads: int = setting(8, "threads per gunicorn worker")
+    max_task_size: int = setting(16252928, "largest accepted task in bytes (result 3 beyond)")
+    truncate: int = setting(1000, "characters of a text field shown unless no_truncate is given")
+    rpc_timeout: float = setting(30.0, "seconds a judicator RPC may take")
+    zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
+    zip_max_files: int = setting(10000, "most files in a zip")
+
+
+@dataclass
+class UpSettings:
+    port: int = setting(7000, "HTTP port of the gateway on 127.0.0.1")
+    data_dir: str = setting("khala-data", "directory for the store, etcd data and work dirs")
+    executors: int = setting(1, "executor processes to start")
+    slots: int = setting(0, "slots per executor; 0 = number of CPUs")
+    sandbox: str = setting("bwrap", "sandbox for executors: bwrap, or none (unsafe)")
+    judicator_port: int = setting(0, "Thrift port of the judicator; 0 = a free port")
+    etcd: str = setting("auto", "auto = start a local etcd if one is installed; off = static")
+    log_level: str = setting("info", "log level: debug, info, warning, error")
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _field_type(cls: type, f: dataclasses.Field[Any]) -> type:
+    hints = typing.get_type_hints(cls)
+    hint = hints[f.name]
+    if isinstance(hint, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint  # type: ignore[no-any-return]
+
+
+def _convert(kind: type, name: str, value: Any) -> Any:
+    try:
+        if kind is bool and isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(value)
+            return lowered in {"1", "true", "yes", "on"}
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}: {value!r} is not a valid {kind.__name__}") from exc
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One --flag per settings field; unset flags stay None so lower layers show through."""
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        parser.add_argument(flag, dest=f.name, default=None, help=f"{f.metadata.get('help', '')}"
+                            f" (default: {f.default!r})")
+
+
+def load(
+    cls: type[T],
+    section: str,
+    config_file: str | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> T:
+    """Build `cls` from its defaults, then [section] of the TOML file, then KHALA_* env, then
+    flags (values that are None are ignored)."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    path = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                doc = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        table = {**doc.get("common", {}), **doc.get(section, {})}
+        unknown = set(doc.get(section, {})) - set(names)
+        if unknown:
+            raise ConfigError(f"unknown settings in [{section}] of {path}: {sorted(unknown)}")
+        values.update({k: v for k, v in table.items() if k in names})
+    for name in names:
+        key = ENV_PREFIX + name.upper()
+        if key in env:
+            values[name] = env[key]
+    for name, value in (flags or {}).items():
+        if name in names and value is not None:
+            values[name] = value
+    typed = {k: _convert(_field_type(cls, names[k]), k, v) for k, v in values.items()}
+    return cls(**typed)
+
+
+def split_addresses(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)

@@ -1,0 +1,249 @@
+"""The domain model: tasks, their parts and results, status and return codes, ids and times.
+
+Pure data and pure helpers; no IO. Wire formats (Thrift, HTTP forms, store documents) convert to
+and from these types in one module each.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+
+from bson import ObjectId
+
+INT_MAX = 2147483647
+ID_RE = re.compile(r"^[0-9a-f]{24}$")
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
+
+
+class Status(IntEnum):
+    """Task status codes of the HTTP API (seed 004)."""
+
+    PENDING = 0
+    COMPILING = 1
+    COMPILE_FAILED = 2
+    RUNNING = 3
+    RUN_FAILED = 4
+    SUCCESS = 5
+    RETRYING = 6
+    CANCELLED = 7
+    UNKNOWN_ERROR = 8
+
+
+FINAL_STATUSES = frozenset(
+    {Status.COMPILE_FAILED, Status.RUN_FAILED, Status.SUCCESS, Status.CANCELLED, Status.UNKNOWN_ERROR}
+)
+QUEUED_STATUSES = frozenset({Status.PENDING, Status.RETRYING})
+ACTIVE_STATUSES = frozenset({Status.COMPILING, Status.RUNNING})
+# What an executor may hand in as a finished task's status (Cancelled only comes from cancel()).
+REPORTABLE_FINAL = frozenset(
+    {Status.COMPILE_FAILED, Status.RUN_FAILED, Status.SUCCESS, Status.UNKNOWN_ERROR}
+)
+
+
+class Code(IntEnum):
+    """Response codes shared by the HTTP API and the Thrift ReturnCode enum."""
+
+    OK = 0
+    ERROR = 1
+    NOT_EXIST = 2
+    TOO_LARGE = 3
+    INVALID_INPUT = 4
+
+
+class Reason(str):
+    """Why a sandboxed step ended (a plain string on the wire)."""
+
+    OK = "ok"
+    NONZERO_EXIT = "nonzero_exit"
+    SIGNALED = "signaled"
+    TIME_LIMIT = "time_limit"
+    WALL_LIMIT = "wall_limit"
+    MEMORY_LIMIT = "memory_limit"
+    OUTPUT_LIMIT = "output_limit"
+    PIDS_LIMIT = "pids_limit"
+    INTERNAL_ERROR = "internal_error"
+    CANCELLED = "cancelled"
+
+
+REASONS = frozenset(
+    {
+        Reason.OK,
+        Reason.NONZERO_EXIT,
+        Reason.SIGNALED,
+        Reason.TIME_LIMIT,
+        Reason.WALL_LIMIT,
+        Reason.MEMORY_LIMIT,
+        Reason.OUTPUT_LIMIT,
+        Reason.PIDS_LIMIT,
+        Reason.INTERNAL_ERROR,
+        Reason.CANCELLED,
+    }
+)
+
+
+@dataclass
+class Compile:
+    source: bytes = b""  # zip archive bytes, empty = none
+    command: str = ""
+    timeout: int = 0  # seconds, 0 = none
+    memory_limit: int | None = None  # bytes
+
+
+@dataclass
+class Execute:
+    input: str = ""
+    data: bytes = b""  # zip archive bytes, empty = none
+    command: str = ""
+    timeout: int = 0
+    standard: str = ""
+    memory_limit: int | None = None
+    cpu_limit: int | None = None  # CPU seconds
+    pids_limit: int | None = None
+    output_limit: int | None = None  # bytes per stream
+
+
+@dataclass
+class StepReport:
+    """What one sandboxed step did and used."""
+
+    exit_code: int | None = None
+    signal: int | None = None
+    core_dump: bool = False
+    time: float = 0.0  # CPU seconds, user + sys
+    wall_time: float = 0.0
+    memory: int = 0  # peak bytes
+    reason: str = Reason.OK
+
+
+@dataclass
+class Result:
+    compile_output: str = ""
+    compile_error: str = ""
+    execute_output: str = ""
+    execute_error: str = ""
+    compile_report: StepReport | None = None
+    execute_report: StepReport | None = None
+
+
+@dataclass
+class Task:
+    id: str = ""
+    user: int = 0
+    compile: Compile = field(default_factory=Compile)
+    execute: Execute = field(default_factory=Execute)
+    add_time: str = ""
+    done: bool = False
+    status: int = Status.PENDING
+    executor: str | None = None
+    report_time: str = ""
+    result: Result | None = None
+
+    def brief(self) -> TaskBrief:
+        return TaskBrief(
+            id=self.id,
+            user=self.user,
+            add_time=self.add_time,
+            done=self.done,
+            status=self.status,
+            executor=self.executor,
+            report_time=self.report_time,
+        )
+
+
+@dataclass
+class TaskBrief:
+    id: str
+    user: int = 0
+    add_time: str = ""
+    done: bool = False
+    status: int = Status.PENDING
+    executor: str | None = None
+    report_time: str = ""
+
+
+@dataclass
+class ExecutorInfo:
+    id: str
+    hostname: str
+    report_time: str
+
+
+@dataclass
+class SearchQuery:
+    id: str | None = None
+    user: int | None = None
+    start_time: str | None = None  # canonical TIME_FORMAT
+    end_time: str | None = None
+    old_to_new: bool = False
+    limit: int = 0  # 0 = no limit
+    page: int = 0
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def new_id() -> str:
+    return str(ObjectId())
+
+
+def valid_id(value: object) -> bool:
+    return isinstance(value, str) and ID_RE.match(value) is not None
+
+
+def valid_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INT_MAX
+
+
+def now() -> str:
+    """The current UTC time in the canonical ISO form with microseconds."""
+    return format_time(_dt.datetime.now(_dt.UTC).replace(tzinfo=None))
+
+
+def format_time(value: _dt.datetime) -> str:
+    return value.strftime(TIME_FORMAT)
+
+
+def parse_time(text: str) -> _dt.datetime:
+    """Parse an ISO 8601 time; aware times are converted to naive UTC. Raises ValueError."""
+    value = _dt.datetime.fromisoformat(text.strip())
+    if value.tzinfo is not None:
+        value = value.astimezone(_dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def canonical_time(text: str) -> str:
+    """Any valid ISO 8601 time → the canonical stored form. Raises ValueError."""
+    return format_time(parse_time(text))
+
+
+def time_before(seconds: float) -> str:
+    moment = _dt.datetime.now(_dt.UTC).replace(tzinfo=None) - _dt.timedelta(seconds=seconds)
+    return format_time(moment)
+
+
+def page_count(total: int, limit: int) -> int:
+    """Pages of a search: 0 when nothing matched, 1 when unlimited, else ceil(total/limit)."""
+    if total == 0:
+        return 0
+    if limit == 0:
+        return 1
+    return -(-total // limit)
+
+
+def task_size(task: Task) -> int:
+    """The size that counts against the task size limit: every payload the user sent."""
+    return (
+        len(task.compile.source)
+        + len(task.compile.command.encode())
+        + len(task.execute.input.encode())
+        + len(task.execute.data)
+        + len(task.execute.command.encode())
+        + len(task.execute.standard.encode())
+    )
+
+
+def with_status(task: Task, status: int) -> Task:
+    return replace(task, status=status)

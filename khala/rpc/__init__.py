@@ -1,0 +1,13 @@
+"""The Judicator Thrift interface: the IDL, loaded once with thriftpy2."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import thriftpy2
+
+IDL_PATH = os.path.join(os.path.dirname(__file__), "judicator.thrift")
+
+# The generated module: judicator_thrift.Judicator, judicator_thrift.Task, ...
+judicator_thrift: Any = thriftpy2.load(IDL_PATH, module_name="judicator_thrift")

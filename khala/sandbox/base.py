@@ -1,0 +1,57 @@
+"""The sandbox interface: run one step (compile or execute) contained, measured, cleaned up."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from khala.model import StepReport
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class Limits:
+    """Limits of one run. None means no limit of that kind."""
+
+    wall_time: float | None = None  # seconds
+    cpu_time: int | None = None  # CPU seconds (RLIMIT_CPU, checked against the cgroup)
+    memory: int | None = None  # bytes (cgroup)
+    pids: int | None = None  # processes + threads (cgroup)
+    output: int = 64 * MIB  # bytes per captured stream
+    file_size: int | None = 256 * MIB  # RLIMIT_FSIZE
+    open_files: int | None = 256  # RLIMIT_NOFILE
+    stack: int | None = 64 * MIB  # RLIMIT_STACK
+
+
+@dataclass
+class RunSpec:
+    argv: list[str]
+    workdir: str  # host path of the task's work directory; the only writable place
+    stdin_path: str | None = None  # host path fed to stdin, or /dev/null
+    env: dict[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass
+class RunOutcome:
+    stdout: bytes
+    stderr: bytes
+    report: StepReport
+
+
+class Sandbox(ABC):
+    """Runs steps. Implementations must kill the whole process tree when a run ends."""
+
+    name: str = "abstract"
+
+    @abstractmethod
+    def run(self, spec: RunSpec, cancel: threading.Event) -> RunOutcome:
+        """Run to the end, a limit, or until `cancel` is set (reason `cancelled`)."""
+
+    def prepare_workdir(self, workdir: str) -> None:  # noqa: B027 - optional hook
+        """Make `workdir` usable by the sandboxed user (ownership, modes). Default: nothing."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release host resources (e.g. the parent cgroup)."""

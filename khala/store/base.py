@@ -1,0 +1,87 @@
+"""The Store interface: the judicator's only way to persist tasks and executors.
+
+Every conditional update is a single atomic operation in the backend, so several judicators
+sharing one store cannot both assign a task or record two results for it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from khala.model import ExecutorInfo, Result, SearchQuery, Task, TaskBrief
+
+
+class Store(ABC):
+    """Tasks and executors. All times are canonical ISO strings (khala.model.TIME_FORMAT)."""
+
+    # ------------------------------------------------------------------ tasks (clients)
+
+    @abstractmethod
+    def add(self, task: Task) -> str:
+        """Insert a new task. `task.id` and `task.add_time` are already set by the caller."""
+
+    @abstractmethod
+    def get(self, task_id: str) -> Task | None:
+        """The whole task, or None."""
+
+    @abstractmethod
+    def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:
+        """(total matching, the requested page) ordered by add_time (then id), newest first
+        unless query.old_to_new."""
+
+    @abstractmethod
+    def cancel(self, task_id: str, now: str) -> bool:
+        """Undone task → done, Cancelled, no executor. False if unknown or already done."""
+
+    # ------------------------------------------------------------------ tasks (executors)
+
+    @abstractmethod
+    def assign(self, executor: str, count: int, now: str) -> list[Task]:
+        """Atomically take up to `count` queued (Pending/Retrying, no executor, not done) tasks,
+        oldest first, for `executor`: status Compiling, report_time now. Returns them whole."""
+
+    @abstractmethod
+    def has_queued(self) -> bool:
+        """Whether any task waits for an executor."""
+
+    @abstractmethod
+    def finish(self, task_id: str, executor: str, status: int, result: Result, now: str) -> bool:
+        """Record a result only if the task is undone and held by `executor`: done, status,
+        result, report_time, executor kept as the one that ran it. False otherwise."""
+
+    @abstractmethod
+    def progress(self, task_id: str, executor: str, status: int, now: str) -> bool:
+        """Update status and report_time of an undone task held by `executor`. False if the
+        task is not (any longer) this executor's."""
+
+    @abstractmethod
+    def held_by(self, executor: str) -> list[TaskBrief]:
+        """Undone tasks currently assigned to `executor`."""
+
+    @abstractmethod
+    def requeue(self, task_id: str, executor: str, now: str) -> bool:
+        """Undone task held by `executor` → Retrying with no executor. False otherwise."""
+
+    @abstractmethod
+    def stale_tasks(self, before: str) -> list[TaskBrief]:
+        """Undone tasks held by some executor whose report_time is older than `before`."""
+
+    # ------------------------------------------------------------------ executors
+
+    @abstractmethod
+    def touch_executor(self, hostname: str, now: str) -> None:
+        """Create or refresh the executor record (report_time = now)."""
+
+    @abstractmethod
+    def executors(self, since: str) -> list[ExecutorInfo]:
+        """Executors whose last report is at or after `since`, by hostname."""
+
+    @abstractmethod
+    def remove_executors(self, before: str) -> list[str]:
+        """Delete executors silent since before `before`; returns their hostnames."""
+
+    # ------------------------------------------------------------------ life cycle
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,306 @@
+"""SQLite store: the embedded default for a single judicator.
+
+WAL mode, one connection per thread, every conditional update inside one statement or one
+IMMEDIATE transaction so concurrent callers cannot both win.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from khala.errors import ConfigError
+from khala.model import (
+    ExecutorInfo,
+    Result,
+    SearchQuery,
+    Status,
+    Task,
+    TaskBrief,
+    new_id,
+)
+from khala.store.base import Store
+from khala.store.codec import (
+    brief_from_row,
+    result_from_json,
+    result_to_json,
+    spec_from_json,
+    spec_to_json,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    user INTEGER NOT NULL,
+    add_time TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    status INTEGER NOT NULL DEFAULT 0,
+    executor TEXT,
+    report_time TEXT NOT NULL DEFAULT '',
+    spec TEXT NOT NULL,
+    compile_source BLOB NOT NULL,
+    execute_data BLOB NOT NULL,
+    result TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_add_time ON tasks (add_time, id);
+CREATE INDEX IF NOT EXISTS tasks_user_add_time ON tasks (user, add_time, id);
+CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (done, executor, add_time, id);
+CREATE INDEX IF NOT EXISTS tasks_held ON tasks (executor, done, report_time);
+CREATE TABLE IF NOT EXISTS executors (
+    id TEXT PRIMARY KEY,
+    hostname TEXT NOT NULL UNIQUE,
+    report_time TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executors_report_time ON executors (report_time);
+"""
+
+BRIEF_COLUMNS = "id, user, add_time, done, status, executor, report_time"
+QUEUED = f"done = 0 AND executor IS NULL AND status IN ({Status.PENDING}, {Status.RETRYING})"
+
+
+class SqliteStore(Store):
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        with self._conn() as conn:
+            conn.executescript(SCHEMA)
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteStore:
+        prefix = "sqlite://"
+        path = url[len(prefix) :]
+        if not path or path == "/":
+            raise ConfigError(f"store URL {url!r} names no file: use sqlite:///path/khala.db")
+        if path.startswith("/") and not path.startswith("//"):
+            path = path  # sqlite:///abs/path → /abs/path
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        return cls(path)
+
+    # ------------------------------------------------------------------ connections
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        yield self._connection()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.ProgrammingError:
+                    pass  # created in another thread that is gone; nothing to release
+            self._all.clear()
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ tasks (clients)
+
+    def add(self, task: Task) -> str:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO tasks (id, user, add_time, done, status, executor, report_time,"
+                " spec, compile_source, execute_data, result) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    task.id,
+                    task.user,
+                    task.add_time,
+                    int(task.done),
+                    int(task.status),
+                    task.executor,
+                    task.report_time,
+                    spec_to_json(task),
+                    task.compile.source,
+                    task.execute.data,
+                    result_to_json(task.result),
+                ),
+            )
+        return task.id
+
+    def get(self, task_id: str) -> Task | None:
+        with self._conn() as conn:
+            row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return None if row is None else _task_from_row(row)
+
+    def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:
+        clauses, params = _search_filter(query)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "ASC" if query.old_to_new else "DESC"
+        sql = f"SELECT {BRIEF_COLUMNS} FROM tasks {where} ORDER BY add_time {order}, id {order}"
+        if query.limit:
+            sql += f" LIMIT {int(query.limit)} OFFSET {int(query.limit) * int(query.page)}"
+        with self._conn() as conn:
+            total = conn.execute(f"SELECT COUNT(*) FROM tasks {where}", params).fetchone()[0]
+            rows = conn.execute(sql, params).fetchall() if total else []
+        return total, [brief_from_row(r) for r in rows]
+
+    def cancel(self, task_id: str, now: str) -> bool:
+        with self._conn() as conn:
+            cur = conn.execute(
+                "UPDATE tasks SET done = 1, status = ?, executor = NULL, report_time = ?"
+                " WHERE id = ? AND done = 0",
+                (int(Status.CANCELLED), now, task_id),
+            )
+        return cur.rowcount == 1
+
+    # ------------------------------------------------------------------ tasks (executors)
+
+    def assign(self, executor: str, count: int, now: str) -> list[Task]:
+        if count <= 0:
+            return []
+        with self._transaction() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT id FROM tasks WHERE {QUEUED} ORDER BY add_time, id LIMIT ?", (count,)
+                )
+            ]
+            taken = []
+            for task_id in ids:
+                cur = conn.execute(
+                    f"UPDATE tasks SET executor = ?, status = ?, report_time = ?"
+                    f" WHERE id = ? AND {QUEUED}",
+                    (executor, int(Status.COMPILING), now, task_id),
+                )
+                if cur.rowcount == 1:
+                    taken.append(task_id)
+            rows = [conn.execute("SELECT * FROM tasks WHERE id = ?", (i,)).fetchone() for i in taken]
+        return [_task_from_row(r) for r in rows]
+
+    def has_queued(self) -> bool:
+        with self._conn() as conn:
+            return conn.execute(f"SELECT 1 FROM tasks WHERE {QUEUED} LIMIT 1").fetchone() is not None
+
+    def finish(self, task_id: str, executor: str, status: int, result: Result, now: str) -> bool:
+        with self._conn() as conn:
+            cur = conn.execute(
+                "UPDATE tasks SET done = 1, status = ?, result = ?, report_time = ?"
+                " WHERE id = ? AND executor = ? AND done = 0",
+                (int(status), result_to_json(result), now, task_id, executor),
+            )
+        return cur.rowcount == 1
+
+    def progress(self, task_id: str, executor: str, status: int, now: str) -> bool:
+        with self._conn() as conn:
+            cur = conn.execute(
+                "UPDATE tasks SET status = ?, report_time = ? WHERE id = ? AND executor = ?"
+                " AND done = 0",
+                (int(status), now, task_id, executor),
+            )
+        return cur.rowcount == 1
+
+    def held_by(self, executor: str) -> list[TaskBrief]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {BRIEF_COLUMNS} FROM tasks WHERE executor = ? AND done = 0", (executor,)
+            ).fetchall()
+        return [brief_from_row(r) for r in rows]
+
+    def requeue(self, task_id: str, executor: str, now: str) -> bool:
+        with self._conn() as conn:
+            cur = conn.execute(
+                "UPDATE tasks SET executor = NULL, status = ?, report_time = ?"
+                " WHERE id = ? AND executor = ? AND done = 0",
+                (int(Status.RETRYING), now, task_id, executor),
+            )
+        return cur.rowcount == 1
+
+    def stale_tasks(self, before: str) -> list[TaskBrief]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {BRIEF_COLUMNS} FROM tasks WHERE executor IS NOT NULL AND done = 0"
+                " AND report_time < ?",
+                (before,),
+            ).fetchall()
+        return [brief_from_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ executors
+
+    def touch_executor(self, hostname: str, now: str) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO executors (id, hostname, report_time) VALUES (?, ?, ?)"
+                " ON CONFLICT (hostname) DO UPDATE SET report_time = excluded.report_time",
+                (new_id(), hostname, now),
+            )
+
+    def executors(self, since: str) -> list[ExecutorInfo]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT id, hostname, report_time FROM executors WHERE report_time >= ?"
+                " ORDER BY hostname",
+                (since,),
+            ).fetchall()
+        return [ExecutorInfo(r["id"], r["hostname"], r["report_time"]) for r in rows]
+
+    def remove_executors(self, before: str) -> list[str]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "DELETE FROM executors WHERE report_time < ? RETURNING hostname", (before,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+
+def _search_filter(query: SearchQuery) -> tuple[list[str], list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if query.id is not None:
+        clauses.append("id = ?")
+        params.append(query.id)
+    if query.user is not None:
+        clauses.append("user = ?")
+        params.append(query.user)
+    if query.start_time is not None:
+        clauses.append("add_time >= ?")
+        params.append(query.start_time)
+    if query.end_time is not None:
+        clauses.append("add_time <= ?")
+        params.append(query.end_time)
+    return clauses, params
+
+
+def _task_from_row(row: sqlite3.Row) -> Task:
+    compile_part, execute_part = spec_from_json(
+        row["spec"], bytes(row["compile_source"]), bytes(row["execute_data"])
+    )
+    brief = brief_from_row(row)
+    return Task(
+        id=brief.id,
+        user=brief.user,
+        compile=compile_part,
+        execute=execute_part,
+        add_time=brief.add_time,
+        done=brief.done,
+        status=brief.status,
+        executor=brief.executor,
+        report_time=brief.report_time,
+        result=result_from_json(row["result"]),
+    )
