@@ -1,0 +1,200 @@
+"""Zip archives from strangers: check them, extract them safely, and build one-file zips.
+
+A task's compile source and execute data are zip archives. Before any of it touches a disk we
+check every entry's header (names, types, sizes, count); extraction then creates only regular
+files and directories under the destination, never follows a symlink, and counts the bytes it
+really decompresses, so a lying header cannot make it write more than the limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import re
+import stat
+import zipfile
+import zlib
+
+from khala.errors import InvalidInput
+
+CHUNK = 64 * 1024
+DRIVE_RE = re.compile(r"^[A-Za-z]:")
+UNIX_SYSTEM = 3  # ZipInfo.create_system of archives made on Unix
+# OS errors that extraction hits only because of the archive's own layout.
+LAYOUT_ERRNOS = frozenset(
+    {errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
+)
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+COMPRESSIONS = frozenset(
+    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+)
+OPEN_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError, NotImplementedError)
+
+
+def entry_parts(name: str) -> list[str]:
+    """The path components of an entry name; raises InvalidInput for a name that could escape.
+
+    Rejected: empty names, absolute paths, `..` components, backslashes (Windows separators),
+    drive letters and NUL bytes. `.` and empty components are dropped."""
+    if not name:
+        raise InvalidInput("a zip entry has an empty name")
+    if "\x00" in name:
+        raise InvalidInput(f"zip entry {name!r} has a NUL byte in its name")
+    if "\\" in name:
+        raise InvalidInput(f"zip entry {name!r} has a backslash in its name")
+    if name.startswith("/"):
+        raise InvalidInput(f"zip entry {name!r} has an absolute path")
+    if DRIVE_RE.match(name):
+        raise InvalidInput(f"zip entry {name!r} starts with a drive letter")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise InvalidInput(f"zip entry {name!r} has a '..' component")
+    return parts
+
+
+def _check_type(info: zipfile.ZipInfo) -> None:
+    mode = info.external_attr >> 16
+    if info.create_system != UNIX_SYSTEM or stat.S_IFMT(mode) == 0:
+        return  # no Unix type recorded: a plain file or directory
+    if stat.S_ISLNK(mode):
+        raise InvalidInput(f"zip entry {info.filename!r} is a symlink")
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InvalidInput(f"zip entry {info.filename!r} is a device or special file")
+    if stat.S_ISDIR(mode) and not info.is_dir():
+        raise InvalidInput(f"zip entry {info.filename!r} is a directory without a trailing '/'")
+
+
+def _check_entry(info: zipfile.ZipInfo) -> None:
+    entry_parts(info.filename)
+    _check_type(info)
+    if info.flag_bits & 0x1:
+        raise InvalidInput(f"zip entry {info.filename!r} is encrypted")
+    if info.compress_type not in COMPRESSIONS:
+        raise InvalidInput(f"zip entry {info.filename!r} uses an unsupported compression method")
+    if info.file_size < 0 or info.compress_size < 0:
+        raise InvalidInput(f"zip entry {info.filename!r} has a negative size")
+
+
+def _open(data: bytes) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except OPEN_ERRORS as exc:
+        raise InvalidInput(f"not a valid zip archive: {exc}") from exc
+
+
+def _check_open(archive: zipfile.ZipFile, max_bytes: int, max_files: int) -> list[zipfile.ZipInfo]:
+    infos = archive.infolist()
+    if len(infos) > max_files:
+        raise InvalidInput(f"zip archive has {len(infos)} entries, more than the limit {max_files}")
+    total = 0
+    for info in infos:
+        _check_entry(info)
+        total += info.file_size
+    if total > max_bytes:
+        raise InvalidInput(f"zip archive unpacks to {total} bytes, more than the limit {max_bytes}")
+    return infos
+
+
+def check_zip(data: bytes, max_bytes: int, max_files: int) -> None:
+    """Raise InvalidInput unless `data` is empty or a zip archive that is safe to extract."""
+    if not data:
+        return
+    with _open(data) as archive:
+        _check_open(archive, max_bytes, max_files)
+
+
+# ----------------------------------------------------------------------------- extraction
+
+
+def _enter_dir(parent_fd: int, name: str) -> int:
+    """Open (creating it if needed) directory `name` inside `parent_fd`, never through a symlink."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, 0o755, dir_fd=parent_fd)
+    return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+
+
+def _write_file(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, dir_fd: int, name: str, budget: int
+) -> int:
+    """Write one entry; return the bytes written. Raises InvalidInput past `budget` bytes."""
+    executable = info.create_system == UNIX_SYSTEM and (info.external_attr >> 16) & 0o111
+    mode = 0o755 if executable else 0o644
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(name, flags, mode, dir_fd=dir_fd)
+    written = 0
+    try:
+        with archive.open(info) as source:
+            while chunk := source.read(CHUNK):
+                written += len(chunk)
+                if written > budget:
+                    raise InvalidInput("zip archive unpacks to more bytes than the limit")
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    return written
+
+
+def _extract_entry(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, root_fd: int, budget: int
+) -> int:
+    parts = entry_parts(info.filename)
+    if not parts:
+        return 0
+    dirs, last = (parts, None) if info.is_dir() else (parts[:-1], parts[-1])
+    fds = []
+    try:
+        current = root_fd
+        for part in dirs:
+            current = _enter_dir(current, part)
+            fds.append(current)
+        if last is None:
+            return 0
+        return _write_file(archive, info, current, last, budget)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def extract_zip(data: bytes, dest: str, max_bytes: int, max_files: int) -> None:
+    """Check `data`, then extract its regular files and directories under `dest` (which must
+    exist). Raises InvalidInput for an unsafe archive or one that really unpacks past max_bytes."""
+    if not data:
+        return
+    with _open(data) as archive:
+        infos = _check_open(archive, max_bytes, max_files)
+        root_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            total = 0
+            for info in infos:
+                total += _extract_entry(archive, info, root_fd, max_bytes - total)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+            raise InvalidInput(f"zip archive cannot be extracted: {exc}") from exc
+        except OSError as exc:
+            if exc.errno in LAYOUT_ERRNOS:
+                raise InvalidInput(f"zip archive cannot be extracted: {exc}") from exc
+            raise
+        finally:
+            os.close(root_fd)
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def make_zip(name: str, content: str) -> bytes:
+    """A zip archive holding one file `name` with `content` (UTF-8). Raises InvalidInput for a
+    name that is empty, absolute, names a directory or has a `..` component."""
+    if name.endswith("/") or not entry_parts(name):
+        raise InvalidInput(f"{name!r} is not a valid file name")
+    info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = UNIX_SYSTEM
+    info.external_attr = (stat.S_IFREG | 0o644) << 16
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(info, content.encode("utf-8"))
+    return buffer.getvalue()
