@@ -46,7 +46,9 @@ class JudicatorSettings(DiscoverySettings):
     listen: str = setting("127.0.0.1:4000", "HOST:PORT the Thrift server listens on")
     advertise: str = setting("", "HOST:PORT registered in etcd; empty = the listen address")
     name: str = setting("", "registered name; empty = judicator.<hostname>.<port>")
-    store: str = setting("sqlite:///khala-data/khala.db", "store URL: sqlite:///path or mongodb://…")
+    store: str = setting(
+        "sqlite:///khala-data/khala.db", "store URL: sqlite:///path or mongodb://…"
+    )
     ttl: int = setting(10, "etcd lease TTL in seconds (registration and leadership)")
     expiry: float = setting(10.0, "seconds of silence after which an executor is reaped")
     reap_interval: float = setting(1.0, "seconds between reaper passes of the leader")
@@ -54,7 +56,8 @@ class JudicatorSettings(DiscoverySettings):
     max_task_size: int = setting(16252928, "largest accepted task in bytes")
     mongo_write_concern: str = setting("majority", "MongoDB write concern: majority, 1, …")
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
-    threads: int = setting(64, "largest number of concurrent Thrift connections served")
+    zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
+    zip_max_files: int = setting(10000, "most files in a zip")
 
     def resolved_name(self) -> str:
         port = self.listen.rsplit(":", 1)[-1]
@@ -138,8 +141,12 @@ def add_flags(parser: argparse.ArgumentParser, cls: type) -> None:
     """One --flag per settings field; unset flags stay None so lower layers show through."""
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
-        parser.add_argument(flag, dest=f.name, default=None, help=f"{f.metadata.get('help', '')}"
-                            f" (default: {f.default!r})")
+        parser.add_argument(
+            flag,
+            dest=f.name,
+            default=None,
+            help=f"{f.metadata.get('help', '')} (default: {f.default!r})",
+        )
 
 
 def load(

@@ -33,7 +33,13 @@ class Status(IntEnum):
 
 
 FINAL_STATUSES = frozenset(
-    {Status.COMPILE_FAILED, Status.RUN_FAILED, Status.SUCCESS, Status.CANCELLED, Status.UNKNOWN_ERROR}
+    {
+        Status.COMPILE_FAILED,
+        Status.RUN_FAILED,
+        Status.SUCCESS,
+        Status.CANCELLED,
+        Status.UNKNOWN_ERROR,
+    }
 )
 QUEUED_STATUSES = frozenset({Status.PENDING, Status.RETRYING})
 ACTIVE_STATUSES = frozenset({Status.COMPILING, Status.RUNNING})

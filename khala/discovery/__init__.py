@@ -23,7 +23,9 @@ def open_discovery(settings: DiscoverySettings) -> Discovery:
     return StaticDiscovery(split_addresses(settings.judicators), settings.prefix)
 
 
-def open_registration(settings: DiscoverySettings, name: str, address: str, ttl: int) -> Registration:
+def open_registration(
+    settings: DiscoverySettings, name: str, address: str, ttl: int
+) -> Registration:
     if settings.etcd:
         from khala.discovery.etcd import EtcdRegistration
 

@@ -35,7 +35,9 @@ class Connection:
         transport = TCyBufferedTransportFactory().get_transport(self._socket)
         self._transport = transport
         transport.open()
-        self.client: Any = TClient(judicator_thrift.Judicator, TCyBinaryProtocolFactory().get_protocol(transport))
+        self.client: Any = TClient(
+            judicator_thrift.Judicator, TCyBinaryProtocolFactory().get_protocol(transport)
+        )
 
     def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
         if timeout is None:
@@ -81,7 +83,9 @@ class JudicatorClient:
             ordered.insert(0, prefer)
         return ordered
 
-    def call(self, method: str, *args: Any, timeout: float | None = None, prefer: str | None = None) -> Any:
+    def call(
+        self, method: str, *args: Any, timeout: float | None = None, prefer: str | None = None
+    ) -> Any:
         """Call `method` on some judicator; returns (result). Raises Unavailable."""
         result, _ = self.call_at(method, *args, timeout=timeout, prefer=prefer)
         return result
@@ -94,7 +98,7 @@ class JudicatorClient:
         conns = self._connections()
         for address in self._order(prefer):
             # A cached connection may have been closed by the server: one fresh retry.
-            for fresh in ((False, True) if address in conns else (True,)):
+            for fresh in (False, True) if address in conns else (True,):
                 try:
                     if fresh:
                         self._drop(address)

@@ -194,4 +194,6 @@ def brief_from_thrift(brief: Any) -> TaskBrief:
 
 
 def executor_from_thrift(info: Any) -> ExecutorInfo:
-    return ExecutorInfo(id=info.id or "", hostname=info.hostname or "", report_time=info.report_time or "")
+    return ExecutorInfo(
+        id=info.id or "", hostname=info.hostname or "", report_time=info.report_time or ""
+    )

@@ -38,7 +38,9 @@ def rlimit_setter(limits: Limits) -> Callable[[], None]:
     return apply
 
 
-def classify(status: int, limits: Limits, cpu: float, wall: float, flags: dict[str, bool]) -> StepReport:
+def classify(
+    status: int, limits: Limits, cpu: float, wall: float, flags: dict[str, bool]
+) -> StepReport:
     """Turn a wait status and what was observed into a StepReport. Pure."""
     report = StepReport(time=round(cpu, 6), wall_time=round(wall, 6))
     if os.WIFSIGNALED(status):
@@ -54,7 +56,9 @@ def classify(status: int, limits: Limits, cpu: float, wall: float, flags: dict[s
         report.reason = Reason.MEMORY_LIMIT
     elif flags.get("pids"):
         report.reason = Reason.PIDS_LIMIT
-    elif limits.cpu_time is not None and (cpu >= limits.cpu_time or report.signal == signal.SIGXCPU):
+    elif limits.cpu_time is not None and (
+        cpu >= limits.cpu_time or report.signal == signal.SIGXCPU
+    ):
         report.reason = Reason.TIME_LIMIT
     elif flags.get("wall"):
         report.reason = Reason.WALL_LIMIT
@@ -84,7 +88,7 @@ class PlainSandbox(Sandbox):
                 stdin=stdin,
                 stdout=out_w,
                 stderr=err_w,
-                env=spec.env or {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": spec.workdir},
+                env={"PATH": "/usr/local/bin:/usr/bin:/bin", **spec.env, "HOME": spec.workdir},
                 start_new_session=True,
                 preexec_fn=rlimit_setter(limits),
             )

@@ -192,12 +192,16 @@ class SqliteStore(Store):
                 )
                 if cur.rowcount == 1:
                     taken.append(task_id)
-            rows = [conn.execute("SELECT * FROM tasks WHERE id = ?", (i,)).fetchone() for i in taken]
+            rows = [
+                conn.execute("SELECT * FROM tasks WHERE id = ?", (i,)).fetchone() for i in taken
+            ]
         return [_task_from_row(r) for r in rows]
 
     def has_queued(self) -> bool:
         with self._conn() as conn:
-            return conn.execute(f"SELECT 1 FROM tasks WHERE {QUEUED} LIMIT 1").fetchone() is not None
+            return (
+                conn.execute(f"SELECT 1 FROM tasks WHERE {QUEUED} LIMIT 1").fetchone() is not None
+            )
 
     def finish(self, task_id: str, executor: str, status: int, result: Result, now: str) -> bool:
         with self._conn() as conn:

@@ -1,0 +1,5 @@
+import sys
+
+from khala.cli import main
+
+sys.exit(main())

@@ -1,0 +1,58 @@
+"""Starting an executor node from its settings: sandbox check, discovery, signals."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from khala.config import ExecutorSettings
+from khala.discovery import open_discovery
+from khala.errors import ConfigError, SandboxUnavailable
+from khala.executor.worker import ExecutorNode
+from khala.sandbox import open_sandbox
+
+log = logging.getLogger(__name__)
+
+UNSAFE_WARNING = (
+    "RUNNING WITHOUT A SANDBOX (--sandbox=none): submitted programs run as this user with full "
+    "access to this machine and its network. Use only for trusted code."
+)
+
+
+def run(settings: ExecutorSettings) -> int:
+    """Run until drained. First SIGTERM/SIGINT drains, a second one forces. Returns an exit
+    code: 2 when the sandbox cannot be set up."""
+    try:
+        sandbox = open_sandbox(settings.sandbox)
+    except (SandboxUnavailable, ConfigError) as exc:
+        log.error(
+            "cannot start executor: %s. Install bubblewrap and make cgroups writable, or "
+            "run with --sandbox=none to accept running tasks unsandboxed.",
+            exc,
+        )
+        return 2
+    if settings.sandbox == "none":
+        log.warning(UNSAFE_WARNING)
+    discovery = open_discovery(settings)
+    node = ExecutorNode(settings, sandbox, discovery)
+    signals = {"count": 0}
+
+    def on_signal(*_: object) -> None:
+        signals["count"] += 1
+        if signals["count"] == 1:
+            node.drain()
+        else:
+            node.force()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    log.info("executor %s: %d slot(s), sandbox %s", node.name, node.capacity, sandbox.name)
+    runner = threading.Thread(target=node.run, name="khala-report-loop")
+    runner.start()
+    while runner.is_alive():
+        runner.join(0.5)
+    node.close()
+    discovery.close()
+    log.info("executor %s stopped", node.name)
+    return 0

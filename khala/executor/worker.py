@@ -1,0 +1,264 @@
+"""The executor node: a report loop that leases tasks, slots that run them, a clean drain.
+
+One report is in flight at a time, so the judicator always sees a consistent picture of what
+this executor holds. While slots are free the report long-polls (the judicator answers as soon
+as work is queued); when a task finishes during a long-poll, a `wake` call on a second
+connection ends it so the result is handed in at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from khala.config import ExecutorSettings
+from khala.discovery.base import Discovery
+from khala.errors import Unavailable
+from khala.executor.runner import run_task
+from khala.model import Code, Result, Status
+from khala.rpc import convert
+from khala.rpc import judicator_thrift as T
+from khala.rpc.client import JudicatorClient
+from khala.sandbox.base import Sandbox
+
+log = logging.getLogger(__name__)
+
+BACKOFF_MIN, BACKOFF_MAX = 0.1, 2.0
+
+
+@dataclass
+class Slot:
+    task_id: str
+    status: int = Status.COMPILING
+    cancel: threading.Event = field(default_factory=threading.Event)
+    dropped: bool = False  # the judicator took it back: do not hand in a result
+    thread: threading.Thread | None = None
+
+
+class ExecutorNode:
+    def __init__(self, settings: ExecutorSettings, sandbox: Sandbox, discovery: Discovery) -> None:
+        self.settings = settings
+        self.sandbox = sandbox
+        self.name = settings.resolved_name()
+        self.capacity = settings.resolved_slots()
+        self.client = JudicatorClient(discovery, settings.rpc_timeout)
+        self._lock = threading.Lock()
+        self._slots: dict[str, Slot] = {}
+        self._finished: list[Any] = []  # thrift Tasks waiting to be handed in
+        self._kick = threading.Event()  # something to report now
+        self._wake_needed = threading.Event()
+        self._polling = False  # a long-poll is in flight (at self._judicator, if known)
+        self._draining = threading.Event()
+        self._forced = threading.Event()
+        self._stopped = threading.Event()
+        self._judicator: str | None = None
+        self._long_polls = False
+        self._waker = threading.Thread(target=self._wake_loop, name="khala-waker", daemon=True)
+
+    # ------------------------------------------------------------------ control
+
+    def drain(self) -> None:
+        """Stop taking work; finish what is held, hand it in, then return from run()."""
+        log.info("executor %s draining (%d running)", self.name, len(self._slots))
+        self._draining.set()
+        self._poke()
+
+    def force(self) -> None:
+        """Kill running tasks, hand them back to the queue, and stop."""
+        log.warning("executor %s stopping now; running tasks go back to the queue", self.name)
+        self._forced.set()
+        self._draining.set()
+        with self._lock:
+            for slot in self._slots.values():
+                slot.dropped = True
+                slot.cancel.set()
+        self._poke()
+
+    def _poke(self) -> None:
+        self._kick.set()
+        self._wake_needed.set()
+
+    # ------------------------------------------------------------------ main loop
+
+    def run(self) -> None:
+        self._waker.start()
+        backoff = BACKOFF_MIN
+        empty_streak = 0
+        try:
+            while not self._done():
+                ok, got_work, held = self._report_once()
+                if not ok:
+                    self._kick.wait(backoff)
+                    backoff = min(BACKOFF_MAX, backoff * 2)
+                    continue
+                backoff = BACKOFF_MIN
+                empty_streak = 0 if got_work else empty_streak + 1
+                if held is not None and (empty_streak > 1 or not self._long_polls):
+                    # Nothing new and the judicator did not hold the call: don't spin. Wakes
+                    # at once when a task finishes (the kick is set).
+                    self._kick.wait(held)
+        finally:
+            self._stopped.set()
+            self._wake_needed.set()
+            self._final_handback()
+
+    def _done(self) -> bool:
+        with self._lock:
+            idle = not self._slots and not self._finished
+        return self._draining.is_set() and (idle or self._forced.is_set())
+
+    def _snapshot(self) -> tuple[list[Any], list[Any], int]:
+        with self._lock:
+            complete = list(self._finished)
+            executing = [
+                T.TaskBrief(id=s.task_id, status=int(s.status), executor=self.name)
+                for s in self._slots.values()
+                if not s.dropped
+            ]
+            vacant = 0 if self._draining.is_set() else self.capacity - len(self._slots)
+        return complete, executing, max(0, vacant)
+
+    def _report_once(self) -> tuple[bool, bool, float | None]:
+        """One report. Returns (answered, got work or cancels, seconds left of an unused hold
+        when the judicator answered early with nothing, else None)."""
+        self._kick.clear()
+        complete, executing, vacant = self._snapshot()
+        hold = self.settings.heartbeat if vacant and not complete else 0.0
+        wait_ms = int(hold * 1000)
+        started = time.monotonic()
+        try:
+            self._polling = bool(wait_ms)
+            answer, self._judicator = self.client.call_at(
+                "report",
+                self.name,
+                complete,
+                executing,
+                vacant,
+                wait_ms,
+                timeout=self.settings.rpc_timeout + hold,
+                prefer=self._judicator,
+            )
+        except Unavailable as exc:
+            log.warning("report failed: %s", exc)
+            return False, False, None
+        finally:
+            self._polling = False
+        if answer.result != Code.OK:
+            log.warning("report refused with code %s", answer.result)
+            return False, False, None
+        self._handed_in(complete)
+        got = self._apply(answer)
+        self._long_polls = bool(hold)
+        if hold and not got:
+            return True, False, max(0.0, hold - (time.monotonic() - started))
+        if not hold and not got and not complete:
+            return True, False, self.settings.heartbeat  # all slots busy: heartbeat pace
+        return True, got, None
+
+    def _handed_in(self, complete: list[Any]) -> None:
+        sent = {id(t) for t in complete}
+        with self._lock:
+            self._finished = [t for t in self._finished if id(t) not in sent]
+
+    def _apply(self, answer: Any) -> bool:
+        cancel_ids = [b.id for b in answer.cancel or [] if b is not None]
+        with self._lock:
+            for task_id in cancel_ids:
+                slot = self._slots.get(task_id)
+                if slot is not None:
+                    log.info("task %s taken back by the judicator; stopping it", task_id)
+                    slot.dropped = True
+                    slot.cancel.set()
+        for wire_task in answer.assign or []:
+            self._start(wire_task)
+        return bool(answer.assign) or any(i in self._slots for i in cancel_ids)
+
+    # ------------------------------------------------------------------ slots
+
+    def _start(self, wire_task: Any) -> None:
+        slot = Slot(task_id=wire_task.id)
+        with self._lock:
+            if self._forced.is_set() or wire_task.id in self._slots:
+                return
+            self._slots[wire_task.id] = slot
+        slot.thread = threading.Thread(
+            target=self._run_slot,
+            args=(slot, wire_task),
+            name=f"khala-task-{wire_task.id}",
+            daemon=True,
+        )
+        slot.thread.start()
+
+    def _run_slot(self, slot: Slot, wire_task: Any) -> None:
+        try:
+            task = convert.task_from_thrift(wire_task)
+        except Exception as exc:  # undecodable task: report it as our failure, not lose it
+            status = int(Status.UNKNOWN_ERROR)
+            result = Result(compile_error=f"[khala] bad task: {exc}")
+        else:
+            status, result = run_task(
+                task,
+                self.sandbox,
+                self.settings,
+                slot.cancel,
+                on_status=lambda s: self._set_status(slot, s),
+            )
+        with self._lock:
+            self._slots.pop(slot.task_id, None)
+            if not slot.dropped:
+                self._finished.append(
+                    T.Task(
+                        id=slot.task_id,
+                        done=True,
+                        status=int(status),
+                        executor=self.name,
+                        result=convert.result_to_thrift(result),
+                    )
+                )
+        log.info(
+            "task %s finished with status %d%s",
+            slot.task_id,
+            status,
+            " (dropped)" if slot.dropped else "",
+        )
+        self._poke()
+
+    def _set_status(self, slot: Slot, status: int) -> None:
+        slot.status = status
+        self._poke()  # let clients see Running promptly
+
+    # ------------------------------------------------------------------ wake + exit
+
+    def _wake_loop(self) -> None:
+        while not self._stopped.is_set():
+            self._wake_needed.wait()
+            self._wake_needed.clear()
+            if not self._polling or self._stopped.is_set():
+                continue
+            try:
+                self.client.call("wake", self.name, timeout=2.0, prefer=self._judicator)
+            except Unavailable:
+                pass  # the long-poll ends by its own deadline
+
+    def _final_handback(self) -> None:
+        """When forced: tell the judicator we hold nothing, so our tasks are requeued now."""
+        if not self._forced.is_set():
+            return
+        deadline = time.monotonic() + 5.0
+        with self._lock:
+            threads = [s.thread for s in self._slots.values() if s.thread]
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            complete = list(self._finished)
+        try:
+            self.client.call("report", self.name, complete, [], 0, 0, timeout=5.0)
+        except Unavailable as exc:
+            log.warning("final hand-back failed (the reaper will requeue): %s", exc)
+
+    def close(self) -> None:
+        self.client.close()
+        self.sandbox.close()

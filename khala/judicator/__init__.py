@@ -1,0 +1,1 @@
+"""The judicator node: the Judicator Thrift service over the store, plus the reaper."""

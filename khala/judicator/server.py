@@ -1,0 +1,116 @@
+"""Running a judicator: store, registration, reaper and the threaded Thrift server."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from thriftpy2.protocol import TCyBinaryProtocolFactory
+from thriftpy2.server import TThreadedServer
+from thriftpy2.thrift import TProcessor
+from thriftpy2.transport import TCyBufferedTransportFactory, TServerSocket
+
+from khala.config import JudicatorSettings, parse_hostport
+from khala.discovery import open_registration
+from khala.judicator.notifier import Notifier
+from khala.judicator.reaper import Reaper
+from khala.judicator.service import JudicatorService
+from khala.rpc import judicator_thrift
+from khala.store import open_store
+
+log = logging.getLogger(__name__)
+
+# Idle client connections are closed by the server after this long (clients reconnect).
+CLIENT_IDLE_MS = 600_000
+
+
+class JudicatorServer:
+    """A judicator node. `start()` returns once the port is bound; `stop()` ends it."""
+
+    def __init__(self, settings: JudicatorSettings) -> None:
+        self.settings = settings
+        self.name = settings.resolved_name()
+        self.store = (
+            open_store(
+                settings.store,
+                write_concern=settings.mongo_write_concern,
+                read_concern=settings.mongo_read_concern,
+            )
+            if settings.store.startswith("mongodb")
+            else open_store(settings.store)
+        )
+        self.notifier = Notifier()
+        host, port = parse_hostport(settings.listen)
+        self._socket = TServerSocket(host=host, port=port, client_timeout=CLIENT_IDLE_MS)
+        self._socket.listen()
+        sock: Any = self._socket.sock
+        self.port: int = sock.getsockname()[1]
+        advertise = settings.advertise or f"{host}:{self.port}"
+        self.registration = open_registration(settings, self.name, advertise, settings.ttl)
+        self.registration.set_wake_callback(self.notifier.notify)
+        self.service = JudicatorService(self.store, settings, self.notifier, self.registration)
+        self.reaper = Reaper(
+            self.store,
+            settings.expiry,
+            settings.reap_interval,
+            self.registration.is_leader,
+            self.notifier.notify,
+        )
+        self._server = TThreadedServer(
+            TProcessor(judicator_thrift.Judicator, self.service),
+            self._socket,
+            iprot_factory=TCyBinaryProtocolFactory(),
+            itrans_factory=TCyBufferedTransportFactory(),
+            daemon=True,
+        )
+        self._thread = threading.Thread(target=self._serve, name="khala-thrift", daemon=True)
+
+    def _serve(self) -> None:
+        # TServerSocket.listen() was called in __init__ (to learn the port); serve() would call
+        # it again, so run the accept loop here.
+        server: Any = self._server
+        while not server.closed:
+            try:
+                client = self._socket.accept()
+            except OSError:
+                if server.closed:
+                    return
+                log.exception("accept failed")
+                continue
+            threading.Thread(target=server.handle, args=(client,), daemon=True).start()
+
+    def start(self) -> None:
+        self._thread.start()
+        self.registration.start()
+        self.reaper.start()
+        log.info(
+            "judicator %s serving on %s:%d (store %s)",
+            self.name,
+            self.settings.listen.rsplit(":", 1)[0],
+            self.port,
+            self.settings.store,
+        )
+
+    def stop(self) -> None:
+        log.info("judicator %s stopping", self.name)
+        self._server.closed = True
+        self.reaper.stop()
+        try:
+            self.registration.close()
+        except Exception:
+            log.warning("deregistration failed", exc_info=True)
+        self._socket.close()
+        self.store.close()
+
+
+def run(settings: JudicatorSettings) -> None:
+    """Serve until SIGINT/SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server = JudicatorServer(settings)
+    server.start()
+    stop.wait()
+    server.stop()
