@@ -1,0 +1,166 @@
+"""The HTTP API views: each request becomes one Judicator RPC (or a discovery lookup).
+
+`Api` holds the app's collaborators (settings, judicator client, discovery); Flask routes call
+its bound methods, so there is no module-level state.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from khala.config import GatewaySettings
+from khala.discovery.base import Discovery
+from khala.errors import InvalidInput, TooLarge
+from khala.gateway import forms, render
+from khala.model import Code, Task
+from khala.rpc.convert import (
+    brief_from_thrift,
+    executor_from_thrift,
+    task_from_thrift,
+    task_to_thrift,
+)
+
+log = logging.getLogger(__name__)
+
+TEST_TEXT = "Khala gateway server is working."
+INDEX_TEXT = """Khala gateway. HTTP API (see docs/http-api.md):
+  GET    /api/test
+  POST   /api/task
+  DELETE /api/task?id=ID
+  GET    /api/task?id=ID[&file=NAME][&no_truncate=1]
+  GET    /api/task/list[?id=&user=&start_time=&end_time=&old_to_new=&limit=&page=]
+  GET    /api/executors
+  GET    /api/judicators
+"""
+
+# The answer of each JSON endpoint when it cannot do its work: the seed's shape, keys null/empty.
+EMPTY_ANSWERS: dict[str, dict[str, Any]] = {
+    "add": {"id": None},
+    "cancel": {},
+    "search": {"pages": 0, "tasks": []},
+    "get": {"task": None},
+    "executors": {"executors": []},
+    "judicators": {"judicators": []},
+}
+
+
+def answer(endpoint: str | None, code: int) -> Response:
+    """The JSON answer of `endpoint` with result `code` and its other keys null/empty."""
+    return jsonify({"result": int(code), **EMPTY_ANSWERS.get(endpoint or "", {})})
+
+
+class Api:
+    def __init__(self, settings: GatewaySettings, client: Any, discovery: Discovery) -> None:
+        self.settings = settings
+        self.client = client
+        self.discovery = discovery
+
+    # ------------------------------------------------------------------------- plain text
+
+    def index(self) -> Response:
+        return Response(INDEX_TEXT, mimetype="text/plain")
+
+    def test(self) -> Response:
+        return Response(TEST_TEXT, mimetype="text/plain")
+
+    # ------------------------------------------------------------------------- tasks
+
+    def add(self) -> Response:
+        files = {
+            name: request.files[name].read() for name in forms.ZIP_FILES if name in request.files
+        }
+        s = self.settings
+        try:
+            task = forms.parse_task(
+                request.form, files, s.max_task_size, s.zip_max_bytes, s.zip_max_files
+            )
+        except TooLarge:
+            return answer("add", Code.TOO_LARGE)
+        except InvalidInput as exc:
+            log.debug("rejected task: %s", exc)
+            return answer("add", Code.INVALID_INPUT)
+        reply = self.client.call("add", task_to_thrift(task))
+        code = int(reply.result)
+        return jsonify({"result": code, "id": (reply.id or None) if code == Code.OK else None})
+
+    def cancel(self) -> Response:
+        try:
+            task_id = forms.parse_id(request.args.get("id"))
+        except InvalidInput:
+            return answer("cancel", Code.INVALID_INPUT)
+        return jsonify({"result": int(self.client.call("cancel", task_id))})
+
+    def search(self) -> Response:
+        try:
+            q = forms.parse_search(request.args)
+        except InvalidInput:
+            return answer("search", Code.INVALID_INPUT)
+        reply = self.client.call(
+            "search", q.id, q.user, q.start_time, q.end_time, q.old_to_new, q.limit, q.page
+        )
+        tasks = [render.brief_json(brief_from_thrift(b)) for b in reply.tasks or []]
+        return jsonify({"result": int(reply.result), "pages": reply.pages or 0, "tasks": tasks})
+
+    def _fetch(self, task_id: str) -> tuple[int, Task | None]:
+        reply = self.client.call("get", task_id)
+        code = int(reply.result)
+        if code != Code.OK:
+            return code, None
+        if reply.task is None:
+            return Code.ERROR, None
+        try:
+            return Code.OK, task_from_thrift(reply.task)
+        except InvalidInput as exc:
+            log.warning("judicator sent an undecodable task %s: %s", task_id, exc)
+            return Code.ERROR, None
+
+    def get(self) -> Response:
+        args = request.args
+        try:
+            task_id = forms.parse_id(args.get("id"))
+            file_name = forms.parse_file(args.get("file"))
+        except InvalidInput:
+            if args.get("file"):
+                return Response("not found\n", status=404, mimetype="text/plain")
+            return answer("get", Code.INVALID_INPUT)
+        if file_name is not None:
+            return self._download(task_id, file_name)
+        code, task = self._fetch(task_id)
+        if task is None:
+            return answer("get", code)
+        limit = None if args.get("no_truncate") else self.settings.truncate
+        return jsonify({"result": int(Code.OK), "task": render.task_json(task, limit)})
+
+    def _download(self, task_id: str, file_name: str) -> Response:
+        code, task = self._fetch(task_id)
+        if task is None:
+            status = 404 if code in (Code.NOT_EXIST, Code.INVALID_INPUT) else 503
+            return Response(
+                "not found\n" if status == 404 else "unavailable\n",
+                status=status,
+                mimetype="text/plain",
+            )
+        content = render.file_content(task, file_name)
+        if not content:
+            return Response("not found\n", status=404, mimetype="text/plain")
+        is_zip = file_name in forms.ZIP_FILES
+        filename = f"{task_id}_{file_name}.{'zip' if is_zip else 'txt'}"
+        return Response(
+            content,
+            mimetype="application/zip" if is_zip else "text/plain; charset=utf-8",
+            headers={"Content-Disposition": f"attachment; filename={filename}"},
+        )
+
+    # ------------------------------------------------------------------------- cluster
+
+    def executors(self) -> Response:
+        reply = self.client.call("executors")
+        infos = [render.executor_json(executor_from_thrift(e)) for e in reply.executors or []]
+        return jsonify({"result": int(reply.result), "executors": infos})
+
+    def judicators(self) -> Response:
+        entries = [render.judicator_json(e) for e in self.discovery.judicators()]
+        return jsonify({"result": int(Code.OK), "judicators": entries})
