@@ -1,0 +1,376 @@
+"""MongoDB store: the cluster backend, shared by several judicators.
+
+Every conditional change is one single-document update with its condition in the filter
+(`update_one`, `find_one_and_update`); no multi-document transactions. Assignment, the one
+operation judicators race on all the time (they all want the oldest queued task), first wins a
+claim by a unique insert (see `MongoStore._claim`): on MongoDB that is belt and braces, on
+FerretDB v1 (the test server) it is what makes assignment exclusive, because FerretDB runs
+findAndModify/update as a read followed by a write. FerretDB accepts `majority` read and write
+concerns; a replica set needs them so that an acknowledged task survives a primary failover.
+
+Documents:
+    tasks:     {_id: ObjectId(task id), user, add_time, done, status, executor, report_time,
+                compile: {source: binary, command, timeout, memory_limit},
+                execute: {input, data: binary, command, timeout, standard, …limits},
+                result: {…, compile_report: {…} | null, execute_report: {…} | null} | null,
+                attempts: times assigned}
+    executors: {_id: ObjectId(executor id), hostname (unique), report_time}
+    claims:    {_id: "<task id>/<attempt>", executor, at} — short-lived, see MongoStore._claim
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from typing import Any, ParamSpec, TypeVar
+
+import pymongo
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.read_concern import ReadConcern
+from pymongo.uri_parser import parse_uri
+from pymongo.write_concern import WriteConcern
+
+from khala.errors import ConfigError, Unavailable
+from khala.model import (
+    Compile,
+    Execute,
+    ExecutorInfo,
+    Result,
+    SearchQuery,
+    Status,
+    Task,
+    TaskBrief,
+)
+from khala.store.base import Store
+from khala.store.codec import brief_from_row, result_from_dict, result_to_dict
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_DATABASE = "khala"
+SERVER_SELECTION_TIMEOUT_MS = 10000
+CLAIM_STALE_SECONDS = 60.0  # a claim older than this belongs to a judicator that died
+BRIEF_FIELDS = {"user": 1, "add_time": 1, "done": 1, "status": 1, "executor": 1, "report_time": 1}
+QUEUED: dict[str, Any] = {
+    "done": False,
+    "executor": None,
+    "status": {"$in": [int(Status.PENDING), int(Status.RETRYING)]},
+}
+QUEUE_ORDER = [("add_time", ASCENDING), ("_id", ASCENDING)]
+TASK_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
+    ("add_time_id", [("add_time", ASCENDING), ("_id", ASCENDING)]),
+    ("user_add_time_id", [("user", ASCENDING), ("add_time", ASCENDING), ("_id", ASCENDING)]),
+    ("queue", [("done", ASCENDING), ("executor", ASCENDING), ("add_time", ASCENDING),
+               ("_id", ASCENDING)]),
+    ("held", [("executor", ASCENDING), ("done", ASCENDING), ("report_time", ASCENDING)]),
+]
+
+
+def _unavailable(method: Callable[P, R]) -> Callable[P, R]:
+    """Connection failures become khala Unavailable (the caller may retry); others pass."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except ConnectionFailure as exc:
+            raise Unavailable(f"MongoDB store unreachable: {exc}") from exc
+
+    return wrapper
+
+
+def _oid(task_id: str) -> ObjectId | None:
+    return ObjectId(task_id) if ObjectId.is_valid(task_id) else None
+
+
+def parse_write_concern(value: str | int) -> WriteConcern:
+    """`majority`, a tag set name, or a number of members."""
+    text = str(value).strip()
+    if not text:
+        raise ConfigError("empty MongoDB write concern")
+    return WriteConcern(w=int(text) if text.isdigit() else text)
+
+
+class MongoStore(Store):
+    def __init__(
+        self,
+        client: pymongo.MongoClient[dict[str, Any]],
+        database: str,
+        write_concern: str | int = "majority",
+        read_concern: str = "majority",
+    ) -> None:
+        self._client = client
+        db = client.get_database(
+            database,
+            write_concern=parse_write_concern(write_concern),
+            read_concern=ReadConcern(read_concern or None),
+        )
+        self._tasks: Collection[dict[str, Any]] = db["tasks"]
+        self._executors: Collection[dict[str, Any]] = db["executors"]
+        self._claims: Collection[dict[str, Any]] = db["claims"]
+        self._create_indexes()
+
+    @classmethod
+    def from_url(
+        cls, url: str, write_concern: str | int = "majority", read_concern: str = "majority"
+    ) -> MongoStore:
+        """`mongodb://host[,host…]/[database][?options]`; the database defaults to `khala`."""
+        try:
+            parsed = parse_uri(url)
+        except (ValueError, pymongo.errors.ConfigurationError) as exc:
+            raise ConfigError(f"bad MongoDB URL {url!r}: {exc}") from exc
+        options: dict[str, Any] = {"tz_aware": False}
+        if "serverselectiontimeoutms" not in parsed["options"]:
+            options["serverSelectionTimeoutMS"] = SERVER_SELECTION_TIMEOUT_MS
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(url, **options)
+        database = parsed.get("database") or DEFAULT_DATABASE
+        try:
+            return cls(client, database, write_concern, read_concern)
+        except BaseException:
+            client.close()
+            raise
+
+    @_unavailable
+    def _create_indexes(self) -> None:
+        for name, keys in TASK_INDEXES:
+            self._tasks.create_index(keys, name=name)
+        self._executors.create_index([("hostname", ASCENDING)], name="hostname", unique=True)
+        self._executors.create_index([("report_time", ASCENDING)], name="report_time")
+
+    def close(self) -> None:
+        self._client.close()
+
+    # ------------------------------------------------------------------ tasks (clients)
+
+    @_unavailable
+    def add(self, task: Task) -> str:
+        oid = _oid(task.id)
+        if oid is None:
+            raise ValueError(f"task id {task.id!r} is not an ObjectId")
+        self._tasks.insert_one(_task_to_doc(oid, task))
+        return task.id
+
+    @_unavailable
+    def get(self, task_id: str) -> Task | None:
+        oid = _oid(task_id)
+        doc = None if oid is None else self._tasks.find_one({"_id": oid})
+        return None if doc is None else _task_from_doc(doc)
+
+    @_unavailable
+    def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:
+        where = _search_filter(query)
+        if where is None:
+            return 0, []
+        total = self._tasks.count_documents(where)
+        if not total:
+            return 0, []
+        direction = ASCENDING if query.old_to_new else DESCENDING
+        cursor = self._tasks.find(where, BRIEF_FIELDS).sort(
+            [("add_time", direction), ("_id", direction)]
+        )
+        if query.limit:
+            cursor = cursor.skip(int(query.limit) * int(query.page)).limit(int(query.limit))
+        return total, [_brief(doc) for doc in cursor]
+
+    @_unavailable
+    def cancel(self, task_id: str, now: str) -> bool:
+        change = {"done": True, "status": int(Status.CANCELLED), "executor": None,
+                  "report_time": now}
+        return self._update(task_id, {"done": False}, change)
+
+    # ------------------------------------------------------------------ tasks (executors)
+
+    @_unavailable
+    def assign(self, executor: str, count: int, now: str) -> list[Task]:
+        taken: list[Task] = []
+        for _ in range(max(count, 0) + 3):  # a pass re-reads the queue head others took
+            wanted = count - len(taken)
+            if wanted <= 0:
+                break
+            heads = list(
+                self._tasks.find(QUEUED, {"attempts": 1}).sort(QUEUE_ORDER).limit(2 * wanted + 4)
+            )
+            if not heads:
+                break
+            for head in heads:
+                task = self._claim(head["_id"], int(head.get("attempts", 0)), executor, now)
+                if task is not None:
+                    taken.append(task)
+                    if len(taken) == count:
+                        break
+        return taken
+
+    def _claim(self, oid: ObjectId, attempt: int, executor: str, now: str) -> Task | None:
+        """Assign one queued task if this caller wins attempt number `attempt` of it.
+
+        The claim document `<task id>/<attempt>` is inserted first: a unique insert is atomic
+        on every MongoDB-wire server, including FerretDB v1 whose findAndModify is a read
+        followed by a write (not atomic against a concurrent findAndModify). Only the winner
+        then runs the conditional update, which also bumps `attempts`; the claim is removed.
+        """
+        claim_id = f"{oid}/{attempt}"
+        try:
+            self._claims.insert_one({"_id": claim_id, "executor": executor, "at": time.time()})
+        except DuplicateKeyError:
+            self._clear_stale_claim(oid, attempt, claim_id)
+            return None
+        try:
+            doc = self._tasks.find_one_and_update(
+                {**QUEUED, "_id": oid, "attempts": attempt},
+                {"$set": {"executor": executor, "status": int(Status.COMPILING),
+                          "report_time": now, "attempts": attempt + 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+        finally:
+            self._claims.delete_one({"_id": claim_id})
+        return None if doc is None else _task_from_doc(doc)
+
+    def _clear_stale_claim(self, oid: ObjectId, attempt: int, claim_id: str) -> None:
+        """A claim left by a judicator that died between claiming and assigning would block
+        the task forever: past CLAIM_STALE_SECONDS the task moves on to the next attempt."""
+        claim = self._claims.find_one({"_id": claim_id})
+        if claim is None or float(claim.get("at", 0)) > time.time() - CLAIM_STALE_SECONDS:
+            return
+        self._tasks.update_one(
+            {**QUEUED, "_id": oid, "attempts": attempt}, {"$set": {"attempts": attempt + 1}}
+        )
+        self._claims.delete_one({"_id": claim_id})
+
+    @_unavailable
+    def has_queued(self) -> bool:
+        return self._tasks.find_one(QUEUED, {"_id": 1}) is not None
+
+    @_unavailable
+    def finish(self, task_id: str, executor: str, status: int, result: Result, now: str) -> bool:
+        change = {"done": True, "status": int(status), "result": result_to_dict(result),
+                  "report_time": now}
+        return self._update(task_id, {"executor": executor, "done": False}, change)
+
+    @_unavailable
+    def progress(self, task_id: str, executor: str, status: int, now: str) -> bool:
+        change = {"status": int(status), "report_time": now}
+        return self._update(task_id, {"executor": executor, "done": False}, change)
+
+    @_unavailable
+    def held_by(self, executor: str) -> list[TaskBrief]:
+        cursor = self._tasks.find({"executor": executor, "done": False}, BRIEF_FIELDS)
+        return [_brief(doc) for doc in cursor.sort(QUEUE_ORDER)]
+
+    @_unavailable
+    def requeue(self, task_id: str, executor: str, now: str) -> bool:
+        change = {"executor": None, "status": int(Status.RETRYING), "report_time": now}
+        return self._update(task_id, {"executor": executor, "done": False}, change)
+
+    @_unavailable
+    def stale_tasks(self, before: str) -> list[TaskBrief]:
+        where = {"executor": {"$ne": None}, "done": False, "report_time": {"$lt": before}}
+        return [_brief(doc) for doc in self._tasks.find(where, BRIEF_FIELDS).sort(QUEUE_ORDER)]
+
+    def _update(
+        self, task_id: str, condition: Mapping[str, Any], change: Mapping[str, Any]
+    ) -> bool:
+        """One atomic conditional update of one task; True if it matched."""
+        oid = _oid(task_id)
+        if oid is None:
+            return False
+        outcome = self._tasks.update_one({"_id": oid, **condition}, {"$set": dict(change)})
+        return outcome.matched_count == 1
+
+    # ------------------------------------------------------------------ executors
+
+    @_unavailable
+    def touch_executor(self, hostname: str, now: str) -> None:
+        for _ in range(3):  # two racing upserts of a new hostname: one gets a duplicate key
+            try:
+                self._executors.update_one(
+                    {"hostname": hostname}, {"$set": {"report_time": now}}, upsert=True
+                )
+                return
+            except DuplicateKeyError:
+                continue
+        raise Unavailable(f"could not record executor {hostname!r}: repeated key conflicts")
+
+    @_unavailable
+    def executors(self, since: str) -> list[ExecutorInfo]:
+        cursor = self._executors.find({"report_time": {"$gte": since}}).sort("hostname", ASCENDING)
+        return [ExecutorInfo(str(d["_id"]), d["hostname"], d["report_time"]) for d in cursor]
+
+    @_unavailable
+    def remove_executors(self, before: str) -> list[str]:
+        silent = {"report_time": {"$lt": before}}
+        removed: list[str] = []
+        for doc in list(self._executors.find(silent, {"_id": 1})):
+            # Delete one by one with the condition repeated: an executor that reported in
+            # between is kept and not listed as removed.
+            gone = self._executors.find_one_and_delete({"_id": doc["_id"], **silent})
+            if gone is not None:
+                removed.append(gone["hostname"])
+        return sorted(removed)
+
+
+# ----------------------------------------------------------------------------- documents
+
+
+def _search_filter(query: SearchQuery) -> dict[str, Any] | None:
+    """The Mongo filter of a search, or None when it cannot match anything (bad id)."""
+    where: dict[str, Any] = {}
+    if query.id is not None:
+        oid = _oid(query.id)
+        if oid is None:
+            return None
+        where["_id"] = oid
+    if query.user is not None:
+        where["user"] = query.user
+    times: dict[str, str] = {}
+    if query.start_time is not None:
+        times["$gte"] = query.start_time
+    if query.end_time is not None:
+        times["$lte"] = query.end_time
+    if times:
+        where["add_time"] = times
+    return where
+
+
+def _task_to_doc(oid: ObjectId, task: Task) -> dict[str, Any]:
+    return {
+        "_id": oid,
+        "user": task.user,
+        "add_time": task.add_time,
+        "done": bool(task.done),
+        "status": int(task.status),
+        "executor": task.executor,
+        "report_time": task.report_time,
+        "attempts": 0,  # times assigned; names the claim of the next assignment
+        "compile": asdict(task.compile),  # bytes are stored as BSON binary
+        "execute": asdict(task.execute),
+        "result": result_to_dict(task.result),
+    }
+
+
+def _brief(doc: Mapping[str, Any]) -> TaskBrief:
+    return brief_from_row({**doc, "id": str(doc["_id"])})
+
+
+def _task_from_doc(doc: Mapping[str, Any]) -> Task:
+    brief = _brief(doc)
+    compile_part = dict(doc["compile"])
+    execute_part = dict(doc["execute"])
+    compile_part["source"] = bytes(compile_part.get("source") or b"")
+    execute_part["data"] = bytes(execute_part.get("data") or b"")
+    return Task(
+        id=brief.id,
+        user=brief.user,
+        compile=Compile(**compile_part),
+        execute=Execute(**execute_part),
+        add_time=brief.add_time,
+        done=brief.done,
+        status=brief.status,
+        executor=brief.executor,
+        report_time=brief.report_time,
+        result=result_from_dict(doc.get("result")),
+    )
