@@ -9,7 +9,12 @@ __all__ = ["Limits", "RunOutcome", "RunSpec", "Sandbox", "open_sandbox"]
 
 
 def open_sandbox(kind: str) -> Sandbox:
-    """`none` → plain process group. Other kinds come with the sandbox backends."""
+    """`none` → plain process group (no isolation); `bwrap` → bubblewrap + cgroups, checked by
+    running a trivial step (SandboxUnavailable if bubblewrap or cgroups do not work here)."""
+    if kind == "bwrap":
+        from khala.sandbox.bwrap import check_bwrap
+
+        return check_bwrap()
     if kind == "none":
         from khala.sandbox.plain import PlainSandbox
 

@@ -1,0 +1,366 @@
+"""Per-run cgroups: one fresh cgroup per sandboxed step, on cgroup v1 or v2.
+
+A `CgroupTree` is the `khala` directory this process creates its runs under (one per v1
+controller, or one on the v2 unified hierarchy). `CgroupTree.create()` makes a `RunCgroup` with
+the memory (swap included where the kernel offers it) and pids limits; the sandbox writes its
+child's pid into `RunCgroup.procs_files` before the child can fork; afterwards it reads the CPU
+time, peak memory and the OOM/pids counters, kills whatever is left and removes the directories.
+
+Only directories created here are ever written to or removed; the `khala` parents are kept
+(other runs of other processes may share them) and are harmless when empty.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import signal
+import time
+from abc import ABC, abstractmethod
+
+from khala.errors import SandboxUnavailable
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+SELF_CGROUP = "/proc/self/cgroup"
+V1_CONTROLLERS = ("memory", "pids", "cpuacct")
+V2_CONTROLLERS = ("memory", "pids")
+PARENT_NAME = "khala"
+KILL_SECONDS = 5.0
+
+
+def read_text(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
+
+
+def write_text(path: str, value: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(value)
+
+
+def read_int(path: str, default: int = 0) -> int:
+    try:
+        text = read_text(path).strip()
+    except OSError:
+        return default
+    return int(text) if text.lstrip("-").isdigit() else default
+
+
+def read_keyed(path: str) -> dict[str, int]:
+    """A flat keyed file ("key value" lines: memory.events, pids.events, cpu.stat …)."""
+    values: dict[str, int] = {}
+    try:
+        text = read_text(path)
+    except OSError:
+        return values
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            values[key] = int(value)
+    return values
+
+
+def own_cgroups(text: str) -> dict[str, str]:
+    """Parse /proc/self/cgroup: controller → path ("" is the v2 unified entry)."""
+    paths: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        for controller in parts[1].split(",") if parts[1] else [""]:
+            paths[controller.removeprefix("name=")] = parts[2]
+    return paths
+
+
+def _under(base: str, rel: str) -> str:
+    return os.path.join(base, rel.lstrip("/"))
+
+
+class RunCgroup(ABC):
+    """The cgroup(s) of one run."""
+
+    def __init__(self, dirs: list[str]) -> None:
+        self.dirs = dirs
+        self.name = os.path.basename(dirs[0])
+
+    @property
+    def procs_files(self) -> list[str]:
+        """Files the child writes its own pid into (one per hierarchy)."""
+        return [os.path.join(d, "cgroup.procs") for d in self.dirs]
+
+    def pids(self) -> list[int]:
+        found: set[int] = set()
+        for path in self.procs_files:
+            try:
+                found.update(int(x) for x in read_text(path).split())
+            except OSError:
+                continue
+        return sorted(found)
+
+    @abstractmethod
+    def cpu_seconds(self) -> float: ...
+
+    @abstractmethod
+    def memory_peak(self) -> int: ...
+
+    @abstractmethod
+    def oom_killed(self) -> bool: ...
+
+    @abstractmethod
+    def pids_limit_hit(self) -> bool: ...
+
+    def kill_all(self, timeout: float = KILL_SECONDS) -> bool:
+        """SIGKILL every process until none is left; False if some survived `timeout`."""
+        deadline = time.monotonic() + timeout
+        delay = 0.0005
+        while True:
+            pids = self.pids()
+            if not pids:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def remove(self, timeout: float = KILL_SECONDS) -> bool:
+        """Kill what is left and remove the directories; False if something stayed."""
+        clean = self.kill_all(timeout)
+        deadline = time.monotonic() + timeout
+        for path in self.dirs:
+            while os.path.isdir(path):
+                try:
+                    os.rmdir(path)
+                except FileNotFoundError:
+                    break
+                except OSError:  # EBUSY while the last task is being released
+                    if time.monotonic() >= deadline:
+                        clean = False
+                        break
+                    time.sleep(0.002)
+        return clean
+
+
+class V1RunCgroup(RunCgroup):
+    def __init__(self, dirs: dict[str, str]) -> None:
+        super().__init__([dirs[c] for c in V1_CONTROLLERS])
+        self.by_controller = dirs
+
+    def _file(self, controller: str, name: str) -> str:
+        return os.path.join(self.by_controller[controller], name)
+
+    def cpu_seconds(self) -> float:
+        return read_int(self._file("cpuacct", "cpuacct.usage")) / 1e9
+
+    def memory_peak(self) -> int:
+        return read_int(self._file("memory", "memory.max_usage_in_bytes"))
+
+    def oom_killed(self) -> bool:
+        control = read_keyed(self._file("memory", "memory.oom_control"))
+        if "oom_kill" in control:
+            return control["oom_kill"] > 0
+        return read_int(self._file("memory", "memory.failcnt")) > 0  # kernels before 4.13
+
+    def pids_limit_hit(self) -> bool:
+        return read_keyed(self._file("pids", "pids.events")).get("max", 0) > 0
+
+
+class V2RunCgroup(RunCgroup):
+    def cpu_seconds(self) -> float:
+        return read_keyed(os.path.join(self.dirs[0], "cpu.stat")).get("usage_usec", 0) / 1e6
+
+    def memory_peak(self) -> int:
+        return read_int(os.path.join(self.dirs[0], "memory.peak"))  # kernel 5.19+; else 0
+
+    def oom_killed(self) -> bool:
+        events = read_keyed(os.path.join(self.dirs[0], "memory.events"))
+        return events.get("oom_kill", 0) > 0 or events.get("oom_group_kill", 0) > 0
+
+    def pids_limit_hit(self) -> bool:
+        return read_keyed(os.path.join(self.dirs[0], "pids.events")).get("max", 0) > 0
+
+    def kill_all(self, timeout: float = KILL_SECONDS) -> bool:
+        kill_file = os.path.join(self.dirs[0], "cgroup.kill")
+        if os.path.exists(kill_file):  # kernel 5.14+: kills the whole subtree atomically
+            try:
+                write_text(kill_file, "1")
+            except OSError:
+                pass
+        return super().kill_all(timeout)
+
+
+class CgroupTree(ABC):
+    """Where this process creates run cgroups."""
+
+    version: int = 0
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+
+    def _run_name(self) -> str:
+        return f"run-{os.getpid()}-{next(self._counter)}-{secrets.token_hex(3)}"
+
+    @abstractmethod
+    def create(self, memory: int | None, pids: int | None) -> RunCgroup: ...
+
+    @abstractmethod
+    def parents(self) -> list[str]:
+        """The `khala` parent directories (for leak checks)."""
+
+    def leftovers(self, prefix: str = "run-") -> list[str]:
+        """Run cgroups still present under the parents whose name starts with `prefix`."""
+        found = []
+        for parent in self.parents():
+            try:
+                names = os.listdir(parent)
+            except OSError:
+                continue
+            found += [os.path.join(parent, n) for n in names if n.startswith(prefix)]
+        return sorted(found)
+
+
+class V1Tree(CgroupTree):
+    version = 1
+
+    def __init__(self, parents: dict[str, str]) -> None:
+        super().__init__()
+        self._parents = parents
+
+    def parents(self) -> list[str]:
+        return list(self._parents.values())
+
+    def create(self, memory: int | None, pids: int | None) -> RunCgroup:
+        name = self._run_name()
+        dirs: dict[str, str] = {}
+        try:
+            for controller, parent in self._parents.items():
+                path = os.path.join(parent, name)
+                os.mkdir(path, 0o755)
+                dirs[controller] = path
+            run = V1RunCgroup(dirs)
+            mem_dir = dirs["memory"]
+            if memory is not None:
+                write_text(os.path.join(mem_dir, "memory.limit_in_bytes"), str(memory))
+                memsw = os.path.join(mem_dir, "memory.memsw.limit_in_bytes")
+                if os.path.exists(memsw):  # swap accounting on: memory + swap ≤ limit
+                    write_text(memsw, str(memory))
+            if pids is not None:
+                write_text(os.path.join(dirs["pids"], "pids.max"), str(pids))
+        except OSError as exc:
+            for path in dirs.values():
+                _rmdir_quiet(path)
+            raise SandboxUnavailable(f"cannot set up cgroup {name}: {exc}") from exc
+        return run
+
+
+class V2Tree(CgroupTree):
+    version = 2
+
+    def __init__(self, parent: str) -> None:
+        super().__init__()
+        self._parent = parent
+
+    def parents(self) -> list[str]:
+        return [self._parent]
+
+    def create(self, memory: int | None, pids: int | None) -> RunCgroup:
+        name = self._run_name()
+        path = os.path.join(self._parent, name)
+        try:
+            os.mkdir(path, 0o755)
+            if memory is not None:
+                write_text(os.path.join(path, "memory.max"), str(memory))
+                swap = os.path.join(path, "memory.swap.max")
+                if os.path.exists(swap):
+                    write_text(swap, "0")
+                oom_group = os.path.join(path, "memory.oom.group")
+                if os.path.exists(oom_group):
+                    write_text(oom_group, "1")
+            if pids is not None:
+                write_text(os.path.join(path, "pids.max"), str(pids))
+        except OSError as exc:
+            _rmdir_quiet(path)
+            raise SandboxUnavailable(f"cannot set up cgroup {path}: {exc}") from exc
+        return V2RunCgroup([path])
+
+
+def _rmdir_quiet(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def _writable_dir(path: str) -> bool:
+    try:
+        os.makedirs(path, 0o755, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(os.path.join(path, "cgroup.procs"), os.W_OK)
+
+
+def _v1_tree(root: str, own: dict[str, str]) -> V1Tree:
+    parents: dict[str, str] = {}
+    for controller in V1_CONTROLLERS:
+        base = os.path.join(root, controller)
+        if not os.path.isdir(base) or controller not in own:
+            raise SandboxUnavailable(
+                f"cgroup v1 controller {controller!r} is not mounted at {base}")
+        candidates = [os.path.join(_under(base, own[controller]), PARENT_NAME),
+                      os.path.join(base, PARENT_NAME)]
+        chosen = next((c for c in candidates if _writable_dir(c)), None)
+        if chosen is None:
+            raise SandboxUnavailable(
+                f"cannot create cgroups for {controller!r} under {' or '.join(candidates)}"
+                " (run the executor as root or delegate a writable cgroup)")
+        parents[controller] = chosen
+    return V1Tree(parents)
+
+
+def _v2_tree(root: str, own: dict[str, str]) -> V2Tree:
+    """Use `<own cgroup>/khala`, else `<root>/khala`: the first whose parent already delegates
+    memory and pids (we never change cgroup.subtree_control of a cgroup we did not create)."""
+    tried = []
+    for base in [_under(root, own.get("", "/")), root]:
+        parent = os.path.join(base, PARENT_NAME)
+        tried.append(parent)
+        try:
+            enabled = read_text(os.path.join(base, "cgroup.subtree_control")).split()
+        except OSError:
+            continue
+        if not all(c in enabled for c in V2_CONTROLLERS) or not _writable_dir(parent):
+            continue
+        try:
+            mine = read_text(os.path.join(parent, "cgroup.subtree_control")).split()
+            missing = [c for c in V2_CONTROLLERS if c not in mine]
+            if missing:
+                write_text(os.path.join(parent, "cgroup.subtree_control"),
+                           " ".join("+" + c for c in missing))
+        except OSError:
+            continue
+        return V2Tree(parent)
+    raise SandboxUnavailable(
+        "cgroup v2: no usable parent; need memory and pids enabled in cgroup.subtree_control "
+        f"and a writable directory at one of {tried}")
+
+
+def detect(root: str = CGROUP_ROOT, self_cgroup: str = SELF_CGROUP) -> CgroupTree:
+    """Find the cgroup version and a place to create run cgroups; SandboxUnavailable if none."""
+    try:
+        own = own_cgroups(read_text(self_cgroup))
+    except OSError as exc:
+        raise SandboxUnavailable(f"cannot read {self_cgroup}: {exc}") from exc
+    if os.path.exists(os.path.join(root, "cgroup.controllers")):
+        controllers = read_text(os.path.join(root, "cgroup.controllers")).split()
+        missing = [c for c in V2_CONTROLLERS if c not in controllers]
+        if missing:
+            raise SandboxUnavailable(f"cgroup v2 at {root} lacks controllers {missing}")
+        return _v2_tree(root, own)
+    if os.path.isdir(os.path.join(root, "memory")):
+        return _v1_tree(root, own)
+    raise SandboxUnavailable(f"no cgroup v1 or v2 hierarchy found at {root}")
