@@ -1,0 +1,73 @@
+"""The report rules and the long-poll notifier, without servers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from khala.judicator.notifier import Notifier
+from khala.judicator.rules import final_status, plan_report, progress_status
+from khala.model import Status, Task, TaskBrief
+
+
+def test_complete_tasks_always_come_back_but_only_held_ones_are_recorded() -> None:
+    plan = plan_report({"a"}, [Task(id="a", status=5), Task(id="x", status=5)], [])
+    assert [t.id for t in plan.record] == ["a"]
+    assert plan.cancel == ["a", "x"]
+    assert plan.lost == []
+
+
+def test_executing_not_held_is_cancelled_held_is_progress() -> None:
+    plan = plan_report({"a", "b"}, [], [TaskBrief(id="a", status=3), TaskBrief(id="z")])
+    assert [b.id for b in plan.progress] == ["a"]
+    assert plan.cancel == ["z"]
+    assert plan.lost == ["b"]
+
+
+def test_duplicates_are_counted_once() -> None:
+    plan = plan_report({"a"}, [Task(id="a", status=5), Task(id="a", status=4)], [TaskBrief(id="a")])
+    assert len(plan.record) == 1 and plan.record[0].status == 5
+    assert plan.cancel == ["a"] and plan.progress == [] and plan.lost == []
+
+
+def test_everything_held_but_unmentioned_is_lost() -> None:
+    assert plan_report({"c", "a", "b"}, [], []).lost == ["a", "b", "c"]
+
+
+def test_status_normalisation() -> None:
+    for status in (Status.COMPILE_FAILED, Status.RUN_FAILED, Status.SUCCESS, Status.UNKNOWN_ERROR):
+        assert final_status(status) == status
+    for bogus in (Status.PENDING, Status.RUNNING, Status.CANCELLED, Status.RETRYING, 99, -1):
+        assert final_status(bogus) == Status.UNKNOWN_ERROR
+    assert progress_status(Status.RUNNING) == Status.RUNNING
+    assert progress_status(Status.COMPILING) == Status.COMPILING
+    assert progress_status(Status.SUCCESS) == Status.COMPILING
+
+
+def test_notifier_wake_event_timeout() -> None:
+    n = Notifier()
+    gen = n.generation()
+    assert n.wait("e", gen, 0.01) == "timeout"
+    n.wake("e")
+    assert n.wait("e", gen, 1) == "wake"
+    assert n.wait("e", gen, 0.01) == "timeout"  # the wake was consumed
+    assert n.wait("other", gen, 0.01) == "timeout"
+    n.notify()
+    assert n.wait("e", gen, 1) == "event"
+
+
+def test_notifier_wakes_a_blocked_waiter_promptly() -> None:
+    n = Notifier()
+    gen = n.generation()
+    seen: list[tuple[str, float]] = []
+
+    def waiter() -> None:
+        start = time.monotonic()
+        seen.append((n.wait("e", gen, 5), time.monotonic() - start))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.05)
+    n.notify()
+    thread.join(5)
+    assert seen and seen[0][0] == "event" and seen[0][1] < 1.0
