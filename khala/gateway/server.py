@@ -57,6 +57,8 @@ def gunicorn_options(settings: GatewaySettings) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": settings.log_level,
         "proc_name": "khala-gateway",
+        # gunicorn's control socket has one default path per user: gateways would clash on it.
+        "control_socket_disable": True,
         "post_worker_init": _graceful_worker_int,
     }
 

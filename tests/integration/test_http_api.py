@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import signal
 import time
 import zipfile
 from typing import Any
@@ -467,3 +468,19 @@ def test_unreachable_judicator_is_result_1(cluster_factory: Any) -> None:
     assert reply.status_code == 503
     entry = {"name": "/khala/judicators/static.0", "address": "127.0.0.1:1"}
     assert call("GET", "/api/judicators") == {"result": 0, "judicators": [entry]}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_gateway_stops_cleanly(cluster_factory: Any, sig: int) -> None:
+    built = cluster_factory()
+    port = free_port()
+    argv = built._argv("gateway", listen=f"127.0.0.1:{port}", judicators="127.0.0.1:1", workers=2)
+    node = built._spawn("gateway", argv, port)
+    wait_port(port, node.proc, 30)
+    reply = requests.get(f"http://127.0.0.1:{port}/api/test", timeout=TIMEOUT)
+    assert reply.text == "Khala gateway server is working."
+    node.signal(sig)
+    assert node.wait(20) == 0, node.log()
+    log = node.log()
+    assert 'GET /api/test HTTP/1.1" 200' in log  # the access log
+    assert "Shutting down" in log
