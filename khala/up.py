@@ -129,7 +129,6 @@ class Cluster:
                     name=f"executor.{socket.gethostname()}.{index}",
                     slots=s.slots,
                     sandbox=sandbox,
-                    work_dir=os.path.join(self.data_dir, "work"),
                     **common,
                 ),
             )

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
+import tempfile
 import threading
 
 from khala.config import ExecutorSettings
 from khala.discovery import open_discovery
 from khala.errors import ConfigError, SandboxUnavailable
 from khala.executor.worker import ExecutorNode
-from khala.sandbox import open_sandbox
+from khala.sandbox import Sandbox, open_sandbox
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +21,19 @@ UNSAFE_WARNING = (
     "RUNNING WITHOUT A SANDBOX (--sandbox=none): submitted programs run as this user with full "
     "access to this machine and its network. Use only for trusted code."
 )
+
+
+def check_work_dir(work_dir: str, sandbox: Sandbox) -> None:
+    """Create the work root and make sure the sandbox can use a directory inside it."""
+    if not work_dir:
+        return  # a fresh temporary directory per task
+    os.makedirs(work_dir, exist_ok=True)
+    os.chmod(work_dir, 0o711)
+    probe = tempfile.mkdtemp(prefix="khala-probe-", dir=work_dir)
+    try:
+        sandbox.prepare_workdir(probe)
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
 
 
 def run(settings: ExecutorSettings) -> int:
@@ -34,6 +50,12 @@ def run(settings: ExecutorSettings) -> int:
         return 2
     if settings.sandbox == "none":
         log.warning(UNSAFE_WARNING)
+    try:
+        check_work_dir(settings.work_dir, sandbox)
+    except (SandboxUnavailable, OSError) as exc:
+        log.error("cannot start executor: work dir %r unusable: %s", settings.work_dir, exc)
+        sandbox.close()
+        return 2
     discovery = open_discovery(settings)
     node = ExecutorNode(settings, sandbox, discovery)
     signals = {"count": 0}
