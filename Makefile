@@ -34,7 +34,7 @@ unit: install
 	$(BIN)/pytest -q tests/unit
 
 bench: install
-	$(BIN)/python -m benchmarks.latency
+	$(BIN)/python -m benchmarks.latency $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) khala-data .pytest_cache .mypy_cache .ruff_cache
