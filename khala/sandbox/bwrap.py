@@ -107,9 +107,10 @@ def bwrap_argv(bwrap: str, spec: RunSpec, etc_dir: str, uid: int, gid: int,
         elif os.path.isdir(host):
             argv += ["--ro-bind", host, "/" + entry]
     argv += ["--ro-bind", etc_dir, "/etc", "--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(tmp_size), "--tmpfs", "/dev/shm",
              "--perms", "1777", "--size", str(tmp_size), "--tmpfs", "/tmp",
              "--bind", spec.workdir, INSIDE_WORKDIR, "--chdir", INSIDE_WORKDIR,
-             "--cap-drop", "ALL", "--"]
+             "--remount-ro", "/dev", "--remount-ro", "/", "--cap-drop", "ALL", "--"]
     return argv + list(spec.argv)
 
 
@@ -223,17 +224,18 @@ class BwrapSandbox(Sandbox):
         argv = bwrap_argv(self.bwrap, spec, self._etc, self.uid, self.gid, self.tmp_size)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        stdin, note = open_stdin(spec.stdin_path)
         try:
-            with open(spec.stdin_path or os.devnull, "rb") as stdin:
-                proc = subprocess.Popen(
-                    argv, stdin=stdin, stdout=out_w, stderr=err_w, env=sandbox_env(spec),
-                    cwd="/", start_new_session=True,
-                    preexec_fn=child_setup(cgroup.procs_files, limits, self.uid, self.gid))
+            proc = subprocess.Popen(
+                argv, stdin=stdin, stdout=out_w, stderr=err_w, env=sandbox_env(spec),
+                cwd="/", start_new_session=True,
+                preexec_fn=child_setup(cgroup.procs_files, limits, self.uid, self.gid))
         except (OSError, subprocess.SubprocessError) as exc:
             os.close(out_r)
             os.close(err_r)
             return internal_error(f"cannot start bwrap: {exc}", start)
         finally:
+            os.close(stdin)
             os.close(out_w)
             os.close(err_w)
         overflow = threading.Event()
@@ -243,7 +245,7 @@ class BwrapSandbox(Sandbox):
         wall = time.monotonic() - start
         cgroup.kill_all()
         report = self._report(cgroup, limits, status, flags, wall)
-        return RunOutcome(out.result(), err.result(), report)
+        return RunOutcome(out.result(), note + err.result(), report)
 
     def _report(self, cgroup: RunCgroup, limits: Limits, status: int | None,
                 flags: dict[str, bool], wall: float) -> StepReport:
@@ -259,6 +261,25 @@ class BwrapSandbox(Sandbox):
         report = classify(status, limits, cgroup.cpu_seconds(), wall, flags)
         report.memory = cgroup.memory_peak()
         return report
+
+
+def open_stdin(path: str | None) -> tuple[int, bytes]:
+    """Open the step's input as root without trusting the work dir: the previous step may have
+    replaced it with a symlink to a host file or a FIFO. Only a regular file is used (the last
+    component is not followed); anything else gives an empty input and a note on stderr."""
+    if path is None:
+        return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), b""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        note = f"khala: input {os.path.basename(path)} not opened ({exc.strerror}); empty input\n"
+        return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), note.encode()
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        note = f"khala: input {os.path.basename(path)} is not a regular file; empty input\n"
+        return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), note.encode()
+    os.set_blocking(fd, True)
+    return fd, b""
 
 
 def internal_error(message: str, start: float) -> RunOutcome:

@@ -1,0 +1,140 @@
+"""Loading and checking the data-driven hostile-program cases of tests/sandbox/cases/<name>/.
+
+case.toml holds the task and the expectation:
+
+    description = "what the program tries"
+    cancel_after = 0.5            # optional: set the cancel event after this many seconds
+    [compile]                     # optional; fields of khala.model.Compile (not source)
+    command = "gcc -o prog main.c"
+    [[compile.entries]]           # optional raw zip entries (hostile names, symlinks)
+    name = "../evil"; text = "x"  # or: symlink = "/etc/passwd"
+    [execute]                     # fields of khala.model.Execute (not data)
+    command = "./prog"
+    [expect]
+    status = 4                    # the task status run_task returns
+    step = "execute"              # whose report `reason` (and exit_code/signal) is checked
+    reason = "memory_limit"
+    signal = 9                    # optional
+    exit_code = 1                 # optional
+    max_wall = 3.0                # optional bound on that step's wall time
+    contains = { execute_output = ["BLOCKED"] }      # Result fields that must contain …
+    not_contains = { execute_output = ["root:"] }    # … or must not contain
+    host_absent = ["/usr/khala-evil"]                # host paths that must not exist after
+
+Files under src/ become the compile source zip, files under data/ the execute data zip.
+Commands and host_absent may use {other_task} (a host dir holding secret.txt), {host_pid} (a
+host process that must survive), {host_port} (a port listening on the host's loopback),
+{work_base} (the executor's work dir root) and {marker} (a string only in the host process's
+command line).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tomllib
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from khala.model import Compile, Execute, Result, Task
+
+CASES_DIR = Path(__file__).parent / "cases"
+
+
+@dataclass
+class Case:
+    name: str
+    path: Path
+    doc: dict[str, Any]
+    expect: dict[str, Any] = field(default_factory=dict)
+
+
+def case_names() -> list[str]:
+    return sorted(p.name for p in CASES_DIR.iterdir() if (p / "case.toml").is_file())
+
+
+def load_case(name: str) -> Case:
+    path = CASES_DIR / name
+    with open(path / "case.toml", "rb") as fh:
+        doc = tomllib.load(fh)
+    return Case(name=name, path=path, doc=doc, expect=doc.get("expect", {}))
+
+
+def zip_dir(directory: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(directory.rglob("*")):
+            if file.is_file():
+                zf.write(file, file.relative_to(directory).as_posix())
+    return buf.getvalue()
+
+
+def zip_entries(entries: list[dict[str, str]]) -> bytes:
+    """A zip with raw entry names: hostile paths and symlink entries are written as given."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for entry in entries:
+            info = zipfile.ZipInfo(entry["name"])
+            info.create_system = 3
+            if "symlink" in entry:
+                info.external_attr = (0o120777 << 16)
+                zf.writestr(info, entry["symlink"])
+            else:
+                info.external_attr = (0o100644 << 16)
+                zf.writestr(info, entry.get("text", ""))
+    return buf.getvalue()
+
+
+def substitute(text: str, subst: dict[str, str]) -> str:
+    """Replace {name} placeholders of `subst` only (commands are full of other braces)."""
+    for key, value in subst.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def build_task(case: Case, subst: dict[str, str]) -> Task:
+    comp = dict(case.doc.get("compile", {}))
+    execute = dict(case.doc.get("execute", {}))
+    entries = comp.pop("entries", None)
+    source = b""
+    if entries:
+        source = zip_entries(entries)
+    elif (case.path / "src").is_dir():
+        source = zip_dir(case.path / "src")
+    data = zip_dir(case.path / "data") if (case.path / "data").is_dir() else b""
+    for part in (comp, execute):
+        if "command" in part:
+            part["command"] = substitute(part["command"], subst)
+    return Task(id=f"case-{case.name}", compile=Compile(source=source, **comp),
+                execute=Execute(data=data, **execute))
+
+
+def check_result(case: Case, status: int, result: Result, subst: dict[str, str]) -> list[str]:
+    """Every way `status`/`result` differ from the case's expectation (empty = as expected)."""
+    exp = case.expect
+    problems = []
+    if status != exp["status"]:
+        problems.append(f"status {status} != {exp['status']}")
+    step = exp.get("step")
+    if step:
+        report = getattr(result, f"{step}_report")
+        if report is None:
+            problems.append(f"no {step} report")
+        else:
+            if report.reason != exp["reason"]:
+                problems.append(f"{step} reason {report.reason!r} != {exp['reason']!r}")
+            for key in ("exit_code", "signal"):
+                if key in exp and getattr(report, key) != exp[key]:
+                    problems.append(f"{step} {key} {getattr(report, key)} != {exp[key]}")
+            if "max_wall" in exp and report.wall_time > exp["max_wall"]:
+                problems.append(f"{step} wall time {report.wall_time} > {exp['max_wall']}")
+    for attr, needles in exp.get("contains", {}).items():
+        problems += [f"{attr} lacks {n!r}" for n in needles if n not in getattr(result, attr)]
+    for attr, needles in exp.get("not_contains", {}).items():
+        problems += [f"{attr} has {n!r}" for n in needles if n in getattr(result, attr)]
+    for path in exp.get("host_absent", []):
+        if os.path.lexists(substitute(path, subst)):
+            problems.append(f"host path {path} exists")
+    return problems

@@ -1,0 +1,108 @@
+"""The hostile-program suite: every case of tests/sandbox/cases/ through the executor's real code
+path (`khala.executor.runner.run_task`) on the bwrap sandbox, then a leak and health check."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from khala.config import ExecutorSettings
+from khala.errors import SandboxUnavailable
+from khala.executor.runner import run_task
+from khala.model import Execute, Status, Task
+from khala.sandbox.base import MIB
+from khala.sandbox.bwrap import BwrapSandbox, check_bwrap
+from tests.sandbox.hostile import build_task, case_names, check_result, load_case
+from tests.sandbox.leaks import LeakProbe
+
+SECRET = "khala-secret-of-another-task-7f3a"
+MARKER = "khala-host-marker-91c2"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[BwrapSandbox]:
+    try:
+        box = check_bwrap()
+    except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
+        pytest.skip(f"bwrap sandbox unavailable: {exc}")
+    yield box
+    box.close()
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[dict[str, str]]:
+    """A work dir root, another task's dir with a secret, a host process that must survive."""
+    with tempfile.TemporaryDirectory(prefix="khala-hostile-") as root:
+        os.chmod(root, 0o711)
+        work_base = os.path.join(root, "work")
+        other = os.path.join(root, "other-task")
+        os.mkdir(work_base, 0o711)
+        os.mkdir(other, 0o755)
+        Path(other, "secret.txt").write_text(SECRET)
+        os.chmod(os.path.join(other, "secret.txt"), 0o644)  # readable: only isolation hides it
+        sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", MARKER])
+        listener = socket.create_server(("127.0.0.1", 0))
+        try:
+            yield {"work_base": work_base, "other_task": other, "host_pid": str(sleeper.pid),
+                   "executor_pid": str(os.getpid()), "host_port": str(listener.getsockname()[1])}
+        finally:
+            listener.close()
+            sleeper.kill()
+            sleeper.wait(10)
+
+
+def settings_for(work_base: str) -> ExecutorSettings:
+    return ExecutorSettings(work_dir=work_base, memory_limit=64 * MIB, pids_limit=64,
+                            output_limit=1 * MIB, result_limit=64 * 1024)
+
+
+def run(task: Task, box: BwrapSandbox, settings: ExecutorSettings,
+        cancel_after: float | None = None) -> tuple[int, object]:
+    cancel = threading.Event()
+    timer = threading.Timer(cancel_after, cancel.set) if cancel_after else None
+    if timer:
+        timer.start()
+    try:
+        return run_task(task, box, settings, cancel)
+    finally:
+        if timer:
+            timer.cancel()
+
+
+@pytest.mark.parametrize("name", case_names())
+def test_case(name: str, sandbox: BwrapSandbox, host: dict[str, str]) -> None:
+    case = load_case(name)
+    settings = settings_for(host["work_base"])
+    probe = LeakProbe(sandbox, host["work_base"], exclude_children={int(host["host_pid"])})
+    task = build_task(case, host)
+    status, result = run(task, sandbox, settings, case.doc.get("cancel_after"))
+    problems = check_result(case, status, result, host)  # type: ignore[arg-type]
+    assert not problems, f"{name}: {problems}\nresult: {result}"
+    assert Path(host["other_task"], "secret.txt").read_text() == SECRET
+    assert probe.alive(int(host["host_pid"])), "the host process was killed"
+    assert probe.leaks() == [], f"{name} left something behind"
+    # still healthy: a trivial task succeeds right after
+    status, result = run(Task(id="healthy", execute=Execute(command="echo ok")), sandbox, settings)
+    assert (status, result.execute_output) == (Status.SUCCESS, "ok\n")  # type: ignore[attr-defined]
+
+
+def test_suite_has_enough_cases() -> None:
+    assert len(case_names()) >= 30
+
+
+def test_cancel_is_prompt(sandbox: BwrapSandbox, host: dict[str, str]) -> None:
+    task = Task(id="cancel", execute=Execute(command="sleep 60", timeout=30))
+    started = time.monotonic()
+    status, result = run(task, sandbox, settings_for(host["work_base"]), cancel_after=0.3)
+    assert time.monotonic() - started < 1.5
+    assert result.execute_report.reason == "cancelled"  # type: ignore[attr-defined]
+    assert status == Status.RUN_FAILED
