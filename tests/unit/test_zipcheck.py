@@ -191,3 +191,20 @@ def test_make_zip_is_deterministic() -> None:
 def test_make_zip_rejects_bad_names(name: str) -> None:
     with pytest.raises(InvalidInput):
         make_zip(name, "x")
+
+
+def test_writer_stops_at_the_byte_budget(tmp_path: object) -> None:
+    """The running count while writing, independent of what the headers claim."""
+    from khala.zipcheck import _write_file
+
+    data = build([("big", b"z" * 200_000, None)])
+    root = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            info = archive.getinfo("big")
+            with pytest.raises(InvalidInput, match="more bytes than the limit"):
+                _write_file(archive, info, root, "big", 100_000)
+            assert _write_file(archive, info, root, "big2", 200_000) == 200_000
+    finally:
+        os.close(root)
+    assert os.path.getsize(os.path.join(str(tmp_path), "big")) <= 100_000
