@@ -270,6 +270,8 @@ def test_limits_round_trip(cluster: Any) -> None:
     # Enforcement is the sandbox's job (tests/sandbox); here: the limits reached the executor and
     # the task ran to an end with a report of the execute step.
     assert task["status"] in (4, 5) and task["result"]["execute"]["reason"], task
+    full = cluster.get(task_id, no_truncate=1)["task"]
+    assert len(full["result"]["execute_output"]) <= 4096  # the executor applied our cap
 
 
 def test_limits_absent_when_not_given(cluster: Any) -> None:
