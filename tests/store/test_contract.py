@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -67,7 +68,7 @@ def make_task(seconds: float = 0, user: int = 1, **changes: object) -> Task:
     return task
 
 
-def add_tasks(store: Store, count: int, **changes: object) -> list[Task]:
+def add_tasks(store: Store, count: int, **changes: Any) -> list[Task]:
     tasks = [make_task(i, **changes) for i in range(count)]
     for task in tasks:
         store.add(task)

@@ -1,0 +1,183 @@
+"""etcd discovery, registration and leader election against a real etcd started for the session."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from khala.discovery.etcd import EtcdDiscovery, EtcdRegistration
+from tests.fixtures.servers import EtcdServer
+
+TTL = 2
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.02) -> float | None:
+    """Seconds until `condition` held, or None if it did not within `timeout`."""
+    start = time.monotonic()
+    for _ in range(int(timeout / step) + 1):
+        if condition():
+            return time.monotonic() - start
+        time.sleep(step)
+    return None
+
+
+@pytest.fixture
+def cluster(etcd_server: EtcdServer, etcd_prefix: str) -> Iterator[Cluster]:
+    made = Cluster(etcd_server.url, etcd_prefix)
+    yield made
+    made.close()
+
+
+class Cluster:
+    """Registrations and discoveries on one prefix, all closed at the end of the test."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.opened: list[EtcdRegistration | EtcdDiscovery] = []
+
+    def register(self, name: str, address: str = "", ttl: int = TTL) -> EtcdRegistration:
+        reg = EtcdRegistration([self.url], self.prefix, name, address or f"{name}:4000", ttl)
+        self.opened.append(reg)
+        reg.start()
+        return reg
+
+    def discovery(self) -> EtcdDiscovery:
+        disc = EtcdDiscovery([self.url], self.prefix)
+        self.opened.append(disc)
+        return disc
+
+    def close(self) -> None:
+        for one in reversed(self.opened):
+            one.close()
+
+
+def addresses(disc: EtcdDiscovery) -> dict[str, str]:
+    return {e.name.rsplit("/", 1)[-1]: e.address for e in disc.judicators()}
+
+
+def leaders(regs: list[EtcdRegistration]) -> list[EtcdRegistration]:
+    return [r for r in regs if r.is_leader()]
+
+
+def test_registration_appears_and_close_removes_it(cluster: Cluster) -> None:
+    disc = cluster.discovery()
+    assert disc.judicators() == []
+    reg = cluster.register("j1", "10.0.0.1:4000")
+    assert wait_until(lambda: addresses(disc) == {"j1": "10.0.0.1:4000"}, 3) is not None
+    (entry,) = disc.judicators()
+    assert entry.name == f"{cluster.prefix}/judicators/j1"
+    late = cluster.discovery()  # a discovery started later lists it at once
+    assert addresses(late) == {"j1": "10.0.0.1:4000"}
+    reg.close()
+    gone = wait_until(lambda: addresses(disc) == addresses(late) == {}, 1.5)
+    assert gone is not None, "close() must revoke the lease at once"
+
+
+def test_two_endpoints_fail_over_to_the_live_one(etcd_server: EtcdServer, etcd_prefix: str) -> None:
+    from tests.fixtures.servers import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    reg = EtcdRegistration([dead, etcd_server.url], etcd_prefix, "j1", "h:1", TTL)
+    disc = EtcdDiscovery([dead, etcd_server.url], etcd_prefix)
+    try:
+        reg.start()
+        assert wait_until(lambda: addresses(disc) == {"j1": "h:1"}, 5) is not None
+        assert wait_until(reg.is_leader, 5) is not None
+    finally:
+        reg.close()
+        disc.close()
+
+
+def test_stalled_registrant_disappears_within_ttl(cluster: Cluster) -> None:
+    disc = cluster.discovery()
+    reg = cluster.register("stalled")
+    assert wait_until(lambda: "stalled" in addresses(disc), 3) is not None
+    reg.pause_keepalives(True)  # alive but silent, as a hung or killed judicator
+    took = wait_until(lambda: addresses(disc) == {}, TTL + 2)
+    print(f"stalled registration gone after {took} s (TTL {TTL})")
+    assert took is not None and took <= TTL + 1.5
+
+
+def test_exactly_one_leader(cluster: Cluster) -> None:
+    regs = [cluster.register(f"j{i}") for i in range(3)]
+    assert wait_until(lambda: len(leaders(regs)) == 1, 3) is not None
+    (leader,) = leaders(regs)
+    for _ in range(60):  # over 1.2 s (several keepalive rounds) it stays the one leader
+        assert leaders(regs) == [leader]
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("death", ["close", "stall"])
+def test_leader_failover_within_ttl(cluster: Cluster, death: str) -> None:
+    regs = [cluster.register(f"j{i}") for i in range(3)]
+    assert wait_until(lambda: len(leaders(regs)) == 1, 3) is not None
+    (old,) = leaders(regs)
+    rest = [r for r in regs if r is not old]
+    if death == "close":
+        old.close()
+    else:
+        old.pause_keepalives(True)
+    samples: list[int] = []
+
+    def one_new_leader() -> bool:
+        samples.append(len(leaders(regs)))
+        return len(leaders(rest)) == 1
+
+    took = wait_until(one_new_leader, TTL + 2)
+    print(f"leader failover ({death}): new leader after {took} s (TTL {TTL})")
+    assert took is not None and took <= TTL + 2
+    assert max(samples) <= 1, "two judicators believed they led at once"
+    assert not old.is_leader()
+
+
+def test_stalled_leader_steps_down_before_its_lease_can_expire(cluster: Cluster) -> None:
+    ttl = 3
+    reg = cluster.register("j1", ttl=ttl)
+    assert wait_until(reg.is_leader, 3) is not None
+    reg.pause_keepalives(True)
+    took = wait_until(lambda: not reg.is_leader(), ttl)
+    print(f"stalled leader stepped down after {took} s (TTL {ttl})")
+    assert took is not None and took < ttl - 0.5
+    reg.pause_keepalives(False)
+    assert wait_until(reg.is_leader, ttl + 2) is not None
+
+
+def test_wake_callback_crosses_judicators(cluster: Cluster) -> None:
+    a, b = cluster.register("a"), cluster.register("b")
+    woken = {"a": threading.Event(), "b": threading.Event()}
+    a.set_wake_callback(woken["a"].set)
+    b.set_wake_callback(woken["b"].set)
+    time.sleep(0.5)  # both watches are up
+    a.notify_added()
+    assert woken["b"].wait(2), "b was not woken by a's notify_added()"
+    assert not woken["a"].wait(0.3), "a must not wake itself"
+    woken["b"].clear()
+    for _ in range(3):
+        b.notify_added()
+    assert woken["a"].wait(2)
+
+
+def test_etcd_restart_keeps_registration_and_leadership(
+    cluster: Cluster, etcd_server: EtcdServer
+) -> None:
+    ttl = 3
+    disc = cluster.discovery()
+    reg = cluster.register("j1", ttl=ttl)
+    assert wait_until(lambda: reg.is_leader() and "j1" in addresses(disc), 3) is not None
+    etcd_server.stop()
+    try:
+        took = wait_until(lambda: not reg.is_leader(), ttl)
+        print(f"leader without etcd stepped down after {took} s (TTL {ttl})")
+        assert took is not None and took < ttl - 0.5
+    finally:
+        etcd_server.start()
+    back = wait_until(lambda: reg.is_leader() and "j1" in addresses(disc), 10)
+    print(f"after the etcd restart: registered and leading again after {back} s")
+    assert back is not None
+    other = cluster.register("j2", ttl=ttl)
+    assert wait_until(lambda: "j2" in addresses(disc), 5) is not None
+    assert not other.is_leader()
