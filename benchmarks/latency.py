@@ -27,8 +27,11 @@ from tests.fixtures.cluster import Cluster
 
 def trivial_task() -> object:
     z = zlib.compress(b"true")
-    return T.Task(user=0, compile=T.Compile(source=b"", command=z, timeout=10),
-                  execute=T.Execute(input=b"", data=b"", command=z, timeout=10, standard=b""))
+    return T.Task(
+        user=0,
+        compile=T.Compile(source=b"", command=z, timeout=10),
+        execute=T.Execute(input=b"", data=b"", command=z, timeout=10, standard=b""),
+    )
 
 
 def parse(text: str) -> dt.datetime:
@@ -100,8 +103,10 @@ def main() -> None:
     print(f"trivial task on an idle cluster, submission → done (median of {args.tasks}):")
     results = {kind: cluster_latency(kind, args.tasks) for kind in kinds}
     for kind, (server, client) in results.items():
-        print(f"  sandbox {kind:6s} judicator clock {ms(server)}   client view {ms(client)}"
-              f"   max {max(client) * 1000:.0f} ms")
+        print(
+            f"  sandbox {kind:6s} judicator clock {ms(server)}   client view {ms(client)}"
+            f"   max {max(client) * 1000:.0f} ms"
+        )
     if "bwrap" in results:
         ratio = statistics.median(results["bwrap"][1]) / statistics.median(results["none"][1])
         print(f"  bwrap / none = {ratio:.2f}x")

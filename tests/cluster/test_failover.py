@@ -23,7 +23,9 @@ TTL = 3
 
 def leader(etcd_url: str, prefix: str) -> str | None:
     key = base64.b64encode(f"{prefix}/leader".encode()).decode()
-    request = urllib.request.Request(f"{etcd_url}/v3/kv/range", data=json.dumps({"key": key}).encode())
+    request = urllib.request.Request(
+        f"{etcd_url}/v3/kv/range", data=json.dumps({"key": key}).encode()
+    )
     try:
         with urllib.request.urlopen(request, timeout=2) as response:
             kvs = json.loads(response.read()).get("kvs", [])
@@ -43,17 +45,30 @@ def until(check: Callable[[], Any], seconds: float, what: str) -> Any:
 
 
 @pytest.fixture
-def ha(cluster_factory: Any, etcd_server: Any, mongo_url: str, etcd_prefix: str) -> Iterator[Cluster]:
+def ha(
+    cluster_factory: Any, etcd_server: Any, mongo_url: str, etcd_prefix: str
+) -> Iterator[Cluster]:
     c: Cluster = cluster_factory(etcd_url=etcd_server.url, prefix=etcd_prefix)
     for name in ("judicator-a", "judicator-b"):
         c.start_judicator(store=mongo_url, name=name, ttl=TTL, expiry=3, reap_interval=0.3)
     c.start_executor(slots=2, name="executor-a")
     c.start_executor(slots=2, name="executor-b")
     c.start_gateway()
-    until(lambda: len(requests.get(f"{c.gateway_url}/api/judicators", timeout=5).json()
-                      ["judicators"]) == 2, 15, "both judicators registered")
-    until(lambda: len(requests.get(f"{c.gateway_url}/api/executors", timeout=5).json()
-                      ["executors"]) == 2, 15, "both executors reporting")
+    until(
+        lambda: (
+            len(requests.get(f"{c.gateway_url}/api/judicators", timeout=5).json()["judicators"])
+            == 2
+        ),
+        15,
+        "both judicators registered",
+    )
+    until(
+        lambda: (
+            len(requests.get(f"{c.gateway_url}/api/executors", timeout=5).json()["executors"]) == 2
+        ),
+        15,
+        "both executors reporting",
+    )
     yield c
 
 
@@ -74,15 +89,30 @@ def test_leader_sigkill_under_load(ha: Cluster, etcd_server: Any) -> None:
         if i == 15:
             victim.kill()
             killed_at = time.monotonic()
-        answer = requests.post(f"{ha.gateway_url}/api/task", timeout=30, data={
-            "user": 5, "compile_source_name": "", "compile_source_str": "",
-            "compile_command": "true", "compile_timeout": 10, "execute_input": str(i),
-            "execute_data_name": "", "execute_data_str": "", "execute_command": "cat; sleep 0.2",
-            "execute_timeout": 10, "execute_standard": ""}).json()
+        answer = requests.post(
+            f"{ha.gateway_url}/api/task",
+            timeout=30,
+            data={
+                "user": 5,
+                "compile_source_name": "",
+                "compile_source_str": "",
+                "compile_command": "true",
+                "compile_timeout": 10,
+                "execute_input": str(i),
+                "execute_data_name": "",
+                "execute_data_str": "",
+                "execute_command": "cat; sleep 0.2",
+                "execute_timeout": 10,
+                "execute_standard": "",
+            },
+        ).json()
         if answer["result"] == 0:
             accepted.append(answer["id"])
-    new = until(lambda: (lambda n: n if n and n != first else None)(
-        leader(etcd_server.url, ha.prefix)), TTL + 2, "a new leader")
+    new = until(
+        lambda: (lambda n: n if n and n != first else None)(leader(etcd_server.url, ha.prefix)),
+        TTL + 2,
+        "a new leader",
+    )
     took = time.monotonic() - killed_at
     print(f"\nleader {first} SIGKILLed → {new} leads after {took:.2f}s (TTL {TTL}s)")
     assert took <= TTL + 2
@@ -97,18 +127,26 @@ def test_leader_sigkill_under_load(ha: Cluster, etcd_server: Any) -> None:
 def test_executor_sigkill_mid_task(ha: Cluster) -> None:
     busy = ha.submit(execute_command="sleep 3")  # keeps one slot of someone busy
     task_id = ha.submit(execute_command="sleep 1; echo ok")
-    holder = until(lambda: (lambda t: t["executor"] if t["status"] == 3 else None)(
-        ha.get(task_id)["task"]), 15, "task running")
+    holder = until(
+        lambda: (lambda t: t["executor"] if t["status"] == 3 else None)(ha.get(task_id)["task"]),
+        15,
+        "task running",
+    )
     victim = next(e for e in ha.executors if f"--name {holder}" in " ".join(e.argv))
     killed_at = time.monotonic()
     victim.kill()
-    until(lambda: ha.get(task_id)["task"]["status"] == 6 or ha.get(task_id)["task"]["done"],
-          15, "task back to Retrying")
+    until(
+        lambda: ha.get(task_id)["task"]["status"] == 6 or ha.get(task_id)["task"]["done"],
+        15,
+        "task back to Retrying",
+    )
     requeued = time.monotonic() - killed_at
     task = ha.wait_done(task_id, timeout=30)
     done = time.monotonic() - killed_at
-    print(f"\nexecutor {holder} SIGKILLed → Retrying after {requeued:.2f}s → "
-          f"Success on {task['executor']} after {done:.2f}s")
+    print(
+        f"\nexecutor {holder} SIGKILLed → Retrying after {requeued:.2f}s → "
+        f"Success on {task['executor']} after {done:.2f}s"
+    )
     assert task["status"] == 5 and task["executor"] != holder
     assert task["result"]["execute_output"] == "ok\n"
     ha.wait_done(busy, timeout=30)
@@ -119,8 +157,14 @@ def test_etcd_restart(ha: Cluster, etcd_server: Any) -> None:
     time.sleep(1)
     stopped_at = time.monotonic()
     etcd_server.start()
-    until(lambda: len(requests.get(f"{ha.gateway_url}/api/judicators", timeout=5).json()
-                      ["judicators"]) == 2, 20, "judicators registered again")
+    until(
+        lambda: (
+            len(requests.get(f"{ha.gateway_url}/api/judicators", timeout=5).json()["judicators"])
+            == 2
+        ),
+        20,
+        "judicators registered again",
+    )
     until(lambda: leader(etcd_server.url, ha.prefix), 20, "a leader again")
     took = time.monotonic() - stopped_at
     task = ha.wait_done(ha.submit(execute_command="echo after"), timeout=30)
@@ -135,9 +179,17 @@ def test_judicator_sigkill_gateway_keeps_answering(ha: Cluster) -> None:
     answered = time.monotonic() - killed_at
     task = ha.wait_done(task_id, timeout=30)
     assert task["status"] == 5 and task["result"]["execute_output"] == "still\n"
-    gone = until(lambda: len(requests.get(f"{ha.gateway_url}/api/judicators", timeout=5).json()
-                             ["judicators"]) == 1, TTL + 2, "dead judicator dropped")
+    gone = until(
+        lambda: (
+            len(requests.get(f"{ha.gateway_url}/api/judicators", timeout=5).json()["judicators"])
+            == 1
+        ),
+        TTL + 2,
+        "dead judicator dropped",
+    )
     dropped = time.monotonic() - killed_at
-    print(f"\njudicator SIGKILLed → gateway answered after {answered:.2f}s; "
-          f"dropped from /api/judicators after {dropped:.2f}s")
+    print(
+        f"\njudicator SIGKILLed → gateway answered after {answered:.2f}s; "
+        f"dropped from /api/judicators after {dropped:.2f}s"
+    )
     assert gone

@@ -16,11 +16,15 @@ def z(text: str) -> bytes:
 
 
 def add(rpc: Any, execute: str, timeout: int = 30) -> str:
-    answer = rpc.add(T.Task(
-        user=1,
-        compile=T.Compile(source=b"", command=z("true"), timeout=timeout),
-        execute=T.Execute(input=b"", data=b"", command=z(execute), timeout=timeout, standard=b""),
-    ))
+    answer = rpc.add(
+        T.Task(
+            user=1,
+            compile=T.Compile(source=b"", command=z("true"), timeout=timeout),
+            execute=T.Execute(
+                input=b"", data=b"", command=z(execute), timeout=timeout, standard=b""
+            ),
+        )
+    )
     assert answer.result == 0
     return str(answer.id)
 

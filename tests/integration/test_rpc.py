@@ -26,10 +26,18 @@ def z(text: str) -> bytes:
 def task(user: int = 7, compile_cmd: str = "true", execute_cmd: str = "true", **kw: Any) -> Any:
     return W.Task(
         user=user,
-        compile=W.Compile(source=kw.get("source", b""), command=z(compile_cmd),
-                          timeout=kw.get("compile_timeout", 5)),
-        execute=W.Execute(input=z(kw.get("input", "")), data=b"", command=z(execute_cmd),
-                          timeout=kw.get("execute_timeout", 5), standard=z(kw.get("standard", ""))),
+        compile=W.Compile(
+            source=kw.get("source", b""),
+            command=z(compile_cmd),
+            timeout=kw.get("compile_timeout", 5),
+        ),
+        execute=W.Execute(
+            input=z(kw.get("input", "")),
+            data=b"",
+            command=z(execute_cmd),
+            timeout=kw.get("execute_timeout", 5),
+            standard=z(kw.get("standard", "")),
+        ),
     )
 
 
@@ -48,9 +56,14 @@ def judicator(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture
 def client(judicator: Any) -> Any:
-    conn = make_client(W.Judicator, "127.0.0.1", judicator.judicators[0].port, timeout=10000,
-                       proto_factory=TBinaryProtocolFactory(),
-                       trans_factory=TBufferedTransportFactory())
+    conn = make_client(
+        W.Judicator,
+        "127.0.0.1",
+        judicator.judicators[0].port,
+        timeout=10000,
+        proto_factory=TBinaryProtocolFactory(),
+        trans_factory=TBufferedTransportFactory(),
+    )
     yield conn
     conn.close()
 
@@ -137,8 +150,9 @@ def test_report_assigns_records_and_lists_executor(client: Any) -> None:
     got = client.report("exec-a", [], [running], 0)
     assert got.cancel == [] and got.assign == []
     assert client.get(added.id).task.status == 3
-    result = W.Result(compile_output=z("c"), compile_error=b"", execute_output=z("hi\n"),
-                      execute_error=b"")
+    result = W.Result(
+        compile_output=z("c"), compile_error=b"", execute_output=z("hi\n"), execute_error=b""
+    )
     got = client.report("exec-a", [W.Task(id=added.id, status=5, result=result)], [], 0)
     assert [b.id for b in got.cancel] == [added.id]  # forget it
     final = client.get(added.id).task

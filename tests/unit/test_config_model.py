@@ -19,17 +19,22 @@ def test_layers_defaults_file_env_flags(tmp_path: Path) -> None:
     assert (s.listen, s.ttl, s.prefix, s.expiry) == ("0.0.0.0:5000", 7, "/p", 10.0)
     s = load(JudicatorSettings, "judicator", config_file=str(path), env={"KHALA_TTL": "3"})
     assert s.ttl == 3
-    s = load(JudicatorSettings, "judicator", config_file=str(path), env={"KHALA_TTL": "3"},
-             flags={"ttl": "4", "listen": None})
+    s = load(
+        JudicatorSettings,
+        "judicator",
+        config_file=str(path),
+        env={"KHALA_TTL": "3"},
+        flags={"ttl": "4", "listen": None},
+    )
     assert (s.ttl, s.listen) == (4, "0.0.0.0:5000")
 
 
 def test_config_file_from_env_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "k.toml"
-    path.write_text('[executor]\nslots = 3\n')
+    path.write_text("[executor]\nslots = 3\n")
     s = load(ExecutorSettings, "executor", env={"KHALA_CONFIG": str(path)})
     assert s.resolved_slots() == 3
-    path.write_text('[executor]\nslotz = 3\n')
+    path.write_text("[executor]\nslotz = 3\n")
     with pytest.raises(ConfigError, match="slotz"):
         load(ExecutorSettings, "executor", config_file=str(path), env={})
     with pytest.raises(ConfigError, match="slots"):
@@ -63,5 +68,10 @@ def test_ids_ints_times_pages() -> None:
     with pytest.raises(ValueError):
         model.canonical_time("yesterday")
     assert [model.page_count(n, lim) for n, lim in [(0, 0), (0, 5), (3, 0), (10, 5), (11, 5)]] == [
-        0, 0, 1, 2, 3]
+        0,
+        0,
+        1,
+        2,
+        3,
+    ]
     assert model.now() > "2026-01-01" and len(model.now()) == 26
