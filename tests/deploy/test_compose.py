@@ -4,6 +4,7 @@ and the etcd cluster, the MongoDB replica set and the addresses fit together."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,8 @@ def settings_of(service: dict[str, Any]) -> Any:
         pytest.fail(f"`{' '.join(command)}` is not a valid khala command (exit {exc.code})")
     cls, _ = COMMANDS[args.command]
     env = {str(k): str(v) for k, v in (service.get("environment") or {}).items()}
-    unknown = [k for k in env if k.startswith("KHALA_")
-               and k[len("KHALA_"):].lower() not in cls.__dataclass_fields__]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = [k for k in env if k.startswith("KHALA_") and k[len("KHALA_"):].lower() not in fields]
     assert not unknown, f"{args.command} has no settings for {unknown}"
     flags = {k: v for k, v in vars(args).items() if k not in {"command", "config"}}
     return args.command, load(cls, args.command, env=env, flags=flags)
