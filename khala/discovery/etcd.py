@@ -121,7 +121,7 @@ class _PrefixWatch:
                 self._follow(revision + 1)
             except ERRORS as exc:
                 if not self._stop.is_set():
-                    log.debug("etcd watch of %s broke (%s); re-listing", self._prefix, exc)
+                    log.debug("etcd watch of %s broke: %s", self._prefix, _describe(exc))
                     self._pool.rotate()
             backoff.wait(self._stop)
 
@@ -174,6 +174,12 @@ class _PrefixWatch:
             else:
                 self._on_event(key, {**kv, "value": _decode(kv.get("value", ""))})
         return True
+
+
+def _describe(exc: BaseException) -> str:
+    """etcd3gw exceptions keep their text in `detail_text`; str() of them is often empty."""
+    detail = getattr(exc, "detail_text", None) or str(exc)
+    return f"{type(exc).__name__}: {detail}".strip()
 
 
 def _range_end(prefix: str) -> str:
@@ -312,7 +318,7 @@ class EtcdRegistration(Registration):
                 self._kick.wait(self._interval)
                 self._kick.clear()
             except ERRORS as exc:
-                log.warning("etcd keepalive of %s failed: %s", self._name, exc)
+                log.warning("etcd keepalive of %s failed: %s", self._name, _describe(exc))
                 self._pool.rotate()
                 backoff.wait(self._stop)
 
@@ -370,7 +376,7 @@ class EtcdRegistration(Registration):
                 Lease(lease_id, self._pool.client).revoke()
                 return
             except ERRORS as exc:
-                log.warning("revoking the etcd lease of %s failed: %s", self._name, exc)
+                log.warning("revoking the etcd lease of %s failed: %s", self._name, _describe(exc))
                 self._pool.rotate()
 
     # ------------------------------------------------------------------ watch thread
