@@ -38,6 +38,7 @@ SANDBOX_GID = 65534
 INSIDE_WORKDIR = "/work"
 TICK_SECONDS = 0.02  # cancel / CPU / output-cap check interval while the child runs
 TMP_SIZE = 64 * MIB
+ETC_PREFIX = "khala-etc-"
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Top-level host entries mirrored into the sandbox (symlinks stay symlinks).
 SYSTEM_ENTRIES = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
@@ -48,6 +49,23 @@ ETC_ALLOW = (
     "debian_version", "python3", "python3.11", "perl", "java-17-openjdk", "java-21-openjdk",
     "gcc", "bash.bashrc", "inputrc", "profile",
 )
+
+
+def remove_stale_etc(tmp: str) -> None:
+    """Remove /etc copies left by executors that died without close() (named by their pid)."""
+    for name in os.listdir(tmp):
+        pid = name.removeprefix(ETC_PREFIX).split("-", 1)[0]
+        if not name.startswith(ETC_PREFIX) or not pid.isdigit():
+            continue
+        path = os.path.join(tmp, name)
+        try:
+            if os.lstat(path).st_uid != os.geteuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def find_bwrap() -> str:
@@ -185,7 +203,8 @@ class BwrapSandbox(Sandbox):
         self.bwrap = bwrap or find_bwrap()
         self.tree = tree or detect()
         self.uid, self.gid, self.tmp_size = uid, gid, tmp_size
-        self._etc = tempfile.mkdtemp(prefix="khala-etc-")
+        remove_stale_etc(tempfile.gettempdir())
+        self._etc = tempfile.mkdtemp(prefix=f"{ETC_PREFIX}{os.getpid()}-")
         write_etc(self._etc, uid, gid)
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -18,7 +19,14 @@ from khala.errors import SandboxUnavailable
 from khala.model import Reason
 from khala.sandbox import open_sandbox
 from khala.sandbox.base import MIB, Limits, RunSpec
-from khala.sandbox.bwrap import BwrapSandbox, bwrap_argv, check_bwrap, decode_status, traversable
+from khala.sandbox.bwrap import (
+    BwrapSandbox,
+    bwrap_argv,
+    check_bwrap,
+    decode_status,
+    remove_stale_etc,
+    traversable,
+)
 from khala.sandbox.cgroups import V1Tree, V2RunCgroup, V2Tree, detect, own_cgroups, read_keyed
 from tests.sandbox.leaks import LeakProbe
 
@@ -146,8 +154,24 @@ def test_open_sandbox_bwrap_and_cgroup_version_here() -> None:
 
 
 def test_missing_bwrap_is_refused() -> None:
-    with pytest.raises(SandboxUnavailable, match="not installed|No such"):
-        check_bwrap(BwrapSandbox(bwrap="/nonexistent/bwrap"))
+    sandbox = BwrapSandbox(bwrap="/nonexistent/bwrap")
+    try:
+        with pytest.raises(SandboxUnavailable, match="not installed|No such"):
+            check_bwrap(sandbox)
+    finally:
+        sandbox.close()
+    assert not os.path.exists(sandbox._etc)
+
+
+def test_stale_etc_copies_are_removed(reachable: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait(10)
+    (reachable / f"khala-etc-{dead.pid}-abc").mkdir()
+    (reachable / f"khala-etc-{os.getpid()}-abc").mkdir()
+    (reachable / "khala-etc-other").mkdir()
+    remove_stale_etc(str(reachable))
+    assert sorted(p.name for p in reachable.iterdir()) == [
+        f"khala-etc-{os.getpid()}-abc", "khala-etc-other"]
 
 
 # ----------------------------------------------------------------------------- pure parts
