@@ -263,8 +263,11 @@ class BwrapSandbox(Sandbox):
         flags, status = wait_child(proc, cgroup, limits, cancel, overflow, start)
         wall = time.monotonic() - start
         cgroup.kill_all()
+        stdout, stderr = out.result(), err.result()
+        if overflow.is_set():  # also when the writer exited before the wait noticed it
+            flags["output"] = True
         report = self._report(cgroup, limits, status, flags, wall)
-        return RunOutcome(out.result(), note + err.result(), report)
+        return RunOutcome(stdout, note + stderr, report)
 
     def _report(self, cgroup: RunCgroup, limits: Limits, status: int | None,
                 flags: dict[str, bool], wall: float) -> StepReport:

@@ -6,6 +6,7 @@ Limits it can enforce: wall time, rlimits, output caps. The process group is kil
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import signal
@@ -19,6 +20,7 @@ from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox
 from khala.sandbox.capture import Capture
 
 POLL_SECONDS = 0.005
+PR_SET_PDEATHSIG = 1
 
 
 def rlimit_setter(limits: Limits) -> Callable[[], None]:
@@ -34,8 +36,15 @@ def rlimit_setter(limits: Limits) -> Callable[[], None]:
         for which, value in pairs:
             if value:
                 resource.setrlimit(which, (value, value))
+        die_with_parent()
 
     return apply
+
+
+def die_with_parent() -> None:
+    """PR_SET_PDEATHSIG: the step dies with the executor thread that started it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def classify(
@@ -102,10 +111,13 @@ class PlainSandbox(Sandbox):
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - start
         kill_group(proc.pid)
+        stdout, stderr = out.result(), err.result()
+        if overflow.is_set():  # also when the writer exited before the wait noticed it
+            flags["output"] = True
         cpu = usage.ru_utime + usage.ru_stime
         report = classify(status, limits, cpu, wall, flags)
         report.memory = usage.ru_maxrss * 1024
-        return RunOutcome(out.result(), err.result(), report)
+        return RunOutcome(stdout, stderr, report)
 
 
 def wait_with_limits(

@@ -34,7 +34,9 @@ class LeakProbe:
     def __init__(self, box: BwrapSandbox, work_base: str, exclude_children: set[int]) -> None:
         self.box = box
         self.work_base = work_base
-        self.exclude = exclude_children
+        # Children that exist already (servers other tests' session fixtures started) are not
+        # this run's: only processes that appear during the run count as leaks.
+        self.exclude = exclude_children | children(os.getpid())
         self.mounts = mounts()
 
     def leaks(self) -> list[str]:
