@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
-from khala.model import Reason, Result, Status, StepReport, Task
-from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox
+from khala.model import Reason, Result, Status, Task
+from khala.sandbox.base import Limits, RunSpec, Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,6 @@ def _text(data: bytes, limit: int) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _failed(report: StepReport) -> bool:
-    return report.reason != Reason.OK
-
-
 def run_task(
     task: Task,
     sandbox: Sandbox,
@@ -109,36 +105,26 @@ def _run_in(
         return Status.UNKNOWN_ERROR, Result(compile_error=f"[khala] rejected task files: {exc}")
     sandbox.prepare_workdir(workdir)
     result = Result()
-    step = _step(
-        sandbox, ["bash", "compile.sh"], workdir, None, compile_limits(task, settings), cancel
+    steps = (
+        ("compile", None, compile_limits(task, settings), Status.COMPILE_FAILED),
+        ("execute", "execute.in", execute_limits(task, settings), Status.RUN_FAILED),
     )
-    result.compile_output = _text(step.stdout, settings.result_limit)
-    result.compile_error = _text(step.stderr, settings.result_limit)
-    result.compile_report = step.report
-    if _failed(step.report):
-        internal = step.report.reason == Reason.INTERNAL_ERROR
-        return (Status.UNKNOWN_ERROR if internal else Status.COMPILE_FAILED), result
-    on_status(Status.RUNNING)
-    stdin = os.path.join(workdir, "execute.in")
-    step = _step(
-        sandbox, ["bash", "execute.sh"], workdir, stdin, execute_limits(task, settings), cancel
-    )
-    result.execute_output = _text(step.stdout, settings.result_limit)
-    result.execute_error = _text(step.stderr, settings.result_limit)
-    result.execute_report = step.report
-    if _failed(step.report):
-        internal = step.report.reason == Reason.INTERNAL_ERROR
-        return (Status.UNKNOWN_ERROR if internal else Status.RUN_FAILED), result
+    for name, stdin, limits, failed in steps:
+        if name == "execute":
+            on_status(Status.RUNNING)
+        spec = RunSpec(
+            argv=["bash", f"{name}.sh"],
+            workdir=workdir,
+            stdin_path=os.path.join(workdir, stdin) if stdin else None,
+            env=dict(STEP_ENV),
+            limits=limits,
+        )
+        outcome = sandbox.run(spec, cancel)
+        setattr(result, f"{name}_output", _text(outcome.stdout, settings.result_limit))
+        setattr(result, f"{name}_error", _text(outcome.stderr, settings.result_limit))
+        setattr(result, f"{name}_report", outcome.report)
+        if outcome.report.reason == Reason.INTERNAL_ERROR:
+            return Status.UNKNOWN_ERROR, result
+        if outcome.report.reason != Reason.OK:
+            return failed, result
     return Status.SUCCESS, result
-
-
-def _step(
-    sandbox: Sandbox,
-    argv: list[str],
-    workdir: str,
-    stdin: str | None,
-    limits: Limits,
-    cancel: threading.Event,
-) -> RunOutcome:
-    spec = RunSpec(argv=argv, workdir=workdir, stdin_path=stdin, env=dict(STEP_ENV), limits=limits)
-    return sandbox.run(spec, cancel)
