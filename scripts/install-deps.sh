@@ -32,6 +32,10 @@ apt_install bubblewrap
 # proxy for the module's version list, which answers 403. So: download the module at that exact
 # version, then build it from a writable copy (its go.mod has no replace directives).
 ferret_version="v1.24.2"
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+    export PATH="$PATH:/usr/local/go/bin"
+fi
+command -v go >/dev/null || { echo "install-deps: Go is needed to build FerretDB" >&2; exit 1; }
 gobin="$(go env GOPATH)/bin"
 if [ ! -x "$gobin/ferretdb" ]; then
     echo "install-deps: building FerretDB $ferret_version (first time only, ~2 min)"
