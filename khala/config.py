@@ -42,7 +42,17 @@ class DiscoverySettings:
 
 
 @dataclass
-class JudicatorSettings(DiscoverySettings):
+class LimitSettings:
+    """The largest per-task limits accepted (judicator: larger → result 4; executor: clamps)."""
+
+    max_memory_limit: int = setting(4 * 1024**3, "largest memory limit a task may ask, bytes")
+    max_cpu_limit: int = setting(3600, "largest CPU-seconds limit a task may ask")
+    max_pids_limit: int = setting(4096, "largest pids limit a task may ask")
+    max_output_limit: int = setting(256 * 1024 * 1024, "largest output cap a task may ask, bytes")
+
+
+@dataclass
+class JudicatorSettings(DiscoverySettings, LimitSettings):
     listen: str = setting("127.0.0.1:4000", "HOST:PORT the Thrift server listens on")
     advertise: str = setting("", "HOST:PORT registered in etcd; empty = the listen address")
     name: str = setting("", "registered name; empty = judicator.<hostname>.<port>")
@@ -65,7 +75,7 @@ class JudicatorSettings(DiscoverySettings):
 
 
 @dataclass
-class ExecutorSettings(DiscoverySettings):
+class ExecutorSettings(DiscoverySettings, LimitSettings):
     name: str = setting("", "executor name reported to judicators; empty = executor.<host>.<pid>")
     slots: int = setting(0, "tasks run at once; 0 = number of CPUs")
     work_dir: str = setting("", "directory for task work dirs; empty = a temporary directory")
@@ -73,12 +83,8 @@ class ExecutorSettings(DiscoverySettings):
     heartbeat: float = setting(1.0, "longest seconds between two reports (long-poll hold)")
     rpc_timeout: float = setting(10.0, "seconds an RPC may take beyond the long-poll hold")
     output_limit: int = setting(64 * 1024 * 1024, "default cap of each captured stream, bytes")
-    max_output_limit: int = setting(256 * 1024 * 1024, "largest output cap a task may ask")
     memory_limit: int = setting(512 * 1024 * 1024, "default memory limit of a step, bytes")
-    max_memory_limit: int = setting(4 * 1024 * 1024 * 1024, "largest memory limit a task may ask")
     pids_limit: int = setting(256, "default process/thread limit of a step")
-    max_pids_limit: int = setting(4096, "largest pids limit a task may ask")
-    max_cpu_limit: int = setting(3600, "largest CPU-seconds limit a task may ask")
     result_limit: int = setting(4 * 1024 * 1024, "bytes of each stream kept in the result")
     zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
     zip_max_files: int = setting(10000, "most files in a zip")

@@ -486,3 +486,22 @@ def test_gateway_stops_cleanly(cluster_factory: Any, sig: int) -> None:
     log = node.log()
     assert 'GET /api/test HTTP/1.1" 200' in log  # the access log
     assert "Shutting down" in log
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"execute_memory_limit": 4 * 1024**3 + 1},
+        {"compile_memory_limit": 4 * 1024**3 + 1},
+        {"execute_cpu_limit": 3601},
+        {"execute_pids_limit": 4097},
+        {"execute_output_limit": 256 * 1024 * 1024 + 1},
+    ],
+)
+def test_limits_beyond_the_configured_maxima_are_refused(
+    cluster: Any, changes: dict[str, Any]
+) -> None:
+    """The judicator's defaults: 4 GiB memory, 3600 CPU s, 4096 pids, 256 MiB output."""
+    assert post(cluster, form(**changes)) == {"result": 4, "id": None}
+    limit, value = next(iter(changes.items()))
+    assert post(cluster, form(**{limit: value - 1}))["result"] == 0  # the maximum itself is fine

@@ -115,3 +115,29 @@ def test_bad_zips() -> None:
 def test_empty_zips_pass() -> None:
     task = make_task(c_source=b"", e_data=b"")
     validate_task(task, **LIMITS)
+
+
+def test_configured_maxima_bound_the_limits() -> None:
+    from khala.validation import Maxima
+
+    maxima = Maxima(memory=1 << 30, cpu=10, pids=100, output=1 << 20)
+    validate_task(
+        make_task(
+            e_memory_limit=1 << 30,
+            e_cpu_limit=10,
+            e_pids_limit=100,
+            e_output_limit=1 << 20,
+            c_memory_limit=1 << 30,
+        ),
+        **LIMITS,
+        maxima=maxima,
+    )
+    for fields in (
+        {"e_memory_limit": (1 << 30) + 1},
+        {"c_memory_limit": (1 << 30) + 1},
+        {"e_cpu_limit": 11},
+        {"e_pids_limit": 101},
+        {"e_output_limit": (1 << 20) + 1},
+    ):
+        with pytest.raises(InvalidInput):
+            validate_task(make_task(**fields), **LIMITS, maxima=maxima)
