@@ -75,3 +75,15 @@ def test_ids_ints_times_pages() -> None:
         3,
     ]
     assert model.now() > "2026-01-01" and len(model.now()) == 26
+
+
+def test_every_setting_is_documented() -> None:
+    import dataclasses
+
+    from khala.config import GatewaySettings, UpSettings
+
+    text = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    for cls in (UpSettings, JudicatorSettings, ExecutorSettings, GatewaySettings):
+        for f in dataclasses.fields(cls):
+            flag = "--" + f.name.replace("_", "-")
+            assert f"`{flag}` | `KHALA_{f.name.upper()}` | `{f.default!r}`" in text, flag
