@@ -36,7 +36,7 @@ def box() -> Iterator[BwrapSandbox]:
     try:
         sandbox = check_bwrap()
     except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
-        pytest.skip(f"bwrap sandbox unavailable: {exc}")
+        missing(f"bwrap sandbox unavailable: {exc}")
     yield sandbox
     sandbox.close()
 

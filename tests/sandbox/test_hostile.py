@@ -33,7 +33,7 @@ def sandbox() -> Iterator[BwrapSandbox]:
     try:
         box = check_bwrap()
     except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
-        pytest.skip(f"bwrap sandbox unavailable: {exc}")
+        missing(f"bwrap sandbox unavailable: {exc}")
     yield box
     box.close()
 
