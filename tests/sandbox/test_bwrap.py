@@ -28,6 +28,7 @@ from khala.sandbox.bwrap import (
     traversable,
 )
 from khala.sandbox.cgroups import V1Tree, V2RunCgroup, V2Tree, detect, own_cgroups, read_keyed
+from tests.fixtures.servers import missing
 from tests.sandbox.leaks import LeakProbe
 
 

@@ -21,6 +21,7 @@ from khala.executor.runner import run_task
 from khala.model import Execute, Status, Task
 from khala.sandbox.base import MIB
 from khala.sandbox.bwrap import BwrapSandbox, check_bwrap
+from tests.fixtures.servers import missing
 from tests.sandbox.hostile import build_task, case_names, check_result, load_case
 from tests.sandbox.leaks import LeakProbe
 
