@@ -28,18 +28,7 @@ from khala.sandbox.bwrap import (
     traversable,
 )
 from khala.sandbox.cgroups import V1Tree, V2RunCgroup, V2Tree, detect, own_cgroups, read_keyed
-from tests.fixtures.servers import missing
 from tests.sandbox.leaks import LeakProbe
-
-
-@pytest.fixture(scope="module")
-def box() -> Iterator[BwrapSandbox]:
-    try:
-        sandbox = check_bwrap()
-    except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
-        missing(f"bwrap sandbox unavailable: {exc}")
-    yield sandbox
-    sandbox.close()
 
 
 @pytest.fixture()
@@ -57,20 +46,20 @@ def workdir(reachable: Path) -> str:
     return str(path)
 
 
-def run(box: BwrapSandbox, workdir: str, script: str, cancel: threading.Event | None = None,
+def run(sandbox: BwrapSandbox, workdir: str, script: str, cancel: threading.Event | None = None,
         stdin: str | None = None, **limits: object) -> tuple[bytes, bytes, object]:
-    box.prepare_workdir(workdir)
+    sandbox.prepare_workdir(workdir)
     spec = RunSpec(argv=["bash", "-c", script], workdir=workdir, stdin_path=stdin,
                    limits=Limits(**limits))  # type: ignore[arg-type]
-    outcome = box.run(spec, cancel or threading.Event())
+    outcome = sandbox.run(spec, cancel or threading.Event())
     return outcome.stdout, outcome.stderr, outcome.report
 
 
 # ----------------------------------------------------------------------------- real runs
 
 
-def test_normal_run_outputs_and_measures(box: BwrapSandbox, workdir: str) -> None:
-    out, err, report = run(box, workdir, "echo out; echo err >&2; id -u; pwd; echo x > made")
+def test_normal_run_outputs_and_measures(sandbox: BwrapSandbox, workdir: str) -> None:
+    out, err, report = run(sandbox, workdir, "echo out; echo err >&2; id -u; pwd; echo x > made")
     assert out == b"out\n65534\n/work\n"
     assert err == b"err\n"
     assert report.reason == Reason.OK and report.exit_code == 0  # type: ignore[attr-defined]
@@ -79,16 +68,16 @@ def test_normal_run_outputs_and_measures(box: BwrapSandbox, workdir: str) -> Non
     assert made.read_text() == "x\n" and made.stat().st_uid == 65534
 
 
-def test_stdin_is_fed(box: BwrapSandbox, workdir: str) -> None:
+def test_stdin_is_fed(sandbox: BwrapSandbox, workdir: str) -> None:
     Path(workdir, "in.txt").write_text("hello\n")
-    out, _, report = run(box, workdir, "tr a-z A-Z", stdin=os.path.join(workdir, "in.txt"))
+    out, _, report = run(sandbox, workdir, "tr a-z A-Z", stdin=os.path.join(workdir, "in.txt"))
     assert out == b"HELLO\n" and report.reason == Reason.OK  # type: ignore[attr-defined]
 
 
-def test_nonzero_exit_and_signal(box: BwrapSandbox, workdir: str) -> None:
-    _, _, report = run(box, workdir, "exit 3")
+def test_nonzero_exit_and_signal(sandbox: BwrapSandbox, workdir: str) -> None:
+    _, _, report = run(sandbox, workdir, "exit 3")
     assert (report.exit_code, report.reason) == (3, Reason.NONZERO_EXIT)  # type: ignore[attr-defined]
-    _, _, report = run(box, workdir, "kill -SEGV $$")
+    _, _, report = run(sandbox, workdir, "kill -SEGV $$")
     assert (report.signal, report.reason) == (11, Reason.SIGNALED)  # type: ignore[attr-defined]
 
 
@@ -102,10 +91,10 @@ def test_nonzero_exit_and_signal(box: BwrapSandbox, workdir: str) -> None:
         ("yes", {"output": 64 * 1024}, Reason.OUTPUT_LIMIT),
     ],
 )
-def test_limits(box: BwrapSandbox, workdir: str, script: str, limits: dict[str, object],
+def test_limits(sandbox: BwrapSandbox, workdir: str, script: str, limits: dict[str, object],
                 reason: str) -> None:
-    probe = LeakProbe(box, os.path.dirname(workdir), exclude_children=set())
-    out, _, report = run(box, workdir, script, **{"wall_time": 10, **limits})  # type: ignore[arg-type]
+    probe = LeakProbe(sandbox, os.path.dirname(workdir), exclude_children=set())
+    out, _, report = run(sandbox, workdir, script, **{"wall_time": 10, **limits})  # type: ignore[arg-type]
     assert report.reason == reason, report  # type: ignore[attr-defined]
     if reason == Reason.OUTPUT_LIMIT:
         assert len(out) == 64 * 1024
@@ -116,30 +105,30 @@ def test_limits(box: BwrapSandbox, workdir: str, script: str, limits: dict[str, 
     assert [leak for leak in probe.leaks() if not leak.startswith("work dir")] == []
 
 
-def test_cancel_is_prompt_and_cleans_up(box: BwrapSandbox, workdir: str) -> None:
+def test_cancel_is_prompt_and_cleans_up(sandbox: BwrapSandbox, workdir: str) -> None:
     cancel = threading.Event()
     threading.Timer(0.2, cancel.set).start()
     started = time.monotonic()
-    _, _, report = run(box, workdir, "sleep 30 & sleep 30", cancel=cancel, wall_time=20)
+    _, _, report = run(sandbox, workdir, "sleep 30 & sleep 30", cancel=cancel, wall_time=20)
     assert time.monotonic() - started < 1.0
     assert report.reason == Reason.CANCELLED  # type: ignore[attr-defined]
-    assert box.tree.leftovers(f"run-{os.getpid()}-") == []
+    assert sandbox.tree.leftovers(f"run-{os.getpid()}-") == []
 
 
-def test_cpu_time_counts_every_process(box: BwrapSandbox, workdir: str) -> None:
+def test_cpu_time_counts_every_process(sandbox: BwrapSandbox, workdir: str) -> None:
     spin = "python3 -c 'import time\nwhile time.process_time() < 0.4: pass'"
-    _, _, report = run(box, workdir, f"{spin} & {spin} & wait", wall_time=20)
+    _, _, report = run(sandbox, workdir, f"{spin} & {spin} & wait", wall_time=20)
     assert report.reason == Reason.OK  # type: ignore[attr-defined]
     assert report.time >= 0.8  # type: ignore[attr-defined]
 
 
-def test_prepare_workdir_refuses_unreachable_dir(box: BwrapSandbox) -> None:
+def test_prepare_workdir_refuses_unreachable_dir(sandbox: BwrapSandbox) -> None:
     with tempfile.TemporaryDirectory() as root:
         os.chmod(root, 0o700)
         inner = os.path.join(root, "task")
         os.mkdir(inner)
         with pytest.raises(SandboxUnavailable, match="searchable"):
-            box.prepare_workdir(inner)
+            sandbox.prepare_workdir(inner)
 
 
 def test_open_sandbox_bwrap_and_cgroup_version_here() -> None:
@@ -268,7 +257,7 @@ def test_read_keyed_ignores_junk(tmp_path: Path) -> None:
     assert read_keyed(str(tmp_path / "missing")) == {}
 
 
-def test_parallel_runs_are_separate(box: BwrapSandbox, reachable: Path) -> None:
+def test_parallel_runs_are_separate(sandbox: BwrapSandbox, reachable: Path) -> None:
     """Slots run steps at once from several threads: each sees only its own work dir."""
     results: dict[int, bytes] = {}
 
@@ -277,7 +266,7 @@ def test_parallel_runs_are_separate(box: BwrapSandbox, reachable: Path) -> None:
         workdir.mkdir()
         (workdir / "id").write_text(str(i))
         script = "sleep 0.2; echo $(cat id); ls /work | wc -l; ps -e | wc -l"
-        out, _, report = run(box, str(workdir), script)
+        out, _, report = run(sandbox, str(workdir), script)
         assert report.reason == Reason.OK  # type: ignore[attr-defined]
         results[i] = out
 
@@ -291,4 +280,4 @@ def test_parallel_runs_are_separate(box: BwrapSandbox, reachable: Path) -> None:
         own_id, entries, processes = out.decode().split()
         assert (own_id, entries) == (str(i), "1")
         assert int(processes) <= 6  # header, bwrap's pid 1, bash, sleep/ps/wc: nothing else
-    assert box.tree.leftovers(f"run-{os.getpid()}-") == []
+    assert sandbox.tree.leftovers(f"run-{os.getpid()}-") == []

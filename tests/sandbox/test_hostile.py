@@ -16,27 +16,15 @@ from pathlib import Path
 import pytest
 
 from khala.config import ExecutorSettings
-from khala.errors import SandboxUnavailable
 from khala.executor.runner import run_task
 from khala.model import Execute, Status, Task
 from khala.sandbox.base import MIB
-from khala.sandbox.bwrap import BwrapSandbox, check_bwrap
-from tests.fixtures.servers import missing
+from khala.sandbox.bwrap import BwrapSandbox
 from tests.sandbox.hostile import build_task, case_names, check_result, load_case
 from tests.sandbox.leaks import LeakProbe
 
 SECRET = "khala-secret-of-another-task-7f3a"
 MARKER = "khala-host-marker-91c2"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[BwrapSandbox]:
-    try:
-        box = check_bwrap()
-    except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
-        missing(f"bwrap sandbox unavailable: {exc}")
-    yield box
-    box.close()
 
 
 @pytest.fixture(scope="module")
