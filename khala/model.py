@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from bson import ObjectId
@@ -32,16 +32,6 @@ class Status(IntEnum):
     UNKNOWN_ERROR = 8
 
 
-FINAL_STATUSES = frozenset(
-    {
-        Status.COMPILE_FAILED,
-        Status.RUN_FAILED,
-        Status.SUCCESS,
-        Status.CANCELLED,
-        Status.UNKNOWN_ERROR,
-    }
-)
-QUEUED_STATUSES = frozenset({Status.PENDING, Status.RETRYING})
 ACTIVE_STATUSES = frozenset({Status.COMPILING, Status.RUNNING})
 # What an executor may hand in as a finished task's status (Cancelled only comes from cancel()).
 REPORTABLE_FINAL = frozenset(
@@ -73,21 +63,6 @@ class Reason(str):
     INTERNAL_ERROR = "internal_error"
     CANCELLED = "cancelled"
 
-
-REASONS = frozenset(
-    {
-        Reason.OK,
-        Reason.NONZERO_EXIT,
-        Reason.SIGNALED,
-        Reason.TIME_LIMIT,
-        Reason.WALL_LIMIT,
-        Reason.MEMORY_LIMIT,
-        Reason.OUTPUT_LIMIT,
-        Reason.PIDS_LIMIT,
-        Reason.INTERNAL_ERROR,
-        Reason.CANCELLED,
-    }
-)
 
 
 @dataclass
@@ -250,6 +225,3 @@ def task_size(task: Task) -> int:
         + len(task.execute.standard.encode())
     )
 
-
-def with_status(task: Task, status: int) -> Task:
-    return replace(task, status=status)
