@@ -55,7 +55,7 @@ class ExecutorNode:
         self._forced = threading.Event()
         self._stopped = threading.Event()
         self._judicator: str | None = None
-        self._long_polls = False
+        self._early_empty = False  # the last long-poll ended early with nothing
         self._waker = threading.Thread(target=self._wake_loop, name="khala-waker", daemon=True)
 
     # ------------------------------------------------------------------ control
@@ -86,20 +86,16 @@ class ExecutorNode:
     def run(self) -> None:
         self._waker.start()
         backoff = BACKOFF_MIN
-        empty_streak = 0
         try:
             while not self._done():
-                ok, got_work, held = self._report_once()
-                if not ok:
+                pause = self._report_once()
+                if pause is None:  # no judicator answered: back off
                     self._kick.wait(backoff)
                     backoff = min(BACKOFF_MAX, backoff * 2)
                     continue
                 backoff = BACKOFF_MIN
-                empty_streak = 0 if got_work else empty_streak + 1
-                if held is not None and (empty_streak > 1 or not self._long_polls):
-                    # Nothing new and the judicator did not hold the call: don't spin. Wakes
-                    # at once when a task finishes (the kick is set).
-                    self._kick.wait(held)
+                if pause:
+                    self._kick.wait(pause)  # cut short when a task finishes
         finally:
             self._stopped.set()
             self._wake_needed.set()
@@ -121,42 +117,44 @@ class ExecutorNode:
             vacant = 0 if self._draining.is_set() else self.capacity - len(self._slots)
         return complete, executing, max(0, vacant)
 
-    def _report_once(self) -> tuple[bool, bool, float | None]:
-        """One report. Returns (answered, got work or cancels, seconds left of an unused hold
-        when the judicator answered early with nothing, else None)."""
+    def _report_once(self) -> float | None:
+        """One report. Returns None when no judicator answered, else the seconds to pause
+        before the next report (0 = go again at once)."""
         self._kick.clear()
         complete, executing, vacant = self._snapshot()
         hold = self.settings.heartbeat if vacant and not complete else 0.0
-        wait_ms = int(hold * 1000)
         started = time.monotonic()
         try:
-            self._polling = bool(wait_ms)
+            self._polling = bool(hold)
             answer, self._judicator = self.client.call_at(
                 "report",
                 self.name,
                 complete,
                 executing,
                 vacant,
-                wait_ms,
+                int(hold * 1000),
                 timeout=self.settings.rpc_timeout + hold,
                 prefer=self._judicator,
             )
         except Unavailable as exc:
             log.warning("report failed: %s", exc)
-            return False, False, None
+            return None
         finally:
             self._polling = False
         if answer.result != Code.OK:
             log.warning("report refused with code %s", answer.result)
-            return False, False, None
+            return None
         self._handed_in(complete)
-        got = self._apply(answer)
-        self._long_polls = bool(hold)
-        if hold and not got:
-            return True, False, max(0.0, hold - (time.monotonic() - started))
-        if not hold and not got and not complete:
-            return True, False, self.settings.heartbeat  # all slots busy: heartbeat pace
-        return True, got, None
+        if self._apply(answer) or complete:
+            self._early_empty = False
+            return 0.0
+        if not hold:
+            return self.settings.heartbeat  # no free slot: report at heartbeat pace
+        # A long-poll that ended early with nothing (a stale wake, or a judicator that does not
+        # hold calls): go again at once the first time, pace ourselves if it keeps happening.
+        left = hold - (time.monotonic() - started)
+        repeated, self._early_empty = self._early_empty, left > 0.05 * hold
+        return left if repeated and self._early_empty else 0.0
 
     def _handed_in(self, complete: list[Any]) -> None:
         sent = {id(t) for t in complete}
