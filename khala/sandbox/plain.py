@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import select
 import signal
 import subprocess
 import threading
@@ -19,7 +20,7 @@ from khala.model import Reason, StepReport
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox
 from khala.sandbox.capture import Capture
 
-POLL_SECONDS = 0.005
+TICK_SECONDS = 0.02  # how often cancel and the output cap are checked
 PR_SET_PDEATHSIG = 1
 
 
@@ -127,27 +128,30 @@ def wait_with_limits(
     overflow: threading.Event,
     start: float,
 ) -> dict[str, bool]:
-    """Wait for the child without reaping it; kill its group on a limit, overflow or cancel."""
+    """Block on a pidfd until the child exits (not reaping it); every tick, kill its group on
+    a wall limit, output overflow or cancel."""
     flags: dict[str, bool] = {}
     deadline = start + limits.wall_time if limits.wall_time else None
-    while True:
-        try:
-            waited = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
-        except ChildProcessError:
-            return flags
-        if waited is not None and waited.si_pid == proc.pid:
-            return flags
-        reason = None
-        if cancel.is_set():
-            reason = "cancelled"
-        elif overflow.is_set():
-            reason = "output"
-        elif deadline is not None and time.monotonic() >= deadline:
-            reason = "wall"
-        if reason:
-            flags[reason] = True
-            kill_group(proc.pid)
-        cancel.wait(POLL_SECONDS)
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        while True:
+            timeout = TICK_SECONDS
+            if deadline is not None and not flags:
+                timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+            if select.select([pidfd], [], [], timeout)[0]:
+                return flags
+            reason = None
+            if cancel.is_set():
+                reason = "cancelled"
+            elif overflow.is_set():
+                reason = "output"
+            elif deadline is not None and time.monotonic() >= deadline:
+                reason = "wall"
+            if reason and not flags:
+                flags[reason] = True
+                kill_group(proc.pid)
+    finally:
+        os.close(pidfd)
 
 
 def kill_group(pgid: int) -> None:
