@@ -226,7 +226,7 @@ def _completed(task: Any) -> Task:
     except InvalidInput as exc:
         result = Result(compile_error=f"[khala] result could not be decoded: {exc}")
         return Task(id=task.id, status=Status.UNKNOWN_ERROR, result=result)
-    return Task(id=task.id, status=task.status if task.status is not None else -1, result=result)
+    return Task(id=task.id, status=model.status_of(task.status), result=result)
 
 
 def _search_query(
