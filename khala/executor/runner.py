@@ -13,6 +13,13 @@ from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
 from khala.model import Reason, Result, Status, Task
 from khala.sandbox.base import Limits, RunSpec, Sandbox
+from khala.validation import (
+    COMPILE_MEMORY,
+    EXECUTE_CPU,
+    EXECUTE_MEMORY,
+    EXECUTE_OUTPUT,
+    EXECUTE_PIDS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +46,28 @@ def layout(task: Task, workdir: str, settings: ExecutorSettings) -> None:
                 fh.write("\n")
 
 
-def _clamp(asked: int | None, default: int, maximum: int) -> int:
-    return min(asked, maximum) if asked else default
-
-
 def compile_limits(task: Task, settings: ExecutorSettings) -> Limits:
+    """The compile step's limits: the task's memory ask clamped to the policy, the executor's
+    defaults for the rest; no CPU limit, the timeout as wall time (0 = none)."""
     s = settings
     return Limits(
         wall_time=float(task.compile.timeout) or None,
-        memory=_clamp(task.compile.memory_limit, s.memory_limit, s.max_memory_limit),
+        memory=COMPILE_MEMORY.clamp(task, s, s.memory_limit),
         pids=s.pids_limit,
         output=s.output_limit,
     )
 
 
 def execute_limits(task: Task, settings: ExecutorSettings) -> Limits:
-    s, e = settings, task.execute
+    """The execute step's limits: each ask clamped to the policy, the executor's default when
+    the task asked nothing (no CPU limit then); the timeout as wall time (0 = none)."""
+    s = settings
     return Limits(
-        wall_time=float(e.timeout) or None,
-        cpu_time=min(e.cpu_limit, s.max_cpu_limit) if e.cpu_limit else None,
-        memory=_clamp(e.memory_limit, s.memory_limit, s.max_memory_limit),
-        pids=_clamp(e.pids_limit, s.pids_limit, s.max_pids_limit),
-        output=_clamp(e.output_limit, s.output_limit, s.max_output_limit),
+        wall_time=float(task.execute.timeout) or None,
+        cpu_time=EXECUTE_CPU.clamp(task, s, None),
+        memory=EXECUTE_MEMORY.clamp(task, s, s.memory_limit),
+        pids=EXECUTE_PIDS.clamp(task, s, s.pids_limit),
+        output=EXECUTE_OUTPUT.clamp(task, s, s.output_limit),
     )
 
 

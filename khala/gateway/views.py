@@ -74,9 +74,7 @@ class Api:
         }
         s = self.settings
         try:
-            task = forms.parse_task(
-                request.form, files, s.max_task_size, s.zip_max_bytes, s.zip_max_files
-            )
+            task = forms.parse_task(request.form, files, s)
         except TooLarge:
             return answer("add", Code.TOO_LARGE)
         except InvalidInput as exc:

@@ -18,7 +18,7 @@ from khala.model import Code, Result, SearchQuery, Status, Task
 from khala.rpc import convert
 from khala.rpc import judicator_thrift as T
 from khala.store.base import Store
-from khala.validation import Maxima, validate_task
+from khala.validation import validate_task
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,9 @@ class JudicatorService:
     @_guard(lambda: T.AddReturn(result=Code.ERROR, id=None))
     def add(self, task: Any) -> Any:
         s = self.settings
-        maxima = Maxima(s.max_memory_limit, s.max_cpu_limit, s.max_pids_limit, s.max_output_limit)
         try:
             new = convert.task_from_thrift(task)
-            validate_task(new, s.max_task_size, s.zip_max_bytes, s.zip_max_files, maxima)
+            validate_task(new, s)
         except TooLarge as exc:
             log.info("add refused: %s", exc)
             return T.AddReturn(result=Code.TOO_LARGE, id=None)
@@ -226,7 +225,7 @@ def _completed(task: Any) -> Task:
     except InvalidInput as exc:
         result = Result(compile_error=f"[khala] result could not be decoded: {exc}")
         return Task(id=task.id, status=Status.UNKNOWN_ERROR, result=result)
-    return Task(id=task.id, status=task.status if task.status is not None else -1, result=result)
+    return Task(id=task.id, status=model.status_of(task.status), result=result)
 
 
 def _search_query(

@@ -14,6 +14,8 @@ from khala.model import (
     StepReport,
     Task,
     TaskBrief,
+    reason_of,
+    status_of,
 )
 from khala.rpc import judicator_thrift as T
 
@@ -130,7 +132,7 @@ def step_from_thrift(step: Any) -> StepReport | None:
         time=float(step.time or 0.0),
         wall_time=float(step.wall_time or 0.0),
         memory=int(step.memory or 0),
-        reason=step.reason or "",
+        reason=reason_of(step.reason),
     )
 
 
@@ -174,7 +176,7 @@ def task_from_thrift(task: Any) -> Task:
         ),
         add_time=task.add_time or "",
         done=bool(task.done),
-        status=task.status or 0,
+        status=status_of(task.status or 0),
         executor=task.executor or None,
         report_time=task.report_time or "",
         result=result_from_thrift(task.result),
@@ -187,7 +189,7 @@ def brief_from_thrift(brief: Any) -> TaskBrief:
         user=brief.user or 0,
         add_time=brief.add_time or "",
         done=bool(brief.done),
-        status=brief.status or 0,
+        status=status_of(brief.status or 0),
         executor=brief.executor or None,
         report_time=brief.report_time or "",
     )
