@@ -162,6 +162,18 @@ class SearchQuery:
     page: int = 0
 
 
+@dataclass
+class Assignment:
+    """A judicator's answer to an executor's report: tasks to run, ids of tasks to stop or forget,
+    ids (with the reason) of assigned tasks that could not be decoded and must be handed back as
+    failed, and the address of the judicator that answered ("" when built by the judicator)."""
+
+    assign: list[Task] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)
+    undecodable: list[tuple[str, str]] = field(default_factory=list)
+    judicator: str = ""
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
