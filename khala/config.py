@@ -68,6 +68,8 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
     zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
     zip_max_files: int = setting(10000, "most files in a zip")
+    disk_limit: int = setting(1024 * 1024 * 1024, "bytes of a run's work area (bwrap: a tmpfs)")
+    unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")
 
     def resolved_name(self) -> str:
         port = self.listen.rsplit(":", 1)[-1]
@@ -88,6 +90,8 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     result_limit: int = setting(4 * 1024 * 1024, "bytes of each stream kept in the result")
     zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
     zip_max_files: int = setting(10000, "most files in a zip")
+    disk_limit: int = setting(1024 * 1024 * 1024, "bytes of a run's work area (bwrap: a tmpfs)")
+    unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")
 
     def resolved_name(self) -> str:
         return self.name or f"executor.{socket.gethostname()}.{os.getpid()}"
