@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
@@ -14,16 +13,16 @@ from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
 from khala.model import Reason, Result, Status, Task
 from khala.sandbox.base import Limits, RunSpec, Sandbox
+from khala.sandbox.core import DEFAULT_PATH
 from khala.sandbox.fstree import remove_tree
 from khala.sandbox.workarea import PREFIX as WORKDIR_PREFIX
-from khala.zipcheck import ExtractLimit, extract_zip
+from khala.zipcheck import FULL_ERRNOS, ExtractLimit, extract_zip
 
 log = logging.getLogger(__name__)
 
-STEP_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+STEP_ENV = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 # Names at the top of the work dir that Khala writes itself: the source zip may not hold them.
 RESERVED = ("compile.sh", "execute.sh", "execute.in", "data")
-FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 INTERNAL_ERROR = "[khala] internal error in the executor; the task did not run to its end"
 
 

@@ -60,7 +60,7 @@ class Usage:
 
 
 def classify(status: int | None, limits: Limits, usage: Usage, wall: float,
-             stopped: Reason | None) -> StepReport:
+             stopped: str | None) -> StepReport:
     """How a step ended, as a StepReport. Pure.
 
     `status` is the top process's wait status (None: it could not be reaped — the sandbox
@@ -192,7 +192,7 @@ class Watch:
         self.proc, self.limits, self.cancel, self.overflow = proc, limits, cancel, overflow
         self.deadline = start + limits.wall_time if limits.wall_time else None
 
-    def reason(self) -> Reason | None:
+    def reason(self) -> str | None:
         if self.cancel.is_set():
             return Reason.CANCELLED
         if self.overflow.is_set():
@@ -206,13 +206,13 @@ class Watch:
 
 
 def wait_step(proc: Process, watch: Watch
-              ) -> tuple[Reason | None, tuple[int, resource.struct_rusage] | None]:
+              ) -> tuple[str | None, tuple[int, resource.struct_rusage] | None]:
     """Block on a pidfd until the top process exits; at every tick (and at the wall deadline)
     ask `watch`, and kill the step the first time it names a reason. Returns that reason and
     the reaped (wait status, rusage), or None when the killed process was not gone within
     KILL_GRACE_SECONDS."""
     deadline = watch.deadline
-    stopped: Reason | None = None
+    stopped: str | None = None
     kill_deadline = 0.0
     pidfd = os.pidfd_open(proc.pid)
     try:

@@ -45,8 +45,8 @@ LIMITS = Limits(cpu_time=2)
         (None, Usage(cpu=0.3), Reason.WALL_LIMIT, Reason.INTERNAL_ERROR),
     ],
 )
-def test_classify(status: int | None, usage: Usage, stopped: Reason | None,
-                  reason: Reason) -> None:
+def test_classify(status: int | None, usage: Usage, stopped: str | None,
+                  reason: str) -> None:
     report = classify(status, LIMITS, usage, 1.25, stopped)
     assert report.reason == reason
     assert (report.time, report.wall_time) == (usage.cpu, 1.25)
