@@ -155,7 +155,7 @@ class _Tree:
 
 
 def _write_file(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dir_fd: int, name: str,
-                budget: int, deadline: float) -> int:
+                budget: int, deadline: float = math.inf) -> int:
     """Write one entry; return the bytes written. Raises InvalidInput past `budget` bytes and
     ExtractLimit past `deadline`."""
     executable = info.create_system == UNIX_SYSTEM and (info.external_attr >> 16) & 0o111
