@@ -89,6 +89,8 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     memory_limit: int = setting(512 * 1024 * 1024, "default memory limit of a step, bytes")
     pids_limit: int = setting(256, "default process/thread limit of a step")
     result_limit: int = setting(4 * 1024 * 1024, "bytes of each stream kept in the result")
+    disk_limit: int = setting(1024 * 1024 * 1024, "bytes of a run's work area (bwrap: a tmpfs)")
+    unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")
 
     def resolved_name(self) -> str:
         return self.name or f"executor.{socket.gethostname()}.{os.getpid()}"
