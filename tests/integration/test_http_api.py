@@ -11,6 +11,7 @@ import itertools
 import signal
 import time
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -486,6 +487,31 @@ def test_gateway_stops_cleanly(cluster_factory: Any, sig: int) -> None:
     log = node.log()
     assert 'GET /api/test HTTP/1.1" 200' in log  # the access log
     assert "Shutting down" in log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_gateway_stops_while_a_worker_boots(
+    cluster_factory: Any, sig: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 4 (gunicorn #1910): the master's SIGTERM reaches a worker that has not installed its
+    own handlers yet. tests/integration/boot_delay widens that window to 2 s; the stop must not
+    wait for the 30 s graceful timeout."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent / "boot_delay"))
+    monkeypatch.setenv("KHALA_TEST_WORKER_BOOT_DELAY", "2")
+    monkeypatch.setenv("KHALA_TEST_BOOT_MARKER", str(tmp_path / "booting"))
+    built = cluster_factory()
+    port = free_port()
+    argv = built._argv("gateway", listen=f"127.0.0.1:{port}", judicators="127.0.0.1:1", workers=2)
+    node = built._spawn("gateway", argv, port)
+    deadline = time.monotonic() + 30
+    while len(list(tmp_path.glob("booting.*"))) < 2:  # both workers are inside the window
+        assert node.alive() and time.monotonic() < deadline, node.log()
+        time.sleep(0.02)
+    started = time.monotonic()
+    node.signal(sig)
+    assert node.wait(15) == 0, node.log()
+    assert time.monotonic() - started < 10, node.log()
+    assert "Shutting down" in node.log()
 
 
 @pytest.mark.parametrize(
