@@ -106,6 +106,12 @@ class GatewaySettings(DiscoverySettings):
     rpc_timeout: float = setting(30.0, "seconds a judicator RPC may take")
     zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
     zip_max_files: int = setting(10000, "most files in a zip")
+    request_timeout: float = setting(
+        60.0, "seconds a client has to send a whole request (head and body); then it is cut off"
+    )
+    max_connections: int = setting(
+        1000, "open client connections per gateway worker; beyond it the worker stops accepting"
+    )
 
 
 @dataclass

@@ -18,6 +18,7 @@ from gunicorn.glogging import Logger
 
 from khala.config import GatewaySettings
 from khala.gateway.app import create_app
+from khala.gateway.readahead import ReadAheadWorker
 
 GRACEFUL_TIMEOUT = 30  # seconds workers get to finish their requests on shutdown
 
@@ -72,7 +73,8 @@ def gunicorn_options(settings: GatewaySettings) -> dict[str, Any]:
         "bind": [settings.listen],
         "workers": max(1, settings.workers),
         "threads": max(1, settings.threads),
-        "worker_class": "gthread",
+        "worker_class": ReadAheadWorker,
+        "worker_connections": max(1, settings.max_connections),
         "timeout": int(settings.rpc_timeout) + 30,
         "graceful_timeout": GRACEFUL_TIMEOUT,
         "keepalive": 5,

@@ -531,3 +531,78 @@ def test_limits_beyond_the_configured_maxima_are_refused(
     assert post(cluster, form(**changes)) == {"result": 4, "id": None}
     limit, value = next(iter(changes.items()))
     assert post(cluster, form(**{limit: value - 1}))["result"] == 0  # the maximum itself is fine
+
+
+# ----------------------------------------------------------------------------- hostile input
+
+
+def test_invalid_utf8_form_fields_are_refused(cluster: Any) -> None:
+    """Item 14: werkzeug would store U+FFFD (multipart) or a literal "%FF" (urlencoded)."""
+    endpoint = url(cluster, "/api/task")
+    fields = {k: str(v).encode() for k, v in form().items()}
+    fields["compile_command"] = b"echo \xff\xfe"
+    multipart = {name: (None, value) for name, value in fields.items()}
+    reply = requests.post(endpoint, files=multipart, timeout=TIMEOUT)
+    assert reply.status_code == 200 and reply.json() == {"result": 4, "id": None}
+    raw = "&".join(f"{k}={v.decode('latin-1')}" for k, v in fields.items() if k != "compile_command")
+    for command in ["echo%20%FF", "echo \xff"]:
+        body = (raw + "&compile_command=" + command).encode("latin-1")
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        reply = requests.post(endpoint, data=body, headers=headers, timeout=TIMEOUT)
+        assert reply.json() == {"result": 4, "id": None}, command
+    # valid UTF-8 (and a literal U+FFFD) still goes through unchanged, both ways
+    task_id = add(cluster, compile_command="echo ü \ufffd")
+    assert cluster.get(task_id)["task"]["compile"]["command"] == "echo ü \ufffd"
+    multipart["compile_command"] = (None, "echo ü".encode())
+    answer = requests.post(endpoint, files=multipart, timeout=TIMEOUT).json()
+    assert cluster.get(answer["id"])["task"]["compile"]["command"] == "echo ü"
+
+
+def test_small_input_bugs(cluster: Any) -> None:
+    """Item 15: a trailing newline in an id; a year overflow; more than 1,000 parts."""
+    task_id = add(cluster)
+    assert cluster.get(task_id + "\n") == {"result": 4, "task": None}
+    assert search(cluster, id=task_id + "\n") == {"result": 4, "pages": 0, "tasks": []}
+    reply = requests.delete(url(cluster, "/api/task"), params={"id": task_id + "\n"}, timeout=30)
+    assert reply.json() == {"result": 4}
+    for late in ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"]:
+        assert search(cluster, start_time=late) == {"result": 4, "pages": 0, "tasks": []}
+        assert search(cluster, end_time=late) == {"result": 4, "pages": 0, "tasks": []}
+    parts = [(name, (None, str(value))) for name, value in form().items()]
+    parts += [("padding", (None, "x"))] * 1000
+    reply = requests.post(url(cluster, "/api/task"), files=parts, timeout=TIMEOUT)
+    assert reply.json() == {"result": 4, "id": None}
+
+
+def test_search_times_before_year_1000(cluster: Any) -> None:
+    """Item 15: canonical times are zero-padded, so early years compare as they should."""
+    user = next(USERS)
+    task_id = add(cluster, user=user)
+    assert [t["id"] for t in search(cluster, user=user, start_time="0999-01-01")["tasks"]] == [
+        task_id
+    ]
+    assert search(cluster, user=user, end_time="0999-01-01")["tasks"] == []
+    assert search(cluster, user=user, start_time="0001-01-01", end_time="0999-12-31")["pages"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "result"),
+    [
+        ("GET", "/api/nothing", 404, 2),
+        ("GET", "/nothing", 404, 2),
+        ("POST", "/api/test", 405, 4),
+        ("PUT", "/api/task", 405, 4),
+        ("DELETE", "/api/task/list", 405, 4),
+    ],
+)
+def test_unknown_paths_and_methods_answer_json(
+    cluster: Any, method: str, path: str, status: int, result: int
+) -> None:
+    """Item 17: the seed's shape, with the HTTP status kept."""
+    reply = requests.request(method, url(cluster, path), timeout=TIMEOUT)
+    assert reply.status_code == status
+    assert reply.headers["Content-Type"] == "application/json"
+    body = reply.json()
+    assert body["result"] == result and path in body["error"], body
+    if status == 405:
+        assert "GET" in reply.headers["Allow"]
