@@ -106,6 +106,12 @@ class GatewaySettings(DiscoverySettings, LimitSettings):
     threads: int = setting(8, "threads per gunicorn worker")
     truncate: int = setting(1000, "characters of a text field shown unless no_truncate is given")
     rpc_timeout: float = setting(30.0, "seconds a judicator RPC may take")
+    request_timeout: float = setting(
+        60.0, "seconds a client has to send a whole request (head and body); then it is cut off"
+    )
+    max_connections: int = setting(
+        1000, "open client connections per gateway worker; beyond it the worker stops accepting"
+    )
 
 
 @dataclass

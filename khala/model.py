@@ -14,8 +14,8 @@ from enum import IntEnum, StrEnum
 from bson import ObjectId
 
 INT_MAX = 2147483647
-ID_RE = re.compile(r"^[0-9a-f]{24}$")
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
+ID_RE = re.compile(r"\A[0-9a-f]{24}\Z")  # \Z: "$" would accept a trailing newline
+TIME_FORMAT = "%04Y-%m-%dT%H:%M:%S.%f"  # years zero-padded: times compare as strings
 
 
 class Status(IntEnum):

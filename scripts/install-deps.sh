@@ -26,6 +26,8 @@ if [ "$mode" = run ]; then
 fi
 
 apt_install bubblewrap libseccomp2
+# Apache Thrift's own compiler: the foreign-client test generates Python code with it.
+apt_install thrift-compiler
 
 # FerretDB v1: a real MongoDB-wire-protocol server (SQLite handler) for the store tests, built
 # from the Go module proxy. `go install …@v1.24.2` fails here: go's deprecation check asks the
