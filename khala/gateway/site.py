@@ -10,6 +10,8 @@ that allows scripts, styles, images and requests from the page's own origin and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, Response, render_template
 
 #: The Content-Security-Policy of every page: own origin only, no inline script or style, no
@@ -38,7 +40,7 @@ PAGES = (
 )
 
 
-def _page_view(template: str, title: str, endpoint: str):  # type: ignore[no-untyped-def]
+def _page_view(template: str, title: str, endpoint: str) -> Callable[..., Response]:
     def view(**_: str) -> Response:
         body = render_template(template, title=title, active=endpoint)
         return Response(body, mimetype="text/html", headers=PAGE_HEADERS)
