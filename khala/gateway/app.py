@@ -13,6 +13,7 @@ from khala.config import GatewaySettings
 from khala.discovery import Discovery, open_discovery
 from khala.errors import InvalidInput, TooLarge, Unavailable
 from khala.gateway.formparser import StrictRequest
+from khala.gateway.site import register_site
 from khala.gateway.views import EMPTY_ANSWERS, Api, answer
 from khala.model import Code
 from khala.rpc.client import JudicatorClient
@@ -25,7 +26,7 @@ FORM_OVERHEAD = 1024 * 1024
 
 
 def _register_routes(app: Flask, api: Api) -> None:
-    app.add_url_rule("/", "index", api.index, methods=["GET"])
+    app.add_url_rule("/api", "index", api.index, methods=["GET"])
     app.add_url_rule("/api/test", "test", api.test, methods=["GET"])
     app.add_url_rule("/api/task", "add", api.add, methods=["POST"])
     app.add_url_rule("/api/task", "cancel", api.cancel, methods=["DELETE"])
@@ -126,5 +127,6 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["khala"] = Api(settings, client, discovery)
     _register_routes(app, app.extensions["khala"])
+    register_site(app)
     _register_errors(app)
     return app
