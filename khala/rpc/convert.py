@@ -98,6 +98,7 @@ def task_to_thrift(task: Task) -> Any:
         executor=task.executor,
         report_time=task.report_time,
         result=result_to_thrift(task.result),
+        key=task.key,
     )
 
 
@@ -110,6 +111,7 @@ def brief_to_thrift(brief: TaskBrief) -> Any:
         status=int(brief.status),
         executor=brief.executor,
         report_time=brief.report_time,
+        key=brief.key,
     )
 
 
@@ -178,6 +180,7 @@ def task_from_thrift(task: Any) -> Task:
         executor=task.executor or None,
         report_time=task.report_time or "",
         result=result_from_thrift(task.result),
+        key=task.key or None,
     )
 
 
@@ -190,6 +193,7 @@ def brief_from_thrift(brief: Any) -> TaskBrief:
         status=brief.status or 0,
         executor=brief.executor or None,
         report_time=brief.report_time or "",
+        key=brief.key or None,
     )
 
 
