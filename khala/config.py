@@ -68,6 +68,7 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
     zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
     zip_max_files: int = setting(10000, "most files in a zip")
+    max_task_wait: float = setting(60.0, "longest API v2 ?wait= a judicator holds, seconds")
 
     def resolved_name(self) -> str:
         port = self.listen.rsplit(":", 1)[-1]
@@ -106,6 +107,8 @@ class GatewaySettings(DiscoverySettings):
     rpc_timeout: float = setting(30.0, "seconds a judicator RPC may take")
     zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
     zip_max_files: int = setting(10000, "most files in a zip")
+    max_task_wait: float = setting(60.0, "largest ?wait= of GET /api/v2/tasks/{id}, seconds")
+    max_batch_size: int = setting(1000, "most tasks in one POST /api/v2/batches")
 
 
 @dataclass

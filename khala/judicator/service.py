@@ -12,11 +12,13 @@ from khala import model
 from khala.config import JudicatorSettings
 from khala.discovery.base import Registration
 from khala.errors import InvalidInput, TooLarge
-from khala.judicator.notifier import Notifier
+from khala.judicator.notifier import DoneWatch, Notifier
 from khala.judicator.rules import final_status, plan_report, progress_status
+from khala.judicator.tasks import TaskApi
 from khala.model import Code, Result, SearchQuery, Status, Task
 from khala.rpc import convert
 from khala.rpc import judicator_thrift as T
+from khala.rpc.handler_v2 import TaskApiHandler
 from khala.store.base import Store
 from khala.validation import Maxima, validate_task
 
@@ -44,7 +46,7 @@ def _guard(failure: Callable[[], Any]) -> Callable[[Callable[..., Any]], Callabl
     return decorate
 
 
-class JudicatorService:
+class JudicatorService(TaskApiHandler):
     def __init__(
         self,
         store: Store,
@@ -56,6 +58,9 @@ class JudicatorService:
         self.settings = settings
         self.notifier = notifier
         self.registration = registration
+        self.done = DoneWatch()
+        self.tasks = TaskApi(store, settings, self.done, self._work_queued, self._changed)
+        registration.set_finished_callback(self.done.finished)
 
     # ------------------------------------------------------------------ client methods
 
@@ -88,6 +93,7 @@ class JudicatorService:
         if not self.store.cancel(id, model.now()):
             return Code.NOT_EXIST
         self.notifier.notify()  # long-polls holding this task hand the cancel out at once
+        self._finished([id])
         return Code.OK
 
     @_guard(lambda: T.SearchReturn(result=Code.ERROR, pages=0, tasks=[]))
@@ -150,14 +156,18 @@ class JudicatorService:
         running = [convert.brief_from_thrift(b) for b in executing or [] if b is not None and b.id]
         generation = self.notifier.generation()
         cancel = self._apply_report(executor, finished, running)
+        signals = self.store.take_signals([b.id for b in running if b.id not in cancel])
         assigned = self.store.assign(executor, vacant, model.now()) if vacant else []
         hold = min(max(0, wait_ms or 0), self.settings.max_wait_ms) / 1000.0
-        if vacant and not assigned and not cancel and hold > 0:
-            assigned, cancel = self._long_poll(executor, running, vacant, generation, hold)
+        if vacant and not assigned and not cancel and not signals and hold > 0:
+            assigned, cancel, signals = self._long_poll(
+                executor, running, vacant, generation, hold
+            )
         return T.ReportReturn(
             result=Code.OK,
             cancel=[T.TaskBrief(id=i) for i in cancel],
             assign=[convert.task_to_thrift(t) for t in assigned],
+            signals=[T.Signal(id=i, signum=n) for i, n in signals],
         )
 
     def _apply_report(
@@ -168,11 +178,15 @@ class JudicatorService:
         held = {b.id for b in self.store.held_by(executor)}
         plan = plan_report(held, finished, running)
         cancel = list(plan.cancel)
+        recorded = []
         for task in plan.record:
-            if not self.store.finish(
+            if self.store.finish(
                 task.id, executor, final_status(task.status), task.result or Result(), now
             ):
+                recorded.append(task.id)
+            else:
                 log.info("late result for %s from %s dropped", task.id, executor)
+        self._finished(recorded)
         for brief in plan.progress:
             if not self.store.progress(brief.id, executor, progress_status(brief.status), now):
                 cancel.append(brief.id)
@@ -189,9 +203,9 @@ class JudicatorService:
         vacant: int,
         generation: int,
         hold: float,
-    ) -> tuple[list[Task], list[str]]:
-        """Hold the report until work or a cancel for this executor appears, it is woken, or
-        `hold` seconds pass."""
+    ) -> tuple[list[Task], list[str], list[tuple[str, int]]]:
+        """Hold the report until work, a cancel or a signal for this executor appears, it is
+        woken, or `hold` seconds pass."""
         deadline = time.monotonic() + hold
         running_ids = {b.id for b in running}
         while (remaining := deadline - time.monotonic()) > 0:
@@ -200,15 +214,32 @@ class JudicatorService:
             if self.store.has_queued():
                 assigned = self.store.assign(executor, vacant, model.now())
                 if assigned:
-                    return assigned, []
+                    return assigned, [], []
             if running_ids:
                 held = {b.id for b in self.store.held_by(executor)}
                 gone = sorted(running_ids - held)
                 if gone:
-                    return [], gone
+                    return [], gone, []
+                signals = self.store.take_signals(sorted(running_ids))
+                if signals:
+                    return [], [], signals
             if woken == "wake":
                 break
-        return [], []
+        return [], [], []
+
+    def _changed(self) -> None:
+        """A task was cancelled or signalled: long-polls here and elsewhere re-check."""
+        self._work_queued()
+
+    def _finished(self, task_ids: list[str]) -> None:
+        """Tasks recorded done here: wake their API v2 waiters here and on other judicators."""
+        if not task_ids:
+            return
+        self.tasks.finished(task_ids)
+        try:
+            self.registration.notify_finished(task_ids)
+        except Exception:  # a missed announcement costs waiters elsewhere their fallback check
+            log.warning("could not announce finished tasks to other judicators", exc_info=True)
 
     def _work_queued(self) -> None:
         self.notifier.notify()
