@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from khala.config import GatewaySettings
 from khala.discovery import Discovery, open_discovery
 from khala.errors import Unavailable
+from khala.gateway.v2 import register_v2
 from khala.gateway.views import Api, answer
 from khala.model import Code
 from khala.rpc.client import JudicatorClient
@@ -78,4 +79,5 @@ def create_app(
     app.extensions["khala"] = Api(settings, client, discovery)
     _register_routes(app, app.extensions["khala"])
     _register_errors(app)
+    register_v2(app, settings, client)  # API v2, /openapi.json, /docs/ (after the handlers)
     return app
