@@ -12,7 +12,7 @@ from collections.abc import Callable
 from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
 from khala.model import Reason, Result, Status, Task
-from khala.sandbox.base import Limits, RunSpec, Sandbox
+from khala.sandbox.base import Limits, RunSpec, Sandbox, SignalBox
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +76,18 @@ def run_task(
     settings: ExecutorSettings,
     cancel: threading.Event,
     on_status: Callable[[int], None] | None = None,
+    signals: SignalBox | None = None,
 ) -> tuple[int, Result]:
-    """Run `task` to its end. Returns (final status, result). Never raises."""
+    """Run `task` to its end. Returns (final status, result). Never raises. Signals sent to
+    `signals` reach the running step's processes."""
     base = settings.work_dir or None
     if base:
         os.makedirs(base, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix=f"khala-{task.id or 'task'}-", dir=base)
     try:
-        return _run_in(task, workdir, sandbox, settings, cancel, on_status or (lambda _: None))
+        return _run_in(
+            task, workdir, sandbox, settings, cancel, on_status or (lambda _: None), signals
+        )
     except Exception as exc:  # our own failure: the task ends as Unknown error, the node lives
         log.exception("task %s failed inside the executor", task.id)
         return Status.UNKNOWN_ERROR, Result(compile_error=f"[khala] internal error: {exc}")
@@ -98,6 +102,7 @@ def _run_in(
     settings: ExecutorSettings,
     cancel: threading.Event,
     on_status: Callable[[int], None],
+    signals: SignalBox | None = None,
 ) -> tuple[int, Result]:
     try:
         layout(task, workdir, settings)
@@ -118,6 +123,7 @@ def _run_in(
             stdin_path=os.path.join(workdir, stdin) if stdin else None,
             env=dict(STEP_ENV),
             limits=limits,
+            signals=signals,
         )
         outcome = sandbox.run(spec, cancel)
         setattr(result, f"{name}_output", _text(outcome.stdout, settings.result_limit))

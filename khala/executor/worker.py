@@ -22,7 +22,7 @@ from khala.model import Code, Result, Status
 from khala.rpc import convert
 from khala.rpc import judicator_thrift as T
 from khala.rpc.client import JudicatorClient
-from khala.sandbox.base import Sandbox
+from khala.sandbox.base import Sandbox, SignalBox
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class Slot:
     cancel: threading.Event = field(default_factory=threading.Event)
     dropped: bool = False  # the judicator took it back: do not hand in a result
     thread: threading.Thread | None = None
+    signals: SignalBox = field(default_factory=SignalBox)  # API v2 signals for its step
 
 
 class ExecutorNode:
@@ -170,6 +171,12 @@ class ExecutorNode:
                     log.info("task %s taken back by the judicator; stopping it", task_id)
                     slot.dropped = True
                     slot.cancel.set()
+            signalled = [(s.id, s.signum) for s in answer.signals or [] if s is not None]
+            for task_id, signum in signalled:
+                slot = self._slots.get(task_id)
+                if slot is not None and signum is not None:
+                    log.info("task %s: signal %d for its running step", task_id, signum)
+                    slot.signals.send(int(signum))
         for wire_task in answer.assign or []:
             self._start(wire_task)
         return bool(answer.assign) or any(i in self._slots for i in cancel_ids)
@@ -203,6 +210,7 @@ class ExecutorNode:
                 self.settings,
                 slot.cancel,
                 on_status=lambda s: self._set_status(slot, s),
+                signals=slot.signals,
             )
         with self._lock:
             self._slots.pop(slot.task_id, None)

@@ -260,7 +260,13 @@ class BwrapSandbox(Sandbox):
         overflow = threading.Event()
         out = Capture(out_r, limits.output, overflow)
         err = Capture(err_r, limits.output, overflow)
-        flags, status = wait_child(proc, cgroup, limits, cancel, overflow, start)
+        if spec.signals is not None:
+            spec.signals.attach(lambda sig: signal_step(cgroup, proc.pid, sig))
+        try:
+            flags, status = wait_child(proc, cgroup, limits, cancel, overflow, start)
+        finally:
+            if spec.signals is not None:
+                spec.signals.detach()
         wall = time.monotonic() - start
         cgroup.kill_all()
         stdout, stderr = out.result(), err.result()
@@ -283,6 +289,17 @@ class BwrapSandbox(Sandbox):
         report = classify(status, limits, cgroup.cpu_seconds(), wall, flags)
         report.memory = cgroup.memory_peak()
         return report
+
+
+def signal_step(cgroup: RunCgroup, bwrap_pid: int, signum: int) -> None:
+    """Send a signal to the step's processes: every process of its cgroup but bwrap itself
+    (the sandbox's pid 1 ignores it, as a namespace init without a handler does)."""
+    for pid in cgroup.pids():
+        if pid != bwrap_pid:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
 
 
 def open_stdin(path: str | None) -> tuple[int, bytes]:

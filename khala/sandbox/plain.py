@@ -108,7 +108,13 @@ class PlainSandbox(Sandbox):
             stdin.close()
         out = Capture(out_r, limits.output, overflow)
         err = Capture(err_r, limits.output, overflow)
-        flags = wait_with_limits(proc, limits, cancel, overflow, start)
+        if spec.signals is not None:
+            spec.signals.attach(lambda sig: _signal_group(proc.pid, sig))
+        try:
+            flags = wait_with_limits(proc, limits, cancel, overflow, start)
+        finally:
+            if spec.signals is not None:
+                spec.signals.detach()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - start
         kill_group(proc.pid)
@@ -152,6 +158,13 @@ def wait_with_limits(
                 kill_group(proc.pid)
     finally:
         os.close(pidfd)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        pass
 
 
 def kill_group(pgid: int) -> None:
