@@ -323,7 +323,7 @@ def test_cancel_and_delete(cluster: Any) -> None:
 
 
 def test_signal_reaches_the_running_process(cluster: Any) -> None:
-    script = "trap 'echo got-usr1; exit 7' USR1; echo ready; for i in $(seq 300); do sleep 0.1; done"
+    script = "trap 'echo got-usr1; exit 7' USR1; for i in $(seq 300); do sleep 0.1; done"
     reply = post(cluster, "/api/v2/tasks", body(execute={"command": script, "timeout": 60}))
     task_id = reply.json()["data"]["id"]
     deadline = time.monotonic() + 20

@@ -11,11 +11,12 @@ from khala.judicator.notifier import DoneWatch
 from khala.judicator.tasks import TaskApi
 from khala.model import Code, PageQuery, Status, Task
 from khala.store.base import Store
-from tests.store.test_contract import at, make_task, opener, store  # noqa: F401 - fixtures
+from tests.store.test_contract import at, make_task
+from tests.store.test_contract import opener, store  # noqa: F401 - fixtures used by name
 
 
-def api(store: Store) -> TaskApi:
-    return TaskApi(store, JudicatorSettings(), DoneWatch(), lambda: None, lambda: None)
+def api(backend: Store) -> TaskApi:
+    return TaskApi(backend, JudicatorSettings(), DoneWatch(), lambda: None, lambda: None)
 
 
 def keyed(key: str, command: str = "echo hi") -> Task:
@@ -24,7 +25,7 @@ def keyed(key: str, command: str = "echo hi") -> Task:
     return task
 
 
-def test_fifty_racing_keyed_submissions_store_one_task(opener: Callable[[], Store]) -> None:
+def test_fifty_racing_keyed_submissions_store_one_task(opener: Callable[[], Store]) -> None:  # noqa: F811
     stores = [opener() for _ in range(10)]
 
     def submit(i: int) -> tuple[int, str, bool]:
@@ -40,7 +41,7 @@ def test_fifty_racing_keyed_submissions_store_one_task(opener: Callable[[], Stor
     assert [b.key for b in briefs] == ["race-1"]
 
 
-def test_same_key_different_body_conflicts(store: Store) -> None:
+def test_same_key_different_body_conflicts(store: Store) -> None:  # noqa: F811
     first = api(store).submit([keyed("k1")])[0]
     again = api(store).submit([keyed("k1")])[0]
     other = api(store).submit([keyed("k1", "echo other")])[0]
@@ -53,7 +54,7 @@ def test_same_key_different_body_conflicts(store: Store) -> None:
     assert task is not None and task.key == "k1"
 
 
-def test_page_is_a_keyset_in_both_orders(store: Store) -> None:
+def test_page_is_a_keyset_in_both_orders(store: Store) -> None:  # noqa: F811
     tasks = [make_task(i, user=3) for i in range(5)]
     for task in tasks:
         store.add(task)
@@ -73,7 +74,7 @@ def test_page_is_a_keyset_in_both_orders(store: Store) -> None:
     assert [b.id for b in ranged] == [tasks[2].id, tasks[1].id]
 
 
-def test_remove_only_done_tasks_with_their_key_and_signals(store: Store) -> None:
+def test_remove_only_done_tasks_with_their_key_and_signals(store: Store) -> None:  # noqa: F811
     outcome = api(store).submit([keyed("gone")])[0]
     assert not store.remove(outcome.id)
     store.add_signal(outcome.id, 10, at(0))
@@ -84,7 +85,7 @@ def test_remove_only_done_tasks_with_their_key_and_signals(store: Store) -> None
     assert not store.remove(outcome.id)
 
 
-def test_signals_are_handed_out_once_in_order(opener: Callable[[], Store]) -> None:
+def test_signals_are_handed_out_once_in_order(opener: Callable[[], Store]) -> None:  # noqa: F811
     a, b = opener(), opener()
     task = make_task()
     a.add(task)
