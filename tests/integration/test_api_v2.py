@@ -9,6 +9,7 @@ import base64
 import gzip
 import io
 import itertools
+import json
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -352,3 +353,36 @@ def test_zip_sources_are_accepted(cluster: Any) -> None:
     task_id = post(cluster, "/api/v2/tasks", task).json()["data"]["id"]
     wait_done(cluster, task_id)
     assert get(cluster, f"/api/v2/tasks/{task_id}/outputs/execute/stdout").content == b"zipped\n"
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def khala_cli(cluster: Any, *argv: str, cwd: str | None = None) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KHALA_URL": cluster.gateway_url}
+    return subprocess.run([sys.executable, "-m", "khala", *argv], capture_output=True,
+                          env=env, cwd=cwd, timeout=120, check=False)
+
+
+def test_cli_submits_waits_prints_outputs_and_exits_by_status(cluster: Any, tmp_path: Any) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("from a file\n")
+    ok = khala_cli(cluster, "submit", str(tmp_path / "src"), "--execute", "cat a.txt", "--wait")
+    assert ok.returncode == 0, ok.stderr
+    assert b"from a file\n" in ok.stdout and b"success" in ok.stdout
+    failed = khala_cli(cluster, "submit", "--execute", "exit 4", "--wait", "--json")
+    assert failed.returncode == 1, failed.stderr
+    task = json.loads(failed.stdout)
+    assert task["status"] == "run_failed"
+    got = khala_cli(cluster, "get", task["id"], "--json")
+    assert got.returncode == 1 and json.loads(got.stdout)["id"] == task["id"]
+    listed = khala_cli(cluster, "tasks", "--limit", "5")
+    assert listed.returncode == 0 and task["id"].encode() in listed.stdout
+    assert khala_cli(cluster, "cancel", task["id"]).returncode == 3  # done: 409
+    assert khala_cli(cluster, "signal", "no-such", "TERM").returncode == 3
+    unreachable = khala_cli(cluster, "get", "x", "--url", "http://127.0.0.1:9")
+    assert unreachable.returncode == 4

@@ -11,8 +11,7 @@ from khala.judicator.notifier import DoneWatch
 from khala.judicator.tasks import TaskApi
 from khala.model import Code, PageQuery, Status, Task
 from khala.store.base import Store
-from tests.store.test_contract import at, make_task
-from tests.store.test_contract import opener, store  # noqa: F401 - fixtures used by name
+from tests.store.test_contract import at, make_task, opener, store  # noqa: F401 - fixtures used by name
 
 
 def api(backend: Store) -> TaskApi:
