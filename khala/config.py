@@ -43,12 +43,18 @@ class DiscoverySettings:
 
 @dataclass
 class LimitSettings:
-    """The largest per-task limits accepted (judicator: larger → result 4; executor: clamps)."""
+    """The limits policy, one group in every node's settings (give all nodes the same values,
+    e.g. in [common]): the gateway and the judicator refuse a task beyond it (result 3 for the
+    size, 4 otherwise), the executor clamps a step's limits to it and unpacks no larger zip.
+    The checks are khala/validation.py."""
 
     max_memory_limit: int = setting(4 * 1024**3, "largest memory limit a task may ask, bytes")
     max_cpu_limit: int = setting(3600, "largest CPU-seconds limit a task may ask")
     max_pids_limit: int = setting(4096, "largest pids limit a task may ask")
     max_output_limit: int = setting(256 * 1024 * 1024, "largest output cap a task may ask, bytes")
+    max_task_size: int = setting(16252928, "largest accepted task in bytes (result 3 beyond)")
+    zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
+    zip_max_files: int = setting(10000, "most files in a zip")
 
 
 @dataclass
@@ -63,11 +69,8 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     expiry: float = setting(10.0, "seconds of silence after which an executor is reaped")
     reap_interval: float = setting(1.0, "seconds between reaper passes of the leader")
     max_wait_ms: int = setting(5000, "longest report long-poll a judicator grants, ms")
-    max_task_size: int = setting(16252928, "largest accepted task in bytes")
     mongo_write_concern: str = setting("majority", "MongoDB write concern: majority, 1, …")
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
-    zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
-    zip_max_files: int = setting(10000, "most files in a zip")
     max_task_wait: float = setting(60.0, "longest API v2 ?wait= a judicator holds, seconds")
 
     def resolved_name(self) -> str:
@@ -87,8 +90,8 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     memory_limit: int = setting(512 * 1024 * 1024, "default memory limit of a step, bytes")
     pids_limit: int = setting(256, "default process/thread limit of a step")
     result_limit: int = setting(4 * 1024 * 1024, "bytes of each stream kept in the result")
-    zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
-    zip_max_files: int = setting(10000, "most files in a zip")
+    disk_limit: int = setting(1024 * 1024 * 1024, "bytes of a run's work area (bwrap: a tmpfs)")
+    unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")
 
     def resolved_name(self) -> str:
         return self.name or f"executor.{socket.gethostname()}.{os.getpid()}"
@@ -98,15 +101,12 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
 
 
 @dataclass
-class GatewaySettings(DiscoverySettings):
+class GatewaySettings(DiscoverySettings, LimitSettings):
     listen: str = setting("127.0.0.1:7000", "HOST:PORT the HTTP server listens on")
     workers: int = setting(2, "gunicorn worker processes")
     threads: int = setting(8, "threads per gunicorn worker")
-    max_task_size: int = setting(16252928, "largest accepted task in bytes (result 3 beyond)")
     truncate: int = setting(1000, "characters of a text field shown unless no_truncate is given")
     rpc_timeout: float = setting(30.0, "seconds a judicator RPC may take")
-    zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
-    zip_max_files: int = setting(10000, "most files in a zip")
     max_task_wait: float = setting(60.0, "largest ?wait= of GET /api/v2/tasks/{id}, seconds")
     max_batch_size: int = setting(1000, "most tasks in one POST /api/v2/batches")
 

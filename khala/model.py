@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 from bson import ObjectId
 
@@ -32,11 +32,7 @@ class Status(IntEnum):
     UNKNOWN_ERROR = 8
 
 
-ACTIVE_STATUSES = frozenset({Status.COMPILING, Status.RUNNING})
-# What an executor may hand in as a finished task's status (Cancelled only comes from cancel()).
-REPORTABLE_FINAL = frozenset(
-    {Status.COMPILE_FAILED, Status.RUN_FAILED, Status.SUCCESS, Status.UNKNOWN_ERROR}
-)
+# Which status may follow which, and when: khala/lifecycle.py.
 
 
 class Code(IntEnum):
@@ -50,8 +46,8 @@ class Code(IntEnum):
     CONFLICT = 5  # API v2 methods only: the task is in the wrong state or the key is taken
 
 
-class Reason(str):
-    """Why a sandboxed step ended (a plain string on the wire)."""
+class Reason(StrEnum):
+    """Why a sandboxed step ended (its value is the string on the wire and in the store)."""
 
     OK = "ok"
     NONZERO_EXIT = "nonzero_exit"
@@ -64,6 +60,9 @@ class Reason(str):
     INTERNAL_ERROR = "internal_error"
     CANCELLED = "cancelled"
 
+
+STATUS_CODES = frozenset(int(s) for s in Status)
+REASON_TEXTS = frozenset(r.value for r in Reason)
 
 
 @dataclass
@@ -97,7 +96,7 @@ class StepReport:
     time: float = 0.0  # CPU seconds, user + sys
     wall_time: float = 0.0
     memory: int = 0  # peak bytes
-    reason: str = Reason.OK
+    reason: Reason = Reason.OK
 
 
 @dataclass
@@ -118,7 +117,7 @@ class Task:
     execute: Execute = field(default_factory=Execute)
     add_time: str = ""
     done: bool = False
-    status: int = Status.PENDING
+    status: Status = Status.PENDING
     executor: str | None = None
     report_time: str = ""
     result: Result | None = None
@@ -143,7 +142,7 @@ class TaskBrief:
     user: int = 0
     add_time: str = ""
     done: bool = False
-    status: int = Status.PENDING
+    status: Status = Status.PENDING
     executor: str | None = None
     report_time: str = ""
     key: str | None = None  # client-chosen id (API v2)
@@ -165,6 +164,19 @@ class SearchQuery:
     old_to_new: bool = False
     limit: int = 0  # 0 = no limit
     page: int = 0
+
+
+@dataclass
+class Assignment:
+    """A judicator's answer to an executor's report: tasks to run, ids of tasks to stop or forget,
+    ids (with the reason) of assigned tasks that could not be decoded and must be handed back as
+    failed, and the address of the judicator that answered ("" when built by the judicator)."""
+
+    assign: list[Task] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)
+    undecodable: list[tuple[str, str]] = field(default_factory=list)
+    judicator: str = ""
+    signals: list[tuple[str, int]] = field(default_factory=list)  # (task id, signum), API v2
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -216,6 +228,17 @@ def page_count(total: int, limit: int) -> int:
     if limit == 0:
         return 1
     return -(-total // limit)
+
+
+def status_of(code: object) -> Status:
+    """A status code from outside (the wire); one that names no status reads Unknown error."""
+    return Status(code) if code in STATUS_CODES else Status.UNKNOWN_ERROR
+
+
+def reason_of(text: object) -> Reason:
+    """A step's reason from outside (the wire, a stored document); text that names no reason
+    reads internal_error."""
+    return Reason(text) if text in REASON_TEXTS else Reason.INTERNAL_ERROR
 
 
 def task_size(task: Task) -> int:

@@ -1,12 +1,16 @@
-"""Validation of a new task, shared by the gateway (HTTP forms) and the judicator (Thrift add).
+"""The limits policy applied to a task: validation of a new task, shared by the gateway (HTTP
+forms) and the judicator (Thrift add), and the clamping of the executor.
 
-Pure: no Flask, no IO. Raises InvalidInput (result 4) or TooLarge (result 3).
+The policy is one settings group, `khala.config.LimitSettings`, in every node's settings. Pure:
+no Flask, no IO. Raises InvalidInput (result 4) or TooLarge (result 3).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
+from khala.config import LimitSettings
 from khala.errors import InvalidInput, TooLarge
 from khala.model import INT_MAX, Task, task_size, valid_int
 from khala.zipcheck import check_zip
@@ -15,13 +19,47 @@ BYTES_LIMIT_MAX = 2**62  # memory and output limits are byte counts; i64 on the 
 
 
 @dataclass(frozen=True)
-class Maxima:
-    """The largest per-task limits accepted; the defaults are what the wire can carry."""
+class TaskLimit:
+    """One optional limit a task may ask: where the task holds it, which policy setting bounds
+    it and the most the wire can carry."""
 
-    memory: int = BYTES_LIMIT_MAX
-    cpu: int = INT_MAX
-    pids: int = INT_MAX
-    output: int = BYTES_LIMIT_MAX
+    part: str  # "compile" or "execute"
+    name: str  # the attribute of that part, e.g. "memory_limit"
+    bound: str  # the LimitSettings field with the largest value allowed
+    wire_max: int
+
+    @property
+    def field(self) -> str:
+        """The HTTP form field, e.g. execute_memory_limit."""
+        return f"{self.part}_{self.name}"
+
+    def asked(self, task: Task) -> int | None:
+        value: int | None = getattr(getattr(task, self.part), self.name)
+        return value
+
+    def largest(self, policy: LimitSettings) -> int:
+        value: int = getattr(policy, self.bound)
+        return value
+
+    @overload
+    def clamp(self, task: Task, policy: LimitSettings, default: int) -> int: ...
+
+    @overload
+    def clamp(self, task: Task, policy: LimitSettings, default: None) -> int | None: ...
+
+    def clamp(self, task: Task, policy: LimitSettings, default: int | None) -> int | None:
+        """What a step runs with: the task's ask, at most the policy's largest; `default` when
+        the task asked nothing."""
+        asked = self.asked(task)
+        return min(asked, self.largest(policy)) if asked else default
+
+
+COMPILE_MEMORY = TaskLimit("compile", "memory_limit", "max_memory_limit", BYTES_LIMIT_MAX)
+EXECUTE_MEMORY = TaskLimit("execute", "memory_limit", "max_memory_limit", BYTES_LIMIT_MAX)
+EXECUTE_CPU = TaskLimit("execute", "cpu_limit", "max_cpu_limit", INT_MAX)
+EXECUTE_PIDS = TaskLimit("execute", "pids_limit", "max_pids_limit", INT_MAX)
+EXECUTE_OUTPUT = TaskLimit("execute", "output_limit", "max_output_limit", BYTES_LIMIT_MAX)
+TASK_LIMITS = (COMPILE_MEMORY, EXECUTE_MEMORY, EXECUTE_CPU, EXECUTE_PIDS, EXECUTE_OUTPUT)
 
 
 def _check_int(name: str, value: object) -> None:
@@ -46,23 +84,13 @@ def _check_blob(name: str, value: object) -> None:
         raise InvalidInput(f"{name} must be bytes")
 
 
-def check_limits(task: Task, maxima: Maxima | None = None) -> None:
-    """The optional per-task limits: absent, or positive and within `maxima`."""
-    m = maxima or Maxima()
-    _check_limit("compile memory_limit", task.compile.memory_limit, m.memory)
-    _check_limit("execute memory_limit", task.execute.memory_limit, m.memory)
-    _check_limit("execute cpu_limit", task.execute.cpu_limit, m.cpu)
-    _check_limit("execute pids_limit", task.execute.pids_limit, m.pids)
-    _check_limit("execute output_limit", task.execute.output_limit, m.output)
+def check_limits(task: Task, policy: LimitSettings) -> None:
+    """The optional per-task limits: absent, or positive and within the policy."""
+    for limit in TASK_LIMITS:
+        _check_limit(f"{limit.part} {limit.name}", limit.asked(task), limit.largest(policy))
 
 
-def validate_task(
-    task: Task,
-    max_task_size: int,
-    zip_max_bytes: int,
-    zip_max_files: int,
-    maxima: Maxima | None = None,
-) -> None:
+def validate_task(task: Task, policy: LimitSettings) -> None:
     """Raise InvalidInput or TooLarge unless `task` may be accepted as a new task."""
     if task.compile is None or task.execute is None:
         raise InvalidInput("a task needs both a compile and an execute part")
@@ -78,9 +106,9 @@ def validate_task(
         _check_text(name, text)
     _check_blob("compile source", task.compile.source)
     _check_blob("execute data", task.execute.data)
-    check_limits(task, maxima)
+    check_limits(task, policy)
     size = task_size(task)
-    if size > max_task_size:
-        raise TooLarge(f"task is {size} bytes, more than the limit of {max_task_size}")
-    check_zip(task.compile.source, zip_max_bytes, zip_max_files)
-    check_zip(task.execute.data, zip_max_bytes, zip_max_files)
+    if size > policy.max_task_size:
+        raise TooLarge(f"task is {size} bytes, more than the limit of {policy.max_task_size}")
+    check_zip(task.compile.source, policy.zip_max_bytes, policy.zip_max_files)
+    check_zip(task.execute.data, policy.zip_max_bytes, policy.zip_max_files)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import math
 import os
 import re
 import stat
+import time
 import zipfile
 import zlib
 
@@ -26,6 +28,9 @@ UNIX_SYSTEM = 3  # ZipInfo.create_system of archives made on Unix
 LAYOUT_ERRNOS = frozenset(
     {errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
 )
+# OS errors of a full destination filesystem (the run's bounded work area).
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 COMPRESSIONS = frozenset(
     {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
@@ -108,17 +113,51 @@ def check_zip(data: bytes, max_bytes: int, max_files: int) -> None:
 # ----------------------------------------------------------------------------- extraction
 
 
-def _enter_dir(parent_fd: int, name: str) -> int:
-    """Open (creating it if needed) directory `name` inside `parent_fd`, never through a symlink."""
+class ExtractLimit(InvalidInput):
+    """The archive is well formed but does not fit the run: too slow or too large to unpack."""
+
+
+def _mkdir_open(parent_fd: int, name: str) -> int:
+    """Create (if needed) and open directory `name` inside `parent_fd`, never via a symlink."""
     with contextlib.suppress(FileExistsError):
         os.mkdir(name, 0o755, dir_fd=parent_fd)
-    return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+    return os.open(name, DIR_FLAGS, dir_fd=parent_fd)
 
 
-def _write_file(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, dir_fd: int, name: str, budget: int
-) -> int:
-    """Write one entry; return the bytes written. Raises InvalidInput past `budget` bytes."""
+class _Tree:
+    """The directories extraction has made, as a trie of names: an entry's parent is found in
+    one walk of its own components and opened with one call, so extraction is linear in the
+    archive's names (no reopening of every ancestor per entry). Only directories and regular
+    files are ever created, so a path below the root cannot cross a symlink."""
+
+    def __init__(self, root_fd: int) -> None:
+        self.root_fd = root_fd
+        self.children: dict[str, dict] = {}  # type: ignore[type-arg]
+
+    def open_dir(self, parts: list[str]) -> int:
+        """An fd of the directory `parts` under the root, creating what is missing."""
+        node, known = self.children, 0
+        while known < len(parts) and parts[known] in node:
+            node = node[parts[known]]
+            known += 1
+        path = "/".join(parts[:known]) or "."
+        fd = os.open(path, DIR_FLAGS, dir_fd=self.root_fd)
+        try:
+            for part in parts[known:]:
+                child = _mkdir_open(fd, part)
+                os.close(fd)
+                fd = child
+                node = node.setdefault(part, {})
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+
+def _write_file(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dir_fd: int, name: str,
+                budget: int, deadline: float = math.inf) -> int:
+    """Write one entry; return the bytes written. Raises InvalidInput past `budget` bytes and
+    ExtractLimit past `deadline`."""
     executable = info.create_system == UNIX_SYSTEM and (info.external_attr >> 16) & 0o111
     mode = 0o755 if executable else 0o644
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -130,6 +169,7 @@ def _write_file(
                 written += len(chunk)
                 if written > budget:
                     raise InvalidInput("zip archive unpacks to more bytes than the limit")
+                _check_deadline(deadline)
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view) :]
@@ -139,42 +179,49 @@ def _write_file(
     return written
 
 
-def _extract_entry(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, root_fd: int, budget: int
-) -> int:
+def _check_deadline(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise ExtractLimit("zip archive takes too long to unpack")
+
+
+def _extract_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, tree: _Tree, budget: int,
+                   deadline: float) -> int:
     parts = entry_parts(info.filename)
     if not parts:
         return 0
     dirs, last = (parts, None) if info.is_dir() else (parts[:-1], parts[-1])
-    fds = []
+    fd = tree.open_dir(dirs)
     try:
-        current = root_fd
-        for part in dirs:
-            current = _enter_dir(current, part)
-            fds.append(current)
         if last is None:
             return 0
-        return _write_file(archive, info, current, last, budget)
+        return _write_file(archive, info, fd, last, budget, deadline)
     finally:
-        for fd in fds:
-            os.close(fd)
+        os.close(fd)
 
 
-def extract_zip(data: bytes, dest: str, max_bytes: int, max_files: int) -> None:
+def extract_zip(data: bytes, dest: str, max_bytes: int, max_files: int,
+                seconds: float | None = None) -> None:
     """Check `data`, then extract its regular files and directories under `dest` (which must
-    exist). Raises InvalidInput for an unsafe archive or one that really unpacks past max_bytes."""
+    exist) within `seconds`. Raises InvalidInput for an unsafe archive or one that really
+    unpacks past max_bytes; ExtractLimit when unpacking takes longer than `seconds` or the
+    destination's filesystem is full."""
     if not data:
         return
+    deadline = time.monotonic() + seconds if seconds is not None else math.inf
     with _open(data) as archive:
         infos = _check_open(archive, max_bytes, max_files)
-        root_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+        root_fd = os.open(dest, DIR_FLAGS)
         try:
             total = 0
+            tree = _Tree(root_fd)
             for info in infos:
-                total += _extract_entry(archive, info, root_fd, max_bytes - total)
+                _check_deadline(deadline)
+                total += _extract_entry(archive, info, tree, max_bytes - total, deadline)
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
             raise InvalidInput(f"zip archive cannot be extracted: {exc}") from exc
         except OSError as exc:
+            if exc.errno in FULL_ERRNOS:
+                raise ExtractLimit("zip archive does not fit in the work area") from exc
             if exc.errno in LAYOUT_ERRNOS:
                 raise InvalidInput(f"zip archive cannot be extracted: {exc}") from exc
             raise

@@ -21,11 +21,11 @@ apt_install() {
 }
 
 if [ "$mode" = run ]; then
-    apt_install bubblewrap || echo "install-deps: continuing without bubblewrap (khala up warns)" >&2
+    apt_install bubblewrap libseccomp2 || echo "install-deps: continuing without bubblewrap (khala up warns)" >&2
     exit 0
 fi
 
-apt_install bubblewrap
+apt_install bubblewrap libseccomp2
 
 # FerretDB v1: a real MongoDB-wire-protocol server (SQLite handler) for the store tests, built
 # from the Go module proxy. `go install …@v1.24.2` fails here: go's deprecation check asks the

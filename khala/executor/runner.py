@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
+import re
 import tempfile
 import threading
 from collections.abc import Callable
@@ -13,54 +13,89 @@ from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
 from khala.model import Reason, Result, Status, Task
 from khala.sandbox.base import Limits, RunSpec, Sandbox, SignalBox
+from khala.sandbox.core import DEFAULT_PATH
+from khala.sandbox.fstree import remove_tree
+from khala.sandbox.workarea import PREFIX as WORKDIR_PREFIX
+from khala.validation import (
+    COMPILE_MEMORY,
+    EXECUTE_CPU,
+    EXECUTE_MEMORY,
+    EXECUTE_OUTPUT,
+    EXECUTE_PIDS,
+)
+from khala.zipcheck import FULL_ERRNOS, ExtractLimit, extract_zip
 
 log = logging.getLogger(__name__)
 
-STEP_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+STEP_ENV = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+# Names at the top of the work dir that Khala writes itself: the source zip may not hold them.
+RESERVED = ("compile.sh", "execute.sh", "execute.in", "data")
+INTERNAL_ERROR = "[khala] internal error in the executor; the task did not run to its end"
+
+
+class LayoutError(Exception):
+    """The task's files cannot be laid out as the user sent them (a user mistake)."""
 
 
 def layout(task: Task, workdir: str, settings: ExecutorSettings) -> None:
     """The work dir the commands see: source unzipped at the root, compile.sh, execute.in,
-    execute.sh, data unzipped into data/. Raises InvalidInput for unsafe zips."""
-    from khala.zipcheck import extract_zip
-
-    extract_zip(task.compile.source, workdir, settings.zip_max_bytes, settings.zip_max_files)
-    data_dir = os.path.join(workdir, "data")
-    os.makedirs(data_dir, exist_ok=True)
-    extract_zip(task.execute.data, data_dir, settings.zip_max_bytes, settings.zip_max_files)
-    for name, text in (
-        ("compile.sh", task.compile.command),
-        ("execute.in", task.execute.input),
-        ("execute.sh", task.execute.command),
-    ):
-        with open(os.path.join(workdir, name), "w", encoding="utf-8") as fh:
-            fh.write(text)
-            if name.endswith(".sh") and text and not text.endswith("\n"):
-                fh.write("\n")
-
-
-def _clamp(asked: int | None, default: int, maximum: int) -> int:
-    return min(asked, maximum) if asked else default
+    execute.sh, data unzipped into data/. Raises InvalidInput for unsafe zips, LayoutError for
+    a source that holds a reserved name or files that do not fit the run's limits."""
+    s = settings
+    try:
+        extract_zip(task.compile.source, workdir, s.zip_max_bytes, s.zip_max_files,
+                    s.unpack_timeout)
+        clash = [name for name in RESERVED if os.path.lexists(os.path.join(workdir, name))]
+        if clash:
+            raise LayoutError(f"the source zip holds {', '.join(clash)}: names Khala writes "
+                              "itself (compile.sh, execute.sh, execute.in and the data/ "
+                              "directory); rename them")
+        data_dir = os.path.join(workdir, "data")
+        os.mkdir(data_dir, 0o755)
+        extract_zip(task.execute.data, data_dir, s.zip_max_bytes, s.zip_max_files,
+                    s.unpack_timeout)
+        for name, text in (
+            ("compile.sh", task.compile.command),
+            ("execute.in", task.execute.input),
+            ("execute.sh", task.execute.command),
+        ):
+            with open(os.path.join(workdir, name), "w", encoding="utf-8") as fh:
+                fh.write(text)
+                if name.endswith(".sh") and text and not text.endswith("\n"):
+                    fh.write("\n")
+    except ExtractLimit as exc:
+        raise LayoutError(f"{exc} (unpack_timeout {s.unpack_timeout:g} s, work area "
+                          f"{s.disk_limit} bytes)") from exc
+    except OSError as exc:
+        if exc.errno in FULL_ERRNOS:
+            raise LayoutError(f"the task's files do not fit in the work area ({s.disk_limit} "
+                              "bytes)") from exc
+        raise
 
 
 def compile_limits(task: Task, settings: ExecutorSettings) -> Limits:
+    """The compile step's limits: the task's memory ask clamped to the policy, the executor's
+    defaults for the rest; no CPU limit, the timeout as wall time (0 = none)."""
     s = settings
     return Limits(
         wall_time=float(task.compile.timeout) or None,
-        memory=_clamp(task.compile.memory_limit, s.memory_limit, s.max_memory_limit),
+        memory=COMPILE_MEMORY.clamp(task, s, s.memory_limit),
         pids=s.pids_limit,
         output=s.output_limit,
     )
 
 
 def execute_limits(task: Task, settings: ExecutorSettings) -> Limits:
-    s, e = settings, task.execute
+    """The execute step's limits: each ask clamped to the policy, the executor's default when
+    the task asked nothing (no CPU limit then); the timeout as wall time (0 = none)."""
+    s = settings
     return Limits(
-        wall_time=float(e.timeout) or None,
-        cpu_time=min(e.cpu_limit, s.max_cpu_limit) if e.cpu_limit else None,
-        memory=_clamp(e.memory_limit, s.memory_limit, s.max_memory_limit),
-        pids=_clamp(e.pids_limit, s.pids_limit, s.max_pids_limit),
-        output=_clamp(e.output_limit, s.output_limit, s.max_output_limit),
+        wall_time=float(task.execute.timeout) or None,
+        cpu_time=EXECUTE_CPU.clamp(task, s, None),
+        memory=EXECUTE_MEMORY.clamp(task, s, s.memory_limit),
+        pids=EXECUTE_PIDS.clamp(task, s, s.pids_limit),
+        output=EXECUTE_OUTPUT.clamp(task, s, s.output_limit),
+        disk=s.disk_limit,
     )
 
 
@@ -78,21 +113,40 @@ def run_task(
     on_status: Callable[[int], None] | None = None,
     signals: SignalBox | None = None,
 ) -> tuple[int, Result]:
-    """Run `task` to its end. Returns (final status, result). Never raises. Signals sent to
-    `signals` reach the running step's processes."""
-    base = settings.work_dir or None
-    if base:
-        os.makedirs(base, exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix=f"khala-{task.id or 'task'}-", dir=base)
+    """Run `task` to its end (API v2 signals sent to `signals` reach the running step's
+    processes). Returns (final status, result). Never raises: a failure of the
+    executor itself ends the task as Unknown error (its detail goes to the log, not to the
+    user), and the work dir is removed whatever it holds."""
+    workdir = None
     try:
+        workdir = _make_workdir(task, settings)
+        sandbox.open_workdir(workdir, execute_limits(task, settings).disk)
         return _run_in(
             task, workdir, sandbox, settings, cancel, on_status or (lambda _: None), signals
         )
-    except Exception as exc:  # our own failure: the task ends as Unknown error, the node lives
+    except Exception:  # our own failure: the task ends as Unknown error, the node lives
         log.exception("task %s failed inside the executor", task.id)
-        return Status.UNKNOWN_ERROR, Result(compile_error=f"[khala] internal error: {exc}")
+        return Status.UNKNOWN_ERROR, Result(compile_error=INTERNAL_ERROR)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if workdir is not None:
+            _remove_workdir(workdir, sandbox)
+
+
+def _make_workdir(task: Task, settings: ExecutorSettings) -> str:
+    base = settings.work_dir or None
+    if base:
+        os.makedirs(base, exist_ok=True)
+    tag = re.sub(r"[^A-Za-z0-9_.-]", "_", task.id or "task")[:40]
+    return tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{tag}-", dir=base)
+
+
+def _remove_workdir(workdir: str, sandbox: Sandbox) -> None:
+    """Unmount the work area and remove the work dir; never raises (a failure is logged)."""
+    for action in (sandbox.close_workdir, remove_tree):
+        try:
+            action(workdir)
+        except Exception:
+            log.exception("cannot clean up a work dir (%s)", getattr(action, "__name__", ""))
 
 
 def _run_in(
@@ -106,6 +160,8 @@ def _run_in(
 ) -> tuple[int, Result]:
     try:
         layout(task, workdir, settings)
+    except LayoutError as exc:
+        return Status.COMPILE_FAILED, Result(compile_error=f"[khala] task files: {exc}")
     except InvalidInput as exc:
         return Status.UNKNOWN_ERROR, Result(compile_error=f"[khala] rejected task files: {exc}")
     sandbox.prepare_workdir(workdir)

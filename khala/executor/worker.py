@@ -12,15 +12,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from khala.config import ExecutorSettings
 from khala.discovery.base import Discovery
-from khala.errors import Unavailable
+from khala.errors import KhalaError, RemoteError, Unavailable
 from khala.executor.runner import run_task
-from khala.model import Code, Result, Status
-from khala.rpc import convert
-from khala.rpc import judicator_thrift as T
+from khala.model import Assignment, Result, Status, Task, TaskBrief
 from khala.rpc.client import JudicatorClient
 from khala.sandbox.base import Sandbox, SignalBox
 
@@ -48,7 +45,7 @@ class ExecutorNode:
         self.client = JudicatorClient(discovery, settings.rpc_timeout)
         self._lock = threading.Lock()
         self._slots: dict[str, Slot] = {}
-        self._finished: list[Any] = []  # thrift Tasks waiting to be handed in
+        self._finished: list[Task] = []  # finished tasks (id, status, result) to hand in
         self._kick = threading.Event()  # something to report now
         self._wake_needed = threading.Event()
         self._polling = False  # a long-poll is in flight (at self._judicator, if known)
@@ -107,11 +104,11 @@ class ExecutorNode:
             idle = not self._slots and not self._finished
         return self._draining.is_set() and (idle or self._forced.is_set())
 
-    def _snapshot(self) -> tuple[list[Any], list[Any], int]:
+    def _snapshot(self) -> tuple[list[Task], list[TaskBrief], int]:
         with self._lock:
             complete = list(self._finished)
             executing = [
-                T.TaskBrief(id=s.task_id, status=int(s.status), executor=self.name)
+                TaskBrief(id=s.task_id, status=Status(s.status), executor=self.name)
                 for s in self._slots.values()
                 if not s.dropped
             ]
@@ -127,8 +124,7 @@ class ExecutorNode:
         started = time.monotonic()
         try:
             self._polling = bool(hold)
-            answer, self._judicator = self.client.call_at(
-                "report",
+            answer = self.client.report(
                 self.name,
                 complete,
                 executing,
@@ -137,14 +133,19 @@ class ExecutorNode:
                 timeout=self.settings.rpc_timeout + hold,
                 prefer=self._judicator,
             )
+        except RemoteError as exc:  # a judicator answered ERROR: stick to it all the same
+            self._judicator = exc.address
+            log.warning("report refused: %s", exc)
+            return None
         except Unavailable as exc:
             log.warning("report failed: %s", exc)
             return None
+        except KhalaError as exc:
+            log.warning("report refused: %s", exc)
+            return None
         finally:
             self._polling = False
-        if answer.result != Code.OK:
-            log.warning("report refused with code %s", answer.result)
-            return None
+        self._judicator = answer.judicator
         self._handed_in(complete)
         if self._apply(answer) or complete:
             self._early_empty = False
@@ -157,13 +158,13 @@ class ExecutorNode:
         repeated, self._early_empty = self._early_empty, left > 0.05 * hold
         return left if repeated and self._early_empty else 0.0
 
-    def _handed_in(self, complete: list[Any]) -> None:
+    def _handed_in(self, complete: list[Task]) -> None:
         sent = {id(t) for t in complete}
         with self._lock:
             self._finished = [t for t in self._finished if id(t) not in sent]
 
-    def _apply(self, answer: Any) -> bool:
-        cancel_ids = [b.id for b in answer.cancel or [] if b is not None]
+    def _apply(self, answer: Assignment) -> bool:
+        cancel_ids = answer.cancel
         with self._lock:
             for task_id in cancel_ids:
                 slot = self._slots.get(task_id)
@@ -171,38 +172,39 @@ class ExecutorNode:
                     log.info("task %s taken back by the judicator; stopping it", task_id)
                     slot.dropped = True
                     slot.cancel.set()
-            signalled = [(s.id, s.signum) for s in answer.signals or [] if s is not None]
-            for task_id, signum in signalled:
+            for task_id, signum in answer.signals:
                 slot = self._slots.get(task_id)
-                if slot is not None and signum is not None:
+                if slot is not None:
                     log.info("task %s: signal %d for its running step", task_id, signum)
-                    slot.signals.send(int(signum))
-        for wire_task in answer.assign or []:
-            self._start(wire_task)
-        return bool(answer.assign) or any(i in self._slots for i in cancel_ids)
+                    slot.signals.send(signum)
+        for task in answer.assign:
+            self._start(task.id, task)
+        for task_id, error in answer.undecodable:
+            self._start(task_id, None, error)
+        started = answer.assign or answer.undecodable
+        return bool(started) or any(i in self._slots for i in cancel_ids)
 
     # ------------------------------------------------------------------ slots
 
-    def _start(self, wire_task: Any) -> None:
-        slot = Slot(task_id=wire_task.id)
+    def _start(self, task_id: str, task: Task | None, error: str = "") -> None:
+        """Run `task` in a new slot; `task` None: it could not be decoded (`error`)."""
+        slot = Slot(task_id=task_id)
         with self._lock:
-            if self._forced.is_set() or wire_task.id in self._slots:
+            if self._forced.is_set() or task_id in self._slots:
                 return
-            self._slots[wire_task.id] = slot
+            self._slots[task_id] = slot
         slot.thread = threading.Thread(
             target=self._run_slot,
-            args=(slot, wire_task),
-            name=f"khala-task-{wire_task.id}",
+            args=(slot, task, error),
+            name=f"khala-task-{task_id}",
             daemon=True,
         )
         slot.thread.start()
 
-    def _run_slot(self, slot: Slot, wire_task: Any) -> None:
-        try:
-            task = convert.task_from_thrift(wire_task)
-        except Exception as exc:  # undecodable task: report it as our failure, not lose it
+    def _run_slot(self, slot: Slot, task: Task | None, error: str) -> None:
+        if task is None:  # undecodable task: report it as our failure, not lose it
             status = int(Status.UNKNOWN_ERROR)
-            result = Result(compile_error=f"[khala] bad task: {exc}")
+            result = Result(compile_error=f"[khala] bad task: {error}")
         else:
             status, result = run_task(
                 task,
@@ -216,12 +218,12 @@ class ExecutorNode:
             self._slots.pop(slot.task_id, None)
             if not slot.dropped:
                 self._finished.append(
-                    T.Task(
+                    Task(
                         id=slot.task_id,
                         done=True,
-                        status=int(status),
+                        status=Status(status),
                         executor=self.name,
-                        result=convert.result_to_thrift(result),
+                        result=result,
                     )
                 )
         log.info(
@@ -245,7 +247,7 @@ class ExecutorNode:
             if not self._polling or self._stopped.is_set():
                 continue
             try:
-                self.client.call("wake", self.name, timeout=2.0, prefer=self._judicator)
+                self.client.wake(self.name, timeout=2.0, prefer=self._judicator)
             except Unavailable:
                 pass  # the long-poll ends by its own deadline
 
@@ -261,7 +263,7 @@ class ExecutorNode:
         with self._lock:
             complete = list(self._finished)
         try:
-            self.client.call("report", self.name, complete, [], 0, 0, timeout=5.0)
+            self.client.report(self.name, complete, [], 0, 0, timeout=5.0)
         except Unavailable as exc:
             log.warning("final hand-back failed (the reaper will requeue): %s", exc)
 

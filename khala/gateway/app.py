@@ -64,7 +64,7 @@ def _register_errors(app: Flask) -> None:
 def create_app(
     settings: GatewaySettings, client: Any = None, discovery: Discovery | None = None
 ) -> Flask:
-    """The gateway app. `client` answers `call(method, *args)` like JudicatorClient; by default
+    """The gateway app. `client` has JudicatorClient's typed methods (views.Judicator); by default
     one is built on `discovery`, itself opened from the settings when not given."""
     if discovery is None:
         discovery = open_discovery(settings)

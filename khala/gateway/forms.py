@@ -9,9 +9,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from khala.config import LimitSettings
 from khala.errors import InvalidInput
 from khala.model import INT_MAX, Compile, Execute, SearchQuery, Task, canonical_time, valid_id
-from khala.validation import BYTES_LIMIT_MAX, validate_task
+from khala.validation import (
+    COMPILE_MEMORY,
+    EXECUTE_CPU,
+    EXECUTE_MEMORY,
+    EXECUTE_OUTPUT,
+    EXECUTE_PIDS,
+    TASK_LIMITS,
+    TaskLimit,
+    validate_task,
+)
 from khala.zipcheck import make_zip
 
 DIGITS_RE = re.compile(r"^[0-9]{1,20}$")
@@ -27,14 +37,6 @@ TEXT_FILES = (
     "execute_output",
     "execute_error",
 )
-# Optional per-task limits (issue 4): form field → largest accepted value.
-LIMIT_FIELDS = {
-    "compile_memory_limit": BYTES_LIMIT_MAX,
-    "execute_memory_limit": BYTES_LIMIT_MAX,
-    "execute_cpu_limit": INT_MAX,
-    "execute_pids_limit": INT_MAX,
-    "execute_output_limit": BYTES_LIMIT_MAX,
-}
 
 
 def parse_int(name: str, text: str | None, low: int = 0, high: int = INT_MAX) -> int:
@@ -58,11 +60,15 @@ def _required(form: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _optional_limit(form: Mapping[str, str], name: str) -> int | None:
-    text = form.get(name)
-    if text is None or not text.strip():
-        return None
-    return parse_int(name, text, 1, LIMIT_FIELDS[name])
+def _limits(form: Mapping[str, str]) -> dict[TaskLimit, int | None]:
+    """The optional per-task limits (validation.TASK_LIMITS) as given: empty or absent → None,
+    else an integer the wire can carry (the policy is checked by validate_task)."""
+    values: dict[TaskLimit, int | None] = {}
+    for limit in TASK_LIMITS:
+        text = form.get(limit.field)
+        given = text is not None and text.strip()
+        values[limit] = parse_int(limit.field, text, 1, limit.wire_max) if given else None
+    return values
 
 
 def archive_field(form: Mapping[str, str], files: Mapping[str, bytes], prefix: str) -> bytes:
@@ -80,21 +86,17 @@ def archive_field(form: Mapping[str, str], files: Mapping[str, bytes], prefix: s
     return make_zip(name, content)
 
 
-def parse_task(
-    form: Mapping[str, str],
-    files: Mapping[str, bytes],
-    max_task_size: int,
-    zip_max_bytes: int,
-    zip_max_files: int,
-) -> Task:
-    """A new task from the POST /api/task form. Raises InvalidInput or TooLarge."""
+def parse_task(form: Mapping[str, str], files: Mapping[str, bytes], policy: LimitSettings) -> Task:
+    """A new task from the POST /api/task form, checked against the limits policy. Raises
+    InvalidInput or TooLarge."""
+    limits = _limits(form)
     task = Task(
         user=parse_int("user", form.get("user")),
         compile=Compile(
             source=archive_field(form, files, "compile_source"),
             command=_required(form, "compile_command"),
             timeout=parse_int("compile_timeout", form.get("compile_timeout")),
-            memory_limit=_optional_limit(form, "compile_memory_limit"),
+            memory_limit=limits[COMPILE_MEMORY],
         ),
         execute=Execute(
             input=_required(form, "execute_input"),
@@ -102,13 +104,13 @@ def parse_task(
             command=_required(form, "execute_command"),
             timeout=parse_int("execute_timeout", form.get("execute_timeout")),
             standard=_required(form, "execute_standard"),
-            memory_limit=_optional_limit(form, "execute_memory_limit"),
-            cpu_limit=_optional_limit(form, "execute_cpu_limit"),
-            pids_limit=_optional_limit(form, "execute_pids_limit"),
-            output_limit=_optional_limit(form, "execute_output_limit"),
+            memory_limit=limits[EXECUTE_MEMORY],
+            cpu_limit=limits[EXECUTE_CPU],
+            pids_limit=limits[EXECUTE_PIDS],
+            output_limit=limits[EXECUTE_OUTPUT],
         ),
     )
-    validate_task(task, max_task_size, zip_max_bytes, zip_max_files)
+    validate_task(task, policy)
     return task
 
 

@@ -1,27 +1,23 @@
 """The HTTP API views: each request becomes one Judicator RPC (or a discovery lookup).
 
 `Api` holds the app's collaborators (settings, judicator client, discovery); Flask routes call
-its bound methods, so there is no module-level state.
+its bound methods, so there is no module-level state. The client speaks domain types and raises
+the judicator's refusals (khala/rpc/client.py); each view turns them into its result code, and
+Unavailable (no judicator, or its ERROR) reaches the app's handler, which answers result 1.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Response, jsonify, request
 
 from khala.config import GatewaySettings
 from khala.discovery.base import Discovery
-from khala.errors import InvalidInput, TooLarge
+from khala.errors import InvalidInput, NotFound, RemoteError, TooLarge
 from khala.gateway import forms, render
-from khala.model import Code, Task
-from khala.rpc.convert import (
-    brief_from_thrift,
-    executor_from_thrift,
-    task_from_thrift,
-    task_to_thrift,
-)
+from khala.model import Code, ExecutorInfo, SearchQuery, Task, TaskBrief
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +43,27 @@ EMPTY_ANSWERS: dict[str, dict[str, Any]] = {
 }
 
 
+class Judicator(Protocol):
+    """What the views need of the judicator client (khala.rpc.client.JudicatorClient)."""
+
+    def add(self, task: Task) -> str: ...
+
+    def cancel(self, id: str) -> None: ...  # noqa: A002
+
+    def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]: ...
+
+    def get(self, id: str) -> Task: ...  # noqa: A002
+
+    def executors(self) -> list[ExecutorInfo]: ...
+
+
 def answer(endpoint: str | None, code: int) -> Response:
     """The JSON answer of `endpoint` with result `code` and its other keys null/empty."""
     return jsonify({"result": int(code), **EMPTY_ANSWERS.get(endpoint or "", {})})
 
 
 class Api:
-    def __init__(self, settings: GatewaySettings, client: Any, discovery: Discovery) -> None:
+    def __init__(self, settings: GatewaySettings, client: Judicator, discovery: Discovery) -> None:
         self.settings = settings
         self.client = client
         self.discovery = discovery
@@ -74,47 +84,49 @@ class Api:
         }
         s = self.settings
         try:
-            task = forms.parse_task(
-                request.form, files, s.max_task_size, s.zip_max_bytes, s.zip_max_files
-            )
+            task = forms.parse_task(request.form, files, s)
         except TooLarge:
             return answer("add", Code.TOO_LARGE)
         except InvalidInput as exc:
             log.debug("rejected task: %s", exc)
             return answer("add", Code.INVALID_INPUT)
-        reply = self.client.call("add", task_to_thrift(task))
-        code = int(reply.result)
-        return jsonify({"result": code, "id": (reply.id or None) if code == Code.OK else None})
+        try:
+            task_id = self.client.add(task)
+        except (InvalidInput, NotFound) as exc:
+            return answer("add", exc.code)
+        return jsonify({"result": int(Code.OK), "id": task_id or None})
 
     def cancel(self) -> Response:
         try:
             task_id = forms.parse_id(request.args.get("id"))
         except InvalidInput:
             return answer("cancel", Code.INVALID_INPUT)
-        return jsonify({"result": int(self.client.call("cancel", task_id))})
+        try:
+            self.client.cancel(task_id)
+        except (InvalidInput, NotFound) as exc:
+            return answer("cancel", exc.code)
+        return jsonify({"result": int(Code.OK)})
 
     def search(self) -> Response:
         try:
             q = forms.parse_search(request.args)
         except InvalidInput:
             return answer("search", Code.INVALID_INPUT)
-        reply = self.client.call(
-            "search", q.id, q.user, q.start_time, q.end_time, q.old_to_new, q.limit, q.page
-        )
-        tasks = [render.brief_json(brief_from_thrift(b)) for b in reply.tasks or []]
-        return jsonify({"result": int(reply.result), "pages": reply.pages or 0, "tasks": tasks})
+        try:
+            pages, briefs = self.client.search(q)
+        except (InvalidInput, NotFound) as exc:
+            return answer("search", exc.code)
+        tasks = [render.brief_json(b) for b in briefs]
+        return jsonify({"result": int(Code.OK), "pages": pages, "tasks": tasks})
 
     def _fetch(self, task_id: str) -> tuple[int, Task | None]:
-        reply = self.client.call("get", task_id)
-        code = int(reply.result)
-        if code != Code.OK:
-            return code, None
-        if reply.task is None:
-            return Code.ERROR, None
+        """(OK, the task), or (the refusal's code, None); a judicator's ERROR gives (ERROR,
+        None); Unavailable without an answer propagates."""
         try:
-            return Code.OK, task_from_thrift(reply.task)
-        except InvalidInput as exc:
-            log.warning("judicator sent an undecodable task %s: %s", task_id, exc)
+            return Code.OK, self.client.get(task_id)
+        except (InvalidInput, NotFound) as exc:
+            return exc.code, None
+        except RemoteError:
             return Code.ERROR, None
 
     def get(self) -> Response:
@@ -157,9 +169,13 @@ class Api:
     # ------------------------------------------------------------------------- cluster
 
     def executors(self) -> Response:
-        reply = self.client.call("executors")
-        infos = [render.executor_json(executor_from_thrift(e)) for e in reply.executors or []]
-        return jsonify({"result": int(reply.result), "executors": infos})
+        try:
+            infos = self.client.executors()
+        except (InvalidInput, NotFound) as exc:
+            return answer("executors", exc.code)
+        return jsonify(
+            {"result": int(Code.OK), "executors": [render.executor_json(i) for i in infos]}
+        )
 
     def judicators(self) -> Response:
         entries = [render.judicator_json(e) for e in self.discovery.judicators()]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from khala.model import ACTIVE_STATUSES, REPORTABLE_FINAL, Status, Task, TaskBrief
+from khala.lifecycle import FINISH, PROGRESS
+from khala.model import Status, Task, TaskBrief
 
 
 @dataclass
@@ -16,15 +17,16 @@ class ReportPlan:
     lost: list[str] = field(default_factory=list)  # held but not mentioned: requeue
 
 
-def final_status(status: int) -> int:
+def final_status(status: int) -> Status:
     """A finished task's status as recorded: anything not a final executor status is an
-    internal failure (Unknown error)."""
-    return status if status in REPORTABLE_FINAL else int(Status.UNKNOWN_ERROR)
+    internal failure (Unknown error). See lifecycle.FINISH."""
+    return FINISH.status_for(status)
 
 
-def progress_status(status: int) -> int:
-    """A running task's reported status: Compiling or Running; anything else reads Compiling."""
-    return status if status in ACTIVE_STATUSES else int(Status.COMPILING)
+def progress_status(status: int) -> Status:
+    """A running task's reported status: Compiling or Running; anything else reads Compiling.
+    See lifecycle.PROGRESS."""
+    return PROGRESS.status_for(status)
 
 
 def plan_report(held: set[str], complete: list[Task], executing: list[TaskBrief]) -> ReportPlan:

@@ -5,25 +5,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Any
-
-from thriftpy2.protocol import TCyBinaryProtocolFactory
-from thriftpy2.server import TThreadedServer
-from thriftpy2.thrift import TProcessor
-from thriftpy2.transport import TCyBufferedTransportFactory, TServerSocket
 
 from khala.config import JudicatorSettings, parse_hostport
 from khala.discovery import open_registration
 from khala.judicator.notifier import Notifier
 from khala.judicator.reaper import Reaper
 from khala.judicator.service import JudicatorService
-from khala.rpc import judicator_thrift
+from khala.rpc.server import RpcServer
 from khala.store import open_store
 
 log = logging.getLogger(__name__)
-
-# Idle client connections are closed by the server after this long (clients reconnect).
-CLIENT_IDLE_MS = 600_000
 
 
 class JudicatorServer:
@@ -43,10 +34,8 @@ class JudicatorServer:
         )
         self.notifier = Notifier()
         host, port = parse_hostport(settings.listen)
-        self._socket = TServerSocket(host=host, port=port, client_timeout=CLIENT_IDLE_MS)
-        self._socket.listen()
-        sock: Any = self._socket.sock
-        self.port: int = sock.getsockname()[1]
+        self._rpc = RpcServer(host, port)
+        self.port = self._rpc.port
         advertise = settings.advertise or f"{host}:{self.port}"
         self.registration = open_registration(settings, self.name, advertise, settings.ttl)
         self.registration.set_wake_callback(self.notifier.notify)
@@ -58,31 +47,9 @@ class JudicatorServer:
             self.registration.is_leader,
             self.notifier.notify,
         )
-        self._server = TThreadedServer(
-            TProcessor(judicator_thrift.Judicator, self.service),
-            self._socket,
-            iprot_factory=TCyBinaryProtocolFactory(),
-            itrans_factory=TCyBufferedTransportFactory(),
-            daemon=True,
-        )
-        self._thread = threading.Thread(target=self._serve, name="khala-thrift", daemon=True)
-
-    def _serve(self) -> None:
-        # TServerSocket.listen() was called in __init__ (to learn the port); serve() would call
-        # it again, so run the accept loop here.
-        server: Any = self._server
-        while not server.closed:
-            try:
-                client = self._socket.accept()
-            except OSError:
-                if server.closed:
-                    return
-                log.exception("accept failed")
-                continue
-            threading.Thread(target=server.handle, args=(client,), daemon=True).start()
 
     def start(self) -> None:
-        self._thread.start()
+        self._rpc.start(self.service)
         self.registration.start()
         self.reaper.start()
         log.info(
@@ -95,13 +62,13 @@ class JudicatorServer:
 
     def stop(self) -> None:
         log.info("judicator %s stopping", self.name)
-        self._server.closed = True
+        self._rpc.stop()
         self.reaper.stop()
         try:
             self.registration.close()
         except Exception:
             log.warning("deregistration failed", exc_info=True)
-        self._socket.close()
+        self._rpc.close()
         self.store.close()
 
 

@@ -29,7 +29,7 @@ from khala.errors import InvalidInput, TooLarge
 from khala.judicator.notifier import DoneWatch
 from khala.model import Code, PageQuery, Status, SubmitOutcome, Task, TaskBrief
 from khala.store.base import Store
-from khala.validation import Maxima, validate_task
+from khala.validation import validate_task
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,9 @@ class TaskApi:
         return outcomes
 
     def _validated(self, task: Task) -> Task:
-        s = self.settings
-        maxima = Maxima(s.max_memory_limit, s.max_cpu_limit, s.max_pids_limit, s.max_output_limit)
         if task.key is not None and not model.valid_key(task.key):
             raise InvalidInput("a task id must be 1 to 64 of A-Z a-z 0-9 . _ -")
-        validate_task(task, s.max_task_size, s.zip_max_bytes, s.zip_max_files, maxima)
+        validate_task(task, self.settings)
         task.add_time, task.report_time = model.now(), ""
         task.done, task.status, task.executor, task.result = False, Status.PENDING, None, None
         return task

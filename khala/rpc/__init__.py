@@ -1,4 +1,8 @@
-"""The Judicator Thrift interface: the IDL, loaded once with thriftpy2."""
+"""The Judicator Thrift interface: the IDL, loaded once with thriftpy2.
+
+The only package that touches the generated module: convert.py (structs ↔ domain types),
+client.py (the typed client), handler.py and server.py (serving the judicator's domain API).
+"""
 
 from __future__ import annotations
 

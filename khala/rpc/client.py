@@ -1,7 +1,19 @@
-"""A Judicator client that finds judicators through Discovery and fails over between them.
+"""A typed Judicator client that finds judicators through Discovery and fails over between them.
 
-Connections are kept per thread and per address; a failed call closes its connection and is
-tried on the next judicator, so callers see an answer or Unavailable, never a half-open socket.
+Callers speak domain types (khala.model) only; the Thrift structs stay in this package.
+
+- Each typed method returns the domain value on OK and raises on any other ReturnCode:
+  INVALID_INPUT → InvalidInput, TOO_LARGE → TooLarge, NOT_EXIST → NotFound, ERROR (or an answer
+  that cannot be decoded) → RemoteError, which is an Unavailable naming the judicator that
+  answered. No judicator answering at all → Unavailable.
+- Failover: a call goes to the judicators in turn (round robin; `prefer` first) and moves on
+  only on a transport failure, never on a ReturnCode. `report` returns the address that answered
+  in `Assignment.judicator`, so an executor can stick to it with `prefer`.
+- Connections are kept per thread and per address; a failed call closes its connection and is
+  tried on the next judicator, so callers see an answer or Unavailable, never a half-open socket.
+
+A new method: one typed method here that converts its arguments (convert.py), calls
+`self._call(name, ...)`, checks the code with `_ok` and converts the reply.
 """
 
 from __future__ import annotations
@@ -17,8 +29,10 @@ from thriftpy2.transport import TCyBufferedTransportFactory, TSocket, TTransport
 
 from khala.config import parse_hostport
 from khala.discovery.base import Discovery
-from khala.errors import Unavailable
-from khala.rpc import judicator_thrift
+from khala.errors import InvalidInput, RemoteError, Unavailable
+from khala.model import Assignment, Code, ExecutorInfo, SearchQuery, Task, TaskBrief
+from khala.rpc import convert, judicator_thrift
+from khala.rpc.tasks_client import TaskCalls
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +70,7 @@ def connect(address: str, timeout: float) -> Connection:
     return Connection(address, timeout)
 
 
-class JudicatorClient:
+class JudicatorClient(TaskCalls):
     def __init__(self, discovery: Discovery, timeout: float = 30.0) -> None:
         self._discovery = discovery
         self._timeout = timeout
@@ -83,17 +97,86 @@ class JudicatorClient:
             ordered.insert(0, prefer)
         return ordered
 
-    def call(
-        self, method: str, *args: Any, timeout: float | None = None, prefer: str | None = None
-    ) -> Any:
-        """Call `method` on some judicator; returns (result). Raises Unavailable."""
-        result, _ = self.call_at(method, *args, timeout=timeout, prefer=prefer)
-        return result
+    # ------------------------------------------------------------------ typed methods
 
-    def call_at(
+    def ping(self) -> None:
+        code, address = self._call("ping")
+        _ok(code, "ping", address)
+
+    def add(self, task: Task) -> str:
+        """Submit a new task; returns the id the judicator gave it ("" if it sent none)."""
+        reply, address = self._call("add", convert.task_to_thrift(task))
+        _ok(reply.result, "add", address)
+        return reply.id or ""
+
+    def cancel(self, id: str) -> None:  # noqa: A002 - wire name
+        code, address = self._call("cancel", id)
+        _ok(code, "cancel", address)
+
+    def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:
+        """(pages, the page's task briefs)."""
+        reply, address = self._call("search", *convert.search_to_wire(query))
+        _ok(reply.result, "search", address)
+        return reply.pages or 0, [convert.brief_from_thrift(b) for b in reply.tasks or []]
+
+    def get(self, id: str) -> Task:  # noqa: A002
+        reply, address = self._call("get", id)
+        _ok(reply.result, "get", address)
+        if reply.task is None:
+            raise RemoteError(f"get: judicator at {address} sent no task", address)
+        try:
+            return convert.task_from_thrift(reply.task)
+        except InvalidInput as exc:
+            log.warning("judicator sent an undecodable task %s: %s", id, exc)
+            raise RemoteError(f"get: undecodable task from {address}: {exc}", address) from exc
+
+    def executors(self) -> list[ExecutorInfo]:
+        reply, address = self._call("executors")
+        _ok(reply.result, "executors", address)
+        return [convert.executor_from_thrift(e) for e in reply.executors or []]
+
+    def report(
+        self,
+        executor: str,
+        complete: list[Task],
+        executing: list[TaskBrief],
+        vacant: int,
+        wait_ms: int = 0,
+        *,
+        timeout: float | None = None,
+        prefer: str | None = None,
+    ) -> Assignment:
+        """An executor's heartbeat (docs/rpc.md). `complete` sends id, done, status, executor
+        and result of each task; `executing` id, status and executor. The answer names the
+        judicator that gave it (`judicator`); tasks that could not be decoded come back in
+        `undecodable` rather than being lost."""
+        reply, address = self._call(
+            "report",
+            executor,
+            [convert.completed_to_thrift(t) for t in complete],
+            [convert.executing_to_thrift(b) for b in executing],
+            vacant,
+            wait_ms,
+            timeout=timeout,
+            prefer=prefer,
+        )
+        _ok(reply.result, "report", address)
+        return convert.assignment_from_thrift(reply, address)
+
+    def wake(
+        self, executor: str, *, timeout: float | None = None, prefer: str | None = None
+    ) -> None:
+        """End `executor`'s pending long-poll early (on `prefer`, where it is held)."""
+        code, address = self._call("wake", executor, timeout=timeout, prefer=prefer)
+        _ok(code, "wake", address)
+
+    # ------------------------------------------------------------------ transport
+
+    def _call(
         self, method: str, *args: Any, timeout: float | None = None, prefer: str | None = None
     ) -> tuple[Any, str]:
-        """Like call, also returning the address that answered."""
+        """Call `method` on some judicator; returns (wire reply, address that answered).
+        Raises Unavailable when none answered."""
         errors = []
         conns = self._connections()
         for address in self._order(prefer):
@@ -120,3 +203,9 @@ class JudicatorClient:
     def close(self) -> None:
         for address in list(self._connections()):
             self._drop(address)
+
+
+def _ok(code: int, what: str, address: str) -> None:
+    """Return on OK; raise the domain error of any other ReturnCode."""
+    if code != Code.OK:
+        raise convert.error_of(code, what, address)

@@ -1,23 +1,47 @@
-"""Thrift structs ↔ domain model, in one place. Text fields travel zlib-compressed."""
+"""Thrift structs ↔ domain model, in one place. Text fields travel zlib-compressed.
+
+The only module besides the client and the handler that touches the generated structs. Besides
+whole tasks it holds the shapes the report call uses (a finished task: id, status, result; a
+running task: id, status, executor) and the search arguments, so both ends agree on them.
+"""
 
 from __future__ import annotations
 
 import zlib
 from typing import Any
 
-from khala.errors import InvalidInput
+from khala import model
+from khala.errors import InvalidInput, KhalaError, NotFound, RemoteError, TooLarge
 from khala.model import (
+    Assignment,
+    Code,
     Compile,
     Execute,
     ExecutorInfo,
     Result,
+    SearchQuery,
+    Status,
     StepReport,
     Task,
     TaskBrief,
+    reason_of,
+    status_of,
 )
 from khala.rpc import judicator_thrift as T
 
 MAX_TEXT = 1 << 30  # decompression bound: no zlib bomb can make more than this
+
+# The domain refusals: each travels as its own ReturnCode (the class's `code`). Any other
+# failure is ERROR (RemoteError on the client side).
+REFUSALS: tuple[type[KhalaError], ...] = (TooLarge, InvalidInput, NotFound)
+
+
+def error_of(code: int, what: str, address: str = "") -> KhalaError:
+    """The exception for a non-OK ReturnCode answered by the judicator at `address`."""
+    for kind in REFUSALS:
+        if code == kind.code:
+            return kind(f"{what}: judicator answered {Code(code).name}")
+    return RemoteError(f"{what}: judicator at {address} answered code {code}", address)
 
 
 def pack(text: str | None) -> bytes:
@@ -119,6 +143,38 @@ def executor_to_thrift(info: ExecutorInfo) -> Any:
     return T.Executor(id=info.id, hostname=info.hostname, report_time=info.report_time)
 
 
+def completed_to_thrift(task: Task) -> Any:
+    """A finished task as an executor hands it in: id, done, status, executor, result only."""
+    return T.Task(
+        id=task.id,
+        done=task.done,
+        status=int(task.status),
+        executor=task.executor,
+        result=result_to_thrift(task.result),
+    )
+
+
+def executing_to_thrift(brief: TaskBrief) -> Any:
+    """A running task as an executor lists it: id, status, executor only."""
+    return T.TaskBrief(id=brief.id, status=int(brief.status), executor=brief.executor)
+
+
+def assignment_to_thrift(assignment: Assignment) -> Any:
+    """The body of an OK ReportReturn: cancelled ids as id-only briefs, assigned whole tasks."""
+    return T.ReportReturn(
+        result=Code.OK,
+        cancel=[T.TaskBrief(id=i) for i in assignment.cancel],
+        assign=[task_to_thrift(t) for t in assignment.assign],
+        signals=[T.Signal(id=i, signum=n) for i, n in assignment.signals],
+    )
+
+
+def search_to_wire(query: SearchQuery) -> tuple[Any, ...]:
+    """The seven arguments of `search`, in IDL order."""
+    q = query
+    return (q.id, q.user, q.start_time, q.end_time, q.old_to_new, q.limit, q.page)
+
+
 # ----------------------------------------------------------------------------- from thrift
 
 
@@ -132,7 +188,7 @@ def step_from_thrift(step: Any) -> StepReport | None:
         time=float(step.time or 0.0),
         wall_time=float(step.wall_time or 0.0),
         memory=int(step.memory or 0),
-        reason=step.reason or "",
+        reason=reason_of(step.reason),
     )
 
 
@@ -176,7 +232,7 @@ def task_from_thrift(task: Any) -> Task:
         ),
         add_time=task.add_time or "",
         done=bool(task.done),
-        status=task.status or 0,
+        status=status_of(task.status or 0),
         executor=task.executor or None,
         report_time=task.report_time or "",
         result=result_from_thrift(task.result),
@@ -190,11 +246,70 @@ def brief_from_thrift(brief: Any) -> TaskBrief:
         user=brief.user or 0,
         add_time=brief.add_time or "",
         done=bool(brief.done),
-        status=brief.status or 0,
+        status=status_of(brief.status or 0),
         executor=brief.executor or None,
         report_time=brief.report_time or "",
         key=brief.key or None,
     )
+
+
+def completed_from_thrift(task: Any) -> Task:
+    """The parts of a handed-in task that count: id, status, result. Lenient by design: an
+    executor's result must not be lost over a malformed text field."""
+    try:
+        result = result_from_thrift(task.result) or Result()
+    except InvalidInput as exc:
+        result = Result(compile_error=f"[khala] result could not be decoded: {exc}")
+        return Task(id=task.id, status=Status.UNKNOWN_ERROR, result=result)
+    return Task(id=task.id, status=model.status_of(task.status), result=result)
+
+
+def search_from_wire(
+    id: str | None,  # noqa: A002 - wire name
+    user: int | None,
+    start_time: str | None,
+    end_time: str | None,
+    old_to_new: bool | None,
+    limit: int | None,
+    page: int | None,
+) -> SearchQuery:
+    """The arguments of `search` as a query; unset (null) filters stay None. Raises
+    InvalidInput for a malformed id, an out-of-range number or an unreadable time."""
+    if id is not None and not model.valid_id(id):
+        raise InvalidInput("id must be 24 lowercase hex characters")
+    for value in (user, limit, page):
+        if value is not None and not model.valid_int(value):
+            raise InvalidInput("user, limit and page must be within 0..2147483647")
+    try:
+        start = model.canonical_time(start_time) if start_time else None
+        end = model.canonical_time(end_time) if end_time else None
+    except ValueError as exc:
+        raise InvalidInput(f"bad time: {exc}") from exc
+    return SearchQuery(
+        id=id or None,
+        user=user,
+        start_time=start,
+        end_time=end,
+        old_to_new=bool(old_to_new),
+        limit=limit or 0,
+        page=page or 0,
+    )
+
+
+def assignment_from_thrift(reply: Any, judicator: str = "") -> Assignment:
+    """An OK ReportReturn. An assigned task that cannot be decoded is not dropped: it lands in
+    `undecodable` with the reason, for the executor to hand back as failed."""
+    assignment = Assignment(
+        cancel=[b.id for b in reply.cancel or [] if b is not None], judicator=judicator,
+        signals=[(s.id, int(s.signum)) for s in reply.signals or []
+                 if s is not None and s.id and s.signum is not None],
+    )
+    for wire in reply.assign or []:
+        try:
+            assignment.assign.append(task_from_thrift(wire))
+        except Exception as exc:  # any malformed part: the task still comes back, as failed
+            assignment.undecodable.append((wire.id, str(exc)))
+    return assignment
 
 
 def executor_from_thrift(info: Any) -> ExecutorInfo:

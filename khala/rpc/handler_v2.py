@@ -1,5 +1,5 @@
 """The thin Thrift side of the API v2 judicator methods: wire structs in, domain calls on
-`self.tasks` (khala.judicator.tasks.TaskApi), wire structs out. Mixed into the judicator's
+`self.service.tasks` (khala.judicator.tasks.TaskApi), wire structs out. Mixed into the judicator's
 Thrift handler; every method answers ERROR instead of raising."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def page_query_to_thrift(query: PageQuery) -> Any:
 class TaskApiHandler:
     """API v2 methods of the Judicator service."""
 
-    tasks: Any  # khala.judicator.tasks.TaskApi
+    service: Any  # the judicator's service; .tasks is its khala.judicator.tasks.TaskApi
 
     @_guard(lambda: [])
     def submit(self, tasks: list[Any] | None) -> list[Any]:
@@ -73,7 +73,8 @@ class TaskApiHandler:
                 decoded.append(convert.task_from_thrift(wire))
             except InvalidInput as exc:
                 decoded.append(exc)
-        outcomes = iter(self.tasks.submit([t for t in decoded if not isinstance(t, Exception)]))
+        good = [t for t in decoded if not isinstance(t, Exception)]
+        outcomes = iter(self.service.tasks.submit(good))
         answers = []
         for item in decoded:
             if isinstance(item, Exception):
@@ -85,7 +86,7 @@ class TaskApiHandler:
 
     @_guard(lambda: T.GetReturn(result=Code.ERROR, task=None))
     def find(self, ref: str | None, wait_ms: int | None) -> Any:
-        code, task = self.tasks.find(ref or "", max(0, wait_ms or 0) / 1000.0)
+        code, task = self.service.tasks.find(ref or "", max(0, wait_ms or 0) / 1000.0)
         return T.GetReturn(
             result=code, task=None if task is None else convert.task_to_thrift(task)
         )
@@ -93,7 +94,7 @@ class TaskApiHandler:
     @_guard(lambda: T.PageReturn(result=Code.ERROR, tasks=[], more=False))
     def list_tasks(self, query: Any) -> Any:
         try:
-            briefs, more = self.tasks.page(page_query_from_thrift(query))
+            briefs, more = self.service.tasks.page(page_query_from_thrift(query))
         except (InvalidInput, ValueError) as exc:
             log.info("list_tasks refused: %s", exc)
             return T.PageReturn(result=Code.INVALID_INPUT, tasks=[], more=False)
@@ -103,12 +104,12 @@ class TaskApiHandler:
 
     @_guard(lambda: Code.ERROR)
     def send_signal(self, ref: str | None, signum: int | None) -> int:
-        return int(self.tasks.signal(ref or "", signum if signum is not None else -1))
+        return int(self.service.tasks.signal(ref or "", signum if signum is not None else -1))
 
     @_guard(lambda: Code.ERROR)
     def stop(self, ref: str | None) -> int:
-        return int(self.tasks.stop(ref or ""))
+        return int(self.service.tasks.stop(ref or ""))
 
     @_guard(lambda: Code.ERROR)
     def remove(self, ref: str | None) -> int:
-        return int(self.tasks.remove(ref or ""))
+        return int(self.service.tasks.remove(ref or ""))

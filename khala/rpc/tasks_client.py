@@ -1,5 +1,6 @@
-"""Typed API v2 calls on domain types over a failover JudicatorClient; all Thrift conversion of
-these calls stays here."""
+"""The API v2 calls of the typed JudicatorClient (mixed into it), on domain types; all Thrift
+conversion of these calls stays here. Unlike the seed calls they answer their outcome code
+(Code.OK, NOT_EXIST, CONFLICT, …) instead of raising for it: the HTTP status depends on it."""
 
 from __future__ import annotations
 
@@ -11,13 +12,19 @@ from khala.rpc import convert
 from khala.rpc.handler_v2 import page_query_to_thrift
 
 
-class TaskClient:
-    def __init__(self, client: Any, timeout: float) -> None:
-        self._client = client  # a JudicatorClient (or anything with its `call`)
-        self._timeout = timeout
+class TaskCalls:
+    _timeout: float
+
+    def _call(self, method: str, *args: Any, timeout: float | None = None,
+              prefer: str | None = None) -> tuple[Any, str]:
+        raise NotImplementedError  # JudicatorClient's failover call
+
+    def _v2(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        reply, _ = self._call(method, *args, timeout=timeout)
+        return reply
 
     def submit(self, tasks: list[Task]) -> list[SubmitOutcome]:
-        replies = self._client.call(
+        replies = self._v2(
             "submit", [convert.task_to_thrift(t) for t in tasks],
             timeout=self._timeout + 0.05 * len(tasks),
         )
@@ -27,7 +34,7 @@ class TaskClient:
         ]
 
     def find(self, ref: str, wait: float = 0.0) -> tuple[int, Task | None]:
-        reply = self._client.call("find", ref, int(wait * 1000), timeout=self._timeout + wait)
+        reply = self._v2("find", ref, int(wait * 1000), timeout=self._timeout + wait)
         code = int(reply.result)
         if code != Code.OK or reply.task is None:
             return (code if code != Code.OK else Code.ERROR), None
@@ -37,15 +44,15 @@ class TaskClient:
             return Code.ERROR, None
 
     def page(self, query: PageQuery) -> tuple[int, list[TaskBrief], bool]:
-        reply = self._client.call("list_tasks", page_query_to_thrift(query))
+        reply = self._v2("list_tasks", page_query_to_thrift(query))
         briefs = [convert.brief_from_thrift(b) for b in reply.tasks or []]
         return int(reply.result), briefs, bool(reply.more)
 
     def signal(self, ref: str, signum: int) -> int:
-        return int(self._client.call("send_signal", ref, signum))
+        return int(self._v2("send_signal", ref, signum))
 
     def stop(self, ref: str) -> int:
-        return int(self._client.call("stop", ref))
+        return int(self._v2("stop", ref))
 
     def remove(self, ref: str) -> int:
-        return int(self._client.call("remove", ref))
+        return int(self._v2("remove", ref))

@@ -24,6 +24,7 @@ class Limits:
     file_size: int | None = 256 * MIB  # RLIMIT_FSIZE
     open_files: int | None = 256  # RLIMIT_NOFILE
     stack: int | None = 64 * MIB  # RLIMIT_STACK
+    disk: int | None = None  # bytes of the run's work area (the task's, shared by its steps)
 
 
 class SignalBox:
@@ -72,6 +73,7 @@ class RunOutcome:
     stdout: bytes
     stderr: bytes
     report: StepReport
+    detail: str = ""  # why the sandbox itself failed, for the log (may name host paths)
 
 
 class Sandbox(ABC):
@@ -82,6 +84,13 @@ class Sandbox(ABC):
     @abstractmethod
     def run(self, spec: RunSpec, cancel: threading.Event) -> RunOutcome:
         """Run to the end, a limit, or until `cancel` is set (reason `cancelled`)."""
+
+    def open_workdir(self, workdir: str, size: int | None) -> None:  # noqa: B027 - optional
+        """Bound the (empty) `workdir` to `size` bytes for the whole run, before any file is
+        laid out. Default: nothing (the work dir's size is not bounded)."""
+
+    def close_workdir(self, workdir: str) -> None:  # noqa: B027 - optional hook
+        """Undo `open_workdir` at the end of the run (its files may go with it)."""
 
     def prepare_workdir(self, workdir: str) -> None:  # noqa: B027 - optional hook
         """Make `workdir` usable by the sandboxed user (ownership, modes). Default: nothing."""

@@ -1,14 +1,15 @@
 """The Store interface: the judicator's only way to persist tasks and executors.
 
 Every conditional update is a single atomic operation in the backend, so several judicators
-sharing one store cannot both assign a task or record two results for it.
+sharing one store cannot both assign a task or record two results for it. Which states each
+change starts from and what it sets is stated once in khala.lifecycle; the backends translate.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from khala.model import ExecutorInfo, PageQuery, Result, SearchQuery, Task, TaskBrief
+from khala.model import ExecutorInfo, PageQuery, Result, SearchQuery, Status, Task, TaskBrief
 
 
 class Store(ABC):
@@ -45,12 +46,14 @@ class Store(ABC):
         """Whether any task waits for an executor."""
 
     @abstractmethod
-    def finish(self, task_id: str, executor: str, status: int, result: Result, now: str) -> bool:
+    def finish(
+        self, task_id: str, executor: str, status: Status, result: Result, now: str
+    ) -> bool:
         """Record a result only if the task is undone and held by `executor`: done, status,
         result, report_time, executor kept as the one that ran it. False otherwise."""
 
     @abstractmethod
-    def progress(self, task_id: str, executor: str, status: int, now: str) -> bool:
+    def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool:
         """Update status and report_time of an undone task held by `executor`. False if the
         task is not (any longer) this executor's."""
 

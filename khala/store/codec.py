@@ -6,7 +6,17 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from khala.model import Compile, Execute, Result, StepReport, Task, TaskBrief
+from khala.model import (
+    Compile,
+    Execute,
+    Reason,
+    Result,
+    Status,
+    StepReport,
+    Task,
+    TaskBrief,
+    reason_of,
+)
 
 
 def spec_to_json(task: Task) -> str:
@@ -33,8 +43,12 @@ def result_from_dict(doc: dict[str, Any] | None) -> Result | None:
     doc = dict(doc)
     for key in ("compile_report", "execute_report"):
         if doc.get(key) is not None:
-            doc[key] = StepReport(**doc[key])
+            doc[key] = _step_report(doc[key])
     return Result(**doc)
+
+
+def _step_report(doc: dict[str, Any]) -> StepReport:
+    return StepReport(**{**doc, "reason": reason_of(doc.get("reason", Reason.OK))})
 
 
 def result_to_json(result: Result | None) -> str | None:
@@ -53,7 +67,7 @@ def brief_from_row(row: Any) -> TaskBrief:
         user=row["user"],
         add_time=row["add_time"] or "",
         done=bool(row["done"]),
-        status=row["status"],
+        status=Status(row["status"]),
         executor=row["executor"],
         report_time=row["report_time"] or "",
     )

@@ -24,6 +24,7 @@ import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
+from enum import IntEnum
 from typing import Any, ParamSpec, TypeVar
 
 import pymongo
@@ -35,7 +36,9 @@ from pymongo.read_concern import ReadConcern
 from pymongo.uri_parser import parse_uri
 from pymongo.write_concern import WriteConcern
 
+from khala import lifecycle
 from khala.errors import ConfigError, Unavailable
+from khala.lifecycle import Bound, Cond, Eq, Less, NotNone, OneOf
 from khala.model import (
     Compile,
     Execute,
@@ -57,11 +60,6 @@ DEFAULT_DATABASE = "khala"
 SERVER_SELECTION_TIMEOUT_MS = 10000
 CLAIM_STALE_SECONDS = 60.0  # a claim older than this belongs to a judicator that died
 BRIEF_FIELDS = {"user": 1, "add_time": 1, "done": 1, "status": 1, "executor": 1, "report_time": 1}
-QUEUED: dict[str, Any] = {
-    "done": False,
-    "executor": None,
-    "status": {"$in": [int(Status.PENDING), int(Status.RETRYING)]},
-}
 QUEUE_ORDER = [("add_time", ASCENDING), ("_id", ASCENDING)]
 TASK_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("add_time_id", [("add_time", ASCENDING), ("_id", ASCENDING)]),
@@ -184,9 +182,7 @@ class MongoStore(Store):
 
     @_unavailable
     def cancel(self, task_id: str, now: str) -> bool:
-        change = {"done": True, "status": int(Status.CANCELLED), "executor": None,
-                  "report_time": now}
-        return self._update(task_id, {"done": False}, change)
+        return self._update(task_id, lifecycle.CANCEL.bind(now=now))
 
     # ------------------------------------------------------------------ tasks (executors)
 
@@ -197,8 +193,9 @@ class MongoStore(Store):
             wanted = count - len(taken)
             if wanted <= 0:
                 break
+            queued = mongo_filter(lifecycle.QUEUED)
             heads = list(
-                self._tasks.find(QUEUED, {"attempts": 1}).sort(QUEUE_ORDER).limit(2 * wanted + 4)
+                self._tasks.find(queued, {"attempts": 1}).sort(QUEUE_ORDER).limit(2 * wanted + 4)
             )
             if not heads:
                 break
@@ -224,11 +221,11 @@ class MongoStore(Store):
         except DuplicateKeyError:
             self._clear_stale_claim(oid, attempt, claim_id)
             return None
+        change = lifecycle.ASSIGN.bind(executor=executor, now=now)
         try:
             doc = self._tasks.find_one_and_update(
-                {**QUEUED, "_id": oid, "attempts": attempt},
-                {"$set": {"executor": executor, "status": int(Status.COMPILING),
-                          "report_time": now, "attempts": attempt + 1}},
+                {**mongo_filter(change.where), "_id": oid, "attempts": attempt},
+                {"$set": {**mongo_set(change.sets), "attempts": attempt + 1}},
                 return_document=ReturnDocument.AFTER,
             )
         finally:
@@ -242,49 +239,52 @@ class MongoStore(Store):
         if claim is None or float(claim.get("at", 0)) > time.time() - CLAIM_STALE_SECONDS:
             return
         self._tasks.update_one(
-            {**QUEUED, "_id": oid, "attempts": attempt}, {"$set": {"attempts": attempt + 1}}
+            {**mongo_filter(lifecycle.QUEUED), "_id": oid, "attempts": attempt},
+            {"$set": {"attempts": attempt + 1}},
         )
         self._claims.delete_one({"_id": claim_id})
 
     @_unavailable
     def has_queued(self) -> bool:
-        return self._tasks.find_one(QUEUED, {"_id": 1}) is not None
+        return self._tasks.find_one(mongo_filter(lifecycle.QUEUED), {"_id": 1}) is not None
 
     @_unavailable
-    def finish(self, task_id: str, executor: str, status: int, result: Result, now: str) -> bool:
-        change = {"done": True, "status": int(status), "result": result_to_dict(result),
-                  "report_time": now}
-        return self._update(task_id, {"executor": executor, "done": False}, change)
+    def finish(
+        self, task_id: str, executor: str, status: Status, result: Result, now: str
+    ) -> bool:
+        change = lifecycle.FINISH.bind(executor=executor, status=status, result=result, now=now)
+        return self._update(task_id, change)
 
     @_unavailable
-    def progress(self, task_id: str, executor: str, status: int, now: str) -> bool:
-        change = {"status": int(status), "report_time": now}
-        return self._update(task_id, {"executor": executor, "done": False}, change)
+    def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool:
+        change = lifecycle.PROGRESS.bind(executor=executor, status=status, now=now)
+        return self._update(task_id, change)
 
     @_unavailable
     def held_by(self, executor: str) -> list[TaskBrief]:
-        cursor = self._tasks.find({"executor": executor, "done": False}, BRIEF_FIELDS)
-        return [_brief(doc) for doc in cursor.sort(QUEUE_ORDER)]
+        return self._briefs(lifecycle.select(lifecycle.HELD, executor=executor))
 
     @_unavailable
     def requeue(self, task_id: str, executor: str, now: str) -> bool:
-        change = {"executor": None, "status": int(Status.RETRYING), "report_time": now}
-        return self._update(task_id, {"executor": executor, "done": False}, change)
+        return self._update(task_id, lifecycle.REQUEUE.bind(executor=executor, now=now))
 
     @_unavailable
     def stale_tasks(self, before: str) -> list[TaskBrief]:
-        where = {"executor": {"$ne": None}, "done": False, "report_time": {"$lt": before}}
-        return [_brief(doc) for doc in self._tasks.find(where, BRIEF_FIELDS).sort(QUEUE_ORDER)]
+        return self._briefs(lifecycle.select(lifecycle.STALE, before=before))
 
-    def _update(
-        self, task_id: str, condition: Mapping[str, Any], change: Mapping[str, Any]
-    ) -> bool:
+    def _update(self, task_id: str, change: Bound) -> bool:
         """One atomic conditional update of one task; True if it matched."""
         oid = _oid(task_id)
         if oid is None:
             return False
-        outcome = self._tasks.update_one({"_id": oid, **condition}, {"$set": dict(change)})
+        outcome = self._tasks.update_one(
+            {"_id": oid, **mongo_filter(change.where)}, {"$set": mongo_set(change.sets)}
+        )
         return outcome.matched_count == 1
+
+    def _briefs(self, where: Mapping[str, Cond]) -> list[TaskBrief]:
+        cursor = self._tasks.find(mongo_filter(where), BRIEF_FIELDS).sort(QUEUE_ORDER)
+        return [_brief(doc) for doc in cursor]
 
     # ------------------------------------------------------------------ executors
 
@@ -396,6 +396,44 @@ class MongoStore(Store):
             if self._signals.delete_one({"_id": doc["_id"]}).deleted_count == 1:
                 taken.append((str(doc["task"]), int(doc["signum"])))
         return taken
+
+
+# ----------------------------------------------------------------------------- life cycle → Mongo
+
+
+def mongo_value(name: str, value: Any) -> Any:
+    """A life-cycle field's value as the task document holds it."""
+    if name == "result":
+        return result_to_dict(value)
+    if isinstance(value, IntEnum):
+        return int(value)
+    return value
+
+
+def mongo_filter(where: Mapping[str, Cond]) -> dict[str, Any]:
+    """Bound life-cycle conditions → a Mongo filter."""
+    query: dict[str, Any] = {}
+    for name, cond in where.items():
+        if name not in lifecycle.FIELDS:
+            raise ValueError(f"{name!r} is not a life-cycle field")
+        if isinstance(cond, Eq):
+            query[name] = mongo_value(name, cond.value)
+        elif isinstance(cond, OneOf):
+            query[name] = {"$in": sorted(mongo_value(name, v) for v in cond.values)}
+        elif isinstance(cond, NotNone):
+            query[name] = {"$ne": None}
+        elif isinstance(cond, Less):
+            query[name] = {"$lt": mongo_value(name, cond.value)}
+    return query
+
+
+def mongo_set(sets: Mapping[str, Any]) -> dict[str, Any]:
+    """Bound life-cycle changes → the fields of a Mongo $set."""
+    for name in sets:
+        if name not in lifecycle.FIELDS:
+            raise ValueError(f"{name!r} is not a life-cycle field")
+    return {name: mongo_value(name, value) for name, value in sets.items()}
+
 
 # ----------------------------------------------------------------------------- documents
 

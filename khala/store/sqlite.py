@@ -9,10 +9,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from enum import IntEnum
+from typing import Any
 
+from khala import lifecycle
 from khala.errors import ConfigError
+from khala.lifecycle import Bound, Cond, Eq, Less, NotNone, OneOf
 from khala.model import (
     ExecutorInfo,
     PageQuery,
@@ -72,7 +76,6 @@ CREATE INDEX IF NOT EXISTS signals_task ON signals (task_id, seq);
 KEY_OF = "(SELECT key FROM task_keys WHERE task_keys.task_id = tasks.id LIMIT 1) AS key"
 
 BRIEF_COLUMNS = "id, user, add_time, done, status, executor, report_time"
-QUEUED = f"done = 0 AND executor IS NULL AND status IN ({Status.PENDING}, {Status.RETRYING})"
 
 
 class SqliteStore(Store):
@@ -179,86 +182,63 @@ class SqliteStore(Store):
         return total, [brief_from_row(r) for r in rows]
 
     def cancel(self, task_id: str, now: str) -> bool:
-        with self._conn() as conn:
-            cur = conn.execute(
-                "UPDATE tasks SET done = 1, status = ?, executor = NULL, report_time = ?"
-                " WHERE id = ? AND done = 0",
-                (int(Status.CANCELLED), now, task_id),
-            )
-        return cur.rowcount == 1
+        return self._change(task_id, lifecycle.CANCEL.bind(now=now))
 
     # ------------------------------------------------------------------ tasks (executors)
 
     def assign(self, executor: str, count: int, now: str) -> list[Task]:
         if count <= 0:
             return []
+        queued, params = sql_where(lifecycle.QUEUED)
         with self._transaction() as conn:
             ids = [
                 r[0]
                 for r in conn.execute(
-                    f"SELECT id FROM tasks WHERE {QUEUED} ORDER BY add_time, id LIMIT ?", (count,)
+                    f"SELECT id FROM tasks WHERE {queued} ORDER BY add_time, id LIMIT ?",
+                    (*params, count),
                 )
             ]
-            taken = []
-            for task_id in ids:
-                cur = conn.execute(
-                    f"UPDATE tasks SET executor = ?, status = ?, report_time = ?"
-                    f" WHERE id = ? AND {QUEUED}",
-                    (executor, int(Status.COMPILING), now, task_id),
-                )
-                if cur.rowcount == 1:
-                    taken.append(task_id)
+            change = lifecycle.ASSIGN.bind(executor=executor, now=now)
+            taken = [task_id for task_id in ids if _update(conn, task_id, change)]
             rows = [
                 conn.execute("SELECT * FROM tasks WHERE id = ?", (i,)).fetchone() for i in taken
             ]
         return [_task_from_row(r) for r in rows]
 
     def has_queued(self) -> bool:
+        queued, params = sql_where(lifecycle.QUEUED)
         with self._conn() as conn:
-            return (
-                conn.execute(f"SELECT 1 FROM tasks WHERE {QUEUED} LIMIT 1").fetchone() is not None
-            )
+            row = conn.execute(f"SELECT 1 FROM tasks WHERE {queued} LIMIT 1", params).fetchone()
+        return row is not None
 
-    def finish(self, task_id: str, executor: str, status: int, result: Result, now: str) -> bool:
-        with self._conn() as conn:
-            cur = conn.execute(
-                "UPDATE tasks SET done = 1, status = ?, result = ?, report_time = ?"
-                " WHERE id = ? AND executor = ? AND done = 0",
-                (int(status), result_to_json(result), now, task_id, executor),
-            )
-        return cur.rowcount == 1
+    def finish(
+        self, task_id: str, executor: str, status: Status, result: Result, now: str
+    ) -> bool:
+        change = lifecycle.FINISH.bind(executor=executor, status=status, result=result, now=now)
+        return self._change(task_id, change)
 
-    def progress(self, task_id: str, executor: str, status: int, now: str) -> bool:
-        with self._conn() as conn:
-            cur = conn.execute(
-                "UPDATE tasks SET status = ?, report_time = ? WHERE id = ? AND executor = ?"
-                " AND done = 0",
-                (int(status), now, task_id, executor),
-            )
-        return cur.rowcount == 1
+    def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool:
+        change = lifecycle.PROGRESS.bind(executor=executor, status=status, now=now)
+        return self._change(task_id, change)
 
     def held_by(self, executor: str) -> list[TaskBrief]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                f"SELECT {BRIEF_COLUMNS} FROM tasks WHERE executor = ? AND done = 0", (executor,)
-            ).fetchall()
-        return [brief_from_row(r) for r in rows]
+        return self._briefs(lifecycle.select(lifecycle.HELD, executor=executor))
 
     def requeue(self, task_id: str, executor: str, now: str) -> bool:
-        with self._conn() as conn:
-            cur = conn.execute(
-                "UPDATE tasks SET executor = NULL, status = ?, report_time = ?"
-                " WHERE id = ? AND executor = ? AND done = 0",
-                (int(Status.RETRYING), now, task_id, executor),
-            )
-        return cur.rowcount == 1
+        return self._change(task_id, lifecycle.REQUEUE.bind(executor=executor, now=now))
 
     def stale_tasks(self, before: str) -> list[TaskBrief]:
+        return self._briefs(lifecycle.select(lifecycle.STALE, before=before))
+
+    def _change(self, task_id: str, change: Bound) -> bool:
+        with self._conn() as conn:
+            return _update(conn, task_id, change)
+
+    def _briefs(self, where: Mapping[str, Cond]) -> list[TaskBrief]:
+        clause, params = sql_where(where)
         with self._conn() as conn:
             rows = conn.execute(
-                f"SELECT {BRIEF_COLUMNS} FROM tasks WHERE executor IS NOT NULL AND done = 0"
-                " AND report_time < ?",
-                (before,),
+                f"SELECT {BRIEF_COLUMNS} FROM tasks WHERE {clause}", params
             ).fetchall()
         return [brief_from_row(r) for r in rows]
 
@@ -362,6 +342,63 @@ class SqliteStore(Store):
                 list(task_ids),
             ).fetchall()
         return [(str(r[1]), int(r[2])) for r in sorted(rows, key=lambda r: int(r[0]))]
+
+
+# ----------------------------------------------------------------------------- life cycle → SQL
+
+
+def sql_value(name: str, value: Any) -> Any:
+    """A life-cycle field's value as its column holds it."""
+    if name == "result":
+        return result_to_json(value)
+    if isinstance(value, bool | IntEnum):
+        return int(value)
+    return value
+
+
+def sql_where(where: Mapping[str, Cond]) -> tuple[str, list[Any]]:
+    """Bound life-cycle conditions → an SQL condition and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for name, cond in where.items():
+        if name not in lifecycle.FIELDS:
+            raise ValueError(f"{name!r} is not a life-cycle field")
+        if isinstance(cond, Eq) and cond.value is None:
+            clauses.append(f"{name} IS NULL")
+        elif isinstance(cond, Eq):
+            clauses.append(f"{name} = ?")
+            params.append(sql_value(name, cond.value))
+        elif isinstance(cond, OneOf):
+            clauses.append(f"{name} IN ({', '.join('?' * len(cond.values))})")
+            params.extend(sorted(sql_value(name, v) for v in cond.values))
+        elif isinstance(cond, NotNone):
+            clauses.append(f"{name} IS NOT NULL")
+        elif isinstance(cond, Less):
+            clauses.append(f"{name} < ?")
+            params.append(sql_value(name, cond.value))
+    return " AND ".join(clauses), params
+
+
+def sql_set(sets: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """Bound life-cycle changes → an SQL SET list and its parameters."""
+    for name in sets:
+        if name not in lifecycle.FIELDS:
+            raise ValueError(f"{name!r} is not a life-cycle field")
+    return ", ".join(f"{name} = ?" for name in sets), [sql_value(n, v) for n, v in sets.items()]
+
+
+def _update(conn: sqlite3.Connection, task_id: str, change: Bound) -> bool:
+    """One conditional update of one task; True if it applied."""
+    where, where_params = sql_where(change.where)
+    sets, set_params = sql_set(change.sets)
+    cur = conn.execute(
+        f"UPDATE tasks SET {sets} WHERE id = ? AND {where}", (*set_params, task_id, *where_params)
+    )
+    return cur.rowcount == 1
+
+
+# ----------------------------------------------------------------------------- rows
+
 
 def _search_filter(query: SearchQuery) -> tuple[list[str], list[object]]:
     clauses: list[str] = []

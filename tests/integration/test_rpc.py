@@ -204,3 +204,87 @@ def test_silent_executor_is_reaped(client: Any) -> None:
     reaped = client.get(added).task
     assert (reaped.status, reaped.executor) == (6, None)
     assert "exec-silent" not in [e.hostname for e in client.executors().executors]
+
+
+# ----------------------------------------------------------------------------- typed client
+# Khala's own client (khala/rpc/client.py) on domain types, against the same real judicator.
+
+
+@pytest.fixture
+def typed(judicator: Any) -> Any:
+    from khala.discovery.static import StaticDiscovery
+    from khala.rpc.client import JudicatorClient
+
+    # A dead address first: every call must fail over to the live judicator.
+    dead = "127.0.0.1:1"
+    built = JudicatorClient(StaticDiscovery([dead, judicator.judicator_address]), timeout=10.0)
+    yield built
+    built.close()
+
+
+def domain_task(user: int = 7, execute_cmd: str = "true", **kw: Any) -> Any:
+    from khala.model import Compile, Execute, Task
+
+    return Task(
+        user=user,
+        compile=Compile(command="true", timeout=5),
+        execute=Execute(command=execute_cmd, timeout=5, **kw),
+    )
+
+
+def test_typed_client_tasks(typed: Any, client: Any) -> None:
+    from khala.errors import InvalidInput, NotFound, TooLarge
+    from khala.model import SearchQuery, Status
+
+    typed.ping()
+    task_id = typed.add(domain_task(user=90_002, execute_cmd="echo ü", input="1 2"))
+    assert client.get(task_id).result == OK  # the same task, seen by an old client
+    got = typed.get(task_id)
+    assert (got.id, got.user, got.status, got.executor, got.result) == (
+        task_id, 90_002, Status.PENDING, None, None,
+    )  # fmt: skip
+    assert (got.execute.command, got.execute.input, got.compile.timeout) == ("echo ü", "1 2", 5)
+    pages, briefs = typed.search(SearchQuery(user=90_002))
+    assert pages == 1 and [b.id for b in briefs] == [task_id]
+    typed.cancel(task_id)
+    assert typed.get(task_id).status == Status.CANCELLED
+    with pytest.raises(NotFound):
+        typed.cancel(task_id)
+    with pytest.raises(NotFound):
+        typed.get("0" * 24)
+    with pytest.raises(InvalidInput):
+        typed.get("not-an-id")
+    with pytest.raises(InvalidInput):
+        typed.add(domain_task(user=-1))
+    with pytest.raises(TooLarge):
+        typed.add(domain_task(execute_cmd="x" * 200_000))
+    with pytest.raises(InvalidInput):
+        typed.search(SearchQuery(start_time="yesterday"))
+
+
+def test_typed_client_report(typed: Any, client: Any, judicator: Any) -> None:
+    from khala.model import Result, Status, Task, TaskBrief
+
+    drain_queue(client)
+    task_id = typed.add(domain_task(execute_cmd="echo hi"))
+    first = typed.report("exec-typed", [], [], 1, 0)
+    assert [t.id for t in first.assign] == [task_id] and first.cancel == []
+    assert first.assign[0].execute.command == "echo hi" and first.undecodable == []
+    assert first.judicator == judicator.judicator_address  # the one that answered
+    running = TaskBrief(id=task_id, status=Status.RUNNING, executor="exec-typed")
+    assert typed.report("exec-typed", [], [running], 0, prefer=first.judicator).cancel == []
+    assert typed.get(task_id).status == Status.RUNNING
+    done = Task(id=task_id, done=True, status=Status.SUCCESS, executor="exec-typed",
+                result=Result(execute_output="hi\n"))  # fmt: skip
+    handed = typed.report("exec-typed", [done], [], 0)
+    assert handed.cancel == [task_id]
+    final = typed.get(task_id)
+    assert (final.done, final.status, final.result.execute_output) == (True, 5, "hi\n")
+    assert "exec-typed" in [e.hostname for e in typed.executors()]
+    started = time.monotonic()  # a long-poll with nothing to assign holds, then answers empty
+    empty = typed.report("exec-typed", [], [], 1, 300, timeout=5.0)
+    assert (empty.assign, empty.cancel) == ([], []) and time.monotonic() - started >= 0.25
+    typed.wake("exec-typed", prefer=first.judicator)  # ends the next long-poll at once
+    started = time.monotonic()
+    woken = typed.report("exec-typed", [], [], 1, 4000, timeout=10.0)
+    assert (woken.assign, woken.cancel) == ([], []) and time.monotonic() - started < 2.0

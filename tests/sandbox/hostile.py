@@ -20,6 +20,10 @@ case.toml holds the task and the expectation:
     contains = { execute_output = ["BLOCKED"] }      # Result fields that must contain …
     not_contains = { execute_output = ["root:"] }    # … or must not contain
     host_absent = ["/usr/khala-evil"]                # host paths that must not exist after
+    refused = true                # optional: a judicator refuses the task at `add` (default:
+                                  # true when compile.entries is given — a hostile zip)
+    [settings]                    # optional ExecutorSettings for this case (the run_task suite
+    disk_limit = 16777216         # only; cases with settings are left out end to end)
 
 Files under src/ become the compile source zip, files under data/ the execute data zip.
 Commands and host_absent may use {other_task} (a host dir holding secret.txt), {host_pid} (a
@@ -51,8 +55,17 @@ class Case:
     expect: dict[str, Any] = field(default_factory=dict)
 
 
-def case_names() -> list[str]:
-    return sorted(p.name for p in CASES_DIR.iterdir() if (p / "case.toml").is_file())
+def case_names(shared_settings: bool = False) -> list[str]:
+    """All cases; with `shared_settings` only those that need no settings of their own."""
+    names = sorted(p.name for p in CASES_DIR.iterdir() if (p / "case.toml").is_file())
+    if shared_settings:
+        names = [n for n in names if "settings" not in load_case(n).doc]
+    return names
+
+
+def refused(case: Case) -> bool:
+    """Whether a judicator refuses the case's task at `add` (its zips are unsafe)."""
+    return bool(case.expect.get("refused", bool(case.doc.get("compile", {}).get("entries"))))
 
 
 def load_case(name: str) -> Case:

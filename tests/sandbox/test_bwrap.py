@@ -24,10 +24,10 @@ from khala.sandbox.bwrap import (
     bwrap_argv,
     check_bwrap,
     decode_status,
-    remove_stale_etc,
     traversable,
 )
 from khala.sandbox.cgroups import V1Tree, V2RunCgroup, V2Tree, detect, own_cgroups, read_keyed
+from khala.sandbox.etc import remove_stale_etc
 from tests.sandbox.leaks import LeakProbe
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,9 +50,9 @@ def host() -> Iterator[dict[str, str]]:
             sleeper.wait(10)
 
 
-def settings_for(work_base: str) -> ExecutorSettings:
+def settings_for(work_base: str, **extra: Any) -> ExecutorSettings:
     return ExecutorSettings(work_dir=work_base, memory_limit=64 * MIB, pids_limit=64,
-                            output_limit=1 * MIB, result_limit=64 * 1024)
+                            output_limit=1 * MIB, result_limit=64 * 1024, **extra)
 
 
 def run(task: Task, box: BwrapSandbox, settings: ExecutorSettings,
@@ -70,7 +71,7 @@ def run(task: Task, box: BwrapSandbox, settings: ExecutorSettings,
 @pytest.mark.parametrize("name", case_names())
 def test_case(name: str, sandbox: BwrapSandbox, host: dict[str, str]) -> None:
     case = load_case(name)
-    settings = settings_for(host["work_base"])
+    settings = settings_for(host["work_base"], **case.doc.get("settings", {}))
     probe = LeakProbe(sandbox, host["work_base"], exclude_children={int(host["host_pid"])})
     task = build_task(case, host)
     status, result = run(task, sandbox, settings, case.doc.get("cancel_after"))

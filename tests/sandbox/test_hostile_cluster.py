@@ -20,7 +20,7 @@ import pytest
 from khala.rpc import convert
 from khala.sandbox.cgroups import detect
 from tests.fixtures.cluster import Cluster
-from tests.sandbox.hostile import build_task, case_names, check_result, load_case
+from tests.sandbox.hostile import build_task, case_names, check_result, load_case, refused
 
 SECRET = "khala-secret-of-another-task-e2e-4d1b"
 MARKER = "khala-host-marker-e2e-77a0"
@@ -76,14 +76,14 @@ def wait_done(rpc: Any, task_id: str, seconds: float = 60) -> Any:
     raise AssertionError(f"task {task_id} not done in {seconds}s")
 
 
-@pytest.mark.parametrize("name", case_names())
+@pytest.mark.parametrize("name", case_names(shared_settings=True))
 def test_case_through_the_cluster(name: str, e2e: dict[str, Any]) -> None:
     case = load_case(name)
     rpc, subst = e2e["rpc"], e2e["subst"]
     wire = convert.task_to_thrift(build_task(case, subst))
     wire.id, wire.user = None, 1
     added = rpc.add(wire)
-    if case.doc.get("compile", {}).get("entries"):
+    if refused(case):
         # A hostile zip never reaches an executor: the judicator refuses it.
         assert added.result == 4, f"{name}: unsafe zip accepted"
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 import time
 from collections import Counter
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from khala import lifecycle
 from khala.model import (
     Compile,
     Execute,
@@ -377,6 +379,50 @@ def test_stale_tasks(store: Store) -> None:
     assert store.stale_tasks(at(10)) == []  # strictly older
     store.progress(tasks[0].id, "a", Status.RUNNING, at(30))
     assert ids(store.stale_tasks(at(21))) == [tasks[1].id]
+
+
+def test_every_change_agrees_with_the_life_cycle(store: Store) -> None:
+    """From every combination of done/status/executor, each store method applies exactly when
+    lifecycle says so and leaves exactly lifecycle's state behind."""
+    states = [
+        lifecycle.State(done=done, status=status, executor=executor, report_time=at(1))
+        for done, status, executor in itertools.product(
+            (False, True), list(Status), (None, "ex", "other"))
+    ]
+    # assign (on the empty store): takes exactly the queued ones, oldest first
+    tasks = [make_task(100 + n, **vars(state)) for n, state in enumerate(states)]
+    for task in tasks:
+        store.add(task)
+    change = lifecycle.ASSIGN.bind(executor="ex", now=at(200))
+    wanted = [t.id for s, t in zip(states, tasks, strict=True) if lifecycle.apply(change, s)]
+    assert [t.id for t in store.assign("ex", len(states), at(200))] == wanted
+    for state, task in zip(states, tasks, strict=True):
+        assert _state(store.get(task.id)) == (lifecycle.apply(change, state) or state)
+
+    result = full_result()
+    calls: list[tuple[lifecycle.Transition, dict[str, Any], Callable[[str], bool]]] = [
+        (lifecycle.PROGRESS, {"executor": "ex", "status": Status.RUNNING, "now": at(9)},
+         lambda i: store.progress(i, "ex", Status.RUNNING, at(9))),
+        (lifecycle.FINISH,
+         {"executor": "ex", "status": Status.SUCCESS, "result": result, "now": at(9)},
+         lambda i: store.finish(i, "ex", Status.SUCCESS, result, at(9))),
+        (lifecycle.REQUEUE, {"executor": "ex", "now": at(9)},
+         lambda i: store.requeue(i, "ex", at(9))),
+        (lifecycle.CANCEL, {"now": at(9)}, lambda i: store.cancel(i, at(9))),
+    ]
+    for transition, args, call in calls:
+        tasks = [make_task(n, **vars(state)) for n, state in enumerate(states)]
+        for task in tasks:
+            store.add(task)
+        for state, task in zip(states, tasks, strict=True):
+            expected = lifecycle.apply(transition.bind(**args), state)
+            assert call(task.id) == (expected is not None), (transition.name, state)
+            assert _state(store.get(task.id)) == (expected or state), (transition.name, state)
+
+
+def _state(task: Task | None) -> lifecycle.State:
+    assert task is not None
+    return lifecycle.State(task.done, task.status, task.executor, task.report_time, task.result)
 
 
 # ----------------------------------------------------------------------------- executors

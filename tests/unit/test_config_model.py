@@ -87,3 +87,30 @@ def test_every_setting_is_documented() -> None:
         for f in dataclasses.fields(cls):
             flag = "--" + f.name.replace("_", "-")
             assert f"`{flag}` | `KHALA_{f.name.upper()}` | `{f.default!r}`" in text, flag
+
+
+def test_the_limits_policy_keeps_its_names_on_every_node(tmp_path: Path) -> None:
+    """TOML keys ([common] or the node's section), KHALA_* names and --flags of the limits group
+    work on the judicator, the executor and the gateway alike."""
+    from khala.config import GatewaySettings, LimitSettings
+
+    path = tmp_path / "k.toml"
+    path.write_text(
+        "[common]\nzip_max_files = 7\nmax_cpu_limit = 60\n"
+        "[judicator]\nmax_task_size = 1000\n[executor]\nmax_task_size = 1000\n"
+        "[gateway]\nmax_task_size = 1000\n"
+    )
+    env = {"KHALA_ZIP_MAX_BYTES": "2048", "KHALA_MAX_MEMORY_LIMIT": "4096"}
+    for cls, section in (
+        (JudicatorSettings, "judicator"),
+        (ExecutorSettings, "executor"),
+        (GatewaySettings, "gateway"),
+    ):
+        s = load(cls, section, config_file=str(path), env=env, flags={"max_pids_limit": "9"})
+        assert isinstance(s, LimitSettings)
+        assert (s.max_task_size, s.zip_max_files, s.max_cpu_limit) == (1000, 7, 60), section
+        assert (s.zip_max_bytes, s.max_memory_limit, s.max_pids_limit) == (2048, 4096, 9)
+        assert s.max_output_limit == LimitSettings().max_output_limit
+    for node in ("judicator", "executor", "gateway"):
+        args = build_parser().parse_args([node, "--zip-max-files", "3", "--max-task-size", "5"])
+        assert (args.zip_max_files, args.max_task_size) == ("3", "5"), node

@@ -1,7 +1,8 @@
-"""The gateway's HTTP logic through Flask's test client, with an in-memory fake judicator.
+"""The gateway's HTTP logic through Flask's test client, with an in-memory stub judicator.
 
 Only the HTTP layer is under test here (routes, validation, rendering, truncation, files, error
-shapes); the real cluster is exercised in tests/integration/test_http_api.py.
+shapes); the stub speaks the judicator client's domain API (khala/rpc/client.py), and the real
+cluster is exercised in tests/integration/test_http_api.py.
 """
 
 from __future__ import annotations
@@ -18,89 +19,89 @@ from flask.testing import FlaskClient
 from khala.config import GatewaySettings
 from khala.discovery.base import JudicatorEntry
 from khala.discovery.static import StaticDiscovery
-from khala.errors import Unavailable
-from khala.model import Result, Status, StepReport, new_id
-from khala.rpc import judicator_thrift as T
-from khala.rpc.convert import result_to_thrift, task_from_thrift, task_to_thrift
+from khala.errors import InvalidInput, KhalaError, NotFound, RemoteError, TooLarge, Unavailable
+from khala.model import (
+    ExecutorInfo,
+    Result,
+    SearchQuery,
+    Status,
+    StepReport,
+    Task,
+    TaskBrief,
+    new_id,
+)
 from khala.zipcheck import make_zip
 
 MISSING_ID = "0123456789abcdef01234567"
 
 
-class FakeJudicator:
-    """Just enough of the Judicator service, keeping Thrift structs in memory."""
+class StubJudicator:
+    """The judicator client's typed methods over tasks kept in memory."""
 
     def __init__(self) -> None:
-        self.tasks: dict[str, Any] = {}
+        self.tasks: dict[str, Task] = {}
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
-        self.down = False
-        self.add_code = 0
+        self.down = False  # no judicator answers: Unavailable
+        self.refuse: KhalaError | None = None  # every call answers with this error
 
-    def call(self, method: str, *args: Any) -> Any:
+    def _called(self, method: str, *args: Any) -> None:
         self.calls.append((method, args))
         if self.down:
             raise Unavailable("no judicator answered: test")
-        return getattr(self, "_" + method)(*args)
+        if self.refuse is not None:
+            raise self.refuse
 
-    def _add(self, task: Any) -> Any:
-        if self.add_code:
-            return T.AddReturn(result=self.add_code, id=None)
-        task.id = new_id()
-        task.add_time = "2020-01-01T00:00:00.000000"
-        task.status = 0
-        self.tasks[task.id] = task
-        return T.AddReturn(result=0, id=task.id)
+    def add(self, task: Task) -> str:
+        self._called("add", task)
+        stored = replace(task, id=new_id(), add_time="2020-01-01T00:00:00.000000")
+        stored.status = Status.PENDING
+        self.tasks[stored.id] = stored
+        return stored.id
 
-    def _cancel(self, task_id: str) -> int:
-        task = self.tasks.get(task_id)
+    def cancel(self, id: str) -> None:  # noqa: A002
+        self._called("cancel", id)
+        task = self.tasks.get(id)
         if task is None or task.done:
-            return 2
-        task.done, task.status = True, int(Status.CANCELLED)
-        return 0
+            raise NotFound(id)
+        task.done, task.status = True, Status.CANCELLED
 
-    def _get(self, task_id: str) -> Any:
-        task = self.tasks.get(task_id)
-        return T.GetReturn(result=0 if task else 2, task=task)
+    def get(self, id: str) -> Task:  # noqa: A002
+        self._called("get", id)
+        if id not in self.tasks:
+            raise NotFound(id)
+        return self.tasks[id]
 
-    def _search(self, *args: Any) -> Any:
-        briefs = [
-            T.TaskBrief(
-                id=t.id,
-                user=t.user,
-                add_time=t.add_time,
-                done=t.done,
-                status=t.status,
-                executor=t.executor,
-                report_time=t.report_time,
-            )
-            for t in self.tasks.values()
+    def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:
+        self._called("search", query)
+        briefs = [t.brief() for t in self.tasks.values()]
+        return (1 if briefs else 0), briefs
+
+    def executors(self) -> list[ExecutorInfo]:
+        self._called("executors")
+        return [
+            ExecutorInfo(id=MISSING_ID, hostname="executor.1", report_time="2020-01-01T12:00:00.0")
         ]
-        return T.SearchReturn(result=0, pages=1 if briefs else 0, tasks=briefs)
-
-    def _executors(self) -> Any:
-        info = T.Executor(id=MISSING_ID, hostname="executor.1", report_time="2020-01-01T12:00:00.0")
-        return T.ExecutorsReturn(result=0, executors=[info])
 
     def finish(self, task_id: str, result: Result, status: int = Status.SUCCESS) -> None:
         task = self.tasks[task_id]
-        task.done, task.status, task.executor = True, int(status), "executor.1"
+        task.done, task.status, task.executor = True, status, "executor.1"
         task.report_time = "2020-01-01T00:00:01.000000"
-        task.result = result_to_thrift(result)
+        task.result = result
 
 
 @pytest.fixture
-def judicator() -> FakeJudicator:
-    return FakeJudicator()
+def judicator() -> StubJudicator:
+    return StubJudicator()
 
 
 @pytest.fixture
-def app(judicator: FakeJudicator) -> Flask:
+def app(judicator: StubJudicator) -> Flask:
     settings = GatewaySettings(max_task_size=100_000, truncate=10)
     discovery = StaticDiscovery(["127.0.0.1:4001", "127.0.0.1:4002"], "/khala")
     return create(settings, judicator, discovery)
 
 
-def create(settings: GatewaySettings, judicator: FakeJudicator, discovery: Any) -> Flask:
+def create(settings: GatewaySettings, judicator: StubJudicator, discovery: Any) -> Flask:
     from khala.gateway.app import create_app
 
     return create_app(settings, client=judicator, discovery=discovery)
@@ -155,10 +156,10 @@ def test_index_lists_api(http: FlaskClient) -> None:
 # ----------------------------------------------------------------------------- add
 
 
-def test_add_forwards_task(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_add_forwards_task(http: FlaskClient, judicator: StubJudicator) -> None:
     body = add(http)
     assert body["result"] == 0 and body["id"] in judicator.tasks
-    task = task_from_thrift(judicator.tasks[body["id"]])
+    task = judicator.tasks[body["id"]]
     assert task.user == 3 and task.compile.command == "true" and task.compile.timeout == 1
     with zipfile.ZipFile(io.BytesIO(task.compile.source)) as archive:
         assert archive.read("main.sh") == b"echo hi"
@@ -166,21 +167,21 @@ def test_add_forwards_task(http: FlaskClient, judicator: FakeJudicator) -> None:
     assert (task.execute.input, task.execute.command, task.execute.timeout) == ("1 2", "cat", 2)
 
 
-def test_add_with_uploads(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_add_with_uploads(http: FlaskClient, judicator: StubJudicator) -> None:
     source, data = make_zip("a.c", "int main(){}"), make_zip("in/raw.dat", "xyz")
     body = add(http, compile_source=upload(source), execute_data=upload(data))
-    task = task_from_thrift(judicator.tasks[body["id"]])
+    task = judicator.tasks[body["id"]]
     assert (task.compile.source, task.execute.data) == (source, data)
 
 
-def test_add_empty_upload_does_not_override(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_add_empty_upload_does_not_override(http: FlaskClient, judicator: StubJudicator) -> None:
     body = add(http, compile_source=upload(b""))
-    task = task_from_thrift(judicator.tasks[body["id"]])
+    task = judicator.tasks[body["id"]]
     with zipfile.ZipFile(io.BytesIO(task.compile.source)) as archive:
         assert archive.namelist() == ["main.sh"]
 
 
-def test_add_with_limits(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_add_with_limits(http: FlaskClient, judicator: StubJudicator) -> None:
     body = add(
         http,
         compile_memory_limit="1000000",
@@ -189,7 +190,7 @@ def test_add_with_limits(http: FlaskClient, judicator: FakeJudicator) -> None:
         execute_pids_limit="4",
         execute_output_limit="5000",
     )
-    task = task_from_thrift(judicator.tasks[body["id"]])
+    task = judicator.tasks[body["id"]]
     assert task.compile.memory_limit == 1000000
     assert (task.execute.memory_limit, task.execute.cpu_limit) == (2000000, 3)
     assert (task.execute.pids_limit, task.execute.output_limit) == (4, 5000)
@@ -215,12 +216,12 @@ def test_add_with_limits(http: FlaskClient, judicator: FakeJudicator) -> None:
         {"execute_output_limit": "big"},
     ],
 )
-def test_add_invalid(http: FlaskClient, judicator: FakeJudicator, changes: dict[str, Any]) -> None:
+def test_add_invalid(http: FlaskClient, judicator: StubJudicator, changes: dict[str, Any]) -> None:
     assert add(http, **changes) == {"result": 4, "id": None}
     assert judicator.tasks == {}
 
 
-def test_add_too_large(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_add_too_large(http: FlaskClient, judicator: StubJudicator) -> None:
     assert add(http, execute_input="x" * 99_000)["result"] == 0
     assert add(http, execute_input="x" * 100_001) == {"result": 3, "id": None}
     assert len(judicator.tasks) == 1
@@ -233,12 +234,19 @@ def test_add_body_too_large_is_json(http: FlaskClient) -> None:
     assert reply.get_json() == {"result": 3, "id": None}
 
 
-def test_add_judicator_code_passes_through(http: FlaskClient, judicator: FakeJudicator) -> None:
-    judicator.add_code = 3
-    assert add(http) == {"result": 3, "id": None}
+@pytest.mark.parametrize(
+    ("refusal", "code"),
+    [(TooLarge("big"), 3), (InvalidInput("bad"), 4), (RemoteError("store down", "x:1"), 1)],
+)
+def test_add_judicator_refusal_passes_through(
+    http: FlaskClient, judicator: StubJudicator, refusal: KhalaError, code: int
+) -> None:
+    judicator.refuse = refusal
+    assert add(http) == {"result": code, "id": None}
+    assert judicator.tasks == {}
 
 
-def test_add_unavailable(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_add_unavailable(http: FlaskClient, judicator: StubJudicator) -> None:
     judicator.down = True
     assert add(http) == {"result": 1, "id": None}
 
@@ -246,7 +254,7 @@ def test_add_unavailable(http: FlaskClient, judicator: FakeJudicator) -> None:
 # ----------------------------------------------------------------------------- cancel
 
 
-def test_cancel(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_cancel(http: FlaskClient, judicator: StubJudicator) -> None:
     task_id = add(http)["id"]
     assert http.delete(f"/api/task?id={task_id}").get_json() == {"result": 0}
     assert judicator.tasks[task_id].status == Status.CANCELLED
@@ -255,12 +263,12 @@ def test_cancel(http: FlaskClient, judicator: FakeJudicator) -> None:
 
 
 @pytest.mark.parametrize("query", ["", "?id=", "?id=xyz", "?id=0123456789ABCDEF01234567"])
-def test_cancel_invalid(http: FlaskClient, judicator: FakeJudicator, query: str) -> None:
+def test_cancel_invalid(http: FlaskClient, judicator: StubJudicator, query: str) -> None:
     assert http.delete("/api/task" + query).get_json() == {"result": 4}
     assert judicator.calls == []
 
 
-def test_cancel_unavailable(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_cancel_unavailable(http: FlaskClient, judicator: StubJudicator) -> None:
     judicator.down = True
     assert http.delete(f"/api/task?id={MISSING_ID}").get_json() == {"result": 1}
 
@@ -268,7 +276,7 @@ def test_cancel_unavailable(http: FlaskClient, judicator: FakeJudicator) -> None
 # ----------------------------------------------------------------------------- search
 
 
-def test_search_passes_filters(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_search_passes_filters(http: FlaskClient, judicator: StubJudicator) -> None:
     task_id = add(http)["id"]
     reply = http.get(
         f"/api/task/list?id={task_id}&user=3&start_time=2020-01-01T00:00:00"
@@ -287,16 +295,16 @@ def test_search_passes_filters(http: FlaskClient, judicator: FakeJudicator) -> N
             "report_time": "",
         }
     ]
-    assert judicator.calls[-1] == (
-        "search",
-        (task_id, 3, "2020-01-01T00:00:00.000000", "2020-01-01T23:00:00.000000", True, 5, 1),
+    expected = SearchQuery(
+        task_id, 3, "2020-01-01T00:00:00.000000", "2020-01-01T23:00:00.000000", True, 5, 1
     )
+    assert judicator.calls[-1] == ("search", (expected,))
 
 
-def test_search_unset_filters_are_none(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_search_unset_filters_are_none(http: FlaskClient, judicator: StubJudicator) -> None:
     body = http.get("/api/task/list").get_json()
     assert body == {"result": 0, "pages": 0, "tasks": []}
-    assert judicator.calls[-1] == ("search", (None, None, None, None, False, 0, 0))
+    assert judicator.calls[-1] == ("search", (SearchQuery(None, None, None, None, False, 0, 0),))
 
 
 @pytest.mark.parametrize(
@@ -312,12 +320,12 @@ def test_search_unset_filters_are_none(http: FlaskClient, judicator: FakeJudicat
         "limit=1.5",
     ],
 )
-def test_search_invalid(http: FlaskClient, judicator: FakeJudicator, query: str) -> None:
+def test_search_invalid(http: FlaskClient, judicator: StubJudicator, query: str) -> None:
     assert http.get("/api/task/list?" + query).get_json() == {"result": 4, "pages": 0, "tasks": []}
     assert judicator.calls == []
 
 
-def test_search_unavailable(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_search_unavailable(http: FlaskClient, judicator: StubJudicator) -> None:
     judicator.down = True
     assert http.get("/api/task/list").get_json() == {"result": 1, "pages": 0, "tasks": []}
 
@@ -354,13 +362,13 @@ def test_get_shows_limits_when_set(http: FlaskClient) -> None:
     assert "memory_limit" not in task["execute"] and "pids_limit" not in task["execute"]
 
 
-def finished(http: FlaskClient, judicator: FakeJudicator, **result: Any) -> str:
+def finished(http: FlaskClient, judicator: StubJudicator, **result: Any) -> str:
     task_id: str = add(http, execute_input="input-long-text", execute_standard="")["id"]
     judicator.finish(task_id, Result(**result))
     return task_id
 
 
-def test_get_done_task_with_reports(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_get_done_task_with_reports(http: FlaskClient, judicator: StubJudicator) -> None:
     report = StepReport(exit_code=0, time=0.25, wall_time=0.5, memory=4096, reason="ok")
     killed = StepReport(signal=9, core_dump=True, memory=1 << 20, reason="memory_limit")
     task_id = finished(
@@ -382,7 +390,7 @@ def test_get_done_task_with_reports(http: FlaskClient, judicator: FakeJudicator)
     }  # fmt: skip
 
 
-def test_get_truncates_long_text(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_get_truncates_long_text(http: FlaskClient, judicator: StubJudicator) -> None:
     long_output = "0123456789abcdef"
     task_id = finished(http, judicator, execute_output=long_output, compile_error="exactly10!")
     task = http.get(f"/api/task?id={task_id}").get_json()["task"]
@@ -402,7 +410,7 @@ def test_get_missing_and_invalid(http: FlaskClient) -> None:
         assert http.get("/api/task" + query).get_json() == {"result": 4, "task": None}
 
 
-def test_get_unavailable(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_get_unavailable(http: FlaskClient, judicator: StubJudicator) -> None:
     judicator.down = True
     assert http.get(f"/api/task?id={MISSING_ID}").get_json() == {"result": 1, "task": None}
     assert http.get(f"/api/task?id={MISSING_ID}&file=execute_input").status_code == 503
@@ -424,7 +432,7 @@ def test_zip_downloads(http: FlaskClient) -> None:
         assert archive.read("main.sh") == b"echo hi"
 
 
-def test_text_downloads_are_never_truncated(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_text_downloads_are_never_truncated(http: FlaskClient, judicator: StubJudicator) -> None:
     texts = {
         "compile_output": "compile out é",
         "compile_error": "compile err",
@@ -446,7 +454,7 @@ def test_text_downloads_are_never_truncated(http: FlaskClient, judicator: FakeJu
         assert reply.headers["Content-Disposition"] == f"attachment; filename={task_id}_{name}.txt"
 
 
-def test_file_404s(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_file_404s(http: FlaskClient, judicator: StubJudicator) -> None:
     task_id = finished(http, judicator, execute_output="out")
     for query in [
         f"id={task_id}&file=execute_data",  # empty zip
@@ -477,12 +485,12 @@ def test_executors(http: FlaskClient) -> None:
     }
 
 
-def test_executors_unavailable(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_executors_unavailable(http: FlaskClient, judicator: StubJudicator) -> None:
     judicator.down = True
     assert http.get("/api/executors").get_json() == {"result": 1, "executors": []}
 
 
-def test_judicators_from_discovery(http: FlaskClient, judicator: FakeJudicator) -> None:
+def test_judicators_from_discovery(http: FlaskClient, judicator: StubJudicator) -> None:
     assert http.get("/api/judicators").get_json() == {
         "result": 0,
         "judicators": [
@@ -498,14 +506,14 @@ class BrokenDiscovery:
         raise Unavailable("etcd down")
 
 
-def test_judicators_unavailable(judicator: FakeJudicator) -> None:
+def test_judicators_unavailable(judicator: StubJudicator) -> None:
     app = create(GatewaySettings(), judicator, BrokenDiscovery())
     body = app.test_client().get("/api/judicators").get_json()
     assert body == {"result": 1, "judicators": []}
 
 
-class ExplodingJudicator(FakeJudicator):
-    def call(self, method: str, *args: Any) -> Any:
+class ExplodingJudicator(StubJudicator):
+    def _called(self, method: str, *args: Any) -> None:
         raise RuntimeError("bug")
 
 
@@ -521,9 +529,28 @@ def test_wrong_method(http: FlaskClient) -> None:
     assert http.put("/api/task").status_code == 405
 
 
-def test_thrift_round_trip_keeps_text(judicator: FakeJudicator, http: FlaskClient) -> None:
+def test_unicode_text_round_trip(judicator: StubJudicator, http: FlaskClient) -> None:
     task_id = add(http, execute_input="ünïcödé ✓")["id"]
-    task = task_from_thrift(judicator.tasks[task_id])
-    assert task_to_thrift(replace(task)).execute.input == judicator.tasks[task_id].execute.input
+    assert judicator.tasks[task_id].execute.input == "ünïcödé ✓"
     body = http.get(f"/api/task?id={task_id}&no_truncate=1").get_json()
     assert body["task"]["execute"]["input"] == "ünïcödé ✓"
+
+
+def test_judicator_error_answers(http: FlaskClient, judicator: StubJudicator) -> None:
+    judicator.refuse = RemoteError("get: judicator at x:1 answered code 1", "x:1")
+    assert http.get(f"/api/task?id={MISSING_ID}").get_json() == {"result": 1, "task": None}
+    reply = http.get(f"/api/task?id={MISSING_ID}&file=execute_input")
+    assert (reply.status_code, reply.data) == (503, b"unavailable\n")
+    assert http.delete(f"/api/task?id={MISSING_ID}").get_json() == {"result": 1}
+    assert http.get("/api/task/list").get_json() == {"result": 1, "pages": 0, "tasks": []}
+    assert http.get("/api/executors").get_json() == {"result": 1, "executors": []}
+
+
+def test_judicator_refusals_pass_through(http: FlaskClient, judicator: StubJudicator) -> None:
+    judicator.refuse = InvalidInput("bad id")
+    assert http.get(f"/api/task?id={MISSING_ID}").get_json() == {"result": 4, "task": None}
+    assert http.get(f"/api/task?id={MISSING_ID}&file=execute_input").status_code == 404
+    assert http.delete(f"/api/task?id={MISSING_ID}").get_json() == {"result": 4}
+    assert http.get("/api/task/list").get_json() == {"result": 4, "pages": 0, "tasks": []}
+    judicator.refuse = NotFound("gone")
+    assert http.get(f"/api/task?id={MISSING_ID}").get_json() == {"result": 2, "task": None}

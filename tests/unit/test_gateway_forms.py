@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import io
 import zipfile
-from typing import Any
+from dataclasses import replace
 
 import pytest
 
+from khala.config import LimitSettings
 from khala.errors import InvalidInput, TooLarge
 from khala.gateway import forms
 from khala.model import INT_MAX, canonical_time
 from khala.validation import BYTES_LIMIT_MAX
 from khala.zipcheck import make_zip
 
-LIMITS: dict[str, Any] = {"max_task_size": 16252928, "zip_max_bytes": 1 << 20, "zip_max_files": 10}
+# The widest policy: what the wire can carry.
+LIMITS = LimitSettings(
+    max_memory_limit=BYTES_LIMIT_MAX,
+    max_cpu_limit=INT_MAX,
+    max_pids_limit=INT_MAX,
+    max_output_limit=BYTES_LIMIT_MAX,
+    max_task_size=16252928,
+    zip_max_bytes=1 << 20,
+    zip_max_files=10,
+)
 
 
 def base_form(**changes: str | None) -> dict[str, str]:
@@ -55,7 +65,7 @@ def test_parse_int_rejects(text: str | None) -> None:
 
 
 def test_parse_task_from_strings() -> None:
-    task = forms.parse_task(base_form(), {}, **LIMITS)
+    task = forms.parse_task(base_form(), {}, LIMITS)
     assert task.user == 7
     assert task.compile.command == "cc main.c"
     assert task.compile.timeout == 3
@@ -68,7 +78,7 @@ def test_parse_task_from_strings() -> None:
 
 def test_upload_overrides_name_and_str() -> None:
     upload = make_zip("other.c", "x")
-    task = forms.parse_task(base_form(), {"compile_source": upload, "execute_data": b""}, **LIMITS)
+    task = forms.parse_task(base_form(), {"compile_source": upload, "execute_data": b""}, LIMITS)
     assert task.compile.source == upload
     assert names_in(task.execute.data) == {"raw.dat": b"data"}  # empty upload does not override
 
@@ -77,19 +87,19 @@ def test_no_source_at_all_is_empty() -> None:
     form = base_form(
         compile_source_name=None, compile_source_str=None, execute_data_name="", execute_data_str=""
     )
-    task = forms.parse_task(form, {}, **LIMITS)
+    task = forms.parse_task(form, {}, LIMITS)
     assert task.compile.source == b"" and task.execute.data == b""
 
 
 def test_str_without_name_is_invalid() -> None:
     with pytest.raises(InvalidInput):
-        forms.parse_task(base_form(compile_source_name=""), {}, **LIMITS)
+        forms.parse_task(base_form(compile_source_name=""), {}, LIMITS)
 
 
 @pytest.mark.parametrize("name", ["/etc/passwd", "../x", "dir/"])
 def test_bad_source_names(name: str) -> None:
     with pytest.raises(InvalidInput):
-        forms.parse_task(base_form(execute_data_name=name), {}, **LIMITS)
+        forms.parse_task(base_form(execute_data_name=name), {}, LIMITS)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +116,7 @@ def test_bad_source_names(name: str) -> None:
 )
 def test_missing_required_fields(missing: str) -> None:
     with pytest.raises(InvalidInput):
-        forms.parse_task(base_form(**{missing: None}), {}, **LIMITS)
+        forms.parse_task(base_form(**{missing: None}), {}, LIMITS)
 
 
 @pytest.mark.parametrize(
@@ -120,19 +130,19 @@ def test_missing_required_fields(missing: str) -> None:
 )
 def test_garbled_ints(field: str, value: str) -> None:
     with pytest.raises(InvalidInput):
-        forms.parse_task(base_form(**{field: value}), {}, **LIMITS)
+        forms.parse_task(base_form(**{field: value}), {}, LIMITS)
 
 
 def test_bad_upload_is_invalid() -> None:
     with pytest.raises(InvalidInput):
-        forms.parse_task(base_form(), {"execute_data": b"not a zip"}, **LIMITS)
+        forms.parse_task(base_form(), {"execute_data": b"not a zip"}, LIMITS)
 
 
 def test_too_large() -> None:
     form = base_form(execute_input="x" * 2000)
-    forms.parse_task(form, {}, **{**LIMITS, "max_task_size": 10_000})
+    forms.parse_task(form, {}, replace(LIMITS, max_task_size=10_000))
     with pytest.raises(TooLarge):
-        forms.parse_task(form, {}, **{**LIMITS, "max_task_size": 1000})
+        forms.parse_task(form, {}, replace(LIMITS, max_task_size=1000))
 
 
 def test_limits_parsed() -> None:
@@ -143,7 +153,7 @@ def test_limits_parsed() -> None:
         execute_pids_limit="16",
         execute_output_limit="4096",
     )
-    task = forms.parse_task(form, {}, **LIMITS)
+    task = forms.parse_task(form, {}, LIMITS)
     assert task.compile.memory_limit == 1048576
     assert task.execute.memory_limit == BYTES_LIMIT_MAX
     assert (task.execute.cpu_limit, task.execute.pids_limit) == (2, 16)
@@ -151,7 +161,7 @@ def test_limits_parsed() -> None:
 
 
 def test_empty_limit_is_unset() -> None:
-    task = forms.parse_task(base_form(execute_cpu_limit=""), {}, **LIMITS)
+    task = forms.parse_task(base_form(execute_cpu_limit=""), {}, LIMITS)
     assert task.execute.cpu_limit is None
 
 
@@ -167,7 +177,17 @@ def test_empty_limit_is_unset() -> None:
 )
 def test_bad_limits(field: str, value: str) -> None:
     with pytest.raises(InvalidInput):
-        forms.parse_task(base_form(**{field: value}), {}, **LIMITS)
+        forms.parse_task(base_form(**{field: value}), {}, LIMITS)
+
+
+def test_limits_beyond_the_policy_are_refused() -> None:
+    policy = LimitSettings()
+    at_most = {"execute_memory_limit": policy.max_memory_limit, "execute_cpu_limit": 3600}
+    task = forms.parse_task(base_form(**{k: str(v) for k, v in at_most.items()}), {}, policy)
+    assert (task.execute.memory_limit, task.execute.cpu_limit) == (4 * 1024**3, 3600)
+    for field, value in at_most.items():
+        with pytest.raises(InvalidInput, match=f"execute {field[8:]} must be"):
+            forms.parse_task(base_form(**{field: str(value + 1)}), {}, policy)
 
 
 def test_parse_id() -> None:

@@ -1,4 +1,5 @@
-"""validate_task: ints, limits, sizes and zips of a new task."""
+"""The limits policy: validate_task (ints, limits, sizes and zips of a new task) and the
+per-task limits table."""
 
 from __future__ import annotations
 
@@ -7,12 +8,27 @@ from typing import Any
 
 import pytest
 
+from khala.config import (
+    ExecutorSettings,
+    GatewaySettings,
+    JudicatorSettings,
+    LimitSettings,
+)
 from khala.errors import InvalidInput, TooLarge
 from khala.model import INT_MAX, Compile, Execute, Task, task_size
-from khala.validation import BYTES_LIMIT_MAX, validate_task
+from khala.validation import BYTES_LIMIT_MAX, TASK_LIMITS, validate_task
 from khala.zipcheck import make_zip
 
-LIMITS = {"max_task_size": 16252928, "zip_max_bytes": 1 << 20, "zip_max_files": 10}
+# What the wire can carry: the policy of the boundary tests.
+WIDE = LimitSettings(
+    max_memory_limit=BYTES_LIMIT_MAX,
+    max_cpu_limit=INT_MAX,
+    max_pids_limit=INT_MAX,
+    max_output_limit=BYTES_LIMIT_MAX,
+    max_task_size=16252928,
+    zip_max_bytes=1 << 20,
+    zip_max_files=10,
+)
 
 
 def make_task(**compile_or_execute: Any) -> Task:
@@ -37,22 +53,32 @@ def make_task(**compile_or_execute: Any) -> Task:
     )
 
 
-def test_valid_task_passes() -> None:
-    validate_task(make_task(), **LIMITS)
+def test_valid_task_passes_under_the_default_policy_only_within_it() -> None:
+    task = make_task(e_memory_limit=4 * 1024**3, e_cpu_limit=3600)
+    assert validate_task(task, LimitSettings()) is None  # raises nothing
+    for tighter in ({"max_memory_limit": 4 * 1024**3 - 1}, {"max_cpu_limit": 3599}):
+        with pytest.raises(InvalidInput, match="between 1 and"):
+            validate_task(task, replace(LimitSettings(), **tighter))
 
 
-def test_boundaries_pass() -> None:
-    validate_task(make_task(user=0, c_timeout=0, e_timeout=INT_MAX), **LIMITS)
-    validate_task(
-        make_task(
-            c_memory_limit=BYTES_LIMIT_MAX,
-            e_memory_limit=1,
-            e_cpu_limit=INT_MAX,
-            e_pids_limit=1,
-            e_output_limit=BYTES_LIMIT_MAX,
-        ),
-        **LIMITS,
-    )
+def test_boundaries_pass_and_one_beyond_fails() -> None:
+    edges = make_task(user=0, c_timeout=0, e_timeout=INT_MAX)
+    assert validate_task(edges, WIDE) is None
+    for beyond in ({"user": INT_MAX + 1}, {"c_timeout": -1}, {"e_timeout": INT_MAX + 1}):
+        with pytest.raises(InvalidInput):
+            validate_task(make_task(**{"user": 0, "c_timeout": 0, **beyond}), WIDE)
+    widest = {
+        "c_memory_limit": BYTES_LIMIT_MAX,
+        "e_memory_limit": 1,
+        "e_cpu_limit": INT_MAX,
+        "e_pids_limit": 1,
+        "e_output_limit": BYTES_LIMIT_MAX,
+    }
+    assert validate_task(make_task(**widest), WIDE) is None
+    for name, value in widest.items():
+        beyond = value + 1 if value > 1 else 0
+        with pytest.raises(InvalidInput, match="between 1 and"):
+            validate_task(make_task(**{**widest, name: beyond}), WIDE)
 
 
 @pytest.mark.parametrize(
@@ -71,7 +97,7 @@ def test_boundaries_pass() -> None:
 )
 def test_bad_basic_fields(fields: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput) as info:
-        validate_task(make_task(**fields), **LIMITS)
+        validate_task(make_task(**fields), WIDE)
     assert not isinstance(info.value, TooLarge)
 
 
@@ -91,36 +117,47 @@ def test_bad_basic_fields(fields: dict[str, Any]) -> None:
 )
 def test_bad_limits(fields: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput, match="between 1 and"):
-        validate_task(make_task(**fields), **LIMITS)
+        validate_task(make_task(**fields), WIDE)
 
 
 def test_too_large() -> None:
     task = make_task()
     size = task_size(task)
-    validate_task(task, size, 1 << 20, 10)
-    with pytest.raises(TooLarge):
-        validate_task(task, size - 1, 1 << 20, 10)
+    assert validate_task(task, replace(WIDE, max_task_size=size)) is None
+    with pytest.raises(TooLarge, match=f"more than the limit of {size - 1}"):
+        validate_task(task, replace(WIDE, max_task_size=size - 1))
 
 
 def test_bad_zips() -> None:
     task = make_task()
     with pytest.raises(InvalidInput, match="zip"):
-        validate_task(replace(task, compile=replace(task.compile, source=b"garbage")), **LIMITS)
+        validate_task(replace(task, compile=replace(task.compile, source=b"garbage")), WIDE)
     with pytest.raises(InvalidInput, match="zip"):
-        validate_task(replace(task, execute=replace(task.execute, data=b"garbage")), **LIMITS)
+        validate_task(replace(task, execute=replace(task.execute, data=b"garbage")), WIDE)
     with pytest.raises(InvalidInput, match="entries"):
-        validate_task(task, 16252928, 1 << 20, 0)
+        validate_task(task, replace(WIDE, zip_max_files=0))
+    unpacked = len("int main(){}")
+    assert validate_task(task, replace(WIDE, zip_max_bytes=unpacked, zip_max_files=1)) is None
+    with pytest.raises(InvalidInput, match="unpacks to"):
+        validate_task(task, replace(WIDE, zip_max_bytes=unpacked - 1))
 
 
-def test_empty_zips_pass() -> None:
+def test_empty_zips_pass_even_when_no_zip_is_allowed() -> None:
     task = make_task(c_source=b"", e_data=b"")
-    validate_task(task, **LIMITS)
+    no_zips = replace(WIDE, zip_max_bytes=0, zip_max_files=0)
+    assert validate_task(task, no_zips) is None
+    with pytest.raises(InvalidInput, match="entries"):
+        validate_task(make_task(e_data=b""), no_zips)  # the compile source is a zip
 
 
 def test_configured_maxima_bound_the_limits() -> None:
-    from khala.validation import Maxima
-
-    maxima = Maxima(memory=1 << 30, cpu=10, pids=100, output=1 << 20)
+    policy = replace(
+        WIDE,
+        max_memory_limit=1 << 30,
+        max_cpu_limit=10,
+        max_pids_limit=100,
+        max_output_limit=1 << 20,
+    )
     validate_task(
         make_task(
             e_memory_limit=1 << 30,
@@ -129,8 +166,7 @@ def test_configured_maxima_bound_the_limits() -> None:
             e_output_limit=1 << 20,
             c_memory_limit=1 << 30,
         ),
-        **LIMITS,
-        maxima=maxima,
+        policy,
     )
     for fields in (
         {"e_memory_limit": (1 << 30) + 1},
@@ -140,4 +176,34 @@ def test_configured_maxima_bound_the_limits() -> None:
         {"e_output_limit": (1 << 20) + 1},
     ):
         with pytest.raises(InvalidInput):
-            validate_task(make_task(**fields), **LIMITS, maxima=maxima)
+            validate_task(make_task(**fields), policy)
+
+
+def test_every_node_carries_the_one_policy() -> None:
+    for cls in (GatewaySettings, JudicatorSettings, ExecutorSettings):
+        assert issubclass(cls, LimitSettings)
+        for name in ("max_task_size", "zip_max_bytes", "zip_max_files"):
+            assert getattr(cls(), name) == getattr(LimitSettings(), name), (cls, name)
+
+
+def test_the_limits_table() -> None:
+    fields = [limit.field for limit in TASK_LIMITS]
+    assert fields == [
+        "compile_memory_limit",
+        "execute_memory_limit",
+        "execute_cpu_limit",
+        "execute_pids_limit",
+        "execute_output_limit",
+    ]
+    task = make_task(c_memory_limit=5, e_memory_limit=6, e_cpu_limit=7, e_output_limit=9)
+    assert [limit.asked(task) for limit in TASK_LIMITS] == [5, 6, 7, None, 9]
+    policy = LimitSettings()
+    assert [limit.largest(policy) for limit in TASK_LIMITS] == [
+        policy.max_memory_limit,
+        policy.max_memory_limit,
+        policy.max_cpu_limit,
+        policy.max_pids_limit,
+        policy.max_output_limit,
+    ]
+    for limit in TASK_LIMITS:  # the wire carries every value the default policy allows
+        assert limit.largest(policy) <= limit.wire_max

@@ -31,13 +31,20 @@ def build(
     return buffer.getvalue()
 
 
-def test_empty_data_is_accepted() -> None:
-    check_zip(b"", 0, 0)
+def test_empty_data_is_accepted_even_when_no_zip_is() -> None:
+    check_zip(b"", 0, 0)  # raises nothing
+    with pytest.raises(InvalidInput, match="entries"):
+        check_zip(build([("a", b"", None)]), 0, 0)
 
 
-def test_valid_zip_is_accepted() -> None:
-    data = build([("main.cpp", b"int main() {}", None), ("dir/", b"", stat.S_IFDIR | 0o755)])
-    check_zip(data, BIG, 10)
+def test_valid_zip_is_accepted_up_to_its_exact_size_and_count() -> None:
+    content = b"int main() {}"
+    data = build([("main.cpp", content, None), ("dir/", b"", stat.S_IFDIR | 0o755)])
+    check_zip(data, len(content), 2)  # exactly at both limits: raises nothing
+    with pytest.raises(InvalidInput, match="unpacks to 13 bytes"):
+        check_zip(data, len(content) - 1, 2)
+    with pytest.raises(InvalidInput, match="has 2 entries"):
+        check_zip(data, len(content), 1)
 
 
 @pytest.mark.parametrize("data", [b"not a zip", b"PK\x03\x04garbage", b"\x00" * 100])

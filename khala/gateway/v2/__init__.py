@@ -1,6 +1,6 @@
 """API v2: JSON routes under /api/v2, the OpenAPI document at /openapi.json and Swagger UI at
 /docs/ (assets vendored in swagger_ui/, see scripts/vendor-swagger-ui.sh). Stateless: every
-request is a judicator call (khala.rpc.tasks_client)."""
+request is a judicator call (the typed client's API v2 methods, khala/rpc/tasks_client.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from khala.config import GatewaySettings
 from khala.gateway.v2.errors import PREFIX, register_v2_errors
 from khala.gateway.v2.spec import openapi, routes
 from khala.gateway.v2.views import V2Api
-from khala.rpc.tasks_client import TaskClient
 
 ASSETS = os.path.join(os.path.dirname(__file__), "swagger_ui")
 # v2 bodies carry files in base64 (4/3 of their size): room for a task of the largest size.
@@ -32,7 +31,7 @@ DOCS_PAGE = """<!doctype html>
 
 def register_v2(app: Flask, settings: GatewaySettings, client: Any) -> None:
     """Add API v2 to the gateway app; call after the app's own error handlers exist."""
-    api = V2Api(settings, TaskClient(client, settings.rpc_timeout))
+    api = V2Api(settings, client)
     app.extensions["khala_v2"] = api
     document = openapi(settings.max_task_wait)
     body_limit = settings.max_task_size * 4 // 3 + BODY_OVERHEAD

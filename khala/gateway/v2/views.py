@@ -26,8 +26,16 @@ from khala.gateway.v2.models import (
     TaskIn,
 )
 from khala.gateway.v2.spec import ListQuery, wait_query
-from khala.model import Code, PageQuery, SubmitOutcome, Task, canonical_time, valid_key
-from khala.rpc.tasks_client import TaskClient
+from khala.model import (
+    Code,
+    PageQuery,
+    Status,
+    SubmitOutcome,
+    Task,
+    canonical_time,
+    valid_key,
+)
+from khala.rpc.tasks_client import TaskCalls
 
 CODE_STATUS = {
     Code.INVALID_INPUT: 422,
@@ -117,7 +125,7 @@ def choose_encoding(header: str) -> str | None:
 
 
 class V2Api:
-    def __init__(self, settings: GatewaySettings, tasks: TaskClient) -> None:
+    def __init__(self, settings: GatewaySettings, tasks: TaskCalls) -> None:
         self.settings = settings
         self.tasks = tasks
         self.wait_query = wait_query(settings.max_task_wait)
@@ -186,7 +194,7 @@ class V2Api:
             detail = outcome.detail or "refused"
             return BatchOutcome(status=status, id=ref, data=None,
                                 errors=[ErrorItem(**error_item(status, detail))])
-        task.id, task.add_time, task.status = outcome.id, "", 0
+        task.id, task.add_time, task.status = outcome.id, "", Status.PENDING
         summary = convert.summary_of(task)
         return BatchOutcome(status=201 if outcome.created else 200, id=ref, data=summary,
                             errors=None)

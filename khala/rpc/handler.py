@@ -1,0 +1,148 @@
+"""The Judicator Thrift handler: wire structs in, one domain call, wire structs out.
+
+thriftpy2's processor calls these methods with the decoded arguments in IDL order (null for what
+an old client does not send). Each converts its arguments (convert.py), calls the judicator's
+domain service (`Service` below) and turns the outcome into the wire answer:
+
+- a value → the reply with result OK;
+- a domain refusal the service raises (`convert.REFUSALS`) → its ReturnCode (the class's
+  `code`), the reply's other fields null/empty;
+- anything else (store down, a bug) → ERROR, logged, so one failing call never breaks the
+  connection. `ping` and `wake` cannot fail and answer OK.
+
+A new method: add it to the IDL, to `Service` and the judicator's service on domain types, and
+here as a few lines with `@_answers(<its empty reply>)`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from khala.model import Assignment, Code, ExecutorInfo, SearchQuery, Task, TaskBrief
+from khala.rpc import convert
+from khala.rpc import judicator_thrift as T
+from khala.rpc.handler_v2 import TaskApiHandler
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """The judicator's API on domain types (khala.judicator.service.JudicatorService)."""
+
+    def ping(self) -> None: ...
+
+    def add(self, task: Task) -> str: ...
+
+    def cancel(self, id: str) -> None: ...  # noqa: A002
+
+    def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]: ...
+
+    def get(self, id: str) -> Task: ...  # noqa: A002
+
+    def executors(self) -> list[ExecutorInfo]: ...
+
+    def report(
+        self,
+        executor: str,
+        complete: list[Task],
+        executing: list[TaskBrief],
+        vacant: int,
+        wait_ms: int,
+    ) -> Assignment: ...
+
+    def wake(self, executor: str) -> None: ...
+
+
+def _answers(empty: Callable[[int], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Answer a refusal with its code and anything unexpected with ERROR, each as `empty(code)`:
+    the method's reply carrying that code and no payload."""
+
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def wrapper(*args: Any) -> Any:
+            try:
+                return method(*args)
+            except convert.REFUSALS as exc:
+                log.info("%s refused: %s", method.__name__, exc)
+                return empty(exc.code)
+            except Exception:
+                log.exception("judicator %s failed", method.__name__)
+                return empty(Code.ERROR)
+
+        return wrapper
+
+    return decorate
+
+
+class JudicatorHandler(TaskApiHandler):
+    """The object thriftpy2's processor serves: one method per IDL method (the API v2 ones in
+    handler_v2.py)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def ping(self) -> int:
+        self.service.ping()
+        return Code.OK
+
+    @_answers(lambda code: T.AddReturn(result=code, id=None))
+    def add(self, task: Any) -> Any:
+        return T.AddReturn(result=Code.OK, id=self.service.add(convert.task_from_thrift(task)))
+
+    @_answers(lambda code: code)
+    def cancel(self, id: str) -> int:  # noqa: A002 - wire name
+        self.service.cancel(id)
+        return Code.OK
+
+    @_answers(lambda code: T.SearchReturn(result=code, pages=0, tasks=[]))
+    def search(
+        self,
+        id: str | None,  # noqa: A002
+        user: int | None,
+        start_time: str | None,
+        end_time: str | None,
+        old_to_new: bool | None,
+        limit: int | None,
+        page: int | None,
+    ) -> Any:
+        query = convert.search_from_wire(id, user, start_time, end_time, old_to_new, limit, page)
+        pages, briefs = self.service.search(query)
+        return T.SearchReturn(
+            result=Code.OK, pages=pages, tasks=[convert.brief_to_thrift(b) for b in briefs]
+        )
+
+    @_answers(lambda code: T.GetReturn(result=code, task=None))
+    def get(self, id: str) -> Any:  # noqa: A002
+        return T.GetReturn(result=Code.OK, task=convert.task_to_thrift(self.service.get(id)))
+
+    @_answers(lambda code: T.ExecutorsReturn(result=code, executors=[]))
+    def executors(self) -> Any:
+        infos = self.service.executors()
+        return T.ExecutorsReturn(
+            result=Code.OK, executors=[convert.executor_to_thrift(i) for i in infos]
+        )
+
+    @_answers(lambda code: T.ReportReturn(result=code, cancel=[], assign=[]))
+    def report(
+        self,
+        executor: str | None,
+        complete: list[Any] | None,
+        executing: list[Any] | None,
+        vacant: int | None,
+        wait_ms: int | None = None,
+    ) -> Any:
+        finished = [
+            convert.completed_from_thrift(t) for t in complete or [] if t is not None and t.id
+        ]
+        running = [convert.brief_from_thrift(b) for b in executing or [] if b is not None and b.id]
+        assignment = self.service.report(
+            executor or "", finished, running, vacant or 0, wait_ms or 0
+        )
+        return convert.assignment_to_thrift(assignment)
+
+    def wake(self, executor: str | None) -> int:
+        self.service.wake(executor or "")
+        return Code.OK
