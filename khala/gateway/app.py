@@ -14,6 +14,7 @@ from khala.discovery import Discovery, open_discovery
 from khala.errors import InvalidInput, TooLarge, Unavailable
 from khala.gateway.formparser import StrictRequest
 from khala.gateway.site import register_site
+from khala.gateway.v2 import register_v2
 from khala.gateway.views import EMPTY_ANSWERS, Api, answer
 from khala.model import Code
 from khala.rpc.client import JudicatorClient
@@ -129,4 +130,5 @@ def create_app(
     _register_routes(app, app.extensions["khala"])
     register_site(app)
     _register_errors(app)
+    register_v2(app, settings, client)  # API v2, /openapi.json, /docs/ (after the handlers)
     return app
