@@ -84,6 +84,7 @@ class Execute:
     cpu_limit: int | None = None  # CPU seconds
     pids_limit: int | None = None
     output_limit: int | None = None  # bytes per stream
+    interactive: bool = False  # stdin comes live from a pow-1 client after `input` (issue 12)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -16,6 +17,7 @@ from khala.sandbox.base import Limits, RunSpec, Sandbox, SignalBox
 from khala.sandbox.core import DEFAULT_PATH
 from khala.sandbox.fstree import remove_tree
 from khala.sandbox.workarea import PREFIX as WORKDIR_PREFIX
+from khala.streams.hub import TaskStream
 from khala.validation import (
     COMPILE_MEMORY,
     EXECUTE_CPU,
@@ -99,6 +101,10 @@ def execute_limits(task: Task, settings: ExecutorSettings) -> Limits:
     )
 
 
+def _tap(stream: TaskStream, step: str, which: str, data: bytes) -> None:
+    stream.log.append(f"{step}.{which}", data)
+
+
 def _text(data: bytes, limit: int) -> str:
     if len(data) > limit:
         data = data[:limit]
@@ -112,17 +118,20 @@ def run_task(
     cancel: threading.Event,
     on_status: Callable[[int], None] | None = None,
     signals: SignalBox | None = None,
+    stream: TaskStream | None = None,
 ) -> tuple[int, Result]:
     """Run `task` to its end (API v2 signals sent to `signals` reach the running step's
-    processes). Returns (final status, result). Never raises: a failure of the
-    executor itself ends the task as Unknown error (its detail goes to the log, not to the
-    user), and the work dir is removed whatever it holds."""
+    processes; `stream` gets the live output and gives an interactive task's input). Returns
+    (final status, result). Never raises: a failure of the executor itself ends the task as
+    Unknown error (its detail goes to the log, not to the user), and the work dir is removed
+    whatever it holds."""
     workdir = None
     try:
         workdir = _make_workdir(task, settings)
         sandbox.open_workdir(workdir, execute_limits(task, settings).disk)
         return _run_in(
-            task, workdir, sandbox, settings, cancel, on_status or (lambda _: None), signals
+            task, workdir, sandbox, settings, cancel, on_status or (lambda _: None), signals,
+            stream,
         )
     except Exception:  # our own failure: the task ends as Unknown error, the node lives
         log.exception("task %s failed inside the executor", task.id)
@@ -157,6 +166,7 @@ def _run_in(
     cancel: threading.Event,
     on_status: Callable[[int], None],
     signals: SignalBox | None = None,
+    stream: TaskStream | None = None,
 ) -> tuple[int, Result]:
     try:
         layout(task, workdir, settings)
@@ -181,6 +191,10 @@ def _run_in(
             limits=limits,
             signals=signals,
         )
+        if stream is not None:
+            spec.tap = functools.partial(_tap, stream, name)
+            if name == "execute" and stream.feed is not None:
+                spec.stdin_feed = stream.feed
         outcome = sandbox.run(spec, cancel)
         setattr(result, f"{name}_output", _text(outcome.stdout, settings.result_limit))
         setattr(result, f"{name}_error", _text(outcome.stderr, settings.result_limit))

@@ -17,6 +17,7 @@ from khala.config import ExecutorSettings
 from khala.discovery.base import Discovery
 from khala.errors import KhalaError, RemoteError, Unavailable
 from khala.executor.runner import run_task
+from khala.executor.streaming import Streams
 from khala.model import Assignment, Result, Status, Task, TaskBrief
 from khala.rpc.client import JudicatorClient
 from khala.sandbox.base import Sandbox, SignalBox
@@ -55,6 +56,7 @@ class ExecutorNode:
         self._judicator: str | None = None
         self._early_empty = False  # the last long-poll ended early with nothing
         self._waker = threading.Thread(target=self._wake_loop, name="khala-waker", daemon=True)
+        self.streams = Streams(settings, self.name)  # live output endpoint (issue 12)
 
     # ------------------------------------------------------------------ control
 
@@ -206,6 +208,8 @@ class ExecutorNode:
             status = int(Status.UNKNOWN_ERROR)
             result = Result(compile_error=f"[khala] bad task: {error}")
         else:
+            stream = self.streams.open(task)
+            self.streams.status(slot.task_id, slot.status)
             status, result = run_task(
                 task,
                 self.sandbox,
@@ -213,7 +217,9 @@ class ExecutorNode:
                 slot.cancel,
                 on_status=lambda s: self._set_status(slot, s),
                 signals=slot.signals,
+                stream=stream,
             )
+        self.streams.finish(slot.task_id, status)
         with self._lock:
             self._slots.pop(slot.task_id, None)
             if not slot.dropped:
@@ -236,6 +242,7 @@ class ExecutorNode:
 
     def _set_status(self, slot: Slot, status: int) -> None:
         slot.status = status
+        self.streams.status(slot.task_id, status)
         self._poke()  # let clients see Running promptly
 
     # ------------------------------------------------------------------ wake + exit
@@ -268,5 +275,6 @@ class ExecutorNode:
             log.warning("final hand-back failed (the reaper will requeue): %s", exc)
 
     def close(self) -> None:
+        self.streams.close()
         self.client.close()
         self.sandbox.close()

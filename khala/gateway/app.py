@@ -13,6 +13,7 @@ from khala.config import GatewaySettings
 from khala.discovery import Discovery, open_discovery
 from khala.errors import InvalidInput, TooLarge, Unavailable
 from khala.gateway.formparser import StrictRequest
+from khala.gateway.live import register_live
 from khala.gateway.site import register_site
 from khala.gateway.v2 import register_v2
 from khala.gateway.views import EMPTY_ANSWERS, Api, answer
@@ -131,4 +132,5 @@ def create_app(
     register_site(app)
     _register_errors(app)
     register_v2(app, settings, client)  # API v2, /openapi.json, /docs/ (after the handlers)
+    register_live(app, settings, client)  # pow-1 websocket, task event streams (issue 12)
     return app

@@ -33,6 +33,7 @@ struct Execute {
     7: optional i32 cpu_limit,      // CPU seconds
     8: optional i32 pids_limit,
     9: optional i64 output_limit,   // bytes per stream
+    10: optional bool interactive,  // stdin live from a pow-1 client (docs/streaming.md)
 }
 
 struct Result {

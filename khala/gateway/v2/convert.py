@@ -66,6 +66,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             cpu_limit=e.cpu_limit,
             pids_limit=e.pids_limit,
             output_limit=e.output_limit,
+            interactive=e.interactive,
         ),
     )
 
@@ -125,7 +126,7 @@ def task_out(task: Task) -> TaskOut:
         execute=ExecuteOut(
             command=e.command, input=e.input, timeout=e.timeout, standard=e.standard,
             memory_limit=e.memory_limit, cpu_limit=e.cpu_limit, pids_limit=e.pids_limit,
-            output_limit=e.output_limit, has_data=bool(e.data),
+            output_limit=e.output_limit, has_data=bool(e.data), interactive=e.interactive,
         ),
         result=results,
     )

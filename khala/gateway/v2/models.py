@@ -69,6 +69,8 @@ class ExecuteIn(Strict):
     files: list[File] = Field(default_factory=list, max_length=10000,
                               description="data files (placed in data/), or give `zip`")
     zip: str | None = Field(None, description="base64 of a zip of the data files")
+    interactive: bool = Field(False, description="stdin comes live over pow-1 after `input` "
+                              "(docs/streaming.md)")
 
 
 class TaskIn(Strict):
@@ -133,6 +135,7 @@ class ExecuteOut(BaseModel):
     pids_limit: int | None
     output_limit: int | None
     has_data: bool
+    interactive: bool = False
 
 
 class TaskSummary(BaseModel):
