@@ -190,9 +190,13 @@ let live = null;
 function followLive() {
   if (live || !isId(id)) return;
   live = new EventSource(`/api/v2/tasks/${encodeURIComponent(id)}/events`);
-  const out = document.getElementById("live-output");
+  let out = null;  // the <pre>, made on the first output (a hidden one would be in the way)
   const append = (text) => {
-    document.getElementById("live").hidden = false;
+    if (!out) {
+      out = el("pre", { id: "live-output" });
+      document.getElementById("live-box").replaceChildren(out);
+      document.getElementById("live").hidden = false;
+    }
     const all = out.textContent + text;
     out.textContent = all.length > LIVE_KEEP ? all.slice(all.length - LIVE_KEEP) : all;
   };
