@@ -13,6 +13,7 @@ import base64
 import hashlib
 import socket
 import threading
+from collections import deque
 from typing import Any
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
@@ -61,7 +62,7 @@ class WebSocket:
         self.sock = sock
         self._proto = Connection(ConnectionType.SERVER)
         self._lock = threading.Lock()
-        self._closed = False
+        self._events: deque[Any] = deque()  # parsed, not yet returned (only `receive` uses it)
 
     @classmethod
     def accept(cls, environ: dict[str, Any], protocol: str) -> WebSocket:
@@ -106,8 +107,9 @@ class WebSocket:
         pings; raises Closed at the end."""
         while True:
             with self._lock:
-                events = list(self._proto.events())
-            for event in events:
+                self._events.extend(self._proto.events())
+            while self._events:
+                event = self._events.popleft()
                 if isinstance(event, Message):
                     return event
                 if isinstance(event, Ping):
