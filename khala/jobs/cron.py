@@ -61,7 +61,10 @@ class Cron:
         """The first tick strictly after `moment`. Raises CronError if there is none."""
         tick = moment.replace(second=0, microsecond=0) + _dt.timedelta(minutes=1)
         day = _dt.timedelta(days=1)
+        horizon = tick + _dt.timedelta(minutes=SEARCH_MINUTES)
         for _ in range(SEARCH_MINUTES):
+            if tick > horizon:
+                break
             if tick.month not in self.months or not self._day_ok(tick):
                 tick = (tick + day).replace(hour=0, minute=0)  # skip the whole day
                 continue

@@ -8,6 +8,7 @@ so they appear in every task API and a run is never created twice.
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import logging
 import signal as _signal
 import time
@@ -50,7 +51,7 @@ def validate_spec(spec: JobSpec, settings: JudicatorSettings) -> None:
     if not 1 <= spec.replica <= MAX_REPLICA:
         raise InvalidInput(f"replica must be within 1..{MAX_REPLICA}")
     try:
-        parse(spec.cron)
+        parse(spec.cron).next_after(_dt.datetime(2000, 1, 1))
     except CronError as exc:
         raise InvalidInput(f"cron: {exc}") from exc
     if not 0 <= spec.interval <= 86400 * 366:
