@@ -54,6 +54,7 @@ class JobState:
     started: bool = False  # dependencies were met and this generation's runs began
     cursor: list[int] = field(default_factory=list)  # per replica: its current run/attempt
     tick: int | None = None  # cron: the tick last fired (in clock units)
+    skipped_to: int = 0  # cron: missed ticks up to this one are skipped (plan.py)
     fired: bool = False  # cron: `tick` was fired (False: it is the tick the job started in)
     outcome: str = ""  # "", "succeeded", "failed" (once: final; cron: of the last tick)
     blocked: str = ""  # why this job will never start (a dependency failed)

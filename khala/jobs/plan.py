@@ -10,10 +10,10 @@ Rules (docs/jobs.md):
   the k-th retry `retry_backoff * 2**(k-1)` seconds after the failed run ended;
 - `daemon`: each replica is started again `interval` seconds after its run ended (whatever
   the outcome; a run whose executor dies is requeued and rerun as the same task);
-- `cron`: the latest due tick fires when it is newer than the last fired one; older ticks
-  missed meanwhile (no leader during an outage) are skipped, so a tick fires at most once and
-  after an outage only the latest missed tick fires. Failed runs of a tick are retried like
-  `once` runs, within that tick.
+- `cron`: each tick fires once. Ticks missed while no scheduler ran (an outage, a failover):
+  the earliest of them fires, late, once; the others are skipped; the schedule goes on with the
+  next tick. So the tick at which a leader dies fires exactly once, by it or by the next
+  leader. Failed runs of a tick are retried like `once` runs, within that tick.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ def tick_time(tick: int) -> _dt.datetime:
     return _dt.datetime(1970, 1, 1) + _dt.timedelta(minutes=tick)
 
 
-def due_tick(cron: Cron, last: int, now_tick: int) -> int | None:
-    """The latest tick in (last, now_tick] that the expression matches, or None."""
+def due_ticks(cron: Cron, last: int, now_tick: int) -> tuple[int, int] | None:
+    """The earliest and the latest tick in (last, now_tick] that the expression matches, or
+    None when there is none."""
     if now_tick <= last:
         return None
     limit = tick_time(now_tick)
@@ -60,10 +61,10 @@ def due_tick(cron: Cron, last: int, now_tick: int) -> int | None:
     for _ in range(CATCH_UP_STEPS):
         following = cron.next_after(found)
         if following > limit:
-            return _tick_of(found)
+            return _tick_of(first), _tick_of(found)
         found = following
     latest = cron.latest(limit, now_tick - _tick_of(found))
-    return _tick_of(latest or found)
+    return _tick_of(first), _tick_of(latest or found)
 
 
 def _tick_of(moment: _dt.datetime) -> int:
@@ -156,9 +157,11 @@ def _plan_runs(spec: JobSpec, state: JobState, runs: dict[int, RunView | None],
 def _plan_cron(spec: JobSpec, state: JobState, runs: dict[int, RunView | None],
                now: float, unit: float) -> Plan:
     planned = _plan_runs(spec, state, runs, now) if state.fired else Plan(state)
-    due = due_tick(parse(spec.cron), state.tick or 0, int(now // unit))
+    due = due_ticks(parse(spec.cron), max(state.tick or 0, state.skipped_to),
+                    int(now // unit))
     if due is None:
         return planned
     state = planned.state
-    state.tick, state.cursor, state.fired = due, [0] * spec.replica, True
+    state.tick, state.skipped_to = due
+    state.cursor, state.fired = [0] * spec.replica, True
     return Plan(state, start=list(range(spec.replica)))

@@ -9,7 +9,7 @@ import pytest
 from khala.dispatch import Candidate, fair_order
 from khala.jobs.cron import CronError, parse
 from khala.jobs.model import JobSpec, JobState, RunView, run_key
-from khala.jobs.plan import dependency_view, due_tick, plan
+from khala.jobs.plan import dependency_view, due_ticks, plan
 from khala.model import Status, Task, format_time
 
 T0 = dt.datetime(2024, 1, 1, 12, 0)
@@ -57,14 +57,14 @@ def test_cron_next_and_latest() -> None:
         parse("0 0 31 2 *").next_after(at(0))
 
 
-def test_due_tick_fires_the_latest_and_skips_older_missed_ticks() -> None:
+def test_due_ticks_earliest_and_latest() -> None:
     every = parse("* * * * *")
-    assert due_tick(every, 100, 100) is None
-    assert due_tick(every, 100, 101) == 101
-    assert due_tick(every, 100, 250) == 250  # outage: only the latest missed tick
+    assert due_ticks(every, 100, 100) is None
+    assert due_ticks(every, 100, 101) == (101, 101)
+    assert due_ticks(every, 100, 250) == (101, 250)
     fives = parse("*/5 * * * *")
-    assert due_tick(fives, 100, 104) is None
-    assert due_tick(fives, 100, 107) == 105
+    assert due_ticks(fives, 100, 104) is None
+    assert due_ticks(fives, 100, 117) == (105, 115)
 
 
 # ----------------------------------------------------------------------------- planner
@@ -140,9 +140,11 @@ def test_cron_fires_each_tick_once_and_skips_missed_ones() -> None:
     assert fired.start == [0, 1] and fired.state.tick == 101
     busy = {0: run(Status.RUNNING, False), 1: run(Status.RUNNING, False)}
     assert plan(s, fired.state, busy, {}, 101.8, 1).start == []
-    late = plan(s, fired.state, busy, {}, 109.2, 1)  # ticks 102..108 missed: only 109 fires
-    assert late.state.tick == 109 and late.start == [0, 1]
+    late = plan(s, fired.state, busy, {}, 109.2, 1)  # 102..109 missed: 102 fires, late
+    assert late.state.tick == 102 and late.start == [0, 1]
     assert run_key(s, late.state, 0) != run_key(s, fired.state, 0)
+    assert plan(s, late.state, busy, {}, 109.6, 1).start == []  # 103..109 skipped
+    assert plan(s, late.state, busy, {}, 110.1, 1).state.tick == 110  # then on schedule
 
 
 def test_stopping_job_plans_nothing() -> None:
