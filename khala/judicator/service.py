@@ -15,9 +15,9 @@ from khala import model
 from khala.config import JudicatorSettings
 from khala.discovery.base import Registration
 from khala.errors import InvalidInput, NotFound
+from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
 from khala.judicator.rules import final_status, plan_report, progress_status
-from khala.judicator.jobs import JobApi
 from khala.judicator.tasks import TaskApi
 from khala.model import (
     Assignment,

@@ -51,8 +51,8 @@ from khala.model import (
     TaskBrief,
 )
 from khala.store.base import Store
-from khala.store.mongo_jobs import FAIR_INDEX, MongoJobs
 from khala.store.codec import brief_from_row, result_from_dict, result_to_dict
+from khala.store.mongo_jobs import FAIR_INDEX, MongoJobs
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -28,7 +28,6 @@ from khala.model import (
     new_id,
 )
 from khala.store.base import Store
-from khala.store.sqlite_jobs import SqliteJobs, fair_candidates
 from khala.store.codec import (
     brief_from_row,
     result_from_json,
@@ -36,6 +35,7 @@ from khala.store.codec import (
     spec_from_json,
     spec_to_json,
 )
+from khala.store.sqlite_jobs import SqliteJobs, fair_candidates
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (

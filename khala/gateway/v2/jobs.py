@@ -38,7 +38,8 @@ class JobIn(Strict):
                             description="daemon: seconds from a run's end to its restart")
     deps: list[str] = Field(default_factory=list, max_length=32,
                             description="jobs that must have succeeded (daemons: be running)")
-    retry: RetryIn = Field(default_factory=RetryIn, description="once/cron: failed runs")
+    retry: RetryIn = Field(default_factory=lambda: RetryIn(attempts=0, backoff=1.0),
+                           description="once/cron: failed runs")
 
 
 class JobTask(BaseModel):

@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field, ValidationError
 from khala.config import GatewaySettings
 from khala.errors import InvalidInput
 from khala.gateway.v2 import convert
-from khala.gateway.v2.jobs import JobViews
 from khala.gateway.v2.errors import ApiError, error_item, error_response, validation_items
+from khala.gateway.v2.jobs import JobViews
 from khala.gateway.v2.models import (
     STATUS_NAMES,
     BatchItem,
