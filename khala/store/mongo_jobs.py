@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
@@ -61,8 +62,6 @@ class MongoJobs:
         active: dict[int, int] = {}
         for d in self._tasks.find(_filter(lifecycle.ACTIVE), {"user": 1}):
             active[int(d["user"])] = active.get(int(d["user"]), 0) + 1
-        from bson import ObjectId
-
         return [{"_id": ObjectId(c.id), "attempts": attempts[c.id]}
                 for c in fair_order(found, active)]
 
