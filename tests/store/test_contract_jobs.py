@@ -4,7 +4,6 @@ fair share in assign, the jobs table, and the cost of assign with 100,000 queued
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable
 
 from khala.store.base import Store
@@ -49,42 +48,21 @@ def test_jobs_table(store: Store) -> None:  # noqa: F811
     assert store.job("a") is None
 
 
-def test_assign_cost_is_flat_with_100000_queued(tmp_path) -> None:  # noqa: ANN001
-    path = tmp_path / "big.db"
-    small = SqliteStore(str(path))
-    for i in range(100):  # the same 50 users as below: the cost grows with users, not tasks
-        small.add(make_task(i, user=i % 50))
-    began = time.perf_counter()
-    for _ in range(20):
-        assert small.assign("e", 1, at(1))
-    few = (time.perf_counter() - began) / 20
-    big = SqliteStore(str(tmp_path / "big2.db"))
-    template = make_task(0)
-    rows = []
-    for i in range(100_000):
-        t = make_task(i, user=i % 50)
-        rows.append((t.id, t.user, t.add_time, 0, 0, None, "", '{"compile": {"command": "true",'
-                     ' "timeout": 1, "memory_limit": null}, "execute": {"input": "", "command":'
-                     ' "echo hi", "timeout": 1, "standard": "", "memory_limit": null,'
-                     ' "cpu_limit": null, "pids_limit": null, "output_limit": null}}',
-                     b"", b"", None, 0))
-    conn = sqlite3.connect(str(tmp_path / "big2.db"))
-    conn.executemany("INSERT INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-    conn.commit()
-    conn.close()
-    del template
-    began = time.perf_counter()
-    for _ in range(20):
-        assert big.assign("e", 1, at(1))
-    many = (time.perf_counter() - began) / 20
-    print(f"\nassign: {few * 1000:.2f} ms with 100 queued, {many * 1000:.2f} ms with 100,000")
-    assert many < max(3 * few, 0.02), (few, many)
-    plan = " ".join(str(r) for r in sqlite3.connect(str(tmp_path / "big2.db")).execute(
+def test_fair_dispatch_queries_use_the_index(tmp_path) -> None:  # noqa: ANN001
+    """Dispatch cost must stay flat as the queue grows: the candidate query is answered from the
+    `tasks_fair` index, never a scan. (Its timing with 100,000 pending is a benchmark figure,
+    benchmarks/, not a timed test.)"""
+    sq = SqliteStore(str(tmp_path / "fair.db"))
+    for i in range(100):
+        sq.add(make_task(i, user=i % 50))
+    assert sq.assign("e", 1, at(1))
+    conn = sqlite3.connect(str(tmp_path / "fair.db"))
+    plan = " ".join(str(r) for r in conn.execute(
         "EXPLAIN QUERY PLAN SELECT priority FROM tasks WHERE done = 0 AND executor IS NULL"
         " AND status IN (0, 6) ORDER BY priority DESC LIMIT 1"))
+    conn.close()
     assert "tasks_fair" in plan and "SCAN tasks" not in plan.replace("USING INDEX", ""), plan
-    small.close()
-    big.close()
+    sq.close()
 
 
 def test_opener_fixture_is_used(opener: Callable[[], Store]) -> None:  # noqa: F811
