@@ -14,6 +14,7 @@ from khala.discovery import Discovery, open_discovery
 from khala.errors import InvalidInput, TooLarge, Unavailable
 from khala.gateway.formparser import StrictRequest
 from khala.gateway.live import register_live
+from khala.gateway.meproc import meproc_error, register_meproc
 from khala.gateway.site import register_site
 from khala.gateway.v2 import register_v2
 from khala.gateway.views import EMPTY_ANSWERS, Api, answer
@@ -133,4 +134,6 @@ def create_app(
     _register_errors(app)
     register_v2(app, settings, client)  # API v2, /openapi.json, /docs/ (after the handlers)
     register_live(app, settings, client)  # pow-1 websocket, task event streams (issue 12)
+    register_meproc(app, client)  # Meproc's /proc routes (issue 15)
+    register_error_shape(app, "/proc", meproc_error)
     return app

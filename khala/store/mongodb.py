@@ -52,6 +52,7 @@ from khala.model import (
 )
 from khala.store.base import Store
 from khala.store.codec import brief_from_row, result_from_dict, result_to_dict
+from khala.store.mongo_jobs import FAIR_INDEX, MongoJobs
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -67,6 +68,7 @@ TASK_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("queue", [("done", ASCENDING), ("executor", ASCENDING), ("add_time", ASCENDING),
                ("_id", ASCENDING)]),
     ("held", [("executor", ASCENDING), ("done", ASCENDING), ("report_time", ASCENDING)]),
+    ("fair", FAIR_INDEX),
 ]
 
 
@@ -95,7 +97,7 @@ def parse_write_concern(value: str | int) -> WriteConcern:
     return WriteConcern(w=int(text) if text.isdigit() else text)
 
 
-class MongoStore(Store):
+class MongoStore(MongoJobs, Store):
     def __init__(
         self,
         client: pymongo.MongoClient[dict[str, Any]],
@@ -114,6 +116,7 @@ class MongoStore(Store):
         self._claims: Collection[dict[str, Any]] = db["claims"]
         self._keys: Collection[dict[str, Any]] = db["keys"]
         self._signals: Collection[dict[str, Any]] = db["signals"]
+        self._jobs: Collection[dict[str, Any]] = db["jobs"]
         self._create_indexes()
 
     @classmethod
@@ -193,10 +196,7 @@ class MongoStore(Store):
             wanted = count - len(taken)
             if wanted <= 0:
                 break
-            queued = mongo_filter(lifecycle.QUEUED)
-            heads = list(
-                self._tasks.find(queued, {"attempts": 1}).sort(QUEUE_ORDER).limit(2 * wanted + 4)
-            )
+            heads = self._fair_heads(2 * wanted + 4)
             if not heads:
                 break
             for head in heads:
@@ -472,6 +472,7 @@ def _task_to_doc(oid: ObjectId, task: Task) -> dict[str, Any]:
         "execute": asdict(task.execute),
         "result": result_to_dict(task.result),
         "key": task.key,
+        "priority": int(task.priority),
     }
 
 
@@ -499,4 +500,5 @@ def _task_from_doc(doc: Mapping[str, Any]) -> Task:
         report_time=brief.report_time,
         result=result_from_dict(doc.get("result")),
         key=doc.get("key"),
+        priority=int(doc.get("priority") or 0),
     )
