@@ -71,6 +71,11 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     max_wait_ms: int = setting(5000, "longest report long-poll a judicator grants, ms")
     mongo_write_concern: str = setting("majority", "MongoDB write concern: majority, 1, …")
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
+    max_connections: int = setting(256, "most Thrift connections served at once (more wait)")
+    rpc_max_message: int = setting(
+        64 * 1024 * 1024, "largest Thrift call, and its texts inflated together, bytes"
+    )
+    rpc_max_items: int = setting(100_000, "most list/map items plus structs in one Thrift call")
 
     def resolved_name(self) -> str:
         port = self.listen.rsplit(":", 1)[-1]

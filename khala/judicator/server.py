@@ -11,6 +11,7 @@ from khala.discovery import open_registration
 from khala.judicator.notifier import Notifier
 from khala.judicator.reaper import Reaper
 from khala.judicator.service import JudicatorService
+from khala.rpc.guard import MessageLimits
 from khala.rpc.server import RpcServer
 from khala.store import open_store
 
@@ -34,7 +35,13 @@ class JudicatorServer:
         )
         self.notifier = Notifier()
         host, port = parse_hostport(settings.listen)
-        self._rpc = RpcServer(host, port)
+        self._rpc = RpcServer(
+            host,
+            port,
+            MessageLimits(max_bytes=settings.rpc_max_message, max_items=settings.rpc_max_items),
+            max_task_size=settings.max_task_size,
+            max_connections=settings.max_connections,
+        )
         self.port = self._rpc.port
         advertise = settings.advertise or f"{host}:{self.port}"
         self.registration = open_registration(settings, self.name, advertise, settings.ttl)
@@ -49,7 +56,7 @@ class JudicatorServer:
         )
 
     def start(self) -> None:
-        self._rpc.start(self.service)
+        self._rpc.start(self.service, on_disconnect=self.store.release_thread)
         self.registration.start()
         self.reaper.start()
         log.info(

@@ -85,6 +85,10 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ life cycle
 
+    def release_thread(self) -> None:  # noqa: B027 - optional hook
+        """Release what the calling thread holds (its connection); called when a client
+        connection's thread ends. The store stays usable from other threads."""
+
     @abstractmethod
     def close(self) -> None:
         """Release connections."""

@@ -79,10 +79,10 @@ def add_tasks(store: Store, count: int, **changes: Any) -> list[Task]:
 
 def full_result() -> Result:
     return Result(
-        compile_output="编译 ok ✓",
-        compile_error="",
-        execute_output="héllo\n" * 100,
-        execute_error="warn\x00ing",
+        compile_output="编译 ok ✓".encode(),
+        compile_error=b"",
+        execute_output="héllo\n".encode() * 100 + b"\xff\xfe not UTF-8",
+        execute_error=b"warn\x00ing",
         compile_report=StepReport(exit_code=0, time=0.25, wall_time=0.5, memory=1 << 20),
         execute_report=StepReport(
             exit_code=None, signal=9, core_dump=True, time=1.5, wall_time=2.0,
@@ -319,7 +319,7 @@ def test_late_finish_from_lost_executor_is_refused(store: Store) -> None:
     assert store.requeue(task.id, "old", at(2))
     (again,) = store.assign("new", 1, at(3))
     assert again.id == task.id and again.executor == "new"
-    assert not store.finish(task.id, "old", Status.SUCCESS, Result(execute_output="stale"), at(4))
+    assert not store.finish(task.id, "old", Status.SUCCESS, Result(execute_output=b"stale"), at(4))
     assert store.finish(task.id, "new", Status.SUCCESS, Result(execute_output="fresh"), at(5))
     got = store.get(task.id)
     assert got is not None and got.result == Result(execute_output="fresh")
