@@ -8,6 +8,7 @@ change starts from and what it sets is stated once in khala.lifecycle; the backe
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 from khala.model import ExecutorInfo, Result, SearchQuery, Status, Task, TaskBrief
 
@@ -84,6 +85,11 @@ class Store(ABC):
         """Delete executors silent since before `before`; returns their hostnames."""
 
     # ------------------------------------------------------------------ life cycle
+
+    def set_claimer(self, name: str, is_live: Callable[[str], bool | None]) -> None:  # noqa: B027
+        """Who assigns through this store (a judicator's registered name) and how to tell
+        whether another judicator is alive (True/False, None = cannot tell). A store that
+        marks tasks while assigning (MongoStore on FerretDB) clears marks of the dead with it."""
 
     def release_thread(self) -> None:  # noqa: B027 - optional hook
         """Release what the calling thread holds (its connection); called when a client

@@ -320,9 +320,9 @@ def test_late_finish_from_lost_executor_is_refused(store: Store) -> None:
     (again,) = store.assign("new", 1, at(3))
     assert again.id == task.id and again.executor == "new"
     assert not store.finish(task.id, "old", Status.SUCCESS, Result(execute_output=b"stale"), at(4))
-    assert store.finish(task.id, "new", Status.SUCCESS, Result(execute_output="fresh"), at(5))
+    assert store.finish(task.id, "new", Status.SUCCESS, Result(execute_output=b"fresh"), at(5))
     got = store.get(task.id)
-    assert got is not None and got.result == Result(execute_output="fresh")
+    assert got is not None and got.result == Result(execute_output=b"fresh")
 
 
 def test_progress_only_by_holder_while_undone(store: Store) -> None:
