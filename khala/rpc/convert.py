@@ -52,7 +52,7 @@ def pack(text: str | bytes | None) -> bytes:
 
 class Inflation:
     """A budget of inflated bytes shared by the compressed fields of one call: a zlib bomb
-    stops at the budget (InvalidInput), before it is ever held whole."""
+    stops at the budget (TooLarge), before it is ever held whole; bad zlib is InvalidInput."""
 
     def __init__(self, limit: int) -> None:
         self.left = max(0, limit)
@@ -66,7 +66,7 @@ class Inflation:
         except zlib.error as exc:
             raise InvalidInput(f"text field is not zlib-compressed: {exc}") from exc
         if len(raw) > self.left or decoder.unconsumed_tail:
-            raise InvalidInput("compressed text inflates beyond the size limit")
+            raise TooLarge("compressed texts inflate beyond the size limit")
         self.left -= len(raw)
         return raw
 
@@ -275,7 +275,7 @@ def completed_from_thrift(task: Any, budget: Inflation | None = None) -> Task:
     executor's result must not be lost over a malformed text field."""
     try:
         result = result_from_thrift(task.result, budget) or Result()
-    except InvalidInput as exc:
+    except (InvalidInput, TooLarge) as exc:
         result = Result(compile_error=f"[khala] result could not be decoded: {exc}".encode())
         return Task(id=task.id, status=Status.UNKNOWN_ERROR, result=result)
     return Task(id=task.id, status=model.status_of(task.status), result=result)
