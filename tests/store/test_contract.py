@@ -478,7 +478,8 @@ def test_data_survives_reopening(opener: Callable[[], Store]) -> None:
 
 
 def test_mongodb_claim_left_by_a_dead_judicator_expires(mongo_url: str) -> None:
-    from khala.store.mongodb import CLAIM_STALE_SECONDS, MongoStore
+    from khala.store.claims import CLAIM_STALE_SECONDS
+    from khala.store.mongodb import MongoStore
 
     store = MongoStore.from_url(mongo_url)
     try:
@@ -490,5 +491,27 @@ def test_mongodb_claim_left_by_a_dead_judicator_expires(mongo_url: str) -> None:
         (got,) = store.assign("ex", 2, at(1))  # the stale claim is cleared, the live one kept
         assert got.id == stuck.id and got.executor == "ex"
         assert store.get(fresh.id).executor is None  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+def test_mongodb_claims_of_gone_judicators_clear_at_once(mongo_url: str) -> None:
+    """Claims name their judicator: one no longer registered (or an earlier incarnation of
+    this one) is cleared once a second old; a live judicator's claim is left alone."""
+    from khala.store.mongodb import MongoStore
+
+    store = MongoStore.from_url(mongo_url)
+    store.set_claimer("me", {"alive": True, "gone": False, "me": True}.get)
+    try:
+        live, gone, restarted, unknown = add_tasks(store, 4)
+        old = time.time() - 2  # same machine: the server's clock
+        for task, owner in ((live, "alive"), (gone, "gone"), (restarted, "me"),
+                            (unknown, "nobody-knows")):  # fmt: skip
+            store._claims.insert_one({"_id": f"{task.id}/0", "executor": "x",
+                                      "judicator": owner, "incarnation": "old", "at": old})
+        got = store.assign("ex", 4, at(1))
+        assert sorted(t.id for t in got) == sorted([gone.id, restarted.id])
+        assert store.get(live.id).executor is None  # type: ignore[union-attr]
+        assert store.get(unknown.id).executor is None  # type: ignore[union-attr]
     finally:
         store.close()
