@@ -145,6 +145,16 @@ class SqliteStore(SqliteJobs, Store):
             raise
         conn.execute("COMMIT")
 
+    def release_thread(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._all_lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        conn.close()
+
     def close(self) -> None:
         with self._all_lock:
             for conn in self._all:
