@@ -13,7 +13,7 @@ import threading
 import time
 
 from khala.config import UpSettings
-from khala.discovery.local_etcd import etcd_command, find_etcd, wait_healthy
+from khala.local_etcd import etcd_command, find_etcd, wait_healthy
 from khala.errors import ConfigError, SandboxUnavailable, Unavailable
 from khala.sandbox import open_sandbox
 
