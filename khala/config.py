@@ -89,6 +89,9 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     memory_limit: int = setting(512 * 1024 * 1024, "default memory limit of a step, bytes")
     pids_limit: int = setting(256, "default process/thread limit of a step")
     result_limit: int = setting(4 * 1024 * 1024, "bytes of each stream kept in the result")
+    stop_grace: float = setting(
+        10.0, "seconds running tasks may finish after the first SIGTERM/SIGINT, then killed"
+    )
 
     def resolved_name(self) -> str:
         return self.name or f"executor.{socket.gethostname()}.{os.getpid()}"

@@ -312,6 +312,9 @@ class MongoStore(Store):
                 removed.append(gone["hostname"])
         return sorted(removed)
 
+    def remove_executor(self, hostname: str) -> bool:
+        return self._executors.delete_many({"hostname": hostname}).deleted_count > 0
+
 
 # ----------------------------------------------------------------------------- life cycle → Mongo
 
