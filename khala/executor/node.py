@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import shutil
 import signal
 import tempfile
@@ -90,6 +91,28 @@ def handle_stop_signals(node: ExecutorNode) -> None:
         signal.signal(sig, drain)
 
 
+def wait_taking_signals(thread: threading.Thread) -> None:
+    """Wait for `thread` in the main thread, running signal handlers at once. The kernel may
+    deliver a signal to any thread, and Python runs the handler only when the main thread next
+    runs bytecode: a plain join(timeout) would delay a drain by up to its timeout (while the
+    report loop kept taking work). A wakeup fd makes the main thread's select return at once."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    try:
+        while thread.is_alive():
+            select.select([read_fd], [], [], 0.5)
+            try:
+                os.read(read_fd, 512)
+            except BlockingIOError:
+                pass
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(read_fd)
+        os.close(write_fd)
+
+
 def check_work_dir(work_dir: str, sandbox: Sandbox) -> None:
     """Create the work root and make sure the sandbox can use a directory inside it."""
     if not work_dir:
@@ -137,8 +160,7 @@ def run(settings: ExecutorSettings) -> int:
     log.info("executor %s: %d slot(s), sandbox %s", node.name, node.capacity, sandbox.name)
     loop = threading.Thread(target=node.run, name="khala-report-loop")
     loop.start()
-    while loop.is_alive():  # the main thread stays free to take signals
-        loop.join(0.5)
+    wait_taking_signals(loop)
     node.close()
     discovery.close()
     log.info("executor %s stopped", node.name)

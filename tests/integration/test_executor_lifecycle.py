@@ -135,6 +135,9 @@ def test_no_new_work_for_a_draining_executor(cluster_factory: Any) -> None:
     wait_for(rpc, running, lambda t: t.status == 3, 20)
     time.sleep(0.2)  # its report with the other free slot is now held by the judicator
     executor.signal(signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while "draining (" not in executor.log() and time.monotonic() < deadline:
+        time.sleep(0.001)  # from the moment it drains, whatever happens on the judicator
     queued = [add(rpc, "echo ran")]
     for pause in (0.005, 0.02, 0.05, 0.1, 0.3):
         time.sleep(pause)
