@@ -131,6 +131,7 @@ def test_prepare_workdir_refuses_unreachable_dir(sandbox: BwrapSandbox) -> None:
             sandbox.prepare_workdir(inner)
 
 
+@pytest.mark.integration  # opens a real sandbox
 def test_open_sandbox_bwrap_and_cgroup_version_here() -> None:
     sandbox = open_sandbox("bwrap")
     try:
@@ -143,6 +144,7 @@ def test_open_sandbox_bwrap_and_cgroup_version_here() -> None:
         sandbox.close()
 
 
+@pytest.mark.integration  # opens a real sandbox
 def test_missing_bwrap_is_refused() -> None:
     sandbox = BwrapSandbox(bwrap="/nonexistent/bwrap")
     try:
@@ -153,6 +155,7 @@ def test_missing_bwrap_is_refused() -> None:
     assert not os.path.exists(sandbox._etc)
 
 
+@pytest.mark.integration  # opens a real sandbox
 def test_stale_etc_copies_are_removed(reachable: Path) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait(10)
