@@ -10,7 +10,9 @@ sandboxes at the same time, and those are not this run's leaks. In scope are
   (`run-<our pid>-…`, which catches one that escaped the tree by being reparented to init),
 - run cgroups of this process (`run-<our pid>-…`).
 
-Anything of those that exists when the probe is made is not counted.
+Anything of those that exists when the probe is made is not counted — also run cgroups named
+after our pid that a dead process of the same pid left behind (pids are reused; the cpuacct and
+pids hierarchies are shared by the whole machine).
 """
 
 from __future__ import annotations
@@ -88,12 +90,14 @@ class LeakProbe:
         # this run's: only processes that appear during the run count as leaks.
         self.exclude = exclude_children | self._processes()
         self.mounts = mounts(self.roots)
+        self.cgroups = set(box.tree.leftovers(self.cgroup_prefix))
 
     def _processes(self) -> set[int]:
         return descendants(os.getpid()) | in_cgroups(f"/{self.cgroup_prefix}")
 
     def leaks(self) -> list[str]:
-        found = [f"cgroup {p}" for p in self.box.tree.leftovers(self.cgroup_prefix)]
+        cgroups = self.box.tree.leftovers(self.cgroup_prefix)
+        found = [f"cgroup {p}" for p in cgroups if p not in self.cgroups]
         found += [f"work dir entry {n}" for n in os.listdir(self.work_base)]
         found += [f"process {p}" for p in sorted(self._processes() - self.exclude)]
         found += [f"mount {m}" for m in sorted(mounts(self.roots) - self.mounts)]

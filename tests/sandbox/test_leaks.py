@@ -56,6 +56,10 @@ def stop(pid: int) -> None:
 def test_other_sandbox_activity_on_the_machine_is_not_reported(
     sandbox: BwrapSandbox, work_base: str
 ) -> None:
+    # A run cgroup a dead process of our pid left behind (pids are reused) is not this run's.
+    namesakes = [os.path.join(p, f"run-{os.getpid()}-0-deadbe") for p in sandbox.tree.parents()]
+    for path in namesakes:
+        os.mkdir(path)
     probe = LeakProbe(sandbox, work_base, exclude_children=set())
     # Meanwhile, outside this run's scope: another executor's work area, its sandbox process
     # and its run cgroup appear.
@@ -74,7 +78,7 @@ def test_other_sandbox_activity_on_the_machine_is_not_reported(
         assert probe.leaks() == []
     finally:
         stop(stranger)
-        for path in other_cgroups:
+        for path in other_cgroups + namesakes:
             os.rmdir(path)
         workarea.unmount(other_area)
         os.rmdir(other_area)
