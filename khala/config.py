@@ -77,6 +77,11 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     cron_unit: float = setting(
         60.0, "seconds per cron minute; TEST ONLY: 1 makes `* * * * *` fire every second"
     )
+    max_connections: int = setting(256, "most Thrift connections served at once (more wait)")
+    rpc_max_message: int = setting(
+        64 * 1024 * 1024, "largest Thrift call, and its texts inflated together, bytes"
+    )
+    rpc_max_items: int = setting(100_000, "most list/map items plus structs in one Thrift call")
 
     def resolved_name(self) -> str:
         port = self.listen.rsplit(":", 1)[-1]
@@ -105,6 +110,9 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     stream_clients: int = setting(64, "stream connections served at once")
     stream_etcd: str = setting("", "etcd endpoints where the stream endpoint is registered; "
                                "empty = etcd")
+    stop_grace: float = setting(
+        10.0, "seconds running tasks may finish after the first SIGTERM/SIGINT, then killed"
+    )
 
     def resolved_name(self) -> str:
         return self.name or f"executor.{socket.gethostname()}.{os.getpid()}"

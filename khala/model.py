@@ -102,10 +102,12 @@ class StepReport:
 
 @dataclass
 class Result:
-    compile_output: str = ""
-    compile_error: str = ""
-    execute_output: str = ""
-    execute_error: str = ""
+    """What the steps wrote, byte for byte (never decoded: a program may write any bytes)."""
+
+    compile_output: bytes = b""
+    compile_error: bytes = b""
+    execute_output: bytes = b""
+    execute_error: bytes = b""
     compile_report: StepReport | None = None
     execute_report: StepReport | None = None
 

@@ -5,9 +5,10 @@ with `stream_listen = "off"`."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from khala.config import ExecutorSettings
-from khala.model import Task
+from khala.model import Result, Status, Task
 from khala.streams.hub import StreamHub, TaskStream
 from khala.streams.registry import EndpointRegistration, registry_of
 
@@ -28,6 +29,24 @@ class Streams:
         if registry_of(settings):
             self._registration = EndpointRegistration(settings, name, address)
             self._registration.start()
+
+    def run(self, task: Task, on_status: Callable[[int], None],
+            runner: Callable[[TaskStream | None, Callable[[int], None]],
+                             tuple[int, Result]]) -> tuple[int, Result]:
+        """Run `task` with `runner(stream, on_status)`, its live stream open around it."""
+        stream = self.open(task)
+        self.status(task.id, Status.COMPILING)
+
+        def status(value: int) -> None:
+            self.status(task.id, value)
+            on_status(value)
+
+        final = int(Status.UNKNOWN_ERROR)
+        try:
+            final, result = runner(stream, status)
+            return final, result
+        finally:
+            self.finish(task.id, final)
 
     def open(self, task: Task | None) -> TaskStream | None:
         if self.hub is None or task is None:

@@ -80,6 +80,10 @@ def _problems(exc: ValidationError) -> str:
                      for e in exc.errors()[:5])
 
 
+def _text(data: str | bytes) -> str:
+    return data if isinstance(data, str) else data.decode("utf-8", errors="replace")
+
+
 def outcome(task: Task) -> dict[str, Any]:
     """The result message for a finished task."""
     if task.status == Status.SUCCESS:
@@ -87,7 +91,8 @@ def outcome(task: Task) -> dict[str, Any]:
     r = task.result
     step = r.execute_report if r is not None else None
     if task.status == Status.COMPILE_FAILED and r is not None:
-        message = (r.compile_error.strip() or r.compile_output.strip())[:MAX_REASON]
+        message = (_text(r.compile_error).strip() or _text(r.compile_output).strip())
+        message = message[:MAX_REASON]
         reason = f"compile failed: {message}" if message else "compile failed"
     elif task.status == Status.RUN_FAILED:
         reason = f"run failed: {step.reason if step else 'unknown'}"
