@@ -25,6 +25,8 @@ from wsproto.events import (
     TextMessage,
 )
 
+from khala.streams.wire import SOCKET_BUFFER  # noqa: E402 - grouped with its use
+
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 RECV_CHUNK = 16 * 1024
 #: environ key set on a hijacked connection (the worker closes it after the view).
@@ -73,6 +75,7 @@ class WebSocket:
         environ[HIJACKED] = True
         sock.setblocking(True)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
         key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "")
         sock.sendall((
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -24,7 +24,14 @@ class StreamConnection:
     def __init__(self, address: str, task_id: str, position: dict[str, int],
                  want_input: bool) -> None:
         host, _, port = address.rpartition(":")
-        self._sock = socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT)
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, wire.SOCKET_BUFFER)
+        self._sock.settimeout(CONNECT_TIMEOUT)
+        try:
+            self._sock.connect((host.strip("[]"), int(port)))
+        except OSError:
+            self._sock.close()
+            raise
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock.settimeout(IDLE_TIMEOUT)
         self._send_lock = threading.Lock()

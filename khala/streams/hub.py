@@ -132,6 +132,7 @@ class StreamHub:
             header, _ = wire.read_frame(conn)
             conn.settimeout(SEND_TIMEOUT)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, wire.SOCKET_BUFFER)
             stream = self.get(str(header.get("task", "")))
             if header.get("type") != "follow" or stream is None:
                 conn.sendall(wire.encode({"type": "unknown"}))

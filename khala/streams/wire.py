@@ -19,6 +19,10 @@ import socket
 import struct
 from typing import Any
 
+#: Kernel buffer of each stream connection's sending (executor) and receiving (gateway) side,
+#: and of a pow-1 websocket's sending side: what a stalled client can hold in flight is bounded
+#: by these, not by the kernel's autotuning (several MiB per socket on loopback).
+SOCKET_BUFFER = 256 * 1024
 MAX_HEADER = 4096
 MAX_DATA = 1024 * 1024
 _HEAD = struct.Struct(">II")
