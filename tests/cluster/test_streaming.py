@@ -42,7 +42,10 @@ def _start(c: Cluster, etcd_server: Any, etcd_prefix: str, mongo_url: str
         c.start_judicator(store=mongo_url, name=name)
     a, b = (f"127.0.0.1:{j.port}" for j in c.judicators)
     reg = {"stream_etcd": etcd_server.url, "prefix": etcd_prefix}
-    c.start_executor(slots=2, name="executor-s", judicators=b, **reg)
+    # a 128 KiB live log (default 1 MiB): what a stalled client can hold in flight (log +
+    # socket buffers) is then well under the flood test's 4 MiB, so it must see drops
+    c.start_executor(slots=2, name="executor-s", judicators=b, stream_buffer=128 * 1024,
+                     **reg)
     calls = {"py": {"compile": {"command": "true", "files": [
         {"path": "main.py", "content": "{{0}}"}]},
         "execute": {"command": "python3 main.py", "timeout": 10, "interactive": True}}}
