@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from khala.model import Code, Status, Task
 from khala.rpc.tasks_client import TaskCalls
 from khala.streams.client import StreamConnection
-from khala.streams.log import STREAMS, Chunk, Dropped, advance
+from khala.streams.log import READ_MAX, STREAMS, Chunk, Dropped, advance
 from khala.streams.registry import EndpointLookup
 
 POLL_MIN, POLL_MAX = 0.02, 0.5  # seconds between reads of a task no executor streams
@@ -177,9 +177,10 @@ class Follower:
         if task.status != status:
             yield StatusChange(int(task.status))
         for name in STREAMS:
-            rest = stored_output(task, name)[self.position[name]:]
-            if rest:
-                chunk = Chunk(name, self.position[name], rest)
+            stored = stored_output(task, name)
+            while self.position[name] < len(stored):  # in READ_MAX pieces, like live chunks
+                at = self.position[name]
+                chunk = Chunk(name, at, stored[at:at + READ_MAX])
                 advance(self.position, chunk)
                 yield chunk
         yield Final(task)
