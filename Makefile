@@ -34,7 +34,9 @@ unit: install
 	$(BIN)/pytest -q tests/unit
 
 bench: install
-	$(BIN)/python -m benchmarks.latency $(BENCH_ARGS)
+	bash scripts/install-deps.sh bench
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) khala-data .pytest_cache .mypy_cache .ruff_cache
