@@ -132,7 +132,7 @@ class BwrapProcess(Process):
     def kill(self, wait: bool) -> None:
         self.cgroup.kill_all() if wait else self.cgroup.kill_all(timeout=0.0)
 
-    def usage(self, rusage: resource.struct_rusage) -> Usage:
+    def usage(self, rusage: resource.struct_rusage | None) -> Usage:
         cg = self.cgroup
         return Usage(cpu=cg.cpu_seconds(), memory=cg.memory_peak(), oom=cg.oom_killed(),
                      pids=cg.pids_limit_hit())

@@ -114,8 +114,19 @@ class Process:
         """Kill every process of the step (`wait`: until none is left, bounded)."""
 
     @abstractmethod
-    def usage(self, rusage: resource.struct_rusage) -> Usage:
-        """What the finished step used (`rusage` is the top process's, from wait4)."""
+    def usage(self, rusage: resource.struct_rusage | None) -> Usage:
+        """What the finished step used (`rusage` is the top process's, from wait4, if any)."""
+
+    def open_pidfd(self) -> int:
+        """A pidfd of the top process (a backend whose step may already have exited hands the
+        one it opened before letting it run)."""
+        return os.pidfd_open(self.pid)
+
+    def reap(self) -> tuple[int, resource.struct_rusage | None]:
+        """Wait for the exited top process: (wait status, its rusage or None). Called once the
+        pidfd says it exited; raises OSError if its status cannot be had."""
+        _, status, rusage = os.wait4(self.pid, 0)
+        return status, rusage
 
     def decode(self, status: int, killed: bool) -> int:
         """The top process's wait status as the step's (a backend may unwrap a wrapper's)."""
@@ -206,7 +217,7 @@ class Watch:
 
 
 def wait_step(proc: Process, watch: Watch
-              ) -> tuple[Reason | None, tuple[int, resource.struct_rusage] | None]:
+              ) -> tuple[Reason | None, tuple[int, resource.struct_rusage | None] | None]:
     """Block on a pidfd until the top process exits; at every tick (and at the wall deadline)
     ask `watch`, and kill the step the first time it names a reason. Returns that reason and
     the reaped (wait status, rusage), or None when the killed process was not gone within
@@ -214,7 +225,7 @@ def wait_step(proc: Process, watch: Watch
     deadline = watch.deadline
     stopped: Reason | None = None
     kill_deadline = 0.0
-    pidfd = os.pidfd_open(proc.pid)
+    pidfd = proc.open_pidfd()
     try:
         while True:
             timeout = TICK_SECONDS
@@ -233,8 +244,11 @@ def wait_step(proc: Process, watch: Watch
                 kill_deadline = time.monotonic() + KILL_GRACE_SECONDS
     finally:
         os.close(pidfd)
-    _, status, rusage = os.wait4(proc.pid, 0)
-    return stopped, (status, rusage)
+    try:
+        return stopped, proc.reap()
+    except OSError as exc:
+        log.warning("cannot reap the top process of a step: %s", exc)
+        return stopped, None
 
 
 def open_stdin(path: str | None) -> tuple[int, bytes]:
