@@ -324,9 +324,6 @@ class WarmProcess(BwrapProcess):
         except WarmError as exc:
             raise OSError(str(exc)) from exc
 
-    def decode(self, status: int, killed: bool) -> int:
-        return status  # the real wait status: no bwrap in between
-
     def release(self) -> bool:
         clean = self.cgroup.remove()
         self.pool.give_back(self.box, clean)
@@ -422,6 +419,28 @@ class WarmSandbox(BwrapSandbox):
             self._todo.put(box)  # reset finds what is wrong, or prepares it again
             return super().start(spec, stdin, stdout, stderr)
         return WarmProcess(pid, pidfd, cgroup, box, self)
+
+    def settle(self, timeout: float) -> bool:
+        """Wait until no box is being built, reset or prepared (for checks); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: len(self._ready) == self._count and self._todo.empty(), timeout=timeout)
+
+    def owned(self) -> tuple[set[int], set[str], set[str]]:
+        """What the pool itself holds now: its bwrap pids, mount points and cgroup dirs."""
+        pids: set[int] = set()
+        mounts: set[str] = set()
+        cgroups: set[str] = set()
+        with self._changed:
+            boxes = list(self._ready)
+        for box in boxes:
+            if box.proc is not None:
+                pids.add(box.proc.pid)
+            mounts.update(os.path.join(box.stage, n) for n in STAGES)
+            for cgroup in (box.cgroup, box.stem[3] if box.stem else None):
+                if cgroup is not None:
+                    cgroups.update(cgroup.dirs)
+        return pids, mounts, cgroups
 
     def close(self) -> None:
         with self._changed:
