@@ -30,6 +30,7 @@ step that finds no ready box within `WAIT_SECONDS` runs cold.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
@@ -46,6 +47,7 @@ import threading
 from pathlib import Path
 
 from khala.errors import SandboxUnavailable
+from khala.sandbox import workarea
 from khala.sandbox.base import MIB, Limits, RunSpec
 from khala.sandbox.bwrap import (
     INSIDE_WORKDIR,
@@ -90,6 +92,41 @@ def _unmount(target: str) -> None:
     if ctypes.CDLL(None, use_errno=True).umount2(target.encode(), MNT_DETACH) != 0:
         err = ctypes.get_errno()
         raise WarmError(f"unmount {target}: {os.strerror(err)}")
+
+
+def mounts_under(path: str) -> list[str]:
+    """Mount points at or under `path` in this mount namespace, deepest (latest) first."""
+    prefix = path.rstrip("/") + "/"
+    with open(workarea.MOUNTINFO) as fh:
+        points = [line.split()[4].replace("\\040", " ") for line in fh]
+    return [p for p in reversed(points) if p == path or p.startswith(prefix)]
+
+
+def unmount_under(path: str) -> None:
+    """Detach every mount at or under `path` (a bounded number of rounds); never raises."""
+    for _ in range(64):
+        found = mounts_under(path)
+        if not found:
+            return
+        for point in found:
+            with contextlib.suppress(WarmError):
+                _unmount(point)
+
+
+def remove_stale(parent: str) -> None:
+    """Unmount and remove the stages of executors that died without closing their pool."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        pid = name.removeprefix(WARM_PREFIX).split("-", 1)[0]
+        if not name.startswith(WARM_PREFIX) or not pid.isdigit() or workarea._running(int(pid)):
+            continue
+        path = os.path.join(parent, name)
+        unmount_under(path)
+        with contextlib.suppress(OSError):
+            remove_tree(path)
 
 
 def find_python() -> str:
@@ -223,7 +260,8 @@ class WarmBox:
                               [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
                                 struct.pack("3i", stdin, stdout, stderr))])
         except (OSError, SandboxUnavailable, WarmError) as exc:
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             os.close(pidfd)
             cgroup.remove()
             raise WarmError(f"cannot start a step in a warm box: {exc}") from exc
@@ -270,12 +308,8 @@ class WarmBox:
             self.cgroup.remove()
         if self.sock is not None:
             self.sock.close()
-        for target in [*reversed(self._staged), *(os.path.join(self.stage, n) for n in STAGES)]:
-            try:
-                _unmount(target)
-            except WarmError:
-                pass
         self._staged = []
+        unmount_under(self.stage)
         remove_tree(self.stage)
 
 
@@ -341,6 +375,7 @@ class WarmSandbox(BwrapSandbox):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.size = size
         self.python = find_python()
+        remove_stale(tempfile.gettempdir())
         self.base = tempfile.mkdtemp(prefix=f"{WARM_PREFIX}{os.getpid()}-")
         os.chmod(self.base, 0o711)
         self._ready: list[WarmBox] = []
