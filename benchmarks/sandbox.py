@@ -56,7 +56,7 @@ def figure_sandbox(args: object) -> None:
     bare = [bare_step() for _ in range(runs)]
     results = {}
     for warm in (True, False):
-        box = open_sandbox("bwrap", warm=1 if warm else 0)
+        box = open_sandbox("bwrap", warm=ExecutorSettings().warm_sandboxes if warm else 0)
         try:
             sandbox_steps(box, 5)  # warm-up
             results[warm] = sandbox_steps(box, runs)

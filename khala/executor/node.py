@@ -40,7 +40,8 @@ def run(settings: ExecutorSettings) -> int:
     """Run until drained. First SIGTERM/SIGINT drains, a second one forces. Returns an exit
     code: 2 when the sandbox cannot be set up."""
     try:
-        sandbox = open_sandbox(settings.sandbox)
+        sandbox = open_sandbox(settings.sandbox,
+                               warm=settings.warm_sandboxes * settings.resolved_slots())
     except (SandboxUnavailable, ConfigError) as exc:
         log.error(
             "cannot start executor: %s. Install bubblewrap and make cgroups writable, or "
