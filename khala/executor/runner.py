@@ -12,7 +12,7 @@ from collections.abc import Callable
 from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
 from khala.model import Reason, Result, Status, Task
-from khala.sandbox.base import Limits, RunSpec, Sandbox
+from khala.sandbox.base import Limits, RunSpec, Sandbox, SignalBox
 from khala.sandbox.core import DEFAULT_PATH
 from khala.sandbox.fstree import remove_tree
 from khala.sandbox.workarea import PREFIX as WORKDIR_PREFIX
@@ -111,15 +111,19 @@ def run_task(
     settings: ExecutorSettings,
     cancel: threading.Event,
     on_status: Callable[[int], None] | None = None,
+    signals: SignalBox | None = None,
 ) -> tuple[int, Result]:
-    """Run `task` to its end. Returns (final status, result). Never raises: a failure of the
+    """Run `task` to its end (API v2 signals sent to `signals` reach the running step's
+    processes). Returns (final status, result). Never raises: a failure of the
     executor itself ends the task as Unknown error (its detail goes to the log, not to the
     user), and the work dir is removed whatever it holds."""
     workdir = None
     try:
         workdir = _make_workdir(task, settings)
         sandbox.open_workdir(workdir, execute_limits(task, settings).disk)
-        return _run_in(task, workdir, sandbox, settings, cancel, on_status or (lambda _: None))
+        return _run_in(
+            task, workdir, sandbox, settings, cancel, on_status or (lambda _: None), signals
+        )
     except Exception:  # our own failure: the task ends as Unknown error, the node lives
         log.exception("task %s failed inside the executor", task.id)
         return Status.UNKNOWN_ERROR, Result(compile_error=INTERNAL_ERROR)
@@ -152,6 +156,7 @@ def _run_in(
     settings: ExecutorSettings,
     cancel: threading.Event,
     on_status: Callable[[int], None],
+    signals: SignalBox | None = None,
 ) -> tuple[int, Result]:
     try:
         layout(task, workdir, settings)
@@ -174,6 +179,7 @@ def _run_in(
             stdin_path=os.path.join(workdir, stdin) if stdin else None,
             env=dict(STEP_ENV),
             limits=limits,
+            signals=signals,
         )
         outcome = sandbox.run(spec, cancel)
         setattr(result, f"{name}_output", _text(outcome.stdout, settings.result_limit))

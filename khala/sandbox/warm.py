@@ -358,6 +358,13 @@ class WarmProcess(BwrapProcess):
         except WarmError as exc:
             raise OSError(str(exc)) from exc
 
+    def signal(self, signum: int) -> None:
+        """Every process of the run cgroup, the top one included (no bwrap in between; the
+        box's init is not in it)."""
+        for pid in self.cgroup.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
     def release(self) -> bool:
         clean = self.cgroup.remove()
         self.pool.give_back(self.box, clean)
