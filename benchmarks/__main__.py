@@ -39,7 +39,8 @@ def main() -> int:
                         help="comma-separated figures (default: all)")
     parser.add_argument("--quick", action="store_true",
                         help="smaller counts, stores and durations (development)")
-    parser.add_argument("--ferret-handler", default="auto", choices=["auto", "sqlite", "postgresql"],
+    parser.add_argument("--ferret-handler", default="auto",
+                        choices=["auto", "sqlite", "postgresql"],
                         help="FerretDB handler; auto = postgresql when installed")
     args = parser.parse_args()
     args.tasks = 40 if args.quick else 200

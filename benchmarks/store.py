@@ -15,7 +15,17 @@ from typing import Any
 
 import requests
 
-from benchmarks.common import Ferret, Row, choose_handler, emit, median, ms, pct, process_cpu, test_cluster
+from benchmarks.common import (
+    Ferret,
+    Row,
+    choose_handler,
+    emit,
+    median,
+    ms,
+    pct,
+    process_cpu,
+    test_cluster,
+)
 from khala.discovery.static import StaticDiscovery
 from khala.model import Compile, Execute, Status, Task, format_time
 from khala.rpc.client import JudicatorClient

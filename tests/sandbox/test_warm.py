@@ -115,7 +115,8 @@ def test_background_processes_do_not_survive(pool: WarmSandbox, base: str) -> No
 
 def test_cgroup_limits_and_counters_do_not_carry_over(pool: WarmSandbox, base: str) -> None:
     first = box_pid(pool)
-    hog = "python3 -c 'import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass'"
+    hog = ("python3 -c 'import time\nt = time.process_time()\n"
+           "while time.process_time() - t < 0.5: pass'")
     _, err, tight = step(pool, base, f"{hog}; python3 -c 'x = bytearray(24 << 20)'",
                          memory=32 * MIB, pids=8)
     assert tight.reason == Reason.OK, err
