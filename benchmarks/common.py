@@ -166,6 +166,7 @@ def test_cluster(tmp: Path, sandbox: str = "bwrap") -> Iterator[Any]:
     """The test fixtures' cluster builder (nodes started with the same commands as `khala up`)."""
     from tests.fixtures.cluster import Cluster
 
+    tmp.mkdir(parents=True, exist_ok=True)
     cluster = Cluster(tmp, sandbox=sandbox)
     try:
         yield cluster

@@ -71,7 +71,6 @@ def figure_mongo(args: object) -> None:
 
 
 def run_cluster(tmp: Path, mongo_url: str | None, count: int) -> list[float]:
-    tmp.mkdir(parents=True)
     with test_cluster(tmp) as cluster:
         for _ in range(2 if mongo_url else 1):
             cluster.start_judicator(store=mongo_url)

@@ -85,16 +85,27 @@ QUERIES = [
 ]
 
 
-def search_times(url: str, runs: int) -> list[float]:
+SEARCH_SECONDS = 90.0  # a figure's queries stop after this long (FerretDB scans: seconds each)
+QUERY_TIMEOUT = 40.0  # one query; a query that fails or times out counts as this long
+
+
+def search_times(url: str, runs: int, seconds: float = SEARCH_SECONDS) -> list[float]:
+    """Seconds of up to `runs` searches (the QUERIES in turn), stopping after `seconds`."""
     session = requests.Session()
     values = []
+    deadline = time.monotonic() + seconds
     for n in range(runs):
+        if time.monotonic() >= deadline:
+            break
         params = QUERIES[n % len(QUERIES)]
         started = time.perf_counter()
-        answer = session.get(f"{url}/api/task/list", params=params, timeout=60).json()
-        values.append(time.perf_counter() - started)
-        if answer.get("result") != 0:
-            raise RuntimeError(f"search failed: {answer}")
+        try:
+            answer = session.get(f"{url}/api/task/list", params=params,
+                                 timeout=QUERY_TIMEOUT).json()
+            ok = answer.get("result") == 0
+        except requests.RequestException:
+            ok = False
+        values.append(time.perf_counter() - started if ok else QUERY_TIMEOUT)
     return values
 
 
@@ -102,7 +113,7 @@ def searched(tmp: Path, store: str, runs: int) -> list[float]:
     with test_cluster(tmp) as cluster:
         cluster.start_judicator(store=store)
         cluster.start_gateway()
-        search_times(cluster.gateway_url, 10)
+        search_times(cluster.gateway_url, len(QUERIES), seconds=10)
         return search_times(cluster.gateway_url, runs)
 
 
@@ -131,8 +142,9 @@ def figure_search(args: object) -> None:
         finally:
             server.stop()
         big = mongo[sizes["mongo"]]
-        emit(Row(f"search p99, MongoDB (FerretDB {handler}), {sizes['mongo']:,} tasks",
-                 ms(pct(big, 0.99)), f"{SMALL:,} tasks {ms(pct(mongo[SMALL], 0.99))}",
+        emit(Row(f"search p99, MongoDB (FerretDB {handler}), {sizes['mongo']:,} tasks, "
+                 f"{len(big)} queries in ≤ {SEARCH_SECONDS:g} s", ms(pct(big, 0.99)),
+                 f"{SMALL:,} tasks {ms(pct(mongo[SMALL], 0.99))} ({len(mongo[SMALL])} queries)",
                  pct(big, 0.99) / pct(mongo[SMALL], 0.99), "≤ 20 ms", pct(big, 0.99) <= 0.02))
 
 
@@ -163,11 +175,13 @@ def dispatch_times(address: str, runs: int) -> list[float]:
     """Seconds of one report that takes one pending task (vacant 1, no wait)."""
     client = JudicatorClient(StaticDiscovery([address]), timeout=30)
     values = []
+    for _ in range(5):  # warm-up: the connection, the first queries
+        client.report("bench-warmup", [], [], 1, 0)
     for _ in range(runs):
         started = time.perf_counter()
         got = client.report("bench-dispatch", [], [], 1, 0)
         values.append(time.perf_counter() - started)
-        if not got.tasks:
+        if not got.assign:
             raise RuntimeError("no task dispatched")
     client.close()
     return values
