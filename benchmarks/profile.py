@@ -27,7 +27,7 @@ import requests
 
 from benchmarks.common import TRIVIAL_FORM, KhalaUp, median
 
-ROLES = {"judicator": " judicator ", "executor": " executor ", "gateway": "gunicorn"}
+ROLES = {"judicator": " judicator ", "executor": " executor ", "gateway": " gateway "}
 
 
 def node_pids(root: int) -> dict[str, list[int]]:
@@ -75,7 +75,7 @@ def one_task(session: requests.Session, url: str) -> dict[str, float]:
     seen = time.perf_counter()
     server = (dt.datetime.fromisoformat(task["report_time"])
               - dt.datetime.fromisoformat(task["add_time"])).total_seconds()
-    steps = [task[f"{s}_report"]["wall_time"] for s in ("compile", "execute")]
+    steps = [task["result"][s]["wall_time"] for s in ("compile", "execute")]
     return {"total": seen - started, "post": posted - started, "server": server,
             "compile": steps[0], "execute": steps[1],
             "rest": server - sum(steps), "seen": seen - started - (posted - started) - server}
@@ -87,7 +87,7 @@ def spy(pids: dict[str, list[int]], seconds: int, out: str) -> list[subprocess.P
     for role, group in pids.items():
         for pid in group:
             procs.append(subprocess.Popen(
-                [binary, "record", "-p", str(pid), "-d", str(seconds), "-r", "250", "-f", "raw",
+                [binary, "record", "-p", str(pid), "-d", str(seconds), "-r", "250", "--gil", "-f", "raw",
                  "-o", os.path.join(out, f"{role}-{pid}.txt")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
@@ -106,10 +106,14 @@ def hottest(path: str, top: int = 12) -> list[tuple[float, str]]:
         for frame in stack.split(";"):
             name = frame.split(" (")[0]
             where = frame.split(" (")[-1]
+            key = f"{name} {where.split(':')[0]}"
+            if key in seen:
+                continue
+            seen.add(key)
             if any(k in where for k in ("khala/", "thriftpy2", "flask", "werkzeug", "sqlite",
-                                          "pymongo", "gunicorn")) and name not in seen:
-                seen.add(name)
-                counts[f"{name} ({where.split('/')[-1].rstrip(')')})"] += int(n)
+                                          "pymongo", "gunicorn")):
+                module = where.split("/")[-1].rstrip(")").split(":")[0]
+                counts[f"{name} ({module})"] += int(n)
     return [(c / max(1, total), f) for f, c in counts.most_common(top)]
 
 
