@@ -87,8 +87,8 @@ def spy(pids: dict[str, list[int]], seconds: int, out: str) -> list[subprocess.P
     for role, group in pids.items():
         for pid in group:
             procs.append(subprocess.Popen(
-                [binary, "record", "-p", str(pid), "-d", str(seconds), "-r", "250", "--gil", "-f", "raw",
-                 "-o", os.path.join(out, f"{role}-{pid}.txt")],
+                [binary, "record", "-p", str(pid), "-d", str(seconds), "-r", "250", "--gil",
+                 "-f", "raw", "-o", os.path.join(out, f"{role}-{pid}.txt")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
 
