@@ -7,7 +7,7 @@ The timeline of each task comes from the client's clock and the task's own recor
 the judicator's add_time → report_time, the two steps' wall times (the sandbox), and the rest
 (dispatch, work dir, result hand-in; then the client seeing it). `--spy` also samples the
 judicator, the executor and the gateway workers with py-spy (the `bench` extra) and prints each
-one's hottest Khala frames (inclusive share of its CPU samples).
+one's hottest frames (inclusive share of its samples taken while holding the GIL: Python CPU).
 """
 
 from __future__ import annotations
