@@ -32,6 +32,7 @@ from khala.discovery.base import Discovery
 from khala.errors import InvalidInput, RemoteError, Unavailable
 from khala.model import Assignment, Code, ExecutorInfo, SearchQuery, Task, TaskBrief
 from khala.rpc import convert, judicator_thrift
+from khala.rpc.jobs_client import JobCalls
 from khala.rpc.tasks_client import TaskCalls
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def connect(address: str, timeout: float) -> Connection:
     return Connection(address, timeout)
 
 
-class JudicatorClient(TaskCalls):
+class JudicatorClient(TaskCalls, JobCalls):
     def __init__(self, discovery: Discovery, timeout: float = 30.0) -> None:
         self._discovery = discovery
         self._timeout = timeout

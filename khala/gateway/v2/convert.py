@@ -49,6 +49,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
     c, e = body.compile, body.execute
     return Task(
         user=body.user,
+        priority=body.priority,
         key=key,
         compile=Compile(
             source=_archive(c.files, c.zip, "compile"),
@@ -88,9 +89,10 @@ def summary_of(brief: TaskBrief | Task) -> TaskSummary:
     )
 
 
-def step_of(report: StepReport | None, stderr: str) -> StepResult | None:
+def step_of(report: StepReport | None, stderr_bytes: bytes) -> StepResult | None:
     if report is None:
         return None
+    stderr = stderr_bytes.decode("utf-8", errors="replace")
     ran = report.reason != Reason.INTERNAL_ERROR
     errors = [line[len(KHALA_PREFIX):] for line in stderr.splitlines()
               if line.startswith(KHALA_PREFIX)]
@@ -118,6 +120,7 @@ def task_out(task: Task) -> TaskOut:
         )
     return TaskOut(
         **summary_of(task).model_dump(),
+        priority=task.priority,
         compile=CompileOut(
             command=c.command, timeout=c.timeout, memory_limit=c.memory_limit,
             has_source=bool(c.source),
