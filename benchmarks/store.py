@@ -52,7 +52,10 @@ def fill_sqlite(path: str, count: int, done: bool = True) -> None:
     rows = task_rows(count, done)
     with conn:
         while chunk := [r for _, r in zip(range(BATCH), rows, strict=False)]:
-            conn.executemany("INSERT INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?)", chunk)
+            conn.executemany(
+                "INSERT INTO tasks (id, user, add_time, done, status, executor, report_time,"
+                " spec, compile_source, execute_data, result) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                chunk)
     conn.close()
 
 
