@@ -34,7 +34,8 @@ def at(seconds: float) -> str:
     return format_time(BASE + dt.timedelta(seconds=seconds))
 
 
-@pytest.fixture(params=["sqlite", "mongodb"])
+# The MongoDB variant needs the FerretDB server: an integration test (tests/README.md).
+@pytest.fixture(params=["sqlite", pytest.param("mongodb", marks=pytest.mark.integration)])
 def opener(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[[], Store]]:
     """Opens (another) store on the same data, as a second judicator would."""
     if request.param == "sqlite":
@@ -457,6 +458,8 @@ def test_executors_touch_list_remove(store: Store) -> None:
     assert store.remove_executors(at(3)) == ["zeta"]
     assert [e.hostname for e in store.executors(at(0))] == ["alpha"]
     assert store.remove_executors(at(3)) == []
+    assert store.remove_executor("alpha") and not store.remove_executor("alpha")
+    assert store.executors(at(0)) == []
 
 
 def test_concurrent_touch_of_a_new_executor(opener: Callable[[], Store]) -> None:
