@@ -26,6 +26,8 @@ from khala.sandbox.warm import WarmSandbox
 from tests.fixtures.servers import missing
 from tests.sandbox.leaks import LeakProbe
 
+pytestmark = pytest.mark.integration  # real warm sandboxes (bubblewrap, cgroups, mounts)
+
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[WarmSandbox]:
