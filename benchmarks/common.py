@@ -215,8 +215,11 @@ class Postgres:
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(lambda: socket.create_connection(("127.0.0.1", self.port), 0.5).close() is None,
                  30, "postgres")
-        subprocess.run([*run_as, f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(self.port),
-                        "-U", "khala", "ferretdb"], check=True, capture_output=True)
+        createdb = [*run_as, f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(self.port),
+                    "-U", "khala", "ferretdb"]
+        # The port answers before the server accepts sessions ("starting up"): retry, bounded.
+        wait_for(lambda: subprocess.run(createdb, capture_output=True).returncode == 0, 30,
+                 "postgres createdb")
         self.url = f"postgres://khala@127.0.0.1:{self.port}/ferretdb"
 
     def stop(self) -> None:
