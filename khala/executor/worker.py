@@ -18,6 +18,7 @@ from khala.discovery.base import Discovery
 from khala.errors import KhalaError, RemoteError, Unavailable
 from khala.executor.runner import run_task
 from khala.model import Assignment, Result, Status, Task, TaskBrief
+from khala.rpc.auth import NodeAuth
 from khala.rpc.client import JudicatorClient
 from khala.sandbox.base import Sandbox, SignalBox
 
@@ -42,7 +43,10 @@ class ExecutorNode:
         self.sandbox = sandbox
         self.name = settings.resolved_name()
         self.capacity = settings.resolved_slots()
-        self.client = JudicatorClient(discovery, settings.rpc_timeout)
+        self.client = JudicatorClient(
+            discovery, settings.rpc_timeout, NodeAuth.from_file(settings.cluster_secret_file),
+            self.name,
+        )
         self._lock = threading.Lock()
         self._slots: dict[str, Slot] = {}
         self._finished: list[Task] = []  # finished tasks (id, status, result) to hand in

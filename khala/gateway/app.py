@@ -17,6 +17,7 @@ from khala.gateway.site import register_site
 from khala.gateway.v2 import register_v2
 from khala.gateway.views import EMPTY_ANSWERS, Api, answer
 from khala.model import Code
+from khala.rpc.auth import NodeAuth
 from khala.rpc.client import JudicatorClient
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,8 @@ def create_app(
     if discovery is None:
         discovery = open_discovery(settings)
     if client is None:
-        client = JudicatorClient(discovery, settings.rpc_timeout)
+        auth = NodeAuth.from_file(settings.cluster_secret_file)
+        client = JudicatorClient(discovery, settings.rpc_timeout, auth, "gateway")
     app = Flask(__name__)
     app.request_class = StrictRequest
     limit = settings.max_task_size + FORM_OVERHEAD

@@ -11,6 +11,7 @@ from khala.discovery import open_registration
 from khala.judicator.notifier import Notifier
 from khala.judicator.reaper import Reaper
 from khala.judicator.service import JudicatorService
+from khala.rpc.auth import NodeAuth
 from khala.rpc.server import RpcServer
 from khala.store import open_store
 
@@ -34,7 +35,11 @@ class JudicatorServer:
         )
         self.notifier = Notifier()
         host, port = parse_hostport(settings.listen)
-        self._rpc = RpcServer(host, port)
+        auth = NodeAuth.from_file(settings.cluster_secret_file)
+        if auth is None:
+            log.warning("node authentication is OFF: anyone who reaches %s can act as an "
+                        "executor (set cluster_secret_file, docs/security.md)", settings.listen)
+        self._rpc = RpcServer(host, port, auth)
         self.port = self._rpc.port
         advertise = settings.advertise or f"{host}:{self.port}"
         self.registration = open_registration(settings, self.name, advertise, settings.ttl)

@@ -32,6 +32,7 @@ from khala.discovery.base import Discovery
 from khala.errors import InvalidInput, RemoteError, Unavailable
 from khala.model import Assignment, Code, ExecutorInfo, SearchQuery, Task, TaskBrief
 from khala.rpc import convert, judicator_thrift
+from khala.rpc.auth import AuthError, NodeAuth
 from khala.rpc.tasks_client import TaskCalls
 
 log = logging.getLogger(__name__)
@@ -42,13 +43,21 @@ TRANSPORT_ERRORS = (TTransportException, OSError, socket.timeout, EOFError)
 class Connection:
     """One client connection to a judicator (binary protocol, buffered transport)."""
 
-    def __init__(self, address: str, timeout: float) -> None:
+    def __init__(
+        self, address: str, timeout: float, auth: NodeAuth | None = None, name: str = ""
+    ) -> None:
         host, port = parse_hostport(address)
         self.timeout = timeout
         self._socket = TSocket(host, port, socket_timeout=int(timeout * 1000))
         transport = TCyBufferedTransportFactory().get_transport(self._socket)
         self._transport = transport
         transport.open()
+        if auth is not None:  # prove the cluster secret before any Thrift byte
+            try:
+                auth.client_handshake(self._socket.sock, name)
+            except AuthError:
+                transport.close()
+                raise
         self.client: Any = TClient(
             judicator_thrift.Judicator, TCyBinaryProtocolFactory().get_protocol(transport)
         )
@@ -66,14 +75,27 @@ class Connection:
         self._transport.close()
 
 
-def connect(address: str, timeout: float) -> Connection:
-    return Connection(address, timeout)
+def connect(
+    address: str, timeout: float, auth: NodeAuth | None = None, name: str = ""
+) -> Connection:
+    return Connection(address, timeout, auth, name)
 
 
 class JudicatorClient(TaskCalls):
-    def __init__(self, discovery: Discovery, timeout: float = 30.0) -> None:
+    """`auth`: the cluster secret, proved on every new connection as node `name` (docs/
+    security.md); None when node authentication is off."""
+
+    def __init__(
+        self,
+        discovery: Discovery,
+        timeout: float = 30.0,
+        auth: NodeAuth | None = None,
+        name: str = "",
+    ) -> None:
         self._discovery = discovery
         self._timeout = timeout
+        self._auth = auth
+        self._name = name
         self._local = threading.local()
         self._next = 0
         self._lock = threading.Lock()
@@ -185,9 +207,9 @@ class JudicatorClient(TaskCalls):
                 try:
                     if fresh:
                         self._drop(address)
-                        conns[address] = connect(address, self._timeout)
+                        conns[address] = connect(address, self._timeout, self._auth, self._name)
                     return conns[address].call(method, *args, timeout=timeout), address
-                except TRANSPORT_ERRORS + (TApplicationException,) as exc:
+                except TRANSPORT_ERRORS + (TApplicationException, AuthError) as exc:
                     errors.append(f"{address}: {exc}")
                     self._drop(address)
         raise Unavailable("no judicator answered: " + ("; ".join(errors) or "none known"))

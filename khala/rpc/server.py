@@ -13,6 +13,7 @@ from thriftpy2.thrift import TProcessor
 from thriftpy2.transport import TCyBufferedTransportFactory, TServerSocket
 
 from khala.rpc import judicator_thrift
+from khala.rpc.auth import AuthError, NodeAuth
 from khala.rpc.handler import JudicatorHandler, Service
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,8 @@ class RpcServer:
     """Binds `host:port` at once (port 0 = any free port, then read `.port`); `start(service)`
     serves it from a daemon thread; `stop()` then `close()` end it."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, auth: NodeAuth | None = None) -> None:
+        self._auth = auth  # node authentication: every connection proves the cluster secret
         self._socket = TServerSocket(host=host, port=port, client_timeout=CLIENT_IDLE_MS)
         self._socket.listen()
         sock: Any = self._socket.sock
@@ -46,12 +48,31 @@ class RpcServer:
                     return
                 log.exception("accept failed")
                 continue
-            threading.Thread(target=server.handle, args=(client,), daemon=True).start()
+            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
 
-    def start(self, service: Service) -> None:
-        """Serve `service` (the judicator's domain API) through a `JudicatorHandler`."""
+    def _handle(self, client: Any) -> None:
+        if self._auth is not None:
+            try:
+                peer = client.sock.getpeername()
+            except OSError:
+                peer = "?"
+            try:
+                self._auth.server_handshake(client.sock)
+            except AuthError as exc:
+                log.log(logging.DEBUG if exc.quiet else logging.WARNING,
+                        "refused a Thrift connection from %s: %s", peer, exc)
+                client.close()
+                return
+        self._server.handle(client)
+
+    def start(self, service: Service, wrap: Any = None) -> None:
+        """Serve `service` (the judicator's domain API) through a `JudicatorHandler`; `wrap`,
+        when given, wraps the handler (e.g. khala.metrics' timing of every call)."""
+        handler: Any = JudicatorHandler(service)
+        if wrap is not None:
+            handler = wrap(handler)
         self._server = TThreadedServer(
-            TProcessor(judicator_thrift.Judicator, JudicatorHandler(service)),
+            TProcessor(judicator_thrift.Judicator, handler),
             self._socket,
             iprot_factory=TCyBinaryProtocolFactory(),
             itrans_factory=TCyBufferedTransportFactory(),
