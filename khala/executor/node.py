@@ -13,6 +13,8 @@ from khala.config import ExecutorSettings
 from khala.discovery import open_discovery
 from khala.errors import ConfigError, SandboxUnavailable
 from khala.executor.worker import ExecutorNode
+from khala.metrics import serve
+from khala.metrics.executor import ExecutorMetrics
 from khala.sandbox import Sandbox, open_sandbox
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,10 @@ def run(settings: ExecutorSettings) -> int:
         sandbox.close()
         return 2
     discovery = open_discovery(settings)
-    node = ExecutorNode(settings, sandbox, discovery)
+    metrics = ExecutorMetrics()
+    node = ExecutorNode(settings, metrics.sandbox(sandbox), discovery)
+    metrics.watch_slots(node.capacity, node.busy)
+    metrics_server = serve(settings.metrics_listen, metrics.registry)
     signals = {"count": 0}
 
     def on_signal(*_: object) -> None:
@@ -76,5 +81,7 @@ def run(settings: ExecutorSettings) -> int:
         runner.join(0.5)
     node.close()
     discovery.close()
+    if metrics_server is not None:
+        metrics_server.shutdown()
     log.info("executor %s stopped", node.name)
     return 0

@@ -12,11 +12,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from khala.config import ExecutorSettings
 from khala.discovery.base import Discovery
 from khala.errors import KhalaError, RemoteError, Unavailable
 from khala.executor.runner import run_task
+from khala.executor.stats import collect as collect_stats
 from khala.model import Assignment, Result, Status, Task, TaskBrief
 from khala.rpc.auth import NodeAuth
 from khala.rpc.client import JudicatorClient
@@ -136,6 +138,7 @@ class ExecutorNode:
                 int(hold * 1000),
                 timeout=self.settings.rpc_timeout + hold,
                 prefer=self._judicator,
+                stats=self._stats(vacant),
             )
         except RemoteError as exc:  # a judicator answered ERROR: stick to it all the same
             self._judicator = exc.address
@@ -161,6 +164,15 @@ class ExecutorNode:
         left = hold - (time.monotonic() - started)
         repeated, self._early_empty = self._early_empty, left > 0.05 * hold
         return left if repeated and self._early_empty else 0.0
+
+    def _stats(self, vacant: int) -> dict[str, Any]:
+        with self._lock:
+            running = [(s.task_id, s.status, s.signals) for s in self._slots.values()
+                       if not s.dropped]
+        return collect_stats(self.capacity, vacant, running)
+
+    def busy(self) -> int:
+        return len(self._slots)
 
     def _handed_in(self, complete: list[Task]) -> None:
         sent = {id(t) for t in complete}

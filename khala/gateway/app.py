@@ -12,10 +12,12 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from khala.config import GatewaySettings
 from khala.discovery import Discovery, open_discovery
 from khala.errors import InvalidInput, TooLarge, Unavailable
+from khala.gateway.auth import register_auth
 from khala.gateway.formparser import StrictRequest
 from khala.gateway.site import register_site
 from khala.gateway.v2 import register_v2
 from khala.gateway.views import EMPTY_ANSWERS, Api, answer
+from khala.metrics.gateway import register_metrics
 from khala.model import Code
 from khala.rpc.auth import NodeAuth
 from khala.rpc.client import JudicatorClient
@@ -132,5 +134,7 @@ def create_app(
     _register_routes(app, app.extensions["khala"])
     register_site(app)
     _register_errors(app)
+    register_metrics(app)  # /metrics and request timing (first: it times refusals too)
+    register_auth(app, settings, client)  # API keys (before the v2 routes' own hooks)
     register_v2(app, settings, client)  # API v2, /openapi.json, /docs/ (after the handlers)
     return app

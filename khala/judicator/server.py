@@ -5,15 +5,24 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from typing import Any
 
+from khala import model
 from khala.config import JudicatorSettings, parse_hostport
 from khala.discovery import open_registration
+from khala.gateway.v2.convert import task_out  # the v2 JSON of a webhook's body
 from khala.judicator.notifier import Notifier
+from khala.judicator.ops import OpsApi
 from khala.judicator.reaper import Reaper
 from khala.judicator.service import JudicatorService
+from khala.judicator.webhooks import WebhookSender, task_body
+from khala.metrics import serve
+from khala.metrics.judicator import JudicatorMetrics
 from khala.rpc.auth import NodeAuth
 from khala.rpc.server import RpcServer
 from khala.store import open_store
+from khala.store.ops import open_ops_store
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +33,8 @@ class JudicatorServer:
     def __init__(self, settings: JudicatorSettings) -> None:
         self.settings = settings
         self.name = settings.resolved_name()
-        self.store = (
+        self.metrics = JudicatorMetrics()
+        store = (
             open_store(
                 settings.store,
                 write_concern=settings.mongo_write_concern,
@@ -33,6 +43,8 @@ class JudicatorServer:
             if settings.store.startswith("mongodb")
             else open_store(settings.store)
         )
+        self.store = self.metrics.store(store)  # every store call timed (khala/metrics)
+        self.ops_store = open_ops_store(settings.store)
         self.notifier = Notifier()
         host, port = parse_hostport(settings.listen)
         auth = NodeAuth.from_file(settings.cluster_secret_file)
@@ -45,18 +57,44 @@ class JudicatorServer:
         self.registration = open_registration(settings, self.name, advertise, settings.ttl)
         self.registration.set_wake_callback(self.notifier.notify)
         self.service = JudicatorService(self.store, settings, self.notifier, self.registration)
+        is_leader = self.metrics.watch_leader(self.registration.is_leader)
         self.reaper = Reaper(
             self.store,
             settings.expiry,
             settings.reap_interval,
-            self.registration.is_leader,
+            is_leader,
             self.notifier.notify,
         )
+        self._wire_ops(settings, is_leader)
+        self._metrics_server: Any = None
+
+    def _wire_ops(self, settings: JudicatorSettings, is_leader: Callable[[], bool]) -> None:
+        """Executor statistics, webhooks and metrics (docs/security.md, docs/operations.md)."""
+        ops = OpsApi(self.ops_store, settings.expiry, settings.webhook_allow_internal)
+        self.service.ops = self.service.tasks.ops = ops
+        store = self.store
+
+        def render(task_id: str) -> bytes | None:
+            task = store.get(task_id)
+            return None if task is None else task_body(
+                task_out(ops.attach(task)).model_dump(mode="json"))
+
+        def is_done(task_id: str) -> bool:
+            task = store.get(task_id)
+            return task is None or task.done
+
+        self.webhooks = WebhookSender(self.ops_store, render, is_done, is_leader, settings)
+        ops.on_ready = self.webhooks.poke
+        self.metrics.watch_cluster(
+            self.ops_store.queue_length, ops.live_stats,
+            lambda: len(store.executors(model.time_before(settings.expiry))))
 
     def start(self) -> None:
-        self._rpc.start(self.service)
+        self._rpc.start(self.service, wrap=self.metrics.handler)
         self.registration.start()
         self.reaper.start()
+        self.webhooks.start()
+        self._metrics_server = serve(self.settings.metrics_listen, self.metrics.registry)
         log.info(
             "judicator %s serving on %s:%d (store %s)",
             self.name,
@@ -69,12 +107,16 @@ class JudicatorServer:
         log.info("judicator %s stopping", self.name)
         self._rpc.stop()
         self.reaper.stop()
+        self.webhooks.stop()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
         try:
             self.registration.close()
         except Exception:
             log.warning("deregistration failed", exc_info=True)
         self._rpc.close()
         self.store.close()
+        self.ops_store.close()
 
 
 def run(settings: JudicatorSettings) -> None:

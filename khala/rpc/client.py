@@ -33,6 +33,7 @@ from khala.errors import InvalidInput, RemoteError, Unavailable
 from khala.model import Assignment, Code, ExecutorInfo, SearchQuery, Task, TaskBrief
 from khala.rpc import convert, judicator_thrift
 from khala.rpc.auth import AuthError, NodeAuth
+from khala.rpc.ops import OpsCalls, stats_to_thrift
 from khala.rpc.tasks_client import TaskCalls
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def connect(
     return Connection(address, timeout, auth, name)
 
 
-class JudicatorClient(TaskCalls):
+class JudicatorClient(TaskCalls, OpsCalls):
     """`auth`: the cluster secret, proved on every new connection as node `name` (docs/
     security.md); None when node authentication is off."""
 
@@ -167,6 +168,7 @@ class JudicatorClient(TaskCalls):
         *,
         timeout: float | None = None,
         prefer: str | None = None,
+        stats: dict[str, Any] | None = None,
     ) -> Assignment:
         """An executor's heartbeat (docs/rpc.md). `complete` sends id, done, status, executor
         and result of each task; `executing` id, status and executor. The answer names the
@@ -179,6 +181,7 @@ class JudicatorClient(TaskCalls):
             [convert.executing_to_thrift(b) for b in executing],
             vacant,
             wait_ms,
+            stats_to_thrift(stats),
             timeout=timeout,
             prefer=prefer,
         )

@@ -28,6 +28,7 @@ from khala.model import (
     status_of,
 )
 from khala.rpc import judicator_thrift as T
+from khala.rpc import ops
 
 MAX_TEXT = 1 << 30  # decompression bound: no zlib bomb can make more than this
 
@@ -123,6 +124,8 @@ def task_to_thrift(task: Task) -> Any:
         report_time=task.report_time,
         result=result_to_thrift(task.result),
         key=task.key,
+        callback_url=task.callback_url,
+        webhook=ops.webhook_to_thrift(task.webhook),
     )
 
 
@@ -237,6 +240,8 @@ def task_from_thrift(task: Any) -> Task:
         report_time=task.report_time or "",
         result=result_from_thrift(task.result),
         key=task.key or None,
+        callback_url=task.callback_url or None,
+        webhook=ops.webhook_from_thrift(task.webhook),
     )
 
 

@@ -25,6 +25,7 @@ from khala.model import Assignment, Code, ExecutorInfo, SearchQuery, Task, TaskB
 from khala.rpc import convert
 from khala.rpc import judicator_thrift as T
 from khala.rpc.handler_v2 import TaskApiHandler
+from khala.rpc.ops import OpsHandler
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def _answers(empty: Callable[[int], Any]) -> Callable[[Callable[..., Any]], Call
     return decorate
 
 
-class JudicatorHandler(TaskApiHandler):
+class JudicatorHandler(TaskApiHandler, OpsHandler):
     """The object thriftpy2's processor serves: one method per IDL method (the API v2 ones in
     handler_v2.py)."""
 
@@ -133,7 +134,9 @@ class JudicatorHandler(TaskApiHandler):
         executing: list[Any] | None,
         vacant: int | None,
         wait_ms: int | None = None,
+        stats: Any = None,
     ) -> Any:
+        self.record_stats(executor, stats)  # operations extension (khala/rpc/ops.py)
         finished = [
             convert.completed_from_thrift(t) for t in complete or [] if t is not None and t.id
         ]
