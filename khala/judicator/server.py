@@ -75,9 +75,13 @@ class JudicatorServer:
         store = self.store
 
         def render(task_id: str) -> bytes | None:
+            """The POSTed document: the task's v2 JSON, without its own delivery record."""
             task = store.get(task_id)
-            return None if task is None else task_body(
-                task_out(ops.attach(task)).model_dump(mode="json"))
+            if task is None:
+                return None
+            task = ops.attach(task)
+            task.webhook = None
+            return task_body(task_out(task).model_dump(mode="json"))
 
         def is_done(task_id: str) -> bool:
             task = store.get(task_id)
