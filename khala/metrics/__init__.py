@@ -15,8 +15,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
-
 from khala.config import parse_hostport
 
 log = logging.getLogger(__name__)
@@ -27,11 +25,15 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 TASK_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600)
 
 
-def serve(listen: str, registry: CollectorRegistry) -> Any:
+def serve(listen: str, registry: Any) -> Any:
     """Serve `registry` at http://listen/metrics from a daemon thread; None when `listen` is
     empty. Returns the server (its `shutdown()` stops it)."""
     if not listen:
         return None
+    # Imported here, not above: the gateway must set its multiprocess directory before
+    # prometheus_client is first imported (khala.metrics.gateway).
+    from prometheus_client import start_http_server
+
     host, port = parse_hostport(listen)
     server, _thread = start_http_server(port, addr=host, registry=registry)
     log.info("metrics on http://%s:%d/metrics", host, server.server_port)
