@@ -10,7 +10,6 @@ API. The keys file is re-read when it changes (a revoked key stops working at on
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import threading
@@ -24,6 +23,7 @@ from khala.apikeys import PREFIX, KeyEntry, digest, load_keys
 from khala.config import GatewaySettings, parse_hostport
 from khala.gateway.v2.errors import ApiError, error_item, error_response
 from khala.model import Code
+from khala.rpc.auth import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -192,15 +192,6 @@ def register_auth(app: Flask, settings: GatewaySettings, client: Any) -> None:
             _check(keys, roles, client)
 
     app.before_request(check)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def warn_if_open(settings: GatewaySettings) -> None:

@@ -19,7 +19,7 @@ from khala.judicator.service import JudicatorService
 from khala.judicator.webhooks import WebhookSender, task_body
 from khala.metrics import serve
 from khala.metrics.judicator import JudicatorMetrics
-from khala.rpc.auth import NodeAuth
+from khala.rpc.auth import NodeAuth, is_loopback
 from khala.rpc.server import RpcServer
 from khala.store import open_store
 from khala.store.ops import open_ops_store
@@ -48,7 +48,7 @@ class JudicatorServer:
         self.notifier = Notifier()
         host, port = parse_hostport(settings.listen)
         auth = NodeAuth.from_file(settings.cluster_secret_file)
-        if auth is None:
+        if auth is None and not is_loopback(host):
             log.warning("node authentication is OFF: anyone who reaches %s can act as an "
                         "executor (set cluster_secret_file, docs/security.md)", settings.listen)
         self._rpc = RpcServer(host, port, auth)

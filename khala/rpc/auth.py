@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import secrets
@@ -54,6 +55,16 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
             raise AuthError(f"connection closed after {len(data)} of {size} handshake bytes")
         data += chunk
     return data
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen host is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def new_secret() -> str:
@@ -124,7 +135,8 @@ class NodeAuth:
             first = sock.recv(1)
             if not first:
                 raise AuthError("closed without sending anything (a port probe)", quiet=True)
-            if first + _recv_exact(sock, len(MAGIC) - 1) != MAGIC:
+            # A Thrift message starts with 0x80 (strict binary): refuse it at its first byte.
+            if first != MAGIC[:1] or first + _recv_exact(sock, len(MAGIC) - 1) != MAGIC:
                 raise AuthError("no node-authentication handshake (an unauthenticated client)")
             client_nonce = _recv_exact(sock, NONCE_BYTES)
             raw_name = _recv_exact(sock, _recv_exact(sock, 1)[0])
