@@ -5,7 +5,8 @@ With `keys_file` set, every API v2 route but the documentation needs a key, sent
 the route does not allow → 403. A `submit` key acts as its user only: it submits as that user
 (another `user` in the body → 403), lists only that user's tasks, and any other user's task is
 "not found" to it (404: no existence leak). `seed_requires_keys` applies the same to the seed
-API. The keys file is re-read when it changes (a revoked key stops working at once).
+API. The keys file is re-read when it changes (checked on each request: an added or revoked key
+counts from the next request).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,6 @@ SEED_POLICY: dict[str, frozenset[str]] = {
 #: Endpoints whose task (path `id`, or query `id` on the seed API) a submit key must own.
 OWNED = frozenset({"v2_get", "v2_output", "v2_cancel", "v2_signal", "v2_delete",
                    "get", "cancel"})
-RELOAD_SECONDS = 1.0  # the keys file's mtime is checked at most this often
 
 
 @dataclass(frozen=True)
@@ -65,36 +64,36 @@ class Refused(ApiError):
 
 
 class KeyRing:
-    """The keys of one file by hash, re-read when the file's mtime changes."""
+    """The keys of one file by hash, re-read when the file changes (`khala keys` replaces
+    it: a new inode; a hand edit changes its mtime or size)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._mtime: float | None = None
-        self._checked = 0.0
+        self._version: tuple[int, int, int] | None = None  # inode, mtime, size
         self._by_hash: dict[str, KeyEntry] = {}
         self._reload()
 
     def _reload(self) -> None:
         try:
-            mtime: float | None = os.stat(self.path).st_mtime_ns / 1e9
+            st = os.stat(self.path)
+            version: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
-            mtime = None
-        if mtime != self._mtime or self._mtime is None:
+            version = None
+        if version != self._version or version is None:
             entries = load_keys(self.path)
             self._by_hash = {e.sha256: e for e in entries.values()}
-            self._mtime = mtime
+            self._version = version
 
     def lookup(self, key: str) -> Principal | None:
-        now = time.monotonic()
+        """The key's principal. The file is checked on every call (one stat), so an
+        added or revoked key counts from the next request."""
         with self._lock:
-            if now - self._checked >= RELOAD_SECONDS:
-                self._checked = now
-                try:
-                    self._reload()
-                except Exception:  # a half-written edit: keep the last good keys
-                    log.warning("keys file %s unreadable; keeping the last keys", self.path,
-                                exc_info=True)
+            try:
+                self._reload()
+            except Exception:  # an unreadable file: keep the last good keys
+                log.warning("keys file %s unreadable; keeping the last keys", self.path,
+                            exc_info=True)
             entry = self._by_hash.get(digest(key))
         return None if entry is None else Principal(entry.id, entry.user, entry.role)
 

@@ -206,8 +206,5 @@ def test_revoked_key_stops_at_once(env: dict[str, Any], tmp_path: Path) -> None:
     key_id = key.split("_")[1]
     assert key_id in listed and key not in listed
     assert khala_keys(env["file"], "revoke", key_id).returncode == 0
-    deadline = time.monotonic() + 10
-    while call(env, "GET", "/api/v2/tasks?limit=1", key).status_code != 401:
-        assert time.monotonic() < deadline, "the revoked key still works"
-        time.sleep(0.2)
+    assert call(env, "GET", "/api/v2/tasks?limit=1", key).status_code == 401
     assert khala_keys(env["file"], "revoke", key_id).returncode == 1
