@@ -87,6 +87,16 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
         False, "allow callback URLs at loopback, link-local, private-use or the nodes' own "
         "addresses (tests, trusted networks)"
     )
+    job_pass: float = setting(0.5, "seconds between two passes of the leader's job scheduler")
+    job_stop_grace: float = setting(5.0, "seconds from SIGTERM to kill when a job is stopped")
+    cron_unit: float = setting(
+        60.0, "seconds per cron minute; TEST ONLY: 1 makes `* * * * *` fire every second"
+    )
+    max_connections: int = setting(256, "most Thrift connections served at once (more wait)")
+    rpc_max_message: int = setting(
+        64 * 1024 * 1024, "largest Thrift call, and its texts inflated together, bytes"
+    )
+    rpc_max_items: int = setting(100_000, "most list/map items plus structs in one Thrift call")
 
     def resolved_name(self) -> str:
         port = self.listen.rsplit(":", 1)[-1]

@@ -101,10 +101,12 @@ class StepReport:
 
 @dataclass
 class Result:
-    compile_output: str = ""
-    compile_error: str = ""
-    execute_output: str = ""
-    execute_error: str = ""
+    """What the steps wrote, byte for byte (never decoded: a program may write any bytes)."""
+
+    compile_output: bytes = b""
+    compile_error: bytes = b""
+    execute_output: bytes = b""
+    execute_error: bytes = b""
     compile_report: StepReport | None = None
     execute_report: StepReport | None = None
 
@@ -124,6 +126,7 @@ class Task:
     key: str | None = None  # client-chosen id (API v2), unique among tasks
     callback_url: str | None = None  # webhook POSTed when the task finishes (operations)
     webhook: Webhook | None = None  # its delivery record, when read back
+    priority: int = 0  # higher is dispatched first (issue 15); the seed API sends none: 0
 
     def brief(self) -> TaskBrief:
         return TaskBrief(

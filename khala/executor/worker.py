@@ -220,7 +220,7 @@ class ExecutorNode:
     def _run_slot(self, slot: Slot, task: Task | None, error: str) -> None:
         if task is None:  # undecodable task: report it as our failure, not lose it
             status = int(Status.UNKNOWN_ERROR)
-            result = Result(compile_error=f"[khala] bad task: {error}")
+            result = Result(compile_error=f"[khala] bad task: {error}".encode())
         else:
             status, result = run_task(
                 task,

@@ -10,16 +10,18 @@ from typing import Any
 
 from khala import model
 from khala.config import JudicatorSettings, parse_hostport
-from khala.discovery import open_registration
+from khala.discovery import Discovery, open_discovery, open_registration
 from khala.gateway.v2.convert import task_out  # the v2 JSON of a webhook's body
 from khala.judicator.notifier import Notifier
 from khala.judicator.ops import OpsApi
 from khala.judicator.reaper import Reaper
+from khala.judicator.scheduler import Scheduler
 from khala.judicator.service import JudicatorService
 from khala.judicator.webhooks import WebhookSender, task_body
 from khala.metrics import serve
 from khala.metrics.judicator import JudicatorMetrics
 from khala.rpc.auth import NodeAuth, is_loopback
+from khala.rpc.guard import MessageLimits
 from khala.rpc.server import RpcServer
 from khala.store import open_store
 from khala.store.ops import open_ops_store
@@ -46,12 +48,22 @@ class JudicatorServer:
         self.store = self.metrics.store(store)  # every store call timed (khala/metrics)
         self.ops_store = open_ops_store(settings.store)
         self.notifier = Notifier()
+        # Which judicators are alive, as etcd sees them: claims of the dead are cleared at once.
+        self.peers: Discovery | None = open_discovery(settings) if settings.etcd else None
+        self.store.set_claimer(self.name, self._is_live)
         host, port = parse_hostport(settings.listen)
         auth = NodeAuth.from_file(settings.cluster_secret_file)
         if auth is None and not is_loopback(host):
             log.warning("node authentication is OFF: anyone who reaches %s can act as an "
                         "executor (set cluster_secret_file, docs/security.md)", settings.listen)
-        self._rpc = RpcServer(host, port, auth)
+        self._rpc = RpcServer(
+            host,
+            port,
+            MessageLimits(max_bytes=settings.rpc_max_message, max_items=settings.rpc_max_items),
+            max_task_size=settings.max_task_size,
+            max_connections=settings.max_connections,
+            auth=auth,
+        )
         self.port = self._rpc.port
         advertise = settings.advertise or f"{host}:{self.port}"
         self.registration = open_registration(settings, self.name, advertise, settings.ttl)
@@ -64,6 +76,9 @@ class JudicatorServer:
             settings.reap_interval,
             is_leader,
             self.notifier.notify,
+        )
+        self.scheduler = Scheduler(
+            self.service.jobs, settings.job_pass, settings.cron_unit, is_leader
         )
         self._wire_ops(settings, is_leader)
         self._metrics_server: Any = None
@@ -93,10 +108,22 @@ class JudicatorServer:
             self.ops_store.queue_length, ops.live_stats,
             lambda: len(store.executors(model.time_before(settings.expiry))))
 
+    def _is_live(self, name: str) -> bool | None:
+        """Whether judicator `name` is registered; None when unknown (no etcd, or our own
+        registration is missing from the view, so the view is not current)."""
+        if self.peers is None:
+            return None
+        names = {entry.name.rsplit("/", 1)[-1] for entry in self.peers.judicators()}
+        if self.name not in names:
+            return None
+        return name in names
+
     def start(self) -> None:
-        self._rpc.start(self.service, wrap=self.metrics.handler)
+        self._rpc.start(self.service, on_disconnect=self.store.release_thread,
+                        wrap=self.metrics.handler)
         self.registration.start()
         self.reaper.start()
+        self.scheduler.start()
         self.webhooks.start()
         self._metrics_server = serve(self.settings.metrics_listen, self.metrics.registry)
         log.info(
@@ -111,6 +138,7 @@ class JudicatorServer:
         log.info("judicator %s stopping", self.name)
         self._rpc.stop()
         self.reaper.stop()
+        self.scheduler.stop()
         self.webhooks.stop()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
@@ -119,6 +147,8 @@ class JudicatorServer:
         except Exception:
             log.warning("deregistration failed", exc_info=True)
         self._rpc.close()
+        if self.peers is not None:
+            self.peers.close()
         self.store.close()
         self.ops_store.close()
 

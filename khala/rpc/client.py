@@ -33,6 +33,7 @@ from khala.errors import InvalidInput, RemoteError, Unavailable
 from khala.model import Assignment, Code, ExecutorInfo, SearchQuery, Task, TaskBrief
 from khala.rpc import convert, judicator_thrift
 from khala.rpc.auth import AuthError, NodeAuth
+from khala.rpc.jobs_client import JobCalls
 from khala.rpc.ops import OpsCalls, stats_to_thrift
 from khala.rpc.tasks_client import TaskCalls
 
@@ -82,7 +83,7 @@ def connect(
     return Connection(address, timeout, auth, name)
 
 
-class JudicatorClient(TaskCalls, OpsCalls):
+class JudicatorClient(TaskCalls, JobCalls, OpsCalls):
     """`auth`: the cluster secret, proved on every new connection as node `name` (docs/
     security.md); None when node authentication is off."""
 

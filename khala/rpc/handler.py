@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from khala.model import Assignment, Code, ExecutorInfo, SearchQuery, Task, TaskBrief
 from khala.rpc import convert
 from khala.rpc import judicator_thrift as T
+from khala.rpc.handler_jobs import JobsHandler
 from khala.rpc.handler_v2 import TaskApiHandler
 from khala.rpc.ops import OpsHandler
 
@@ -78,12 +79,16 @@ def _answers(empty: Callable[[int], Any]) -> Callable[[Callable[..., Any]], Call
     return decorate
 
 
-class JudicatorHandler(TaskApiHandler, OpsHandler):
+class JudicatorHandler(TaskApiHandler, JobsHandler, OpsHandler):
     """The object thriftpy2's processor serves: one method per IDL method (the API v2 ones in
     handler_v2.py)."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(
+        self, service: Service, max_task: int = convert.MAX_TEXT, max_report: int = convert.MAX_TEXT
+    ) -> None:
         self.service = service
+        self.max_task = max_task  # bytes the texts of one added task may inflate to, together
+        self.max_report = max_report  # bytes the results of one report may inflate to, together
 
     def ping(self) -> int:
         self.service.ping()
@@ -91,7 +96,8 @@ class JudicatorHandler(TaskApiHandler, OpsHandler):
 
     @_answers(lambda code: T.AddReturn(result=code, id=None))
     def add(self, task: Any) -> Any:
-        return T.AddReturn(result=Code.OK, id=self.service.add(convert.task_from_thrift(task)))
+        task_id = self.service.add(convert.task_from_thrift(task, self.max_task))
+        return T.AddReturn(result=Code.OK, id=task_id)
 
     @_answers(lambda code: code)
     def cancel(self, id: str) -> int:  # noqa: A002 - wire name
@@ -137,8 +143,11 @@ class JudicatorHandler(TaskApiHandler, OpsHandler):
         stats: Any = None,
     ) -> Any:
         self.record_stats(executor, stats)  # operations extension (khala/rpc/ops.py)
+        budget = convert.Inflation(self.max_report)  # shared by every result in this report
         finished = [
-            convert.completed_from_thrift(t) for t in complete or [] if t is not None and t.id
+            convert.completed_from_thrift(t, budget)
+            for t in complete or []
+            if t is not None and t.id
         ]
         running = [convert.brief_from_thrift(b) for b in executing or [] if b is not None and b.id]
         assignment = self.service.report(

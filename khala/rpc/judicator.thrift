@@ -71,6 +71,8 @@ struct Task {
     // Extensions (operations; ids from 41): the webhook URL and its delivery record
     41: optional string callback_url,
     42: optional Webhook webhook,
+    // Extension (issue 15): higher is dispatched first; absent = 0
+    12: optional i32 priority,
 }
 
 struct TaskBrief {
@@ -183,6 +185,12 @@ struct TaskQuery {
     8: optional string after_id,
 }
 
+struct JobReturn {
+    1: ReturnCode result,
+    2: string data,             // JSON: a job, or a list of jobs
+    3: string detail,           // why, when result is not OK
+}
+
 struct PageReturn {
     1: ReturnCode result,
     2: list<TaskBrief> tasks,
@@ -222,4 +230,8 @@ service Judicator {
     // Extension (operations): the latest statistics of live executors; name "" = all,
     // NOT_EXIST when that executor is not live.
     StatsReturn executor_stats(1: string name),
+    // Extension (issue 15): jobs. op is create (spec: the job as JSON, template: its task),
+    // list, get, restart or delete (name). data: JSON (docs/jobs.md); OK, NOT_EXIST,
+    // CONFLICT (name taken, or the job is being deleted), INVALID_INPUT (detail says why)
+    JobReturn jobs(1: string op, 2: string name, 3: string spec, 4: Task template),
 }

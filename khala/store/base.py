@@ -8,8 +8,19 @@ change starts from and what it sets is stated once in khala.lifecycle; the backe
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from khala.model import ExecutorInfo, PageQuery, Result, SearchQuery, Status, Task, TaskBrief
+
+
+@dataclass
+class StoredJob:
+    name: str
+    spec: dict[str, Any]
+    state: dict[str, Any]
+    version: int
 
 
 class Store(ABC):
@@ -38,8 +49,10 @@ class Store(ABC):
 
     @abstractmethod
     def assign(self, executor: str, count: int, now: str) -> list[Task]:
-        """Atomically take up to `count` queued (Pending/Retrying, no executor, not done) tasks,
-        oldest first, for `executor`: status Compiling, report_time now. Returns them whole."""
+        """Atomically take up to `count` queued (Pending/Retrying, no executor, not done) tasks
+        for `executor` in khala.dispatch.fair_order (priority, then fair share between users,
+        then oldest first): status Compiling, report_time now. Returns them whole. The
+        candidates are gathered by indexed lookups, never a scan of the queue."""
 
     @abstractmethod
     def has_queued(self) -> bool:
@@ -117,7 +130,40 @@ class Store(ABC):
         """Remove and return the queued signals of these tasks, oldest first; a signal is
         handed out by one call only."""
 
+    # ------------------------------------------------------------------ jobs (issue 15)
+    # A job is its name, its spec and its state (JSON-able dicts, khala/jobs/model.py) and a
+    # version that every state write bumps: writes name the version they read.
+
+    @abstractmethod
+    def create_job(self, name: str, spec: dict[str, Any], state: dict[str, Any]) -> bool:
+        """Insert-if-absent on the unique name (version 0); False when the name is taken."""
+
+    @abstractmethod
+    def job(self, name: str) -> StoredJob | None:
+        """One job, or None."""
+
+    @abstractmethod
+    def jobs(self) -> list[StoredJob]:
+        """Every job, by name."""
+
+    @abstractmethod
+    def save_job(self, name: str, version: int, state: dict[str, Any]) -> bool:
+        """Replace the state if the job is still at `version` (then version + 1)."""
+
+    @abstractmethod
+    def delete_job(self, name: str, version: int) -> bool:
+        """Delete the job if it is still at `version`."""
+
     # ------------------------------------------------------------------ life cycle
+
+    def set_claimer(self, name: str, is_live: Callable[[str], bool | None]) -> None:  # noqa: B027
+        """Who assigns through this store (a judicator's registered name) and how to tell
+        whether another judicator is alive (True/False, None = cannot tell). A store that
+        marks tasks while assigning (MongoStore on FerretDB) clears marks of the dead with it."""
+
+    def release_thread(self) -> None:  # noqa: B027 - optional hook
+        """Release what the calling thread holds (its connection); called when a client
+        connection's thread ends. The store stays usable from other threads."""
 
     @abstractmethod
     def close(self) -> None:

@@ -35,6 +35,7 @@ from khala.store.codec import (
     spec_from_json,
     spec_to_json,
 )
+from khala.store.sqlite_jobs import SqliteJobs, fair_candidates
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     spec TEXT NOT NULL,
     compile_source BLOB NOT NULL,
     execute_data BLOB NOT NULL,
-    result TEXT
+    result TEXT,
+    priority INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_add_time ON tasks (add_time, id);
 CREATE INDEX IF NOT EXISTS tasks_user_add_time ON tasks (user, add_time, id);
@@ -72,13 +74,23 @@ CREATE TABLE IF NOT EXISTS signals (
     at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS signals_task ON signals (task_id, seq);
+CREATE TABLE IF NOT EXISTS jobs (
+    name TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 0
+);
 """
+# After the migration of older files (add_priority): fair dispatch's lookups (khala/dispatch.py).
+FAIR_INDEX = (
+    "CREATE INDEX IF NOT EXISTS tasks_fair ON tasks (done, executor, priority, user, add_time, id)"
+)
 KEY_OF = "(SELECT key FROM task_keys WHERE task_keys.task_id = tasks.id LIMIT 1) AS key"
 
 BRIEF_COLUMNS = "id, user, add_time, done, status, executor, report_time"
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteJobs, Store):
     def __init__(self, path: str) -> None:
         self._path = path
         self._local = threading.local()
@@ -86,6 +98,10 @@ class SqliteStore(Store):
         self._all_lock = threading.Lock()
         with self._conn() as conn:
             conn.executescript(SCHEMA)
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(tasks)")}
+            if "priority" not in columns:  # a store file from before priorities
+                conn.execute("ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+            conn.execute(FAIR_INDEX)
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -129,6 +145,16 @@ class SqliteStore(Store):
             raise
         conn.execute("COMMIT")
 
+    def release_thread(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._all_lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        conn.close()
+
     def close(self) -> None:
         with self._all_lock:
             for conn in self._all:
@@ -145,7 +171,8 @@ class SqliteStore(Store):
         with self._conn() as conn:
             conn.execute(
                 "INSERT INTO tasks (id, user, add_time, done, status, executor, report_time,"
-                " spec, compile_source, execute_data, result) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " spec, compile_source, execute_data, result, priority)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     task.id,
                     task.user,
@@ -158,6 +185,7 @@ class SqliteStore(Store):
                     task.compile.source,
                     task.execute.data,
                     result_to_json(task.result),
+                    int(task.priority),
                 ),
             )
         return task.id
@@ -189,15 +217,8 @@ class SqliteStore(Store):
     def assign(self, executor: str, count: int, now: str) -> list[Task]:
         if count <= 0:
             return []
-        queued, params = sql_where(lifecycle.QUEUED)
         with self._transaction() as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT id FROM tasks WHERE {queued} ORDER BY add_time, id LIMIT ?",
-                    (*params, count),
-                )
-            ]
+            ids = [c.id for c in fair_candidates(conn, count)][:count]
             change = lifecycle.ASSIGN.bind(executor=executor, now=now)
             taken = [task_id for task_id in ids if _update(conn, task_id, change)]
             rows = [
@@ -441,4 +462,5 @@ def _task_from_row(row: sqlite3.Row) -> Task:
         report_time=brief.report_time,
         result=result_from_json(row["result"]),
         key=row["key"] if "key" in row.keys() else None,  # noqa: SIM118 - Row iterates values
+        priority=int(row["priority"] or 0),
     )

@@ -208,3 +208,18 @@ def test_revoked_key_stops_at_once(env: dict[str, Any], tmp_path: Path) -> None:
     assert khala_keys(env["file"], "revoke", key_id).returncode == 0
     assert call(env, "GET", "/api/v2/tasks?limit=1", key).status_code == 401
     assert khala_keys(env["file"], "revoke", key_id).returncode == 1
+
+
+def test_job_routes_need_admin_to_write(env: dict[str, Any]) -> None:
+    for role in ("submit", "read"):
+        reply = call(env, "POST", "/api/v2/jobs", role, json={"name": "x"})
+        assert reply.status_code == 403, (role, reply.text)
+        assert call(env, "DELETE", "/api/v2/jobs/x", role).status_code == 403
+        assert call(env, "POST", "/api/v2/jobs/x/restart", role).status_code == 403
+    assert call(env, "GET", "/api/v2/jobs", "submit").status_code == 403
+    assert call(env, "GET", "/api/v2/jobs", "read").status_code == 200
+    assert call(env, "GET", "/api/v2/jobs", "admin").status_code == 200
+    assert call(env, "GET", "/api/v2/jobs").status_code == 401
+    assert call(env, "GET", "/api/v2/jobs/nope", "admin").status_code == 404
+    # Meproc's /proc is a compatibility API: open on the lax gateway, admin-only on the strict.
+    assert call(env, "GET", "/proc?name=nope", "read").status_code == 403

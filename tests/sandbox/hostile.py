@@ -143,10 +143,13 @@ def check_result(case: Case, status: int, result: Result, subst: dict[str, str])
                     problems.append(f"{step} {key} {getattr(report, key)} != {exp[key]}")
             if "max_wall" in exp and report.wall_time > exp["max_wall"]:
                 problems.append(f"{step} wall time {report.wall_time} > {exp['max_wall']}")
+    def text(attr: str) -> str:  # outputs are bytes; cases name text
+        return bytes(getattr(result, attr)).decode("utf-8", errors="replace")
+
     for attr, needles in exp.get("contains", {}).items():
-        problems += [f"{attr} lacks {n!r}" for n in needles if n not in getattr(result, attr)]
+        problems += [f"{attr} lacks {n!r}" for n in needles if n not in text(attr)]
     for attr, needles in exp.get("not_contains", {}).items():
-        problems += [f"{attr} has {n!r}" for n in needles if n in getattr(result, attr)]
+        problems += [f"{attr} has {n!r}" for n in needles if n in text(attr)]
     for path in exp.get("host_absent", []):
         if os.path.lexists(substitute(path, subst)):
             problems.append(f"host path {path} exists")

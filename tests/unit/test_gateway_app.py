@@ -364,7 +364,8 @@ def test_get_shows_limits_when_set(http: FlaskClient) -> None:
 
 def finished(http: FlaskClient, judicator: StubJudicator, **result: Any) -> str:
     task_id: str = add(http, execute_input="input-long-text", execute_standard="")["id"]
-    judicator.finish(task_id, Result(**result))
+    outputs = {k: v.encode() if isinstance(v, str) else v for k, v in result.items()}
+    judicator.finish(task_id, Result(**outputs))
     return task_id
 
 

@@ -136,7 +136,7 @@ def test_search_arguments(handler: JudicatorHandler, service: StubService) -> No
 
 def test_report_converts_leniently(handler: JudicatorHandler, service: StubService) -> None:
     good = T.Task(
-        id="a" * 24, status=5, result=convert.result_to_thrift(Result(execute_output="x"))
+        id="a" * 24, status=5, result=convert.result_to_thrift(Result(execute_output=b"x"))
     )
     garbled = T.Task(id="b" * 24, status=5, result=T.Result(execute_output=b"not zlib"))
     no_status = T.Task(id="c" * 24)
@@ -151,8 +151,8 @@ def test_report_converts_leniently(handler: JudicatorHandler, service: StubServi
     assert [(t.id, t.status) for t in finished] == [
         ("a" * 24, 5), ("b" * 24, Status.UNKNOWN_ERROR), ("c" * 24, Status.UNKNOWN_ERROR),
     ]  # fmt: skip
-    assert finished[0].result == Result(execute_output="x")
-    assert "could not be decoded" in finished[1].result.compile_error
+    assert finished[0].result == Result(execute_output=b"x")
+    assert b"could not be decoded" in finished[1].result.compile_error
     assert [(b.id, b.status) for b in running] == [("d" * 24, 3)]
 
 

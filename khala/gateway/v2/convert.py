@@ -53,6 +53,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
     c, e = body.compile, body.execute
     return Task(
         user=body.user,
+        priority=body.priority,
         key=key,
         callback_url=body.callback_url,
         compile=Compile(
@@ -93,9 +94,10 @@ def summary_of(brief: TaskBrief | Task) -> TaskSummary:
     )
 
 
-def step_of(report: StepReport | None, stderr: str) -> StepResult | None:
+def step_of(report: StepReport | None, stderr_bytes: bytes) -> StepResult | None:
     if report is None:
         return None
+    stderr = stderr_bytes.decode("utf-8", errors="replace")
     ran = report.reason != Reason.INTERNAL_ERROR
     errors = [line[len(KHALA_PREFIX):] for line in stderr.splitlines()
               if line.startswith(KHALA_PREFIX)]
@@ -123,6 +125,7 @@ def task_out(task: Task) -> TaskOut:
         )
     return TaskOut(
         **summary_of(task).model_dump(),
+        priority=task.priority,
         compile=CompileOut(
             command=c.command, timeout=c.timeout, memory_limit=c.memory_limit,
             has_source=bool(c.source),
