@@ -117,6 +117,9 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     result_limit: int = setting(4 * 1024 * 1024, "bytes of each stream kept in the result")
     disk_limit: int = setting(1024 * 1024 * 1024, "bytes of a run's work area (bwrap: a tmpfs)")
     unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")
+    stop_grace: float = setting(
+        10.0, "seconds running tasks may finish after the first SIGTERM/SIGINT, then killed"
+    )
     metrics_listen: str = setting("", "HOST:PORT of this node's Prometheus /metrics; empty = none")
 
     def resolved_name(self) -> str:

@@ -123,7 +123,7 @@ def create_app(
         discovery = open_discovery(settings)
     if client is None:
         auth = NodeAuth.from_file(settings.cluster_secret_file)
-        client = JudicatorClient(discovery, settings.rpc_timeout, auth, "gateway")
+        client = JudicatorClient(discovery, settings.rpc_timeout, auth=auth, name="gateway")
     app = Flask(__name__)
     app.request_class = StrictRequest
     limit = settings.max_task_size + FORM_OVERHEAD

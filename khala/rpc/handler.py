@@ -55,7 +55,9 @@ class Service(Protocol):
         wait_ms: int,
     ) -> Assignment: ...
 
-    def wake(self, executor: str) -> None: ...
+    def wake(self, executor: str, draining: bool = False) -> None: ...
+
+    def leave(self, executor: str) -> None: ...
 
 
 def _answers(empty: Callable[[int], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -155,6 +157,11 @@ class JudicatorHandler(TaskApiHandler, JobsHandler, OpsHandler):
         )
         return convert.assignment_to_thrift(assignment)
 
-    def wake(self, executor: str | None) -> int:
-        self.service.wake(executor or "")
+    def wake(self, executor: str | None, draining: bool | None = None) -> int:
+        self.service.wake(executor or "", bool(draining))
+        return Code.OK
+
+    @_answers(lambda code: code)
+    def leave(self, executor: str | None) -> int:
+        self.service.leave(executor or "")
         return Code.OK

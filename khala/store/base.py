@@ -96,6 +96,10 @@ class Store(ABC):
     def remove_executors(self, before: str) -> list[str]:
         """Delete executors silent since before `before`; returns their hostnames."""
 
+    @abstractmethod
+    def remove_executor(self, hostname: str) -> bool:
+        """Delete one executor's record (it left). False if there was none."""
+
     # ------------------------------------------------------------------ API v2
 
     @abstractmethod

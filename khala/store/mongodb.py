@@ -357,6 +357,9 @@ class MongoStore(MongoJobs, Store):
                 removed.append(gone["hostname"])
         return sorted(removed)
 
+    def remove_executor(self, hostname: str) -> bool:
+        return self._executors.delete_many({"hostname": hostname}).deleted_count > 0
+
 
     # ------------------------------------------------------------------ API v2
     # keys:    {_id: "<client key>", task: "<task id>"} — the unique _id makes claim_key an

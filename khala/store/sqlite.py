@@ -289,6 +289,11 @@ class SqliteStore(SqliteJobs, Store):
             ).fetchall()
         return [r[0] for r in rows]
 
+    def remove_executor(self, hostname: str) -> bool:
+        with self._conn() as conn:
+            cursor = conn.execute("DELETE FROM executors WHERE hostname = ?", (hostname,))
+        return cursor.rowcount > 0
+
 
     # ------------------------------------------------------------------ API v2
 

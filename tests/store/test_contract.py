@@ -443,6 +443,8 @@ def test_executors_touch_list_remove(store: Store) -> None:
     assert store.remove_executors(at(3)) == ["zeta"]
     assert [e.hostname for e in store.executors(at(0))] == ["alpha"]
     assert store.remove_executors(at(3)) == []
+    assert store.remove_executor("alpha") and not store.remove_executor("alpha")
+    assert store.executors(at(0)) == []
 
 
 def test_concurrent_touch_of_a_new_executor(opener: Callable[[], Store]) -> None:

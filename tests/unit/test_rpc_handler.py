@@ -54,8 +54,11 @@ class StubService:
         self._called("report", *args)
         return Assignment(assign=[Task(id=TASK_ID)], cancel=["f" * 24])
 
-    def wake(self, executor: str) -> None:
-        self._called("wake", executor)
+    def wake(self, executor: str, draining: bool = False) -> None:
+        self._called("wake", executor, draining)
+
+    def leave(self, executor: str) -> None:
+        self._called("leave", executor)
 
 
 @pytest.fixture
@@ -100,7 +103,9 @@ def test_errors_become_codes_with_empty_replies(
 
 def test_ok_replies(handler: JudicatorHandler, service: StubService) -> None:
     assert handler.ping() == Code.OK and handler.wake(None) == Code.OK
-    assert service.calls[-1] == ("wake", ("",))
+    assert service.calls[-1] == ("wake", ("", False))
+    assert handler.wake("e", True) == Code.OK and service.calls[-1] == ("wake", ("e", True))
+    assert handler.leave("e") == Code.OK and service.calls[-1] == ("leave", ("e",))
     assert handler.add(wire_task()) == T.AddReturn(result=Code.OK, id=TASK_ID)
     assert service.calls[-1][1][0].user == 3
     got = handler.get(TASK_ID)
