@@ -12,6 +12,8 @@ import requests
 
 from tests.fixtures.cluster import Cluster
 
+pytestmark = pytest.mark.integration  # starts its own cluster
+
 RESULT_LIMIT = 4096
 
 

@@ -25,6 +25,8 @@ from khala.sandbox.fstree import chown_tree, remove_tree
 from khala.sandbox.plain import PlainSandbox
 from khala.zipcheck import ExtractLimit, extract_zip
 
+pytestmark = pytest.mark.integration  # real runs and 3,000-deep trees on the real filesystem
+
 DEEP_PROGRAM = (
     "python3 -c \"import os\nfor _ in range({depth}): os.mkdir('d'); os.chdir('d')\n"
     "open('leaf', 'w').write('x')\nprint('made')\""

@@ -34,7 +34,8 @@ def at(seconds: float) -> str:
     return format_time(BASE + dt.timedelta(seconds=seconds))
 
 
-@pytest.fixture(params=["sqlite", "mongodb"])
+# The MongoDB variant needs the FerretDB server: an integration test (tests/README.md).
+@pytest.fixture(params=["sqlite", pytest.param("mongodb", marks=pytest.mark.integration)])
 def opener(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[[], Store]]:
     """Opens (another) store on the same data, as a second judicator would."""
     if request.param == "sqlite":

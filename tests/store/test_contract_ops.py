@@ -15,7 +15,7 @@ from khala.store.ops import OpsStore, open_ops_store
 from tests.store.test_contract import at, make_task
 
 
-@pytest.fixture(params=["sqlite", "mongodb"])
+@pytest.fixture(params=["sqlite", pytest.param("mongodb", marks=pytest.mark.integration)])
 def stores(request: pytest.FixtureRequest,
            tmp_path: Path) -> Iterator[tuple[Store, Callable[[], OpsStore]]]:
     if request.param == "sqlite":

@@ -2,7 +2,7 @@
 
 Only the HTTP layer is under test here (routes, validation, rendering, truncation, files, error
 shapes); the stub speaks the judicator client's domain API (khala/rpc/client.py), and the real
-cluster is exercised in tests/integration/test_http_api.py.
+cluster is exercised in tests/gateway/test_http_api.py.
 """
 
 from __future__ import annotations

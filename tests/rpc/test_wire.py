@@ -14,6 +14,8 @@ from thriftpy2.protocol import TBinaryProtocolFactory
 from thriftpy2.rpc import make_client
 from thriftpy2.transport import TBufferedTransportFactory
 
+pytestmark = pytest.mark.integration  # a real judicator process
+
 W = thriftpy2.load(str(Path(__file__).with_name("wire_client.thrift")), module_name="wire_thrift")
 
 OK, ERROR, NOT_EXIST, TOO_LARGE, INVALID_INPUT = 0, 1, 2, 3, 4
