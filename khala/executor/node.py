@@ -18,6 +18,9 @@ from khala.errors import ConfigError, SandboxUnavailable
 from khala.executor.reporter import Reporter
 from khala.executor.runner import run_task
 from khala.executor.slots import Slots
+from khala.metrics import serve
+from khala.metrics.executor import ExecutorMetrics
+from khala.rpc.auth import NodeAuth
 from khala.rpc.client import JudicatorClient
 from khala.sandbox import Sandbox, open_sandbox
 
@@ -40,7 +43,10 @@ class ExecutorNode:
         self.sandbox = sandbox
         self.name = settings.resolved_name()
         # The executor's name is its rendezvous key: executors spread over the judicators.
-        self.client = JudicatorClient(discovery, settings.rpc_timeout, key=self.name)
+        self.client = JudicatorClient(
+            discovery, settings.rpc_timeout, key=self.name,
+            auth=NodeAuth.from_file(settings.cluster_secret_file),  # docs/security.md
+        )
         self.slots = Slots(
             self.name,
             settings.resolved_slots(),
@@ -158,7 +164,10 @@ def run(settings: ExecutorSettings) -> int:
     if sandbox is None:
         return 2
     discovery = open_discovery(settings)
-    node = ExecutorNode(settings, sandbox, discovery)
+    metrics = ExecutorMetrics()  # docs/operations.md, Metrics
+    node = ExecutorNode(settings, metrics.sandbox(sandbox), discovery)
+    metrics.watch_slots(node.capacity, node.slots.running)
+    metrics_server = serve(settings.metrics_listen, metrics.registry)
     handle_stop_signals(node)
     log.info("executor %s: %d slot(s), sandbox %s", node.name, node.capacity, sandbox.name)
     loop = threading.Thread(target=node.run, name="khala-report-loop")
@@ -166,5 +175,7 @@ def run(settings: ExecutorSettings) -> int:
     wait_taking_signals(loop)
     node.close()
     discovery.close()
+    if metrics_server is not None:
+        metrics_server.shutdown()
     log.info("executor %s stopped", node.name)
     return 0

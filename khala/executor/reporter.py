@@ -23,6 +23,7 @@ import time
 from khala.errors import KhalaError, RemoteError, Unavailable
 from khala.executor import rules
 from khala.executor.slots import Slots
+from khala.executor.stats import collect as collect_stats
 from khala.model import Assignment
 from khala.rpc.client import JudicatorClient
 
@@ -160,6 +161,7 @@ class Reporter:
                 report.vacant,
                 int(report.hold * 1000),
                 timeout=self.rpc_timeout + report.hold,
+                stats=collect_stats(self.slots.capacity, report.vacant, self.slots.usage()),
             )
         except (RemoteError, Unavailable, KhalaError) as exc:
             log.warning("report failed: %s", exc)

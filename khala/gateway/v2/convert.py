@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import asdict
+from typing import Any
 
 from khala.errors import InvalidInput
 from khala.gateway.v2.models import (
     STATUS_NAMES,
     CompileOut,
     ExecuteOut,
+    ExecutorOut,
     ExitStatus,
     File,
     Results,
@@ -19,6 +22,7 @@ from khala.gateway.v2.models import (
     TaskIn,
     TaskOut,
     TaskSummary,
+    WebhookOut,
 )
 from khala.model import Compile, Execute, Reason, StepReport, Task, TaskBrief
 from khala.zipcheck import make_zip_files
@@ -51,6 +55,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
         user=body.user,
         priority=body.priority,
         key=key,
+        callback_url=body.callback_url,
         compile=Compile(
             source=_archive(c.files, c.zip, "compile"),
             command=c.command,
@@ -131,6 +136,9 @@ def task_out(task: Task) -> TaskOut:
             output_limit=e.output_limit, has_data=bool(e.data),
         ),
         result=results,
+        callback_url=task.callback_url,
+        webhook=None if task.webhook is None else WebhookOut(
+            **{**asdict(task.webhook), "delivered_at": task.webhook.delivered_at or None}),
     )
 
 
@@ -142,3 +150,10 @@ def output_bytes(task: Task, step: str, stream: str) -> bytes:
     name = f"{step}_{'output' if stream == 'stdout' else 'error'}"
     value: bytes | str = getattr(task.result, name)
     return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def executor_out(stats: dict[str, Any]) -> dict[str, Any]:
+    """An executor's statistics as API v2 shows them (ExecutorOut)."""
+    tasks = [{**t, "status": STATUS_NAMES[t["status"]] if 0 <= t["status"] < len(STATUS_NAMES)
+              else "unknown_error"} for t in stats.get("tasks", [])]
+    return ExecutorOut(**{**stats, "tasks": tasks}).model_dump(mode="json")
