@@ -13,6 +13,8 @@ def open_sandbox(kind: str, warm: int = 0) -> Sandbox:
     running a trivial step (SandboxUnavailable if bubblewrap or cgroups do not work here).
     `warm` > 0 (bwrap only): keep that many warm sandboxes, reused clean across steps
     (`khala.sandbox.warm`); steps run cold when none is free or warm ones cannot be built."""
+    if warm < 0:
+        raise ConfigError(f"warm_sandboxes must be 0 or more, not {warm}")
     if kind == "bwrap":
         from khala.sandbox.bwrap import check_bwrap
 
