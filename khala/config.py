@@ -91,6 +91,15 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     result_limit: int = setting(4 * 1024 * 1024, "bytes of each stream kept in the result")
     disk_limit: int = setting(1024 * 1024 * 1024, "bytes of a run's work area (bwrap: a tmpfs)")
     unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")
+    # Judging (docs/judging.md)
+    languages: str = setting("auto", "language presets offered: auto = every one detected on "
+                             "this host; or a comma list (c,cpp,…) of those to offer if found")
+    cache_dir: str = setting("", "compile cache directory; empty = <work_dir>/.compile-cache, "
+                             "or a temporary one removed at exit without a work_dir")
+    cache_bytes: int = setting(256 * 1024 * 1024, "bound of the compile cache, bytes; 0 = off")
+    case_output_limit: int = setting(64 * 1024, "bytes of each case's stdout/stderr kept")
+    case_parallelism: int = setting(0, "most slots the cases of one task use at once; 0 = "
+                                    "every free slot")
 
     def resolved_name(self) -> str:
         return self.name or f"executor.{socket.gethostname()}.{os.getpid()}"

@@ -30,7 +30,15 @@ from thriftpy2.transport import TCyBufferedTransportFactory, TSocket, TTransport
 from khala.config import parse_hostport
 from khala.discovery.base import Discovery
 from khala.errors import InvalidInput, RemoteError, Unavailable
-from khala.model import Assignment, Code, ExecutorInfo, SearchQuery, Task, TaskBrief
+from khala.model import (
+    Assignment,
+    Code,
+    ExecutorInfo,
+    Language,
+    SearchQuery,
+    Task,
+    TaskBrief,
+)
 from khala.rpc import convert, judicator_thrift
 
 log = logging.getLogger(__name__)
@@ -141,6 +149,7 @@ class JudicatorClient:
         executing: list[TaskBrief],
         vacant: int,
         wait_ms: int = 0,
+        languages: list[Language] | None = None,
         *,
         timeout: float | None = None,
         prefer: str | None = None,
@@ -148,7 +157,7 @@ class JudicatorClient:
         """An executor's heartbeat (docs/rpc.md). `complete` sends id, done, status, executor
         and result of each task; `executing` id, status and executor. The answer names the
         judicator that gave it (`judicator`); tasks that could not be decoded come back in
-        `undecodable` rather than being lost."""
+        `undecodable` rather than being lost. `languages`: the presets this executor has."""
         reply, address = self._call(
             "report",
             executor,
@@ -156,11 +165,18 @@ class JudicatorClient:
             [convert.executing_to_thrift(b) for b in executing],
             vacant,
             wait_ms,
+            [convert.language_to_thrift(lang) for lang in languages or []],
             timeout=timeout,
             prefer=prefer,
         )
         _ok(reply.result, "report", address)
         return convert.assignment_from_thrift(reply, address)
+
+    def languages(self) -> list[Language]:
+        """The language presets live executors have (judging), with versions and counts."""
+        reply, address = self._call("languages")
+        _ok(reply.result, "languages", address)
+        return [convert.language_from_thrift(lang) for lang in reply.languages or []]
 
     def wake(
         self, executor: str, *, timeout: float | None = None, prefer: str | None = None
