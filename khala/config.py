@@ -55,6 +55,7 @@ class LimitSettings:
     max_task_size: int = setting(16252928, "largest accepted task in bytes (result 3 beyond)")
     zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
     zip_max_files: int = setting(10000, "most files in a zip")
+    max_cases: int = setting(1000, "most test cases a judged task may have")
 
 
 @dataclass

@@ -12,8 +12,12 @@ import threading
 from khala.config import ExecutorSettings
 from khala.discovery import open_discovery
 from khala.errors import ConfigError, SandboxUnavailable
+from khala.executor.compile_cache import CompileCache
+from khala.executor.judge import JudgeContext
+from khala.executor.languages import detect
 from khala.executor.worker import ExecutorNode
 from khala.sandbox import Sandbox, open_sandbox
+from khala.sandbox.fstree import remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,19 @@ def check_work_dir(work_dir: str, sandbox: Sandbox) -> None:
         shutil.rmtree(probe, ignore_errors=True)
 
 
+def open_judging(settings: ExecutorSettings) -> tuple[JudgeContext, str]:
+    """The languages this host has and the compile cache; returns the context and a cache
+    directory to remove at exit ("" when the cache is kept). ConfigError for an unknown
+    preset in `languages`, OSError for an unusable cache directory."""
+    languages = detect(settings.languages)
+    root, temporary = settings.cache_dir, ""
+    if not root and settings.work_dir:
+        root = os.path.join(settings.work_dir, ".compile-cache")
+    if not root:
+        root = temporary = tempfile.mkdtemp(prefix="khala-compile-cache-")
+    return JudgeContext(languages, CompileCache(root, settings.cache_bytes)), temporary
+
+
 def run(settings: ExecutorSettings) -> int:
     """Run until drained. First SIGTERM/SIGINT drains, a second one forces. Returns an exit
     code: 2 when the sandbox cannot be set up."""
@@ -56,8 +73,14 @@ def run(settings: ExecutorSettings) -> int:
         log.error("cannot start executor: work dir %r unusable: %s", settings.work_dir, exc)
         sandbox.close()
         return 2
+    try:
+        judging, cache_tmp = open_judging(settings)
+    except (ConfigError, OSError) as exc:
+        log.error("cannot start executor: %s", exc)
+        sandbox.close()
+        return 2
     discovery = open_discovery(settings)
-    node = ExecutorNode(settings, sandbox, discovery)
+    node = ExecutorNode(settings, sandbox, discovery, judging)
     signals = {"count": 0}
 
     def on_signal(*_: object) -> None:
@@ -76,5 +99,7 @@ def run(settings: ExecutorSettings) -> int:
         runner.join(0.5)
     node.close()
     discovery.close()
+    if cache_tmp:
+        remove_tree(cache_tmp)
     log.info("executor %s stopped", node.name)
     return 0

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from khala.config import ExecutorSettings
 from khala.discovery.base import Discovery
 from khala.errors import KhalaError, RemoteError, Unavailable
-from khala.executor.runner import run_task
-from khala.model import Assignment, Result, Status, Task, TaskBrief
+from khala.executor.judge import JudgeContext, run_any
+from khala.model import Assignment, Language, Result, Status, Task, TaskBrief
 from khala.rpc.client import JudicatorClient
 from khala.sandbox.base import Sandbox
 
@@ -36,11 +36,16 @@ class Slot:
 
 
 class ExecutorNode:
-    def __init__(self, settings: ExecutorSettings, sandbox: Sandbox, discovery: Discovery) -> None:
+    def __init__(self, settings: ExecutorSettings, sandbox: Sandbox, discovery: Discovery,
+                 judging: JudgeContext) -> None:
         self.settings = settings
         self.sandbox = sandbox
         self.name = settings.resolved_name()
         self.capacity = settings.resolved_slots()
+        self.judging = judging
+        judging.slots = self  # cases of a judged task may borrow free slots
+        self.languages = [Language(h.name, h.version) for h in judging.languages.values()]
+        self._lent = 0  # free slots lent to the cases of running judged tasks
         self.client = JudicatorClient(discovery, settings.rpc_timeout)
         self._lock = threading.Lock()
         self._slots: dict[str, Slot] = {}
@@ -111,8 +116,25 @@ class ExecutorNode:
                 for s in self._slots.values()
                 if not s.dropped
             ]
-            vacant = 0 if self._draining.is_set() else self.capacity - len(self._slots)
+            free = self.capacity - len(self._slots) - self._lent
+            vacant = 0 if self._draining.is_set() else free
         return complete, executing, max(0, vacant)
+
+    # ------------------------------------------------------------------ lending (CaseSlots)
+
+    def borrow(self, wanted: int) -> int:
+        """Lend up to `wanted` free slots to a judged task's cases (none while draining)."""
+        with self._lock:
+            if self._draining.is_set():
+                return 0
+            lent = max(0, min(wanted, self.capacity - len(self._slots) - self._lent))
+            self._lent += lent
+        return lent
+
+    def give_back(self, count: int) -> None:
+        with self._lock:
+            self._lent = max(0, self._lent - count)
+        self._poke()  # the slots are free again: report them
 
     def _report_once(self) -> float | None:
         """One report. Returns None when no judicator answered, else the seconds to pause
@@ -129,6 +151,7 @@ class ExecutorNode:
                 executing,
                 vacant,
                 int(hold * 1000),
+                self.languages,
                 timeout=self.settings.rpc_timeout + hold,
                 prefer=self._judicator,
             )
@@ -200,10 +223,11 @@ class ExecutorNode:
             status = int(Status.UNKNOWN_ERROR)
             result = Result(compile_error=f"[khala] bad task: {error}")
         else:
-            status, result = run_task(
+            status, result = run_any(
                 task,
                 self.sandbox,
                 self.settings,
+                self.judging,
                 slot.cancel,
                 on_status=lambda s: self._set_status(slot, s),
             )
@@ -256,7 +280,7 @@ class ExecutorNode:
         with self._lock:
             complete = list(self._finished)
         try:
-            self.client.report(self.name, complete, [], 0, 0, timeout=5.0)
+            self.client.report(self.name, complete, [], 0, 0, self.languages, timeout=5.0)
         except Unavailable as exc:
             log.warning("final hand-back failed (the reaper will requeue): %s", exc)
 

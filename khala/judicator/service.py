@@ -20,6 +20,7 @@ from khala.judicator.rules import final_status, plan_report, progress_status
 from khala.model import (
     Assignment,
     ExecutorInfo,
+    Language,
     Result,
     SearchQuery,
     Status,
@@ -106,26 +107,36 @@ class JudicatorService:
         executing: list[TaskBrief],
         vacant: int,
         wait_ms: int = 0,
+        languages: list[Language] | None = None,
     ) -> Assignment:
         """An executor's heartbeat (docs/rpc.md, report semantics): record `complete` (id,
-        status, result), update `executing`, requeue what it lost, assign up to `vacant` tasks;
-        with nothing to answer, hold up to `wait_ms`. Raises InvalidInput for no executor."""
+        status, result), update `executing`, requeue what it lost, assign up to `vacant` tasks
+        (only those whose language presets are among `languages`); with nothing to answer, hold
+        up to `wait_ms`. Raises InvalidInput for no executor."""
         if not executor:
             raise InvalidInput("report needs an executor name")
         vacant = max(0, vacant)
+        offered = list(languages or [])
+        names = frozenset(x.name for x in offered)
         generation = self.notifier.generation()
-        cancel = self._apply_report(executor, complete, executing)
-        assigned = self.store.assign(executor, vacant, model.now()) if vacant else []
+        cancel = self._apply_report(executor, complete, executing, offered)
+        assigned = self.store.assign(executor, vacant, model.now(), names) if vacant else []
         hold = min(max(0, wait_ms), self.settings.max_wait_ms) / 1000.0
         if vacant and not assigned and not cancel and hold > 0:
-            assigned, cancel = self._long_poll(executor, executing, vacant, generation, hold)
+            assigned, cancel = self._long_poll(executor, executing, vacant, generation, hold,
+                                               names)
         return Assignment(assign=assigned, cancel=cancel)
 
+    def languages(self) -> list[Language]:
+        """The language presets of the executors that reported within the expiry."""
+        return self.store.languages(model.time_before(self.settings.expiry))
+
     def _apply_report(
-        self, executor: str, finished: list[Task], running: list[TaskBrief]
+        self, executor: str, finished: list[Task], running: list[TaskBrief],
+        languages: list[Language],
     ) -> list[str]:
         now = model.now()
-        self.store.touch_executor(executor, now)
+        self.store.touch_executor(executor, now, languages)
         held = {b.id for b in self.store.held_by(executor)}
         plan = plan_report(held, finished, running)
         cancel = list(plan.cancel)
@@ -150,6 +161,7 @@ class JudicatorService:
         vacant: int,
         generation: int,
         hold: float,
+        languages: frozenset[str],
     ) -> tuple[list[Task], list[str]]:
         """Hold the report until work or a cancel for this executor appears, it is woken, or
         `hold` seconds pass."""
@@ -159,7 +171,7 @@ class JudicatorService:
             woken = self.notifier.wait(executor, generation, min(remaining, FALLBACK_CHECK_SECONDS))
             generation = self.notifier.generation()
             if self.store.has_queued():
-                assigned = self.store.assign(executor, vacant, model.now())
+                assigned = self.store.assign(executor, vacant, model.now(), languages)
                 if assigned:
                     return assigned, []
             if running_ids:

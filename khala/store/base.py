@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from khala.model import ExecutorInfo, Result, SearchQuery, Status, Task, TaskBrief
+from khala.model import ExecutorInfo, Language, Result, SearchQuery, Status, Task, TaskBrief
 
 
 class Store(ABC):
@@ -37,9 +37,12 @@ class Store(ABC):
     # ------------------------------------------------------------------ tasks (executors)
 
     @abstractmethod
-    def assign(self, executor: str, count: int, now: str) -> list[Task]:
+    def assign(self, executor: str, count: int, now: str,
+               languages: frozenset[str] | None = None) -> list[Task]:
         """Atomically take up to `count` queued (Pending/Retrying, no executor, not done) tasks,
-        oldest first, for `executor`: status Compiling, report_time now. Returns them whole."""
+        oldest first, for `executor`: status Compiling, report_time now. Returns them whole.
+        With `languages` given, only tasks whose language and checker language (when set) are
+        among them (judging: dispatch only to executors that have the language)."""
 
     @abstractmethod
     def has_queued(self) -> bool:
@@ -72,8 +75,15 @@ class Store(ABC):
     # ------------------------------------------------------------------ executors
 
     @abstractmethod
-    def touch_executor(self, hostname: str, now: str) -> None:
-        """Create or refresh the executor record (report_time = now)."""
+    def touch_executor(self, hostname: str, now: str,
+                       languages: list[Language] | None = None) -> None:
+        """Create or refresh the executor record (report_time = now); `languages` (None: keep
+        what is recorded) replaces its language presets."""
+
+    @abstractmethod
+    def languages(self, since: str) -> list[Language]:
+        """The presets of executors whose last report is at or after `since`: by name, each
+        with the versions seen (joined by " | " when executors differ) and its executor count."""
 
     @abstractmethod
     def executors(self, since: str) -> list[ExecutorInfo]:

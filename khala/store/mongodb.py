@@ -40,9 +40,8 @@ from khala import lifecycle
 from khala.errors import ConfigError, Unavailable
 from khala.lifecycle import Bound, Cond, Eq, Less, NotNone, OneOf
 from khala.model import (
-    Compile,
-    Execute,
     ExecutorInfo,
+    Language,
     Result,
     SearchQuery,
     Status,
@@ -50,7 +49,14 @@ from khala.model import (
     TaskBrief,
 )
 from khala.store.base import Store
-from khala.store.codec import brief_from_row, result_from_dict, result_to_dict
+from khala.store.codec import (
+    brief_from_row,
+    compile_from_dict,
+    execute_from_dict,
+    merge_languages,
+    result_from_dict,
+    result_to_dict,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -182,13 +188,14 @@ class MongoStore(Store):
     # ------------------------------------------------------------------ tasks (executors)
 
     @_unavailable
-    def assign(self, executor: str, count: int, now: str) -> list[Task]:
+    def assign(self, executor: str, count: int, now: str,
+               languages: frozenset[str] | None = None) -> list[Task]:
         taken: list[Task] = []
         for _ in range(max(count, 0) + 3):  # a pass re-reads the queue head others took
             wanted = count - len(taken)
             if wanted <= 0:
                 break
-            queued = mongo_filter(lifecycle.QUEUED)
+            queued = {**mongo_filter(lifecycle.QUEUED), **_language_filter(languages)}
             heads = list(
                 self._tasks.find(queued, {"attempts": 1}).sort(QUEUE_ORDER).limit(2 * wanted + 4)
             )
@@ -284,12 +291,14 @@ class MongoStore(Store):
     # ------------------------------------------------------------------ executors
 
     @_unavailable
-    def touch_executor(self, hostname: str, now: str) -> None:
+    def touch_executor(self, hostname: str, now: str,
+                       languages: list[Language] | None = None) -> None:
+        sets: dict[str, Any] = {"report_time": now}
+        if languages is not None:
+            sets["languages"] = [[x.name, x.version] for x in languages]
         for _ in range(3):  # two racing upserts of a new hostname: one gets a duplicate key
             try:
-                self._executors.update_one(
-                    {"hostname": hostname}, {"$set": {"report_time": now}}, upsert=True
-                )
+                self._executors.update_one({"hostname": hostname}, {"$set": sets}, upsert=True)
                 return
             except DuplicateKeyError:
                 continue
@@ -299,6 +308,13 @@ class MongoStore(Store):
     def executors(self, since: str) -> list[ExecutorInfo]:
         cursor = self._executors.find({"report_time": {"$gte": since}}).sort("hostname", ASCENDING)
         return [ExecutorInfo(str(d["_id"]), d["hostname"], d["report_time"]) for d in cursor]
+
+    @_unavailable
+    def languages(self, since: str) -> list[Language]:
+        cursor = self._executors.find({"report_time": {"$gte": since}}, {"languages": 1})
+        return merge_languages(
+            [[Language(str(n), str(v)) for n, v in d.get("languages") or []] for d in cursor]
+        )
 
     @_unavailable
     def remove_executors(self, before: str) -> list[str]:
@@ -373,6 +389,15 @@ def _search_filter(query: SearchQuery) -> dict[str, Any] | None:
     return where
 
 
+def _language_filter(languages: frozenset[str] | None) -> dict[str, Any]:
+    """Tasks whose language and checker language are unset, empty or among `languages`."""
+    if languages is None:
+        return {}
+    names: list[Any] = [None, "", *sorted(languages)]
+    return {"compile.language": {"$in": names},
+            "execute.compare.checker.language": {"$in": names}}
+
+
 def _task_to_doc(oid: ObjectId, task: Task) -> dict[str, Any]:
     return {
         "_id": oid,
@@ -402,8 +427,8 @@ def _task_from_doc(doc: Mapping[str, Any]) -> Task:
     return Task(
         id=brief.id,
         user=brief.user,
-        compile=Compile(**compile_part),
-        execute=Execute(**execute_part),
+        compile=compile_from_dict(compile_part),
+        execute=execute_from_dict(execute_part),
         add_time=brief.add_time,
         done=brief.done,
         status=brief.status,

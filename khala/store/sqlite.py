@@ -19,6 +19,7 @@ from khala.errors import ConfigError
 from khala.lifecycle import Bound, Cond, Eq, Less, NotNone, OneOf
 from khala.model import (
     ExecutorInfo,
+    Language,
     Result,
     SearchQuery,
     Status,
@@ -29,6 +30,9 @@ from khala.model import (
 from khala.store.base import Store
 from khala.store.codec import (
     brief_from_row,
+    languages_from_json,
+    languages_to_json,
+    merge_languages,
     result_from_json,
     result_to_json,
     spec_from_json,
@@ -60,6 +64,13 @@ CREATE TABLE IF NOT EXISTS executors (
 );
 CREATE INDEX IF NOT EXISTS executors_report_time ON executors (report_time);
 """
+# Columns added after the first schema: (table, column, definition), added when missing.
+MIGRATIONS = (("executors", "languages", "TEXT NOT NULL DEFAULT '[]'"),)
+# A task's language and its checker's language, read from the stored spec.
+TASK_LANGUAGES = (
+    "COALESCE(json_extract(spec, '$.compile.language'), '')",
+    "COALESCE(json_extract(spec, '$.execute.compare.checker.language'), '')",
+)
 
 BRIEF_COLUMNS = "id, user, add_time, done, status, executor, report_time"
 
@@ -72,6 +83,10 @@ class SqliteStore(Store):
         self._all_lock = threading.Lock()
         with self._conn() as conn:
             conn.executescript(SCHEMA)
+            for table, column, definition in MIGRATIONS:
+                have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -170,10 +185,16 @@ class SqliteStore(Store):
 
     # ------------------------------------------------------------------ tasks (executors)
 
-    def assign(self, executor: str, count: int, now: str) -> list[Task]:
+    def assign(self, executor: str, count: int, now: str,
+               languages: frozenset[str] | None = None) -> list[Task]:
         if count <= 0:
             return []
         queued, params = sql_where(lifecycle.QUEUED)
+        if languages is not None:
+            names = ["", *sorted(languages)]
+            marks = ", ".join("?" * len(names))
+            queued += "".join(f" AND {expr} IN ({marks})" for expr in TASK_LANGUAGES)
+            params = [*params, *names, *names]
         with self._transaction() as conn:
             ids = [
                 r[0]
@@ -228,13 +249,29 @@ class SqliteStore(Store):
 
     # ------------------------------------------------------------------ executors
 
-    def touch_executor(self, hostname: str, now: str) -> None:
+    def touch_executor(self, hostname: str, now: str,
+                       languages: list[Language] | None = None) -> None:
         with self._conn() as conn:
+            if languages is None:
+                conn.execute(
+                    "INSERT INTO executors (id, hostname, report_time) VALUES (?, ?, ?)"
+                    " ON CONFLICT (hostname) DO UPDATE SET report_time = excluded.report_time",
+                    (new_id(), hostname, now),
+                )
+                return
             conn.execute(
-                "INSERT INTO executors (id, hostname, report_time) VALUES (?, ?, ?)"
-                " ON CONFLICT (hostname) DO UPDATE SET report_time = excluded.report_time",
-                (new_id(), hostname, now),
+                "INSERT INTO executors (id, hostname, report_time, languages) VALUES (?,?,?,?)"
+                " ON CONFLICT (hostname) DO UPDATE SET report_time = excluded.report_time,"
+                " languages = excluded.languages",
+                (new_id(), hostname, now, languages_to_json(languages)),
             )
+
+    def languages(self, since: str) -> list[Language]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT languages FROM executors WHERE report_time >= ?", (since,)
+            ).fetchall()
+        return merge_languages([languages_from_json(r[0]) for r in rows])
 
     def executors(self, since: str) -> list[ExecutorInfo]:
         with self._conn() as conn:
