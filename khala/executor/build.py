@@ -118,7 +118,8 @@ def _keep(done: Build, program: Program, workdir: str, cache: CompileCache, key:
     or unsafe fails the build."""
     try:
         if program.language is not None:
-            cache.store(key, workdir, program.language.preset.outputs, artifacts)
+            cache.store(key, workdir, program.language.preset.outputs, artifacts,
+                        settings.disk_limit)
         else:
             copy_tree(workdir, artifacts, settings.disk_limit, skip=("compile.sh",))
         done.artifacts = artifacts

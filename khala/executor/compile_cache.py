@@ -201,13 +201,13 @@ class CompileCache:
             remove_tree(os.path.join(dest, name))
         return False
 
-    def store(self, key: str, build_dir: str, outputs: tuple[str, ...], dest: str) -> None:
+    def store(self, key: str, build_dir: str, outputs: tuple[str, ...], dest: str,
+              budget: int = 1 << 40) -> None:
         """Copy the declared `outputs` of `build_dir` into the directory `dest` and keep them as
         the entry of `key` (when the cache is on and they fit). OutputError when an output is
-        missing or no plain file."""
+        missing, no plain file, or the outputs exceed `budget` bytes."""
         tmp = tempfile.mkdtemp(prefix=".new-", dir=self.root if self.enabled else None)
         try:
-            budget = self.index.capacity if self.enabled else 1 << 40
             files = collect_outputs(build_dir, outputs, tmp, budget)
             size = sum(os.path.getsize(os.path.join(tmp, n)) for n in files)
             if not copy_entry(tmp, files, dest, extra=()):

@@ -295,7 +295,8 @@ class MongoStore(Store):
                        languages: list[Language] | None = None) -> None:
         sets: dict[str, Any] = {"report_time": now}
         if languages is not None:
-            sets["languages"] = [[x.name, x.version] for x in languages]
+            # documents, not pairs: FerretDB stores no nested arrays
+            sets["languages"] = [{"name": x.name, "version": x.version} for x in languages]
         for _ in range(3):  # two racing upserts of a new hostname: one gets a duplicate key
             try:
                 self._executors.update_one({"hostname": hostname}, {"$set": sets}, upsert=True)
@@ -313,7 +314,8 @@ class MongoStore(Store):
     def languages(self, since: str) -> list[Language]:
         cursor = self._executors.find({"report_time": {"$gte": since}}, {"languages": 1})
         return merge_languages(
-            [[Language(str(n), str(v)) for n, v in d.get("languages") or []] for d in cursor]
+            [[Language(str(x.get("name")), str(x.get("version"))) for x in d.get("languages") or []]
+             for d in cursor]
         )
 
     @_unavailable
