@@ -40,7 +40,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "{java} -Xss64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 Main", ("*.class",),
            ("javac", "java"), version_args=("-version",)),
     Preset("go", "main.go",
-           "GOCACHE=/tmp/go-build GOPATH=/tmp/go GO111MODULE=off {go} build -o main main.go",
+           # the build cache and temp files in the work area: /tmp is too small for the link
+           "mkdir -p .go/cache .go/tmp && GOCACHE=$PWD/.go/cache GOTMPDIR=$PWD/.go/tmp "
+           "GOPATH=$PWD/.go GO111MODULE=off {go} build -o main main.go",
            "./main", ("main",), ("go",), version_args=("version",),
            search=("/usr/local/go/bin", "/usr/lib/go/bin")),
     Preset("rust", "main.rs", "{rustc} -O -o main main.rs", "./main", ("main",), ("rustc",)),
