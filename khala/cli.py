@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from khala import __version__
+from khala import __version__, tasks_cli
 from khala.config import (
     ExecutorSettings,
     GatewaySettings,
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.add_argument("--config", default=None, help=f"TOML file; section [{name}]")
         add_flags(cmd, cls)
+    tasks_cli.build(sub)
     return parser
 
 
@@ -47,6 +48,8 @@ def setup_logging(level: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in tasks_cli.COMMANDS:
+        return tasks_cli.run(args)
     cls, _ = COMMANDS[args.command]
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k not in {"command", "config"}}
     try:

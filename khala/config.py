@@ -72,6 +72,7 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     max_wait_ms: int = setting(5000, "longest report long-poll a judicator grants, ms")
     mongo_write_concern: str = setting("majority", "MongoDB write concern: majority, 1, …")
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
+    max_task_wait: float = setting(60.0, "longest API v2 ?wait= a judicator holds, seconds")
 
     def resolved_name(self) -> str:
         port = self.listen.rsplit(":", 1)[-1]
@@ -116,6 +117,14 @@ class GatewaySettings(DiscoverySettings, LimitSettings):
     threads: int = setting(8, "threads per gunicorn worker")
     truncate: int = setting(1000, "characters of a text field shown unless no_truncate is given")
     rpc_timeout: float = setting(30.0, "seconds a judicator RPC may take")
+    request_timeout: float = setting(
+        60.0, "seconds a client has to send a whole request (head and body); then it is cut off"
+    )
+    max_connections: int = setting(
+        1000, "open client connections per gateway worker; beyond it the worker stops accepting"
+    )
+    max_task_wait: float = setting(60.0, "largest ?wait= of GET /api/v2/tasks/{id}, seconds")
+    max_batch_size: int = setting(1000, "most tasks in one POST /api/v2/batches")
 
 
 @dataclass

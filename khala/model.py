@@ -14,8 +14,8 @@ from enum import IntEnum, StrEnum
 from bson import ObjectId
 
 INT_MAX = 2147483647
-ID_RE = re.compile(r"^[0-9a-f]{24}$")
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
+ID_RE = re.compile(r"\A[0-9a-f]{24}\Z")  # \Z: "$" would accept a trailing newline
+TIME_FORMAT = "%04Y-%m-%dT%H:%M:%S.%f"  # years zero-padded: times compare as strings
 
 
 class Status(IntEnum):
@@ -43,6 +43,7 @@ class Code(IntEnum):
     NOT_EXIST = 2
     TOO_LARGE = 3
     INVALID_INPUT = 4
+    CONFLICT = 5  # API v2 methods only: the task is in the wrong state or the key is taken
 
 
 class Reason(StrEnum):
@@ -224,6 +225,7 @@ class Task:
     executor: str | None = None
     report_time: str = ""
     result: Result | None = None
+    key: str | None = None  # client-chosen id (API v2), unique among tasks
 
     def brief(self) -> TaskBrief:
         return TaskBrief(
@@ -234,6 +236,7 @@ class Task:
             status=self.status,
             executor=self.executor,
             report_time=self.report_time,
+            key=self.key,
         )
 
 
@@ -246,6 +249,7 @@ class TaskBrief:
     status: Status = Status.PENDING
     executor: str | None = None
     report_time: str = ""
+    key: str | None = None  # client-chosen id (API v2)
 
 
 @dataclass
@@ -276,6 +280,7 @@ class Assignment:
     cancel: list[str] = field(default_factory=list)
     undecodable: list[tuple[str, str]] = field(default_factory=list)
     judicator: str = ""
+    signals: list[tuple[str, int]] = field(default_factory=list)  # (task id, signum), API v2
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -377,3 +382,39 @@ def task_size(task: Task) -> int:
         + (len(checker.source.encode()) if checker is not None else 0)
     )
 
+
+
+# ----------------------------------------------------------------------------- API v2
+
+KEY_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
+
+
+def valid_key(value: object) -> bool:
+    """A client-chosen task id (API v2): 1..64 of A-Z a-z 0-9 . _ -"""
+    return isinstance(value, str) and KEY_RE.match(value) is not None
+
+
+@dataclass
+class PageQuery:
+    """One page of the task list (API v2): filters, order, and a keyset cursor — the
+    (add_time, id) of the last task of the previous page — so that tasks added meanwhile
+    neither repeat nor shift the pages."""
+
+    user: int | None = None
+    statuses: list[int] = field(default_factory=list)  # empty = any
+    start_time: str | None = None  # canonical TIME_FORMAT, inclusive
+    end_time: str | None = None
+    old_to_new: bool = False
+    limit: int = 100
+    after_time: str | None = None  # cursor: strictly after this (add_time, id) in the order
+    after_id: str | None = None
+
+
+@dataclass
+class SubmitOutcome:
+    """What one keyed or unkeyed submission did."""
+
+    code: int  # Code.OK, INVALID_INPUT, TOO_LARGE, CONFLICT, ERROR
+    id: str = ""  # the task's seed id (24 hex)
+    created: bool = False  # False with Code.OK: an identical task existed under the key
+    detail: str = ""

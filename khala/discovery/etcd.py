@@ -4,6 +4,8 @@ Keys under the prefix P (default /khala):
     P/judicators/<name>  → HOST:PORT   on the judicator's lease: gone within the TTL of a death
     P/leader             → <name>      created only if absent (create_revision == 0), on the lease
     P/wake               → <name>\\n<t> written when a judicator queued work; others wake up
+    P/finished           → <name>\\n<id>,<id>… (or *) tasks a judicator recorded done; others
+                           wake their API v2 waiters for those ids
 
 Every thread here is a daemon with a stop flag, every wait is bounded, reconnects are loops with
 a bounded backoff that fail over between the endpoints, never recursion.
@@ -36,6 +38,7 @@ REQUEST_TIMEOUT = 3.0  # seconds for one unary etcd call (list, put, txn, revoke
 WATCH_IDLE = 10.0  # a watch stream silent this long is re-opened (and the list re-read)
 FIRST_LIST_WAIT = 3.0  # EtcdDiscovery() waits this long for its first list
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 2.0
+FINISHED_MAX_IDS = 500  # more finished ids than this in one announcement: send "*" (everyone)
 ERRORS = (Etcd3Exception, requests.RequestException, OSError, ValueError, KeyError, TypeError)
 
 
@@ -252,6 +255,9 @@ class EtcdRegistration(Registration):
         self._key = f"{base}/judicators/{name}"
         self._leader_key = f"{base}/leader"
         self._wake_key = f"{base}/wake"
+        self._finished_key = f"{base}/finished"
+        self._finished_pending: list[str] = []
+        self._finished_callback: Callable[[list[str] | None], object] | None = None
         self._lock = threading.Lock()
         self._lease_id: int | None = None
         self._leader = False
@@ -285,6 +291,16 @@ class EtcdRegistration(Registration):
             raise TypeError("wake callback must be callable")
         self._callback = callback
 
+    def notify_finished(self, task_ids: list[str]) -> None:
+        with self._lock:
+            self._finished_pending.extend(task_ids)
+        self._kick.set()
+
+    def set_finished_callback(self, callback: object) -> None:
+        if callback is not None and not callable(callback):
+            raise TypeError("finished callback must be callable")
+        self._finished_callback = callback
+
     def close(self) -> None:
         self._stop.set()
         self._kick.set()
@@ -314,6 +330,7 @@ class EtcdRegistration(Registration):
                     self._keep_alive()
                     self._campaign()
                     self._send_wake()
+                    self._send_finished()
                 backoff.reset()
                 self._kick.wait(self._interval)
                 self._kick.clear()
@@ -370,6 +387,19 @@ class EtcdRegistration(Registration):
                 self._wake_pending = True
             raise
 
+    def _send_finished(self) -> None:
+        with self._lock:
+            ids, self._finished_pending = self._finished_pending, []
+        if not ids:
+            return
+        listed = "*" if len(ids) > FINISHED_MAX_IDS else ",".join(ids)
+        try:
+            self._pool.client.put(self._finished_key, f"{self._name}\n{listed}")
+        except ERRORS:
+            with self._lock:
+                self._finished_pending[:0] = ids
+            raise
+
     def _revoke(self, lease_id: int) -> None:
         for _ in range(len(self._endpoints)):
             try:
@@ -387,6 +417,7 @@ class EtcdRegistration(Registration):
             self._lost_leadership()
         if self._watched_once:
             self._wake()  # wakes may have been missed while the watch was down
+            self._call_finished(None)
         self._watched_once = True
 
     def _on_event(self, key: str, kv: dict[str, Any] | None) -> None:
@@ -397,11 +428,24 @@ class EtcdRegistration(Registration):
             sender = kv["value"].decode(errors="replace").rsplit("\n", 1)[0]
             if sender != self._name:
                 self._wake()
+        elif key == self._finished_key and kv is not None:
+            sender, _, listed = kv["value"].decode(errors="replace").partition("\n")
+            if sender != self._name:
+                self._call_finished(None if listed == "*" else listed.split(","))
 
     def _lost_leadership(self) -> None:
         """The leader key is gone or someone else's: stop leading now and campaign again."""
         self._leader = False
         self._kick.set()
+
+    def _call_finished(self, task_ids: list[str] | None) -> None:
+        callback = self._finished_callback
+        if callback is None:
+            return
+        try:
+            callback(task_ids)
+        except Exception:  # a broken callback must not stop the watch
+            log.exception("finished callback of %s failed", self._name)
 
     def _wake(self) -> None:
         callback = self._callback

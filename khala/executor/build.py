@@ -18,7 +18,7 @@ from khala.executor.workdirs import CopyLimit, copy_tree, make_workdir, remove_w
 from khala.judging.cache import cache_key
 from khala.judging.presets import HostLanguage
 from khala.model import Reason, StepReport
-from khala.sandbox.base import Limits, RunSpec, Sandbox
+from khala.sandbox.base import Limits, RunSpec, Sandbox, SignalBox
 from khala.zipcheck import ExtractLimit, extract_zip
 
 STEP_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
@@ -33,6 +33,7 @@ class Program:
     language: HostLanguage | None = None
     command: str = ""  # without a preset
     limits: Limits = field(default_factory=Limits)
+    signals: SignalBox | None = None  # API v2 signals for the compile step
 
 
 @dataclass
@@ -101,7 +102,7 @@ def build(program: Program, sandbox: Sandbox, settings: ExecutorSettings, cache:
 def _compile(program: Program, workdir: str, sandbox: Sandbox, cancel: threading.Event) -> Build:
     sandbox.prepare_workdir(workdir)
     spec = RunSpec(argv=["bash", "compile.sh"], workdir=workdir, env=dict(STEP_ENV),
-                   limits=program.limits)
+                   limits=program.limits, signals=program.signals)
     outcome = sandbox.run(spec, cancel)
     done = Build(output=outcome.stdout, error=outcome.stderr, report=outcome.report, compiles=1)
     reason = outcome.report.reason

@@ -39,7 +39,7 @@ from khala.model import (
     Verdict,
     judged,
 )
-from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox
+from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
 from khala.sandbox.fstree import remove_tree
 from khala.validation import EXECUTE_CPU, EXECUTE_MEMORY, EXECUTE_OUTPUT
 from khala.zipcheck import extract_zip
@@ -113,6 +113,7 @@ class Judge:
         self.program: Build | None = None
         self.checker: Build | None = None
         self.run_command = task.execute.command
+        self.signals: SignalBox | None = None  # API v2 signals for the running step
 
     # ------------------------------------------------------------------ whole task
 
@@ -138,7 +139,8 @@ class Judge:
                                       "this executor")
             self.run_command = host.run_command
         program = Program(source_zip=task.compile.source, language=host,
-                          command=task.compile.command, limits=compile_limits(task, s))
+                          command=task.compile.command, limits=compile_limits(task, s),
+                          signals=self.signals)
         os.mkdir(os.path.join(scratch, "program"))
         self.program = build(program, self.sandbox, s, self.context.cache, self.cancel,
                              os.path.join(scratch, "program"), task.id)
@@ -295,7 +297,7 @@ class Judge:
             self.sandbox.prepare_workdir(workdir)
             spec = RunSpec(argv=["bash", "execute.sh"], workdir=workdir,
                            stdin_path=os.path.join(workdir, "execute.in"), env=dict(STEP_ENV),
-                           limits=limits)
+                           limits=limits, signals=self.signals)
             return self.sandbox.run(spec, self.cancel)
         except (OSError, CopyLimit, ValueError) as exc:
             return RunOutcome(b"", f"[khala] {exc}".encode(),
@@ -332,13 +334,16 @@ class Judge:
 
 def judge_task(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
                context: JudgeContext, cancel: threading.Event,
-               on_status: Callable[[int], None]) -> tuple[int, Result]:
+               on_status: Callable[[int], None],
+               signals: SignalBox | None = None) -> tuple[int, Result]:
     """Judge `task` (khala.model.judged) to its end. Never raises: a failure of the executor
     itself ends the task as Unknown error with an internal-error verdict."""
     scratch = None
     try:
         scratch = tempfile.mkdtemp(prefix="khala-judge-", dir=settings.work_dir or None)
-        return Judge(task, sandbox, settings, context, cancel).run(on_status, scratch)
+        judge = Judge(task, sandbox, settings, context, cancel)
+        judge.signals = signals
+        return judge.run(on_status, scratch)
     except Exception:  # our own failure: the task ends as Unknown error, the node lives
         log.exception("judged task %s failed inside the executor", task.id)
         judgement = Judgement(verdict=Verdict.INTERNAL_ERROR, message="executor failure")
@@ -349,8 +354,11 @@ def judge_task(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
 
 
 def run_any(task: Task, sandbox: Sandbox, settings: ExecutorSettings, context: JudgeContext,
-            cancel: threading.Event, on_status: Callable[[int], None]) -> tuple[int, Result]:
-    """Run a task as it asks: judged (cases, verdicts) or plain (khala/executor/runner.py)."""
+            cancel: threading.Event, on_status: Callable[[int], None],
+            signals: SignalBox | None = None) -> tuple[int, Result]:
+    """Run a task as it asks: judged (cases, verdicts) or plain (khala/executor/runner.py).
+    API v2 signals in `signals` reach the running step (of a judged task: its compile step
+    or a running case; with cases in parallel, the case that started last)."""
     if judged(task):
-        return judge_task(task, sandbox, settings, context, cancel, on_status)
-    return run_task(task, sandbox, settings, cancel, on_status)
+        return judge_task(task, sandbox, settings, context, cancel, on_status, signals)
+    return run_task(task, sandbox, settings, cancel, on_status, signals)

@@ -11,7 +11,7 @@ from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
 from khala.executor.workdirs import make_workdir, remove_workdir
 from khala.model import Reason, Result, Status, Task
-from khala.sandbox.base import Limits, RunSpec, Sandbox
+from khala.sandbox.base import Limits, RunSpec, Sandbox, SignalBox
 from khala.sandbox.core import DEFAULT_PATH
 from khala.validation import (
     COMPILE_MEMORY,
@@ -108,15 +108,19 @@ def run_task(
     settings: ExecutorSettings,
     cancel: threading.Event,
     on_status: Callable[[int], None] | None = None,
+    signals: SignalBox | None = None,
 ) -> tuple[int, Result]:
-    """Run `task` to its end. Returns (final status, result). Never raises: a failure of the
+    """Run `task` to its end (API v2 signals sent to `signals` reach the running step's
+    processes). Returns (final status, result). Never raises: a failure of the
     executor itself ends the task as Unknown error (its detail goes to the log, not to the
     user), and the work dir is removed whatever it holds."""
     workdir = None
     try:
         workdir = make_workdir(task.id, settings)
         sandbox.open_workdir(workdir, execute_limits(task, settings).disk)
-        return _run_in(task, workdir, sandbox, settings, cancel, on_status or (lambda _: None))
+        return _run_in(
+            task, workdir, sandbox, settings, cancel, on_status or (lambda _: None), signals
+        )
     except Exception:  # our own failure: the task ends as Unknown error, the node lives
         log.exception("task %s failed inside the executor", task.id)
         return Status.UNKNOWN_ERROR, Result(compile_error=INTERNAL_ERROR)
@@ -132,6 +136,7 @@ def _run_in(
     settings: ExecutorSettings,
     cancel: threading.Event,
     on_status: Callable[[int], None],
+    signals: SignalBox | None = None,
 ) -> tuple[int, Result]:
     try:
         layout(task, workdir, settings)
@@ -154,6 +159,7 @@ def _run_in(
             stdin_path=os.path.join(workdir, stdin) if stdin else None,
             env=dict(STEP_ENV),
             limits=limits,
+            signals=signals,
         )
         outcome = sandbox.run(spec, cancel)
         setattr(result, f"{name}_output", _text(outcome.stdout, settings.result_limit))

@@ -19,7 +19,7 @@ from khala.errors import KhalaError, RemoteError, Unavailable
 from khala.executor.judge import JudgeContext, run_any
 from khala.model import Assignment, Language, Result, Status, Task, TaskBrief
 from khala.rpc.client import JudicatorClient
-from khala.sandbox.base import Sandbox
+from khala.sandbox.base import Sandbox, SignalBox
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class Slot:
     cancel: threading.Event = field(default_factory=threading.Event)
     dropped: bool = False  # the judicator took it back: do not hand in a result
     thread: threading.Thread | None = None
+    signals: SignalBox = field(default_factory=SignalBox)  # API v2 signals for its step
 
 
 class ExecutorNode:
@@ -194,6 +195,11 @@ class ExecutorNode:
                     log.info("task %s taken back by the judicator; stopping it", task_id)
                     slot.dropped = True
                     slot.cancel.set()
+            for task_id, signum in answer.signals:
+                slot = self._slots.get(task_id)
+                if slot is not None:
+                    log.info("task %s: signal %d for its running step", task_id, signum)
+                    slot.signals.send(signum)
         for task in answer.assign:
             self._start(task.id, task)
         for task_id, error in answer.undecodable:
@@ -230,6 +236,7 @@ class ExecutorNode:
                 self.judging,
                 slot.cancel,
                 on_status=lambda s: self._set_status(slot, s),
+                signals=slot.signals,
             )
         with self._lock:
             self._slots.pop(slot.task_id, None)

@@ -24,7 +24,7 @@ from khala.validation import (
 )
 from khala.zipcheck import make_zip
 
-DIGITS_RE = re.compile(r"^[0-9]{1,20}$")
+DIGITS_RE = re.compile(r"[0-9]{1,20}")  # used with fullmatch
 
 ZIP_FILES = ("compile_source", "execute_data")
 TEXT_FILES = (
@@ -45,7 +45,7 @@ def parse_int(name: str, text: str | None, low: int = 0, high: int = INT_MAX) ->
     if text is None:
         raise InvalidInput(f"{name} is required")
     text = text.strip()
-    if not DIGITS_RE.match(text):
+    if not DIGITS_RE.fullmatch(text):
         raise InvalidInput(f"{name} must be an integer between {low} and {high}")
     value = int(text)
     if not low <= value <= high:
@@ -133,7 +133,7 @@ def _time(args: Mapping[str, str], name: str) -> str | None:
         return None
     try:
         return canonical_time(text)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: a UTC offset beyond year 9999
         raise InvalidInput(f"{name} is not a valid ISO 8601 time") from exc
 
 

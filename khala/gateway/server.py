@@ -18,6 +18,7 @@ from gunicorn.glogging import Logger
 
 from khala.config import GatewaySettings
 from khala.gateway.app import create_app
+from khala.gateway.readahead import ReadAheadWorker
 
 GRACEFUL_TIMEOUT = 30  # seconds workers get to finish their requests on shutdown
 
@@ -31,16 +32,40 @@ class StderrLogger(Logger):  # type: ignore[misc]
         super()._set_handler(log, output, fmt, stream)
 
 
+#: The signals blocked from fork() until a worker's own handlers are installed: every signal
+#: gunicorn's master handles (a worker inherits those handlers).
+WORKER_SIGNALS = frozenset(Arbiter.SIGNALS)
+
+
 class GracefulArbiter(Arbiter):  # type: ignore[misc]
-    """gunicorn's arbiter, except that SIGINT drains like SIGTERM instead of quitting at once."""
+    """gunicorn's arbiter, except that SIGINT drains like SIGTERM instead of quitting at once,
+    and that no signal sent to a worker while it boots is lost.
+
+    gunicorn (issue #1910): a forked worker runs with the master's signal handlers until it
+    installs its own; a SIGTERM the master sends in that window lands in the master's handler
+    inside the worker and is lost, and the master then waits `graceful_timeout` for it. So the
+    master blocks the signals around fork(); the child inherits the blocked mask and unblocks
+    only once its own handlers are in place (`_worker_ready`), so the signal is delivered then.
+    """
 
     def handle_int(self) -> None:
         raise StopIteration
 
+    def spawn_worker(self) -> int:
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
+        try:
+            return super().spawn_worker()  # type: ignore[no-any-return]
+        finally:
+            # The master after fork(); the child only reaches this when it exits.
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
-def _graceful_worker_int(worker: Any) -> None:
-    """post_worker_init hook: a worker's SIGINT (e.g. Ctrl-C on the process group) drains too."""
+
+def _worker_ready(worker: Any) -> None:
+    """post_worker_init hook (the worker's handlers are installed): SIGINT (e.g. Ctrl-C on the
+    process group) drains like SIGTERM, then the signals blocked since fork() are unblocked, so
+    one that arrived while the worker booted is handled now."""
     signal.signal(signal.SIGINT, worker.handle_exit)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)
 
 
 def gunicorn_options(settings: GatewaySettings) -> dict[str, Any]:
@@ -48,7 +73,8 @@ def gunicorn_options(settings: GatewaySettings) -> dict[str, Any]:
         "bind": [settings.listen],
         "workers": max(1, settings.workers),
         "threads": max(1, settings.threads),
-        "worker_class": "gthread",
+        "worker_class": ReadAheadWorker,
+        "worker_connections": max(1, settings.max_connections),
         "timeout": int(settings.rpc_timeout) + 30,
         "graceful_timeout": GRACEFUL_TIMEOUT,
         "keepalive": 5,
@@ -59,7 +85,7 @@ def gunicorn_options(settings: GatewaySettings) -> dict[str, Any]:
         "proc_name": "khala-gateway",
         # gunicorn's control socket has one default path per user: gateways would clash on it.
         "control_socket_disable": True,
-        "post_worker_init": _graceful_worker_int,
+        "post_worker_init": _worker_ready,
     }
 
 

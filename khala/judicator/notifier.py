@@ -46,3 +46,44 @@ class Notifier:
                 if remaining <= 0:
                     return "timeout"
                 self._cond.wait(remaining)
+
+
+class DoneWatch:
+    """Waiters for tasks to finish (API v2 `?wait=`). A waiter watches one task id and is set
+    when that task is recorded done here or, through etcd, on another judicator; `everyone()`
+    sets them all (an announcement too large to list, or a watch that was down)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: dict[str, set[threading.Event]] = {}
+
+    def watch(self, task_id: str) -> threading.Event:
+        event = threading.Event()
+        with self._lock:
+            self._waiters.setdefault(task_id, set()).add(event)
+        return event
+
+    def unwatch(self, task_id: str, event: threading.Event) -> None:
+        with self._lock:
+            events = self._waiters.get(task_id)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._waiters[task_id]
+
+    def watching(self) -> int:
+        with self._lock:
+            return len(self._waiters)
+
+    def finished(self, task_ids: list[str] | None) -> None:
+        """These tasks are done (None: any may be)."""
+        with self._lock:
+            if task_ids is None:
+                events = [e for group in self._waiters.values() for e in group]
+            else:
+                events = [e for i in task_ids for e in self._waiters.get(i, ())]
+        for event in events:
+            event.set()
+
+    def everyone(self) -> None:
+        self.finished(None)

@@ -15,8 +15,9 @@ from khala import model
 from khala.config import JudicatorSettings
 from khala.discovery.base import Registration
 from khala.errors import InvalidInput, NotFound
-from khala.judicator.notifier import Notifier
+from khala.judicator.notifier import DoneWatch, Notifier
 from khala.judicator.rules import final_status, plan_report, progress_status
+from khala.judicator.tasks import TaskApi
 from khala.model import (
     Assignment,
     ExecutorInfo,
@@ -54,6 +55,9 @@ class JudicatorService:
         self.settings = settings
         self.notifier = notifier
         self.registration = registration
+        self.done = DoneWatch()  # API v2 waiters (?wait=)
+        self.tasks = TaskApi(store, settings, self.done, self._work_queued, self._work_queued)
+        registration.set_finished_callback(self.done.finished)
 
     # ------------------------------------------------------------------ client methods
 
@@ -76,6 +80,7 @@ class JudicatorService:
         if not self.store.cancel(id, model.now()):
             raise NotFound(f"no undone task {id}")
         self.notifier.notify()  # long-polls holding this task hand the cancel out at once
+        self._finished([id])
 
     def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:
         """(pages, the page's briefs) of a search."""
@@ -120,12 +125,14 @@ class JudicatorService:
         names = frozenset(x.name for x in offered)
         generation = self.notifier.generation()
         cancel = self._apply_report(executor, complete, executing, offered)
+        signals = self.store.take_signals([b.id for b in executing if b.id not in cancel])
         assigned = self.store.assign(executor, vacant, model.now(), names) if vacant else []
         hold = min(max(0, wait_ms), self.settings.max_wait_ms) / 1000.0
-        if vacant and not assigned and not cancel and hold > 0:
-            assigned, cancel = self._long_poll(executor, executing, vacant, generation, hold,
-                                               names)
-        return Assignment(assign=assigned, cancel=cancel)
+        if vacant and not assigned and not cancel and not signals and hold > 0:
+            assigned, cancel, signals = self._long_poll(
+                executor, executing, vacant, generation, hold, names
+            )
+        return Assignment(assign=assigned, cancel=cancel, signals=signals)
 
     def languages(self) -> list[Language]:
         """The language presets of the executors that reported within the expiry."""
@@ -140,11 +147,15 @@ class JudicatorService:
         held = {b.id for b in self.store.held_by(executor)}
         plan = plan_report(held, finished, running)
         cancel = list(plan.cancel)
+        recorded = []
         for task in plan.record:
-            if not self.store.finish(
+            if self.store.finish(
                 task.id, executor, final_status(task.status), task.result or Result(), now
             ):
+                recorded.append(task.id)
+            else:
                 log.info("late result for %s from %s dropped", task.id, executor)
+        self._finished(recorded)
         for brief in plan.progress:
             if not self.store.progress(brief.id, executor, progress_status(brief.status), now):
                 cancel.append(brief.id)
@@ -162,9 +173,9 @@ class JudicatorService:
         generation: int,
         hold: float,
         languages: frozenset[str],
-    ) -> tuple[list[Task], list[str]]:
-        """Hold the report until work or a cancel for this executor appears, it is woken, or
-        `hold` seconds pass."""
+    ) -> tuple[list[Task], list[str], list[tuple[str, int]]]:
+        """Hold the report until work, a cancel or a signal for this executor appears, it is
+        woken, or `hold` seconds pass."""
         deadline = time.monotonic() + hold
         running_ids = {b.id for b in running}
         while (remaining := deadline - time.monotonic()) > 0:
@@ -173,15 +184,28 @@ class JudicatorService:
             if self.store.has_queued():
                 assigned = self.store.assign(executor, vacant, model.now(), languages)
                 if assigned:
-                    return assigned, []
+                    return assigned, [], []
             if running_ids:
                 held = {b.id for b in self.store.held_by(executor)}
                 gone = sorted(running_ids - held)
                 if gone:
-                    return [], gone
+                    return [], gone, []
+                signals = self.store.take_signals(sorted(running_ids))
+                if signals:
+                    return [], [], signals
             if woken == "wake":
                 break
-        return [], []
+        return [], [], []
+
+    def _finished(self, task_ids: list[str]) -> None:
+        """Tasks recorded done here: wake their API v2 waiters here and on other judicators."""
+        if not task_ids:
+            return
+        self.tasks.finished(task_ids)
+        try:
+            self.registration.notify_finished(task_ids)
+        except Exception:  # a missed announcement costs waiters elsewhere their fallback check
+            log.warning("could not announce finished tasks to other judicators", exc_info=True)
 
     def _work_queued(self) -> None:
         self.notifier.notify()

@@ -40,6 +40,7 @@ from khala.model import (
     TaskBrief,
 )
 from khala.rpc import convert, judicator_thrift
+from khala.rpc.tasks_client import TaskCalls
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def connect(address: str, timeout: float) -> Connection:
     return Connection(address, timeout)
 
 
-class JudicatorClient:
+class JudicatorClient(TaskCalls):
     def __init__(self, discovery: Discovery, timeout: float = 30.0) -> None:
         self._discovery = discovery
         self._timeout = timeout

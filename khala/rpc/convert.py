@@ -177,6 +177,7 @@ def task_to_thrift(task: Task) -> Any:
         executor=task.executor,
         report_time=task.report_time,
         result=result_to_thrift(task.result),
+        key=task.key,
     )
 
 
@@ -189,6 +190,7 @@ def brief_to_thrift(brief: TaskBrief) -> Any:
         status=int(brief.status),
         executor=brief.executor,
         report_time=brief.report_time,
+        key=brief.key,
     )
 
 
@@ -218,6 +220,7 @@ def assignment_to_thrift(assignment: Assignment) -> Any:
         result=Code.OK,
         cancel=[T.TaskBrief(id=i) for i in assignment.cancel],
         assign=[task_to_thrift(t) for t in assignment.assign],
+        signals=[T.Signal(id=i, signum=n) for i, n in assignment.signals],
     )
 
 
@@ -347,6 +350,7 @@ def task_from_thrift(task: Any) -> Task:
         executor=task.executor or None,
         report_time=task.report_time or "",
         result=result_from_thrift(task.result),
+        key=task.key or None,
     )
 
 
@@ -359,6 +363,7 @@ def brief_from_thrift(brief: Any) -> TaskBrief:
         status=status_of(brief.status or 0),
         executor=brief.executor or None,
         report_time=brief.report_time or "",
+        key=brief.key or None,
     )
 
 
@@ -409,7 +414,9 @@ def assignment_from_thrift(reply: Any, judicator: str = "") -> Assignment:
     """An OK ReportReturn. An assigned task that cannot be decoded is not dropped: it lands in
     `undecodable` with the reason, for the executor to hand back as failed."""
     assignment = Assignment(
-        cancel=[b.id for b in reply.cancel or [] if b is not None], judicator=judicator
+        cancel=[b.id for b in reply.cancel or [] if b is not None], judicator=judicator,
+        signals=[(s.id, int(s.signum)) for s in reply.signals or []
+                 if s is not None and s.id and s.signum is not None],
     )
     for wire in reply.assign or []:
         try:

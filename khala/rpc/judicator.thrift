@@ -114,6 +114,8 @@ struct Task {
     8: string executor,
     9: string report_time,
     10: Result result,
+    // Extension (API v2): the client-chosen id; tasks added with one are idempotent
+    11: optional string key,
 }
 
 struct TaskBrief {
@@ -124,6 +126,8 @@ struct TaskBrief {
     5: i32 status,
     6: string executor,
     7: string report_time,
+    // Extension (API v2)
+    8: optional string key,
 }
 
 struct Executor {
@@ -138,6 +142,8 @@ enum ReturnCode {
     NOT_EXIST = 2,
     TOO_LARGE = 3,
     INVALID_INPUT = 4,
+    // Extension: answered only by the API v2 methods below, which old clients never call
+    CONFLICT = 5,
 }
 
 struct AddReturn {
@@ -156,10 +162,18 @@ struct GetReturn {
     2: Task task,
 }
 
+// Extension (API v2): a signal for the processes of a running task
+struct Signal {
+    1: string id,
+    2: i32 signum,
+}
+
 struct ReportReturn {
     1: ReturnCode result,
     2: list<TaskBrief> cancel,
     3: list<Task> assign,
+    // Extension (API v2): signals to deliver to the running steps of held tasks
+    4: optional list<Signal> signals,
 }
 
 struct LanguagesReturn {
@@ -170,6 +184,32 @@ struct LanguagesReturn {
 struct ExecutorsReturn {
     1: ReturnCode result,
     2: list<Executor> executors,
+}
+
+// Extensions (API v2) ------------------------------------------------------------------
+
+struct SubmitReturn {
+    1: ReturnCode result,
+    2: string id,               // the task's 24-hex id
+    3: bool created,            // false with OK: an identical task already had this key
+    4: string detail,           // why, when result is not OK
+}
+
+struct TaskQuery {
+    1: optional i32 user,
+    2: optional list<i32> statuses,
+    3: optional string start_time,
+    4: optional string end_time,
+    5: optional bool old_to_new,
+    6: optional i32 limit,
+    7: optional string after_time,  // keyset cursor: the last (add_time, id) seen
+    8: optional string after_id,
+}
+
+struct PageReturn {
+    1: ReturnCode result,
+    2: list<TaskBrief> tasks,
+    3: bool more,
 }
 
 service Judicator {
@@ -189,6 +229,19 @@ service Judicator {
     ExecutorsReturn executors(),
     // Extension: ends a report long-poll of this executor early (e.g. a task just finished).
     ReturnCode wake(1: string executor),
+    // Extensions (API v2). A ref is a task's client-chosen key or its 24-hex id.
+    // Adds each task; a task with a key is added only if the key is free (CONFLICT when the
+    // key names a different task, OK with created=false when it names an identical one).
+    list<SubmitReturn> submit(1: list<Task> tasks),
+    // The whole task; with wait_ms > 0 the answer is held until it is done or wait_ms pass.
+    GetReturn find(1: string ref, 2: i32 wait_ms),
+    PageReturn list_tasks(1: TaskQuery query),
+    // OK (queued for the running step), NOT_EXIST, CONFLICT (done), INVALID_INPUT (signum)
+    ReturnCode send_signal(1: string ref, 2: i32 signum),
+    // Cancel: OK, NOT_EXIST, CONFLICT (already done)
+    ReturnCode stop(1: string ref),
+    // Delete a done task with its files: OK, NOT_EXIST, CONFLICT (not done)
+    ReturnCode remove(1: string ref),
     // Extension (judging): the presets live executors have, with versions and counts.
     LanguagesReturn languages(),
 }

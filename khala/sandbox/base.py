@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from khala.model import StepReport
@@ -26,6 +27,37 @@ class Limits:
     disk: int | None = None  # bytes of the run's work area (the task's, shared by its steps)
 
 
+class SignalBox:
+    """Signals for the processes of a task's running step (API v2). The sandbox attaches a
+    sender while a step runs; a signal sent between steps waits for the next step."""
+
+    MAX_PENDING = 64
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[int] = []
+        self._sender: Callable[[int], None] | None = None
+
+    def send(self, signum: int) -> None:
+        with self._lock:
+            if self._sender is None:
+                if len(self._pending) < self.MAX_PENDING:
+                    self._pending.append(signum)
+                return
+            self._sender(signum)
+
+    def attach(self, sender: Callable[[int], None]) -> None:
+        with self._lock:
+            self._sender = sender
+            pending, self._pending = self._pending, []
+            for signum in pending:
+                sender(signum)
+
+    def detach(self) -> None:
+        with self._lock:
+            self._sender = None
+
+
 @dataclass
 class RunSpec:
     argv: list[str]
@@ -33,6 +65,7 @@ class RunSpec:
     stdin_path: str | None = None  # host path fed to stdin, or /dev/null
     env: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    signals: SignalBox | None = None  # signals for the running processes, when given
 
 
 @dataclass

@@ -132,6 +132,16 @@ class BwrapProcess(Process):
     def kill(self, wait: bool) -> None:
         self.cgroup.kill_all() if wait else self.cgroup.kill_all(timeout=0.0)
 
+    def signal(self, signum: int) -> None:
+        """Every process of the run cgroup but bwrap itself (the sandbox's pid 1 ignores it,
+        as a namespace init without a handler does)."""
+        for pid in self.cgroup.pids():
+            if pid != self.pid:
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    pass
+
     def usage(self, rusage: resource.struct_rusage) -> Usage:
         cg = self.cgroup
         return Usage(cpu=cg.cpu_seconds(), memory=cg.memory_peak(), oom=cg.oom_killed(),

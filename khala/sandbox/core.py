@@ -125,6 +125,13 @@ class Process:
         """Free what the run held; False if some process of it survived."""
         return True
 
+    def signal(self, signum: int) -> None:
+        """Send a signal to the step's processes (API v2); default: the process group."""
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
 
 class CoreSandbox(Sandbox):
     """A sandbox whose backend provides `start`; the core runs the step around it."""
@@ -152,9 +159,13 @@ class CoreSandbox(Sandbox):
             for fd in (stdin, out_w, err_w):
                 os.close(fd)
         clean = False
+        if spec.signals is not None:
+            spec.signals.attach(proc.signal)
         try:
             outcome = self._finish(proc, spec.limits, cancel, out_r, err_r, start)
         finally:
+            if spec.signals is not None:
+                spec.signals.detach()
             clean = proc.release()
         if not clean:
             outcome.report.reason = Reason.INTERNAL_ERROR

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from khala.model import ExecutorInfo, Language, Result, SearchQuery, Status, Task, TaskBrief
+from khala.model import (
+    ExecutorInfo,
+    Language,
+    PageQuery,
+    Result,
+    SearchQuery,
+    Status,
+    Task,
+    TaskBrief,
+)
 
 
 class Store(ABC):
@@ -92,6 +101,40 @@ class Store(ABC):
     @abstractmethod
     def remove_executors(self, before: str) -> list[str]:
         """Delete executors silent since before `before`; returns their hostnames."""
+
+    # ------------------------------------------------------------------ API v2
+
+    @abstractmethod
+    def claim_key(self, key: str, task_id: str) -> str:
+        """Insert-if-absent of a client-chosen key naming `task_id`, atomic in the backend
+        (a unique key): returns the task id the key names afterwards — `task_id` if this call
+        won, else the one named before."""
+
+    @abstractmethod
+    def insert_new(self, task: Task) -> bool:
+        """Like add, but False (nothing written) when a task with that id exists."""
+
+    @abstractmethod
+    def resolve(self, ref: str) -> str | None:
+        """The task id named by a key, or `ref` itself when it is the id of a task."""
+
+    @abstractmethod
+    def page(self, query: PageQuery) -> list[TaskBrief]:
+        """Up to query.limit briefs after the cursor, in add_time (then id) order, newest
+        first unless query.old_to_new; each with its key."""
+
+    @abstractmethod
+    def remove(self, task_id: str) -> bool:
+        """Delete a done task with its key and signals; False if unknown or undone."""
+
+    @abstractmethod
+    def add_signal(self, task_id: str, signum: int, now: str) -> None:
+        """Queue a signal for the running step of a task."""
+
+    @abstractmethod
+    def take_signals(self, task_ids: list[str]) -> list[tuple[str, int]]:
+        """Remove and return the queued signals of these tasks, oldest first; a signal is
+        handed out by one call only."""
 
     # ------------------------------------------------------------------ life cycle
 

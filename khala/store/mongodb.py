@@ -42,6 +42,7 @@ from khala.lifecycle import Bound, Cond, Eq, Less, NotNone, OneOf
 from khala.model import (
     ExecutorInfo,
     Language,
+    PageQuery,
     Result,
     SearchQuery,
     Status,
@@ -117,6 +118,8 @@ class MongoStore(Store):
         self._tasks: Collection[dict[str, Any]] = db["tasks"]
         self._executors: Collection[dict[str, Any]] = db["executors"]
         self._claims: Collection[dict[str, Any]] = db["claims"]
+        self._keys: Collection[dict[str, Any]] = db["keys"]
+        self._signals: Collection[dict[str, Any]] = db["signals"]
         self._create_indexes()
 
     @classmethod
@@ -145,6 +148,8 @@ class MongoStore(Store):
             self._tasks.create_index(keys, name=name)
         self._executors.create_index([("hostname", ASCENDING)], name="hostname", unique=True)
         self._executors.create_index([("report_time", ASCENDING)], name="report_time")
+        self._keys.create_index([("task", ASCENDING)], name="task")
+        self._signals.create_index([("task", ASCENDING)], name="task")
 
     def close(self) -> None:
         self._client.close()
@@ -331,6 +336,86 @@ class MongoStore(Store):
         return sorted(removed)
 
 
+    # ------------------------------------------------------------------ API v2
+    # keys:    {_id: "<client key>", task: "<task id>"} — the unique _id makes claim_key an
+    #          atomic insert-if-absent, also on FerretDB v1
+    # signals: {_id: ObjectId (orders them), task: "<task id>", signum, at}
+
+    @_unavailable
+    def claim_key(self, key: str, task_id: str) -> str:
+        for _ in range(3):  # the key may be removed (its task deleted) between the two calls
+            try:
+                self._keys.insert_one({"_id": key, "task": task_id})
+                return task_id
+            except DuplicateKeyError:
+                doc = self._keys.find_one({"_id": key})
+            if doc is not None:
+                return str(doc["task"])
+        raise Unavailable(f"could not claim key {key!r}: it keeps changing")
+
+    @_unavailable
+    def insert_new(self, task: Task) -> bool:
+        try:
+            self.add(task)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    @_unavailable
+    def resolve(self, ref: str) -> str | None:
+        doc = self._keys.find_one({"_id": ref})
+        if doc is not None:
+            return str(doc["task"])
+        oid = _oid(ref)
+        if oid is None or self._tasks.find_one({"_id": oid}, {"_id": 1}) is None:
+            return None
+        return ref
+
+    @_unavailable
+    def page(self, query: PageQuery) -> list[TaskBrief]:
+        where = _search_filter(SearchQuery(
+            user=query.user, start_time=query.start_time, end_time=query.end_time
+        )) or {}
+        if query.statuses:
+            where["status"] = {"$in": [int(s) for s in query.statuses]}
+        after = "$gt" if query.old_to_new else "$lt"
+        cursor_oid = _oid(query.after_id or "")
+        if query.after_time is not None and cursor_oid is not None:
+            where["$or"] = [
+                {"add_time": {after: query.after_time}},
+                {"add_time": query.after_time, "_id": {after: cursor_oid}},
+            ]
+        direction = ASCENDING if query.old_to_new else DESCENDING
+        fields = {**BRIEF_FIELDS, "key": 1}
+        found = self._tasks.find(where, fields).sort(
+            [("add_time", direction), ("_id", direction)]
+        ).limit(int(query.limit))
+        return [_brief(doc) for doc in found]
+
+    @_unavailable
+    def remove(self, task_id: str) -> bool:
+        oid = _oid(task_id)
+        if oid is None or self._tasks.delete_one({"_id": oid, "done": True}).deleted_count != 1:
+            return False
+        self._keys.delete_many({"task": task_id})
+        self._signals.delete_many({"task": task_id})
+        return True
+
+    @_unavailable
+    def add_signal(self, task_id: str, signum: int, now: str) -> None:
+        self._signals.insert_one({"task": task_id, "signum": int(signum), "at": now})
+
+    @_unavailable
+    def take_signals(self, task_ids: list[str]) -> list[tuple[str, int]]:
+        if not task_ids:
+            return []
+        taken = []
+        for doc in list(self._signals.find({"task": {"$in": list(task_ids)}}).sort("_id", 1)):
+            if self._signals.delete_one({"_id": doc["_id"]}).deleted_count == 1:
+                taken.append((str(doc["task"]), int(doc["signum"])))
+        return taken
+
+
 # ----------------------------------------------------------------------------- life cycle → Mongo
 
 
@@ -413,11 +498,14 @@ def _task_to_doc(oid: ObjectId, task: Task) -> dict[str, Any]:
         "compile": asdict(task.compile),  # bytes are stored as BSON binary
         "execute": asdict(task.execute),
         "result": result_to_dict(task.result),
+        "key": task.key,
     }
 
 
 def _brief(doc: Mapping[str, Any]) -> TaskBrief:
-    return brief_from_row({**doc, "id": str(doc["_id"])})
+    brief = brief_from_row({**doc, "id": str(doc["_id"])})
+    brief.key = doc.get("key")
+    return brief
 
 
 def _task_from_doc(doc: Mapping[str, Any]) -> Task:
@@ -437,4 +525,5 @@ def _task_from_doc(doc: Mapping[str, Any]) -> Task:
         executor=brief.executor,
         report_time=brief.report_time,
         result=result_from_dict(doc.get("result")),
+        key=doc.get("key"),
     )

@@ -20,6 +20,7 @@ from khala.lifecycle import Bound, Cond, Eq, Less, NotNone, OneOf
 from khala.model import (
     ExecutorInfo,
     Language,
+    PageQuery,
     Result,
     SearchQuery,
     Status,
@@ -63,6 +64,18 @@ CREATE TABLE IF NOT EXISTS executors (
     report_time TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS executors_report_time ON executors (report_time);
+CREATE TABLE IF NOT EXISTS task_keys (
+    key TEXT PRIMARY KEY,
+    task_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS task_keys_task ON task_keys (task_id);
+CREATE TABLE IF NOT EXISTS signals (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL,
+    signum INTEGER NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS signals_task ON signals (task_id, seq);
 """
 # Columns added after the first schema: (table, column, definition), added when missing.
 MIGRATIONS = (("executors", "languages", "TEXT NOT NULL DEFAULT '[]'"),)
@@ -71,6 +84,7 @@ TASK_LANGUAGES = (
     "COALESCE(json_extract(spec, '$.compile.language'), '')",
     "COALESCE(json_extract(spec, '$.execute.compare.checker.language'), '')",
 )
+KEY_OF = "(SELECT key FROM task_keys WHERE task_keys.task_id = tasks.id LIMIT 1) AS key"
 
 BRIEF_COLUMNS = "id, user, add_time, done, status, executor, report_time"
 
@@ -165,7 +179,9 @@ class SqliteStore(Store):
 
     def get(self, task_id: str) -> Task | None:
         with self._conn() as conn:
-            row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT *, {KEY_OF} FROM tasks WHERE id = ?", (task_id,)
+            ).fetchone()
         return None if row is None else _task_from_row(row)
 
     def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:
@@ -290,6 +306,81 @@ class SqliteStore(Store):
         return [r[0] for r in rows]
 
 
+    # ------------------------------------------------------------------ API v2
+
+    def claim_key(self, key: str, task_id: str) -> str:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO task_keys (key, task_id) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, task_id),
+            )
+            row = conn.execute("SELECT task_id FROM task_keys WHERE key = ?", (key,)).fetchone()
+        return str(row[0])
+
+    def insert_new(self, task: Task) -> bool:
+        try:
+            self.add(task)
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def resolve(self, ref: str) -> str | None:
+        with self._conn() as conn:
+            row = conn.execute("SELECT task_id FROM task_keys WHERE key = ?", (ref,)).fetchone()
+            if row is not None:
+                return str(row[0])
+            row = conn.execute("SELECT id FROM tasks WHERE id = ?", (ref,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def page(self, query: PageQuery) -> list[TaskBrief]:
+        clauses, params = _search_filter(SearchQuery(
+            user=query.user, start_time=query.start_time, end_time=query.end_time
+        ))
+        if query.statuses:
+            clauses.append(f"status IN ({','.join('?' * len(query.statuses))})")
+            params.extend(int(s) for s in query.statuses)
+        after = ">" if query.old_to_new else "<"
+        if query.after_time is not None and query.after_id is not None:
+            clauses.append(f"(add_time {after} ? OR (add_time = ? AND id {after} ?))")
+            params.extend([query.after_time, query.after_time, query.after_id])
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "ASC" if query.old_to_new else "DESC"
+        sql = (
+            f"SELECT {BRIEF_COLUMNS}, {KEY_OF} FROM tasks {where}"
+            f" ORDER BY add_time {order}, id {order} LIMIT ?"
+        )
+        with self._conn() as conn:
+            rows = conn.execute(sql, [*params, int(query.limit)]).fetchall()
+        return [_brief_with_key(r) for r in rows]
+
+    def remove(self, task_id: str) -> bool:
+        with self._transaction() as conn:
+            cur = conn.execute("DELETE FROM tasks WHERE id = ? AND done = 1", (task_id,))
+            if cur.rowcount != 1:
+                return False
+            conn.execute("DELETE FROM task_keys WHERE task_id = ?", (task_id,))
+            conn.execute("DELETE FROM signals WHERE task_id = ?", (task_id,))
+        return True
+
+    def add_signal(self, task_id: str, signum: int, now: str) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO signals (task_id, signum, at) VALUES (?, ?, ?)",
+                (task_id, int(signum), now),
+            )
+
+    def take_signals(self, task_ids: list[str]) -> list[tuple[str, int]]:
+        if not task_ids:
+            return []
+        marks = ",".join("?" * len(task_ids))
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"DELETE FROM signals WHERE task_id IN ({marks}) RETURNING seq, task_id, signum",
+                list(task_ids),
+            ).fetchall()
+        return [(str(r[1]), int(r[2])) for r in sorted(rows, key=lambda r: int(r[0]))]
+
+
 # ----------------------------------------------------------------------------- life cycle → SQL
 
 
@@ -364,6 +455,12 @@ def _search_filter(query: SearchQuery) -> tuple[list[str], list[object]]:
     return clauses, params
 
 
+def _brief_with_key(row: sqlite3.Row) -> TaskBrief:
+    brief = brief_from_row(row)
+    brief.key = row["key"]
+    return brief
+
+
 def _task_from_row(row: sqlite3.Row) -> Task:
     compile_part, execute_part = spec_from_json(
         row["spec"], bytes(row["compile_source"]), bytes(row["execute_data"])
@@ -380,4 +477,5 @@ def _task_from_row(row: sqlite3.Row) -> Task:
         executor=brief.executor,
         report_time=brief.report_time,
         result=result_from_json(row["result"]),
+        key=row["key"] if "key" in row.keys() else None,  # noqa: SIM118 - Row iterates values
     )

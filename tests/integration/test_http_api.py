@@ -11,6 +11,7 @@ import itertools
 import signal
 import time
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -488,6 +489,31 @@ def test_gateway_stops_cleanly(cluster_factory: Any, sig: int) -> None:
     assert "Shutting down" in log
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_gateway_stops_while_a_worker_boots(
+    cluster_factory: Any, sig: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 4 (gunicorn #1910): the master's SIGTERM reaches a worker that has not installed its
+    own handlers yet. tests/integration/boot_delay widens that window to 2 s; the stop must not
+    wait for the 30 s graceful timeout."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent / "boot_delay"))
+    monkeypatch.setenv("KHALA_TEST_WORKER_BOOT_DELAY", "2")
+    monkeypatch.setenv("KHALA_TEST_BOOT_MARKER", str(tmp_path / "booting"))
+    built = cluster_factory()
+    port = free_port()
+    argv = built._argv("gateway", listen=f"127.0.0.1:{port}", judicators="127.0.0.1:1", workers=2)
+    node = built._spawn("gateway", argv, port)
+    deadline = time.monotonic() + 30
+    while len(list(tmp_path.glob("booting.*"))) < 2:  # both workers are inside the window
+        assert node.alive() and time.monotonic() < deadline, node.log()
+        time.sleep(0.02)
+    started = time.monotonic()
+    node.signal(sig)
+    assert node.wait(15) == 0, node.log()
+    assert time.monotonic() - started < 10, node.log()
+    assert "Shutting down" in node.log()
+
+
 @pytest.mark.parametrize(
     "changes",
     [
@@ -505,3 +531,79 @@ def test_limits_beyond_the_configured_maxima_are_refused(
     assert post(cluster, form(**changes)) == {"result": 4, "id": None}
     limit, value = next(iter(changes.items()))
     assert post(cluster, form(**{limit: value - 1}))["result"] == 0  # the maximum itself is fine
+
+
+# ----------------------------------------------------------------------------- hostile input
+
+
+def test_invalid_utf8_form_fields_are_refused(cluster: Any) -> None:
+    """Item 14: werkzeug would store U+FFFD (multipart) or a literal "%FF" (urlencoded)."""
+    endpoint = url(cluster, "/api/task")
+    fields = {k: str(v).encode() for k, v in form().items()}
+    fields["compile_command"] = b"echo \xff\xfe"
+    multipart = {name: (None, value) for name, value in fields.items()}
+    reply = requests.post(endpoint, files=multipart, timeout=TIMEOUT)
+    assert reply.status_code == 200 and reply.json() == {"result": 4, "id": None}
+    others = [(k, v) for k, v in fields.items() if k != "compile_command"]
+    raw = "&".join(f"{k}={v.decode('latin-1')}" for k, v in others)
+    for command in ["echo%20%FF", "echo \xff"]:
+        body = (raw + "&compile_command=" + command).encode("latin-1")
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        reply = requests.post(endpoint, data=body, headers=headers, timeout=TIMEOUT)
+        assert reply.json() == {"result": 4, "id": None}, command
+    # valid UTF-8 (and a literal U+FFFD) still goes through unchanged, both ways
+    task_id = add(cluster, compile_command="echo ü \ufffd")
+    assert cluster.get(task_id)["task"]["compile"]["command"] == "echo ü \ufffd"
+    multipart["compile_command"] = (None, "echo ü".encode())
+    answer = requests.post(endpoint, files=multipart, timeout=TIMEOUT).json()
+    assert cluster.get(answer["id"])["task"]["compile"]["command"] == "echo ü"
+
+
+def test_small_input_bugs(cluster: Any) -> None:
+    """Item 15: a trailing newline in an id; a year overflow; more than 1,000 parts."""
+    task_id = add(cluster)
+    assert cluster.get(task_id + "\n") == {"result": 4, "task": None}
+    assert search(cluster, id=task_id + "\n") == {"result": 4, "pages": 0, "tasks": []}
+    reply = requests.delete(url(cluster, "/api/task"), params={"id": task_id + "\n"}, timeout=30)
+    assert reply.json() == {"result": 4}
+    for late in ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"]:
+        assert search(cluster, start_time=late) == {"result": 4, "pages": 0, "tasks": []}
+        assert search(cluster, end_time=late) == {"result": 4, "pages": 0, "tasks": []}
+    parts = [(name, (None, str(value))) for name, value in form().items()]
+    parts += [("padding", (None, "x"))] * 1000
+    reply = requests.post(url(cluster, "/api/task"), files=parts, timeout=TIMEOUT)
+    assert reply.json() == {"result": 4, "id": None}
+
+
+def test_search_times_before_year_1000(cluster: Any) -> None:
+    """Item 15: canonical times are zero-padded, so early years compare as they should."""
+    user = next(USERS)
+    task_id = add(cluster, user=user)
+    assert [t["id"] for t in search(cluster, user=user, start_time="0999-01-01")["tasks"]] == [
+        task_id
+    ]
+    assert search(cluster, user=user, end_time="0999-01-01")["tasks"] == []
+    assert search(cluster, user=user, start_time="0001-01-01", end_time="0999-12-31")["pages"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "result"),
+    [
+        ("GET", "/api/nothing", 404, 2),
+        ("GET", "/nothing", 404, 2),
+        ("POST", "/api/test", 405, 4),
+        ("PUT", "/api/task", 405, 4),
+        ("DELETE", "/api/task/list", 405, 4),
+    ],
+)
+def test_unknown_paths_and_methods_answer_json(
+    cluster: Any, method: str, path: str, status: int, result: int
+) -> None:
+    """Item 17: the seed's shape, with the HTTP status kept."""
+    reply = requests.request(method, url(cluster, path), timeout=TIMEOUT)
+    assert reply.status_code == status
+    assert reply.headers["Content-Type"] == "application/json"
+    body = reply.json()
+    assert body["result"] == result and path in body["error"], body
+    if status == 405:
+        assert "GET" in reply.headers["Allow"]

@@ -150,7 +150,7 @@ def test_test_endpoint(http: FlaskClient) -> None:
 
 
 def test_index_lists_api(http: FlaskClient) -> None:
-    assert "/api/task" in http.get("/").get_data(as_text=True)
+    assert "/api/task" in http.get("/api").get_data(as_text=True)
 
 
 # ----------------------------------------------------------------------------- add

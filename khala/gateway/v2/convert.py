@@ -1,0 +1,141 @@
+"""API v2 models ↔ the domain model. Pure; raises InvalidInput for what validation of the
+shapes cannot see (base64, file names)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from khala.errors import InvalidInput
+from khala.gateway.v2.models import (
+    STATUS_NAMES,
+    CompileOut,
+    ExecuteOut,
+    ExitStatus,
+    File,
+    Results,
+    Rusage,
+    StepResult,
+    TaskIn,
+    TaskOut,
+    TaskSummary,
+)
+from khala.model import Compile, Execute, Reason, StepReport, Task, TaskBrief
+from khala.zipcheck import make_zip_files
+
+KHALA_PREFIX = "[khala] "
+
+
+def _b64(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput(f"{what} is not valid base64") from exc
+
+
+def _archive(files: list[File], zip_b64: str | None, what: str) -> bytes:
+    if zip_b64 is not None and files:
+        raise InvalidInput(f"{what}: give either files or zip, not both")
+    if zip_b64 is not None:
+        return _b64(zip_b64, f"{what}.zip")
+    entries = [
+        (f.path, f.content.encode() if f.encoding == "text" else _b64(f.content, f.path))
+        for f in files
+    ]
+    return make_zip_files(entries) if entries else b""
+
+
+def task_from_model(body: TaskIn, key: str | None) -> Task:
+    c, e = body.compile, body.execute
+    return Task(
+        user=body.user,
+        key=key,
+        compile=Compile(
+            source=_archive(c.files, c.zip, "compile"),
+            command=c.command,
+            timeout=c.timeout,
+            memory_limit=c.memory_limit,
+        ),
+        execute=Execute(
+            input=e.input,
+            data=_archive(e.files, e.zip, "execute"),
+            command=e.command,
+            timeout=e.timeout,
+            standard=e.standard,
+            memory_limit=e.memory_limit,
+            cpu_limit=e.cpu_limit,
+            pids_limit=e.pids_limit,
+            output_limit=e.output_limit,
+        ),
+    )
+
+
+def status_name(code: int) -> str:
+    return STATUS_NAMES[code].value if 0 <= code < len(STATUS_NAMES) else "unknown_error"
+
+
+def summary_of(brief: TaskBrief | Task) -> TaskSummary:
+    return TaskSummary(
+        id=brief.key or brief.id,
+        seed_id=brief.id,
+        user=brief.user,
+        status=status_name(int(brief.status)),  # type: ignore[arg-type]
+        status_code=int(brief.status),
+        done=brief.done,
+        executor=brief.executor or None,
+        add_time=brief.add_time,
+        report_time=brief.report_time or None,
+    )
+
+
+def step_of(report: StepReport | None, stderr: str) -> StepResult | None:
+    if report is None:
+        return None
+    ran = report.reason != Reason.INTERNAL_ERROR
+    errors = [line[len(KHALA_PREFIX):] for line in stderr.splitlines()
+              if line.startswith(KHALA_PREFIX)]
+    return StepResult(
+        status=ExitStatus(
+            exit_code=report.exit_code,
+            signum=report.signal,
+            core_dump=bool(report.core_dump),
+        ) if ran and (report.exit_code is not None or report.signal is not None) else None,
+        rusage=Rusage(utime=None, stime=None, cpu_time=report.time, maxrss=report.memory)
+        if ran else None,
+        wall_time=report.wall_time,
+        reason=str(report.reason),
+        errors=errors,
+    )
+
+
+def task_out(task: Task) -> TaskOut:
+    c, e, r = task.compile, task.execute, task.result
+    results = None
+    if task.done and r is not None:
+        results = Results(
+            compile=step_of(r.compile_report, r.compile_error),
+            execute=step_of(r.execute_report, r.execute_error),
+        )
+    return TaskOut(
+        **summary_of(task).model_dump(),
+        compile=CompileOut(
+            command=c.command, timeout=c.timeout, memory_limit=c.memory_limit,
+            has_source=bool(c.source),
+        ),
+        execute=ExecuteOut(
+            command=e.command, input=e.input, timeout=e.timeout, standard=e.standard,
+            memory_limit=e.memory_limit, cpu_limit=e.cpu_limit, pids_limit=e.pids_limit,
+            output_limit=e.output_limit, has_data=bool(e.data),
+        ),
+        result=results,
+    )
+
+
+def output_bytes(task: Task, step: str, stream: str) -> bytes:
+    """The captured bytes of one stream (compile|execute × stdout|stderr); b"" before the end.
+    Outputs are bytes once the store keeps them so; text is sent as UTF-8 meanwhile."""
+    if task.result is None:
+        return b""
+    name = f"{step}_{'output' if stream == 'stdout' else 'error'}"
+    value: bytes | str = getattr(task.result, name)
+    return value if isinstance(value, bytes) else value.encode("utf-8")

@@ -1,0 +1,210 @@
+"""The route table of API v2 and the OpenAPI 3.1 document generated from it and the models.
+
+The Flask routes are registered from the same table (khala.gateway.v2.register), so every
+documented operation is served and every served operation is documented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic.json_schema import models_json_schema
+
+from khala import __version__
+from khala.gateway.v2.models import (
+    ID_PATTERN,
+    Accepted,
+    BatchEnvelope,
+    BatchIn,
+    ErrorEnvelope,
+    StatusName,
+    TaskEnvelope,
+    TaskIn,
+    TaskPage,
+)
+
+REF = "#/components/schemas/{model}"
+RAW = "raw"  # a response of raw bytes
+
+
+class ListQuery(BaseModel):
+    user: int | None = Field(None, ge=0, le=2147483647)
+    status: list[StatusName] = Field(default_factory=list, description="any of these")
+    since: str | None = Field(None, description="added at or after (ISO 8601)")
+    until: str | None = Field(None, description="added at or before (ISO 8601)")
+    order: Literal["newest", "oldest"] = "newest"
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: str | None = Field(None, description="links.next of the previous page gives it")
+
+
+def wait_query(max_wait: float) -> type[BaseModel]:
+    class WaitQuery(BaseModel):
+        wait: float = Field(0.0, ge=0, le=max_wait,
+                            description="hold the answer until the task is done, seconds")
+
+    return WaitQuery
+
+
+@dataclass
+class Route:
+    method: str
+    path: str  # OpenAPI form, /api/v2/tasks/{id}
+    view: str  # the method of V2Api serving it
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    path_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    responses: dict[int, tuple[Any, str]] = field(default_factory=dict)
+
+    @property
+    def rule(self) -> str:
+        return self.path.replace("{", "<").replace("}", ">")
+
+
+ID = {"id": {"type": "string", "pattern": ID_PATTERN}}
+ERRORS = {
+    400: (ErrorEnvelope, "malformed request"),
+    503: (ErrorEnvelope, "no judicator answered"),
+}
+
+
+def routes(max_wait: float) -> list[Route]:
+    e = ErrorEnvelope
+    return [
+        Route("post", "/api/v2/tasks", "create", "Submit a task (Khala chooses the id)",
+              body=TaskIn, responses={201: (TaskEnvelope, "created"), 413: (e, "too large"),
+                                      422: (e, "invalid task")}),
+        Route("get", "/api/v2/tasks", "list", "List tasks, newest first, a page at a time",
+              query=ListQuery, responses={200: (TaskPage, "a page")}),
+        Route("post", "/api/v2/tasks/{id}", "create_with_id",
+              "Submit a task under a client-chosen id (idempotent)", body=TaskIn,
+              path_params=ID,
+              responses={201: (TaskEnvelope, "created"),
+                         200: (TaskEnvelope, "an identical task had this id"),
+                         409: (e, "a different task has this id"), 413: (e, "too large"),
+                         422: (e, "invalid task")}),
+        Route("get", "/api/v2/tasks/{id}", "get", "A task; ?wait= holds until it is done",
+              query=wait_query(max_wait), path_params=ID,
+              responses={200: (TaskEnvelope, "the task"), 404: (e, "no such task")}),
+        Route("delete", "/api/v2/tasks/{id}", "delete", "Remove a finished task",
+              path_params=ID,
+              responses={204: (None, "removed"), 404: (e, "no such task"),
+                         409: (e, "the task is not done")}),
+        Route("post", "/api/v2/tasks/{id}/cancel", "cancel", "Cancel a task", path_params=ID,
+              responses={200: (TaskEnvelope, "cancelled"), 404: (e, "no such task"),
+                         409: (e, "the task is done")}),
+        Route("put", "/api/v2/tasks/{id}/signals/{signal}", "signal",
+              "Send a signal to the running step's processes",
+              path_params={**ID, "signal": {"type": "string", "pattern": r"^[A-Za-z0-9]{1,16}$",
+                                            "examples": ["TERM", "SIGUSR1", "9"]}},
+              responses={202: (Accepted, "queued for the running step"),
+                         404: (e, "no such task"), 409: (e, "the task is done"),
+                         422: (e, "unknown signal")}),
+        Route("get", "/api/v2/tasks/{id}/outputs/{step}/{stream}", "output",
+              "Raw bytes of one output stream (gzip or br on request)",
+              path_params={**ID, "step": {"type": "string", "enum": ["compile", "execute"]},
+                           "stream": {"type": "string", "enum": ["stdout", "stderr"]}},
+              responses={200: (RAW, "the bytes"), 404: (e, "no such task"),
+                         409: (e, "the task is not done")}),
+        Route("post", "/api/v2/batches", "batch", "Submit up to 1000 tasks at once",
+              body=BatchIn, responses={200: (BatchEnvelope, "one outcome per task, in order"),
+                                       413: (e, "too large"), 422: (e, "invalid batch")}),
+    ]
+
+
+def _parameters(route: Route) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": schema}
+        for name, schema in route.path_params.items()
+    ]
+    if route.query is not None:
+        schema = route.query.model_json_schema(ref_template=REF)
+        for name, prop in schema.get("properties", {}).items():
+            param: dict[str, Any] = {"name": name, "in": "query", "required": False,
+                                     "schema": prop}
+            if prop.get("type") == "array":
+                param.update(style="form", explode=True)
+            params.append(param)
+    return params
+
+
+def _response(model: Any, description: str, refs: dict[Any, Any]) -> dict[str, Any]:
+    if model is None:
+        return {"description": description}
+    if model == RAW:
+        return {"description": description, "content": {"application/octet-stream": {
+            "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}}
+    return {"description": description,
+            "content": {"application/json": {"schema": refs[(model, "serialization")]}}}
+
+
+def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
+    responses = {**ERRORS, **route.responses}
+    op: dict[str, Any] = {
+        "operationId": route.view,
+        "summary": route.summary,
+        "tags": ["tasks"],
+        "parameters": _parameters(route),
+        "responses": {str(code): _response(m, d, refs)
+                      for code, (m, d) in sorted(responses.items())},
+    }
+    if route.body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": refs[(route.body, "validation")]}}}
+    return op
+
+
+def openapi(max_wait: float) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of API v2 and the seed API."""
+    table = routes(max_wait)
+    models: set[tuple[Any, Literal["validation", "serialization"]]] = {(ErrorEnvelope,
+                                                                        "serialization")}
+    for route in table:
+        if route.body is not None:
+            models.add((route.body, "validation"))
+        models.update((m, "serialization") for m, _ in route.responses.values()
+                      if isinstance(m, type))
+    refs, top = models_json_schema(sorted(models, key=lambda p: (p[0].__name__, p[1])),
+                                   ref_template=REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in table:
+        paths.setdefault(route.path, {})[route.method] = _operation(route, refs)
+    paths.update(seed_paths())
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Khala", "version": __version__,
+                 "description": "API v2 (JSON) and the seed HTTP API. See docs/api-v2.md."},
+        "paths": paths,
+        "components": {"schemas": top.get("$defs", {})},
+    }
+
+
+def seed_paths() -> dict[str, dict[str, Any]]:
+    """The seed-004 API as it is (docs/http-api.md): JSON answers with a `result` code."""
+    answer = {"200": {"description": "a JSON answer; `result` 0 = OK (docs/http-api.md)",
+                      "content": {"application/json": {"schema": {"type": "object"}}}}}
+    id_param = {"name": "id", "in": "query", "required": False, "schema": {"type": "string"}}
+    form = {"content": {"multipart/form-data": {"schema": {"type": "object"}}}}
+    seed = {"tags": ["seed API"], "responses": answer}
+    return {
+        "/api/test": {"get": {"operationId": "seed_test", "summary": "liveness (text)",
+                              "tags": ["seed API"], "responses": {"200": {
+                                  "description": "the text", "content": {"text/plain": {
+                                      "schema": {"type": "string"}}}}}}},
+        "/api/task": {
+            "post": {**seed, "operationId": "seed_add", "summary": "add a task (form)",
+                     "requestBody": form},
+            "get": {**seed, "operationId": "seed_get", "summary": "a task or one of its files",
+                    "parameters": [id_param]},
+            "delete": {**seed, "operationId": "seed_cancel", "summary": "cancel a task",
+                       "parameters": [id_param]},
+        },
+        "/api/task/list": {"get": {**seed, "operationId": "seed_search",
+                                   "summary": "search tasks"}},
+        "/api/executors": {"get": {**seed, "operationId": "seed_executors",
+                                   "summary": "live executors"}},
+        "/api/judicators": {"get": {**seed, "operationId": "seed_judicators",
+                                    "summary": "live judicators"}},
+    }

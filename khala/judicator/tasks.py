@@ -1,0 +1,189 @@
+"""The API v2 side of the judicator, on domain types: keyed (idempotent) submission, waiting for
+a task to finish, keyset pages, signals, cancel and removal.
+
+The Thrift handler (`JudicatorService`) converts wire structs and calls these methods.
+
+Keyed submission, atomically in the store (also on FerretDB, which has no transactions):
+1. the key is claimed with an insert-if-absent (`claim_key`) naming a fresh task id (the key
+   itself when it has the 24-hex form of a task id);
+2. the task is inserted under the id the key names (`insert_new`, a unique id). Exactly one
+   caller inserts it, whoever won the key: a caller that lost the key but finds no task yet
+   (the winner has not inserted it, or died in between) inserts the same task itself;
+3. a caller whose insert lost compares its task with the stored one (`task_digest`): the same
+   → OK, created=false; different → CONFLICT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import signal as _signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+
+from khala import model
+from khala.config import JudicatorSettings
+from khala.errors import InvalidInput, TooLarge
+from khala.judicator.notifier import DoneWatch
+from khala.model import Code, PageQuery, Status, SubmitOutcome, Task, TaskBrief
+from khala.store.base import Store
+from khala.validation import validate_task
+
+log = logging.getLogger(__name__)
+
+# A waiter re-reads its task at least this often even when no finish announcement reached it
+# (etcd down, an announcement lost): the bound on how late `?wait=` can answer in that case.
+WAIT_FALLBACK_SECONDS = 2.0
+MAX_PAGE = 1000
+SIGNALS = frozenset(int(s) for s in _signal.Signals)
+
+
+def task_digest(task: Task) -> str:
+    """A digest of what a client sent (user, both steps with files and limits): two keyed
+    submissions are "the same" when their digests are equal."""
+    c, e = asdict(task.compile), asdict(task.execute)
+    c["source"] = hashlib.sha256(task.compile.source).hexdigest()
+    e["data"] = hashlib.sha256(task.execute.data).hexdigest()
+    text = json.dumps({"user": task.user, "compile": c, "execute": e}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class TaskApi:
+    def __init__(
+        self,
+        store: Store,
+        settings: JudicatorSettings,
+        done: DoneWatch,
+        on_queued: Callable[[], None],
+        on_changed: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.done = done
+        self._on_queued = on_queued  # wake executors' long-polls (here and elsewhere)
+        self._on_changed = on_changed  # a cancel or a signal: long-polls re-check their tasks
+
+    # ------------------------------------------------------------------ submission
+
+    def submit(self, tasks: list[Task]) -> list[SubmitOutcome]:
+        outcomes = [self._submit_one(task) for task in tasks]
+        if any(o.created for o in outcomes):
+            self._on_queued()
+        return outcomes
+
+    def _validated(self, task: Task) -> Task:
+        if task.key is not None and not model.valid_key(task.key):
+            raise InvalidInput("a task id must be 1 to 64 of A-Z a-z 0-9 . _ -")
+        validate_task(task, self.settings)
+        task.add_time, task.report_time = model.now(), ""
+        task.done, task.status, task.executor, task.result = False, Status.PENDING, None, None
+        return task
+
+    def _submit_one(self, task: Task) -> SubmitOutcome:
+        try:
+            task = self._validated(task)
+        except TooLarge as exc:
+            return SubmitOutcome(Code.TOO_LARGE, detail=str(exc))
+        except InvalidInput as exc:
+            return SubmitOutcome(Code.INVALID_INPUT, detail=str(exc))
+        if task.key is None:
+            task.id = model.new_id()
+            self.store.add(task)
+            return SubmitOutcome(Code.OK, task.id, created=True)
+        fresh = task.key if model.valid_id(task.key) else model.new_id()
+        task.id = self.store.claim_key(task.key, fresh)
+        if self.store.insert_new(task):
+            return SubmitOutcome(Code.OK, task.id, created=True)
+        stored = self.store.get(task.id)
+        if stored is not None and stored.key == task.key and (
+            task_digest(stored) == task_digest(task)
+        ):
+            return SubmitOutcome(Code.OK, task.id, created=False)
+        return SubmitOutcome(
+            Code.CONFLICT, task.id, detail=f"task {task.key!r} exists with a different body"
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    def find(self, ref: str, wait: float) -> tuple[int, Task | None]:
+        """The task `ref` names; with wait > 0, once it is done or `wait` seconds passed."""
+        task_id = self.store.resolve(ref)
+        if task_id is None:
+            return Code.NOT_EXIST, None
+        wait = min(max(0.0, wait), float(self.settings.max_task_wait))
+        event = self.done.watch(task_id)  # before the read: a finish in between sets it
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                task = self.store.get(task_id)
+                if task is None:
+                    return Code.NOT_EXIST, None
+                remaining = deadline - time.monotonic()
+                if task.done or remaining <= 0:
+                    return Code.OK, task
+                event.wait(min(remaining, WAIT_FALLBACK_SECONDS))
+                event.clear()
+        finally:
+            self.done.unwatch(task_id, event)
+
+    def page(self, query: PageQuery) -> tuple[list[TaskBrief], bool]:
+        """One page and whether more follow."""
+        if not 1 <= query.limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be within 1..{MAX_PAGE}")
+        if query.after_id is not None and not model.valid_id(query.after_id):
+            raise InvalidInput("malformed cursor")
+        if query.after_time is not None:
+            query.after_time = model.canonical_time(query.after_time)
+        for status in query.statuses:
+            if status not in set(Status):
+                raise InvalidInput(f"unknown status {status}")
+        wanted = query.limit
+        query.limit = wanted + 1
+        briefs = self.store.page(query)
+        return briefs[:wanted], len(briefs) > wanted
+
+    # ------------------------------------------------------------------ control
+
+    def signal(self, ref: str, signum: int) -> int:
+        if signum not in SIGNALS:
+            return Code.INVALID_INPUT
+        task = self._task(ref)
+        if task is None:
+            return Code.NOT_EXIST
+        if task.done:
+            return Code.CONFLICT
+        self.store.add_signal(task.id, signum, model.now())
+        self._on_changed()
+        return Code.OK
+
+    def stop(self, ref: str) -> int:
+        task = self._task(ref)
+        if task is None:
+            return Code.NOT_EXIST
+        if not self.store.cancel(task.id, model.now()):
+            return Code.CONFLICT  # done (before or just now)
+        self._on_changed()
+        self.finished([task.id])
+        return Code.OK
+
+    def remove(self, ref: str) -> int:
+        task = self._task(ref)
+        if task is None:
+            return Code.NOT_EXIST
+        if not task.done:
+            return Code.CONFLICT
+        return Code.OK if self.store.remove(task.id) else Code.NOT_EXIST
+
+    def _task(self, ref: str) -> Task | None:
+        task_id = self.store.resolve(ref)
+        return None if task_id is None else self.store.get(task_id)
+
+    # ------------------------------------------------------------------ finishes
+
+    def finished(self, task_ids: list[str]) -> None:
+        """Tasks recorded done by this judicator: wake the waiters here (other judicators
+        learn it through the registration's announcement, see JudicatorService)."""
+        if task_ids:
+            self.done.finished(task_ids)
