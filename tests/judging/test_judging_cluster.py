@@ -4,6 +4,7 @@ checker program, and the seed API's view of a judged task."""
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 
 import pytest
@@ -99,6 +100,7 @@ int main(void) {
         static char buf[65536]; memset(buf, 'x', sizeof buf);
         for (;;) fwrite(buf, 1, sizeof buf, stdout);
     }
+    if (!strcmp(cmd, "nap")) { sleep(2); puts("42"); return 0; }
     if (!strcmp(cmd, "exit3")) return 3;
     if (!strcmp(cmd, "segv")) raise(SIGSEGV);
     return 5;
@@ -140,6 +142,18 @@ def test_stop_on_failure_skips_the_rest(judging: Judging) -> None:
     assert [c.verdict for c in j.cases] == [
         Verdict.ACCEPTED, Verdict.RUNTIME_ERROR, Verdict.SKIPPED]
     assert (j.verdict, j.score, j.max_score) == (Verdict.RUNTIME_ERROR, 1, 3)
+
+
+def test_cases_run_in_parallel_on_free_slots(judging: Judging) -> None:
+    """Four cases that each sleep 2 s on an executor with 2 slots: the cases' wall times add up
+    to at least 8 s, the task took less — they overlapped."""
+    done = judging.judge(task_of("c", "main.c", VERDICT_PROGRAM, [Case("nap", "42")] * 4))
+    j = done.result.judgement if done.result else None
+    assert j is not None and j.verdict == Verdict.ACCEPTED
+    busy = sum(c.wall_time for c in j.cases)
+    took = (dt.datetime.fromisoformat(done.report_time)
+            - dt.datetime.fromisoformat(done.add_time)).total_seconds()
+    assert busy >= 8.0 and took < busy, (busy, took)
 
 
 def test_compile_error(judging: Judging) -> None:
