@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from khala.config import ExecutorSettings
+from khala.errors import InvalidInput
 from khala.executor.build import STEP_ENV, Build, Program, build
 from khala.executor.compile_cache import CompileCache
 from khala.executor.runner import INTERNAL_ERROR, compile_limits, execute_limits, run_task
@@ -42,7 +43,7 @@ from khala.model import (
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
 from khala.sandbox.fstree import remove_tree
 from khala.validation import EXECUTE_CPU, EXECUTE_MEMORY, EXECUTE_OUTPUT
-from khala.zipcheck import extract_zip
+from khala.zipcheck import ExtractLimit, extract_zip
 
 log = logging.getLogger(__name__)
 
@@ -272,24 +273,24 @@ class Judge:
             result.message = difference or ""
         return CaseRun(outcome, result)
 
-    def _fresh(self, artifacts: str, files: dict[str, bytes], limits: Limits) -> str:
-        workdir = make_workdir(self.task.id, self.settings, "-case")
+    def _fill(self, workdir: str, artifacts: str, files: dict[str, bytes],
+              limits: Limits) -> None:
+        """Make the fresh `workdir` a run's: its work area, the artifacts, `files`."""
         self.sandbox.open_workdir(workdir, limits.disk)
         copy_tree(artifacts, workdir, limits.disk or self.settings.disk_limit)
         for name, content in files.items():
             with open(os.path.join(workdir, name), "wb") as fh:
                 fh.write(content)
-        return workdir
 
     def _execute(self, case: Case) -> RunOutcome:
         assert self.program is not None and self.program.artifacts is not None
         s = self.settings
         limits = case_limits(self.task, case, s)
-        workdir = None
+        workdir = make_workdir(self.task.id, s, "-case")
         try:
             files = {"execute.sh": (self.run_command + "\n").encode(),
                      "execute.in": case.input.encode()}
-            workdir = self._fresh(self.program.artifacts, files, limits)
+            self._fill(workdir, self.program.artifacts, files, limits)
             data = os.path.join(workdir, "data")
             os.mkdir(data, 0o755)
             extract_zip(self.task.execute.data, data, s.zip_max_bytes, s.zip_max_files,
@@ -299,12 +300,11 @@ class Judge:
                            stdin_path=os.path.join(workdir, "execute.in"), env=dict(STEP_ENV),
                            limits=limits, signals=self.signals)
             return self.sandbox.run(spec, self.cancel)
-        except (OSError, CopyLimit, ValueError) as exc:
-            return RunOutcome(b"", f"[khala] {exc}".encode(),
+        except (OSError, CopyLimit, ExtractLimit, InvalidInput) as exc:
+            return RunOutcome(b"", f"[khala] the case's files: {exc}\n".encode(),
                               StepReport(reason=Reason.INTERNAL_ERROR))
         finally:
-            if workdir is not None:
-                remove_workdir(workdir, self.sandbox)
+            remove_workdir(workdir, self.sandbox)
 
     def _check(self, case: Case, output: bytes) -> tuple[Verdict, str]:
         assert self.checker is not None and self.checker.artifacts is not None
@@ -316,9 +316,9 @@ class Judge:
         files = {"check.sh": f"{host.run_command} {checker_protocol.ARGS}\n".encode(),
                  checker_protocol.INPUT: case.input.encode(), checker_protocol.OUTPUT: output,
                  checker_protocol.ANSWER: case.standard.encode()}
-        workdir = None
+        workdir = make_workdir(self.task.id, self.settings, "-check")
         try:
-            workdir = self._fresh(self.checker.artifacts, files, limits)
+            self._fill(workdir, self.checker.artifacts, files, limits)
             self.sandbox.prepare_workdir(workdir)
             spec = RunSpec(argv=["bash", "check.sh"], workdir=workdir, env=dict(STEP_ENV),
                            limits=limits)
@@ -326,8 +326,7 @@ class Judge:
         except (OSError, CopyLimit) as exc:
             return Verdict.INTERNAL_ERROR, f"checker could not run: {exc}"
         finally:
-            if workdir is not None:
-                remove_workdir(workdir, self.sandbox)
+            remove_workdir(workdir, self.sandbox)
         comment = (outcome.stderr or outcome.stdout)[:4096].decode("utf-8", errors="replace")
         return checker_protocol.decide(outcome.report, comment)
 

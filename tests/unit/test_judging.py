@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from khala.config import JudicatorSettings
+from khala.config import ExecutorSettings, JudicatorSettings
 from khala.errors import InvalidInput
+from khala.executor.judge import case_limits
 from khala.judging import checker, compare, verdicts
 from khala.judging.cache import Entry, Index, SourceFile, cache_key
 from khala.judging.presets import PRESETS, HostLanguage, version_line
@@ -254,3 +255,16 @@ def test_valid_judged_task() -> None:
 def test_invalid_judged_tasks(task: Task, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         check_judging(task, POLICY)
+
+
+# ----------------------------------------------------------------------------- case limits
+
+
+def test_case_limits_override_and_are_clamped() -> None:
+    settings = ExecutorSettings(max_cpu_limit=10, max_memory_limit=1 << 30)
+    task = Task(execute=Execute(timeout=5, cpu_limit=2, memory_limit=1 << 26))
+    plain = case_limits(task, Case(), settings)
+    assert (plain.wall_time, plain.cpu_time, plain.memory) == (5.0, 2, 1 << 26)
+    own = case_limits(task, Case(timeout=1, cpu_limit=99, memory_limit=1 << 40,
+                                 output_limit=4096), settings)
+    assert (own.wall_time, own.cpu_time, own.memory, own.output) == (1.0, 10, 1 << 30, 4096)
