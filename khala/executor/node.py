@@ -14,7 +14,7 @@ from khala.discovery import open_discovery
 from khala.errors import ConfigError, SandboxUnavailable
 from khala.executor.compile_cache import CompileCache
 from khala.executor.judge import JudgeContext
-from khala.executor.languages import detect
+from khala.executor.languages import detect, wanted
 from khala.executor.worker import ExecutorNode
 from khala.sandbox import Sandbox, open_sandbox
 from khala.sandbox.fstree import remove_tree
@@ -41,16 +41,31 @@ def check_work_dir(work_dir: str, sandbox: Sandbox) -> None:
 
 
 def open_judging(settings: ExecutorSettings) -> tuple[JudgeContext, str]:
-    """The languages this host has and the compile cache; returns the context and a cache
-    directory to remove at exit ("" when the cache is kept). ConfigError for an unknown
-    preset in `languages`, OSError for an unusable cache directory."""
-    languages = detect(settings.languages)
+    """The compile cache, and no languages yet (`detect_later` fills them in); returns the
+    context and a cache directory to remove at exit ("" when the cache is kept). ConfigError
+    for an unknown preset in `languages`, OSError for an unusable cache directory."""
+    wanted(settings.languages)  # refuse an unknown preset now, not in the background
     root, temporary = settings.cache_dir, ""
     if not root and settings.work_dir:
         root = os.path.join(settings.work_dir, ".compile-cache")
     if not root:
         root = temporary = tempfile.mkdtemp(prefix="khala-compile-cache-")
-    return JudgeContext(languages, CompileCache(root, settings.cache_bytes)), temporary
+    return JudgeContext({}, CompileCache(root, settings.cache_bytes)), temporary
+
+
+def detect_later(settings: ExecutorSettings, node: ExecutorNode) -> threading.Thread:
+    """Detect the host's languages in the background: the node reports (and runs tasks without
+    a language) at once and offers its languages from the report after detection."""
+
+    def work() -> None:
+        try:
+            node.offer_languages(detect(settings.languages))
+        except Exception:  # a broken probe must not kill the node: it offers no language
+            log.exception("language detection failed; offering no language")
+
+    thread = threading.Thread(target=work, name="khala-languages", daemon=True)
+    thread.start()
+    return thread
 
 
 def run(settings: ExecutorSettings) -> int:
@@ -81,6 +96,7 @@ def run(settings: ExecutorSettings) -> int:
         return 2
     discovery = open_discovery(settings)
     node = ExecutorNode(settings, sandbox, discovery, judging)
+    detect_later(settings, node)
     signals = {"count": 0}
 
     def on_signal(*_: object) -> None:

@@ -17,6 +17,7 @@ from khala.config import ExecutorSettings
 from khala.discovery.base import Discovery
 from khala.errors import KhalaError, RemoteError, Unavailable
 from khala.executor.judge import JudgeContext, run_any
+from khala.judging.presets import HostLanguage
 from khala.model import Assignment, Language, Result, Status, Task, TaskBrief
 from khala.rpc.client import JudicatorClient
 from khala.sandbox.base import Sandbox, SignalBox
@@ -120,6 +121,12 @@ class ExecutorNode:
             free = self.capacity - len(self._slots) - self._lent
             vacant = 0 if self._draining.is_set() else free
         return complete, executing, max(0, vacant)
+
+    def offer_languages(self, found: dict[str, HostLanguage]) -> None:
+        """Offer the presets `found` from the next report on (detection ends after start)."""
+        self.judging.languages = dict(found)
+        self.languages = [Language(h.name, h.version) for h in found.values()]
+        self._poke()  # report them now, ending a long-poll that holds the old list
 
     # ------------------------------------------------------------------ lending (CaseSlots)
 

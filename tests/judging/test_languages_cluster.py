@@ -26,7 +26,7 @@ def test_dispatch_only_to_executors_with_the_language(cluster_factory: Callable[
     py_only = cluster.start_executor(slots=2, languages="python3")
     client = client_of(cluster)
     try:
-        listed = wait_languages(client, count=2)
+        listed = wait_languages(client, {"c", "python3"})
         assert set(listed) == {"c", "python3"}
         assert listed["c"].executors == listed["python3"].executors == 1
         judging = Judging(cluster, client, cluster.tmp, listed)
