@@ -91,20 +91,25 @@ def collect_outputs(build_dir: str, patterns: tuple[str, ...], dest: str, budget
 
 
 def source_files(root: str) -> list[SourceFile]:
-    """The source tree just unpacked into `root` (before anything ran there), for the key."""
+    """The source tree just unpacked into `root` (before anything ran there), for the key.
+    Iterative: a zip may hold a tree deeper than Python's recursion limit."""
     found: list[SourceFile] = []
-    for here, dirs, names in os.walk(root):
-        dirs.sort()
-        for name in sorted(names):
-            path = os.path.join(here, name)
-            rel = os.path.relpath(path, root).replace(os.sep, "/")
-            info = os.lstat(path)
-            if stat.S_ISLNK(info.st_mode):
-                found.append(SourceFile(rel, False, "symlink:" + os.readlink(path)))
-                continue
-            with open(path, "rb") as fh:
-                digest = hashlib.file_digest(fh, "sha256").hexdigest()
-            found.append(SourceFile(rel, bool(info.st_mode & 0o111), digest))
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        with os.scandir(os.path.join(root, rel_dir)) as scan:
+            items = sorted(scan, key=lambda e: e.name)
+        for item in items:
+            rel = f"{rel_dir}/{item.name}" if rel_dir else item.name
+            if item.is_symlink():
+                found.append(SourceFile(rel, False, "symlink:" + os.readlink(item.path)))
+            elif item.is_dir(follow_symlinks=False):
+                stack.append(rel)
+            elif item.is_file(follow_symlinks=False):
+                with open(item.path, "rb") as fh:
+                    digest = hashlib.file_digest(fh, "sha256").hexdigest()
+                mode = item.stat(follow_symlinks=False).st_mode
+                found.append(SourceFile(rel, bool(mode & 0o111), digest))
     return found
 
 
