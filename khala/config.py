@@ -73,6 +73,11 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     mongo_write_concern: str = setting("majority", "MongoDB write concern: majority, 1, …")
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
     max_task_wait: float = setting(60.0, "longest API v2 ?wait= a judicator holds, seconds")
+    job_pass: float = setting(0.5, "seconds between two passes of the leader's job scheduler")
+    job_stop_grace: float = setting(5.0, "seconds from SIGTERM to kill when a job is stopped")
+    cron_unit: float = setting(
+        60.0, "seconds per cron minute; TEST ONLY: 1 makes `* * * * *` fire every second"
+    )
 
     def resolved_name(self) -> str:
         port = self.listen.rsplit(":", 1)[-1]

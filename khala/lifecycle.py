@@ -3,7 +3,8 @@
 A task's state is five fields (`State`): done, status, executor, report_time, result. A
 `Transition` says which states it may start from (`when`: a condition per field, some naming an
 argument of the call such as the calling executor) and what it sets (`sets`). Selections
-(`QUEUED`, `HELD`, `STALE`) are conditions alone.
+(`QUEUED`, `HELD`, `STALE`, `ACTIVE`) are conditions alone. Which queued
+task `ASSIGN` takes first is khala/dispatch.py's `fair_order` (priority, then fair share).
 
 The stores never spell a condition out themselves: they `bind` a transition to the call's
 arguments and translate the bound conditions and changes into one conditional update (SQL
@@ -149,6 +150,8 @@ UNDONE: Mapping[str, Cond] = {"done": Eq(False)}
 QUEUED: Mapping[str, Cond] = {**UNDONE, "executor": Eq(None), "status": OneOf(QUEUED_STATUSES)}
 HELD: Mapping[str, Cond] = {**UNDONE, "executor": Eq(Arg.EXECUTOR)}
 STALE: Mapping[str, Cond] = {**UNDONE, "executor": NotNone(), "report_time": Less(Arg.BEFORE)}
+# Held by some executor (compiling or running): what fair dispatch counts per user.
+ACTIVE: Mapping[str, Cond] = {**UNDONE, "executor": NotNone()}
 
 ASSIGN = Transition(
     "assign",

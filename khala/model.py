@@ -226,6 +226,7 @@ class Task:
     report_time: str = ""
     result: Result | None = None
     key: str | None = None  # client-chosen id (API v2), unique among tasks
+    priority: int = 0  # higher is dispatched first (issue 15); the seed API sends none: 0
 
     def brief(self) -> TaskBrief:
         return TaskBrief(

@@ -13,6 +13,7 @@ from khala.config import GatewaySettings
 from khala.discovery import Discovery, open_discovery
 from khala.errors import InvalidInput, TooLarge, Unavailable
 from khala.gateway.formparser import StrictRequest
+from khala.gateway.meproc import meproc_error, register_meproc
 from khala.gateway.site import register_site
 from khala.gateway.v2 import register_v2
 from khala.gateway.views import EMPTY_ANSWERS, Api, answer
@@ -131,4 +132,6 @@ def create_app(
     register_site(app)
     _register_errors(app)
     register_v2(app, settings, client)  # API v2, /openapi.json, /docs/ (after the handlers)
+    register_meproc(app, client)  # Meproc's /proc routes (issue 15)
+    register_error_shape(app, "/proc", meproc_error)
     return app

@@ -10,6 +10,7 @@ from khala.config import JudicatorSettings, parse_hostport
 from khala.discovery import open_registration
 from khala.judicator.notifier import Notifier
 from khala.judicator.reaper import Reaper
+from khala.judicator.scheduler import Scheduler
 from khala.judicator.service import JudicatorService
 from khala.rpc.server import RpcServer
 from khala.store import open_store
@@ -47,11 +48,15 @@ class JudicatorServer:
             self.registration.is_leader,
             self.notifier.notify,
         )
+        self.scheduler = Scheduler(
+            self.service.jobs, settings.job_pass, settings.cron_unit, self.registration.is_leader
+        )
 
     def start(self) -> None:
         self._rpc.start(self.service)
         self.registration.start()
         self.reaper.start()
+        self.scheduler.start()
         log.info(
             "judicator %s serving on %s:%d (store %s)",
             self.name,
@@ -64,6 +69,7 @@ class JudicatorServer:
         log.info("judicator %s stopping", self.name)
         self._rpc.stop()
         self.reaper.stop()
+        self.scheduler.stop()
         try:
             self.registration.close()
         except Exception:

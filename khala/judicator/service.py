@@ -15,6 +15,7 @@ from khala import model
 from khala.config import JudicatorSettings
 from khala.discovery.base import Registration
 from khala.errors import InvalidInput, NotFound
+from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
 from khala.judicator.rules import final_status, plan_report, progress_status
 from khala.judicator.tasks import TaskApi
@@ -57,6 +58,7 @@ class JudicatorService:
         self.registration = registration
         self.done = DoneWatch()  # API v2 waiters (?wait=)
         self.tasks = TaskApi(store, settings, self.done, self._work_queued, self._work_queued)
+        self.jobs = JobApi(store, settings, self.tasks)
         registration.set_finished_callback(self.done.finished)
 
     # ------------------------------------------------------------------ client methods

@@ -40,6 +40,7 @@ from khala.model import (
     TaskBrief,
 )
 from khala.rpc import convert, judicator_thrift
+from khala.rpc.jobs_client import JobCalls
 from khala.rpc.tasks_client import TaskCalls
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def connect(address: str, timeout: float) -> Connection:
     return Connection(address, timeout)
 
 
-class JudicatorClient(TaskCalls):
+class JudicatorClient(TaskCalls, JobCalls):
     def __init__(self, discovery: Discovery, timeout: float = 30.0) -> None:
         self._discovery = discovery
         self._timeout = timeout

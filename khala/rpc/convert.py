@@ -178,6 +178,7 @@ def task_to_thrift(task: Task) -> Any:
         report_time=task.report_time,
         result=result_to_thrift(task.result),
         key=task.key,
+        priority=task.priority,
     )
 
 
@@ -351,6 +352,7 @@ def task_from_thrift(task: Any) -> Task:
         report_time=task.report_time or "",
         result=result_from_thrift(task.result),
         key=task.key or None,
+        priority=_priority(task.priority),
     )
 
 
@@ -430,3 +432,15 @@ def executor_from_thrift(info: Any) -> ExecutorInfo:
     return ExecutorInfo(
         id=info.id or "", hostname=info.hostname or "", report_time=info.report_time or ""
     )
+
+
+PRIORITY_RANGE = (-1000, 1000)
+
+
+def _priority(value: object) -> int:
+    """A task's priority from the wire: none (old clients) is 0, out of range is refused."""
+    if value is None:
+        return 0
+    if not isinstance(value, int) or not PRIORITY_RANGE[0] <= value <= PRIORITY_RANGE[1]:
+        raise InvalidInput(f"priority must be within {PRIORITY_RANGE[0]}..{PRIORITY_RANGE[1]}")
+    return value

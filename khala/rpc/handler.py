@@ -32,6 +32,7 @@ from khala.model import (
 )
 from khala.rpc import convert
 from khala.rpc import judicator_thrift as T
+from khala.rpc.handler_jobs import JobsHandler
 from khala.rpc.handler_v2 import TaskApiHandler
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def _answers(empty: Callable[[int], Any]) -> Callable[[Callable[..., Any]], Call
     return decorate
 
 
-class JudicatorHandler(TaskApiHandler):
+class JudicatorHandler(TaskApiHandler, JobsHandler):
     """The object thriftpy2's processor serves: one method per IDL method (the API v2 ones in
     handler_v2.py)."""
 

@@ -116,6 +116,8 @@ struct Task {
     10: Result result,
     // Extension (API v2): the client-chosen id; tasks added with one are idempotent
     11: optional string key,
+    // Extension (issue 15): higher is dispatched first; absent = 0
+    12: optional i32 priority,
 }
 
 struct TaskBrief {
@@ -206,6 +208,12 @@ struct TaskQuery {
     8: optional string after_id,
 }
 
+struct JobReturn {
+    1: ReturnCode result,
+    2: string data,             // JSON: a job, or a list of jobs
+    3: string detail,           // why, when result is not OK
+}
+
 struct PageReturn {
     1: ReturnCode result,
     2: list<TaskBrief> tasks,
@@ -244,4 +252,8 @@ service Judicator {
     ReturnCode remove(1: string ref),
     // Extension (judging): the presets live executors have, with versions and counts.
     LanguagesReturn languages(),
+    // Extension (issue 15): jobs. op is create (spec: the job as JSON, template: its task),
+    // list, get, restart or delete (name). data: JSON (docs/jobs.md); OK, NOT_EXIST,
+    // CONFLICT (name taken, or the job is being deleted), INVALID_INPUT (detail says why)
+    JobReturn jobs(1: string op, 2: string name, 3: string spec, 4: Task template),
 }

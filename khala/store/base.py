@@ -8,6 +8,8 @@ change starts from and what it sets is stated once in khala.lifecycle; the backe
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
 
 from khala.model import (
     ExecutorInfo,
@@ -19,6 +21,14 @@ from khala.model import (
     Task,
     TaskBrief,
 )
+
+
+@dataclass
+class StoredJob:
+    name: str
+    spec: dict[str, Any]
+    state: dict[str, Any]
+    version: int
 
 
 class Store(ABC):
@@ -48,10 +58,12 @@ class Store(ABC):
     @abstractmethod
     def assign(self, executor: str, count: int, now: str,
                languages: frozenset[str] | None = None) -> list[Task]:
-        """Atomically take up to `count` queued (Pending/Retrying, no executor, not done) tasks,
-        oldest first, for `executor`: status Compiling, report_time now. Returns them whole.
-        With `languages` given, only tasks whose language and checker language (when set) are
-        among them (judging: dispatch only to executors that have the language)."""
+        """Atomically take up to `count` queued (Pending/Retrying, no executor, not done) tasks
+        for `executor` in khala.dispatch.fair_order (priority, then fair share between users,
+        then oldest first): status Compiling, report_time now. Returns them whole. The
+        candidates are gathered by indexed lookups, never a scan of the queue. With
+        `languages` given, only tasks whose language and checker language (when set) are among
+        them (judging: dispatch only to executors that have the language)."""
 
     @abstractmethod
     def has_queued(self) -> bool:
@@ -135,6 +147,30 @@ class Store(ABC):
     def take_signals(self, task_ids: list[str]) -> list[tuple[str, int]]:
         """Remove and return the queued signals of these tasks, oldest first; a signal is
         handed out by one call only."""
+
+    # ------------------------------------------------------------------ jobs (issue 15)
+    # A job is its name, its spec and its state (JSON-able dicts, khala/jobs/model.py) and a
+    # version that every state write bumps: writes name the version they read.
+
+    @abstractmethod
+    def create_job(self, name: str, spec: dict[str, Any], state: dict[str, Any]) -> bool:
+        """Insert-if-absent on the unique name (version 0); False when the name is taken."""
+
+    @abstractmethod
+    def job(self, name: str) -> StoredJob | None:
+        """One job, or None."""
+
+    @abstractmethod
+    def jobs(self) -> list[StoredJob]:
+        """Every job, by name."""
+
+    @abstractmethod
+    def save_job(self, name: str, version: int, state: dict[str, Any]) -> bool:
+        """Replace the state if the job is still at `version` (then version + 1)."""
+
+    @abstractmethod
+    def delete_job(self, name: str, version: int) -> bool:
+        """Delete the job if it is still at `version`."""
 
     # ------------------------------------------------------------------ life cycle
 

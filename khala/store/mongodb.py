@@ -58,6 +58,7 @@ from khala.store.codec import (
     result_from_dict,
     result_to_dict,
 )
+from khala.store.mongo_jobs import FAIR_INDEX, MongoJobs
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -73,6 +74,7 @@ TASK_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("queue", [("done", ASCENDING), ("executor", ASCENDING), ("add_time", ASCENDING),
                ("_id", ASCENDING)]),
     ("held", [("executor", ASCENDING), ("done", ASCENDING), ("report_time", ASCENDING)]),
+    ("fair", FAIR_INDEX),
 ]
 
 
@@ -101,7 +103,7 @@ def parse_write_concern(value: str | int) -> WriteConcern:
     return WriteConcern(w=int(text) if text.isdigit() else text)
 
 
-class MongoStore(Store):
+class MongoStore(MongoJobs, Store):
     def __init__(
         self,
         client: pymongo.MongoClient[dict[str, Any]],
@@ -120,6 +122,7 @@ class MongoStore(Store):
         self._claims: Collection[dict[str, Any]] = db["claims"]
         self._keys: Collection[dict[str, Any]] = db["keys"]
         self._signals: Collection[dict[str, Any]] = db["signals"]
+        self._jobs: Collection[dict[str, Any]] = db["jobs"]
         self._create_indexes()
 
     @classmethod
@@ -200,10 +203,7 @@ class MongoStore(Store):
             wanted = count - len(taken)
             if wanted <= 0:
                 break
-            queued = {**mongo_filter(lifecycle.QUEUED), **_language_filter(languages)}
-            heads = list(
-                self._tasks.find(queued, {"attempts": 1}).sort(QUEUE_ORDER).limit(2 * wanted + 4)
-            )
+            heads = self._fair_heads(2 * wanted + 4, _language_filter(languages))
             if not heads:
                 break
             for head in heads:
@@ -499,6 +499,7 @@ def _task_to_doc(oid: ObjectId, task: Task) -> dict[str, Any]:
         "execute": asdict(task.execute),
         "result": result_to_dict(task.result),
         "key": task.key,
+        "priority": int(task.priority),
     }
 
 
@@ -526,4 +527,5 @@ def _task_from_doc(doc: Mapping[str, Any]) -> Task:
         report_time=brief.report_time,
         result=result_from_dict(doc.get("result")),
         key=doc.get("key"),
+        priority=int(doc.get("priority") or 0),
     )

@@ -39,6 +39,7 @@ from khala.store.codec import (
     spec_from_json,
     spec_to_json,
 )
+from khala.store.sqlite_jobs import SqliteJobs, fair_candidates
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     spec TEXT NOT NULL,
     compile_source BLOB NOT NULL,
     execute_data BLOB NOT NULL,
-    result TEXT
+    result TEXT,
+    priority INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_add_time ON tasks (add_time, id);
 CREATE INDEX IF NOT EXISTS tasks_user_add_time ON tasks (user, add_time, id);
@@ -76,6 +78,12 @@ CREATE TABLE IF NOT EXISTS signals (
     at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS signals_task ON signals (task_id, seq);
+CREATE TABLE IF NOT EXISTS jobs (
+    name TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 0
+);
 """
 # Columns added after the first schema: (table, column, definition), added when missing.
 MIGRATIONS = (("executors", "languages", "TEXT NOT NULL DEFAULT '[]'"),)
@@ -84,12 +92,16 @@ TASK_LANGUAGES = (
     "COALESCE(json_extract(spec, '$.compile.language'), '')",
     "COALESCE(json_extract(spec, '$.execute.compare.checker.language'), '')",
 )
+# After the migration of older files (add_priority): fair dispatch's lookups (khala/dispatch.py).
+FAIR_INDEX = (
+    "CREATE INDEX IF NOT EXISTS tasks_fair ON tasks (done, executor, priority, user, add_time, id)"
+)
 KEY_OF = "(SELECT key FROM task_keys WHERE task_keys.task_id = tasks.id LIMIT 1) AS key"
 
 BRIEF_COLUMNS = "id, user, add_time, done, status, executor, report_time"
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteJobs, Store):
     def __init__(self, path: str) -> None:
         self._path = path
         self._local = threading.local()
@@ -97,6 +109,10 @@ class SqliteStore(Store):
         self._all_lock = threading.Lock()
         with self._conn() as conn:
             conn.executescript(SCHEMA)
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(tasks)")}
+            if "priority" not in columns:  # a store file from before priorities
+                conn.execute("ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+            conn.execute(FAIR_INDEX)
             for table, column, definition in MIGRATIONS:
                 have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in have:
@@ -160,7 +176,8 @@ class SqliteStore(Store):
         with self._conn() as conn:
             conn.execute(
                 "INSERT INTO tasks (id, user, add_time, done, status, executor, report_time,"
-                " spec, compile_source, execute_data, result) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " spec, compile_source, execute_data, result, priority)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     task.id,
                     task.user,
@@ -173,6 +190,7 @@ class SqliteStore(Store):
                     task.compile.source,
                     task.execute.data,
                     result_to_json(task.result),
+                    int(task.priority),
                 ),
             )
         return task.id
@@ -205,20 +223,8 @@ class SqliteStore(Store):
                languages: frozenset[str] | None = None) -> list[Task]:
         if count <= 0:
             return []
-        queued, params = sql_where(lifecycle.QUEUED)
-        if languages is not None:
-            names = ["", *sorted(languages)]
-            marks = ", ".join("?" * len(names))
-            queued += "".join(f" AND {expr} IN ({marks})" for expr in TASK_LANGUAGES)
-            params = [*params, *names, *names]
         with self._transaction() as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT id FROM tasks WHERE {queued} ORDER BY add_time, id LIMIT ?",
-                    (*params, count),
-                )
-            ]
+            ids = [c.id for c in fair_candidates(conn, count, language_where(languages))][:count]
             change = lifecycle.ASSIGN.bind(executor=executor, now=now)
             taken = [task_id for task_id in ids if _update(conn, task_id, change)]
             rows = [
@@ -416,6 +422,16 @@ def sql_where(where: Mapping[str, Cond]) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
+def language_where(languages: frozenset[str] | None) -> tuple[str, list[Any]]:
+    """The extra condition of an assignment to an executor offering `languages` (None: none):
+    the task's language and its checker's are unset or among them."""
+    if languages is None:
+        return "", []
+    names = ["", *sorted(languages)]
+    marks = ", ".join("?" * len(names))
+    return "".join(f" AND {expr} IN ({marks})" for expr in TASK_LANGUAGES), names * 2
+
+
 def sql_set(sets: Mapping[str, Any]) -> tuple[str, list[Any]]:
     """Bound life-cycle changes → an SQL SET list and its parameters."""
     for name in sets:
@@ -478,4 +494,5 @@ def _task_from_row(row: sqlite3.Row) -> Task:
         report_time=brief.report_time,
         result=result_from_json(row["result"]),
         key=row["key"] if "key" in row.keys() else None,  # noqa: SIM118 - Row iterates values
+        priority=int(row["priority"] or 0),
     )

@@ -75,6 +75,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
     c, e = body.compile, body.execute
     return Task(
         user=body.user,
+        priority=body.priority,
         key=key,
         compile=Compile(
             source=_archive(c.files, c.zip, "compile"),
@@ -149,6 +150,7 @@ def task_out(task: Task) -> TaskOut:
         )
     return TaskOut(
         **summary_of(task).model_dump(),
+        priority=task.priority,
         compile=CompileOut(
             command=c.command, timeout=c.timeout, memory_limit=c.memory_limit,
             has_source=bool(c.source), language=c.language or None,

@@ -112,6 +112,8 @@ class TaskIn(Strict):
     """A task to run: a compile step, then an execute step."""
 
     user: int = Field(0, ge=0, le=INT_MAX)
+    priority: int = Field(0, ge=-1000, le=1000,
+                          description="higher is dispatched first; equal: fair between users")
     compile: CompileIn
     execute: ExecuteIn
 
@@ -226,6 +228,7 @@ class TaskSummary(BaseModel):
 
 
 class TaskOut(TaskSummary):
+    priority: int
     compile: CompileOut
     execute: ExecuteOut
     result: Results | None

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from khala import __version__
+from khala.gateway.v2.jobs import job_routes
 from khala.gateway.v2.models import (
     ID_PATTERN,
     Accepted,
@@ -58,6 +59,7 @@ class Route:
     query: type[BaseModel] | None = None
     path_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     responses: dict[int, tuple[Any, str]] = field(default_factory=dict)
+    tag: str = "tasks"
 
     @property
     def rule(self) -> str:
@@ -115,6 +117,7 @@ def routes(max_wait: float) -> list[Route]:
         Route("post", "/api/v2/batches", "batch", "Submit up to 1000 tasks at once",
               body=BatchIn, responses={200: (BatchEnvelope, "one outcome per task, in order"),
                                        413: (e, "too large"), 422: (e, "invalid batch")}),
+        *job_routes(Route, e),
     ]
 
 
@@ -149,7 +152,7 @@ def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": route.view,
         "summary": route.summary,
-        "tags": ["tasks"],
+        "tags": [route.tag],
         "parameters": _parameters(route),
         "responses": {str(code): _response(m, d, refs)
                       for code, (m, d) in sorted(responses.items())},

@@ -18,6 +18,7 @@ from khala.config import GatewaySettings
 from khala.errors import InvalidInput
 from khala.gateway.v2 import convert
 from khala.gateway.v2.errors import ApiError, error_item, error_response, validation_items
+from khala.gateway.v2.jobs import JobViews
 from khala.gateway.v2.models import (
     STATUS_NAMES,
     BatchItem,
@@ -124,7 +125,7 @@ def choose_encoding(header: str) -> str | None:
     return best if weights.get(best, star) > 0 else None
 
 
-class V2Api:
+class V2Api(JobViews):
     def __init__(self, settings: GatewaySettings, tasks: TaskCalls) -> None:
         self.settings = settings
         self.tasks = tasks

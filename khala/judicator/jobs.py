@@ -1,0 +1,218 @@
+"""Jobs on the judicator (issue 15, docs/jobs.md): create, list, read, restart and delete them
+on the store, and observe their runs. The leader's scheduler (scheduler.py) drives them.
+
+Runs are ordinary tasks submitted through TaskApi under their run key (khala/jobs/model.py),
+so they appear in every task API and a run is never created twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import logging
+import signal as _signal
+import time
+from typing import Any
+
+from khala import model
+from khala.config import JudicatorSettings
+from khala.errors import InvalidInput
+from khala.jobs.cron import CronError, parse
+from khala.jobs.model import (
+    MAX_REPLICA,
+    NAME_RE,
+    TYPES,
+    JobSpec,
+    JobState,
+    RunView,
+    run_key,
+    spec_from_dict,
+    spec_to_dict,
+    state_from_dict,
+    state_to_dict,
+)
+from khala.judicator.tasks import TaskApi
+from khala.model import Code, Status, Task
+from khala.store.base import Store, StoredJob
+from khala.validation import validate_task
+
+log = logging.getLogger(__name__)
+
+SAVE_TRIES = 5  # a restart/delete re-reads and retries when the scheduler wrote meanwhile
+MAX_DEPS = 32
+
+
+def validate_spec(spec: JobSpec, settings: JudicatorSettings) -> None:
+    """Raise InvalidInput naming the first bad field."""
+    if not isinstance(spec.name, str) or not NAME_RE.match(spec.name):
+        raise InvalidInput("name must be 1 to 32 of A-Z a-z 0-9 _ -")
+    if spec.type not in TYPES:
+        raise InvalidInput(f"type must be one of {', '.join(TYPES)}")
+    if not 1 <= spec.replica <= MAX_REPLICA:
+        raise InvalidInput(f"replica must be within 1..{MAX_REPLICA}")
+    try:
+        parse(spec.cron).next_after(_dt.datetime(2000, 1, 1))
+    except CronError as exc:
+        raise InvalidInput(f"cron: {exc}") from exc
+    if not 0 <= spec.interval <= 86400 * 366:
+        raise InvalidInput("interval must be within 0..31622400 seconds")
+    if len(spec.deps) > MAX_DEPS or any(not NAME_RE.match(d) for d in spec.deps):
+        raise InvalidInput(f"deps must be at most {MAX_DEPS} job names")
+    if spec.name in spec.deps:
+        raise InvalidInput("a job cannot depend on itself")
+    if not 0 <= spec.retry_attempts <= 100 or not 0 <= spec.retry_backoff <= 86400:
+        raise InvalidInput("retry: attempts within 0..100, backoff within 0..86400 seconds")
+    template = dataclasses.replace(spec.template, key=None)
+    validate_task(template, settings)
+
+
+def decode(stored: StoredJob) -> tuple[JobSpec, JobState]:
+    return spec_from_dict(stored.spec), state_from_dict(stored.state, stored.version)
+
+
+def run_view(task: Task) -> RunView:
+    return RunView(task.id, task.key or "", task.status, task.done, task.executor,
+                   task.add_time, task.report_time)
+
+
+class JobApi:
+    def __init__(self, store: Store, settings: JudicatorSettings, tasks: TaskApi) -> None:
+        self.store = store
+        self.settings = settings
+        self.tasks = tasks
+
+    # ------------------------------------------------------------------ runs
+
+    def observe(self, spec: JobSpec, state: JobState) -> dict[int, RunView | None]:
+        """The task of each replica's current run key (None: not submitted yet)."""
+        if not state.started or (spec.type == "cron" and not state.fired):
+            return {}
+        runs: dict[int, RunView | None] = {}
+        for i in range(len(state.cursor)):
+            task_id = self.store.resolve(run_key(spec, state, i))
+            task = None if task_id is None else self.store.get(task_id)
+            runs[i] = None if task is None else run_view(task)
+        return runs
+
+    def submit_runs(self, spec: JobSpec, state: JobState, replicas: list[int]) -> None:
+        """Submit the current run of each replica under its key (idempotent)."""
+        tasks = []
+        for i in replicas:
+            task = dataclasses.replace(spec.template, key=run_key(spec, state, i))
+            task.compile = dataclasses.replace(task.compile)
+            task.execute = dataclasses.replace(task.execute)
+            tasks.append(task)
+        for outcome in self.tasks.submit(tasks) if tasks else []:
+            if outcome.code != Code.OK:
+                log.warning("job %s: a run was refused: %s", spec.name, outcome.detail)
+
+    # ------------------------------------------------------------------ client calls
+
+    def create(self, spec: JobSpec) -> tuple[int, dict[str, Any] | None]:
+        validate_spec(spec, self.settings)
+        state = JobState(created=model.now())
+        if not self.store.create_job(spec.name, spec_to_dict(spec), state_to_dict(state)):
+            return Code.CONFLICT, None
+        log.info("job %s created (%s, %d replica(s))", spec.name, spec.type, spec.replica)
+        return self.get(spec.name)
+
+    def get(self, name: str) -> tuple[int, dict[str, Any] | None]:
+        stored = self.store.job(name)
+        if stored is None:
+            return Code.NOT_EXIST, None
+        return Code.OK, self.view(*decode(stored))
+
+    def list(self) -> list[dict[str, Any]]:
+        return [self.view(*decode(s)) for s in self.store.jobs()]
+
+    def restart(self, name: str) -> tuple[int, dict[str, Any] | None]:
+        return self._stop(name, delete=False)
+
+    def delete(self, name: str) -> tuple[int, dict[str, Any] | None]:
+        return self._stop(name, delete=True)
+
+    def _stop(self, name: str, delete: bool) -> tuple[int, dict[str, Any] | None]:
+        """Stop the job's runs (SIGTERM now, cancelled by the scheduler after the grace
+        period); restart: a new generation starts once they are over; delete: the job goes."""
+        for _ in range(SAVE_TRIES):
+            stored = self.store.job(name)
+            if stored is None or (stored.state.get("deleted") and delete):
+                return Code.NOT_EXIST, None
+            spec, state = decode(stored)
+            if state.deleted:
+                return Code.CONFLICT, None
+            runs = [r for r in self.observe(spec, state).values() if r is not None and not r.done]
+            new = JobState(uid=state.uid, generation=state.generation + 1, created=state.created,
+                           stopping=sorted({*state.stopping, *(r.id for r in runs)}),
+                           stop_deadline=time.time() + self.settings.job_stop_grace,
+                           deleted=delete, last_start=state.last_start, last_end=state.last_end)
+            if self.store.save_job(name, stored.version, state_to_dict(new)):
+                break
+        else:
+            return Code.ERROR, None
+        for run in runs:
+            if run.executor is None:
+                self.tasks.stop(run.id)  # not started yet: nothing to terminate
+            else:
+                self.tasks.signal(run.id, int(_signal.SIGTERM))
+        log.info("job %s: %s, stopping %d run(s)", name, "deleted" if delete else "restarted",
+                 len(runs))
+        code, view = self.get(name)
+        return (Code.OK, view) if view is not None else (Code.OK, {"name": name})
+
+    # ------------------------------------------------------------------ views
+
+    def view(self, spec: JobSpec, state: JobState) -> dict[str, Any]:
+        runs = self.observe(spec, state)
+        running = [
+            {"id": r.key, "seed_id": r.id, "alias": f"{spec.name}:{i}",
+             "executor": r.executor, "status": int(r.status)}
+            for i, r in sorted(runs.items()) if r is not None and not r.done
+        ]
+        return {
+            "name": spec.name,
+            "type": spec.type,
+            "replica": spec.replica,
+            "cron": spec.cron,
+            "interval": spec.interval,
+            "deps": list(spec.deps),
+            "retry": {"attempts": spec.retry_attempts, "backoff": spec.retry_backoff},
+            "user": spec.template.user,
+            "priority": spec.template.priority,
+            "command": spec.template.execute.command,
+            "meta": dict(spec.meta),
+            "status": job_status(spec, state, runs),
+            "generation": state.generation,
+            "created": state.created,
+            "tasks": running,
+            "last_start": _latest(state.last_start, *(r.add_time for r in runs.values() if r)),
+            "last_end": _latest(state.last_end, *(r.report_time for r in runs.values()
+                                                 if r and r.done)),
+            "blocked": state.blocked or None,
+        }
+
+
+def _latest(*times: str) -> str | None:
+    return max((t for t in times if t), default=None)
+
+
+def job_status(spec: JobSpec, state: JobState, runs: dict[int, RunView | None]) -> str:
+    """deleting, stopping, blocked, waiting (dependencies), succeeded/failed (once),
+    scheduled (cron between ticks), running."""
+    if state.deleted:
+        return "deleting"
+    if state.stopping:
+        return "stopping"
+    if state.blocked:
+        return "blocked"
+    if not state.started:
+        return "waiting"
+    if spec.type == "once" and state.outcome:
+        return state.outcome
+    if any(r is not None and not r.done for r in runs.values()):
+        return "running"
+    return "scheduled" if spec.type == "cron" else ("running" if spec.type == "daemon"
+                                                    else "starting")
+
+
+__all__ = ["JobApi", "Status", "validate_spec"]
