@@ -11,7 +11,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 from khala.errors import ConfigError
-from khala.judging.presets import PRESETS, HostLanguage, Preset, version_line
+from khala.judging.presets import PRESETS, HostLanguage, Preset, release_value, version_line
 from khala.sandbox.core import DEFAULT_PATH
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,19 @@ def find_tool(tool: str, search: tuple[str, ...]) -> str | None:
     return real if real.startswith(VISIBLE_ROOTS) and os.access(real, os.X_OK) else None
 
 
+def _recorded_version(preset: Preset, tool: str) -> str:
+    """The version a file beside the tool records (preset.version_file), or ""."""
+    name, key = preset.version_file
+    if not name:
+        return ""
+    try:
+        with open(os.path.join(os.path.dirname(tool), name), encoding="utf-8") as fh:
+            value = release_value(fh.read(), key)
+    except OSError:
+        return ""
+    return f"{os.path.basename(tool)} {value}" if value else ""
+
+
 def probe(preset: Preset) -> HostLanguage | None:
     """The preset as this host has it, or None when a tool is missing or will not run."""
     tools: dict[str, str] = {}
@@ -50,6 +63,9 @@ def probe(preset: Preset) -> HostLanguage | None:
             return None
         tools[tool] = found
     first = tools[preset.tools[0]]
+    recorded = _recorded_version(preset, first)
+    if recorded:
+        return HostLanguage(preset, recorded, tools)
     try:
         done = subprocess.run([first, *preset.version_args], capture_output=True, text=True,
                               timeout=PROBE_TIMEOUT, errors="replace", check=False,

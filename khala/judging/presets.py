@@ -25,6 +25,9 @@ class Preset:
     tools: tuple[str, ...]  # tools needed; the first one's version is the preset's
     version_args: tuple[str, ...] = ("--version",)
     search: tuple[str, ...] = ()  # directories besides PATH where the tools may live
+    # A file beside the first tool (relative to its directory) holding KEY="version": read
+    # instead of running the tool when present (a JVM takes seconds of CPU to say its version).
+    version_file: tuple[str, str] = ("", "")
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
@@ -38,7 +41,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "{python3} main.py", ("main.py",), ("python3",)),
     Preset("java", "Main.java", "{javac} -encoding UTF-8 -J-Xmx256m Main.java",
            "{java} -Xss64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 Main", ("*.class",),
-           ("javac", "java"), version_args=("-version",)),
+           ("javac", "java"), version_args=("-version",),
+           version_file=("../release", "JAVA_VERSION")),
     Preset("go", "main.go",
            # the build cache and temp files in the work area: /tmp is too small for the link
            "mkdir -p .go/cache .go/tmp && GOCACHE=$PWD/.go/cache GOTMPDIR=$PWD/.go/tmp "
@@ -77,6 +81,15 @@ class HostLanguage:
 
 def known(name: str) -> bool:
     return name in PRESETS
+
+
+def release_value(text: str, key: str) -> str:
+    """The value of `key` in a KEY="value" file (a JDK's `release`), or ""."""
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() == key:
+            return value.strip().strip('"')[:MAX_VERSION]
+    return ""
 
 
 def version_line(output: str) -> str:

@@ -10,7 +10,7 @@ from khala.errors import InvalidInput
 from khala.executor.judge import case_limits
 from khala.judging import checker, compare, verdicts
 from khala.judging.cache import Entry, Index, SourceFile, cache_key
-from khala.judging.presets import PRESETS, HostLanguage, version_line
+from khala.judging.presets import PRESETS, HostLanguage, release_value, version_line
 from khala.judging.validate import check_judging
 from khala.model import (
     Case,
@@ -268,3 +268,9 @@ def test_case_limits_override_and_are_clamped() -> None:
     own = case_limits(task, Case(timeout=1, cpu_limit=99, memory_limit=1 << 40,
                                  output_limit=4096), settings)
     assert (own.wall_time, own.cpu_time, own.memory, own.output) == (1.0, 10, 1 << 30, 4096)
+
+
+def test_release_value() -> None:
+    text = 'IMPLEMENTOR="Debian"\nJAVA_VERSION="17.0.15"\nJAVA_VERSION_DATE="2025-04-15"\n'
+    assert release_value(text, "JAVA_VERSION") == "17.0.15"
+    assert release_value(text, "MISSING") == "" and release_value("", "JAVA_VERSION") == ""
