@@ -31,7 +31,7 @@ test: test-deps lint
 	$(BIN)/pytest -q -ra
 
 unit: install
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -m "not integration"
 
 bench: install
 	$(BIN)/python -m benchmarks.latency $(BENCH_ARGS)

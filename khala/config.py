@@ -78,6 +78,11 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     cron_unit: float = setting(
         60.0, "seconds per cron minute; TEST ONLY: 1 makes `* * * * *` fire every second"
     )
+    max_connections: int = setting(256, "most Thrift connections served at once (more wait)")
+    rpc_max_message: int = setting(
+        64 * 1024 * 1024, "largest Thrift call, and its texts inflated together, bytes"
+    )
+    rpc_max_items: int = setting(100_000, "most list/map items plus structs in one Thrift call")
 
     def resolved_name(self) -> str:
         port = self.listen.rsplit(":", 1)[-1]
@@ -98,6 +103,9 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     result_limit: int = setting(4 * 1024 * 1024, "bytes of each stream kept in the result")
     disk_limit: int = setting(1024 * 1024 * 1024, "bytes of a run's work area (bwrap: a tmpfs)")
     unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")
+    stop_grace: float = setting(
+        10.0, "seconds running tasks may finish after the first SIGTERM/SIGINT, then killed"
+    )
     # Judging (docs/judging.md)
     languages: str = setting("auto", "language presets offered: auto = every one detected on "
                              "this host; or a comma list (c,cpp,…) of those to offer if found")

@@ -204,10 +204,12 @@ class Language:
 
 @dataclass
 class Result:
-    compile_output: str = ""
-    compile_error: str = ""
-    execute_output: str = ""
-    execute_error: str = ""
+    """What the steps wrote, byte for byte (never decoded: a program may write any bytes)."""
+
+    compile_output: bytes = b""
+    compile_error: bytes = b""
+    execute_output: bytes = b""
+    execute_error: bytes = b""
     compile_report: StepReport | None = None
     execute_report: StepReport | None = None
     judgement: Judgement | None = None  # judged tasks only (docs/judging.md)

@@ -13,8 +13,8 @@ import threading
 import time
 
 from khala.config import UpSettings
-from khala.discovery.local_etcd import etcd_command, find_etcd, wait_healthy
 from khala.errors import ConfigError, SandboxUnavailable, Unavailable
+from khala.local_etcd import etcd_command, find_etcd, wait_healthy
 from khala.sandbox import open_sandbox
 
 log = logging.getLogger("khala.up")

@@ -30,7 +30,7 @@ apt_install bubblewrap libseccomp2
 apt_install gcc g++ python3
 # Apache Thrift's own compiler: the foreign-client test generates Python code with it.
 apt_install thrift-compiler
-# The browser tests (tests/website) drive Debian's Chromium with Playwright; never `playwright install`.
+# The browser tests (tests/gateway/website) drive Debian's Chromium with Playwright; never `playwright install`.
 apt_install chromium fonts-dejavu-core
 
 # FerretDB v1: a real MongoDB-wire-protocol server (SQLite handler) for the store tests, built

@@ -87,7 +87,8 @@ def case_limits(task: Task, case: Case, settings: ExecutorSettings) -> Limits:
     limits.cpu_time = _clamp(case.cpu_limit, EXECUTE_CPU.largest(s), limits.cpu_time)
     limits.memory = _clamp(case.memory_limit, EXECUTE_MEMORY.largest(s), limits.memory)
     output = _clamp(case.output_limit, EXECUTE_OUTPUT.largest(s), limits.output)
-    limits.output = output if output is not None else limits.output
+    # As for any step (runner.py): the cap is at most result_limit, so a kept stream is whole.
+    limits.output = min(output if output is not None else limits.output, s.result_limit)
     return limits
 
 
@@ -179,14 +180,14 @@ class Judge:
         return host.version if host is not None else ""
 
     def _internal(self, message: str) -> tuple[int, Result]:
-        result = Result(compile_error=f"[khala] {message}")
+        result = Result(compile_error=f"[khala] {message}".encode())
         result.judgement = self._judgement(Verdict.INTERNAL_ERROR, message)
         return Status.UNKNOWN_ERROR, result
 
     def _build_failed(self, failed: Build, prefix: str) -> tuple[int, Result]:
         limit = self.settings.result_limit
-        result = Result(compile_output=_cut(failed.output, limit),
-                        compile_error=_cut(failed.error, limit), compile_report=failed.report)
+        result = Result(compile_output=failed.output[:limit],
+                        compile_error=failed.error[:limit], compile_report=failed.report)
         if self.program is not None and self.program is not failed:
             result.compile_report = self.program.report
         if failed.internal or prefix:  # a checker that does not build is the jury's problem
@@ -198,8 +199,8 @@ class Judge:
     def _finish(self, runs: list[CaseRun | None]) -> tuple[int, Result]:
         assert self.program is not None
         limit = self.settings.result_limit
-        result = Result(compile_output=_cut(self.program.output, limit),
-                        compile_error=_cut(self.program.error, limit),
+        result = Result(compile_output=self.program.output[:limit],
+                        compile_error=self.program.error[:limit],
                         compile_report=self.program.report)
         judgement = self._judgement(Verdict.ACCEPTED)
         judgement.cases = [r.result if r is not None else
@@ -210,8 +211,8 @@ class Judge:
         first = runs[0]
         if first is None:
             return Status.UNKNOWN_ERROR, result
-        result.execute_output = _cut(first.outcome.stdout, limit)
-        result.execute_error = _cut(first.outcome.stderr, limit)
+        result.execute_output = first.outcome.stdout[:limit]  # bytes, as the seed view keeps
+        result.execute_error = first.outcome.stderr[:limit]
         result.execute_report = first.outcome.report
         if judgement.verdict == Verdict.INTERNAL_ERROR:
             return Status.UNKNOWN_ERROR, result

@@ -1,9 +1,11 @@
-"""Starting an executor node from its settings: sandbox check, discovery, signals."""
+"""An executor node: its parts wired from its settings (sandbox, judicator client, slots, report
+loop), and `run()`, the `khala executor` command with its signal handling."""
 
 from __future__ import annotations
 
 import logging
 import os
+import select
 import shutil
 import signal
 import tempfile
@@ -11,20 +13,122 @@ import threading
 
 from khala.config import ExecutorSettings
 from khala.discovery import open_discovery
+from khala.discovery.base import Discovery
 from khala.errors import ConfigError, SandboxUnavailable
 from khala.executor.compile_cache import CompileCache
-from khala.executor.judge import JudgeContext
+from khala.executor.judge import JudgeContext, run_any
 from khala.executor.languages import detect, wanted
-from khala.executor.worker import ExecutorNode
+from khala.executor.reporter import Reporter
+from khala.executor.slots import Slots
+from khala.judging.presets import HostLanguage
+from khala.model import Language
+from khala.rpc.client import JudicatorClient
 from khala.sandbox import Sandbox, open_sandbox
 from khala.sandbox.fstree import remove_tree
 
 log = logging.getLogger(__name__)
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 UNSAFE_WARNING = (
     "RUNNING WITHOUT A SANDBOX (--sandbox=none): submitted programs run as this user with full "
     "access to this machine and its network. Use only for trusted code."
 )
+
+
+class ExecutorNode:
+    """Slots that run tasks in `sandbox` and the report loop that feeds them. `run()` returns
+    once a stop (`drain()`, then maybe `force()`) has finished."""
+
+    def __init__(self, settings: ExecutorSettings, sandbox: Sandbox, discovery: Discovery,
+                 judging: JudgeContext | None = None) -> None:
+        self.settings = settings
+        self.sandbox = sandbox
+        self.name = settings.resolved_name()
+        # Judging (docs/judging.md): languages (detected later), compile cache, lent slots.
+        self.judging = judging or JudgeContext({}, CompileCache("", 0))
+        context = self.judging
+        # The executor's name is its rendezvous key: executors spread over the judicators.
+        self.client = JudicatorClient(discovery, settings.rpc_timeout, key=self.name)
+        self.slots = Slots(
+            self.name,
+            settings.resolved_slots(),
+            lambda task, cancel, on_status, signals: run_any(
+                task, sandbox, settings, context, cancel, on_status, signals
+            ),
+            on_change=lambda: self.reporter.poke(),
+        )
+        self.reporter = Reporter(
+            self.name,
+            self.client,
+            self.slots,
+            heartbeat=settings.heartbeat,
+            rpc_timeout=settings.rpc_timeout,
+            stop_grace=settings.stop_grace,
+        )
+        context.slots = self.slots  # a judged task's cases may borrow free slots
+
+    def offer_languages(self, found: dict[str, HostLanguage]) -> None:
+        """Offer the presets `found` from the next report on (detection ends after start)."""
+        self.judging.languages = dict(found)
+        self.reporter.languages = [Language(h.name, h.version) for h in found.values()]
+        self.reporter.poke()  # report them now, ending a long-poll that holds the old list
+
+    @property
+    def capacity(self) -> int:
+        return self.slots.capacity
+
+    def run(self) -> None:
+        self.reporter.run()
+
+    def drain(self) -> None:
+        self.reporter.drain()
+
+    def force(self) -> None:
+        self.reporter.force()
+
+    def close(self) -> None:
+        self.client.close()
+        self.sandbox.close()
+
+
+def handle_stop_signals(node: ExecutorNode) -> None:
+    """Warm, then cold: the first SIGTERM/SIGINT drains and rebinds both signals to force, so
+    a second one kills running tasks at once."""
+
+    def force(signum: int, _frame: object) -> None:
+        node.force()
+
+    def drain(signum: int, _frame: object) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, force)
+        log.info("signal %d: draining; another one forces", signum)
+        node.drain()
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, drain)
+
+
+def wait_taking_signals(thread: threading.Thread) -> None:
+    """Wait for `thread` in the main thread, running signal handlers at once. The kernel may
+    deliver a signal to any thread, and Python runs the handler only when the main thread next
+    runs bytecode: a plain join(timeout) would delay a drain by up to its timeout (while the
+    report loop kept taking work). A wakeup fd makes the main thread's select return at once."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    try:
+        while thread.is_alive():
+            select.select([read_fd], [], [], 0.5)
+            try:
+                os.read(read_fd, 512)
+            except BlockingIOError:
+                pass
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(read_fd)
+        os.close(write_fd)
 
 
 def check_work_dir(work_dir: str, sandbox: Sandbox) -> None:
@@ -68,9 +172,8 @@ def detect_later(settings: ExecutorSettings, node: ExecutorNode) -> threading.Th
     return thread
 
 
-def run(settings: ExecutorSettings) -> int:
-    """Run until drained. First SIGTERM/SIGINT drains, a second one forces. Returns an exit
-    code: 2 when the sandbox cannot be set up."""
+def open_checked_sandbox(settings: ExecutorSettings) -> Sandbox | None:
+    """The configured sandbox with a usable work dir, or None (logged) when it cannot be."""
     try:
         sandbox = open_sandbox(settings.sandbox)
     except (SandboxUnavailable, ConfigError) as exc:
@@ -79,7 +182,7 @@ def run(settings: ExecutorSettings) -> int:
             "run with --sandbox=none to accept running tasks unsandboxed.",
             exc,
         )
-        return 2
+        return None
     if settings.sandbox == "none":
         log.warning(UNSAFE_WARNING)
     try:
@@ -87,6 +190,15 @@ def run(settings: ExecutorSettings) -> int:
     except (SandboxUnavailable, OSError) as exc:
         log.error("cannot start executor: work dir %r unusable: %s", settings.work_dir, exc)
         sandbox.close()
+        return None
+    return sandbox
+
+
+def run(settings: ExecutorSettings) -> int:
+    """Run until stopped (first SIGTERM/SIGINT drains, a second one forces). Returns an exit
+    code: 2 when the sandbox cannot be set up."""
+    sandbox = open_checked_sandbox(settings)
+    if sandbox is None:
         return 2
     try:
         judging, cache_tmp = open_judging(settings)
@@ -97,22 +209,11 @@ def run(settings: ExecutorSettings) -> int:
     discovery = open_discovery(settings)
     node = ExecutorNode(settings, sandbox, discovery, judging)
     detect_later(settings, node)
-    signals = {"count": 0}
-
-    def on_signal(*_: object) -> None:
-        signals["count"] += 1
-        if signals["count"] == 1:
-            node.drain()
-        else:
-            node.force()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
+    handle_stop_signals(node)
     log.info("executor %s: %d slot(s), sandbox %s", node.name, node.capacity, sandbox.name)
-    runner = threading.Thread(target=node.run, name="khala-report-loop")
-    runner.start()
-    while runner.is_alive():
-        runner.join(0.5)
+    loop = threading.Thread(target=node.run, name="khala-report-loop")
+    loop.start()
+    wait_taking_signals(loop)
     node.close()
     discovery.close()
     if cache_tmp:

@@ -6,12 +6,13 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
 from khala.executor.workdirs import make_workdir, remove_workdir
-from khala.model import Reason, Result, Status, Task
-from khala.sandbox.base import Limits, RunSpec, Sandbox, SignalBox
+from khala.model import Reason, Result, Status, StepReport, Task
+from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
 from khala.sandbox.core import DEFAULT_PATH
 from khala.validation import (
     COMPILE_MEMORY,
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 STEP_ENV = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 # Names at the top of the work dir that Khala writes itself: the source zip may not hold them.
 RESERVED = ("compile.sh", "execute.sh", "execute.in", "data")
-INTERNAL_ERROR = "[khala] internal error in the executor; the task did not run to its end"
+INTERNAL_ERROR = b"[khala] internal error in the executor; the task did not run to its end"
 
 
 class LayoutError(Exception):
@@ -96,10 +97,40 @@ def execute_limits(task: Task, settings: ExecutorSettings) -> Limits:
     )
 
 
-def _text(data: bytes, limit: int) -> str:
-    if len(data) > limit:
-        data = data[:limit]
-    return data.decode("utf-8", errors="replace")
+# The original Khala's error text of a step its timeout or output limit ended; its clients and
+# system test compare it. It replaces what the step wrote to stderr (as the original does); the
+# step report's `reason` keeps the structured cause.
+STEP_MESSAGES = {
+    ("compile", Reason.TIME_LIMIT): b"Compile time out.",
+    ("compile", Reason.WALL_LIMIT): b"Compile time out.",
+    ("compile", Reason.OUTPUT_LIMIT): b"Compile output limitation exceeded.",
+    ("execute", Reason.TIME_LIMIT): b"Execution time out.",
+    ("execute", Reason.WALL_LIMIT): b"Execution time out.",
+    ("execute", Reason.OUTPUT_LIMIT): b"Execution output limitation exceeded.",
+}
+
+
+def _stored_whole(limits: Limits, result_limit: int) -> Limits:
+    """The one rule tying the output cap to the result: a step's cap is at most result_limit,
+    so a stream is either kept whole or the step ends with reason output_limit."""
+    cap = result_limit if limits.output is None else min(limits.output, result_limit)
+    return replace(limits, output=cap)
+
+
+def _record(result: Result, name: str, outcome: RunOutcome, limit: int) -> StepReport:
+    """Store one step's streams as bytes, unchanged. The output cap of a step is at most
+    `limit` (result_limit), so nothing longer is kept; should the capture overshoot the cap, the
+    stream is cut and the report says output_limit: no result is ever cut silently."""
+    report = outcome.report
+    output, error = outcome.stdout, outcome.stderr
+    if max(len(output), len(error)) > limit and report.reason != Reason.INTERNAL_ERROR:
+        report = replace(report, reason=Reason.OUTPUT_LIMIT)
+    output, error = output[:limit], error[:limit]
+    error = STEP_MESSAGES.get((name, report.reason), error)
+    setattr(result, f"{name}_output", output)
+    setattr(result, f"{name}_error", error)
+    setattr(result, f"{name}_report", report)
+    return report
 
 
 def run_task(
@@ -141,9 +172,10 @@ def _run_in(
     try:
         layout(task, workdir, settings)
     except LayoutError as exc:
-        return Status.COMPILE_FAILED, Result(compile_error=f"[khala] task files: {exc}")
+        return Status.COMPILE_FAILED, Result(compile_error=f"[khala] task files: {exc}".encode())
     except InvalidInput as exc:
-        return Status.UNKNOWN_ERROR, Result(compile_error=f"[khala] rejected task files: {exc}")
+        message = f"[khala] rejected task files: {exc}".encode()
+        return Status.UNKNOWN_ERROR, Result(compile_error=message)
     sandbox.prepare_workdir(workdir)
     result = Result()
     steps = (
@@ -158,15 +190,12 @@ def _run_in(
             workdir=workdir,
             stdin_path=os.path.join(workdir, stdin) if stdin else None,
             env=dict(STEP_ENV),
-            limits=limits,
+            limits=_stored_whole(limits, settings.result_limit),
             signals=signals,
         )
-        outcome = sandbox.run(spec, cancel)
-        setattr(result, f"{name}_output", _text(outcome.stdout, settings.result_limit))
-        setattr(result, f"{name}_error", _text(outcome.stderr, settings.result_limit))
-        setattr(result, f"{name}_report", outcome.report)
-        if outcome.report.reason == Reason.INTERNAL_ERROR:
+        report = _record(result, name, sandbox.run(spec, cancel), settings.result_limit)
+        if report.reason == Reason.INTERNAL_ERROR:
             return Status.UNKNOWN_ERROR, result
-        if outcome.report.reason != Reason.OK:
+        if report.reason != Reason.OK:
             return failed, result
     return Status.SUCCESS, result

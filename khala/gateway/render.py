@@ -44,12 +44,18 @@ def step_json(step: StepReport) -> dict[str, Any]:
     }
 
 
+def shown(data: bytes) -> str:
+    """Output bytes as JSON text: UTF-8, invalid sequences shown as U+FFFD. Only the JSON
+    answer decodes; `file=` downloads return the stored bytes unchanged."""
+    return data.decode("utf-8", errors="replace")
+
+
 def result_json(result: Result, limit: int | None) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "compile_output": truncate(result.compile_output, limit),
-        "compile_error": truncate(result.compile_error, limit),
-        "execute_output": truncate(result.execute_output, limit),
-        "execute_error": truncate(result.execute_error, limit),
+        "compile_output": truncate(shown(result.compile_output), limit),
+        "compile_error": truncate(shown(result.compile_error), limit),
+        "execute_output": truncate(shown(result.execute_output), limit),
+        "execute_error": truncate(shown(result.execute_error), limit),
     }
     if result.compile_report is not None:
         body["compile"] = step_json(result.compile_report)

@@ -1,4 +1,5 @@
-"""Wake-ups for report long-polls: new work, cancels, or an executor's own wake call."""
+"""Wake-ups for report long-polls: new work, cancels, or an executor's own wake call; and the
+executors that said they are draining (no work is assigned to them)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class Notifier:
         self._cond = threading.Condition()
         self._generation = 0
         self._woken: set[str] = set()
+        self._draining: dict[str, float] = {}  # executor → when its mark lapses (monotonic)
 
     def generation(self) -> int:
         with self._cond:
@@ -25,11 +27,27 @@ class Notifier:
             self._generation += 1
             self._cond.notify_all()
 
-    def wake(self, executor: str) -> None:
-        """End `executor`'s current (or next) long-poll early."""
+    def wake(self, executor: str, draining_for: float = 0.0) -> None:
+        """End `executor`'s current (or next) long-poll early. `draining_for` > 0: it is
+        draining; `draining(executor)` says so for that many seconds (or until `forget`)."""
         with self._cond:
             self._woken.add(executor)
+            if draining_for > 0:
+                now = time.monotonic()
+                self._draining = {e: t for e, t in self._draining.items() if t > now}
+                self._draining[executor] = now + draining_for
             self._cond.notify_all()
+
+    def draining(self, executor: str) -> bool:
+        """Whether `executor` said it is draining (and the mark has not lapsed)."""
+        with self._cond:
+            return self._draining.get(executor, 0.0) > time.monotonic()
+
+    def forget(self, executor: str) -> None:
+        """`executor` left: drop its wake and draining mark."""
+        with self._cond:
+            self._woken.discard(executor)
+            self._draining.pop(executor, None)
 
     def wait(self, executor: str, since: int, timeout: float) -> str:
         """Wait until `executor` is woken ("wake", which consumes the wake), the generation

@@ -2,27 +2,51 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from khala import model
+from khala import lifecycle, model
+from khala.model import TaskBrief
 from khala.store.base import Store
 
 log = logging.getLogger(__name__)
 
 
-def reap_once(store: Store, expiry: float) -> list[str]:
+def cutoff(at: _dt.datetime, expiry: float) -> str:
+    """The report time before which a holder counts as silent at `at` (naive UTC)."""
+    return model.format_time(at - _dt.timedelta(seconds=expiry))
+
+
+def choose(stale: Iterable[TaskBrief], before: str) -> list[tuple[str, str]]:
+    """The reaper's choice: the (task id, holder) pairs to requeue out of the store's stale
+    selection — those still in the life cycle's STALE selection at `before` (undone, held,
+    silent since before it). Each is requeued only while that holder still holds it."""
+    where = lifecycle.select(lifecycle.STALE, before=before)
+    return [
+        (brief.id, brief.executor)
+        for brief in stale
+        if brief.executor is not None
+        and lifecycle.allows(
+            where,
+            lifecycle.State(done=brief.done, status=brief.status, executor=brief.executor,
+                            report_time=brief.report_time),
+        )
+    ]
+
+
+def reap_once(store: Store, expiry: float, at: _dt.datetime | None = None) -> list[str]:
     """Requeue undone tasks whose holder has not reported within `expiry` seconds and forget
     silent executors. Returns the requeued task ids."""
-    cutoff = model.time_before(expiry)
-    now = model.now()
+    at = at or _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
+    before, now = cutoff(at, expiry), model.format_time(at)
     requeued = [
-        brief.id
-        for brief in store.stale_tasks(cutoff)
-        if brief.executor and store.requeue(brief.id, brief.executor, now)
+        task_id
+        for task_id, holder in choose(store.stale_tasks(before), before)
+        if store.requeue(task_id, holder, now)
     ]
-    removed = store.remove_executors(cutoff)
+    removed = store.remove_executors(before)
     if requeued:
         log.warning("reaper: requeued %d task(s) of silent executors: %s", len(requeued), requeued)
     if removed:

@@ -7,11 +7,12 @@ import signal
 import threading
 
 from khala.config import JudicatorSettings, parse_hostport
-from khala.discovery import open_registration
+from khala.discovery import Discovery, open_discovery, open_registration
 from khala.judicator.notifier import Notifier
 from khala.judicator.reaper import Reaper
 from khala.judicator.scheduler import Scheduler
 from khala.judicator.service import JudicatorService
+from khala.rpc.guard import MessageLimits
 from khala.rpc.server import RpcServer
 from khala.store import open_store
 
@@ -34,8 +35,17 @@ class JudicatorServer:
             else open_store(settings.store)
         )
         self.notifier = Notifier()
+        # Which judicators are alive, as etcd sees them: claims of the dead are cleared at once.
+        self.peers: Discovery | None = open_discovery(settings) if settings.etcd else None
+        self.store.set_claimer(self.name, self._is_live)
         host, port = parse_hostport(settings.listen)
-        self._rpc = RpcServer(host, port)
+        self._rpc = RpcServer(
+            host,
+            port,
+            MessageLimits(max_bytes=settings.rpc_max_message, max_items=settings.rpc_max_items),
+            max_task_size=settings.max_task_size,
+            max_connections=settings.max_connections,
+        )
         self.port = self._rpc.port
         advertise = settings.advertise or f"{host}:{self.port}"
         self.registration = open_registration(settings, self.name, advertise, settings.ttl)
@@ -52,8 +62,18 @@ class JudicatorServer:
             self.service.jobs, settings.job_pass, settings.cron_unit, self.registration.is_leader
         )
 
+    def _is_live(self, name: str) -> bool | None:
+        """Whether judicator `name` is registered; None when unknown (no etcd, or our own
+        registration is missing from the view, so the view is not current)."""
+        if self.peers is None:
+            return None
+        names = {entry.name.rsplit("/", 1)[-1] for entry in self.peers.judicators()}
+        if self.name not in names:
+            return None
+        return name in names
+
     def start(self) -> None:
-        self._rpc.start(self.service)
+        self._rpc.start(self.service, on_disconnect=self.store.release_thread)
         self.registration.start()
         self.reaper.start()
         self.scheduler.start()
@@ -75,6 +95,8 @@ class JudicatorServer:
         except Exception:
             log.warning("deregistration failed", exc_info=True)
         self._rpc.close()
+        if self.peers is not None:
+            self.peers.close()
         self.store.close()
 
 

@@ -101,9 +101,25 @@ class JudicatorService:
         """Executors that reported within the expiry."""
         return self.store.executors(model.time_before(self.settings.expiry))
 
-    def wake(self, executor: str) -> None:
-        """End `executor`'s pending long-poll early."""
-        self.notifier.wake(executor)
+    def wake(self, executor: str, draining: bool = False) -> None:
+        """End `executor`'s pending long-poll early; `draining`: it is stopping, so assign it
+        nothing (for `expiry` seconds, or until it leaves), not even to a report in flight."""
+        self.notifier.wake(executor, self.settings.expiry if draining else 0.0)
+
+    def leave(self, executor: str) -> None:
+        """`executor` stops: its unfinished tasks go back to the queue (Retrying) and its record
+        goes, so executors() drops it at once. Raises InvalidInput for no executor."""
+        if not executor:
+            raise InvalidInput("leave needs an executor name")
+        now = model.now()
+        requeued = [
+            b.id for b in self.store.held_by(executor) if self.store.requeue(b.id, executor, now)
+        ]
+        self.store.remove_executor(executor)
+        self.notifier.forget(executor)
+        log.info("executor %s left%s", executor, f"; requeued {requeued}" if requeued else "")
+        if requeued:
+            self._work_queued()
 
     # ------------------------------------------------------------------ executor methods
 
@@ -122,7 +138,7 @@ class JudicatorService:
         up to `wait_ms`. Raises InvalidInput for no executor."""
         if not executor:
             raise InvalidInput("report needs an executor name")
-        vacant = max(0, vacant)
+        vacant = 0 if self.notifier.draining(executor) else max(0, vacant)
         offered = list(languages or [])
         names = frozenset(x.name for x in offered)
         generation = self.notifier.generation()
@@ -183,6 +199,8 @@ class JudicatorService:
         while (remaining := deadline - time.monotonic()) > 0:
             woken = self.notifier.wait(executor, generation, min(remaining, FALLBACK_CHECK_SECONDS))
             generation = self.notifier.generation()
+            if self.notifier.draining(executor):
+                break  # it said it stops since this report was sent
             if self.store.has_queued():
                 assigned = self.store.assign(executor, vacant, model.now(), languages)
                 if assigned:

@@ -6,9 +6,13 @@ Callers speak domain types (khala.model) only; the Thrift structs stay in this p
   INVALID_INPUT → InvalidInput, TOO_LARGE → TooLarge, NOT_EXIST → NotFound, ERROR (or an answer
   that cannot be decoded) → RemoteError, which is an Unavailable naming the judicator that
   answered. No judicator answering at all → Unavailable.
-- Failover: a call goes to the judicators in turn (round robin; `prefer` first) and moves on
-  only on a transport failure, never on a ReturnCode. `report` returns the address that answered
-  in `Assignment.judicator`, so an executor can stick to it with `prefer`.
+- Order: a client made with a `key` (an executor's name) calls the judicators in its
+  rendezvous order (rendezvous.py, on the judicators' registered names), so executors spread
+  over the live judicators, fail over each to its own next choice and move back when their
+  judicator returns; a client without a key (a gateway) goes round robin. A judicator that
+  failed a call in the last FAILED_COOLDOWN seconds is tried last. `prefer` goes first.
+- Failover: a call moves on to the next judicator only on a transport failure, never on a
+  ReturnCode. `report` returns the address that answered in `Assignment.judicator`.
 - Connections are kept per thread and per address; a failed call closes its connection and is
   tried on the next judicator, so callers see an answer or Unavailable, never a half-open socket.
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from typing import Any
 
 from thriftpy2.protocol import TCyBinaryProtocolFactory
@@ -41,11 +46,20 @@ from khala.model import (
 )
 from khala.rpc import convert, judicator_thrift
 from khala.rpc.jobs_client import JobCalls
+from khala.rpc.rendezvous import rendezvous_order
 from khala.rpc.tasks_client import TaskCalls
 
 log = logging.getLogger(__name__)
 
 TRANSPORT_ERRORS = (TTransportException, OSError, socket.timeout, EOFError)
+#: Seconds a judicator that failed a call is tried after the others.
+FAILED_COOLDOWN = 3.0
+
+
+def short_name(registered: str) -> str:
+    """A judicator's name without the discovery prefix (/khala/judicators/judicator.1 →
+    judicator.1): the same for every client whatever prefix they watch."""
+    return registered.rstrip("/").rsplit("/", 1)[-1]
 
 
 class Connection:
@@ -80,12 +94,14 @@ def connect(address: str, timeout: float) -> Connection:
 
 
 class JudicatorClient(TaskCalls, JobCalls):
-    def __init__(self, discovery: Discovery, timeout: float = 30.0) -> None:
+    def __init__(self, discovery: Discovery, timeout: float = 30.0, key: str = "") -> None:
         self._discovery = discovery
         self._timeout = timeout
+        self._key = key  # rendezvous key (an executor's name); "" = round robin
         self._local = threading.local()
         self._next = 0
         self._lock = threading.Lock()
+        self._failed: dict[str, float] = {}  # address → when it last failed (monotonic)
 
     def _connections(self) -> dict[str, Any]:
         conns = getattr(self._local, "conns", None)
@@ -93,14 +109,23 @@ class JudicatorClient(TaskCalls, JobCalls):
             conns = self._local.conns = {}
         return conns
 
-    def _order(self, prefer: str | None) -> list[str]:
-        addresses = [e.address for e in self._discovery.judicators()]
-        if not addresses:
+    def _order(self, prefer: str | None = None) -> list[str]:
+        entries = self._discovery.judicators()
+        if not entries:
             return []
+        if self._key:
+            ranked = rendezvous_order(self._key, entries, lambda e: short_name(e.name))
+            ordered = [e.address for e in ranked]
+        else:
+            addresses = [e.address for e in entries]
+            with self._lock:
+                start = self._next % len(addresses)
+                self._next += 1
+            ordered = addresses[start:] + addresses[:start]
+        now = time.monotonic()
         with self._lock:
-            start = self._next % len(addresses)
-            self._next += 1
-        ordered = addresses[start:] + addresses[:start]
+            recent = {a for a, t in self._failed.items() if now - t < FAILED_COOLDOWN}
+        ordered = [a for a in ordered if a not in recent] + [a for a in ordered if a in recent]
         if prefer in ordered:
             ordered.remove(prefer)
             ordered.insert(0, prefer)
@@ -184,30 +209,71 @@ class JudicatorClient(TaskCalls, JobCalls):
         self, executor: str, *, timeout: float | None = None, prefer: str | None = None
     ) -> None:
         """End `executor`'s pending long-poll early (on `prefer`, where it is held)."""
-        code, address = self._call("wake", executor, timeout=timeout, prefer=prefer)
+        code, address = self._call("wake", executor, False, timeout=timeout, prefer=prefer)
         _ok(code, "wake", address)
+
+    def drain(self, executor: str, *, timeout: float | None = None) -> list[str]:
+        """Tell every judicator that `executor` is draining: each ends its long-poll and
+        assigns it nothing more. Returns the addresses that took it (judicators too old to
+        know the flag just wake it)."""
+        return self._call_each("wake", executor, True, timeout=timeout)
+
+    def leave(self, executor: str, *, timeout: float | None = None) -> list[str]:
+        """`executor` stops: every judicator forgets it (and its draining mark); what it still
+        holds goes back to the queue. Returns the addresses that took it."""
+        return self._call_each("leave", executor, timeout=timeout)
 
     # ------------------------------------------------------------------ transport
 
     def _call(
-        self, method: str, *args: Any, timeout: float | None = None, prefer: str | None = None
+        self,
+        method: str,
+        *args: Any,
+        timeout: float | None = None,
+        prefer: str | None = None,
+        only: bool = False,
     ) -> tuple[Any, str]:
-        """Call `method` on some judicator; returns (wire reply, address that answered).
-        Raises Unavailable when none answered."""
+        """Call `method` on some judicator (`only`: on `prefer` alone); returns (wire reply,
+        address that answered). Raises Unavailable when none answered."""
         errors = []
         conns = self._connections()
-        for address in self._order(prefer):
+        addresses = [prefer] if only and prefer else self._order(prefer)
+        for address in addresses:
             # A cached connection may have been closed by the server: one fresh retry.
             for fresh in (False, True) if address in conns else (True,):
                 try:
                     if fresh:
                         self._drop(address)
                         conns[address] = connect(address, self._timeout)
-                    return conns[address].call(method, *args, timeout=timeout), address
+                    reply = conns[address].call(method, *args, timeout=timeout)
                 except TRANSPORT_ERRORS + (TApplicationException,) as exc:
                     errors.append(f"{address}: {exc}")
                     self._drop(address)
+                    self._mark(address, failed=True)
+                    continue
+                self._mark(address, failed=False)
+                return reply, address
         raise Unavailable("no judicator answered: " + ("; ".join(errors) or "none known"))
+
+    def _call_each(self, method: str, *args: Any, timeout: float | None = None) -> list[str]:
+        """Call `method` on every known judicator (best effort); the addresses answering OK."""
+        took = []
+        for address in self._order():
+            try:
+                code, _ = self._call(method, *args, timeout=timeout, prefer=address, only=True)
+            except Unavailable as exc:
+                log.info("%s on %s failed: %s", method, address, exc)
+                continue
+            if code == Code.OK:
+                took.append(address)
+        return took
+
+    def _mark(self, address: str, failed: bool) -> None:
+        with self._lock:
+            if failed:
+                self._failed[address] = time.monotonic()
+            else:
+                self._failed.pop(address, None)
 
     def _drop(self, address: str) -> None:
         client = self._connections().pop(address, None)

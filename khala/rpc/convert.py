@@ -8,6 +8,7 @@ running task: id, status, executor) and the search arguments, so both ends agree
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from khala import model
@@ -37,7 +38,7 @@ from khala.model import (
 )
 from khala.rpc import judicator_thrift as T
 
-MAX_TEXT = 1 << 30  # decompression bound: no zlib bomb can make more than this
+MAX_TEXT = 1 << 30  # default decompression bound of one call (the judicator passes its own)
 
 # The domain refusals: each travels as its own ReturnCode (the class's `code`). Any other
 # failure is ERROR (RemoteError on the client side).
@@ -52,21 +53,38 @@ def error_of(code: int, what: str, address: str = "") -> KhalaError:
     return RemoteError(f"{what}: judicator at {address} answered code {code}", address)
 
 
-def pack(text: str | None) -> bytes:
-    return zlib.compress(text.encode("utf-8")) if text else b""
+def pack(text: str | bytes | None) -> bytes:
+    if not text:
+        return b""
+    return zlib.compress(text.encode("utf-8") if isinstance(text, str) else text)
 
 
-def unpack(data: bytes | None) -> str:
-    if not data:
-        return ""
-    try:
-        decoder = zlib.decompressobj()
-        raw = decoder.decompress(data, MAX_TEXT)
-        if decoder.unconsumed_tail:
-            raise InvalidInput("compressed text field is too large")
-    except zlib.error as exc:
-        raise InvalidInput(f"text field is not zlib-compressed: {exc}") from exc
-    return raw.decode("utf-8", errors="replace")
+class Inflation:
+    """A budget of inflated bytes shared by the compressed fields of one call: a zlib bomb
+    stops at the budget (TooLarge), before it is ever held whole; bad zlib is InvalidInput."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = max(0, limit)
+
+    def raw(self, data: bytes | None) -> bytes:
+        if not data:
+            return b""
+        try:
+            decoder = zlib.decompressobj()
+            raw = decoder.decompress(data, self.left + 1)
+        except zlib.error as exc:
+            raise InvalidInput(f"text field is not zlib-compressed: {exc}") from exc
+        if len(raw) > self.left or decoder.unconsumed_tail:
+            raise TooLarge("compressed texts inflate beyond the size limit")
+        self.left -= len(raw)
+        return raw
+
+    def text(self, data: bytes | None) -> str:
+        return self.raw(data).decode("utf-8", errors="replace")
+
+
+def unpack(data: bytes | None, limit: int = MAX_TEXT) -> str:
+    return Inflation(limit).text(data)
 
 
 def _bytes(value: Any) -> bytes:
@@ -248,14 +266,16 @@ def step_from_thrift(step: Any) -> StepReport | None:
     )
 
 
-def result_from_thrift(result: Any) -> Result | None:
+def result_from_thrift(result: Any, budget: Inflation | None = None) -> Result | None:
+    """Outputs stay bytes, exactly as the steps wrote them."""
     if result is None:
         return None
+    inflate = (budget or Inflation(MAX_TEXT)).raw
     return Result(
-        compile_output=unpack(result.compile_output),
-        compile_error=unpack(result.compile_error),
-        execute_output=unpack(result.execute_output),
-        execute_error=unpack(result.execute_error),
+        compile_output=inflate(result.compile_output),
+        compile_error=inflate(result.compile_error),
+        execute_output=inflate(result.execute_output),
+        execute_error=inflate(result.execute_error),
         compile_report=step_from_thrift(result.compile_report),
         execute_report=step_from_thrift(result.execute_report),
         judgement=judgement_from_thrift(result.judgement),
@@ -281,20 +301,22 @@ def judgement_from_thrift(judgement: Any) -> Judgement | None:
                      cache_hit=bool(j.cache_hit), message=j.message or "")
 
 
-def cases_from_thrift(cases: Any) -> list[Case]:
-    """Raises InvalidInput for a missing case or undecodable text."""
+def cases_from_thrift(cases: Any, text: Callable[[bytes | None], str] = unpack) -> list[Case]:
+    """Raises InvalidInput for a missing case or undecodable text (`text`: the call's shared
+    inflation budget, so many cases cannot together inflate past it)."""
     found = []
     for c in cases or []:
         if c is None:
             raise InvalidInput("a test case is empty")
-        found.append(Case(input=unpack(c.input), standard=unpack(c.standard),
+        found.append(Case(input=text(c.input), standard=text(c.standard),
                           weight=c.weight if c.weight is not None else 1, timeout=c.timeout,
                           cpu_limit=c.cpu_limit, memory_limit=c.memory_limit,
                           output_limit=c.output_limit))
     return found
 
 
-def compare_from_thrift(compare: Any) -> Compare | None:
+def compare_from_thrift(compare: Any, text: Callable[[bytes | None], str] = unpack
+                        ) -> Compare | None:
     """Raises InvalidInput for an unknown mode."""
     if compare is None:
         return None
@@ -308,7 +330,7 @@ def compare_from_thrift(compare: Any) -> Compare | None:
         abs_tol=compare.abs_tol if compare.abs_tol is not None else Compare.abs_tol,
         rel_tol=compare.rel_tol if compare.rel_tol is not None else Compare.rel_tol,
         checker=None if checker is None else Checker(language=checker.language or "",
-                                                     source=unpack(checker.source)))
+                                                     source=text(checker.source)))
 
 
 def language_from_thrift(language: Any) -> Language:
@@ -316,33 +338,36 @@ def language_from_thrift(language: Any) -> Language:
                     executors=language.executors or 0)
 
 
-def task_from_thrift(task: Any) -> Task:
-    """Raises InvalidInput for missing parts or undecodable text."""
+def task_from_thrift(task: Any, max_text: int = MAX_TEXT) -> Task:
+    """Raises InvalidInput for missing parts, undecodable text, or texts that inflate beyond
+    `max_text` bytes together (the judicator passes its task size limit)."""
     if task is None or task.compile is None or task.execute is None:
         raise InvalidInput("a task needs both a compile and an execute part")
     c, e = task.compile, task.execute
+    budget = Inflation(max_text)
+    text = budget.text
     return Task(
         id=task.id or "",
         user=task.user if task.user is not None else -1,
         compile=Compile(
             source=_bytes(c.source),
-            command=unpack(c.command),
+            command=text(c.command),
             timeout=c.timeout if c.timeout is not None else -1,
             memory_limit=c.memory_limit,
             language=c.language or "",
         ),
         execute=Execute(
-            input=unpack(e.input),
+            input=text(e.input),
             data=_bytes(e.data),
-            command=unpack(e.command),
+            command=text(e.command),
             timeout=e.timeout if e.timeout is not None else -1,
-            standard=unpack(e.standard),
+            standard=text(e.standard),
             memory_limit=e.memory_limit,
             cpu_limit=e.cpu_limit,
             pids_limit=e.pids_limit,
             output_limit=e.output_limit,
-            cases=cases_from_thrift(e.cases),
-            compare=compare_from_thrift(e.compare),
+            cases=cases_from_thrift(e.cases, text),
+            compare=compare_from_thrift(e.compare, text),
             stop_on_failure=bool(e.stop_on_failure),
         ),
         add_time=task.add_time or "",
@@ -350,7 +375,7 @@ def task_from_thrift(task: Any) -> Task:
         status=status_of(task.status or 0),
         executor=task.executor or None,
         report_time=task.report_time or "",
-        result=result_from_thrift(task.result),
+        result=result_from_thrift(task.result, budget),
         key=task.key or None,
         priority=_priority(task.priority),
     )
@@ -369,13 +394,13 @@ def brief_from_thrift(brief: Any) -> TaskBrief:
     )
 
 
-def completed_from_thrift(task: Any) -> Task:
+def completed_from_thrift(task: Any, budget: Inflation | None = None) -> Task:
     """The parts of a handed-in task that count: id, status, result. Lenient by design: an
     executor's result must not be lost over a malformed text field."""
     try:
-        result = result_from_thrift(task.result) or Result()
-    except InvalidInput as exc:
-        result = Result(compile_error=f"[khala] result could not be decoded: {exc}")
+        result = result_from_thrift(task.result, budget) or Result()
+    except (InvalidInput, TooLarge) as exc:
+        result = Result(compile_error=f"[khala] result could not be decoded: {exc}".encode())
         return Task(id=task.id, status=Status.UNKNOWN_ERROR, result=result)
     return Task(id=task.id, status=model.status_of(task.status), result=result)
 

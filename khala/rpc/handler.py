@@ -63,7 +63,9 @@ class Service(Protocol):
         languages: list[Language],
     ) -> Assignment: ...
 
-    def wake(self, executor: str) -> None: ...
+    def wake(self, executor: str, draining: bool = False) -> None: ...
+
+    def leave(self, executor: str) -> None: ...
 
     def languages(self) -> list[Language]: ...
 
@@ -93,8 +95,12 @@ class JudicatorHandler(TaskApiHandler, JobsHandler):
     """The object thriftpy2's processor serves: one method per IDL method (the API v2 ones in
     handler_v2.py)."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(
+        self, service: Service, max_task: int = convert.MAX_TEXT, max_report: int = convert.MAX_TEXT
+    ) -> None:
         self.service = service
+        self.max_task = max_task  # bytes the texts of one added task may inflate to, together
+        self.max_report = max_report  # bytes the results of one report may inflate to, together
 
     def ping(self) -> int:
         self.service.ping()
@@ -102,7 +108,8 @@ class JudicatorHandler(TaskApiHandler, JobsHandler):
 
     @_answers(lambda code: T.AddReturn(result=code, id=None))
     def add(self, task: Any) -> Any:
-        return T.AddReturn(result=Code.OK, id=self.service.add(convert.task_from_thrift(task)))
+        task_id = self.service.add(convert.task_from_thrift(task, self.max_task))
+        return T.AddReturn(result=Code.OK, id=task_id)
 
     @_answers(lambda code: code)
     def cancel(self, id: str) -> int:  # noqa: A002 - wire name
@@ -147,8 +154,11 @@ class JudicatorHandler(TaskApiHandler, JobsHandler):
         wait_ms: int | None = None,
         languages: list[Any] | None = None,
     ) -> Any:
+        budget = convert.Inflation(self.max_report)  # shared by every result in this report
         finished = [
-            convert.completed_from_thrift(t) for t in complete or [] if t is not None and t.id
+            convert.completed_from_thrift(t, budget)
+            for t in complete or []
+            if t is not None and t.id
         ]
         running = [convert.brief_from_thrift(b) for b in executing or [] if b is not None and b.id]
         offered = [convert.language_from_thrift(x) for x in languages or [] if x is not None]
@@ -164,6 +174,11 @@ class JudicatorHandler(TaskApiHandler, JobsHandler):
             result=Code.OK, languages=[convert.language_to_thrift(x) for x in found]
         )
 
-    def wake(self, executor: str | None) -> int:
-        self.service.wake(executor or "")
+    def wake(self, executor: str | None, draining: bool | None = None) -> int:
+        self.service.wake(executor or "", bool(draining))
+        return Code.OK
+
+    @_answers(lambda code: code)
+    def leave(self, executor: str | None) -> int:
+        self.service.leave(executor or "")
         return Code.OK

@@ -236,7 +236,11 @@ service Judicator {
                         4: i32 vacant, 5: i32 wait_ms, 6: list<Language> languages),
     ExecutorsReturn executors(),
     // Extension: ends a report long-poll of this executor early (e.g. a task just finished).
-    ReturnCode wake(1: string executor),
+    // 2 draining (extension): the executor is stopping; assign it nothing from now on.
+    ReturnCode wake(1: string executor, 2: bool draining),
+    // Extension: the executor stops: its unfinished tasks go back to the queue (Retrying) and
+    // it leaves executors() at once.
+    ReturnCode leave(1: string executor),
     // Extensions (API v2). A ref is a task's client-chosen key or its 24-hex id.
     // Adds each task; a task with a key is added only if the key is free (CONFLICT when the
     // key names a different task, OK with created=false when it names an identical one).

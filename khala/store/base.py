@@ -8,6 +8,7 @@ change starts from and what it sets is stated once in khala.lifecycle; the backe
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +115,10 @@ class Store(ABC):
     def remove_executors(self, before: str) -> list[str]:
         """Delete executors silent since before `before`; returns their hostnames."""
 
+    @abstractmethod
+    def remove_executor(self, hostname: str) -> bool:
+        """Delete one executor's record (it left). False if there was none."""
+
     # ------------------------------------------------------------------ API v2
 
     @abstractmethod
@@ -173,6 +178,15 @@ class Store(ABC):
         """Delete the job if it is still at `version`."""
 
     # ------------------------------------------------------------------ life cycle
+
+    def set_claimer(self, name: str, is_live: Callable[[str], bool | None]) -> None:  # noqa: B027
+        """Who assigns through this store (a judicator's registered name) and how to tell
+        whether another judicator is alive (True/False, None = cannot tell). A store that
+        marks tasks while assigning (MongoStore on FerretDB) clears marks of the dead with it."""
+
+    def release_thread(self) -> None:  # noqa: B027 - optional hook
+        """Release what the calling thread holds (its connection); called when a client
+        connection's thread ends. The store stays usable from other threads."""
 
     @abstractmethod
     def close(self) -> None:

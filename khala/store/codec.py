@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import asdict
 from typing import Any
@@ -66,14 +67,29 @@ def judgement_from_dict(doc: dict[str, Any] | None) -> Judgement | None:
     return Judgement(**{**doc, "verdict": verdict_of(doc.get("verdict")), "cases": cases})
 
 
+OUTPUT_FIELDS = ("compile_output", "compile_error", "execute_output", "execute_error")
+BASE64_MARK = "outputs"  # result JSON whose output fields are base64 carries {"outputs": "base64"}
+
+
 def result_to_dict(result: Result | None) -> dict[str, Any] | None:
+    """Outputs stay bytes (BSON binary in MongoDB)."""
     return None if result is None else asdict(result)
+
+
+def _output(value: Any) -> bytes:
+    """A stored output: bytes, or text written before outputs were bytes (UTF-8 then)."""
+    if value is None:
+        return b""
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 def result_from_dict(doc: dict[str, Any] | None) -> Result | None:
     if doc is None:
         return None
     doc = dict(doc)
+    doc.pop(BASE64_MARK, None)
+    for key in OUTPUT_FIELDS:
+        doc[key] = _output(doc.get(key))
     for key in ("compile_report", "execute_report"):
         if doc.get(key) is not None:
             doc[key] = _step_report(doc[key])
@@ -86,12 +102,24 @@ def _step_report(doc: dict[str, Any]) -> StepReport:
 
 
 def result_to_json(result: Result | None) -> str | None:
+    """JSON with the outputs base64-encoded (marked, so text from older rows still reads)."""
     doc = result_to_dict(result)
-    return None if doc is None else json.dumps(doc)
+    if doc is None:
+        return None
+    for key in OUTPUT_FIELDS:
+        doc[key] = base64.b64encode(doc[key]).decode("ascii")
+    doc[BASE64_MARK] = "base64"
+    return json.dumps(doc)
 
 
 def result_from_json(text: str | None) -> Result | None:
-    return None if text is None else result_from_dict(json.loads(text))
+    if text is None:
+        return None
+    doc = json.loads(text)
+    if doc.get(BASE64_MARK) == "base64":
+        for key in OUTPUT_FIELDS:
+            doc[key] = base64.b64decode(doc.get(key) or "")
+    return result_from_dict(doc)
 
 
 def brief_from_row(row: Any) -> TaskBrief:

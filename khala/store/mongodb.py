@@ -2,10 +2,11 @@
 
 Every conditional change is one single-document update with its condition in the filter
 (`update_one`, `find_one_and_update`); no multi-document transactions. Assignment, the one
-operation judicators race on all the time (they all want the oldest queued task), first wins a
-claim by a unique insert (see `MongoStore._claim`): on MongoDB that is belt and braces, on
-FerretDB v1 (the test server) it is what makes assignment exclusive, because FerretDB runs
-findAndModify/update as a read followed by a write. FerretDB accepts `majority` read and write
+operation judicators race on all the time (they all want the oldest queued task), is one
+conditional findAndModify on MongoDB. FerretDB v1 (the test server) runs findAndModify as a read
+followed by a write, so there (detected from buildInfo) a judicator first wins a claim by a
+unique insert (see `MongoStore._claim`); claims of judicators that are gone are cleared at once
+(khala/store/claims.py). FerretDB accepts `majority` read and write
 concerns; a replica set needs them so that an acknowledged task survives a primary failover.
 
 Documents:
@@ -15,13 +16,15 @@ Documents:
                 result: {…, compile_report: {…} | null, execute_report: {…} | null} | null,
                 attempts: times assigned}
     executors: {_id: ObjectId(executor id), hostname (unique), report_time}
-    claims:    {_id: "<task id>/<attempt>", executor, at} — short-lived, see MongoStore._claim
+    claims:    {_id: "<task id>/<attempt>", executor, judicator, incarnation, at (server
+                clock)} — FerretDB only, short-lived, see MongoStore._claim and store/claims.py
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
-import time
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from enum import IntEnum
@@ -50,6 +53,7 @@ from khala.model import (
     TaskBrief,
 )
 from khala.store.base import Store
+from khala.store.claims import Backoff, Claimer, ServerClock, orphaned
 from khala.store.codec import (
     brief_from_row,
     compile_from_dict,
@@ -60,12 +64,12 @@ from khala.store.codec import (
 )
 from khala.store.mongo_jobs import FAIR_INDEX, MongoJobs
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_DATABASE = "khala"
 SERVER_SELECTION_TIMEOUT_MS = 10000
-CLAIM_STALE_SECONDS = 60.0  # a claim older than this belongs to a judicator that died
 BRIEF_FIELDS = {"user": 1, "add_time": 1, "done": 1, "status": 1, "executor": 1, "report_time": 1}
 QUEUE_ORDER = [("add_time", ASCENDING), ("_id", ASCENDING)]
 TASK_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
@@ -89,6 +93,19 @@ def _unavailable(method: Callable[P, R]) -> Callable[P, R]:
             raise Unavailable(f"MongoDB store unreachable: {exc}") from exc
 
     return wrapper
+
+
+def atomic_updates(client: pymongo.MongoClient[dict[str, Any]]) -> bool:
+    """Whether the server runs a conditional findAndModify atomically: MongoDB does,
+    FerretDB (which names itself in buildInfo) does not, so claims are used there."""
+    info = client.admin.command("buildInfo")
+    return not any(key.lower().startswith("ferretdb") for key in info)
+
+
+def _server_time(client: pymongo.MongoClient[dict[str, Any]]) -> float:
+    """The server's clock (`hello` localTime, naive UTC), in seconds since the epoch."""
+    local: datetime.datetime = client.admin.command("hello")["localTime"]
+    return local.replace(tzinfo=datetime.UTC).timestamp()
 
 
 def _oid(task_id: str) -> ObjectId | None:
@@ -124,6 +141,13 @@ class MongoStore(MongoJobs, Store):
         self._signals: Collection[dict[str, Any]] = db["signals"]
         self._jobs: Collection[dict[str, Any]] = db["jobs"]
         self._create_indexes()
+        self._atomic_updates = atomic_updates(client)
+        self._claimer = Claimer()
+        self._clock = ServerClock(lambda: _server_time(client))
+        self._backoff = Backoff()
+
+    def set_claimer(self, name: str, is_live: Callable[[str], bool | None]) -> None:
+        self._claimer = Claimer(name, is_live)
 
     @classmethod
     def from_url(
@@ -203,7 +227,9 @@ class MongoStore(MongoJobs, Store):
             wanted = count - len(taken)
             if wanted <= 0:
                 break
-            heads = self._fair_heads(2 * wanted + 4, _language_filter(languages))
+            held = self._backoff.held()
+            found = self._fair_heads(2 * wanted + 4 + len(held), _language_filter(languages))
+            heads = [h for h in found if h["_id"] not in held]
             if not heads:
                 break
             for head in heads:
@@ -217,39 +243,53 @@ class MongoStore(MongoJobs, Store):
     def _claim(self, oid: ObjectId, attempt: int, executor: str, now: str) -> Task | None:
         """Assign one queued task if this caller wins attempt number `attempt` of it.
 
-        The claim document `<task id>/<attempt>` is inserted first: a unique insert is atomic
-        on every MongoDB-wire server, including FerretDB v1 whose findAndModify is a read
-        followed by a write (not atomic against a concurrent findAndModify). Only the winner
-        then runs the conditional update, which also bumps `attempts`; the claim is removed.
+        On MongoDB the conditional update alone is atomic. On FerretDB (whose findAndModify is
+        a read followed by a write) the claim document `<task id>/<attempt>` is inserted first:
+        a unique insert is atomic there. Only the winner runs the update; the claim is removed.
         """
+        if self._atomic_updates:
+            return self._assign_one(oid, attempt, executor, now)
         claim_id = f"{oid}/{attempt}"
         try:
-            self._claims.insert_one({"_id": claim_id, "executor": executor, "at": time.time()})
+            self._claims.insert_one({
+                "_id": claim_id, "executor": executor, "judicator": self._claimer.name,
+                "incarnation": self._claimer.incarnation, "at": self._clock.now(),
+            })  # fmt: skip
         except DuplicateKeyError:
-            self._clear_stale_claim(oid, attempt, claim_id)
+            self._clear_orphaned_claim(oid, attempt, claim_id)
             return None
-        change = lifecycle.ASSIGN.bind(executor=executor, now=now)
         try:
-            doc = self._tasks.find_one_and_update(
-                {**mongo_filter(change.where), "_id": oid, "attempts": attempt},
-                {"$set": {**mongo_set(change.sets), "attempts": attempt + 1}},
-                return_document=ReturnDocument.AFTER,
-            )
+            return self._assign_one(oid, attempt, executor, now)
         finally:
             self._claims.delete_one({"_id": claim_id})
+
+    def _assign_one(self, oid: ObjectId, attempt: int, executor: str, now: str) -> Task | None:
+        change = lifecycle.ASSIGN.bind(executor=executor, now=now)
+        doc = self._tasks.find_one_and_update(
+            {**mongo_filter(change.where), "_id": oid, "attempts": attempt},
+            {"$set": {**mongo_set(change.sets), "attempts": attempt + 1}},
+            return_document=ReturnDocument.AFTER,
+        )
         return None if doc is None else _task_from_doc(doc)
 
-    def _clear_stale_claim(self, oid: ObjectId, attempt: int, claim_id: str) -> None:
-        """A claim left by a judicator that died between claiming and assigning would block
-        the task forever: past CLAIM_STALE_SECONDS the task moves on to the next attempt."""
+    def _clear_orphaned_claim(self, oid: ObjectId, attempt: int, claim_id: str) -> None:
+        """A claim whose judicator died between claiming and assigning would block the task:
+        it is cleared (the task moves on to the next attempt) once its judicator is known to be
+        gone, or in any case past CLAIM_STALE_SECONDS by the server's clock. A claim still
+        standing makes this store leave that task alone for a while (backing off)."""
         claim = self._claims.find_one({"_id": claim_id})
-        if claim is None or float(claim.get("at", 0)) > time.time() - CLAIM_STALE_SECONDS:
+        if claim is None:
+            return  # finished meanwhile: the next pass sees the task's new state
+        age = self._clock.now() - float(claim.get("at", 0.0))
+        if not orphaned(claim, age, self._claimer):
+            self._backoff.hold(oid)
             return
+        log.warning("clearing claim %s of %s (gone)", claim_id, claim.get("judicator"))
         self._tasks.update_one(
             {**mongo_filter(lifecycle.QUEUED), "_id": oid, "attempts": attempt},
             {"$set": {"attempts": attempt + 1}},
         )
-        self._claims.delete_one({"_id": claim_id})
+        self._claims.delete_one({"_id": claim_id, "at": claim.get("at")})
 
     @_unavailable
     def has_queued(self) -> bool:
@@ -334,6 +374,9 @@ class MongoStore(MongoJobs, Store):
             if gone is not None:
                 removed.append(gone["hostname"])
         return sorted(removed)
+
+    def remove_executor(self, hostname: str) -> bool:
+        return self._executors.delete_many({"hostname": hostname}).deleted_count > 0
 
 
     # ------------------------------------------------------------------ API v2

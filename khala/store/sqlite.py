@@ -160,6 +160,16 @@ class SqliteStore(SqliteJobs, Store):
             raise
         conn.execute("COMMIT")
 
+    def release_thread(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._all_lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        conn.close()
+
     def close(self) -> None:
         with self._all_lock:
             for conn in self._all:
@@ -310,6 +320,11 @@ class SqliteStore(SqliteJobs, Store):
                 "DELETE FROM executors WHERE report_time < ? RETURNING hostname", (before,)
             ).fetchall()
         return [r[0] for r in rows]
+
+    def remove_executor(self, hostname: str) -> bool:
+        with self._conn() as conn:
+            cursor = conn.execute("DELETE FROM executors WHERE hostname = ?", (hostname,))
+        return cursor.rowcount > 0
 
 
     # ------------------------------------------------------------------ API v2

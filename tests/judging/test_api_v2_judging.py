@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import requests
 
 from tests.judging.conftest import Judging
+
+pytestmark = pytest.mark.integration  # a real cluster (the `judging` fixture)
 
 A_PLUS_B = "a, b = map(int, input().split())\nprint(a + b)\n"
 

@@ -10,8 +10,12 @@ import uuid
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from khala.model import Case, Judgement, Status, Task, Verdict
 from tests.judging.conftest import Judging, task_of
+
+pytestmark = pytest.mark.integration  # a real cluster (the `judging` fixture)
 
 A_PLUS_B_C = ('#include <stdio.h>\nint main(void){long long a,b;'
               'if(scanf("%lld %lld",&a,&b)!=2)return 1;printf("%lld\\n",a+b);return 0;}\n')

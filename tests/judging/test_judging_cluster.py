@@ -23,6 +23,8 @@ from khala.model import (
 )
 from tests.judging.conftest import Judging, task_of
 
+pytestmark = pytest.mark.integration  # a real cluster (the `judging` fixture)
+
 A_PLUS_B = {
     "c": ("main.c", '#include <stdio.h>\nint main(void){long long a,b;'
           'if(scanf("%lld %lld",&a,&b)!=2)return 1;printf("%lld\\n",a+b);return 0;}\n'),
@@ -62,7 +64,7 @@ def test_a_plus_b_per_case_verdicts_and_score(judging: Judging, language: str) -
     assert j.language == judging.languages[language].version
     # The seed view: the first case, as a single-case task shows it today.
     assert done.status == Status.SUCCESS and done.result is not None
-    assert done.result.execute_output == "0\n"
+    assert done.result.execute_output == b"0\n"
     assert done.result.execute_report is not None
 
 
@@ -159,7 +161,7 @@ def test_cases_run_in_parallel_on_free_slots(judging: Judging) -> None:
 def test_compile_error(judging: Judging) -> None:
     done = judging.judge(task_of("c", "main.c", "int main( { return 0; }\n", [Case("1", "1")]))
     assert done.status == Status.COMPILE_FAILED and done.result is not None
-    assert "error" in done.result.compile_error
+    assert b"error" in done.result.compile_error
     j = done.result.judgement
     assert j is not None and j.verdict == Verdict.COMPILE_ERROR and j.compiles == 1
     assert [c.verdict for c in j.cases] == [Verdict.SKIPPED] and j.score == 0

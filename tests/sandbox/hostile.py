@@ -16,7 +16,9 @@ case.toml holds the task and the expectation:
     reason = "memory_limit"
     signal = 9                    # optional
     exit_code = 1                 # optional
-    max_wall = 3.0                # optional bound on that step's wall time
+    max_wall = 3.0                # optional bound on that step's wall time (wall-clock cases)
+    min_cpu = 1.0                 # optional bounds on that step's CPU time (CPU-limit cases:
+    max_cpu = 1.2                 # see "Bounds" below)
     contains = { execute_output = ["BLOCKED"] }      # Result fields that must contain …
     not_contains = { execute_output = ["root:"] }    # … or must not contain
     host_absent = ["/usr/khala-evil"]                # host paths that must not exist after
@@ -24,6 +26,14 @@ case.toml holds the task and the expectation:
                                   # true when compile.entries is given — a hostile zip)
     [settings]                    # optional ExecutorSettings for this case (the run_task suite
     disk_limit = 16777216         # only; cases with settings are left out end to end)
+
+Bounds: a wall-time bound is only load-independent where the wall clock itself is what stops
+the step (a wall limit, a cancel). A CPU-limit case means "the CPU limit stops the program
+promptly", and on a loaded machine the busy loop gets a fraction of a core, so its wall time says
+nothing about the watcher (1.00 s of CPU has been measured at 3.3–4.2 s wall). It is bounded in
+CPU time instead: the step burns CPU for as long as the limit goes unnoticed, so a slow or broken
+watcher shows as CPU time beyond the limit whatever the load, while a loaded machine slows both
+the program and the watcher and adds no CPU time. `min_cpu` says the limit was really reached.
 
 Files under src/ become the compile source zip, files under data/ the execute data zip.
 Commands and host_absent may use {other_task} (a host dir holding secret.txt), {host_pid} (a
@@ -143,10 +153,17 @@ def check_result(case: Case, status: int, result: Result, subst: dict[str, str])
                     problems.append(f"{step} {key} {getattr(report, key)} != {exp[key]}")
             if "max_wall" in exp and report.wall_time > exp["max_wall"]:
                 problems.append(f"{step} wall time {report.wall_time} > {exp['max_wall']}")
+            if "max_cpu" in exp and report.time > exp["max_cpu"]:
+                problems.append(f"{step} CPU time {report.time} > {exp['max_cpu']}")
+            if "min_cpu" in exp and report.time < exp["min_cpu"]:
+                problems.append(f"{step} CPU time {report.time} < {exp['min_cpu']}")
+    def text(attr: str) -> str:  # outputs are bytes; cases name text
+        return bytes(getattr(result, attr)).decode("utf-8", errors="replace")
+
     for attr, needles in exp.get("contains", {}).items():
-        problems += [f"{attr} lacks {n!r}" for n in needles if n not in getattr(result, attr)]
+        problems += [f"{attr} lacks {n!r}" for n in needles if n not in text(attr)]
     for attr, needles in exp.get("not_contains", {}).items():
-        problems += [f"{attr} has {n!r}" for n in needles if n in getattr(result, attr)]
+        problems += [f"{attr} has {n!r}" for n in needles if n in text(attr)]
     for path in exp.get("host_absent", []):
         if os.path.lexists(substitute(path, subst)):
             problems.append(f"host path {path} exists")

@@ -1,20 +1,39 @@
-"""What a sandboxed run could leave behind on the host: processes, cgroups, mounts, work dirs."""
+"""What a sandboxed run could leave behind on the host: processes, cgroups, mounts, work dirs.
+
+The probe looks only at what the run under test can have made, never at the whole machine:
+other test processes, `make run` or another engineer's executor mount work areas and start
+sandboxes at the same time, and those are not this run's leaks. In scope are
+
+- mounts at or under the probe's roots (the run's work dir root: where work areas are mounted),
+- entries of the work dir root,
+- processes descended from this test process, and processes in this process's run cgroups
+  (`run-<our pid>-…`, which catches one that escaped the tree by being reparented to init),
+- run cgroups of this process (`run-<our pid>-…`).
+
+Anything of those that exists when the probe is made is not counted — also run cgroups named
+after our pid that a dead process of the same pid left behind (pids are reused; the cpuacct and
+pids hierarchies are shared by the whole machine).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from khala.sandbox.bwrap import BwrapSandbox
 
 
-def mounts() -> set[str]:
-    """Mount points of this (the host's) mount namespace."""
+def mounts(roots: Iterable[str]) -> set[str]:
+    """Mount points of this (the host's) mount namespace at or under one of `roots`."""
+    real = [os.path.realpath(r) for r in roots]
     with open("/proc/self/mountinfo") as fh:
-        return {line.split()[4] for line in fh}
+        points = {line.split()[4].replace("\\040", " ") for line in fh}
+    return {p for p in points if any(p == r or p.startswith(r.rstrip("/") + "/") for r in real)}
 
 
-def children(of: int) -> set[int]:
-    found = set()
+def _parents() -> dict[int, int]:
+    """pid → parent pid of every process on the machine."""
+    found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -23,27 +42,65 @@ def children(of: int) -> set[int]:
                 fields = fh.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == of:
-            found.add(int(entry))
+        found[int(entry)] = int(fields[1])
+    return found
+
+
+def descendants(of: int) -> set[int]:
+    """Every process below `of` in the process tree (bounded by the number of processes)."""
+    parents = _parents()
+    kids: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        kids.setdefault(parent, []).append(pid)
+    found: set[int] = set()
+    todo = [of]
+    while todo and len(found) <= len(parents):
+        for pid in kids.get(todo.pop(), []):
+            if pid not in found:
+                found.add(pid)
+                todo.append(pid)
+    return found
+
+
+def in_cgroups(marker: str) -> set[int]:
+    """Processes whose cgroup path (any hierarchy) contains `marker`."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cgroup") as fh:
+                if marker in fh.read():
+                    found.add(int(entry))
+        except OSError:
+            continue
     return found
 
 
 class LeakProbe:
-    """Snapshot before a run; `leaks()` lists what is new afterwards."""
+    """Snapshot before a run; `leaks()` lists what is new afterwards, within the run's scope."""
 
-    def __init__(self, box: BwrapSandbox, work_base: str, exclude_children: set[int]) -> None:
+    def __init__(self, box: BwrapSandbox, work_base: str, exclude_children: set[int],
+                 roots: Iterable[str] = ()) -> None:
         self.box = box
         self.work_base = work_base
-        # Children that exist already (servers other tests' session fixtures started) are not
+        self.roots = [work_base, *roots]
+        self.cgroup_prefix = f"run-{os.getpid()}-"
+        # Processes that exist already (servers other tests' session fixtures started) are not
         # this run's: only processes that appear during the run count as leaks.
-        self.exclude = exclude_children | children(os.getpid())
-        self.mounts = mounts()
+        self.exclude = exclude_children | self._processes()
+        self.mounts = mounts(self.roots)
+        self.cgroups = set(box.tree.leftovers(self.cgroup_prefix))
+
+    def _processes(self) -> set[int]:
+        return descendants(os.getpid()) | in_cgroups(f"/{self.cgroup_prefix}")
 
     def leaks(self) -> list[str]:
-        found = [f"cgroup {p}" for p in self.box.tree.leftovers(f"run-{os.getpid()}-")]
+        cgroups = self.box.tree.leftovers(self.cgroup_prefix)
+        found = [f"cgroup {p}" for p in cgroups if p not in self.cgroups]
         found += [f"work dir entry {n}" for n in os.listdir(self.work_base)]
-        found += [f"child process {p}" for p in children(os.getpid()) - self.exclude]
-        found += [f"mount {m}" for m in mounts() - self.mounts]
+        found += [f"process {p}" for p in sorted(self._processes() - self.exclude)]
+        found += [f"mount {m}" for m in sorted(mounts(self.roots) - self.mounts)]
         return found
 
     @staticmethod

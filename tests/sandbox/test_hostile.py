@@ -82,7 +82,7 @@ def test_case(name: str, sandbox: BwrapSandbox, host: dict[str, str]) -> None:
     assert probe.leaks() == [], f"{name} left something behind"
     # still healthy: a trivial task succeeds right after
     status, result = run(Task(id="healthy", execute=Execute(command="echo ok")), sandbox, settings)
-    assert (status, result.execute_output) == (Status.SUCCESS, "ok\n")  # type: ignore[attr-defined]
+    assert (status, result.execute_output) == (Status.SUCCESS, b"ok\n")  # type: ignore[attr-defined]
 
 
 def test_suite_has_enough_cases() -> None:

@@ -22,6 +22,8 @@ from khala.sandbox.cgroups import detect
 from tests.fixtures.cluster import Cluster
 from tests.sandbox.hostile import build_task, case_names, check_result, load_case, refused
 
+pytestmark = pytest.mark.integration  # a real judicator and executor
+
 SECRET = "khala-secret-of-another-task-e2e-4d1b"
 MARKER = "khala-host-marker-e2e-77a0"
 MIB = 1024 * 1024

@@ -119,9 +119,10 @@ def summary_of(brief: TaskBrief | Task) -> TaskSummary:
     )
 
 
-def step_of(report: StepReport | None, stderr: str) -> StepResult | None:
+def step_of(report: StepReport | None, stderr_bytes: bytes) -> StepResult | None:
     if report is None:
         return None
+    stderr = stderr_bytes.decode("utf-8", errors="replace")
     ran = report.reason != Reason.INTERNAL_ERROR
     errors = [line[len(KHALA_PREFIX):] for line in stderr.splitlines()
               if line.startswith(KHALA_PREFIX)]

@@ -82,7 +82,7 @@ def test_every_setting_is_documented() -> None:
 
     from khala.config import GatewaySettings, UpSettings
 
-    text = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    text = (Path(__file__).parents[1] / "docs" / "operations.md").read_text()
     for cls in (UpSettings, JudicatorSettings, ExecutorSettings, GatewaySettings):
         for f in dataclasses.fields(cls):
             flag = "--" + f.name.replace("_", "-")

@@ -2,7 +2,7 @@
 
 Only the HTTP layer is under test here (routes, validation, rendering, truncation, files, error
 shapes); the stub speaks the judicator client's domain API (khala/rpc/client.py), and the real
-cluster is exercised in tests/integration/test_http_api.py.
+cluster is exercised in tests/gateway/test_http_api.py.
 """
 
 from __future__ import annotations
@@ -364,7 +364,8 @@ def test_get_shows_limits_when_set(http: FlaskClient) -> None:
 
 def finished(http: FlaskClient, judicator: StubJudicator, **result: Any) -> str:
     task_id: str = add(http, execute_input="input-long-text", execute_standard="")["id"]
-    judicator.finish(task_id, Result(**result))
+    outputs = {k: v.encode() if isinstance(v, str) else v for k, v in result.items()}
+    judicator.finish(task_id, Result(**outputs))
     return task_id
 
 

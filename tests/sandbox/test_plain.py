@@ -7,8 +7,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from khala.sandbox.base import Limits, RunSpec
 from khala.sandbox.plain import PlainSandbox
+
+pytestmark = pytest.mark.integration  # starts real processes
 
 
 def run(tmp_path: Path, script: str, cancel: threading.Event | None = None, **limits: object):

@@ -54,7 +54,7 @@ def undone(s: State) -> bool:
     return not s.done
 
 
-RESULT = Result(execute_output="42\n")
+RESULT = Result(execute_output=b"42\n")
 CASES: list[tuple[Transition, dict[str, object], Callable[[State], bool], dict[str, object]]] = [
     (
         ASSIGN,

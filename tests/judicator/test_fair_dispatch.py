@@ -11,6 +11,8 @@ import requests
 
 from tests.fixtures.cluster import Cluster
 
+pytestmark = pytest.mark.integration  # starts its own cluster
+
 
 @pytest.fixture
 def fc(tmp_path: Any) -> Iterator[Cluster]:

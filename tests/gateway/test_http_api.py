@@ -494,7 +494,7 @@ def test_gateway_stops_while_a_worker_boots(
     cluster_factory: Any, sig: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Item 4 (gunicorn #1910): the master's SIGTERM reaches a worker that has not installed its
-    own handlers yet. tests/integration/boot_delay widens that window to 2 s; the stop must not
+    own handlers yet. tests/gateway/boot_delay widens that window to 2 s; the stop must not
     wait for the 30 s graceful timeout."""
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent / "boot_delay"))
     monkeypatch.setenv("KHALA_TEST_WORKER_BOOT_DELAY", "2")

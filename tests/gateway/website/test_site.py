@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.website.helpers import TIMEOUT, new_user, node_name, search, wait_status, zip_of
+from tests.gateway.website.helpers import TIMEOUT, new_user, node_name, search, wait_status, zip_of
 
 pytestmark = pytest.mark.integration
 

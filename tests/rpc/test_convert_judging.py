@@ -48,7 +48,7 @@ def test_judgement_round_trips() -> None:
         CaseResult(Verdict.ACCEPTED, 1, 0.5, 0.6, 1 << 20, 0, None, "ok\n", "", ""),
         CaseResult(Verdict.RUNTIME_ERROR, 1, signal=11, message="killed by signal 11"),
     ], "gcc 12", 1, True, "")
-    result = Result(execute_output="ok\n", judgement=judgement)
+    result = Result(execute_output=b"ok\n", judgement=judgement)
     assert convert.result_from_thrift(convert.result_to_thrift(result)) == result
 
 

@@ -54,8 +54,11 @@ class StubService:
         self._called("report", *args)
         return Assignment(assign=[Task(id=TASK_ID)], cancel=["f" * 24])
 
-    def wake(self, executor: str) -> None:
-        self._called("wake", executor)
+    def wake(self, executor: str, draining: bool = False) -> None:
+        self._called("wake", executor, draining)
+
+    def leave(self, executor: str) -> None:
+        self._called("leave", executor)
 
 
 @pytest.fixture
@@ -100,7 +103,9 @@ def test_errors_become_codes_with_empty_replies(
 
 def test_ok_replies(handler: JudicatorHandler, service: StubService) -> None:
     assert handler.ping() == Code.OK and handler.wake(None) == Code.OK
-    assert service.calls[-1] == ("wake", ("",))
+    assert service.calls[-1] == ("wake", ("", False))
+    assert handler.wake("e", True) == Code.OK and service.calls[-1] == ("wake", ("e", True))
+    assert handler.leave("e") == Code.OK and service.calls[-1] == ("leave", ("e",))
     assert handler.add(wire_task()) == T.AddReturn(result=Code.OK, id=TASK_ID)
     assert service.calls[-1][1][0].user == 3
     got = handler.get(TASK_ID)
@@ -136,7 +141,7 @@ def test_search_arguments(handler: JudicatorHandler, service: StubService) -> No
 
 def test_report_converts_leniently(handler: JudicatorHandler, service: StubService) -> None:
     good = T.Task(
-        id="a" * 24, status=5, result=convert.result_to_thrift(Result(execute_output="x"))
+        id="a" * 24, status=5, result=convert.result_to_thrift(Result(execute_output=b"x"))
     )
     garbled = T.Task(id="b" * 24, status=5, result=T.Result(execute_output=b"not zlib"))
     no_status = T.Task(id="c" * 24)
@@ -151,8 +156,8 @@ def test_report_converts_leniently(handler: JudicatorHandler, service: StubServi
     assert [(t.id, t.status) for t in finished] == [
         ("a" * 24, 5), ("b" * 24, Status.UNKNOWN_ERROR), ("c" * 24, Status.UNKNOWN_ERROR),
     ]  # fmt: skip
-    assert finished[0].result == Result(execute_output="x")
-    assert "could not be decoded" in finished[1].result.compile_error
+    assert finished[0].result == Result(execute_output=b"x")
+    assert b"could not be decoded" in finished[1].result.compile_error
     assert [(b.id, b.status) for b in running] == [("d" * 24, 3)]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.website.helpers import new_user
+from tests.gateway.website.helpers import new_user
 
 pytestmark = pytest.mark.integration
 

@@ -8,6 +8,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+pytestmark = pytest.mark.integration  # starts real processes
+
 
 def executor(*flags: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PATH": "/nonexistent"}  # no bwrap to be found

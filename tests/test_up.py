@@ -9,9 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from khala.up import free_port
+
+pytestmark = pytest.mark.integration  # starts real processes
 
 
 def children_of(pid: int) -> set[int]:

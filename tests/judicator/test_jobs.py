@@ -13,6 +13,8 @@ import requests
 
 from tests.fixtures.cluster import Cluster
 
+pytestmark = pytest.mark.integration  # starts its own cluster
+
 GRACE = 2.0
 
 

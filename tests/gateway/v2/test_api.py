@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import brotli
-import pytest
 import requests
 from openapi_spec_validator import validate
 
@@ -276,13 +275,17 @@ def _all_bytes_task(cluster: Any) -> str:
 EXPECTED = bytes(range(256)) + b"\xff\xfe\xc0\x80"
 
 
-@pytest.mark.xfail(strict=True, reason="outputs are stored as text until issue 8 item 13")
 def test_outputs_are_byte_exact_plain_gzip_and_br(cluster: Any) -> None:
     task_id = _all_bytes_task(cluster)
     path = f"/api/v2/tasks/{task_id}/outputs/execute/stdout"
     plain = get(cluster, path, headers={"Accept-Encoding": "identity"})
     assert plain.status_code == 200 and "Content-Encoding" not in plain.headers
     assert plain.content == EXPECTED
+    for encoding, decode in (("gzip", gzip.decompress), ("br", brotli.decompress)):
+        raw = requests.get(url(cluster, path), headers={"Accept-Encoding": encoding},
+                           stream=True, timeout=TIMEOUT)
+        assert raw.status_code == 200 and raw.headers["Content-Encoding"] == encoding
+        assert decode(raw.raw.read()) == EXPECTED
 
 
 def test_outputs_route_compresses_on_request(cluster: Any) -> None:

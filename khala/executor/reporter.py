@@ -1,0 +1,223 @@
+"""The executor's report loop: hands finished tasks in, leases new ones, and stops in bounded
+time. The decisions are the pure rules of khala/executor/rules.py; this module does the IO.
+
+One report is in flight at a time, so the judicator always sees a consistent picture of what
+this executor holds. While slots are free the report long-polls (the judicator answers as soon
+as work is queued); when a task finishes during a long-poll, a `wake` call from a second thread
+ends it so the result is handed in at once.
+
+Stopping: `drain()` takes no new work at once (the next report asks for none, and every
+judicator is told that this executor drains, which ends its open long-poll and keeps it from
+assigning anything more), lets running tasks finish for `stop_grace` seconds, then kills them
+and hands them back (a report that no longer lists them: the judicator requeues them as
+Retrying). `force()` kills at once. Either way the loop ends by calling `leave` on the
+judicators, which drops this executor from executors() and requeues anything it still holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from khala.errors import KhalaError, RemoteError, Unavailable
+from khala.executor import rules
+from khala.executor.slots import Slots
+from khala.model import Assignment, Language
+from khala.rpc.client import JudicatorClient
+
+log = logging.getLogger(__name__)
+
+WAKE_TIMEOUT = 2.0  # seconds for a wake, drain or leave call
+
+
+class Reporter:
+    def __init__(
+        self,
+        name: str,
+        client: JudicatorClient,
+        slots: Slots,
+        heartbeat: float,
+        rpc_timeout: float,
+        stop_grace: float,
+    ) -> None:
+        self.name = name
+        self.client = client
+        self.slots = slots
+        self.heartbeat = heartbeat
+        self.rpc_timeout = rpc_timeout
+        self.stop_grace = stop_grace
+        self._lock = threading.Lock()
+        self._draining = False
+        self._announce = False  # the drain is still to be told to the judicators
+        self._polling = False  # a report with a hold is in flight (set with its snapshot)
+        self._clock = rules.StopClock()
+        self._killed = False
+        self._early = False  # the last long-poll ended early with nothing
+        self._judicator = ""  # the address that answered last (for the log)
+        self._kick = threading.Event()  # something to report now
+        self._wake_needed = threading.Event()
+        self._stopped = threading.Event()
+        self._waker = threading.Thread(target=self._wake_loop, name="khala-waker", daemon=True)
+        self.languages: list[Language] = []  # presets offered in each report (judging)
+
+    # ------------------------------------------------------------------ control (any thread)
+
+    def poke(self) -> None:
+        """A slot changed: report now (and end an open long-poll)."""
+        self._kick.set()
+        self._wake_needed.set()
+
+    def drain(self) -> None:
+        """Take no new work; give running tasks `stop_grace` seconds, then kill them."""
+        with self._lock:
+            if self._draining:
+                return
+            self._draining = self._announce = True
+            self._clock.grace = time.monotonic() + self.stop_grace
+        self.slots.close()
+        log.info(
+            "executor %s draining (%d running, %.0fs grace)",
+            self.name,
+            self.slots.running(),
+            self.stop_grace,
+        )
+        self.poke()
+
+    def force(self) -> None:
+        """Kill running tasks now, hand them back and stop."""
+        log.warning("executor %s stopping now; running tasks go back to the queue", self.name)
+        with self._lock:
+            self._announce = self._announce or not self._draining
+            self._draining = True
+            self._clock.grace = time.monotonic()
+        self._kill()
+        self.poke()
+
+    def draining(self) -> bool:
+        with self._lock:
+            return self._draining
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        self._waker.start()
+        backoff = rules.BACKOFF_MIN
+        try:
+            while True:
+                step = self._step()
+                if step == "exit":
+                    break
+                if step == "kill":
+                    self._kill()
+                pause = self._report_once()
+                if pause is None:  # no judicator answered: back off
+                    pause, backoff = backoff, rules.backoff_after_failure(backoff)
+                else:
+                    backoff = rules.BACKOFF_MIN
+                if pause:
+                    self._kick.wait(self._bounded(pause))
+        finally:
+            self._stopped.set()
+            self._wake_needed.set()
+            self._leave()
+
+    def _step(self) -> str:
+        with self._lock:
+            clock, killed, draining = self._clock, self._killed, self._draining
+        return rules.stop_step(clock, time.monotonic(), self.slots.busy(), killed, draining)
+
+    def _bounded(self, pause: float) -> float:
+        """`pause`, cut at the next stop deadline."""
+        with self._lock:
+            deadline = self._clock.give_up if self._killed else self._clock.grace
+        if deadline is None:
+            return pause
+        return max(0.0, min(pause, deadline - time.monotonic()))
+
+    def _kill(self) -> None:
+        with self._lock:
+            if self._killed:
+                self._clock.give_up = time.monotonic()  # a second force: give up at once
+                return
+            self._killed = True
+            self._clock.give_up = time.monotonic() + rules.HANDBACK_SECONDS
+        killed = self.slots.drop_all()
+        if killed:
+            log.warning("executor %s: killing %s; they go back to the queue", self.name, killed)
+
+    def _report_once(self) -> float | None:
+        """One report. None when no judicator answered, else the pause before the next."""
+        self._kick.clear()
+        with self._lock:  # the snapshot and the polling flag together: see _wake_loop
+            report = rules.plan_report(self.slots.snapshot(), self._draining, self.heartbeat)
+            self._polling = bool(report.hold)
+        started = time.monotonic()
+        try:
+            answer = self.client.report(
+                self.name,
+                report.complete,
+                report.executing,
+                report.vacant,
+                int(report.hold * 1000),
+                self.languages,
+                timeout=self.rpc_timeout + report.hold,
+            )
+        except (RemoteError, Unavailable, KhalaError) as exc:
+            log.warning("report failed: %s", exc)
+            return None
+        finally:
+            with self._lock:
+                self._polling = False
+        if answer.judicator != self._judicator:
+            log.info("executor %s reports to judicator at %s", self.name, answer.judicator)
+            self._judicator = answer.judicator
+        self.slots.handed_in(report.complete)
+        busy = self._apply(answer)
+        pause, self._early = rules.pause_after(
+            report, busy, time.monotonic() - started, self._early, self.heartbeat
+        )
+        return pause
+
+    def _apply(self, answer: Assignment) -> bool:
+        plan = rules.read_answer(answer, self.slots.running_ids(), self.draining())
+        self.slots.drop(plan.stop)
+        for task_id, signum in answer.signals:
+            self.slots.signal(task_id, signum)
+        for task in plan.start:
+            self.slots.start(task.id, task)
+        for task_id, error in plan.fail:
+            self.slots.start(task_id, None, error)
+        if plan.refuse:
+            log.warning("draining: refused %s; they go back to the queue", plan.refuse)
+        return rules.busy_answer(plan)
+
+    # ------------------------------------------------------------------ wake, drain, leave
+
+    def _wake_loop(self) -> None:
+        """Ends open long-polls: tells the judicators about a drain, or wakes the one holding
+        our report. The polling flag is set together with the report's snapshot, so a task
+        that finished after the snapshot always finds it set here."""
+        while not self._stopped.is_set():
+            self._wake_needed.wait()
+            self._wake_needed.clear()
+            if self._stopped.is_set():
+                return
+            with self._lock:
+                announce, self._announce = self._announce, False
+                polling = self._polling
+            try:
+                if announce:
+                    told = self.client.drain(self.name, timeout=WAKE_TIMEOUT)
+                    log.info("executor %s: drain told to %s", self.name, told or "no judicator")
+                elif polling:
+                    self.client.wake(self.name, timeout=WAKE_TIMEOUT)
+            except Unavailable:
+                pass  # the long-poll ends by its own deadline
+
+    def _leave(self) -> None:
+        told = self.client.leave(self.name, timeout=WAKE_TIMEOUT)
+        if told:
+            log.info("executor %s left (told %s)", self.name, told)
+        else:
+            log.warning("executor %s: no judicator took its leave (the reaper will)", self.name)

@@ -1,0 +1,110 @@
+"""The report loop's rules as pure functions: what a report sends, how long it may be held,
+what to do with the answer, how long to pause, and when a stopping executor kills its tasks
+or gives up. khala/executor/reporter.py does the IO around them; tests drive them directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from khala.executor.slots import Snapshot
+from khala.model import Assignment, Task, TaskBrief
+
+BACKOFF_MIN, BACKOFF_MAX = 0.1, 2.0
+#: After a stop's kill, how long the loop keeps trying to hand work back before it gives up
+#: (the judicator's reaper then requeues whatever is left).
+HANDBACK_SECONDS = 5.0
+
+
+@dataclass
+class Report:
+    complete: list[Task]
+    executing: list[TaskBrief]
+    vacant: int
+    hold: float  # seconds the judicator may hold the call (long-poll); 0 = answer at once
+
+
+def plan_report(snapshot: Snapshot, draining: bool, heartbeat: float) -> Report:
+    """A draining executor asks for nothing; with free slots and nothing to hand in, the
+    report long-polls for up to one heartbeat."""
+    vacant = 0 if draining else snapshot.free
+    hold = heartbeat if vacant and not snapshot.complete else 0.0
+    return Report(snapshot.complete, snapshot.executing, vacant, hold)
+
+
+@dataclass
+class AnswerPlan:
+    stop: list[str] = field(default_factory=list)  # running tasks to kill and forget
+    start: list[Task] = field(default_factory=list)  # tasks to run
+    fail: list[tuple[str, str]] = field(default_factory=list)  # (id, why): hand in as failed
+    refuse: list[str] = field(default_factory=list)  # assigned while draining: never run
+
+
+def read_answer(answer: Assignment, running: set[str], draining: bool) -> AnswerPlan:
+    """What one answer asks. An executor that is draining runs nothing new: a task assigned
+    to it anyway (a report sent before the drain) is refused, so it is reported neither as
+    executing nor complete and the judicator requeues it at the next report."""
+    plan = AnswerPlan(stop=[i for i in answer.cancel if i in running])
+    if draining:
+        plan.refuse = [t.id for t in answer.assign] + [i for i, _ in answer.undecodable]
+        return plan
+    plan.start = [t for t in answer.assign if t.id not in running]
+    plan.fail = [(i, why) for i, why in answer.undecodable if i not in running]
+    return plan
+
+
+def busy_answer(plan: AnswerPlan) -> bool:
+    """The answer changed what we hold: report again at once."""
+    return bool(plan.stop or plan.start or plan.fail or plan.refuse)
+
+
+def pause_after(
+    report: Report, busy: bool, elapsed: float, early_before: bool, heartbeat: float
+) -> tuple[float, bool]:
+    """Seconds to pause before the next report, and whether this one was a long-poll that
+    ended early with nothing (to remember for the next call).
+
+    - something handed in or changed: go again at once;
+    - no free slot (no long-poll): report at heartbeat pace;
+    - a long-poll that ended early with nothing (a stale wake, or a judicator that does not
+      hold calls): go again at once the first time, sleep out the rest of the hold if it keeps
+      happening.
+    """
+    if busy or report.complete:
+        return 0.0, False
+    if not report.hold:
+        return heartbeat, False
+    left = report.hold - elapsed
+    early = left > 0.05 * report.hold
+    return (left if early_before and early else 0.0), early
+
+
+def backoff_after_failure(backoff: float) -> float:
+    """No judicator answered: the next pause, doubling up to BACKOFF_MAX."""
+    return min(BACKOFF_MAX, max(BACKOFF_MIN, backoff * 2))
+
+
+@dataclass
+class StopClock:
+    """Deadlines of a stop: `grace` ends the warm phase (running steps are killed), `give_up`
+    ends the hand-back. None: not reached that phase."""
+
+    grace: float | None = None
+    give_up: float | None = None
+
+
+def stop_step(clock: StopClock, now: float, busy: bool, killed: bool, draining: bool) -> str:
+    """What a (possibly) stopping loop does next:
+
+    - "run": not stopping, or draining within the grace period;
+    - "kill": the grace period ended (or a force came) with tasks still running;
+    - "exit": stopping and nothing left to run or hand in, or the hand-back time is over.
+    """
+    if not draining:
+        return "run"
+    if not busy:
+        return "exit"
+    if killed:
+        return "exit" if clock.give_up is not None and now >= clock.give_up else "run"
+    if clock.grace is not None and now >= clock.grace:
+        return "kill"
+    return "run"

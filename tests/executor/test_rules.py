@@ -1,0 +1,104 @@
+"""The report loop's rules, driven without servers."""
+
+from __future__ import annotations
+
+from khala.executor import rules
+from khala.executor.rules import Report, StopClock
+from khala.executor.slots import Snapshot
+from khala.model import Assignment, Status, Task, TaskBrief
+
+A, B, C = "a" * 24, "b" * 24, "c" * 24
+
+
+def snap(complete: int = 0, executing: int = 0, free: int = 2) -> Snapshot:
+    return Snapshot(
+        complete=[Task(id=A, done=True, status=Status.SUCCESS)] * complete,
+        executing=[TaskBrief(id=B, status=Status.RUNNING)] * executing,
+        free=free,
+    )
+
+
+def test_free_slots_and_nothing_to_hand_in_long_poll() -> None:
+    report = rules.plan_report(snap(free=2), draining=False, heartbeat=1.5)
+    assert (report.vacant, report.hold) == (2, 1.5)
+
+
+def test_results_to_hand_in_are_sent_at_once() -> None:
+    report = rules.plan_report(snap(complete=1, free=1), draining=False, heartbeat=1.5)
+    assert (report.vacant, report.hold, len(report.complete)) == (1, 0.0, 1)
+
+
+def test_no_free_slot_means_no_hold() -> None:
+    report = rules.plan_report(snap(executing=1, free=0), draining=False, heartbeat=1.5)
+    assert (report.vacant, report.hold, [b.id for b in report.executing]) == (0, 0.0, [B])
+
+
+def test_draining_asks_for_nothing_and_never_holds() -> None:
+    report = rules.plan_report(snap(executing=1, free=1), draining=True, heartbeat=1.5)
+    assert (report.vacant, report.hold) == (0, 0.0)
+
+
+def test_answer_starts_assigned_and_failed_tasks_and_stops_cancelled_running_ones() -> None:
+    answer = Assignment(
+        assign=[Task(id=A), Task(id=B)], cancel=[C, "d" * 24], undecodable=[("e" * 24, "bad")]
+    )
+    plan = rules.read_answer(answer, running={B, C}, draining=False)
+    assert [t.id for t in plan.start] == [A]  # B already runs here
+    assert plan.stop == [C]  # only what runs here is stopped
+    assert plan.fail == [("e" * 24, "bad")]
+    assert plan.refuse == [] and rules.busy_answer(plan)
+
+
+def test_a_draining_executor_refuses_every_assignment() -> None:
+    answer = Assignment(assign=[Task(id=A)], cancel=[C], undecodable=[(B, "bad")])
+    plan = rules.read_answer(answer, running={C}, draining=True)
+    assert (plan.start, plan.fail, plan.refuse, plan.stop) == ([], [], [A, B], [C])
+    assert rules.busy_answer(plan)  # report again at once: the refused go back now
+
+
+def test_empty_answer_is_not_busy() -> None:
+    assert not rules.busy_answer(rules.read_answer(Assignment(), running={A}, draining=False))
+
+
+def poll(hold: float = 1.0, complete: int = 0) -> Report:
+    return Report(snap(complete=complete).complete, [], 1, hold)
+
+
+def test_pause_after_a_busy_answer_or_a_hand_in_is_zero() -> None:
+    assert rules.pause_after(poll(), True, 0.1, True, 1.0) == (0.0, False)
+    assert rules.pause_after(poll(0.0, complete=1), False, 0.1, True, 1.0) == (0.0, False)
+
+
+def test_pause_without_hold_is_the_heartbeat() -> None:
+    assert rules.pause_after(poll(hold=0.0), False, 0.01, False, 0.7) == (0.7, False)
+
+
+def test_a_long_poll_that_ran_out_goes_again_at_once() -> None:
+    assert rules.pause_after(poll(hold=1.0), False, 1.0, True, 1.0) == (0.0, False)
+
+
+def test_early_empty_long_polls_go_again_once_then_sleep_out_the_hold() -> None:
+    pause, early = rules.pause_after(poll(hold=1.0), False, 0.2, False, 1.0)
+    assert (pause, early) == (0.0, True)
+    pause, early = rules.pause_after(poll(hold=1.0), False, 0.2, early, 1.0)
+    assert abs(pause - 0.8) < 1e-9 and early
+
+
+def test_backoff_doubles_up_to_its_bound() -> None:
+    pauses = [rules.BACKOFF_MIN]
+    for _ in range(8):
+        pauses.append(rules.backoff_after_failure(pauses[-1]))
+    assert pauses[:3] == [0.1, 0.2, 0.4]
+    assert pauses[-1] == rules.BACKOFF_MAX and max(pauses) == rules.BACKOFF_MAX
+
+
+def test_stop_steps() -> None:
+    clock = StopClock(grace=10.0)
+    assert rules.stop_step(StopClock(), 0.0, True, False, False) == "run"  # not stopping
+    assert rules.stop_step(clock, 5.0, True, False, True) == "run"  # within grace
+    assert rules.stop_step(clock, 5.0, False, False, True) == "exit"  # all handed in
+    assert rules.stop_step(clock, 10.0, True, False, True) == "kill"  # grace over
+    killed = StopClock(grace=10.0, give_up=15.0)
+    assert rules.stop_step(killed, 12.0, True, True, True) == "run"  # handing back
+    assert rules.stop_step(killed, 12.0, False, True, True) == "exit"
+    assert rules.stop_step(killed, 15.0, True, True, True) == "exit"  # hand-back time over

@@ -1,0 +1,165 @@
+"""Slots and their outbox with a fake task runner (no sandbox): pure bookkeeping and threads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from khala.executor.slots import Slots
+from khala.model import Result, Status, Task
+from khala.sandbox.base import SignalBox
+
+A, B = "a" * 24, "b" * 24
+
+
+class FakeRunner:
+    """Runs a task until released (or cancelled); `fail` makes it raise instead."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = threading.Semaphore(0)
+        self.fail: BaseException | None = None
+        self.received: list[int] = []
+
+    def __call__(
+        self,
+        task: Task,
+        cancel: threading.Event,
+        on_status: Callable[[int], None],
+        signals: SignalBox,
+    ) -> tuple[int, Result]:
+        signals.attach(self.received.append)
+        on_status(Status.RUNNING)
+        self.started.release()
+        if self.fail is not None:
+            raise self.fail
+        while not self.release.wait(0.01):
+            if cancel.is_set():
+                return Status.RUN_FAILED, Result(execute_error=b"cancelled")
+        return Status.SUCCESS, Result(execute_output=f"ran {task.id}".encode())
+
+
+@pytest.fixture
+def runner() -> FakeRunner:
+    return FakeRunner()
+
+
+@pytest.fixture
+def pokes() -> list[int]:
+    return []
+
+
+@pytest.fixture
+def slots(runner: FakeRunner, pokes: list[int]) -> Slots:
+    return Slots("exec", 2, runner, on_change=lambda: pokes.append(1))
+
+
+def test_a_finished_task_moves_to_the_outbox_until_handed_in(
+    slots: Slots, runner: FakeRunner, pokes: list[int]
+) -> None:
+    assert slots.start(A, Task(id=A))
+    assert runner.started.acquire(timeout=5)
+    running = slots.snapshot()
+    assert [(b.id, b.status) for b in running.executing] == [(A, Status.RUNNING)]
+    assert (running.free, running.complete) == (1, [])
+    runner.release.set()
+    assert slots.join(5)
+    done = slots.snapshot()
+    assert (done.free, done.executing) == (2, [])
+    assert [(t.id, t.status, t.executor, t.done) for t in done.complete] == [
+        (A, Status.SUCCESS, "exec", True)
+    ]
+    assert done.complete[0].result and done.complete[0].result.execute_output == f"ran {A}".encode()
+    assert slots.busy() and pokes  # the status change and the finish each asked for a report
+    slots.handed_in(done.complete)
+    assert not slots.busy() and slots.snapshot().complete == []
+
+
+def test_handing_in_an_old_copy_keeps_a_newer_result(slots: Slots, runner: FakeRunner) -> None:
+    runner.release.set()
+    slots.start(A, Task(id=A))
+    slots.join(5)
+    first = slots.snapshot().complete
+    slots.handed_in([Task(id=A)])  # another object with the same id: not what we hold
+    assert slots.snapshot().complete == first
+
+
+def test_the_same_task_is_not_started_twice(slots: Slots, runner: FakeRunner) -> None:
+    assert slots.start(A, Task(id=A))
+    assert not slots.start(A, Task(id=A))
+    runner.release.set()
+    slots.join(5)
+
+
+def test_a_dropped_task_is_stopped_unreported_and_its_result_discarded(
+    slots: Slots, runner: FakeRunner
+) -> None:
+    slots.start(A, Task(id=A))
+    slots.start(B, Task(id=B))
+    assert runner.started.acquire(timeout=5) and runner.started.acquire(timeout=5)
+    assert slots.drop([A, "c" * 24])
+    assert [b.id for b in slots.snapshot().executing] == [B]
+    assert not slots.drop([A])  # already dropped
+    runner.release.set()
+    assert slots.join(5)
+    assert [t.id for t in slots.snapshot().complete] == [B]
+
+
+def test_drop_all_kills_everything_and_closes(slots: Slots, runner: FakeRunner) -> None:
+    slots.start(A, Task(id=A))
+    slots.start(B, Task(id=B))
+    assert sorted(slots.drop_all()) == [A, B]
+    assert slots.join(5)  # cancelled runs end without a release
+    assert slots.snapshot().complete == [] and not slots.busy()
+    assert not slots.start("c" * 24, Task(id="c" * 24))
+
+
+def test_closed_slots_take_no_new_task(slots: Slots) -> None:
+    slots.close()
+    assert not slots.start(A, Task(id=A)) and not slots.busy()
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), RecursionError("deep"), SystemExit(3)])
+def test_no_exception_kills_a_slot(slots: Slots, runner: FakeRunner, error: BaseException) -> None:
+    runner.fail = error
+    assert slots.start(A, Task(id=A))
+    assert slots.join(5)
+    (failed,) = slots.snapshot().complete
+    assert failed.status == Status.UNKNOWN_ERROR and failed.result is not None
+    assert type(error).__name__.encode() in failed.result.compile_error
+    # The slot lives: the next task runs normally.
+    runner.fail = None
+    runner.release.set()
+    assert slots.start(B, Task(id=B)) and slots.join(5)
+    assert {t.id: t.status for t in slots.snapshot().complete}[B] == Status.SUCCESS
+
+
+def test_an_undecodable_task_is_handed_in_as_failed(slots: Slots) -> None:
+    assert slots.start(A, None, "bad zlib")
+    assert slots.join(5)
+    (failed,) = slots.snapshot().complete
+    assert failed.status == Status.UNKNOWN_ERROR and failed.result is not None
+    assert b"bad zlib" in failed.result.compile_error
+
+
+def test_a_failing_notification_does_not_kill_the_slot(runner: FakeRunner) -> None:
+    def explode() -> None:
+        raise ValueError("no")
+
+    slots = Slots("exec", 1, runner, on_change=explode)
+    runner.release.set()
+    assert slots.start(A, Task(id=A)) and slots.join(5)
+    assert [t.status for t in slots.snapshot().complete] == [Status.SUCCESS]
+
+
+def test_a_signal_reaches_the_running_task_only(slots: Slots, runner: FakeRunner) -> None:
+    assert slots.start(A, Task(id=A))
+    assert runner.started.acquire(timeout=5)
+    assert slots.signal(A, 10)
+    assert not slots.signal("f" * 24, 10)  # not running here
+    runner.release.set()
+    assert slots.join(5)
+    assert runner.received == [10]
+    assert not slots.signal(A, 15)  # finished: nothing to send to
