@@ -228,6 +228,8 @@ class Task:
     report_time: str = ""
     result: Result | None = None
     key: str | None = None  # client-chosen id (API v2), unique among tasks
+    callback_url: str | None = None  # webhook POSTed when the task finishes (operations)
+    webhook: Webhook | None = None  # its delivery record, when read back
     priority: int = 0  # higher is dispatched first (issue 15); the seed API sends none: 0
 
     def brief(self) -> TaskBrief:
@@ -421,3 +423,18 @@ class SubmitOutcome:
     id: str = ""  # the task's seed id (24 hex)
     created: bool = False  # False with Code.OK: an identical task existed under the key
     detail: str = ""
+
+
+# ----------------------------------------------------------------------------- operations
+
+
+@dataclass
+class Webhook:
+    """The delivery record of a task's webhook (khala/judicator/webhooks.py)."""
+
+    url: str
+    state: str = "pending"  # pending, ready, sending, delivered, failed
+    attempts: int = 0
+    last_status: int | None = None  # HTTP status of the last try
+    last_error: str = ""
+    delivered_at: str = ""

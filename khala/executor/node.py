@@ -21,7 +21,10 @@ from khala.executor.languages import detect, wanted
 from khala.executor.reporter import Reporter
 from khala.executor.slots import Slots
 from khala.judging.presets import HostLanguage
+from khala.metrics import serve
+from khala.metrics.executor import ExecutorMetrics
 from khala.model import Language
+from khala.rpc.auth import NodeAuth
 from khala.rpc.client import JudicatorClient
 from khala.sandbox import Sandbox, open_sandbox
 from khala.sandbox.fstree import remove_tree
@@ -49,7 +52,10 @@ class ExecutorNode:
         self.judging = judging or JudgeContext({}, CompileCache("", 0))
         context = self.judging
         # The executor's name is its rendezvous key: executors spread over the judicators.
-        self.client = JudicatorClient(discovery, settings.rpc_timeout, key=self.name)
+        self.client = JudicatorClient(
+            discovery, settings.rpc_timeout, key=self.name,
+            auth=NodeAuth.from_file(settings.cluster_secret_file),  # docs/security.md
+        )
         self.slots = Slots(
             self.name,
             settings.resolved_slots(),
@@ -207,8 +213,11 @@ def run(settings: ExecutorSettings) -> int:
         sandbox.close()
         return 2
     discovery = open_discovery(settings)
-    node = ExecutorNode(settings, sandbox, discovery, judging)
+    metrics = ExecutorMetrics()  # docs/operations.md, Metrics
+    node = ExecutorNode(settings, metrics.sandbox(sandbox), discovery, judging)
     detect_later(settings, node)
+    metrics.watch_slots(node.capacity, node.slots.running)
+    metrics_server = serve(settings.metrics_listen, metrics.registry)
     handle_stop_signals(node)
     log.info("executor %s: %d slot(s), sandbox %s", node.name, node.capacity, sandbox.name)
     loop = threading.Thread(target=node.run, name="khala-report-loop")
@@ -216,6 +225,8 @@ def run(settings: ExecutorSettings) -> int:
     wait_taking_signals(loop)
     node.close()
     discovery.close()
+    if metrics_server is not None:
+        metrics_server.shutdown()
     if cache_tmp:
         remove_tree(cache_tmp)
     log.info("executor %s stopped", node.name)

@@ -23,6 +23,7 @@ import time
 from khala.errors import KhalaError, RemoteError, Unavailable
 from khala.executor import rules
 from khala.executor.slots import Slots
+from khala.executor.stats import collect as collect_stats
 from khala.model import Assignment, Language
 from khala.rpc.client import JudicatorClient
 
@@ -162,6 +163,7 @@ class Reporter:
                 int(report.hold * 1000),
                 self.languages,
                 timeout=self.rpc_timeout + report.hold,
+                stats=collect_stats(self.slots.capacity, report.vacant, self.slots.usage()),
             )
         except (RemoteError, Unavailable, KhalaError) as exc:
             log.warning("report failed: %s", exc)

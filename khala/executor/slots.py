@@ -90,6 +90,13 @@ class Slots:
         with self._lock:
             return len(self._running)
 
+    def usage(self) -> list[tuple[str, int, SignalBox]]:
+        """(task id, status, its SignalBox: the running step's live usage) of each task
+        running and not dropped (executor statistics, khala/executor/stats.py)."""
+        with self._lock:
+            return [(s.task_id, int(s.status), s.signals) for s in self._running.values()
+                    if not s.dropped]
+
     # ------------------------------------------------------------------ lending (judging)
 
     def borrow(self, wanted: int) -> int:

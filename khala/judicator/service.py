@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
+from typing import Any
 
 from khala import model
 from khala.config import JudicatorSettings
@@ -45,6 +46,9 @@ def _check_id(task_id: str) -> None:
 
 
 class JudicatorService:
+    #: The operations side (khala/judicator/ops.py), set by the judicator server.
+    ops: Any = None
+
     def __init__(
         self,
         store: Store,

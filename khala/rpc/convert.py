@@ -37,6 +37,7 @@ from khala.model import (
     verdict_of,
 )
 from khala.rpc import judicator_thrift as T
+from khala.rpc import ops
 
 MAX_TEXT = 1 << 30  # default decompression bound of one call (the judicator passes its own)
 
@@ -196,6 +197,8 @@ def task_to_thrift(task: Task) -> Any:
         report_time=task.report_time,
         result=result_to_thrift(task.result),
         key=task.key,
+        callback_url=task.callback_url,
+        webhook=ops.webhook_to_thrift(task.webhook),
         priority=task.priority,
     )
 
@@ -377,6 +380,8 @@ def task_from_thrift(task: Any, max_text: int = MAX_TEXT) -> Task:
         report_time=task.report_time or "",
         result=result_from_thrift(task.result, budget),
         key=task.key or None,
+        callback_url=task.callback_url or None,
+        webhook=ops.webhook_from_thrift(task.webhook),
         priority=_priority(task.priority),
     )
 

@@ -34,6 +34,7 @@ from khala.rpc import convert
 from khala.rpc import judicator_thrift as T
 from khala.rpc.handler_jobs import JobsHandler
 from khala.rpc.handler_v2 import TaskApiHandler
+from khala.rpc.ops import OpsHandler
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def _answers(empty: Callable[[int], Any]) -> Callable[[Callable[..., Any]], Call
     return decorate
 
 
-class JudicatorHandler(TaskApiHandler, JobsHandler):
+class JudicatorHandler(TaskApiHandler, JobsHandler, OpsHandler):
     """The object thriftpy2's processor serves: one method per IDL method (the API v2 ones in
     handler_v2.py)."""
 
@@ -152,8 +153,10 @@ class JudicatorHandler(TaskApiHandler, JobsHandler):
         executing: list[Any] | None,
         vacant: int | None,
         wait_ms: int | None = None,
+        stats: Any = None,
         languages: list[Any] | None = None,
     ) -> Any:
+        self.record_stats(executor, stats)  # operations extension (khala/rpc/ops.py)
         budget = convert.Inflation(self.max_report)  # shared by every result in this report
         finished = [
             convert.completed_from_thrift(t, budget)

@@ -14,6 +14,16 @@ struct StepReport {
     7: optional string reason,     // ok, nonzero_exit, signaled, time_limit, wall_limit, ...
 }
 
+// Extension (operations): the delivery record of a task's webhook
+struct Webhook {
+    1: string url,
+    2: string state,              // pending, ready, sending, delivered, failed
+    3: i32 attempts,
+    4: optional i32 last_status,  // HTTP status of the last try
+    5: optional string last_error,
+    6: optional string delivered_at,
+}
+
 // Judging (docs/judging.md). Extensions, not in the original protocol.
 struct Case {
     1: binary input,                // zlib-compressed UTF-8
@@ -116,6 +126,9 @@ struct Task {
     10: Result result,
     // Extension (API v2): the client-chosen id; tasks added with one are idempotent
     11: optional string key,
+    // Extensions (operations; ids from 41): the webhook URL and its delivery record
+    41: optional string callback_url,
+    42: optional Webhook webhook,
     // Extension (issue 15): higher is dispatched first; absent = 0
     12: optional i32 priority,
 }
@@ -188,6 +201,33 @@ struct ExecutorsReturn {
     2: list<Executor> executors,
 }
 
+// Extensions (operations): what an executor reports about itself ------------------------
+
+struct TaskUsage {
+    1: string id,
+    2: i32 status,
+    3: optional double cpu_time,  // CPU seconds of the running step so far (its cgroup)
+    4: optional i64 memory,       // bytes now
+    5: optional i32 pids,         // processes now
+}
+
+struct ExecutorStats {
+    1: i32 slots,
+    2: i32 vacant,
+    3: string version,
+    4: list<double> load,         // host load averages over 1, 5, 15 minutes
+    5: i64 memory_total,          // host memory, bytes
+    6: i64 memory_available,
+    7: list<TaskUsage> tasks,
+    8: optional string name,         // filled in by the judicator in answers
+    9: optional string report_time,
+}
+
+struct StatsReturn {
+    1: ReturnCode result,
+    2: list<ExecutorStats> executors,
+}
+
 // Extensions (API v2) ------------------------------------------------------------------
 
 struct SubmitReturn {
@@ -230,10 +270,12 @@ service Judicator {
     // Extension: 5 wait_ms lets a new executor long-poll: when it has vacant slots and nothing is
     // assignable, the judicator holds the call up to wait_ms for work or a cancel. Old clients
     // never send it and get an immediate answer.
-    // Extension: 6 languages are the presets this executor has (judging); an executor that
-    // sends none is given only tasks without a language.
+    // Extensions: 6 stats, the executor's statistics (kept by the judicator for
+    // executor_stats); 7 languages, the presets this executor has (judging; an executor that
+    // sends none is given only tasks without a language). Old executors send neither.
     ReportReturn report(1: string executor, 2: list<Task> complete, 3: list<TaskBrief> executing,
-                        4: i32 vacant, 5: i32 wait_ms, 6: list<Language> languages),
+                        4: i32 vacant, 5: i32 wait_ms, 6: ExecutorStats stats,
+                        7: list<Language> languages),
     ExecutorsReturn executors(),
     // Extension: ends a report long-poll of this executor early (e.g. a task just finished).
     // 2 draining (extension): the executor is stopping; assign it nothing from now on.
@@ -254,6 +296,9 @@ service Judicator {
     ReturnCode stop(1: string ref),
     // Delete a done task with its files: OK, NOT_EXIST, CONFLICT (not done)
     ReturnCode remove(1: string ref),
+    // Extension (operations): the latest statistics of live executors; name "" = all,
+    // NOT_EXIST when that executor is not live.
+    StatsReturn executor_stats(1: string name),
     // Extension (judging): the presets live executors have, with versions and counts.
     LanguagesReturn languages(),
     // Extension (issue 15): jobs. op is create (spec: the job as JSON, template: its task),

@@ -105,6 +105,10 @@ class RunCgroup(ABC):
     def memory_peak(self) -> int: ...
 
     @abstractmethod
+    def memory_now(self) -> int:
+        """Bytes the run's processes use now."""
+
+    @abstractmethod
     def oom_killed(self) -> bool: ...
 
     @abstractmethod
@@ -160,6 +164,9 @@ class V1RunCgroup(RunCgroup):
     def memory_peak(self) -> int:
         return read_int(self._file("memory", "memory.max_usage_in_bytes"))
 
+    def memory_now(self) -> int:
+        return read_int(self._file("memory", "memory.usage_in_bytes"))
+
     def oom_killed(self) -> bool:
         control = read_keyed(self._file("memory", "memory.oom_control"))
         if "oom_kill" in control:
@@ -176,6 +183,9 @@ class V2RunCgroup(RunCgroup):
 
     def memory_peak(self) -> int:
         return read_int(os.path.join(self.dirs[0], "memory.peak"))  # kernel 5.19+; else 0
+
+    def memory_now(self) -> int:
+        return read_int(os.path.join(self.dirs[0], "memory.current"))
 
     def oom_killed(self) -> bool:
         events = read_keyed(os.path.join(self.dirs[0], "memory.events"))

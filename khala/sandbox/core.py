@@ -125,6 +125,11 @@ class Process:
         """Free what the run held; False if some process of it survived."""
         return True
 
+    def live_usage(self) -> dict[str, float | int]:
+        """What the step uses now (executor statistics); default: CPU time when readable."""
+        cpu = self.cpu_seconds()
+        return {} if cpu is None else {"cpu_time": cpu}
+
     def signal(self, signum: int) -> None:
         """Send a signal to the step's processes (API v2); default: the process group."""
         try:
@@ -160,7 +165,7 @@ class CoreSandbox(Sandbox):
                 os.close(fd)
         clean = False
         if spec.signals is not None:
-            spec.signals.attach(proc.signal)
+            spec.signals.attach(proc.signal, proc.live_usage)
         try:
             outcome = self._finish(proc, spec.limits, cancel, out_r, err_r, start)
         finally:

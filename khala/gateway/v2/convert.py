@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import asdict
+from typing import Any
 
 from khala.errors import InvalidInput
 from khala.gateway.v2.models import (
@@ -15,6 +17,7 @@ from khala.gateway.v2.models import (
     CompareOut,
     CompileOut,
     ExecuteOut,
+    ExecutorOut,
     ExitStatus,
     File,
     JudgementOut,
@@ -24,6 +27,7 @@ from khala.gateway.v2.models import (
     TaskIn,
     TaskOut,
     TaskSummary,
+    WebhookOut,
 )
 from khala.model import (
     Case,
@@ -77,6 +81,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
         user=body.user,
         priority=body.priority,
         key=key,
+        callback_url=body.callback_url,
         compile=Compile(
             source=_archive(c.files, c.zip, "compile"),
             command=c.command,
@@ -163,6 +168,9 @@ def task_out(task: Task) -> TaskOut:
             compare=compare_out(e.compare), stop_on_failure=e.stop_on_failure,
         ),
         result=results,
+        callback_url=task.callback_url,
+        webhook=None if task.webhook is None else WebhookOut(
+            **{**asdict(task.webhook), "delivered_at": task.webhook.delivered_at or None}),
     )
 
 
@@ -196,3 +204,10 @@ def output_bytes(task: Task, step: str, stream: str) -> bytes:
     name = f"{step}_{'output' if stream == 'stdout' else 'error'}"
     value: bytes | str = getattr(task.result, name)
     return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def executor_out(stats: dict[str, Any]) -> dict[str, Any]:
+    """An executor's statistics as API v2 shows them (ExecutorOut)."""
+    tasks = [{**t, "status": STATUS_NAMES[t["status"]] if 0 <= t["status"] < len(STATUS_NAMES)
+              else "unknown_error"} for t in stats.get("tasks", [])]
+    return ExecutorOut(**{**stats, "tasks": tasks}).model_dump(mode="json")

@@ -116,6 +116,9 @@ class TaskIn(Strict):
                           description="higher is dispatched first; equal: fair between users")
     compile: CompileIn
     execute: ExecuteIn
+    callback_url: str | None = Field(
+        None, max_length=2048, description="POSTed the task's JSON when it finishes "
+        "(http or https; not the cluster's own addresses); see docs/security.md")
 
 
 class BatchItem(TaskIn):
@@ -227,11 +230,22 @@ class TaskSummary(BaseModel):
     report_time: str | None
 
 
+class WebhookOut(BaseModel):
+    url: str
+    state: Literal["pending", "ready", "sending", "delivered", "failed"]
+    attempts: int
+    last_status: int | None = Field(description="HTTP status of the last try")
+    last_error: str
+    delivered_at: str | None
+
+
 class TaskOut(TaskSummary):
     priority: int
     compile: CompileOut
     execute: ExecuteOut
     result: Results | None
+    callback_url: str | None = None
+    webhook: WebhookOut | None = Field(None, description="the webhook's delivery record")
 
 
 class TaskEnvelope(BaseModel):
@@ -283,3 +297,34 @@ class LanguageList(BaseModel):
 
 
 BatchOutcome.model_rebuild()
+
+
+# ----------------------------------------------------------------------------- executors
+
+
+class TaskUsageOut(BaseModel):
+    id: str = Field(description="the task's seed id")
+    status: StatusName
+    cpu_time: float | None = Field(description="CPU seconds of its running step so far")
+    memory: int | None = Field(description="bytes its running step uses now")
+    pids: int | None = Field(description="processes of its running step now")
+
+
+class ExecutorOut(BaseModel):
+    name: str
+    slots: int
+    vacant: int
+    version: str
+    load: list[float] = Field(description="host load averages over 1, 5 and 15 minutes")
+    memory_total: int = Field(description="host memory, bytes")
+    memory_available: int
+    tasks: list[TaskUsageOut]
+    report_time: str = Field(description="when these statistics were reported")
+
+
+class ExecutorList(BaseModel):
+    data: list[ExecutorOut]
+
+
+class ExecutorEnvelope(BaseModel):
+    data: ExecutorOut
