@@ -35,6 +35,7 @@ unit: install
 
 bench: install
 	$(BIN)/python -m benchmarks.latency $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.judging
 
 clean:
 	rm -rf $(VENV) khala-data .pytest_cache .mypy_cache .ruff_cache
