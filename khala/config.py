@@ -59,6 +59,7 @@ class LimitSettings:
     max_task_size: int = setting(16252928, "largest accepted task in bytes (result 3 beyond)")
     zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
     zip_max_files: int = setting(10000, "most files in a zip")
+    max_cases: int = setting(1000, "most test cases a judged task may have")
 
 
 @dataclass
@@ -121,6 +122,15 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
         10.0, "seconds running tasks may finish after the first SIGTERM/SIGINT, then killed"
     )
     metrics_listen: str = setting("", "HOST:PORT of this node's Prometheus /metrics; empty = none")
+    # Judging (docs/judging.md)
+    languages: str = setting("auto", "language presets offered: auto = every one detected on "
+                             "this host; or a comma list (c,cpp,…) of those to offer if found")
+    cache_dir: str = setting("", "compile cache directory; empty = <work_dir>/.compile-cache, "
+                             "or a temporary one removed at exit without a work_dir")
+    cache_bytes: int = setting(256 * 1024 * 1024, "bound of the compile cache, bytes; 0 = off")
+    case_output_limit: int = setting(64 * 1024, "bytes of each case's stdout/stderr kept")
+    case_parallelism: int = setting(0, "most slots the cases of one task use at once; 0 = "
+                                    "every free slot")
     warm_sandboxes: int = setting(
         2, "warm bwrap sandboxes kept per slot, reused clean across steps; 0 = one bwrap per step")
 

@@ -26,6 +26,8 @@ if [ "$mode" = run ]; then
 fi
 
 apt_install bubblewrap libseccomp2
+# Compilers for the judging tests (docs/judging.md): the c, cpp and python3 presets.
+apt_install gcc g++ python3
 # Apache Thrift's own compiler: the foreign-client test generates Python code with it.
 apt_install thrift-compiler
 # The browser tests (tests/gateway/website) drive Debian's Chromium with Playwright; never `playwright install`.

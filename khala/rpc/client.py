@@ -35,7 +35,15 @@ from thriftpy2.transport import TCyBufferedTransportFactory, TSocket, TTransport
 from khala.config import parse_hostport
 from khala.discovery.base import Discovery
 from khala.errors import InvalidInput, RemoteError, Unavailable
-from khala.model import Assignment, Code, ExecutorInfo, SearchQuery, Task, TaskBrief
+from khala.model import (
+    Assignment,
+    Code,
+    ExecutorInfo,
+    Language,
+    SearchQuery,
+    Task,
+    TaskBrief,
+)
 from khala.rpc import convert, judicator_thrift
 from khala.rpc.auth import AuthError, NodeAuth
 from khala.rpc.jobs_client import JobCalls
@@ -192,6 +200,7 @@ class JudicatorClient(TaskCalls, JobCalls, OpsCalls):
         executing: list[TaskBrief],
         vacant: int,
         wait_ms: int = 0,
+        languages: list[Language] | None = None,
         *,
         timeout: float | None = None,
         prefer: str | None = None,
@@ -200,7 +209,7 @@ class JudicatorClient(TaskCalls, JobCalls, OpsCalls):
         """An executor's heartbeat (docs/rpc.md). `complete` sends id, done, status, executor
         and result of each task; `executing` id, status and executor. The answer names the
         judicator that gave it (`judicator`); tasks that could not be decoded come back in
-        `undecodable` rather than being lost."""
+        `undecodable` rather than being lost. `languages`: the presets this executor has."""
         reply, address = self._call(
             "report",
             executor,
@@ -209,11 +218,18 @@ class JudicatorClient(TaskCalls, JobCalls, OpsCalls):
             vacant,
             wait_ms,
             stats_to_thrift(stats),
+            [convert.language_to_thrift(lang) for lang in languages or []],
             timeout=timeout,
             prefer=prefer,
         )
         _ok(reply.result, "report", address)
         return convert.assignment_from_thrift(reply, address)
+
+    def languages(self) -> list[Language]:
+        """The language presets live executors have (judging), with versions and counts."""
+        reply, address = self._call("languages")
+        _ok(reply.result, "languages", address)
+        return [convert.language_from_thrift(lang) for lang in reply.languages or []]
 
     def wake(
         self, executor: str, *, timeout: float | None = None, prefer: str | None = None

@@ -262,6 +262,13 @@ class V2Api(JobViews):
         response.headers["Vary"] = "Accept-Encoding"
         return response
 
+    def languages(self) -> Response:
+        code, found = self.tasks.language_list()
+        if code != Code.OK:
+            raise ApiError(_status(code), "the languages could not be read")
+        return jsonify({"data": [{"name": x.name, "version": x.version,
+                                  "executors": x.executors} for x in found]})
+
     # ------------------------------------------------------------------ control
 
     def signal(self, id: str, signal: str) -> Response:  # noqa: A002
