@@ -34,7 +34,9 @@ unit: install
 	$(BIN)/pytest -q -m "not integration"
 
 bench: install
-	$(BIN)/python -m benchmarks.latency $(BENCH_ARGS)
+	bash scripts/install-deps.sh bench
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.judging
 
 clean:

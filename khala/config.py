@@ -131,6 +131,8 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     case_output_limit: int = setting(64 * 1024, "bytes of each case's stdout/stderr kept")
     case_parallelism: int = setting(0, "most slots the cases of one task use at once; 0 = "
                                     "every free slot")
+    warm_sandboxes: int = setting(
+        2, "warm bwrap sandboxes kept per slot, reused clean across steps; 0 = one bwrap per step")
 
     def resolved_name(self) -> str:
         return self.name or f"executor.{socket.gethostname()}.{os.getpid()}"

@@ -181,7 +181,8 @@ def detect_later(settings: ExecutorSettings, node: ExecutorNode) -> threading.Th
 def open_checked_sandbox(settings: ExecutorSettings) -> Sandbox | None:
     """The configured sandbox with a usable work dir, or None (logged) when it cannot be."""
     try:
-        sandbox = open_sandbox(settings.sandbox)
+        sandbox = open_sandbox(settings.sandbox,
+                               warm=settings.warm_sandboxes * settings.resolved_slots())
     except (SandboxUnavailable, ConfigError) as exc:
         log.error(
             "cannot start executor: %s. Install bubblewrap and make cgroups writable, or "

@@ -92,6 +92,17 @@ TASK_LANGUAGES = (
     "COALESCE(json_extract(spec, '$.compile.language'), '')",
     "COALESCE(json_extract(spec, '$.execute.compare.checker.language'), '')",
 )
+
+# The number of stored tasks, kept by triggers: an unfiltered search's total without counting
+# every row (COUNT(*) scans a whole index: ~50 ms per million tasks).
+TASK_COUNT = """
+CREATE TABLE IF NOT EXISTS task_count (n INTEGER NOT NULL);
+INSERT INTO task_count (n) SELECT COUNT(*) FROM tasks WHERE NOT EXISTS (SELECT 1 FROM task_count);
+CREATE TRIGGER IF NOT EXISTS task_count_add AFTER INSERT ON tasks
+    BEGIN UPDATE task_count SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS task_count_remove AFTER DELETE ON tasks
+    BEGIN UPDATE task_count SET n = n - 1; END;
+"""
 # After the migration of older files (add_priority): fair dispatch's lookups (khala/dispatch.py).
 FAIR_INDEX = (
     "CREATE INDEX IF NOT EXISTS tasks_fair ON tasks (done, executor, priority, user, add_time, id)"
@@ -117,6 +128,7 @@ class SqliteStore(SqliteJobs, Store):
                 have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in have:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            conn.executescript(TASK_COUNT)
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -219,8 +231,9 @@ class SqliteStore(SqliteJobs, Store):
         sql = f"SELECT {BRIEF_COLUMNS} FROM tasks {where} ORDER BY add_time {order}, id {order}"
         if query.limit:
             sql += f" LIMIT {int(query.limit)} OFFSET {int(query.limit) * int(query.page)}"
+        count = f"SELECT COUNT(*) FROM tasks {where}" if where else "SELECT n FROM task_count"
         with self._conn() as conn:
-            total = conn.execute(f"SELECT COUNT(*) FROM tasks {where}", params).fetchone()[0]
+            total = conn.execute(count, params).fetchone()[0]
             rows = conn.execute(sql, params).fetchall() if total else []
         return total, [brief_from_row(r) for r in rows]
 
