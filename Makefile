@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 7000
+# Test files run in TEST_JOBS parallel pytest workers (one file stays on one worker).
+TEST_JOBS ?= 3
 
 .PHONY: install run test test-deps lint typecheck unit bench clean
 
@@ -28,7 +30,7 @@ lint: install
 typecheck: lint
 
 test: test-deps lint
-	$(BIN)/pytest -q -ra
+	$(BIN)/pytest -q -ra -n $(TEST_JOBS) --dist loadfile --durations=15
 
 unit: install
 	$(BIN)/pytest -q -m "not integration"
