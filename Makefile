@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 7000
+# Test files run in TEST_JOBS parallel pytest workers (one file stays on one worker).
+TEST_JOBS ?= 3
 
 .PHONY: install run test test-deps lint typecheck unit bench clean
 
@@ -28,13 +30,16 @@ lint: install
 typecheck: lint
 
 test: test-deps lint
-	$(BIN)/pytest -q -ra
+	$(BIN)/pytest -q -ra -n $(TEST_JOBS) --dist loadfile --durations=15
 
 unit: install
 	$(BIN)/pytest -q -m "not integration"
 
 bench: install
-	$(BIN)/python -m benchmarks.latency $(BENCH_ARGS)
+	bash scripts/install-deps.sh bench
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.judging
 	$(BIN)/python -m benchmarks.streaming
 
 clean:

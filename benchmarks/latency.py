@@ -1,116 +1,82 @@
-"""Latency of a trivial task (compile `true`, execute `true`) on an idle local cluster, and the
-per-step cost of each sandbox, measured side by side in one run.
-
-    make bench            # or: .venv/bin/python -m benchmarks.latency --tasks 30
-
-Prints medians and ratios. Submission→done is taken from the judicator's own timestamps
-(add_time → report_time of the result), and also as the client sees it (add → first `get`
-that shows the task done, polling every 2 ms).
-"""
+"""Figures 1–2: a trivial task (compile `true`, execute `true`) POST → a GET showing it done,
+over HTTP, on an idle cluster: `khala up` (SQLite), and two judicators on the MongoDB wire
+test server (FerretDB) with the SQLite-store cluster measured in the same run as the baseline."""
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import statistics
 import tempfile
-import threading
 import time
-import zlib
 from pathlib import Path
 
-from khala.errors import ConfigError, SandboxUnavailable
-from khala.rpc import judicator_thrift as T
-from khala.sandbox import RunSpec, open_sandbox
-from tests.fixtures.cluster import Cluster
+import requests
+
+from benchmarks.common import (
+    Ferret,
+    KhalaUp,
+    Row,
+    bare_two_bash,
+    choose_handler,
+    emit,
+    median,
+    ms,
+    pct,
+    submit_and_wait,
+    test_cluster,
+    wait_for,
+)
+
+IDLE_GAP = 0.02  # seconds between two submissions, so each one meets an idle cluster
 
 
-def trivial_task() -> object:
-    z = zlib.compress(b"true")
-    return T.Task(
-        user=0,
-        compile=T.Compile(source=b"", command=z, timeout=10),
-        execute=T.Execute(input=b"", data=b"", command=z, timeout=10, standard=b""),
-    )
+def latencies(url: str, count: int) -> list[float]:
+    session = requests.Session()
+    submit_and_wait(session, url)  # warm-up: first connections, first sandbox
+    values = []
+    for _ in range(count):
+        values.append(submit_and_wait(session, url))
+        time.sleep(IDLE_GAP)
+    return values
 
 
-def parse(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
-
-
-def cluster_latency(sandbox: str, tasks: int) -> tuple[list[float], list[float]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        cluster = Cluster(Path(tmp), sandbox=sandbox)
-        try:
-            cluster.start_judicator()
-            cluster.start_executor(slots=2, heartbeat=1.0)
-            rpc = cluster.rpc()
-            time.sleep(1.0)  # let the executor settle into its idle long-poll
-            server, client = [], []
-            for _ in range(tasks):
-                started = time.monotonic()
-                task_id = rpc.add(trivial_task()).id
-                while not (task := rpc.get(task_id).task).done:
-                    time.sleep(0.002)
-                client.append(time.monotonic() - started)
-                assert task.status == 5, task
-                server.append((parse(task.report_time) - parse(task.add_time)).total_seconds())
-                time.sleep(0.05)  # idle again before the next submission
-            return server, client
-        finally:
-            cluster.stop()
-
-
-def step_cost(kind: str, runs: int) -> list[float]:
-    sandbox = open_sandbox(kind)
-    costs = []
+def figure_http(args: object) -> list[float]:
+    count = getattr(args, "tasks", 200)
+    bare = [bare_two_bash() for _ in range(50)]
+    up = KhalaUp(slots=2)
     try:
-        for _ in range(runs):
-            with tempfile.TemporaryDirectory(dir="/tmp") as workdir:
-                Path(workdir).chmod(0o711)
-                sandbox.prepare_workdir(workdir)
-                started = time.monotonic()
-                outcome = sandbox.run(RunSpec(argv=["true"], workdir=workdir), threading.Event())
-                costs.append(time.monotonic() - started)
-                assert outcome.report.reason == "ok", outcome
+        values = latencies(up.url, count)
     finally:
-        sandbox.close()
-    return costs
+        up.stop()
+    p50, p99 = median(values), pct(values, 0.99)
+    emit(Row(f"trivial task POST→done, khala up, p50 / p99 of {count}",
+             f"{ms(p50)} / {ms(p99)}", f"bash -c true ×2 directly {ms(median(bare))}",
+             p50 / median(bare), "≤ 15 ms / ≤ 50 ms", p50 <= 0.015 and p99 <= 0.050))
+    return values
 
 
-def ms(values: list[float]) -> str:
-    return f"{statistics.median(values) * 1000:7.1f} ms"
+def figure_mongo(args: object) -> None:
+    count = getattr(args, "tasks", 200) // 2
+    handler = choose_handler(getattr(args, "ferret_handler", "auto"))
+    with tempfile.TemporaryDirectory(prefix="khala-bench-") as tmp:
+        sqlite = run_cluster(Path(tmp) / "sqlite", None, count)
+        server = Ferret(handler)
+        try:
+            mongo = run_cluster(Path(tmp) / "mongo", f"{server.url}khala_bench", count)
+        finally:
+            server.stop()
+    ratio = median(mongo) / median(sqlite)
+    emit(Row(f"trivial task on MongoDB (FerretDB {handler}, 2 judicators), p50 / p99 of {count}",
+             f"{ms(median(mongo))} / {ms(pct(mongo, 0.99))}",
+             f"SQLite, 1 judicator {ms(median(sqlite))} / {ms(pct(sqlite, 0.99))}", ratio,
+             "p50 ≤ 3× SQLite", ratio <= 3.0))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tasks", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=50)
-    args = parser.parse_args()
-    kinds = ["none"]
-    try:
-        open_sandbox("bwrap").close()
-        kinds.append("bwrap")
-    except (SandboxUnavailable, ConfigError) as exc:
-        print(f"bwrap unavailable here ({exc}); measuring `none` only")
-    steps = {kind: step_cost(kind, args.runs) for kind in kinds}
-    print(f"one step running `true` (median of {args.runs}):")
-    for kind, values in steps.items():
-        print(f"  sandbox {kind:6s} {ms(values)}")
-    if "bwrap" in steps:
-        ratio = statistics.median(steps["bwrap"]) / statistics.median(steps["none"])
-        print(f"  bwrap / none = {ratio:.2f}x")
-    print(f"trivial task on an idle cluster, submission → done (median of {args.tasks}):")
-    results = {kind: cluster_latency(kind, args.tasks) for kind in kinds}
-    for kind, (server, client) in results.items():
-        print(
-            f"  sandbox {kind:6s} judicator clock {ms(server)}   client view {ms(client)}"
-            f"   max {max(client) * 1000:.0f} ms"
-        )
-    if "bwrap" in results:
-        ratio = statistics.median(results["bwrap"][1]) / statistics.median(results["none"][1])
-        print(f"  bwrap / none = {ratio:.2f}x")
-
-
-if __name__ == "__main__":
-    main()
+def run_cluster(tmp: Path, mongo_url: str | None, count: int) -> list[float]:
+    with test_cluster(tmp) as cluster:
+        for _ in range(2 if mongo_url else 1):
+            cluster.start_judicator(store=mongo_url)
+        cluster.start_executor(slots=2, heartbeat=1.0)
+        cluster.start_gateway()
+        url = cluster.gateway_url
+        wait_for(lambda: requests.get(f"{url}/api/executors", timeout=2).json()["executors"],
+                 60, "executor")
+        return latencies(url, count)

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from khala import __version__, tasks_cli
+from khala import __version__, apikeys, tasks_cli
 from khala.config import (
     ExecutorSettings,
     GatewaySettings,
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--config", default=None, help=f"TOML file; section [{name}]")
         add_flags(cmd, cls)
     tasks_cli.build(sub)
+    apikeys.build(sub)
     return parser
 
 
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in tasks_cli.COMMANDS:
         return tasks_cli.run(args)
+    if args.command == "keys":
+        return apikeys.run(args)
     cls, _ = COMMANDS[args.command]
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k not in {"command", "config"}}
     try:
@@ -76,6 +79,9 @@ def _dispatch(command: str, settings: Any) -> int:
 
         return run_executor(settings)
     if command == "gateway":
+        from khala.metrics.gateway import prepare_multiprocess
+
+        prepare_multiprocess()  # before prometheus_client is imported: workers add up
         from khala.gateway.server import run as run_gateway
 
         run_gateway(settings)

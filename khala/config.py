@@ -39,6 +39,10 @@ class DiscoverySettings:
     prefix: str = setting("/khala", "etcd key prefix under which judicators register")
     judicators: str = setting("127.0.0.1:4000", "static judicator addresses HOST:PORT[,…]")
     log_level: str = setting("info", "log level: debug, info, warning, error")
+    cluster_secret_file: str = setting(
+        "", "file holding the cluster secret nodes prove on every Thrift connection; empty = "
+        "node authentication off (docs/security.md)"
+    )
 
 
 @dataclass
@@ -55,6 +59,7 @@ class LimitSettings:
     max_task_size: int = setting(16252928, "largest accepted task in bytes (result 3 beyond)")
     zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
     zip_max_files: int = setting(10000, "most files in a zip")
+    max_cases: int = setting(1000, "most test cases a judged task may have")
 
 
 @dataclass
@@ -72,6 +77,17 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     mongo_write_concern: str = setting("majority", "MongoDB write concern: majority, 1, …")
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
     max_task_wait: float = setting(60.0, "longest API v2 ?wait= a judicator holds, seconds")
+    metrics_listen: str = setting("", "HOST:PORT of this node's Prometheus /metrics; empty = none")
+    webhook_timeout: float = setting(5.0, "seconds a webhook POST may take")
+    webhook_tries: int = setting(3, "tries of a webhook before it is marked failed")
+    webhook_backoff: float = setting(1.0, "seconds before the 2nd try; doubled for each next")
+    webhook_secret_file: str = setting(
+        "", "file holding the secret of the webhook HMAC signature header; empty = unsigned"
+    )
+    webhook_allow_internal: bool = setting(
+        False, "allow callback URLs at loopback, link-local, private-use or the nodes' own "
+        "addresses (tests, trusted networks)"
+    )
     job_pass: float = setting(0.5, "seconds between two passes of the leader's job scheduler")
     job_stop_grace: float = setting(5.0, "seconds from SIGTERM to kill when a job is stopped")
     cron_unit: float = setting(
@@ -113,6 +129,18 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     stop_grace: float = setting(
         10.0, "seconds running tasks may finish after the first SIGTERM/SIGINT, then killed"
     )
+    metrics_listen: str = setting("", "HOST:PORT of this node's Prometheus /metrics; empty = none")
+    # Judging (docs/judging.md)
+    languages: str = setting("auto", "language presets offered: auto = every one detected on "
+                             "this host; or a comma list (c,cpp,…) of those to offer if found")
+    cache_dir: str = setting("", "compile cache directory; empty = <work_dir>/.compile-cache, "
+                             "or a temporary one removed at exit without a work_dir")
+    cache_bytes: int = setting(256 * 1024 * 1024, "bound of the compile cache, bytes; 0 = off")
+    case_output_limit: int = setting(64 * 1024, "bytes of each case's stdout/stderr kept")
+    case_parallelism: int = setting(0, "most slots the cases of one task use at once; 0 = "
+                                    "every free slot")
+    warm_sandboxes: int = setting(
+        2, "warm bwrap sandboxes kept per slot, reused clean across steps; 0 = one bwrap per step")
 
     def resolved_name(self) -> str:
         return self.name or f"executor.{socket.gethostname()}.{os.getpid()}"
@@ -136,6 +164,12 @@ class GatewaySettings(DiscoverySettings, LimitSettings):
     )
     max_task_wait: float = setting(60.0, "largest ?wait= of GET /api/v2/tasks/{id}, seconds")
     max_batch_size: int = setting(1000, "most tasks in one POST /api/v2/batches")
+    keys_file: str = setting(
+        "", "API keys file (TOML, `khala keys`); empty = no keys: the APIs are open"
+    )
+    seed_requires_keys: bool = setting(
+        False, "the seed API (/api/...) also requires an API key (when keys_file is set)"
+    )
     max_streams: int = setting(
         4, "pow-1 websockets + event streams per worker at once (each holds a thread); "
         "beyond: 503")
@@ -156,6 +190,9 @@ class UpSettings:
     judicator_port: int = setting(0, "Thrift port of the judicator; 0 = a free port")
     etcd: str = setting("auto", "auto = start a local etcd if one is installed; off = static")
     log_level: str = setting("info", "log level: debug, info, warning, error")
+    node_auth: bool = setting(
+        True, "nodes prove a cluster secret (created in data_dir) on every Thrift connection"
+    )
 
 
 # ----------------------------------------------------------------------------- loading

@@ -61,8 +61,67 @@ class Reason(StrEnum):
     CANCELLED = "cancelled"
 
 
+class Verdict(StrEnum):
+    """How a judged test case (or a whole judged task) came out (docs/judging.md)."""
+
+    ACCEPTED = "accepted"
+    WRONG_ANSWER = "wrong_answer"
+    TIME_LIMIT = "time_limit"
+    MEMORY_LIMIT = "memory_limit"
+    OUTPUT_LIMIT = "output_limit"
+    RUNTIME_ERROR = "runtime_error"
+    COMPILE_ERROR = "compile_error"  # the whole task: the source did not compile
+    INTERNAL_ERROR = "internal_error"  # Khala's or the checker's failure, not the program's
+    SKIPPED = "skipped"  # not run: an earlier case failed with stop_on_failure, or no build
+
+
+class CompareMode(StrEnum):
+    """How a case's output is compared with its expected output (khala/judging/compare.py)."""
+
+    EXACT = "exact"
+    LINES = "lines"
+    TOKENS = "tokens"
+    FLOAT = "float"
+    CHECKER = "checker"
+
+
 STATUS_CODES = frozenset(int(s) for s in Status)
 REASON_TEXTS = frozenset(r.value for r in Reason)
+VERDICT_TEXTS = frozenset(v.value for v in Verdict)
+
+
+@dataclass
+class Case:
+    """One test case of a judged task: input, expected output, weight, its own limits (None:
+    the task's)."""
+
+    input: str = ""
+    standard: str = ""
+    weight: int = 1
+    timeout: int | None = None  # seconds of wall time
+    cpu_limit: int | None = None
+    memory_limit: int | None = None
+    output_limit: int | None = None
+
+
+@dataclass
+class Checker:
+    """A program that decides a case (testlib exit codes), built from one source file with a
+    language preset."""
+
+    language: str = ""
+    source: str = ""
+
+
+@dataclass
+class Compare:
+    """The comparison of a judged task. Tolerances are for mode float: a number passes when
+    |got - want| <= abs_tol or <= rel_tol * |want|."""
+
+    mode: CompareMode = CompareMode.LINES
+    abs_tol: float = 1e-6
+    rel_tol: float = 1e-6
+    checker: Checker | None = None  # mode checker only
 
 
 @dataclass
@@ -71,6 +130,7 @@ class Compile:
     command: str = ""
     timeout: int = 0  # seconds, 0 = none
     memory_limit: int | None = None  # bytes
+    language: str = ""  # a preset (khala/judging/presets.py) filling both commands; "" = none
 
 
 @dataclass
@@ -84,6 +144,9 @@ class Execute:
     cpu_limit: int | None = None  # CPU seconds
     pids_limit: int | None = None
     output_limit: int | None = None  # bytes per stream
+    cases: list[Case] = field(default_factory=list)  # empty: one case, input + standard
+    compare: Compare | None = None
+    stop_on_failure: bool = False  # judged tasks: skip the cases after the first failed one
     interactive: bool = False  # stdin comes live from a pow-1 client after `input` (issue 12)
 
 
@@ -101,6 +164,46 @@ class StepReport:
 
 
 @dataclass
+class CaseResult:
+    """What one test case did: its verdict, usage and (cut) output."""
+
+    verdict: Verdict = Verdict.SKIPPED
+    weight: int = 1
+    time: float = 0.0  # CPU seconds
+    wall_time: float = 0.0
+    memory: int = 0  # peak bytes
+    exit_code: int | None = None
+    signal: int | None = None
+    output: str = ""  # stdout, cut to the executor's case_output_limit
+    error: str = ""  # stderr, cut likewise
+    message: str = ""  # the first difference, or the checker's comment
+
+
+@dataclass
+class Judgement:
+    """The outcome of a judged task: overall verdict, score (sum of the weights of accepted
+    cases) out of max_score, the cases, and how the build went."""
+
+    verdict: Verdict = Verdict.INTERNAL_ERROR
+    score: int = 0
+    max_score: int = 0
+    cases: list[CaseResult] = field(default_factory=list)
+    language: str = ""  # the preset's version string on the executor that judged it
+    compiles: int = 0  # compile steps this task ran (program and checker)
+    cache_hit: bool = False  # the program came from the executor's compile cache
+    message: str = ""
+
+
+@dataclass
+class Language:
+    """A language preset an executor can run, with its version string there."""
+
+    name: str
+    version: str = ""
+    executors: int = 0  # in listings: how many live executors have it
+
+
+@dataclass
 class Result:
     """What the steps wrote, byte for byte (never decoded: a program may write any bytes)."""
 
@@ -110,6 +213,7 @@ class Result:
     execute_error: bytes = b""
     compile_report: StepReport | None = None
     execute_report: StepReport | None = None
+    judgement: Judgement | None = None  # judged tasks only (docs/judging.md)
 
 
 @dataclass
@@ -125,6 +229,8 @@ class Task:
     report_time: str = ""
     result: Result | None = None
     key: str | None = None  # client-chosen id (API v2), unique among tasks
+    callback_url: str | None = None  # webhook POSTed when the task finishes (operations)
+    webhook: Webhook | None = None  # its delivery record, when read back
     priority: int = 0  # higher is dispatched first (issue 15); the seed API sends none: 0
 
     def brief(self) -> TaskBrief:
@@ -245,15 +351,41 @@ def reason_of(text: object) -> Reason:
     return Reason(text) if text in REASON_TEXTS else Reason.INTERNAL_ERROR
 
 
+def verdict_of(text: object) -> Verdict:
+    """A verdict from outside; text that names none reads internal_error."""
+    return Verdict(text) if text in VERDICT_TEXTS else Verdict.INTERNAL_ERROR
+
+
+COMPARE_MODES = frozenset(m.value for m in CompareMode)
+
+
+def compare_mode_of(text: str) -> CompareMode:
+    """A comparison mode from outside; raises InvalidInput-worthy ValueError for an unknown one
+    (callers turn it into their refusal)."""
+    if text not in COMPARE_MODES:
+        raise ValueError(f"unknown comparison mode {text!r}; one of {sorted(COMPARE_MODES)}")
+    return CompareMode(text)
+
+
+def judged(task: Task) -> bool:
+    """Whether the task asks for judging: a language, test cases or a comparison."""
+    e = task.execute
+    return bool(task.compile.language or e.cases or e.compare is not None)
+
+
 def task_size(task: Task) -> int:
     """The size that counts against the task size limit: every payload the user sent."""
+    e = task.execute
+    checker = e.compare.checker if e.compare is not None else None
     return (
         len(task.compile.source)
         + len(task.compile.command.encode())
-        + len(task.execute.input.encode())
-        + len(task.execute.data)
-        + len(task.execute.command.encode())
-        + len(task.execute.standard.encode())
+        + len(e.input.encode())
+        + len(e.data)
+        + len(e.command.encode())
+        + len(e.standard.encode())
+        + sum(len(c.input.encode()) + len(c.standard.encode()) for c in e.cases)
+        + (len(checker.source.encode()) if checker is not None else 0)
     )
 
 
@@ -292,3 +424,18 @@ class SubmitOutcome:
     id: str = ""  # the task's seed id (24 hex)
     created: bool = False  # False with Code.OK: an identical task existed under the key
     detail: str = ""
+
+
+# ----------------------------------------------------------------------------- operations
+
+
+@dataclass
+class Webhook:
+    """The delivery record of a task's webhook (khala/judicator/webhooks.py)."""
+
+    url: str
+    state: str = "pending"  # pending, ready, sending, delivered, failed
+    attempts: int = 0
+    last_status: int | None = None  # HTTP status of the last try
+    last_error: str = ""
+    delivered_at: str = ""

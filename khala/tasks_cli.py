@@ -33,8 +33,11 @@ class ApiFailure(Exception):
 def request(base: str, method: str, path: str, body: Any = None,
             timeout: float = 90.0) -> tuple[int, bytes]:
     data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if os.environ.get("KHALA_KEY"):  # an API key (docs/security.md)
+        headers["Authorization"] = "Bearer " + os.environ["KHALA_KEY"]
     req = urllib.request.Request(base.rstrip("/") + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+                                 headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as reply:  # noqa: S310 - user's URL
             return reply.status, reply.read()

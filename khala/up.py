@@ -15,6 +15,7 @@ import time
 from khala.config import UpSettings
 from khala.errors import ConfigError, SandboxUnavailable, Unavailable
 from khala.local_etcd import etcd_command, find_etcd, wait_healthy
+from khala.rpc.auth import write_secret_file
 from khala.sandbox import open_sandbox
 
 log = logging.getLogger("khala.up")
@@ -108,7 +109,7 @@ class Cluster:
         discovery = (
             {"etcd": self.etcd_url} if self.etcd_url else {"judicators": f"127.0.0.1:{jport}"}
         )
-        common = {"log_level": s.log_level, **discovery}
+        common = {"log_level": s.log_level, **discovery, **self._node_auth()}
         judicator = self._spawn(
             "judicator",
             khala_argv(
@@ -137,6 +138,15 @@ class Cluster:
         )
         wait_port(s.port, gateway.proc, 30)
         log.info("Khala is up: http://127.0.0.1:%d/api/test  (Ctrl-C stops it)", s.port)
+
+    def _node_auth(self) -> dict[str, str]:
+        """The cluster secret every node proves (created once in the data dir)."""
+        if not self.settings.node_auth:
+            return {}
+        path = os.path.join(self.data_dir, "cluster.secret")
+        if write_secret_file(path):
+            log.info("created the cluster secret %s", path)
+        return {"cluster_secret_file": path}
 
     def _start_etcd(self) -> None:
         if self.settings.etcd == "off":

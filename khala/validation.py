@@ -12,6 +12,7 @@ from typing import overload
 
 from khala.config import LimitSettings
 from khala.errors import InvalidInput, TooLarge
+from khala.judging.validate import check_judging
 from khala.model import INT_MAX, Task, task_size, valid_int
 from khala.zipcheck import check_zip
 
@@ -107,6 +108,7 @@ def validate_task(task: Task, policy: LimitSettings) -> None:
     _check_blob("compile source", task.compile.source)
     _check_blob("execute data", task.execute.data)
     check_limits(task, policy)
+    check_judging(task, policy)
     size = task_size(task)
     if size > policy.max_task_size:
         raise TooLarge(f"task is {size} bytes, more than the limit of {policy.max_task_size}")

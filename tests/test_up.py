@@ -59,7 +59,7 @@ def test_up_serves_runs_a_task_and_stops_every_child(tmp_path: Path) -> None:
             try:
                 if requests.get(f"{base}/api/test", timeout=1).text:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # workers still booting
                 time.sleep(0.1)
         assert (
             requests.get(f"{base}/api/test", timeout=5).text == "Khala gateway server is working."

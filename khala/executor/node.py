@@ -15,12 +15,20 @@ from khala.config import ExecutorSettings
 from khala.discovery import open_discovery
 from khala.discovery.base import Discovery
 from khala.errors import ConfigError, SandboxUnavailable
+from khala.executor.compile_cache import CompileCache
+from khala.executor.judge import JudgeContext, run_any
+from khala.executor.languages import detect, wanted
 from khala.executor.reporter import Reporter
-from khala.executor.runner import run_task
 from khala.executor.slots import Slots
 from khala.executor.streaming import Streams
+from khala.judging.presets import HostLanguage
+from khala.metrics import serve
+from khala.metrics.executor import ExecutorMetrics
+from khala.model import Language
+from khala.rpc.auth import NodeAuth
 from khala.rpc.client import JudicatorClient
 from khala.sandbox import Sandbox, open_sandbox
+from khala.sandbox.fstree import remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +44,27 @@ class ExecutorNode:
     """Slots that run tasks in `sandbox` and the report loop that feeds them. `run()` returns
     once a stop (`drain()`, then maybe `force()`) has finished."""
 
-    def __init__(self, settings: ExecutorSettings, sandbox: Sandbox, discovery: Discovery) -> None:
+    def __init__(self, settings: ExecutorSettings, sandbox: Sandbox, discovery: Discovery,
+                 judging: JudgeContext | None = None) -> None:
         self.settings = settings
         self.sandbox = sandbox
         self.name = settings.resolved_name()
+        # Judging (docs/judging.md): languages (detected later), compile cache, lent slots.
+        self.judging = judging or JudgeContext({}, CompileCache("", 0))
+        context = self.judging
         # The executor's name is its rendezvous key: executors spread over the judicators.
-        self.client = JudicatorClient(discovery, settings.rpc_timeout, key=self.name)
+        self.client = JudicatorClient(
+            discovery, settings.rpc_timeout, key=self.name,
+            auth=NodeAuth.from_file(settings.cluster_secret_file),  # docs/security.md
+        )
         self.streams = Streams(settings, self.name)  # live output endpoint (issue 12)
         self.slots = Slots(
             self.name,
             settings.resolved_slots(),
             lambda task, cancel, on_status, signals: self.streams.run(
                 task, on_status,
-                lambda stream, status_cb: run_task(
-                    task, sandbox, settings, cancel, status_cb, signals, stream),
+                lambda stream, status_cb: run_any(
+                    task, sandbox, settings, context, cancel, status_cb, signals, stream),
             ),
             on_change=lambda: self.reporter.poke(),
         )
@@ -61,6 +76,13 @@ class ExecutorNode:
             rpc_timeout=settings.rpc_timeout,
             stop_grace=settings.stop_grace,
         )
+        context.slots = self.slots  # a judged task's cases may borrow free slots
+
+    def offer_languages(self, found: dict[str, HostLanguage]) -> None:
+        """Offer the presets `found` from the next report on (detection ends after start)."""
+        self.judging.languages = dict(found)
+        self.reporter.languages = [Language(h.name, h.version) for h in found.values()]
+        self.reporter.poke()  # report them now, ending a long-poll that holds the old list
 
     @property
     def capacity(self) -> int:
@@ -133,10 +155,39 @@ def check_work_dir(work_dir: str, sandbox: Sandbox) -> None:
         shutil.rmtree(probe, ignore_errors=True)
 
 
+def open_judging(settings: ExecutorSettings) -> tuple[JudgeContext, str]:
+    """The compile cache, and no languages yet (`detect_later` fills them in); returns the
+    context and a cache directory to remove at exit ("" when the cache is kept). ConfigError
+    for an unknown preset in `languages`, OSError for an unusable cache directory."""
+    wanted(settings.languages)  # refuse an unknown preset now, not in the background
+    root, temporary = settings.cache_dir, ""
+    if not root and settings.work_dir:
+        root = os.path.join(settings.work_dir, ".compile-cache")
+    if not root:
+        root = temporary = tempfile.mkdtemp(prefix="khala-compile-cache-")
+    return JudgeContext({}, CompileCache(root, settings.cache_bytes)), temporary
+
+
+def detect_later(settings: ExecutorSettings, node: ExecutorNode) -> threading.Thread:
+    """Detect the host's languages in the background: the node reports (and runs tasks without
+    a language) at once and offers its languages from the report after detection."""
+
+    def work() -> None:
+        try:
+            node.offer_languages(detect(settings.languages))
+        except Exception:  # a broken probe must not kill the node: it offers no language
+            log.exception("language detection failed; offering no language")
+
+    thread = threading.Thread(target=work, name="khala-languages", daemon=True)
+    thread.start()
+    return thread
+
+
 def open_checked_sandbox(settings: ExecutorSettings) -> Sandbox | None:
     """The configured sandbox with a usable work dir, or None (logged) when it cannot be."""
     try:
-        sandbox = open_sandbox(settings.sandbox)
+        sandbox = open_sandbox(settings.sandbox,
+                               warm=settings.warm_sandboxes * settings.resolved_slots())
     except (SandboxUnavailable, ConfigError) as exc:
         log.error(
             "cannot start executor: %s. Install bubblewrap and make cgroups writable, or "
@@ -161,8 +212,18 @@ def run(settings: ExecutorSettings) -> int:
     sandbox = open_checked_sandbox(settings)
     if sandbox is None:
         return 2
+    try:
+        judging, cache_tmp = open_judging(settings)
+    except (ConfigError, OSError) as exc:
+        log.error("cannot start executor: %s", exc)
+        sandbox.close()
+        return 2
     discovery = open_discovery(settings)
-    node = ExecutorNode(settings, sandbox, discovery)
+    metrics = ExecutorMetrics()  # docs/operations.md, Metrics
+    node = ExecutorNode(settings, metrics.sandbox(sandbox), discovery, judging)
+    detect_later(settings, node)
+    metrics.watch_slots(node.capacity, node.slots.running)
+    metrics_server = serve(settings.metrics_listen, metrics.registry)
     handle_stop_signals(node)
     log.info("executor %s: %d slot(s), sandbox %s", node.name, node.capacity, sandbox.name)
     loop = threading.Thread(target=node.run, name="khala-report-loop")
@@ -170,5 +231,9 @@ def run(settings: ExecutorSettings) -> int:
     wait_taking_signals(loop)
     node.close()
     discovery.close()
+    if metrics_server is not None:
+        metrics_server.shutdown()
+    if cache_tmp:
+        remove_tree(cache_tmp)
     log.info("executor %s stopped", node.name)
     return 0

@@ -23,7 +23,8 @@ import time
 from khala.errors import KhalaError, RemoteError, Unavailable
 from khala.executor import rules
 from khala.executor.slots import Slots
-from khala.model import Assignment
+from khala.executor.stats import collect as collect_stats
+from khala.model import Assignment, Language
 from khala.rpc.client import JudicatorClient
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Reporter:
         self._wake_needed = threading.Event()
         self._stopped = threading.Event()
         self._waker = threading.Thread(target=self._wake_loop, name="khala-waker", daemon=True)
+        self.languages: list[Language] = []  # presets offered in each report (judging)
 
     # ------------------------------------------------------------------ control (any thread)
 
@@ -159,7 +161,9 @@ class Reporter:
                 report.executing,
                 report.vacant,
                 int(report.hold * 1000),
+                self.languages,
                 timeout=self.rpc_timeout + report.hold,
+                stats=collect_stats(self.slots.capacity, report.vacant, self.slots.usage()),
             )
         except (RemoteError, Unavailable, KhalaError) as exc:
             log.warning("report failed: %s", exc)

@@ -5,19 +5,16 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 
 from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
+from khala.executor.workdirs import make_workdir, remove_workdir
 from khala.model import Reason, Result, Status, StepReport, Task
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
 from khala.sandbox.core import DEFAULT_PATH
-from khala.sandbox.fstree import remove_tree
-from khala.sandbox.workarea import PREFIX as WORKDIR_PREFIX
 from khala.streams.hub import TaskStream
 from khala.validation import (
     COMPILE_MEMORY,
@@ -158,7 +155,7 @@ def run_task(
     whatever it holds."""
     workdir = None
     try:
-        workdir = _make_workdir(task, settings)
+        workdir = make_workdir(task.id, settings)
         sandbox.open_workdir(workdir, execute_limits(task, settings).disk)
         return _run_in(
             task, workdir, sandbox, settings, cancel, on_status or (lambda _: None), signals,
@@ -169,24 +166,7 @@ def run_task(
         return Status.UNKNOWN_ERROR, Result(compile_error=INTERNAL_ERROR)
     finally:
         if workdir is not None:
-            _remove_workdir(workdir, sandbox)
-
-
-def _make_workdir(task: Task, settings: ExecutorSettings) -> str:
-    base = settings.work_dir or None
-    if base:
-        os.makedirs(base, exist_ok=True)
-    tag = re.sub(r"[^A-Za-z0-9_.-]", "_", task.id or "task")[:40]
-    return tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{tag}-", dir=base)
-
-
-def _remove_workdir(workdir: str, sandbox: Sandbox) -> None:
-    """Unmount the work area and remove the work dir; never raises (a failure is logged)."""
-    for action in (sandbox.close_workdir, remove_tree):
-        try:
-            action(workdir)
-        except Exception:
-            log.exception("cannot clean up a work dir (%s)", getattr(action, "__name__", ""))
+            remove_workdir(workdir, sandbox)
 
 
 def _run_in(

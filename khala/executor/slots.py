@@ -61,6 +61,7 @@ class Slots:
         self._running: dict[str, Slot] = {}
         self._outbox: dict[str, Task] = {}
         self._closed = False  # start() refuses new tasks
+        self._lent = 0  # free slots lent to the cases of running judged tasks (borrow)
 
     # ------------------------------------------------------------------ queries
 
@@ -73,7 +74,7 @@ class Slots:
                     for s in self._running.values()
                     if not s.dropped
                 ],
-                free=max(0, self.capacity - len(self._running)),
+                free=max(0, self.capacity - len(self._running) - self._lent),
             )
 
     def running_ids(self) -> set[str]:
@@ -88,6 +89,30 @@ class Slots:
     def running(self) -> int:
         with self._lock:
             return len(self._running)
+
+    def usage(self) -> list[tuple[str, int, SignalBox]]:
+        """(task id, status, its SignalBox: the running step's live usage) of each task
+        running and not dropped (executor statistics, khala/executor/stats.py)."""
+        with self._lock:
+            return [(s.task_id, int(s.status), s.signals) for s in self._running.values()
+                    if not s.dropped]
+
+    # ------------------------------------------------------------------ lending (judging)
+
+    def borrow(self, wanted: int) -> int:
+        """Lend up to `wanted` free slots to a judged task's cases (none once closed); lent
+        slots are not free in snapshots, so the judicator assigns nothing into them."""
+        with self._lock:
+            if self._closed:
+                return 0
+            lent = max(0, min(wanted, self.capacity - len(self._running) - self._lent))
+            self._lent += lent
+        return lent
+
+    def give_back(self, count: int) -> None:
+        with self._lock:
+            self._lent = max(0, self._lent - count)
+        self._notify()  # free again: report them
 
     # ------------------------------------------------------------------ changes
 

@@ -12,13 +12,16 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from khala.config import GatewaySettings
 from khala.discovery import Discovery, open_discovery
 from khala.errors import InvalidInput, TooLarge, Unavailable
+from khala.gateway.auth import register_auth
 from khala.gateway.formparser import StrictRequest
 from khala.gateway.live import register_live
 from khala.gateway.meproc import meproc_error, register_meproc
 from khala.gateway.site import register_site
 from khala.gateway.v2 import register_v2
 from khala.gateway.views import EMPTY_ANSWERS, Api, answer
+from khala.metrics.gateway import register_metrics
 from khala.model import Code
+from khala.rpc.auth import NodeAuth
 from khala.rpc.client import JudicatorClient
 
 log = logging.getLogger(__name__)
@@ -120,7 +123,8 @@ def create_app(
     if discovery is None:
         discovery = open_discovery(settings)
     if client is None:
-        client = JudicatorClient(discovery, settings.rpc_timeout)
+        auth = NodeAuth.from_file(settings.cluster_secret_file)
+        client = JudicatorClient(discovery, settings.rpc_timeout, auth=auth, name="gateway")
     app = Flask(__name__)
     app.request_class = StrictRequest
     limit = settings.max_task_size + FORM_OVERHEAD
@@ -132,6 +136,8 @@ def create_app(
     _register_routes(app, app.extensions["khala"])
     register_site(app)
     _register_errors(app)
+    register_metrics(app)  # /metrics and request timing (first: it times refusals too)
+    register_auth(app, settings, client)  # API keys (before the v2 routes' own hooks)
     register_v2(app, settings, client)  # API v2, /openapi.json, /docs/ (after the handlers)
     register_live(app, settings, client)  # pow-1 websocket, task event streams (issue 12)
     register_meproc(app, client)  # Meproc's /proc routes (issue 15)

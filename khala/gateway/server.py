@@ -18,7 +18,9 @@ from gunicorn.glogging import Logger
 
 from khala.config import GatewaySettings
 from khala.gateway.app import create_app
+from khala.gateway.auth import warn_if_open
 from khala.gateway.readahead import ReadAheadWorker
+from khala.metrics.gateway import worker_exited
 
 GRACEFUL_TIMEOUT = 30  # seconds workers get to finish their requests on shutdown
 
@@ -86,6 +88,7 @@ def gunicorn_options(settings: GatewaySettings) -> dict[str, Any]:
         # gunicorn's control socket has one default path per user: gateways would clash on it.
         "control_socket_disable": True,
         "post_worker_init": _worker_ready,
+        "child_exit": lambda _arbiter, worker: worker_exited(worker.pid),
     }
 
 
@@ -111,4 +114,5 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
 
 def run(settings: GatewaySettings) -> None:
     """Serve the HTTP API on settings.listen until SIGTERM/SIGINT."""
+    warn_if_open(settings)
     GatewayServer(settings).run()

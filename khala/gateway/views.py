@@ -16,7 +16,7 @@ from flask import Response, jsonify, request
 from khala.config import GatewaySettings
 from khala.discovery.base import Discovery
 from khala.errors import InvalidInput, NotFound, RemoteError, TooLarge
-from khala.gateway import forms, render
+from khala.gateway import auth, forms, render
 from khala.model import Code, ExecutorInfo, SearchQuery, Task, TaskBrief
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class Api:
         s = self.settings
         try:
             task = forms.parse_task(request.form, files, s)
+            task.user = auth.claim_user(task.user, "user" in request.form)
         except TooLarge:
             return answer("add", Code.TOO_LARGE)
         except InvalidInput as exc:
@@ -110,6 +111,7 @@ class Api:
     def search(self) -> Response:
         try:
             q = forms.parse_search(request.args)
+            q.user = auth.list_user(q.user)
         except InvalidInput:
             return answer("search", Code.INVALID_INPUT)
         try:

@@ -5,16 +5,26 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from typing import Any
 
+from khala import model
 from khala.config import JudicatorSettings, parse_hostport
 from khala.discovery import Discovery, open_discovery, open_registration
+from khala.gateway.v2.convert import task_out  # the v2 JSON of a webhook's body
 from khala.judicator.notifier import Notifier
+from khala.judicator.ops import OpsApi
 from khala.judicator.reaper import Reaper
 from khala.judicator.scheduler import Scheduler
 from khala.judicator.service import JudicatorService
+from khala.judicator.webhooks import WebhookSender, task_body
+from khala.metrics import serve
+from khala.metrics.judicator import JudicatorMetrics
+from khala.rpc.auth import NodeAuth, is_loopback
 from khala.rpc.guard import MessageLimits
 from khala.rpc.server import RpcServer
 from khala.store import open_store
+from khala.store.ops import open_ops_store
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +35,8 @@ class JudicatorServer:
     def __init__(self, settings: JudicatorSettings) -> None:
         self.settings = settings
         self.name = settings.resolved_name()
-        self.store = (
+        self.metrics = JudicatorMetrics()
+        store = (
             open_store(
                 settings.store,
                 write_concern=settings.mongo_write_concern,
@@ -34,33 +45,68 @@ class JudicatorServer:
             if settings.store.startswith("mongodb")
             else open_store(settings.store)
         )
+        self.store = self.metrics.store(store)  # every store call timed (khala/metrics)
+        self.ops_store = open_ops_store(settings.store)
         self.notifier = Notifier()
         # Which judicators are alive, as etcd sees them: claims of the dead are cleared at once.
         self.peers: Discovery | None = open_discovery(settings) if settings.etcd else None
         self.store.set_claimer(self.name, self._is_live)
         host, port = parse_hostport(settings.listen)
+        auth = NodeAuth.from_file(settings.cluster_secret_file)
+        if auth is None and not is_loopback(host):
+            log.warning("node authentication is OFF: anyone who reaches %s can act as an "
+                        "executor (set cluster_secret_file, docs/security.md)", settings.listen)
         self._rpc = RpcServer(
             host,
             port,
             MessageLimits(max_bytes=settings.rpc_max_message, max_items=settings.rpc_max_items),
             max_task_size=settings.max_task_size,
             max_connections=settings.max_connections,
+            auth=auth,
         )
         self.port = self._rpc.port
         advertise = settings.advertise or f"{host}:{self.port}"
         self.registration = open_registration(settings, self.name, advertise, settings.ttl)
         self.registration.set_wake_callback(self.notifier.notify)
         self.service = JudicatorService(self.store, settings, self.notifier, self.registration)
+        is_leader = self.metrics.watch_leader(self.registration.is_leader)
         self.reaper = Reaper(
             self.store,
             settings.expiry,
             settings.reap_interval,
-            self.registration.is_leader,
+            is_leader,
             self.notifier.notify,
         )
         self.scheduler = Scheduler(
-            self.service.jobs, settings.job_pass, settings.cron_unit, self.registration.is_leader
+            self.service.jobs, settings.job_pass, settings.cron_unit, is_leader
         )
+        self._wire_ops(settings, is_leader)
+        self._metrics_server: Any = None
+
+    def _wire_ops(self, settings: JudicatorSettings, is_leader: Callable[[], bool]) -> None:
+        """Executor statistics, webhooks and metrics (docs/security.md, docs/operations.md)."""
+        ops = OpsApi(self.ops_store, settings.expiry, settings.webhook_allow_internal)
+        self.service.ops = self.service.tasks.ops = ops
+        store = self.store
+
+        def render(task_id: str) -> bytes | None:
+            """The POSTed document: the task's v2 JSON, without its own delivery record."""
+            task = store.get(task_id)
+            if task is None:
+                return None
+            task = ops.attach(task)
+            task.webhook = None
+            return task_body(task_out(task).model_dump(mode="json"))
+
+        def is_done(task_id: str) -> bool:
+            task = store.get(task_id)
+            return task is None or task.done
+
+        self.webhooks = WebhookSender(self.ops_store, render, is_done, is_leader, settings)
+        ops.on_ready = self.webhooks.poke
+        self.metrics.watch_cluster(
+            self.ops_store.queue_length, ops.live_stats,
+            lambda: len(store.executors(model.time_before(settings.expiry))))
 
     def _is_live(self, name: str) -> bool | None:
         """Whether judicator `name` is registered; None when unknown (no etcd, or our own
@@ -73,10 +119,13 @@ class JudicatorServer:
         return name in names
 
     def start(self) -> None:
-        self._rpc.start(self.service, on_disconnect=self.store.release_thread)
+        self._rpc.start(self.service, on_disconnect=self.store.release_thread,
+                        wrap=self.metrics.handler)
         self.registration.start()
         self.reaper.start()
         self.scheduler.start()
+        self.webhooks.start()
+        self._metrics_server = serve(self.settings.metrics_listen, self.metrics.registry)
         log.info(
             "judicator %s serving on %s:%d (store %s)",
             self.name,
@@ -90,6 +139,9 @@ class JudicatorServer:
         self._rpc.stop()
         self.reaper.stop()
         self.scheduler.stop()
+        self.webhooks.stop()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
         try:
             self.registration.close()
         except Exception:
@@ -98,6 +150,7 @@ class JudicatorServer:
         if self.peers is not None:
             self.peers.close()
         self.store.close()
+        self.ops_store.close()
 
 
 def run(settings: JudicatorSettings) -> None:

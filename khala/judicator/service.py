@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
+from typing import Any
 
 from khala import model
 from khala.config import JudicatorSettings
@@ -22,6 +23,7 @@ from khala.judicator.tasks import TaskApi
 from khala.model import (
     Assignment,
     ExecutorInfo,
+    Language,
     Result,
     SearchQuery,
     Status,
@@ -44,6 +46,9 @@ def _check_id(task_id: str) -> None:
 
 
 class JudicatorService:
+    #: The operations side (khala/judicator/ops.py), set by the judicator server.
+    ops: Any = None
+
     def __init__(
         self,
         store: Store,
@@ -129,29 +134,38 @@ class JudicatorService:
         executing: list[TaskBrief],
         vacant: int,
         wait_ms: int = 0,
+        languages: list[Language] | None = None,
     ) -> Assignment:
         """An executor's heartbeat (docs/rpc.md, report semantics): record `complete` (id,
-        status, result), update `executing`, requeue what it lost, assign up to `vacant` tasks;
-        with nothing to answer, hold up to `wait_ms`. Raises InvalidInput for no executor."""
+        status, result), update `executing`, requeue what it lost, assign up to `vacant` tasks
+        (only those whose language presets are among `languages`); with nothing to answer, hold
+        up to `wait_ms`. Raises InvalidInput for no executor."""
         if not executor:
             raise InvalidInput("report needs an executor name")
         vacant = 0 if self.notifier.draining(executor) else max(0, vacant)
+        offered = list(languages or [])
+        names = frozenset(x.name for x in offered)
         generation = self.notifier.generation()
-        cancel = self._apply_report(executor, complete, executing)
+        cancel = self._apply_report(executor, complete, executing, offered)
         signals = self.store.take_signals([b.id for b in executing if b.id not in cancel])
-        assigned = self.store.assign(executor, vacant, model.now()) if vacant else []
+        assigned = self.store.assign(executor, vacant, model.now(), names) if vacant else []
         hold = min(max(0, wait_ms), self.settings.max_wait_ms) / 1000.0
         if vacant and not assigned and not cancel and not signals and hold > 0:
             assigned, cancel, signals = self._long_poll(
-                executor, executing, vacant, generation, hold
+                executor, executing, vacant, generation, hold, names
             )
         return Assignment(assign=assigned, cancel=cancel, signals=signals)
 
+    def languages(self) -> list[Language]:
+        """The language presets of the executors that reported within the expiry."""
+        return self.store.languages(model.time_before(self.settings.expiry))
+
     def _apply_report(
-        self, executor: str, finished: list[Task], running: list[TaskBrief]
+        self, executor: str, finished: list[Task], running: list[TaskBrief],
+        languages: list[Language],
     ) -> list[str]:
         now = model.now()
-        self.store.touch_executor(executor, now)
+        self.store.touch_executor(executor, now, languages)
         held = {b.id for b in self.store.held_by(executor)}
         plan = plan_report(held, finished, running)
         cancel = list(plan.cancel)
@@ -180,6 +194,7 @@ class JudicatorService:
         vacant: int,
         generation: int,
         hold: float,
+        languages: frozenset[str],
     ) -> tuple[list[Task], list[str], list[tuple[str, int]]]:
         """Hold the report until work, a cancel or a signal for this executor appears, it is
         woken, or `hold` seconds pass."""
@@ -191,7 +206,7 @@ class JudicatorService:
             if self.notifier.draining(executor):
                 break  # it said it stops since this report was sent
             if self.store.has_queued():
-                assigned = self.store.assign(executor, vacant, model.now())
+                assigned = self.store.assign(executor, vacant, model.now(), languages)
                 if assigned:
                     return assigned, [], []
             if running_ids:

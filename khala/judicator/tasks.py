@@ -22,6 +22,7 @@ import signal as _signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 from khala import model
 from khala.config import JudicatorSettings
@@ -51,6 +52,9 @@ def task_digest(task: Task) -> str:
 
 
 class TaskApi:
+    #: The operations side (khala/judicator/ops.py: webhooks), set by the judicator server.
+    ops: Any = None
+
     def __init__(
         self,
         store: Store,
@@ -77,6 +81,8 @@ class TaskApi:
         if task.key is not None and not model.valid_key(task.key):
             raise InvalidInput("a task id must be 1 to 64 of A-Z a-z 0-9 . _ -")
         validate_task(task, self.settings)
+        if self.ops is not None:
+            self.ops.check(task)  # the callback URL
         task.add_time, task.report_time = model.now(), ""
         task.done, task.status, task.executor, task.result = False, Status.PENDING, None, None
         return task
@@ -91,10 +97,12 @@ class TaskApi:
         if task.key is None:
             task.id = model.new_id()
             self.store.add(task)
+            self._created(task)
             return SubmitOutcome(Code.OK, task.id, created=True)
         fresh = task.key if model.valid_id(task.key) else model.new_id()
         task.id = self.store.claim_key(task.key, fresh)
         if self.store.insert_new(task):
+            self._created(task)
             return SubmitOutcome(Code.OK, task.id, created=True)
         stored = self.store.get(task.id)
         if stored is not None and stored.key == task.key and (
@@ -122,7 +130,7 @@ class TaskApi:
                     return Code.NOT_EXIST, None
                 remaining = deadline - time.monotonic()
                 if task.done or remaining <= 0:
-                    return Code.OK, task
+                    return Code.OK, task if self.ops is None else self.ops.attach(task)
                 event.wait(min(remaining, WAIT_FALLBACK_SECONDS))
                 event.clear()
         finally:
@@ -187,3 +195,9 @@ class TaskApi:
         learn it through the registration's announcement, see JudicatorService)."""
         if task_ids:
             self.done.finished(task_ids)
+            if self.ops is not None:
+                self.ops.finished(task_ids)
+
+    def _created(self, task: Task) -> None:
+        if self.ops is not None:
+            self.ops.created(task)

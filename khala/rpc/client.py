@@ -35,9 +35,19 @@ from thriftpy2.transport import TCyBufferedTransportFactory, TSocket, TTransport
 from khala.config import parse_hostport
 from khala.discovery.base import Discovery
 from khala.errors import InvalidInput, RemoteError, Unavailable
-from khala.model import Assignment, Code, ExecutorInfo, SearchQuery, Task, TaskBrief
+from khala.model import (
+    Assignment,
+    Code,
+    ExecutorInfo,
+    Language,
+    SearchQuery,
+    Task,
+    TaskBrief,
+)
 from khala.rpc import convert, judicator_thrift
+from khala.rpc.auth import AuthError, NodeAuth
 from khala.rpc.jobs_client import JobCalls
+from khala.rpc.ops import OpsCalls, stats_to_thrift
 from khala.rpc.rendezvous import rendezvous_order
 from khala.rpc.tasks_client import TaskCalls
 
@@ -57,13 +67,21 @@ def short_name(registered: str) -> str:
 class Connection:
     """One client connection to a judicator (binary protocol, buffered transport)."""
 
-    def __init__(self, address: str, timeout: float) -> None:
+    def __init__(
+        self, address: str, timeout: float, auth: NodeAuth | None = None, name: str = ""
+    ) -> None:
         host, port = parse_hostport(address)
         self.timeout = timeout
         self._socket = TSocket(host, port, socket_timeout=int(timeout * 1000))
         transport = TCyBufferedTransportFactory().get_transport(self._socket)
         self._transport = transport
         transport.open()
+        if auth is not None:  # prove the cluster secret before any Thrift byte
+            try:
+                auth.client_handshake(self._socket.sock, name)
+            except AuthError:
+                transport.close()
+                raise
         self.client: Any = TClient(
             judicator_thrift.Judicator, TCyBinaryProtocolFactory().get_protocol(transport)
         )
@@ -81,15 +99,29 @@ class Connection:
         self._transport.close()
 
 
-def connect(address: str, timeout: float) -> Connection:
-    return Connection(address, timeout)
+def connect(
+    address: str, timeout: float, auth: NodeAuth | None = None, name: str = ""
+) -> Connection:
+    return Connection(address, timeout, auth, name)
 
 
-class JudicatorClient(TaskCalls, JobCalls):
-    def __init__(self, discovery: Discovery, timeout: float = 30.0, key: str = "") -> None:
+class JudicatorClient(TaskCalls, JobCalls, OpsCalls):
+    """`auth`: the cluster secret, proved on every new connection as node `name` (docs/
+    security.md); None when node authentication is off."""
+
+    def __init__(
+        self,
+        discovery: Discovery,
+        timeout: float = 30.0,
+        key: str = "",
+        auth: NodeAuth | None = None,
+        name: str = "",
+    ) -> None:
         self._discovery = discovery
         self._timeout = timeout
         self._key = key  # rendezvous key (an executor's name); "" = round robin
+        self._auth = auth
+        self._name = name or key
         self._local = threading.local()
         self._next = 0
         self._lock = threading.Lock()
@@ -168,14 +200,16 @@ class JudicatorClient(TaskCalls, JobCalls):
         executing: list[TaskBrief],
         vacant: int,
         wait_ms: int = 0,
+        languages: list[Language] | None = None,
         *,
         timeout: float | None = None,
         prefer: str | None = None,
+        stats: dict[str, Any] | None = None,
     ) -> Assignment:
         """An executor's heartbeat (docs/rpc.md). `complete` sends id, done, status, executor
         and result of each task; `executing` id, status and executor. The answer names the
         judicator that gave it (`judicator`); tasks that could not be decoded come back in
-        `undecodable` rather than being lost."""
+        `undecodable` rather than being lost. `languages`: the presets this executor has."""
         reply, address = self._call(
             "report",
             executor,
@@ -183,11 +217,19 @@ class JudicatorClient(TaskCalls, JobCalls):
             [convert.executing_to_thrift(b) for b in executing],
             vacant,
             wait_ms,
+            stats_to_thrift(stats),
+            [convert.language_to_thrift(lang) for lang in languages or []],
             timeout=timeout,
             prefer=prefer,
         )
         _ok(reply.result, "report", address)
         return convert.assignment_from_thrift(reply, address)
+
+    def languages(self) -> list[Language]:
+        """The language presets live executors have (judging), with versions and counts."""
+        reply, address = self._call("languages")
+        _ok(reply.result, "languages", address)
+        return [convert.language_from_thrift(lang) for lang in reply.languages or []]
 
     def wake(
         self, executor: str, *, timeout: float | None = None, prefer: str | None = None
@@ -228,9 +270,9 @@ class JudicatorClient(TaskCalls, JobCalls):
                 try:
                     if fresh:
                         self._drop(address)
-                        conns[address] = connect(address, self._timeout)
+                        conns[address] = connect(address, self._timeout, self._auth, self._name)
                     reply = conns[address].call(method, *args, timeout=timeout)
-                except TRANSPORT_ERRORS + (TApplicationException,) as exc:
+                except TRANSPORT_ERRORS + (TApplicationException, AuthError) as exc:
                     errors.append(f"{address}: {exc}")
                     self._drop(address)
                     self._mark(address, failed=True)

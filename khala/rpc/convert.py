@@ -8,26 +8,36 @@ running task: id, status, executor) and the search arguments, so both ends agree
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from khala import model
 from khala.errors import InvalidInput, KhalaError, NotFound, RemoteError, TooLarge
 from khala.model import (
     Assignment,
+    Case,
+    CaseResult,
+    Checker,
     Code,
+    Compare,
     Compile,
     Execute,
     ExecutorInfo,
+    Judgement,
+    Language,
     Result,
     SearchQuery,
     Status,
     StepReport,
     Task,
     TaskBrief,
+    compare_mode_of,
     reason_of,
     status_of,
+    verdict_of,
 )
 from khala.rpc import judicator_thrift as T
+from khala.rpc import ops
 
 MAX_TEXT = 1 << 30  # default decompression bound of one call (the judicator passes its own)
 
@@ -111,7 +121,47 @@ def result_to_thrift(result: Result | None) -> Any:
         execute_error=pack(result.execute_error),
         compile_report=step_to_thrift(result.compile_report),
         execute_report=step_to_thrift(result.execute_report),
+        judgement=judgement_to_thrift(result.judgement),
     )
+
+
+def case_result_to_thrift(case: CaseResult) -> Any:
+    return T.CaseResult(verdict=str(case.verdict), weight=case.weight, time=case.time,
+                        wall_time=case.wall_time, memory=case.memory, exit_code=case.exit_code,
+                        signal=case.signal, output=pack(case.output), error=pack(case.error),
+                        message=case.message)
+
+
+def judgement_to_thrift(judgement: Judgement | None) -> Any:
+    if judgement is None:
+        return None
+    j = judgement
+    return T.Judgement(verdict=str(j.verdict), score=j.score, max_score=j.max_score,
+                       cases=[case_result_to_thrift(c) for c in j.cases], language=j.language,
+                       compiles=j.compiles, cache_hit=j.cache_hit, message=j.message)
+
+
+def cases_to_thrift(cases: list[Case]) -> Any:
+    if not cases:
+        return None
+    return [T.Case(input=pack(c.input), standard=pack(c.standard), weight=c.weight,
+                   timeout=c.timeout, cpu_limit=c.cpu_limit, memory_limit=c.memory_limit,
+                   output_limit=c.output_limit) for c in cases]
+
+
+def compare_to_thrift(compare: Compare | None) -> Any:
+    if compare is None:
+        return None
+    checker = compare.checker
+    return T.Compare(
+        mode=str(compare.mode), abs_tol=compare.abs_tol, rel_tol=compare.rel_tol,
+        checker=None if checker is None else T.Checker(language=checker.language,
+                                                       source=pack(checker.source)))
+
+
+def language_to_thrift(language: Language) -> Any:
+    return T.Language(name=language.name, version=language.version,
+                      executors=language.executors)
 
 
 def task_to_thrift(task: Task) -> Any:
@@ -120,7 +170,11 @@ def task_to_thrift(task: Task) -> Any:
         id=task.id,
         user=task.user,
         compile=T.Compile(
-            source=c.source, command=pack(c.command), timeout=c.timeout, memory_limit=c.memory_limit
+            source=c.source,
+            command=pack(c.command),
+            timeout=c.timeout,
+            memory_limit=c.memory_limit,
+            language=c.language or None,
         ),
         execute=T.Execute(
             input=pack(e.input),
@@ -132,6 +186,9 @@ def task_to_thrift(task: Task) -> Any:
             cpu_limit=e.cpu_limit,
             pids_limit=e.pids_limit,
             output_limit=e.output_limit,
+            cases=cases_to_thrift(e.cases),
+            compare=compare_to_thrift(e.compare),
+            stop_on_failure=e.stop_on_failure or None,
             interactive=e.interactive or None,
         ),
         add_time=task.add_time,
@@ -141,6 +198,8 @@ def task_to_thrift(task: Task) -> Any:
         report_time=task.report_time,
         result=result_to_thrift(task.result),
         key=task.key,
+        callback_url=task.callback_url,
+        webhook=ops.webhook_to_thrift(task.webhook),
         priority=task.priority,
     )
 
@@ -223,7 +282,64 @@ def result_from_thrift(result: Any, budget: Inflation | None = None) -> Result |
         execute_error=inflate(result.execute_error),
         compile_report=step_from_thrift(result.compile_report),
         execute_report=step_from_thrift(result.execute_report),
+        judgement=judgement_from_thrift(result.judgement),
     )
+
+
+def case_result_from_thrift(case: Any) -> CaseResult:
+    return CaseResult(verdict=verdict_of(case.verdict), weight=case.weight or 0,
+                      time=float(case.time or 0.0), wall_time=float(case.wall_time or 0.0),
+                      memory=int(case.memory or 0), exit_code=case.exit_code,
+                      signal=case.signal, output=unpack(case.output), error=unpack(case.error),
+                      message=case.message or "")
+
+
+def judgement_from_thrift(judgement: Any) -> Judgement | None:
+    if judgement is None:
+        return None
+    j = judgement
+    return Judgement(verdict=verdict_of(j.verdict), score=j.score or 0,
+                     max_score=j.max_score or 0,
+                     cases=[case_result_from_thrift(c) for c in j.cases or [] if c is not None],
+                     language=j.language or "", compiles=j.compiles or 0,
+                     cache_hit=bool(j.cache_hit), message=j.message or "")
+
+
+def cases_from_thrift(cases: Any, text: Callable[[bytes | None], str] = unpack) -> list[Case]:
+    """Raises InvalidInput for a missing case or undecodable text (`text`: the call's shared
+    inflation budget, so many cases cannot together inflate past it)."""
+    found = []
+    for c in cases or []:
+        if c is None:
+            raise InvalidInput("a test case is empty")
+        found.append(Case(input=text(c.input), standard=text(c.standard),
+                          weight=c.weight if c.weight is not None else 1, timeout=c.timeout,
+                          cpu_limit=c.cpu_limit, memory_limit=c.memory_limit,
+                          output_limit=c.output_limit))
+    return found
+
+
+def compare_from_thrift(compare: Any, text: Callable[[bytes | None], str] = unpack
+                        ) -> Compare | None:
+    """Raises InvalidInput for an unknown mode."""
+    if compare is None:
+        return None
+    checker = compare.checker
+    try:
+        mode = compare_mode_of(compare.mode or "lines")
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    return Compare(
+        mode=mode,
+        abs_tol=compare.abs_tol if compare.abs_tol is not None else Compare.abs_tol,
+        rel_tol=compare.rel_tol if compare.rel_tol is not None else Compare.rel_tol,
+        checker=None if checker is None else Checker(language=checker.language or "",
+                                                     source=text(checker.source)))
+
+
+def language_from_thrift(language: Any) -> Language:
+    return Language(name=language.name or "", version=language.version or "",
+                    executors=language.executors or 0)
 
 
 def task_from_thrift(task: Any, max_text: int = MAX_TEXT) -> Task:
@@ -242,6 +358,7 @@ def task_from_thrift(task: Any, max_text: int = MAX_TEXT) -> Task:
             command=text(c.command),
             timeout=c.timeout if c.timeout is not None else -1,
             memory_limit=c.memory_limit,
+            language=c.language or "",
         ),
         execute=Execute(
             input=text(e.input),
@@ -253,6 +370,9 @@ def task_from_thrift(task: Any, max_text: int = MAX_TEXT) -> Task:
             cpu_limit=e.cpu_limit,
             pids_limit=e.pids_limit,
             output_limit=e.output_limit,
+            cases=cases_from_thrift(e.cases, text),
+            compare=compare_from_thrift(e.compare, text),
+            stop_on_failure=bool(e.stop_on_failure),
             interactive=bool(e.interactive),
         ),
         add_time=task.add_time or "",
@@ -262,6 +382,8 @@ def task_from_thrift(task: Any, max_text: int = MAX_TEXT) -> Task:
         report_time=task.report_time or "",
         result=result_from_thrift(task.result, budget),
         key=task.key or None,
+        callback_url=task.callback_url or None,
+        webhook=ops.webhook_from_thrift(task.webhook),
         priority=_priority(task.priority),
     )
 

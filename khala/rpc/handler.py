@@ -21,11 +21,20 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from khala.model import Assignment, Code, ExecutorInfo, SearchQuery, Task, TaskBrief
+from khala.model import (
+    Assignment,
+    Code,
+    ExecutorInfo,
+    Language,
+    SearchQuery,
+    Task,
+    TaskBrief,
+)
 from khala.rpc import convert
 from khala.rpc import judicator_thrift as T
 from khala.rpc.handler_jobs import JobsHandler
 from khala.rpc.handler_v2 import TaskApiHandler
+from khala.rpc.ops import OpsHandler
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +61,14 @@ class Service(Protocol):
         executing: list[TaskBrief],
         vacant: int,
         wait_ms: int,
+        languages: list[Language],
     ) -> Assignment: ...
 
     def wake(self, executor: str, draining: bool = False) -> None: ...
 
     def leave(self, executor: str) -> None: ...
+
+    def languages(self) -> list[Language]: ...
 
 
 def _answers(empty: Callable[[int], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -80,7 +92,7 @@ def _answers(empty: Callable[[int], Any]) -> Callable[[Callable[..., Any]], Call
     return decorate
 
 
-class JudicatorHandler(TaskApiHandler, JobsHandler):
+class JudicatorHandler(TaskApiHandler, JobsHandler, OpsHandler):
     """The object thriftpy2's processor serves: one method per IDL method (the API v2 ones in
     handler_v2.py)."""
 
@@ -141,7 +153,10 @@ class JudicatorHandler(TaskApiHandler, JobsHandler):
         executing: list[Any] | None,
         vacant: int | None,
         wait_ms: int | None = None,
+        stats: Any = None,
+        languages: list[Any] | None = None,
     ) -> Any:
+        self.record_stats(executor, stats)  # operations extension (khala/rpc/ops.py)
         budget = convert.Inflation(self.max_report)  # shared by every result in this report
         finished = [
             convert.completed_from_thrift(t, budget)
@@ -149,10 +164,18 @@ class JudicatorHandler(TaskApiHandler, JobsHandler):
             if t is not None and t.id
         ]
         running = [convert.brief_from_thrift(b) for b in executing or [] if b is not None and b.id]
+        offered = [convert.language_from_thrift(x) for x in languages or [] if x is not None]
         assignment = self.service.report(
-            executor or "", finished, running, vacant or 0, wait_ms or 0
+            executor or "", finished, running, vacant or 0, wait_ms or 0, offered
         )
         return convert.assignment_to_thrift(assignment)
+
+    @_answers(lambda code: T.LanguagesReturn(result=code, languages=[]))
+    def languages(self) -> Any:
+        found = self.service.languages()
+        return T.LanguagesReturn(
+            result=Code.OK, languages=[convert.language_to_thrift(x) for x in found]
+        )
 
     def wake(self, executor: str | None, draining: bool | None = None) -> int:
         self.service.wake(executor or "", bool(draining))

@@ -14,12 +14,76 @@ struct StepReport {
     7: optional string reason,     // ok, nonzero_exit, signaled, time_limit, wall_limit, ...
 }
 
+// Extension (operations): the delivery record of a task's webhook
+struct Webhook {
+    1: string url,
+    2: string state,              // pending, ready, sending, delivered, failed
+    3: i32 attempts,
+    4: optional i32 last_status,  // HTTP status of the last try
+    5: optional string last_error,
+    6: optional string delivered_at,
+}
+
+// Judging (docs/judging.md). Extensions, not in the original protocol.
+struct Case {
+    1: binary input,                // zlib-compressed UTF-8
+    2: binary standard,             // expected output, zlib-compressed UTF-8
+    3: optional i32 weight,         // default 1
+    4: optional i32 timeout,        // seconds of wall time; unset = the task's
+    5: optional i32 cpu_limit,
+    6: optional i64 memory_limit,
+    7: optional i64 output_limit,
+}
+
+struct Checker {
+    1: string language,             // a preset name
+    2: binary source,               // the checker's one source file, zlib-compressed UTF-8
+}
+
+struct Compare {
+    1: string mode,                 // exact, lines, tokens, float, checker
+    2: optional double abs_tol,
+    3: optional double rel_tol,
+    4: optional Checker checker,
+}
+
+struct CaseResult {
+    1: string verdict,              // accepted, wrong_answer, time_limit, memory_limit, ...
+    2: i32 weight,
+    3: double time,                 // CPU seconds
+    4: double wall_time,
+    5: i64 memory,                  // peak bytes
+    6: optional i32 exit_code,
+    7: optional i32 signal,
+    8: binary output,               // cut stdout, zlib-compressed UTF-8
+    9: binary error,                // cut stderr, zlib-compressed UTF-8
+    10: string message,
+}
+
+struct Judgement {
+    1: string verdict,
+    2: i32 score,
+    3: i32 max_score,
+    4: list<CaseResult> cases,
+    5: string language,             // the preset's version string on the executor
+    6: i32 compiles,                // compile steps run for this task
+    7: bool cache_hit,
+    8: string message,
+}
+
+struct Language {
+    1: string name,
+    2: string version,
+    3: optional i32 executors,      // in `languages()`: live executors that have it
+}
+
 struct Compile {
     1: binary source,               // zip archive, empty = none
     2: binary command,              // zlib-compressed UTF-8
     3: i32 timeout,                 // seconds, 0 = none
     // Extensions
     4: optional i64 memory_limit,   // bytes
+    5: optional string language,    // a preset filling both commands (judging)
 }
 
 struct Execute {
@@ -33,7 +97,10 @@ struct Execute {
     7: optional i32 cpu_limit,      // CPU seconds
     8: optional i32 pids_limit,
     9: optional i64 output_limit,   // bytes per stream
-    10: optional bool interactive,  // stdin live from a pow-1 client (docs/streaming.md)
+    10: optional list<Case> cases,  // judging: unset/empty = one case, input + standard
+    11: optional Compare compare,
+    12: optional bool stop_on_failure,
+    13: optional bool interactive,  // stdin live from a pow-1 client (docs/streaming.md)
 }
 
 struct Result {
@@ -44,6 +111,7 @@ struct Result {
     // Extensions
     5: optional StepReport compile_report,
     6: optional StepReport execute_report,
+    7: optional Judgement judgement,
 }
 
 struct Task {
@@ -59,6 +127,9 @@ struct Task {
     10: Result result,
     // Extension (API v2): the client-chosen id; tasks added with one are idempotent
     11: optional string key,
+    // Extensions (operations; ids from 41): the webhook URL and its delivery record
+    41: optional string callback_url,
+    42: optional Webhook webhook,
     // Extension (issue 15): higher is dispatched first; absent = 0
     12: optional i32 priority,
 }
@@ -121,9 +192,41 @@ struct ReportReturn {
     4: optional list<Signal> signals,
 }
 
+struct LanguagesReturn {
+    1: ReturnCode result,
+    2: list<Language> languages,
+}
+
 struct ExecutorsReturn {
     1: ReturnCode result,
     2: list<Executor> executors,
+}
+
+// Extensions (operations): what an executor reports about itself ------------------------
+
+struct TaskUsage {
+    1: string id,
+    2: i32 status,
+    3: optional double cpu_time,  // CPU seconds of the running step so far (its cgroup)
+    4: optional i64 memory,       // bytes now
+    5: optional i32 pids,         // processes now
+}
+
+struct ExecutorStats {
+    1: i32 slots,
+    2: i32 vacant,
+    3: string version,
+    4: list<double> load,         // host load averages over 1, 5, 15 minutes
+    5: i64 memory_total,          // host memory, bytes
+    6: i64 memory_available,
+    7: list<TaskUsage> tasks,
+    8: optional string name,         // filled in by the judicator in answers
+    9: optional string report_time,
+}
+
+struct StatsReturn {
+    1: ReturnCode result,
+    2: list<ExecutorStats> executors,
 }
 
 // Extensions (API v2) ------------------------------------------------------------------
@@ -168,8 +271,12 @@ service Judicator {
     // Extension: 5 wait_ms lets a new executor long-poll: when it has vacant slots and nothing is
     // assignable, the judicator holds the call up to wait_ms for work or a cancel. Old clients
     // never send it and get an immediate answer.
+    // Extensions: 6 stats, the executor's statistics (kept by the judicator for
+    // executor_stats); 7 languages, the presets this executor has (judging; an executor that
+    // sends none is given only tasks without a language). Old executors send neither.
     ReportReturn report(1: string executor, 2: list<Task> complete, 3: list<TaskBrief> executing,
-                        4: i32 vacant, 5: i32 wait_ms),
+                        4: i32 vacant, 5: i32 wait_ms, 6: ExecutorStats stats,
+                        7: list<Language> languages),
     ExecutorsReturn executors(),
     // Extension: ends a report long-poll of this executor early (e.g. a task just finished).
     // 2 draining (extension): the executor is stopping; assign it nothing from now on.
@@ -190,6 +297,11 @@ service Judicator {
     ReturnCode stop(1: string ref),
     // Delete a done task with its files: OK, NOT_EXIST, CONFLICT (not done)
     ReturnCode remove(1: string ref),
+    // Extension (operations): the latest statistics of live executors; name "" = all,
+    // NOT_EXIST when that executor is not live.
+    StatsReturn executor_stats(1: string name),
+    // Extension (judging): the presets live executors have, with versions and counts.
+    LanguagesReturn languages(),
     // Extension (issue 15): jobs. op is create (spec: the job as JSON, template: its task),
     // list, get, restart or delete (name). data: JSON (docs/jobs.md); OK, NOT_EXIST,
     // CONFLICT (name taken, or the job is being deleted), INVALID_INPUT (detail says why)

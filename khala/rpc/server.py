@@ -23,6 +23,7 @@ from thriftpy2.transport import TCyBufferedTransport, TCyMemoryBuffer, TServerSo
 from thriftpy2.transport.base import TTransportException
 
 from khala.rpc import judicator_thrift
+from khala.rpc.auth import AuthError, NodeAuth
 from khala.rpc.guard import ConnectionEnded, MessageLimits, MessageReader, MessageRefused
 from khala.rpc.handler import JudicatorHandler, Service
 
@@ -46,7 +47,9 @@ class RpcServer:
         limits: MessageLimits,
         max_task_size: int,
         max_connections: int = 256,
+        auth: NodeAuth | None = None,
     ) -> None:
+        self._auth = auth  # node authentication: every connection proves the cluster secret
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         self._socket = TServerSocket(host=host, port=port)
@@ -65,10 +68,14 @@ class RpcServer:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="khala-thrift", daemon=True)
 
-    def start(self, service: Service, on_disconnect: Callable[[], None] | None = None) -> None:
+    def start(self, service: Service, on_disconnect: Callable[[], None] | None = None,
+              wrap: Any = None) -> None:
         """Serve `service` (the judicator's domain API) through a `JudicatorHandler`; call
-        `on_disconnect` in each connection's thread when the connection ends."""
-        handler = JudicatorHandler(service, self._max_task_size, self.limits.max_bytes)
+        `on_disconnect` in each connection's thread when the connection ends. `wrap`, when
+        given, wraps the handler (e.g. khala.metrics' timing of every call)."""
+        handler: Any = JudicatorHandler(service, self._max_task_size, self.limits.max_bytes)
+        if wrap is not None:
+            handler = wrap(handler)
         self._processor = TProcessor(judicator_thrift.Judicator, handler)
         if on_disconnect is not None:
             self._on_disconnect = on_disconnect
@@ -120,9 +127,26 @@ class RpcServer:
 
     # ------------------------------------------------------------------ one connection
 
+    @staticmethod
+    def _authenticated(auth: NodeAuth, client: socket.socket) -> bool:
+        """The node-authentication handshake (khala/rpc/auth.py); a refusal is logged."""
+        try:
+            peer: Any = client.getpeername()
+        except OSError:
+            peer = "?"
+        try:
+            auth.server_handshake(client)
+            return True
+        except AuthError as exc:
+            log.log(logging.DEBUG if exc.quiet else logging.WARNING,
+                    "refused a Thrift connection from %s: %s", peer, exc)
+            return False
+
     def _connection(self, client: socket.socket) -> None:
         try:
             client.settimeout(CLIENT_IDLE_SECONDS)
+            if self._auth is not None and not self._authenticated(self._auth, client):
+                return
             reader = MessageReader(client.recv, self.limits)
             oprot = TCyBinaryProtocol(TCyBufferedTransport(TSocket(sock=client)))
             while not self._stopped.is_set():

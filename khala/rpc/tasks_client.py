@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from khala.errors import InvalidInput
-from khala.model import Code, PageQuery, SubmitOutcome, Task, TaskBrief
+from khala.model import Code, Language, PageQuery, SubmitOutcome, Task, TaskBrief
 from khala.rpc import convert
 from khala.rpc.handler_v2 import page_query_to_thrift
 
@@ -56,3 +56,8 @@ class TaskCalls:
 
     def remove(self, ref: str) -> int:
         return int(self._v2("remove", ref))
+
+    def language_list(self) -> tuple[int, list[Language]]:
+        """The presets of live executors (judging), with the outcome code."""
+        reply = self._v2("languages")
+        return int(reply.result), [convert.language_from_thrift(x) for x in reply.languages or []]

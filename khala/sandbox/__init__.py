@@ -8,12 +8,25 @@ from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox
 __all__ = ["Limits", "RunOutcome", "RunSpec", "Sandbox", "open_sandbox"]
 
 
-def open_sandbox(kind: str) -> Sandbox:
+def open_sandbox(kind: str, warm: int = 0) -> Sandbox:
     """`none` → plain process group (no isolation); `bwrap` → bubblewrap + cgroups, checked by
-    running a trivial step (SandboxUnavailable if bubblewrap or cgroups do not work here)."""
+    running a trivial step (SandboxUnavailable if bubblewrap or cgroups do not work here).
+    `warm` > 0 (bwrap only): keep that many warm sandboxes, reused clean across steps
+    (`khala.sandbox.warm`); steps run cold when none is free or warm ones cannot be built."""
+    if warm < 0:
+        raise ConfigError(f"warm_sandboxes must be 0 or more, not {warm}")
     if kind == "bwrap":
         from khala.sandbox.bwrap import check_bwrap
 
+        if warm > 0:
+            from khala.sandbox.warm import WarmSandbox
+
+            box = WarmSandbox(warm)
+            try:
+                return check_bwrap(box)
+            except BaseException:
+                box.close()
+                raise
         return check_bwrap()
     if kind == "none":
         from khala.sandbox.plain import PlainSandbox

@@ -46,6 +46,7 @@ class SignalBox:
         self._lock = threading.Lock()
         self._pending: list[int] = []
         self._sender: Callable[[int], None] | None = None
+        self._probe: Callable[[], dict[str, float | int]] | None = None
 
     def send(self, signum: int) -> None:
         with self._lock:
@@ -55,9 +56,12 @@ class SignalBox:
                 return
             self._sender(signum)
 
-    def attach(self, sender: Callable[[int], None]) -> None:
+    def attach(self, sender: Callable[[int], None],
+               probe: Callable[[], dict[str, float | int]] | None = None) -> None:
+        """`probe`: what the running step uses now (executor statistics)."""
         with self._lock:
             self._sender = sender
+            self._probe = probe
             pending, self._pending = self._pending, []
             for signum in pending:
                 sender(signum)
@@ -65,6 +69,17 @@ class SignalBox:
     def detach(self) -> None:
         with self._lock:
             self._sender = None
+            self._probe = None
+
+    def usage(self) -> dict[str, float | int]:
+        """The running step's usage now (cpu_time, memory, pids, as the sandbox can measure
+        them); empty between steps."""
+        with self._lock:
+            probe = self._probe
+        try:
+            return probe() if probe is not None else {}
+        except OSError:
+            return {}
 
 
 @dataclass

@@ -142,7 +142,11 @@ class BwrapProcess(Process):
                 except ProcessLookupError:
                     pass
 
-    def usage(self, rusage: resource.struct_rusage) -> Usage:
+    def live_usage(self) -> dict[str, float | int]:
+        cg = self.cgroup
+        return {"cpu_time": cg.cpu_seconds(), "memory": cg.memory_now(), "pids": len(cg.pids())}
+
+    def usage(self, rusage: resource.struct_rusage | None) -> Usage:
         cg = self.cgroup
         return Usage(cpu=cg.cpu_seconds(), memory=cg.memory_peak(), oom=cg.oom_killed(),
                      pids=cg.pids_limit_hit())

@@ -99,10 +99,20 @@ class RunCgroup(ABC):
         return sorted(found)
 
     @abstractmethod
+    def start(self, memory: int | None, pids: int | None) -> None:
+        """Set the limits (on a fresh cgroup) and zero the CPU and peak counters: a cgroup made
+        ahead, whose waiting process used some, starts the step from zero. SandboxUnavailable
+        if a limit cannot be set."""
+
+    @abstractmethod
     def cpu_seconds(self) -> float: ...
 
     @abstractmethod
     def memory_peak(self) -> int: ...
+
+    @abstractmethod
+    def memory_now(self) -> int:
+        """Bytes the run's processes use now."""
 
     @abstractmethod
     def oom_killed(self) -> bool: ...
@@ -154,11 +164,28 @@ class V1RunCgroup(RunCgroup):
     def _file(self, controller: str, name: str) -> str:
         return os.path.join(self.by_controller[controller], name)
 
+    def start(self, memory: int | None, pids: int | None) -> None:
+        try:
+            if memory is not None:
+                write_text(self._file("memory", "memory.limit_in_bytes"), str(memory))
+                memsw = self._file("memory", "memory.memsw.limit_in_bytes")
+                if os.path.exists(memsw):  # swap accounting on: memory + swap ≤ limit
+                    write_text(memsw, str(memory))
+            if pids is not None:
+                write_text(self._file("pids", "pids.max"), str(pids))
+            write_text(self._file("cpuacct", "cpuacct.usage"), "0")
+            write_text(self._file("memory", "memory.max_usage_in_bytes"), "0")
+        except OSError as exc:
+            raise SandboxUnavailable(f"cannot set up cgroup {self.name}: {exc}") from exc
+
     def cpu_seconds(self) -> float:
         return read_int(self._file("cpuacct", "cpuacct.usage")) / 1e9
 
     def memory_peak(self) -> int:
         return read_int(self._file("memory", "memory.max_usage_in_bytes"))
+
+    def memory_now(self) -> int:
+        return read_int(self._file("memory", "memory.usage_in_bytes"))
 
     def oom_killed(self) -> bool:
         control = read_keyed(self._file("memory", "memory.oom_control"))
@@ -171,11 +198,44 @@ class V1RunCgroup(RunCgroup):
 
 
 class V2RunCgroup(RunCgroup):
-    def cpu_seconds(self) -> float:
+    def __init__(self, dirs: list[str]) -> None:
+        super().__init__(dirs)
+        self._cpu_base = 0.0  # v2 has no writable CPU counter: what the stem used
+
+    def start(self, memory: int | None, pids: int | None) -> None:
+        path = self.dirs[0]
+        try:
+            if memory is not None:
+                write_text(os.path.join(path, "memory.max"), str(memory))
+                swap = os.path.join(path, "memory.swap.max")
+                if os.path.exists(swap):
+                    write_text(swap, "0")
+                oom_group = os.path.join(path, "memory.oom.group")
+                if os.path.exists(oom_group):
+                    write_text(oom_group, "1")
+            if pids is not None:
+                write_text(os.path.join(path, "pids.max"), str(pids))
+            peak = os.path.join(path, "memory.peak")
+            if os.path.exists(peak):
+                try:
+                    write_text(peak, "reset")  # kernel 6.12+; older ones keep the peak
+                except OSError:
+                    pass
+        except OSError as exc:
+            raise SandboxUnavailable(f"cannot set up cgroup {path}: {exc}") from exc
+        self._cpu_base = self._cpu_total()
+
+    def _cpu_total(self) -> float:
         return read_keyed(os.path.join(self.dirs[0], "cpu.stat")).get("usage_usec", 0) / 1e6
+
+    def cpu_seconds(self) -> float:
+        return self._cpu_total() - self._cpu_base
 
     def memory_peak(self) -> int:
         return read_int(os.path.join(self.dirs[0], "memory.peak"))  # kernel 5.19+; else 0
+
+    def memory_now(self) -> int:
+        return read_int(os.path.join(self.dirs[0], "memory.current"))
 
     def oom_killed(self) -> bool:
         events = read_keyed(os.path.join(self.dirs[0], "memory.events"))
@@ -243,15 +303,8 @@ class V1Tree(CgroupTree):
                 os.mkdir(path, 0o755)
                 dirs[controller] = path
             run = V1RunCgroup(dirs)
-            mem_dir = dirs["memory"]
-            if memory is not None:
-                write_text(os.path.join(mem_dir, "memory.limit_in_bytes"), str(memory))
-                memsw = os.path.join(mem_dir, "memory.memsw.limit_in_bytes")
-                if os.path.exists(memsw):  # swap accounting on: memory + swap ≤ limit
-                    write_text(memsw, str(memory))
-            if pids is not None:
-                write_text(os.path.join(dirs["pids"], "pids.max"), str(pids))
-        except OSError as exc:
+            run.start(memory, pids)
+        except (OSError, SandboxUnavailable) as exc:
             for path in dirs.values():
                 _rmdir_quiet(path)
             raise SandboxUnavailable(f"cannot set up cgroup {name}: {exc}") from exc
@@ -273,20 +326,15 @@ class V2Tree(CgroupTree):
         path = os.path.join(self._parent, name)
         try:
             os.mkdir(path, 0o755)
-            if memory is not None:
-                write_text(os.path.join(path, "memory.max"), str(memory))
-                swap = os.path.join(path, "memory.swap.max")
-                if os.path.exists(swap):
-                    write_text(swap, "0")
-                oom_group = os.path.join(path, "memory.oom.group")
-                if os.path.exists(oom_group):
-                    write_text(oom_group, "1")
-            if pids is not None:
-                write_text(os.path.join(path, "pids.max"), str(pids))
         except OSError as exc:
-            _rmdir_quiet(path)
             raise SandboxUnavailable(f"cannot set up cgroup {path}: {exc}") from exc
-        return V2RunCgroup([path])
+        run = V2RunCgroup([path])
+        try:
+            run.start(memory, pids)
+        except SandboxUnavailable:
+            _rmdir_quiet(path)
+            raise
+        return run
 
 
 def _rmdir_quiet(path: str) -> None:

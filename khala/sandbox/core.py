@@ -8,7 +8,6 @@ and cancel checks, and the classification of how the step ended into a `khala.mo
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import resource
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from khala.errors import SandboxUnavailable
 from khala.model import Reason, StepReport
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox
-from khala.sandbox.capture import Capture
+from khala.sandbox.capture import Streams
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +115,19 @@ class Process:
         """Kill every process of the step (`wait`: until none is left, bounded)."""
 
     @abstractmethod
-    def usage(self, rusage: resource.struct_rusage) -> Usage:
-        """What the finished step used (`rusage` is the top process's, from wait4)."""
+    def usage(self, rusage: resource.struct_rusage | None) -> Usage:
+        """What the finished step used (`rusage` is the top process's, from wait4, if any)."""
+
+    def open_pidfd(self) -> int:
+        """A pidfd of the top process (a backend whose step may already have exited hands the
+        one it opened before letting it run)."""
+        return os.pidfd_open(self.pid)
+
+    def reap(self) -> tuple[int, resource.struct_rusage | None]:
+        """Wait for the exited top process: (wait status, its rusage or None). Called once the
+        pidfd says it exited; raises OSError if its status cannot be had."""
+        _, status, rusage = os.wait4(self.pid, 0)
+        return status, rusage
 
     def decode(self, status: int, killed: bool) -> int:
         """The top process's wait status as the step's (a backend may unwrap a wrapper's)."""
@@ -126,6 +136,11 @@ class Process:
     def release(self) -> bool:
         """Free what the run held; False if some process of it survived."""
         return True
+
+    def live_usage(self) -> dict[str, float | int]:
+        """What the step uses now (executor statistics); default: CPU time when readable."""
+        cpu = self.cpu_seconds()
+        return {} if cpu is None else {"cpu_time": cpu}
 
     def signal(self, signum: int) -> None:
         """Send a signal to the step's processes (API v2); default: the process group."""
@@ -169,7 +184,7 @@ class CoreSandbox(Sandbox):
                 os.close(fd)
         clean = False
         if spec.signals is not None:
-            spec.signals.attach(proc.signal)
+            spec.signals.attach(proc.signal, proc.live_usage)
         if spec.stdin_feed is not None and feed_w is not None:
             spec.stdin_feed.start(feed_w)
         try:
@@ -191,15 +206,16 @@ class CoreSandbox(Sandbox):
                 err_r: int, start: float,
                 tap: Callable[[str, bytes], None] | None = None) -> RunOutcome:
         overflow = threading.Event()
-        out = Capture(out_r, limits.output, overflow,
-                      None if tap is None else functools.partial(tap, "stdout"))
-        err = Capture(err_r, limits.output, overflow,
-                      None if tap is None else functools.partial(tap, "stderr"))
+        streams = Streams(out_r, err_r, limits.output, overflow, tap)
         watch = Watch(proc, limits, cancel, overflow, start)
-        stopped, waited = wait_step(proc, watch)
-        wall = time.monotonic() - start
-        proc.kill(wait=True)
-        stdout, stderr = out.result(), err.result()
+        try:
+            stopped, waited = wait_step(proc, watch, streams)
+            wall = time.monotonic() - start
+            proc.kill(wait=True)
+            streams.drain()
+        finally:
+            streams.close()
+        stdout, stderr = streams.result()
         killed = stopped is not None
         if overflow.is_set() and stopped != Reason.CANCELLED:  # also after the writer exited
             stopped = Reason.OUTPUT_LIMIT
@@ -232,25 +248,35 @@ class Watch:
         return None
 
 
-def wait_step(proc: Process, watch: Watch
-              ) -> tuple[Reason | None, tuple[int, resource.struct_rusage] | None]:
-    """Block on a pidfd until the top process exits; at every tick (and at the wall deadline)
-    ask `watch`, and kill the step the first time it names a reason. Returns that reason and
-    the reaped (wait status, rusage), or None when the killed process was not gone within
-    KILL_GRACE_SECONDS."""
+def wait_step(proc: Process, watch: Watch, streams: Streams
+              ) -> tuple[Reason | None, tuple[int, resource.struct_rusage | None] | None]:
+    """Block on a pidfd until the top process exits, reading the output `streams` meanwhile;
+    at every tick (and at the wall deadline, and when the output overflows) ask `watch`, and
+    kill the step the first time it names a reason. Returns that reason and the reaped (wait
+    status, rusage), or None when the killed process was not gone within KILL_GRACE_SECONDS."""
     deadline = watch.deadline
     stopped: Reason | None = None
     kill_deadline = 0.0
-    pidfd = os.pidfd_open(proc.pid)
+    next_tick = time.monotonic() + TICK_SECONDS
+    pidfd = proc.open_pidfd()
     try:
         while True:
-            timeout = TICK_SECONDS
+            now = time.monotonic()
+            timeout = max(0.0, next_tick - now)
             if deadline is not None and stopped is None:
-                timeout = max(0.0, min(timeout, deadline - time.monotonic()))
-            if select.select([pidfd], [], [], timeout)[0]:
+                timeout = max(0.0, min(timeout, deadline - now))
+            ready = select.select([pidfd, *streams.fds()], [], [], timeout)[0]
+            if pidfd in ready:
                 break
+            for fd in ready:
+                streams.read(fd)
+            now = time.monotonic()
+            due = now >= next_tick or (deadline is not None and now >= deadline)
+            if not due and not (stopped is None and watch.overflow.is_set()):
+                continue
+            next_tick = now + TICK_SECONDS
             if stopped is not None:
-                if time.monotonic() >= kill_deadline:
+                if now >= kill_deadline:
                     return stopped, None
                 continue
             stopped = watch.reason()
@@ -260,8 +286,11 @@ def wait_step(proc: Process, watch: Watch
                 kill_deadline = time.monotonic() + KILL_GRACE_SECONDS
     finally:
         os.close(pidfd)
-    _, status, rusage = os.wait4(proc.pid, 0)
-    return stopped, (status, rusage)
+    try:
+        return stopped, proc.reap()
+    except OSError as exc:
+        log.warning("cannot reap the top process of a step: %s", exc)
+        return stopped, None
 
 
 def open_stdin(path: str | None) -> tuple[int, bytes]:

@@ -46,7 +46,9 @@ class GroupProcess(Process):
         except (ProcessLookupError, PermissionError):
             pass
 
-    def usage(self, rusage: resource.struct_rusage) -> Usage:
+    def usage(self, rusage: resource.struct_rusage | None) -> Usage:
+        if rusage is None:
+            return Usage()
         return Usage(cpu=rusage.ru_utime + rusage.ru_stime, memory=rusage.ru_maxrss * 1024)
 
 

@@ -12,7 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from khala.model import ExecutorInfo, PageQuery, Result, SearchQuery, Status, Task, TaskBrief
+from khala.model import (
+    ExecutorInfo,
+    Language,
+    PageQuery,
+    Result,
+    SearchQuery,
+    Status,
+    Task,
+    TaskBrief,
+)
 
 
 @dataclass
@@ -48,11 +57,14 @@ class Store(ABC):
     # ------------------------------------------------------------------ tasks (executors)
 
     @abstractmethod
-    def assign(self, executor: str, count: int, now: str) -> list[Task]:
+    def assign(self, executor: str, count: int, now: str,
+               languages: frozenset[str] | None = None) -> list[Task]:
         """Atomically take up to `count` queued (Pending/Retrying, no executor, not done) tasks
         for `executor` in khala.dispatch.fair_order (priority, then fair share between users,
         then oldest first): status Compiling, report_time now. Returns them whole. The
-        candidates are gathered by indexed lookups, never a scan of the queue."""
+        candidates are gathered by indexed lookups, never a scan of the queue. With
+        `languages` given, only tasks whose language and checker language (when set) are among
+        them (judging: dispatch only to executors that have the language)."""
 
     @abstractmethod
     def has_queued(self) -> bool:
@@ -85,8 +97,15 @@ class Store(ABC):
     # ------------------------------------------------------------------ executors
 
     @abstractmethod
-    def touch_executor(self, hostname: str, now: str) -> None:
-        """Create or refresh the executor record (report_time = now)."""
+    def touch_executor(self, hostname: str, now: str,
+                       languages: list[Language] | None = None) -> None:
+        """Create or refresh the executor record (report_time = now); `languages` (None: keep
+        what is recorded) replaces its language presets."""
+
+    @abstractmethod
+    def languages(self, since: str) -> list[Language]:
+        """The presets of executors whose last report is at or after `since`: by name, each
+        with the versions seen (joined by " | " when executors differ) and its executor count."""
 
     @abstractmethod
     def executors(self, since: str) -> list[ExecutorInfo]:

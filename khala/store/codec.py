@@ -8,15 +8,23 @@ from dataclasses import asdict
 from typing import Any
 
 from khala.model import (
+    Case,
+    CaseResult,
+    Checker,
+    Compare,
     Compile,
     Execute,
+    Judgement,
+    Language,
     Reason,
     Result,
     Status,
     StepReport,
     Task,
     TaskBrief,
+    compare_mode_of,
     reason_of,
+    verdict_of,
 )
 
 
@@ -31,7 +39,32 @@ def spec_to_json(task: Task) -> str:
 
 def spec_from_json(text: str, source: bytes, data: bytes) -> tuple[Compile, Execute]:
     spec = json.loads(text)
-    return Compile(source=source, **spec["compile"]), Execute(data=data, **spec["execute"])
+    return compile_from_dict({**spec["compile"], "source": source}), execute_from_dict(
+        {**spec["execute"], "data": data})
+
+
+def compile_from_dict(doc: dict[str, Any]) -> Compile:
+    return Compile(**doc)
+
+
+def execute_from_dict(doc: dict[str, Any]) -> Execute:
+    """The execute part from a plain document, its judging parts rebuilt."""
+    doc = dict(doc)
+    doc["cases"] = [Case(**c) for c in doc.get("cases") or []]
+    compare = doc.get("compare")
+    if compare is not None:
+        checker = compare.get("checker")
+        doc["compare"] = Compare(**{**compare, "mode": compare_mode_of(compare["mode"]),
+                                    "checker": None if checker is None else Checker(**checker)})
+    return Execute(**doc)
+
+
+def judgement_from_dict(doc: dict[str, Any] | None) -> Judgement | None:
+    if doc is None:
+        return None
+    cases = [CaseResult(**{**c, "verdict": verdict_of(c.get("verdict"))})
+             for c in doc.get("cases") or []]
+    return Judgement(**{**doc, "verdict": verdict_of(doc.get("verdict")), "cases": cases})
 
 
 OUTPUT_FIELDS = ("compile_output", "compile_error", "execute_output", "execute_error")
@@ -60,6 +93,7 @@ def result_from_dict(doc: dict[str, Any] | None) -> Result | None:
     for key in ("compile_report", "execute_report"):
         if doc.get(key) is not None:
             doc[key] = _step_report(doc[key])
+    doc["judgement"] = judgement_from_dict(doc.get("judgement"))
     return Result(**doc)
 
 
@@ -99,3 +133,28 @@ def brief_from_row(row: Any) -> TaskBrief:
         executor=row["executor"],
         report_time=row["report_time"] or "",
     )
+
+
+def languages_to_json(languages: list[Language]) -> str:
+    return json.dumps([[x.name, x.version] for x in languages])
+
+
+def languages_from_json(text: str | None) -> list[Language]:
+    try:
+        return [Language(str(n), str(v)) for n, v in json.loads(text or "[]")]
+    except (ValueError, TypeError):
+        return []
+
+
+def merge_languages(per_executor: list[list[Language]]) -> list[Language]:
+    """The languages of several executors as one listing (Store.languages)."""
+    versions: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    for languages in per_executor:
+        for x in languages:
+            counts[x.name] = counts.get(x.name, 0) + 1
+            seen = versions.setdefault(x.name, [])
+            if x.version not in seen:
+                seen.append(x.version)
+    return [Language(name, " | ".join(sorted(versions[name])), counts[name])
+            for name in sorted(counts)]

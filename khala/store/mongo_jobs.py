@@ -33,10 +33,12 @@ class MongoJobs:
 
     # ------------------------------------------------------------------ fair dispatch
 
-    def _fair_heads(self, count: int) -> list[dict[str, Any]]:
+    def _fair_heads(self, count: int, extra: dict[str, Any] | None = None
+                    ) -> list[dict[str, Any]]:
         """Queued task documents ({_id, attempts}) in khala.dispatch.fair_order, found by
-        lookups on the `fair` index (per priority level, per user, a user's oldest `count`)."""
-        queued = _filter(lifecycle.QUEUED)
+        lookups on the `fair` index (per priority level, per user, a user's oldest `count`).
+        `extra` narrows the queued tasks (judging: languages)."""
+        queued = {**_filter(lifecycle.QUEUED), **(extra or {})}
         found: list[Candidate] = []
         attempts: dict[str, int] = {}
         level: Any = None

@@ -43,9 +43,8 @@ from khala import lifecycle
 from khala.errors import ConfigError, Unavailable
 from khala.lifecycle import Bound, Cond, Eq, Less, NotNone, OneOf
 from khala.model import (
-    Compile,
-    Execute,
     ExecutorInfo,
+    Language,
     PageQuery,
     Result,
     SearchQuery,
@@ -55,7 +54,14 @@ from khala.model import (
 )
 from khala.store.base import Store
 from khala.store.claims import Backoff, Claimer, ServerClock, orphaned
-from khala.store.codec import brief_from_row, result_from_dict, result_to_dict
+from khala.store.codec import (
+    brief_from_row,
+    compile_from_dict,
+    execute_from_dict,
+    merge_languages,
+    result_from_dict,
+    result_to_dict,
+)
 from khala.store.mongo_jobs import FAIR_INDEX, MongoJobs
 
 log = logging.getLogger(__name__)
@@ -214,14 +220,15 @@ class MongoStore(MongoJobs, Store):
     # ------------------------------------------------------------------ tasks (executors)
 
     @_unavailable
-    def assign(self, executor: str, count: int, now: str) -> list[Task]:
+    def assign(self, executor: str, count: int, now: str,
+               languages: frozenset[str] | None = None) -> list[Task]:
         taken: list[Task] = []
         for _ in range(max(count, 0) + 3):  # a pass re-reads the queue head others took
             wanted = count - len(taken)
             if wanted <= 0:
                 break
             held = self._backoff.held()
-            found = self._fair_heads(2 * wanted + 4 + len(held))
+            found = self._fair_heads(2 * wanted + 4 + len(held), _language_filter(languages))
             heads = [h for h in found if h["_id"] not in held]
             if not heads:
                 break
@@ -329,12 +336,15 @@ class MongoStore(MongoJobs, Store):
     # ------------------------------------------------------------------ executors
 
     @_unavailable
-    def touch_executor(self, hostname: str, now: str) -> None:
+    def touch_executor(self, hostname: str, now: str,
+                       languages: list[Language] | None = None) -> None:
+        sets: dict[str, Any] = {"report_time": now}
+        if languages is not None:
+            # documents, not pairs: FerretDB stores no nested arrays
+            sets["languages"] = [{"name": x.name, "version": x.version} for x in languages]
         for _ in range(3):  # two racing upserts of a new hostname: one gets a duplicate key
             try:
-                self._executors.update_one(
-                    {"hostname": hostname}, {"$set": {"report_time": now}}, upsert=True
-                )
+                self._executors.update_one({"hostname": hostname}, {"$set": sets}, upsert=True)
                 return
             except DuplicateKeyError:
                 continue
@@ -344,6 +354,14 @@ class MongoStore(MongoJobs, Store):
     def executors(self, since: str) -> list[ExecutorInfo]:
         cursor = self._executors.find({"report_time": {"$gte": since}}).sort("hostname", ASCENDING)
         return [ExecutorInfo(str(d["_id"]), d["hostname"], d["report_time"]) for d in cursor]
+
+    @_unavailable
+    def languages(self, since: str) -> list[Language]:
+        cursor = self._executors.find({"report_time": {"$gte": since}}, {"languages": 1})
+        return merge_languages(
+            [[Language(str(x.get("name")), str(x.get("version"))) for x in d.get("languages") or []]
+             for d in cursor]
+        )
 
     @_unavailable
     def remove_executors(self, before: str) -> list[str]:
@@ -501,6 +519,15 @@ def _search_filter(query: SearchQuery) -> dict[str, Any] | None:
     return where
 
 
+def _language_filter(languages: frozenset[str] | None) -> dict[str, Any]:
+    """Tasks whose language and checker language are unset, empty or among `languages`."""
+    if languages is None:
+        return {}
+    names: list[Any] = [None, "", *sorted(languages)]
+    return {"compile.language": {"$in": names},
+            "execute.compare.checker.language": {"$in": names}}
+
+
 def _task_to_doc(oid: ObjectId, task: Task) -> dict[str, Any]:
     return {
         "_id": oid,
@@ -534,8 +561,8 @@ def _task_from_doc(doc: Mapping[str, Any]) -> Task:
     return Task(
         id=brief.id,
         user=brief.user,
-        compile=Compile(**compile_part),
-        execute=Execute(**execute_part),
+        compile=compile_from_dict(compile_part),
+        execute=execute_from_dict(execute_part),
         add_time=brief.add_time,
         done=brief.done,
         status=brief.status,

@@ -19,6 +19,7 @@ from khala.errors import ConfigError
 from khala.lifecycle import Bound, Cond, Eq, Less, NotNone, OneOf
 from khala.model import (
     ExecutorInfo,
+    Language,
     PageQuery,
     Result,
     SearchQuery,
@@ -30,6 +31,9 @@ from khala.model import (
 from khala.store.base import Store
 from khala.store.codec import (
     brief_from_row,
+    languages_from_json,
+    languages_to_json,
+    merge_languages,
     result_from_json,
     result_to_json,
     spec_from_json,
@@ -81,6 +85,24 @@ CREATE TABLE IF NOT EXISTS jobs (
     version INTEGER NOT NULL DEFAULT 0
 );
 """
+# Columns added after the first schema: (table, column, definition), added when missing.
+MIGRATIONS = (("executors", "languages", "TEXT NOT NULL DEFAULT '[]'"),)
+# A task's language and its checker's language, read from the stored spec.
+TASK_LANGUAGES = (
+    "COALESCE(json_extract(spec, '$.compile.language'), '')",
+    "COALESCE(json_extract(spec, '$.execute.compare.checker.language'), '')",
+)
+
+# The number of stored tasks, kept by triggers: an unfiltered search's total without counting
+# every row (COUNT(*) scans a whole index: ~50 ms per million tasks).
+TASK_COUNT = """
+CREATE TABLE IF NOT EXISTS task_count (n INTEGER NOT NULL);
+INSERT INTO task_count (n) SELECT COUNT(*) FROM tasks WHERE NOT EXISTS (SELECT 1 FROM task_count);
+CREATE TRIGGER IF NOT EXISTS task_count_add AFTER INSERT ON tasks
+    BEGIN UPDATE task_count SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS task_count_remove AFTER DELETE ON tasks
+    BEGIN UPDATE task_count SET n = n - 1; END;
+"""
 # After the migration of older files (add_priority): fair dispatch's lookups (khala/dispatch.py).
 FAIR_INDEX = (
     "CREATE INDEX IF NOT EXISTS tasks_fair ON tasks (done, executor, priority, user, add_time, id)"
@@ -102,6 +124,11 @@ class SqliteStore(SqliteJobs, Store):
             if "priority" not in columns:  # a store file from before priorities
                 conn.execute("ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
             conn.execute(FAIR_INDEX)
+            for table, column, definition in MIGRATIONS:
+                have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            conn.executescript(TASK_COUNT)
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -204,8 +231,9 @@ class SqliteStore(SqliteJobs, Store):
         sql = f"SELECT {BRIEF_COLUMNS} FROM tasks {where} ORDER BY add_time {order}, id {order}"
         if query.limit:
             sql += f" LIMIT {int(query.limit)} OFFSET {int(query.limit) * int(query.page)}"
+        count = f"SELECT COUNT(*) FROM tasks {where}" if where else "SELECT n FROM task_count"
         with self._conn() as conn:
-            total = conn.execute(f"SELECT COUNT(*) FROM tasks {where}", params).fetchone()[0]
+            total = conn.execute(count, params).fetchone()[0]
             rows = conn.execute(sql, params).fetchall() if total else []
         return total, [brief_from_row(r) for r in rows]
 
@@ -214,11 +242,12 @@ class SqliteStore(SqliteJobs, Store):
 
     # ------------------------------------------------------------------ tasks (executors)
 
-    def assign(self, executor: str, count: int, now: str) -> list[Task]:
+    def assign(self, executor: str, count: int, now: str,
+               languages: frozenset[str] | None = None) -> list[Task]:
         if count <= 0:
             return []
         with self._transaction() as conn:
-            ids = [c.id for c in fair_candidates(conn, count)][:count]
+            ids = [c.id for c in fair_candidates(conn, count, language_where(languages))][:count]
             change = lifecycle.ASSIGN.bind(executor=executor, now=now)
             taken = [task_id for task_id in ids if _update(conn, task_id, change)]
             rows = [
@@ -265,13 +294,29 @@ class SqliteStore(SqliteJobs, Store):
 
     # ------------------------------------------------------------------ executors
 
-    def touch_executor(self, hostname: str, now: str) -> None:
+    def touch_executor(self, hostname: str, now: str,
+                       languages: list[Language] | None = None) -> None:
         with self._conn() as conn:
+            if languages is None:
+                conn.execute(
+                    "INSERT INTO executors (id, hostname, report_time) VALUES (?, ?, ?)"
+                    " ON CONFLICT (hostname) DO UPDATE SET report_time = excluded.report_time",
+                    (new_id(), hostname, now),
+                )
+                return
             conn.execute(
-                "INSERT INTO executors (id, hostname, report_time) VALUES (?, ?, ?)"
-                " ON CONFLICT (hostname) DO UPDATE SET report_time = excluded.report_time",
-                (new_id(), hostname, now),
+                "INSERT INTO executors (id, hostname, report_time, languages) VALUES (?,?,?,?)"
+                " ON CONFLICT (hostname) DO UPDATE SET report_time = excluded.report_time,"
+                " languages = excluded.languages",
+                (new_id(), hostname, now, languages_to_json(languages)),
             )
+
+    def languages(self, since: str) -> list[Language]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT languages FROM executors WHERE report_time >= ?", (since,)
+            ).fetchall()
+        return merge_languages([languages_from_json(r[0]) for r in rows])
 
     def executors(self, since: str) -> list[ExecutorInfo]:
         with self._conn() as conn:
@@ -403,6 +448,16 @@ def sql_where(where: Mapping[str, Cond]) -> tuple[str, list[Any]]:
             clauses.append(f"{name} < ?")
             params.append(sql_value(name, cond.value))
     return " AND ".join(clauses), params
+
+
+def language_where(languages: frozenset[str] | None) -> tuple[str, list[Any]]:
+    """The extra condition of an assignment to an executor offering `languages` (None: none):
+    the task's language and its checker's are unset or among them."""
+    if languages is None:
+        return "", []
+    names = ["", *sorted(languages)]
+    marks = ", ".join("?" * len(names))
+    return "".join(f" AND {expr} IN ({marks})" for expr in TASK_LANGUAGES), names * 2
 
 
 def sql_set(sets: Mapping[str, Any]) -> tuple[str, list[Any]]:

@@ -20,11 +20,14 @@ def _where(selection: Any) -> tuple[str, list[Any]]:
     return sql_where(selection)
 
 
-def fair_candidates(conn: sqlite3.Connection, count: int) -> list[Candidate]:
+def fair_candidates(conn: sqlite3.Connection, count: int,
+                    extra: tuple[str, list[Any]] = ("", [])) -> list[Candidate]:
     """Queued tasks in khala.dispatch.fair_order, gathered with index lookups only (tasks_fair:
     one seek per priority level, per user of a level and per user's oldest `count` tasks; the
-    active counts read the held tasks through tasks_queue): flat in the queue's length."""
+    active counts read the held tasks through tasks_queue): flat in the queue's length.
+    `extra` (" AND …", its parameters) narrows the queued tasks (judging: languages)."""
     queued, params = _where(lifecycle.QUEUED)
+    queued, params = queued + extra[0], [*params, *extra[1]]
     found: list[Candidate] = []
     level: int | None = None
     for _ in range(MAX_LEVELS):

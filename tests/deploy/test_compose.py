@@ -158,3 +158,19 @@ def test_dockerfile_installs_khala_with_bubblewrap() -> None:
     for copied in re.findall(r"^COPY (.+) \S+$", text, re.M):
         for path in copied.split():
             assert (ROOT / path).exists(), f"Dockerfile copies missing {path}"
+
+
+def test_every_node_proves_the_cluster_secret(compose: dict[str, Any]) -> None:
+    """Node authentication: every khala node reads the secret that the cluster-secret service
+    writes into the shared volume, and waits for it."""
+    init = compose["services"]["cluster-secret"]
+    script = " ".join(init["command"])
+    target = "/run/khala/cluster.secret"
+    assert target in script and "/dev/urandom" in script
+    volume = next(v for v in init["volumes"] if v.endswith(":/run/khala"))
+    for name, svc in khala_services(compose).items():
+        _, settings = settings_of(svc)
+        assert settings.cluster_secret_file == target, name
+        assert f"{volume.split(':')[0]}:/run/khala:ro" in svc["volumes"], name
+        condition = svc["depends_on"]["cluster-secret"]["condition"]
+        assert condition == "service_completed_successfully", name

@@ -151,8 +151,8 @@ def test_report_converts_leniently(handler: JudicatorHandler, service: StubServi
     assert reply.result == Code.OK
     assert [b.id for b in reply.cancel] == ["f" * 24] and reply.cancel[0].status is None
     assert [t.id for t in reply.assign] == [TASK_ID]
-    _, (executor, finished, running, vacant, wait_ms) = service.calls[-1]
-    assert (executor, vacant, wait_ms) == ("exec", 0, 0)
+    _, (executor, finished, running, vacant, wait_ms, languages) = service.calls[-1]
+    assert (executor, vacant, wait_ms, languages) == ("exec", 0, 0, [])
     assert [(t.id, t.status) for t in finished] == [
         ("a" * 24, 5), ("b" * 24, Status.UNKNOWN_ERROR), ("c" * 24, Status.UNKNOWN_ERROR),
     ]  # fmt: skip

@@ -1,4 +1,5 @@
-"""The real bwrap sandbox shared by the sandbox tests (a failure on CI when unavailable)."""
+"""The real bwrap sandbox shared by the sandbox tests (a failure on CI when unavailable), cold
+and warm."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import pytest
 
 from khala.errors import SandboxUnavailable
 from khala.sandbox.bwrap import BwrapSandbox, check_bwrap
+from khala.sandbox.warm import WarmSandbox
 from tests.fixtures.servers import missing
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[BwrapSandbox]:
+@pytest.fixture(scope="module", params=["cold", "warm"])
+def sandbox(request: pytest.FixtureRequest) -> Iterator[BwrapSandbox]:
+    """The bwrap sandbox, cold (one bubblewrap per step) and warm (a pool of two reused boxes,
+    `khala.sandbox.warm`): every sandbox test runs on both."""
     try:
-        box = check_bwrap()
+        box = check_bwrap(WarmSandbox(2) if request.param == "warm" else None)
     except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
         missing(f"bwrap sandbox unavailable: {exc}")
     yield box

@@ -12,7 +12,9 @@ sandboxes at the same time, and those are not this run's leaks. In scope are
 
 Anything of those that exists when the probe is made is not counted — also run cgroups named
 after our pid that a dead process of the same pid left behind (pids are reused; the cpuacct and
-pids hierarchies are shared by the whole machine).
+pids hierarchies are shared by the whole machine). A warm pool's own boxes (their bwrap, init
+and prepared stem, the box and stem cgroups) are the sandbox's, not the run's: the probe waits
+until the pool has settled and leaves them out.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 from collections.abc import Iterable
 
 from khala.sandbox.bwrap import BwrapSandbox
+from khala.sandbox.warm import WarmSandbox
 
 
 def mounts(roots: Iterable[str]) -> set[str]:
@@ -77,6 +80,22 @@ def in_cgroups(marker: str) -> set[int]:
     return found
 
 
+def pool_owned(box: BwrapSandbox) -> tuple[set[int], set[str]]:
+    """A warm pool's own processes (each box's bwrap and everything below it) and cgroup dirs,
+    once it has settled; nothing for a cold sandbox."""
+    if not isinstance(box, WarmSandbox):
+        return set(), set()
+    assert box.settle(30), "the warm pool did not settle"
+    pids, _, cgroups = box.owned()
+    return pids | {d for p in pids for d in descendants(p)}, cgroups
+
+
+def run_cgroups(box: BwrapSandbox) -> set[str]:
+    """Run cgroups of this process under the sandbox's tree, but a warm pool's own."""
+    owned = pool_owned(box)[1]
+    return {p for p in box.tree.leftovers(f"run-{os.getpid()}-") if p not in owned}
+
+
 class LeakProbe:
     """Snapshot before a run; `leaks()` lists what is new afterwards, within the run's scope."""
 
@@ -96,10 +115,12 @@ class LeakProbe:
         return descendants(os.getpid()) | in_cgroups(f"/{self.cgroup_prefix}")
 
     def leaks(self) -> list[str]:
+        pool_pids, pool_cgroups = pool_owned(self.box)
         cgroups = self.box.tree.leftovers(self.cgroup_prefix)
-        found = [f"cgroup {p}" for p in cgroups if p not in self.cgroups]
+        found = [f"cgroup {p}" for p in cgroups if p not in self.cgroups | pool_cgroups]
         found += [f"work dir entry {n}" for n in os.listdir(self.work_base)]
-        found += [f"process {p}" for p in sorted(self._processes() - self.exclude)]
+        found += [f"process {p}"
+                  for p in sorted(self._processes() - self.exclude - pool_pids)]
         found += [f"mount {m}" for m in sorted(mounts(self.roots) - self.mounts)]
         return found
 

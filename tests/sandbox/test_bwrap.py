@@ -28,7 +28,7 @@ from khala.sandbox.bwrap import (
 )
 from khala.sandbox.cgroups import V1Tree, V2RunCgroup, V2Tree, detect, own_cgroups, read_keyed
 from khala.sandbox.etc import remove_stale_etc
-from tests.sandbox.leaks import LeakProbe
+from tests.sandbox.leaks import LeakProbe, run_cgroups
 
 
 @pytest.fixture()
@@ -113,7 +113,7 @@ def test_cancel_is_prompt_and_cleans_up(sandbox: BwrapSandbox, workdir: str) -> 
     _, _, report = run(sandbox, workdir, "sleep 30 & sleep 30", cancel=cancel, wall_time=20)
     assert time.monotonic() - started < 1.0
     assert report.reason == Reason.CANCELLED  # type: ignore[attr-defined]
-    assert set(sandbox.tree.leftovers(f"run-{os.getpid()}-")) <= before
+    assert run_cgroups(sandbox) <= before
 
 
 def test_cpu_time_counts_every_process(sandbox: BwrapSandbox, workdir: str) -> None:
@@ -285,4 +285,4 @@ def test_parallel_runs_are_separate(sandbox: BwrapSandbox, reachable: Path) -> N
         own_id, entries, processes = out.decode().split()
         assert (own_id, entries) == (str(i), "1")
         assert int(processes) <= 6  # header, bwrap's pid 1, bash, sleep/ps/wc: nothing else
-    assert set(sandbox.tree.leftovers(f"run-{os.getpid()}-")) <= before
+    assert run_cgroups(sandbox) <= before

@@ -36,7 +36,7 @@ def run_ok(box: BwrapSandbox, work_base: str) -> None:
                                 disk_limit=16 * MIB)
     task = Task(id="leaks", execute=Execute(command="echo ok > out && cat out"))
     status, result = run_task(task, box, settings, threading.Event())
-    assert (status, result.execute_output) == (Status.SUCCESS, "ok\n")
+    assert (status, result.execute_output) == (Status.SUCCESS, b"ok\n")
 
 
 def orphan() -> int:

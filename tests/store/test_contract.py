@@ -173,6 +173,20 @@ def test_search_pages(store: Store) -> None:
     assert ids(page) == [tasks[2].id, tasks[3].id]
 
 
+def test_unfiltered_total_follows_adds_and_removals_across_opens(
+        store: Store, opener: Callable[[], Store]) -> None:
+    """The total of a search without a filter (SQLite keeps it in a counter, not a scan)."""
+    tasks = add_tasks(store, 4)
+    assert store.cancel(tasks[0].id, at(10))
+    assert store.remove(tasks[0].id)
+    assert not store.remove(tasks[1].id)  # not done: kept
+    assert store.search(SearchQuery())[0] == 3
+    again = opener()  # a second judicator on the same data
+    again.add(make_task(20))
+    assert again.search(SearchQuery())[0] == 4
+    assert store.search(SearchQuery(limit=1))[0] == 4
+
+
 def test_search_ties_on_add_time_break_by_id(store: Store) -> None:
     tasks = [make_task(0) for _ in range(4)]
     for task in tasks:

@@ -5,22 +5,43 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import asdict
+from typing import Any
 
 from khala.errors import InvalidInput
 from khala.gateway.v2.models import (
     STATUS_NAMES,
+    CaseResultOut,
+    CheckerOut,
+    CompareIn,
+    CompareOut,
     CompileOut,
     ExecuteOut,
+    ExecutorOut,
     ExitStatus,
     File,
+    JudgementOut,
     Results,
     Rusage,
     StepResult,
     TaskIn,
     TaskOut,
     TaskSummary,
+    WebhookOut,
 )
-from khala.model import Compile, Execute, Reason, StepReport, Task, TaskBrief
+from khala.model import (
+    Case,
+    Checker,
+    Compare,
+    CompareMode,
+    Compile,
+    Execute,
+    Judgement,
+    Reason,
+    StepReport,
+    Task,
+    TaskBrief,
+)
 from khala.zipcheck import make_zip_files
 
 KHALA_PREFIX = "[khala] "
@@ -45,17 +66,28 @@ def _archive(files: list[File], zip_b64: str | None, what: str) -> bytes:
     return make_zip_files(entries) if entries else b""
 
 
+def _compare(spec: CompareIn | None) -> Compare | None:
+    if spec is None:
+        return None
+    checker = spec.checker
+    return Compare(mode=CompareMode(spec.mode), abs_tol=spec.abs_tol, rel_tol=spec.rel_tol,
+                   checker=None if checker is None else Checker(str(checker.language.value),
+                                                                checker.source))
+
+
 def task_from_model(body: TaskIn, key: str | None) -> Task:
     c, e = body.compile, body.execute
     return Task(
         user=body.user,
         priority=body.priority,
         key=key,
+        callback_url=body.callback_url,
         compile=Compile(
             source=_archive(c.files, c.zip, "compile"),
             command=c.command,
             timeout=c.timeout,
             memory_limit=c.memory_limit,
+            language=c.language.value if c.language is not None else "",
         ),
         execute=Execute(
             input=e.input,
@@ -67,6 +99,9 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             cpu_limit=e.cpu_limit,
             pids_limit=e.pids_limit,
             output_limit=e.output_limit,
+            cases=[Case(**case.model_dump()) for case in e.cases],
+            compare=_compare(e.compare),
+            stop_on_failure=e.stop_on_failure,
             interactive=e.interactive,
         ),
     )
@@ -118,21 +153,49 @@ def task_out(task: Task) -> TaskOut:
         results = Results(
             compile=step_of(r.compile_report, r.compile_error),
             execute=step_of(r.execute_report, r.execute_error),
+            judgement=judgement_out(r.judgement),
         )
     return TaskOut(
         **summary_of(task).model_dump(),
         priority=task.priority,
         compile=CompileOut(
             command=c.command, timeout=c.timeout, memory_limit=c.memory_limit,
-            has_source=bool(c.source),
+            has_source=bool(c.source), language=c.language or None,
         ),
         execute=ExecuteOut(
             command=e.command, input=e.input, timeout=e.timeout, standard=e.standard,
             memory_limit=e.memory_limit, cpu_limit=e.cpu_limit, pids_limit=e.pids_limit,
-            output_limit=e.output_limit, has_data=bool(e.data), interactive=e.interactive,
+            output_limit=e.output_limit, has_data=bool(e.data), cases=len(e.cases),
+            compare=compare_out(e.compare), stop_on_failure=e.stop_on_failure,
+            interactive=e.interactive,
         ),
         result=results,
+        callback_url=task.callback_url,
+        webhook=None if task.webhook is None else WebhookOut(
+            **{**asdict(task.webhook), "delivered_at": task.webhook.delivered_at or None}),
     )
+
+
+def compare_out(spec: Compare | None) -> CompareOut | None:
+    if spec is None:
+        return None
+    checker = spec.checker
+    return CompareOut(mode=spec.mode.value, abs_tol=spec.abs_tol, rel_tol=spec.rel_tol,
+                      checker=None if checker is None else CheckerOut(
+                          language=checker.language, source=checker.source))
+
+
+def judgement_out(judgement: Judgement | None) -> JudgementOut | None:
+    if judgement is None:
+        return None
+    j = judgement
+    return JudgementOut(
+        verdict=str(j.verdict), score=j.score, max_score=j.max_score, language=j.language,
+        compiles=j.compiles, cache_hit=j.cache_hit, message=j.message,
+        cases=[CaseResultOut(verdict=str(c.verdict), weight=c.weight, time=c.time,
+                             wall_time=c.wall_time, memory=c.memory, exit_code=c.exit_code,
+                             signum=c.signal, output=c.output, error=c.error,
+                             message=c.message) for c in j.cases])
 
 
 def output_bytes(task: Task, step: str, stream: str) -> bytes:
@@ -143,3 +206,10 @@ def output_bytes(task: Task, step: str, stream: str) -> bytes:
     name = f"{step}_{'output' if stream == 'stdout' else 'error'}"
     value: bytes | str = getattr(task.result, name)
     return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def executor_out(stats: dict[str, Any]) -> dict[str, Any]:
+    """An executor's statistics as API v2 shows them (ExecutorOut)."""
+    tasks = [{**t, "status": STATUS_NAMES[t["status"]] if 0 <= t["status"] < len(STATUS_NAMES)
+              else "unknown_error"} for t in stats.get("tasks", [])]
+    return ExecutorOut(**{**stats, "tasks": tasks}).model_dump(mode="json")

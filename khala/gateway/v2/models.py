@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from khala.judging.presets import PRESETS
+
 INT_MAX = 2147483647
 BYTES_MAX = 2**62
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -47,9 +49,40 @@ class File(Strict):
     encoding: Literal["text", "base64"] = "text"
 
 
+LanguageName = StrEnum("LanguageName", {n: n for n in PRESETS})  # type: ignore[misc]
+
+
+class CaseIn(Strict):
+    """One test case (docs/judging.md): input, expected output, weight, its own limits."""
+
+    input: str = Field("", description="fed to the program's stdin")
+    standard: str = Field("", description="the expected output")
+    weight: int = Field(1, ge=0, le=INT_MAX, description="points when accepted")
+    timeout: int | None = Field(None, ge=1, le=INT_MAX, description="wall seconds")
+    cpu_limit: int | None = Field(None, ge=1, le=INT_MAX, description="CPU seconds")
+    memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
+    output_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes per stream")
+
+
+class CheckerIn(Strict):
+    language: LanguageName
+    source: str = Field(min_length=1, description="the checker's one source file (testlib "
+                        "exit codes: 0 accepted, 1 wrong answer, 2 presentation error, "
+                        "3 checker failure)")
+
+
+class CompareIn(Strict):
+    mode: Literal["exact", "lines", "tokens", "float", "checker"] = "lines"
+    abs_tol: float = Field(1e-6, ge=0, allow_inf_nan=False, description="mode float")
+    rel_tol: float = Field(1e-6, ge=0, allow_inf_nan=False, description="mode float")
+    checker: CheckerIn | None = Field(None, description="mode checker")
+
+
 class CompileIn(Strict):
-    command: str = Field(description="run with bash in the work directory",
-                         examples=["gcc -O2 -o main main.c"])
+    command: str = Field("", description="run with bash in the work directory; empty with a "
+                         "language", examples=["gcc -O2 -o main main.c"])
+    language: LanguageName | None = Field(
+        None, description="a preset filling both commands (GET /api/v2/languages)")
     timeout: int = Field(0, ge=0, le=INT_MAX, description="wall seconds, 0 = none")
     memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
     files: list[File] = Field(default_factory=list, max_length=10000,
@@ -58,10 +91,10 @@ class CompileIn(Strict):
 
 
 class ExecuteIn(Strict):
-    command: str = Field(examples=["./main"])
+    command: str = Field("", examples=["./main"], description="empty with a language")
     input: str = Field("", description="fed to the command's stdin")
     timeout: int = Field(0, ge=0, le=INT_MAX, description="wall seconds, 0 = none")
-    standard: str = Field("", description="expected output; not used by Khala")
+    standard: str = Field("", description="expected output, compared when the task is judged")
     memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
     cpu_limit: int | None = Field(None, ge=1, le=INT_MAX, description="CPU seconds")
     pids_limit: int | None = Field(None, ge=1, le=INT_MAX)
@@ -69,6 +102,10 @@ class ExecuteIn(Strict):
     files: list[File] = Field(default_factory=list, max_length=10000,
                               description="data files (placed in data/), or give `zip`")
     zip: str | None = Field(None, description="base64 of a zip of the data files")
+    cases: list[CaseIn] = Field(default_factory=list, max_length=1000,
+                                description="test cases; empty = one case, input + standard")
+    compare: CompareIn | None = Field(None, description="how outputs are compared")
+    stop_on_failure: bool = Field(False, description="skip the cases after the first failure")
     interactive: bool = Field(False, description="stdin comes live over pow-1 after `input` "
                               "(docs/streaming.md)")
 
@@ -81,6 +118,9 @@ class TaskIn(Strict):
                           description="higher is dispatched first; equal: fair between users")
     compile: CompileIn
     execute: ExecuteIn
+    callback_url: str | None = Field(
+        None, max_length=2048, description="POSTed the task's JSON when it finishes "
+        "(http or https; not the cluster's own addresses); see docs/security.md")
 
 
 class BatchItem(TaskIn):
@@ -115,9 +155,46 @@ class StepResult(BaseModel):
     errors: list[str] = Field(description="Khala's own problems running the step")
 
 
+class CaseResultOut(BaseModel):
+    verdict: str = Field(examples=["accepted", "wrong_answer", "time_limit"])
+    weight: int
+    time: float = Field(description="CPU seconds")
+    wall_time: float
+    memory: int = Field(description="peak bytes")
+    exit_code: int | None
+    signum: int | None
+    output: str = Field(description="stdout, cut")
+    error: str = Field(description="stderr, cut")
+    message: str = Field(description="the first difference, or the checker's comment")
+
+
+class JudgementOut(BaseModel):
+    verdict: str = Field(examples=["accepted", "wrong_answer", "compile_error"])
+    score: int = Field(description="sum of the weights of accepted cases")
+    max_score: int
+    cases: list[CaseResultOut]
+    language: str = Field(description="the preset's version on the executor")
+    compiles: int = Field(description="compile steps run for this task")
+    cache_hit: bool
+    message: str
+
+
 class Results(BaseModel):
     compile: StepResult | None
-    execute: StepResult | None
+    execute: StepResult | None = Field(description="judged tasks: the first case")
+    judgement: JudgementOut | None = None
+
+
+class CheckerOut(BaseModel):
+    language: str
+    source: str
+
+
+class CompareOut(BaseModel):
+    mode: str
+    abs_tol: float
+    rel_tol: float
+    checker: CheckerOut | None
 
 
 class CompileOut(BaseModel):
@@ -125,6 +202,7 @@ class CompileOut(BaseModel):
     timeout: int
     memory_limit: int | None
     has_source: bool
+    language: str | None = None
 
 
 class ExecuteOut(BaseModel):
@@ -137,6 +215,9 @@ class ExecuteOut(BaseModel):
     pids_limit: int | None
     output_limit: int | None
     has_data: bool
+    cases: int = Field(0, description="number of test cases")
+    compare: CompareOut | None = None
+    stop_on_failure: bool = False
     interactive: bool = False
 
 
@@ -152,11 +233,22 @@ class TaskSummary(BaseModel):
     report_time: str | None
 
 
+class WebhookOut(BaseModel):
+    url: str
+    state: Literal["pending", "ready", "sending", "delivered", "failed"]
+    attempts: int
+    last_status: int | None = Field(description="HTTP status of the last try")
+    last_error: str
+    delivered_at: str | None
+
+
 class TaskOut(TaskSummary):
     priority: int
     compile: CompileOut
     execute: ExecuteOut
     result: Results | None
+    callback_url: str | None = None
+    webhook: WebhookOut | None = Field(None, description="the webhook's delivery record")
 
 
 class TaskEnvelope(BaseModel):
@@ -197,4 +289,45 @@ class ErrorEnvelope(BaseModel):
     errors: list[ErrorItem]
 
 
+class LanguageOut(BaseModel):
+    name: str = Field(examples=["cpp"])
+    version: str = Field(description="version strings seen on executors, joined by ' | '")
+    executors: int = Field(description="live executors that have it")
+
+
+class LanguageList(BaseModel):
+    data: list[LanguageOut]
+
+
 BatchOutcome.model_rebuild()
+
+
+# ----------------------------------------------------------------------------- executors
+
+
+class TaskUsageOut(BaseModel):
+    id: str = Field(description="the task's seed id")
+    status: StatusName
+    cpu_time: float | None = Field(description="CPU seconds of its running step so far")
+    memory: int | None = Field(description="bytes its running step uses now")
+    pids: int | None = Field(description="processes of its running step now")
+
+
+class ExecutorOut(BaseModel):
+    name: str
+    slots: int
+    vacant: int
+    version: str
+    load: list[float] = Field(description="host load averages over 1, 5 and 15 minutes")
+    memory_total: int = Field(description="host memory, bytes")
+    memory_available: int
+    tasks: list[TaskUsageOut]
+    report_time: str = Field(description="when these statistics were reported")
+
+
+class ExecutorList(BaseModel):
+    data: list[ExecutorOut]
+
+
+class ExecutorEnvelope(BaseModel):
+    data: ExecutorOut

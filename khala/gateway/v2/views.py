@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from khala.config import GatewaySettings
 from khala.errors import InvalidInput
+from khala.gateway import auth
 from khala.gateway.v2 import convert
 from khala.gateway.v2.errors import ApiError, error_item, error_response, validation_items
 from khala.gateway.v2.jobs import JobViews
@@ -133,11 +134,14 @@ class V2Api(JobViews):
 
     # ------------------------------------------------------------------ submission
 
-    def _task_in(self, body: TaskIn, key: str | None) -> Task:
+    def _task_in(self, body: TaskIn, key: str | None, user_given: bool | None = None) -> Task:
         try:
-            return convert.task_from_model(body, key)
+            task = convert.task_from_model(body, key)
         except InvalidInput as exc:
             raise ApiError(422, str(exc)) from exc
+        given = "user" in body.model_fields_set if user_given is None else user_given
+        task.user = auth.claim_user(task.user, given)  # a submit key submits as its user
+        return task
 
     def _submitted(self, outcome: SubmitOutcome, ref: str) -> Response:
         if outcome.code != Code.OK:
@@ -172,7 +176,7 @@ class V2Api(JobViews):
             try:
                 parsed = _validate(BatchItem, item)
                 tasks.append(self._task_in(TaskIn(**parsed.model_dump(exclude={"id"})),
-                                           parsed.id))
+                                           parsed.id, "user" in parsed.model_fields_set))
                 answers.append(None)
             except _Invalid as exc:
                 answers.append(_failed(422, exc.items, item))
@@ -218,7 +222,7 @@ class V2Api(JobViews):
             s for part in statuses for s in part.split(",") if s]})
         after_time, after_id = (_decode_cursor(query.cursor) if query.cursor else (None, None))
         code, briefs, more = self.tasks.page(PageQuery(
-            user=query.user,
+            user=auth.list_user(query.user),
             statuses=[STATUS_NAMES.index(s) for s in query.status],
             start_time=_time(query.since, "since"),
             end_time=_time(query.until, "until"),
@@ -258,6 +262,13 @@ class V2Api(JobViews):
         response.headers["Vary"] = "Accept-Encoding"
         return response
 
+    def languages(self) -> Response:
+        code, found = self.tasks.language_list()
+        if code != Code.OK:
+            raise ApiError(_status(code), "the languages could not be read")
+        return jsonify({"data": [{"name": x.name, "version": x.version,
+                                  "executors": x.executors} for x in found]})
+
     # ------------------------------------------------------------------ control
 
     def signal(self, id: str, signal: str) -> Response:  # noqa: A002
@@ -286,6 +297,23 @@ class V2Api(JobViews):
                                            409: "the task is not done"}.get(
                 _status(code), "refused"))
         return Response(status=204)
+
+
+    # ------------------------------------------------------------------ executors
+
+    def executors(self) -> Response:
+        code, found = self.tasks.executor_stats("")  # type: ignore[attr-defined]
+        if code != Code.OK:
+            raise ApiError(_status(code), "the executors could not be read")
+        return jsonify({"data": [convert.executor_out(s) for s in found]})
+
+    def executor(self, name: str) -> Response:
+        code, found = self.tasks.executor_stats(name)  # type: ignore[attr-defined]
+        if code == Code.NOT_EXIST or (code == Code.OK and not found):
+            raise ApiError(404, f"no live executor {name!r}")
+        if code != Code.OK:
+            raise ApiError(_status(code), "the executor could not be read")
+        return jsonify({"data": convert.executor_out(found[0])})
 
 
 class _RawBatch(BaseModel):

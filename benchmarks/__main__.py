@@ -1,0 +1,73 @@
+"""`make bench` / `python -m benchmarks [--quick] [--only NAME,…]`: every figure of issue 11,
+each with its baseline measured in the same run and the ratio, then a Markdown table.
+
+Figures: http (POST→done on `khala up`), mongo (the same on FerretDB, two judicators), sandbox
+(cost per step over bare fork/exec), throughput (32 clients ÷ a raw sandbox loop), gateway
+(GET /api/task ÷ /api/test), search (many stored tasks), judicator (CPU per report as executors
+grow; dispatch with many pending). Pass options through make: `make bench BENCH_ARGS=--quick`.
+Every loop is bounded (a count or a duration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import traceback
+
+from benchmarks import common
+
+FIGURES = ["http", "mongo", "sandbox", "throughput", "gateway", "search", "judicator"]
+
+
+def run_figure(name: str, args: argparse.Namespace) -> None:
+    from benchmarks import gateway, latency, sandbox, store
+
+    table = {"http": latency.figure_http, "mongo": latency.figure_mongo,
+             "sandbox": sandbox.figure_sandbox, "throughput": sandbox.figure_throughput,
+             "gateway": gateway.figure_gateway, "search": store.figure_search,
+             "judicator": store.figure_judicator}
+    table[name](args)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(FIGURES),
+                        help="comma-separated figures (default: all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller counts, stores and durations (development)")
+    parser.add_argument("--ferret-handler", default="auto",
+                        choices=["auto", "sqlite", "postgresql"],
+                        help="FerretDB handler; auto = postgresql when installed")
+    args = parser.parse_args()
+    args.tasks = 40 if args.quick else 200
+    args.runs = 100 if args.quick else 500
+    args.seconds = 8.0 if args.quick else 30.0
+    chosen = [f.strip() for f in args.only.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FIGURES]
+    if unknown:
+        parser.error(f"unknown figure(s) {', '.join(unknown)}; known: {', '.join(FIGURES)}")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=common.REPO, check=False).stdout.strip()
+    print(f"khala benchmarks {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit {commit}, "
+          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+          + (" (quick)" if args.quick else ""), flush=True)
+    failed = []
+    for name in chosen:
+        print(f"\n[{name}]", flush=True)
+        try:
+            run_figure(name, args)
+        except Exception:  # one broken figure must not hide the others
+            traceback.print_exc()
+            failed.append(name)
+    common.print_table()
+    if failed:
+        print(f"\nfigures that could not be measured: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

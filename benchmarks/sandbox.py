@@ -1,0 +1,145 @@
+"""Figures 3–4: the sandbox's cost per step over a bare fork/exec of /bin/true, and the
+cluster's throughput under 32 concurrent clients against a raw loop of the same sandbox with
+the same number of slots (no judicator, no gateway)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+import requests
+
+from benchmarks.common import KhalaUp, Row, emit, median, ms, submit_and_wait
+from khala.config import ExecutorSettings
+from khala.executor.runner import run_task
+from khala.model import Compile, Execute, Status, Task
+from khala.sandbox import RunSpec, Sandbox, open_sandbox
+from khala.sandbox.warm import WarmSandbox
+
+SLOTS = 2
+CLIENTS = 32
+
+
+def bare_step() -> float:
+    started = time.perf_counter()
+    subprocess.run(["/bin/true"], check=True)
+    return time.perf_counter() - started
+
+
+def sandbox_steps(box: Sandbox, runs: int, ready: bool = False) -> list[float]:
+    """Seconds of `box.run` of /bin/true, `runs` times in one work area; `ready`: wait (not
+    counted) until a warm pool has prepared its boxes again before each step."""
+    base = tempfile.mkdtemp(prefix="khala-bench-step-", dir="/tmp")
+    os.chmod(base, 0o711)
+    workdir = os.path.join(base, "khala-run-bench")
+    os.mkdir(workdir)
+    box.open_workdir(workdir, 64 * 1024 * 1024)
+    box.prepare_workdir(workdir)
+    values = []
+    try:
+        for _ in range(runs):
+            if ready and isinstance(box, WarmSandbox):
+                box.settle(10)
+            started = time.perf_counter()
+            outcome = box.run(RunSpec(argv=["/bin/true"], workdir=workdir), threading.Event())
+            values.append(time.perf_counter() - started)
+            if outcome.report.reason != "ok":
+                raise RuntimeError(f"sandboxed /bin/true failed: {outcome}")
+    finally:
+        box.close_workdir(workdir)
+        os.rmdir(workdir)
+        os.rmdir(base)
+    return values
+
+
+def figure_sandbox(args: object) -> None:
+    runs = getattr(args, "runs", 500)
+    bare = [bare_step() for _ in range(runs)]
+    results = {}
+    for kind in ("warm, back to back", "warm, box ready", "cold"):
+        box = open_sandbox("bwrap", warm=ExecutorSettings().warm_sandboxes if "warm" in kind
+                           else 0)
+        try:
+            sandbox_steps(box, 5)  # warm-up
+            results[kind] = sandbox_steps(box, runs, ready="ready" in kind)
+        finally:
+            box.close()
+    base = median(bare)
+    for kind, values in results.items():
+        cost = median(values) - base
+        emit(Row(f"sandbox cost per step over bare fork/exec ({kind}), median of {runs}",
+                 f"{ms(median(values))} (cost {ms(cost)})", f"bare /bin/true {ms(base)}",
+                 median(values) / base, "cost ≤ 1.0 ms",
+                 cost <= 0.001 if kind.startswith("warm") else None))
+
+
+def trivial_task(n: int) -> Task:
+    return Task(id=f"bench-{n}", compile=Compile(command="true", timeout=10),
+                execute=Execute(command="true", timeout=10))
+
+
+def raw_loop(seconds: float) -> float:
+    """Tasks/s of run_task on SLOTS threads sharing one sandbox, for `seconds`."""
+    settings = ExecutorSettings(work_dir=tempfile.mkdtemp(prefix="khala-bench-raw-", dir="/tmp"))
+    os.chmod(settings.work_dir, 0o711)
+    box = open_sandbox("bwrap", warm=settings.warm_sandboxes * SLOTS)
+    done = [0] * SLOTS
+    deadline = time.monotonic() + seconds
+
+    def slot(index: int) -> None:
+        n = 0
+        while time.monotonic() < deadline:
+            status, result = run_task(trivial_task(n), box, settings, threading.Event())
+            if status != Status.SUCCESS:
+                raise RuntimeError(f"raw task failed: {status} {result}")
+            n += 1
+        done[index] = n
+
+    threads = [threading.Thread(target=slot, args=(i,)) for i in range(SLOTS)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    box.close()
+    os.rmdir(settings.work_dir)
+    return sum(done) / elapsed
+
+
+def cluster_loop(seconds: float) -> float:
+    """Tasks/s finished for CLIENTS concurrent HTTP clients on `khala up`, for `seconds`."""
+    up = KhalaUp(slots=SLOTS)
+    done = [0] * CLIENTS
+    try:
+        submit_and_wait(requests.Session(), up.url)
+        deadline = time.monotonic() + seconds
+
+        def client(index: int) -> None:
+            session = requests.Session()
+            while time.monotonic() < deadline:
+                submit_and_wait(session, up.url, poll=0.005)
+                done[index] += 1
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+    finally:
+        up.stop()
+    return sum(done) / elapsed
+
+
+def figure_throughput(args: object) -> None:
+    seconds = getattr(args, "seconds", 30.0)
+    raw = raw_loop(seconds)
+    cluster = cluster_loop(seconds)
+    emit(Row(f"throughput, {CLIENTS} clients, {seconds:g} s, {SLOTS} slots",
+             f"{cluster:.1f} tasks/s", f"raw run_task loop, {SLOTS} threads {raw:.1f} tasks/s",
+             cluster / raw, "≥ 0.8", cluster / raw >= 0.8))

@@ -1,0 +1,214 @@
+"""API keys at the gateway: who is calling (a key → user id + role) and what they may do.
+
+With `keys_file` set, every API v2 route but the documentation needs a key, sent as
+`Authorization: Bearer <key>` or `X-Khala-Key: <key>`: none or an unknown one → 401, a role
+the route does not allow → 403. A `submit` key acts as its user only: it submits as that user
+(another `user` in the body → 403), lists only that user's tasks, and any other user's task is
+"not found" to it (404: no existence leak). `seed_requires_keys` applies the same to the seed
+API. The keys file is re-read when it changes (checked on each request: an added or revoked key
+counts from the next request).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+
+from khala.apikeys import PREFIX, KeyEntry, digest, load_keys
+from khala.config import GatewaySettings, parse_hostport
+from khala.gateway.v2.errors import ApiError, error_item, error_response
+from khala.model import Code
+from khala.rpc.auth import is_loopback
+
+log = logging.getLogger(__name__)
+
+ALL = frozenset({"admin", "submit", "read"})
+WRITE = frozenset({"admin", "submit"})
+WATCH = frozenset({"admin", "read"})
+ADMIN = frozenset({"admin"})
+
+#: Roles allowed per endpoint. Endpoints not listed are open (docs, pages, liveness).
+V2_POLICY: dict[str, frozenset[str]] = {
+    "v2_create": WRITE, "v2_create_with_id": WRITE, "v2_batch": WRITE,
+    "v2_list": ALL, "v2_get": ALL, "v2_output": ALL,
+    "v2_cancel": WRITE, "v2_signal": WRITE, "v2_delete": WRITE,
+    "v2_executors": WATCH, "v2_executor": WATCH, "metrics": WATCH,
+    # Jobs (docs/jobs.md) run tasks for any user, on schedules: admin keys only write them.
+    "v2_job_create": ADMIN, "v2_job_restart": ADMIN, "v2_job_delete": ADMIN,
+    "v2_job_list": WATCH, "v2_job_get": WATCH,
+}
+#: Open v2 endpoints (the documentation); any other v2 endpoint not in V2_POLICY needs admin.
+V2_OPEN = frozenset({"v2_openapi", "v2_docs", "v2_docs_asset"})
+SEED_POLICY: dict[str, frozenset[str]] = {
+    "add": WRITE, "cancel": WRITE, "get": ALL, "search": ALL,
+    "executors": ALL, "judicators": ALL,
+    "meproc": ADMIN,  # Meproc's /proc routes (process control), a compatibility API too
+}
+#: Endpoints whose task (path `id`, or query `id` on the seed API) a submit key must own.
+OWNED = frozenset({"v2_get", "v2_output", "v2_cancel", "v2_signal", "v2_delete",
+                   "get", "cancel"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    user: int
+    role: str
+
+
+class Refused(ApiError):
+    """401/403/404 from the key check: the v2 envelope under /api/v2, the seed shape elsewhere
+    (`seed_code` as its `result`)."""
+
+    def __init__(self, status: int, detail: str, seed_code: int = Code.INVALID_INPUT) -> None:
+        super().__init__(status, detail)
+        self.seed_code = seed_code
+
+
+class KeyRing:
+    """The keys of one file by hash, re-read when the file changes (`khala keys` replaces
+    it: a new inode; a hand edit changes its mtime or size)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._version: tuple[int, int, int] | None = None  # inode, mtime, size
+        self._by_hash: dict[str, KeyEntry] = {}
+        self._reload()
+
+    def _reload(self) -> None:
+        try:
+            st = os.stat(self.path)
+            version: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            version = None
+        if version != self._version or version is None:
+            entries = load_keys(self.path)
+            self._by_hash = {e.sha256: e for e in entries.values()}
+            self._version = version
+
+    def lookup(self, key: str) -> Principal | None:
+        """The key's principal. The file is checked on every call (one stat), so an
+        added or revoked key counts from the next request."""
+        with self._lock:
+            try:
+                self._reload()
+            except Exception:  # an unreadable file: keep the last good keys
+                log.warning("keys file %s unreadable; keeping the last keys", self.path,
+                            exc_info=True)
+            entry = self._by_hash.get(digest(key))
+        return None if entry is None else Principal(entry.id, entry.user, entry.role)
+
+
+def presented_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("X-Khala-Key") or None
+
+
+def principal() -> Principal | None:
+    """Who calls this request (None: keys are off, or the route is open)."""
+    return g.get("khala_principal")
+
+
+def claim_user(user: int, given: bool) -> int:
+    """The user a submission acts as: a submit key's own (another one given → 403)."""
+    who = principal()
+    if who is None or who.role != "submit":
+        return user
+    if given and user != who.user:
+        raise Refused(403, f"this key submits as user {who.user} only")
+    return who.user
+
+
+def list_user(user: int | None) -> int | None:
+    """The user filter of a list: a submit key lists its own user's tasks only."""
+    who = principal()
+    if who is None or who.role != "submit":
+        return user
+    if user is not None and user != who.user:
+        raise Refused(403, f"this key lists the tasks of user {who.user} only")
+    return who.user
+
+
+def _check(keys: KeyRing, roles: frozenset[str], client: Any) -> None:
+    key = presented_key()
+    if key is None:
+        raise Refused(401, "an API key is required (Authorization: Bearer <key> or "
+                      "X-Khala-Key)")
+    who = keys.lookup(key) if key.startswith(PREFIX) else None
+    if who is None:
+        raise Refused(401, "unknown API key")
+    if who.role not in roles:
+        raise Refused(403, f"a {who.role} key may not {request.method} {request.path}")
+    g.khala_principal = who
+    if who.role == "submit" and request.endpoint in OWNED:
+        ref = (request.view_args or {}).get("id") or request.args.get("id")
+        if ref and _owner(client, ref) not in (None, who.user):
+            raise Refused(404, f"no task {ref!r}", Code.NOT_EXIST)
+
+
+def _owner(client: Any, ref: str) -> int | None:
+    """The user of the task `ref` names; None when there is none (the route answers that)."""
+    try:
+        _code, task = client.find(ref)
+    except Exception:  # a malformed ref or an unreachable judicator: the view answers it
+        return None
+    return None if task is None else int(task.user)
+
+
+def _refused(exc: Refused) -> Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="khala"'} if exc.status == 401 else {}
+    if request.path.startswith("/api/v2"):
+        return error_response(exc.status, [error_item(exc.status, exc.detail)], headers)
+    if request.path.startswith("/api/"):
+        if exc.status == 404:  # the seed API answers unknown ids with 200 + result 2
+            from khala.gateway.views import answer
+
+            return answer(request.endpoint, Code.NOT_EXIST)
+        reply = jsonify({"result": int(exc.seed_code), "error": exc.detail})
+    else:
+        reply = Response(exc.detail + "\n", mimetype="text/plain")
+    reply.status_code = exc.status
+    reply.headers.update(headers)
+    return reply
+
+
+def register_auth(app: Flask, settings: GatewaySettings, client: Any) -> None:
+    """Check keys before every request when `keys_file` is set (register before the routes'
+    own before_request hooks run: it is a plain before_request)."""
+    app.register_error_handler(Refused, _refused)
+    if not settings.keys_file:
+        return
+    keys = KeyRing(settings.keys_file)
+    policy = dict(V2_POLICY)
+    if settings.seed_requires_keys:
+        policy.update(SEED_POLICY)
+
+    def check() -> None:
+        endpoint = request.endpoint or ""
+        roles = policy.get(endpoint)
+        if roles is None and endpoint.startswith("v2_") and endpoint not in V2_OPEN:
+            roles = ADMIN  # a v2 route this table does not know yet: admins only
+        if roles is not None:
+            _check(keys, roles, client)
+
+    app.before_request(check)
+
+
+def warn_if_open(settings: GatewaySettings) -> None:
+    """The loud warning of a gateway that anyone on the network may use."""
+    host, _ = parse_hostport(settings.listen)
+    if settings.keys_file or is_loopback(host):
+        return
+    bar = "!" * 78
+    log.warning("%s\nTHE GATEWAY LISTENS ON %s WITHOUT API KEYS: anyone who reaches it can "
+                "submit, read and cancel every task.\nSet keys_file (`khala keys add`, "
+                "docs/security.md).\n%s", bar, settings.listen, bar)

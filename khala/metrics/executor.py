@@ -1,0 +1,65 @@
+"""The executor's metrics: steps by reason with their wall times, sandbox failures (a step the
+sandbox could not run to its end: reason internal_error), and its slots."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from khala.metrics import TASK_BUCKETS
+from khala.model import Reason
+from khala.sandbox.base import RunOutcome, RunSpec, Sandbox
+
+
+class ExecutorMetrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.steps = Counter("khala_steps", "sandboxed steps run, by reason", ["reason"],
+                             registry=r)
+        self.step_seconds = Histogram("khala_step_run_seconds", "wall time of a step",
+                                      buckets=TASK_BUCKETS, registry=r)
+        self.failures = Counter("khala_sandbox_failures", "steps the sandbox could not run "
+                                "to their end (internal_error)", registry=r)
+        self.slots = Gauge("khala_executor_slots", "slots of this executor", registry=r)
+        self.busy = Gauge("khala_executor_slots_busy", "slots running a task", registry=r)
+
+    def watch_slots(self, capacity: int, busy: Callable[[], int]) -> None:
+        self.slots.set(capacity)
+        self.busy.set_function(busy)
+
+    def sandbox(self, sandbox: Sandbox) -> Sandbox:
+        return _MeteredSandbox(sandbox, self)
+
+
+class _MeteredSandbox(Sandbox):
+    def __init__(self, inner: Sandbox, metrics: ExecutorMetrics) -> None:
+        self._inner = inner
+        self._m = metrics
+        self.name = inner.name
+
+    def run(self, spec: RunSpec, cancel: threading.Event) -> RunOutcome:
+        outcome = self._inner.run(spec, cancel)
+        reason = outcome.report.reason
+        self._m.steps.labels(str(reason)).inc()
+        self._m.step_seconds.observe(outcome.report.wall_time)
+        if reason == Reason.INTERNAL_ERROR:
+            self._m.failures.inc()
+        return outcome
+
+    def open_workdir(self, workdir: str, size: int | None) -> None:
+        self._inner.open_workdir(workdir, size)
+
+    def close_workdir(self, workdir: str) -> None:
+        self._inner.close_workdir(workdir)
+
+    def prepare_workdir(self, workdir: str) -> None:
+        self._inner.prepare_workdir(workdir)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)

@@ -1,0 +1,158 @@
+"""Node authentication for the Judicator Thrift service: a shared cluster secret, proved by a
+challenge-response handshake at the start of every connection, before any Thrift byte.
+
+    client → server  MAGIC, client nonce (32 bytes), name length (1 byte), name (UTF-8)
+    server → client  server nonce (32), HMAC-SHA256(secret, "server" ‖ client nonce ‖ server nonce)
+    client → server  HMAC-SHA256(secret, "client" ‖ server nonce ‖ client nonce ‖ name)
+    server → client  one byte 0 (accepted); then the connection carries Thrift as usual
+
+Both sides prove they hold the secret (mutual) and neither ever sends it; fresh nonces on both
+sides make a recorded handshake useless. Every call on the connection is then a call of an
+authenticated node. What it does not do: encrypt or integrity-protect the calls that follow
+(docs/security.md, "Trust model"). Without a secret configured nothing changes on the wire, so
+clients that know nothing of this keep working against judicators that do not require it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import os
+import secrets
+import socket
+import struct
+
+from khala.errors import ConfigError, KhalaError
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"KHALA-NODE-AUTH/1\n"
+NONCE_BYTES = 32
+MAC_BYTES = 32
+#: Seconds each side waits for the other's handshake bytes.
+HANDSHAKE_SECONDS = 5.0
+#: Shortest secret accepted (bytes of the file, surrounding whitespace stripped).
+MIN_SECRET_BYTES = 16
+ACCEPTED = b"\x00"
+
+
+class AuthError(KhalaError):
+    """A handshake failed: the peer does not prove the cluster secret (or speaks no handshake).
+    `quiet`: nothing was sent at all (a port probe), not worth a warning."""
+
+    def __init__(self, message: str, quiet: bool = False) -> None:
+        super().__init__(message)
+        self.quiet = quiet
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise AuthError(f"connection closed after {len(data)} of {size} handshake bytes")
+        data += chunk
+    return data
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen host is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def new_secret() -> str:
+    """A fresh cluster secret (64 hex characters, 256 bits)."""
+    return secrets.token_hex(32)
+
+
+def write_secret_file(path: str) -> bool:
+    """Create `path` (mode 0600) holding a new secret unless it exists; True if created."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as fh:
+        fh.write(new_secret() + "\n")
+    return True
+
+
+class NodeAuth:
+    """The cluster secret and both halves of the handshake."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ConfigError(f"the cluster secret must be at least {MIN_SECRET_BYTES} bytes")
+        self._secret = secret
+
+    @classmethod
+    def from_file(cls, path: str) -> NodeAuth | None:
+        """The secret in `path`; None when `path` is empty (node authentication off)."""
+        if not path:
+            return None
+        try:
+            with open(path, "rb") as fh:
+                return cls(fh.read().strip())
+        except OSError as exc:
+            raise ConfigError(f"cannot read the cluster secret file {path}: {exc}") from exc
+
+    def _mac(self, *parts: bytes) -> bytes:
+        return hmac.new(self._secret, b"".join(parts), hashlib.sha256).digest()
+
+    def client_handshake(self, sock: socket.socket, name: str) -> None:
+        """Prove the secret to a judicator on a freshly connected `sock`; raise AuthError if
+        the judicator does not prove it back or refuses."""
+        raw_name = name.encode()[:255]
+        client_nonce = secrets.token_bytes(NONCE_BYTES)
+        old = sock.gettimeout()
+        sock.settimeout(HANDSHAKE_SECONDS)
+        try:
+            sock.sendall(MAGIC + client_nonce + struct.pack("B", len(raw_name)) + raw_name)
+            server_nonce = _recv_exact(sock, NONCE_BYTES)
+            proof = _recv_exact(sock, MAC_BYTES)
+            if not hmac.compare_digest(proof, self._mac(b"server", client_nonce, server_nonce)):
+                raise AuthError("the judicator does not know the cluster secret")
+            sock.sendall(self._mac(b"client", server_nonce, client_nonce, raw_name))
+            if _recv_exact(sock, 1) != ACCEPTED:
+                raise AuthError("the judicator refused the handshake")
+        except OSError as exc:
+            raise AuthError(f"handshake failed: {exc}") from exc
+        finally:
+            sock.settimeout(old)
+
+    def server_handshake(self, sock: socket.socket) -> str:
+        """Check a new connection's proof; returns the name the node gave. Raises AuthError
+        (the caller logs it and closes the connection)."""
+        old = sock.gettimeout()
+        sock.settimeout(HANDSHAKE_SECONDS)
+        try:
+            first = sock.recv(1)
+            if not first:
+                raise AuthError("closed without sending anything (a port probe)", quiet=True)
+            # A Thrift message starts with 0x80 (strict binary): refuse it at its first byte.
+            if first != MAGIC[:1] or first + _recv_exact(sock, len(MAGIC) - 1) != MAGIC:
+                raise AuthError("no node-authentication handshake (an unauthenticated client)")
+            client_nonce = _recv_exact(sock, NONCE_BYTES)
+            raw_name = _recv_exact(sock, _recv_exact(sock, 1)[0])
+            server_nonce = secrets.token_bytes(NONCE_BYTES)
+            sock.sendall(server_nonce + self._mac(b"server", client_nonce, server_nonce))
+            try:
+                proof = _recv_exact(sock, MAC_BYTES)
+            except AuthError:
+                raise AuthError("no proof of the cluster secret (the client gave up: it does "
+                                "not know the secret?)") from None
+            expected = self._mac(b"client", server_nonce, client_nonce, raw_name)
+            if not hmac.compare_digest(proof, expected):
+                raise AuthError("wrong proof of the cluster secret")
+            sock.sendall(ACCEPTED)
+            return raw_name.decode(errors="replace")
+        except OSError as exc:
+            raise AuthError(f"handshake failed: {exc}") from exc
+        finally:
+            sock.settimeout(old)

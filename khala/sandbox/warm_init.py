@@ -1,0 +1,144 @@
+"""The init of a warm sandbox: pid 1 of the sandbox's pid namespace, forking each run on request.
+
+This file is not imported by the executor: its source runs *inside* the sandbox under the
+sandbox's Python (`python3 -I -S -c <this file> <socket fd>`), as the sandbox user, under the
+seccomp filter, with only the standard library. It speaks to the executor over a SOCK_SEQPACKET
+socket (messages in `khala.sandbox.warm`):
+
+- `stem` → fork the next step's process, the stem, and answer `stem` with a socket of the
+  stem's (SCM_RIGHTS). The stem sends `pid` on it with its credentials (the kernel translates
+  the pid into the executor's namespace); the executor moves it into a fresh run cgroup and,
+  when a step comes, sends its request (JSON: argv, env, rlimits; SCM_RIGHTS: stdin, stdout,
+  stderr). The stem takes those fds, starts its own session, enters /work, sets the rlimits and
+  default signal dispositions and execs the command with exactly the given environment. When
+  it ends, the init answers `status <wait status>`. Forking ahead keeps the slow part (moving
+  a process into a cgroup waits for an RCU grace period) off the step's path.
+- `reset` → reap every orphan, then answer `clean`, or `dirty <what>` if anything of the run is
+  left that a remount cannot remove: a process, System V IPC objects, POSIX message queues.
+
+Being pid 1 of its namespace protects it from the runs: the kernel drops every signal sent from
+inside the namespace to its init unless it has a handler (it has none), and it is not dumpable,
+so a run cannot read or write its memory (/proc/1/mem) or its file descriptors.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import signal
+import socket
+import struct
+import sys
+import time
+from typing import Any
+
+PR_SET_DUMPABLE = 4
+MAX_MESSAGE = 1024 * 1024  # a request: argv + env (larger ones fail to send: the step runs cold)
+REAP_SECONDS = 2.0
+FD_SPACE = socket.CMSG_SPACE(3 * 4)
+
+
+def child(request: dict[str, Any], fds: list[int]) -> None:
+    """Become the step: its fds, session, cwd, rlimits, signals, environment; exec."""
+    try:
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        os.setsid()
+        os.chdir("/work")
+        for which, value in request["rlimits"]:
+            resource.setrlimit(which, (value, value))
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        argv = request["argv"]
+        os.execvpe(argv[0], argv, request["env"])
+    except OSError as exc:
+        os.write(2, f"khala: cannot run {request['argv'][0]}: {exc.strerror}\n".encode())
+    os._exit(127)
+
+
+def stem(sock: socket.socket) -> None:
+    """Fork the next step's process (the stem) with a socket of its own, hand that socket to
+    the executor, wait for the stem to end and report its status. The stem says who it is
+    (`pid`, with its credentials), then waits for its request (the executor moves it into the
+    run's cgroup meanwhile) and becomes the step."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        sock.close()
+        ours.close()
+        creds = struct.pack("3i", os.getpid(), os.getuid(), os.getgid())
+        theirs.sendmsg([b"pid"], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)])
+        message, ancillary, _, _ = theirs.recvmsg(MAX_MESSAGE, FD_SPACE, socket.MSG_CMSG_CLOEXEC)
+        if not message:
+            os._exit(0)  # not needed after all
+        fds = received_fds(ancillary)
+        theirs.close()
+        child(json.loads(message), fds)
+    theirs.close()
+    fd = struct.pack("i", ours.fileno())
+    sock.sendmsg([b"stem"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd)])
+    ours.close()
+    _, status = os.waitpid(pid, 0)
+    sock.send(b"status %d" % status)
+
+
+def received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += list(memoryview(data).cast("i"))
+    return fds
+
+
+def residue() -> list[str]:
+    """What of the last run is left: reaps orphans for at most REAP_SECONDS first."""
+    deadline = time.monotonic() + REAP_SECONDS
+    while True:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            pass
+        others = [p for p in os.listdir("/proc") if p.isdigit() and p != "1"]
+        if not others or time.monotonic() >= deadline:
+            break
+        time.sleep(0.001)
+    found = ["processes"] if others else []
+    for kind in ("shm", "sem", "msg"):
+        with open(f"/proc/sysvipc/{kind}") as fh:
+            if len(fh.read().splitlines()) > 1:
+                found.append("sysv-" + kind)
+    if os.listdir("/dev/mqueue"):
+        found.append("mqueue")
+    return found
+
+
+def serve(sock: socket.socket) -> None:
+    while True:
+        message = sock.recv(64)
+        if not message or message == b"exit":
+            return
+        if message == b"reset":
+            found = residue()
+            sock.send(b"dirty " + " ".join(found).encode() if found else b"clean")
+        elif message == b"stem":
+            stem(sock)
+
+
+def main() -> None:
+    os.close(int(sys.argv[0].rsplit("/", 1)[1]))  # this source, /proc/self/fd/N: not for steps
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    sock.set_inheritable(False)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # no handler: ignored from inside (pid 1)
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        sock.send(b"error prctl")
+        return
+    os.chdir("/")
+    sock.send(b"ready")
+    serve(sock)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Judging fields through the Thrift conversion (khala/rpc/convert.py): round trips, new ids
+only, and clear refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from khala.errors import InvalidInput
+from khala.model import (
+    Case,
+    CaseResult,
+    Checker,
+    Compare,
+    CompareMode,
+    Compile,
+    Execute,
+    Judgement,
+    Language,
+    Result,
+    Task,
+    Verdict,
+)
+from khala.rpc import convert
+from khala.rpc import judicator_thrift as T
+
+
+def test_judged_task_round_trips() -> None:
+    task = Task(
+        id="6b02ee5afcee7f1d7be705b1", user=3,
+        compile=Compile(source=b"PK", timeout=10, language="cpp"),
+        execute=Execute(timeout=2, cases=[Case("1 2\n", "3\n", 5, 1, 2, 1 << 26, 1 << 20),
+                                          Case("", "", 0)],
+                        compare=Compare(CompareMode.CHECKER, 1e-9, 0.0, Checker("python3", "x")),
+                        stop_on_failure=True),
+    )
+    assert convert.task_from_thrift(convert.task_to_thrift(task)) == task
+
+
+def test_plain_task_sends_no_judging_fields() -> None:
+    wire = convert.task_to_thrift(Task(compile=Compile(command="true"), execute=Execute()))
+    assert wire.compile.language is None
+    assert (wire.execute.cases, wire.execute.compare, wire.execute.stop_on_failure) == (
+        None, None, None)
+
+
+def test_judgement_round_trips() -> None:
+    judgement = Judgement(Verdict.RUNTIME_ERROR, 1, 2, [
+        CaseResult(Verdict.ACCEPTED, 1, 0.5, 0.6, 1 << 20, 0, None, "ok\n", "", ""),
+        CaseResult(Verdict.RUNTIME_ERROR, 1, signal=11, message="killed by signal 11"),
+    ], "gcc 12", 1, True, "")
+    result = Result(execute_output=b"ok\n", judgement=judgement)
+    assert convert.result_from_thrift(convert.result_to_thrift(result)) == result
+
+
+def test_unknown_mode_is_invalid_input_and_unknown_verdict_reads_internal_error() -> None:
+    wire = convert.task_to_thrift(Task(compile=Compile(), execute=Execute()))
+    wire.execute.compare = T.Compare(mode="fuzzy")
+    with pytest.raises(InvalidInput, match="fuzzy"):
+        convert.task_from_thrift(wire)
+    got = convert.judgement_from_thrift(T.Judgement(verdict="great", cases=[]))
+    assert got is not None and got.verdict == Verdict.INTERNAL_ERROR
+
+
+def test_language_round_trip_and_field_ids() -> None:
+    lang = Language("c", "gcc 12", 2)
+    assert convert.language_from_thrift(convert.language_to_thrift(lang)) == lang
+    # New capabilities only as new ids (docs/rpc.md): the original ids keep their names.
+    assert T.Compile.thrift_spec[5][1] == "language"
+    assert [T.Execute.thrift_spec[i][1] for i in (10, 11, 12)] == [
+        "cases", "compare", "stop_on_failure"]
+    assert T.Result.thrift_spec[7][1] == "judgement"
+    assert [T.Task.thrift_spec[i][1] for i in range(1, 11)] == [
+        "id", "user", "compile", "execute", "add_time", "done", "status", "executor",
+        "report_time", "result"]

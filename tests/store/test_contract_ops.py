@@ -1,0 +1,96 @@
+"""The operations store (executor statistics, webhook deliveries, the queue length) on SQLite
+and on the MongoDB wire protocol (FerretDB): the same contract, two judicators sharing it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from khala.model import Result, Status
+from khala.store import open_store
+from khala.store.base import Store
+from khala.store.ops import OpsStore, open_ops_store
+from tests.store.test_contract import at, make_task
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mongodb", marks=pytest.mark.integration)])
+def stores(request: pytest.FixtureRequest,
+           tmp_path: Path) -> Iterator[tuple[Store, Callable[[], OpsStore]]]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/khala.db"
+    else:
+        url = request.getfixturevalue("mongo_url")
+    tasks = open_store(url)
+    opened: list[OpsStore] = []
+
+    def open_ops() -> OpsStore:
+        opened.append(open_ops_store(url))
+        return opened[-1]
+
+    try:
+        yield tasks, open_ops
+    finally:
+        for ops in opened:
+            ops.close()
+        tasks.close()
+
+
+def test_queue_length_counts_pending_and_retrying(stores: tuple[Store, Callable[[], OpsStore]]
+                                                  ) -> None:
+    tasks, open_ops = stores
+    ops = open_ops()
+    assert ops.queue_length() == 0
+    for i in range(3):
+        tasks.add(make_task(i))
+    assert ops.queue_length() == 3
+    taken = tasks.assign("e1", 2, at(10))
+    assert ops.queue_length() == 1
+    assert tasks.requeue(taken[0].id, "e1", at(11))  # Retrying counts too
+    assert ops.queue_length() == 2
+    assert tasks.finish(taken[1].id, "e1", Status.SUCCESS, Result(), at(12))
+    assert ops.queue_length() == 2
+
+
+def test_executor_stats_latest_and_live_only(stores: tuple[Store, Callable[[], OpsStore]]
+                                            ) -> None:
+    _, open_ops = stores
+    one, two = open_ops(), open_ops()
+    one.put_executor_stats("b", {"slots": 2, "vacant": 2}, at(0))
+    two.put_executor_stats("b", {"slots": 2, "vacant": 1}, at(5))
+    one.put_executor_stats("a", {"slots": 4, "vacant": 4}, at(1))
+    live = two.executor_stats(at(1))
+    assert [(s["name"], s["vacant"], s["report_time"]) for s in live] == [
+        ("a", 4, at(1)), ("b", 1, at(5))]
+    assert [s["name"] for s in one.executor_stats(at(2))] == ["b"]
+
+
+def test_webhook_claims_are_exclusive_and_retry(stores: tuple[Store, Callable[[], OpsStore]]
+                                               ) -> None:
+    _, open_ops = stores
+    one, two = open_ops(), open_ops()
+    one.add_webhook("t1", "http://h/1")
+    one.add_webhook("t1", "http://h/other")  # a second add keeps the first
+    assert two.webhook("t1")["url"] == "http://h/1"  # type: ignore[index]
+    assert one.claim_webhook(at(10), at(20)) is None  # pending: the task is not done
+    assert one.pending_webhooks(10) == ["t1"]
+    two.webhooks_ready(["t1"], at(10))
+    claimed = one.claim_webhook(at(10), at(20))
+    assert claimed is not None and claimed["task_id"] == "t1" and claimed["state"] == "sending"
+    assert two.claim_webhook(at(11), at(21)) is None  # leased to the first
+    one.webhook_attempted("t1", {"state": "ready", "attempts": 1, "next_at": at(15),
+                                 "last_status": 500, "last_error": "HTTP 500"})
+    assert two.claim_webhook(at(14), at(24)) is None  # not due yet
+    again = two.claim_webhook(at(15), at(25))
+    assert again is not None and again["attempts"] == 1 and again["last_status"] == 500
+    # The claimer died: its lease expires and the webhook is due again.
+    assert one.claim_webhook(at(24), at(30)) is None
+    taken = one.claim_webhook(at(26), at(36))
+    assert taken is not None
+    one.webhook_attempted("t1", {"state": "delivered", "attempts": 2, "last_status": 204,
+                                 "delivered_at": at(26)})
+    assert two.claim_webhook(at(100), at(110)) is None
+    final = two.webhook("t1")
+    assert final is not None and final["state"] == "delivered" and final["attempts"] == 2
+    assert two.webhook("nope") is None
