@@ -6,6 +6,7 @@ still runs tasks, and left no run cgroup behind."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -110,8 +111,13 @@ def test_executor_healthy_and_clean_after_the_suite(e2e: dict[str, Any]) -> None
     wire.id, wire.user = None, 1
     task = wait_done(rpc, rpc.add(wire).id)
     assert task.status == 5
+    # A running executor keeps prepared warm sandboxes (each with its cgroup); once it has
+    # stopped, nothing of its runs may remain.
+    executor = e2e["executor"]
+    executor.signal(signal.SIGTERM)
+    assert executor.wait(60) == 0, "the executor did not stop cleanly"
+    prefix = f"run-{executor.pid}-"
     deadline = time.monotonic() + 10
-    prefix = f"run-{e2e['executor'].pid}-"
     while detect().leftovers(prefix) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert detect().leftovers(prefix) == []
