@@ -121,20 +121,23 @@ class RunCgroup(ABC):
     def pids_limit_hit(self) -> bool: ...
 
     def kill_all(self, timeout: float = KILL_SECONDS) -> bool:
-        """SIGKILL every process until none is left; False if some survived `timeout`."""
+        """SIGKILL every process until none is left; False if some survived `timeout`.
+
+        Every pass signals what it found before it looks at the deadline, so `timeout=0` is
+        one round of SIGKILL without waiting (not a no-op)."""
         deadline = time.monotonic() + timeout
         delay = 0.0005
         while True:
             pids = self.pids()
             if not pids:
                 return True
-            if time.monotonic() >= deadline:
-                return False
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 

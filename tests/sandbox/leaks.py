@@ -125,9 +125,32 @@ class LeakProbe:
         return found
 
     @staticmethod
+    def explain(leaks: list[str]) -> str:
+        """`leaks` for an assertion message: each process with what /proc says of it now (name,
+        state, parent, cgroups), so that a flaky leftover can be told apart from a real leak."""
+        lines = []
+        for leak in leaks:
+            kind, _, pid = leak.partition(" ")
+            lines.append(f"{leak}: {describe(int(pid))}" if kind == "process" else leak)
+        return "\n".join(lines)
+
+    @staticmethod
     def alive(pid: int) -> bool:
         try:
             with open(f"/proc/{pid}/stat") as fh:
                 return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
         except OSError:
             return False
+
+
+def describe(pid: int) -> str:
+    """Name, state, parent, thread-group ids and cgroups of a process, as /proc shows them."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            status = dict(line.split(":\t", 1) for line in fh.read().splitlines() if ":\t" in line)
+        with open(f"/proc/{pid}/cgroup") as fh:
+            cgroups = " ".join(fh.read().split())
+    except OSError as exc:
+        return f"gone ({exc.strerror})"
+    fields = [f"{k}={status.get(k, '?').strip()}" for k in ("Name", "State", "PPid", "NSpid")]
+    return " ".join(fields) + f" cgroups=[{cgroups}]"

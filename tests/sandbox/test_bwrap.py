@@ -286,3 +286,26 @@ def test_parallel_runs_are_separate(sandbox: BwrapSandbox, reachable: Path) -> N
         assert (own_id, entries) == (str(i), "1")
         assert int(processes) <= 6  # header, bwrap's pid 1, bash, sleep/ps/wc: nothing else
     assert run_cgroups(sandbox) <= before
+
+
+def test_kill_all_without_waiting_still_kills(sandbox: BwrapSandbox) -> None:
+    """`kill(wait=False)` (the core's first kill at a limit) is one round of SIGKILL over the
+    run cgroup, not a no-op: a process in it dies without anyone waiting in kill_all."""
+    cgroup = sandbox.tree.create(memory=None, pids=8)
+    files = cgroup.procs_files
+
+    def join() -> None:
+        for path in files:
+            with open(path, "w") as fh:
+                fh.write(str(os.getpid()))
+
+    proc = subprocess.Popen(["sleep", "60"], preexec_fn=join)
+    try:
+        assert cgroup.pids() == [proc.pid]
+        assert cgroup.kill_all(timeout=0.0) is False  # signalled, not yet known to be gone
+        assert proc.wait(10) == -signal.SIGKILL
+        assert cgroup.remove()
+    finally:
+        proc.kill()
+        proc.wait(10)
+        cgroup.remove()

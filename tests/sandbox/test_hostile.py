@@ -79,7 +79,8 @@ def test_case(name: str, sandbox: BwrapSandbox, host: dict[str, str]) -> None:
     assert not problems, f"{name}: {problems}\nresult: {result}"
     assert Path(host["other_task"], "secret.txt").read_text() == SECRET
     assert probe.alive(int(host["host_pid"])), "the host process was killed"
-    assert probe.leaks() == [], f"{name} left something behind"
+    leaks = probe.leaks()
+    assert leaks == [], f"{name} left something behind:\n{probe.explain(leaks)}"
     # still healthy: a trivial task succeeds right after
     status, result = run(Task(id="healthy", execute=Execute(command="echo ok")), sandbox, settings)
     assert (status, result.execute_output) == (Status.SUCCESS, b"ok\n")  # type: ignore[attr-defined]

@@ -117,3 +117,19 @@ def test_a_leak_within_the_runs_scope_is_still_reported(
         workarea.unmount(area)
         os.rmdir(area)
     assert probe.leaks() == []
+
+
+@pytest.mark.integration
+def test_explain_says_what_a_leftover_process_is() -> None:
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        text = LeakProbe.explain([f"process {child.pid}", "cgroup /x"])
+        first, second = text.splitlines()
+        assert first.startswith(f"process {child.pid}: Name=")  # sleep, or pytest before exec
+        assert " State=" in first
+        assert f"PPid={os.getpid()}" in first and "cgroups=[" in first
+        assert second == "cgroup /x"
+    finally:
+        child.kill()
+        child.wait(10)
+    assert LeakProbe.explain([f"process {child.pid}"]).endswith("gone (No such file or directory)")
