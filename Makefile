@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.judging
+	$(BIN)/python -m benchmarks.streaming
 
 clean:
 	rm -rf $(VENV) khala-data .pytest_cache .mypy_cache .ruff_cache

@@ -118,6 +118,14 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     result_limit: int = setting(4 * 1024 * 1024, "bytes of each stream kept in the result")
     disk_limit: int = setting(1024 * 1024 * 1024, "bytes of a run's work area (bwrap: a tmpfs)")
     unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")
+    stream_listen: str = setting(
+        "127.0.0.1:0", "HOST:PORT of the live-output endpoint gateways connect to; off = none")
+    stream_advertise: str = setting("", "HOST:PORT registered in etcd; empty = stream_listen's")
+    stream_buffer: int = setting(1024 * 1024, "bytes of live output kept per running task")
+    stream_input: int = setting(1024 * 1024, "bytes of interactive input queued per task")
+    stream_clients: int = setting(64, "stream connections served at once")
+    stream_etcd: str = setting("", "etcd endpoints where the stream endpoint is registered; "
+                               "empty = etcd")
     stop_grace: float = setting(
         10.0, "seconds running tasks may finish after the first SIGTERM/SIGINT, then killed"
     )
@@ -162,6 +170,14 @@ class GatewaySettings(DiscoverySettings, LimitSettings):
     seed_requires_keys: bool = setting(
         False, "the seed API (/api/...) also requires an API key (when keys_file is set)"
     )
+    max_streams: int = setting(
+        4, "pow-1 websockets + event streams per worker at once (each holds a thread); "
+        "beyond: 503")
+    max_stream_seconds: float = setting(3600.0, "longest life of one websocket/event stream")
+    stream_etcd: str = setting("", "etcd endpoints where executors register their stream "
+                               "endpoints; empty = etcd")
+    pow_calls: str = setting(
+        "", "pow-1 server-defined calls: a JSON object {name: task template} or @FILE")
 
 
 @dataclass

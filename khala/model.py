@@ -147,6 +147,7 @@ class Execute:
     cases: list[Case] = field(default_factory=list)  # empty: one case, input + standard
     compare: Compare | None = None
     stop_on_failure: bool = False  # judged tasks: skip the cases after the first failed one
+    interactive: bool = False  # stdin comes live from a pow-1 client after `input` (issue 12)
 
 
 @dataclass

@@ -42,6 +42,7 @@ from khala.model import (
 )
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
 from khala.sandbox.fstree import remove_tree
+from khala.streams.hub import TaskStream
 from khala.validation import EXECUTE_CPU, EXECUTE_MEMORY, EXECUTE_OUTPUT
 from khala.zipcheck import ExtractLimit, extract_zip
 
@@ -355,10 +356,12 @@ def judge_task(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
 
 def run_any(task: Task, sandbox: Sandbox, settings: ExecutorSettings, context: JudgeContext,
             cancel: threading.Event, on_status: Callable[[int], None],
-            signals: SignalBox | None = None) -> tuple[int, Result]:
+            signals: SignalBox | None = None,
+            stream: TaskStream | None = None) -> tuple[int, Result]:
     """Run a task as it asks: judged (cases, verdicts) or plain (khala/executor/runner.py).
+    `stream` (live output and input, docs/streaming.md) serves plain tasks only.
     API v2 signals in `signals` reach the running step (of a judged task: its compile step
     or a running case; with cases in parallel, the case that started last)."""
     if judged(task):
         return judge_task(task, sandbox, settings, context, cancel, on_status, signals)
-    return run_task(task, sandbox, settings, cancel, on_status, signals)
+    return run_task(task, sandbox, settings, cancel, on_status, signals, stream)

@@ -20,6 +20,7 @@ from khala.executor.judge import JudgeContext, run_any
 from khala.executor.languages import detect, wanted
 from khala.executor.reporter import Reporter
 from khala.executor.slots import Slots
+from khala.executor.streaming import Streams
 from khala.judging.presets import HostLanguage
 from khala.metrics import serve
 from khala.metrics.executor import ExecutorMetrics
@@ -56,11 +57,14 @@ class ExecutorNode:
             discovery, settings.rpc_timeout, key=self.name,
             auth=NodeAuth.from_file(settings.cluster_secret_file),  # docs/security.md
         )
+        self.streams = Streams(settings, self.name)  # live output endpoint (issue 12)
         self.slots = Slots(
             self.name,
             settings.resolved_slots(),
-            lambda task, cancel, on_status, signals: run_any(
-                task, sandbox, settings, context, cancel, on_status, signals
+            lambda task, cancel, on_status, signals: self.streams.run(
+                task, on_status,
+                lambda stream, status_cb: run_any(
+                    task, sandbox, settings, context, cancel, status_cb, signals, stream),
             ),
             on_change=lambda: self.reporter.poke(),
         )
@@ -94,6 +98,7 @@ class ExecutorNode:
         self.reporter.force()
 
     def close(self) -> None:
+        self.streams.close()
         self.client.close()
         self.sandbox.close()
 

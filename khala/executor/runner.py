@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -14,6 +15,7 @@ from khala.executor.workdirs import make_workdir, remove_workdir
 from khala.model import Reason, Result, Status, StepReport, Task
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
 from khala.sandbox.core import DEFAULT_PATH
+from khala.streams.hub import TaskStream
 from khala.validation import (
     COMPILE_MEMORY,
     EXECUTE_CPU,
@@ -97,6 +99,10 @@ def execute_limits(task: Task, settings: ExecutorSettings) -> Limits:
     )
 
 
+def _tap(stream: TaskStream, step: str, which: str, data: bytes) -> None:
+    stream.log.append(f"{step}.{which}", data)
+
+
 # The original Khala's error text of a step its timeout or output limit ended; its clients and
 # system test compare it. It replaces what the step wrote to stderr (as the original does); the
 # step report's `reason` keeps the structured cause.
@@ -140,17 +146,20 @@ def run_task(
     cancel: threading.Event,
     on_status: Callable[[int], None] | None = None,
     signals: SignalBox | None = None,
+    stream: TaskStream | None = None,
 ) -> tuple[int, Result]:
     """Run `task` to its end (API v2 signals sent to `signals` reach the running step's
-    processes). Returns (final status, result). Never raises: a failure of the
-    executor itself ends the task as Unknown error (its detail goes to the log, not to the
-    user), and the work dir is removed whatever it holds."""
+    processes; `stream` gets the live output and gives an interactive task's input). Returns
+    (final status, result). Never raises: a failure of the executor itself ends the task as
+    Unknown error (its detail goes to the log, not to the user), and the work dir is removed
+    whatever it holds."""
     workdir = None
     try:
         workdir = make_workdir(task.id, settings)
         sandbox.open_workdir(workdir, execute_limits(task, settings).disk)
         return _run_in(
-            task, workdir, sandbox, settings, cancel, on_status or (lambda _: None), signals
+            task, workdir, sandbox, settings, cancel, on_status or (lambda _: None), signals,
+            stream,
         )
     except Exception:  # our own failure: the task ends as Unknown error, the node lives
         log.exception("task %s failed inside the executor", task.id)
@@ -168,6 +177,7 @@ def _run_in(
     cancel: threading.Event,
     on_status: Callable[[int], None],
     signals: SignalBox | None = None,
+    stream: TaskStream | None = None,
 ) -> tuple[int, Result]:
     try:
         layout(task, workdir, settings)
@@ -193,6 +203,10 @@ def _run_in(
             limits=_stored_whole(limits, settings.result_limit),
             signals=signals,
         )
+        if stream is not None:
+            spec.tap = functools.partial(_tap, stream, name)
+            if name == "execute" and stream.feed is not None:
+                spec.stdin_feed = stream.feed
         report = _record(result, name, sandbox.run(spec, cancel), settings.result_limit)
         if report.reason == Reason.INTERNAL_ERROR:
             return Status.UNKNOWN_ERROR, result

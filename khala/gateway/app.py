@@ -14,6 +14,7 @@ from khala.discovery import Discovery, open_discovery
 from khala.errors import InvalidInput, TooLarge, Unavailable
 from khala.gateway.auth import register_auth
 from khala.gateway.formparser import StrictRequest
+from khala.gateway.live import register_live
 from khala.gateway.meproc import meproc_error, register_meproc
 from khala.gateway.site import register_site
 from khala.gateway.v2 import register_v2
@@ -138,6 +139,7 @@ def create_app(
     register_metrics(app)  # /metrics and request timing (first: it times refusals too)
     register_auth(app, settings, client)  # API keys (before the v2 routes' own hooks)
     register_v2(app, settings, client)  # API v2, /openapi.json, /docs/ (after the handlers)
+    register_live(app, settings, client)  # pow-1 websocket, task event streams (issue 12)
     register_meproc(app, client)  # Meproc's /proc routes (issue 15)
     register_error_shape(app, "/proc", meproc_error)
     return app

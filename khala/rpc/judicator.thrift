@@ -100,6 +100,7 @@ struct Execute {
     10: optional list<Case> cases,  // judging: unset/empty = one case, input + standard
     11: optional Compare compare,
     12: optional bool stop_on_failure,
+    13: optional bool interactive,  // stdin live from a pow-1 client (docs/streaming.md)
 }
 
 struct Result {

@@ -6,6 +6,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from khala.model import StepReport
 
@@ -25,6 +26,14 @@ class Limits:
     open_files: int | None = 256  # RLIMIT_NOFILE
     stack: int | None = 64 * MIB  # RLIMIT_STACK
     disk: int | None = None  # bytes of the run's work area (the task's, shared by its steps)
+
+
+class StdinFeed(Protocol):
+    """The live input of a step (khala/streams/feed.py)."""
+
+    def start(self, fd: int) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class SignalBox:
@@ -81,6 +90,13 @@ class RunSpec:
     env: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     signals: SignalBox | None = None  # signals for the running processes, when given
+    # Live output (issue 12): called with ("stdout"|"stderr", bytes) as the step writes them
+    # (the bytes the capture keeps); must not block.
+    tap: Callable[[str, bytes], None] | None = None
+    # Live input (issue 12): when given, stdin is a pipe whose write end goes to
+    # `stdin_feed.start(fd)` (it owns the fd) and `stdin_feed.stop()` when the step ends;
+    # `stdin_path` is then not used.
+    stdin_feed: StdinFeed | None = None
 
 
 @dataclass

@@ -10,6 +10,7 @@ import os
 import select
 import threading
 import time
+from collections.abc import Callable
 
 CHUNK = 65536
 
@@ -18,7 +19,10 @@ class Streams:
     """The step's stdout and stderr pipes (read ends): each kept up to `limit` bytes; more is
     read and discarded (the writer is never blocked before it is killed) and sets `overflow`."""
 
-    def __init__(self, out_r: int, err_r: int, limit: int, overflow: threading.Event) -> None:
+    def __init__(self, out_r: int, err_r: int, limit: int, overflow: threading.Event,
+                 tap: Callable[[str, bytes], None] | None = None) -> None:
+        self._tap = tap  # live output: ("stdout"|"stderr", bytes) for every kept chunk
+        self._names = {out_r: "stdout", err_r: "stderr"}
         self._limit = limit
         self._overflow = overflow
         self._fds = [out_r, err_r]
@@ -45,12 +49,16 @@ class Streams:
         room = self._limit - self._sizes[fd]
         if len(chunk) > room:
             if room > 0:
-                self._chunks[fd].append(chunk[:room])
-                self._sizes[fd] += room
+                self._keep(fd, chunk[:room])
             self._overflow.set()
             return
+        self._keep(fd, chunk)
+
+    def _keep(self, fd: int, chunk: bytes) -> None:
         self._chunks[fd].append(chunk)
         self._sizes[fd] += len(chunk)
+        if self._tap is not None:
+            self._tap(self._names[fd], chunk)
 
     def drain(self, timeout: float = 5.0) -> None:
         """Read both pipes to their end, waiting at most `timeout`; then close them."""

@@ -17,6 +17,7 @@ import stat
 import threading
 import time
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from khala.errors import SandboxUnavailable
@@ -161,12 +162,19 @@ class CoreSandbox(Sandbox):
         start = time.monotonic()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        stdin, note = open_stdin(spec.stdin_path)
+        feed_w = None
+        if spec.stdin_feed is not None:  # live input: a pipe the feed writes (issue 12)
+            stdin, feed_w = os.pipe()
+            note = b""
+        else:
+            stdin, note = open_stdin(spec.stdin_path)
         try:
             proc = self.start(spec, stdin, out_w, err_w)
         except (SandboxUnavailable, OSError, ValueError) as exc:
             os.close(out_r)
             os.close(err_r)
+            if feed_w is not None:
+                os.close(feed_w)
             log.warning("sandbox %s could not start a step: %s", self.name, exc)
             outcome = internal_error("the sandbox could not start this step", start)
             outcome.detail = str(exc)
@@ -177,11 +185,15 @@ class CoreSandbox(Sandbox):
         clean = False
         if spec.signals is not None:
             spec.signals.attach(proc.signal, proc.live_usage)
+        if spec.stdin_feed is not None and feed_w is not None:
+            spec.stdin_feed.start(feed_w)
         try:
-            outcome = self._finish(proc, spec.limits, cancel, out_r, err_r, start)
+            outcome = self._finish(proc, spec.limits, cancel, out_r, err_r, start, spec.tap)
         finally:
             if spec.signals is not None:
                 spec.signals.detach()
+            if spec.stdin_feed is not None:
+                spec.stdin_feed.stop()
             clean = proc.release()
         if not clean:
             outcome.report.reason = Reason.INTERNAL_ERROR
@@ -191,9 +203,10 @@ class CoreSandbox(Sandbox):
 
     @staticmethod
     def _finish(proc: Process, limits: Limits, cancel: threading.Event, out_r: int,
-                err_r: int, start: float) -> RunOutcome:
+                err_r: int, start: float,
+                tap: Callable[[str, bytes], None] | None = None) -> RunOutcome:
         overflow = threading.Event()
-        streams = Streams(out_r, err_r, limits.output, overflow)
+        streams = Streams(out_r, err_r, limits.output, overflow, tap)
         watch = Watch(proc, limits, cancel, overflow, start)
         try:
             stopped, waited = wait_step(proc, watch, streams)

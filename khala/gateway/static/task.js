@@ -181,7 +181,44 @@ async function load() {
   return !answer.task.done;
 }
 
-const refresher = isId(id) ? poll(load, REFRESH_MS) : null;
+// Live output while the task runs: the API v2 event stream (docs/streaming.md). EventSource
+// reconnects by itself with Last-Event-ID, which resumes without loss or duplicates. Only the
+// last LIVE_KEEP characters are kept on the page.
+const LIVE_KEEP = 256 * 1024;
+let live = null;
+
+function followLive() {
+  if (live || !isId(id)) return;
+  live = new EventSource(`/api/v2/tasks/${encodeURIComponent(id)}/events`);
+  let out = null;  // the <pre>, made on the first output (a hidden one would be in the way)
+  const append = (text) => {
+    if (!out) {
+      out = el("pre", { id: "live-output" });
+      document.getElementById("live-box").replaceChildren(out);
+      document.getElementById("live").hidden = false;
+    }
+    const all = out.textContent + text;
+    out.textContent = all.length > LIVE_KEEP ? all.slice(all.length - LIVE_KEEP) : all;
+  };
+  live.addEventListener("output", (event) => {
+    const data = JSON.parse(event.data);
+    if (typeof data.text === "string") append(data.text);
+  });
+  live.addEventListener("dropped", (event) => {
+    const data = JSON.parse(event.data);
+    append(`\n[${data.length} bytes of ${data.stream} not shown]\n`);
+  });
+  live.addEventListener("task", () => {
+    live.close();
+    load().catch(() => {});
+  });
+}
+
+const refresher = isId(id) ? poll(async () => {
+  const more = await load();
+  if (more && shown && !JSON.parse(shown).done) followLive();
+  return more;
+}, REFRESH_MS) : null;
 if (!refresher) {
   say(message, "This is not a valid task id: 24 hex characters.", "error");
   markLoaded("error");

@@ -102,6 +102,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             cases=[Case(**case.model_dump()) for case in e.cases],
             compare=_compare(e.compare),
             stop_on_failure=e.stop_on_failure,
+            interactive=e.interactive,
         ),
     )
 
@@ -166,6 +167,7 @@ def task_out(task: Task) -> TaskOut:
             memory_limit=e.memory_limit, cpu_limit=e.cpu_limit, pids_limit=e.pids_limit,
             output_limit=e.output_limit, has_data=bool(e.data), cases=len(e.cases),
             compare=compare_out(e.compare), stop_on_failure=e.stop_on_failure,
+            interactive=e.interactive,
         ),
         result=results,
         callback_url=task.callback_url,

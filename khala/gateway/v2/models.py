@@ -106,6 +106,8 @@ class ExecuteIn(Strict):
                                 description="test cases; empty = one case, input + standard")
     compare: CompareIn | None = Field(None, description="how outputs are compared")
     stop_on_failure: bool = Field(False, description="skip the cases after the first failure")
+    interactive: bool = Field(False, description="stdin comes live over pow-1 after `input` "
+                              "(docs/streaming.md)")
 
 
 class TaskIn(Strict):
@@ -216,6 +218,7 @@ class ExecuteOut(BaseModel):
     cases: int = Field(0, description="number of test cases")
     compare: CompareOut | None = None
     stop_on_failure: bool = False
+    interactive: bool = False
 
 
 class TaskSummary(BaseModel):

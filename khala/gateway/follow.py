@@ -1,0 +1,233 @@
+"""Following one task for a client (the pow-1 websocket and the SSE route): its status changes,
+its output as produced, its input for interactive tasks, and the final task.
+
+The task is read from the judicators (any of them); while an executor holds it, its output comes
+straight from that executor's stream endpoint (found in etcd, khala/streams/registry.py); what
+the stream did not deliver by the end (an executor without a registered endpoint, a lost
+connection) comes from the stored result, from the same offsets. Every loop is bounded by
+`max_seconds`; waiting while the task is queued polls the judicator with a backoff.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from khala.model import Code, Status, Task
+from khala.rpc.tasks_client import TaskCalls
+from khala.streams.client import StreamConnection
+from khala.streams.log import READ_MAX, STREAMS, Chunk, Dropped, advance
+from khala.streams.registry import EndpointLookup
+
+POLL_MIN, POLL_MAX = 0.02, 0.5  # seconds between reads of a task no executor streams
+END_WAIT = 10.0  # seconds to wait for the judicators to record a task its executor ended
+INPUT_BUFFER = 1024 * 1024  # input bytes held until the task's executor is connected
+
+
+@dataclass
+class StatusChange:
+    status: int
+
+
+@dataclass
+class Tick:
+    """Nothing new; lets the caller notice a client that went away."""
+
+
+@dataclass
+class Final:
+    task: Task
+
+
+Event = StatusChange | Chunk | Dropped | Tick | Final
+
+
+class TaskGone(Exception):
+    """The task cannot be read (no such task, or the judicators refuse it)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"task not readable (code {code})")
+        self.code = code
+
+
+def stored_output(task: Task, stream: str) -> bytes:
+    r = task.result
+    if r is None:
+        return b""
+    text = {"compile.stdout": r.compile_output, "compile.stderr": r.compile_error,
+            "execute.stdout": r.execute_output, "execute.stderr": r.execute_error}[stream]
+    return text.encode() if isinstance(text, str) else bytes(text)
+
+
+class Follower:
+    """One client's follow of one task (`events()` in one thread; `send_input`,
+    `close_input` and `stop` from another)."""
+
+    def __init__(self, client: TaskCalls, lookup: EndpointLookup, ref: str,
+                 position: dict[str, int], want_input: bool, max_seconds: float) -> None:
+        self.client, self.lookup, self.ref = client, lookup, ref
+        self.position = dict(position)
+        self.want_input = want_input
+        self.max_seconds = max_seconds
+        self.stopped = threading.Event()
+        self._cond = threading.Condition()
+        self._conn: StreamConnection | None = None
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._input_closed = False
+
+    def first(self) -> Task:
+        code, task = self.client.find(self.ref)
+        if task is None:
+            raise TaskGone(code if code != Code.OK else Code.ERROR)
+        return task
+
+    # ------------------------------------------------------------------ input
+
+    def send_input(self, data: bytes) -> bool:
+        """Forward input (blocks while INPUT_BUFFER bytes wait for a connection); False when
+        it cannot go anywhere any more."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._conn is not None or self.stopped.is_set()
+                                or self._pending_size < INPUT_BUFFER, self.max_seconds)
+            if self._input_closed or self.stopped.is_set():
+                return False
+            if self._conn is None:
+                self._pending.append(data)
+                self._pending_size += len(data)
+                return True
+            conn = self._conn
+        try:
+            conn.send_input(data)  # blocks while the executor's queue is full: backpressure
+        except OSError:
+            return False
+        return True
+
+    def close_input(self) -> None:
+        with self._cond:
+            self._input_closed = True
+            conn = self._conn
+        if conn is not None:
+            try:
+                conn.close_input()
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with self._cond:
+            self._cond.notify_all()
+            conn = self._conn
+        if conn is not None:
+            conn.close()
+
+    def _attach(self, conn: StreamConnection) -> None:
+        with self._cond:
+            pending, self._pending, self._pending_size = self._pending, [], 0
+            for data in pending:
+                conn.send_input(data)
+            if self._input_closed:
+                conn.close_input()
+            self._conn = conn
+            self._cond.notify_all()
+
+    def _detach(self, conn: StreamConnection) -> None:
+        with self._cond:
+            self._conn = None
+        conn.close()
+
+    # ------------------------------------------------------------------ output
+
+    def events(self, task: Task) -> Iterator[Event]:
+        """Events from `task` (as `first()` read it) to its end; stops early (no Final) when
+        `stop()` is called or `max_seconds` pass."""
+        deadline = time.monotonic() + self.max_seconds
+        status: int | None = None
+        delay = POLL_MIN
+        while not task.done:
+            if self.stopped.is_set() or time.monotonic() > deadline:
+                return
+            if task.status != status:
+                status = int(task.status)
+                yield StatusChange(status)
+            address = None
+            if task.executor and task.status in (Status.COMPILING, Status.RUNNING):
+                address = self.lookup.find(task.executor)
+            outcome = None
+            if address is not None:
+                for event in self._relay(address, task.id):
+                    if isinstance(event, str):
+                        outcome = event
+                    else:
+                        if isinstance(event, StatusChange):
+                            status = event.status
+                        yield event
+            if outcome == "end":
+                code, found = self.client.find(task.id, END_WAIT)
+            else:
+                yield Tick()
+                self.stopped.wait(delay)
+                delay = min(POLL_MAX, delay * 2)
+                code, found = self.client.find(task.id)
+            if found is None:
+                raise TaskGone(code)
+            task = found
+        if task.status != status:
+            yield StatusChange(int(task.status))
+        for name in STREAMS:
+            stored = stored_output(task, name)
+            while self.position[name] < len(stored):  # in READ_MAX pieces, like live chunks
+                at = self.position[name]
+                chunk = Chunk(name, at, stored[at:at + READ_MAX])
+                advance(self.position, chunk)
+                yield chunk
+        yield Final(task)
+
+    def _relay(self, address: str, task_id: str) -> Iterator[Event | str]:
+        """The events of one stream connection, then its outcome ("end", "unknown", "busy",
+        "lost")."""
+        try:
+            conn = StreamConnection(address, task_id, self.position, self.want_input)
+        except OSError:
+            yield "lost"
+            return
+        if self.want_input:
+            self._attach(conn)
+        outcome = "lost"
+        try:
+            for header, data in conn.frames():
+                kind = header["type"]
+                if kind == "chunk":
+                    chunk = _chunk(header, data, self.position)
+                    if chunk is not None:
+                        advance(self.position, chunk)
+                        yield chunk
+                elif kind == "dropped":
+                    item = Dropped(str(header["stream"]), int(header["start"]),
+                                   int(header["end"]))
+                    if item.stream in self.position and item.end > self.position[item.stream]:
+                        advance(self.position, item)
+                        yield item
+                elif kind == "status":
+                    yield StatusChange(int(header["status"]))
+                elif kind == "tick":
+                    yield Tick()
+                else:
+                    outcome = kind
+        except (KeyError, ValueError, TypeError):
+            outcome = "lost"
+        finally:
+            self._detach(conn)
+        yield outcome
+
+
+def _chunk(header: dict[str, object], data: bytes, position: dict[str, int]) -> Chunk | None:
+    stream, offset = header.get("stream"), header.get("offset")
+    if not isinstance(stream, str) or stream not in position or not isinstance(offset, int):
+        return None
+    skip = position[stream] - offset
+    if skip >= len(data):
+        return None
+    return Chunk(stream, offset + max(0, skip), data[max(0, skip):])

@@ -1,0 +1,99 @@
+"""Live routes (issue 12, docs/streaming.md): the pow-1 websocket at /api/v2/pow and the task
+event stream (Server-Sent Events) at /api/v2/tasks/{id}/events. Each holds a worker thread for
+its life, so at most `max_streams` run at once per worker (503 beyond), each for at most
+`max_stream_seconds`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask, Response, request
+
+from khala.config import GatewaySettings
+from khala.gateway.follow import Chunk, Dropped, Final, Follower, StatusChange, TaskGone, Tick
+from khala.gateway.pow import PowEndpoint
+from khala.gateway.v2 import convert
+from khala.gateway.v2.errors import ApiError
+from khala.model import Code
+from khala.streams.log import event_id, new_position, parse_event_id
+from khala.streams.registry import EndpointLookup
+
+
+def sse(kind: str, position: dict[str, int], data: Any) -> bytes:
+    return (f"event: {kind}\nid: {event_id(position)}\n"
+            f"data: {json.dumps(data, separators=(',', ':'))}\n\n").encode()
+
+
+def chunk_data(chunk: Chunk) -> dict[str, Any]:
+    data: dict[str, Any] = {"stream": chunk.stream, "offset": chunk.offset}
+    try:
+        data["text"] = chunk.data.decode("utf-8")
+    except UnicodeDecodeError:
+        data["base64"] = base64.b64encode(chunk.data).decode()
+    return data
+
+
+class EventStream:
+    def __init__(self, settings: GatewaySettings, client: Any, lookup: EndpointLookup,
+                 slots: threading.BoundedSemaphore) -> None:
+        self.settings, self.client, self.lookup, self.slots = settings, client, lookup, slots
+
+    def view(self, id: str) -> Response:  # noqa: A002 - route name
+        last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+        position = parse_event_id(last) if last else new_position()
+        if position is None:
+            raise ApiError(400, "Last-Event-ID is not an event id of this stream")
+        follower = Follower(self.client, self.lookup, id, position, False,
+                            self.settings.max_stream_seconds)
+        try:
+            task = follower.first()
+        except TaskGone as exc:
+            raise ApiError(404 if exc.code == Code.NOT_EXIST else 503,
+                           f"no task {id!r}" if exc.code == Code.NOT_EXIST
+                           else "the task could not be read") from exc
+        if not self.slots.acquire(blocking=False):
+            raise ApiError(503, "too many live streams on this gateway worker; retry")
+        response = Response(self._events(follower, task), mimetype="text/event-stream")
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Accel-Buffering"] = "no"
+        return response
+
+    def _events(self, follower: Follower, task: Any) -> Iterator[bytes]:
+        try:
+            yield b"retry: 1000\n\n"
+            for event in follower.events(task):
+                at = follower.position
+                if isinstance(event, StatusChange):
+                    yield sse("status", at, {"status": convert.status_name(event.status),
+                                             "status_code": event.status})
+                elif isinstance(event, Chunk):
+                    yield sse("output", at, chunk_data(event))
+                elif isinstance(event, Dropped):
+                    yield sse("dropped", at, {"stream": event.stream, "offset": event.start,
+                                              "length": event.end - event.start})
+                elif isinstance(event, Tick):
+                    yield b": keepalive\n\n"
+                elif isinstance(event, Final):
+                    yield sse("task", at, convert.task_out(event.task).model_dump(mode="json"))
+        except TaskGone:
+            yield b"event: error\ndata: {\"detail\":\"the task could no longer be read\"}\n\n"
+        finally:
+            follower.stop()
+            self.slots.release()
+
+
+def register_live(app: Flask, settings: GatewaySettings, client: Any) -> None:
+    lookup = EndpointLookup(settings)
+    slots = threading.BoundedSemaphore(max(1, settings.max_streams))
+    pow_endpoint = PowEndpoint(settings, client, lookup, slots)
+    events = EventStream(settings, client, lookup, slots)
+    # werkzeug matches websocket requests only to websocket rules: one of each, one view (which
+    # answers a plain request 400 with a clear message)
+    app.add_url_rule("/api/v2/pow", "v2_pow", pow_endpoint.view, methods=["GET"],
+                     websocket=True)
+    app.add_url_rule("/api/v2/pow", "v2_pow_http", pow_endpoint.view, methods=["GET"])
+    app.add_url_rule("/api/v2/tasks/<id>/events", "v2_events", events.view, methods=["GET"])

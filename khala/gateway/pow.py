@@ -1,0 +1,332 @@
+"""The pow-1 websocket (Process Over Websocket, seed 002) at /api/v2/pow: docs/streaming.md.
+
+One session = one call. The first frame is a binary call message; then text frames carry output
+(server → client) and input (client → server, interactive tasks only), binary frames carry the
+signals `close` and `cancel`; the server ends with one binary result message and a close frame
+(1000, empty reason).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import threading
+from typing import Any
+
+from flask import Response, request
+from pydantic import ValidationError
+
+from khala.config import GatewaySettings
+from khala.errors import InvalidInput
+from khala.gateway.follow import Chunk, Dropped, Final, Follower, TaskGone
+from khala.gateway.v2 import convert
+from khala.gateway.v2.models import TaskIn
+from khala.gateway.websocket import Closed, WebSocket, offered_protocols, wants_websocket
+from khala.model import Code, Status, Task
+from khala.rpc.tasks_client import TaskCalls
+from khala.streams.log import new_position
+from khala.streams.registry import EndpointLookup
+
+log = logging.getLogger(__name__)
+
+PROTOCOL = "pow-1"
+CALL_WAIT = 10.0  # seconds a client has to send its call after the handshake
+MAX_CONTROL = 64 * 1024  # largest binary (control) message, bytes
+MAX_REASON = 64 * 1024  # characters of a compiler message in a rejection
+
+
+class Rejected(Exception):
+    """The session ends with {"status": "rejected", "reason": str(exc)}."""
+
+
+class Hijacked(Response):
+    """What the view returns after a websocket: makes gunicorn drop the connection instead of
+    writing an HTTP response on it (its gthread worker closes a connection on StopIteration)."""
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        raise StopIteration
+
+
+def load_calls(text: str) -> dict[str, Any]:
+    """The server-defined calls: a JSON object {name: task template} or @FILE holding one."""
+    if not text:
+        return {}
+    if text.startswith("@"):
+        with open(text[1:], encoding="utf-8") as fh:
+            text = fh.read()
+    calls = json.loads(text)
+    if not isinstance(calls, dict) or not all(isinstance(v, dict) for v in calls.values()):
+        raise InvalidInput("pow_calls must be a JSON object of task templates")
+    return calls
+
+
+def fill(template: Any, params: list[str]) -> Any:
+    """`template` with every `{{N}}` in its strings replaced by params[N]."""
+    if isinstance(template, str):
+        out = template
+        for index, value in enumerate(params):
+            out = out.replace("{{" + str(index) + "}}", value)
+        return out
+    if isinstance(template, list):
+        return [fill(v, params) for v in template]
+    if isinstance(template, dict):
+        return {k: fill(v, params) for k, v in template.items()}
+    return template
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'task'}: {e['msg']}"
+                     for e in exc.errors()[:5])
+
+
+def _text(data: str | bytes) -> str:
+    return data if isinstance(data, str) else data.decode("utf-8", errors="replace")
+
+
+def outcome(task: Task) -> dict[str, Any]:
+    """The result message for a finished task."""
+    if task.status == Status.SUCCESS:
+        return {"status": "fulfilled", "value": convert.task_out(task).model_dump(mode="json")}
+    r = task.result
+    step = r.execute_report if r is not None else None
+    if task.status == Status.COMPILE_FAILED and r is not None:
+        message = (_text(r.compile_error).strip() or _text(r.compile_output).strip())
+        message = message[:MAX_REASON]
+        reason = f"compile failed: {message}" if message else "compile failed"
+    elif task.status == Status.RUN_FAILED:
+        reason = f"run failed: {step.reason if step else 'unknown'}"
+        if step is not None and step.exit_code is not None:
+            reason += f" (exit code {step.exit_code})"
+        elif step is not None and step.signal is not None:
+            reason += f" (signal {step.signal})"
+    elif task.status == Status.CANCELLED:
+        reason = "cancelled"
+    else:
+        reason = "internal error: the task could not run to its end"
+    return {"status": "rejected", "reason": reason}
+
+
+class PowEndpoint:
+    def __init__(self, settings: GatewaySettings, client: TaskCalls, lookup: EndpointLookup,
+                 slots: threading.BoundedSemaphore) -> None:
+        self.settings, self.client, self.lookup, self.slots = settings, client, lookup, slots
+        self.calls = load_calls(settings.pow_calls)
+
+    def view(self) -> Response:
+        from khala.gateway.v2.errors import ApiError
+
+        environ = request.environ
+        if not wants_websocket(environ):
+            raise ApiError(400, "pow-1 needs a websocket upgrade (Upgrade: websocket)")
+        if PROTOCOL not in offered_protocols(environ):
+            raise ApiError(400, "the websocket subprotocol pow-1 is required "
+                                "(Sec-WebSocket-Protocol: pow-1)")
+        if not self.slots.acquire(blocking=False):
+            raise ApiError(503, "too many live streams on this gateway worker; retry")
+        try:
+            ws = WebSocket.accept(environ, PROTOCOL)
+            Session(self, ws, request.args.get("cancel_on_disconnect") in ("1", "true")).run()
+        except Closed:
+            pass
+        finally:
+            self.slots.release()
+        return Hijacked()
+
+
+class Session:
+    def __init__(self, endpoint: PowEndpoint, ws: WebSocket, cancel_on_disconnect: bool) -> None:
+        self.endpoint, self.ws = endpoint, ws
+        self.client = endpoint.client
+        self.cancel_on_disconnect = cancel_on_disconnect
+        self.error: str | None = None  # a protocol error of the client ends the session
+        self.gone = False  # the client closed or lost the connection
+        self.ended = threading.Event()
+        self.ref = ""
+
+    def run(self) -> None:
+        try:
+            follower, task = self._start()
+        except Rejected as exc:
+            self._finish({"status": "rejected", "reason": str(exc)})
+            return
+        reader = threading.Thread(target=self._read, args=(follower,), daemon=True,
+                                  name="khala-pow-reader")
+        reader.start()
+        result = self._relay(follower, task)
+        self.ended.set()
+        if self.gone:
+            self.ws.shutdown()
+            return
+        if self.error is not None:
+            result = {"status": "rejected", "reason": self.error}
+        elif result is None:
+            result = {"status": "rejected", "reason": "the stream's time limit passed "
+                      f"({self.endpoint.settings.max_stream_seconds:g} s); the task goes on"}
+        self._finish(result)
+        reader.join(2.0)
+
+    def _finish(self, result: dict[str, Any]) -> None:
+        try:
+            self.ws.send_bytes(json.dumps(result).encode())
+            self.ws.close(1000, "")
+        except Closed:
+            pass
+        self.ended.set()
+        self.ws.sock.settimeout(2.0)  # wait briefly for the client's close frame
+        try:
+            while True:
+                self.ws.receive()
+        except Closed:
+            pass
+        self.ws.shutdown()
+
+    # ------------------------------------------------------------------ call
+
+    def _start(self) -> tuple[Follower, Task]:
+        self.ws.sock.settimeout(CALL_WAIT)
+        try:
+            kind, data = self._message()
+        except TimeoutError as exc:
+            raise Rejected(f"no call message within {CALL_WAIT:g} s") from exc
+        self.ws.sock.settimeout(None)
+        if kind != "bytes":
+            raise Rejected("the first frame must be a binary call message "
+                           '{"call": NAME, "params": [STRING, …]}')
+        call, params = self._call(data)
+        want_input = False
+        if call == "attach":
+            if len(params) != 1:
+                raise Rejected("attach takes one param: the task id")
+            self.ref = params[0]
+        else:
+            if call == "task":
+                if len(params) != 1:
+                    raise Rejected("task takes one param: the task as JSON (docs/api-v2.md)")
+                body = self._task(params[0])
+            elif call in self.endpoint.calls:
+                body = self._task(json.dumps(fill(self.endpoint.calls[call], params)))
+            else:
+                names = ", ".join(["task", "attach", *sorted(self.endpoint.calls)])
+                raise Rejected(f"unknown call {call!r}; calls: {names}")
+            self.ref, want_input = self._submit(body), body.execute.interactive
+        follower = Follower(self.client, self.endpoint.lookup, self.ref, new_position(),
+                            want_input, self.endpoint.settings.max_stream_seconds)
+        try:
+            return follower, follower.first()
+        except TaskGone as exc:
+            raise Rejected(f"no task {self.ref!r}" if exc.code == Code.NOT_EXIST
+                           else "the task could not be read") from exc
+
+    def _message(self) -> tuple[str, Any]:
+        """The next whole message: ("text", str) or ("bytes", bytes) (bounded)."""
+        parts: list[Any] = []
+        size = 0
+        while True:
+            frame = self.ws.receive()
+            parts.append(frame.data)
+            size += len(frame.data)
+            if isinstance(frame.data, str):
+                if frame.message_finished:
+                    return "text", "".join(parts)
+            else:
+                if size > MAX_CONTROL:
+                    raise Rejected(f"a control message is larger than {MAX_CONTROL} bytes")
+                if frame.message_finished:
+                    return "bytes", b"".join(parts)
+
+    @staticmethod
+    def _call(data: bytes) -> tuple[str, list[str]]:
+        try:
+            message = json.loads(data)
+        except ValueError as exc:
+            raise Rejected(f"the call message is not JSON: {exc}") from exc
+        if not isinstance(message, dict) or not isinstance(message.get("call"), str):
+            raise Rejected('the call message must be {"call": NAME, "params": [STRING, …]}')
+        params = message.get("params", [])
+        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            raise Rejected("params must be an array of strings")
+        return message["call"], params
+
+    @staticmethod
+    def _task(text: str) -> TaskIn:
+        try:
+            return TaskIn.model_validate_json(text)
+        except ValidationError as exc:
+            raise Rejected(f"invalid task: {_problems(exc)}") from exc
+
+    def _submit(self, body: TaskIn) -> str:
+        try:
+            task = convert.task_from_model(body, None)
+        except InvalidInput as exc:
+            raise Rejected(f"invalid task: {exc}") from exc
+        submitted = self.client.submit([task])[0]
+        if submitted.code != Code.OK:
+            raise Rejected(f"task refused: {submitted.detail or f'code {submitted.code}'}")
+        return submitted.id
+
+    # ------------------------------------------------------------------ running
+
+    def _relay(self, follower: Follower, task: Task) -> dict[str, Any] | None:
+        decoders: dict[str, Any] = {}
+        try:
+            for event in follower.events(task):
+                if isinstance(event, Chunk):
+                    decoder = decoders.setdefault(
+                        event.stream, codecs.getincrementaldecoder("utf-8")("replace"))
+                    text = decoder.decode(event.data)
+                    if text:
+                        self.ws.send_text(text)
+                elif isinstance(event, Dropped):
+                    self.ws.send_text(f"\n[khala] {event.end - event.start} bytes of "
+                                      f"{event.stream} dropped (client too slow)\n")
+                elif isinstance(event, Final):
+                    return outcome(event.task)
+        except Closed:
+            self.gone = True
+            self._client_gone()
+        except TaskGone:
+            return {"status": "rejected", "reason": "the task could no longer be read"}
+        finally:
+            follower.stop()
+        return None
+
+    def _read(self, follower: Follower) -> None:
+        """Client frames: input text, close/cancel signals; a malformed one ends the session."""
+        try:
+            while not self.ended.is_set():
+                kind, data = self._message()
+                if kind == "text":
+                    if follower.want_input and data:
+                        follower.send_input(data.encode())
+                    continue
+                self._control(follower, data)
+        except Rejected as exc:
+            self.error = str(exc)
+            follower.stop()
+        except Closed:
+            if not self.ended.is_set():
+                self.gone = True
+                follower.stop()
+                self._client_gone()
+
+    def _control(self, follower: Follower, data: bytes) -> None:
+        try:
+            message = json.loads(data)
+        except ValueError as exc:
+            raise Rejected(f"malformed control message (not JSON): {exc}") from exc
+        signal = message.get("signal") if isinstance(message, dict) else None
+        if signal == "close":
+            follower.close_input()
+        elif signal == "cancel":
+            self.client.stop(self.ref)
+        else:
+            raise Rejected('malformed control message: expected {"signal": "close"} or '
+                           '{"signal": "cancel"}')
+
+    def _client_gone(self) -> None:
+        if self.cancel_on_disconnect and self.ref:
+            try:
+                self.client.stop(self.ref)
+            except Exception:  # the task goes on; nothing to tell anyone
+                log.warning("cancel on disconnect of %s failed", self.ref, exc_info=True)

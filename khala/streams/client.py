@@ -1,0 +1,67 @@
+"""The gateway's connection to an executor's stream endpoint (wire.py)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from khala.streams import wire
+from khala.streams.log import STREAMS
+
+CONNECT_TIMEOUT = 2.0
+#: A connection silent this long is taken as lost (the endpoint sends at least every second
+#: while the task's status or output moves; an idle task's connection is re-opened).
+IDLE_TIMEOUT = 15.0
+
+
+class StreamConnection:
+    """One follow of one task on one executor. `frames()` yields (header, data) until the
+    task's end frame, `unknown`/`busy`, or the connection is lost (FrameError / OSError end
+    the iteration). `send_input` / `close_input` may be called from another thread."""
+
+    def __init__(self, address: str, task_id: str, position: dict[str, int],
+                 want_input: bool) -> None:
+        host, _, port = address.rpartition(":")
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, wire.SOCKET_BUFFER)
+        self._sock.settimeout(CONNECT_TIMEOUT)
+        try:
+            self._sock.connect((host.strip("[]"), int(port)))
+        except OSError:
+            self._sock.close()
+            raise
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock.settimeout(IDLE_TIMEOUT)
+        self._send_lock = threading.Lock()
+        self._send({"type": "follow", "task": task_id, "input": want_input,
+                    "position": [position[name] for name in STREAMS]})
+
+    def _send(self, header: dict[str, Any], data: bytes = b"") -> None:
+        with self._send_lock:
+            self._sock.sendall(wire.encode(header, data))
+
+    def send_input(self, data: bytes) -> None:
+        for start in range(0, len(data), wire.MAX_DATA):
+            self._send({"type": "input"}, data[start:start + wire.MAX_DATA])
+
+    def close_input(self) -> None:
+        self._send({"type": "close"})
+
+    def frames(self) -> Iterator[tuple[dict[str, Any], bytes]]:
+        while True:
+            try:
+                header, data = wire.read_frame(self._sock)
+            except (OSError, wire.FrameError):
+                return
+            yield header, data
+            if header["type"] in ("end", "unknown", "busy"):
+                return
+
+    def close(self) -> None:
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()

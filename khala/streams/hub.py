@@ -1,0 +1,205 @@
+"""The executor's stream endpoint: live output of its running tasks, and their input.
+
+Each task the executor runs gets a `TaskStream` (its bounded `TaskLog` and, for interactive
+tasks, its `StdinFeed`). The endpoint is a TCP server (one thread per connection, at most
+`max_clients`): a gateway connects, names a task and a position, and receives the chunks past
+it as they are produced (wire.py). A connection that asked for input may also send input and
+close it. Sending blocks only that connection's thread (a slow gateway falls behind in the log
+and gets `dropped` markers); the task itself never waits for a reader.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+from khala.streams import wire
+from khala.streams.feed import StdinFeed
+from khala.streams.log import STREAMS, Chunk, TaskLog, advance
+
+log = logging.getLogger(__name__)
+
+#: Seconds a finished task's log stays served, so that attached readers can drain its tail.
+LINGER_SECONDS = 10.0
+#: A send to a gateway blocked this long ends the connection.
+SEND_TIMEOUT = 30.0
+#: Seconds an input frame may wait for room in a full stdin queue before the connection ends.
+INPUT_WAIT = 60.0
+#: Bound of one wait on the log (the connection re-checks that it is still wanted).
+READ_WAIT = 1.0
+#: A connection with nothing to send for this long gets a `tick` frame (followers use it to
+#: notice dead clients and connections).
+TICK_SECONDS = 5.0
+
+
+class TaskStream:
+    """The live side of one running task."""
+
+    def __init__(self, capacity: int, feed: StdinFeed | None) -> None:
+        self.log = TaskLog(capacity)
+        self.feed = feed
+        self.input_taken = False  # one connection at a time may write the input
+        self.lock = threading.Lock()
+
+
+class StreamHub:
+    """The registry of this executor's task streams, and the TCP endpoint serving them."""
+
+    def __init__(self, listen: str, capacity: int, input_capacity: int,
+                 max_clients: int) -> None:
+        host, _, port = listen.rpartition(":")
+        self.capacity, self.input_capacity = capacity, input_capacity
+        self._streams: dict[str, TaskStream] = {}
+        self._retire: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max(1, max_clients))
+        self._stop = threading.Event()
+        self._server = socket.create_server((host or "127.0.0.1", int(port)), backlog=64)
+        self._server.settimeout(0.5)
+        self.address = "{}:{}".format(*self._server.getsockname()[:2])
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True,
+                                        name="khala-stream-hub")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+        self._server.close()
+
+    # ------------------------------------------------------------------ tasks
+
+    def open(self, task_id: str, interactive: bool, initial: bytes) -> TaskStream:
+        feed = StdinFeed(initial, self.input_capacity) if interactive else None
+        stream = TaskStream(self.capacity, feed)
+        with self._lock:
+            self._streams[task_id] = stream
+        return stream
+
+    def finish(self, task_id: str, status: int) -> None:
+        """The task ended: readers get its tail and the end; the log goes after LINGER."""
+        with self._lock:
+            stream = self._streams.get(task_id)
+            self._retire.append((time.monotonic() + LINGER_SECONDS, task_id))
+        if stream is not None:
+            stream.log.end(status)
+            if stream.feed is not None:
+                stream.feed.stop()
+
+    def get(self, task_id: str) -> TaskStream | None:
+        with self._lock:
+            now = time.monotonic()
+            while self._retire and self._retire[0][0] <= now:
+                _, old = self._retire.pop(0)
+                self._streams.pop(old, None)  # attached readers keep their reference
+            return self._streams.get(task_id)
+
+    # ------------------------------------------------------------------ endpoint
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                time.sleep(0.1)
+                continue
+            if not self._slots.acquire(blocking=False):
+                self._refuse(conn)
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True,
+                             name="khala-stream-conn").start()
+
+    @staticmethod
+    def _refuse(conn: socket.socket) -> None:
+        try:
+            conn.settimeout(1.0)
+            conn.sendall(wire.encode({"type": "busy"}))
+        except OSError:
+            pass
+        conn.close()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            conn.settimeout(10.0)
+            header, _ = wire.read_frame(conn)
+            conn.settimeout(SEND_TIMEOUT)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, wire.SOCKET_BUFFER)
+            stream = self.get(str(header.get("task", "")))
+            if header.get("type") != "follow" or stream is None:
+                conn.sendall(wire.encode({"type": "unknown"}))
+                return
+            position = _position(header.get("position"))
+            if header.get("input") and stream.feed is not None:
+                with stream.lock:
+                    take, stream.input_taken = not stream.input_taken, True
+                if take:
+                    threading.Thread(target=self._read_input,
+                                     args=(conn, stream, stream.feed),
+                                     daemon=True, name="khala-stream-input").start()
+            self._send_log(conn, stream, position)
+        except (OSError, wire.FrameError) as exc:
+            log.debug("stream connection ended: %s", exc)
+        finally:
+            conn.close()
+            self._slots.release()
+
+    def _send_log(self, conn: socket.socket, stream: TaskStream,
+                  position: dict[str, int]) -> None:
+        status = -1
+        sent = time.monotonic()
+        while not self._stop.is_set():
+            batch = stream.log.read(position, status, READ_WAIT)
+            frames = []
+            for item in batch.items:
+                if isinstance(item, Chunk):
+                    frames.append(wire.encode(
+                        {"type": "chunk", "stream": item.stream, "offset": item.offset},
+                        item.data))
+                else:
+                    frames.append(wire.encode({"type": "dropped", "stream": item.stream,
+                                               "start": item.start, "end": item.end}))
+                advance(position, item)
+            if batch.status != status and not batch.ended:
+                status = batch.status
+                frames.append(wire.encode({"type": "status", "status": status}))
+            if not frames and time.monotonic() - sent >= TICK_SECONDS:
+                frames.append(wire.encode({"type": "tick"}))
+            if frames:
+                conn.sendall(b"".join(frames))
+                sent = time.monotonic()
+            if batch.ended and not batch.items:
+                conn.sendall(wire.encode({"type": "end", "status": batch.status}))
+                return
+
+    @staticmethod
+    def _read_input(conn: socket.socket, stream: TaskStream, feed: StdinFeed) -> None:
+        try:
+            while True:
+                header, data = wire.read_frame(conn)
+                kind = header.get("type")
+                if kind == "close":
+                    feed.close()
+                    return
+                if kind == "input" and data and not feed.put(data, INPUT_WAIT):
+                    return
+        except (OSError, wire.FrameError):
+            pass  # the sender went away; the input stays open for a new sender
+        finally:
+            with stream.lock:
+                stream.input_taken = False
+
+
+def _position(value: Any) -> dict[str, int]:
+    if not isinstance(value, list) or len(value) != len(STREAMS):
+        return dict.fromkeys(STREAMS, 0)
+    return {name: max(0, int(v)) if isinstance(v, int) else 0
+            for name, v in zip(STREAMS, value, strict=True)}

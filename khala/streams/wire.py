@@ -1,0 +1,63 @@
+"""The framing of a stream connection between a gateway and an executor's stream endpoint.
+
+A frame is `<4-byte big-endian header length><4-byte data length><JSON header><data>`. The
+header is a JSON object with a "type"; data is raw bytes (output or input). Frames larger than
+MAX_HEADER / MAX_DATA are refused (the connection is closed).
+
+gateway → executor: {"type": "follow", "task": ID, "position": [4 offsets], "input": bool}
+    first; then, with "input": true, {"type": "input"}+bytes and {"type": "close"}.
+executor → gateway: {"type": "chunk", "stream": S, "offset": N}+bytes,
+    {"type": "dropped", "stream": S, "start": N, "end": M}, {"type": "status", "status": N},
+    {"type": "end", "status": N} last, or {"type": "unknown"} (no such task here) /
+    {"type": "busy"} (too many connections) alone.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from typing import Any
+
+#: Kernel buffer of each stream connection's sending (executor) and receiving (gateway) side,
+#: and of a pow-1 websocket's sending side: what a stalled client can hold in flight is bounded
+#: by these, not by the kernel's autotuning (several MiB per socket on loopback).
+SOCKET_BUFFER = 256 * 1024
+MAX_HEADER = 4096
+MAX_DATA = 1024 * 1024
+_HEAD = struct.Struct(">II")
+
+
+class FrameError(Exception):
+    """The peer sent something that is not a frame, or closed the connection."""
+
+
+def encode(header: dict[str, Any], data: bytes = b"") -> bytes:
+    text = json.dumps(header, separators=(",", ":")).encode()
+    return _HEAD.pack(len(text), len(data)) + text + data
+
+
+def _read_exact(sock: socket.socket, size: int) -> bytes:
+    parts: list[bytes] = []
+    left = size
+    while left:
+        part = sock.recv(min(left, 65536))
+        if not part:
+            raise FrameError("connection closed")
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+def read_frame(sock: socket.socket) -> tuple[dict[str, Any], bytes]:
+    """The next frame; FrameError at the end of the connection or on a malformed frame."""
+    head_len, data_len = _HEAD.unpack(_read_exact(sock, _HEAD.size))
+    if head_len > MAX_HEADER or data_len > MAX_DATA:
+        raise FrameError("frame too large")
+    try:
+        header = json.loads(_read_exact(sock, head_len))
+    except ValueError as exc:
+        raise FrameError("frame header is not JSON") from exc
+    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        raise FrameError("frame header has no type")
+    return header, _read_exact(sock, data_len) if data_len else b""
