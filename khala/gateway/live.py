@@ -16,11 +16,11 @@ from flask import Flask, Response, request
 from khala.config import GatewaySettings
 from khala.gateway.follow import Chunk, Dropped, Final, Follower, StatusChange, TaskGone, Tick
 from khala.gateway.pow import PowEndpoint
-from khala.gateway.v2 import convert
 from khala.gateway.v2.errors import ApiError
 from khala.model import Code
 from khala.streams.log import event_id, new_position, parse_event_id
 from khala.streams.registry import EndpointLookup
+from khala.taskjson import convert
 
 
 def sse(kind: str, position: dict[str, int], data: Any) -> bytes:

@@ -20,13 +20,13 @@ from pydantic import ValidationError
 from khala.config import GatewaySettings
 from khala.errors import InvalidInput
 from khala.gateway.follow import Chunk, Dropped, Final, Follower, TaskGone
-from khala.gateway.v2 import convert
-from khala.gateway.v2.models import TaskIn
 from khala.gateway.websocket import Closed, WebSocket, offered_protocols, wants_websocket
 from khala.model import Code, Status, Task
 from khala.rpc.tasks_client import TaskCalls
 from khala.streams.log import new_position
 from khala.streams.registry import EndpointLookup
+from khala.taskjson import convert
+from khala.taskjson.models import TaskIn
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ from typing import Any
 from khala import model
 from khala.config import JudicatorSettings, parse_hostport
 from khala.discovery import Discovery, open_discovery, open_registration
-from khala.gateway.v2.convert import task_out  # the v2 JSON of a webhook's body
 from khala.judicator.notifier import Notifier
 from khala.judicator.ops import OpsApi
 from khala.judicator.reaper import Reaper
@@ -25,6 +24,7 @@ from khala.rpc.guard import MessageLimits
 from khala.rpc.server import RpcServer
 from khala.store import open_store
 from khala.store.ops import open_ops_store
+from khala.taskjson.convert import task_out  # the v2 JSON of a webhook's body
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from flask import Response, jsonify
 from pydantic import BaseModel, Field
 
 from khala.errors import InvalidInput
-from khala.gateway.v2 import convert
 from khala.gateway.v2.errors import ApiError
-from khala.gateway.v2.models import StatusName, Strict, TaskIn
 from khala.jobs.model import MAX_REPLICA, JobSpec
 from khala.model import Code
+from khala.taskjson import convert
+from khala.taskjson.models import StatusName, Strict, TaskIn
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 JobName = Field(pattern=NAME_PATTERN, examples=["nightly"])

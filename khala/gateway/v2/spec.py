@@ -14,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 
 from khala import __version__
 from khala.gateway.v2.jobs import job_routes
-from khala.gateway.v2.models import (
+from khala.taskjson.models import (
     ID_PATTERN,
     Accepted,
     BatchEnvelope,

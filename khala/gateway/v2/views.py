@@ -17,16 +17,8 @@ from pydantic import BaseModel, Field, ValidationError
 from khala.config import GatewaySettings
 from khala.errors import InvalidInput
 from khala.gateway import auth
-from khala.gateway.v2 import convert
 from khala.gateway.v2.errors import ApiError, error_item, error_response, validation_items
 from khala.gateway.v2.jobs import JobViews
-from khala.gateway.v2.models import (
-    STATUS_NAMES,
-    BatchItem,
-    BatchOutcome,
-    ErrorItem,
-    TaskIn,
-)
 from khala.gateway.v2.spec import ListQuery, wait_query
 from khala.model import (
     Code,
@@ -38,6 +30,14 @@ from khala.model import (
     valid_key,
 )
 from khala.rpc.tasks_client import TaskCalls
+from khala.taskjson import convert
+from khala.taskjson.models import (
+    STATUS_NAMES,
+    BatchItem,
+    BatchOutcome,
+    ErrorItem,
+    TaskIn,
+)
 
 CODE_STATUS = {
     Code.INVALID_INPUT: 422,

@@ -9,7 +9,20 @@ from dataclasses import asdict
 from typing import Any
 
 from khala.errors import InvalidInput
-from khala.gateway.v2.models import (
+from khala.model import (
+    Case,
+    Checker,
+    Compare,
+    CompareMode,
+    Compile,
+    Execute,
+    Judgement,
+    Reason,
+    StepReport,
+    Task,
+    TaskBrief,
+)
+from khala.taskjson.models import (
     STATUS_NAMES,
     CaseResultOut,
     CheckerOut,
@@ -28,19 +41,6 @@ from khala.gateway.v2.models import (
     TaskOut,
     TaskSummary,
     WebhookOut,
-)
-from khala.model import (
-    Case,
-    Checker,
-    Compare,
-    CompareMode,
-    Compile,
-    Execute,
-    Judgement,
-    Reason,
-    StepReport,
-    Task,
-    TaskBrief,
 )
 from khala.zipcheck import make_zip_files
 
