@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import threading
 from collections.abc import Callable, Iterable
 
 from khala import lifecycle, model
+from khala.judicator.leader_loop import LeaderLoop
 from khala.model import TaskBrief
 from khala.store.base import Store
 
@@ -54,7 +54,7 @@ def reap_once(store: Store, expiry: float, at: _dt.datetime | None = None) -> li
     return requeued
 
 
-class Reaper:
+class Reaper(LeaderLoop):
     """Runs reap_once every `interval` seconds while `is_leader()` says so."""
 
     def __init__(
@@ -65,27 +65,11 @@ class Reaper:
         is_leader: Callable[[], bool],
         on_requeue: Callable[[], None],
     ) -> None:
+        super().__init__("reaper", interval, is_leader, self._pass)
         self._store = store
         self._expiry = expiry
-        self._interval = interval
-        self._is_leader = is_leader
         self._on_requeue = on_requeue
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="khala-reaper", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            if not self._is_leader():
-                continue
-            try:
-                if reap_once(self._store, self._expiry):
-                    self._on_requeue()
-            except Exception:
-                log.exception("reaper pass failed; retrying next interval")
+    def _pass(self) -> None:
+        if reap_once(self._store, self._expiry):
+            self._on_requeue()

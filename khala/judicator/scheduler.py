@@ -14,43 +14,24 @@ A pass per job, in an order that makes every run exactly-once across failover:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 from khala.jobs.model import JobSpec, JobState, RunView, state_to_dict
 from khala.jobs.plan import dependency_view, plan
 from khala.judicator.jobs import JobApi, decode
+from khala.judicator.leader_loop import LeaderLoop
 from khala.store.base import StoredJob
 
 log = logging.getLogger(__name__)
 
 
-class Scheduler:
+class Scheduler(LeaderLoop):
     def __init__(self, jobs: JobApi, interval: float, unit: float,
                  is_leader: Callable[[], bool]) -> None:
+        super().__init__("scheduler", interval, is_leader, lambda: self.run_pass(time.time()))
         self.jobs = jobs
-        self.interval = interval
         self.unit = unit  # seconds per cron minute: 60, or 1 with the test-only fast clock
-        self._is_leader = is_leader
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="khala-scheduler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            if not self._is_leader():
-                continue
-            try:
-                self.run_pass(time.time())
-            except Exception:
-                log.exception("scheduler pass failed; retrying next interval")
 
     def run_pass(self, now: float) -> None:
         stored = self.jobs.store.jobs()
@@ -59,7 +40,7 @@ class Scheduler:
         deps = {spec.name: dependency_view(spec, state, runs[spec.name])
                 for _, spec, state in decoded}
         for record, spec, state in decoded:
-            if self._stop.is_set() or not self._is_leader():
+            if self.stopping() or not self.is_leader():
                 return
             try:
                 self._one(record, spec, state, runs[spec.name], deps, now)
