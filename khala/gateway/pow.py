@@ -31,6 +31,10 @@ from khala.taskjson.models import TaskIn
 log = logging.getLogger(__name__)
 
 PROTOCOL = "pow-1"
+#: A client's cancel is asserted again every second until the task has ended, at most this
+#: often: on a store whose conditional updates are a read then a write (FerretDB), a cancel can
+#: be lost to a concurrent progress write of the executor's report.
+CANCEL_TRIES = 10
 CALL_WAIT = 10.0  # seconds a client has to send its call after the handshake
 MAX_CONTROL = 64 * 1024  # largest binary (control) message, bytes
 MAX_REASON = 64 * 1024  # characters of a compiler message in a rejection
@@ -319,10 +323,19 @@ class Session:
         if signal == "close":
             follower.close_input()
         elif signal == "cancel":
-            self.client.stop(self.ref)
+            threading.Thread(target=self._cancel, name="khala-pow-cancel", daemon=True).start()
         else:
             raise Rejected('malformed control message: expected {"signal": "close"} or '
                            '{"signal": "cancel"}')
+
+    def _cancel(self) -> None:
+        for _ in range(CANCEL_TRIES):
+            try:
+                self.client.stop(self.ref)
+            except Exception:  # no judicator answered: the next try may reach one
+                log.warning("cancel of %s failed", self.ref, exc_info=True)
+            if self.ended.wait(1.0):
+                return
 
     def _client_gone(self) -> None:
         if self.cancel_on_disconnect and self.ref:
