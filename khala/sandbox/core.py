@@ -281,7 +281,10 @@ def wait_step(proc: Process, watch: Watch, streams: Streams
                 continue
             stopped = watch.reason()
             if stopped is not None:
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                try:
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                except ProcessLookupError:  # it exited meanwhile (not yet reaped): kill the rest
+                    pass
                 proc.kill(wait=False)
                 kill_deadline = time.monotonic() + KILL_GRACE_SECONDS
     finally:
