@@ -56,6 +56,8 @@ class LimitSettings:
     max_cpu_limit: int = setting(3600, "largest CPU-seconds limit a task may ask")
     max_pids_limit: int = setting(4096, "largest pids limit a task may ask")
     max_output_limit: int = setting(256 * 1024 * 1024, "largest output cap a task may ask, bytes")
+    max_disk_limit: int = setting(
+        4 * 1024**3, "largest work area (execute_disk_limit) a task may ask, bytes")
     max_task_size: int = setting(16252928, "largest accepted task in bytes (result 3 beyond)")
     zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
     zip_max_files: int = setting(10000, "most files in a zip")
@@ -116,7 +118,8 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     memory_limit: int = setting(512 * 1024 * 1024, "default memory limit of a step, bytes")
     pids_limit: int = setting(256, "default process/thread limit of a step")
     result_limit: int = setting(4 * 1024 * 1024, "bytes of each stream kept in the result")
-    disk_limit: int = setting(1024 * 1024 * 1024, "bytes of a run's work area (bwrap: a tmpfs)")
+    disk_limit: int = setting(1024 * 1024 * 1024, "default bytes of a run's work area (bwrap: "
+                              "a tmpfs); a task's execute_disk_limit replaces it")
     unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")
     stream_listen: str = setting(
         "127.0.0.1:0", "HOST:PORT of the live-output endpoint gateways connect to; off = none")

@@ -144,6 +144,7 @@ class Execute:
     cpu_limit: int | None = None  # CPU seconds
     pids_limit: int | None = None
     output_limit: int | None = None  # bytes per stream
+    disk_limit: int | None = None  # bytes of the run's work area
     cases: list[Case] = field(default_factory=list)  # empty: one case, input + standard
     compare: Compare | None = None
     stop_on_failure: bool = False  # judged tasks: skip the cases after the first failed one

@@ -16,7 +16,7 @@ from khala.judging.validate import check_judging
 from khala.model import INT_MAX, Task, task_size, valid_int
 from khala.zipcheck import check_zip
 
-BYTES_LIMIT_MAX = 2**62  # memory and output limits are byte counts; i64 on the wire
+BYTES_LIMIT_MAX = 2**62  # memory, output and disk limits are byte counts; i64 on the wire
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,10 @@ EXECUTE_MEMORY = TaskLimit("execute", "memory_limit", "max_memory_limit", BYTES_
 EXECUTE_CPU = TaskLimit("execute", "cpu_limit", "max_cpu_limit", INT_MAX)
 EXECUTE_PIDS = TaskLimit("execute", "pids_limit", "max_pids_limit", INT_MAX)
 EXECUTE_OUTPUT = TaskLimit("execute", "output_limit", "max_output_limit", BYTES_LIMIT_MAX)
-TASK_LIMITS = (COMPILE_MEMORY, EXECUTE_MEMORY, EXECUTE_CPU, EXECUTE_PIDS, EXECUTE_OUTPUT)
+# The run's work area (khala/sandbox/workarea.py): bytes its files may take in all.
+EXECUTE_DISK = TaskLimit("execute", "disk_limit", "max_disk_limit", BYTES_LIMIT_MAX)
+TASK_LIMITS = (COMPILE_MEMORY, EXECUTE_MEMORY, EXECUTE_CPU, EXECUTE_PIDS, EXECUTE_OUTPUT,
+               EXECUTE_DISK)
 
 
 def _check_int(name: str, value: object) -> None:

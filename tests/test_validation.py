@@ -25,6 +25,7 @@ WIDE = LimitSettings(
     max_cpu_limit=INT_MAX,
     max_pids_limit=INT_MAX,
     max_output_limit=BYTES_LIMIT_MAX,
+    max_disk_limit=BYTES_LIMIT_MAX,
     max_task_size=16252928,
     zip_max_bytes=1 << 20,
     zip_max_files=10,
@@ -73,6 +74,7 @@ def test_boundaries_pass_and_one_beyond_fails() -> None:
         "e_cpu_limit": INT_MAX,
         "e_pids_limit": 1,
         "e_output_limit": BYTES_LIMIT_MAX,
+        "e_disk_limit": BYTES_LIMIT_MAX,
     }
     assert validate_task(make_task(**widest), WIDE) is None
     for name, value in widest.items():
@@ -113,6 +115,12 @@ def test_bad_basic_fields(fields: dict[str, Any]) -> None:
         {"e_pids_limit": 1.5},
         {"e_output_limit": 0},
         {"e_output_limit": False},
+        {"e_disk_limit": 0},
+        {"e_disk_limit": -1},
+        {"e_disk_limit": 1.5},
+        {"e_disk_limit": "1048576"},
+        {"e_disk_limit": True},
+        {"e_disk_limit": BYTES_LIMIT_MAX + 1},
     ],
 )
 def test_bad_limits(fields: dict[str, Any]) -> None:
@@ -157,6 +165,7 @@ def test_configured_maxima_bound_the_limits() -> None:
         max_cpu_limit=10,
         max_pids_limit=100,
         max_output_limit=1 << 20,
+        max_disk_limit=1 << 24,
     )
     validate_task(
         make_task(
@@ -165,6 +174,7 @@ def test_configured_maxima_bound_the_limits() -> None:
             e_pids_limit=100,
             e_output_limit=1 << 20,
             c_memory_limit=1 << 30,
+            e_disk_limit=1 << 24,
         ),
         policy,
     )
@@ -174,6 +184,7 @@ def test_configured_maxima_bound_the_limits() -> None:
         {"e_cpu_limit": 11},
         {"e_pids_limit": 101},
         {"e_output_limit": (1 << 20) + 1},
+        {"e_disk_limit": (1 << 24) + 1},
     ):
         with pytest.raises(InvalidInput):
             validate_task(make_task(**fields), policy)
@@ -182,7 +193,7 @@ def test_configured_maxima_bound_the_limits() -> None:
 def test_every_node_carries_the_one_policy() -> None:
     for cls in (GatewaySettings, JudicatorSettings, ExecutorSettings):
         assert issubclass(cls, LimitSettings)
-        for name in ("max_task_size", "zip_max_bytes", "zip_max_files"):
+        for name in ("max_task_size", "zip_max_bytes", "zip_max_files", "max_disk_limit"):
             assert getattr(cls(), name) == getattr(LimitSettings(), name), (cls, name)
 
 
@@ -194,9 +205,11 @@ def test_the_limits_table() -> None:
         "execute_cpu_limit",
         "execute_pids_limit",
         "execute_output_limit",
+        "execute_disk_limit",
     ]
-    task = make_task(c_memory_limit=5, e_memory_limit=6, e_cpu_limit=7, e_output_limit=9)
-    assert [limit.asked(task) for limit in TASK_LIMITS] == [5, 6, 7, None, 9]
+    task = make_task(c_memory_limit=5, e_memory_limit=6, e_cpu_limit=7, e_output_limit=9,
+                     e_disk_limit=10)
+    assert [limit.asked(task) for limit in TASK_LIMITS] == [5, 6, 7, None, 9, 10]
     policy = LimitSettings()
     assert [limit.largest(policy) for limit in TASK_LIMITS] == [
         policy.max_memory_limit,
@@ -204,6 +217,7 @@ def test_the_limits_table() -> None:
         policy.max_cpu_limit,
         policy.max_pids_limit,
         policy.max_output_limit,
+        policy.max_disk_limit,
     ]
     for limit in TASK_LIMITS:  # the wire carries every value the default policy allows
         assert limit.largest(policy) <= limit.wire_max

@@ -19,6 +19,7 @@ from khala.streams.hub import TaskStream
 from khala.validation import (
     COMPILE_MEMORY,
     EXECUTE_CPU,
+    EXECUTE_DISK,
     EXECUTE_MEMORY,
     EXECUTE_OUTPUT,
     EXECUTE_PIDS,
@@ -42,6 +43,7 @@ def layout(task: Task, workdir: str, settings: ExecutorSettings) -> None:
     execute.sh, data unzipped into data/. Raises InvalidInput for unsafe zips, LayoutError for
     a source that holds a reserved name or files that do not fit the run's limits."""
     s = settings
+    disk = work_area(task, s)
     try:
         extract_zip(task.compile.source, workdir, s.zip_max_bytes, s.zip_max_files,
                     s.unpack_timeout)
@@ -65,12 +67,20 @@ def layout(task: Task, workdir: str, settings: ExecutorSettings) -> None:
                     fh.write("\n")
     except ExtractLimit as exc:
         raise LayoutError(f"{exc} (unpack_timeout {s.unpack_timeout:g} s, work area "
-                          f"{s.disk_limit} bytes)") from exc
+                          f"{disk} bytes)") from exc
     except OSError as exc:
         if exc.errno in FULL_ERRNOS:
-            raise LayoutError(f"the task's files do not fit in the work area ({s.disk_limit} "
+            raise LayoutError(f"the task's files do not fit in the work area ({disk} "
                               "bytes)") from exc
         raise
+
+
+def work_area(task: Task, settings: ExecutorSettings) -> int:
+    """Bytes of the task's work area: its execute_disk_limit clamped to the policy, else the
+    executor's disk_limit. A plain task's steps share it (the execute step runs in the files
+    the compile step left); a judged task gives it to each case's run (khala/executor/judge.py),
+    its builds keep disk_limit."""
+    return EXECUTE_DISK.clamp(task, settings, settings.disk_limit)
 
 
 def compile_limits(task: Task, settings: ExecutorSettings) -> Limits:
@@ -95,7 +105,7 @@ def execute_limits(task: Task, settings: ExecutorSettings) -> Limits:
         memory=EXECUTE_MEMORY.clamp(task, s, s.memory_limit),
         pids=EXECUTE_PIDS.clamp(task, s, s.pids_limit),
         output=EXECUTE_OUTPUT.clamp(task, s, s.output_limit),
-        disk=s.disk_limit,
+        disk=work_area(task, s),
     )
 
 
@@ -156,7 +166,7 @@ def run_task(
     workdir = None
     try:
         workdir = make_workdir(task.id, settings)
-        sandbox.open_workdir(workdir, execute_limits(task, settings).disk)
+        sandbox.open_workdir(workdir, work_area(task, settings))
         return _run_in(
             task, workdir, sandbox, settings, cancel, on_status or (lambda _: None), signals,
             stream,

@@ -15,6 +15,7 @@ from khala.model import INT_MAX, Compile, Execute, SearchQuery, Task, canonical_
 from khala.validation import (
     COMPILE_MEMORY,
     EXECUTE_CPU,
+    EXECUTE_DISK,
     EXECUTE_MEMORY,
     EXECUTE_OUTPUT,
     EXECUTE_PIDS,
@@ -108,6 +109,7 @@ def parse_task(form: Mapping[str, str], files: Mapping[str, bytes], policy: Limi
             cpu_limit=limits[EXECUTE_CPU],
             pids_limit=limits[EXECUTE_PIDS],
             output_limit=limits[EXECUTE_OUTPUT],
+            disk_limit=limits[EXECUTE_DISK],
         ),
     )
     validate_task(task, policy)

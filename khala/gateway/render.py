@@ -97,6 +97,7 @@ def task_json(task: Task, limit: int | None) -> dict[str, Any]:
                 "cpu_limit": e.cpu_limit,
                 "pids_limit": e.pids_limit,
                 "output_limit": e.output_limit,
+                "disk_limit": e.disk_limit,
             },
         ),
         "result": result,

@@ -101,6 +101,7 @@ struct Execute {
     11: optional Compare compare,
     12: optional bool stop_on_failure,
     13: optional bool interactive,  // stdin live from a pow-1 client (docs/streaming.md)
+    14: optional i64 disk_limit,    // bytes of the run's work area
 }
 
 struct Result {

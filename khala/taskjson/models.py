@@ -99,6 +99,9 @@ class ExecuteIn(Strict):
     cpu_limit: int | None = Field(None, ge=1, le=INT_MAX, description="CPU seconds")
     pids_limit: int | None = Field(None, ge=1, le=INT_MAX)
     output_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes per stream")
+    disk_limit: int | None = Field(
+        None, ge=1, le=BYTES_MAX, description="bytes of the run's work area (its files in all); "
+        "none = the executor's default")
     files: list[File] = Field(default_factory=list, max_length=10000,
                               description="data files (placed in data/), or give `zip`")
     zip: str | None = Field(None, description="base64 of a zip of the data files")
@@ -214,6 +217,7 @@ class ExecuteOut(BaseModel):
     cpu_limit: int | None
     pids_limit: int | None
     output_limit: int | None
+    disk_limit: int | None = Field(description="bytes of the run's work area")
     has_data: bool
     cases: int = Field(0, description="number of test cases")
     compare: CompareOut | None = None

@@ -4,7 +4,7 @@ asks to the policy and fall back to the executor's defaults."""
 from __future__ import annotations
 
 from khala.config import ExecutorSettings
-from khala.executor.runner import compile_limits, execute_limits
+from khala.executor.runner import compile_limits, execute_limits, work_area
 from khala.model import Compile, Execute, Task
 
 SETTINGS = ExecutorSettings(
@@ -59,3 +59,15 @@ def test_compile_takes_only_its_memory_ask() -> None:
     c = compile_limits(task(cpu_limit=1, pids_limit=2, output_limit=3), SETTINGS)
     assert (c.cpu_time, c.pids, c.output) == (None, 256, 64 << 20)
     assert execute_limits(task(compile_memory=1 << 30), SETTINGS).memory == 512 << 20
+
+
+def test_the_work_area_is_the_tasks_ask_clamped_else_the_executors_default() -> None:
+    s = ExecutorSettings(disk_limit=1 << 30, max_disk_limit=4 << 30)
+    assert execute_limits(task(), s).disk == 1 << 30
+    assert work_area(task(), s) == 1 << 30
+    assert execute_limits(task(disk_limit=1 << 20), s).disk == 1 << 20
+    assert execute_limits(task(disk_limit=2 << 30), s).disk == 2 << 30  # above the default
+    assert execute_limits(task(disk_limit=1 << 40), s).disk == 4 << 30  # clamped to the policy
+    assert work_area(task(disk_limit=1 << 40), s) == 4 << 30
+    # The compile step of a plain task shares the run's work area; its limits carry no size.
+    assert compile_limits(task(disk_limit=1 << 20), s).disk is None

@@ -21,6 +21,7 @@ LIMITS = LimitSettings(
     max_cpu_limit=INT_MAX,
     max_pids_limit=INT_MAX,
     max_output_limit=BYTES_LIMIT_MAX,
+    max_disk_limit=BYTES_LIMIT_MAX,
     max_task_size=16252928,
     zip_max_bytes=1 << 20,
     zip_max_files=10,
@@ -152,12 +153,15 @@ def test_limits_parsed() -> None:
         execute_cpu_limit="2",
         execute_pids_limit="16",
         execute_output_limit="4096",
+        execute_disk_limit="1048576",
     )
     task = forms.parse_task(form, {}, LIMITS)
     assert task.compile.memory_limit == 1048576
     assert task.execute.memory_limit == BYTES_LIMIT_MAX
     assert (task.execute.cpu_limit, task.execute.pids_limit) == (2, 16)
     assert task.execute.output_limit == 4096
+    assert task.execute.disk_limit == 1048576
+    assert forms.parse_task(base_form(), {}, LIMITS).execute.disk_limit is None
 
 
 def test_empty_limit_is_unset() -> None:
@@ -173,16 +177,22 @@ def test_empty_limit_is_unset() -> None:
         ("execute_cpu_limit", str(INT_MAX + 1)),
         ("execute_pids_limit", "-3"),
         ("execute_output_limit", "lots"),
+        ("execute_disk_limit", "-1048576"),
+        ("execute_disk_limit", "1.5"),
+        ("execute_disk_limit", "1MiB"),
+        ("execute_disk_limit", "0"),
+        ("execute_disk_limit", str(BYTES_LIMIT_MAX + 1)),
     ],
 )
 def test_bad_limits(field: str, value: str) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match=f"{field} must be an integer between 1 and"):
         forms.parse_task(base_form(**{field: value}), {}, LIMITS)
 
 
 def test_limits_beyond_the_policy_are_refused() -> None:
     policy = LimitSettings()
-    at_most = {"execute_memory_limit": policy.max_memory_limit, "execute_cpu_limit": 3600}
+    at_most = {"execute_memory_limit": policy.max_memory_limit, "execute_cpu_limit": 3600,
+               "execute_disk_limit": policy.max_disk_limit}
     task = forms.parse_task(base_form(**{k: str(v) for k, v in at_most.items()}), {}, policy)
     assert (task.execute.memory_limit, task.execute.cpu_limit) == (4 * 1024**3, 3600)
     for field, value in at_most.items():

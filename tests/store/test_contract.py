@@ -102,7 +102,7 @@ def test_add_get_round_trip_keeps_every_field(store: Store) -> None:
                         memory_limit=256 << 20),
         execute=Execute(input="ввод\n\x01", data=b"\x00PK\xff" * 1000, command="./a.out 😀",
                         timeout=3, standard="結果\n", memory_limit=64 << 20, cpu_limit=2,
-                        pids_limit=32, output_limit=1 << 16),
+                        pids_limit=32, output_limit=1 << 16, disk_limit=3 << 20),
     )
     assert store.add(task) == task.id
     assert store.get(task.id) == task

@@ -9,7 +9,7 @@ const ARCHIVES = ["compile_source", "execute_data"];
 const REQUIRED_INTS = ["user", "compile_timeout", "execute_timeout"];
 const LIMITS = [
   "compile_memory_limit", "execute_memory_limit", "execute_cpu_limit", "execute_pids_limit",
-  "execute_output_limit",
+  "execute_output_limit", "execute_disk_limit",
 ];
 const INT_MAX = 2147483647;
 

@@ -105,6 +105,7 @@ function renderExecute(x) {
   optional(list, "CPU limit", x.cpu_limit, (v) => `${v} s`);
   optional(list, "Process limit", x.pids_limit);
   optional(list, "Output limit", x.output_limit, bytes);
+  optional(list, "Work area", x.disk_limit, bytes);
 }
 
 function exitText(step) {
