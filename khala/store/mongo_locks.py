@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from pymongo.collection import Collection
@@ -73,28 +74,50 @@ class Locks:
         self._now = now  # the server's clock, seconds
         self.enabled = enabled
         self.claimer = Claimer()
+        # Tokens of the locks this process holds (or is taking) now: a lock of this incarnation
+        # whose token is not among them was left by a release that failed (server unreachable).
+        self._mine: set[str] = set()
+        self._mine_lock = threading.Lock()
 
     def try_take(self, key: str) -> str | None:
         """One attempt: the lock's token if this caller took it, None if it is held."""
         token = uuid.uuid4().hex
+        with self._mine_lock:
+            self._mine.add(token)
         try:
             self._claims.insert_one({
                 "_id": key, "judicator": self.claimer.name,
                 "incarnation": self.claimer.incarnation, "at": self._now(), "token": token,
             })  # fmt: skip
-        except DuplicateKeyError:
-            return None
+        except BaseException as exc:
+            self._forget(token)
+            if isinstance(exc, DuplicateKeyError):
+                return None
+            raise
         return token
 
     def release(self, key: str, token: str) -> None:
+        self._forget(token)
         self._claims.delete_one({"_id": key, "token": token})
+
+    def _forget(self, token: str) -> None:
+        with self._mine_lock:
+            self._mine.discard(token)
+
+    def _left_by_me(self, lock: Mapping[str, Any]) -> bool:
+        """A lock of this process that none of its threads holds: its release failed."""
+        if lock.get("incarnation") != self.claimer.incarnation:
+            return False
+        with self._mine_lock:
+            return lock.get("token") not in self._mine
 
     def clear_if_orphaned(self, key: str, nested: bool = False) -> bool:
         """Whether the lock `key` is gone now (released, or orphaned and cleared by us)."""
         lock = self._claims.find_one({"_id": key})
         if lock is None:
             return True
-        if not orphaned(lock, self._now() - float(lock.get("at", 0.0)), self.claimer):
+        age = self._now() - float(lock.get("at", 0.0))
+        if not (orphaned(lock, age, self.claimer) or self._left_by_me(lock)):
             return False
         marker = f"{key}/clear/{lock.get('token')}"
         if self.try_take(marker) is None:

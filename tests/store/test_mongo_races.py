@@ -186,3 +186,19 @@ def test_a_lock_of_a_live_judicator_makes_writes_wait(
     writer.join(10)
     assert answer == [True]
     assert store.get(task.id).status == Status.CANCELLED  # type: ignore[union-attr]
+
+
+def test_a_lock_this_judicator_failed_to_release_is_cleared_at_once(
+    stores: tuple[MongoStore, MongoStore],
+) -> None:
+    """A release lost to a connection failure leaves a lock of this very incarnation behind;
+    no thread of it holds that token, so it is cleared without waiting for staleness."""
+    store = stores[0]
+    store.set_claimer("me", {"me": True}.get)
+    (task, *_) = held_tasks(store)
+    store._claims.insert_one({"_id": task.id, "judicator": "me", "at": store._clock.now(),
+                              "incarnation": store._locks.claimer.incarnation, "token": "lost"})
+    started = time.monotonic()
+    assert store.progress(task.id, "ex", Status.RUNNING, at(2))
+    assert time.monotonic() - started < CLAIM_MIN_AGE
+    assert store._claims.count_documents({}) == 0
