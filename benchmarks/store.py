@@ -63,7 +63,8 @@ def fill_mongo(url: str, database: str, count: int) -> None:
     from bson import ObjectId
     from pymongo import MongoClient
 
-    from khala.store.mongodb import MongoStore, _task_to_doc
+    from khala.store.mongo_docs import task_to_doc as _task_to_doc
+    from khala.store.mongodb import MongoStore
 
     MongoStore.from_url(url + database).close()  # the collections and their indexes
     client: MongoClient[dict[str, Any]] = MongoClient(url)

@@ -31,9 +31,9 @@ from khala.taskjson.models import TaskIn
 log = logging.getLogger(__name__)
 
 PROTOCOL = "pow-1"
-#: A client's cancel is asserted again every second until the task has ended, at most this
-#: often: on a store whose conditional updates are a read then a write (FerretDB), a cancel can
-#: be lost to a concurrent progress write of the executor's report.
+#: A client's cancel that no judicator answered is tried again every second, at most this often.
+#: (An answered cancel is final: the store serialises every write to a task, also on FerretDB;
+#: see khala/store/mongo_locks.py.)
 CANCEL_TRIES = 10
 CALL_WAIT = 10.0  # seconds a client has to send its call after the handshake
 MAX_CONTROL = 64 * 1024  # largest binary (control) message, bytes
@@ -332,6 +332,7 @@ class Session:
         for _ in range(CANCEL_TRIES):
             try:
                 self.client.stop(self.ref)
+                return
             except Exception:  # no judicator answered: the next try may reach one
                 log.warning("cancel of %s failed", self.ref, exc_info=True)
             if self.ended.wait(1.0):

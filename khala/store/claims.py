@@ -1,9 +1,9 @@
-"""Claims of the MongoDB store on FerretDB: who may clear a claim, the server's clock, and
-backing off from tasks someone else has claimed.
+"""Claims (write locks) of the MongoDB store on FerretDB: who may clear one, the server's
+clock, and backing off from tasks someone else has locked.
 
-A claim `<task id>/<attempt>` lives for milliseconds while its judicator assigns the task. A
-judicator that dies in between leaves it behind and the task is blocked until the claim is
-cleared. The store does not know about etcd: the judicator hands it a `Claimer` naming itself
+A task's lock (khala/store/mongo_locks.py) lives for milliseconds while its judicator writes the
+task. A judicator that dies in between leaves it behind and the task is blocked until the lock
+is cleared. The store does not know about etcd: the judicator hands it a `Claimer` naming itself
 and a liveness predicate (`is_live(name)` → True, False, or None when it cannot tell, e.g. its
 own view of the cluster is not current).
 """

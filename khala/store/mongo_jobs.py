@@ -2,6 +2,8 @@
 dispatch. Mixed into MongoStore (which provides the collections).
 
     jobs: {_id: "<name>", spec: {…}, state: {…}, version}
+
+Saving and deleting a job are compare-and-set on its version (under the job's lock on FerretDB).
 """
 
 from __future__ import annotations
@@ -16,20 +18,17 @@ from pymongo.errors import DuplicateKeyError
 from khala import lifecycle
 from khala.dispatch import MAX_LEVELS, MAX_USERS, Candidate, fair_order
 from khala.store.base import StoredJob
+from khala.store.mongo_docs import mongo_filter
+from khala.store.mongo_locks import Locks, job_key
 
 FAIR_INDEX = [("done", ASCENDING), ("executor", ASCENDING), ("priority", DESCENDING),
               ("user", ASCENDING), ("add_time", ASCENDING), ("_id", ASCENDING)]
 
 
-def _filter(selection: Any) -> dict[str, Any]:
-    from khala.store.mongodb import mongo_filter  # the one life cycle → Mongo translator
-
-    return mongo_filter(selection)
-
-
 class MongoJobs:
     _tasks: Collection[dict[str, Any]]
     _jobs: Collection[dict[str, Any]]
+    _locks: Locks
 
     # ------------------------------------------------------------------ fair dispatch
 
@@ -38,7 +37,7 @@ class MongoJobs:
         """Queued task documents ({_id, attempts}) in khala.dispatch.fair_order, found by
         lookups on the `fair` index (per priority level, per user, a user's oldest `count`).
         `extra` narrows the queued tasks (judging: languages)."""
-        queued = {**_filter(lifecycle.QUEUED), **(extra or {})}
+        queued = {**mongo_filter(lifecycle.QUEUED), **(extra or {})}
         found: list[Candidate] = []
         attempts: dict[str, int] = {}
         level: Any = None
@@ -62,7 +61,7 @@ class MongoJobs:
         if not found:
             return []
         active: dict[int, int] = {}
-        for d in self._tasks.find(_filter(lifecycle.ACTIVE), {"user": 1}):
+        for d in self._tasks.find(mongo_filter(lifecycle.ACTIVE), {"user": 1}):
             active[int(d["user"])] = active.get(int(d["user"]), 0) + 1
         return [{"_id": ObjectId(c.id), "attempts": attempts[c.id]}
                 for c in fair_order(found, active)]
@@ -95,14 +94,20 @@ class MongoJobs:
     def jobs(self) -> list[StoredJob]:
         return [_job(d) for d in self._jobs.find({}).sort("_id", ASCENDING)]
 
+    # The version in the filter makes these compare-and-set on MongoDB; FerretDB writes by _id
+    # after its own read, so there the job's lock makes them so (store/mongo_locks.py).
+
     def save_job(self, name: str, version: int, state: dict[str, Any]) -> bool:
-        outcome = self._jobs.update_one(
-            {"_id": name, "version": version}, {"$set": {"state": state, "version": version + 1}}
-        )
+        with self._locks.hold(job_key(name)):
+            outcome = self._jobs.update_one(
+                {"_id": name, "version": version},
+                {"$set": {"state": state, "version": version + 1}},
+            )
         return outcome.matched_count == 1
 
     def delete_job(self, name: str, version: int) -> bool:
-        return self._jobs.delete_one({"_id": name, "version": version}).deleted_count == 1
+        with self._locks.hold(job_key(name)):
+            return self._jobs.delete_one({"_id": name, "version": version}).deleted_count == 1
 
 
 def _job(doc: dict[str, Any]) -> StoredJob:

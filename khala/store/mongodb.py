@@ -1,13 +1,14 @@
 """MongoDB store: the cluster backend, shared by several judicators.
 
 Every conditional change is one single-document update with its condition in the filter
-(`update_one`, `find_one_and_update`); no multi-document transactions. Assignment, the one
-operation judicators race on all the time (they all want the oldest queued task), is one
-conditional findAndModify on MongoDB. FerretDB v1 (the test server) runs findAndModify as a read
-followed by a write, so there (detected from buildInfo) a judicator first wins a claim by a
-unique insert (see `MongoStore._claim`); claims of judicators that are gone are cleared at once
-(khala/store/claims.py). FerretDB accepts `majority` read and write
-concerns; a replica set needs them so that an acknowledged task survives a primary failover.
+(`update_one`, `find_one_and_update`); no multi-document transactions. On MongoDB that is atomic
+and nothing else is done. FerretDB v1 (the test server, detected from buildInfo) runs every
+update and delete as a query followed by a write of the whole document by `_id`, so two
+conditional updates of one task could both match and the later one silently revert the earlier
+(a cancel lost to a progress write). There every write to a task document first takes that
+task's lock, a unique insert into `claims` (khala/store/mongo_locks.py; locks of judicators that
+are gone are cleared by the rules of khala/store/claims.py). FerretDB accepts `majority` read and
+write concerns; a replica set needs them so that an acknowledged task survives a primary failover.
 
 Documents:
     tasks:     {_id: ObjectId(task id), user, add_time, done, status, executor, report_time,
@@ -16,8 +17,8 @@ Documents:
                 result: {…, compile_report: {…} | null, execute_report: {…} | null} | null,
                 attempts: times assigned}
     executors: {_id: ObjectId(executor id), hostname (unique), report_time}
-    claims:    {_id: "<task id>/<attempt>", executor, judicator, incarnation, at (server
-                clock)} — FerretDB only, short-lived, see MongoStore._claim and store/claims.py
+    claims:    {_id: "<task id>" | "job:<name>", judicator, incarnation, at (server clock),
+                token} — FerretDB only: write locks held for one write, see store/mongo_locks.py
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ import datetime
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
-from enum import IntEnum
 from typing import Any, ParamSpec, TypeVar
 
 import pymongo
@@ -41,7 +40,7 @@ from pymongo.write_concern import WriteConcern
 
 from khala import lifecycle
 from khala.errors import ConfigError, Unavailable
-from khala.lifecycle import Bound, Cond, Eq, Less, NotNone, OneOf
+from khala.lifecycle import Bound, Cond
 from khala.model import (
     ExecutorInfo,
     Language,
@@ -53,16 +52,21 @@ from khala.model import (
     TaskBrief,
 )
 from khala.store.base import Store
-from khala.store.claims import Backoff, Claimer, ServerClock, orphaned
-from khala.store.codec import (
-    brief_from_row,
-    compile_from_dict,
-    execute_from_dict,
-    merge_languages,
-    result_from_dict,
-    result_to_dict,
+from khala.store.claims import Backoff, Claimer, ServerClock
+from khala.store.codec import merge_languages
+from khala.store.mongo_docs import (  # noqa: F401 (mongo_value: part of this module's API)
+    doc_brief,
+    language_filter,
+    mongo_filter,
+    mongo_set,
+    mongo_value,
+    oid_of,
+    search_filter,
+    task_from_doc,
+    task_to_doc,
 )
 from khala.store.mongo_jobs import FAIR_INDEX, MongoJobs
+from khala.store.mongo_locks import Locks, task_key
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -96,8 +100,8 @@ def _unavailable(method: Callable[P, R]) -> Callable[P, R]:
 
 
 def atomic_updates(client: pymongo.MongoClient[dict[str, Any]]) -> bool:
-    """Whether the server runs a conditional findAndModify atomically: MongoDB does,
-    FerretDB (which names itself in buildInfo) does not, so claims are used there."""
+    """Whether the server runs a conditional update atomically: MongoDB does, FerretDB (which
+    names itself in buildInfo) does not, so writes take locks there (store/mongo_locks.py)."""
     info = client.admin.command("buildInfo")
     return not any(key.lower().startswith("ferretdb") for key in info)
 
@@ -106,10 +110,6 @@ def _server_time(client: pymongo.MongoClient[dict[str, Any]]) -> float:
     """The server's clock (`hello` localTime, naive UTC), in seconds since the epoch."""
     local: datetime.datetime = client.admin.command("hello")["localTime"]
     return local.replace(tzinfo=datetime.UTC).timestamp()
-
-
-def _oid(task_id: str) -> ObjectId | None:
-    return ObjectId(task_id) if ObjectId.is_valid(task_id) else None
 
 
 def parse_write_concern(value: str | int) -> WriteConcern:
@@ -141,13 +141,12 @@ class MongoStore(MongoJobs, Store):
         self._signals: Collection[dict[str, Any]] = db["signals"]
         self._jobs: Collection[dict[str, Any]] = db["jobs"]
         self._create_indexes()
-        self._atomic_updates = atomic_updates(client)
-        self._claimer = Claimer()
         self._clock = ServerClock(lambda: _server_time(client))
+        self._locks = Locks(self._claims, self._clock.now, enabled=not atomic_updates(client))
         self._backoff = Backoff()
 
     def set_claimer(self, name: str, is_live: Callable[[str], bool | None]) -> None:
-        self._claimer = Claimer(name, is_live)
+        self._locks.claimer = Claimer(name, is_live)
 
     @classmethod
     def from_url(
@@ -185,21 +184,21 @@ class MongoStore(MongoJobs, Store):
 
     @_unavailable
     def add(self, task: Task) -> str:
-        oid = _oid(task.id)
+        oid = oid_of(task.id)
         if oid is None:
             raise ValueError(f"task id {task.id!r} is not an ObjectId")
-        self._tasks.insert_one(_task_to_doc(oid, task))
+        self._tasks.insert_one(task_to_doc(oid, task))
         return task.id
 
     @_unavailable
     def get(self, task_id: str) -> Task | None:
-        oid = _oid(task_id)
+        oid = oid_of(task_id)
         doc = None if oid is None else self._tasks.find_one({"_id": oid})
-        return None if doc is None else _task_from_doc(doc)
+        return None if doc is None else task_from_doc(doc)
 
     @_unavailable
     def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:
-        where = _search_filter(query)
+        where = search_filter(query)
         if where is None:
             return 0, []
         total = self._tasks.count_documents(where)
@@ -211,7 +210,7 @@ class MongoStore(MongoJobs, Store):
         )
         if query.limit:
             cursor = cursor.skip(int(query.limit) * int(query.page)).limit(int(query.limit))
-        return total, [_brief(doc) for doc in cursor]
+        return total, [doc_brief(doc) for doc in cursor]
 
     @_unavailable
     def cancel(self, task_id: str, now: str) -> bool:
@@ -228,7 +227,7 @@ class MongoStore(MongoJobs, Store):
             if wanted <= 0:
                 break
             held = self._backoff.held()
-            found = self._fair_heads(2 * wanted + 4 + len(held), _language_filter(languages))
+            found = self._fair_heads(2 * wanted + 4 + len(held), language_filter(languages))
             heads = [h for h in found if h["_id"] not in held]
             if not heads:
                 break
@@ -243,25 +242,22 @@ class MongoStore(MongoJobs, Store):
     def _claim(self, oid: ObjectId, attempt: int, executor: str, now: str) -> Task | None:
         """Assign one queued task if this caller wins attempt number `attempt` of it.
 
-        On MongoDB the conditional update alone is atomic. On FerretDB (whose findAndModify is
-        a read followed by a write) the claim document `<task id>/<attempt>` is inserted first:
-        a unique insert is atomic there. Only the winner runs the update; the claim is removed.
+        On MongoDB the conditional update alone is atomic. On FerretDB the task's lock is taken
+        first, without waiting: a task locked by another judicator is left alone for a while
+        (backing off) unless its lock is orphaned, which is then cleared (store/mongo_locks.py).
         """
-        if self._atomic_updates:
+        if not self._locks.enabled:
             return self._assign_one(oid, attempt, executor, now)
-        claim_id = f"{oid}/{attempt}"
-        try:
-            self._claims.insert_one({
-                "_id": claim_id, "executor": executor, "judicator": self._claimer.name,
-                "incarnation": self._claimer.incarnation, "at": self._clock.now(),
-            })  # fmt: skip
-        except DuplicateKeyError:
-            self._clear_orphaned_claim(oid, attempt, claim_id)
+        key = task_key(oid)
+        token = self._locks.try_take(key)
+        if token is None:
+            if not self._locks.clear_if_orphaned(key):
+                self._backoff.hold(oid)
             return None
         try:
             return self._assign_one(oid, attempt, executor, now)
         finally:
-            self._claims.delete_one({"_id": claim_id})
+            self._locks.release(key, token)
 
     def _assign_one(self, oid: ObjectId, attempt: int, executor: str, now: str) -> Task | None:
         change = lifecycle.ASSIGN.bind(executor=executor, now=now)
@@ -270,26 +266,7 @@ class MongoStore(MongoJobs, Store):
             {"$set": {**mongo_set(change.sets), "attempts": attempt + 1}},
             return_document=ReturnDocument.AFTER,
         )
-        return None if doc is None else _task_from_doc(doc)
-
-    def _clear_orphaned_claim(self, oid: ObjectId, attempt: int, claim_id: str) -> None:
-        """A claim whose judicator died between claiming and assigning would block the task:
-        it is cleared (the task moves on to the next attempt) once its judicator is known to be
-        gone, or in any case past CLAIM_STALE_SECONDS by the server's clock. A claim still
-        standing makes this store leave that task alone for a while (backing off)."""
-        claim = self._claims.find_one({"_id": claim_id})
-        if claim is None:
-            return  # finished meanwhile: the next pass sees the task's new state
-        age = self._clock.now() - float(claim.get("at", 0.0))
-        if not orphaned(claim, age, self._claimer):
-            self._backoff.hold(oid)
-            return
-        log.warning("clearing claim %s of %s (gone)", claim_id, claim.get("judicator"))
-        self._tasks.update_one(
-            {**mongo_filter(lifecycle.QUEUED), "_id": oid, "attempts": attempt},
-            {"$set": {"attempts": attempt + 1}},
-        )
-        self._claims.delete_one({"_id": claim_id, "at": claim.get("at")})
+        return None if doc is None else task_from_doc(doc)
 
     @_unavailable
     def has_queued(self) -> bool:
@@ -320,18 +297,20 @@ class MongoStore(MongoJobs, Store):
         return self._briefs(lifecycle.select(lifecycle.STALE, before=before))
 
     def _update(self, task_id: str, change: Bound) -> bool:
-        """One atomic conditional update of one task; True if it matched."""
-        oid = _oid(task_id)
+        """One conditional update of one task, atomic (under its lock on FerretDB); True if it
+        matched."""
+        oid = oid_of(task_id)
         if oid is None:
             return False
-        outcome = self._tasks.update_one(
-            {"_id": oid, **mongo_filter(change.where)}, {"$set": mongo_set(change.sets)}
-        )
+        with self._locks.hold(task_key(oid)):  # FerretDB only: see store/mongo_locks.py
+            outcome = self._tasks.update_one(
+                {"_id": oid, **mongo_filter(change.where)}, {"$set": mongo_set(change.sets)}
+            )
         return outcome.matched_count == 1
 
     def _briefs(self, where: Mapping[str, Cond]) -> list[TaskBrief]:
         cursor = self._tasks.find(mongo_filter(where), BRIEF_FIELDS).sort(QUEUE_ORDER)
-        return [_brief(doc) for doc in cursor]
+        return [doc_brief(doc) for doc in cursor]
 
     # ------------------------------------------------------------------ executors
 
@@ -409,20 +388,20 @@ class MongoStore(MongoJobs, Store):
         doc = self._keys.find_one({"_id": ref})
         if doc is not None:
             return str(doc["task"])
-        oid = _oid(ref)
+        oid = oid_of(ref)
         if oid is None or self._tasks.find_one({"_id": oid}, {"_id": 1}) is None:
             return None
         return ref
 
     @_unavailable
     def page(self, query: PageQuery) -> list[TaskBrief]:
-        where = _search_filter(SearchQuery(
+        where = search_filter(SearchQuery(
             user=query.user, start_time=query.start_time, end_time=query.end_time
         )) or {}
         if query.statuses:
             where["status"] = {"$in": [int(s) for s in query.statuses]}
         after = "$gt" if query.old_to_new else "$lt"
-        cursor_oid = _oid(query.after_id or "")
+        cursor_oid = oid_of(query.after_id or "")
         if query.after_time is not None and cursor_oid is not None:
             where["$or"] = [
                 {"add_time": {after: query.after_time}},
@@ -433,13 +412,16 @@ class MongoStore(MongoJobs, Store):
         found = self._tasks.find(where, fields).sort(
             [("add_time", direction), ("_id", direction)]
         ).limit(int(query.limit))
-        return [_brief(doc) for doc in found]
+        return [doc_brief(doc) for doc in found]
 
     @_unavailable
     def remove(self, task_id: str) -> bool:
-        oid = _oid(task_id)
-        if oid is None or self._tasks.delete_one({"_id": oid, "done": True}).deleted_count != 1:
+        oid = oid_of(task_id)
+        if oid is None:
             return False
+        with self._locks.hold(task_key(oid)):
+            if self._tasks.delete_one({"_id": oid, "done": True}).deleted_count != 1:
+                return False
         self._keys.delete_many({"task": task_id})
         self._signals.delete_many({"task": task_id})
         return True
@@ -457,118 +439,3 @@ class MongoStore(MongoJobs, Store):
             if self._signals.delete_one({"_id": doc["_id"]}).deleted_count == 1:
                 taken.append((str(doc["task"]), int(doc["signum"])))
         return taken
-
-
-# ----------------------------------------------------------------------------- life cycle → Mongo
-
-
-def mongo_value(name: str, value: Any) -> Any:
-    """A life-cycle field's value as the task document holds it."""
-    if name == "result":
-        return result_to_dict(value)
-    if isinstance(value, IntEnum):
-        return int(value)
-    return value
-
-
-def mongo_filter(where: Mapping[str, Cond]) -> dict[str, Any]:
-    """Bound life-cycle conditions → a Mongo filter."""
-    query: dict[str, Any] = {}
-    for name, cond in where.items():
-        if name not in lifecycle.FIELDS:
-            raise ValueError(f"{name!r} is not a life-cycle field")
-        if isinstance(cond, Eq):
-            query[name] = mongo_value(name, cond.value)
-        elif isinstance(cond, OneOf):
-            query[name] = {"$in": sorted(mongo_value(name, v) for v in cond.values)}
-        elif isinstance(cond, NotNone):
-            query[name] = {"$ne": None}
-        elif isinstance(cond, Less):
-            query[name] = {"$lt": mongo_value(name, cond.value)}
-    return query
-
-
-def mongo_set(sets: Mapping[str, Any]) -> dict[str, Any]:
-    """Bound life-cycle changes → the fields of a Mongo $set."""
-    for name in sets:
-        if name not in lifecycle.FIELDS:
-            raise ValueError(f"{name!r} is not a life-cycle field")
-    return {name: mongo_value(name, value) for name, value in sets.items()}
-
-
-# ----------------------------------------------------------------------------- documents
-
-
-def _search_filter(query: SearchQuery) -> dict[str, Any] | None:
-    """The Mongo filter of a search, or None when it cannot match anything (bad id)."""
-    where: dict[str, Any] = {}
-    if query.id is not None:
-        oid = _oid(query.id)
-        if oid is None:
-            return None
-        where["_id"] = oid
-    if query.user is not None:
-        where["user"] = query.user
-    times: dict[str, str] = {}
-    if query.start_time is not None:
-        times["$gte"] = query.start_time
-    if query.end_time is not None:
-        times["$lte"] = query.end_time
-    if times:
-        where["add_time"] = times
-    return where
-
-
-def _language_filter(languages: frozenset[str] | None) -> dict[str, Any]:
-    """Tasks whose language and checker language are unset, empty or among `languages`."""
-    if languages is None:
-        return {}
-    names: list[Any] = [None, "", *sorted(languages)]
-    return {"compile.language": {"$in": names},
-            "execute.compare.checker.language": {"$in": names}}
-
-
-def _task_to_doc(oid: ObjectId, task: Task) -> dict[str, Any]:
-    return {
-        "_id": oid,
-        "user": task.user,
-        "add_time": task.add_time,
-        "done": bool(task.done),
-        "status": int(task.status),
-        "executor": task.executor,
-        "report_time": task.report_time,
-        "attempts": 0,  # times assigned; names the claim of the next assignment
-        "compile": asdict(task.compile),  # bytes are stored as BSON binary
-        "execute": asdict(task.execute),
-        "result": result_to_dict(task.result),
-        "key": task.key,
-        "priority": int(task.priority),
-    }
-
-
-def _brief(doc: Mapping[str, Any]) -> TaskBrief:
-    brief = brief_from_row({**doc, "id": str(doc["_id"])})
-    brief.key = doc.get("key")
-    return brief
-
-
-def _task_from_doc(doc: Mapping[str, Any]) -> Task:
-    brief = _brief(doc)
-    compile_part = dict(doc["compile"])
-    execute_part = dict(doc["execute"])
-    compile_part["source"] = bytes(compile_part.get("source") or b"")
-    execute_part["data"] = bytes(execute_part.get("data") or b"")
-    return Task(
-        id=brief.id,
-        user=brief.user,
-        compile=compile_from_dict(compile_part),
-        execute=execute_from_dict(execute_part),
-        add_time=brief.add_time,
-        done=brief.done,
-        status=brief.status,
-        executor=brief.executor,
-        report_time=brief.report_time,
-        result=result_from_dict(doc.get("result")),
-        key=doc.get("key"),
-        priority=int(doc.get("priority") or 0),
-    )

@@ -106,7 +106,7 @@ def submit_form(i: int) -> dict[str, Any]:
 
 
 def orphan_claims(mongo_url: str, judicators: list[str], count: int) -> list[str]:
-    """Claim the `count` newest queued tasks as judicators that die mid-claim leave them
+    """Lock the `count` newest queued tasks as judicators that die mid-claim leave them
     (server-clock time, their name, an incarnation no one has): the ids claimed."""
     with pymongo.MongoClient(mongo_url, tz_aware=False) as client:
         db = client.get_default_database()
@@ -115,7 +115,7 @@ def orphan_claims(mongo_url: str, judicators: list[str], count: int) -> list[str
         newest = list(queued.sort([("add_time", -1), ("_id", -1)]).limit(count))
         for doc, name in zip(newest, judicators * count, strict=False):
             db.claims.insert_one({
-                "_id": f"{doc['_id']}/{doc.get('attempts', 0)}", "executor": "executor-a",
+                "_id": str(doc["_id"]), "executor": "executor-a",  # the task's lock
                 "judicator": name, "incarnation": "dead", "at": now,
             })  # fmt: skip
         return [str(doc["_id"]) for doc in newest]

@@ -502,8 +502,8 @@ def test_mongodb_claim_left_by_a_dead_judicator_expires(mongo_url: str) -> None:
     try:
         fresh, stuck = add_tasks(store, 2)
         claims = store._claims  # the judicator died between its claim and its update
-        claims.insert_one({"_id": f"{fresh.id}/0", "executor": "busy", "at": time.time()})
-        claims.insert_one({"_id": f"{stuck.id}/0", "executor": "dead",
+        claims.insert_one({"_id": fresh.id, "executor": "busy", "at": time.time()})
+        claims.insert_one({"_id": stuck.id, "executor": "dead",
                            "at": time.time() - CLAIM_STALE_SECONDS - 1})
         (got,) = store.assign("ex", 2, at(1))  # the stale claim is cleared, the live one kept
         assert got.id == stuck.id and got.executor == "ex"
@@ -524,7 +524,7 @@ def test_mongodb_claims_of_gone_judicators_clear_at_once(mongo_url: str) -> None
         old = time.time() - 2  # same machine: the server's clock
         for task, owner in ((live, "alive"), (gone, "gone"), (restarted, "me"),
                             (unknown, "nobody-knows")):  # fmt: skip
-            store._claims.insert_one({"_id": f"{task.id}/0", "executor": "x",
+            store._claims.insert_one({"_id": task.id, "executor": "x",
                                       "judicator": owner, "incarnation": "old", "at": old})
         got = store.assign("ex", 4, at(1))
         assert sorted(t.id for t in got) == sorted([gone.id, restarted.id])

@@ -1,0 +1,142 @@
+"""MongoDB store documents: task documents ↔ Task, searches and life-cycle conditions as Mongo
+filters. Pure functions, no IO; used by khala/store/mongodb.py, mongo_jobs.py and ops.py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from enum import IntEnum
+from typing import Any
+
+from bson import ObjectId
+
+from khala import lifecycle
+from khala.lifecycle import Cond, Eq, Less, NotNone, OneOf
+from khala.model import SearchQuery, Task, TaskBrief
+from khala.store.codec import (
+    brief_from_row,
+    compile_from_dict,
+    execute_from_dict,
+    result_from_dict,
+    result_to_dict,
+)
+
+
+def oid_of(task_id: str) -> ObjectId | None:
+    """The ObjectId a task id names, or None when it is malformed."""
+    return ObjectId(task_id) if ObjectId.is_valid(task_id) else None
+
+
+# ----------------------------------------------------------------------------- life cycle → Mongo
+
+
+def mongo_value(name: str, value: Any) -> Any:
+    """A life-cycle field's value as the task document holds it."""
+    if name == "result":
+        return result_to_dict(value)
+    if isinstance(value, IntEnum):
+        return int(value)
+    return value
+
+
+def mongo_filter(where: Mapping[str, Cond]) -> dict[str, Any]:
+    """Bound life-cycle conditions → a Mongo filter."""
+    query: dict[str, Any] = {}
+    for name, cond in where.items():
+        if name not in lifecycle.FIELDS:
+            raise ValueError(f"{name!r} is not a life-cycle field")
+        if isinstance(cond, Eq):
+            query[name] = mongo_value(name, cond.value)
+        elif isinstance(cond, OneOf):
+            query[name] = {"$in": sorted(mongo_value(name, v) for v in cond.values)}
+        elif isinstance(cond, NotNone):
+            query[name] = {"$ne": None}
+        elif isinstance(cond, Less):
+            query[name] = {"$lt": mongo_value(name, cond.value)}
+    return query
+
+
+def mongo_set(sets: Mapping[str, Any]) -> dict[str, Any]:
+    """Bound life-cycle changes → the fields of a Mongo $set."""
+    for name in sets:
+        if name not in lifecycle.FIELDS:
+            raise ValueError(f"{name!r} is not a life-cycle field")
+    return {name: mongo_value(name, value) for name, value in sets.items()}
+
+
+# ----------------------------------------------------------------------------- documents
+
+
+def search_filter(query: SearchQuery) -> dict[str, Any] | None:
+    """The Mongo filter of a search, or None when it cannot match anything (bad id)."""
+    where: dict[str, Any] = {}
+    if query.id is not None:
+        oid = oid_of(query.id)
+        if oid is None:
+            return None
+        where["_id"] = oid
+    if query.user is not None:
+        where["user"] = query.user
+    times: dict[str, str] = {}
+    if query.start_time is not None:
+        times["$gte"] = query.start_time
+    if query.end_time is not None:
+        times["$lte"] = query.end_time
+    if times:
+        where["add_time"] = times
+    return where
+
+
+def language_filter(languages: frozenset[str] | None) -> dict[str, Any]:
+    """Tasks whose language and checker language are unset, empty or among `languages`."""
+    if languages is None:
+        return {}
+    names: list[Any] = [None, "", *sorted(languages)]
+    return {"compile.language": {"$in": names},
+            "execute.compare.checker.language": {"$in": names}}
+
+
+def task_to_doc(oid: ObjectId, task: Task) -> dict[str, Any]:
+    return {
+        "_id": oid,
+        "user": task.user,
+        "add_time": task.add_time,
+        "done": bool(task.done),
+        "status": int(task.status),
+        "executor": task.executor,
+        "report_time": task.report_time,
+        "attempts": 0,  # times assigned; names the claim of the next assignment
+        "compile": asdict(task.compile),  # bytes are stored as BSON binary
+        "execute": asdict(task.execute),
+        "result": result_to_dict(task.result),
+        "key": task.key,
+        "priority": int(task.priority),
+    }
+
+
+def doc_brief(doc: Mapping[str, Any]) -> TaskBrief:
+    brief = brief_from_row({**doc, "id": str(doc["_id"])})
+    brief.key = doc.get("key")
+    return brief
+
+
+def task_from_doc(doc: Mapping[str, Any]) -> Task:
+    brief = doc_brief(doc)
+    compile_part = dict(doc["compile"])
+    execute_part = dict(doc["execute"])
+    compile_part["source"] = bytes(compile_part.get("source") or b"")
+    execute_part["data"] = bytes(execute_part.get("data") or b"")
+    return Task(
+        id=brief.id,
+        user=brief.user,
+        compile=compile_from_dict(compile_part),
+        execute=execute_from_dict(execute_part),
+        add_time=brief.add_time,
+        done=brief.done,
+        status=brief.status,
+        executor=brief.executor,
+        report_time=brief.report_time,
+        result=result_from_dict(doc.get("result")),
+        key=doc.get("key"),
+        priority=int(doc.get("priority") or 0),
+    )
