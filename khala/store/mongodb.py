@@ -27,13 +27,20 @@ import datetime
 import functools
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 
+import bson
 import pymongo
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.collection import Collection
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import (
+    ConnectionFailure,
+    DocumentTooLarge,
+    DuplicateKeyError,
+    OperationFailure,
+)
 from pymongo.read_concern import ReadConcern
 from pymongo.uri_parser import parse_uri
 from pymongo.write_concern import WriteConcern
@@ -65,6 +72,7 @@ from khala.store.mongo_docs import (  # noqa: F401 (mongo_value: part of this mo
     task_from_doc,
     task_to_doc,
 )
+from khala.store.mongo_fit import fit_result, output_budget
 from khala.store.mongo_jobs import FAIR_INDEX, MongoJobs
 from khala.store.mongo_locks import Locks, task_key
 
@@ -74,6 +82,8 @@ R = TypeVar("R")
 
 DEFAULT_DATABASE = "khala"
 SERVER_SELECTION_TIMEOUT_MS = 10000
+# MongoDB refusing a document over its size limit (BSONObjectTooLarge, the result of an update)
+TOO_LARGE_CODES = frozenset({10334, 17419, 17420})
 BRIEF_FIELDS = {"user": 1, "add_time": 1, "done": 1, "status": 1, "executor": 1, "report_time": 1}
 QUEUE_ORDER = [("add_time", ASCENDING), ("_id", ASCENDING)]
 TASK_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
@@ -276,8 +286,26 @@ class MongoStore(MongoJobs, Store):
     def finish(
         self, task_id: str, executor: str, status: Status, result: Result, now: str
     ) -> bool:
-        change = lifecycle.FINISH.bind(executor=executor, status=status, result=result, now=now)
-        return self._update(task_id, change)
+        def bound(result: Result) -> Bound:
+            return lifecycle.FINISH.bind(executor=executor, status=status, result=result, now=now)
+
+        try:
+            return self._update(task_id, bound(result))
+        except (DocumentTooLarge, OperationFailure) as exc:
+            if isinstance(exc, OperationFailure) and exc.code not in TOO_LARGE_CODES:
+                raise
+        fitted = self._fit(task_id, result)
+        log.warning("result of %s too large for its document: outputs cut", task_id)
+        return self._update(task_id, bound(fitted))
+
+    def _fit(self, task_id: str, result: Result) -> Result:
+        """`result` cut so that the task document holding it stays under MongoDB's document
+        limit (store/mongo_fit.py)."""
+        doc = self._tasks.find_one({"_id": oid_of(task_id)}, {"result": 0}) or {}
+        bare = replace(result, compile_output=b"", compile_error=b"", execute_output=b"",
+                       execute_error=b"")
+        others = len(bson.encode(mongo_set({"result": bare})))
+        return fit_result(result, output_budget(len(bson.encode(doc)), others))
 
     @_unavailable
     def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool:

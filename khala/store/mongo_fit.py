@@ -1,0 +1,62 @@
+"""Results that fit in one MongoDB document.
+
+A task document holds the task (up to `max_task_size`) and its result: four output streams of
+up to the executor's `result_limit` each (4 MiB by default), a judgement and the reports.
+MongoDB refuses a document over 16 MiB (the client raises DocumentTooLarge for an update
+statement that size; the server refuses an update whose resulting document is), and a finish
+that can never be written would come back on every report of its executor: none of its results
+would be recorded. So a result too large for its document is cut to fit, and the cut says so:
+each step whose output was cut reports reason `output_limit` (what the executor records for an
+output over its cap). Pure: no IO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from khala.model import Reason, Result, StepReport
+
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's maxBsonObjectSize
+DOCUMENT_MARGIN = 64 * 1024  # field names, reports, judgement headers, BSON framing
+STREAMS = ("compile_output", "compile_error", "execute_output", "execute_error")
+
+
+def shares(lengths: list[int], budget: int) -> list[int]:
+    """How many bytes of each stream to keep so that they sum to at most `budget`: every
+    stream shorter than an equal share is kept whole, the rest split what remains equally."""
+    keep = [0] * len(lengths)
+    left = max(0, budget)
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    for done, i in enumerate(order):
+        share = left // (len(lengths) - done)
+        keep[i] = min(lengths[i], share)
+        left -= keep[i]
+    return keep
+
+
+def _cut_report(report: StepReport | None) -> StepReport:
+    return replace(report or StepReport(), reason=Reason.OUTPUT_LIMIT)
+
+
+def fit_result(result: Result, budget: int) -> Result:
+    """`result` with its output streams cut to `budget` bytes in all (unchanged if they fit);
+    the report of each step whose output was cut says `output_limit`."""
+    streams = [getattr(result, name) for name in STREAMS]
+    keep = shares([len(s) for s in streams], budget)
+    if keep == [len(s) for s in streams]:
+        return result
+    fitted = replace(result, compile_output=streams[0][:keep[0]],
+                     compile_error=streams[1][:keep[1]], execute_output=streams[2][:keep[2]],
+                     execute_error=streams[3][:keep[3]])
+    if keep[0] < len(streams[0]) or keep[1] < len(streams[1]):
+        fitted = replace(fitted, compile_report=_cut_report(result.compile_report))
+    if keep[2] < len(streams[2]) or keep[3] < len(streams[3]):
+        fitted = replace(fitted, execute_report=_cut_report(result.execute_report))
+    return fitted
+
+
+def output_budget(document_bytes: int, judgement_bytes: int,
+                  limit: int = MAX_DOCUMENT_BYTES) -> int:
+    """Bytes left for the four output streams in a task document whose other fields take
+    `document_bytes` and whose judgement takes `judgement_bytes`."""
+    return max(0, limit - DOCUMENT_MARGIN - document_bytes - judgement_bytes)

@@ -1,0 +1,77 @@
+"""Results too large for one MongoDB document are cut to fit, and say so (store/mongo_fit.py).
+
+Unit tests of the fitting, and the store's finish on the real FerretDB: there the client
+refuses an update statement over 16 MiB (DocumentTooLarge), as a real MongoDB would refuse the
+resulting document; before, every report of the executor holding such a result failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from khala.model import Reason, Result, Status, StepReport
+from khala.store.mongo_fit import MAX_DOCUMENT_BYTES, fit_result, output_budget, shares
+from khala.store.mongodb import MongoStore
+from tests.store.test_contract import at, make_task
+
+MIB = 1024 * 1024
+
+
+def test_shares_keep_short_streams_whole_and_split_the_rest() -> None:
+    assert shares([10, 20, 30, 40], 100) == [10, 20, 30, 40]
+    assert shares([10, 100, 100, 5], 65) == [10, 25, 25, 5]
+    assert shares([50, 50, 50, 50], 100) == [25, 25, 25, 25]
+    assert shares([7, 9], 0) == [0, 0]
+    assert sum(shares([MIB, 3 * MIB, 5, 2 * MIB], 4 * MIB)) <= 4 * MIB
+
+
+def test_a_result_that_fits_is_unchanged() -> None:
+    result = Result(execute_output=b"x" * 100, execute_report=StepReport(exit_code=0))
+    assert fit_result(result, 100) is result
+
+
+def test_a_cut_result_says_which_steps_were_cut() -> None:
+    result = Result(compile_output=b"c" * 10, execute_output=b"o" * 100, execute_error=b"e" * 5,
+                    compile_report=StepReport(exit_code=0), execute_report=StepReport(exit_code=0))
+    fitted = fit_result(result, 55)
+    assert fitted.compile_output == b"c" * 10 and fitted.execute_error == b"e" * 5
+    assert fitted.execute_output == b"o" * 40
+    assert fitted.compile_report == StepReport(exit_code=0)  # not cut: untouched
+    assert fitted.execute_report == StepReport(exit_code=0, reason=Reason.OUTPUT_LIMIT)
+
+
+def test_the_budget_leaves_room_for_the_task_and_the_judgement() -> None:
+    assert output_budget(0, 0) < MAX_DOCUMENT_BYTES
+    assert output_budget(15 * MIB, MIB) == 0
+    assert output_budget(MIB, 1000) == output_budget(MIB + 1000, 0)
+
+
+@pytest.fixture
+def store(mongo_url: str) -> Iterator[MongoStore]:
+    opened = MongoStore.from_url(mongo_url)
+    yield opened
+    opened.close()
+
+
+@pytest.mark.integration
+def test_finish_of_a_result_over_the_document_limit_is_recorded_cut(store: MongoStore) -> None:
+    task = make_task()
+    task.compile.source = b"s" * MIB
+    store.add(task)
+    assert [t.id for t in store.assign("ex", 1, at(1))] == [task.id]
+    big = 5 * MIB + 512 * 1024  # three of these are over 16 MiB
+    result = Result(compile_output=b"a" * 10, compile_error=b"b" * big,
+                    execute_output=b"c" * big, execute_error=b"d" * big,
+                    compile_report=StepReport(exit_code=0), execute_report=StepReport(exit_code=0))
+    assert store.finish(task.id, "ex", Status.SUCCESS, result, at(2))
+    got = store.get(task.id)
+    assert got is not None and got.done and got.status == Status.SUCCESS and got.result
+    kept = got.result
+    assert kept.compile_output == b"a" * 10
+    total = sum(len(s) for s in (kept.compile_error, kept.execute_output, kept.execute_error))
+    assert 3 * MIB < total <= MAX_DOCUMENT_BYTES - MIB  # the task's 1 MiB source fits beside
+    assert kept.execute_output == b"c" * len(kept.execute_output)
+    assert kept.compile_report and kept.compile_report.reason == Reason.OUTPUT_LIMIT
+    assert kept.execute_report and kept.execute_report.reason == Reason.OUTPUT_LIMIT
