@@ -103,9 +103,12 @@ CREATE TRIGGER IF NOT EXISTS task_count_add AFTER INSERT ON tasks
 CREATE TRIGGER IF NOT EXISTS task_count_remove AFTER DELETE ON tasks
     BEGIN UPDATE task_count SET n = n - 1; END;
 """
-# After the migration of older files (add_priority): fair dispatch's lookups (khala/dispatch.py).
-FAIR_INDEX = (
-    "CREATE INDEX IF NOT EXISTS tasks_fair ON tasks (done, executor, priority, user, add_time, id)"
+# After the migration of older files (add_priority): fair dispatch's lookups (khala/dispatch.py):
+# per user (tasks_fair) and the queue in time order, covering (tasks_head).
+FAIR_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS tasks_fair ON tasks (done, executor, priority, user, add_time, id)",
+    "CREATE INDEX IF NOT EXISTS tasks_head"
+    " ON tasks (done, executor, priority, add_time, id, user, status)",
 )
 KEY_OF = "(SELECT key FROM task_keys WHERE task_keys.task_id = tasks.id LIMIT 1) AS key"
 
@@ -123,7 +126,8 @@ class SqliteStore(SqliteJobs, Store):
             columns = {r[1] for r in conn.execute("PRAGMA table_info(tasks)")}
             if "priority" not in columns:  # a store file from before priorities
                 conn.execute("ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
-            conn.execute(FAIR_INDEX)
+            for index in FAIR_INDEXES:
+                conn.execute(index)
             for table, column, definition in MIGRATIONS:
                 have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in have:
