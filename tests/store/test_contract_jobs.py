@@ -54,7 +54,7 @@ def test_assign_fair_when_one_user_fills_the_queue_head(store: Store) -> None:  
     _assign_in_fair_order(store, tasks, [2, 1, 3, 1])
 
 
-def _assign_in_fair_order(store: Store, tasks: list[Task], counts: list[int]) -> None:
+def _assign_in_fair_order(store: Store, tasks: list[Task], counts: list[int]) -> None:  # noqa: F811
     for task in tasks:
         store.add(task)
     queued = {t.id: t for t in tasks}
