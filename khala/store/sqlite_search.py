@@ -2,10 +2,12 @@
 behind a search's total, kept by triggers so that counting never walks every match.
 
 `task_tally` holds, per (user, span, bucket), how many tasks are stored: user −1 is everyone
-(real users are ≥ 0); span 0 with bucket '' is the total; spans 7, 10, 13, 16 and 19 count
-everyone's tasks per `add_time` prefix of that length (month, day, hour, minute, second). A
-time window's count is the sum of the buckets wholly inside it (at most a few hundred rows,
-`window_parts`) plus its two edge seconds counted through the `add_time` index. A user's total
+(real users are ≥ 0); span 0 with bucket '' is the total; spans 10, 13, 16 and 19 count
+everyone's tasks per `add_time` prefix of that length (day, hour, minute, second). A time
+window's count is the sum of the buckets wholly inside it (`window_parts`: the days between,
+then at most 2 × 24 hours, 2 × 60 minutes, 2 × 60 seconds) plus its two edge seconds counted
+through the `add_time` index. Each insert costs 6 upserts (measured ≈ +70 µs per `add` under
+load, docs/performance.md). Changing SPANS needs a new table (files are filled once). A user's total
 is one row; a user *and* a window are counted through `tasks_user_add_time` (linear in that
 user's tasks in the window). Mixed into SqliteStore (which provides `_conn`/`_transaction`).
 """
@@ -19,16 +21,15 @@ from khala.model import PageQuery, SearchQuery, TaskBrief
 from khala.store.codec import brief_from_row
 
 EVERYONE = -1  # task_tally's user for counts over all users
-SPANS = (7, 10, 13, 16, 19)  # add_time prefixes counted: month, day, hour, minute, second
+SPANS = (10, 13, 16, 19)  # add_time prefixes counted: day, hour, minute, second
 TOP = "\uffff"  # sorts after every character of a stored time: p + TOP bounds prefix p
 
 BRIEF_COLUMNS = "id, user, add_time, done, status, executor, report_time"
 KEY_OF = "(SELECT key FROM task_keys WHERE task_keys.task_id = tasks.id LIMIT 1) AS key"
 
-_KEYS = ", ".join(
-    [f"({EVERYONE}, 0, '')", "(NEW.user, 0, '')"]
-    + [f"({EVERYONE}, {s}, substr(NEW.add_time, 1, {s}))" for s in SPANS]
-)
+_KEYS = [f"({EVERYONE}, 0, '', 1)", "(NEW.user, 0, '', 1)"] + [
+    f"({EVERYONE}, {s}, substr(NEW.add_time, 1, {s}), 1)" for s in SPANS
+]
 TALLY = [
     """CREATE TABLE task_tally (
         user INTEGER NOT NULL,
@@ -37,14 +38,16 @@ TALLY = [
         n INTEGER NOT NULL,
         PRIMARY KEY (user, span, bucket)
     ) WITHOUT ROWID""",
-    f"""CREATE TRIGGER task_tally_add AFTER INSERT ON tasks BEGIN
-        INSERT INTO task_tally (user, span, bucket, n)
-            SELECT column1, column2, column3, 1 FROM (VALUES {_KEYS}) WHERE true
-            ON CONFLICT (user, span, bucket) DO UPDATE SET n = n + 1;
-    END""",
+    "CREATE TRIGGER task_tally_add AFTER INSERT ON tasks BEGIN "
+    + "".join(
+        f"INSERT INTO task_tally (user, span, bucket, n) VALUES {key}"
+        " ON CONFLICT (user, span, bucket) DO UPDATE SET n = n + 1; "
+        for key in _KEYS
+    )
+    + "END",
     f"""CREATE TRIGGER task_tally_remove AFTER DELETE ON tasks BEGIN
         UPDATE task_tally SET n = n - 1
-            WHERE (user, span, bucket) IN (VALUES {_KEYS.replace("NEW.", "OLD.")});
+            WHERE (user, span, bucket, 1) IN (VALUES {", ".join(_KEYS).replace("NEW.", "OLD.")});
     END""",
 ]
 TALLY_FILL = [
@@ -118,10 +121,11 @@ def count_window(conn: sqlite3.Connection, start: str, end: str) -> int:
                 " WHERE user = ? AND span = ? AND bucket >= ? AND bucket < ?",
                 (EVERYONE, span, lo, hi),
             ).fetchone()[0]
-    for prefix in edges:
+    for prefix in edges:  # one lower and one upper bound, so that both bound the index range
+        lo, below = max(start, prefix), prefix + TOP
+        upper = ("add_time <= ?", end) if end < below else ("add_time < ?", below)
         total += conn.execute(
-            "SELECT COUNT(*) FROM tasks WHERE add_time >= ? AND add_time <= ? AND add_time < ?",
-            (max(start, prefix), end, prefix + TOP),
+            f"SELECT COUNT(*) FROM tasks WHERE add_time >= ? AND {upper[0]}", (lo, upper[1])
         ).fetchone()[0]
     return int(total)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from khala.model import SearchQuery, Status, format_time
 from khala.store.sqlite import SqliteStore
-from khala.store.sqlite_search import TOP, window_parts
+from khala.store.sqlite_search import SPANS, TOP, window_parts
 from tests.store.test_contract import make_task
 
 T0 = dt.datetime(2025, 12, 31, 23, 59, 58)
@@ -88,7 +88,7 @@ def test_window_parts_cover_each_time_once() -> None:
             hits = sum(1 for span, lo, hi in ranges if lo <= t[:span] < hi and len(t) >= span)
             hits += sum(1 for p in edges if t[: len(p)] == p and start <= t <= end)
             assert hits == (1 if start <= t <= end else 0), (t, start, end, ranges, edges)
-        assert len(edges) <= 2 and len(ranges) <= 1 + 2 * 4
+        assert len(edges) <= 2 and len(ranges) <= 1 + 2 * (len(SPANS) - 1)
 
 
 def test_open_ended_windows_use_the_tally(tmp_path: Path) -> None:
