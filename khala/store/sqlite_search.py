@@ -27,9 +27,11 @@ TOP = "\uffff"  # sorts after every character of a stored time: p + TOP bounds p
 BRIEF_COLUMNS = "id, user, add_time, done, status, executor, report_time"
 KEY_OF = "(SELECT key FROM task_keys WHERE task_keys.task_id = tasks.id LIMIT 1) AS key"
 
-_KEYS = [f"({EVERYONE}, 0, '', 1)", "(NEW.user, 0, '', 1)"] + [
-    f"({EVERYONE}, {s}, substr(NEW.add_time, 1, {s}), 1)" for s in SPANS
+# (user, span, bucket) of the tally rows an inserted task (NEW) counts in.
+_PARTS = [(str(EVERYONE), "0", "''"), ("NEW.user", "0", "''")] + [
+    (str(EVERYONE), str(s), f"substr(NEW.add_time, 1, {s})") for s in SPANS
 ]
+_KEYS = [f"({user}, {span}, {bucket}, 1)" for user, span, bucket in _PARTS]
 TALLY = [
     """CREATE TABLE task_tally (
         user INTEGER NOT NULL,
@@ -45,10 +47,13 @@ TALLY = [
         for key in _KEYS
     )
     + "END",
-    f"""CREATE TRIGGER task_tally_remove AFTER DELETE ON tasks BEGIN
-        UPDATE task_tally SET n = n - 1
-            WHERE (user, span, bucket, 1) IN (VALUES {", ".join(_KEYS).replace("NEW.", "OLD.")});
-    END""",
+    "CREATE TRIGGER task_tally_remove AFTER DELETE ON tasks BEGIN "
+    + "".join(
+        f"UPDATE task_tally SET n = n - 1 WHERE user = {user} AND span = {span}"
+        f" AND bucket = {bucket}; "
+        for user, span, bucket in _PARTS
+    ).replace("NEW.", "OLD.")
+    + "END",
 ]
 TALLY_FILL = [
     f"INSERT INTO task_tally SELECT {EVERYONE}, 0, '', COUNT(*) FROM tasks",
