@@ -62,7 +62,7 @@ from khala.store.codec import (
     result_from_dict,
     result_to_dict,
 )
-from khala.store.mongo_jobs import FAIR_INDEX, MongoJobs
+from khala.store.mongo_jobs import FAIR_INDEX, HEAD_INDEX, MongoJobs
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -79,6 +79,7 @@ TASK_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
                ("_id", ASCENDING)]),
     ("held", [("executor", ASCENDING), ("done", ASCENDING), ("report_time", ASCENDING)]),
     ("fair", FAIR_INDEX),
+    ("head", HEAD_INDEX),
 ]
 
 
