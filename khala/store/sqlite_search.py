@@ -6,10 +6,10 @@ behind a search's total, kept by triggers so that counting never walks every mat
 everyone's tasks per `add_time` prefix of that length (day, hour, minute, second). A time
 window's count is the sum of the buckets wholly inside it (`window_parts`: the days between,
 then at most 2 × 24 hours, 2 × 60 minutes, 2 × 60 seconds) plus its two edge seconds counted
-through the `add_time` index. Each insert costs 6 upserts (measured ≈ +70 µs per `add` under
-load, docs/performance.md). Changing SPANS needs a new table (files are filled once). A user's total
-is one row; a user *and* a window are counted through `tasks_user_add_time` (linear in that
-user's tasks in the window). Mixed into SqliteStore (which provides `_conn`/`_transaction`).
+through the `add_time` index. A user's total is one row; a user *and* a window are counted
+through `tasks_user_add_time` (linear in that user's tasks in the window). Each insert costs
+6 upserts (≈ +50–70 µs, docs/performance.md). Changing SPANS needs a new table name: a file
+is filled once. Mixed into SqliteStore (which provides `_conn`).
 """
 
 from __future__ import annotations
