@@ -21,6 +21,7 @@ from dataclasses import dataclass
 # Bounds of one candidate gathering (each step is one indexed lookup, never a scan):
 MAX_LEVELS = 8  # priority levels looked at per assignment
 MAX_USERS = 256  # users looked at per priority level (the rest wait for a later call)
+HEAD_SCAN = 32  # queue rows read in time order per wanted task before falling back to MAX_USERS
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,28 @@ def fair_order(candidates: Iterable[Candidate], active: Mapping[int, int]) -> li
             if queue:
                 heapq.heappush(heap, (load[user], queue[-1].add_time, queue[-1].id, user))
     return order
+
+
+def head_users(users: Iterable[int], busy: Iterable[int], want: int,
+               complete: bool) -> list[int] | None:
+    """The users whose tasks can fill the first `want` places of `fair_order` at one priority
+    level, from `users`: the level's queued tasks' users in queue order (oldest task first),
+    a prefix of the queue — the whole queue if `complete`. `busy`: the users holding tasks now.
+
+    Every user without a held task (load 0) goes before every busy one, in the order of their
+    oldest task; so once `want` such users are seen, nobody later in the queue can be among
+    the first `want` places and those users are the answer (each gets at least one place).
+    If the prefix has fewer, it answers only when it is the whole queue (every user seen, the
+    busy ones included); else None: gather the level's users another way (a skip scan)."""
+    held = set(busy)
+    seen: dict[int, None] = {}  # in order of first appearance
+    idle: list[int] = []
+    for user in users:
+        if user in seen:
+            continue
+        seen[user] = None
+        if user not in held:
+            idle.append(user)
+            if len(idle) == want:
+                return idle
+    return list(seen) if complete else None

@@ -16,13 +16,16 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from khala import lifecycle
-from khala.dispatch import MAX_LEVELS, MAX_USERS, Candidate, fair_order
+from khala.dispatch import HEAD_SCAN, MAX_LEVELS, MAX_USERS, Candidate, fair_order, head_users
 from khala.store.base import StoredJob
 from khala.store.mongo_docs import mongo_filter
 from khala.store.mongo_locks import Locks, job_key
 
 FAIR_INDEX = [("done", ASCENDING), ("executor", ASCENDING), ("priority", DESCENDING),
               ("user", ASCENDING), ("add_time", ASCENDING), ("_id", ASCENDING)]
+# A level's queue in time order (khala.dispatch.head_users).
+HEAD_INDEX = [("done", ASCENDING), ("executor", ASCENDING), ("priority", DESCENDING),
+              ("add_time", ASCENDING), ("_id", ASCENDING)]
 
 
 class MongoJobs:
@@ -35,9 +38,14 @@ class MongoJobs:
     def _fair_heads(self, count: int, extra: dict[str, Any] | None = None
                     ) -> list[dict[str, Any]]:
         """Queued task documents ({_id, attempts}) in khala.dispatch.fair_order, found by
-        lookups on the `fair` index (per priority level, per user, a user's oldest `count`).
+        index lookups: per priority level, the users that can take the first places (one read
+        of the level's queue in time order, the `head` index; a skip scan on `fair` when a few
+        users fill it), a chosen user's oldest `count` (`fair`).
         `extra` narrows the queued tasks (judging: languages)."""
         queued = {**mongo_filter(lifecycle.QUEUED), **(extra or {})}
+        active: dict[int, int] = {}
+        for d in self._tasks.find(mongo_filter(lifecycle.ACTIVE), {"user": 1}):
+            active[int(d["user"])] = active.get(int(d["user"]), 0) + 1
         found: list[Candidate] = []
         attempts: dict[str, int] = {}
         level: Any = None
@@ -47,7 +55,7 @@ class MongoJobs:
             if top is None:
                 break
             level = top.get("priority")
-            for user in self._users(queued, level):
+            for user in self._level_users(queued, level, count - len(found), active):
                 docs = self._tasks.find(
                     {**queued, "priority": level, "user": user},
                     {"user": 1, "priority": 1, "add_time": 1, "attempts": 1},
@@ -60,11 +68,18 @@ class MongoJobs:
                 break
         if not found:
             return []
-        active: dict[int, int] = {}
-        for d in self._tasks.find(mongo_filter(lifecycle.ACTIVE), {"user": 1}):
-            active[int(d["user"])] = active.get(int(d["user"]), 0) + 1
         return [{"_id": ObjectId(c.id), "attempts": attempts[c.id]}
                 for c in fair_order(found, active)]
+
+    def _level_users(self, queued: dict[str, Any], level: Any, want: int,
+                     active: dict[int, int]) -> list[int]:
+        """head_users from the level's oldest queued tasks, else every user queued there."""
+        limit = HEAD_SCAN * want + len(active)
+        docs = list(self._tasks.find({**queued, "priority": level}, {"user": 1})
+                    .sort([("add_time", ASCENDING), ("_id", ASCENDING)]).limit(limit))
+        users = head_users((int(d["user"]) for d in docs), active, want,
+                           complete=len(docs) < limit)
+        return self._users(queued, level) if users is None else users
 
     def _users(self, queued: dict[str, Any], level: Any) -> list[int]:
         users: list[int] = []

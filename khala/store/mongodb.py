@@ -73,7 +73,7 @@ from khala.store.mongo_docs import (  # noqa: F401 (mongo_value: part of this mo
     task_to_doc,
 )
 from khala.store.mongo_fit import fit_result, output_budget
-from khala.store.mongo_jobs import FAIR_INDEX, MongoJobs
+from khala.store.mongo_jobs import FAIR_INDEX, HEAD_INDEX, MongoJobs
 from khala.store.mongo_locks import Locks, task_key
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ TASK_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
                ("_id", ASCENDING)]),
     ("held", [("executor", ASCENDING), ("done", ASCENDING), ("report_time", ASCENDING)]),
     ("fair", FAIR_INDEX),
+    ("head", HEAD_INDEX),
 ]
 
 

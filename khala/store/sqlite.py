@@ -20,9 +20,7 @@ from khala.lifecycle import Bound, Cond, Eq, Less, NotNone, OneOf
 from khala.model import (
     ExecutorInfo,
     Language,
-    PageQuery,
     Result,
-    SearchQuery,
     Status,
     Task,
     TaskBrief,
@@ -40,6 +38,7 @@ from khala.store.codec import (
     spec_to_json,
 )
 from khala.store.sqlite_jobs import SqliteJobs, fair_candidates
+from khala.store.sqlite_search import BRIEF_COLUMNS, KEY_OF, SqliteSearch, install_tally
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -93,26 +92,16 @@ TASK_LANGUAGES = (
     "COALESCE(json_extract(spec, '$.execute.compare.checker.language'), '')",
 )
 
-# The number of stored tasks, kept by triggers: an unfiltered search's total without counting
-# every row (COUNT(*) scans a whole index: ~50 ms per million tasks).
-TASK_COUNT = """
-CREATE TABLE IF NOT EXISTS task_count (n INTEGER NOT NULL);
-INSERT INTO task_count (n) SELECT COUNT(*) FROM tasks WHERE NOT EXISTS (SELECT 1 FROM task_count);
-CREATE TRIGGER IF NOT EXISTS task_count_add AFTER INSERT ON tasks
-    BEGIN UPDATE task_count SET n = n + 1; END;
-CREATE TRIGGER IF NOT EXISTS task_count_remove AFTER DELETE ON tasks
-    BEGIN UPDATE task_count SET n = n - 1; END;
-"""
-# After the migration of older files (add_priority): fair dispatch's lookups (khala/dispatch.py).
-FAIR_INDEX = (
-    "CREATE INDEX IF NOT EXISTS tasks_fair ON tasks (done, executor, priority, user, add_time, id)"
+# After the migration of older files (add_priority): fair dispatch's lookups (khala/dispatch.py):
+# per user (tasks_fair) and the queue in time order, covering (tasks_head).
+FAIR_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS tasks_fair ON tasks (done, executor, priority, user, add_time, id)",
+    "CREATE INDEX IF NOT EXISTS tasks_head"
+    " ON tasks (done, executor, priority, add_time, id, user, status)",
 )
-KEY_OF = "(SELECT key FROM task_keys WHERE task_keys.task_id = tasks.id LIMIT 1) AS key"
-
-BRIEF_COLUMNS = "id, user, add_time, done, status, executor, report_time"
 
 
-class SqliteStore(SqliteJobs, Store):
+class SqliteStore(SqliteSearch, SqliteJobs, Store):
     def __init__(self, path: str) -> None:
         self._path = path
         self._local = threading.local()
@@ -123,12 +112,13 @@ class SqliteStore(SqliteJobs, Store):
             columns = {r[1] for r in conn.execute("PRAGMA table_info(tasks)")}
             if "priority" not in columns:  # a store file from before priorities
                 conn.execute("ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
-            conn.execute(FAIR_INDEX)
+            for index in FAIR_INDEXES:
+                conn.execute(index)
             for table, column, definition in MIGRATIONS:
                 have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in have:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-            conn.executescript(TASK_COUNT)
+            install_tally(conn)  # the counts of searches (khala/store/sqlite_search.py)
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -223,19 +213,6 @@ class SqliteStore(SqliteJobs, Store):
                 f"SELECT *, {KEY_OF} FROM tasks WHERE id = ?", (task_id,)
             ).fetchone()
         return None if row is None else _task_from_row(row)
-
-    def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:
-        clauses, params = _search_filter(query)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        order = "ASC" if query.old_to_new else "DESC"
-        sql = f"SELECT {BRIEF_COLUMNS} FROM tasks {where} ORDER BY add_time {order}, id {order}"
-        if query.limit:
-            sql += f" LIMIT {int(query.limit)} OFFSET {int(query.limit) * int(query.page)}"
-        count = f"SELECT COUNT(*) FROM tasks {where}" if where else "SELECT n FROM task_count"
-        with self._conn() as conn:
-            total = conn.execute(count, params).fetchone()[0]
-            rows = conn.execute(sql, params).fetchall() if total else []
-        return total, [brief_from_row(r) for r in rows]
 
     def cancel(self, task_id: str, now: str) -> bool:
         return self._change(task_id, lifecycle.CANCEL.bind(now=now))
@@ -366,27 +343,6 @@ class SqliteStore(SqliteJobs, Store):
             row = conn.execute("SELECT id FROM tasks WHERE id = ?", (ref,)).fetchone()
         return None if row is None else str(row[0])
 
-    def page(self, query: PageQuery) -> list[TaskBrief]:
-        clauses, params = _search_filter(SearchQuery(
-            user=query.user, start_time=query.start_time, end_time=query.end_time
-        ))
-        if query.statuses:
-            clauses.append(f"status IN ({','.join('?' * len(query.statuses))})")
-            params.extend(int(s) for s in query.statuses)
-        after = ">" if query.old_to_new else "<"
-        if query.after_time is not None and query.after_id is not None:
-            clauses.append(f"(add_time {after} ? OR (add_time = ? AND id {after} ?))")
-            params.extend([query.after_time, query.after_time, query.after_id])
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        order = "ASC" if query.old_to_new else "DESC"
-        sql = (
-            f"SELECT {BRIEF_COLUMNS}, {KEY_OF} FROM tasks {where}"
-            f" ORDER BY add_time {order}, id {order} LIMIT ?"
-        )
-        with self._conn() as conn:
-            rows = conn.execute(sql, [*params, int(query.limit)]).fetchall()
-        return [_brief_with_key(r) for r in rows]
-
     def remove(self, task_id: str) -> bool:
         with self._transaction() as conn:
             cur = conn.execute("DELETE FROM tasks WHERE id = ? AND done = 1", (task_id,))
@@ -479,30 +435,6 @@ def _update(conn: sqlite3.Connection, task_id: str, change: Bound) -> bool:
 
 
 # ----------------------------------------------------------------------------- rows
-
-
-def _search_filter(query: SearchQuery) -> tuple[list[str], list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
-    if query.id is not None:
-        clauses.append("id = ?")
-        params.append(query.id)
-    if query.user is not None:
-        clauses.append("user = ?")
-        params.append(query.user)
-    if query.start_time is not None:
-        clauses.append("add_time >= ?")
-        params.append(query.start_time)
-    if query.end_time is not None:
-        clauses.append("add_time <= ?")
-        params.append(query.end_time)
-    return clauses, params
-
-
-def _brief_with_key(row: sqlite3.Row) -> TaskBrief:
-    brief = brief_from_row(row)
-    brief.key = row["key"]
-    return brief
 
 
 def _task_from_row(row: sqlite3.Row) -> Task:

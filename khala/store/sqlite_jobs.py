@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from khala import lifecycle
-from khala.dispatch import MAX_LEVELS, MAX_USERS, Candidate, fair_order
+from khala.dispatch import HEAD_SCAN, MAX_LEVELS, MAX_USERS, Candidate, fair_order, head_users
 from khala.store.base import StoredJob
 
 
@@ -22,12 +22,22 @@ def _where(selection: Any) -> tuple[str, list[Any]]:
 
 def fair_candidates(conn: sqlite3.Connection, count: int,
                     extra: tuple[str, list[Any]] = ("", [])) -> list[Candidate]:
-    """Queued tasks in khala.dispatch.fair_order, gathered with index lookups only (tasks_fair:
-    one seek per priority level, per user of a level and per user's oldest `count` tasks; the
-    active counts read the held tasks through tasks_queue): flat in the queue's length.
+    """Queued tasks in khala.dispatch.fair_order, gathered with index lookups only: one seek
+    per priority level (tasks_fair); the level's users from one bounded read of the queue in
+    time order (tasks_head, khala.dispatch.head_users), or when that read is dominated by a
+    few users a skip scan (one seek per user, tasks_fair); each chosen user's oldest `count`
+    tasks (tasks_fair); the held tasks for the counts (tasks_queue). Flat in the queue's length
+    and, in the common case, in the number of users waiting.
     `extra` (" AND …", its parameters) narrows the queued tasks (judging: languages)."""
     queued, params = _where(lifecycle.QUEUED)
     queued, params = queued + extra[0], [*params, *extra[1]]
+    active_sql, active_params = _where(lifecycle.ACTIVE)
+    active = {
+        int(r[0]): int(r[1])
+        for r in conn.execute(
+            f"SELECT user, COUNT(*) FROM tasks WHERE {active_sql} GROUP BY user", active_params
+        )
+    }
     found: list[Candidate] = []
     level: int | None = None
     for _ in range(MAX_LEVELS):
@@ -39,25 +49,31 @@ def fair_candidates(conn: sqlite3.Connection, count: int,
         if row is None:
             break
         level = int(row[0])
-        for user in _users(conn, queued, params, level):
+        for user in _level_users(conn, queued, params, level, count - len(found), active):
             rows = conn.execute(
-                f"SELECT id, user, priority, add_time FROM tasks WHERE {queued}"
+                f"SELECT id, user, priority, add_time FROM tasks INDEXED BY tasks_fair"
+                f" WHERE {queued}"
                 " AND priority = ? AND user = ? ORDER BY add_time, id LIMIT ?",
                 (*params, level, user, count),
             ).fetchall()
             found.extend(Candidate(r[0], int(r[1]), int(r[2]), r[3]) for r in rows)
         if len(found) >= count:
             break
-    if not found:
-        return []
-    active_sql, active_params = _where(lifecycle.ACTIVE)
-    active = {
-        int(r[0]): int(r[1])
-        for r in conn.execute(
-            f"SELECT user, COUNT(*) FROM tasks WHERE {active_sql} GROUP BY user", active_params
-        )
-    }
-    return fair_order(found, active)
+    return fair_order(found, active) if found else []
+
+
+def _level_users(conn: sqlite3.Connection, queued: str, params: list[Any], level: int,
+                 want: int, active: dict[int, int]) -> list[int]:
+    """The users whose tasks can take the first `want` places at `level` (head_users), else
+    (the read queue head belongs to a few users) every user queued there, up to MAX_USERS."""
+    limit = HEAD_SCAN * want + len(active)
+    rows = conn.execute(
+        f"SELECT user FROM tasks INDEXED BY tasks_head WHERE {queued} AND priority = ?"
+        " ORDER BY add_time, id LIMIT ?",
+        (*params, level, limit),
+    ).fetchall()
+    users = head_users((int(r[0]) for r in rows), active, want, complete=len(rows) < limit)
+    return list(_users(conn, queued, params, level)) if users is None else users
 
 
 def _users(conn: sqlite3.Connection, queued: str, params: list[Any], level: int) -> Iterator[int]:
@@ -65,7 +81,8 @@ def _users(conn: sqlite3.Connection, queued: str, params: list[Any], level: int)
     user = -1
     for _ in range(MAX_USERS):
         row = conn.execute(
-            f"SELECT user FROM tasks WHERE {queued} AND priority = ? AND user > ?"
+            f"SELECT user FROM tasks INDEXED BY tasks_fair WHERE {queued} AND priority = ?"
+            " AND user > ?"
             " ORDER BY user LIMIT 1",
             (*params, level, user),
         ).fetchone()

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from khala.dispatch import Candidate, fair_order
+from khala.dispatch import Candidate, fair_order, head_users
 from khala.jobs.cron import CronError, parse
 from khala.jobs.model import JobSpec, JobState, RunView, run_key
 from khala.jobs.plan import dependency_view, due_ticks, plan
@@ -170,3 +170,35 @@ def test_fair_order_serves_the_user_with_fewest_active_first() -> None:
 def test_fair_order_priority_first() -> None:
     order = fair_order(cands(1, 3) + cands(2, 2, priority=5, start=500), {})
     assert [c.user for c in order] == [2, 2, 1, 1, 1]
+
+
+def test_head_users_stops_at_enough_idle_users() -> None:
+    # queue order: 5 5 5 7 9 8; user 7 holds a task
+    queue = [5, 5, 5, 7, 9, 8]
+    assert head_users(queue, {7}, 1, complete=False) == [5]
+    assert head_users(queue, {7}, 2, complete=False) == [5, 9]
+    assert head_users(queue, {7}, 3, complete=False) == [5, 9, 8]
+
+
+def test_head_users_needs_the_whole_queue_when_short_of_idle_users() -> None:
+    queue = [5, 5, 7, 5]
+    assert head_users(queue, {7}, 3, complete=False) is None  # more may wait further back
+    assert head_users(queue, {7}, 3, complete=True) == [5, 7]  # all of them, busy ones too
+    assert head_users([], set(), 1, complete=True) == []
+
+
+def test_head_users_agrees_with_fair_order_over_the_whole_queue() -> None:
+    import random
+
+    rng = random.Random(11)
+    for _ in range(300):
+        queue = [Candidate(f"{i:04d}", rng.choice([1, 2, 3, 4, 5, 6]), 0, f"t{i:06d}")
+                 for i in range(rng.randint(0, 40))]
+        active = {u: rng.randint(1, 3) for u in rng.sample([1, 2, 3, 4, 5, 6], 2)}
+        want = rng.randint(1, 6)
+        cut = rng.randint(0, len(queue))  # the part of the queue that was read
+        users = head_users([c.user for c in queue[:cut]], active, want, cut == len(queue))
+        if users is None:
+            continue
+        picked = [c for c in queue if c.user in users]
+        assert fair_order(picked, active)[:want] == fair_order(queue, active)[:want]
