@@ -74,6 +74,11 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     expiry: float = setting(10.0, "seconds of silence after which an executor is reaped")
     reap_interval: float = setting(1.0, "seconds between reaper passes of the leader")
     max_wait_ms: int = setting(5000, "longest report long-poll a judicator grants, ms")
+    poll_fallback: float = setting(
+        0.5, "seconds between store re-checks of a waiting report long-poll (catches work a "
+        "missed etcd wake announced; with static discovery, the dispatch delay of work queued "
+        "through another judicator)"
+    )
     mongo_write_concern: str = setting("majority", "MongoDB write concern: majority, 1, …")
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
     max_task_wait: float = setting(60.0, "longest API v2 ?wait= a judicator holds, seconds")

@@ -3,7 +3,8 @@
 Keys under the prefix P (default /khala):
     P/judicators/<name>  → HOST:PORT   on the judicator's lease: gone within the TTL of a death
     P/leader             → <name>      created only if absent (create_revision == 0), on the lease
-    P/wake               → <name>\\n<t> written when a judicator queued work; others wake up
+    P/wake               → <name>\\n<t> written when a judicator queued work or cancelled or
+                           signalled a task; the others wake their report long-polls
     P/finished           → <name>\\n<id>,<id>… (or *) tasks a judicator recorded done; others
                            wake their API v2 waiters for those ids
 
@@ -234,6 +235,96 @@ class EtcdDiscovery(Discovery):
                 self._entries[key] = kv["value"].decode()
 
 
+# ----------------------------------------------------------------------------- announcements
+
+
+class _Announcer:
+    """Puts the wake key (work queued, a task cancelled or signalled) and the finished key (tasks
+    recorded done) for the other judicators, on a thread of its own so that an announcement
+    waits for nothing else (no keepalive, no campaign) and the caller never waits for etcd.
+
+    Announcements coalesce: while one put is in flight, any number of wakes become one pending
+    wake and finished ids accumulate into one pending list, so a burst of N adds costs at most
+    two puts in series, not N. A failed put is kept pending and retried after a backoff
+    (judicators that miss a wake still re-check the store on their fallback interval)."""
+
+    def __init__(self, endpoints: list[str], name: str, wake_key: str, finished_key: str
+                 ) -> None:
+        self.finished_key = finished_key
+        self._name = name
+        self._wake_key = wake_key
+        self._lock = threading.Lock()
+        self._wake_pending = False
+        self._finished_pending: list[str] = []
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self._pool = _Pool(endpoints, REQUEST_TIMEOUT)
+        self._thread = threading.Thread(target=self._run, name=f"etcd-announce {name}",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        self._thread.join(REQUEST_TIMEOUT + 1)
+        self._pool.close()
+
+    def wake(self) -> None:
+        with self._lock:
+            self._wake_pending = True
+        self._kick.set()
+
+    def finished(self, task_ids: list[str]) -> None:
+        with self._lock:
+            # past FINISHED_MAX_IDS the announcement is "*" anyway: keep the list bounded
+            if len(self._finished_pending) <= FINISHED_MAX_IDS:
+                self._finished_pending.extend(task_ids[: FINISHED_MAX_IDS + 1])
+        self._kick.set()
+
+    def _run(self) -> None:
+        backoff = _Backoff()
+        while not self._stop.is_set():
+            if not self._kick.wait(WATCH_IDLE):
+                continue
+            self._kick.clear()
+            try:
+                self._send_wake()
+                self._send_finished()
+                backoff.reset()
+            except ERRORS as exc:
+                log.warning("etcd announcement of %s failed: %s", self._name, _describe(exc))
+                self._pool.rotate()
+                backoff.wait(self._stop)
+                self._kick.set()  # what failed is pending again: retry
+
+    def _send_wake(self) -> None:
+        with self._lock:
+            pending, self._wake_pending = self._wake_pending, False
+        if not pending:
+            return
+        try:
+            self._pool.client.put(self._wake_key, f"{self._name}\n{time.time()}")
+        except ERRORS:
+            with self._lock:
+                self._wake_pending = True
+            raise
+
+    def _send_finished(self) -> None:
+        with self._lock:
+            ids, self._finished_pending = self._finished_pending, []
+        if not ids:
+            return
+        listed = "*" if len(ids) > FINISHED_MAX_IDS else ",".join(ids)
+        try:
+            self._pool.client.put(self.finished_key, f"{self._name}\n{listed}")
+        except ERRORS:
+            with self._lock:
+                self._finished_pending[:0] = ids[: FINISHED_MAX_IDS + 1]
+            raise
+
+
 # ----------------------------------------------------------------------------- registration
 
 
@@ -255,15 +346,12 @@ class EtcdRegistration(Registration):
         self._key = f"{base}/judicators/{name}"
         self._leader_key = f"{base}/leader"
         self._wake_key = f"{base}/wake"
-        self._finished_key = f"{base}/finished"
-        self._finished_pending: list[str] = []
         self._finished_callback: Callable[[list[str] | None], object] | None = None
-        self._lock = threading.Lock()
         self._lease_id: int | None = None
         self._leader = False
         self._alive_at = 0.0  # monotonic send time of the last successful grant/keepalive
-        self._wake_pending = False
         self._callback: Callable[[], object] | None = None
+        self._announcer = _Announcer(endpoints, name, self._wake_key, f"{base}/finished")
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._paused = threading.Event()
@@ -276,15 +364,14 @@ class EtcdRegistration(Registration):
 
     def start(self) -> None:
         self._thread.start()
+        self._announcer.start()
         self._watch.start()
 
     def is_leader(self) -> bool:
         return self._leader and time.monotonic() - self._alive_at < self._trust
 
     def notify_added(self) -> None:
-        with self._lock:
-            self._wake_pending = True
-        self._kick.set()
+        self._announcer.wake()
 
     def set_wake_callback(self, callback: object) -> None:
         if callback is not None and not callable(callback):
@@ -292,9 +379,7 @@ class EtcdRegistration(Registration):
         self._callback = callback
 
     def notify_finished(self, task_ids: list[str]) -> None:
-        with self._lock:
-            self._finished_pending.extend(task_ids)
-        self._kick.set()
+        self._announcer.finished(task_ids)
 
     def set_finished_callback(self, callback: object) -> None:
         if callback is not None and not callable(callback):
@@ -305,6 +390,7 @@ class EtcdRegistration(Registration):
         self._stop.set()
         self._kick.set()
         self._thread.join(REQUEST_TIMEOUT + 1)
+        self._announcer.stop()
         self._watch.stop()
         self._leader = False
         lease_id, self._lease_id = self._lease_id, None
@@ -329,8 +415,6 @@ class EtcdRegistration(Registration):
                 if not self._paused.is_set():
                     self._keep_alive()
                     self._campaign()
-                    self._send_wake()
-                    self._send_finished()
                 backoff.reset()
                 self._kick.wait(self._interval)
                 self._kick.clear()
@@ -375,31 +459,6 @@ class EtcdRegistration(Registration):
             log.info("judicator %s is now the leader", self._name)
         self._leader = leader
 
-    def _send_wake(self) -> None:
-        with self._lock:
-            pending, self._wake_pending = self._wake_pending, False
-        if not pending:
-            return
-        try:
-            self._pool.client.put(self._wake_key, f"{self._name}\n{time.time()}")
-        except ERRORS:
-            with self._lock:
-                self._wake_pending = True
-            raise
-
-    def _send_finished(self) -> None:
-        with self._lock:
-            ids, self._finished_pending = self._finished_pending, []
-        if not ids:
-            return
-        listed = "*" if len(ids) > FINISHED_MAX_IDS else ",".join(ids)
-        try:
-            self._pool.client.put(self._finished_key, f"{self._name}\n{listed}")
-        except ERRORS:
-            with self._lock:
-                self._finished_pending[:0] = ids
-            raise
-
     def _revoke(self, lease_id: int) -> None:
         for _ in range(len(self._endpoints)):
             try:
@@ -428,7 +487,7 @@ class EtcdRegistration(Registration):
             sender = kv["value"].decode(errors="replace").rsplit("\n", 1)[0]
             if sender != self._name:
                 self._wake()
-        elif key == self._finished_key and kv is not None:
+        elif key == self._announcer.finished_key and kv is not None:
             sender, _, listed = kv["value"].decode(errors="replace").partition("\n")
             if sender != self._name:
                 self._call_finished(None if listed == "*" else listed.split(","))

@@ -75,7 +75,7 @@ class JudicatorServer:
             settings.expiry,
             settings.reap_interval,
             is_leader,
-            self.notifier.notify,
+            self.service.announce,  # requeued work: wake long-polls on every judicator
         )
         self.scheduler = Scheduler(
             self.service.jobs, settings.job_pass, settings.cron_unit, is_leader

@@ -35,9 +35,10 @@ from khala.validation import validate_task
 
 log = logging.getLogger(__name__)
 
-# While long-polling, re-check the store at least this often: catches work queued or tasks
-# cancelled through another judicator when no cross-judicator wake-up reached us.
-FALLBACK_CHECK_SECONDS = 0.5
+# A long-poll re-checks the store at least every `poll_fallback` seconds (settings), and never
+# more often than this: catches work queued or tasks cancelled through another judicator when no
+# cross-judicator wake-up reached us (etcd down, or static discovery).
+MIN_FALLBACK_SECONDS = 0.01
 
 
 def _check_id(task_id: str) -> None:
@@ -61,7 +62,7 @@ class JudicatorService:
         self.notifier = notifier
         self.registration = registration
         self.done = DoneWatch()  # API v2 waiters (?wait=)
-        self.tasks = TaskApi(store, settings, self.done, self._work_queued, self._work_queued)
+        self.tasks = TaskApi(store, settings, self.done, self.announce, self.announce)
         self.jobs = JobApi(store, settings, self.tasks)
         registration.set_finished_callback(self.done.finished)
 
@@ -77,7 +78,7 @@ class JudicatorService:
         new = replace(task, id=model.new_id(), add_time=model.now(), report_time="")
         new.done, new.status, new.executor, new.result = False, Status.PENDING, None, None
         self.store.add(new)
-        self._work_queued()
+        self.announce()
         return new.id
 
     def cancel(self, id: str) -> None:  # noqa: A002 - wire name
@@ -85,7 +86,7 @@ class JudicatorService:
         _check_id(id)
         if not self.store.cancel(id, model.now()):
             raise NotFound(f"no undone task {id}")
-        self.notifier.notify()  # long-polls holding this task hand the cancel out at once
+        self.announce()  # the long-poll holding this task (here or elsewhere) hands it out
         self._finished([id])
 
     def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:
@@ -123,7 +124,7 @@ class JudicatorService:
         self.notifier.forget(executor)
         log.info("executor %s left%s", executor, f"; requeued {requeued}" if requeued else "")
         if requeued:
-            self._work_queued()
+            self.announce()
 
     # ------------------------------------------------------------------ executor methods
 
@@ -184,7 +185,7 @@ class JudicatorService:
         requeued = [i for i in plan.lost if self.store.requeue(i, executor, now)]
         if requeued:
             log.warning("executor %s lost %s; back to the queue", executor, requeued)
-            self._work_queued()
+            self.announce()
         return cancel
 
     def _long_poll(
@@ -200,8 +201,9 @@ class JudicatorService:
         woken, or `hold` seconds pass."""
         deadline = time.monotonic() + hold
         running_ids = {b.id for b in running}
+        fallback = max(MIN_FALLBACK_SECONDS, self.settings.poll_fallback)
         while (remaining := deadline - time.monotonic()) > 0:
-            woken = self.notifier.wait(executor, generation, min(remaining, FALLBACK_CHECK_SECONDS))
+            woken = self.notifier.wait(executor, generation, min(remaining, fallback))
             generation = self.notifier.generation()
             if self.notifier.draining(executor):
                 break  # it said it stops since this report was sent
@@ -231,7 +233,9 @@ class JudicatorService:
         except Exception:  # a missed announcement costs waiters elsewhere their fallback check
             log.warning("could not announce finished tasks to other judicators", exc_info=True)
 
-    def _work_queued(self) -> None:
+    def announce(self) -> None:
+        """Work was queued, or a task cancelled or signalled: wake the report long-polls here
+        and, through the registration (etcd), on the other judicators."""
         self.notifier.notify()
         try:
             self.registration.notify_added()
