@@ -18,7 +18,14 @@ from khala.discovery.base import Registration
 from khala.errors import InvalidInput, NotFound
 from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
-from khala.judicator.rules import final_status, plan_report, progress_status
+from khala.judicator.rules import (
+    REFRESH_SHARE,
+    Touches,
+    final_status,
+    needs_progress,
+    plan_report,
+    progress_status,
+)
 from khala.judicator.tasks import TaskApi
 from khala.model import (
     Assignment,
@@ -62,6 +69,7 @@ class JudicatorService:
         self.notifier = notifier
         self.registration = registration
         self.done = DoneWatch()  # API v2 waiters (?wait=)
+        self._touches = Touches()  # when each executor's record was last written here
         self.tasks = TaskApi(store, settings, self.done, self.announce, self.announce)
         self.jobs = JobApi(store, settings, self.tasks)
         registration.set_finished_callback(self.done.finished)
@@ -121,6 +129,7 @@ class JudicatorService:
             b.id for b in self.store.held_by(executor) if self.store.requeue(b.id, executor, now)
         ]
         self.store.remove_executor(executor)
+        self._touches.forget(executor)
         self.notifier.forget(executor)
         log.info("executor %s left%s", executor, f"; requeued {requeued}" if requeued else "")
         if requeued:
@@ -165,13 +174,14 @@ class JudicatorService:
         self, executor: str, finished: list[Task], running: list[TaskBrief],
         languages: list[Language],
     ) -> list[str]:
+        """Results first (each finish is conditional on this executor holding the task, so a
+        late result is dropped by the store): a client waiting for one sees it done before
+        the rest of the report is read. Then what it holds: progress is written only when the
+        status changed or the task's report time ages (it is the reaper's liveness mark),
+        tasks it lost are requeued, and its own record is refreshed (also rate-limited)."""
         now = model.now()
-        self.store.touch_executor(executor, now, languages)
-        held = {b.id for b in self.store.held_by(executor)}
-        plan = plan_report(held, finished, running)
-        cancel = list(plan.cancel)
         recorded = []
-        for task in plan.record:
+        for task in {t.id: t for t in finished}.values():
             if self.store.finish(
                 task.id, executor, final_status(task.status), task.result or Result(), now
             ):
@@ -179,13 +189,26 @@ class JudicatorService:
             else:
                 log.info("late result for %s from %s dropped", task.id, executor)
         self._finished(recorded)
+        held = {b.id: b for b in self.store.held_by(executor)}
+        plan = plan_report(set(held), finished, running)
+        cancel = list(plan.cancel)
+        fresh = model.time_before(self.settings.expiry * REFRESH_SHARE)
         for brief in plan.progress:
-            if not self.store.progress(brief.id, executor, progress_status(brief.status), now):
+            status = progress_status(brief.status)
+            if not needs_progress(held[brief.id], status, fresh):
+                continue
+            if not self.store.progress(brief.id, executor, status, now):
                 cancel.append(brief.id)
         requeued = [i for i in plan.lost if self.store.requeue(i, executor, now)]
         if requeued:
             log.warning("executor %s lost %s; back to the queue", executor, requeued)
             self.announce()
+        if self._touches.due(executor, languages, self.settings.expiry * REFRESH_SHARE):
+            try:
+                self.store.touch_executor(executor, now, languages)
+            except Exception:
+                self._touches.forget(executor)  # not written: the next report tries again
+                raise
         return cancel
 
     def _long_poll(
@@ -205,8 +228,8 @@ class JudicatorService:
         while (remaining := deadline - time.monotonic()) > 0:
             woken = self.notifier.wait(executor, generation, min(remaining, fallback))
             generation = self.notifier.generation()
-            if self.notifier.draining(executor):
-                break  # it said it stops since this report was sent
+            if woken == "wake" or self.notifier.draining(executor):
+                break  # it reports again at once (or it stops): its next report checks all
             if self.store.has_queued():
                 assigned = self.store.assign(executor, vacant, model.now(), languages)
                 if assigned:
@@ -219,8 +242,6 @@ class JudicatorService:
                 signals = self.store.take_signals(sorted(running_ids))
                 if signals:
                     return [], [], signals
-            if woken == "wake":
-                break
         return [], [], []
 
     def _finished(self, task_ids: list[str]) -> None:
