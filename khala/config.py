@@ -116,6 +116,10 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     work_dir: str = setting("", "directory for task work dirs; empty = a temporary directory")
     sandbox: str = setting("bwrap", "sandbox: bwrap (namespaces + cgroups) or none (unsafe)")
     heartbeat: float = setting(1.0, "longest seconds between two reports (long-poll hold)")
+    progress_delay: float = setting(
+        0.02, "seconds a task's new status (Running) waits before it is reported at once; a "
+        "step that ends sooner is reported by its result alone; 0 = report every change at once"
+    )
     rpc_timeout: float = setting(10.0, "seconds an RPC may take beyond the long-poll hold")
     output_limit: int = setting(64 * 1024 * 1024, "default cap of each captured stream, bytes")
     memory_limit: int = setting(512 * 1024 * 1024, "default memory limit of a step, bytes")

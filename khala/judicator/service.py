@@ -157,13 +157,20 @@ class JudicatorService:
         names = frozenset(x.name for x in offered)
         generation = self.notifier.generation()
         cancel = self._apply_report(executor, complete, executing, offered)
-        signals = self.store.take_signals([b.id for b in executing if b.id not in cancel])
+        running = [b.id for b in executing if b.id not in cancel]
+        signals = self.store.take_signals(running) if running else []
         assigned = self.store.assign(executor, vacant, model.now(), names) if vacant else []
         hold = min(max(0, wait_ms), self.settings.max_wait_ms) / 1000.0
-        if vacant and not assigned and not cancel and not signals and hold > 0:
-            assigned, cancel, signals = self._long_poll(
+        # The ids of the handed-in results come back in `cancel` only so that the executor
+        # forgets them: they need no prompt answer, so a report that hands results in may
+        # long-poll too (its results are recorded already).
+        handed = {t.id for t in complete}
+        urgent = [i for i in cancel if i not in handed]
+        if vacant and not assigned and not urgent and not signals and hold > 0:
+            assigned, stop, signals = self._long_poll(
                 executor, executing, vacant, generation, hold, names
             )
+            cancel += [i for i in stop if i not in cancel]
         return Assignment(assign=assigned, cancel=cancel, signals=signals)
 
     def languages(self) -> list[Language]:
