@@ -31,6 +31,7 @@ CLIENT_READS = {"get", "resolve", "ops.webhook"}  # the script's own find(wait):
 
 calls: list[tuple[float, str, str]] = []
 _lock = threading.Lock()
+_local = threading.local()  # .client: inside one of the script's own reads
 
 
 def _count(cls: type, label: str) -> None:
@@ -38,10 +39,14 @@ def _count(cls: type, label: str) -> None:
         if name.startswith("_") or not callable(member):
             continue
 
-        def wrapper(*args: Any, _m: Any = member, _n: str = name, **kw: Any) -> Any:
+        def wrapper(*args: Any, _m: Any = member, _n: str = f"{label}{name}", **kw: Any) -> Any:
             with _lock:
-                calls.append((time.monotonic(), f"{label}{_n}", threading.current_thread().name))
-            return _m(*args, **kw)
+                calls.append((time.monotonic(), _n, threading.current_thread().name))
+            _local.client = _n in CLIENT_READS
+            try:
+                return _m(*args, **kw)
+            finally:
+                _local.client = False
 
         setattr(cls, name, functools.wraps(member)(wrapper))
 
@@ -53,6 +58,8 @@ def _count_commands() -> None:
         def started(self, event: monitoring.CommandStartedEvent) -> None:
             if event.command_name in {"hello", "isMaster", "ismaster", "ping", "endSessions"}:
                 return
+            if getattr(_local, "client", False):
+                return  # the script's own read
             coll = event.command.get(event.command_name)
             with _lock:
                 calls.append((time.monotonic(), f"  wire {event.command_name} {coll}",
