@@ -242,15 +242,18 @@ class _Announcer:
     """Puts the wake key (work queued, a task cancelled or signalled) and the finished key (tasks
     recorded done) for the other judicators, on a thread of its own so that an announcement
     waits for nothing else (no keepalive, no campaign) and the caller never waits for etcd.
+    While the watch shows no other judicator, nothing is put (a judicator that registers just
+    then may miss a wake: its long-polls find the work on their store re-check).
 
     Announcements coalesce: while one put is in flight, any number of wakes become one pending
     wake and finished ids accumulate into one pending list, so a burst of N adds costs at most
     two puts in series, not N. A failed put is kept pending and retried after a backoff
     (judicators that miss a wake still re-check the store on their fallback interval)."""
 
-    def __init__(self, endpoints: list[str], name: str, wake_key: str, finished_key: str
-                 ) -> None:
+    def __init__(self, endpoints: list[str], name: str, wake_key: str, finished_key: str,
+                 alone: Callable[[], bool]) -> None:
         self.finished_key = finished_key
+        self._alone = alone  # no other judicator is registered: announcements are dropped
         self._name = name
         self._wake_key = wake_key
         self._lock = threading.Lock()
@@ -289,6 +292,10 @@ class _Announcer:
             if not self._kick.wait(WATCH_IDLE):
                 continue
             self._kick.clear()
+            if self._alone():  # a lone judicator (khala up): nobody to tell
+                with self._lock:
+                    self._wake_pending, self._finished_pending = False, []
+                continue
             try:
                 self._send_wake()
                 self._send_finished()
@@ -351,7 +358,10 @@ class EtcdRegistration(Registration):
         self._leader = False
         self._alive_at = 0.0  # monotonic send time of the last successful grant/keepalive
         self._callback: Callable[[], object] | None = None
-        self._announcer = _Announcer(endpoints, name, self._wake_key, f"{base}/finished")
+        self._members_prefix = f"{base}/judicators/"
+        self._others: set[str] | None = None  # other judicators' keys; None: not listed yet
+        self._announcer = _Announcer(endpoints, name, self._wake_key, f"{base}/finished",
+                                     self._alone)
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._paused = threading.Event()
@@ -470,7 +480,13 @@ class EtcdRegistration(Registration):
 
     # ------------------------------------------------------------------ watch thread
 
+    def _alone(self) -> bool:
+        """Whether the watch shows no other judicator (then there is nobody to announce to)."""
+        others = self._others
+        return others is not None and not others
+
     def _on_reset(self, entries: dict[str, dict[str, Any]]) -> None:
+        self._others = {k for k in entries if k.startswith(self._members_prefix)} - {self._key}
         leader = entries.get(self._leader_key)
         if leader is None or int(leader.get("lease", 0)) != self._lease_id:
             self._lost_leadership()
@@ -480,7 +496,14 @@ class EtcdRegistration(Registration):
         self._watched_once = True
 
     def _on_event(self, key: str, kv: dict[str, Any] | None) -> None:
-        if key == self._leader_key:
+        if key.startswith(self._members_prefix) and key != self._key:
+            others = set(self._others or ())
+            if kv is None:
+                others.discard(key)
+            else:
+                others.add(key)
+            self._others = others
+        elif key == self._leader_key:
             if kv is None or int(kv.get("lease", 0)) != self._lease_id:
                 self._lost_leadership()
         elif key == self._wake_key and kv is not None:
