@@ -162,16 +162,30 @@ def submit_and_wait(session: requests.Session, url: str, poll: float = 0.001,
 
 
 @contextmanager
-def test_cluster(tmp: Path, sandbox: str = "bwrap") -> Iterator[Any]:
-    """The test fixtures' cluster builder (nodes started with the same commands as `khala up`)."""
+def test_cluster(tmp: Path, sandbox: str = "bwrap", etcd: bool = False) -> Iterator[Any]:
+    """The test fixtures' cluster builder (nodes started with the same commands as `khala up`).
+    `etcd`: discovery through a one-member etcd of its own, as every deployment with several
+    judicators has (they wake each other's executors through it); else static addresses."""
+    from khala.local_etcd import find_etcd
     from tests.fixtures.cluster import Cluster
+    from tests.fixtures.servers import EtcdServer
 
     tmp.mkdir(parents=True, exist_ok=True)
-    cluster = Cluster(tmp, sandbox=sandbox)
+    server = None
+    if etcd:
+        binary = find_etcd()
+        if binary is None:
+            raise RuntimeError("no etcd binary (make install gives .venv/bin/etcd)")
+        (tmp / "etcd").mkdir()
+        server = EtcdServer(binary, tmp / "etcd")
+        server.start()
+    cluster = Cluster(tmp, sandbox=sandbox, etcd_url=server.url if server else "")
     try:
         yield cluster
     finally:
         cluster.stop()
+        if server is not None:
+            server.stop()
 
 
 # ----------------------------------------------------------------------------- MongoDB wire

@@ -1,6 +1,8 @@
 """Figures 1–2: a trivial task (compile `true`, execute `true`) POST → a GET showing it done,
 over HTTP, on an idle cluster: `khala up` (SQLite), and two judicators on the MongoDB wire
-test server (FerretDB) with the SQLite-store cluster measured in the same run as the baseline."""
+test server (FerretDB) with the SQLite-store cluster measured in the same run as the baseline.
+Both clusters of figure 2 use etcd for discovery, as a deployment of several judicators does
+(docs/deployment.md): a judicator that queues work wakes the others' executors through it."""
 
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ def figure_mongo(args: object) -> None:
 
 
 def run_cluster(tmp: Path, mongo_url: str | None, count: int) -> list[float]:
-    with test_cluster(tmp) as cluster:
+    with test_cluster(tmp, etcd=True) as cluster:
         for _ in range(2 if mongo_url else 1):
             cluster.start_judicator(store=mongo_url)
         cluster.start_executor(slots=2, heartbeat=1.0)

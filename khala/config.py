@@ -76,6 +76,11 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     expiry: float = setting(10.0, "seconds of silence after which an executor is reaped")
     reap_interval: float = setting(1.0, "seconds between reaper passes of the leader")
     max_wait_ms: int = setting(5000, "longest report long-poll a judicator grants, ms")
+    poll_fallback: float = setting(
+        0.5, "seconds between store re-checks of a waiting report long-poll (catches work a "
+        "missed etcd wake announced; with static discovery, the dispatch delay of work queued "
+        "through another judicator)"
+    )
     mongo_write_concern: str = setting("majority", "MongoDB write concern: majority, 1, …")
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
     max_task_wait: float = setting(60.0, "longest API v2 ?wait= a judicator holds, seconds")
@@ -113,6 +118,10 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     work_dir: str = setting("", "directory for task work dirs; empty = a temporary directory")
     sandbox: str = setting("bwrap", "sandbox: bwrap (namespaces + cgroups) or none (unsafe)")
     heartbeat: float = setting(1.0, "longest seconds between two reports (long-poll hold)")
+    progress_delay: float = setting(
+        0.02, "seconds a task's new status (Running) waits before it is reported at once; a "
+        "step that ends sooner is reported by its result alone; 0 = report every change at once"
+    )
     rpc_timeout: float = setting(10.0, "seconds an RPC may take beyond the long-poll hold")
     output_limit: int = setting(64 * 1024 * 1024, "default cap of each captured stream, bytes")
     memory_limit: int = setting(512 * 1024 * 1024, "default memory limit of a step, bytes")

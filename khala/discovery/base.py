@@ -36,7 +36,8 @@ class Registration(ABC):
         """True only while this judicator holds leadership; cheap, no remote call."""
 
     def notify_added(self) -> None:  # noqa: B027 - optional hook
-        """Tell other judicators that work was queued (they wake their long-polls)."""
+        """Tell other judicators that work was queued or a task was cancelled or signalled
+        (they wake their report long-polls). Never waits for the cluster."""
 
     def set_wake_callback(self, callback: object) -> None:  # noqa: B027 - optional hook
         """Called when another judicator queued work."""

@@ -3,7 +3,8 @@
 Keys under the prefix P (default /khala):
     P/judicators/<name>  → HOST:PORT   on the judicator's lease: gone within the TTL of a death
     P/leader             → <name>      created only if absent (create_revision == 0), on the lease
-    P/wake               → <name>\\n<t> written when a judicator queued work; others wake up
+    P/wake               → <name>\\n<t> written when a judicator queued work or cancelled or
+                           signalled a task; the others wake their report long-polls
     P/finished           → <name>\\n<id>,<id>… (or *) tasks a judicator recorded done; others
                            wake their API v2 waiters for those ids
 
@@ -38,7 +39,6 @@ REQUEST_TIMEOUT = 3.0  # seconds for one unary etcd call (list, put, txn, revoke
 WATCH_IDLE = 10.0  # a watch stream silent this long is re-opened (and the list re-read)
 FIRST_LIST_WAIT = 3.0  # EtcdDiscovery() waits this long for its first list
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 2.0
-FINISHED_MAX_IDS = 500  # more finished ids than this in one announcement: send "*" (everyone)
 ERRORS = (Etcd3Exception, requests.RequestException, OSError, ValueError, KeyError, TypeError)
 
 
@@ -255,15 +255,17 @@ class EtcdRegistration(Registration):
         self._key = f"{base}/judicators/{name}"
         self._leader_key = f"{base}/leader"
         self._wake_key = f"{base}/wake"
-        self._finished_key = f"{base}/finished"
-        self._finished_pending: list[str] = []
         self._finished_callback: Callable[[list[str] | None], object] | None = None
-        self._lock = threading.Lock()
         self._lease_id: int | None = None
         self._leader = False
         self._alive_at = 0.0  # monotonic send time of the last successful grant/keepalive
-        self._wake_pending = False
         self._callback: Callable[[], object] | None = None
+        self._members_prefix = f"{base}/judicators/"
+        self._others: set[str] | None = None  # other judicators' keys; None: not listed yet
+        from khala.discovery.announce import Announcer  # it imports this module's helpers
+
+        self._announcer = Announcer(endpoints, name, self._wake_key, f"{base}/finished",
+                                    self._alone)
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._paused = threading.Event()
@@ -276,15 +278,14 @@ class EtcdRegistration(Registration):
 
     def start(self) -> None:
         self._thread.start()
+        self._announcer.start()
         self._watch.start()
 
     def is_leader(self) -> bool:
         return self._leader and time.monotonic() - self._alive_at < self._trust
 
     def notify_added(self) -> None:
-        with self._lock:
-            self._wake_pending = True
-        self._kick.set()
+        self._announcer.wake()
 
     def set_wake_callback(self, callback: object) -> None:
         if callback is not None and not callable(callback):
@@ -292,9 +293,7 @@ class EtcdRegistration(Registration):
         self._callback = callback
 
     def notify_finished(self, task_ids: list[str]) -> None:
-        with self._lock:
-            self._finished_pending.extend(task_ids)
-        self._kick.set()
+        self._announcer.finished(task_ids)
 
     def set_finished_callback(self, callback: object) -> None:
         if callback is not None and not callable(callback):
@@ -305,6 +304,7 @@ class EtcdRegistration(Registration):
         self._stop.set()
         self._kick.set()
         self._thread.join(REQUEST_TIMEOUT + 1)
+        self._announcer.stop()
         self._watch.stop()
         self._leader = False
         lease_id, self._lease_id = self._lease_id, None
@@ -329,8 +329,6 @@ class EtcdRegistration(Registration):
                 if not self._paused.is_set():
                     self._keep_alive()
                     self._campaign()
-                    self._send_wake()
-                    self._send_finished()
                 backoff.reset()
                 self._kick.wait(self._interval)
                 self._kick.clear()
@@ -375,31 +373,6 @@ class EtcdRegistration(Registration):
             log.info("judicator %s is now the leader", self._name)
         self._leader = leader
 
-    def _send_wake(self) -> None:
-        with self._lock:
-            pending, self._wake_pending = self._wake_pending, False
-        if not pending:
-            return
-        try:
-            self._pool.client.put(self._wake_key, f"{self._name}\n{time.time()}")
-        except ERRORS:
-            with self._lock:
-                self._wake_pending = True
-            raise
-
-    def _send_finished(self) -> None:
-        with self._lock:
-            ids, self._finished_pending = self._finished_pending, []
-        if not ids:
-            return
-        listed = "*" if len(ids) > FINISHED_MAX_IDS else ",".join(ids)
-        try:
-            self._pool.client.put(self._finished_key, f"{self._name}\n{listed}")
-        except ERRORS:
-            with self._lock:
-                self._finished_pending[:0] = ids
-            raise
-
     def _revoke(self, lease_id: int) -> None:
         for _ in range(len(self._endpoints)):
             try:
@@ -411,7 +384,13 @@ class EtcdRegistration(Registration):
 
     # ------------------------------------------------------------------ watch thread
 
+    def _alone(self) -> bool:
+        """Whether the watch shows no other judicator (then there is nobody to announce to)."""
+        others = self._others
+        return others is not None and not others
+
     def _on_reset(self, entries: dict[str, dict[str, Any]]) -> None:
+        self._others = {k for k in entries if k.startswith(self._members_prefix)} - {self._key}
         leader = entries.get(self._leader_key)
         if leader is None or int(leader.get("lease", 0)) != self._lease_id:
             self._lost_leadership()
@@ -421,14 +400,21 @@ class EtcdRegistration(Registration):
         self._watched_once = True
 
     def _on_event(self, key: str, kv: dict[str, Any] | None) -> None:
-        if key == self._leader_key:
+        if key.startswith(self._members_prefix) and key != self._key:
+            others = set(self._others or ())
+            if kv is None:
+                others.discard(key)
+            else:
+                others.add(key)
+            self._others = others
+        elif key == self._leader_key:
             if kv is None or int(kv.get("lease", 0)) != self._lease_id:
                 self._lost_leadership()
         elif key == self._wake_key and kv is not None:
             sender = kv["value"].decode(errors="replace").rsplit("\n", 1)[0]
             if sender != self._name:
                 self._wake()
-        elif key == self._finished_key and kv is not None:
+        elif key == self._announcer.finished_key and kv is not None:
             sender, _, listed = kv["value"].decode(errors="replace").partition("\n")
             if sender != self._name:
                 self._call_finished(None if listed == "*" else listed.split(","))

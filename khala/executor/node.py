@@ -67,6 +67,7 @@ class ExecutorNode:
                     task, sandbox, settings, context, cancel, status_cb, signals, stream),
             ),
             on_change=lambda: self.reporter.poke(),
+            progress_delay=settings.progress_delay,
         )
         self.reporter = Reporter(
             self.name,

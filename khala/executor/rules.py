@@ -24,10 +24,12 @@ class Report:
 
 
 def plan_report(snapshot: Snapshot, draining: bool, heartbeat: float) -> Report:
-    """A draining executor asks for nothing; with free slots and nothing to hand in, the
-    report long-polls for up to one heartbeat."""
+    """A draining executor asks for nothing; with free slots, the report long-polls for up to
+    one heartbeat — also when it hands results in: the judicator records them before it holds
+    the call (docs/rpc.md), so they are not delayed, and no second report is needed to wait
+    for work."""
     vacant = 0 if draining else snapshot.free
-    hold = heartbeat if vacant and not snapshot.complete else 0.0
+    hold = heartbeat if vacant else 0.0
     return Report(snapshot.complete, snapshot.executing, vacant, hold)
 
 

@@ -52,8 +52,12 @@ class Slots:
         capacity: int,
         runner: TaskRunner,
         on_change: Callable[[], None],
+        progress_delay: float = 0.0,
     ) -> None:
         self.executor = executor
+        # A step's new status asks for a report only if it still holds this many seconds
+        # later: a step that ends sooner is reported by its result alone (0: at once).
+        self._progress_delay = progress_delay
         self.capacity = capacity
         self._runner = runner
         self._on_change = on_change  # a task changed status or finished: report soon
@@ -226,7 +230,19 @@ class Slots:
             slot.status = Status(status)
         except ValueError:
             return
-        self._notify()  # let clients see Running promptly
+        if self._progress_delay <= 0:
+            self._notify()  # let clients see Running promptly
+            return
+        timer = threading.Timer(self._progress_delay, self._status_due, (slot, slot.status))
+        timer.daemon = True
+        timer.start()
+
+    def _status_due(self, slot: Slot, status: Status) -> None:
+        """`progress_delay` after a status change: report it if the step still runs in it."""
+        with self._lock:
+            current = self._running.get(slot.task_id) is slot and not slot.dropped
+        if current and slot.status == status:
+            self._notify()
 
     def _notify(self) -> None:
         try:

@@ -15,6 +15,9 @@ from khala.store.ops import OpsStore
 
 #: An executor's statistics are written to the store at most this often (reports come faster).
 STATS_EVERY = 0.5
+#: Finished task ids kept for the webhook sender's next flush; past this (the store down for
+#: long), more are dropped and the leader's sweep readies their webhooks.
+MAX_FINISHED_PENDING = 100_000
 
 
 class OpsApi:
@@ -24,6 +27,7 @@ class OpsApi:
         self.allow_internal = allow_internal
         self._lock = threading.Lock()
         self._written: dict[str, float] = {}
+        self._finished: list[str] = []  # done here, webhooks not yet marked due (flush_finished)
         self.on_ready: Any = None  # called when webhooks become due (the sender's poke)
 
     # ------------------------------------------------------------------ executor statistics
@@ -73,7 +77,26 @@ class OpsApi:
         return task
 
     def finished(self, task_ids: list[str]) -> None:
+        """Tasks recorded done here: their pending webhooks become due. The store write is
+        left to the webhook sender's thread (`flush_finished`), off the report that recorded
+        them and batched; if this judicator dies first, the leader's sweep finds them."""
         if task_ids:
-            self.store.webhooks_ready(task_ids, model.now())
+            with self._lock:
+                if len(self._finished) < MAX_FINISHED_PENDING:
+                    self._finished.extend(task_ids)
             if self.on_ready is not None:
                 self.on_ready()
+
+    def flush_finished(self) -> int:
+        """Mark the webhooks of the tasks finished here since the last flush due; how many
+        were pending (0: none of them has a webhook)."""
+        with self._lock:
+            ids, self._finished = self._finished, []
+        if not ids:
+            return 0
+        try:
+            return self.store.webhooks_ready(ids, model.now())
+        except Exception:
+            with self._lock:  # the store failed: try again on the next pass
+                self._finished[:0] = ids[:MAX_FINISHED_PENDING]
+            raise

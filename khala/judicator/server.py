@@ -75,7 +75,7 @@ class JudicatorServer:
             settings.expiry,
             settings.reap_interval,
             is_leader,
-            self.notifier.notify,
+            self.service.announce,  # requeued work: wake long-polls on every judicator
         )
         self.scheduler = Scheduler(
             self.service.jobs, settings.job_pass, settings.cron_unit, is_leader
@@ -102,7 +102,8 @@ class JudicatorServer:
             task = store.get(task_id)
             return task is None or task.done
 
-        self.webhooks = WebhookSender(self.ops_store, render, is_done, is_leader, settings)
+        self.webhooks = WebhookSender(self.ops_store, render, is_done, is_leader, settings,
+                                      flush=ops.flush_finished)
         ops.on_ready = self.webhooks.poke
         self.metrics.watch_cluster(
             self.ops_store.queue_length, ops.live_stats,

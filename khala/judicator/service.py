@@ -18,7 +18,14 @@ from khala.discovery.base import Registration
 from khala.errors import InvalidInput, NotFound
 from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
-from khala.judicator.rules import final_status, plan_report, progress_status
+from khala.judicator.rules import (
+    REFRESH_SHARE,
+    Touches,
+    final_status,
+    needs_progress,
+    plan_report,
+    progress_status,
+)
 from khala.judicator.tasks import TaskApi
 from khala.model import (
     Assignment,
@@ -35,9 +42,10 @@ from khala.validation import validate_task
 
 log = logging.getLogger(__name__)
 
-# While long-polling, re-check the store at least this often: catches work queued or tasks
-# cancelled through another judicator when no cross-judicator wake-up reached us.
-FALLBACK_CHECK_SECONDS = 0.5
+# A long-poll re-checks the store at least every `poll_fallback` seconds (settings), and never
+# more often than this: catches work queued or tasks cancelled through another judicator when no
+# cross-judicator wake-up reached us (etcd down, or static discovery).
+MIN_FALLBACK_SECONDS = 0.01
 
 
 def _check_id(task_id: str) -> None:
@@ -61,7 +69,8 @@ class JudicatorService:
         self.notifier = notifier
         self.registration = registration
         self.done = DoneWatch()  # API v2 waiters (?wait=)
-        self.tasks = TaskApi(store, settings, self.done, self._work_queued, self._work_queued)
+        self._touches = Touches()  # when each executor's record was last written here
+        self.tasks = TaskApi(store, settings, self.done, self.announce, self.announce)
         self.jobs = JobApi(store, settings, self.tasks)
         registration.set_finished_callback(self.done.finished)
 
@@ -77,7 +86,7 @@ class JudicatorService:
         new = replace(task, id=model.new_id(), add_time=model.now(), report_time="")
         new.done, new.status, new.executor, new.result = False, Status.PENDING, None, None
         self.store.add(new)
-        self._work_queued()
+        self.announce()
         return new.id
 
     def cancel(self, id: str) -> None:  # noqa: A002 - wire name
@@ -85,7 +94,7 @@ class JudicatorService:
         _check_id(id)
         if not self.store.cancel(id, model.now()):
             raise NotFound(f"no undone task {id}")
-        self.notifier.notify()  # long-polls holding this task hand the cancel out at once
+        self.announce()  # the long-poll holding this task (here or elsewhere) hands it out
         self._finished([id])
 
     def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:
@@ -120,10 +129,11 @@ class JudicatorService:
             b.id for b in self.store.held_by(executor) if self.store.requeue(b.id, executor, now)
         ]
         self.store.remove_executor(executor)
+        self._touches.forget(executor)
         self.notifier.forget(executor)
         log.info("executor %s left%s", executor, f"; requeued {requeued}" if requeued else "")
         if requeued:
-            self._work_queued()
+            self.announce()
 
     # ------------------------------------------------------------------ executor methods
 
@@ -147,13 +157,20 @@ class JudicatorService:
         names = frozenset(x.name for x in offered)
         generation = self.notifier.generation()
         cancel = self._apply_report(executor, complete, executing, offered)
-        signals = self.store.take_signals([b.id for b in executing if b.id not in cancel])
+        running = [b.id for b in executing if b.id not in cancel]
+        signals = self.store.take_signals(running) if running else []
         assigned = self.store.assign(executor, vacant, model.now(), names) if vacant else []
         hold = min(max(0, wait_ms), self.settings.max_wait_ms) / 1000.0
-        if vacant and not assigned and not cancel and not signals and hold > 0:
-            assigned, cancel, signals = self._long_poll(
+        # The ids of the handed-in results come back in `cancel` only so that the executor
+        # forgets them: they need no prompt answer, so a report that hands results in may
+        # long-poll too (its results are recorded already).
+        handed = {t.id for t in complete}
+        urgent = [i for i in cancel if i not in handed]
+        if vacant and not assigned and not urgent and not signals and hold > 0:
+            assigned, stop, signals = self._long_poll(
                 executor, executing, vacant, generation, hold, names
             )
+            cancel += [i for i in stop if i not in cancel]
         return Assignment(assign=assigned, cancel=cancel, signals=signals)
 
     def languages(self) -> list[Language]:
@@ -164,13 +181,14 @@ class JudicatorService:
         self, executor: str, finished: list[Task], running: list[TaskBrief],
         languages: list[Language],
     ) -> list[str]:
+        """Results first (each finish is conditional on this executor holding the task, so a
+        late result is dropped by the store): a client waiting for one sees it done before
+        the rest of the report is read. Then what it holds: progress is written only when the
+        status changed or the task's report time ages (it is the reaper's liveness mark),
+        tasks it lost are requeued, and its own record is refreshed (also rate-limited)."""
         now = model.now()
-        self.store.touch_executor(executor, now, languages)
-        held = {b.id for b in self.store.held_by(executor)}
-        plan = plan_report(held, finished, running)
-        cancel = list(plan.cancel)
         recorded = []
-        for task in plan.record:
+        for task in {t.id: t for t in finished}.values():
             if self.store.finish(
                 task.id, executor, final_status(task.status), task.result or Result(), now
             ):
@@ -178,13 +196,26 @@ class JudicatorService:
             else:
                 log.info("late result for %s from %s dropped", task.id, executor)
         self._finished(recorded)
+        held = {b.id: b for b in self.store.held_by(executor)}
+        plan = plan_report(set(held), finished, running)
+        cancel = list(plan.cancel)
+        fresh = model.time_before(self.settings.expiry * REFRESH_SHARE)
         for brief in plan.progress:
-            if not self.store.progress(brief.id, executor, progress_status(brief.status), now):
+            status = progress_status(brief.status)
+            if not needs_progress(held[brief.id], status, fresh):
+                continue
+            if not self.store.progress(brief.id, executor, status, now):
                 cancel.append(brief.id)
         requeued = [i for i in plan.lost if self.store.requeue(i, executor, now)]
         if requeued:
             log.warning("executor %s lost %s; back to the queue", executor, requeued)
-            self._work_queued()
+            self.announce()
+        if self._touches.due(executor, languages, self.settings.expiry * REFRESH_SHARE):
+            try:
+                self.store.touch_executor(executor, now, languages)
+            except Exception:
+                self._touches.forget(executor)  # not written: the next report tries again
+                raise
         return cancel
 
     def _long_poll(
@@ -200,11 +231,12 @@ class JudicatorService:
         woken, or `hold` seconds pass."""
         deadline = time.monotonic() + hold
         running_ids = {b.id for b in running}
+        fallback = max(MIN_FALLBACK_SECONDS, self.settings.poll_fallback)
         while (remaining := deadline - time.monotonic()) > 0:
-            woken = self.notifier.wait(executor, generation, min(remaining, FALLBACK_CHECK_SECONDS))
+            woken = self.notifier.wait(executor, generation, min(remaining, fallback))
             generation = self.notifier.generation()
-            if self.notifier.draining(executor):
-                break  # it said it stops since this report was sent
+            if woken == "wake" or self.notifier.draining(executor):
+                break  # it reports again at once (or it stops): its next report checks all
             if self.store.has_queued():
                 assigned = self.store.assign(executor, vacant, model.now(), languages)
                 if assigned:
@@ -217,8 +249,6 @@ class JudicatorService:
                 signals = self.store.take_signals(sorted(running_ids))
                 if signals:
                     return [], [], signals
-            if woken == "wake":
-                break
         return [], [], []
 
     def _finished(self, task_ids: list[str]) -> None:
@@ -231,7 +261,9 @@ class JudicatorService:
         except Exception:  # a missed announcement costs waiters elsewhere their fallback check
             log.warning("could not announce finished tasks to other judicators", exc_info=True)
 
-    def _work_queued(self) -> None:
+    def announce(self) -> None:
+        """Work was queued, or a task cancelled or signalled: wake the report long-polls here
+        and, through the registration (etcd), on the other judicators."""
         self.notifier.notify()
         try:
             self.registration.notify_added()

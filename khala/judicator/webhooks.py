@@ -81,8 +81,9 @@ class WebhookSender:
 
     def __init__(self, ops: Any, render: Callable[[str], bytes | None],
                  is_done: Callable[[str], bool], is_leader: Callable[[], bool],
-                 settings: Any) -> None:
+                 settings: Any, flush: Callable[[], int] = lambda: 0) -> None:
         self.ops = ops
+        self.flush = flush  # marks the webhooks of tasks finished here due; how many were
         self.render = render
         self.is_done = is_done
         self.is_leader = is_leader
@@ -107,13 +108,20 @@ class WebhookSender:
         self._wake.set()
 
     def _loop(self) -> None:
-        swept = 0.0
+        """On every judicator: mark the webhooks of tasks finished here due (a poke). On the
+        leader: deliver what is due, at once when a poke readied some, else every
+        PASS_SECONDS (retries, and tasks finished on other judicators)."""
+        swept = passed = 0.0
         while not self._stop.is_set():
             self._wake.wait(PASS_SECONDS)
             self._wake.clear()
             try:
+                readied = self.flush()
                 if not self.is_leader():
                     continue
+                if not readied and time.monotonic() - passed < PASS_SECONDS:
+                    continue  # a poke for tasks without webhooks: nothing new is due
+                passed = time.monotonic()
                 if time.monotonic() - swept > SWEEP_SECONDS:
                     swept = time.monotonic()
                     self._sweep()

@@ -43,9 +43,13 @@ class MongoJobs:
         users fill it), a chosen user's oldest `count` (`fair`).
         `extra` narrows the queued tasks (judging: languages)."""
         queued = {**mongo_filter(lifecycle.QUEUED), **(extra or {})}
-        active: dict[int, int] = {}
-        for d in self._tasks.find(mongo_filter(lifecycle.ACTIVE), {"user": 1}):
-            active[int(d["user"])] = active.get(int(d["user"]), 0) + 1
+        fields = {"user": 1, "priority": 1, "add_time": 1, "attempts": 1}
+        # A short queue (the usual case on an idle cluster) is read whole in one query: the
+        # candidates are then every queued task, and the lookups below are not needed.
+        few = list(self._tasks.find(queued, fields).limit(count + 1))
+        if len(few) <= count:
+            return self._in_fair_order(few)
+        active = self._active()
         found: list[Candidate] = []
         attempts: dict[str, int] = {}
         level: Any = None
@@ -57,8 +61,7 @@ class MongoJobs:
             level = top.get("priority")
             for user in self._level_users(queued, level, count - len(found), active):
                 docs = self._tasks.find(
-                    {**queued, "priority": level, "user": user},
-                    {"user": 1, "priority": 1, "add_time": 1, "attempts": 1},
+                    {**queued, "priority": level, "user": user}, fields,
                 ).sort([("add_time", ASCENDING), ("_id", ASCENDING)]).limit(count)
                 for d in docs:
                     found.append(Candidate(str(d["_id"]), int(d["user"]),
@@ -66,8 +69,26 @@ class MongoJobs:
                     attempts[str(d["_id"])] = int(d.get("attempts", 0))
             if len(found) >= count or level is None:
                 break
+        return self._ordered(found, attempts, active)
+
+    def _active(self) -> dict[int, int]:
+        """Tasks each user has running (khala.dispatch.fair_order)."""
+        active: dict[int, int] = {}
+        for d in self._tasks.find(mongo_filter(lifecycle.ACTIVE), {"user": 1}):
+            active[int(d["user"])] = active.get(int(d["user"]), 0) + 1
+        return active
+
+    def _in_fair_order(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        found = [Candidate(str(d["_id"]), int(d["user"]), int(d.get("priority") or 0),
+                           d["add_time"]) for d in docs]
+        return self._ordered(found, {str(d["_id"]): int(d.get("attempts", 0)) for d in docs})
+
+    def _ordered(self, found: list[Candidate], attempts: dict[str, int],
+                 active: dict[int, int] | None = None) -> list[dict[str, Any]]:
         if not found:
             return []
+        if active is None:  # one user's tasks: their order needs no counts
+            active = self._active() if len({c.user for c in found}) > 1 else {}
         return [{"_id": ObjectId(c.id), "attempts": attempts[c.id]}
                 for c in fair_order(found, active)]
 

@@ -55,8 +55,9 @@ class OpsStore(ABC):
         """The delivery record of a task's webhook."""
 
     @abstractmethod
-    def webhooks_ready(self, task_ids: list[str], now: str) -> None:
-        """These tasks are done: their pending webhooks are due now."""
+    def webhooks_ready(self, task_ids: list[str], now: str) -> int:
+        """These tasks are done: their pending webhooks are due now. Returns how many were
+        pending."""
 
     @abstractmethod
     def pending_webhooks(self, limit: int) -> list[str]:
@@ -123,11 +124,13 @@ class SqliteOpsStore(OpsStore):
                                    (task_id,)).fetchone()
         return None if row is None else {k: row[k] for k in WEBHOOK_FIELDS}
 
-    def webhooks_ready(self, task_ids: list[str], now: str) -> None:
+    def webhooks_ready(self, task_ids: list[str], now: str) -> int:
         conn = self._conn()
+        readied = 0
         for task_id in task_ids:
-            conn.execute("UPDATE webhooks SET state='ready', next_at=? WHERE task_id=? AND "
-                         "state='pending'", (now, task_id))
+            readied += conn.execute("UPDATE webhooks SET state='ready', next_at=? WHERE "
+                                    "task_id=? AND state='pending'", (now, task_id)).rowcount
+        return readied
 
     def pending_webhooks(self, limit: int) -> list[str]:
         rows = self._conn().execute("SELECT task_id FROM webhooks WHERE state='pending' "
@@ -204,9 +207,10 @@ class MongoOpsStore(OpsStore):
     def webhook(self, task_id: str) -> dict[str, Any] | None:
         return self._out(self._hooks.find_one({"_id": task_id}))
 
-    def webhooks_ready(self, task_ids: list[str], now: str) -> None:
-        self._hooks.update_many({"_id": {"$in": task_ids}, "state": "pending"},
-                                {"$set": {"state": "ready", "next_at": now}})
+    def webhooks_ready(self, task_ids: list[str], now: str) -> int:
+        return int(self._hooks.update_many({"_id": {"$in": task_ids}, "state": "pending"},
+                                           {"$set": {"state": "ready", "next_at": now}}
+                                           ).modified_count)
 
     def pending_webhooks(self, limit: int) -> list[str]:
         return [d["_id"] for d in self._hooks.find({"state": "pending"}, {"_id": 1}).limit(limit)]

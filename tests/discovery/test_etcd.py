@@ -181,3 +181,52 @@ def test_etcd_restart_keeps_registration_and_leadership(
     other = cluster.register("j2", ttl=ttl)
     assert wait_until(lambda: "j2" in addresses(disc), 5) is not None
     assert not other.is_leader()
+
+
+def _version(url: str, key: str) -> int:
+    """How many times `key` was put since it was created (0: absent)."""
+    import base64
+    import json
+    import urllib.request
+
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/v3/kv/range", data=body),
+                                timeout=5) as response:
+        kvs = json.loads(response.read()).get("kvs", [])
+    return int(kvs[0].get("version", 0)) if kvs else 0
+
+
+def test_a_burst_of_adds_costs_a_few_puts_not_one_each(cluster: Cluster) -> None:
+    a, b = cluster.register("a"), cluster.register("b")
+    woken = threading.Event()
+    b.set_wake_callback(woken.set)
+    key = f"{cluster.prefix}/wake"
+    assert wait_until(lambda: bool(a._others), 3) is not None  # a sees b: it announces
+    assert wait_until(lambda: bool(b._others), 3) is not None  # b's watch is up
+    before = _version(cluster.url, key)
+    for _ in range(1000):
+        a.notify_added()
+    assert woken.wait(5), f"b was not woken ({_version(cluster.url, key) - before} puts)"
+    assert wait_until(lambda: _version(cluster.url, key) > before, 3) is not None
+    time.sleep(0.5)  # whatever was still pending has gone out
+    puts = _version(cluster.url, key) - before
+    print(f"1000 adds: {puts} puts of the wake key")
+    assert 1 <= puts < 100  # coalesced: at most one in flight and one pending
+
+
+def test_a_lone_judicator_announces_nothing(cluster: Cluster) -> None:
+    a = cluster.register("a")
+    key = f"{cluster.prefix}/wake"
+    assert wait_until(a._alone, 3) is not None  # its watch has listed the prefix
+    a.notify_added()
+    a.notify_finished(["x" * 24])
+    time.sleep(0.5)
+    assert _version(cluster.url, key) == 0
+    assert _version(cluster.url, f"{cluster.prefix}/finished") == 0
+    b = cluster.register("b")
+    woken = threading.Event()
+    b.set_wake_callback(woken.set)
+    assert wait_until(lambda: bool(a._others), 3) is not None  # b registered: a announces again
+    assert wait_until(lambda: bool(b._others), 3) is not None  # b's watch is up
+    a.notify_added()
+    assert woken.wait(5), "b was not woken"

@@ -23,9 +23,15 @@ def test_free_slots_and_nothing_to_hand_in_long_poll() -> None:
     assert (report.vacant, report.hold) == (2, 1.5)
 
 
-def test_results_to_hand_in_are_sent_at_once() -> None:
+def test_results_handed_in_with_free_slots_long_poll_too() -> None:
+    # the judicator records them before holding the call: one report hands in and waits
     report = rules.plan_report(snap(complete=1, free=1), draining=False, heartbeat=1.5)
-    assert (report.vacant, report.hold, len(report.complete)) == (1, 0.0, 1)
+    assert (report.vacant, report.hold, len(report.complete)) == (1, 1.5, 1)
+
+
+def test_results_handed_in_without_free_slots_are_answered_at_once() -> None:
+    report = rules.plan_report(snap(complete=1, free=0), draining=False, heartbeat=1.5)
+    assert (report.vacant, report.hold, len(report.complete)) == (0, 0.0, 1)
 
 
 def test_no_free_slot_means_no_hold() -> None:

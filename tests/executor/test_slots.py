@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -163,3 +164,34 @@ def test_a_signal_reaches_the_running_task_only(slots: Slots, runner: FakeRunner
     assert slots.join(5)
     assert runner.received == [10]
     assert not slots.signal(A, 15)  # finished: nothing to send to
+
+
+def test_a_status_that_outlasts_the_progress_delay_asks_for_a_report(
+    runner: FakeRunner,
+) -> None:
+    pokes: list[float] = []
+    slots = Slots("exec", 2, runner, on_change=lambda: pokes.append(1), progress_delay=0.05)
+    assert slots.start(A, Task(id=A))
+    assert runner.started.acquire(timeout=5)
+    assert slots.snapshot().executing[0].status == Status.RUNNING  # reported if asked
+    for _ in range(500):  # the delayed poke comes once the status has held 0.05 s
+        if pokes:
+            break
+        time.sleep(0.01)
+    assert pokes == [1]
+    runner.release.set()
+    assert slots.join(5)
+    assert len(pokes) == 2  # and the finish
+
+
+def test_a_step_that_ends_within_the_progress_delay_is_reported_by_its_result_alone(
+    runner: FakeRunner,
+) -> None:
+    pokes: list[float] = []
+    slots = Slots("exec", 2, runner, on_change=lambda: pokes.append(1), progress_delay=0.5)
+    runner.release.set()  # it ends as soon as it starts
+    assert slots.start(A, Task(id=A))
+    assert slots.join(5)
+    assert pokes == [1]  # the finish
+    time.sleep(0.7)  # past the delay: the Running poke never comes
+    assert pokes == [1]

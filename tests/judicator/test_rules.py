@@ -6,8 +6,14 @@ import threading
 import time
 
 from khala.judicator.notifier import Notifier
-from khala.judicator.rules import final_status, plan_report, progress_status
-from khala.model import Status, Task, TaskBrief
+from khala.judicator.rules import (
+    Touches,
+    final_status,
+    needs_progress,
+    plan_report,
+    progress_status,
+)
+from khala.model import Language, Status, Task, TaskBrief
 
 
 def test_complete_tasks_always_come_back_but_only_held_ones_are_recorded() -> None:
@@ -71,3 +77,23 @@ def test_notifier_wakes_a_blocked_waiter_promptly() -> None:
     n.notify()
     thread.join(5)
     assert seen and seen[0][0] == "event" and seen[0][1] < 1.0
+
+
+def test_progress_is_written_when_the_status_changes_or_the_report_time_ages() -> None:
+    stored = TaskBrief(id="t", status=Status.COMPILING, report_time="2026-01-01T00:00:10.000000")
+    fresh_since = "2026-01-01T00:00:05.000000"
+    assert not needs_progress(stored, Status.COMPILING, fresh_since)  # nothing new
+    assert needs_progress(stored, Status.RUNNING, fresh_since)  # a new status
+    assert needs_progress(stored, Status.COMPILING, "2026-01-01T00:00:11.000000")  # aging
+
+
+def test_touches_write_a_new_changed_or_aging_executor_record() -> None:
+    touches = Touches()
+    py = [Language("python", "3")]
+    assert touches.due("e", py, 60)  # new
+    assert not touches.due("e", py, 60)  # written just now, same languages
+    assert touches.due("e", [], 60)  # languages changed
+    assert touches.due("f", [], 60)  # another executor
+    assert touches.due("e", [], 0)  # aging (every 0 s: always)
+    touches.forget("e")  # it left: its next report writes the record again
+    assert touches.due("e", [], 60)
