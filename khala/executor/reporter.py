@@ -175,13 +175,15 @@ class Reporter:
             log.info("executor %s reports to judicator at %s", self.name, answer.judicator)
             self._judicator = answer.judicator
         self.slots.handed_in(report.complete)
-        busy = self._apply(answer)
+        plan = self._apply(answer)
+        busy = rules.report_again(plan, self.slots.snapshot(), bool(report.complete),
+                                   self.draining())
         pause, self._early = rules.pause_after(
             report, busy, time.monotonic() - started, self._early, self.heartbeat
         )
         return pause
 
-    def _apply(self, answer: Assignment) -> bool:
+    def _apply(self, answer: Assignment) -> rules.AnswerPlan:
         plan = rules.read_answer(answer, self.slots.running_ids(), self.draining())
         self.slots.drop(plan.stop)
         for task_id, signum in answer.signals:
@@ -192,7 +194,7 @@ class Reporter:
             self.slots.start(task_id, None, error)
         if plan.refuse:
             log.warning("draining: refused %s; they go back to the queue", plan.refuse)
-        return rules.busy_answer(plan)
+        return plan
 
     # ------------------------------------------------------------------ wake, drain, leave
 

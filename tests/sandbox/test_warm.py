@@ -135,6 +135,24 @@ def test_cgroup_limits_and_counters_do_not_carry_over(pool: WarmSandbox, base: s
     assert box_pid(pool) == first
 
 
+def test_no_limit_after_a_limited_step_and_no_peak_carried_over(pool: WarmSandbox,
+                                                                 base: str) -> None:
+    """The prepared cgroup holds the last step's limits as a guess: a step without limits
+    must not inherit them, and a step's peak memory is its own."""
+    first = box_pid(pool)
+    _, err, tight = step(pool, base, "python3 -c 'x = bytearray(24 << 20)'", memory=32 * MIB,
+                         pids=8)
+    assert tight.reason == Reason.OK and tight.memory >= 24 * MIB, (tight, err)
+    script = "python3 -c 'x = bytearray(100 << 20)'; for i in $(seq 20); do sleep 0.2 & done; wait"
+    _, err, free = step(pool, base, script)  # no memory or pids limit at all
+    assert free.reason == Reason.OK, (free, err)
+    assert free.memory >= 100 * MIB
+    _, err, small = step(pool, base, "true", memory=32 * MIB, pids=8)
+    assert small.reason == Reason.OK, (small, err)
+    assert small.memory < 24 * MIB, small  # not the 100 MiB of the step before
+    assert box_pid(pool) == first
+
+
 def test_environment_and_rlimits_do_not_carry_over(pool: WarmSandbox, base: str) -> None:
     first = box_pid(pool)
     out, err, report = step(pool, base, "env; ulimit -n; ulimit -s",
