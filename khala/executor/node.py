@@ -67,6 +67,7 @@ class ExecutorNode:
                     task, sandbox, settings, context, cancel, status_cb, signals, stream),
             ),
             on_change=lambda: self.reporter.poke(),
+            on_progress=lambda: self.reporter.poke_progress(),
         )
         self.reporter = Reporter(
             self.name,

@@ -30,6 +30,10 @@ from khala.rpc.client import JudicatorClient
 log = logging.getLogger(__name__)
 
 WAKE_TIMEOUT = 2.0  # seconds for a wake, drain or leave call
+#: A status change (Compiling → Running) is reported this many seconds later unless a report
+#: goes out sooner: a step shorter than this hands its Running in together with its result,
+#: one report (and one judicator write) per task instead of two.
+PROGRESS_DELAY = 0.05
 
 
 class Reporter:
@@ -57,7 +61,9 @@ class Reporter:
         self._early = False  # the last long-poll ended early with nothing
         self._judicator = ""  # the address that answered last (for the log)
         self._kick = threading.Event()  # something to report now
-        self._wake_needed = threading.Event()
+        self._wake_needed = threading.Event()  # the waker has something to look at
+        self._poked = False  # a change to report now: end an open long-poll
+        self._progress_due: float | None = None  # when a status change must be reported
         self._stopped = threading.Event()
         self._waker = threading.Thread(target=self._wake_loop, name="khala-waker", daemon=True)
         self.languages: list[Language] = []  # presets offered in each report (judging)
@@ -66,7 +72,17 @@ class Reporter:
 
     def poke(self) -> None:
         """A slot changed: report now (and end an open long-poll)."""
+        with self._lock:
+            self._poked = True
         self._kick.set()
+        self._wake_needed.set()
+
+    def poke_progress(self) -> None:
+        """A running task's status changed: report within PROGRESS_DELAY seconds (sooner if
+        a report goes out anyway; it carries the status)."""
+        with self._lock:
+            if self._progress_due is None:
+                self._progress_due = time.monotonic() + PROGRESS_DELAY
         self._wake_needed.set()
 
     def drain(self) -> None:
@@ -153,6 +169,7 @@ class Reporter:
         with self._lock:  # the snapshot and the polling flag together: see _wake_loop
             report = rules.plan_report(self.slots.snapshot(), self._draining, self.heartbeat)
             self._polling = bool(report.hold)
+            self._progress_due = None  # this report carries every status up to now
         started = time.monotonic()
         try:
             answer = self.client.report(
@@ -203,18 +220,27 @@ class Reporter:
         our report. The polling flag is set together with the report's snapshot, so a task
         that finished after the snapshot always finds it set here."""
         while not self._stopped.is_set():
-            self._wake_needed.wait()
+            with self._lock:
+                due = self._progress_due
+            self._wake_needed.wait(None if due is None else max(0.0, due - time.monotonic()))
             self._wake_needed.clear()
             if self._stopped.is_set():
                 return
             with self._lock:
                 announce, self._announce = self._announce, False
                 polling = self._polling
+                due = self._progress_due
+                progress = due is not None and time.monotonic() >= due
+                if progress:
+                    self._progress_due = None
+                poked, self._poked = self._poked or progress, False
+            if progress:
+                self._kick.set()  # the report loop, pausing between reports, goes now
             try:
                 if announce:
                     told = self.client.drain(self.name, timeout=WAKE_TIMEOUT)
                     log.info("executor %s: drain told to %s", self.name, told or "no judicator")
-                elif polling:
+                elif polling and poked:
                     self.client.wake(self.name, timeout=WAKE_TIMEOUT)
             except Unavailable:
                 pass  # the long-poll ends by its own deadline

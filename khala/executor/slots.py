@@ -52,11 +52,13 @@ class Slots:
         capacity: int,
         runner: TaskRunner,
         on_change: Callable[[], None],
+        on_progress: Callable[[], None] | None = None,
     ) -> None:
         self.executor = executor
         self.capacity = capacity
         self._runner = runner
-        self._on_change = on_change  # a task changed status or finished: report soon
+        self._on_change = on_change  # a task finished (or a slot freed): report now
+        self._on_progress = on_progress or on_change  # a running task's status changed
         self._lock = threading.Lock()
         self._running: dict[str, Slot] = {}
         self._outbox: dict[str, Task] = {}
@@ -226,10 +228,10 @@ class Slots:
             slot.status = Status(status)
         except ValueError:
             return
-        self._notify()  # let clients see Running promptly
+        self._notify(self._on_progress)  # let clients see Running promptly
 
-    def _notify(self) -> None:
+    def _notify(self, callback: Callable[[], None] | None = None) -> None:
         try:
-            self._on_change()
+            (callback or self._on_change)()
         except Exception:  # a failed poke only delays the next report to its heartbeat
             log.exception("slot change notification failed")

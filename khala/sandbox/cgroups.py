@@ -343,7 +343,7 @@ class V1Tree(CgroupTree):
                 os.mkdir(path, 0o755)
                 dirs[controller] = path
             run = V1RunCgroup(dirs)
-            run.start(memory, pids)
+            run.set_limits(memory, pids)  # a fresh cgroup's counters start at zero
         except (OSError, SandboxUnavailable) as exc:
             for path in dirs.values():
                 _rmdir_quiet(path)
@@ -370,7 +370,7 @@ class V2Tree(CgroupTree):
             raise SandboxUnavailable(f"cannot set up cgroup {path}: {exc}") from exc
         run = V2RunCgroup([path])
         try:
-            run.start(memory, pids)
+            run.set_limits(memory, pids)  # a fresh cgroup's counters start at zero
         except SandboxUnavailable:
             _rmdir_quiet(path)
             raise

@@ -84,15 +84,14 @@ class WarmError(Exception):
 
 
 def _mount(source: str, target: str, fstype: str | None, flags: int, data: str = "") -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+    if workarea._libc().mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
                   flags, data.encode() or None) != 0:
         err = ctypes.get_errno()
         raise WarmError(f"mount {source} on {target}: {os.strerror(err)}")
 
 
 def _unmount(target: str) -> None:
-    if ctypes.CDLL(None, use_errno=True).umount2(target.encode(), MNT_DETACH) != 0:
+    if workarea._libc().umount2(target.encode(), MNT_DETACH) != 0:
         err = ctypes.get_errno()
         raise WarmError(f"unmount {target}: {os.strerror(err)}")
 
