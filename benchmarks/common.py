@@ -114,8 +114,8 @@ def bare_two_bash() -> float:
 class KhalaUp:
     """`khala up` (etcd, one judicator on SQLite, one executor, the gateway) in a temp dir."""
 
-    def __init__(self, slots: int = 2, sandbox: str = "bwrap", extra: list[str] | None = None
-                 ) -> None:
+    def __init__(self, slots: int = 2, sandbox: str = "bwrap", extra: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.dir = tempfile.mkdtemp(prefix="khala-bench-up-", dir="/tmp")
         os.chmod(self.dir, 0o711)
         self.port = free_port()
@@ -124,7 +124,7 @@ class KhalaUp:
                 *(extra or [])]
         self.log = open(os.path.join(self.dir, "up.log"), "ab")  # noqa: SIM115 - closed in stop
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, env={**os.environ, **(env or {})})
         self.url = f"http://127.0.0.1:{self.port}"
         self.session = requests.Session()
         wait_for(lambda: self.session.get(f"{self.url}/api/executors", timeout=2)
@@ -158,6 +158,35 @@ def submit_and_wait(session: requests.Session, url: str, poll: float = 0.001,
                 raise RuntimeError(f"trivial task failed: {got}")
             return time.perf_counter() - started
         time.sleep(poll)
+    raise RuntimeError(f"task {task_id} not done after {timeout} s")
+
+
+TRIVIAL_V2: dict[str, Any] = {"compile": {"command": "true", "timeout": 10},
+                              "execute": {"command": "true", "timeout": 10}}
+
+
+def submit_and_wait_v2(session: requests.Session, url: str, wait: float = 30.0,
+                       timeout: float = 60.0) -> float:
+    """POST a trivial task to API v2 and wait for it with the long-poll `GET
+    /api/v2/tasks/{id}?wait=` (docs/api-v2.md: the documented way to wait, no polling loop);
+    the seconds that took."""
+    started = time.perf_counter()
+    answer = session.post(f"{url}/api/v2/tasks", json=TRIVIAL_V2, timeout=30)
+    if answer.status_code != 201:
+        raise RuntimeError(f"submission refused: {answer.status_code} {answer.text[:200]}")
+    task_id = answer.json()["data"]["id"]
+    deadline = started + timeout
+    while time.perf_counter() < deadline:  # a wait may end early (its cap): ask again
+        left = min(wait, deadline - time.perf_counter())
+        got = session.get(f"{url}/api/v2/tasks/{task_id}", params={"wait": f"{left:.3f}"},
+                          timeout=left + 30)
+        data = got.json().get("data") if got.status_code == 200 else None
+        if data is None:
+            raise RuntimeError(f"cannot read task {task_id}: {got.status_code} {got.text[:200]}")
+        if data["done"]:
+            if data["status"] != "success":
+                raise RuntimeError(f"trivial task failed: {data}")
+            return time.perf_counter() - started
     raise RuntimeError(f"task {task_id} not done after {timeout} s")
 
 

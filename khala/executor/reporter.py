@@ -57,7 +57,8 @@ class Reporter:
         self._early = False  # the last long-poll ended early with nothing
         self._judicator = ""  # the address that answered last (for the log)
         self._kick = threading.Event()  # something to report now
-        self._wake_needed = threading.Event()
+        self._wake_needed = threading.Event()  # the waker has something to look at
+        self._poked = False  # a change to report now: end an open long-poll
         self._stopped = threading.Event()
         self._waker = threading.Thread(target=self._wake_loop, name="khala-waker", daemon=True)
         self.languages: list[Language] = []  # presets offered in each report (judging)
@@ -66,6 +67,8 @@ class Reporter:
 
     def poke(self) -> None:
         """A slot changed: report now (and end an open long-poll)."""
+        with self._lock:
+            self._poked = True
         self._kick.set()
         self._wake_needed.set()
 
@@ -175,13 +178,15 @@ class Reporter:
             log.info("executor %s reports to judicator at %s", self.name, answer.judicator)
             self._judicator = answer.judicator
         self.slots.handed_in(report.complete)
-        busy = self._apply(answer)
+        plan = self._apply(answer)
+        busy = rules.report_again(plan, self.slots.snapshot(), bool(report.complete),
+                                   self.draining())
         pause, self._early = rules.pause_after(
             report, busy, time.monotonic() - started, self._early, self.heartbeat
         )
         return pause
 
-    def _apply(self, answer: Assignment) -> bool:
+    def _apply(self, answer: Assignment) -> rules.AnswerPlan:
         plan = rules.read_answer(answer, self.slots.running_ids(), self.draining())
         self.slots.drop(plan.stop)
         for task_id, signum in answer.signals:
@@ -192,7 +197,7 @@ class Reporter:
             self.slots.start(task_id, None, error)
         if plan.refuse:
             log.warning("draining: refused %s; they go back to the queue", plan.refuse)
-        return rules.busy_answer(plan)
+        return plan
 
     # ------------------------------------------------------------------ wake, drain, leave
 
@@ -208,11 +213,12 @@ class Reporter:
             with self._lock:
                 announce, self._announce = self._announce, False
                 polling = self._polling
+                poked, self._poked = self._poked, False
             try:
                 if announce:
                     told = self.client.drain(self.name, timeout=WAKE_TIMEOUT)
                     log.info("executor %s: drain told to %s", self.name, told or "no judicator")
-                elif polling:
+                elif polling and poked:
                     self.client.wake(self.name, timeout=WAKE_TIMEOUT)
             except Unavailable:
                 pass  # the long-poll ends by its own deadline

@@ -55,8 +55,23 @@ def read_answer(answer: Assignment, running: set[str], draining: bool) -> Answer
 
 
 def busy_answer(plan: AnswerPlan) -> bool:
-    """The answer changed what we hold: report again at once."""
+    """The answer changed what we hold."""
     return bool(plan.stop or plan.start or plan.fail or plan.refuse)
+
+
+def report_again(plan: AnswerPlan, after: Snapshot, handed_in: bool, draining: bool) -> bool:
+    """Whether to report again at once after applying an answer (`after`: the slots then).
+    Yes when the answer stopped, failed or refused tasks (tell the judicator now) or something
+    waits to be handed in; after a hand-in or new tasks, only while slots are still free (ask
+    for more: a long-poll) or the executor drains (its loop ends once nothing is left).
+    Starting tasks that filled every slot is no reason: the judicator already holds them as
+    ours and any change of a slot (a status, a finish) pokes the loop, so another report
+    would cost an RPC and the judicator's CPU per task for nothing."""
+    if plan.stop or plan.fail or plan.refuse or after.complete:
+        return True
+    if plan.start or handed_in:
+        return after.free > 0 or draining
+    return False
 
 
 def pause_after(
@@ -65,13 +80,13 @@ def pause_after(
     """Seconds to pause before the next report, and whether this one was a long-poll that
     ended early with nothing (to remember for the next call).
 
-    - something handed in or changed: go again at once;
+    - `busy` (`report_again`): go again at once;
     - no free slot (no long-poll): report at heartbeat pace;
     - a long-poll that ended early with nothing (a stale wake, or a judicator that does not
       hold calls): go again at once the first time, sleep out the rest of the hold if it keeps
       happening.
     """
-    if busy or report.complete:
+    if busy:
         return 0.0, False
     if not report.hold:
         return heartbeat, False

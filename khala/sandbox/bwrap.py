@@ -146,10 +146,10 @@ class BwrapProcess(Process):
         cg = self.cgroup
         return {"cpu_time": cg.cpu_seconds(), "memory": cg.memory_now(), "pids": len(cg.pids())}
 
-    def usage(self, rusage: resource.struct_rusage | None) -> Usage:
+    def usage(self, rusage: resource.struct_rusage | None, failed: bool = True) -> Usage:
         cg = self.cgroup
-        return Usage(cpu=cg.cpu_seconds(), memory=cg.memory_peak(), oom=cg.oom_killed(),
-                     pids=cg.pids_limit_hit())
+        return Usage(cpu=cg.cpu_seconds(), memory=cg.memory_peak(),
+                     oom=failed and cg.oom_killed(), pids=failed and cg.pids_limit_hit())
 
     def decode(self, status: int, killed: bool) -> int:
         return decode_status(status, killed)

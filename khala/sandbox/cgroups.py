@@ -83,6 +83,8 @@ class RunCgroup(ABC):
     def __init__(self, dirs: list[str]) -> None:
         self.dirs = dirs
         self.name = os.path.basename(dirs[0])
+        # The memory and pids limits the files hold (a fresh cgroup: none); None: unknown.
+        self.limits: tuple[int | None, int | None] | None = (None, None)
 
     @property
     def procs_files(self) -> list[str]:
@@ -98,11 +100,34 @@ class RunCgroup(ABC):
                 continue
         return sorted(found)
 
-    @abstractmethod
     def start(self, memory: int | None, pids: int | None) -> None:
-        """Set the limits (on a fresh cgroup) and zero the CPU and peak counters: a cgroup made
-        ahead, whose waiting process used some, starts the step from zero. SandboxUnavailable
-        if a limit cannot be set."""
+        """Set the limits and zero the CPU and peak counters: a cgroup made ahead, whose
+        waiting process used some, starts the step from zero. SandboxUnavailable if a limit
+        cannot be set."""
+        self.set_limits(memory, pids)
+        self.zero_counters()
+
+    def set_limits(self, memory: int | None, pids: int | None) -> None:
+        """Make the memory and pids limits these (None: no limit), writing only the files
+        whose value differs from what they hold (a warm box writes its guess ahead of the
+        step). SandboxUnavailable if a limit cannot be set; every file is written next time."""
+        if self.limits == (memory, pids):
+            return
+        before, self.limits = self.limits, None
+        try:
+            self._write_limits(memory, pids, before)
+        except OSError as exc:
+            raise SandboxUnavailable(f"cannot set up cgroup {self.name}: {exc}") from exc
+        self.limits = (memory, pids)
+
+    @abstractmethod
+    def _write_limits(self, memory: int | None, pids: int | None,
+                      before: tuple[int | None, int | None] | None) -> None:
+        """Write the limit files that differ from `before` (None: unknown, write all)."""
+
+    @abstractmethod
+    def zero_counters(self) -> None:
+        """Start the CPU and peak-memory counters from zero (SandboxUnavailable if not)."""
 
     @abstractmethod
     def cpu_seconds(self) -> float: ...
@@ -167,15 +192,29 @@ class V1RunCgroup(RunCgroup):
     def _file(self, controller: str, name: str) -> str:
         return os.path.join(self.by_controller[controller], name)
 
-    def start(self, memory: int | None, pids: int | None) -> None:
+    def _write_limits(self, memory: int | None, pids: int | None,
+                      before: tuple[int | None, int | None] | None) -> None:
+        if before is None or memory != before[0]:
+            limit = self._file("memory", "memory.limit_in_bytes")
+            memsw = self._file("memory", "memory.memsw.limit_in_bytes")
+            files = [limit, memsw] if os.path.exists(memsw) else [limit]  # swap accounting on
+            # memory ≤ memory + swap at every moment: raising the limit writes memsw first
+            old = before[0] if before is not None else None
+            raising = memory is None or (before is not None and old is not None and memory > old)
+            value = "-1" if memory is None else str(memory)
+            try:
+                for path in reversed(files) if raising else files:
+                    write_text(path, value)
+            except OSError:
+                if before is not None:
+                    raise
+                for path in files if raising else reversed(files):  # unknown: the other order
+                    write_text(path, value)
+        if before is None or pids != before[1]:
+            write_text(self._file("pids", "pids.max"), "max" if pids is None else str(pids))
+
+    def zero_counters(self) -> None:
         try:
-            if memory is not None:
-                write_text(self._file("memory", "memory.limit_in_bytes"), str(memory))
-                memsw = self._file("memory", "memory.memsw.limit_in_bytes")
-                if os.path.exists(memsw):  # swap accounting on: memory + swap ≤ limit
-                    write_text(memsw, str(memory))
-            if pids is not None:
-                write_text(self._file("pids", "pids.max"), str(pids))
             write_text(self._file("cpuacct", "cpuacct.usage"), "0")
             write_text(self._file("memory", "memory.max_usage_in_bytes"), "0")
         except OSError as exc:
@@ -205,27 +244,25 @@ class V2RunCgroup(RunCgroup):
         super().__init__(dirs)
         self._cpu_base = 0.0  # v2 has no writable CPU counter: what the stem used
 
-    def start(self, memory: int | None, pids: int | None) -> None:
+    def _write_limits(self, memory: int | None, pids: int | None,
+                      before: tuple[int | None, int | None] | None) -> None:
         path = self.dirs[0]
-        try:
-            if memory is not None:
-                write_text(os.path.join(path, "memory.max"), str(memory))
-                swap = os.path.join(path, "memory.swap.max")
-                if os.path.exists(swap):
-                    write_text(swap, "0")
-                oom_group = os.path.join(path, "memory.oom.group")
-                if os.path.exists(oom_group):
-                    write_text(oom_group, "1")
-            if pids is not None:
-                write_text(os.path.join(path, "pids.max"), str(pids))
-            peak = os.path.join(path, "memory.peak")
-            if os.path.exists(peak):
-                try:
-                    write_text(peak, "reset")  # kernel 6.12+; older ones keep the peak
-                except OSError:
-                    pass
-        except OSError as exc:
-            raise SandboxUnavailable(f"cannot set up cgroup {path}: {exc}") from exc
+        if before is None or memory != before[0]:
+            write_text(os.path.join(path, "memory.max"), "max" if memory is None else str(memory))
+            if memory is not None:  # no swap; an OOM kills the whole group
+                for name, value in (("memory.swap.max", "0"), ("memory.oom.group", "1")):
+                    if os.path.exists(os.path.join(path, name)):
+                        write_text(os.path.join(path, name), value)
+        if before is None or pids != before[1]:
+            write_text(os.path.join(path, "pids.max"), "max" if pids is None else str(pids))
+
+    def zero_counters(self) -> None:
+        peak = os.path.join(self.dirs[0], "memory.peak")
+        if os.path.exists(peak):
+            try:
+                write_text(peak, "reset")  # kernel 6.12+; older ones keep the peak
+            except OSError:
+                pass
         self._cpu_base = self._cpu_total()
 
     def _cpu_total(self) -> float:
@@ -306,7 +343,7 @@ class V1Tree(CgroupTree):
                 os.mkdir(path, 0o755)
                 dirs[controller] = path
             run = V1RunCgroup(dirs)
-            run.start(memory, pids)
+            run.set_limits(memory, pids)  # a fresh cgroup's counters start at zero
         except (OSError, SandboxUnavailable) as exc:
             for path in dirs.values():
                 _rmdir_quiet(path)
@@ -333,7 +370,7 @@ class V2Tree(CgroupTree):
             raise SandboxUnavailable(f"cannot set up cgroup {path}: {exc}") from exc
         run = V2RunCgroup([path])
         try:
-            run.start(memory, pids)
+            run.set_limits(memory, pids)  # a fresh cgroup's counters start at zero
         except SandboxUnavailable:
             _rmdir_quiet(path)
             raise

@@ -115,8 +115,10 @@ class Process:
         """Kill every process of the step (`wait`: until none is left, bounded)."""
 
     @abstractmethod
-    def usage(self, rusage: resource.struct_rusage | None) -> Usage:
-        """What the finished step used (`rusage` is the top process's, from wait4, if any)."""
+    def usage(self, rusage: resource.struct_rusage | None, failed: bool = True) -> Usage:
+        """What the finished step used (`rusage` is the top process's, from wait4, if any).
+        `failed` False (it exited 0): the OOM and pids counters, which only explain a
+        failure, need not be read."""
 
     def open_pidfd(self) -> int:
         """A pidfd of the top process (a backend whose step may already have exited hands the
@@ -223,7 +225,8 @@ class CoreSandbox(Sandbox):
             report = classify(None, limits, Usage(cpu=proc.cpu_seconds() or 0.0), wall, stopped)
         else:
             status = proc.decode(waited[0], killed)
-            report = classify(status, limits, proc.usage(waited[1]), wall, stopped)
+            failed = not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)
+            report = classify(status, limits, proc.usage(waited[1], failed), wall, stopped)
         return RunOutcome(stdout, stderr, report)
 
 

@@ -46,7 +46,7 @@ class GroupProcess(Process):
         except (ProcessLookupError, PermissionError):
             pass
 
-    def usage(self, rusage: resource.struct_rusage | None) -> Usage:
+    def usage(self, rusage: resource.struct_rusage | None, failed: bool = True) -> Usage:
         if rusage is None:
             return Usage()
         return Usage(cpu=rusage.ru_utime + rusage.ru_stime, memory=rusage.ru_maxrss * 1024)

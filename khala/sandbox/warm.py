@@ -10,7 +10,9 @@ has fresh:
   is killed). The box prepares it ahead: between two steps the init forks the next step's
   process (the "stem") and the executor moves the stem into a fresh cgroup — on cgroup v1 that
   move waits for an RCU grace period, milliseconds, the most expensive part of a step; when
-  the step comes only its limits are written and the stem execs the command.
+  the step comes the stem execs the command. The prepared cgroup already holds the box's last
+  step's limits (the next step's, mostly) and zeroed counters, so a step writes only the
+  limits that differ; its run cgroup is removed after the result, in the background.
 - **files**: `/work`, `/tmp` and `/dev/shm` inside are bound once to three "stage" directories
   of the host that are shared mount points; per step the executor mounts the task's work area
   (a bind, nosuid/nodev) and two fresh tmpfs on them, which propagate into the sandbox, and
@@ -22,8 +24,9 @@ has fresh:
 - **IPC**: System V objects and POSIX message queues live in the sandbox's IPC namespace and
   would outlast a step; the init reports any, and the box is then thrown away (not reused).
 
-Resetting and preparing a box (unmounting, checking, forking and moving the stem) happens on
-one background thread, off the steps' path. Anything unexpected (no answer in time, a dirty
+Resetting and preparing a box (removing the last run cgroup, unmounting, checking, forking and
+moving the stem) happens on background workers (one per two boxes, at most one per CPU), off
+the steps' path. Anything unexpected (no answer in time, a dirty
 reset, a dead init) retires the box; the pool builds a replacement in the background, and a
 step that finds no ready box within `WAIT_SECONDS` runs cold.
 """
@@ -81,15 +84,14 @@ class WarmError(Exception):
 
 
 def _mount(source: str, target: str, fstype: str | None, flags: int, data: str = "") -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+    if workarea._libc().mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
                   flags, data.encode() or None) != 0:
         err = ctypes.get_errno()
         raise WarmError(f"mount {source} on {target}: {os.strerror(err)}")
 
 
 def _unmount(target: str) -> None:
-    if ctypes.CDLL(None, use_errno=True).umount2(target.encode(), MNT_DETACH) != 0:
+    if workarea._libc().umount2(target.encode(), MNT_DETACH) != 0:
         err = ctypes.get_errno()
         raise WarmError(f"unmount {target}: {os.strerror(err)}")
 
@@ -174,6 +176,7 @@ class WarmBox:
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self.stem: tuple[int, int, socket.socket, RunCgroup] | None = None  # pid, pidfd, …
+        self.guess: tuple[int | None, int | None] = (None, None)  # the last step's limits
         try:
             for name in STAGES:
                 path = os.path.join(self.stage, name)
@@ -236,6 +239,10 @@ class WarmBox:
             for path in cgroup.procs_files:
                 with open(path, "w") as fh:
                     fh.write(str(pid))
+            # Off the step's path: the last step's limits (the next one's likely), and the
+            # counters from zero now that the stem sits blocked in its cgroup.
+            cgroup.set_limits(*self.guess)
+            cgroup.zero_counters()
         except BaseException:
             cgroup.remove()
             raise
@@ -249,7 +256,8 @@ class WarmBox:
         pid, pidfd, stem_sock, cgroup = self.stem
         self.stem = None
         try:
-            cgroup.start(spec.limits.memory, spec.limits.pids)
+            self.guess = (spec.limits.memory, spec.limits.pids)
+            cgroup.set_limits(*self.guess)  # writes only what the guess got wrong
             work = os.path.join(self.stage, "work")
             _mount(spec.workdir, work, None, MS_BIND)
             self._staged.append(work)
@@ -348,6 +356,7 @@ class WarmProcess(BwrapProcess):
                  pool: WarmSandbox) -> None:
         super().__init__(pid, cgroup)
         self.pidfd, self.box, self.pool = pidfd, box, pool
+        self.gone: bool | None = None  # the waiting kill's finding: no process left
 
     def open_pidfd(self) -> int:
         return self.pidfd  # opened before the step could run (and exit); the core closes it
@@ -365,9 +374,17 @@ class WarmProcess(BwrapProcess):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
+    def kill(self, wait: bool) -> None:
+        if wait:
+            self.gone = self.cgroup.kill_all()
+        else:
+            self.cgroup.kill_all(timeout=0.0)
+
     def release(self) -> bool:
-        clean = self.cgroup.remove()
-        self.pool.give_back(self.box, clean)
+        """Whether every process of the step is gone (the core's kill found none left, or a
+        kill now); the empty run cgroup is removed on the pool's thread, off the step's path."""
+        clean = self.gone if self.gone is not None else self.cgroup.kill_all()
+        self.pool.give_back(self.box, clean, self.cgroup)
         return clean
 
 
@@ -387,13 +404,18 @@ class WarmSandbox(BwrapSandbox):
         os.chmod(self.base, 0o711)
         self._ready: list[WarmBox] = []
         self._changed = threading.Condition()
-        self._todo: queue.Queue[WarmBox | None] = queue.Queue()
+        # (a box to reset and prepare, or None: build one; a step's run cgroup to remove first)
+        self._todo: queue.Queue[tuple[WarmBox | None, RunCgroup | None] | None] = queue.Queue()
         self._count = 0  # boxes alive: ready, running, being reset/prepared, being built
         self._closed = False
-        self._worker = threading.Thread(target=self._work, name="khala-warm", daemon=True)
-        self._worker.start()
+        # Several workers: preparing a box mostly waits (cgroup v1 moves wait for an RCU grace
+        # period), so back-to-back steps of several slots are prepared side by side.
+        self._workers = [threading.Thread(target=self._work, name=f"khala-warm-{n}", daemon=True)
+                         for n in range(max(1, min(size // 2, os.cpu_count() or 1)))]
+        for worker in self._workers:
+            worker.start()
         for _ in range(size):
-            self._todo.put(None)  # None: build a new box
+            self._todo.put((None, None))
         self._count = size
         with self._changed:  # the first box: open_sandbox checks the sandbox with it
             self._changed.wait_for(lambda: self._ready or self._count == 0 or self._closed,
@@ -404,17 +426,21 @@ class WarmSandbox(BwrapSandbox):
         return self._etc
 
     def _work(self) -> None:
-        """The background thread: build, reset and prepare boxes, one at a time."""
+        """A background worker: remove steps' run cgroups, build, reset and prepare boxes."""
         while True:
-            box = self._todo.get()
+            item = self._todo.get()
+            if item is None:  # close()
+                return
+            box, cgroup = item
+            survived = cgroup is not None and not cgroup.remove()
             if self._closed:
                 if box is not None:
                     box.close()
-                if self._todo.empty():
-                    return
                 continue
             building = box is None
             try:
+                if survived:
+                    raise WarmError("a process of its step survived in the run cgroup")
                 if box is None:
                     box = WarmBox(self, self.base, self.python)
                 else:
@@ -429,20 +455,21 @@ class WarmSandbox(BwrapSandbox):
                         self._count -= 1
                         self._changed.notify_all()
                 else:
-                    self._todo.put(None)  # a replacement
+                    self._todo.put((None, None))  # a replacement
                 continue
             with self._changed:
                 self._ready.append(box)
                 self._changed.notify_all()
 
-    def give_back(self, box: WarmBox, clean: bool) -> None:
-        """After a step: reset and prepare the box in the background, or retire it."""
+    def give_back(self, box: WarmBox, clean: bool, cgroup: RunCgroup) -> None:
+        """After a step: remove its run cgroup, reset and prepare the box in the background,
+        or retire the box (`clean` False: some process of the step survived the kill)."""
         if clean:
-            self._todo.put(box)
+            self._todo.put((box, cgroup))
             return
         log.warning("a warm sandbox is retired: processes of its step survived")
         box.close()
-        self._todo.put(None)  # a replacement
+        self._todo.put((None, cgroup))  # a replacement, once the cgroup is gone
 
     def _take(self) -> WarmBox | None:
         with self._changed:
@@ -458,7 +485,7 @@ class WarmSandbox(BwrapSandbox):
             pid, pidfd, cgroup = box.begin(spec, stdin, stdout, stderr)
         except WarmError as exc:
             log.warning("a warm sandbox failed before its step started (it runs cold): %s", exc)
-            self._todo.put(box)  # reset finds what is wrong, or prepares it again
+            self._todo.put((box, None))  # reset finds what is wrong, or prepares it again
             return super().start(spec, stdin, stdout, stderr)
         return WarmProcess(pid, pidfd, cgroup, box, self)
 
@@ -488,10 +515,19 @@ class WarmSandbox(BwrapSandbox):
         with self._changed:
             self._closed = True
             self._changed.notify_all()
-        self._todo.put(None)
-        self._worker.join(START_SECONDS + 10 * ANSWER_SECONDS)
+        for _ in self._workers:
+            self._todo.put(None)
+        for worker in self._workers:
+            worker.join(START_SECONDS + 10 * ANSWER_SECONDS)
         with self._changed:
             boxes, self._ready = self._ready, []
+        while not self._todo.empty():  # given back after the workers left
+            item = self._todo.get_nowait()
+            if item is not None:
+                if item[1] is not None:
+                    item[1].remove()
+                if item[0] is not None:
+                    boxes.append(item[0])
         for box in boxes:
             box.close()
         remove_tree(self.base)

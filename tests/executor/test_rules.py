@@ -70,9 +70,41 @@ def poll(hold: float = 1.0, complete: int = 0) -> Report:
     return Report(snap(complete=complete).complete, [], 1, hold)
 
 
-def test_pause_after_a_busy_answer_or_a_hand_in_is_zero() -> None:
+def test_pause_after_a_busy_answer_is_zero() -> None:
     assert rules.pause_after(poll(), True, 0.1, True, 1.0) == (0.0, False)
-    assert rules.pause_after(poll(0.0, complete=1), False, 0.1, True, 1.0) == (0.0, False)
+    assert rules.pause_after(poll(0.0, complete=1), True, 0.1, True, 1.0) == (0.0, False)
+
+
+def started(*ids: str) -> rules.AnswerPlan:
+    return rules.AnswerPlan(start=[Task(id=i) for i in ids])
+
+
+def test_new_tasks_that_fill_every_slot_need_no_report_at_once() -> None:
+    assert not rules.report_again(started(A, B), snap(executing=2, free=0), False, False)
+    assert not rules.report_again(started(A), snap(executing=2, free=0), True, False)
+
+
+def test_free_slots_after_new_tasks_or_a_hand_in_ask_again_at_once() -> None:
+    assert rules.report_again(started(A), snap(executing=1, free=1), False, False)
+    assert rules.report_again(rules.AnswerPlan(), snap(free=2), True, False)
+
+
+def test_stops_failures_refusals_and_results_to_hand_in_report_at_once() -> None:
+    full = snap(executing=2, free=0)
+    assert rules.report_again(rules.AnswerPlan(stop=[A]), full, False, False)
+    assert rules.report_again(rules.AnswerPlan(fail=[(A, "bad")]), full, False, False)
+    assert rules.report_again(rules.AnswerPlan(refuse=[A]), full, False, True)
+    assert rules.report_again(rules.AnswerPlan(), snap(complete=1, free=0), False, False)
+
+
+def test_a_draining_executor_goes_again_after_a_hand_in_but_not_on_nothing() -> None:
+    full = snap(executing=2, free=0)
+    assert rules.report_again(rules.AnswerPlan(), full, True, True)
+    assert not rules.report_again(rules.AnswerPlan(), full, False, True)
+
+
+def test_an_empty_answer_to_a_long_poll_is_no_reason_by_itself() -> None:
+    assert not rules.report_again(rules.AnswerPlan(), snap(free=2), False, False)
 
 
 def test_pause_without_hold_is_the_heartbeat() -> None:

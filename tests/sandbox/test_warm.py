@@ -135,6 +135,24 @@ def test_cgroup_limits_and_counters_do_not_carry_over(pool: WarmSandbox, base: s
     assert box_pid(pool) == first
 
 
+def test_no_limit_after_a_limited_step_and_no_peak_carried_over(pool: WarmSandbox,
+                                                                 base: str) -> None:
+    """The prepared cgroup holds the last step's limits as a guess: a step without limits
+    must not inherit them, and a step's peak memory is its own."""
+    first = box_pid(pool)
+    _, err, tight = step(pool, base, "python3 -c 'x = bytearray(24 << 20)'", memory=32 * MIB,
+                         pids=8)
+    assert tight.reason == Reason.OK and tight.memory >= 24 * MIB, (tight, err)
+    script = "python3 -c 'x = bytearray(100 << 20)'; for i in $(seq 20); do sleep 0.2 & done; wait"
+    _, err, free = step(pool, base, script)  # no memory or pids limit at all
+    assert free.reason == Reason.OK, (free, err)
+    assert free.memory >= 100 * MIB
+    _, err, small = step(pool, base, "true", memory=32 * MIB, pids=8)
+    assert small.reason == Reason.OK, (small, err)
+    assert small.memory < 24 * MIB, small  # not the 100 MiB of the step before
+    assert box_pid(pool) == first
+
+
 def test_environment_and_rlimits_do_not_carry_over(pool: WarmSandbox, base: str) -> None:
     first = box_pid(pool)
     out, err, report = step(pool, base, "env; ulimit -n; ulimit -s",
@@ -197,3 +215,35 @@ def test_nothing_is_left_on_the_host(pool: WarmSandbox, base: str) -> None:
     step(pool, base, "sleep 100 & echo x > /tmp/x; ipcmk -M 4096")
     assert probe.leaks() == []
     assert Path(base).is_dir() and os.listdir(base) == []
+
+
+def test_two_slots_back_to_back_on_a_pool_of_four(base: str) -> None:
+    """The executor's shape (two slots, two boxes each, a worker per two boxes): steps from two
+    threads back to back all run in warm boxes, each on its own, and nothing is left behind."""
+    pool = check_bwrap(WarmSandbox(4))
+    assert isinstance(pool, WarmSandbox)
+    try:
+        assert pool.settle(60), "the warm pool did not settle"
+        probe = LeakProbe(pool, base, exclude_children=set())
+        boxes = pool.owned()[0]
+        assert len(boxes) == 4
+        failures: list[str] = []
+
+        def slot(name: str) -> None:
+            for n in range(15):
+                out, err, report = step(pool, base, f"echo {name}{n} > /tmp/mine; cat /tmp/mine; "
+                                                    "ls -A /work | wc -l")
+                if (out, report.reason) != (f"{name}{n}\n0\n", Reason.OK):
+                    failures.append(f"{name}{n}: {out!r} {report} {err}")
+
+        threads = [threading.Thread(target=slot, args=(name,)) for name in "ab"]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert failures == []
+        assert pool.settle(60), "the warm pool did not settle"
+        assert pool.owned()[0] == boxes  # no box was retired (none found residue)
+        assert probe.leaks() == []
+    finally:
+        pool.close()
