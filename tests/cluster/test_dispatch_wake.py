@@ -19,6 +19,7 @@ import requests
 
 from khala.rpc.rendezvous import rendezvous_order
 from tests.fixtures.cluster import Cluster
+from tests.fixtures.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +37,6 @@ def executor_on(judicator: str, judicators: list[str]) -> str:
     raise AssertionError("no executor name ranks the judicator first")
 
 
-def until(check: Any, seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"not within {seconds}s: {what}")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import json
 import re
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pymongo
@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from tests.fixtures.cluster import Cluster
+from tests.fixtures.waiting import until
 
 TTL = 3
 # Beyond the TTL and the 40 tasks' own work (estimated from a warm-up batch on the same cluster,
@@ -43,14 +44,6 @@ def leader(etcd_url: str, prefix: str) -> str | None:
     return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
 
 
-def until(check: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not within {seconds}s: {what}")
 
 
 @pytest.fixture

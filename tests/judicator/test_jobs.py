@@ -5,13 +5,14 @@ Meproc routes."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
 from tests.fixtures.cluster import Cluster
+from tests.fixtures.waiting import until
 
 pytestmark = pytest.mark.integration  # starts its own cluster
 
@@ -30,14 +31,6 @@ def jc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         c.stop()
 
 
-def until(check: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {seconds}s: {what}")
 
 
 def job(c: Cluster, name: str) -> dict[str, Any] | None:
