@@ -331,8 +331,10 @@ class Session:
     def _cancel(self) -> None:
         for _ in range(CANCEL_TRIES):
             try:
-                self.client.stop(self.ref)
-                return
+                code = self.client.stop(self.ref)
+                if code != Code.ERROR:  # done, already ended, or gone: nothing to retry
+                    return
+                log.warning("cancel of %s failed at the judicator (store)", self.ref)
             except Exception:  # no judicator answered: the next try may reach one
                 log.warning("cancel of %s failed", self.ref, exc_info=True)
             if self.ended.wait(1.0):

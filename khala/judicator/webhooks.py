@@ -128,8 +128,13 @@ class WebhookSender:
                 for _ in range(100):  # bounded pass
                     if self._stop.is_set() or not self._deliver_one():
                         break
+                    self.flush()  # tasks finished meanwhile: not held back by a long pass
             except Exception:
                 log.warning("webhook pass failed", exc_info=True)
+        try:
+            self.flush()  # stopping: what finished here is marked due before we go
+        except Exception:
+            log.warning("webhooks of finished tasks not marked due at stop", exc_info=True)
 
     def _sweep(self) -> None:
         done = [i for i in self.ops.pending_webhooks(500) if self.is_done(i)]

@@ -7,18 +7,24 @@ statement that size; the server refuses an update whose resulting document is), 
 that can never be written would come back on every report of its executor: none of its results
 would be recorded. So a result too large for its document is cut to fit, and the cut says so:
 each step whose output was cut reports reason `output_limit` (what the executor records for an
-output over its cap). Pure: no IO.
+output over its cap). A judgement whose cases' texts take more than half the room keeps its
+cases' verdicts and usage but not their outputs (and, should even that not fit, not its cases);
+its message says so. Pure: no IO.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
-from khala.model import Reason, Result, StepReport
+from khala.model import Judgement, Reason, Result, StepReport
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's maxBsonObjectSize
 DOCUMENT_MARGIN = 64 * 1024  # field names, reports, judgement headers, BSON framing
 STREAMS = ("compile_output", "compile_error", "execute_output", "execute_error")
+TEXT_KEPT = 1024  # characters of a case's message kept when the cases' texts do not fit
+CASES_CUT = "case outputs not kept: the result is larger than the store's document limit"
+CASES_DROPPED = "cases not kept: the result is larger than the store's document limit"
 
 
 def shares(lengths: list[int], budget: int) -> list[int]:
@@ -60,3 +66,37 @@ def output_budget(document_bytes: int, judgement_bytes: int,
     """Bytes left for the four output streams in a task document whose other fields take
     `document_bytes` and whose judgement takes `judgement_bytes`."""
     return max(0, limit - DOCUMENT_MARGIN - document_bytes - judgement_bytes)
+
+
+def strip_cases(judgement: Judgement, drop: bool = False) -> Judgement:
+    """`judgement` without its cases' outputs and errors, messages cut to TEXT_KEPT (`drop`:
+    without its cases at all); its message says what was left out."""
+    if drop:
+        cases = []
+    else:
+        cases = [replace(c, output="", error="", message=c.message[:TEXT_KEPT])
+                 for c in judgement.cases]
+    note = CASES_DROPPED if drop else CASES_CUT
+    message = f"{judgement.message[:TEXT_KEPT]}; {note}" if judgement.message else note
+    return replace(judgement, cases=cases, message=message)
+
+
+def fit_document(result: Result, room: int, size: Callable[[Result], int]) -> Result:
+    """`result` cut so that `size(result)` (its encoded size) fits in `room` bytes: the
+    judgement's case texts first when they take more than half of it, then the streams."""
+    bare = replace(result, compile_output=b"", compile_error=b"", execute_output=b"",
+                   execute_error=b"")
+    others = size(bare)
+    original = result.judgement
+    for drop in (False, True):
+        if original is None or others <= (room if drop else room // 2):
+            break
+        judgement = strip_cases(original, drop)
+        result, bare = replace(result, judgement=judgement), replace(bare, judgement=judgement)
+        others = size(bare)
+    fitted = fit_result(result, max(0, room - others))
+    excess = size(fitted) - room  # the streams' own encoding: a few bytes each
+    if excess > 0:
+        kept = sum(len(getattr(fitted, name)) for name in STREAMS)
+        fitted = fit_result(fitted, max(0, kept - excess))
+    return fitted

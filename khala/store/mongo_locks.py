@@ -97,8 +97,12 @@ class Locks:
         return token
 
     def release(self, key: str, token: str) -> None:
-        self._forget(token)
-        self._claims.delete_one({"_id": key, "token": token})
+        # Deleted first, forgotten after: until the delete is done no thread of ours may take
+        # the lock for a leftover of this process (`_left_by_me`) and clear it.
+        try:
+            self._claims.delete_one({"_id": key, "token": token})
+        finally:
+            self._forget(token)
 
     def _forget(self, token: str) -> None:
         with self._mine_lock:
@@ -120,7 +124,8 @@ class Locks:
         if not (orphaned(lock, age, self.claimer) or self._left_by_me(lock)):
             return False
         marker = f"{key}/clear/{lock.get('token')}"
-        if self.try_take(marker) is None:
+        token = self.try_take(marker)
+        if token is None:
             if not nested:  # a clearer that died: its marker goes, the lock next time
                 self.clear_if_orphaned(marker, nested=True)
             return False
@@ -128,7 +133,7 @@ class Locks:
             log.warning("clearing lock %s of %s (gone)", key, lock.get("judicator"))
             self._claims.delete_one({"_id": key, "token": lock.get("token")})
         finally:
-            self._claims.delete_one({"_id": marker})
+            self.release(marker, token)
         return True
 
     @contextlib.contextmanager

@@ -27,7 +27,6 @@ import datetime
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 
 import bson
@@ -72,7 +71,7 @@ from khala.store.mongo_docs import (  # noqa: F401 (mongo_value: part of this mo
     task_from_doc,
     task_to_doc,
 )
-from khala.store.mongo_fit import fit_result, output_budget
+from khala.store.mongo_fit import fit_document, output_budget
 from khala.store.mongo_jobs import FAIR_INDEX, HEAD_INDEX, MongoJobs
 from khala.store.mongo_locks import Locks, task_key
 
@@ -303,10 +302,8 @@ class MongoStore(MongoJobs, Store):
         """`result` cut so that the task document holding it stays under MongoDB's document
         limit (store/mongo_fit.py)."""
         doc = self._tasks.find_one({"_id": oid_of(task_id)}, {"result": 0}) or {}
-        bare = replace(result, compile_output=b"", compile_error=b"", execute_output=b"",
-                       execute_error=b"")
-        others = len(bson.encode(mongo_set({"result": bare})))
-        return fit_result(result, output_budget(len(bson.encode(doc)), others))
+        return fit_document(result, output_budget(len(bson.encode(doc)), 0),
+                            lambda r: len(bson.encode(mongo_set({"result": r}))))
 
     @_unavailable
     def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool:

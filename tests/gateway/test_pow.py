@@ -2,10 +2,46 @@
 
 from __future__ import annotations
 
-from khala.gateway.pow import fill
+from types import SimpleNamespace
+
+from khala.gateway.pow import Session, fill
+from khala.model import Code
 
 
 def test_fill_replaces_placeholders_inside_strings_only() -> None:
     template = {"execute": {"command": "run {{0}} {{1}}", "files": [{"content": "{{0}}"}]}}
     assert fill(template, ['"x"', "y"]) == {
         "execute": {"command": 'run "x" y', "files": [{"content": '"x"'}]}}
+
+
+class _Stops:
+    """A client whose stop answers the codes given, in turn (the judicator's answers)."""
+
+    def __init__(self, *codes: int) -> None:
+        self.codes, self.calls = list(codes), 0
+
+    def stop(self, ref: str) -> int:
+        self.calls += 1
+        return self.codes.pop(0)
+
+
+def _session(client: _Stops) -> Session:
+    endpoint = SimpleNamespace(client=client)
+    session = Session(endpoint, None, cancel_on_disconnect=False)  # type: ignore[arg-type]
+    session.ref = "t1"
+    return session
+
+
+def test_a_cancel_the_judicator_could_not_record_is_sent_again() -> None:
+    client = _Stops(Code.ERROR, Code.OK)  # e.g. its store was unavailable the first time
+    session = _session(client)
+    session.ended.wait = lambda timeout=None: False  # type: ignore[method-assign]
+    session._cancel()
+    assert client.calls == 2
+
+
+def test_an_answered_cancel_is_sent_once() -> None:
+    for code in (Code.OK, Code.CONFLICT, Code.NOT_EXIST):
+        client = _Stops(code)
+        _session(client)._cancel()
+        assert client.calls == 1

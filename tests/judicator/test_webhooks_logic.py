@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from khala.judicator.webhooks import check_callback_url, signature
+from khala.judicator.webhooks import WebhookSender, check_callback_url, signature
 
 
 @pytest.mark.parametrize("url", ["ftp://h/x", "http:///x", "http://u:p@example.org/",
@@ -27,3 +27,22 @@ def test_callback_urls_allowed() -> None:
 def test_signature() -> None:
     expected = hmac.new(b"k", b"123.body", hashlib.sha256).hexdigest()
     assert signature(b"k", "123", b"body") == f"sha256={expected}"
+
+
+class _Settings:
+    webhook_secret_file = ""
+    webhook_timeout = 1.0
+
+
+def test_the_sender_marks_what_finished_here_due_when_it_stops() -> None:
+    """Finished tasks wait in memory for the sender's next flush; a stop must not drop them."""
+    flushes: list[int] = []
+    sender = WebhookSender(None, lambda _id: None, lambda _id: True, lambda: False, _Settings(),
+                           flush=lambda: flushes.append(1) or 0)
+    sender.start()
+    sender.stop()
+    assert not sender._thread.is_alive()
+    assert flushes  # at least the flush on the way out (the loop may not have passed at all)
+    before = len(flushes)
+    sender._loop()  # stopped: the loop body is skipped, the final flush still runs
+    assert len(flushes) == before + 1

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import bson
 import pytest
 
-from khala.model import Reason, Result, Status, StepReport
-from khala.store.mongo_fit import MAX_DOCUMENT_BYTES, fit_result, output_budget, shares
-from khala.store.mongodb import MongoStore
+from khala.model import CaseResult, Judgement, Reason, Result, Status, StepReport, Verdict
+from khala.store.mongo_fit import (
+    CASES_CUT,
+    CASES_DROPPED,
+    MAX_DOCUMENT_BYTES,
+    TEXT_KEPT,
+    fit_document,
+    fit_result,
+    output_budget,
+    shares,
+)
+from khala.store.mongodb import MongoStore, mongo_set
 from tests.store.test_contract import at, make_task
 
 MIB = 1024 * 1024
@@ -75,3 +85,52 @@ def test_finish_of_a_result_over_the_document_limit_is_recorded_cut(store: Mongo
     assert kept.execute_output == b"c" * len(kept.execute_output)
     assert kept.compile_report and kept.compile_report.reason == Reason.OUTPUT_LIMIT
     assert kept.execute_report and kept.execute_report.reason == Reason.OUTPUT_LIMIT
+
+
+def encoded(result: Result) -> int:
+    return len(bson.encode(mongo_set({"result": result})))
+
+
+def judged(cases: int, text: int, message: int = 10) -> Result:
+    return Result(
+        execute_output=b"o" * MIB,
+        judgement=Judgement(verdict=Verdict.WRONG_ANSWER, score=1, max_score=cases, cases=[
+            CaseResult(verdict=Verdict.WRONG_ANSWER, output="x" * text, error="y" * text,
+                       message="m" * message) for _ in range(cases)]),
+    )
+
+
+def test_a_judgement_whose_case_texts_do_not_fit_keeps_its_cases_without_them() -> None:
+    result = judged(300, 64 * 1024)  # ≈ 37.5 MiB of case texts
+    room = output_budget(MIB, 0)
+    fitted = fit_document(result, room, encoded)
+    assert encoded(fitted) <= room
+    judgement = fitted.judgement
+    assert judgement is not None and len(judgement.cases) == 300
+    assert {(c.verdict, c.output, c.error, c.message) for c in judgement.cases} == {
+        (Verdict.WRONG_ANSWER, "", "", "m" * 10)}
+    assert judgement.message == CASES_CUT and judgement.score == 1
+    assert len(fitted.execute_output) > MIB // 2  # what room is left goes to the streams
+
+
+def test_cases_that_do_not_fit_even_without_texts_are_dropped() -> None:
+    result = judged(1000, 0, message=TEXT_KEPT * 4)  # ≈ 1 MiB of messages after cutting
+    room = output_budget(15 * MIB + MIB // 2, 0)  # beside a task of max_task_size
+    fitted = fit_document(result, room, encoded)
+    assert encoded(fitted) <= room
+    assert fitted.judgement is not None and fitted.judgement.cases == []
+    assert fitted.judgement.message == CASES_DROPPED
+    assert fitted.judgement.verdict == Verdict.WRONG_ANSWER
+
+
+@pytest.mark.integration
+def test_finish_of_a_judgement_over_the_document_limit_is_recorded(store: MongoStore) -> None:
+    task = make_task()
+    store.add(task)
+    assert [t.id for t in store.assign("ex", 1, at(1))] == [task.id]
+    assert store.finish(task.id, "ex", Status.SUCCESS, judged(300, 64 * 1024), at(2))
+    got = store.get(task.id)
+    assert got is not None and got.done and got.result and got.result.judgement
+    assert len(got.result.judgement.cases) == 300
+    assert got.result.judgement.message == CASES_CUT
+    assert got.result.execute_output == b"o" * MIB
