@@ -44,7 +44,7 @@ def reap_once(store: Store, expiry: float, at: _dt.datetime | None = None) -> li
     requeued = [
         task_id
         for task_id, holder in choose(store.stale_tasks(before), before)
-        if store.requeue(task_id, holder, now)
+        if store.requeue(task_id, holder, now, if_idle=True)
     ]
     removed = store.remove_executors(before)
     if requeued:

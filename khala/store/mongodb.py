@@ -315,8 +315,16 @@ class MongoStore(MongoJobs, Store):
         return self._briefs(lifecycle.select(lifecycle.HELD, executor=executor))
 
     @_unavailable
-    def requeue(self, task_id: str, executor: str, now: str) -> bool:
-        return self._update(task_id, lifecycle.REQUEUE.bind(executor=executor, now=now))
+    def requeue(self, task_id: str, executor: str, now: str, *, if_idle: bool = False) -> bool:
+        change = lifecycle.REQUEUE.bind(executor=executor, now=now)
+        oid = oid_of(task_id)
+        if not if_idle or oid is None:
+            return self._update(task_id, change)
+        with self._locks.hold_if_free(task_key(oid)) as free:  # FerretDB: see mongo_locks.py
+            if not free:
+                log.info("requeue of %s left for later: the task is being written", task_id)
+                return False
+            return self._write(oid, change)
 
     @_unavailable
     def stale_tasks(self, before: str) -> list[TaskBrief]:
@@ -329,9 +337,12 @@ class MongoStore(MongoJobs, Store):
         if oid is None:
             return False
         with self._locks.hold(task_key(oid)):  # FerretDB only: see store/mongo_locks.py
-            outcome = self._tasks.update_one(
-                {"_id": oid, **mongo_filter(change.where)}, {"$set": mongo_set(change.sets)}
-            )
+            return self._write(oid, change)
+
+    def _write(self, oid: ObjectId, change: Bound) -> bool:
+        outcome = self._tasks.update_one(
+            {"_id": oid, **mongo_filter(change.where)}, {"$set": mongo_set(change.sets)}
+        )
         return outcome.matched_count == 1
 
     def _briefs(self, where: Mapping[str, Cond]) -> list[TaskBrief]:
