@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from khala.model import Judgement, Reason, Result, StepReport
+from khala.store.codec import OUTPUT_FIELDS as STREAMS
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's maxBsonObjectSize
 DOCUMENT_MARGIN = 64 * 1024  # field names, reports, judgement headers, BSON framing
-STREAMS = ("compile_output", "compile_error", "execute_output", "execute_error")
 TEXT_KEPT = 1024  # characters of a case's message kept when the cases' texts do not fit
 CASES_CUT = "case outputs not kept: the result is larger than the store's document limit"
 CASES_DROPPED = "cases not kept: the result is larger than the store's document limit"
