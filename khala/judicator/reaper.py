@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from khala import lifecycle, model
 from khala.judicator.leader_loop import LeaderLoop
@@ -19,15 +19,23 @@ def cutoff(at: _dt.datetime, expiry: float) -> str:
     return model.format_time(at - _dt.timedelta(seconds=expiry))
 
 
-def choose(stale: Iterable[TaskBrief], before: str) -> list[tuple[str, str]]:
+def choose(
+    stale: Iterable[TaskBrief], before: str, live: Collection[str] = ()
+) -> list[tuple[str, str]]:
     """The reaper's choice: the (task id, holder) pairs to requeue out of the store's stale
     selection — those still in the life cycle's STALE selection at `before` (undone, held,
-    silent since before it). Each is requeued only while that holder still holds it."""
+    not reported on since before it) whose holder is not among the `live` executors (those
+    that reported at or after `before`). A task's own report time alone does not make it
+    silent: a live executor's report may be held up writing another task (a FerretDB lock its
+    dead judicator left) and then writes nothing about this one, yet the executor still runs
+    it. Its next report requeues whatever it no longer runs. Each pair is requeued only while
+    that holder still holds the task."""
     where = lifecycle.select(lifecycle.STALE, before=before)
     return [
         (brief.id, brief.executor)
         for brief in stale
         if brief.executor is not None
+        and brief.executor not in live
         and lifecycle.allows(
             where,
             lifecycle.State(done=brief.done, status=brief.status, executor=brief.executor,
@@ -37,14 +45,15 @@ def choose(stale: Iterable[TaskBrief], before: str) -> list[tuple[str, str]]:
 
 
 def reap_once(store: Store, expiry: float, at: _dt.datetime | None = None) -> list[str]:
-    """Requeue undone tasks whose holder has not reported within `expiry` seconds and forget
-    silent executors. Returns the requeued task ids."""
+    """Requeue undone tasks whose holder has not reported within `expiry` seconds (neither
+    about the task nor at all) and forget silent executors. Returns the requeued task ids."""
     at = at or _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
     before, now = cutoff(at, expiry), model.format_time(at)
+    live = {x.hostname for x in store.executors(before)}
     requeued = [
         task_id
-        for task_id, holder in choose(store.stale_tasks(before), before)
-        if store.requeue(task_id, holder, now, if_idle=True)
+        for task_id, holder in choose(store.stale_tasks(before), before, live)
+        if store.requeue(task_id, holder, now)
     ]
     removed = store.remove_executors(before)
     if requeued:

@@ -181,12 +181,21 @@ class JudicatorService:
         self, executor: str, finished: list[Task], running: list[TaskBrief],
         languages: list[Language],
     ) -> list[str]:
-        """Results first (each finish is conditional on this executor holding the task, so a
-        late result is dropped by the store): a client waiting for one sees it done before
-        the rest of the report is read. Then what it holds: progress is written only when the
-        status changed or the task's report time ages (it is the reaper's liveness mark),
-        tasks it lost are requeued, and its own record is refreshed (also rate-limited)."""
+        """The executor's own record first (rate-limited): it is the reaper's mark that the
+        executor lives, so a report held up below (a FerretDB task lock left by a dead
+        judicator: up to LOCK_WAIT_SECONDS, then Unavailable and the executor sends it again)
+        still keeps its other tasks from being requeued and run twice. Then results (each
+        finish is conditional on this executor holding the task, so a late result is dropped
+        by the store): a client waiting for one sees it done before the rest of the report is
+        read. Then what it holds: progress is written only when the status changed or the
+        task's report time ages, and tasks it lost are requeued."""
         now = model.now()
+        if self._touches.due(executor, languages, self.settings.expiry * REFRESH_SHARE):
+            try:
+                self.store.touch_executor(executor, now, languages)
+            except Exception:
+                self._touches.forget(executor)  # not written: the next report tries again
+                raise
         recorded = []
         for task in {t.id: t for t in finished}.values():
             if self.store.finish(
@@ -210,12 +219,6 @@ class JudicatorService:
         if requeued:
             log.warning("executor %s lost %s; back to the queue", executor, requeued)
             self.announce()
-        if self._touches.due(executor, languages, self.settings.expiry * REFRESH_SHARE):
-            try:
-                self.store.touch_executor(executor, now, languages)
-            except Exception:
-                self._touches.forget(executor)  # not written: the next report tries again
-                raise
         return cancel
 
     def _long_poll(

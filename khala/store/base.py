@@ -87,11 +87,8 @@ class Store(ABC):
         """Undone tasks currently assigned to `executor`."""
 
     @abstractmethod
-    def requeue(self, task_id: str, executor: str, now: str, *, if_idle: bool = False) -> bool:
-        """Undone task held by `executor` → Retrying with no executor. False otherwise.
-        `if_idle` (the reaper): also False, at once, while another writer is changing the task
-        — its holder may be handing its result in (only the FerretDB store has such writers
-        to wait for; see store/mongo_locks.py)."""
+    def requeue(self, task_id: str, executor: str, now: str) -> bool:
+        """Undone task held by `executor` → Retrying with no executor. False otherwise."""
 
     @abstractmethod
     def stale_tasks(self, before: str) -> list[TaskBrief]:

@@ -31,7 +31,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from khala.errors import Unavailable
-from khala.store.claims import CLAIM_STALE_SECONDS, Claimer, orphaned
+from khala.store.claims import Claimer, orphaned
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +115,13 @@ class Locks:
         with self._mine_lock:
             return lock.get("token") not in self._mine
 
-    def clear_if_orphaned(self, key: str, nested: bool = False, min_age: float = 0.0) -> bool:
-        """Whether the lock `key` is gone now (released, or orphaned and cleared by us; only
-        if at least `min_age` seconds old by the server's clock)."""
+    def clear_if_orphaned(self, key: str, nested: bool = False) -> bool:
+        """Whether the lock `key` is gone now (released, or orphaned and cleared by us)."""
         lock = self._claims.find_one({"_id": key})
         if lock is None:
             return True
         age = self._now() - float(lock.get("at", 0.0))
-        if age < min_age or not (orphaned(lock, age, self.claimer) or self._left_by_me(lock)):
+        if not (orphaned(lock, age, self.claimer) or self._left_by_me(lock)):
             return False
         marker = f"{key}/clear/{lock.get('token')}"
         token = self.try_take(marker)
@@ -147,25 +146,6 @@ class Locks:
         token = self._take_waiting(key)
         try:
             yield
-        finally:
-            self.release(key, token)
-
-    @contextlib.contextmanager
-    def hold_if_free(self, key: str) -> Iterator[bool]:
-        """Hold the lock `key` for the block if nobody holds it now (True), else go on at once
-        without it (False). Only a lock orphaned for over CLAIM_STALE_SECONDS is cleared here:
-        a fresher orphan is left to the writers that wait for it (store/mongo_locks.py)."""
-        if not self.enabled:
-            yield True
-            return
-        token = self.try_take(key)
-        if token is None and self.clear_if_orphaned(key, min_age=CLAIM_STALE_SECONDS):
-            token = self.try_take(key)
-        if token is None:
-            yield False
-            return
-        try:
-            yield True
         finally:
             self.release(key, token)
 

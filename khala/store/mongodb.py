@@ -315,16 +315,8 @@ class MongoStore(MongoJobs, Store):
         return self._briefs(lifecycle.select(lifecycle.HELD, executor=executor))
 
     @_unavailable
-    def requeue(self, task_id: str, executor: str, now: str, *, if_idle: bool = False) -> bool:
-        change = lifecycle.REQUEUE.bind(executor=executor, now=now)
-        oid = oid_of(task_id)
-        if not if_idle or oid is None:
-            return self._update(task_id, change)
-        with self._locks.hold_if_free(task_key(oid)) as free:  # FerretDB: see mongo_locks.py
-            if not free:
-                log.info("requeue of %s left for later: the task is being written", task_id)
-                return False
-            return self._write(oid, change)
+    def requeue(self, task_id: str, executor: str, now: str) -> bool:
+        return self._update(task_id, lifecycle.REQUEUE.bind(executor=executor, now=now))
 
     @_unavailable
     def stale_tasks(self, before: str) -> list[TaskBrief]:

@@ -251,7 +251,7 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
     def held_by(self, executor: str) -> list[TaskBrief]:
         return self._briefs(lifecycle.select(lifecycle.HELD, executor=executor))
 
-    def requeue(self, task_id: str, executor: str, now: str, *, if_idle: bool = False) -> bool:
+    def requeue(self, task_id: str, executor: str, now: str) -> bool:
         return self._change(task_id, lifecycle.REQUEUE.bind(executor=executor, now=now))
 
     def stale_tasks(self, before: str) -> list[TaskBrief]:

@@ -49,6 +49,14 @@ def test_choice_keeps_the_stores_order_and_is_empty_for_nothing() -> None:
     assert choose(briefs, at(0)) == []
 
 
+def test_choice_leaves_the_tasks_of_live_executors_however_old_their_report() -> None:
+    """A live executor (one that reported since the cutoff) keeps its tasks even when nothing
+    was written about them lately: its report may have stalled on another task's lock."""
+    mine, theirs = brief("alive", 1), brief("silent", 1)
+    assert choose([mine, theirs], at(10), live={"alive"}) == [(theirs.id, "silent")]
+    assert choose([mine, theirs], at(10), live={"alive", "silent"}) == []
+
+
 def test_a_pass_requeues_silent_holders_tasks_and_forgets_silent_executors(
     tmp_path: Path,
 ) -> None:
@@ -61,8 +69,7 @@ def test_a_pass_requeues_silent_holders_tasks_and_forgets_silent_executors(
     store.assign("silent", 2, at(0))
     store.assign("alive", 1, at(0))
     store.finish(tasks[1].id, "silent", Status.SUCCESS, Result(), at(1))  # done: stays done
-    store.touch_executor("alive", at(25))
-    store.progress(tasks[2].id, "alive", Status.RUNNING, at(25))
+    store.touch_executor("alive", at(25))  # its task's own report time stays at 0
 
     assert reap_once(store, expiry=10, at=T0 + dt.timedelta(seconds=30)) == [tasks[0].id]
     requeued = store.get(tasks[0].id)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from khala.model import Result, Status, StepReport, Task
-from khala.store.claims import CLAIM_MIN_AGE, CLAIM_STALE_SECONDS
+from khala.store.claims import CLAIM_MIN_AGE
 from khala.store.mongodb import MongoStore
 from tests.store.test_contract import add_tasks, at
 
@@ -203,23 +203,3 @@ def test_a_lock_this_judicator_failed_to_release_is_cleared_at_once(
     assert time.monotonic() - started < CLAIM_MIN_AGE
     assert store._claims.count_documents({}) == 0
 
-
-def test_the_reaper_leaves_a_task_being_written_to_its_writer(
-    stores: tuple[MongoStore, MongoStore],
-) -> None:
-    """The reaper's requeue does not wait for a task's lock: the holder may be handing its
-    result in behind a lock its judicator left when it died, and must win once etcd says that
-    judicator is gone (the reaper found the task stale only because that report waited). Only
-    a lock orphaned past CLAIM_STALE_SECONDS is the reaper's to clear."""
-    store = stores[0]
-    store.set_claimer("me", {"gone": False}.get)
-    busy, stale = held_tasks(store)[:2]
-    lock_of(store, busy.id, "gone", age=2 * CLAIM_MIN_AGE)  # a waiting writer would clear it
-    started = time.monotonic()
-    assert not store.requeue(busy.id, "ex", at(2), if_idle=True)
-    assert time.monotonic() - started < CLAIM_MIN_AGE  # no waiting
-    assert store.finish(busy.id, "ex", Status.SUCCESS, Result(), at(2))  # the writer wins
-    lock_of(store, stale.id, "gone", age=CLAIM_STALE_SECONDS + 5)
-    assert store.requeue(stale.id, "ex", at(2), if_idle=True)
-    assert store.get(stale.id).status == Status.RETRYING  # type: ignore[union-attr]
-    assert store._claims.count_documents({}) == 0

@@ -1,0 +1,93 @@
+"""A report held up by one task's lock must not get the executor's other tasks run twice.
+
+On FerretDB every task write takes a lock (khala/store/mongo_locks.py). A judicator killed while
+writing task X leaves X's lock behind; until etcd drops that judicator (its lease's TTL) a
+write to X waits LOCK_WAIT_SECONDS and then gives up (Unavailable, the executor sends its report
+again). Such a report used to write nothing: the executor's record was touched last, so after
+the expiry the new leader's reaper found the executor's *other* task Y silent and requeued it,
+and Y ran twice (tests/cluster/test_failover.py::test_leader_sigkill_under_load, rarely). Here
+the same state is built on the real FerretDB server and the judicator's service: the reaper
+must leave Y to its live executor, and take it once the executor is really silent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+
+from khala import model
+from khala.config import JudicatorSettings
+from khala.discovery.static import StandaloneRegistration
+from khala.errors import Unavailable
+from khala.judicator.notifier import Notifier
+from khala.judicator.reaper import reap_once
+from khala.judicator.service import JudicatorService
+from khala.model import Execute, Result, Status, Task, TaskBrief
+from khala.store.mongodb import MongoStore
+
+EXPIRY = 10.0  # seconds: the reaper's silence bound, as the judicator's --expiry
+
+
+@pytest.fixture
+def store(mongo_url: str) -> Iterator[MongoStore]:
+    opened = MongoStore.from_url(mongo_url)
+    # "zombie": a judicator etcd still lists (its lease has not run out): its locks stand.
+    opened.set_claimer("me", {"zombie": True}.get)
+    yield opened
+    opened.close()
+
+
+def ago(seconds: float) -> str:
+    return model.format_time(
+        dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=seconds))
+
+
+def later(seconds: float) -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=seconds)
+
+
+def service_on(store: MongoStore) -> JudicatorService:
+    settings = JudicatorSettings(expiry=EXPIRY, store="mongodb://unused")
+    return JudicatorService(store, settings, Notifier(), StandaloneRegistration())
+
+
+def held_pair(store: MongoStore) -> tuple[Task, Task]:
+    """Two tasks held by executor "ex" since 2 × EXPIRY ago: both look silent by their own
+    report times."""
+    tasks = [Task(id=model.new_id(), execute=Execute(command="true"), add_time=ago(30 + i))
+             for i in range(2)]
+    for task in tasks:
+        store.add(task)
+    assert len(store.assign("ex", 2, ago(2 * EXPIRY))) == 2
+    return tasks[0], tasks[1]
+
+
+def test_a_report_stalled_on_a_dead_judicators_lock_keeps_its_executors_tasks(
+    store: MongoStore,
+) -> None:
+    x, y = held_pair(store)
+    store._claims.insert_one({"_id": x.id, "judicator": "zombie", "incarnation": "dead",
+                              "at": store._clock.now(), "token": "left"})
+    service = service_on(store)
+    done = Task(id=x.id, status=Status.SUCCESS, result=Result())
+    running = TaskBrief(id=y.id, done=False, status=Status.RUNNING, executor="ex",
+                        report_time="")
+
+    with pytest.raises(Unavailable):  # X's lock stands: the executor will send this again
+        service.report("ex", [done], [running], vacant=0)
+
+    assert [e.hostname for e in store.executors(ago(EXPIRY))] == ["ex"]  # it lives
+    assert reap_once(store, EXPIRY) == []  # so Y stays its (and X too)
+    got = store.get(y.id)
+    assert got is not None and (got.executor, got.status) == ("ex", Status.COMPILING)
+
+    store._claims.delete_one({"_id": x.id})  # etcd dropped the zombie: its lock is cleared
+    assert service.report("ex", [done], [running], vacant=0).cancel == [x.id]
+    got = store.get(x.id)
+    assert got is not None and (got.done, got.status) == (True, Status.SUCCESS)
+    # The executor then falls silent: past the expiry its task goes back to the queue.
+    assert reap_once(store, EXPIRY, at=later(2 * EXPIRY)) == [y.id]
+    got = store.get(y.id)
+    assert got is not None and (got.executor, got.status) == (None, Status.RETRYING)
