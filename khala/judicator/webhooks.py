@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 MAX_URL = 2048
 PASS_SECONDS = 0.2  # how often the leader looks for due webhooks
 SWEEP_SECONDS = 10.0  # how often pending webhooks of tasks finished elsewhere are re-checked
+SWEEP_PAGE = 500  # pending webhooks checked per sweep (the next sweep takes the next page)
 USER_AGENT = "khala-webhook/1"
 
 
@@ -92,6 +93,7 @@ class WebhookSender:
         if settings.webhook_secret_file:
             with open(settings.webhook_secret_file, "rb") as fh:
                 self.secret = fh.read().strip()
+        self._swept_to = ""  # the last task id of the sweep's previous page ("": from the start)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="khala-webhooks", daemon=True)
@@ -137,7 +139,11 @@ class WebhookSender:
             log.warning("webhooks of finished tasks not marked due at stop", exc_info=True)
 
     def _sweep(self) -> None:
-        done = [i for i in self.ops.pending_webhooks(500) if self.is_done(i)]
+        """One page of pending webhooks: those whose task is done are marked due. Pages go
+        round by task id, so many pending webhooks of undone tasks never hide a done one."""
+        pending = self.ops.pending_webhooks(SWEEP_PAGE, self._swept_to)
+        self._swept_to = pending[-1] if len(pending) == SWEEP_PAGE else ""
+        done = [i for i in pending if self.is_done(i)]
         self.ops.webhooks_ready(done, model.now())
 
     def _deliver_one(self) -> bool:

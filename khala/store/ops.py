@@ -60,8 +60,9 @@ class OpsStore(ABC):
         pending."""
 
     @abstractmethod
-    def pending_webhooks(self, limit: int) -> list[str]:
-        """Task ids of webhooks still pending (a sweep checks whether their task is done)."""
+    def pending_webhooks(self, limit: int, after: str = "") -> list[str]:
+        """Up to `limit` task ids of webhooks still pending, in id order, after `after` (a
+        sweep checks whether their task is done, page by page)."""
 
     @abstractmethod
     def claim_webhook(self, now: str, lease_until: str) -> dict[str, Any] | None:
@@ -132,9 +133,10 @@ class SqliteOpsStore(OpsStore):
                                     "task_id=? AND state='pending'", (now, task_id)).rowcount
         return readied
 
-    def pending_webhooks(self, limit: int) -> list[str]:
-        rows = self._conn().execute("SELECT task_id FROM webhooks WHERE state='pending' "
-                                    "LIMIT ?", (limit,)).fetchall()
+    def pending_webhooks(self, limit: int, after: str = "") -> list[str]:
+        rows = self._conn().execute("SELECT task_id FROM webhooks WHERE state='pending' AND "
+                                    "task_id > ? ORDER BY task_id LIMIT ?",
+                                    (after, limit)).fetchall()
         return [r[0] for r in rows]
 
     def claim_webhook(self, now: str, lease_until: str) -> dict[str, Any] | None:
@@ -212,8 +214,9 @@ class MongoOpsStore(OpsStore):
                                            {"$set": {"state": "ready", "next_at": now}}
                                            ).modified_count)
 
-    def pending_webhooks(self, limit: int) -> list[str]:
-        return [d["_id"] for d in self._hooks.find({"state": "pending"}, {"_id": 1}).limit(limit)]
+    def pending_webhooks(self, limit: int, after: str = "") -> list[str]:
+        found = self._hooks.find({"state": "pending", "_id": {"$gt": after}}, {"_id": 1})
+        return [d["_id"] for d in found.sort("_id", 1).limit(limit)]
 
     def claim_webhook(self, now: str, lease_until: str) -> dict[str, Any] | None:
         due = {"$or": [{"state": "ready", "next_at": {"$lte": now}},

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import Path
 
 import pytest
 
 from khala.judicator.webhooks import WebhookSender, check_callback_url, signature
+from khala.store.ops import open_ops_store
 
 
 @pytest.mark.parametrize("url", ["ftp://h/x", "http:///x", "http://u:p@example.org/",
@@ -42,3 +44,25 @@ def test_the_sender_marks_what_finished_here_due_when_it_stops() -> None:
     sender._stop.set()  # stopped before any pass: only the flush on the way out can run
     sender._loop()
     assert flushes == [1]
+
+
+def test_the_sweep_pages_past_pending_webhooks_of_undone_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Webhooks of tasks finished on a judicator that died before marking them due are found
+    by the leader's sweep; a full page of undone tasks' webhooks must not hide them for ever."""
+    monkeypatch.setattr("khala.judicator.webhooks.SWEEP_PAGE", 2)
+    ops = open_ops_store(f"sqlite:///{tmp_path}/khala.db")
+    for task_id in ["a1", "a2", "a3", "a4", "z9"]:
+        ops.add_webhook(task_id, f"http://h/{task_id}")
+    sender = WebhookSender(ops, lambda _id: None, lambda task_id: task_id == "z9",
+                           lambda: True, _Settings())
+    sweeps = 0
+    while ops.webhook("z9")["state"] == "pending" and sweeps < 10:  # type: ignore[index]
+        sender._sweep()
+        sweeps += 1
+    assert (sweeps, ops.webhook("z9")["state"]) == (3, "ready")  # type: ignore[index]
+    assert [ops.webhook(i)["state"] for i in ["a1", "a4"]] == ["pending"] * 2  # type: ignore[index]
+    sender._sweep()  # round again from the start
+    assert sender._swept_to == "a2"
+    ops.close()

@@ -94,3 +94,15 @@ def test_webhook_claims_are_exclusive_and_retry(stores: tuple[Store, Callable[[]
     final = two.webhook("t1")
     assert final is not None and final["state"] == "delivered" and final["attempts"] == 2
     assert two.webhook("nope") is None
+
+
+def test_pending_webhooks_come_in_pages_by_task_id(stores: tuple[Store, Callable[[], OpsStore]]
+                                                   ) -> None:
+    _, open_ops = stores
+    ops = open_ops()
+    for task_id in ["t3", "t1", "t5", "t2", "t4"]:
+        ops.add_webhook(task_id, f"http://h/{task_id}")
+    ops.webhooks_ready(["t2"], at(1))  # no longer pending
+    assert ops.pending_webhooks(2) == ["t1", "t3"]
+    assert ops.pending_webhooks(2, "t3") == ["t4", "t5"]
+    assert ops.pending_webhooks(2, "t5") == []
