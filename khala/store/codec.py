@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import asdict
-from typing import Any
+from collections.abc import Hashable
+from dataclasses import asdict, fields
+from functools import cache
+from typing import Any, TypeVar, cast
 
 from khala.model import (
     Case,
@@ -27,6 +29,20 @@ from khala.model import (
     verdict_of,
 )
 
+T = TypeVar("T")
+
+
+@cache
+def _field_names(cls: Any) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
+def _known(cls: type[T], doc: dict[str, Any]) -> T:
+    """`cls(**doc)` without the keys `cls` does not know: a field stored by a newer version
+    of Khala (a rolling upgrade, or a downgrade) is skipped, not an error on every read."""
+    names = _field_names(cast(Hashable, cls))
+    return cls(**{k: v for k, v in doc.items() if k in names})
+
 
 def spec_to_json(task: Task) -> str:
     """The compile/execute settings of a task, without the two zip payloads."""
@@ -44,27 +60,28 @@ def spec_from_json(text: str, source: bytes, data: bytes) -> tuple[Compile, Exec
 
 
 def compile_from_dict(doc: dict[str, Any]) -> Compile:
-    return Compile(**doc)
+    return _known(Compile, doc)
 
 
 def execute_from_dict(doc: dict[str, Any]) -> Execute:
     """The execute part from a plain document, its judging parts rebuilt."""
     doc = dict(doc)
-    doc["cases"] = [Case(**c) for c in doc.get("cases") or []]
+    doc["cases"] = [_known(Case, c) for c in doc.get("cases") or []]
     compare = doc.get("compare")
     if compare is not None:
         checker = compare.get("checker")
-        doc["compare"] = Compare(**{**compare, "mode": compare_mode_of(compare["mode"]),
-                                    "checker": None if checker is None else Checker(**checker)})
-    return Execute(**doc)
+        doc["compare"] = _known(Compare, {
+            **compare, "mode": compare_mode_of(compare["mode"]),
+            "checker": None if checker is None else _known(Checker, checker)})
+    return _known(Execute, doc)
 
 
 def judgement_from_dict(doc: dict[str, Any] | None) -> Judgement | None:
     if doc is None:
         return None
-    cases = [CaseResult(**{**c, "verdict": verdict_of(c.get("verdict"))})
+    cases = [_known(CaseResult, {**c, "verdict": verdict_of(c.get("verdict"))})
              for c in doc.get("cases") or []]
-    return Judgement(**{**doc, "verdict": verdict_of(doc.get("verdict")), "cases": cases})
+    return _known(Judgement, {**doc, "verdict": verdict_of(doc.get("verdict")), "cases": cases})
 
 
 OUTPUT_FIELDS = ("compile_output", "compile_error", "execute_output", "execute_error")
@@ -94,11 +111,11 @@ def result_from_dict(doc: dict[str, Any] | None) -> Result | None:
         if doc.get(key) is not None:
             doc[key] = _step_report(doc[key])
     doc["judgement"] = judgement_from_dict(doc.get("judgement"))
-    return Result(**doc)
+    return _known(Result, doc)
 
 
 def _step_report(doc: dict[str, Any]) -> StepReport:
-    return StepReport(**{**doc, "reason": reason_of(doc.get("reason", Reason.OK))})
+    return _known(StepReport, {**doc, "reason": reason_of(doc.get("reason", Reason.OK))})
 
 
 def result_to_json(result: Result | None) -> str | None:

@@ -6,8 +6,23 @@ from __future__ import annotations
 
 import json
 
-from khala.model import Execute
-from khala.store.codec import execute_from_dict, spec_from_json, spec_to_json
+from khala.model import (
+    Case,
+    CaseResult,
+    Compare,
+    Execute,
+    Judgement,
+    Result,
+    StepReport,
+    Verdict,
+)
+from khala.store.codec import (
+    execute_from_dict,
+    result_from_json,
+    result_to_json,
+    spec_from_json,
+    spec_to_json,
+)
 from tests.store.test_contract import make_task
 
 
@@ -24,3 +39,22 @@ def test_execute_disk_limit_round_trips_through_the_spec() -> None:
     assert json.loads(spec_to_json(task))["execute"]["disk_limit"] == 1 << 20
     _, execute = spec_from_json(spec_to_json(task), b"", b"")
     assert execute == task.execute
+
+
+def test_fields_a_newer_version_stored_are_skipped_on_read() -> None:
+    """A rolling upgrade: a newer judicator stores a field this version does not know, in the
+    spec, a case, the comparison, the result and its reports; every read still works."""
+    task = make_task(execute=Execute(command="true", cases=[Case(input="1", standard="1")],
+                                     compare=Compare()))
+    spec = json.loads(spec_to_json(task))
+    for part in (spec["compile"], spec["execute"], spec["execute"]["cases"][0],
+                 spec["execute"]["compare"]):
+        part["from_the_future"] = 1
+    compile_part, execute = spec_from_json(json.dumps(spec), task.compile.source, b"")
+    assert (compile_part, execute) == (task.compile, task.execute)
+    result = Result(compile_report=StepReport(time=1),
+                    judgement=Judgement(verdict=Verdict.ACCEPTED, cases=[CaseResult()]))
+    doc = json.loads(result_to_json(result) or "")
+    for part in (doc, doc["compile_report"], doc["judgement"], doc["judgement"]["cases"][0]):
+        part["from_the_future"] = 1
+    assert result_from_json(json.dumps(doc)) == result
