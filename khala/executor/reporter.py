@@ -177,7 +177,7 @@ class Reporter:
         if answer.judicator != self._judicator:
             log.info("executor %s reports to judicator at %s", self.name, answer.judicator)
             self._judicator = answer.judicator
-        self.slots.handed_in(report.complete)
+        self.slots.handed_in(rules.taken(report.complete, answer.cancel))
         plan = self._apply(answer)
         busy = rules.report_again(plan, self.slots.snapshot(), bool(report.complete),
                                    self.draining())

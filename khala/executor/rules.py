@@ -59,6 +59,15 @@ def busy_answer(plan: AnswerPlan) -> bool:
     return bool(plan.stop or plan.start or plan.fail or plan.refuse)
 
 
+def taken(sent: list[Task], cancel: list[str]) -> list[Task]:
+    """The results a judicator took: those named in its answer's `cancel` (every Khala
+    judicator names each result it recorded or dropped as late). One it left out could not
+    be written yet (its task was locked in the store): it stays in the outbox and goes again
+    with the next report."""
+    named = set(cancel)
+    return [task for task in sent if task.id in named]
+
+
 def report_again(plan: AnswerPlan, after: Snapshot, handed_in: bool, draining: bool) -> bool:
     """Whether to report again at once after applying an answer (`after`: the slots then).
     Yes when the answer stopped, failed or refused tasks (tell the judicator now) or something

@@ -14,6 +14,7 @@ from khala.discovery import Discovery, open_discovery, open_registration
 from khala.judicator.notifier import Notifier
 from khala.judicator.ops import OpsApi
 from khala.judicator.reaper import Reaper
+from khala.judicator.rules import REFRESH_SHARE
 from khala.judicator.scheduler import Scheduler
 from khala.judicator.service import JudicatorService
 from khala.judicator.webhooks import WebhookSender, task_body
@@ -50,7 +51,9 @@ class JudicatorServer:
         self.notifier = Notifier()
         # Which judicators are alive, as etcd sees them: claims of the dead are cleared at once.
         self.peers: Discovery | None = open_discovery(settings) if settings.etcd else None
-        self.store.set_claimer(self.name, self._is_live)
+        # A report's write waits for a task's lock no longer than the executor's record stays
+        # fresh (judicator/service.py `_apply_report`): a report never outlives its liveness.
+        self.store.set_claimer(self.name, self._is_live, settings.expiry * REFRESH_SHARE)
         host, port = parse_hostport(settings.listen)
         auth = NodeAuth.from_file(settings.cluster_secret_file)
         if auth is None and not is_loopback(host):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from khala import model
 from khala.config import JudicatorSettings
 from khala.discovery.base import Registration
-from khala.errors import InvalidInput, NotFound
+from khala.errors import InvalidInput, Locked, NotFound
 from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
 from khala.judicator.rules import (
@@ -182,13 +183,15 @@ class JudicatorService:
         languages: list[Language],
     ) -> list[str]:
         """The executor's own record first (rate-limited): it is the reaper's mark that the
-        executor lives, so a report held up below (a FerretDB task lock left by a dead
-        judicator: up to LOCK_WAIT_SECONDS, then Unavailable and the executor sends it again)
-        still keeps its other tasks from being requeued and run twice. Then results (each
-        finish is conditional on this executor holding the task, so a late result is dropped
-        by the store): a client waiting for one sees it done before the rest of the report is
-        read. Then what it holds: progress is written only when the status changed or the
-        task's report time ages, and tasks it lost are requeued."""
+        executor lives. Then results (each finish is conditional on this executor holding the
+        task, so a late result is dropped by the store): a client waiting for one sees it done
+        before the rest of the report is read. Then what it holds: progress is written only
+        when the status changed or the task's report time ages, and tasks it lost are
+        requeued. A write that finds its task locked for long (on FerretDB, a lock a dead
+        judicator left until etcd drops it; the store waits at most expiry/4) is left for the
+        executor's next report: a result stays with the executor (its id is not in the
+        answer's `cancel`), and the rest of the report is written, so the report never stalls
+        past the executor's liveness and no other task of it is requeued and run twice."""
         now = model.now()
         if self._touches.due(executor, languages, self.settings.expiry * REFRESH_SHARE):
             try:
@@ -196,30 +199,52 @@ class JudicatorService:
             except Exception:
                 self._touches.forget(executor)  # not written: the next report tries again
                 raise
-        recorded = []
-        for task in {t.id: t for t in finished}.values():
-            if self.store.finish(
-                task.id, executor, final_status(task.status), task.result or Result(), now
-            ):
-                recorded.append(task.id)
-            else:
-                log.info("late result for %s from %s dropped", task.id, executor)
-        self._finished(recorded)
+        deferred = self._record_results(executor, finished, now)
         held = {b.id: b for b in self.store.held_by(executor)}
         plan = plan_report(set(held), finished, running)
-        cancel = list(plan.cancel)
+        cancel = [i for i in plan.cancel if i not in deferred]
         fresh = model.time_before(self.settings.expiry * REFRESH_SHARE)
         for brief in plan.progress:
             status = progress_status(brief.status)
             if not needs_progress(held[brief.id], status, fresh):
                 continue
-            if not self.store.progress(brief.id, executor, status, now):
+            written = self._unless_locked(self.store.progress, brief.id, executor, status, now)
+            if written is False:
                 cancel.append(brief.id)
-        requeued = [i for i in plan.lost if self.store.requeue(i, executor, now)]
+        requeued = [i for i in plan.lost if self._unless_locked(self.store.requeue, i, executor,
+                                                                  now)]
         if requeued:
             log.warning("executor %s lost %s; back to the queue", executor, requeued)
             self.announce()
         return cancel
+
+    def _record_results(self, executor: str, finished: list[Task], now: str) -> set[str]:
+        """Write the results of a report; the ids of those left for the next report (their
+        task was locked)."""
+        recorded, deferred = [], set()
+        for task in {t.id: t for t in finished}.values():
+            status, result = final_status(task.status), task.result or Result()
+            written = self._unless_locked(self.store.finish, task.id, executor, status, result,
+                                          now)
+            if written:
+                recorded.append(task.id)
+            elif written is None:
+                deferred.add(task.id)
+            else:
+                log.info("late result for %s from %s dropped", task.id, executor)
+        self._finished(recorded)
+        return deferred
+
+    @staticmethod
+    def _unless_locked(write: Callable[..., bool], task_id: str, *args: Any) -> bool | None:
+        """`write(task_id, *args)`; None when the task stayed locked (Locked: see
+        store/mongo_locks.py)."""
+        try:
+            return write(task_id, *args)
+        except Locked:
+            log.warning("task %s is locked (a dead judicator's lock?): left for the next report",
+                        task_id)
+            return None
 
     def _long_poll(
         self,

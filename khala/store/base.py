@@ -179,10 +179,14 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ life cycle
 
-    def set_claimer(self, name: str, is_live: Callable[[str], bool | None]) -> None:  # noqa: B027
+    def set_claimer(  # noqa: B027 - optional hook
+        self, name: str, is_live: Callable[[str], bool | None], lock_wait: float | None = None
+    ) -> None:
         """Who assigns through this store (a judicator's registered name) and how to tell
         whether another judicator is alive (True/False, None = cannot tell). A store that
-        marks tasks while assigning (MongoStore on FerretDB) clears marks of the dead with it."""
+        marks tasks while assigning (MongoStore on FerretDB) clears marks of the dead with it.
+        `lock_wait`: how long a write may wait for another judicator's mark on its task
+        before it raises Unavailable (such a store caps it; None keeps its default)."""
 
     def release_thread(self) -> None:  # noqa: B027 - optional hook
         """Release what the calling thread holds (its connection); called when a client

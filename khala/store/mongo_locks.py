@@ -30,15 +30,17 @@ from typing import Any
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from khala.errors import Unavailable
+from khala.errors import Locked
 from khala.store.claims import Claimer, orphaned
 
 log = logging.getLogger(__name__)
 
-#: How long a write waits for another judicator's lock on the same document before giving up
-#: with Unavailable (the caller's retry path runs: an executor sends its report again). Locks
-#: are held for a few milliseconds; this bound is only reached when a lock's judicator died and
-#: its liveness is not known yet (see claims.CLAIM_MIN_AGE, CLAIM_STALE_SECONDS).
+#: The longest a write waits for another judicator's lock on the same document before giving
+#: up with Locked (an Unavailable: a client's call fails and may be retried; a report leaves
+#: that task for its next report, judicator/service.py). A judicator lowers it to a quarter of
+#: its executor expiry (`set_wait`). Locks are held for a few milliseconds; the bound is only
+#: reached when a lock's judicator died and its liveness is not known yet (see
+#: claims.CLAIM_MIN_AGE, CLAIM_STALE_SECONDS).
 LOCK_WAIT_SECONDS = 5.0
 #: Sleep between attempts to take a held lock: first, then doubling up to the maximum.
 LOCK_RETRY_FIRST, LOCK_RETRY_MAX = 0.001, 0.05
@@ -74,10 +76,15 @@ class Locks:
         self._now = now  # the server's clock, seconds
         self.enabled = enabled
         self.claimer = Claimer()
+        self.wait = LOCK_WAIT_SECONDS  # how long a write waits for a held lock (set_wait)
         # Tokens of the locks this process holds (or is taking) now: a lock of this incarnation
         # whose token is not among them was left by a release that failed (server unreachable).
         self._mine: set[str] = set()
         self._mine_lock = threading.Lock()
+
+    def set_wait(self, seconds: float) -> None:
+        """Wait at most `seconds` (and never over LOCK_WAIT_SECONDS) for a held lock."""
+        self.wait = max(0.0, min(LOCK_WAIT_SECONDS, seconds))
 
     def try_take(self, key: str) -> str | None:
         """One attempt: the lock's token if this caller took it, None if it is held."""
@@ -139,7 +146,7 @@ class Locks:
     @contextlib.contextmanager
     def hold(self, key: str) -> Iterator[None]:
         """Hold the lock `key` for the block, waiting (bounded) while someone else holds it.
-        Raises Unavailable past LOCK_WAIT_SECONDS."""
+        Raises Locked (an Unavailable) past `wait` seconds."""
         if not self.enabled:
             yield
             return
@@ -151,7 +158,7 @@ class Locks:
 
     def _take_waiting(self, key: str) -> str:
         inspected = -LOCK_INSPECT_SECONDS
-        for delay in retry_delays():
+        for delay in retry_delays(self.wait):
             token = self.try_take(key)
             if token is not None:
                 return token
@@ -162,5 +169,5 @@ class Locks:
             time.sleep(delay)
         token = self.try_take(key)
         if token is None:
-            raise Unavailable(f"store lock {key!r} held for over {LOCK_WAIT_SECONDS:.0f} s")
+            raise Locked(f"store lock {key!r} held for over {self.wait:.1f} s")
         return token

@@ -155,8 +155,11 @@ class MongoStore(MongoJobs, Store):
         self._locks = Locks(self._claims, self._clock.now, enabled=not atomic_updates(client))
         self._backoff = Backoff()
 
-    def set_claimer(self, name: str, is_live: Callable[[str], bool | None]) -> None:
+    def set_claimer(self, name: str, is_live: Callable[[str], bool | None],
+                    lock_wait: float | None = None) -> None:
         self._locks.claimer = Claimer(name, is_live)
+        if lock_wait is not None:
+            self._locks.set_wait(lock_wait)
 
     @classmethod
     def from_url(

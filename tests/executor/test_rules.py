@@ -140,3 +140,12 @@ def test_stop_steps() -> None:
     assert rules.stop_step(killed, 12.0, True, True, True) == "run"  # handing back
     assert rules.stop_step(killed, 12.0, False, True, True) == "exit"
     assert rules.stop_step(killed, 15.0, True, True, True) == "exit"  # hand-back time over
+
+
+def test_a_result_the_judicator_did_not_name_stays_to_be_sent_again() -> None:
+    """A judicator names every result it recorded (or dropped as late) in `cancel`; one left
+    out found its task locked and goes again with the next report."""
+    one, two = Task(id="a" * 24), Task(id="b" * 24)
+    assert rules.taken([one, two], ["b" * 24, "c" * 24]) == [two]
+    assert rules.taken([one, two], []) == []
+    assert rules.taken([], ["a" * 24]) == []
