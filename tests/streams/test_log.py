@@ -149,3 +149,17 @@ def test_stdin_feed_other_sender_starts_at_zero_and_wakes_blocked_offer() -> Non
     assert accepted == 0 and isinstance(outcome[0], Superseded)
     feed.stop()
     assert feed.offer(new, 0, b"x", 1) is None  # the step ended
+
+
+def test_read_returns_at_a_wake_that_came_since_the_count() -> None:
+    """The stream writer takes the count, then its input acknowledgements, then reads: a wake
+    in between (input queued meanwhile) must not leave the read waiting its full timeout."""
+    tasklog = TaskLog(100)
+    since = tasklog.wakes()
+    tasklog.wake()
+    started = time.monotonic()
+    batch = tasklog.read(new_position(), 0, 5.0, since)
+    assert batch.items == [] and time.monotonic() - started < 1.0
+    started = time.monotonic()
+    tasklog.read(new_position(), 0, 0.2, tasklog.wakes())  # no wake since: waits
+    assert time.monotonic() - started >= 0.2
