@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from khala.streams.registry import EndpointLookup
 
 POLL_MIN, POLL_MAX = 0.02, 0.5  # seconds between reads of a task no executor streams
 END_WAIT = 10.0  # seconds to wait for the judicators to record a task its executor ended
-INPUT_BUFFER = 1024 * 1024  # input bytes held until the task's executor is connected
+INPUT_BUFFER = 1024 * 1024  # input bytes held until the task's executor has queued them
 
 
 @dataclass
@@ -73,10 +74,13 @@ class Follower:
         self.max_seconds = max_seconds
         self.stopped = threading.Event()
         self._cond = threading.Condition()
-        self._conn: StreamConnection | None = None
-        self._pending: list[bytes] = []
-        self._pending_size = 0
+        self._order = threading.Lock()  # input frames leave in offset order
+        self._conn: StreamConnection | None = None  # the connection holding the task's input
+        self._sender = uuid.uuid4().hex  # names this follower's input on every connection
+        self._held = bytearray()  # input from offset _acked on, not yet queued by the executor
+        self._acked = 0
         self._input_closed = False
+        self._input_lost = False  # another sender took the input over, or a new run lost it
 
     def first(self) -> Task:
         code, task = self.client.find(self.ref)
@@ -87,33 +91,40 @@ class Follower:
     # ------------------------------------------------------------------ input
 
     def send_input(self, data: bytes) -> bool:
-        """Forward input (blocks while INPUT_BUFFER bytes wait for a connection); False when
-        it cannot go anywhere any more."""
+        """Forward input. It is held until the task's executor says it queued it (and sent
+        again on the next connection when one is lost); blocks while INPUT_BUFFER bytes are
+        held. False when it cannot go anywhere any more."""
         with self._cond:
-            self._cond.wait_for(lambda: self._conn is not None or self.stopped.is_set()
-                                or self._pending_size < INPUT_BUFFER, self.max_seconds)
-            if self._input_closed or self.stopped.is_set():
+            self._cond.wait_for(lambda: self._refused() or len(self._held) < INPUT_BUFFER,
+                                self.max_seconds)
+            if len(self._held) >= INPUT_BUFFER:
                 return False
-            if self._conn is None:
-                self._pending.append(data)
-                self._pending_size += len(data)
-                return True
-            conn = self._conn
-        try:
-            conn.send_input(data)  # blocks while the executor's queue is full: backpressure
-        except OSError:
-            return False
+        with self._order:
+            with self._cond:
+                if self._refused():
+                    return False
+                offset = self._acked + len(self._held)
+                self._held += data
+                conn = self._conn
+            if conn is not None:
+                try:
+                    conn.send_input(offset, data)  # blocks while the executor's queue is full
+                except OSError:
+                    pass  # held: the next connection sends it
         return True
 
     def close_input(self) -> None:
-        with self._cond:
-            self._input_closed = True
-            conn = self._conn
-        if conn is not None:
-            try:
-                conn.close_input()
-            except OSError:
-                pass
+        with self._order:
+            with self._cond:
+                if self._input_closed:
+                    return
+                self._input_closed = True
+                end, conn = self._acked + len(self._held), self._conn
+            if conn is not None:
+                try:
+                    conn.close_input(end)
+                except OSError:
+                    pass  # the next connection sends it
 
     def stop(self) -> None:
         self.stopped.set()
@@ -123,19 +134,49 @@ class Follower:
         if conn is not None:
             conn.close()
 
-    def _attach(self, conn: StreamConnection) -> None:
+    def _refused(self) -> bool:
+        return self._input_closed or self._input_lost or self.stopped.is_set()
+
+    def _acknowledged(self, accepted: int) -> bool:
+        """The executor queued `accepted` bytes of this follower's input: stop holding them.
+        False when it has fewer than were acknowledged before (a new run of the task, whose
+        executor was lost: the bytes are no longer held, the input cannot be replayed)."""
         with self._cond:
-            pending, self._pending, self._pending_size = self._pending, [], 0
-            for data in pending:
-                conn.send_input(data)
-            if self._input_closed:
-                conn.close_input()
-            self._conn = conn
+            if accepted < self._acked:
+                self._input_lost = True
+            else:
+                drop = min(accepted - self._acked, len(self._held))
+                del self._held[:drop]
+                self._acked += drop
+            self._cond.notify_all()
+            return not self._input_lost
+
+    def _attach(self, conn: StreamConnection, accepted: int) -> None:
+        """`conn` holds the task's input now; its executor has `accepted` bytes of it: send
+        the held rest (and the close), then let `send_input` use `conn`."""
+        with self._order:
+            if not self._acknowledged(accepted):
+                return
+            with self._cond:
+                data, offset, closed = bytes(self._held), self._acked, self._input_closed
+                self._conn = conn
+            try:
+                if data:
+                    conn.send_input(offset, data)
+                if closed:
+                    conn.close_input(offset + len(data))
+            except OSError:
+                conn.close()  # the relay ends; the next connection sends it again
+
+    def _superseded(self) -> None:
+        with self._cond:
+            self._input_lost, self._conn = True, None
             self._cond.notify_all()
 
     def _detach(self, conn: StreamConnection) -> None:
         with self._cond:
-            self._conn = None
+            if self._conn is conn:
+                self._conn = None
         conn.close()
 
     # ------------------------------------------------------------------ output
@@ -188,18 +229,23 @@ class Follower:
     def _relay(self, address: str, task_id: str) -> Iterator[Event | str]:
         """The events of one stream connection, then its outcome ("end", "unknown", "busy",
         "lost")."""
+        want_input = self.want_input and not self._input_lost
         try:
-            conn = StreamConnection(address, task_id, self.position, self.want_input)
+            conn = StreamConnection(address, task_id, self.position, want_input, self._sender)
         except OSError:
             yield "lost"
             return
-        if self.want_input:
-            self._attach(conn)
         outcome = "lost"
         try:
             for header, data in conn.frames():
                 kind = header["type"]
-                if kind == "chunk":
+                if kind == "input" and want_input:  # conn holds the input: send what is held
+                    self._attach(conn, int(header["accepted"]))
+                elif kind == "ack":
+                    self._acknowledged(int(header["accepted"]))
+                elif kind == "superseded":
+                    self._superseded()
+                elif kind == "chunk":
                     chunk = _chunk(header, data, self.position)
                     if chunk is not None:
                         advance(self.position, chunk)

@@ -19,10 +19,12 @@ IDLE_TIMEOUT = 15.0
 class StreamConnection:
     """One follow of one task on one executor. `frames()` yields (header, data) until the
     task's end frame, `unknown`/`busy`, or the connection is lost (FrameError / OSError end
-    the iteration). `send_input` / `close_input` may be called from another thread."""
+    the iteration). With `want_input`, `sender` names the input's sender (the same on every
+    connection of one follower); input goes only after the endpoint's `input` frame, from the
+    offset it names. `send_input` / `close_input` may be called from another thread."""
 
     def __init__(self, address: str, task_id: str, position: dict[str, int],
-                 want_input: bool) -> None:
+                 want_input: bool, sender: str = "") -> None:
         host, _, port = address.rpartition(":")
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, wire.SOCKET_BUFFER)
@@ -35,19 +37,22 @@ class StreamConnection:
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock.settimeout(IDLE_TIMEOUT)
         self._send_lock = threading.Lock()
-        self._send({"type": "follow", "task": task_id, "input": want_input,
+        self._send({"type": "follow", "task": task_id, "input": want_input, "sender": sender,
                     "position": [position[name] for name in STREAMS]})
 
     def _send(self, header: dict[str, Any], data: bytes = b"") -> None:
         with self._send_lock:
             self._sock.sendall(wire.encode(header, data))
 
-    def send_input(self, data: bytes) -> None:
+    def send_input(self, offset: int, data: bytes) -> None:
+        """Send `data`, the sender's input from byte `offset` on."""
         for start in range(0, len(data), wire.MAX_DATA):
-            self._send({"type": "input"}, data[start:start + wire.MAX_DATA])
+            self._send({"type": "input", "offset": offset + start},
+                       data[start:start + wire.MAX_DATA])
 
-    def close_input(self) -> None:
-        self._send({"type": "close"})
+    def close_input(self, offset: int) -> None:
+        """End the input after the sender's first `offset` bytes."""
+        self._send({"type": "close", "offset": offset})
 
     def frames(self) -> Iterator[tuple[dict[str, Any], bytes]]:
         while True:

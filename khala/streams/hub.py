@@ -3,8 +3,10 @@
 Each task the executor runs gets a `TaskStream` (its bounded `TaskLog` and, for interactive
 tasks, its `StdinFeed`). The endpoint is a TCP server (one thread per connection, at most
 `max_clients`): a gateway connects, names a task and a position, and receives the chunks past
-it as they are produced (wire.py). A connection that asked for input may also send input and
-close it. Sending blocks only that connection's thread (a slow gateway falls behind in the log
+it as they are produced (wire.py). A connection that asks for input claims the task's input
+(the newest claim holds it), is told how much of its sender's input is already queued, and may
+then send input at byte offsets and close it; the connection's writer acknowledges what was
+queued. Sending blocks only that connection's thread (a slow gateway falls behind in the log
 and gets `dropped` markers); the task itself never waits for a reader.
 """
 
@@ -17,7 +19,7 @@ import time
 from typing import Any
 
 from khala.streams import wire
-from khala.streams.feed import StdinFeed
+from khala.streams.feed import InputGap, StdinFeed, Superseded
 from khala.streams.log import STREAMS, Chunk, TaskLog, advance
 
 log = logging.getLogger(__name__)
@@ -41,8 +43,6 @@ class TaskStream:
     def __init__(self, capacity: int, feed: StdinFeed | None) -> None:
         self.log = TaskLog(capacity)
         self.feed = feed
-        self.input_taken = False  # one connection at a time may write the input
-        self.lock = threading.Lock()
 
 
 class StreamHub:
@@ -138,14 +138,13 @@ class StreamHub:
                 conn.sendall(wire.encode({"type": "unknown"}))
                 return
             position = _position(header.get("position"))
+            claim = None
             if header.get("input") and stream.feed is not None:
-                with stream.lock:
-                    take, stream.input_taken = not stream.input_taken, True
-                if take:
-                    threading.Thread(target=self._read_input,
-                                     args=(conn, stream, stream.feed),
-                                     daemon=True, name="khala-stream-input").start()
-            self._send_log(conn, stream, position)
+                claim = _Claim(stream.feed, str(header.get("sender", "")))
+                conn.sendall(wire.encode({"type": "input", "accepted": claim.acked}))
+                threading.Thread(target=self._read_input, args=(conn, stream.log, claim),
+                                 daemon=True, name="khala-stream-input").start()
+            self._send_log(conn, stream, position, claim)
         except (OSError, wire.FrameError) as exc:
             log.debug("stream connection ended: %s", exc)
         finally:
@@ -153,12 +152,13 @@ class StreamHub:
             self._slots.release()
 
     def _send_log(self, conn: socket.socket, stream: TaskStream,
-                  position: dict[str, int]) -> None:
+                  position: dict[str, int], claim: _Claim | None) -> None:
         status = -1
         sent = time.monotonic()
         while not self._stop.is_set():
-            batch = stream.log.read(position, status, READ_WAIT)
-            frames = []
+            since = stream.log.wakes()  # input accepted after this wakes the read below
+            frames = claim.news() if claim is not None else []
+            batch = stream.log.read(position, status, 0 if frames else READ_WAIT, since)
             for item in batch.items:
                 if isinstance(item, Chunk):
                     frames.append(wire.encode(
@@ -181,21 +181,54 @@ class StreamHub:
                 return
 
     @staticmethod
-    def _read_input(conn: socket.socket, stream: TaskStream, feed: StdinFeed) -> None:
+    def _read_input(conn: socket.socket, tasklog: TaskLog, claim: _Claim) -> None:
+        """Input frames of one connection into the feed, while its claim holds the input."""
+        feed, generation = claim.feed, claim.generation
         try:
             while True:
                 header, data = wire.read_frame(conn)
-                kind = header.get("type")
+                kind, offset = header.get("type"), header.get("offset")
+                offset = offset if isinstance(offset, int) and offset >= 0 else None
                 if kind == "close":
-                    feed.close()
+                    feed.close_at(generation, offset)
                     return
-                if kind == "input" and data and not feed.put(data, INPUT_WAIT):
-                    return
+                if kind == "input" and data:
+                    if feed.offer(generation, offset, data, INPUT_WAIT) is None:
+                        return
+                    tasklog.wake()  # the writer acknowledges it now
+        except Superseded:
+            pass  # a newer connection holds the input; the writer says so (`news`)
+        except InputGap as exc:  # the sender skipped bytes: end the connection, it resends
+            log.warning("stream input refused: %s", exc)
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         except (OSError, wire.FrameError):
-            pass  # the sender went away; the input stays open for a new sender
-        finally:
-            with stream.lock:
-                stream.input_taken = False
+            pass  # the sender went away; the input stays open for its next connection
+
+
+class _Claim:
+    """One connection's hold on a task's input; `news` are the frames its writer owes the
+    gateway: how much input was accepted (`ack`), and `superseded` once a newer claim holds
+    the input."""
+
+    def __init__(self, feed: StdinFeed, sender: str) -> None:
+        self.feed = feed
+        self.generation, self.acked = feed.claim(sender)
+        self.current = True
+
+    def news(self) -> list[bytes]:
+        if not self.current:
+            return []
+        accepted = self.feed.progress(self.generation)
+        if accepted is None:
+            self.current = False
+            return [wire.encode({"type": "superseded"})]
+        if accepted == self.acked:
+            return []
+        self.acked = accepted
+        return [wire.encode({"type": "ack", "accepted": accepted})]
 
 
 def _position(value: Any) -> dict[str, int]:

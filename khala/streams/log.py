@@ -87,6 +87,7 @@ class TaskLog:
         self._carry: dict[str, bytes] = {}
         self._status = 0
         self._ended = False
+        self._wakes = 0
 
     def append(self, stream: str, data: bytes) -> None:
         """Add output of `stream` (never blocks on readers)."""
@@ -120,19 +121,33 @@ class TaskLog:
             self._status, self._ended = status, True
             self._cond.notify_all()
 
+    def wake(self) -> None:
+        """Make waiting readers return now (their connection has something else to send)."""
+        with self._cond:
+            self._wakes += 1
+            self._cond.notify_all()
+
+    def wakes(self) -> int:
+        """How many `wake`s came so far (for `read`'s `since`)."""
+        with self._cond:
+            return self._wakes
+
     def ends(self) -> dict[str, int]:
         with self._cond:
             return dict(self._end)
 
-    def read(self, position: dict[str, int], status: int, timeout: float) -> Batch:
+    def read(self, position: dict[str, int], status: int, timeout: float,
+             since: int | None = None) -> Batch:
         """What lies past `position` (at most READ_MAX bytes); waits up to `timeout` seconds
-        while there is nothing new and the status is still `status`. Advance the position by
-        the returned items (`advance`)."""
+        while there is nothing new, the status is still `status` and no `wake` came (since the
+        `wakes()` count `since`, else since the call). Advance the position by the returned
+        items (`advance`)."""
         deadline = time.monotonic() + timeout
         with self._cond:
+            wakes = self._wakes if since is None else since
             while True:
                 batch = self._collect(position)
-                if batch.items or batch.ended or self._status != status:
+                if batch.items or batch.ended or self._status != status or self._wakes != wakes:
                     return batch
                 left = deadline - time.monotonic()
                 if left <= 0:

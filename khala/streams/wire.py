@@ -4,12 +4,21 @@ A frame is `<4-byte big-endian header length><4-byte data length><JSON header><d
 header is a JSON object with a "type"; data is raw bytes (output or input). Frames larger than
 MAX_HEADER / MAX_DATA are refused (the connection is closed).
 
-gateway → executor: {"type": "follow", "task": ID, "position": [4 offsets], "input": bool}
-    first; then, with "input": true, {"type": "input"}+bytes and {"type": "close"}.
-executor → gateway: {"type": "chunk", "stream": S, "offset": N}+bytes,
+gateway → executor: {"type": "follow", "task": ID, "position": [4 offsets], "input": bool,
+    "sender": STR} first; then, once the executor answered {"type": "input"}:
+    {"type": "input", "offset": N}+bytes (the sender's input from its byte N on) and
+    {"type": "close", "offset": N} (the input ends after the sender's first N bytes).
+executor → gateway: with "input": true for an interactive task, first
+    {"type": "input", "accepted": N}: this connection now holds the task's input (a newer one
+    supersedes it) and N bytes of this sender's input are queued, so it sends from N; later
+    {"type": "ack", "accepted": N} as input is queued, and {"type": "superseded"} when a newer
+    connection took the input over (this one's input is no longer read). Then
+    {"type": "chunk", "stream": S, "offset": N}+bytes,
     {"type": "dropped", "stream": S, "start": N, "end": M}, {"type": "status", "status": N},
     {"type": "end", "status": N} last, or {"type": "unknown"} (no such task here) /
     {"type": "busy"} (too many connections) alone.
+Input bytes the executor already queued are skipped when sent again, input past them is
+refused (the connection ends), so a sender that reconnects loses and repeats nothing.
 """
 
 from __future__ import annotations

@@ -5,8 +5,11 @@ both find the executors' stream endpoints in etcd."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import queue
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +20,14 @@ import requests
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from khala.config import DiscoverySettings
+from khala.discovery.static import StaticDiscovery
+from khala.gateway.follow import Final, Follower, StatusChange, Tick, stored_output
+from khala.model import Status, Task
+from khala.rpc.client import JudicatorClient
+from khala.streams.client import StreamConnection
+from khala.streams.log import Chunk, advance, new_position
+from khala.streams.registry import EndpointLookup
 from tests.fixtures.cluster import Cluster
 
 pytestmark = pytest.mark.integration
@@ -224,6 +235,132 @@ def test_sse_resume_with_last_event_id_loses_nothing(live: Cluster) -> None:
                 break
     assert text == "".join(f"out {i}\n" for i in range(1, 13))
     assert final is not None and final["status"] == "success"
+
+
+ECHO = "python3 -c 'import sys\nfor line in sys.stdin: print(\"echo\", line.strip(), flush=True)'"
+
+
+@pytest.fixture()
+def calls(live: Cluster, etcd_server: Any) -> Iterator[tuple[JudicatorClient, EndpointLookup]]:
+    """The gateway's own parts in the test process: a judicator client and the etcd lookup
+    of the executors' stream endpoints."""
+    client = JudicatorClient(StaticDiscovery([live.judicator_address]), 30.0)
+    yield client, EndpointLookup(DiscoverySettings(etcd=etcd_server.url, prefix=live.prefix))
+    client.close()
+
+
+def submit_v2(live: Cluster, command: str, **execute: Any) -> str:
+    created = requests.post(f"{live.gateway_url}/api/v2/tasks", data=task_json(command, **execute),
+                            headers={"Content-Type": "application/json"}, timeout=10)
+    return str(created.json()["data"]["id"])
+
+
+def wait_status(client: JudicatorClient, ref: str, status: Status) -> Task:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        _, task = client.find(ref)
+        if task is not None and task.status == status:
+            return task
+        time.sleep(0.05)
+    raise AssertionError(f"task {ref} not {status.name} within 30 s: {task}")
+
+
+def output_until(frames: Iterator[tuple[dict[str, Any], bytes]], text: bytes,
+                 position: dict[str, int]) -> bytes:
+    """execute.stdout of `frames` until it ends with `text` (the position follows)."""
+    seen = b""
+    for header, data in frames:
+        if header["type"] == "chunk":
+            chunk = Chunk(header["stream"], header["offset"], data)
+            advance(position, chunk)
+            seen += data if chunk.stream == "execute.stdout" else b""
+            if seen.endswith(text):
+                return seen
+        assert header["type"] in ("chunk", "status", "tick", "ack"), header
+    raise AssertionError(f"the stream ended before {text!r}: {seen!r}")
+
+
+def test_input_resumes_on_a_new_connection_while_the_old_one_lives(
+        live: Cluster, calls: tuple[JudicatorClient, EndpointLookup]) -> None:
+    """A follower's second stream connection takes the task's input over although the
+    executor still reads the first: it is told how much input arrived, what it sends again is
+    skipped, its new input arrives; the first connection is told it was superseded and its
+    later input is not taken."""
+    client, lookup = calls
+    task = wait_status(client, submit_v2(live, ECHO, interactive=True), Status.RUNNING)
+    address = lookup.find(task.executor)
+    assert address is not None
+    position = new_position()
+    first = StreamConnection(address, task.id, position, True, "sender-1")
+    first_frames = first.frames()
+    assert next(first_frames)[0] == {"type": "input", "accepted": 0}
+    first.send_input(0, b"one\n")
+    assert output_until(first_frames, b"echo one\n", position) == b"echo one\n"
+    second = StreamConnection(address, task.id, position, True, "sender-1")
+    second_frames = second.frames()
+    assert next(second_frames)[0] == {"type": "input", "accepted": 4}
+    second.send_input(0, b"one\ntwo\n")  # "one\n" again, as after a lost acknowledgement
+    assert output_until(second_frames, b"echo two\n", position) == b"echo two\n"
+    assert any(header["type"] == "superseded" for header, _ in first_frames)
+    first.send_input(8, b"three\n")  # superseded: not taken
+    first.close()
+    second.send_input(8, b"four\n")
+    second.close_input(13)
+    rest = b"".join(data for header, data in second_frames if header["type"] == "chunk")
+    second.close()
+    _, done = client.find(task.id, 10.0)
+    assert done is not None and done.status == Status.SUCCESS, done
+    assert rest == b"echo four\n"
+    assert stored_output(done, "execute.stdout") == b"echo one\necho two\necho four\n"
+
+
+def test_input_held_while_the_executor_does_not_have_the_task_yet(
+        live: Cluster, calls: tuple[JudicatorClient, EndpointLookup]) -> None:
+    """The race behind a lost first line: the judicators already say the task is compiling on
+    an executor whose stream endpoint has not opened it yet (it answers `unknown`). Input the
+    client sent before must not go down that connection and be lost; it reaches the program
+    once the task really runs, in order with later input. The executor's two slots are held
+    by blockers, so the follower's first connection is answered `unknown` every time."""
+    client, lookup = calls
+    blockers = [submit_v2(live, "sleep 30") for _ in range(2)]
+    for ref in blockers:
+        wait_status(client, ref, Status.RUNNING)
+    ref = submit_v2(live, ECHO, interactive=True)
+    follower = Follower(client, lookup, ref, new_position(), True, 60)
+    assert follower.send_input(b"alpha\n")
+    queued = follower.first()
+    assert queued.status == Status.PENDING and not queued.executor
+    stale = dataclasses.replace(queued, status=Status.COMPILING, executor=blockers_executor(
+        client, blockers[0]))
+    events: queue.Queue[object] = queue.Queue()
+    thread = threading.Thread(target=lambda: [events.put(e) for e in follower.events(stale)],
+                              daemon=True)
+    thread.start()
+    try:
+        assert isinstance(events.get(timeout=10), StatusChange)  # compiling, as claimed
+        assert isinstance(events.get(timeout=10), Tick)  # after the `unknown` answer
+        for blocker in blockers:
+            client.stop(blocker)
+        out = b""
+        while not out.endswith(b"echo alpha\n"):
+            event = events.get(timeout=20)
+            assert not isinstance(event, Final), (out, event)
+            out += event.data if isinstance(event, Chunk) else b""
+        assert follower.send_input(b"beta\n")
+        follower.close_input()
+        while not isinstance(event := events.get(timeout=20), Final):
+            out += event.data if isinstance(event, Chunk) else b""
+    finally:
+        follower.stop()
+        thread.join(10)
+    assert out == b"echo alpha\necho beta\n"
+    assert event.task.status == Status.SUCCESS, event.task
+
+
+def blockers_executor(client: JudicatorClient, ref: str) -> str:
+    _, task = client.find(ref)
+    assert task is not None and task.executor
+    return task.executor
 
 
 def rss_tree(pid: int) -> int:
