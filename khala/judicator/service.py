@@ -196,15 +196,7 @@ class JudicatorService:
             except Exception:
                 self._touches.forget(executor)  # not written: the next report tries again
                 raise
-        recorded = []
-        for task in {t.id: t for t in finished}.values():
-            if self.store.finish(
-                task.id, executor, final_status(task.status), task.result or Result(), now
-            ):
-                recorded.append(task.id)
-            else:
-                log.info("late result for %s from %s dropped", task.id, executor)
-        self._finished(recorded)
+        self._record(executor, finished, now)
         held = {b.id: b for b in self.store.held_by(executor)}
         plan = plan_report(set(held), finished, running)
         cancel = list(plan.cancel)
@@ -220,6 +212,27 @@ class JudicatorService:
             log.warning("executor %s lost %s; back to the queue", executor, requeued)
             self.announce()
         return cancel
+
+    def hand_in(self, executor: str, finished: list[Task]) -> None:
+        """Record results outside a report (docs/rpc.md, `hand_in`), each only if `executor`
+        still holds the task; its report long-poll, if one is open, goes on. Raises
+        InvalidInput for no executor."""
+        if not executor:
+            raise InvalidInput("hand_in needs an executor name")
+        self._record(executor, finished, model.now())
+
+    def _record(self, executor: str, finished: list[Task], now: str) -> None:
+        """Results (each finish is conditional on `executor` holding the task: a late result
+        is dropped by the store); their waiters are woken."""
+        recorded = []
+        for task in {t.id: t for t in finished}.values():
+            if self.store.finish(
+                task.id, executor, final_status(task.status), task.result or Result(), now
+            ):
+                recorded.append(task.id)
+            else:
+                log.info("late result for %s from %s dropped", task.id, executor)
+        self._finished(recorded)
 
     def _long_poll(
         self,
