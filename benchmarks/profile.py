@@ -117,22 +117,65 @@ def hottest(path: str, top: int = 12) -> list[tuple[float, str]]:
     return [(c / max(1, total), f) for f, c in counts.most_common(top)]
 
 
+def read_trace(directory: str, since: float) -> list[tuple[float, float, str, str]]:
+    events = []
+    for name in os.listdir(directory):
+        role = name.split("-")[0]
+        for line in Path(directory, name).read_text().splitlines():
+            start, end, what, thread = line.split(" ", 3)
+            if float(start) >= since:
+                events.append((float(start), float(end), what, f"{role}:{thread}"))
+    return sorted(events)
+
+
+def print_trace(directory: str, since: float) -> None:
+    """Each traced call's start (after the judicator's `add` began) and duration, medians over
+    the tasks; the k-th call of a name within one task is `name#k`."""
+    events = read_trace(directory, since)
+    adds = [e[0] for e in events if e[2] == "JudicatorService.add"]
+    starts: dict[str, list[float]] = collections.defaultdict(list)
+    lengths: dict[str, list[float]] = collections.defaultdict(list)
+    for index, begin in enumerate(adds):
+        end = adds[index + 1] if index + 1 < len(adds) else float("inf")
+        seen: collections.Counter[str] = collections.Counter()
+        for start, stop, what, thread in events:
+            if begin <= start < end:
+                seen[what] += 1
+                key = f"{what}#{seen[what]} [{thread.split(':')[0]}]"
+                starts[key].append(start - begin)
+                lengths[key].append(stop - start)
+    print(f"\ntraced calls, medians over {len(adds)} tasks (start after add began, duration):")
+    order = sorted(starts, key=lambda k: median(starts[k]))
+    for key in order:
+        if len(starts[key]) < len(adds) // 2:
+            continue  # a call most tasks did not make
+        print(f"  {median(starts[key]) * 1000:7.2f} ms  +{median(lengths[key]) * 1000:6.2f} ms"
+              f"  {key}  (in {len(starts[key])})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=100)
     parser.add_argument("--cold", action="store_true", help="warm_sandboxes = 0")
     parser.add_argument("--spy", action="store_true", help="also sample each node with py-spy")
+    parser.add_argument("--trace", action="store_true",
+                        help="also time the executor's and judicator's hot-path functions")
     args = parser.parse_args()
     env_before = os.environ.get("KHALA_WARM_SANDBOXES")
     if args.cold:
         os.environ["KHALA_WARM_SANDBOXES"] = "0"
-    up = KhalaUp(slots=2)
     out = tempfile.mkdtemp(prefix="khala-profile-")
+    traces = tempfile.mkdtemp(prefix="khala-trace-")
+    env = {"PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).parent / "tracehook"), os.environ.get("PYTHONPATH", "")]),
+        "KHALA_TRACE_DIR": traces} if args.trace else None
+    up = KhalaUp(slots=2, env=env)
     try:
         session = requests.Session()
         for _ in range(5):
             one_task(session, up.url)
         spies = spy(node_pids(up.proc.pid), max(5, args.tasks // 10), out) if args.spy else []
+        since = time.time()  # the warm-up tasks' trace lines are not counted
         rows = [one_task(session, up.url) for _ in range(args.tasks)]
         for proc in spies:
             proc.wait(120)
@@ -151,6 +194,11 @@ def main() -> None:
               "total": "total, POST → done seen"}
     for key, label in labels.items():
         print(f"  {label:62s} {median([r[key] for r in rows]) * 1000:7.1f} ms")
+    if args.trace:
+        print_trace(traces, since)
+        print(f"(trace files kept in {traces})")
+    else:
+        shutil.rmtree(traces, ignore_errors=True)
     for name in sorted(os.listdir(out)):
         print(f"\npy-spy {name.removesuffix('.txt')}: hottest frames (inclusive share of samples)")
         for share, frame in hottest(os.path.join(out, name)):

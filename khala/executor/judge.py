@@ -22,6 +22,7 @@ from khala.errors import InvalidInput
 from khala.executor.build import STEP_ENV, Build, Program, build
 from khala.executor.compile_cache import CompileCache
 from khala.executor.runner import INTERNAL_ERROR, compile_limits, execute_limits, run_task
+from khala.executor.workareas import WorkAreas
 from khala.executor.workdirs import CopyLimit, copy_tree, make_workdir, remove_workdir
 from khala.judging import checker as checker_protocol
 from khala.judging.compare import compare
@@ -357,11 +358,13 @@ def judge_task(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
 def run_any(task: Task, sandbox: Sandbox, settings: ExecutorSettings, context: JudgeContext,
             cancel: threading.Event, on_status: Callable[[int], None],
             signals: SignalBox | None = None,
-            stream: TaskStream | None = None) -> tuple[int, Result]:
-    """Run a task as it asks: judged (cases, verdicts) or plain (khala/executor/runner.py).
+            stream: TaskStream | None = None,
+            areas: WorkAreas | None = None) -> tuple[int, Result]:
+    """Run a task as it asks: judged (cases, verdicts) or plain (khala/executor/runner.py,
+    its work dir from `areas` when given).
     `stream` (live output and input, docs/streaming.md) serves plain tasks only.
     API v2 signals in `signals` reach the running step (of a judged task: its compile step
     or a running case; with cases in parallel, the case that started last)."""
     if judged(task):
         return judge_task(task, sandbox, settings, context, cancel, on_status, signals)
-    return run_task(task, sandbox, settings, cancel, on_status, signals, stream)
+    return run_task(task, sandbox, settings, cancel, on_status, signals, stream, areas)

@@ -21,6 +21,7 @@ from khala.executor.languages import detect, wanted
 from khala.executor.reporter import Reporter
 from khala.executor.slots import Slots
 from khala.executor.streaming import Streams
+from khala.executor.workareas import WorkAreas
 from khala.judging.presets import HostLanguage
 from khala.metrics import serve
 from khala.metrics.executor import ExecutorMetrics
@@ -58,16 +59,21 @@ class ExecutorNode:
             auth=NodeAuth.from_file(settings.cluster_secret_file),  # docs/security.md
         )
         self.streams = Streams(settings, self.name)  # live output endpoint (issue 12)
+        # Plain tasks' work dirs, one per slot made ahead and removed off the slot's path.
+        self.areas = WorkAreas(sandbox, settings, settings.resolved_slots())
+        areas = self.areas
         self.slots = Slots(
             self.name,
             settings.resolved_slots(),
             lambda task, cancel, on_status, signals: self.streams.run(
                 task, on_status,
                 lambda stream, status_cb: run_any(
-                    task, sandbox, settings, context, cancel, status_cb, signals, stream),
+                    task, sandbox, settings, context, cancel, status_cb, signals, stream,
+                    areas),
             ),
             on_change=lambda: self.reporter.poke(),
             progress_delay=settings.progress_delay,
+            on_finish=lambda: self.reporter.poke(finished=True),
         )
         self.reporter = Reporter(
             self.name,
@@ -99,6 +105,7 @@ class ExecutorNode:
         self.reporter.force()
 
     def close(self) -> None:
+        self.areas.close()
         self.streams.close()
         self.client.close()
         self.sandbox.close()

@@ -3,8 +3,10 @@ time. The decisions are the pure rules of khala/executor/rules.py; this module d
 
 One report is in flight at a time, so the judicator always sees a consistent picture of what
 this executor holds. While slots are free the report long-polls (the judicator answers as soon
-as work is queued); when a task finishes during a long-poll, a `wake` call from a second thread
-ends it so the result is handed in at once.
+as work is queued); when a task finishes during a long-poll, a second thread hands its result
+in at once with `hand_in` and the long-poll goes on (a result is in one call at a time: the
+report's or the hand-in's). A judicator that does not know `hand_in` (or a failed one): a
+`wake` call ends the long-poll instead and the next report hands the result in.
 
 Stopping: `drain()` takes no new work at once (the next report asks for none, and every
 judicator is told that this executor drains, which ends its open long-poll and keeps it from
@@ -29,7 +31,10 @@ from khala.rpc.client import JudicatorClient
 
 log = logging.getLogger(__name__)
 
-WAKE_TIMEOUT = 2.0  # seconds for a wake, drain or leave call
+WAKE_TIMEOUT = 2.0  # seconds for a wake, hand-in, drain or leave call
+#: After a failed hand-in (no judicator took it, or an old one that does not know the call),
+#: results go with the next report (a wake ends the long-poll) for this many seconds.
+HAND_IN_RETRY = 60.0
 
 
 class Reporter:
@@ -59,16 +64,22 @@ class Reporter:
         self._kick = threading.Event()  # something to report now
         self._wake_needed = threading.Event()  # the waker has something to look at
         self._poked = False  # a change to report now: end an open long-poll
+        self._results = False  # a task finished: hand its result in (or end the long-poll)
+        self._hand_in_after = 0.0  # monotonic time before which no hand-in is tried
         self._stopped = threading.Event()
         self._waker = threading.Thread(target=self._wake_loop, name="khala-waker", daemon=True)
         self.languages: list[Language] = []  # presets offered in each report (judging)
 
     # ------------------------------------------------------------------ control (any thread)
 
-    def poke(self) -> None:
-        """A slot changed: report now (and end an open long-poll)."""
+    def poke(self, finished: bool = False) -> None:
+        """A slot changed: report now (and end an open long-poll). `finished`: a task ended,
+        nothing else changed: an open long-poll goes on if its result can be handed in."""
         with self._lock:
-            self._poked = True
+            if finished:
+                self._results = True
+            else:
+                self._poked = True
         self._kick.set()
         self._wake_needed.set()
 
@@ -154,7 +165,8 @@ class Reporter:
         """One report. None when no judicator answered, else the pause before the next."""
         self._kick.clear()
         with self._lock:  # the snapshot and the polling flag together: see _wake_loop
-            report = rules.plan_report(self.slots.snapshot(), self._draining, self.heartbeat)
+            report = rules.plan_report(self.slots.snapshot(claim=True), self._draining,
+                                       self.heartbeat)
             self._polling = bool(report.hold)
         started = time.monotonic()
         try:
@@ -170,6 +182,7 @@ class Reporter:
             )
         except (RemoteError, Unavailable, KhalaError) as exc:
             log.warning("report failed: %s", exc)
+            self.slots.unclaim(report.complete)
             return None
         finally:
             with self._lock:
@@ -177,7 +190,10 @@ class Reporter:
         if answer.judicator != self._judicator:
             log.info("executor %s reports to judicator at %s", self.name, answer.judicator)
             self._judicator = answer.judicator
-        self.slots.handed_in(rules.taken(report.complete, answer.cancel))
+        taken = rules.taken(report.complete, answer.cancel)
+        self.slots.handed_in(taken)
+        named = {t.id for t in taken}
+        self.slots.unclaim([t for t in report.complete if t.id not in named])  # sent again
         plan = self._apply(answer)
         busy = rules.report_again(plan, self.slots.snapshot(), bool(report.complete),
                                    self.draining())
@@ -214,14 +230,36 @@ class Reporter:
                 announce, self._announce = self._announce, False
                 polling = self._polling
                 poked, self._poked = self._poked, False
+                results, self._results = self._results, False
             try:
                 if announce:
                     told = self.client.drain(self.name, timeout=WAKE_TIMEOUT)
                     log.info("executor %s: drain told to %s", self.name, told or "no judicator")
-                elif polling and poked:
+                    continue
+                if polling and results and not self._hand_in():
+                    poked = True  # no hand-in: end the long-poll, the next report has them
+                if polling and poked:
                     self.client.wake(self.name, timeout=WAKE_TIMEOUT)
             except Unavailable:
                 pass  # the long-poll ends by its own deadline
+
+    def _hand_in(self) -> bool:
+        """Hand in the results no report carries (while a long-poll is open). False when
+        they must go with a report instead."""
+        if time.monotonic() < self._hand_in_after:
+            return False
+        sent = self.slots.claim_results()
+        if not sent:
+            return True  # the open report carries them
+        try:
+            self.client.hand_in(self.name, sent, timeout=WAKE_TIMEOUT)
+        except (RemoteError, Unavailable, KhalaError) as exc:
+            log.info("hand-in failed (%s); results go with the next report", exc)
+            self._hand_in_after = time.monotonic() + HAND_IN_RETRY
+            self.slots.unclaim(sent)
+            return False
+        self.slots.handed_in(sent)
+        return True
 
     def _leave(self) -> None:
         told = self.client.leave(self.name, timeout=WAKE_TIMEOUT)

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
+from khala.executor.workareas import WorkAreas
 from khala.executor.workdirs import make_workdir, remove_workdir
 from khala.model import Reason, Result, Status, StepReport, Task
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
@@ -157,16 +158,21 @@ def run_task(
     on_status: Callable[[int], None] | None = None,
     signals: SignalBox | None = None,
     stream: TaskStream | None = None,
+    areas: WorkAreas | None = None,
 ) -> tuple[int, Result]:
     """Run `task` to its end (API v2 signals sent to `signals` reach the running step's
     processes; `stream` gets the live output and gives an interactive task's input). Returns
     (final status, result). Never raises: a failure of the executor itself ends the task as
     Unknown error (its detail goes to the log, not to the user), and the work dir is removed
-    whatever it holds."""
+    whatever it holds (`areas`: the work dir comes from them, made ahead, and goes back to
+    them to be removed in the background)."""
     workdir = None
     try:
-        workdir = make_workdir(task.id, settings)
-        sandbox.open_workdir(workdir, work_area(task, settings))
+        if areas is not None:
+            workdir = areas.take(task.id, work_area(task, settings))
+        else:
+            workdir = make_workdir(task.id, settings)
+            sandbox.open_workdir(workdir, work_area(task, settings))
         return _run_in(
             task, workdir, sandbox, settings, cancel, on_status or (lambda _: None), signals,
             stream,
@@ -175,7 +181,9 @@ def run_task(
         log.exception("task %s failed inside the executor", task.id)
         return Status.UNKNOWN_ERROR, Result(compile_error=INTERNAL_ERROR)
     finally:
-        if workdir is not None:
+        if workdir is not None and areas is not None:
+            areas.give_back(workdir)
+        elif workdir is not None:
             remove_workdir(workdir, sandbox)
 
 

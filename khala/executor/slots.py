@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -53,6 +54,7 @@ class Slots:
         runner: TaskRunner,
         on_change: Callable[[], None],
         progress_delay: float = 0.0,
+        on_finish: Callable[[], None] | None = None,
     ) -> None:
         self.executor = executor
         # A step's new status asks for a report only if it still holds this many seconds
@@ -61,18 +63,33 @@ class Slots:
         self.capacity = capacity
         self._runner = runner
         self._on_change = on_change  # a task changed status or finished: report soon
+        # A task finished (only a result to hand in); None: on_change.
+        self._on_finish = on_finish or on_change
         self._lock = threading.Lock()
         self._running: dict[str, Slot] = {}
         self._outbox: dict[str, Task] = {}
+        self._sending: set[str] = set()  # outbox ids a call in flight carries (claim)
         self._closed = False  # start() refuses new tasks
         self._lent = 0  # free slots lent to the cases of running judged tasks (borrow)
+        # Status changes waiting for their progress_delay: (due, slot, status), one thread
+        # (started at the first) for all of them rather than a timer thread per change.
+        self._due: list[tuple[float, Slot, Status]] = []
+        self._due_changed = threading.Condition(self._lock)
+        self._timer: threading.Thread | None = None
 
     # ------------------------------------------------------------------ queries
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, claim: bool = False) -> Snapshot:
+        """What the executor holds now: every finished task not yet handed in, also one a
+        hand-in carries (a report always states all it holds; a result recorded twice is
+        dropped the second time). `claim`: they go into a report, so a hand-in started
+        later (`claim_results`) leaves them out until `handed_in` or `unclaim`."""
         with self._lock:
+            complete = list(self._outbox.values())
+            if claim:
+                self._sending.update(t.id for t in complete)
             return Snapshot(
-                complete=list(self._outbox.values()),
+                complete=complete,
                 executing=[
                     TaskBrief(id=s.task_id, status=s.status, executor=self.executor)
                     for s in self._running.values()
@@ -120,10 +137,23 @@ class Slots:
 
     # ------------------------------------------------------------------ changes
 
+    def claim_results(self) -> list[Task]:
+        """The finished tasks no call carries yet, now claimed for a hand-in."""
+        with self._lock:
+            found = [t for i, t in self._outbox.items() if i not in self._sending]
+            self._sending.update(t.id for t in found)
+            return found
+
+    def unclaim(self, sent: list[Task]) -> None:
+        """A call carrying these results failed: they wait for the next report."""
+        with self._lock:
+            self._sending.difference_update(t.id for t in sent)
+
     def handed_in(self, sent: list[Task]) -> None:
         """A judicator took these results: forget them (unless replaced since)."""
         with self._lock:
             for task in sent:
+                self._sending.discard(task.id)
                 if self._outbox.get(task.id) is task:
                     del self._outbox[task.id]
 
@@ -214,6 +244,7 @@ class Slots:
         with self._lock:
             self._running.pop(slot.task_id, None)
             if not slot.dropped:
+                self._sending.discard(slot.task_id)
                 self._outbox[slot.task_id] = Task(
                     id=slot.task_id, done=True, status=final, executor=self.executor, result=result
                 )
@@ -223,7 +254,7 @@ class Slots:
             final,
             " (dropped)" if slot.dropped else "",
         )
-        self._notify()
+        self._notify(finished=True)
 
     def _set_status(self, slot: Slot, status: int) -> None:
         try:
@@ -233,9 +264,24 @@ class Slots:
         if self._progress_delay <= 0:
             self._notify()  # let clients see Running promptly
             return
-        timer = threading.Timer(self._progress_delay, self._status_due, (slot, slot.status))
-        timer.daemon = True
-        timer.start()
+        with self._lock:
+            self._due.append((time.monotonic() + self._progress_delay, slot, slot.status))
+            self._due_changed.notify()
+            if self._timer is None:
+                self._timer = threading.Thread(target=self._wait_due, name="khala-progress",
+                                               daemon=True)
+                self._timer.start()
+
+    def _wait_due(self) -> None:
+        """The progress thread: each status change, `progress_delay` after it, to
+        `_status_due`. Lives as long as the executor (a daemon, idle while nothing is due)."""
+        while True:
+            with self._lock:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    wait = self._due[0][0] - time.monotonic() if self._due else None
+                    self._due_changed.wait(wait)
+                _, slot, status = self._due.pop(0)
+            self._status_due(slot, status)
 
     def _status_due(self, slot: Slot, status: Status) -> None:
         """`progress_delay` after a status change: report it if the step still runs in it."""
@@ -244,8 +290,9 @@ class Slots:
         if current and slot.status == status:
             self._notify()
 
-    def _notify(self) -> None:
+    def _notify(self, finished: bool = False) -> None:
+        """Ask for a report; `finished`: only a result to hand in (no status to report)."""
         try:
-            self._on_change()
+            (self._on_finish if finished else self._on_change)()
         except Exception:  # a failed poke only delays the next report to its heartbeat
             log.exception("slot change notification failed")

@@ -218,6 +218,18 @@ class JudicatorService:
             self.announce()
         return cancel
 
+    def hand_in(self, executor: str, finished: list[Task]) -> None:
+        """Record results outside a report (docs/rpc.md, `hand_in`), each only if `executor`
+        still holds the task; its report long-poll, if one is open, goes on. Raises
+        InvalidInput for no executor, Locked when a result could not be written yet (its task
+        was locked: the executor sends them all again with a report; those recorded meanwhile
+        are then dropped as late)."""
+        if not executor:
+            raise InvalidInput("hand_in needs an executor name")
+        deferred = self._record_results(executor, finished, model.now())
+        if deferred:
+            raise Locked(f"results of {sorted(deferred)} not written yet: their tasks are locked")
+
     def _record_results(self, executor: str, finished: list[Task], now: str) -> set[str]:
         """Write the results of a report; the ids of those left for the next report (their
         task was locked)."""

@@ -238,6 +238,16 @@ class JudicatorClient(TaskCalls, JobCalls, OpsCalls):
         code, address = self._call("wake", executor, False, timeout=timeout, prefer=prefer)
         _ok(code, "wake", address)
 
+    def hand_in(self, executor: str, complete: list[Task], *,
+                timeout: float | None = None) -> None:
+        """Hand finished tasks in without a report (docs/rpc.md): each is recorded if
+        `executor` still holds it, else dropped as late; either way it is handed in. Raises
+        Unavailable when no judicator took them (an old judicator does not know the call)."""
+        code, address = self._call(
+            "hand_in", executor, [convert.completed_to_thrift(t) for t in complete],
+            timeout=timeout)
+        _ok(code, "hand_in", address)
+
     def drain(self, executor: str, *, timeout: float | None = None) -> list[str]:
         """Tell every judicator that `executor` is draining: each ends its long-poll and
         assigns it nothing more. Returns the addresses that took it (judicators too old to

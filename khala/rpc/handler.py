@@ -68,6 +68,8 @@ class Service(Protocol):
 
     def leave(self, executor: str) -> None: ...
 
+    def hand_in(self, executor: str, complete: list[Task]) -> None: ...
+
     def languages(self) -> list[Language]: ...
 
 
@@ -184,4 +186,12 @@ class JudicatorHandler(TaskApiHandler, JobsHandler, OpsHandler):
     @_answers(lambda code: code)
     def leave(self, executor: str | None) -> int:
         self.service.leave(executor or "")
+        return Code.OK
+
+    @_answers(lambda code: code)
+    def hand_in(self, executor: str | None, complete: list[Any] | None) -> int:
+        budget = convert.Inflation(self.max_report)  # as a report's results
+        finished = [convert.completed_from_thrift(t, budget) for t in complete or []
+                    if t is not None and t.id]
+        self.service.hand_in(executor or "", finished)
         return Code.OK

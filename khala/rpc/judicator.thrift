@@ -285,6 +285,11 @@ service Judicator {
     // Extension: the executor stops: its unfinished tasks go back to the queue (Retrying) and
     // it leaves executors() at once.
     ReturnCode leave(1: string executor),
+    // Extension: hands finished tasks in without ending the executor's report long-poll
+    // (recorded as a report's `complete` is: only if that executor still holds the task). OK
+    // means each one was recorded or dropped as late: the executor forgets them all. Old
+    // judicators do not know it: the executor then wakes its long-poll and reports them.
+    ReturnCode hand_in(1: string executor, 2: list<Task> complete),
     // Extensions (API v2). A ref is a task's client-chosen key or its 24-hex id.
     // Adds each task; a task with a key is added only if the key is free (CONFLICT when the
     // key names a different task, OK with created=false when it names an identical one).

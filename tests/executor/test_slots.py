@@ -195,3 +195,24 @@ def test_a_step_that_ends_within_the_progress_delay_is_reported_by_its_result_al
     assert pokes == [1]  # the finish
     time.sleep(0.7)  # past the delay: the Running poke never comes
     assert pokes == [1]
+
+
+def test_a_result_is_handed_in_by_one_call_but_always_listed_by_reports(
+    runner: FakeRunner,
+) -> None:
+    finished: list[int] = []
+    slots = Slots("exec", 2, runner, on_change=lambda: None,
+                  on_finish=lambda: finished.append(1))
+    runner.release.set()
+    assert slots.start(A, Task(id=A))
+    assert slots.join(5)
+    assert finished == [1]  # a finish asks for a hand-in, not a status report
+    claimed = slots.claim_results()
+    assert [t.id for t in claimed] == [A]
+    assert slots.claim_results() == []  # one hand-in at a time carries it
+    assert [t.id for t in slots.snapshot(claim=True).complete] == [A]  # a report lists it
+    slots.unclaim(claimed)
+    slots.unclaim(claimed)
+    assert [t.id for t in slots.claim_results()] == [A]  # a failed call: claimable again
+    slots.handed_in(claimed)
+    assert slots.snapshot().complete == [] and slots.claim_results() == []

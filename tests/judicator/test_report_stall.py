@@ -22,6 +22,7 @@ import pytest
 from khala import model
 from khala.config import JudicatorSettings
 from khala.discovery.static import StandaloneRegistration
+from khala.errors import Locked
 from khala.judicator.notifier import Notifier
 from khala.judicator.reaper import reap_once
 from khala.judicator.rules import REFRESH_SHARE
@@ -98,3 +99,23 @@ def test_a_report_leaves_a_locked_task_for_later_and_keeps_its_executor_alive(
     assert reap_once(store, EXPIRY, at=later(2 * EXPIRY)) == [y.id]
     got = store.get(y.id)
     assert got is not None and (got.executor, got.status) == (None, Status.RETRYING)
+
+
+def test_a_hand_in_that_finds_its_task_locked_is_refused_so_the_result_stays(
+    store: MongoStore,
+) -> None:
+    """`hand_in` answers OK only when every result was written or dropped as late: with one
+    task locked it raises Locked (ERROR on the wire), and the executor keeps its results for
+    its next report; the others were written and are then dropped as late."""
+    x, y = held_pair(store)
+    store._claims.insert_one({"_id": x.id, "judicator": "zombie", "incarnation": "dead",
+                              "at": store._clock.now(), "token": "left"})
+    service = service_on(store)
+    results = [Task(id=t.id, status=Status.SUCCESS, result=Result()) for t in (x, y)]
+    with pytest.raises(Locked):
+        service.hand_in("ex", results)
+    got = store.get(y.id)
+    assert got is not None and got.done  # written all the same
+    store._claims.delete_one({"_id": x.id})
+    assert sorted(service.report("ex", results, [], vacant=0).cancel) == sorted([x.id, y.id])
+    assert all(t is not None and t.done for t in (store.get(x.id), store.get(y.id)))
