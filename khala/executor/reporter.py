@@ -248,9 +248,10 @@ class Reporter:
         they must go with a report instead."""
         if time.monotonic() < self._hand_in_after:
             return False
-        sent = self.slots.claim_results()
+        sent, left = self.slots.claim_results(
+            lambda t: rules.result_bytes(t) <= rules.HAND_IN_MAX_BYTES)
         if not sent:
-            return True  # the open report carries them
+            return not left  # the open report carries them, or a report must
         try:
             self.client.hand_in(self.name, sent, timeout=WAKE_TIMEOUT)
         except (RemoteError, Unavailable, KhalaError) as exc:
@@ -259,7 +260,7 @@ class Reporter:
             self.slots.unclaim(sent)
             return False
         self.slots.handed_in(sent)
-        return True
+        return not left  # large results: end the long-poll, the next report hands them in
 
     def _leave(self) -> None:
         told = self.client.leave(self.name, timeout=WAKE_TIMEOUT)

@@ -59,6 +59,26 @@ def busy_answer(plan: AnswerPlan) -> bool:
     return bool(plan.stop or plan.start or plan.fail or plan.refuse)
 
 
+#: Results whose outputs together exceed this go with a report, not a hand-in: a report lists
+#: every result not yet handed in (also one a hand-in carries), so a hand-in's result may cross
+#: the wire twice, and a large one would be decoded twice on the judicator at once.
+HAND_IN_MAX_BYTES = 64 * 1024
+
+
+def result_bytes(task: Task) -> int:
+    """The size of a finished task's outputs (steps' and cases' texts), roughly what it costs
+    on the wire."""
+    result = task.result
+    if result is None:
+        return 0
+    size = sum(len(x) for x in (result.compile_output, result.compile_error,
+                                result.execute_output, result.execute_error))
+    if result.judgement is not None:
+        size += sum(len(c.output) + len(c.error) + len(c.message)
+                    for c in result.judgement.cases)
+    return size
+
+
 def taken(sent: list[Task], cancel: list[str]) -> list[Task]:
     """The results a judicator took: those named in its answer's `cancel` (every Khala
     judicator names each result it recorded or dropped as late). One it left out could not

@@ -137,12 +137,15 @@ class Slots:
 
     # ------------------------------------------------------------------ changes
 
-    def claim_results(self) -> list[Task]:
-        """The finished tasks no call carries yet, now claimed for a hand-in."""
+    def claim_results(self, fits: Callable[[Task], bool] = lambda _t: True
+                      ) -> tuple[list[Task], bool]:
+        """The finished tasks no call carries yet that `fits` a hand-in, now claimed for it;
+        and whether others (that do not fit) are left for a report."""
         with self._lock:
-            found = [t for i, t in self._outbox.items() if i not in self._sending]
+            free = [t for i, t in self._outbox.items() if i not in self._sending]
+            found = [t for t in free if fits(t)]
             self._sending.update(t.id for t in found)
-            return found
+            return found, len(found) < len(free)
 
     def unclaim(self, sent: list[Task]) -> None:
         """A call carrying these results failed: they wait for the next report."""

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from khala.errors import Locked
 from khala.model import (
     Assignment,
     Code,
@@ -85,6 +86,9 @@ def _answers(empty: Callable[[int], Any]) -> Callable[[Callable[..., Any]], Call
             except convert.REFUSALS as exc:
                 log.info("%s refused: %s", method.__name__, exc)
                 return empty(exc.code)
+            except Locked as exc:  # expected while a dead judicator's lock stands: no trace
+                log.warning("judicator %s: %s; the caller tries again", method.__name__, exc)
+                return empty(Code.ERROR)
             except Exception:
                 log.exception("judicator %s failed", method.__name__)
                 return empty(Code.ERROR)

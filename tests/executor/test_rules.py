@@ -5,7 +5,7 @@ from __future__ import annotations
 from khala.executor import rules
 from khala.executor.rules import Report, StopClock
 from khala.executor.slots import Snapshot
-from khala.model import Assignment, Status, Task, TaskBrief
+from khala.model import Assignment, CaseResult, Judgement, Result, Status, Task, TaskBrief
 
 A, B, C = "a" * 24, "b" * 24, "c" * 24
 
@@ -149,3 +149,12 @@ def test_a_result_the_judicator_did_not_name_stays_to_be_sent_again() -> None:
     assert rules.taken([one, two], ["b" * 24, "c" * 24]) == [two]
     assert rules.taken([one, two], []) == []
     assert rules.taken([], ["a" * 24]) == []
+
+
+def test_result_bytes_counts_the_steps_and_cases_texts() -> None:
+    assert rules.result_bytes(Task(id="a" * 24)) == 0
+    result = Result(execute_output=b"x" * 10, compile_error=b"e" * 5,
+                    judgement=Judgement(cases=[CaseResult(output="o" * 7, message="m")]))
+    assert rules.result_bytes(Task(id="a" * 24, result=result)) == 23
+    big = Result(execute_output=b"x" * (rules.HAND_IN_MAX_BYTES + 1))
+    assert rules.result_bytes(Task(id="a" * 24, result=big)) > rules.HAND_IN_MAX_BYTES

@@ -207,12 +207,13 @@ def test_a_result_is_handed_in_by_one_call_but_always_listed_by_reports(
     assert slots.start(A, Task(id=A))
     assert slots.join(5)
     assert finished == [1]  # a finish asks for a hand-in, not a status report
-    claimed = slots.claim_results()
-    assert [t.id for t in claimed] == [A]
-    assert slots.claim_results() == []  # one hand-in at a time carries it
+    assert slots.claim_results(lambda _t: False) == ([], True)  # too large: left to a report
+    claimed, left = slots.claim_results()
+    assert [t.id for t in claimed] == [A] and not left
+    assert slots.claim_results() == ([], False)  # one hand-in at a time carries it
     assert [t.id for t in slots.snapshot(claim=True).complete] == [A]  # a report lists it
     slots.unclaim(claimed)
     slots.unclaim(claimed)
-    assert [t.id for t in slots.claim_results()] == [A]  # a failed call: claimable again
+    assert [t.id for t in slots.claim_results()[0]] == [A]  # a failed call: claimable again
     slots.handed_in(claimed)
-    assert slots.snapshot().complete == [] and slots.claim_results() == []
+    assert slots.snapshot().complete == [] and slots.claim_results() == ([], False)
