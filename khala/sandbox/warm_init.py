@@ -3,7 +3,7 @@
 This file is not imported by the executor: its source runs *inside* the sandbox under the
 sandbox's Python (`python3 -I -S -c <this file> <socket fd>`), as the sandbox user, under the
 seccomp filter, with only the standard library. It speaks to the executor over a SOCK_SEQPACKET
-socket (messages in `khala.sandbox.warm`):
+socket (its executor side: `khala.sandbox.warm_box`):
 
 - `stem` → fork the next step's process, the stem, and answer `stem` with a socket of the
   stem's (SCM_RIGHTS). The stem sends `pid` on it with its credentials (the kernel translates
