@@ -54,11 +54,6 @@ def read_answer(answer: Assignment, running: set[str], draining: bool) -> Answer
     return plan
 
 
-def busy_answer(plan: AnswerPlan) -> bool:
-    """The answer changed what we hold."""
-    return bool(plan.stop or plan.start or plan.fail or plan.refuse)
-
-
 #: Results whose outputs together exceed this go with a report, not a hand-in: a report lists
 #: every result not yet handed in (also one a hand-in carries), so a hand-in's result may cross
 #: the wire twice, and a large one would be decoded twice on the judicator at once.

@@ -17,7 +17,6 @@ REFRESH_SHARE = 0.25
 
 @dataclass
 class ReportPlan:
-    record: list[Task] = field(default_factory=list)  # finished tasks still held: record them
     progress: list[TaskBrief] = field(default_factory=list)  # running tasks still held
     cancel: list[str] = field(default_factory=list)  # ids the executor must stop/forget
     lost: list[str] = field(default_factory=list)  # held but not mentioned: requeue
@@ -38,8 +37,9 @@ def progress_status(status: int) -> Status:
 def plan_report(held: set[str], complete: list[Task], executing: list[TaskBrief]) -> ReportPlan:
     """Decide what one report does.
 
-    - Every completed task comes back in `cancel` so the executor forgets it; it is recorded
-      only if the executor still holds it.
+    - Every completed task comes back in `cancel` so the executor forgets it (the store
+      recorded it already, if the executor still held it; the service leaves out a result it
+      could not write yet).
     - A running task the executor no longer holds comes back in `cancel`.
     - A held task mentioned in neither list is lost and goes back to the queue.
     """
@@ -50,8 +50,6 @@ def plan_report(held: set[str], complete: list[Task], executing: list[TaskBrief]
             continue
         seen.add(task.id)
         plan.cancel.append(task.id)
-        if task.id in held:
-            plan.record.append(task)
     for brief in executing:
         if brief.id in seen:
             continue

@@ -52,18 +52,22 @@ def test_answer_starts_assigned_and_failed_tasks_and_stops_cancelled_running_one
     assert [t.id for t in plan.start] == [A]  # B already runs here
     assert plan.stop == [C]  # only what runs here is stopped
     assert plan.fail == [("e" * 24, "bad")]
-    assert plan.refuse == [] and rules.busy_answer(plan)
+    assert plan.refuse == []
+    assert rules.report_again(plan, snap(free=0), handed_in=False, draining=False)  # C stopped
 
 
 def test_a_draining_executor_refuses_every_assignment() -> None:
     answer = Assignment(assign=[Task(id=A)], cancel=[C], undecodable=[(B, "bad")])
     plan = rules.read_answer(answer, running={C}, draining=True)
     assert (plan.start, plan.fail, plan.refuse, plan.stop) == ([], [], [A, B], [C])
-    assert rules.busy_answer(plan)  # report again at once: the refused go back now
+    # report again at once: the refused go back now
+    assert rules.report_again(plan, snap(free=0), handed_in=False, draining=True)
 
 
 def test_empty_answer_is_not_busy() -> None:
-    assert not rules.busy_answer(rules.read_answer(Assignment(), running={A}, draining=False))
+    plan = rules.read_answer(Assignment(), running={A}, draining=False)
+    assert not rules.report_again(plan, snap(executing=1, free=1), handed_in=False,
+                                  draining=False)
 
 
 def poll(hold: float = 1.0, complete: int = 0) -> Report:
