@@ -57,13 +57,12 @@ class WorkAreas:
     def give_back(self, workdir: str) -> None:
         """The task ended: its work dir is unmounted and removed in the background (at once
         once closed), then the next one is made (after the task, not beside its steps)."""
-        with self._lock:
-            closed = self._closed
-        if closed:
-            remove_workdir(workdir, self._sandbox)
-        else:
-            self._todo.put(workdir)
-            self._todo.put("")
+        with self._lock:  # queued under the lock: close() drains what came before it
+            if not self._closed:
+                self._todo.put(workdir)
+                self._todo.put("")
+                return
+        remove_workdir(workdir, self._sandbox)
 
     def ready(self) -> int:
         with self._lock:

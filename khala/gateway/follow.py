@@ -110,7 +110,7 @@ class Follower:
                 try:
                     conn.send_input(offset, data)  # blocks while the executor's queue is full
                 except OSError:
-                    pass  # held: the next connection sends it
+                    conn.close()  # held: the relay reconnects and the next connection sends it
         return True
 
     def close_input(self) -> None:
@@ -124,7 +124,7 @@ class Follower:
                 try:
                     conn.close_input(end)
                 except OSError:
-                    pass  # the next connection sends it
+                    conn.close()  # the relay reconnects; the next connection sends it
 
     def stop(self) -> None:
         self.stopped.set()

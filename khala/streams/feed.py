@@ -82,6 +82,11 @@ class StdinFeed:
                 self._cond.notify_all()
             return self._accepted
 
+    def taking(self) -> bool:
+        """Whether input is still taken (not closed, the step not ended)."""
+        with self._cond:
+            return not (self._closed or self._stopped)
+
     def close_at(self, generation: int, offset: int | None) -> None:
         """End the input once the sender's bytes up to `offset` (None: all so far) are in."""
         with self._cond:

@@ -28,8 +28,10 @@ log = logging.getLogger(__name__)
 LINGER_SECONDS = 10.0
 #: A send to a gateway blocked this long ends the connection.
 SEND_TIMEOUT = 30.0
-#: Seconds an input frame may wait for room in a full stdin queue before the connection ends.
-INPUT_WAIT = 60.0
+#: How often the input reader looks again whether its connection and the input still stand,
+#: while no frame comes (an idle user) or the stdin queue stays full (a program that reads
+#: nothing yet): neither ends the reading, only the connection's end or the input's does.
+INPUT_WAIT = 1.0
 #: Bound of one wait on the log (the connection re-checks that it is still wanted).
 READ_WAIT = 1.0
 #: A connection with nothing to send for this long gets a `tick` frame (followers use it to
@@ -186,6 +188,8 @@ class StreamHub:
         feed, generation = claim.feed, claim.generation
         try:
             while True:
+                if not wire.wait_readable(conn, INPUT_WAIT):
+                    continue  # the user types nothing: the connection stays, and so do we
                 header, data = wire.read_frame(conn)
                 kind, offset = header.get("type"), header.get("offset")
                 offset = offset if isinstance(offset, int) and offset >= 0 else None
@@ -193,8 +197,11 @@ class StreamHub:
                     feed.close_at(generation, offset)
                     return
                 if kind == "input" and data:
-                    if feed.offer(generation, offset, data, INPUT_WAIT) is None:
-                        return
+                    accepted = feed.offer(generation, offset, data, INPUT_WAIT)
+                    while accepted is None and feed.taking():  # the program reads nothing yet
+                        accepted = feed.offer(generation, offset, data, INPUT_WAIT)
+                    if accepted is None:
+                        return  # the input was closed or the step ended: nothing more to take
                     tasklog.wake()  # the writer acknowledges it now
         except Superseded:
             pass  # a newer connection holds the input; the writer says so (`news`)

@@ -24,6 +24,7 @@ refused (the connection ends), so a sender that reconnects loses and repeats not
 from __future__ import annotations
 
 import json
+import select
 import socket
 import struct
 from typing import Any
@@ -56,6 +57,16 @@ def _read_exact(sock: socket.socket, size: int) -> bytes:
         parts.append(part)
         left -= len(part)
     return b"".join(parts)
+
+
+def wait_readable(sock: socket.socket, seconds: float) -> bool:
+    """Whether `sock` has something to read (a frame, or its end) within `seconds`: a reader
+    that may wait long between frames waits here, not in `read_frame` (whose reads time out
+    with the socket's timeout, meant for a frame under way). OSError once `sock` is closed."""
+    if sock.fileno() < 0:
+        raise OSError("stream connection closed")
+    readable, _, _ = select.select([sock], [], [], seconds)
+    return bool(readable)
 
 
 def read_frame(sock: socket.socket) -> tuple[dict[str, Any], bytes]:
