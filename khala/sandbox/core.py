@@ -139,6 +139,12 @@ class Process:
         """Free what the run held; False if some process of it survived."""
         return True
 
+    def own_io(self) -> tuple[int, int, int | None] | None:
+        """Pipes the backend made for the step itself, now the core's: the read ends of its
+        stdout and stderr and the write end of its stdin (live input only; else None).
+        None (the default): the step writes to the pipes the core passed to `start`."""
+        return None
+
     def live_usage(self) -> dict[str, float | int]:
         """What the step uses now (executor statistics); default: CPU time when readable."""
         cpu = self.cpu_seconds()
@@ -184,6 +190,13 @@ class CoreSandbox(Sandbox):
         finally:
             for fd in (stdin, out_w, err_w):
                 os.close(fd)
+        own = proc.own_io()
+        if own is not None:  # the step writes to the backend's pipes, not to the core's
+            os.close(out_r)
+            os.close(err_r)
+            if feed_w is not None:
+                os.close(feed_w)
+            out_r, err_r, feed_w = own
         clean = False
         if spec.signals is not None:
             spec.signals.attach(proc.signal, proc.live_usage)

@@ -21,25 +21,28 @@ import logging
 import os
 import queue
 import resource
+import stat
 import tempfile
 import threading
 
 from khala.errors import SandboxUnavailable
 from khala.sandbox.base import RunSpec
-from khala.sandbox.bwrap import BwrapProcess, BwrapSandbox
+from khala.sandbox.bwrap import INSIDE_WORKDIR, BwrapProcess, BwrapSandbox, sandbox_env
 from khala.sandbox.cgroups import RunCgroup
-from khala.sandbox.core import Process
+from khala.sandbox.core import Process, rlimits
 from khala.sandbox.fstree import remove_tree
 from khala.sandbox.warm_box import (
     ANSWER_SECONDS,
     STAGES,
     START_SECONDS,
     WARM_PREFIX,
+    Stem,
     WarmBox,
     WarmError,
     find_python,
     remove_stale,
 )
+from khala.sandbox.warm_shell import step_script
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +53,16 @@ class WarmProcess(BwrapProcess):
     """A step run by a warm box's stem: the status comes from the init, the usage and the kill
     from the step's own run cgroup, as for a cold step."""
 
-    def __init__(self, pid: int, pidfd: int, cgroup: RunCgroup, box: WarmBox,
-                 pool: WarmSandbox) -> None:
-        super().__init__(pid, cgroup)
-        self.pidfd, self.box, self.pool = pidfd, box, pool
+    def __init__(self, stem: Stem, feed: int | None, box: WarmBox, pool: WarmSandbox) -> None:
+        super().__init__(stem.pid, stem.cgroup)
+        self.pidfd, self.box, self.pool = stem.pidfd, box, pool
+        self.io: tuple[int, int, int | None] | None = (*stem.take_outputs(), feed)
         self.gone: bool | None = None  # the waiting kill's finding: no process left
+
+    def own_io(self) -> tuple[int, int, int | None] | None:
+        """The stem's pipes (made ahead): stdout and stderr to read, stdin to feed."""
+        io, self.io = self.io, None
+        return io
 
     def open_pidfd(self) -> int:
         return self.pidfd  # opened before the step could run (and exit); the core closes it
@@ -176,16 +184,35 @@ class WarmSandbox(BwrapSandbox):
             return self._ready.pop() if self._ready and not self._closed else None
 
     def start(self, spec: RunSpec, stdin: int, stdout: int, stderr: int) -> Process:
-        box = self._take()
-        if box is None:
+        script = self._script(spec, stdin)
+        box = self._take() if script is not None else None
+        if box is None or script is None:
             return super().start(spec, stdin, stdout, stderr)
         try:
-            pid, pidfd, cgroup = box.begin(spec, stdin, stdout, stderr)
+            stem, feed = box.begin(spec, script, spec.stdin_feed is not None)
         except WarmError as exc:
             log.warning("a warm sandbox failed before its step started (it runs cold): %s", exc)
             self._todo.put((box, None))  # reset finds what is wrong, or prepares it again
             return super().start(spec, stdin, stdout, stderr)
-        return WarmProcess(pid, pidfd, cgroup, box, self)
+        return WarmProcess(stem, feed, box, self)
+
+    @staticmethod
+    def _script(spec: RunSpec, stdin: int) -> str | None:
+        """The step's script for a stem's shell; None: it runs cold. `stdin` is the core's:
+        a regular file (the stem's shell opens the same file, the core checked it), the
+        live-input pipe (the stem's own takes its place) or /dev/null."""
+        mode = os.fstat(stdin).st_mode
+        inside: str | None = ""
+        if stat.S_ISFIFO(mode):
+            if spec.stdin_feed is None:
+                return None
+            inside = None
+        elif stat.S_ISREG(mode):
+            rel = os.path.relpath(spec.stdin_path or "", spec.workdir)
+            if rel.startswith(".."):
+                return None
+            inside = os.path.join(INSIDE_WORKDIR, rel)
+        return step_script(spec.argv, sandbox_env(spec), rlimits(spec.limits), inside)
 
     def settle(self, timeout: float) -> bool:
         """Wait until no box is being built, reset or prepared (for checks); False on timeout."""
@@ -204,7 +231,7 @@ class WarmSandbox(BwrapSandbox):
             if box.proc is not None:
                 pids.add(box.proc.pid)
             mounts.update(os.path.join(box.stage, n) for n in STAGES)
-            for cgroup in (box.cgroup, box.stem[3] if box.stem else None):
+            for cgroup in (box.cgroup, box.stem.cgroup if box.stem else None):
                 if cgroup is not None:
                     cgroups.update(cgroup.dirs)
         return pids, mounts, cgroups

@@ -19,8 +19,9 @@ has fresh:
   unmounts them afterwards. Nothing a step writes survives it: its files go with the mounts.
 - **processes**: everything of the step is killed through its cgroup; the init then reaps the
   orphans and checks that it is alone in its pid namespace.
-- **environment, rlimits, fds, signals, session**: set in the forked child from the request
-  alone; the init's own are never seen by a step.
+- **environment, rlimits, fds, signals, session**: the stem takes fresh pipes and its own
+  session, resets its signals and execs the system shell with an empty environment; the step's
+  script (`warm_shell.py`) sets the rest; the init's own are never seen by a step.
 - **IPC**: System V objects and POSIX message queues live in the sandbox's IPC namespace and
   would outlast a step; the init reports any, and the box is then thrown away (not reused).
 
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import logging
 import os
 import signal
@@ -49,11 +49,11 @@ from typing import TYPE_CHECKING
 from khala.errors import SandboxUnavailable
 from khala.sandbox import workarea
 from khala.sandbox.base import MIB, Limits, RunSpec
-from khala.sandbox.bwrap import INSIDE_WORKDIR, SYSTEM_ENTRIES, child_setup, sandbox_env
+from khala.sandbox.bwrap import INSIDE_WORKDIR, SYSTEM_ENTRIES, child_setup
 from khala.sandbox.cgroups import RunCgroup
-from khala.sandbox.core import rlimits
 from khala.sandbox.fstree import remove_tree
 from khala.sandbox.seccomp import filter_fd
+from khala.sandbox.warm_shell import READY
 
 if TYPE_CHECKING:
     from khala.sandbox.warm import WarmSandbox
@@ -155,6 +155,71 @@ def warm_argv(sandbox: WarmSandbox, stage: str, python: str, source_fd: int, soc
     return argv + ["--", python, "-I", "-S", f"/proc/self/fd/{source_fd}", str(sock_fd)]
 
 
+class Stem:
+    """The next step's process, made ahead: the stem's shell waiting in its run cgroup for
+    the step's script, and the executor's ends of the step's pipes."""
+
+    def __init__(self, pid: int, pidfd: int, cgroup: RunCgroup) -> None:
+        self.pid, self.pidfd, self.cgroup = pid, pidfd, cgroup
+        self.control: int | None = None  # write end of the control pipe (the script)
+        self.feed: int | None = None  # write end of the step's stdin pipe
+        self.outputs: tuple[int, int] | None = None  # read ends of stdout and stderr
+
+    def hand_pipes(self, sock: socket.socket, uid: int, gid: int) -> None:
+        """Make the step's pipes and hand the stem its ends (stdin, stdout, stderr, control);
+        the stem's ends are then closed here (only the stem holds them: EOF when it ends).
+        The control pipe is the sandbox user's: its shell opens it again (/dev/fd/3)."""
+        made: list[int] = []
+        try:
+            for _ in range(4):
+                made += os.pipe()
+            os.fchown(made[6], uid, gid)
+            theirs = (made[0], made[3], made[5], made[6])  # in_r, out_w, err_w, ctl_r
+            sock.sendmsg([b"fds"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                     struct.pack("4i", *theirs))])
+        except OSError as exc:
+            for fd in made:
+                os.close(fd)
+            raise WarmError(f"cannot hand a stem its pipes: {exc}") from exc
+        for fd in theirs:
+            os.close(fd)
+        self.feed, self.outputs, self.control = made[1], (made[2], made[4]), made[7]
+
+    def send_script(self, script: bytes) -> None:
+        """Write the step's script (it fits the empty pipe's buffer) and close the pipe."""
+        assert self.control is not None
+        fd, self.control = self.control, None
+        try:
+            view = memoryview(script)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+
+    def take_feed(self) -> int | None:
+        fd, self.feed = self.feed, None
+        return fd
+
+    def drop_feed(self) -> None:
+        """No live input: the step's stdin comes from its script's redirection."""
+        if self.feed is not None:
+            os.close(self.feed)
+            self.feed = None
+
+    def take_outputs(self) -> tuple[int, int]:
+        assert self.outputs is not None
+        fds, self.outputs = self.outputs, None
+        return fds
+
+    def close(self) -> None:
+        """Close what the executor still holds of the stem (not its cgroup)."""
+        for fd in (self.control, self.feed, *(self.outputs or ())):
+            if fd is not None:
+                os.close(fd)
+        self.control = self.feed = self.outputs = None
+        os.close(self.pidfd)
+
+
 class WarmBox:
     """One warm sandbox: a running bwrap with its init, its three stage directories and, when
     prepared, the next step's stem in a fresh run cgroup."""
@@ -167,7 +232,7 @@ class WarmBox:
         self.cgroup: RunCgroup | None = None  # the box's own: bwrap and the init
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
-        self.stem: tuple[int, int, socket.socket, RunCgroup] | None = None  # pid, pidfd, …
+        self.stem: Stem | None = None  # the next step's process, when prepared
         self.guess: tuple[int | None, int | None] = (None, None)  # the last step's limits
         try:
             for name in STAGES:
@@ -217,57 +282,60 @@ class WarmBox:
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
             self._staged.append(path)
         cgroup = self.sandbox.tree.create(None, None)
+        stem: Stem | None = None
         try:
             _send(self.sock, b"stem")
             message, fds, _ = _receive(self.sock, ANSWER_SECONDS)
             if message != b"stem" or len(fds) != 1:
                 raise WarmError(f"unexpected answer of the warm box: {message!r}")
-            stem_sock = socket.socket(fileno=fds[0])
-            stem_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-            message, _, pid = _receive(stem_sock, ANSWER_SECONDS)
-            if message != b"pid" or pid is None:
-                raise WarmError(f"unexpected answer of a stem: {message!r}")
-            pidfd = os.pidfd_open(pid)
+            with socket.socket(fileno=fds[0]) as stem_sock:
+                stem_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+                message, _, pid = _receive(stem_sock, ANSWER_SECONDS)
+                if message != b"pid" or pid is None:
+                    raise WarmError(f"unexpected answer of a stem: {message!r}")
+                stem = Stem(pid, os.pidfd_open(pid), cgroup)
+                stem.hand_pipes(stem_sock, self.sandbox.uid, self.sandbox.gid)
+                message = _receive(stem_sock, ANSWER_SECONDS)[0]
+                if message != READY:
+                    raise WarmError(f"the stem's shell did not start: {message!r}")
             for path in cgroup.procs_files:
                 with open(path, "w") as fh:
                     fh.write(str(pid))
             # Off the step's path: the last step's limits (the next one's likely), and the
-            # counters from zero now that the stem sits blocked in its cgroup.
+            # counters from zero now that the stem's shell waits in its cgroup.
             cgroup.set_limits(*self.guess)
             cgroup.zero_counters()
         except BaseException:
+            if stem is not None:
+                stem.close()
             cgroup.remove()
             raise
-        self.stem = (pid, pidfd, stem_sock, cgroup)
+        self.stem = stem
 
-    def begin(self, spec: RunSpec, stdin: int, stdout: int, stderr: int
-              ) -> tuple[int, int, RunCgroup]:
+    def begin(self, spec: RunSpec, script: str, feed: bool) -> tuple[Stem, int | None]:
         """Run the step in the prepared stem: its limits on the stem's cgroup, its work dir at
-        /work, then the request. Returns the step's pid, a pidfd of it and its cgroup."""
+        /work, then its script (`warm_shell.step_script`). Returns the stem (its pid, pidfd,
+        cgroup and the read ends of the step's output pipes, now the caller's) and, when
+        `feed`, the write end of its stdin pipe (the caller's too)."""
         assert self.stem is not None
-        pid, pidfd, stem_sock, cgroup = self.stem
-        self.stem = None
+        stem, self.stem = self.stem, None
         try:
             self.guess = (spec.limits.memory, spec.limits.pids)
-            cgroup.set_limits(*self.guess)  # writes only what the guess got wrong
+            stem.cgroup.set_limits(*self.guess)  # writes only what the guess got wrong
             work = os.path.join(self.stage, "work")
             _mount(spec.workdir, work, None, MS_BIND)
             self._staged.append(work)
             _mount("none", work, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
-            request = {"argv": list(spec.argv), "env": sandbox_env(spec),
-                       "rlimits": rlimits(spec.limits)}
-            stem_sock.sendmsg([json.dumps(request).encode()],
-                              [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                struct.pack("3i", stdin, stdout, stderr))])
+            stem.send_script(script.encode())
         except (OSError, SandboxUnavailable, WarmError) as exc:
             with contextlib.suppress(OSError):
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            os.close(pidfd)
-            cgroup.remove()
+                signal.pidfd_send_signal(stem.pidfd, signal.SIGKILL)
+            stem.close()
+            stem.cgroup.remove()
             raise WarmError(f"cannot start a step in a warm box: {exc}") from exc
-        finally:
-            stem_sock.close()
-        return pid, pidfd, cgroup
+        if not feed:
+            stem.drop_feed()
+        return stem, stem.take_feed()
 
     def status(self) -> int:
         """The wait status of the step's top process (it has exited)."""
@@ -292,10 +360,8 @@ class WarmBox:
         """Kill the box (bwrap, its init, a stem, anything left) and remove its stage; never
         raises."""
         if self.stem is not None:
-            _, pidfd, stem_sock, cgroup = self.stem
-            cgroup.remove()
-            os.close(pidfd)
-            stem_sock.close()
+            self.stem.cgroup.remove()
+            self.stem.close()
             self.stem = None
         if self.cgroup is not None:
             self.cgroup.kill_all()

@@ -7,12 +7,15 @@ socket (its executor side: `khala.sandbox.warm_box`):
 
 - `stem` → fork the next step's process, the stem, and answer `stem` with a socket of the
   stem's (SCM_RIGHTS). The stem sends `pid` on it with its credentials (the kernel translates
-  the pid into the executor's namespace); the executor moves it into a fresh run cgroup and,
-  when a step comes, sends its request (JSON: argv, env, rlimits; SCM_RIGHTS: stdin, stdout,
-  stderr). The stem takes those fds, starts its own session, enters /work, sets the rlimits and
-  default signal dispositions and execs the command with exactly the given environment. When
-  it ends, the init answers `status <wait status>`. Forking ahead keeps the slow part (moving
-  a process into a cgroup waits for an RCU grace period) off the step's path.
+  the pid into the executor's namespace) and receives `fds` (SCM_RIGHTS: the step's stdin,
+  stdout and stderr pipes and a control pipe). It starts its own session, resets its signal
+  dispositions and execs the system shell with an empty environment, which writes `x` on the
+  socket and waits for its script on the control pipe; the executor moves it into a fresh run
+  cgroup meanwhile. When the step comes, the executor writes the script (khala/sandbox/
+  warm_shell.py: /work, rlimits, stdin, exactly the step's environment, exec the command).
+  When the step ends, the init answers `status <wait status>`. Making the stem ahead keeps the
+  slow parts (moving a process into a cgroup waits for an RCU grace period; a woken copy of
+  this Python process execs slowly) off the step's path.
 - `reset` → reap every orphan, then answer `clean`, or `dirty <what>` if anything of the run is
   left that a remount cannot remove: a process, System V IPC objects, POSIX message queues.
 
@@ -24,45 +27,46 @@ so a run cannot read or write its memory (/proc/1/mem) or its file descriptors.
 from __future__ import annotations
 
 import ctypes
-import json
+import fcntl
 import os
-import resource
 import signal
 import socket
 import struct
 import sys
 import time
-from typing import Any
 
 PR_SET_DUMPABLE = 4
-MAX_MESSAGE = 1024 * 1024  # a request: argv + env (larger ones fail to send: the step runs cold)
+SHELL = "/bin/sh"
+STEM_COMMAND = "printf x >&4 && exec 4>&- && . /dev/fd/3"  # = khala.sandbox.warm_shell's
 REAP_SECONDS = 2.0
-FD_SPACE = socket.CMSG_SPACE(3 * 4)
+FD_SPACE = socket.CMSG_SPACE(4 * 4)
 
 
-def child(request: dict[str, Any], fds: list[int]) -> None:
-    """Become the step: its fds, session, cwd, rlimits, signals, environment; exec."""
+def become_shell(fds: list[int], sock: socket.socket) -> None:
+    """Become the stem's shell: the step's stdin, stdout and stderr and the control pipe as
+    fds 0–3, this stem's socket as fd 4 (the shell says on it that it is up), a session of
+    its own, default signals, an empty environment; exec the shell. The step itself is the
+    script the executor writes to the control pipe (khala/sandbox/warm_shell.py)."""
     try:
-        for target, fd in enumerate(fds):
+        # Above every target first: a source numbered 0–4 would be overwritten before use.
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in [*fds, sock.fileno()]]
+        for target, fd in enumerate(high):
             os.dup2(fd, target)
         os.setsid()
-        os.chdir("/work")
-        for which, value in request["rlimits"]:
-            resource.setrlimit(which, (value, value))
         for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
-        argv = request["argv"]
-        os.execvpe(argv[0], argv, request["env"])
+        os.execve(SHELL, [SHELL, "-c", STEM_COMMAND], {})
     except OSError as exc:
-        os.write(2, f"khala: cannot run {request['argv'][0]}: {exc.strerror}\n".encode())
+        os.write(2, f"khala: cannot start the stem's shell: {exc.strerror}\n".encode())
     os._exit(127)
 
 
 def stem(sock: socket.socket) -> None:
     """Fork the next step's process (the stem) with a socket of its own, hand that socket to
     the executor, wait for the stem to end and report its status. The stem says who it is
-    (`pid`, with its credentials), then waits for its request (the executor moves it into the
-    run's cgroup meanwhile) and becomes the step."""
+    (`pid`, with its credentials), takes its pipes from the executor and becomes the shell
+    that waits for the step's script (the executor moves it into the run's cgroup
+    meanwhile)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = os.fork()
     if pid == 0:
@@ -70,12 +74,11 @@ def stem(sock: socket.socket) -> None:
         ours.close()
         creds = struct.pack("3i", os.getpid(), os.getuid(), os.getgid())
         theirs.sendmsg([b"pid"], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)])
-        message, ancillary, _, _ = theirs.recvmsg(MAX_MESSAGE, FD_SPACE, socket.MSG_CMSG_CLOEXEC)
-        if not message:
-            os._exit(0)  # not needed after all
+        message, ancillary, _, _ = theirs.recvmsg(64, FD_SPACE, socket.MSG_CMSG_CLOEXEC)
         fds = received_fds(ancillary)
-        theirs.close()
-        child(json.loads(message), fds)
+        if message != b"fds" or len(fds) != 4:
+            os._exit(0)  # not needed after all
+        become_shell(fds, theirs)
     theirs.close()
     fd = struct.pack("i", ours.fileno())
     sock.sendmsg([b"stem"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd)])

@@ -79,6 +79,33 @@ def test_steps_reuse_the_same_box(pool: WarmSandbox, base: str) -> None:
     assert box_pid(pool) == first
 
 
+def test_a_step_runs_in_the_box_with_its_input_file(pool: WarmSandbox, base: str) -> None:
+    """Warm, not cold: pid 1 of the step's namespace is the box's init (a cold bwrap runs
+    no init), and the stem's shell gave it its input file, its cwd and nothing else."""
+    first = box_pid(pool)
+    workdir = tempfile.mkdtemp(prefix="khala-run-", dir=base)
+    pool.open_workdir(workdir, 64 * MIB)
+    try:
+        pool.prepare_workdir(workdir)
+        with open(os.path.join(workdir, "execute.in"), "w") as fh:
+            fh.write("the input\n")
+        os.chmod(os.path.join(workdir, "execute.in"), 0o644)
+        script = "cat; pwd; tr '\\0' ' ' < /proc/1/cmdline; echo; ls /proc/self/fd"
+        spec = RunSpec(argv=["bash", "-c", script],
+                       workdir=workdir, stdin_path=os.path.join(workdir, "execute.in"),
+                       limits=Limits(wall_time=20))
+        outcome = pool.run(spec, threading.Event())
+    finally:
+        pool.close_workdir(workdir)
+        os.rmdir(workdir)
+    lines = outcome.stdout.decode().splitlines()
+    assert outcome.report.reason == Reason.OK, outcome
+    assert lines[:2] == ["the input", "/work"], lines
+    assert "/proc/self/fd/" in lines[2] and "python" in lines[2], lines
+    assert lines[3:] == ["0", "1", "2", "3"], lines  # ls's own fd 3: no control pipe left
+    assert box_pid(pool) == first
+
+
 def test_files_in_tmp_shm_and_work_do_not_survive(pool: WarmSandbox, base: str) -> None:
     first = box_pid(pool)
     out, err, report = step(pool, base, """
