@@ -50,6 +50,12 @@ TARGETS = {
         ("khala.judicator.service", "JudicatorService", "_long_poll"),
         ("khala.judicator.service", "JudicatorService", "wake"),
         ("khala.judicator.service", "JudicatorService", "hand_in"),
+        ("khala.judicator.notifier", "Notifier", "wait"),
+        ("khala.store.sqlite", "SqliteStore", "has_queued"),
+        ("khala.store.sqlite", "SqliteStore", "assign"),
+        ("khala.store.sqlite", "SqliteStore", "add"),
+        ("khala.rpc.handler", "JudicatorHandler", "report"),
+        ("khala.rpc.handler", "JudicatorHandler", "add"),
     ],
 }
 

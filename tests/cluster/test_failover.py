@@ -22,10 +22,9 @@ from tests.fixtures.cluster import Cluster
 from tests.fixtures.waiting import until
 
 TTL = 3
-# Beyond the TTL and the 40 tasks' own work (estimated from a warm-up batch on the same cluster,
-# twice over since the estimate is noisy on a loaded machine): back-off and failing over.
-ALL_DONE_SLACK = 5
-WORK_MARGIN = 2
+# The longest the cluster may go without finishing a task after the leader dies, beyond the
+# TTL: an executor's report fails over to the other judicator (back-off), a claim is cleared.
+PROGRESS_SLACK = 5
 CLEAR_SLACK = 3  # a gone judicator's claim is cleared within TTL + this (etcd watch, back-off)
 WARM_UP_TASKS = 8  # two rounds on the 4 slots; the 40 tasks are ten
 CLAIM_STALL = 60  # what an orphaned claim cost before claims were tied to liveness
@@ -115,19 +114,17 @@ def orphan_claims(mongo_url: str, judicators: list[str], count: int) -> list[str
 
 
 def test_leader_sigkill_under_load(ha: Cluster, etcd_server: Any, mongo_url: str) -> None:
-    """Every accepted task is done within a bound tied to the TTL after the leader dies, even
-    tasks the dead judicator (or one never registered) left claimed: no 60 s claim stall."""
+    """After the leader dies the cluster never goes longer than a bound tied to the TTL
+    without finishing a task, and every accepted task is done, even tasks the dead judicator
+    (or one never registered) left claimed: no 60 s claim stall. The bound is on progress,
+    not on the 40 tasks' total (that depends on the machine's load)."""
     first = until(lambda: leader(etcd_server.url, ha.prefix), 10, "a leader")
-    started = time.monotonic()
     warm_up = [
         requests.post(f"{ha.gateway_url}/api/task", timeout=30, data=submit_form(i)).json()["id"]
         for i in range(WARM_UP_TASKS)
     ]
     for task_id in warm_up:
         ha.wait_done(task_id, timeout=60)
-    work = (time.monotonic() - started) * 40 / WARM_UP_TASKS
-    bound = TTL + ALL_DONE_SLACK + WORK_MARGIN * work
-    assert bound < CLAIM_STALL, f"machine too slow to tell a claim stall apart: {work:.1f}s"
     victim = next(j for j in ha.judicators if f"--name {first}" in " ".join(j.argv))
     accepted: list[str] = []
     killed_at = 0.0
@@ -154,18 +151,22 @@ def test_leader_sigkill_under_load(ha: Cluster, etcd_server: Any, mongo_url: str
             left.pop(0)
         return not left
 
-    until(none_left, bound - (time.monotonic() - killed_at), f"all done within {bound:.1f}s")
+    until(none_left, CLAIM_STALL, "all 40 accepted tasks done")
     total = time.monotonic() - killed_at
-    print(
-        f"\nleader {first} SIGKILLed → {new} leads after {took:.2f}s; all 40 tasks (3 with "
-        f"orphaned claims) done {total:.2f}s after the kill (TTL {TTL}s, work {work:.1f}s, "
-        f"bound {bound:.1f}s)"
-    )
     done_at = {}
     for task_id in accepted:
         task = ha.get(task_id)["task"]
         assert task["status"] == 5, task
         done_at[task_id] = dt.datetime.fromisoformat(task["report_time"]).replace(tzinfo=dt.UTC)
+    finishes = [killed_wall] + sorted(t for t in (v.timestamp() for v in done_at.values())
+                                      if t > killed_wall)
+    pause = max(b - a for a, b in zip(finishes, finishes[1:], strict=False))
+    print(
+        f"\nleader {first} SIGKILLed → {new} leads after {took:.2f}s; all 40 tasks (3 with "
+        f"orphaned claims) done {total:.2f}s after the kill; the longest time without a task "
+        f"finishing {pause:.2f}s (TTL {TTL}s)"
+    )
+    assert pause <= TTL + PROGRESS_SLACK, f"no task finished for {pause:.1f}s after the kill"
     # Load-independent: a claimed task is no straggler. It is done before the last of the other
     # tasks (all queued behind it), or within TTL + CLEAR_SLACK of the kill if the queue ran dry
     # sooner. With a claim stall it would be done last, ~60 s after the kill.
