@@ -46,6 +46,7 @@ class Reporter:
         heartbeat: float,
         rpc_timeout: float,
         stop_grace: float,
+        ahead: int = 0,
     ) -> None:
         self.name = name
         self.client = client
@@ -53,6 +54,7 @@ class Reporter:
         self.heartbeat = heartbeat
         self.rpc_timeout = rpc_timeout
         self.stop_grace = stop_grace
+        self.ahead = ahead  # tasks asked for beyond busy slots, queued in Slots
         self._lock = threading.Lock()
         self._draining = False
         self._announce = False  # the drain is still to be told to the judicators
@@ -90,12 +92,13 @@ class Reporter:
                 return
             self._draining = self._announce = True
             self._clock.grace = time.monotonic() + self.stop_grace
-        self.slots.close()
+        handed_back = self.slots.close()
         log.info(
-            "executor %s draining (%d running, %.0fs grace)",
+            "executor %s draining (%d running, %.0fs grace)%s",
             self.name,
             self.slots.running(),
             self.stop_grace,
+            f"; queued {handed_back} go back to the queue" if handed_back else "",
         )
         self.poke()
 
@@ -166,7 +169,7 @@ class Reporter:
         self._kick.clear()
         with self._lock:  # the snapshot and the polling flag together: see _wake_loop
             report = rules.plan_report(self.slots.snapshot(claim=True), self._draining,
-                                       self.heartbeat)
+                                       self.heartbeat, self.ahead)
             self._polling = bool(report.hold)
         started = time.monotonic()
         try:
