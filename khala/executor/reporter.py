@@ -3,10 +3,12 @@ time. The decisions are the pure rules of khala/executor/rules.py; this module d
 
 One report is in flight at a time, so the judicator always sees a consistent picture of what
 this executor holds. While slots are free the report long-polls (the judicator answers as soon
-as work is queued); when a task finishes during a long-poll, a second thread hands its result
-in at once with `hand_in` and the long-poll goes on (a result is in one call at a time: the
-report's or the hand-in's). A judicator that does not know `hand_in` (or a failed one): a
-`wake` call ends the long-poll instead and the next report hands the result in.
+as work is queued); with every slot busy it asks, without a hold, for up to `ahead` tasks that
+wait in Slots' queue for the next free slot (rules.plan_report); when a task finishes during a
+long-poll, a second thread hands its result in at once with `hand_in` and the long-poll goes on
+(a result is in one call at a time: the report's or the hand-in's). A judicator that does not
+know `hand_in` (or a failed one): a `wake` call ends the long-poll instead and the next report
+hands the result in.
 
 Stopping: `drain()` takes no new work at once (the next report asks for none, and every
 judicator is told that this executor drains, which ends its open long-poll and keeps it from
