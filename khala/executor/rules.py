@@ -39,7 +39,7 @@ def plan_report(snapshot: Snapshot, draining: bool, heartbeat: float, ahead: int
     the call (docs/rpc.md), so they are not delayed, and no second report is needed to wait
     for work. With every slot busy it asks for up to `ahead` tasks to queue (`vacancy`) but is
     answered at once: a long-poll for a task that would wait here would race the long-polls
-    of idle executors for each new task, and take it from them half the time. So only reports
+    of idle executors for each new task, and could take it from an idle one. So only reports
     sent anyway (a result to hand in, a status, the heartbeat) take tasks ahead."""
     vacant = 0 if draining else vacancy(snapshot, ahead)
     hold = heartbeat if vacant and snapshot.free > 0 else 0.0

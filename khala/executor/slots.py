@@ -202,9 +202,11 @@ class Slots:
         return hit
 
     def signal(self, task_id: str, signum: int) -> bool:
-        """Send `signum` to the running step of `task_id`; False if it does not run here."""
+        """Send `signum` to the running step of `task_id` (one queued for a slot gets it in
+        its first step, as a signal between steps waits for the next); False if it is not
+        held here."""
         with self._lock:
-            slot = self._running.get(task_id)
+            slot = self._running.get(task_id) or self._queue.get(task_id)
         if slot is None or slot.dropped:
             return False
         log.info("task %s: signal %d for its running step", task_id, signum)

@@ -240,6 +240,7 @@ def test_a_task_assigned_with_no_free_slot_waits_reported_as_held_then_runs_in_t
     assert slots.running_ids() == {A, B} and slots.running() == 1
     assert [u[0] for u in slots.usage()] == [A]  # no step of B runs yet
     assert [r[0] for r in runner.ran] == [A]
+    assert slots.signal(B, 10)  # held: it waits for B's first step
     runner.release.set()
     for _ in range(500):  # B starts without any call: the thread that finished A runs it
         if len(slots.snapshot().complete) == 2:
@@ -248,6 +249,7 @@ def test_a_task_assigned_with_no_free_slot_waits_reported_as_held_then_runs_in_t
     assert slots.join(5)
     assert [r[0] for r in runner.ran] == [A, B]
     assert runner.ran[0][1] == runner.ran[1][1]
+    assert runner.received == [10]  # B's, delivered when its step began
     done = slots.snapshot()
     assert ({t.id: t.status for t in done.complete}, done.free, done.queued) == (
         {A: Status.SUCCESS, B: Status.SUCCESS}, 1, 0)
