@@ -153,6 +153,9 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
                                     "every free slot")
     warm_sandboxes: int = setting(
         2, "warm bwrap sandboxes kept per slot, reused clean across steps; 0 = one bwrap per step")
+    ahead: int = setting(
+        1, "tasks taken ahead of the slots while every slot is busy, queued here and started "
+        "the moment a slot frees (no report round trip between tasks); 0 = none")
 
     def resolved_name(self) -> str:
         return self.name or f"executor.{socket.gethostname()}.{os.getpid()}"

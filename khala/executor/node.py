@@ -82,6 +82,7 @@ class ExecutorNode:
             heartbeat=settings.heartbeat,
             rpc_timeout=settings.rpc_timeout,
             stop_grace=settings.stop_grace,
+            ahead=settings.ahead,
         )
         context.slots = self.slots  # a judged task's cases may borrow free slots
 
@@ -216,7 +217,10 @@ def open_checked_sandbox(settings: ExecutorSettings) -> Sandbox | None:
 
 def run(settings: ExecutorSettings) -> int:
     """Run until stopped (first SIGTERM/SIGINT drains, a second one forces). Returns an exit
-    code: 2 when the sandbox cannot be set up."""
+    code: 2 when the sandbox cannot be set up or a setting is out of range."""
+    if settings.ahead < 0:
+        log.error("cannot start executor: ahead must be 0 or more, not %d", settings.ahead)
+        return 2
     sandbox = open_checked_sandbox(settings)
     if sandbox is None:
         return 2

@@ -3,10 +3,12 @@ time. The decisions are the pure rules of khala/executor/rules.py; this module d
 
 One report is in flight at a time, so the judicator always sees a consistent picture of what
 this executor holds. While slots are free the report long-polls (the judicator answers as soon
-as work is queued); when a task finishes during a long-poll, a second thread hands its result
-in at once with `hand_in` and the long-poll goes on (a result is in one call at a time: the
-report's or the hand-in's). A judicator that does not know `hand_in` (or a failed one): a
-`wake` call ends the long-poll instead and the next report hands the result in.
+as work is queued); with every slot busy it asks, without a hold, for up to `ahead` tasks that
+wait in Slots' queue for the next free slot (rules.plan_report); when a task finishes during a
+long-poll, a second thread hands its result in at once with `hand_in` and the long-poll goes on
+(a result is in one call at a time: the report's or the hand-in's). A judicator that does not
+know `hand_in` (or a failed one): a `wake` call ends the long-poll instead and the next report
+hands the result in.
 
 Stopping: `drain()` takes no new work at once (the next report asks for none, and every
 judicator is told that this executor drains, which ends its open long-poll and keeps it from
@@ -46,6 +48,7 @@ class Reporter:
         heartbeat: float,
         rpc_timeout: float,
         stop_grace: float,
+        ahead: int = 0,
     ) -> None:
         self.name = name
         self.client = client
@@ -53,6 +56,7 @@ class Reporter:
         self.heartbeat = heartbeat
         self.rpc_timeout = rpc_timeout
         self.stop_grace = stop_grace
+        self.ahead = ahead  # tasks asked for beyond busy slots, queued in Slots
         self._lock = threading.Lock()
         self._draining = False
         self._announce = False  # the drain is still to be told to the judicators
@@ -90,12 +94,13 @@ class Reporter:
                 return
             self._draining = self._announce = True
             self._clock.grace = time.monotonic() + self.stop_grace
-        self.slots.close()
+        handed_back = self.slots.close()
         log.info(
-            "executor %s draining (%d running, %.0fs grace)",
+            "executor %s draining (%d running, %.0fs grace)%s",
             self.name,
             self.slots.running(),
             self.stop_grace,
+            f"; queued {handed_back} go back to the queue" if handed_back else "",
         )
         self.poke()
 
@@ -166,7 +171,7 @@ class Reporter:
         self._kick.clear()
         with self._lock:  # the snapshot and the polling flag together: see _wake_loop
             report = rules.plan_report(self.slots.snapshot(claim=True), self._draining,
-                                       self.heartbeat)
+                                       self.heartbeat, self.ahead)
             self._polling = bool(report.hold)
         started = time.monotonic()
         try:

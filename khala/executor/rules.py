@@ -23,13 +23,26 @@ class Report:
     hold: float  # seconds the judicator may hold the call (long-poll); 0 = answer at once
 
 
-def plan_report(snapshot: Snapshot, draining: bool, heartbeat: float) -> Report:
+def vacancy(snapshot: Snapshot, ahead: int) -> int:
+    """How many tasks to ask for: the free slots; with every slot busy, the room left in the
+    queue ahead of them (`ahead` − queued, never negative). An executor with a free slot asks
+    for no task ahead: a burst goes to idle slots (of any executor) before any task waits
+    behind a running one."""
+    if snapshot.free > 0:
+        return snapshot.free
+    return max(0, ahead - snapshot.queued)
+
+
+def plan_report(snapshot: Snapshot, draining: bool, heartbeat: float, ahead: int = 0) -> Report:
     """A draining executor asks for nothing; with free slots, the report long-polls for up to
     one heartbeat — also when it hands results in: the judicator records them before it holds
     the call (docs/rpc.md), so they are not delayed, and no second report is needed to wait
-    for work."""
-    vacant = 0 if draining else snapshot.free
-    hold = heartbeat if vacant else 0.0
+    for work. With every slot busy it asks for up to `ahead` tasks to queue (`vacancy`) but is
+    answered at once: a long-poll for a task that would wait here would race the long-polls
+    of idle executors for each new task, and could take it from an idle one. So only reports
+    sent anyway (a result to hand in, a status, the heartbeat) take tasks ahead."""
+    vacant = 0 if draining else vacancy(snapshot, ahead)
+    hold = heartbeat if vacant and snapshot.free > 0 else 0.0
     return Report(snapshot.complete, snapshot.executing, vacant, hold)
 
 

@@ -5,6 +5,13 @@ A slot thread never dies of an exception: whatever escapes the task runner ends 
 Unknown error with the exception in its compile error, the result goes to the outbox and the
 slot is freed. A task the judicator took back, or that a stop killed, is "dropped": it is no
 longer reported as executing (so the judicator requeues it) and its result is discarded.
+
+A task assigned while no slot is free (the executor asked for tasks ahead of its slots, the
+`ahead` setting, or a judged task borrowed the slot a report offered) waits in a local queue,
+reported as executing with the status the judicator gave it (Compiling), and starts the moment
+a slot frees: in the thread that finished the previous task (or the one giving lent slots
+back), with no polling. A queued task that is dropped, or handed back by a drain (`close`),
+never runs.
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ class Slot:
     dropped: bool = False  # taken back or killed: not reported, result discarded
     thread: threading.Thread | None = None
     signals: SignalBox = field(default_factory=SignalBox)  # API v2 signals for its step
+    # What it runs, kept while it waits in the queue (None once it started: `task` None with an
+    # `error` is an undecodable task, which ends at once as Unknown error).
+    task: Task | None = None
+    error: str = ""
 
 
 @dataclass
@@ -42,8 +53,9 @@ class Snapshot:
     """What the executor holds at one moment, as a report states it."""
 
     complete: list[Task]  # finished, not yet handed in
-    executing: list[TaskBrief]  # running and not dropped
+    executing: list[TaskBrief]  # running and not dropped, then those queued for a slot
     free: int  # slots free (capacity minus every running slot, dropped ones included)
+    queued: int = 0  # tasks waiting for a slot (none while a slot is free)
 
 
 class Slots:
@@ -67,6 +79,8 @@ class Slots:
         self._on_finish = on_finish or on_change
         self._lock = threading.Lock()
         self._running: dict[str, Slot] = {}
+        # Assigned while no slot was free: they start in this order as slots free.
+        self._queue: dict[str, Slot] = {}
         self._outbox: dict[str, Task] = {}
         self._sending: set[str] = set()  # outbox ids a call in flight carries (claim)
         self._closed = False  # start() refuses new tasks
@@ -88,24 +102,31 @@ class Slots:
             complete = list(self._outbox.values())
             if claim:
                 self._sending.update(t.id for t in complete)
+            held = [s for s in self._running.values() if not s.dropped]
             return Snapshot(
                 complete=complete,
                 executing=[
                     TaskBrief(id=s.task_id, status=s.status, executor=self.executor)
-                    for s in self._running.values()
-                    if not s.dropped
+                    for s in held + list(self._queue.values())
                 ],
-                free=max(0, self.capacity - len(self._running) - self._lent),
+                free=self._free(),
+                queued=len(self._queue),
             )
 
+    def _free(self) -> int:
+        """Slots free now (the lock held): never negative, whatever is lent."""
+        return max(0, self.capacity - len(self._running) - self._lent)
+
     def running_ids(self) -> set[str]:
+        """The tasks held here: running (not dropped) or queued for a slot."""
         with self._lock:
-            return {i for i, s in self._running.items() if not s.dropped}
+            return {i for i, s in self._running.items() if not s.dropped} | set(self._queue)
 
     def busy(self) -> bool:
-        """Anything running (dropped slots still ending included) or waiting to be handed in."""
+        """Anything running (dropped slots still ending included), queued or waiting to be
+        handed in."""
         with self._lock:
-            return bool(self._running or self._outbox)
+            return bool(self._running or self._queue or self._outbox)
 
     def running(self) -> int:
         with self._lock:
@@ -133,6 +154,9 @@ class Slots:
     def give_back(self, count: int) -> None:
         with self._lock:
             self._lent = max(0, self._lent - count)
+            ready = self._take_queued()
+        for slot in ready:  # queued tasks take the slots back first
+            self._spawn(slot)
         self._notify()  # free again: report them
 
     # ------------------------------------------------------------------ changes
@@ -165,6 +189,10 @@ class Slots:
         hit = False
         with self._lock:
             for task_id in task_ids:
+                if self._queue.pop(task_id, None) is not None:
+                    log.info("task %s taken back before it ran", task_id)
+                    hit = True
+                    continue
                 slot = self._running.get(task_id)
                 if slot is not None and not slot.dropped:
                     log.info("task %s taken back; stopping it", task_id)
@@ -174,9 +202,11 @@ class Slots:
         return hit
 
     def signal(self, task_id: str, signum: int) -> bool:
-        """Send `signum` to the running step of `task_id`; False if it does not run here."""
+        """Send `signum` to the running step of `task_id` (one queued for a slot gets it in
+        its first step, as a signal between steps waits for the next); False if it is not
+        held here."""
         with self._lock:
-            slot = self._running.get(task_id)
+            slot = self._running.get(task_id) or self._queue.get(task_id)
         if slot is None or slot.dropped:
             return False
         log.info("task %s: signal %d for its running step", task_id, signum)
@@ -184,31 +214,54 @@ class Slots:
         return True
 
     def drop_all(self) -> list[str]:
-        """Stop every running task (a stop's kill); returns their ids."""
+        """Stop every running task and forget the queued ones (a stop's kill); returns their
+        ids."""
         with self._lock:
             self._closed = True
-            ids = [i for i, s in self._running.items() if not s.dropped]
+            ids = [i for i, s in self._running.items() if not s.dropped] + list(self._queue)
         self.drop(ids)
         return ids
 
-    def close(self) -> None:
-        """Take no new task from now on."""
+    def close(self) -> list[str]:
+        """Take no new task from now on, and hand back the queued ones (they never run: no
+        longer reported, the judicator requeues them). Returns their ids."""
         with self._lock:
             self._closed = True
+            handed_back = list(self._queue)
+            self._queue.clear()
+        return handed_back
 
     def start(self, task_id: str, task: Task | None, error: str = "") -> bool:
-        """Run `task` in a new slot thread; `task` None: it could not be decoded (`error`),
-        so it ends at once as Unknown error. False when refused (closed, or already held)."""
-        slot = Slot(task_id=task_id)
+        """Run `task` in a new slot thread, or queue it until a slot frees when none is free;
+        `task` None: it could not be decoded (`error`), so it ends at once as Unknown error.
+        False when refused (closed, or already held)."""
+        slot = Slot(task_id=task_id, task=task, error=error)
         with self._lock:
-            if self._closed or task_id in self._running:
+            if self._closed or task_id in self._running or task_id in self._queue:
                 return False
+            if self._free() <= 0:
+                self._queue[task_id] = slot
+                return True
             self._running[task_id] = slot
+        self._spawn(slot)
+        return True
+
+    def _spawn(self, slot: Slot) -> None:
+        """Run `slot` (already counted as running) in a thread of its own."""
         slot.thread = threading.Thread(
-            target=self._run, args=(slot, task, error), name=f"khala-task-{task_id}", daemon=True
+            target=self._run, args=(slot,), name=f"khala-task-{slot.task_id}", daemon=True
         )
         slot.thread.start()
-        return True
+
+    def _take_queued(self) -> list[Slot]:
+        """Move queued tasks into the free slots, oldest first (the lock held); the caller
+        runs them."""
+        ready = []
+        while self._queue and self._free() > 0 and not self._closed:
+            slot = self._queue.pop(next(iter(self._queue)))
+            self._running[slot.task_id] = slot
+            ready.append(slot)
+        return ready
 
     def join(self, timeout: float) -> bool:
         """Wait up to `timeout` s for every slot thread to end; True if none is left."""
@@ -220,7 +273,16 @@ class Slots:
 
     # ------------------------------------------------------------------ the slot thread
 
-    def _run(self, slot: Slot, task: Task | None, error: str) -> None:
+    def _run(self, first: Slot) -> None:
+        """A slot thread: runs its task, then each queued task a finish lets it take."""
+        slot: Slot | None = first
+        while slot is not None:
+            threading.current_thread().name = f"khala-task-{slot.task_id}"
+            slot = self._run_one(slot)
+
+    def _run_one(self, slot: Slot) -> Slot | None:
+        """Run one task to its end; the queued task that takes its slot, if any."""
+        task, error, slot.task = slot.task, slot.error, None
         status, result = int(Status.UNKNOWN_ERROR), Result()
         try:
             if task is None:
@@ -237,9 +299,12 @@ class Slots:
             message = f"[khala] internal error: {type(exc).__name__}: {exc}"
             result = Result(compile_error=message.encode())
         finally:
-            self._finish(slot, status, result)
+            following = self._finish(slot, status, result)
+        return following
 
-    def _finish(self, slot: Slot, status: int, result: Result) -> None:
+    def _finish(self, slot: Slot, status: int, result: Result) -> Slot | None:
+        """Record the end of `slot`'s task; the queued task this thread runs next, if any (more
+        of them, after lent slots came back meanwhile, get threads of their own)."""
         try:
             final = Status(status)
         except ValueError:
@@ -251,13 +316,19 @@ class Slots:
                 self._outbox[slot.task_id] = Task(
                     id=slot.task_id, done=True, status=final, executor=self.executor, result=result
                 )
+            ready = self._take_queued()
+            if ready:
+                ready[0].thread = threading.current_thread()  # runs next in this thread
         log.info(
             "task %s finished with status %d%s",
             slot.task_id,
             final,
             " (dropped)" if slot.dropped else "",
         )
-        self._notify(finished=True)
+        self._notify(finished=True)  # hand the result in (and ask for the next task ahead)
+        for other in ready[1:]:
+            self._spawn(other)
+        return ready[0] if ready else None
 
     def _set_status(self, slot: Slot, status: int) -> None:
         try:

@@ -10,11 +10,12 @@ from khala.model import Assignment, CaseResult, Judgement, Result, Status, Task,
 A, B, C = "a" * 24, "b" * 24, "c" * 24
 
 
-def snap(complete: int = 0, executing: int = 0, free: int = 2) -> Snapshot:
+def snap(complete: int = 0, executing: int = 0, free: int = 2, queued: int = 0) -> Snapshot:
     return Snapshot(
         complete=[Task(id=A, done=True, status=Status.SUCCESS)] * complete,
         executing=[TaskBrief(id=B, status=Status.RUNNING)] * executing,
         free=free,
+        queued=queued,
     )
 
 
@@ -162,3 +163,29 @@ def test_result_bytes_counts_the_steps_and_cases_texts() -> None:
     assert rules.result_bytes(Task(id="a" * 24, result=result)) == 23
     big = Result(execute_output=b"x" * (rules.HAND_IN_MAX_BYTES + 1))
     assert rules.result_bytes(Task(id="a" * 24, result=big)) > rules.HAND_IN_MAX_BYTES
+
+
+def test_vacancy_is_the_free_slots_else_the_room_ahead() -> None:
+    assert rules.vacancy(snap(free=2), ahead=1) == 2  # idle slots first: nothing ahead yet
+    assert rules.vacancy(snap(executing=2, free=0), ahead=1) == 1
+    assert rules.vacancy(snap(executing=2, free=0, queued=1), ahead=1) == 0
+    assert rules.vacancy(snap(executing=2, free=0, queued=3), ahead=1) == 0  # never negative
+    assert rules.vacancy(snap(executing=2, free=0), ahead=0) == 0  # today's behaviour
+
+
+def test_busy_slots_with_room_ahead_ask_for_it_without_holding() -> None:
+    report = rules.plan_report(snap(executing=2, free=0), draining=False, heartbeat=1.5,
+                               ahead=2)
+    assert (report.vacant, report.hold) == (2, 0.0)
+    report = rules.plan_report(snap(complete=1, executing=2, free=0, queued=1), False, 1.5, 2)
+    assert (report.vacant, report.hold, len(report.complete)) == (1, 0.0, 1)
+
+
+def test_a_full_queue_asks_for_nothing_and_a_free_slot_long_polls_as_before() -> None:
+    full = rules.plan_report(snap(executing=2, free=0, queued=1), False, 1.5, ahead=1)
+    assert (full.vacant, full.hold) == (0, 0.0)
+    free = rules.plan_report(snap(executing=1, free=1), False, 1.5, ahead=1)
+    assert (free.vacant, free.hold) == (1, 1.5)
+    draining = rules.plan_report(snap(executing=2, free=0), True, 1.5, ahead=1)
+    assert (draining.vacant, draining.hold) == (0, 0.0)
+

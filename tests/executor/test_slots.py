@@ -23,6 +23,7 @@ class FakeRunner:
         self.started = threading.Semaphore(0)
         self.fail: BaseException | None = None
         self.received: list[int] = []
+        self.ran: list[tuple[str, int]] = []  # (task id, thread ident) of each run begun
 
     def __call__(
         self,
@@ -31,6 +32,7 @@ class FakeRunner:
         on_status: Callable[[int], None],
         signals: SignalBox,
     ) -> tuple[int, Result]:
+        self.ran.append((task.id, threading.get_ident()))
         signals.attach(self.received.append)
         on_status(Status.RUNNING)
         self.started.release()
@@ -217,3 +219,101 @@ def test_a_result_is_handed_in_by_one_call_but_always_listed_by_reports(
     assert [t.id for t in slots.claim_results()[0]] == [A]  # a failed call: claimable again
     slots.handed_in(claimed)
     assert slots.snapshot().complete == [] and slots.claim_results() == ([], False)
+
+
+# ---------------------------------------------------------------- tasks queued ahead of the slots
+
+C = "c" * 24
+
+
+def test_a_task_assigned_with_no_free_slot_waits_reported_as_held_then_runs_in_that_thread(
+    runner: FakeRunner,
+) -> None:
+    slots = Slots("exec", 1, runner, on_change=lambda: None)
+    assert slots.start(A, Task(id=A)) and runner.started.acquire(timeout=5)
+    assert slots.start(B, Task(id=B))  # no free slot: queued, not refused
+    assert not slots.start(B, Task(id=B))  # held already
+    held = slots.snapshot()
+    assert [(b.id, b.status) for b in held.executing] == [
+        (A, Status.RUNNING), (B, Status.COMPILING)]  # B as the judicator set it
+    assert (held.free, held.queued) == (0, 1)
+    assert slots.running_ids() == {A, B} and slots.running() == 1
+    assert [u[0] for u in slots.usage()] == [A]  # no step of B runs yet
+    assert [r[0] for r in runner.ran] == [A]
+    assert slots.signal(B, 10)  # held: it waits for B's first step
+    runner.release.set()
+    for _ in range(500):  # B starts without any call: the thread that finished A runs it
+        if len(slots.snapshot().complete) == 2:
+            break
+        time.sleep(0.01)
+    assert slots.join(5)
+    assert [r[0] for r in runner.ran] == [A, B]
+    assert runner.ran[0][1] == runner.ran[1][1]
+    assert runner.received == [10]  # B's, delivered when its step began
+    done = slots.snapshot()
+    assert ({t.id: t.status for t in done.complete}, done.free, done.queued) == (
+        {A: Status.SUCCESS, B: Status.SUCCESS}, 1, 0)
+
+
+def test_a_dropped_queued_task_never_runs(runner: FakeRunner) -> None:
+    slots = Slots("exec", 1, runner, on_change=lambda: None)
+    slots.start(A, Task(id=A))
+    assert runner.started.acquire(timeout=5)
+    slots.start(B, Task(id=B))
+    slots.start(C, Task(id=C))
+    assert slots.drop([B])
+    assert [b.id for b in slots.snapshot().executing] == [A, C]
+    runner.release.set()
+    for _ in range(500):
+        if len(runner.ran) == 2 and slots.running() == 0:
+            break
+        time.sleep(0.01)
+    assert slots.join(5)
+    assert [r[0] for r in runner.ran] == [A, C]
+    assert sorted(t.id for t in slots.snapshot().complete) == [A, C]  # nothing of B
+
+
+def test_a_drain_hands_queued_tasks_back_and_lets_the_running_one_finish(
+    runner: FakeRunner,
+) -> None:
+    slots = Slots("exec", 1, runner, on_change=lambda: None)
+    slots.start(A, Task(id=A))
+    assert runner.started.acquire(timeout=5)
+    slots.start(B, Task(id=B))
+    assert slots.close() == [B]
+    after = slots.snapshot()
+    assert ([b.id for b in after.executing], after.queued) == ([A], 0)  # B reported lost
+    runner.release.set()
+    assert slots.join(5)
+    assert [r[0] for r in runner.ran] == [A]
+    assert [t.id for t in slots.snapshot().complete] == [A]
+
+
+def test_a_stop_forgets_queued_tasks(runner: FakeRunner) -> None:
+    slots = Slots("exec", 1, runner, on_change=lambda: None)
+    slots.start(A, Task(id=A))
+    assert runner.started.acquire(timeout=5)
+    slots.start(B, Task(id=B))
+    assert sorted(slots.drop_all()) == [A, B]
+    assert slots.join(5) and not slots.busy()
+    assert [r[0] for r in runner.ran] == [A]
+
+
+def test_lending_and_queued_tasks_share_the_slots_without_going_negative(
+    runner: FakeRunner,
+) -> None:
+    slots = Slots("exec", 2, runner, on_change=lambda: None)
+    slots.start(A, Task(id=A))
+    assert runner.started.acquire(timeout=5)
+    assert slots.borrow(5) == 1  # the one free slot, lent to a judged task's cases
+    assert slots.start(B, Task(id=B))  # assigned for that slot before it was lent: waits
+    assert (slots.snapshot().free, slots.snapshot().queued, slots.running()) == (0, 1, 1)
+    assert slots.borrow(1) == 0  # nothing free: lending never overdraws
+    slots.give_back(1)  # the cases ended: the queued task takes the slot back
+    assert runner.started.acquire(timeout=5)
+    assert [r[0] for r in runner.ran] == [A, B]
+    assert (slots.snapshot().free, slots.snapshot().queued) == (0, 0)
+    assert slots.borrow(1) == 0
+    runner.release.set()
+    assert slots.join(5)
+    assert slots.snapshot().free == 2 and slots.borrow(1) == 1  # lending works again
