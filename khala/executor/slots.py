@@ -90,6 +90,10 @@ class Slots:
         self._due: list[tuple[float, Slot, Status]] = []
         self._due_changed = threading.Condition(self._lock)
         self._timer: threading.Thread | None = None
+        # Slot threads whose task ended wait here a while for the next one: starting a task
+        # then hands it over instead of starting a thread (that waits for the new thread).
+        self._spares: list[_Spare] = []
+        self._emptied = threading.Condition(self._lock)  # a running slot ended
 
     # ------------------------------------------------------------------ queries
 
@@ -247,11 +251,28 @@ class Slots:
         return True
 
     def _spawn(self, slot: Slot) -> None:
-        """Run `slot` (already counted as running) in a thread of its own."""
+        """Run `slot` (already counted as running) in a spare slot thread, or a new one."""
+        with self._lock:
+            spare = self._spares.pop() if self._spares else None
+        if spare is not None:
+            slot.thread = spare.thread
+            spare.hand(slot)
+            return
         slot.thread = threading.Thread(
-            target=self._run, args=(slot,), name=f"khala-task-{slot.task_id}", daemon=True
+            target=self._work, args=(slot,), name=f"khala-task-{slot.task_id}", daemon=True
         )
         slot.thread.start()
+
+    def _work(self, first: Slot) -> None:
+        """A slot thread: runs its slot (and the queued tasks its finishes take), then waits
+        up to SPARE_SECONDS as a spare for the next slot `_spawn` hands it."""
+        slot: Slot | None = first
+        while slot is not None:
+            self._run(slot)
+            spare = _Spare(threading.current_thread())
+            with self._lock:
+                self._spares.append(spare)
+            slot = spare.wait(SPARE_SECONDS, self._lock, self._spares)
 
     def _take_queued(self) -> list[Slot]:
         """Move queued tasks into the free slots, oldest first (the lock held); the caller
@@ -264,12 +285,9 @@ class Slots:
         return ready
 
     def join(self, timeout: float) -> bool:
-        """Wait up to `timeout` s for every slot thread to end; True if none is left."""
+        """Wait up to `timeout` s for every running slot to end; True if none is left."""
         with self._lock:
-            threads = [s.thread for s in self._running.values() if s.thread is not None]
-        for thread in threads:
-            thread.join(timeout)  # one shared bound is enough: killed steps end in ms
-        return self.running() == 0
+            return self._emptied.wait_for(lambda: not self._running, timeout)
 
     # ------------------------------------------------------------------ the slot thread
 
@@ -311,6 +329,7 @@ class Slots:
             final = Status.UNKNOWN_ERROR
         with self._lock:
             self._running.pop(slot.task_id, None)
+            self._emptied.notify_all()
             if not slot.dropped:
                 self._sending.discard(slot.task_id)
                 self._outbox[slot.task_id] = Task(
@@ -370,3 +389,31 @@ class Slots:
             (self._on_finish if finished else self._on_change)()
         except Exception:  # a failed poke only delays the next report to its heartbeat
             log.exception("slot change notification failed")
+
+
+#: How long an idle slot thread waits for the next task before it ends.
+SPARE_SECONDS = 30.0
+
+
+class _Spare:
+    """An idle slot thread waiting to be handed its next slot."""
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self.thread = thread
+        self._given = threading.Event()
+        self._slot: Slot | None = None
+
+    def hand(self, slot: Slot) -> None:
+        self._slot = slot
+        self._given.set()
+
+    def wait(self, timeout: float, lock: threading.Lock, spares: list[_Spare]) -> Slot | None:
+        """The slot handed over, or None after `timeout` (this spare is then withdrawn; one
+        handed over meanwhile is still taken)."""
+        if not self._given.wait(timeout):
+            with lock:
+                if self in spares:
+                    spares.remove(self)
+                    return None
+            self._given.wait()  # taken from the list just now: its slot is coming
+        return self._slot

@@ -317,3 +317,24 @@ def test_lending_and_queued_tasks_share_the_slots_without_going_negative(
     runner.release.set()
     assert slots.join(5)
     assert slots.snapshot().free == 2 and slots.borrow(1) == 1  # lending works again
+
+
+def test_a_task_started_after_another_ended_runs_in_its_spare_thread(
+    slots: Slots, runner: FakeRunner
+) -> None:
+    """An idle slot thread waits as a spare: the next task is handed to it (no new thread,
+    whose start the reporter would wait for); join does not wait for spares."""
+    runner.release.set()
+    assert slots.start(A, Task(id=A))
+    assert runner.started.acquire(timeout=5)
+    started = time.monotonic()
+    assert slots.join(5) and time.monotonic() - started < 1  # the spare thread lives on
+    threads = set(threading.enumerate())
+    runner.release.clear()
+    assert slots.start(B, Task(id=B))
+    assert runner.started.acquire(timeout=5)
+    assert set(threading.enumerate()) == threads  # B runs in A's thread, no new one
+    runner.release.set()
+    assert slots.join(5)
+    assert [task for task, _ in runner.ran] == [A, B]
+    assert [t.id for t in slots.snapshot().complete] == [A, B]

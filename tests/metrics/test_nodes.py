@@ -25,7 +25,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     jport, eport = free_port(), free_port()
     try:
         c.start_judicator(metrics_listen=f"127.0.0.1:{jport}")
-        c.start_executor(slots=2, metrics_listen=f"127.0.0.1:{eport}", name="exec-m")
+        c.start_executor(slots=2, metrics_listen=f"127.0.0.1:{eport}", name="exec-m", ahead=1)
         c.start_gateway(workers=2)
         yield {"cluster": c, "judicator": f"http://127.0.0.1:{jport}/metrics",
                "executor": f"http://127.0.0.1:{eport}/metrics",
@@ -117,7 +117,7 @@ def test_metrics_move_with_real_tasks(env: dict[str, Any]) -> None:
 def test_queue_length_counts_waiting_tasks(env: dict[str, Any]) -> None:
     c = env["cluster"]
     busy = [submit(c, "sleep 3") for _ in range(2)]
-    queued = [submit(c, "true") for _ in range(2)]
+    queued = [submit(c, "true") for _ in range(3)]  # one waits in the executor (ahead=1)
     poll(env["judicator"], lambda s: value(s, "khala_queue_length") == 2
          and value(s, "khala_executor_slots_free") == 0)
     poll(env["executor"], lambda s: value(s, "khala_executor_slots_busy") == 2)
