@@ -9,9 +9,10 @@ So a step costs the wake-up of a small shell, not of a copy of the init's Python
 fork of a Python process and its exec took ≈ 1 ms more; `python -m benchmarks.bounds --only
 wake`).
 
-`step_script` returns None for a step it cannot express exactly (an environment name that is
-not a shell name, an rlimit that is not a whole number of the shell's units, a command that
-looks like an option, a script too large for one pipe buffer): such a step runs cold.
+`step_script` returns None for a step it cannot express exactly (a NUL byte, an environment
+name that is not a shell name, an rlimit that is not a whole number of the shell's units, a
+command that looks like an option, a script too large for one pipe buffer): such a step runs
+cold.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def step_script(argv: Sequence[str], env: Mapping[str, str],
     shell cannot express the step exactly."""
     if not argv or not argv[0] or argv[0].startswith("-"):
         return None
+    if any("\0" in text for text in (*argv, *env.values())):
+        return None  # the cold path refuses it alike (no NUL in an exec's strings)
     lines = [f"cd {INSIDE_WORKDIR} || exit 127",
              "unset PWD OLDPWD"]  # cd exports them; a step's environment is exactly `env`
     for which, value in limits:

@@ -67,6 +67,8 @@ def test_what_the_shell_cannot_express_is_refused() -> None:
     assert step_script([], env, [], "") is None
     assert step_script(["-x"], env, [], "") is None
     assert step_script(["true"], {"NOT-A-NAME": "1"}, [], "") is None
+    assert step_script(["true", "a\0b"], env, [], "") is None
+    assert step_script(["true"], {"A": "a\0b"}, [], "") is None
     assert step_script(["true"], env, [(resource.RLIMIT_FSIZE, 1000)], "") is None  # not ×512
     assert step_script(["true"], env, [(resource.RLIMIT_AS, 1 << 30)], "") is None  # no flag
     assert step_script(["true", "x" * 70_000], env, [], "") is None  # over one pipe buffer
