@@ -24,8 +24,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from benchmarks import sandbox
+from khala.sandbox.warm import WarmSandbox
 
 HZ = os.sysconf("SC_CLK_TCK")
 ROLES = (("khala executor", "executor"), ("khala judicator", "judicator"),
@@ -101,22 +103,30 @@ class Sampler:
 
 
 def measure_cpu(name: str, loop: Callable[[float], float], seconds: float) -> float:
-    """Run `loop` (a throughput loop), print CPU ms per task by role; the total."""
+    """Run `loop` (a throughput loop), print CPU ms per task by role; the total. The CPU is
+    read right before the loop tears its processes down (the cluster's stop, the raw loop's
+    sandbox close): a killed box's init and steps are nobody's reaped children after."""
     sampler = Sampler()
-    stop = sandbox.KhalaUp.stop
+    originals = [(sandbox.KhalaUp, "stop", sandbox.KhalaUp.stop),
+                 (WarmSandbox, "close", WarmSandbox.close)]
 
-    def stop_sampling(up: sandbox.KhalaUp) -> None:  # the cluster's processes, before they end
-        sampler.stop()
-        stop(up)
+    def sampled(original: Any) -> Callable[[Any], None]:
+        def teardown(self: Any) -> None:
+            if not hasattr(sampler, "after"):
+                sampler.stop()
+            original(self)
+        return teardown
 
-    sandbox.KhalaUp.stop = stop_sampling  # type: ignore[method-assign, assignment]
+    for owner, attr, original in originals:
+        setattr(owner, attr, sampled(original))
     try:
         sampler.start()
         rate = loop(seconds)
-        if not hasattr(sampler, "after"):  # no cluster: the raw loop
-            sampler.stop()
     finally:
-        sandbox.KhalaUp.stop = stop  # type: ignore[method-assign]
+        for owner, attr, original in originals:
+            setattr(owner, attr, original)
+    if not hasattr(sampler, "after"):
+        sampler.stop()
     tasks = max(1.0, rate * seconds)
     print(f"\n{name}: {rate:.1f} tasks/s, host idle {sampler.idle():.0%}")
     total = 0.0
