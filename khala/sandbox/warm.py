@@ -9,7 +9,7 @@ cold step has fresh (its docstring says how: cgroup, files, processes, environme
 This module is the pool: `WarmSandbox` keeps `size` boxes, hands each step a ready one and
 gives it back after the step (`WarmProcess.release`). Resetting and preparing a box (removing
 the last run cgroup, unmounting, checking, forking and moving the stem) happens on background
-workers (one per two boxes, at most one per CPU), off the steps' path. Anything unexpected (no
+workers (one per box, at most one per CPU), off the steps' path. Anything unexpected (no
 answer in time, a dirty reset, a dead init) retires the box; the pool builds a replacement in
 the background, and a step that finds no ready box within `WAIT_SECONDS` runs cold.
 """
@@ -117,7 +117,7 @@ class WarmSandbox(BwrapSandbox):
         # Several workers: preparing a box mostly waits (cgroup v1 moves wait for an RCU grace
         # period), so back-to-back steps of several slots are prepared side by side.
         self._workers = [threading.Thread(target=self._work, name=f"khala-warm-{n}", daemon=True)
-                         for n in range(max(1, min(size // 2, os.cpu_count() or 1)))]
+                         for n in range(max(1, min(size, os.cpu_count() or 1)))]
         for worker in self._workers:
             worker.start()
         for _ in range(size):

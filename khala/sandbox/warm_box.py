@@ -295,12 +295,14 @@ class WarmBox:
                     raise WarmError(f"unexpected answer of a stem: {message!r}")
                 stem = Stem(pid, os.pidfd_open(pid), cgroup)
                 stem.hand_pipes(stem_sock, self.sandbox.uid, self.sandbox.gid)
+                # Moved while its shell starts (each move waits for an RCU grace period on
+                # cgroup v1): the two overlap.
+                for path in cgroup.procs_files:
+                    with open(path, "w") as fh:
+                        fh.write(str(pid))
                 message = _receive(stem_sock, ANSWER_SECONDS)[0]
                 if message != READY:
                     raise WarmError(f"the stem's shell did not start: {message!r}")
-            for path in cgroup.procs_files:
-                with open(path, "w") as fh:
-                    fh.write(str(pid))
             # Off the step's path: the last step's limits (the next one's likely), and the
             # counters from zero now that the stem's shell waits in its cgroup.
             cgroup.set_limits(*self.guess)
