@@ -1,5 +1,6 @@
 """An executor's slots: the tasks it runs (one thread each) and the outbox of finished ones
-waiting to be handed in, both keyed by task id.
+waiting to be handed in, both keyed by task id. A slot thread whose task ended waits up to
+SPARE_SECONDS as a spare: the next task started is handed to it instead of a new thread.
 
 A slot thread never dies of an exception: whatever escapes the task runner ends the task as
 Unknown error with the exception in its compile error, the result goes to the outbox and the

@@ -273,13 +273,19 @@ def test_a_dropped_queued_task_never_runs(runner: FakeRunner) -> None:
     assert sorted(t.id for t in slots.snapshot().complete) == [A, C]  # nothing of B
 
 
-def test_a_drain_hands_queued_tasks_back_and_lets_the_running_one_finish(
-    runner: FakeRunner,
-) -> None:
+def one_running_one_queued(runner: FakeRunner) -> Slots:
+    """One slot running A, with B queued ahead of it."""
     slots = Slots("exec", 1, runner, on_change=lambda: None)
     slots.start(A, Task(id=A))
     assert runner.started.acquire(timeout=5)
     slots.start(B, Task(id=B))
+    return slots
+
+
+def test_a_drain_hands_queued_tasks_back_and_lets_the_running_one_finish(
+    runner: FakeRunner,
+) -> None:
+    slots = one_running_one_queued(runner)
     assert slots.close() == [B]
     after = slots.snapshot()
     assert ([b.id for b in after.executing], after.queued) == ([A], 0)  # B reported lost
@@ -290,10 +296,7 @@ def test_a_drain_hands_queued_tasks_back_and_lets_the_running_one_finish(
 
 
 def test_a_stop_forgets_queued_tasks(runner: FakeRunner) -> None:
-    slots = Slots("exec", 1, runner, on_change=lambda: None)
-    slots.start(A, Task(id=A))
-    assert runner.started.acquire(timeout=5)
-    slots.start(B, Task(id=B))
+    slots = one_running_one_queued(runner)
     assert sorted(slots.drop_all()) == [A, B]
     assert slots.join(5) and not slots.busy()
     assert [r[0] for r in runner.ran] == [A]
