@@ -265,15 +265,17 @@ class Slots:
         slot.thread.start()
 
     def _work(self, first: Slot) -> None:
-        """A slot thread: runs its slot (and the queued tasks its finishes take), then waits
-        up to SPARE_SECONDS as a spare for the next slot `_spawn` hands it."""
+        """A slot thread: runs its task, then each queued task a finish lets it take, then
+        waits up to SPARE_SECONDS as a spare for the next slot `_spawn` hands it."""
         slot: Slot | None = first
         while slot is not None:
-            self._run(slot)
-            spare = _Spare(threading.current_thread())
-            with self._lock:
-                self._spares.append(spare)
-            slot = spare.wait(SPARE_SECONDS, self._lock, self._spares)
+            threading.current_thread().name = f"khala-task-{slot.task_id}"
+            slot = self._run_one(slot)
+            if slot is None:
+                spare = _Spare(threading.current_thread())
+                with self._lock:
+                    self._spares.append(spare)
+                slot = spare.wait(SPARE_SECONDS, self._lock, self._spares)
 
     def _take_queued(self) -> list[Slot]:
         """Move queued tasks into the free slots, oldest first (the lock held); the caller
@@ -291,13 +293,6 @@ class Slots:
             return self._emptied.wait_for(lambda: not self._running, timeout)
 
     # ------------------------------------------------------------------ the slot thread
-
-    def _run(self, first: Slot) -> None:
-        """A slot thread: runs its task, then each queued task a finish lets it take."""
-        slot: Slot | None = first
-        while slot is not None:
-            threading.current_thread().name = f"khala-task-{slot.task_id}"
-            slot = self._run_one(slot)
 
     def _run_one(self, slot: Slot) -> Slot | None:
         """Run one task to its end; the queued task that takes its slot, if any."""

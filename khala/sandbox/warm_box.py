@@ -53,7 +53,7 @@ from khala.sandbox.bwrap import INSIDE_WORKDIR, SYSTEM_ENTRIES, child_setup
 from khala.sandbox.cgroups import RunCgroup
 from khala.sandbox.fstree import remove_tree
 from khala.sandbox.seccomp import filter_fd
-from khala.sandbox.warm_shell import READY
+from khala.sandbox.warm_shell import READY, STEM_ARGV
 
 if TYPE_CHECKING:
     from khala.sandbox.warm import WarmSandbox
@@ -152,7 +152,8 @@ def warm_argv(sandbox: WarmSandbox, stage: str, python: str, source_fd: int, soc
              "--bind", os.path.join(stage, "work"), INSIDE_WORKDIR, "--chdir", "/",
              "--remount-ro", "/dev", "--remount-ro", "/", "--cap-drop", "ALL",
              "--seccomp", str(seccomp_fd)]
-    return argv + ["--", python, "-I", "-S", f"/proc/self/fd/{source_fd}", str(sock_fd)]
+    return argv + ["--", python, "-I", "-S", f"/proc/self/fd/{source_fd}", str(sock_fd),
+                   *STEM_ARGV]
 
 
 class Stem:

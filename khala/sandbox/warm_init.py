@@ -1,9 +1,10 @@
 """The init of a warm sandbox: pid 1 of the sandbox's pid namespace, forking each run on request.
 
 This file is not imported by the executor: its source runs *inside* the sandbox under the
-sandbox's Python (`python3 -I -S -c <this file> <socket fd>`), as the sandbox user, under the
-seccomp filter, with only the standard library. It speaks to the executor over a SOCK_SEQPACKET
-socket (its executor side: `khala.sandbox.warm_box`):
+sandbox's Python (`python3 -I -S /proc/self/fd/<this file> <socket fd> <the stem's shell
+argv…>`), as the sandbox user, under the seccomp filter, with only the standard library. It
+speaks to the executor over a SOCK_SEQPACKET socket (its executor side:
+`khala.sandbox.warm_box`):
 
 - `stem` → fork the next step's process, the stem, and answer `stem` with a socket of the
   stem's (SCM_RIGHTS). The stem sends `pid` on it with its credentials (the kernel translates
@@ -36,17 +37,16 @@ import sys
 import time
 
 PR_SET_DUMPABLE = 4
-SHELL = "/bin/sh"
-STEM_COMMAND = "printf x >&4 && exec 4>&- && . /dev/fd/3"  # = khala.sandbox.warm_shell's
 REAP_SECONDS = 2.0
 FD_SPACE = socket.CMSG_SPACE(4 * 4)
 
 
-def become_shell(fds: list[int], sock: socket.socket) -> None:
+def become_shell(fds: list[int], sock: socket.socket, shell: list[str]) -> None:
     """Become the stem's shell: the step's stdin, stdout and stderr and the control pipe as
     fds 0–3, this stem's socket as fd 4 (the shell says on it that it is up), a session of
-    its own, default signals, an empty environment; exec the shell. The step itself is the
-    script the executor writes to the control pipe (khala/sandbox/warm_shell.py)."""
+    its own, default signals, an empty environment; exec `shell` (its argv, from the
+    executor: khala/sandbox/warm_shell.py's STEM_ARGV). The step itself is the script the
+    executor writes to the control pipe."""
     try:
         # Above every target first: a source numbered 0–4 would be overwritten before use.
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in [*fds, sock.fileno()]]
@@ -55,13 +55,13 @@ def become_shell(fds: list[int], sock: socket.socket) -> None:
         os.setsid()
         for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
-        os.execve(SHELL, [SHELL, "-c", STEM_COMMAND], {})
+        os.execve(shell[0], shell, {})
     except OSError as exc:
         os.write(2, f"khala: cannot start the stem's shell: {exc.strerror}\n".encode())
     os._exit(127)
 
 
-def stem(sock: socket.socket) -> None:
+def stem(sock: socket.socket, shell: list[str]) -> None:
     """Fork the next step's process (the stem) with a socket of its own, hand that socket to
     the executor, wait for the stem to end and report its status. The stem says who it is
     (`pid`, with its credentials), takes its pipes from the executor and becomes the shell
@@ -78,7 +78,7 @@ def stem(sock: socket.socket) -> None:
         fds = received_fds(ancillary)
         if message != b"fds" or len(fds) != 4:
             os._exit(0)  # not needed after all
-        become_shell(fds, theirs)
+        become_shell(fds, theirs, shell)
     theirs.close()
     fd = struct.pack("i", ours.fileno())
     sock.sendmsg([b"stem"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd)])
@@ -118,7 +118,7 @@ def residue() -> list[str]:
     return found
 
 
-def serve(sock: socket.socket) -> None:
+def serve(sock: socket.socket, shell: list[str]) -> None:
     while True:
         message = sock.recv(64)
         if not message or message == b"exit":
@@ -127,7 +127,7 @@ def serve(sock: socket.socket) -> None:
             found = residue()
             sock.send(b"dirty " + " ".join(found).encode() if found else b"clean")
         elif message == b"stem":
-            stem(sock)
+            stem(sock, shell)
 
 
 def main() -> None:
@@ -140,7 +140,7 @@ def main() -> None:
         return
     os.chdir("/")
     sock.send(b"ready")
-    serve(sock)
+    serve(sock, sys.argv[2:])
 
 
 if __name__ == "__main__":

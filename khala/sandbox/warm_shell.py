@@ -22,9 +22,12 @@ import resource
 import shlex
 from collections.abc import Mapping, Sequence
 
-#: The stem's shell command line: announce itself on fd 4 (the stem's socket), close it, and
-#: run the script the executor writes to fd 3 (the control pipe) when the step comes.
-STEM_COMMAND = "printf x >&4 && exec 4>&- && . /dev/fd/3"
+from khala.sandbox.bwrap import INSIDE_WORKDIR
+
+#: The stem's shell (the init execs it; it gets this on its command line): announce itself on
+#: fd 4 (the stem's socket), close it, and run the script the executor writes to fd 3 (the
+#: control pipe) when the step comes.
+STEM_ARGV = ["/bin/sh", "-c", "printf x >&4 && exec 4>&- && . /dev/fd/3"]
 #: What the stem's shell writes on fd 4 once it is up.
 READY = b"x"
 #: The script is written into an empty pipe at once: it must fit its buffer (64 KiB).
@@ -38,7 +41,6 @@ ULIMIT = {
     resource.RLIMIT_CORE: ("-c", 512),
 }
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-INSIDE_WORKDIR = "/work"
 
 
 def step_script(argv: Sequence[str], env: Mapping[str, str],
