@@ -20,7 +20,8 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from khala.model import Compile, Execute, Status, Task
+from khala.model import Status, Task
+from khala.store.codec import compile_from_dict, execute_from_dict
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}\Z")
 TYPES = ("once", "daemon", "cron")
@@ -120,7 +121,7 @@ def template_from_dict(doc: dict[str, Any]) -> Task:
     c, e = dict(doc["compile"]), dict(doc["execute"])
     c["source"], e["data"] = base64.b64decode(c["source"]), base64.b64decode(e["data"])
     return Task(user=int(doc["user"]), priority=int(doc.get("priority", 0)),
-                compile=Compile(**c), execute=Execute(**e))
+                compile=compile_from_dict(c), execute=execute_from_dict(e))
 
 
 def spec_to_dict(spec: JobSpec) -> dict[str, Any]:

@@ -186,7 +186,7 @@ class Store(ABC):
         whether another judicator is alive (True/False, None = cannot tell). A store that
         marks tasks while assigning (MongoStore on FerretDB) clears marks of the dead with it.
         `lock_wait`: how long a write may wait for another judicator's mark on its task
-        before it raises Unavailable (such a store caps it; None keeps its default)."""
+        before it raises Locked (such a store caps it; None keeps its default)."""
 
     def release_thread(self) -> None:  # noqa: B027 - optional hook
         """Release what the calling thread holds (its connection); called when a client

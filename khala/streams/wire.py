@@ -63,9 +63,10 @@ def wait_readable(sock: socket.socket, seconds: float) -> bool:
     """Whether `sock` has something to read (a frame, or its end) within `seconds`: a reader
     that may wait long between frames waits here, not in `read_frame` (whose reads time out
     with the socket's timeout, meant for a frame under way). OSError once `sock` is closed."""
-    if sock.fileno() < 0:
-        raise OSError("stream connection closed")
-    readable, _, _ = select.select([sock], [], [], seconds)
+    try:
+        readable, _, _ = select.select([sock], [], [], seconds)
+    except ValueError as exc:  # closed (fileno -1), also between a check and the select
+        raise OSError("stream connection closed") from exc
     return bool(readable)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from khala.jobs.model import template_from_dict, template_to_dict
 from khala.model import (
     Case,
     CaseResult,
@@ -58,3 +59,16 @@ def test_fields_a_newer_version_stored_are_skipped_on_read() -> None:
     for part in (doc, doc["compile_report"], doc["judgement"], doc["judgement"]["cases"][0]):
         part["from_the_future"] = 1
     assert result_from_json(json.dumps(doc)) == result
+
+
+def test_a_job_template_a_newer_version_stored_reads_back() -> None:
+    """Job templates (khala/jobs/model.py) go through the same readers: a field a newer
+    version stored in the template's compile, execute or a case is skipped, and the judging
+    parts come back as their types (not plain dicts)."""
+    template = make_task(execute=Execute(command="true", cases=[Case(input="1", standard="1")],
+                                         compare=Compare()))
+    doc = json.loads(json.dumps(template_to_dict(template)))
+    for part in (doc["compile"], doc["execute"], doc["execute"]["cases"][0]):
+        part["from_the_future"] = 1
+    back = template_from_dict(doc)
+    assert (back.compile, back.execute) == (template.compile, template.execute)
