@@ -1,5 +1,5 @@
 # Khala — the two commands: `make run` starts a local cluster, `make test` runs every test.
-PYTHON ?= python3.11
+PYTHON ?= $(shell scripts/find-python)
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 7000
@@ -11,10 +11,12 @@ TEST_JOBS ?= 3
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $@
+	@test -n "$(PYTHON)" || { echo "make: no Python 3.11+ found" >&2; exit 1; }
+	@echo "make: Python environment in $(VENV) from $(PYTHON) (first time ~1 min) ..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --upgrade pip
+	@$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
 
 run: install
 	bash scripts/install-deps.sh run

