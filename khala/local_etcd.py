@@ -15,7 +15,6 @@ import urllib.request
 
 from khala.errors import Unavailable
 
-
 # The oldest etcd Khala runs without a warning: 3.5.3 fixed a data-inconsistency bug and later
 # 3.5 releases fixed more; install-deps.sh builds a current 3.5 release.
 MIN_VERSION = (3, 5, 17)

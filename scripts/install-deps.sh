@@ -32,8 +32,18 @@ apt_install() {
     fi
     say "apt-get install ${missing[*]} ..."
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive quietly apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}"
+}
+
+# quietly COMMAND...: its output only if it fails (go lists every module it downloads).
+quietly() {
+    local out status=0
+    out="$(mktemp)"
+    "$@" >"$out" 2>&1 || status=$?
+    [ "$status" -eq 0 ] || cat "$out" >&2
+    rm -f "$out"
+    return "$status"
 }
 
 # check NAME COMMAND...: the command must run and exit 0, else the install failed.
@@ -67,7 +77,8 @@ build_etcd() {
         local work
         work="$(mktemp -d)"
         cp "$here/etcd/main.go" "$here/etcd/go.mod" "$here/etcd/go.sum" "$work/"
-        if (cd "$work" && GOFLAGS=-mod=mod go build -trimpath -o "$target.new" . >&2); then
+        if (cd "$work" && quietly env GOFLAGS=-mod=mod go build -trimpath -o "$target.new" .)
+        then
             mv "$target.new" "$target"
         fi
         rm -rf "$work"
@@ -91,13 +102,13 @@ build_ferretdb() {
     local work src
     work="$(mktemp -d)"
     (cd "$work" && go mod init khala-ferretdb-build >/dev/null 2>&1 &&
-        go mod download "github.com/FerretDB/FerretDB@$FERRET_VERSION")
+        quietly go mod download "github.com/FerretDB/FerretDB@$FERRET_VERSION")
     src="$(cd "$work" && go list -m -f '{{.Dir}}' "github.com/FerretDB/FerretDB@$FERRET_VERSION")"
     cp -r "$src" "$work/src" && chmod -R u+w "$work/src"
     # A release build writes its version into this file; a plain `go build` must do it, or the
     # binary panics at start ("Invalid build/version/version.txt file content").
     echo "$FERRET_VERSION" > "$work/src/build/version/version.txt"
-    (cd "$work/src" && go build -trimpath -o "$target.new" ./cmd/ferretdb >&2) &&
+    (cd "$work/src" && quietly go build -trimpath -o "$target.new" ./cmd/ferretdb) &&
         mv "$target.new" "$target"
     chmod -R u+w "$work"; rm -rf "$work"
     prints_version "$target" "$FERRET_VERSION" ||
