@@ -195,7 +195,7 @@ def test_cluster(tmp: Path, sandbox: str = "bwrap", etcd: bool = False) -> Itera
     """The test fixtures' cluster builder (nodes started with the same commands as `khala up`).
     `etcd`: discovery through a one-member etcd of its own, as every deployment with several
     judicators has (they wake each other's executors through it); else static addresses."""
-    from khala.local_etcd import find_etcd
+    from khala.cli.local_etcd import find_etcd
     from tests.fixtures.cluster import Cluster
     from tests.fixtures.servers import EtcdServer
 
@@ -221,7 +221,7 @@ def test_cluster(tmp: Path, sandbox: str = "bwrap", etcd: bool = False) -> Itera
 
 
 def ferretdb_binary() -> str:
-    from khala.local_etcd import find_binary
+    from khala.cli.local_etcd import find_binary
 
     binary = find_binary("ferretdb")
     if binary is None:

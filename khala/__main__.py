@@ -1,5 +1,5 @@
 import sys
 
-from khala.cli import main
+from khala.cli.main import main
 
 sys.exit(main())

@@ -50,7 +50,7 @@ class LimitSettings:
     """The limits policy, one group in every node's settings (give all nodes the same values,
     e.g. in [common]): the gateway and the judicator refuse a task beyond it (result 3 for the
     size, 4 otherwise), the executor clamps a step's limits to it and unpacks no larger zip.
-    The checks are khala/validation.py."""
+    The checks are khala/rules/limits.py."""
 
     max_memory_limit: int = setting(4 * 1024**3, "largest memory limit a task may ask, bytes")
     max_cpu_limit: int = setting(3600, "largest CPU-seconds limit a task may ask")

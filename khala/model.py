@@ -32,7 +32,7 @@ class Status(IntEnum):
     UNKNOWN_ERROR = 8
 
 
-# Which status may follow which, and when: khala/lifecycle.py.
+# Which status may follow which, and when: khala/rules/lifecycle.py.
 
 
 class Code(IntEnum):

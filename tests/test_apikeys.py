@@ -1,4 +1,4 @@
-"""The API keys file (khala/apikeys.py)."""
+"""The API keys file (khala/gateway/keys.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from khala.apikeys import add_key, digest, load_keys, revoke_key
 from khala.errors import ConfigError
+from khala.gateway.keys import add_key, digest, load_keys, revoke_key
 
 
 def test_keys_file_round_trip(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from khala import model
-from khala.cli import build_parser
+from khala.cli.main import build_parser
 from khala.config import ExecutorSettings, JudicatorSettings, load, parse_hostport
 from khala.errors import ConfigError
 

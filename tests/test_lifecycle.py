@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from khala import lifecycle
-from khala.lifecycle import (
+from khala.model import Result, Status
+from khala.rules import lifecycle
+from khala.rules.lifecycle import (
     ASSIGN,
     CANCEL,
     FINISH,
@@ -25,7 +26,6 @@ from khala.lifecycle import (
     matches,
     select,
 )
-from khala.model import Result, Status
 
 NOW = "2024-05-01T12:00:00.000000"
 EARLIER = "2024-05-01T11:00:00.000000"

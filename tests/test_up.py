@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from khala.up import free_port
+from khala.cli.up import free_port
 
 pytestmark = pytest.mark.integration  # starts real processes
 

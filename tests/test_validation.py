@@ -16,7 +16,7 @@ from khala.config import (
 )
 from khala.errors import InvalidInput, TooLarge
 from khala.model import INT_MAX, Compile, Execute, Task, task_size
-from khala.validation import BYTES_LIMIT_MAX, TASK_LIMITS, validate_task
+from khala.rules.limits import BYTES_LIMIT_MAX, TASK_LIMITS, validate_task
 from khala.zipcheck import make_zip
 
 # What the wire can carry: the policy of the boundary tests.

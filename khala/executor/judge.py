@@ -41,10 +41,10 @@ from khala.model import (
     Verdict,
     judged,
 )
+from khala.rules.limits import EXECUTE_CPU, EXECUTE_MEMORY, EXECUTE_OUTPUT
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
 from khala.sandbox.fstree import remove_tree
 from khala.streams.hub import TaskStream
-from khala.validation import EXECUTE_CPU, EXECUTE_MEMORY, EXECUTE_OUTPUT
 from khala.zipcheck import ExtractLimit, extract_zip
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,7 @@ from khala.errors import InvalidInput
 from khala.executor.workareas import WorkAreas
 from khala.executor.workdirs import make_workdir, remove_workdir
 from khala.model import Reason, Result, Status, StepReport, Task
-from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
-from khala.sandbox.core import DEFAULT_PATH
-from khala.streams.hub import TaskStream
-from khala.validation import (
+from khala.rules.limits import (
     COMPILE_MEMORY,
     EXECUTE_CPU,
     EXECUTE_DISK,
@@ -25,6 +22,9 @@ from khala.validation import (
     EXECUTE_OUTPUT,
     EXECUTE_PIDS,
 )
+from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
+from khala.sandbox.core import DEFAULT_PATH
+from khala.streams.hub import TaskStream
 from khala.zipcheck import FULL_ERRNOS, ExtractLimit, extract_zip
 
 log = logging.getLogger(__name__)

@@ -13,12 +13,12 @@ from khala.config import GatewaySettings
 from khala.discovery import Discovery, open_discovery
 from khala.errors import InvalidInput, TooLarge, Unavailable
 from khala.gateway.auth import register_auth
-from khala.gateway.formparser import StrictRequest
-from khala.gateway.live import register_live
+from khala.gateway.live.routes import register_live
 from khala.gateway.meproc import meproc_error, register_meproc
+from khala.gateway.seed.formparser import StrictRequest
+from khala.gateway.seed.views import EMPTY_ANSWERS, Api, answer
 from khala.gateway.site import register_site
 from khala.gateway.v2 import register_v2
-from khala.gateway.views import EMPTY_ANSWERS, Api, answer
 from khala.metrics.gateway import register_metrics
 from khala.model import Code
 from khala.rpc.auth import NodeAuth

@@ -19,8 +19,8 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
-from khala.apikeys import PREFIX, KeyEntry, digest, load_keys
 from khala.config import GatewaySettings, parse_hostport
+from khala.gateway.keys import PREFIX, KeyEntry, digest, load_keys
 from khala.gateway.v2.errors import ApiError, error_item, error_response
 from khala.model import Code
 from khala.rpc.auth import is_loopback
@@ -170,7 +170,7 @@ def _refused(exc: Refused) -> Response:
         return error_response(exc.status, [error_item(exc.status, exc.detail)], headers)
     if request.path.startswith("/api/"):
         if exc.status == 404:  # the seed API answers unknown ids with 200 + result 2
-            from khala.gateway.views import answer
+            from khala.gateway.seed.views import answer
 
             return answer(request.endpoint, Code.NOT_EXIST)
         reply = jsonify({"result": int(exc.seed_code), "error": exc.detail})

@@ -1,5 +1,5 @@
 """Validation of a task's judging parts (language, cases, comparison), shared by every node
-through khala/validation.py. Pure; raises InvalidInput with a message for the user."""
+through khala/rules/limits.py. Pure; raises InvalidInput with a message for the user."""
 
 from __future__ import annotations
 

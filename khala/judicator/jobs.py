@@ -33,8 +33,8 @@ from khala.jobs.model import (
 )
 from khala.judicator.tasks import TaskApi
 from khala.model import Code, Status, Task
+from khala.rules.limits import validate_task
 from khala.store.base import Store, StoredJob
-from khala.validation import validate_task
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,10 @@ import datetime as _dt
 import logging
 from collections.abc import Callable, Collection, Iterable
 
-from khala import lifecycle, model
+from khala import model
 from khala.judicator.leader_loop import LeaderLoop
 from khala.model import TaskBrief
+from khala.rules import lifecycle
 from khala.store.base import Store
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from khala.lifecycle import FINISH, PROGRESS
 from khala.model import Language, Status, Task, TaskBrief
+from khala.rules.lifecycle import FINISH, PROGRESS
 
 #: A held task's report time (the reaper's liveness mark) and an executor's record are
 #: rewritten by a report when older than this share of the expiry, even when nothing changed.

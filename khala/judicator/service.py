@@ -38,8 +38,8 @@ from khala.model import (
     Task,
     TaskBrief,
 )
+from khala.rules.limits import validate_task
 from khala.store.base import Store
-from khala.validation import validate_task
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from khala.config import JudicatorSettings
 from khala.errors import InvalidInput, TooLarge
 from khala.judicator.notifier import DoneWatch
 from khala.model import Code, PageQuery, Status, SubmitOutcome, Task, TaskBrief
+from khala.rules.limits import validate_task
 from khala.store.base import Store
-from khala.validation import validate_task
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Every conditional update is a single atomic operation in the backend, so several judicators
 sharing one store cannot both assign a task or record two results for it. Which states each
-change starts from and what it sets is stated once in khala.lifecycle; the backends translate.
+change starts from and what it sets is stated once in khala.rules.lifecycle; the backends translate.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Store(ABC):
     def assign(self, executor: str, count: int, now: str,
                languages: frozenset[str] | None = None) -> list[Task]:
         """Atomically take up to `count` queued (Pending/Retrying, no executor, not done) tasks
-        for `executor` in khala.dispatch.fair_order (priority, then fair share between users,
+        for `executor` in khala.rules.dispatch.fair_order (priority, then fair share between users,
         then oldest first): status Compiling, report_time now. Returns them whole. The
         candidates are gathered by indexed lookups, never a scan of the queue. With
         `languages` given, only tasks whose language and checker language (when set) are among

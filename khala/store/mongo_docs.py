@@ -10,9 +10,9 @@ from typing import Any
 
 from bson import ObjectId
 
-from khala import lifecycle
-from khala.lifecycle import Cond, Eq, Less, NotNone, OneOf
 from khala.model import SearchQuery, Task, TaskBrief
+from khala.rules import lifecycle
+from khala.rules.lifecycle import Cond, Eq, Less, NotNone, OneOf
 from khala.store.codec import (
     brief_from_row,
     compile_from_dict,

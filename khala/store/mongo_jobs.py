@@ -15,15 +15,15 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from khala import lifecycle
-from khala.dispatch import HEAD_SCAN, MAX_LEVELS, MAX_USERS, Candidate, fair_order, head_users
+from khala.rules import lifecycle
+from khala.rules.dispatch import HEAD_SCAN, MAX_LEVELS, MAX_USERS, Candidate, fair_order, head_users
 from khala.store.base import StoredJob
 from khala.store.mongo_docs import mongo_filter
 from khala.store.mongo_locks import Locks, job_key
 
 FAIR_INDEX = [("done", ASCENDING), ("executor", ASCENDING), ("priority", DESCENDING),
               ("user", ASCENDING), ("add_time", ASCENDING), ("_id", ASCENDING)]
-# A level's queue in time order (khala.dispatch.head_users).
+# A level's queue in time order (khala.rules.dispatch.head_users).
 HEAD_INDEX = [("done", ASCENDING), ("executor", ASCENDING), ("priority", DESCENDING),
               ("add_time", ASCENDING), ("_id", ASCENDING)]
 
@@ -37,7 +37,7 @@ class MongoJobs:
 
     def _fair_heads(self, count: int, extra: dict[str, Any] | None = None
                     ) -> list[dict[str, Any]]:
-        """Queued task documents ({_id, attempts}) in khala.dispatch.fair_order, found by
+        """Queued task documents ({_id, attempts}) in khala.rules.dispatch.fair_order, found by
         index lookups: per priority level, the users that can take the first places (one read
         of the level's queue in time order, the `head` index; a skip scan on `fair` when a few
         users fill it), a chosen user's oldest `count` (`fair`).
@@ -72,7 +72,7 @@ class MongoJobs:
         return self._ordered(found, attempts, active)
 
     def _active(self) -> dict[int, int]:
-        """Tasks each user has running (khala.dispatch.fair_order)."""
+        """Tasks each user has running (khala.rules.dispatch.fair_order)."""
         active: dict[int, int] = {}
         for d in self._tasks.find(mongo_filter(lifecycle.ACTIVE), {"user": 1}):
             active[int(d["user"])] = active.get(int(d["user"]), 0) + 1

@@ -44,9 +44,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.uri_parser import parse_uri
 from pymongo.write_concern import WriteConcern
 
-from khala import lifecycle
 from khala.errors import ConfigError, Unavailable
-from khala.lifecycle import Bound, Cond
 from khala.model import (
     ExecutorInfo,
     Language,
@@ -57,6 +55,8 @@ from khala.model import (
     Task,
     TaskBrief,
 )
+from khala.rules import lifecycle
+from khala.rules.lifecycle import Bound, Cond
 from khala.store.base import Store
 from khala.store.claims import Backoff, Claimer, ServerClock
 from khala.store.codec import merge_languages

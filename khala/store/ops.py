@@ -16,7 +16,7 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any
 
-from khala import lifecycle
+from khala.rules import lifecycle
 
 OPS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS executor_stats (

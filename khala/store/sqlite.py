@@ -14,9 +14,7 @@ from contextlib import contextmanager
 from enum import IntEnum
 from typing import Any
 
-from khala import lifecycle
 from khala.errors import ConfigError
-from khala.lifecycle import Bound, Cond, Eq, Less, NotNone, OneOf
 from khala.model import (
     ExecutorInfo,
     Language,
@@ -26,6 +24,8 @@ from khala.model import (
     TaskBrief,
     new_id,
 )
+from khala.rules import lifecycle
+from khala.rules.lifecycle import Bound, Cond, Eq, Less, NotNone, OneOf
 from khala.store.base import Store
 from khala.store.codec import (
     brief_from_row,
@@ -92,7 +92,8 @@ TASK_LANGUAGES = (
     "COALESCE(json_extract(spec, '$.execute.compare.checker.language'), '')",
 )
 
-# After the migration of older files (add_priority): fair dispatch's lookups (khala/dispatch.py):
+# After the migration of older files (add_priority): fair dispatch's lookups
+# (khala/rules/dispatch.py):
 # per user (tasks_fair) and the queue in time order, covering (tasks_head).
 FAIR_INDEXES = (
     "CREATE INDEX IF NOT EXISTS tasks_fair ON tasks (done, executor, priority, user, add_time, id)",

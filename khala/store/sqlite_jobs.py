@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from khala import lifecycle
-from khala.dispatch import HEAD_SCAN, MAX_LEVELS, MAX_USERS, Candidate, fair_order, head_users
+from khala.rules import lifecycle
+from khala.rules.dispatch import HEAD_SCAN, MAX_LEVELS, MAX_USERS, Candidate, fair_order, head_users
 from khala.store.base import StoredJob
 
 
@@ -22,9 +22,9 @@ def _where(selection: Any) -> tuple[str, list[Any]]:
 
 def fair_candidates(conn: sqlite3.Connection, count: int,
                     extra: tuple[str, list[Any]] = ("", [])) -> list[Candidate]:
-    """Queued tasks in khala.dispatch.fair_order, gathered with index lookups only: one seek
+    """Queued tasks in khala.rules.dispatch.fair_order, gathered with index lookups only: one seek
     per priority level (tasks_fair); the level's users from one bounded read of the queue in
-    time order (tasks_head, khala.dispatch.head_users), or when that read is dominated by a
+    time order (tasks_head, khala.rules.dispatch.head_users), or when that read is dominated by a
     few users a skip scan (one seek per user, tasks_fair); each chosen user's oldest `count`
     tasks (tasks_fair); the held tasks for the counts (tasks_queue). Flat in the queue's length
     and, in the common case, in the number of users waiting.

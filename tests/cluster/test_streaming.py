@@ -22,7 +22,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from khala.config import DiscoverySettings
 from khala.discovery.static import StaticDiscovery
-from khala.gateway.follow import Final, Follower, StatusChange, Tick, stored_output
+from khala.gateway.live.follow import Final, Follower, StatusChange, Tick, stored_output
 from khala.model import Status, Task
 from khala.rpc.client import JudicatorClient
 from khala.streams.client import StreamConnection

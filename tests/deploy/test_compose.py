@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from khala.cli import COMMANDS, build_parser
+from khala.cli.main import COMMANDS, build_parser
 from khala.config import load, parse_hostport, split_addresses
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,9 +10,9 @@ import pytest
 
 from khala.config import LimitSettings
 from khala.errors import InvalidInput, TooLarge
-from khala.gateway import forms
+from khala.gateway.seed import forms
 from khala.model import INT_MAX, canonical_time
-from khala.validation import BYTES_LIMIT_MAX
+from khala.rules.limits import BYTES_LIMIT_MAX
 from khala.zipcheck import make_zip
 
 # The widest policy: what the wire can carry.

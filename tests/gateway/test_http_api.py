@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 
+from khala.cli.up import free_port, wait_port
 from khala.model import INT_MAX, canonical_time, parse_time
-from khala.up import free_port, wait_port
 from khala.zipcheck import make_zip
 
 TIMEOUT = 30

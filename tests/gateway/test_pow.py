@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from khala.gateway.pow import Session, fill
+from khala.gateway.live.session import Session, fill
 from khala.model import Code
 
 

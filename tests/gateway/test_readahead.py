@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from khala.gateway.readahead import MAX_HEAD, RequestFraming
+from khala.gateway.serve.worker import MAX_HEAD, RequestFraming
 
 HEAD = b"POST /api/task HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from khala.up import free_port, wait_port
+from khala.cli.up import free_port, wait_port
 
 REQUEST_TIMEOUT = 3.0
 BODY_CLIENTS = 100

@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 
-from khala.dispatch import Candidate, fair_order, head_users
 from khala.jobs.cron import CronError, parse
 from khala.jobs.model import JobSpec, JobState, RunView, run_key
 from khala.jobs.plan import dependency_view, due_ticks, plan
 from khala.model import Status, Task, format_time
+from khala.rules.dispatch import Candidate, fair_order, head_users
 
 T0 = dt.datetime(2024, 1, 1, 12, 0)
 

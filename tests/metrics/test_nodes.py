@@ -13,7 +13,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from khala.up import free_port
+from khala.cli.up import free_port
 from tests.fixtures.cluster import Cluster
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from khala import lifecycle
 from khala.model import (
     Compile,
     Execute,
@@ -24,6 +23,7 @@ from khala.model import (
     format_time,
     new_id,
 )
+from khala.rules import lifecycle
 from khala.store import Store, open_store
 
 BASE = dt.datetime(2024, 5, 1, 12, 0, 0)

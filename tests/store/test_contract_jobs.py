@@ -7,8 +7,8 @@ import random
 import sqlite3
 from collections.abc import Callable
 
-from khala.dispatch import Candidate, fair_order
 from khala.model import Task
+from khala.rules.dispatch import Candidate, fair_order
 from khala.store.base import Store
 from khala.store.sqlite import SqliteStore
 from tests.store.test_contract import at, make_task, opener, store  # noqa: F401 - fixtures
@@ -38,7 +38,7 @@ def test_assign_takes_higher_priority_first(store: Store) -> None:  # noqa: F811
 
 
 def test_assign_follows_fair_order_over_the_whole_queue(store: Store) -> None:  # noqa: F811
-    """assign reads only part of the queue (khala.dispatch.head_users); what it hands out must
+    """assign reads only part of the queue (khala.rules.dispatch.head_users); what it hands out must
     be the head of fair_order over every queued task, whatever the users' shares."""
     rng = random.Random(15)
     tasks = [make_task(i, user=rng.choice([1, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8]),

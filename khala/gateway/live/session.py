@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from khala.config import GatewaySettings
 from khala.errors import InvalidInput
-from khala.gateway.follow import Chunk, Dropped, Final, Follower, TaskGone
-from khala.gateway.websocket import Closed, WebSocket, offered_protocols, wants_websocket
+from khala.gateway.live.follow import Chunk, Dropped, Final, Follower, TaskGone
+from khala.gateway.live.websocket import Closed, WebSocket, offered_protocols, wants_websocket
 from khala.model import Code, Status, Task
 from khala.rpc.tasks_client import TaskCalls
 from khala.streams.log import new_position

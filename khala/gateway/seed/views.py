@@ -16,7 +16,8 @@ from flask import Response, jsonify, request
 from khala.config import GatewaySettings
 from khala.discovery.base import Discovery
 from khala.errors import InvalidInput, NotFound, RemoteError, TooLarge
-from khala.gateway import auth, forms, render
+from khala.gateway import auth
+from khala.gateway.seed import forms, render
 from khala.model import Code, ExecutorInfo, SearchQuery, Task, TaskBrief
 
 log = logging.getLogger(__name__)

@@ -12,13 +12,13 @@ import sys
 import threading
 import time
 
+from khala.cli.local_etcd import MIN_VERSION, etcd_command, etcd_version, find_etcd, wait_healthy
 from khala.config import UpSettings
 from khala.errors import ConfigError, SandboxUnavailable, Unavailable
-from khala.local_etcd import MIN_VERSION, etcd_command, etcd_version, find_etcd, wait_healthy
 from khala.rpc.auth import write_secret_file
 from khala.sandbox import open_sandbox
 
-log = logging.getLogger("khala.up")
+log = logging.getLogger("khala.cli.up")
 
 STOP_GRACE = {"gateway": 10.0, "executor": 15.0, "judicator": 10.0, "etcd": 10.0}
 

@@ -7,7 +7,9 @@ import logging
 import sys
 from typing import Any
 
-from khala import __version__, apikeys, tasks_cli
+from khala import __version__
+from khala.cli import keys as keys_cli
+from khala.cli import tasks as tasks_cli
 from khala.config import (
     ExecutorSettings,
     GatewaySettings,
@@ -35,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--config", default=None, help=f"TOML file; section [{name}]")
         add_flags(cmd, cls)
     tasks_cli.build(sub)
-    apikeys.build(sub)
+    keys_cli.build(sub)
     return parser
 
 
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in tasks_cli.COMMANDS:
         return tasks_cli.run(args)
     if args.command == "keys":
-        return apikeys.run(args)
+        return keys_cli.run(args)
     cls, _ = COMMANDS[args.command]
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k not in {"command", "config"}}
     try:
@@ -82,10 +84,10 @@ def _dispatch(command: str, settings: Any) -> int:
         from khala.metrics.gateway import prepare_multiprocess
 
         prepare_multiprocess()  # before prometheus_client is imported: workers add up
-        from khala.gateway.server import run as run_gateway
+        from khala.gateway.serve.server import run as run_gateway
 
         run_gateway(settings)
         return 0
-    from khala.up import run as run_up
+    from khala.cli.up import run as run_up
 
     return run_up(settings)

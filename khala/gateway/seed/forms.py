@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from khala.config import LimitSettings
 from khala.errors import InvalidInput
 from khala.model import INT_MAX, Compile, Execute, SearchQuery, Task, canonical_time, valid_id
-from khala.validation import (
+from khala.rules.limits import (
     COMPILE_MEMORY,
     EXECUTE_CPU,
     EXECUTE_DISK,

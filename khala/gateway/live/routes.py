@@ -14,8 +14,8 @@ from typing import Any
 from flask import Flask, Response, request
 
 from khala.config import GatewaySettings
-from khala.gateway.follow import Chunk, Dropped, Final, Follower, StatusChange, TaskGone, Tick
-from khala.gateway.pow import PowEndpoint
+from khala.gateway.live.follow import Chunk, Dropped, Final, Follower, StatusChange, TaskGone, Tick
+from khala.gateway.live.session import PowEndpoint
 from khala.gateway.v2.errors import ApiError
 from khala.model import Code
 from khala.streams.log import event_id, new_position, parse_event_id

@@ -19,7 +19,7 @@ from gunicorn.glogging import Logger
 from khala.config import GatewaySettings
 from khala.gateway.app import create_app
 from khala.gateway.auth import warn_if_open
-from khala.gateway.readahead import ReadAheadWorker
+from khala.gateway.serve.worker import ReadAheadWorker
 from khala.metrics.gateway import worker_exited
 
 GRACEFUL_TIMEOUT = 30  # seconds workers get to finish their requests on shutdown

@@ -4,7 +4,7 @@ A task's state is five fields (`State`): done, status, executor, report_time, re
 `Transition` says which states it may start from (`when`: a condition per field, some naming an
 argument of the call such as the calling executor) and what it sets (`sets`). Selections
 (`QUEUED`, `HELD`, `STALE`, `ACTIVE`) are conditions alone. Which queued
-task `ASSIGN` takes first is khala/dispatch.py's `fair_order` (priority, then fair share).
+task `ASSIGN` takes first is khala/rules/dispatch.py's `fair_order` (priority, then fair share).
 
 The stores never spell a condition out themselves: they `bind` a transition to the call's
 arguments and translate the bound conditions and changes into one conditional update (SQL

@@ -1,0 +1,1 @@
+"""khala/rules"""
