@@ -148,7 +148,7 @@ class Execute:
     cases: list[Case] = field(default_factory=list)  # empty: one case, input + standard
     compare: Compare | None = None
     stop_on_failure: bool = False  # judged tasks: skip the cases after the first failed one
-    interactive: bool = False  # stdin comes live from a pow-1 client after `input` (issue 12)
+    interactive: bool = False  # stdin comes live from a pow-1 client after `input`
 
 
 @dataclass
@@ -232,7 +232,7 @@ class Task:
     key: str | None = None  # client-chosen id (API v2), unique among tasks
     callback_url: str | None = None  # webhook POSTed when the task finishes (operations)
     webhook: Webhook | None = None  # its delivery record, when read back
-    priority: int = 0  # higher is dispatched first (issue 15); the seed API sends none: 0
+    priority: int = 0  # higher is dispatched first; the seed API sends none: 0
 
     def brief(self) -> TaskBrief:
         return TaskBrief(

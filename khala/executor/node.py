@@ -58,7 +58,7 @@ class ExecutorNode:
             discovery, settings.rpc_timeout, key=self.name,
             auth=NodeAuth.from_file(settings.cluster_secret_file),  # docs/security.md
         )
-        self.streams = Streams(settings, self.name)  # live output endpoint (issue 12)
+        self.streams = Streams(settings, self.name)  # live output endpoint
         # Plain tasks' work dirs, one per slot made ahead and removed off the slot's path.
         self.areas = WorkAreas(sandbox, settings, settings.resolved_slots())
         areas = self.areas

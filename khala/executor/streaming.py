@@ -1,4 +1,4 @@
-"""The executor's side of live output (issue 12): its stream endpoint and its registration in
+"""The executor's side of live output: its stream endpoint and its registration in
 etcd, opened from the settings, and the few calls the slots make. Disabled (every call a no-op)
 with `stream_listen = "off"`."""
 

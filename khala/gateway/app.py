@@ -139,7 +139,7 @@ def create_app(
     register_metrics(app)  # /metrics and request timing (first: it times refusals too)
     register_auth(app, settings, client)  # API keys (before the v2 routes' own hooks)
     register_v2(app, settings, client)  # API v2, /openapi.json, /docs/ (after the handlers)
-    register_live(app, settings, client)  # pow-1 websocket, task event streams (issue 12)
-    register_meproc(app, client)  # Meproc's /proc routes (issue 15)
+    register_live(app, settings, client)  # pow-1 websocket, task event streams
+    register_meproc(app, client)  # Meproc's /proc routes
     register_error_shape(app, "/proc", meproc_error)
     return app

@@ -1,4 +1,4 @@
-"""Jobs on the judicator (issue 15, docs/jobs.md): create, list, read, restart and delete them
+"""Jobs on the judicator (docs/jobs.md): create, list, read, restart and delete them
 on the store, and observe their runs. The leader's scheduler (scheduler.py) drives them.
 
 Runs are ordinary tasks submitted through TaskApi under their run key (khala/jobs/model.py),

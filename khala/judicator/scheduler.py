@@ -1,4 +1,4 @@
-"""The leader's job scheduler (issue 15, docs/jobs.md): every `job_pass` seconds, while
+"""The leader's job scheduler (docs/jobs.md): every `job_pass` seconds, while
 this judicator leads, one pass over every job.
 
 A pass per job, in an order that makes every run exactly-once across failover:

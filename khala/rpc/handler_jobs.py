@@ -1,4 +1,4 @@
-"""The Thrift side of the jobs method (issue 15): `jobs(op, name, spec, template)` → the
+"""The Thrift side of the jobs method: `jobs(op, name, spec, template)` → the
 judicator's JobApi (khala/judicator/jobs.py). The job travels as JSON beside its task
 template (a Task struct); the answer's data is JSON. Mixed into the judicator's handler."""
 

@@ -1,4 +1,4 @@
-"""The jobs calls of the typed JudicatorClient (issue 15), mixed into it: each answers
+"""The jobs calls of the typed JudicatorClient, mixed into it: each answers
 (code, data, detail) with data the decoded JSON (a job, or a list of jobs)."""
 
 from __future__ import annotations

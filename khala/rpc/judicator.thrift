@@ -131,7 +131,7 @@ struct Task {
     // Extensions (operations; ids from 41): the webhook URL and its delivery record
     41: optional string callback_url,
     42: optional Webhook webhook,
-    // Extension (issue 15): higher is dispatched first; absent = 0
+    // Extension: higher is dispatched first; absent = 0
     12: optional i32 priority,
 }
 
@@ -308,7 +308,7 @@ service Judicator {
     StatsReturn executor_stats(1: string name),
     // Extension (judging): the presets live executors have, with versions and counts.
     LanguagesReturn languages(),
-    // Extension (issue 15): jobs. op is create (spec: the job as JSON, template: its task),
+    // Extension: jobs. op is create (spec: the job as JSON, template: its task),
     // list, get, restart or delete (name). data: JSON (docs/jobs.md); OK, NOT_EXIST,
     // CONFLICT (name taken, or the job is being deleted), INVALID_INPUT (detail says why)
     JobReturn jobs(1: string op, 2: string name, 3: string spec, 4: Task template),

@@ -90,10 +90,10 @@ class RunSpec:
     env: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     signals: SignalBox | None = None  # signals for the running processes, when given
-    # Live output (issue 12): called with ("stdout"|"stderr", bytes) as the step writes them
+    # Live output: called with ("stdout"|"stderr", bytes) as the step writes them
     # (the bytes the capture keeps); must not block.
     tap: Callable[[str, bytes], None] | None = None
-    # Live input (issue 12): when given, stdin is a pipe whose write end goes to
+    # Live input: when given, stdin is a pipe whose write end goes to
     # `stdin_feed.start(fd)` (it owns the fd) and `stdin_feed.stop()` when the step ends;
     # `stdin_path` is then not used.
     stdin_feed: StdinFeed | None = None

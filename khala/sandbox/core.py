@@ -171,7 +171,7 @@ class CoreSandbox(Sandbox):
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         feed_w = None
-        if spec.stdin_feed is not None:  # live input: a pipe the feed writes (issue 12)
+        if spec.stdin_feed is not None:  # live input: a pipe the feed writes
             stdin, feed_w = os.pipe()
             note = b""
         else:

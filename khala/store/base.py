@@ -153,7 +153,7 @@ class Store(ABC):
         """Remove and return the queued signals of these tasks, oldest first; a signal is
         handed out by one call only."""
 
-    # ------------------------------------------------------------------ jobs (issue 15)
+    # ------------------------------------------------------------------ jobs
     # A job is its name, its spec and its state (JSON-able dicts, khala/jobs/model.py) and a
     # version that every state write bumps: writes name the version they read.
 

@@ -1,4 +1,4 @@
-"""The MongoDB side of issue 15: the jobs collection and the candidate gathering of fair
+"""The MongoDB side of jobs: the jobs collection and the candidate gathering of fair
 dispatch. Mixed into MongoStore (which provides the collections).
 
     jobs: {_id: "<name>", spec: {…}, state: {…}, version}

@@ -1,4 +1,4 @@
-"""The SQLite side of issue 15: the jobs table and the candidate gathering of fair dispatch.
+"""The SQLite side of jobs: the jobs table and the candidate gathering of fair dispatch.
 Mixed into SqliteStore (which provides `_conn` and `_transaction`)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Live routes (issue 12, docs/streaming.md): the pow-1 websocket at /api/v2/pow and the task
+"""Live routes (docs/streaming.md): the pow-1 websocket at /api/v2/pow and the task
 event stream (Server-Sent Events) at /api/v2/tasks/{id}/events. Each holds a worker thread for
 its life, so at most `max_streams` run at once per worker (503 beyond), each for at most
 `max_stream_seconds`."""

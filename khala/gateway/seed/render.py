@@ -1,4 +1,4 @@
-"""Domain model → the JSON shapes of the HTTP API (seed 004), plus the issue 4 extensions.
+"""Domain model → the JSON shapes of the HTTP API (seed 004), plus Khala's extensions.
 
 Pure. The seed's keys are always present; extension keys (limits, step reports) only when set.
 """

@@ -2,7 +2,7 @@
 
 gunicorn's gthread worker gives a connection to a thread as soon as its first byte arrives; the
 thread then reads the headers and the body with blocking reads. 100 clients sending a byte a
-second hold every thread, and even `/api/test` stops answering (issue 8, item 9). Here the
+second hold every thread, and even `/api/test` stops answering (a slow-client attack). Here the
 worker's event loop reads each request with non-blocking reads into a buffer of its own (kept
 in memory up to SPOOL_MEMORY bytes, then in a temporary file) and hands the connection to a
 thread only once the request is complete. A request that is not complete `request_timeout`

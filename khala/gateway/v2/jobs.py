@@ -1,4 +1,4 @@
-"""API v2 jobs (issue 15, docs/jobs.md): the models, the views (mixed into V2Api) and the
+"""API v2 jobs (docs/jobs.md): the models, the views (mixed into V2Api) and the
 routes (added to the route table, so they are in /openapi.json). Each view is one judicator
 call (khala/rpc/jobs_client.py)."""
 
