@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from khala.errors import InvalidInput, Locked, NotFound, RemoteError, TooLarge, Unavailable
+from khala.errors import (
+    Conflict,
+    InvalidInput,
+    Locked,
+    NotFound,
+    RemoteError,
+    TooLarge,
+    Unavailable,
+)
 from khala.model import Assignment, Code, Result, SearchQuery, Status, Task, TaskBrief
 from khala.rpc import convert
 from khala.rpc import judicator_thrift as T
@@ -200,9 +208,10 @@ def test_codes_become_errors() -> None:
     assert type(convert.error_of(Code.TOO_LARGE, "add")) is TooLarge
     assert type(convert.error_of(Code.INVALID_INPUT, "add")) is InvalidInput
     assert type(convert.error_of(Code.NOT_EXIST, "get")) is NotFound
+    assert type(convert.error_of(Code.CONFLICT, "stop")) is Conflict
     for code in (Code.ERROR, 99):
         error = convert.error_of(code, "get", "127.0.0.1:9")
         assert isinstance(error, RemoteError) and error.address == "127.0.0.1:9"
     assert [kind.code for kind in convert.REFUSALS] == [
-        Code.TOO_LARGE, Code.INVALID_INPUT, Code.NOT_EXIST,
+        Code.TOO_LARGE, Code.INVALID_INPUT, Code.NOT_EXIST, Code.CONFLICT,
     ]  # fmt: skip
