@@ -113,5 +113,6 @@ def _carried_v4(address: IPv6Address) -> tuple[str, list[IPv4Address]] | None:
     if address in SIX_TO_FOUR:
         return "6to4", [IPv4Address(packed[2:6])]
     if address in TEREDO:  # the server, then the client (stored with every bit flipped)
-        return "Teredo", [IPv4Address(packed[4:8]), IPv4Address(bytes(b ^ 0xFF for b in packed[12:]))]
+        client = bytes(b ^ 0xFF for b in packed[12:])
+        return "Teredo", [IPv4Address(packed[4:8]), IPv4Address(client)]
     return None
