@@ -18,6 +18,7 @@ from khala import model
 from khala.config import JudicatorSettings
 from khala.errors import InvalidInput
 from khala.jobs.cron import CronError, parse
+from khala.jobs.deps import cycle_through, describe
 from khala.jobs.model import (
     MAX_REPLICA,
     NAME_RE,
@@ -31,8 +32,9 @@ from khala.jobs.model import (
     state_from_dict,
     state_to_dict,
 )
-from khala.judicator.tasks import TaskApi
-from khala.model import Code, Status, Task
+from khala.jobs.plan import Bounds, stopped
+from khala.judicator.tasks import TaskApi, task_digest
+from khala.model import Code, Status, SubmitOutcome, Task
 from khala.rules.limits import validate_task
 from khala.store.base import Store, StoredJob
 
@@ -75,24 +77,43 @@ def run_view(task: Task) -> RunView:
                    task.add_time, task.report_time)
 
 
+def bounds_of(settings: JudicatorSettings) -> Bounds:
+    return Bounds(backoff=settings.job_backoff, backoff_max=settings.job_backoff_max,
+                  keep_runs=settings.job_keep_runs)
+
+
 class JobApi:
     def __init__(self, store: Store, settings: JudicatorSettings, tasks: TaskApi) -> None:
         self.store = store
         self.settings = settings
         self.tasks = tasks
+        self.bounds = bounds_of(settings)
 
     # ------------------------------------------------------------------ runs
 
     def observe(self, spec: JobSpec, state: JobState) -> dict[int, RunView | None]:
-        """The task of each replica's current run key (None: not submitted yet)."""
+        """The task of each replica's current run key (None: not submitted yet, or held by a
+        task this job did not create, which is never taken for its run)."""
+        return self.survey(spec, state)[0]
+
+    def survey(self, spec: JobSpec, state: JobState
+               ) -> tuple[dict[int, RunView | None], dict[str, str]]:
+        """`observe`'s runs, and the current run keys held by a task the job did not create
+        (key → that task's id)."""
         if not state.started or (spec.type == "cron" and not state.fired):
-            return {}
+            return {}, {}
         runs: dict[int, RunView | None] = {}
+        foreign: dict[str, str] = {}
+        digest = task_digest(spec.template)
         for i in range(len(state.cursor)):
-            task_id = self.store.resolve(run_key(spec, state, i))
+            key = run_key(spec, state, i)
+            task_id = self.store.resolve(key)
             task = None if task_id is None else self.store.get(task_id)
+            if task is not None and not _created_for(task, key, digest):
+                foreign[key] = task.id
+                task = None
             runs[i] = None if task is None else run_view(task)
-        return runs
+        return runs, foreign
 
     def submit_runs(self, spec: JobSpec, state: JobState, replicas: list[int]) -> None:
         """Submit the current run of each replica under its key (idempotent)."""
@@ -102,14 +123,30 @@ class JobApi:
             task.compile = dataclasses.replace(task.compile)
             task.execute = dataclasses.replace(task.execute)
             tasks.append(task)
-        for outcome in self.tasks.submit(tasks) if tasks else []:
+        outcomes: list[SubmitOutcome] = self.tasks.submit(tasks, job_runs=True) if tasks else []
+        for outcome in outcomes:
             if outcome.code != Code.OK:
                 log.warning("job %s: a run was refused: %s", spec.name, outcome.detail)
+
+    def remove_run(self, spec: JobSpec, key: str) -> bool:
+        """Remove the task of a past run; False while it is not done yet. A task under the key
+        that this job did not create is left alone (and forgotten)."""
+        task_id = self.store.resolve(key)
+        task = None if task_id is None else self.store.get(task_id)
+        if task is None or not _created_for(task, key, task_digest(spec.template)):
+            return True
+        return self.tasks.remove(task.id) != Code.CONFLICT
 
     # ------------------------------------------------------------------ client calls
 
     def create(self, spec: JobSpec) -> tuple[int, dict[str, Any] | None]:
         validate_spec(spec, self.settings)
+        graph = {s.name: list(s.spec.get("deps") or []) for s in self.store.jobs()}
+        if spec.name in graph:
+            return Code.CONFLICT, None
+        cycle = cycle_through(spec.name, {**graph, spec.name: spec.deps})
+        if cycle is not None:
+            raise InvalidInput(f"deps: a dependency cycle: {describe(cycle)}")
         state = JobState(created=model.now())
         if not self.store.create_job(spec.name, spec_to_dict(spec), state_to_dict(state)):
             return Code.CONFLICT, None
@@ -141,11 +178,10 @@ class JobApi:
             spec, state = decode(stored)
             if state.deleted:
                 return Code.CONFLICT, None
-            runs = [r for r in self.observe(spec, state).values() if r is not None and not r.done]
-            new = JobState(uid=state.uid, generation=state.generation + 1, created=state.created,
-                           stopping=sorted({*state.stopping, *(r.id for r in runs)}),
-                           stop_deadline=time.time() + self.settings.job_stop_grace,
-                           deleted=delete, last_start=state.last_start, last_end=state.last_end)
+            current = self.observe(spec, state)
+            runs = [r for r in current.values() if r is not None and not r.done]
+            new = stopped(state, current, sorted({*state.stopping, *(r.id for r in runs)}),
+                          time.time() + self.settings.job_stop_grace, delete, self.bounds)
             if self.store.save_job(name, stored.version, state_to_dict(new)):
                 break
         else:
@@ -190,6 +226,12 @@ class JobApi:
                                                  if r and r.done)),
             "blocked": state.blocked or None,
         }
+
+
+def _created_for(task: Task, key: str, digest: str) -> bool:
+    """Whether `task` is the run the scheduler submitted under `key`: it carries the key and
+    the job's template (a task that took the key otherwise is never adopted)."""
+    return task.key == key and task_digest(task) == digest
 
 
 def _latest(*times: str) -> str | None:
