@@ -11,7 +11,10 @@ import dataclasses
 import datetime as _dt
 import logging
 import signal as _signal
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from khala import model
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 
 SAVE_TRIES = 5  # a restart/delete re-reads and retries when the scheduler wrote meanwhile
 MAX_DEPS = 32
+OWNERSHIP_CACHE = 4096  # (task, key) pairs whose ownership is remembered (digests cost)
 
 
 def validate_spec(spec: JobSpec, settings: JudicatorSettings) -> None:
@@ -88,6 +92,8 @@ class JobApi:
         self.settings = settings
         self.tasks = tasks
         self.bounds = bounds_of(settings)
+        self._owned = _Remembered(OWNERSHIP_CACHE)  # (task id, key) → a run of the job's
+        self._templates = _Remembered(OWNERSHIP_CACHE)  # (job name, uid) → template digest
 
     # ------------------------------------------------------------------ runs
 
@@ -104,16 +110,26 @@ class JobApi:
             return {}, {}
         runs: dict[int, RunView | None] = {}
         foreign: dict[str, str] = {}
-        digest = task_digest(spec.template)
         for i in range(len(state.cursor)):
             key = run_key(spec, state, i)
             task_id = self.store.resolve(key)
             task = None if task_id is None else self.store.get(task_id)
-            if task is not None and not _created_for(task, key, digest):
+            if task is not None and not self._created_for(task, key, spec, state.uid):
                 foreign[key] = task.id
                 task = None
             runs[i] = None if task is None else run_view(task)
         return runs, foreign
+
+    def _created_for(self, task: Task, key: str, spec: JobSpec, uid: str) -> bool:
+        """Whether `task` is the run the scheduler submitted under `key`: it carries the key
+        and the job's template (user, both steps). A task that took the key otherwise is never
+        adopted. Remembered, as the digests read every byte of both."""
+        known = self._owned.get((task.id, key))
+        if known is None:
+            template = self._templates.get((spec.name, uid), lambda: task_digest(spec.template))
+            known = task.key == key and task_digest(task) == template
+            self._owned.put((task.id, key), known)
+        return bool(known)
 
     def submit_runs(self, spec: JobSpec, state: JobState, replicas: list[int]) -> None:
         """Submit the current run of each replica under its key (idempotent)."""
@@ -128,12 +144,12 @@ class JobApi:
             if outcome.code != Code.OK:
                 log.warning("job %s: a run was refused: %s", spec.name, outcome.detail)
 
-    def remove_run(self, spec: JobSpec, key: str) -> bool:
+    def remove_run(self, spec: JobSpec, state: JobState, key: str) -> bool:
         """Remove the task of a past run; False while it is not done yet. A task under the key
         that this job did not create is left alone (and forgotten)."""
         task_id = self.store.resolve(key)
         task = None if task_id is None else self.store.get(task_id)
-        if task is None or not _created_for(task, key, task_digest(spec.template)):
+        if task is None or not self._created_for(task, key, spec, state.uid):
             return True
         return self.tasks.remove(task.id) != Code.CONFLICT
 
@@ -228,10 +244,32 @@ class JobApi:
         }
 
 
-def _created_for(task: Task, key: str, digest: str) -> bool:
-    """Whether `task` is the run the scheduler submitted under `key`: it carries the key and
-    the job's template (a task that took the key otherwise is never adopted)."""
-    return task.key == key and task_digest(task) == digest
+class _Remembered:
+    """A bounded map, least recently used out first, shared by the scheduler's thread and the
+    Thrift threads."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], make: Callable[[], Any] | None = None) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        if make is None:
+            return None
+        value = make()
+        self.put(key, value)
+        return value
+
+    def put(self, key: tuple[str, str], value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
 
 
 def _latest(*times: str) -> str | None:

@@ -108,7 +108,7 @@ class Scheduler(LeaderLoop):
 
     def _prune(self, spec: JobSpec, state: JobState) -> bool:
         """Remove the tasks of the past runs to prune (those done), and forget them."""
-        left = [key for key in state.prune if not self.jobs.remove_run(spec, key)]
+        left = [key for key in state.prune if not self.jobs.remove_run(spec, state, key)]
         if left == state.prune:
             return True
         state.prune = left
