@@ -7,7 +7,8 @@ domain service (`Service` below) and turns the outcome into the wire answer:
 - a value → the reply with result OK;
 - a domain refusal the service raises (`convert.REFUSALS`) → its ReturnCode (the class's
   `code`), the reply's other fields null/empty;
-- anything else (store down, a bug) → ERROR, logged, so one failing call never breaks the
+- anything else (store down, a bug) → ERROR, logged (Unavailable in one line, anything else
+  with its trace), so one failing call never breaks the
   connection. `ping` and `wake` cannot fail and answer OK.
 
 A new method: add it to the IDL, to `Service` and the judicator's service on domain types, and
@@ -21,7 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from khala.errors import Locked
+from khala.errors import Unavailable
 from khala.model import (
     Assignment,
     Code,
@@ -86,7 +87,7 @@ def _answers(empty: Callable[[int], Any]) -> Callable[[Callable[..., Any]], Call
             except convert.REFUSALS as exc:
                 log.info("%s refused: %s", method.__name__, exc)
                 return empty(exc.code)
-            except Locked as exc:  # expected while a dead judicator's lock stands: no trace
+            except Unavailable as exc:  # the store down or a record held: expected, no trace
                 log.warning("judicator %s: %s; the caller tries again", method.__name__, exc)
                 return empty(Code.ERROR)
             except Exception:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from khala.errors import InvalidInput, Locked, NotFound, RemoteError, TooLarge, Unavailable
+from khala.errors import InvalidInput, NotFound, RemoteError, TooLarge, Unavailable
 from khala.model import Assignment, Code, Result, SearchQuery, Status, Task, TaskBrief
 from khala.rpc import convert
 from khala.rpc import judicator_thrift as T
@@ -85,7 +85,7 @@ def wire_task(**changes: Any) -> Any:
         (InvalidInput("bad"), Code.INVALID_INPUT),
         (NotFound("gone"), Code.NOT_EXIST),
         (Unavailable("store down"), Code.ERROR),
-        (Locked("task locked"), Code.ERROR),
+        (Unavailable("store lock 'x' held for over 1.0 s"), Code.ERROR),
         (RuntimeError("bug"), Code.ERROR),
     ],
 )
@@ -105,9 +105,9 @@ def test_errors_become_codes_with_empty_replies(
 def test_a_locked_task_is_logged_in_one_line_not_as_a_failure(
     handler: JudicatorHandler, service: StubService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Locked is expected while a dead judicator's lock stands (the caller tries again): a
-    warning without a traceback, where an unexpected error gets one."""
-    service.fail = Locked("store lock 'x' held for over 2.5 s")
+    """Unavailable is expected while the store is down or a dead judicator's lock stands (the
+    caller tries again): a warning without a traceback, where an unexpected error gets one."""
+    service.fail = Unavailable("store lock 'x' held for over 1.0 s")
     assert handler.cancel(TASK_ID) == Code.ERROR
     assert [(r.levelname, r.exc_info) for r in caplog.records] == [("WARNING", None)]
     caplog.clear()
