@@ -1,7 +1,7 @@
 """Announcements from one judicator to the others through etcd: the wake key (work queued, a
 task cancelled or signalled: the others wake their executors' report long-polls) and the
-finished key (tasks recorded done: the others wake their API v2 waiters). Used by
-EtcdRegistration (khala/discovery/etcd.py), which watches the keys."""
+finished key (tasks recorded done: the others wake their API v2 waiters). Used by the cluster
+bus (khala/discovery/bus.py), which watches the keys."""
 
 from __future__ import annotations
 
@@ -10,14 +10,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from khala.discovery.etcd import (
-    ERRORS,
-    REQUEST_TIMEOUT,
-    WATCH_IDLE,
-    _Backoff,
-    _describe,
-    _Pool,
-)
+from khala.etcd.client import ERRORS, REQUEST_TIMEOUT, Backoff, Pool, describe
+from khala.etcd.watch import WATCH_IDLE
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +41,7 @@ class Announcer:
         self._finished_pending: list[str] = []
         self._stop = threading.Event()
         self._kick = threading.Event()
-        self._pool = _Pool(endpoints, REQUEST_TIMEOUT)
+        self._pool = Pool(endpoints, REQUEST_TIMEOUT)
         self._thread = threading.Thread(target=self._run, name=f"etcd-announce {name}",
                                         daemon=True)
 
@@ -73,7 +67,7 @@ class Announcer:
         self._kick.set()
 
     def _run(self) -> None:
-        backoff = _Backoff()
+        backoff = Backoff()
         while not self._stop.is_set():
             if not self._kick.wait(WATCH_IDLE):
                 continue
@@ -87,7 +81,7 @@ class Announcer:
                 self._send_finished()
                 backoff.reset()
             except ERRORS as exc:
-                log.warning("etcd announcement of %s failed: %s", self._name, _describe(exc))
+                log.warning("etcd announcement of %s failed: %s", self._name, describe(exc))
                 self._pool.rotate()
                 backoff.wait(self._stop)
                 self._kick.set()  # what failed is pending again: retry

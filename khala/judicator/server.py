@@ -10,7 +10,7 @@ from typing import Any
 
 from khala import model
 from khala.config import JudicatorSettings, parse_hostport
-from khala.discovery import open_registration
+from khala.discovery import open_bus, open_registration
 from khala.judicator.notifier import Notifier
 from khala.judicator.ops import OpsApi
 from khala.judicator.reaper import Reaper
@@ -56,8 +56,9 @@ class JudicatorServer:
         self.port = self._rpc.port
         advertise = settings.advertise or f"{host}:{self.port}"
         self.registration = open_registration(settings, self.name, advertise, settings.ttl)
-        self.registration.set_wake_callback(self.notifier.notify)
-        self.service = JudicatorService(self.store, settings, self.notifier, self.registration)
+        self.bus = open_bus(settings, self.name)
+        self.bus.on_wake(self.notifier.notify)
+        self.service = JudicatorService(self.store, settings, self.notifier, self.bus)
         is_leader = self.metrics.watch_leader(self.registration.is_leader)
         self.reaper = Reaper(
             self.store,
@@ -102,6 +103,7 @@ class JudicatorServer:
         self._rpc.start(self.service, on_disconnect=self.store.release_thread,
                         wrap=self.metrics.handler)
         self.registration.start()
+        self.bus.start()
         self.reaper.start()
         self.scheduler.start()
         self.webhooks.start()
@@ -126,6 +128,7 @@ class JudicatorServer:
             self.registration.close()
         except Exception:
             log.warning("deregistration failed", exc_info=True)
+        self.bus.close()
         self._rpc.close()
         self.store.close()
 

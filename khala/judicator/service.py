@@ -14,7 +14,7 @@ from typing import Any
 
 from khala import model
 from khala.config import JudicatorSettings
-from khala.discovery.base import Registration
+from khala.discovery.base import ClusterBus
 from khala.errors import InvalidInput, NotFound, Unavailable
 from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
@@ -62,17 +62,17 @@ class JudicatorService:
         store: Store,
         settings: JudicatorSettings,
         notifier: Notifier,
-        registration: Registration,
+        bus: ClusterBus,
     ) -> None:
         self.store = store
         self.settings = settings
         self.notifier = notifier
-        self.registration = registration
+        self.bus = bus
         self.done = DoneWatch()  # API v2 waiters (?wait=)
         self._touches = Touches()  # when each executor's record was last written here
         self.tasks = TaskApi(store, settings, self.done, self.announce, self.announce)
         self.jobs = JobApi(store, settings, self.tasks)
-        registration.set_finished_callback(self.done.finished)
+        bus.on_finished(self.done.finished)
 
     # ------------------------------------------------------------------ client methods
 
@@ -284,15 +284,15 @@ class JudicatorService:
             return
         self.tasks.finished(task_ids)
         try:
-            self.registration.notify_finished(task_ids)
+            self.bus.announce_finished(task_ids)
         except Exception:  # a missed announcement costs waiters elsewhere their fallback check
             log.warning("could not announce finished tasks to other judicators", exc_info=True)
 
     def announce(self) -> None:
         """Work was queued, or a task cancelled or signalled: wake the report long-polls here
-        and, through the registration (etcd), on the other judicators."""
+        and, through the cluster bus (etcd), on the other judicators."""
         self.notifier.notify()
         try:
-            self.registration.notify_added()
+            self.bus.announce_wake()
         except Exception:  # a missed cross-judicator wake only costs the fallback check
             log.warning("could not announce queued work to other judicators", exc_info=True)

@@ -21,7 +21,7 @@ import pytest
 
 from khala import model
 from khala.config import JudicatorSettings
-from khala.discovery.static import StandaloneRegistration
+from khala.discovery.static import LocalBus
 from khala.errors import Unavailable
 from khala.judicator.notifier import Notifier
 from khala.judicator.reaper import reap_once
@@ -53,7 +53,7 @@ def later(seconds: float) -> dt.datetime:
 def service_on(store: FerretStore) -> JudicatorService:
     """The judicator's service on `store`."""
     settings = JudicatorSettings(expiry=EXPIRY, store="mongodb://unused")
-    return JudicatorService(store, settings, Notifier(), StandaloneRegistration())
+    return JudicatorService(store, settings, Notifier(), LocalBus())
 
 
 def zombie_lock(store: FerretStore, task_id: str) -> None:
