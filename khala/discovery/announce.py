@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from khala.etcd.client import ERRORS, REQUEST_TIMEOUT, Backoff, Pool, describe
+from khala.etcd.client import ERRORS, REQUEST_TIMEOUT, Backoff, Worker, describe
 from khala.etcd.watch import WATCH_IDLE
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 FINISHED_MAX_IDS = 500  # more finished ids than this in one announcement: send "*" (everyone)
 
 
-class Announcer:
+class Announcer(Worker):
     """Puts the wake key (work queued, a task cancelled or signalled) and the finished key (tasks
     recorded done) for the other judicators, on a thread of its own so that an announcement
     waits for nothing else (no keepalive, no campaign) and the caller never waits for etcd.
@@ -39,19 +39,10 @@ class Announcer:
         self._lock = threading.Lock()
         self._wake_pending = False
         self._finished_pending: list[str] = []
-        self._stop = threading.Event()
-        self._kick = threading.Event()
-        self._pool = Pool(endpoints, REQUEST_TIMEOUT)
-        self._thread = threading.Thread(target=self._run, name=f"etcd-announce {name}",
-                                        daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__(endpoints, REQUEST_TIMEOUT, f"etcd-announce {name}")
 
     def stop(self) -> None:
-        self._stop.set()
-        self._kick.set()
-        self._thread.join(REQUEST_TIMEOUT + 1)
+        self._halt()
         self._pool.close()
 
     def wake(self) -> None:

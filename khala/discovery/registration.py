@@ -18,7 +18,7 @@ import time
 from etcd3gw.client import Etcd3Client
 
 from khala.discovery.base import Registration
-from khala.etcd.client import encode
+from khala.etcd.client import create
 from khala.etcd.lease import LeaseKeeper
 from khala.etcd.watch import KeyValue, PrefixWatch
 
@@ -67,19 +67,8 @@ class EtcdRegistration(Registration):
 
     def _campaign(self, client: Etcd3Client, lease_id: int) -> None:
         """Create the leader key on our lease if it does not exist; else see whose it is."""
-        key = encode(self._leader_key)
-        reply = client.transaction({
-            "compare": [{"key": key, "result": "EQUAL", "target": "CREATE",
-                         "create_revision": 0}],
-            "success": [{"request_put": {"key": key, "value": encode(self._name),
-                                         "lease": lease_id}}],
-            "failure": [{"request_range": {"key": key}}],
-        })
-        if reply.get("succeeded"):
-            leader = True
-        else:
-            kvs = reply["responses"][0]["response_range"].get("kvs", [])
-            leader = bool(kvs) and int(kvs[0].get("lease", 0)) == lease_id
+        holder = create(client, self._leader_key, self._name, lease_id)
+        leader = holder is None or holder == lease_id
         if leader and not self._leader:
             log.info("judicator %s is now the leader", self._name)
         self._leader = leader

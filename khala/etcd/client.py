@@ -94,3 +94,45 @@ class Backoff:
     def wait(self, stop: threading.Event) -> None:
         stop.wait(self._delay)
         self._delay = min(self._delay * 2, BACKOFF_MAX)
+
+
+def create(client: Etcd3Client, key: str, value: str, lease_id: int) -> int | None:
+    """Put `key` → `value` on the lease only if the key is absent, in one transaction: None if
+    it was put, else the lease the key is on (0: none)."""
+    encoded = encode(key)
+    reply = client.transaction({
+        "compare": [{"key": encoded, "result": "EQUAL", "target": "CREATE",
+                     "create_revision": 0}],
+        "success": [{"request_put": {"key": encoded, "value": encode(value),
+                                     "lease": lease_id}}],
+        "failure": [{"request_range": {"key": encoded}}],
+    })
+    if reply.get("succeeded"):
+        return None
+    kvs = reply["responses"][0]["response_range"].get("kvs", [])
+    return int(kvs[0].get("lease", 0)) if kvs else 0
+
+
+class Worker:
+    """A daemon thread with its own client pool: `_run` loops until `_stop` is set, waiting on
+    `_kick` between rounds."""
+
+    def __init__(self, endpoints: list[str], timeout: float, name: str) -> None:
+        self._pool = Pool(endpoints, timeout)
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        """Start the thread (once)."""
+        self._thread.start()
+
+    def _halt(self) -> None:
+        """Stop the thread (waiting a bounded while)."""
+        self._stop.set()
+        self._kick.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(REQUEST_TIMEOUT + 1)
+
+    def _run(self) -> None:
+        raise NotImplementedError

@@ -19,7 +19,7 @@ from etcd3gw.client import Etcd3Client
 from etcd3gw.lease import Lease
 
 from khala.errors import ConfigError
-from khala.etcd.client import ERRORS, REQUEST_TIMEOUT, Backoff, Pool, describe, encode
+from khala.etcd.client import ERRORS, REQUEST_TIMEOUT, Backoff, Worker, create, describe
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 AfterRound = Callable[[Etcd3Client, int], None]
 
 
-class LeaseKeeper:
+class LeaseKeeper(Worker):
     """`key` → `value` on a lease of `ttl` seconds, kept alive by a thread of its own."""
 
     def __init__(self, endpoints: list[str], key: str, value: str, ttl: int,
@@ -42,15 +42,9 @@ class LeaseKeeper:
         self.held = False  # the key is on our lease
         self.alive_at = 0.0  # monotonic send time of the last round that kept the key held
         self._refused_by: int | None = None  # the other lease last seen holding the key
-        self._pool = Pool(endpoints, min(REQUEST_TIMEOUT, max(0.5, ttl / 4)))
-        self._stop = threading.Event()
-        self._kick = threading.Event()
         self._paused = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"etcd-lease {self._name}",
-                                        daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__(endpoints, min(REQUEST_TIMEOUT, max(0.5, ttl / 4)),
+                         f"etcd-lease {self._name}")
 
     def kick(self) -> None:
         """Run a round now (not waiting for the interval)."""
@@ -66,9 +60,7 @@ class LeaseKeeper:
 
     def close(self) -> None:
         """Stop and revoke the lease (the key goes with it)."""
-        self._stop.set()
-        self._kick.set()
-        self._thread.join(REQUEST_TIMEOUT + 1)
+        self._halt()
         lease_id, self.lease_id, self.held = self.lease_id, None, False
         if lease_id is not None:
             self._revoke(lease_id)
@@ -107,22 +99,11 @@ class LeaseKeeper:
 
     def _claim(self, client: Etcd3Client, lease_id: int) -> bool:
         """Put the key on our lease if it is absent; whether it is on our lease now."""
-        key = encode(self.key)
-        reply = client.transaction({
-            "compare": [{"key": key, "result": "EQUAL", "target": "CREATE",
-                         "create_revision": 0}],
-            "success": [{"request_put": {"key": key, "value": encode(self.value),
-                                         "lease": lease_id}}],
-            "failure": [{"request_range": {"key": key}}],
-        })
-        if reply.get("succeeded"):
+        holder = create(client, self.key, self.value, lease_id)
+        if holder is None or holder == lease_id:
             self._refused_by = None
             return True
-        kvs = reply["responses"][0]["response_range"].get("kvs", [])
-        holder = int(kvs[0].get("lease", 0)) if kvs else None
-        if holder == lease_id:
-            return True
-        if holder is not None and holder != self._refused_by:
+        if holder != self._refused_by:
             log.error("etcd key %s is held by another lease (%x): another process registered "
                       "as %s; not taking it over (tried again every %.1f s)", self.key, holder,
                       self._name, self.interval)

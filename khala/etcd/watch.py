@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,7 @@ from khala.etcd.client import (
     ERRORS,
     REQUEST_TIMEOUT,
     Backoff,
-    Pool,
+    Worker,
     decode,
     describe,
     encode,
@@ -31,7 +30,7 @@ WATCH_IDLE = 10.0  # a watch stream silent this long is re-opened (and the list 
 KeyValue = dict[str, Any]
 
 
-class PrefixWatch:
+class PrefixWatch(Worker):
     """`on_reset(every key → its record)` after each listing, then `on_event(key, record or None
     for a deletion)` for each change, on a thread of its own."""
 
@@ -42,23 +41,18 @@ class PrefixWatch:
         on_reset: Callable[[dict[str, KeyValue]], None],
         on_event: Callable[[str, KeyValue | None], None],
     ) -> None:
-        self._pool = Pool(endpoints, REQUEST_TIMEOUT)
         self._prefix = prefix
         self._on_reset = on_reset
         self._on_event = on_event
-        self._stop = threading.Event()
         self._response: requests.Response | None = None
-        self._thread = threading.Thread(target=self._run, name=f"etcd-watch {prefix}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__(endpoints, REQUEST_TIMEOUT, f"etcd-watch {prefix}")
 
     def stop(self) -> None:
         self._stop.set()
         response = self._response
         if response is not None:
             _shutdown(response)
-        self._thread.join(REQUEST_TIMEOUT + 1)
+        self._halt()
         self._pool.close()
 
     def _run(self) -> None:

@@ -22,12 +22,11 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.read_concern import ReadConcern
 
 from khala.model import Result, Status, Task
 from khala.rules import webhooks
 from khala.rules.states import Bound
-from khala.store.mongo.client import MongoClient, parse_write_concern, server_time
+from khala.store.mongo.client import MongoClient, server_time
 from khala.store.mongo.docs import mongo_any, task_key, webhook_key
 from khala.store.mongo.ferret_claims import Backoff, ServerClock, Writers
 from khala.store.mongo.ferret_locks import LockHeld, Locks
@@ -42,29 +41,20 @@ CLAIM_CANDIDATES = 8
 class FerretStore(MongoStore):
     """MongoStore whose writes hold their document (see the module's text)."""
 
-    def __init__(
-        self,
-        client: MongoClient,
-        database: str,
-        write_concern: str | int = "majority",
-        read_concern: str = "majority",
-    ) -> None:
-        db = client.get_database(database, write_concern=parse_write_concern(write_concern),
-                                 read_concern=ReadConcern(read_concern or None))
+    def _attach(self, client: MongoClient, db: Any) -> None:
         self._clock = ServerClock(lambda: server_time(client))
         self._writers = Writers(db["writers"], self._clock.now)
         self._claims = db["claims"]
         self._locks = Locks(self._claims, self._clock.now, self._writers.me,
                             self._writers.is_live)
         self._backoff = Backoff()
+
+    def _open_ops(self, db: Any) -> MongoOpsStore:
         try:
-            super().__init__(client, database, write_concern, read_concern)
+            return FerretOps(db, self._locks)
         except BaseException:
             self._writers.close()
             raise
-
-    def _open_ops(self, db: Any) -> MongoOpsStore:
-        return FerretOps(db, self._locks)
 
     def close(self) -> None:
         self._writers.close()

@@ -121,8 +121,12 @@ class MongoStore(MongoJobs, Store):
         self._signals: Collection[dict[str, Any]] = db["signals"]
         self._jobs: Collection[dict[str, Any]] = db["jobs"]
         self._create_indexes()
+        self._attach(client, db)
         # The operations side: the same client, the database's default concerns.
         self.ops = self._open_ops(client.get_database(database))
+
+    def _attach(self, client: MongoClient, db: Any) -> None:
+        """What the store needs beside its collections (nothing on MongoDB)."""
 
     def _open_ops(self, db: Any) -> MongoOpsStore:
         return MongoOpsStore(db)
