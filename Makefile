@@ -26,8 +26,9 @@ test-deps: install
 	bash scripts/install-deps.sh test
 
 lint: install
-	$(BIN)/ruff check khala tests benchmarks
+	$(BIN)/ruff check khala tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_imports.py
 
 typecheck: lint
 

@@ -63,10 +63,10 @@ def fill_mongo(url: str, database: str, count: int) -> None:
     from bson import ObjectId
     from pymongo import MongoClient
 
-    from khala.store.mongo_docs import task_to_doc as _task_to_doc
-    from khala.store.mongodb import MongoStore
+    from khala.store import open_store
+    from khala.store.mongo.docs import task_to_doc as _task_to_doc
 
-    MongoStore.from_url(url + database).close()  # the collections and their indexes
+    open_store(url + database).close()  # the collections and their indexes
     client: MongoClient[dict[str, Any]] = MongoClient(url)
     tasks = client[database]["tasks"]
     template = _task_to_doc(ObjectId(), Task(compile=Compile(command="true"),

@@ -106,7 +106,8 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     cron_unit: float = setting(
         60.0, "seconds per cron minute; TEST ONLY: 1 makes `* * * * *` fire every second"
     )
-    max_connections: int = setting(256, "most Thrift connections served at once (more wait)")
+    max_connections: int = setting(
+        256, "most Thrift connections served at once (more are closed at once)")
     rpc_max_message: int = setting(
         64 * 1024 * 1024, "largest Thrift call, and its texts inflated together, bytes"
     )

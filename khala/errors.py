@@ -69,11 +69,6 @@ class Unavailable(KhalaError):
     http_status = 503
 
 
-class Locked(Unavailable):
-    """A record stayed locked by another writer for longer than a write waits (a FerretDB lock
-    left by a judicator that died, until its liveness runs out); retrying later may help."""
-
-
 class RemoteError(Unavailable):
     """A judicator answered but could not do the work (its ERROR code, or an answer that cannot
     be decoded). `address` names the judicator that answered."""

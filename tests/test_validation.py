@@ -221,3 +221,15 @@ def test_the_limits_table() -> None:
     ]
     for limit in TASK_LIMITS:  # the wire carries every value the default policy allows
         assert limit.largest(policy) <= limit.wire_max
+
+
+def test_an_ask_is_at_most_the_policy_and_else_the_default() -> None:
+    """The one clamp of every limit, for a task's ask (`clamp`) and a judging case's (`within`,
+    khala/executor/judge.py)."""
+    policy = LimitSettings(max_cpu_limit=10)
+    (cpu,) = [limit for limit in TASK_LIMITS if limit.name == "cpu_limit"]
+    assert cpu.within(4, policy, 7) == 4
+    assert cpu.within(40, policy, 7) == 10  # at most the policy's largest
+    assert cpu.within(None, policy, 7) == 7 and cpu.within(0, policy, None) is None
+    task = Task(execute=Execute(cpu_limit=40))
+    assert cpu.clamp(task, policy, 7) == cpu.within(40, policy, 7) == 10

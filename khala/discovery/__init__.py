@@ -1,15 +1,18 @@
-"""Finding judicators (static list or etcd) and judicator registration/leadership."""
+"""Finding judicators (static list or etcd), judicator registration and leadership, and the
+cluster bus judicators tell each other news on. The etcd side is built on khala/etcd/."""
 
 from __future__ import annotations
 
 from khala.config import DiscoverySettings, split_addresses
-from khala.discovery.base import Discovery, JudicatorEntry, Registration
-from khala.discovery.static import StandaloneRegistration, StaticDiscovery
+from khala.discovery.base import ClusterBus, Discovery, JudicatorEntry, Registration
+from khala.discovery.static import LocalBus, StandaloneRegistration, StaticDiscovery
 
 __all__ = [
+    "ClusterBus",
     "Discovery",
     "JudicatorEntry",
     "Registration",
+    "open_bus",
     "open_discovery",
     "open_registration",
 ]
@@ -27,7 +30,15 @@ def open_registration(
     settings: DiscoverySettings, name: str, address: str, ttl: int
 ) -> Registration:
     if settings.etcd:
-        from khala.discovery.etcd import EtcdRegistration
+        from khala.discovery.registration import EtcdRegistration
 
         return EtcdRegistration(split_addresses(settings.etcd), settings.prefix, name, address, ttl)
     return StandaloneRegistration()
+
+
+def open_bus(settings: DiscoverySettings, name: str) -> ClusterBus:
+    if settings.etcd:
+        from khala.discovery.bus import EtcdBus
+
+        return EtcdBus(split_addresses(settings.etcd), settings.prefix, name)
+    return LocalBus()

@@ -1,7 +1,7 @@
 """Announcements from one judicator to the others through etcd: the wake key (work queued, a
 task cancelled or signalled: the others wake their executors' report long-polls) and the
-finished key (tasks recorded done: the others wake their API v2 waiters). Used by
-EtcdRegistration (khala/discovery/etcd.py), which watches the keys."""
+finished key (tasks recorded done: the others wake their API v2 waiters). Used by the cluster
+bus (khala/discovery/bus.py), which watches the keys."""
 
 from __future__ import annotations
 
@@ -10,21 +10,15 @@ import threading
 import time
 from collections.abc import Callable
 
-from khala.discovery.etcd import (
-    ERRORS,
-    REQUEST_TIMEOUT,
-    WATCH_IDLE,
-    _Backoff,
-    _describe,
-    _Pool,
-)
+from khala.etcd.client import ERRORS, REQUEST_TIMEOUT, Backoff, Worker, describe
+from khala.etcd.watch import WATCH_IDLE
 
 log = logging.getLogger(__name__)
 
 FINISHED_MAX_IDS = 500  # more finished ids than this in one announcement: send "*" (everyone)
 
 
-class Announcer:
+class Announcer(Worker):
     """Puts the wake key (work queued, a task cancelled or signalled) and the finished key (tasks
     recorded done) for the other judicators, on a thread of its own so that an announcement
     waits for nothing else (no keepalive, no campaign) and the caller never waits for etcd.
@@ -45,19 +39,10 @@ class Announcer:
         self._lock = threading.Lock()
         self._wake_pending = False
         self._finished_pending: list[str] = []
-        self._stop = threading.Event()
-        self._kick = threading.Event()
-        self._pool = _Pool(endpoints, REQUEST_TIMEOUT)
-        self._thread = threading.Thread(target=self._run, name=f"etcd-announce {name}",
-                                        daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__(endpoints, REQUEST_TIMEOUT, f"etcd-announce {name}")
 
     def stop(self) -> None:
-        self._stop.set()
-        self._kick.set()
-        self._thread.join(REQUEST_TIMEOUT + 1)
+        self._halt()
         self._pool.close()
 
     def wake(self) -> None:
@@ -73,7 +58,7 @@ class Announcer:
         self._kick.set()
 
     def _run(self) -> None:
-        backoff = _Backoff()
+        backoff = Backoff()
         while not self._stop.is_set():
             if not self._kick.wait(WATCH_IDLE):
                 continue
@@ -87,7 +72,7 @@ class Announcer:
                 self._send_finished()
                 backoff.reset()
             except ERRORS as exc:
-                log.warning("etcd announcement of %s failed: %s", self._name, _describe(exc))
+                log.warning("etcd announcement of %s failed: %s", self._name, describe(exc))
                 self._pool.rotate()
                 backoff.wait(self._stop)
                 self._kick.set()  # what failed is pending again: retry

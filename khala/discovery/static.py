@@ -1,8 +1,17 @@
-"""Static discovery: a fixed list of judicator addresses; a lone judicator is its own leader."""
+"""Static discovery: a fixed list of judicator addresses; a lone judicator is its own leader and
+has nobody to tell news to."""
 
 from __future__ import annotations
 
-from khala.discovery.base import Discovery, JudicatorEntry, Registration
+from collections.abc import Callable
+
+from khala.discovery.base import (
+    ClusterBus,
+    Discovery,
+    FinishedCallback,
+    JudicatorEntry,
+    Registration,
+)
 
 
 class StaticDiscovery(Discovery):
@@ -24,3 +33,19 @@ class StandaloneRegistration(Registration):
 
     def is_leader(self) -> bool:
         return True
+
+
+class LocalBus(ClusterBus):
+    """No cluster: announcements reach nobody, and nobody announces."""
+
+    def announce_wake(self) -> None:
+        return None
+
+    def announce_finished(self, task_ids: list[str]) -> None:
+        return None
+
+    def on_wake(self, callback: Callable[[], None]) -> None:
+        return None
+
+    def on_finished(self, callback: FinishedCallback) -> None:
+        return None

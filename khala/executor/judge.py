@@ -76,19 +76,15 @@ def _cut(data: bytes, limit: int) -> str:
     return data[:limit].decode("utf-8", errors="replace")
 
 
-def _clamp(asked: int | None, largest: int, default: int | None) -> int | None:
-    return min(asked, largest) if asked else default
-
-
 def case_limits(task: Task, case: Case, settings: ExecutorSettings) -> Limits:
     """The task's execute limits with the case's own asks (clamped to the policy) on top."""
     s = settings
     limits = execute_limits(task, settings)
     if case.timeout:
         limits.wall_time = float(case.timeout)
-    limits.cpu_time = _clamp(case.cpu_limit, EXECUTE_CPU.largest(s), limits.cpu_time)
-    limits.memory = _clamp(case.memory_limit, EXECUTE_MEMORY.largest(s), limits.memory)
-    output = _clamp(case.output_limit, EXECUTE_OUTPUT.largest(s), limits.output)
+    limits.cpu_time = EXECUTE_CPU.within(case.cpu_limit, s, limits.cpu_time)
+    limits.memory = EXECUTE_MEMORY.within(case.memory_limit, s, limits.memory)
+    output = EXECUTE_OUTPUT.within(case.output_limit, s, limits.output)
     # As for any step (runner.py): the cap is at most result_limit, so a kept stream is whole.
     limits.output = min(output if output is not None else limits.output, s.result_limit)
     return limits

@@ -187,7 +187,7 @@ class Reporter:
             )
         except (RemoteError, Unavailable, KhalaError) as exc:
             log.warning("report failed: %s", exc)
-            self.slots.unclaim(report.complete)
+            self.slots.outbox.unclaim(report.complete)
             return None
         finally:
             with self._lock:
@@ -196,9 +196,9 @@ class Reporter:
             log.info("executor %s reports to judicator at %s", self.name, answer.judicator)
             self._judicator = answer.judicator
         taken = rules.taken(report.complete, answer.cancel)
-        self.slots.handed_in(taken)
+        self.slots.outbox.handed_in(taken)
         named = {t.id for t in taken}
-        self.slots.unclaim([t for t in report.complete if t.id not in named])  # sent again
+        self.slots.outbox.unclaim([t for t in report.complete if t.id not in named])  # sent again
         plan = self._apply(answer)
         busy = rules.report_again(plan, self.slots.snapshot(), bool(report.complete),
                                    self.draining())
@@ -253,7 +253,7 @@ class Reporter:
         they must go with a report instead."""
         if time.monotonic() < self._hand_in_after:
             return False
-        sent, left = self.slots.claim_results(
+        sent, left = self.slots.outbox.claim_results(
             lambda t: rules.result_bytes(t) <= rules.HAND_IN_MAX_BYTES)
         if not sent:
             return not left  # the open report carries them, or a report must
@@ -262,9 +262,9 @@ class Reporter:
         except (RemoteError, Unavailable, KhalaError) as exc:
             log.info("hand-in failed (%s); results go with the next report", exc)
             self._hand_in_after = time.monotonic() + HAND_IN_RETRY
-            self.slots.unclaim(sent)
+            self.slots.outbox.unclaim(sent)
             return False
-        self.slots.handed_in(sent)
+        self.slots.outbox.handed_in(sent)
         return not left  # large results: end the long-poll, the next report hands them in
 
     def _leave(self) -> None:

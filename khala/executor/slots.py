@@ -1,6 +1,7 @@
-"""An executor's slots: the tasks it runs (one thread each) and the outbox of finished ones
-waiting to be handed in, both keyed by task id. A slot thread whose task ended waits up to
-SPARE_SECONDS as a spare: the next task started is handed to it instead of a new thread.
+"""An executor's slots: the tasks it runs (one thread each), keyed by task id. Finished ones go
+to the outbox (khala/executor/outbox.py) until they are handed in; a slot thread whose task
+ended waits a while as a spare (khala/executor/spares.py); a step's status change asks for a
+report only if it lasts `progress_delay` (khala/executor/delays.py).
 
 A slot thread never dies of an exception: whatever escapes the task runner ends the task as
 Unknown error with the exception in its compile error, the result goes to the outbox and the
@@ -19,10 +20,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from khala.executor.delays import Delayed
+from khala.executor.outbox import Outbox
+from khala.executor.spares import SPARE_SECONDS, Spares
 from khala.model import Result, Status, Task, TaskBrief
 from khala.sandbox.base import SignalBox
 
@@ -70,9 +73,6 @@ class Slots:
         on_finish: Callable[[], None] | None = None,
     ) -> None:
         self.executor = executor
-        # A step's new status asks for a report only if it still holds this many seconds
-        # later: a step that ends sooner is reported by its result alone (0: at once).
-        self._progress_delay = progress_delay
         self.capacity = capacity
         self._runner = runner
         self._on_change = on_change  # a task changed status or finished: report soon
@@ -82,18 +82,13 @@ class Slots:
         self._running: dict[str, Slot] = {}
         # Assigned while no slot was free: they start in this order as slots free.
         self._queue: dict[str, Slot] = {}
-        self._outbox: dict[str, Task] = {}
-        self._sending: set[str] = set()  # outbox ids a call in flight carries (claim)
+        self.outbox = Outbox(self._lock)  # finished, waiting to be handed in
         self._closed = False  # start() refuses new tasks
         self._lent = 0  # free slots lent to the cases of running judged tasks (borrow)
-        # Status changes waiting for their progress_delay: (due, slot, status), one thread
-        # (started at the first) for all of them rather than a timer thread per change.
-        self._due: list[tuple[float, Slot, Status]] = []
-        self._due_changed = threading.Condition(self._lock)
-        self._timer: threading.Thread | None = None
-        # Slot threads whose task ended wait here a while for the next one: starting a task
-        # then hands it over instead of starting a thread (that waits for the new thread).
-        self._spares: list[_Spare] = []
+        # A step's new status asks for a report only if it still holds this many seconds
+        # later: a step that ends sooner is reported by its result alone (0: at once).
+        self._progress: Delayed[Slot, Status] = Delayed(progress_delay, self._status_due)
+        self._spares: Spares[Slot] = Spares()
         self._emptied = threading.Condition(self._lock)  # a running slot ended
 
     # ------------------------------------------------------------------ queries
@@ -102,11 +97,9 @@ class Slots:
         """What the executor holds now: every finished task not yet handed in, also one a
         hand-in carries (a report always states all it holds; a result recorded twice is
         dropped the second time). `claim`: they go into a report, so a hand-in started
-        later (`claim_results`) leaves them out until `handed_in` or `unclaim`."""
+        later (`outbox.claim_results`) leaves them out until handed in or unclaimed."""
         with self._lock:
-            complete = list(self._outbox.values())
-            if claim:
-                self._sending.update(t.id for t in complete)
+            complete = self.outbox.listed_locked(claim)
             held = [s for s in self._running.values() if not s.dropped]
             return Snapshot(
                 complete=complete,
@@ -131,7 +124,7 @@ class Slots:
         """Anything running (dropped slots still ending included), queued or waiting to be
         handed in."""
         with self._lock:
-            return bool(self._running or self._queue or self._outbox)
+            return bool(self._running or self._queue or len(self.outbox))
 
     def running(self) -> int:
         with self._lock:
@@ -165,29 +158,6 @@ class Slots:
         self._notify()  # free again: report them
 
     # ------------------------------------------------------------------ changes
-
-    def claim_results(self, fits: Callable[[Task], bool] = lambda _t: True
-                      ) -> tuple[list[Task], bool]:
-        """The finished tasks no call carries yet that `fits` a hand-in, now claimed for it;
-        and whether others (that do not fit) are left for a report."""
-        with self._lock:
-            free = [t for i, t in self._outbox.items() if i not in self._sending]
-            found = [t for t in free if fits(t)]
-            self._sending.update(t.id for t in found)
-            return found, len(found) < len(free)
-
-    def unclaim(self, sent: list[Task]) -> None:
-        """A call carrying these results failed: they wait for the next report."""
-        with self._lock:
-            self._sending.difference_update(t.id for t in sent)
-
-    def handed_in(self, sent: list[Task]) -> None:
-        """A judicator took these results: forget them (unless replaced since)."""
-        with self._lock:
-            for task in sent:
-                self._sending.discard(task.id)
-                if self._outbox.get(task.id) is task:
-                    del self._outbox[task.id]
 
     def drop(self, task_ids: list[str]) -> bool:
         """Stop these tasks and discard their results. True if any of them was running."""
@@ -253,11 +223,8 @@ class Slots:
 
     def _spawn(self, slot: Slot) -> None:
         """Run `slot` (already counted as running) in a spare slot thread, or a new one."""
-        with self._lock:
-            spare = self._spares.pop() if self._spares else None
-        if spare is not None:
-            slot.thread = spare.thread
-            spare.hand(slot)
+        slot.thread = self._spares.hand(slot)
+        if slot.thread is not None:
             return
         slot.thread = threading.Thread(
             target=self._work, args=(slot,), name=f"khala-task-{slot.task_id}", daemon=True
@@ -272,10 +239,7 @@ class Slots:
             threading.current_thread().name = f"khala-task-{slot.task_id}"
             slot = self._run_one(slot)
             if slot is None:
-                spare = _Spare(threading.current_thread())
-                with self._lock:
-                    self._spares.append(spare)
-                slot = spare.wait(SPARE_SECONDS, self._lock, self._spares)
+                slot = self._spares.wait(SPARE_SECONDS)
 
     def _take_queued(self) -> list[Slot]:
         """Move queued tasks into the free slots, oldest first (the lock held); the caller
@@ -327,10 +291,8 @@ class Slots:
             self._running.pop(slot.task_id, None)
             self._emptied.notify_all()
             if not slot.dropped:
-                self._sending.discard(slot.task_id)
-                self._outbox[slot.task_id] = Task(
-                    id=slot.task_id, done=True, status=final, executor=self.executor, result=result
-                )
+                self.outbox.put_locked(Task(id=slot.task_id, done=True, status=final,
+                                            executor=self.executor, result=result))
             ready = self._take_queued()
             if ready:
                 ready[0].thread = threading.current_thread()  # runs next in this thread
@@ -350,27 +312,10 @@ class Slots:
             slot.status = Status(status)
         except ValueError:
             return
-        if self._progress_delay <= 0:
+        if self._progress.delay <= 0:
             self._notify()  # let clients see Running promptly
             return
-        with self._lock:
-            self._due.append((time.monotonic() + self._progress_delay, slot, slot.status))
-            self._due_changed.notify()
-            if self._timer is None:
-                self._timer = threading.Thread(target=self._wait_due, name="khala-progress",
-                                               daemon=True)
-                self._timer.start()
-
-    def _wait_due(self) -> None:
-        """The progress thread: each status change, `progress_delay` after it, to
-        `_status_due`. Lives as long as the executor (a daemon, idle while nothing is due)."""
-        while True:
-            with self._lock:
-                while not self._due or self._due[0][0] > time.monotonic():
-                    wait = self._due[0][0] - time.monotonic() if self._due else None
-                    self._due_changed.wait(wait)
-                _, slot, status = self._due.pop(0)
-            self._status_due(slot, status)
+        self._progress.later(slot, slot.status)
 
     def _status_due(self, slot: Slot, status: Status) -> None:
         """`progress_delay` after a status change: report it if the step still runs in it."""
@@ -385,31 +330,3 @@ class Slots:
             (self._on_finish if finished else self._on_change)()
         except Exception:  # a failed poke only delays the next report to its heartbeat
             log.exception("slot change notification failed")
-
-
-#: How long an idle slot thread waits for the next task before it ends.
-SPARE_SECONDS = 30.0
-
-
-class _Spare:
-    """An idle slot thread waiting to be handed its next slot."""
-
-    def __init__(self, thread: threading.Thread) -> None:
-        self.thread = thread
-        self._given = threading.Event()
-        self._slot: Slot | None = None
-
-    def hand(self, slot: Slot) -> None:
-        self._slot = slot
-        self._given.set()
-
-    def wait(self, timeout: float, lock: threading.Lock, spares: list[_Spare]) -> Slot | None:
-        """The slot handed over, or None after `timeout` (this spare is then withdrawn; one
-        handed over meanwhile is still taken)."""
-        if not self._given.wait(timeout):
-            with lock:
-                if self in spares:
-                    spares.remove(self)
-                    return None
-            self._given.wait()  # taken from the list just now: its slot is coming
-        return self._slot

@@ -10,11 +10,10 @@ from typing import Any
 
 from khala import model
 from khala.config import JudicatorSettings, parse_hostport
-from khala.discovery import Discovery, open_discovery, open_registration
+from khala.discovery import open_bus, open_registration
 from khala.judicator.notifier import Notifier
 from khala.judicator.ops import OpsApi
 from khala.judicator.reaper import Reaper
-from khala.judicator.rules import REFRESH_SHARE
 from khala.judicator.scheduler import Scheduler
 from khala.judicator.service import JudicatorService
 from khala.judicator.webhooks import WebhookSender, task_body
@@ -24,7 +23,6 @@ from khala.rpc.auth import NodeAuth, is_loopback
 from khala.rpc.guard import MessageLimits
 from khala.rpc.server import RpcServer
 from khala.store import open_store
-from khala.store.ops import open_ops_store
 from khala.taskjson.convert import task_out  # the v2 JSON of a webhook's body
 
 log = logging.getLogger(__name__)
@@ -37,23 +35,11 @@ class JudicatorServer:
         self.settings = settings
         self.name = settings.resolved_name()
         self.metrics = JudicatorMetrics()
-        store = (
-            open_store(
-                settings.store,
-                write_concern=settings.mongo_write_concern,
-                read_concern=settings.mongo_read_concern,
-            )
-            if settings.store.startswith("mongodb")
-            else open_store(settings.store)
-        )
+        store = open_store(settings.store, write_concern=settings.mongo_write_concern,
+                           read_concern=settings.mongo_read_concern)
         self.store = self.metrics.store(store)  # every store call timed (khala/metrics)
-        self.ops_store = open_ops_store(settings.store)
+        self.ops_store = store.ops  # on the same connections
         self.notifier = Notifier()
-        # Which judicators are alive, as etcd sees them: claims of the dead are cleared at once.
-        self.peers: Discovery | None = open_discovery(settings) if settings.etcd else None
-        # A report's write waits for a task's lock no longer than the executor's record stays
-        # fresh (judicator/service.py `_apply_report`): a report never outlives its liveness.
-        self.store.set_claimer(self.name, self._is_live, settings.expiry * REFRESH_SHARE)
         host, port = parse_hostport(settings.listen)
         auth = NodeAuth.from_file(settings.cluster_secret_file)
         if auth is None and not is_loopback(host):
@@ -70,8 +56,9 @@ class JudicatorServer:
         self.port = self._rpc.port
         advertise = settings.advertise or f"{host}:{self.port}"
         self.registration = open_registration(settings, self.name, advertise, settings.ttl)
-        self.registration.set_wake_callback(self.notifier.notify)
-        self.service = JudicatorService(self.store, settings, self.notifier, self.registration)
+        self.bus = open_bus(settings, self.name)
+        self.bus.on_wake(self.notifier.notify)
+        self.service = JudicatorService(self.store, settings, self.notifier, self.bus)
         is_leader = self.metrics.watch_leader(self.registration.is_leader)
         self.reaper = Reaper(
             self.store,
@@ -112,20 +99,11 @@ class JudicatorServer:
             self.ops_store.queue_length, ops.live_stats,
             lambda: len(store.executors(model.time_before(settings.expiry))))
 
-    def _is_live(self, name: str) -> bool | None:
-        """Whether judicator `name` is registered; None when unknown (no etcd, or our own
-        registration is missing from the view, so the view is not current)."""
-        if self.peers is None:
-            return None
-        names = {entry.name.rsplit("/", 1)[-1] for entry in self.peers.judicators()}
-        if self.name not in names:
-            return None
-        return name in names
-
     def start(self) -> None:
         self._rpc.start(self.service, on_disconnect=self.store.release_thread,
                         wrap=self.metrics.handler)
         self.registration.start()
+        self.bus.start()
         self.reaper.start()
         self.scheduler.start()
         self.webhooks.start()
@@ -150,11 +128,9 @@ class JudicatorServer:
             self.registration.close()
         except Exception:
             log.warning("deregistration failed", exc_info=True)
+        self.bus.close()
         self._rpc.close()
-        if self.peers is not None:
-            self.peers.close()
         self.store.close()
-        self.ops_store.close()
 
 
 def run(settings: JudicatorSettings) -> None:

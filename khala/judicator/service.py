@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from khala import model
 from khala.config import JudicatorSettings
-from khala.discovery.base import Registration
-from khala.errors import InvalidInput, Locked, NotFound
+from khala.discovery.base import ClusterBus
+from khala.errors import InvalidInput, NotFound, Unavailable
 from khala.jobs.model import RESERVED, is_run_key
 from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
@@ -64,17 +63,17 @@ class JudicatorService:
         store: Store,
         settings: JudicatorSettings,
         notifier: Notifier,
-        registration: Registration,
+        bus: ClusterBus,
     ) -> None:
         self.store = store
         self.settings = settings
         self.notifier = notifier
-        self.registration = registration
+        self.bus = bus
         self.done = DoneWatch()  # API v2 waiters (?wait=)
         self._touches = Touches()  # when each executor's record was last written here
         self.tasks = TaskApi(store, settings, self.done, self.announce, self.announce)
         self.jobs = JobApi(store, settings, self.tasks)
-        registration.set_finished_callback(self.done.finished)
+        bus.on_finished(self.done.finished)
 
     # ------------------------------------------------------------------ client methods
 
@@ -190,11 +189,11 @@ class JudicatorService:
         task, so a late result is dropped by the store): a client waiting for one sees it done
         before the rest of the report is read. Then what it holds: progress is written only
         when the status changed or the task's report time ages, and tasks it lost are
-        requeued. A write that finds its task locked for long (on FerretDB, a lock a dead
-        judicator left until etcd drops it; the store waits at most expiry/4) is left for the
-        executor's next report: a result stays with the executor (its id is not in the
-        answer's `cancel`), and the rest of the report is written, so the report never stalls
-        past the executor's liveness and no other task of it is requeued and run twice."""
+        requeued. A write the store could not make now (None: the task's record held by
+        another writer for long, khala/store/base.py) is left for the executor's next report:
+        a result stays with the executor (its id is not in the answer's `cancel`), and the
+        rest of the report is written, so the report never stalls past the executor's
+        liveness and no other task of it is requeued and run twice."""
         now = model.now()
         if self._touches.due(executor, languages, self.settings.expiry * REFRESH_SHARE):
             try:
@@ -211,11 +210,10 @@ class JudicatorService:
             status = progress_status(brief.status)
             if not needs_progress(held[brief.id], status, fresh):
                 continue
-            written = self._unless_locked(self.store.progress, brief.id, executor, status, now)
+            written = self.store.progress(brief.id, executor, status, now)
             if written is False:
                 cancel.append(brief.id)
-        requeued = [i for i in plan.lost if self._unless_locked(self.store.requeue, i, executor,
-                                                                  now)]
+        requeued = [i for i in plan.lost if self.store.requeue(i, executor, now)]
         if requeued:
             log.warning("executor %s lost %s; back to the queue", executor, requeued)
             self.announce()
@@ -224,23 +222,23 @@ class JudicatorService:
     def hand_in(self, executor: str, finished: list[Task]) -> None:
         """Record results outside a report (docs/rpc.md, `hand_in`), each only if `executor`
         still holds the task; its report long-poll, if one is open, goes on. Raises
-        InvalidInput for no executor, Locked when a result could not be written yet (its task
-        was locked: the executor sends them all again with a report; those recorded meanwhile
-        are then dropped as late)."""
+        InvalidInput for no executor, Unavailable when a result could not be written yet (its
+        task's record was held: the executor sends them all again with a report; those
+        recorded meanwhile are then dropped as late)."""
         if not executor:
             raise InvalidInput("hand_in needs an executor name")
         deferred = self._record_results(executor, finished, model.now())
         if deferred:
-            raise Locked(f"results of {sorted(deferred)} not written yet: their tasks are locked")
+            raise Unavailable(f"results of {sorted(deferred)} not written yet: their tasks' "
+                              "records are held in the store")
 
     def _record_results(self, executor: str, finished: list[Task], now: str) -> set[str]:
-        """Write the results of a report; the ids of those left for the next report (their
-        task was locked)."""
+        """Write the results of a report; the ids of those left for the next report (the
+        store could not write them now)."""
         recorded, deferred = [], set()
         for task in {t.id: t for t in finished}.values():
             status, result = final_status(task.status), task.result or Result()
-            written = self._unless_locked(self.store.finish, task.id, executor, status, result,
-                                          now)
+            written = self.store.finish(task.id, executor, status, result, now)
             if written:
                 recorded.append(task.id)
             elif written is None:
@@ -249,17 +247,6 @@ class JudicatorService:
                 log.info("late result for %s from %s dropped", task.id, executor)
         self._finished(recorded)
         return deferred
-
-    @staticmethod
-    def _unless_locked(write: Callable[..., bool], task_id: str, *args: Any) -> bool | None:
-        """`write(task_id, *args)`; None when the task stayed locked (Locked: see
-        store/mongo_locks.py)."""
-        try:
-            return write(task_id, *args)
-        except Locked:
-            log.warning("task %s is locked (a dead judicator's lock?): left for the next report",
-                        task_id)
-            return None
 
     def _long_poll(
         self,
@@ -300,15 +287,15 @@ class JudicatorService:
             return
         self.tasks.finished(task_ids)
         try:
-            self.registration.notify_finished(task_ids)
+            self.bus.announce_finished(task_ids)
         except Exception:  # a missed announcement costs waiters elsewhere their fallback check
             log.warning("could not announce finished tasks to other judicators", exc_info=True)
 
     def announce(self) -> None:
         """Work was queued, or a task cancelled or signalled: wake the report long-polls here
-        and, through the registration (etcd), on the other judicators."""
+        and, through the cluster bus (etcd), on the other judicators."""
         self.notifier.notify()
         try:
-            self.registration.notify_added()
+            self.bus.announce_wake()
         except Exception:  # a missed cross-judicator wake only costs the fallback check
             log.warning("could not announce queued work to other judicators", exc_info=True)

@@ -1,7 +1,8 @@
 """Webhooks: when a task with a `callback_url` finishes, the leader judicator POSTs the task's
 API v2 JSON there — a timeout per try, `webhook_tries` tries with doubling backoff, and, with a
 secret, `X-Khala-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` beside
-`X-Khala-Timestamp`. Outcomes are kept in the store (khala/store/ops.py) and shown on the task.
+`X-Khala-Timestamp`. The delivery's states and what each outcome makes of it are
+khala/rules/webhooks.py's; they are kept in the store (khala/store/ops.py) and shown on the task.
 
 URLs are refused (at submission and again before each try, as DNS may have changed) when any
 address they resolve to is not globally routable (khala/rules/addresses.py: loopback,
@@ -27,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from khala import model
-from khala.rules import addresses
+from khala.rules import addresses, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -156,18 +157,15 @@ class WebhookSender:
         body = self.render(record["task_id"])
         status, error = (None, "the task is gone") if body is None else self._post(
             record["url"], body)
-        changes: dict[str, Any] = {"attempts": attempts, "last_status": status,
-                                   "last_error": error}
-        if body is not None and status is not None and 200 <= status < 300:
-            changes.update(state="delivered", delivered_at=model.now())
-        elif body is None or attempts >= self.s.webhook_tries:
-            changes["state"] = "failed"
+        change = webhooks.attempted(record["lease_until"], attempts, status, error,
+                                    gone=body is None, tries=self.s.webhook_tries,
+                                    backoff=self.s.webhook_backoff, now=_utcnow())
+        if change.sets["state"] == webhooks.FAILED:
             log.warning("webhook of %s failed after %d tries: %s", record["task_id"],
                         attempts, error or status)
-        else:
-            delay = self.s.webhook_backoff * 2 ** (attempts - 1)
-            changes.update(state="ready", next_at=_later(delay))
-        self.ops.webhook_attempted(record["task_id"], changes)
+        if not self.ops.webhook_attempted(record["task_id"], change):
+            log.warning("webhook of %s: the outcome of try %d came after its lease; another "
+                        "judicator has it now", record["task_id"], attempts)
         return True
 
     def _post(self, url: str, body: bytes) -> tuple[int | None, str]:
@@ -201,9 +199,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}))
 
 
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
+
+
 def _later(seconds: float) -> str:
-    moment = _dt.datetime.now(_dt.UTC).replace(tzinfo=None) + _dt.timedelta(seconds=seconds)
-    return model.format_time(moment)
+    return model.format_time(_utcnow() + _dt.timedelta(seconds=seconds))
 
 
 def task_body(task_json: dict[str, Any]) -> bytes:

@@ -8,7 +8,7 @@ wire answer, the same way for every method (`_answers`):
 - a value → the reply with result OK;
 - a refusal the domain raises (convert.REFUSALS: InvalidInput, TooLarge, NotFound, Conflict) →
   its ReturnCode, the reply's other fields null/empty (and its `detail`, where it has one);
-- Unavailable (a store down, a task locked) → ERROR with a one-line warning; anything else (a
+- Unavailable (the store down, a record held) → ERROR with a one-line warning; anything else (a
   bug) → ERROR with its traceback. One failing call never breaks the connection.
 
 `ping` and `wake` cannot fail and answer OK. A new method: one method here with
@@ -42,7 +42,7 @@ def _answers(empty: Empty) -> Callable[[Callable[..., Any]], Callable[..., Any]]
             except convert.REFUSALS as exc:
                 log.info("%s refused: %s", method.__name__, exc)
                 return empty(exc.code, str(exc))
-            except Unavailable as exc:  # expected (a dead judicator's lock): no traceback
+            except Unavailable as exc:  # the store down or a record held: expected, no trace
                 log.warning("judicator %s: %s; the caller tries again", method.__name__, exc)
                 return empty(Code.ERROR, str(exc))
             except Exception:

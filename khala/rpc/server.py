@@ -1,16 +1,15 @@
 """Serving the Judicator Thrift service: binary protocol over plain sockets, one thread per
-client connection, at most `max_connections` at once.
+client connection, at most `max_connections` at once (khala/net/acceptor.py: beyond them a new
+connection is closed at once, and the client fails over or tries again).
 
 Each call is first read whole within `MessageLimits` (khala/rpc/guard.py: message size, items,
 depth) and only then decoded by thriftpy2 from memory and answered through a `JudicatorHandler`.
 When a connection ends its thread calls `on_disconnect` (the store releases what that thread
-held). The accept loop backs off when the process is out of file descriptors instead of
-spinning on EMFILE.
+held).
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import socket
 import threading
@@ -22,6 +21,7 @@ from thriftpy2.thrift import TProcessor
 from thriftpy2.transport import TCyBufferedTransport, TCyMemoryBuffer, TServerSocket, TSocket
 from thriftpy2.transport.base import TTransportException
 
+from khala.net.acceptor import ACCEPT_POLL_SECONDS, Acceptor
 from khala.rpc import judicator_thrift
 from khala.rpc.auth import AuthError, NodeAuth
 from khala.rpc.guard import ConnectionEnded, MessageLimits, MessageReader, MessageRefused
@@ -30,10 +30,6 @@ from khala.rpc.handler import JudicatorHandler
 log = logging.getLogger(__name__)
 
 CLIENT_IDLE_SECONDS = 600.0  # idle client connections are closed after this long
-ACCEPT_POLL_SECONDS = 0.5  # the accept loop sees stop() within this long
-# Out of descriptors (or kernel memory): wait before accepting again, doubling up to the max.
-EMFILE_BACKOFF_FIRST, EMFILE_BACKOFF_MAX = 0.05, 1.0
-RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 class RpcServer:
@@ -57,16 +53,14 @@ class RpcServer:
         listener = self._socket.sock
         if listener is None:
             raise OSError(f"could not listen on {host}:{port}")
-        self._listener: socket.socket = listener
-        self._listener.settimeout(ACCEPT_POLL_SECONDS)
-        self.port: int = self._listener.getsockname()[1]
+        self.port: int = listener.getsockname()[1]
         self.limits = limits
         self._max_task_size = max_task_size
-        self._slots = threading.BoundedSemaphore(max_connections)
         self._processor: Any = None
         self._on_disconnect: Callable[[], None] = lambda: None
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="khala-thrift", daemon=True)
+        self._acceptor = Acceptor(listener, max_connections, self._connection,
+                                  name="khala-thrift")
 
     def start(self, service: Any, on_disconnect: Callable[[], None] | None = None,
               wrap: Any = None) -> None:
@@ -79,51 +73,18 @@ class RpcServer:
         self._processor = TProcessor(judicator_thrift.Judicator, handler)
         if on_disconnect is not None:
             self._on_disconnect = on_disconnect
-        self._thread.start()
+        self._acceptor.start()
 
     def stop(self) -> None:
         """Take no more connections (the accept loop ends within ACCEPT_POLL_SECONDS)."""
         self._stopped.set()
+        self._acceptor.stop(wait=0)
 
     def close(self) -> None:
         """Close the listening socket."""
         self._stopped.set()
-        if self._thread.is_alive():
-            self._thread.join(ACCEPT_POLL_SECONDS * 4)
+        self._acceptor.stop(ACCEPT_POLL_SECONDS * 4)
         self._socket.close()
-
-    # ------------------------------------------------------------------ accept loop
-
-    def _serve(self) -> None:
-        backoff = EMFILE_BACKOFF_FIRST
-        while not self._stopped.is_set():
-            if not self._slots.acquire(timeout=ACCEPT_POLL_SECONDS):
-                continue  # at the connection cap: new clients wait in the listen backlog
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                self._slots.release()
-                continue
-            except OSError as exc:
-                self._slots.release()
-                if self._stopped.is_set():
-                    return
-                if exc.errno in RESOURCE_ERRNOS:
-                    if backoff == EMFILE_BACKOFF_FIRST:
-                        log.warning("cannot accept connections: %s; backing off", exc)
-                    self._stopped.wait(backoff)
-                    backoff = min(backoff * 2, EMFILE_BACKOFF_MAX)
-                else:
-                    log.warning("accept failed: %s", exc)
-                    self._stopped.wait(EMFILE_BACKOFF_FIRST)
-                continue
-            backoff = EMFILE_BACKOFF_FIRST
-            try:
-                threading.Thread(target=self._connection, args=(client,), daemon=True).start()
-            except RuntimeError as exc:  # cannot start a thread: refuse this client
-                log.warning("cannot serve a connection: %s", exc)
-                client.close()
-                self._slots.release()
 
     # ------------------------------------------------------------------ one connection
 
@@ -167,4 +128,3 @@ class RpcServer:
                     self._on_disconnect()
                 except Exception:
                     log.exception("releasing a connection's resources failed")
-                self._slots.release()

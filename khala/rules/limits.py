@@ -51,7 +51,18 @@ class TaskLimit:
     def clamp(self, task: Task, policy: LimitSettings, default: int | None) -> int | None:
         """What a step runs with: the task's ask, at most the policy's largest; `default` when
         the task asked nothing."""
-        asked = self.asked(task)
+        return self.within(self.asked(task), policy, default)
+
+    @overload
+    def within(self, asked: int | None, policy: LimitSettings, default: int) -> int: ...
+
+    @overload
+    def within(self, asked: int | None, policy: LimitSettings, default: None) -> int | None: ...
+
+    def within(self, asked: int | None, policy: LimitSettings, default: int | None
+              ) -> int | None:
+        """Any ask of this limit (the task's, or one of its judging cases'): at most the
+        policy's largest; `default` when nothing (or 0) was asked."""
         return min(asked, self.largest(policy)) if asked else default
 
 

@@ -1,21 +1,26 @@
-"""Persistent storage of tasks and executors, chosen by URL (sqlite:///…, mongodb://…)."""
+"""Persistent storage of tasks, executors and operations, one backend per folder, chosen by URL:
+`sqlite:///path` (khala/store/sqlite/) or `mongodb://…` (khala/store/mongo/; on a FerretDB
+server, its FerretDB store)."""
 
 from __future__ import annotations
 
 from khala.errors import ConfigError
 from khala.store.base import Store
+from khala.store.ops import OpsStore
 
-__all__ = ["Store", "open_store"]
+__all__ = ["OpsStore", "Store", "open_store"]
 
 
-def open_store(url: str, **options: object) -> Store:
-    """Open the backend named by `url`."""
+def open_store(url: str, write_concern: str | int = "majority",
+               read_concern: str = "majority") -> Store:
+    """Open the backend named by `url`; its `ops` share its connections. The concerns apply to
+    MongoDB's task collections only."""
     if url.startswith("sqlite://"):
         from khala.store.sqlite import SqliteStore
 
         return SqliteStore.from_url(url)
     if url.startswith(("mongodb://", "mongodb+srv://")):
-        from khala.store.mongodb import MongoStore
+        from khala.store.mongo import open_mongo
 
-        return MongoStore.from_url(url, **options)  # type: ignore[arg-type]
+        return open_mongo(url, write_concern, read_concern)
     raise ConfigError(f"unsupported store URL {url!r}: use sqlite:///path or mongodb://host")

@@ -3,12 +3,17 @@
 Every conditional update is a single atomic operation in the backend, so several judicators
 sharing one store cannot both assign a task or record two results for it. Which states each
 change starts from and what it sets is stated once in khala.rules.lifecycle; the backends translate.
+
+An executor's writes (`progress`, `finish`, `requeue`) answer True (written), False (the task is
+not, or no longer, this executor's) or None: nothing written because the task's record is held
+by another writer for longer than a write waits (a backend that must coordinate its writers
+itself, khala/store/mongo/ferret.py); the caller tries again later. Every other write raises
+Unavailable then.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +27,7 @@ from khala.model import (
     Task,
     TaskBrief,
 )
+from khala.store.ops import OpsStore
 
 
 @dataclass
@@ -34,6 +40,9 @@ class StoredJob:
 
 class Store(ABC):
     """Tasks and executors. All times are canonical ISO strings (khala.model.TIME_FORMAT)."""
+
+    #: The operations side (executor statistics, webhooks) on the same connections.
+    ops: OpsStore
 
     # ------------------------------------------------------------------ tasks (clients)
 
@@ -73,22 +82,24 @@ class Store(ABC):
     @abstractmethod
     def finish(
         self, task_id: str, executor: str, status: Status, result: Result, now: str
-    ) -> bool:
+    ) -> bool | None:
         """Record a result only if the task is undone and held by `executor`: done, status,
-        result, report_time, executor kept as the one that ran it. False otherwise."""
+        result, report_time, executor kept as the one that ran it. False otherwise (None:
+        not written now, see above)."""
 
     @abstractmethod
-    def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool:
+    def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool | None:
         """Update status and report_time of an undone task held by `executor`. False if the
-        task is not (any longer) this executor's."""
+        task is not (any longer) this executor's (None: not written now)."""
 
     @abstractmethod
     def held_by(self, executor: str) -> list[TaskBrief]:
         """Undone tasks currently assigned to `executor`."""
 
     @abstractmethod
-    def requeue(self, task_id: str, executor: str, now: str) -> bool:
-        """Undone task held by `executor` → Retrying with no executor. False otherwise."""
+    def requeue(self, task_id: str, executor: str, now: str) -> bool | None:
+        """Undone task held by `executor` → Retrying with no executor. False otherwise (None:
+        not written now)."""
 
     @abstractmethod
     def stale_tasks(self, before: str) -> list[TaskBrief]:
@@ -177,16 +188,7 @@ class Store(ABC):
     def delete_job(self, name: str, version: int) -> bool:
         """Delete the job if it is still at `version`."""
 
-    # ------------------------------------------------------------------ life cycle
-
-    def set_claimer(  # noqa: B027 - optional hook
-        self, name: str, is_live: Callable[[str], bool | None], lock_wait: float | None = None
-    ) -> None:
-        """Who assigns through this store (a judicator's registered name) and how to tell
-        whether another judicator is alive (True/False, None = cannot tell). A store that
-        marks tasks while assigning (MongoStore on FerretDB) clears marks of the dead with it.
-        `lock_wait`: how long a write may wait for another judicator's mark on its task
-        before it raises Locked (such a store caps it; None keeps its default)."""
+    # ------------------------------------------------------------------ connections
 
     def release_thread(self) -> None:  # noqa: B027 - optional hook
         """Release what the calling thread holds (its connection); called when a client

@@ -2,7 +2,8 @@
 
 Each task the executor runs gets a `TaskStream` (its bounded `TaskLog` and, for interactive
 tasks, its `StdinFeed`). The endpoint is a TCP server (one thread per connection, at most
-`max_clients`): a gateway connects, names a task and a position, and receives the chunks past
+`max_clients`; beyond them a connection is answered `busy` at once, khala/net/acceptor.py): a
+gateway connects, names a task and a position, and receives the chunks past
 it as they are produced (wire.py). A connection that asks for input claims the task's input
 (the newest claim holds it), is told how much of its sender's input is already queued, and may
 then send input at byte offsets and close it; the connection's writer acknowledges what was
@@ -18,6 +19,7 @@ import threading
 import time
 from typing import Any
 
+from khala.net.acceptor import Acceptor
 from khala.streams import wire
 from khala.streams.feed import InputGap, StdinFeed, Superseded
 from khala.streams.log import STREAMS, Chunk, TaskLog, advance
@@ -57,20 +59,18 @@ class StreamHub:
         self._streams: dict[str, TaskStream] = {}
         self._retire: list[tuple[float, str]] = []
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(max(1, max_clients))
         self._stop = threading.Event()
         self._server = socket.create_server((host or "127.0.0.1", int(port)), backlog=64)
-        self._server.settimeout(0.5)
         self.address = "{}:{}".format(*self._server.getsockname()[:2])
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True,
-                                        name="khala-stream-hub")
+        self._acceptor = Acceptor(self._server, max(1, max_clients), self._serve,
+                                  refuse=self._refuse, name="khala-stream-hub")
 
     def start(self) -> None:
-        self._thread.start()
+        self._acceptor.start()
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(2.0)
+        self._acceptor.stop(2.0)
         self._server.close()
 
     # ------------------------------------------------------------------ tasks
@@ -102,23 +102,6 @@ class StreamHub:
 
     # ------------------------------------------------------------------ endpoint
 
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                if self._stop.is_set():
-                    return
-                time.sleep(0.1)
-                continue
-            if not self._slots.acquire(blocking=False):
-                self._refuse(conn)
-                continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True,
-                             name="khala-stream-conn").start()
-
     @staticmethod
     def _refuse(conn: socket.socket) -> None:
         try:
@@ -126,7 +109,6 @@ class StreamHub:
             conn.sendall(wire.encode({"type": "busy"}))
         except OSError:
             pass
-        conn.close()
 
     def _serve(self, conn: socket.socket) -> None:
         try:
@@ -149,9 +131,6 @@ class StreamHub:
             self._send_log(conn, stream, position, claim)
         except (OSError, wire.FrameError) as exc:
             log.debug("stream connection ended: %s", exc)
-        finally:
-            conn.close()
-            self._slots.release()
 
     def _send_log(self, conn: socket.socket, stream: TaskStream,
                   position: dict[str, int], claim: _Claim | None) -> None:

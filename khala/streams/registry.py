@@ -9,10 +9,9 @@ import logging
 import threading
 import time
 
-from etcd3gw.lease import Lease
-
 from khala.config import DiscoverySettings, split_addresses
-from khala.discovery.etcd import ERRORS, _describe, _Pool
+from khala.etcd.client import ERRORS, Pool, describe
+from khala.etcd.lease import LeaseKeeper
 
 log = logging.getLogger(__name__)
 
@@ -30,41 +29,19 @@ def _key(prefix: str, executor: str) -> str:
 
 
 class EndpointRegistration:
-    """Keeps `<prefix>/streams/<name>` → `address` alive on a lease (an executor's thread)."""
+    """Keeps `<prefix>/streams/<name>` → `address` alive on the executor's lease (khala/etcd/
+    lease.py: never over the key of another process registered under the same name)."""
 
     def __init__(self, settings: DiscoverySettings, name: str, address: str) -> None:
-        self._pool = _Pool(split_addresses(registry_of(settings)), 3.0)
-        self._key, self._address = _key(settings.prefix, name), address
-        self._lease: Lease | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="khala-stream-reg")
+        self._keeper = LeaseKeeper(split_addresses(registry_of(settings)),
+                                   _key(settings.prefix, name), address, STREAM_TTL,
+                                   name=f"stream endpoint of {name}")
 
     def start(self) -> None:
-        self._thread.start()
+        self._keeper.start()
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5.0)
-        if self._lease is not None:
-            try:
-                self._lease.revoke()
-            except ERRORS:
-                pass
-        self._pool.close()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self._lease is None or self._lease.refresh() <= 0:
-                    client = self._pool.client
-                    self._lease = client.lease(STREAM_TTL)
-                    client.put(self._key, self._address, lease=self._lease)
-                wait = STREAM_TTL / 3
-            except ERRORS as exc:
-                log.warning("stream endpoint registration failed: %s", _describe(exc))
-                self._pool.rotate()
-                self._lease, wait = None, 1.0
-            self._stop.wait(wait)
+        self._keeper.close()
 
 
 class EndpointLookup:
@@ -73,7 +50,7 @@ class EndpointLookup:
 
     def __init__(self, settings: DiscoverySettings) -> None:
         endpoints = split_addresses(registry_of(settings))
-        self._pool = _Pool(endpoints, 2.0) if endpoints else None
+        self._pool = Pool(endpoints, 2.0) if endpoints else None
         self._prefix = settings.prefix
         self._cache: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
@@ -90,7 +67,7 @@ class EndpointLookup:
                 values = self._pool.client.get(_key(self._prefix, executor))
                 address = values[0].decode() if values else None
             except ERRORS as exc:
-                log.warning("stream endpoint lookup failed: %s", _describe(exc))
+                log.warning("stream endpoint lookup failed: %s", describe(exc))
                 self._pool.rotate()
                 address = None
             if len(self._cache) > 10000:

@@ -25,7 +25,10 @@ TTL = 3
 # The longest the cluster may go without finishing a task after the leader dies, beyond the
 # TTL: an executor's report fails over to the other judicator (back-off), a claim is cleared.
 PROGRESS_SLACK = 5
-CLEAR_SLACK = 3  # a gone judicator's claim is cleared within TTL + this (etcd watch, back-off)
+# A gone judicator's claim is cleared within TTL + this: its store's heartbeat goes stale in
+# WRITER_STALE_SECONDS (khala/store/mongo/ferret_claims.py, no more than the TTL here), then
+# the back-off of assignment (at most 1 s) finds it orphaned.
+CLEAR_SLACK = 3
 WARM_UP_TASKS = 8  # two rounds on the 4 slots; the 40 tasks are ten
 CLAIM_STALL = 60  # what an orphaned claim cost before claims were tied to liveness
 
@@ -97,19 +100,25 @@ def submit_form(i: int) -> dict[str, Any]:
     }
 
 
-def orphan_claims(mongo_url: str, judicators: list[str], count: int) -> list[str]:
+def writer_of(mongo_url: str, pid: int) -> str:
+    """The store writer (khala/store/mongo/ferret_claims.py) of the judicator process `pid`."""
+    with pymongo.MongoClient(mongo_url, tz_aware=False) as client:
+        doc = client.get_default_database().writers.find_one({"pid": pid})
+    assert doc is not None, f"no store heartbeat of process {pid}"
+    return str(doc["_id"])
+
+
+def orphan_claims(mongo_url: str, writers: list[str], count: int) -> list[str]:
     """Lock the `count` newest queued tasks as judicators that die mid-claim leave them
-    (server-clock time, their name, an incarnation no one has): the ids claimed."""
+    (server-clock time, their store's writer id, a token no one has): the ids claimed."""
     with pymongo.MongoClient(mongo_url, tz_aware=False) as client:
         db = client.get_default_database()
         now = client.admin.command("hello")["localTime"].replace(tzinfo=dt.UTC).timestamp()
         queued = db.tasks.find({"done": False, "executor": None}, {"attempts": 1})
         newest = list(queued.sort([("add_time", -1), ("_id", -1)]).limit(count))
-        for doc, name in zip(newest, judicators * count, strict=False):
-            db.claims.insert_one({
-                "_id": str(doc["_id"]), "executor": "executor-a",  # the task's lock
-                "judicator": name, "incarnation": "dead", "at": now,
-            })  # fmt: skip
+        for doc, writer in zip(newest, writers * count, strict=False):
+            db.claims.insert_one({"_id": str(doc["_id"]), "writer": writer, "at": now,
+                                  "token": "dead"})  # the task's lock
         return [str(doc["_id"]) for doc in newest]
 
 
@@ -126,13 +135,14 @@ def test_leader_sigkill_under_load(ha: Cluster, etcd_server: Any, mongo_url: str
     for task_id in warm_up:
         ha.wait_done(task_id, timeout=60)
     victim = next(j for j in ha.judicators if f"--name {first}" in " ".join(j.argv))
+    gone = [writer_of(mongo_url, victim.pid), "writer-that-never-beat"]
     accepted: list[str] = []
     killed_at = 0.0
     for i in range(40):  # bounded load: 40 submissions, the leader dies after the 15th
         if i == 15:
             victim.kill()
             killed_at, killed_wall = time.monotonic(), time.time()
-            claimed = orphan_claims(mongo_url, [first, "judicator-never-registered"], 3)
+            claimed = orphan_claims(mongo_url, gone, 3)
         answer = requests.post(f"{ha.gateway_url}/api/task", timeout=30, data=submit_form(i))
         if answer.json()["result"] == 0:
             accepted.append(answer.json()["id"])
@@ -175,8 +185,8 @@ def test_leader_sigkill_under_load(ha: Cluster, etcd_server: Any, mongo_url: str
         allowed = max(latest_other, killed_wall + TTL + CLEAR_SLACK)
         assert done_at[task_id].timestamp() <= allowed, (task_id, done_at[task_id], allowed)
     survivor = next(j for j in ha.judicators if j is not victim).log()
-    for name in (first, "judicator-never-registered"):
-        assert f"of {name} (gone)" in survivor, f"the claims of {name} were never cleared"
+    for writer in gone:
+        assert f"of writer {writer} (gone)" in survivor, f"claims of {writer} never cleared"
     counts = finished_counts(ha)
     odd = {t: counts.get(t) for t in accepted if counts.get(t) != 1}
     assert not odd, f"tasks not run exactly once: {odd}\n{ha.logs()}"

@@ -1,4 +1,5 @@
-"""etcd discovery, registration and leader election against a real etcd started for the session."""
+"""etcd discovery, registration, leader election and the cluster bus against a real etcd started
+for the session."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from khala.discovery.etcd import EtcdDiscovery, EtcdRegistration
+from khala.discovery.bus import EtcdBus
+from khala.discovery.etcd import EtcdDiscovery
+from khala.discovery.registration import EtcdRegistration
 from tests.fixtures.servers import EtcdServer
 
 TTL = 2
@@ -37,13 +40,21 @@ class Cluster:
     def __init__(self, url: str, prefix: str) -> None:
         self.url = url
         self.prefix = prefix
-        self.opened: list[EtcdRegistration | EtcdDiscovery] = []
+        self.opened: list[EtcdRegistration | EtcdDiscovery | EtcdBus] = []
 
     def register(self, name: str, address: str = "", ttl: int = TTL) -> EtcdRegistration:
         reg = EtcdRegistration([self.url], self.prefix, name, address or f"{name}:4000", ttl)
         self.opened.append(reg)
         reg.start()
         return reg
+
+    def judicator(self, name: str) -> EtcdBus:
+        """A judicator's registration and its cluster bus."""
+        self.register(name)
+        bus = EtcdBus([self.url], self.prefix, name)
+        self.opened.append(bus)
+        bus.start()
+        return bus
 
     def discovery(self) -> EtcdDiscovery:
         disc = EtcdDiscovery([self.url], self.prefix)
@@ -147,18 +158,29 @@ def test_stalled_leader_steps_down_before_its_lease_can_expire(cluster: Cluster)
 
 
 def test_wake_callback_crosses_judicators(cluster: Cluster) -> None:
-    a, b = cluster.register("a"), cluster.register("b")
+    a, b = cluster.judicator("a"), cluster.judicator("b")
     woken = {"a": threading.Event(), "b": threading.Event()}
-    a.set_wake_callback(woken["a"].set)
-    b.set_wake_callback(woken["b"].set)
+    a.on_wake(woken["a"].set)
+    b.on_wake(woken["b"].set)
     time.sleep(0.5)  # both watches are up
-    a.notify_added()
-    assert woken["b"].wait(2), "b was not woken by a's notify_added()"
+    a.announce_wake()
+    assert woken["b"].wait(2), "b was not woken by a's announce_wake()"
     assert not woken["a"].wait(0.3), "a must not wake itself"
     woken["b"].clear()
     for _ in range(3):
-        b.notify_added()
+        b.announce_wake()
     assert woken["a"].wait(2)
+
+
+def test_finished_ids_cross_judicators(cluster: Cluster) -> None:
+    a, b = cluster.judicator("a"), cluster.judicator("b")
+    seen: list[list[str] | None] = []
+    arrived = threading.Event()
+    b.on_finished(lambda ids: (seen.append(ids), arrived.set()))
+    assert wait_until(lambda: bool(a.others()) and bool(b.others()), 3) is not None
+    a.announce_finished(["a" * 24, "b" * 24])
+    assert arrived.wait(5), "b did not hear of a's finished tasks"
+    assert seen == [["a" * 24, "b" * 24]]
 
 
 def test_etcd_restart_keeps_registration_and_leadership(
@@ -197,15 +219,15 @@ def _version(url: str, key: str) -> int:
 
 
 def test_a_burst_of_adds_costs_a_few_puts_not_one_each(cluster: Cluster) -> None:
-    a, b = cluster.register("a"), cluster.register("b")
+    a, b = cluster.judicator("a"), cluster.judicator("b")
     woken = threading.Event()
-    b.set_wake_callback(woken.set)
+    b.on_wake(woken.set)
     key = f"{cluster.prefix}/wake"
-    assert wait_until(lambda: bool(a._others), 3) is not None  # a sees b: it announces
-    assert wait_until(lambda: bool(b._others), 3) is not None  # b's watch is up
+    assert wait_until(lambda: bool(a.others()), 3) is not None  # a sees b: it announces
+    assert wait_until(lambda: bool(b.others()), 3) is not None  # b's watch is up
     before = _version(cluster.url, key)
     for _ in range(1000):
-        a.notify_added()
+        a.announce_wake()
     assert woken.wait(5), f"b was not woken ({_version(cluster.url, key) - before} puts)"
     assert wait_until(lambda: _version(cluster.url, key) > before, 3) is not None
     time.sleep(0.5)  # whatever was still pending has gone out
@@ -215,18 +237,54 @@ def test_a_burst_of_adds_costs_a_few_puts_not_one_each(cluster: Cluster) -> None
 
 
 def test_a_lone_judicator_announces_nothing(cluster: Cluster) -> None:
-    a = cluster.register("a")
+    a = cluster.judicator("a")
     key = f"{cluster.prefix}/wake"
-    assert wait_until(a._alone, 3) is not None  # its watch has listed the prefix
-    a.notify_added()
-    a.notify_finished(["x" * 24])
+    assert wait_until(lambda: a.others() == set(), 3) is not None  # its watch listed the prefix
+    a.announce_wake()
+    a.announce_finished(["x" * 24])
     time.sleep(0.5)
     assert _version(cluster.url, key) == 0
     assert _version(cluster.url, f"{cluster.prefix}/finished") == 0
-    b = cluster.register("b")
+    b = cluster.judicator("b")
     woken = threading.Event()
-    b.set_wake_callback(woken.set)
-    assert wait_until(lambda: bool(a._others), 3) is not None  # b registered: a announces again
-    assert wait_until(lambda: bool(b._others), 3) is not None  # b's watch is up
-    a.notify_added()
+    b.on_wake(woken.set)
+    assert wait_until(lambda: bool(a.others()), 3) is not None  # b registered: a announces again
+    assert wait_until(lambda: bool(b.others()), 3) is not None  # b's watch is up
+    a.announce_wake()
     assert woken.wait(5), "b was not woken"
+
+
+def test_a_name_registered_by_another_process_is_not_taken_over(cluster: Cluster) -> None:
+    """An orphaned judicator of an earlier cluster still registered under a name: a new one of
+    that name must not replace its key (it would take the other's traffic, or the other its
+    own). It waits unregistered, leading nothing, and registers once the other's key is gone."""
+    disc = cluster.discovery()
+    orphan = cluster.register("judicator.local", "10.0.0.1:4000")
+    assert wait_until(lambda: addresses(disc) == {"judicator.local": "10.0.0.1:4000"}
+                      and orphan.is_leader(), 3) is not None
+    newcomer = cluster.register("judicator.local", "10.0.0.2:4000")
+    time.sleep(3 * TTL)  # many keepalive rounds of both
+    assert addresses(disc) == {"judicator.local": "10.0.0.1:4000"}
+    assert orphan.registered() and orphan.is_leader()
+    assert not newcomer.registered() and not newcomer.is_leader()
+    orphan.close()  # its lease is revoked: the name is free
+    assert wait_until(lambda: addresses(disc) == {"judicator.local": "10.0.0.2:4000"},
+                      TTL + 2) is not None
+    assert wait_until(newcomer.is_leader, TTL + 2) is not None
+
+
+def test_a_stalled_holder_of_the_name_loses_it_only_when_its_lease_expires(
+    cluster: Cluster,
+) -> None:
+    disc = cluster.discovery()
+    first = cluster.register("j", "10.0.0.1:4000")
+    assert wait_until(lambda: addresses(disc) == {"j": "10.0.0.1:4000"}, 3) is not None
+    second = cluster.register("j", "10.0.0.2:4000")
+    first.pause_keepalives(True)  # silent: its lease runs out within the TTL
+    assert wait_until(lambda: addresses(disc) == {"j": "10.0.0.2:4000"}, 3 * TTL) is not None
+    assert wait_until(second.registered, TTL) is not None
+    first.pause_keepalives(False)  # back: its lease is gone, and the name is taken now
+    assert wait_until(lambda: not first.registered(), 3 * TTL) is not None
+    time.sleep(TTL)
+    assert addresses(disc) == {"j": "10.0.0.2:4000"}
+    assert second.is_leader() and not first.is_leader()

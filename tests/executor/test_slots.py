@@ -76,7 +76,7 @@ def test_a_finished_task_moves_to_the_outbox_until_handed_in(
     ]
     assert done.complete[0].result and done.complete[0].result.execute_output == f"ran {A}".encode()
     assert slots.busy() and pokes  # the status change and the finish each asked for a report
-    slots.handed_in(done.complete)
+    slots.outbox.handed_in(done.complete)
     assert not slots.busy() and slots.snapshot().complete == []
 
 
@@ -85,7 +85,7 @@ def test_handing_in_an_old_copy_keeps_a_newer_result(slots: Slots, runner: FakeR
     slots.start(A, Task(id=A))
     slots.join(5)
     first = slots.snapshot().complete
-    slots.handed_in([Task(id=A)])  # another object with the same id: not what we hold
+    slots.outbox.handed_in([Task(id=A)])  # another object with the same id: not what we hold
     assert slots.snapshot().complete == first
 
 
@@ -209,16 +209,16 @@ def test_a_result_is_handed_in_by_one_call_but_always_listed_by_reports(
     assert slots.start(A, Task(id=A))
     assert slots.join(5)
     assert finished == [1]  # a finish asks for a hand-in, not a status report
-    assert slots.claim_results(lambda _t: False) == ([], True)  # too large: left to a report
-    claimed, left = slots.claim_results()
+    assert slots.outbox.claim_results(lambda _t: False) == ([], True)  # too large: left to a report
+    claimed, left = slots.outbox.claim_results()
     assert [t.id for t in claimed] == [A] and not left
-    assert slots.claim_results() == ([], False)  # one hand-in at a time carries it
+    assert slots.outbox.claim_results() == ([], False)  # one hand-in at a time carries it
     assert [t.id for t in slots.snapshot(claim=True).complete] == [A]  # a report lists it
-    slots.unclaim(claimed)
-    slots.unclaim(claimed)
-    assert [t.id for t in slots.claim_results()[0]] == [A]  # a failed call: claimable again
-    slots.handed_in(claimed)
-    assert slots.snapshot().complete == [] and slots.claim_results() == ([], False)
+    slots.outbox.unclaim(claimed)
+    slots.outbox.unclaim(claimed)
+    assert [t.id for t in slots.outbox.claim_results()[0]] == [A]  # a failed call: claimable again
+    slots.outbox.handed_in(claimed)
+    assert slots.snapshot().complete == [] and slots.outbox.claim_results() == ([], False)
 
 
 # ---------------------------------------------------------------- tasks queued ahead of the slots

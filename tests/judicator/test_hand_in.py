@@ -8,7 +8,7 @@ from pathlib import Path
 
 from khala import model
 from khala.config import JudicatorSettings
-from khala.discovery.static import StandaloneRegistration
+from khala.discovery.static import LocalBus
 from khala.judicator.notifier import Notifier
 from khala.judicator.service import JudicatorService
 from khala.model import Assignment, Execute, Result, Status, Task
@@ -32,7 +32,7 @@ def service_on(path: Path) -> JudicatorService:
     re-check would find the handed-in task gone and answer with its id in `cancel`)."""
     url = f"sqlite:///{path}/khala.db"
     return JudicatorService(open_store(url), JudicatorSettings(store=url, poll_fallback=60),
-                            SeenNotifier(), StandaloneRegistration())
+                            SeenNotifier(), LocalBus())
 
 
 def result_of(task_id: str, executor: str) -> Task:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from khala.judicator.webhooks import WebhookSender, check_callback_url, signature
-from khala.store.ops import open_ops_store
+from khala.store import open_store
 
 
 @pytest.mark.parametrize("url", ["ftp://h/x", "http:///x", "http://u:p@example.org/",
@@ -52,7 +52,8 @@ def test_the_sweep_pages_past_pending_webhooks_of_undone_tasks(
     """Webhooks of tasks finished on a judicator that died before marking them due are found
     by the leader's sweep; a full page of undone tasks' webhooks must not hide them for ever."""
     monkeypatch.setattr("khala.judicator.webhooks.SWEEP_PAGE", 2)
-    ops = open_ops_store(f"sqlite:///{tmp_path}/khala.db")
+    store = open_store(f"sqlite:///{tmp_path}/khala.db")
+    ops = store.ops
     for task_id in ["a1", "a2", "a3", "a4", "z9"]:
         ops.add_webhook(task_id, f"http://h/{task_id}")
     sender = WebhookSender(ops, lambda _id: None, lambda task_id: task_id == "z9",
@@ -65,4 +66,4 @@ def test_the_sweep_pages_past_pending_webhooks_of_undone_tasks(
     assert [ops.webhook(i)["state"] for i in ["a1", "a4"]] == ["pending"] * 2  # type: ignore[index]
     sender._sweep()  # round again from the start
     assert sender._swept_to == "a2"
-    ops.close()
+    store.close()

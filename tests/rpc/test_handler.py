@@ -10,7 +10,6 @@ import pytest
 from khala.errors import (
     Conflict,
     InvalidInput,
-    Locked,
     NotFound,
     RemoteError,
     TooLarge,
@@ -93,7 +92,7 @@ def wire_task(**changes: Any) -> Any:
         (InvalidInput("bad"), Code.INVALID_INPUT),
         (NotFound("gone"), Code.NOT_EXIST),
         (Unavailable("store down"), Code.ERROR),
-        (Locked("task locked"), Code.ERROR),
+        (Unavailable("store lock 'x' held for over 1.0 s"), Code.ERROR),
         (RuntimeError("bug"), Code.ERROR),
     ],
 )
@@ -113,9 +112,9 @@ def test_errors_become_codes_with_empty_replies(
 def test_a_locked_task_is_logged_in_one_line_not_as_a_failure(
     handler: JudicatorHandler, service: StubService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Locked is expected while a dead judicator's lock stands (the caller tries again): a
-    warning without a traceback, where an unexpected error gets one."""
-    service.fail = Locked("store lock 'x' held for over 2.5 s")
+    """Unavailable is expected while the store is down or a dead judicator's lock stands (the
+    caller tries again): a warning without a traceback, where an unexpected error gets one."""
+    service.fail = Unavailable("store lock 'x' held for over 1.0 s")
     assert handler.cancel(TASK_ID) == Code.ERROR
     assert [(r.levelname, r.exc_info) for r in caplog.records] == [("WARNING", None)]
     caplog.clear()
@@ -247,7 +246,7 @@ class StubTasks:
 @pytest.mark.parametrize(
     ("fail", "code"),
     [(InvalidInput("bad"), Code.INVALID_INPUT), (NotFound("no task 'x'"), Code.NOT_EXIST),
-     (Conflict("the task is done"), Code.CONFLICT), (Locked("locked"), Code.ERROR),
+     (Conflict("the task is done"), Code.CONFLICT), (Unavailable("held"), Code.ERROR),
      (RuntimeError("bug"), Code.ERROR)],
 )
 def test_api_v2_methods_answer_refusals_as_the_others_do(

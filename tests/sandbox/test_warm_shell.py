@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from khala.sandbox.warm_shell import step_script
+from khala.sandbox.warm.shell import step_script
 
 pytestmark = pytest.mark.integration  # runs the host's /bin/sh
 

@@ -495,16 +495,16 @@ def test_data_survives_reopening(opener: Callable[[], Store]) -> None:
 
 
 def test_mongodb_claim_left_by_a_dead_judicator_expires(mongo_url: str) -> None:
-    from khala.store.claims import CLAIM_STALE_SECONDS
-    from khala.store.mongodb import MongoStore
+    from khala.store.mongo.ferret import FerretStore
+    from khala.store.mongo.ferret_claims import CLAIM_STALE_SECONDS
 
-    store = MongoStore.from_url(mongo_url)
+    store = open_store(mongo_url)
+    assert isinstance(store, FerretStore)  # the test server says it is FerretDB
     try:
         fresh, stuck = add_tasks(store, 2)
         claims = store._claims  # the judicator died between its claim and its update
-        claims.insert_one({"_id": fresh.id, "executor": "busy", "at": time.time()})
-        claims.insert_one({"_id": stuck.id, "executor": "dead",
-                           "at": time.time() - CLAIM_STALE_SECONDS - 1})
+        claims.insert_one({"_id": fresh.id, "at": time.time()})  # names no writer
+        claims.insert_one({"_id": stuck.id, "at": time.time() - CLAIM_STALE_SECONDS - 1})
         (got,) = store.assign("ex", 2, at(1))  # the stale claim is cleared, the live one kept
         assert got.id == stuck.id and got.executor == "ex"
         assert store.get(fresh.id).executor is None  # type: ignore[union-attr]
@@ -513,22 +513,27 @@ def test_mongodb_claim_left_by_a_dead_judicator_expires(mongo_url: str) -> None:
 
 
 def test_mongodb_claims_of_gone_judicators_clear_at_once(mongo_url: str) -> None:
-    """Claims name their judicator: one no longer registered (or an earlier incarnation of
-    this one) is cleared once a second old; a live judicator's claim is left alone."""
-    from khala.store.mongodb import MongoStore
+    """Claims name their writer (a judicator's store): one whose heartbeat stopped, or that
+    never beat (an earlier incarnation of a restarted judicator), is cleared once a second
+    old; a live writer's claim, and one naming no writer, are left alone."""
+    from khala.store.mongo.ferret import FerretStore
+    from khala.store.mongo.ferret_claims import WRITER_STALE_SECONDS
 
-    store = MongoStore.from_url(mongo_url)
-    store.set_claimer("me", {"alive": True, "gone": False, "me": True}.get)
+    store = open_store(mongo_url)
+    other = open_store(mongo_url)  # a live judicator
+    assert isinstance(store, FerretStore) and isinstance(other, FerretStore)
     try:
         live, gone, restarted, unknown = add_tasks(store, 4)
         old = time.time() - 2  # same machine: the server's clock
-        for task, owner in ((live, "alive"), (gone, "gone"), (restarted, "me"),
-                            (unknown, "nobody-knows")):  # fmt: skip
-            store._claims.insert_one({"_id": task.id, "executor": "x",
-                                      "judicator": owner, "incarnation": "old", "at": old})
+        store._writers._beats.insert_one({"_id": "gone", "at": old - WRITER_STALE_SECONDS})
+        for task, writer in ((live, other._writers.me), (gone, "gone"),
+                             (restarted, "never-beat"), (unknown, None)):  # fmt: skip
+            store._claims.insert_one({"_id": task.id, "writer": writer, "at": old,
+                                      "token": "t"})
         got = store.assign("ex", 4, at(1))
         assert sorted(t.id for t in got) == sorted([gone.id, restarted.id])
         assert store.get(live.id).executor is None  # type: ignore[union-attr]
         assert store.get(unknown.id).executor is None  # type: ignore[union-attr]
     finally:
+        other.close()
         store.close()

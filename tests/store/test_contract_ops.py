@@ -3,16 +3,19 @@ and on the MongoDB wire protocol (FerretDB): the same contract, two judicators s
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from khala.model import Result, Status
+from khala.rules import webhooks
 from khala.store import open_store
 from khala.store.base import Store
-from khala.store.ops import OpsStore, open_ops_store
-from tests.store.test_contract import at, make_task
+from khala.store.ops import OpsStore
+from tests.store.test_contract import BASE, at, make_task
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mongodb", marks=pytest.mark.integration)])
@@ -23,17 +26,17 @@ def stores(request: pytest.FixtureRequest,
     else:
         url = request.getfixturevalue("mongo_url")
     tasks = open_store(url)
-    opened: list[OpsStore] = []
+    opened: list[Store] = []
 
-    def open_ops() -> OpsStore:
-        opened.append(open_ops_store(url))
-        return opened[-1]
+    def open_ops() -> OpsStore:  # another judicator's
+        opened.append(open_store(url))
+        return opened[-1].ops
 
     try:
         yield tasks, open_ops
     finally:
-        for ops in opened:
-            ops.close()
+        for store in opened:
+            store.close()
         tasks.close()
 
 
@@ -79,21 +82,30 @@ def test_webhook_claims_are_exclusive_and_retry(stores: tuple[Store, Callable[[]
     claimed = one.claim_webhook(at(10), at(20))
     assert claimed is not None and claimed["task_id"] == "t1" and claimed["state"] == "sending"
     assert two.claim_webhook(at(11), at(21)) is None  # leased to the first
-    one.webhook_attempted("t1", {"state": "ready", "attempts": 1, "next_at": at(15),
-                                 "last_status": 500, "last_error": "HTTP 500"})
-    assert two.claim_webhook(at(14), at(24)) is None  # not due yet
+    assert one.webhook_attempted("t1", attempted(claimed, 1, 500, "HTTP 500", at_seconds=10))
+    assert two.claim_webhook(at(14), at(24)) is None  # not due yet (backoff 5 s)
     again = two.claim_webhook(at(15), at(25))
     assert again is not None and again["attempts"] == 1 and again["last_status"] == 500
     # The claimer died: its lease expires and the webhook is due again.
     assert one.claim_webhook(at(24), at(30)) is None
     taken = one.claim_webhook(at(26), at(36))
     assert taken is not None
-    one.webhook_attempted("t1", {"state": "delivered", "attempts": 2, "last_status": 204,
-                                 "delivered_at": at(26)})
+    # The first claimer's outcome, late: its lease ran out and the webhook is claimed again.
+    assert not two.webhook_attempted("t1", attempted(again, 2, 500, "late", at_seconds=26))
+    assert one.webhook_attempted("t1", attempted(taken, 2, 204, "", at_seconds=26))
     assert two.claim_webhook(at(100), at(110)) is None
     final = two.webhook("t1")
     assert final is not None and final["state"] == "delivered" and final["attempts"] == 2
+    assert (final["last_status"], final["delivered_at"]) == (204, at(26))
     assert two.webhook("nope") is None
+
+
+def attempted(claimed: dict[str, Any], attempts: int, status: int, error: str,
+              at_seconds: float) -> Any:
+    """The change webhooks.attempted makes of a try (3 tries, backoff 5 s) at at(at_seconds)."""
+    return webhooks.attempted(claimed["lease_until"], attempts, status, error, gone=False,
+                              tries=3, backoff=5.0,
+                              now=BASE + dt.timedelta(seconds=at_seconds))
 
 
 def test_pending_webhooks_come_in_pages_by_task_id(stores: tuple[Store, Callable[[], OpsStore]]

@@ -13,7 +13,9 @@ import bson
 import pytest
 
 from khala.model import CaseResult, Judgement, Reason, Result, Status, StepReport, Verdict
-from khala.store.mongo_fit import (
+from khala.store import open_store
+from khala.store.mongo.docs import mongo_set
+from khala.store.mongo.fit import (
     CASES_CUT,
     CASES_DROPPED,
     MAX_DOCUMENT_BYTES,
@@ -23,7 +25,7 @@ from khala.store.mongo_fit import (
     output_budget,
     shares,
 )
-from khala.store.mongodb import MongoStore, mongo_set
+from khala.store.mongo.store import MongoStore
 from tests.store.test_contract import at, make_task
 
 MIB = 1024 * 1024
@@ -60,7 +62,8 @@ def test_the_budget_leaves_room_for_the_task_and_the_judgement() -> None:
 
 @pytest.fixture
 def store(mongo_url: str) -> Iterator[MongoStore]:
-    opened = MongoStore.from_url(mongo_url)
+    opened = open_store(mongo_url)
+    assert isinstance(opened, MongoStore)
     yield opened
     opened.close()
 

@@ -7,14 +7,18 @@ import itertools
 
 import pytest
 
-from khala.store.claims import CLAIM_MIN_AGE, CLAIM_STALE_SECONDS, Backoff, Claimer, orphaned
-from khala.store.mongo_locks import (
+from khala.store.mongo.docs import executor_key, job_key, task_key, webhook_key
+from khala.store.mongo.ferret_claims import (
+    CLAIM_MIN_AGE,
+    CLAIM_STALE_SECONDS,
+    Backoff,
+    orphaned,
+)
+from khala.store.mongo.ferret_locks import (
     LOCK_RETRY_FIRST,
     LOCK_RETRY_MAX,
     LOCK_WAIT_SECONDS,
-    job_key,
     retry_delays,
-    task_key,
 )
 
 
@@ -34,30 +38,31 @@ def test_retry_delays_of_a_small_budget() -> None:
     assert list(retry_delays(0)) == []
 
 
-def test_lock_keys_of_tasks_and_jobs_do_not_meet() -> None:
-    assert task_key("6b031133149992efe5d2ddd8") == "6b031133149992efe5d2ddd8"
-    assert job_key("6b031133149992efe5d2ddd8") != task_key("6b031133149992efe5d2ddd8")
+def test_lock_keys_of_tasks_jobs_executors_and_webhooks_do_not_meet() -> None:
+    name = "6b031133149992efe5d2ddd8"
+    assert task_key(name) == name
+    keys = {task_key(name), job_key(name), executor_key(name), webhook_key(name)}
+    assert len(keys) == 4
 
 
-ME = Claimer("me", {"alive": True, "gone": False}.get, incarnation="now")
+LIVE = {"alive": True, "gone": False}
 
 
 @pytest.mark.parametrize(
-    ("owner", "incarnation", "age", "cleared"),
+    ("owner", "age", "cleared"),
     [
-        ("gone", "x", CLAIM_MIN_AGE + 0.1, True),  # its judicator is known to be gone
-        ("gone", "x", CLAIM_MIN_AGE - 0.1, False),  # too young: it may still be in flight
-        ("alive", "x", CLAIM_MIN_AGE + 0.1, False),  # a live judicator's lock is kept
-        ("alive", "x", CLAIM_STALE_SECONDS + 1, True),  # ...until it is stale in any case
-        ("unknown", "x", CLAIM_MIN_AGE + 5, False),  # liveness unknown: wait for staleness
-        ("", "x", CLAIM_MIN_AGE + 5, False),  # written without a name
-        ("me", "before", CLAIM_MIN_AGE + 0.1, True),  # an earlier incarnation of me
-        ("me", "now", CLAIM_MIN_AGE + 5, False),  # this incarnation: still working on it
+        ("gone", CLAIM_MIN_AGE + 0.1, True),  # its writer's heartbeat stopped
+        ("gone", CLAIM_MIN_AGE - 0.1, False),  # too young: it may still be in flight
+        ("alive", CLAIM_MIN_AGE + 0.1, False),  # a live writer's lock is kept
+        ("alive", CLAIM_STALE_SECONDS + 1, True),  # ...until it is stale in any case
+        ("never-beat", CLAIM_MIN_AGE + 0.1, True),  # no heartbeat at all (a restart's old self)
+        ("", CLAIM_MIN_AGE + 5, False),  # written without a writer: wait for staleness
+        ("me", CLAIM_MIN_AGE + 5, False),  # this writer: which thread holds it decides
     ],
 )
-def test_orphaned_rules(owner: str, incarnation: str, age: float, cleared: bool) -> None:
-    lock = {"_id": "t", "judicator": owner, "incarnation": incarnation, "at": 0.0}
-    assert orphaned(lock, age, ME) is cleared
+def test_orphaned_rules(owner: str, age: float, cleared: bool) -> None:
+    lock = {"_id": "t", "writer": owner, "at": 0.0}
+    assert orphaned(lock, age, "me", lambda name: LIVE.get(name, False)) is cleared
 
 
 def test_backoff_holds_a_task_for_a_growing_while() -> None:

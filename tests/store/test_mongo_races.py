@@ -1,41 +1,35 @@
 """Racing writes to one task (or job) from two judicators on the real FerretDB.
 
 FerretDB v1 runs a conditional update as a read followed by a whole-document write by `_id`;
-without the store's per-task lock (khala/store/mongo_locks.py) two racing transitions can both
-match and the later write reverts the earlier one: a cancelled task resurrected by a progress
-write, a finish and a cancel both acknowledged. Each case below lines the two writes of every
-task up behind a barrier, on two MongoStore instances (two judicators) of one database.
+without the FerretDB store's per-document lock (khala/store/mongo/ferret_locks.py) two racing
+transitions can both match and the later write reverts the earlier one: a cancelled task
+resurrected by a progress write, a finish and a cancel both acknowledged. Each case below lines
+the two writes of every task up behind a barrier, on two stores (two judicators) of one
+database, opened as a judicator opens them (`open_store`: the server says it is FerretDB).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from khala.model import Result, Status, StepReport, Task
-from khala.store.claims import CLAIM_MIN_AGE
-from khala.store.mongodb import MongoStore
+from khala.store import open_store
+from khala.store.mongo.ferret import FerretStore
+from khala.store.mongo.ferret_claims import CLAIM_MIN_AGE, WRITER_STALE_SECONDS
 from tests.store.test_contract import add_tasks, at
 
 TASKS = 40  # tasks raced per case; the unlocked code loses several of them every run
 JOIN_SECONDS = 120  # bound on one race (a write waits for a held lock at most a few seconds)
 
-Op = Callable[[MongoStore, Any], bool]  # a write of one item (task, job name)
+Op = Callable[[FerretStore, Any], Any]  # a write of one item (task, job name, …)
 
 
-@pytest.fixture
-def stores(mongo_url: str) -> Iterator[tuple[MongoStore, MongoStore]]:
-    pair = (MongoStore.from_url(mongo_url), MongoStore.from_url(mongo_url))
-    yield pair
-    for store in pair:
-        store.close()
-
-
-def race(stores: tuple[MongoStore, MongoStore], items: list[Any], first: Op, second: Op
+def race(stores: tuple[FerretStore, FerretStore], items: list[Any], first: Op, second: Op
          ) -> list[tuple[bool, bool]]:
     """Run `first` on stores[0] and `second` on stores[1] for each item at the same moment;
     their answers per item."""
@@ -63,30 +57,30 @@ def race(stores: tuple[MongoStore, MongoStore], items: list[Any], first: Op, sec
     return [(a, b) for a, b in zip(answers[0], answers[1], strict=True)]
 
 
-def held_tasks(store: MongoStore) -> list[Task]:
+def held_tasks(store: FerretStore) -> list[Task]:
     tasks = add_tasks(store, TASKS)
     assert len(store.assign("ex", TASKS, at(1))) == TASKS
     return tasks
 
 
-def progress(store: MongoStore, task: Task) -> bool:
+def progress(store: FerretStore, task: Task) -> bool:
     return store.progress(task.id, "ex", Status.RUNNING, at(2))
 
 
-def cancel(store: MongoStore, task: Task) -> bool:
+def cancel(store: FerretStore, task: Task) -> bool:
     return store.cancel(task.id, at(2))
 
 
-def finish(store: MongoStore, task: Task) -> bool:
+def finish(store: FerretStore, task: Task) -> bool:
     result = Result(execute_report=StepReport(exit_code=0, time=0.005))
     return store.finish(task.id, "ex", Status.SUCCESS, result, at(2))
 
 
-def requeue(store: MongoStore, task: Task) -> bool:
+def requeue(store: FerretStore, task: Task) -> bool:
     return store.requeue(task.id, "ex", at(2))
 
 
-def test_a_cancel_racing_progress_writes_stays(stores: tuple[MongoStore, MongoStore]) -> None:
+def test_a_cancel_racing_progress_writes_stays(stores: tuple[FerretStore, FerretStore]) -> None:
     tasks = held_tasks(stores[0])
     answers = race(stores, tasks, progress, cancel)
     assert all(cancelled for _, cancelled in answers), "a cancel of an undone task was refused"
@@ -102,7 +96,7 @@ def test_a_cancel_racing_progress_writes_stays(stores: tuple[MongoStore, MongoSt
 
 @pytest.mark.parametrize("rival", [cancel, requeue], ids=["cancel", "requeue"])
 def test_exactly_one_of_finish_and_a_rival_wins(
-    stores: tuple[MongoStore, MongoStore], rival: Op
+    stores: tuple[FerretStore, FerretStore], rival: Op
 ) -> None:
     """finish and cancel (or requeue) start from the same state and each leaves it: exactly
     one may be acknowledged, and the stored task is what the acknowledged one made it."""
@@ -125,7 +119,7 @@ def test_exactly_one_of_finish_and_a_rival_wins(
 
 
 def test_racing_job_saves_of_one_version_let_one_win(
-    stores: tuple[MongoStore, MongoStore],
+    stores: tuple[FerretStore, FerretStore],
 ) -> None:
     names = [f"job-{i}" for i in range(TASKS)]
     for name in names:
@@ -145,17 +139,22 @@ def test_racing_job_saves_of_one_version_let_one_win(
 # ----------------------------------------------------------------------------- orphaned locks
 
 
-def lock_of(store: MongoStore, task_id: str, judicator: str, age: float) -> None:
-    """A task lock as a judicator leaves it when it dies holding it (server clock)."""
-    store._claims.insert_one({"_id": task_id, "judicator": judicator, "incarnation": "dead",
-                              "at": store._clock.now() - age, "token": "t"})
+def lock_of(store: FerretStore, task_id: str, writer: str, age: float) -> None:
+    """A task lock as a writer leaves it when it dies holding it (server clock)."""
+    store._claims.insert_one({"_id": task_id, "writer": writer, "at": store._clock.now() - age,
+                              "token": "t"})
+
+
+def beat(store: FerretStore, writer: str, age: float) -> None:
+    """The last heartbeat of `writer`, `age` seconds ago (server clock)."""
+    store._writers._beats.insert_one({"_id": writer, "at": store._clock.now() - age})
 
 
 def test_a_lock_of_a_dead_judicator_is_cleared_at_once(
-    stores: tuple[MongoStore, MongoStore],
+    stores: tuple[FerretStore, FerretStore],
 ) -> None:
     store = stores[0]
-    store.set_claimer("me", {"gone": False, "alive": True}.get)
+    beat(store, "gone", WRITER_STALE_SECONDS + 1)
     tasks = held_tasks(store)
     old, fresh = tasks[0], tasks[1]
     lock_of(store, old.id, "gone", age=2 * CLAIM_MIN_AGE)
@@ -170,12 +169,11 @@ def test_a_lock_of_a_dead_judicator_is_cleared_at_once(
 
 
 def test_a_lock_of_a_live_judicator_makes_writes_wait(
-    stores: tuple[MongoStore, MongoStore],
+    stores: tuple[FerretStore, FerretStore],
 ) -> None:
-    store = stores[0]
-    store.set_claimer("me", {"alive": True}.get)
+    store, other = stores  # other: a live judicator, beating
     (task, *_) = held_tasks(store)
-    lock_of(store, task.id, "alive", age=2 * CLAIM_MIN_AGE)
+    lock_of(store, task.id, other._writers.me, age=2 * CLAIM_MIN_AGE)
     answer: list[Any] = []
     writer = threading.Thread(target=lambda: answer.append(cancel(store, task)))
     writer.start()
@@ -189,17 +187,26 @@ def test_a_lock_of_a_live_judicator_makes_writes_wait(
 
 
 def test_a_lock_this_judicator_failed_to_release_is_cleared_at_once(
-    stores: tuple[MongoStore, MongoStore],
+    stores: tuple[FerretStore, FerretStore],
 ) -> None:
-    """A release lost to a connection failure leaves a lock of this very incarnation behind;
-    no thread of it holds that token, so it is cleared without waiting for staleness."""
+    """A release lost to a connection failure leaves a lock of this very writer behind; no
+    thread of it holds that token, so it is cleared without waiting for staleness."""
     store = stores[0]
-    store.set_claimer("me", {"me": True}.get)
     (task, *_) = held_tasks(store)
-    store._claims.insert_one({"_id": task.id, "judicator": "me", "at": store._clock.now(),
-                              "incarnation": store._locks.claimer.incarnation, "token": "lost"})
+    store._claims.insert_one({"_id": task.id, "writer": store._writers.me,
+                              "at": store._clock.now(), "token": "lost"})
     started = time.monotonic()
     assert store.progress(task.id, "ex", Status.RUNNING, at(2))
     assert time.monotonic() - started < CLAIM_MIN_AGE
     assert store._claims.count_documents({}) == 0
 
+
+def test_a_closed_judicator_stops_beating_and_its_heartbeat_goes(mongo_url: str) -> None:
+    one, two = open_store(mongo_url), open_store(mongo_url)
+    assert isinstance(one, FerretStore) and isinstance(two, FerretStore)
+    try:
+        assert one._writers.is_live(two._writers.me) and two._writers.is_live(one._writers.me)
+        two.close()
+        assert not one._writers.is_live(two._writers.me)
+    finally:
+        one.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from khala.model import SearchQuery, Status, format_time
 from khala.store.sqlite import SqliteStore
-from khala.store.sqlite_search import SPANS, TOP, window_parts
+from khala.store.sqlite.search import SPANS, TOP, window_parts
 from tests.store.test_contract import make_task
 
 T0 = dt.datetime(2025, 12, 31, 23, 59, 58)

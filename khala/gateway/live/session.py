@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 PROTOCOL = "pow-1"
 #: A client's cancel that no judicator answered is tried again every second, at most this often.
 #: (An answered cancel is final: the store serialises every write to a task, also on FerretDB;
-#: see khala/store/mongo_locks.py.)
+#: see khala/store/mongo/ferret.py.)
 CANCEL_TRIES = 10
 CALL_WAIT = 10.0  # seconds a client has to send its call after the handshake
 MAX_CONTROL = 64 * 1024  # largest binary (control) message, bytes

@@ -2,7 +2,7 @@
 
 A cold step (`bwrap.py`) builds a whole bubblewrap sandbox — namespaces, about twenty mounts, a
 seccomp filter — and throws it away: most of its cost. A `WarmBox` is that same sandbox built
-once, with a small init (`warm_init.py`, pid 1 of its pid namespace) that forks each step on
+once, with a small init (`box_init.py`, pid 1 of its pid namespace) that forks each step on
 request, the way go-judge keeps pre-created containers. Per step it keeps what a cold step
 has fresh:
 
@@ -21,13 +21,13 @@ has fresh:
   orphans and checks that it is alone in its pid namespace.
 - **environment, rlimits, fds, signals, session**: the stem takes fresh pipes and its own
   session, resets its signals and execs the system shell with an empty environment; the step's
-  script (`warm_shell.py`) sets the rest; the init's own are never seen by a step.
+  script (`shell.py`) sets the rest; the init's own are never seen by a step.
 - **IPC**: System V objects and POSIX message queues live in the sandbox's IPC namespace and
   would outlast a step; the init reports any, and the box is then thrown away (not reused).
 
 This module is the box and its protocol with the init (`_send`, `_receive`; the messages are
-described in `warm_init.py`); the pool that keeps boxes, hands them to steps and resets and
-prepares them on background workers is `warm.py`. Any failure of a box raises `WarmError`: the
+described in `box_init.py`); the pool that keeps boxes, hands them to steps and resets and
+prepares them on background workers is `pool.py`. Any failure of a box raises `WarmError`: the
 pool then retires it.
 """
 
@@ -44,21 +44,34 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from khala.errors import SandboxUnavailable
 from khala.sandbox import workarea
 from khala.sandbox.base import MIB, Limits, RunSpec
 from khala.sandbox.bwrap import INSIDE_WORKDIR, SYSTEM_ENTRIES, child_setup
-from khala.sandbox.cgroups import RunCgroup
+from khala.sandbox.cgroups import CgroupTree, RunCgroup
 from khala.sandbox.fstree import remove_tree
 from khala.sandbox.seccomp import filter_fd
-from khala.sandbox.warm_shell import READY, STEM_ARGV
-
-if TYPE_CHECKING:
-    from khala.sandbox.warm import WarmSandbox
+from khala.sandbox.warm.shell import READY, STEM_ARGV
 
 log = logging.getLogger(__name__)
+
+
+class Host(Protocol):
+    """What a box needs of the pool that builds it (khala/sandbox/warm/pool.py's WarmSandbox):
+    the bubblewrap binary, the sandbox user, its /etc, /tmp's size, the cgroup tree and the
+    seccomp filter."""
+
+    bwrap: str
+    uid: int
+    gid: int
+    tmp_size: int
+    tree: CgroupTree
+    seccomp: bytes
+
+    @property
+    def etc_dir(self) -> str: ...
 
 MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_SHARED = 2, 4, 32, 4096, 1 << 20
 MNT_DETACH = 2
@@ -66,7 +79,7 @@ START_SECONDS = 20.0  # the init's Python start-up, on a loaded host
 ANSWER_SECONDS = 5.0  # any other answer of the init
 BOX_MEMORY = 256 * MIB  # the box's own cgroup: bwrap and the init (a run is not counted there)
 BOX_PIDS = 16
-INIT_SOURCE = Path(__file__).with_name("warm_init.py")
+INIT_SOURCE = Path(__file__).with_name("box_init.py")
 STAGES = ("work", "tmp", "shm")
 WARM_PREFIX = "khala-warm-"  # + executor pid: the directory of its boxes' stages
 
@@ -132,7 +145,7 @@ def find_python() -> str:
     raise SandboxUnavailable("warm sandboxes need a python3 under /usr (it runs their init)")
 
 
-def warm_argv(sandbox: WarmSandbox, stage: str, python: str, source_fd: int, sock_fd: int,
+def warm_argv(sandbox: Host, stage: str, python: str, source_fd: int, sock_fd: int,
               seccomp_fd: int) -> list[str]:
     """The bwrap command line of a warm box: the cold step's sandbox (`bwrap_argv`) with the
     init as pid 1, the stage directories at /work, /tmp and /dev/shm and an mqueue mount."""
@@ -225,7 +238,7 @@ class WarmBox:
     """One warm sandbox: a running bwrap with its init, its three stage directories and, when
     prepared, the next step's stem in a fresh run cgroup."""
 
-    def __init__(self, sandbox: WarmSandbox, base: str, python: str) -> None:
+    def __init__(self, sandbox: Host, base: str, python: str) -> None:
         self.sandbox = sandbox
         self.stage = tempfile.mkdtemp(prefix="box-", dir=base)
         os.chmod(self.stage, 0o711)
@@ -317,7 +330,7 @@ class WarmBox:
 
     def begin(self, spec: RunSpec, script: str, feed: bool) -> tuple[Stem, int | None]:
         """Run the step in the prepared stem: its limits on the stem's cgroup, its work dir at
-        /work, then its script (`warm_shell.step_script`). Returns the stem (its pid, pidfd,
+        /work, then its script (`shell.step_script`). Returns the stem (its pid, pidfd,
         cgroup and the read ends of the step's output pipes, now the caller's) and, when
         `feed`, the write end of its stdin pipe (the caller's too)."""
         assert self.stem is not None

@@ -2,13 +2,10 @@
 
 Every conditional change is one single-document update with its condition in the filter
 (`update_one`, `find_one_and_update`); no multi-document transactions. On MongoDB that is atomic
-and nothing else is done. FerretDB v1 (the test server, detected from buildInfo) runs every
-update and delete as a query followed by a write of the whole document by `_id`, so two
-conditional updates of one task could both match and the later one silently revert the earlier
-(a cancel lost to a progress write). There every write to a task document first takes that
-task's lock, a unique insert into `claims` (khala/store/mongo_locks.py; locks of judicators that
-are gone are cleared by the rules of khala/store/claims.py). FerretDB accepts `majority` read and
-write concerns; a replica set needs them so that an acknowledged task survives a primary failover.
+and nothing else is done: the hooks `_exclusive` and `_take` are where a server that is not
+atomic there (FerretDB, khala/store/mongo/ferret.py) holds the document meanwhile. FerretDB
+accepts `majority` read and write concerns; a replica set needs them so that an acknowledged
+task survives a primary failover.
 
 Documents:
     tasks:     {_id: ObjectId(task id), user, add_time, done, status, executor, report_time,
@@ -17,20 +14,18 @@ Documents:
                 result: {…, compile_report: {…} | null, execute_report: {…} | null} | null,
                 attempts: times assigned}
     executors: {_id: ObjectId(executor id), hostname (unique), report_time}
-    claims:    {_id: "<task id>" | "job:<name>", judicator, incarnation, at (server clock),
-                token} — FerretDB only: write locks held for one write, see store/mongo_locks.py
 """
 
 from __future__ import annotations
 
-import datetime
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, ParamSpec, TypeVar
 
 import bson
-import pymongo
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.collection import Collection
@@ -41,10 +36,8 @@ from pymongo.errors import (
     OperationFailure,
 )
 from pymongo.read_concern import ReadConcern
-from pymongo.uri_parser import parse_uri
-from pymongo.write_concern import WriteConcern
 
-from khala.errors import ConfigError, Unavailable
+from khala.errors import Unavailable
 from khala.model import (
     ExecutorInfo,
     Language,
@@ -56,31 +49,30 @@ from khala.model import (
     TaskBrief,
 )
 from khala.rules import lifecycle
-from khala.rules.lifecycle import Bound, Cond
+from khala.rules.states import Bound, Cond
 from khala.store.base import Store
-from khala.store.claims import Backoff, Claimer, ServerClock
 from khala.store.codec import merge_languages
-from khala.store.mongo_docs import (  # noqa: F401 (mongo_value: part of this module's API)
+from khala.store.mongo.client import MongoClient, connect, parse_write_concern
+from khala.store.mongo.docs import (
     doc_brief,
+    executor_key,
     language_filter,
     mongo_filter,
     mongo_set,
-    mongo_value,
     oid_of,
     search_filter,
     task_from_doc,
+    task_key,
     task_to_doc,
 )
-from khala.store.mongo_fit import fit_document, output_budget
-from khala.store.mongo_jobs import FAIR_INDEX, HEAD_INDEX, MongoJobs
-from khala.store.mongo_locks import Locks, task_key
+from khala.store.mongo.fit import fit_document, output_budget
+from khala.store.mongo.jobs import FAIR_INDEX, HEAD_INDEX, MongoJobs
+from khala.store.mongo.ops import MongoOpsStore
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DEFAULT_DATABASE = "khala"
-SERVER_SELECTION_TIMEOUT_MS = 10000
 # MongoDB refusing a document over its size limit (BSONObjectTooLarge, the result of an update)
 TOO_LARGE_CODES = frozenset({10334, 17419, 17420})
 BRIEF_FIELDS = {"user": 1, "add_time": 1, "done": 1, "status": 1, "executor": 1, "report_time": 1}
@@ -109,31 +101,10 @@ def _unavailable(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def atomic_updates(client: pymongo.MongoClient[dict[str, Any]]) -> bool:
-    """Whether the server runs a conditional update atomically: MongoDB does, FerretDB (which
-    names itself in buildInfo) does not, so writes take locks there (store/mongo_locks.py)."""
-    info = client.admin.command("buildInfo")
-    return not any(key.lower().startswith("ferretdb") for key in info)
-
-
-def _server_time(client: pymongo.MongoClient[dict[str, Any]]) -> float:
-    """The server's clock (`hello` localTime, naive UTC), in seconds since the epoch."""
-    local: datetime.datetime = client.admin.command("hello")["localTime"]
-    return local.replace(tzinfo=datetime.UTC).timestamp()
-
-
-def parse_write_concern(value: str | int) -> WriteConcern:
-    """`majority`, a tag set name, or a number of members."""
-    text = str(value).strip()
-    if not text:
-        raise ConfigError("empty MongoDB write concern")
-    return WriteConcern(w=int(text) if text.isdigit() else text)
-
-
 class MongoStore(MongoJobs, Store):
     def __init__(
         self,
-        client: pymongo.MongoClient[dict[str, Any]],
+        client: MongoClient,
         database: str,
         write_concern: str | int = "majority",
         read_concern: str = "majority",
@@ -146,40 +117,48 @@ class MongoStore(MongoJobs, Store):
         )
         self._tasks: Collection[dict[str, Any]] = db["tasks"]
         self._executors: Collection[dict[str, Any]] = db["executors"]
-        self._claims: Collection[dict[str, Any]] = db["claims"]
         self._keys: Collection[dict[str, Any]] = db["keys"]
         self._signals: Collection[dict[str, Any]] = db["signals"]
         self._jobs: Collection[dict[str, Any]] = db["jobs"]
         self._create_indexes()
-        self._clock = ServerClock(lambda: _server_time(client))
-        self._locks = Locks(self._claims, self._clock.now, enabled=not atomic_updates(client))
-        self._backoff = Backoff()
+        self._attach(client, db)
+        # The operations side: the same client, the database's default concerns.
+        self.ops = self._open_ops(client.get_database(database))
 
-    def set_claimer(self, name: str, is_live: Callable[[str], bool | None],
-                    lock_wait: float | None = None) -> None:
-        self._locks.claimer = Claimer(name, is_live)
-        if lock_wait is not None:
-            self._locks.set_wait(lock_wait)
+    def _attach(self, client: MongoClient, db: Any) -> None:
+        """What the store needs beside its collections (nothing on MongoDB)."""
+
+    def _open_ops(self, db: Any) -> MongoOpsStore:
+        return MongoOpsStore(db)
 
     @classmethod
     def from_url(
         cls, url: str, write_concern: str | int = "majority", read_concern: str = "majority"
     ) -> MongoStore:
         """`mongodb://host[,host…]/[database][?options]`; the database defaults to `khala`."""
-        try:
-            parsed = parse_uri(url)
-        except (ValueError, pymongo.errors.ConfigurationError) as exc:
-            raise ConfigError(f"bad MongoDB URL {url!r}: {exc}") from exc
-        options: dict[str, Any] = {"tz_aware": False}
-        if "serverselectiontimeoutms" not in parsed["options"]:
-            options["serverSelectionTimeoutMS"] = SERVER_SELECTION_TIMEOUT_MS
-        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(url, **options)
-        database = parsed.get("database") or DEFAULT_DATABASE
+        client, database = connect(url)
         try:
             return cls(client, database, write_concern, read_concern)
         except BaseException:
             client.close()
             raise
+
+    # ------------------------------------------------------------------ holding a document
+    # On MongoDB a conditional update is atomic by itself: nothing to hold. A store whose
+    # server runs it as a read then a write (khala/store/mongo/ferret.py) overrides these.
+
+    def _exclusive(self, key: str, insist: bool = True) -> AbstractContextManager[None]:
+        """Hold the document `key` names for one conditional write. `insist` False: a refresh
+        that must not fail, written even when the document stays held past the wait."""
+        return contextlib.nullcontext()
+
+    def _take(self, oid: ObjectId, attempt: int, executor: str, now: str) -> Task | None:
+        """Assign one queued task if this caller wins attempt number `attempt` of it."""
+        return self._assign_one(oid, attempt, executor, now)
+
+    def _left_alone(self) -> set[Any]:
+        """Queued tasks assignment skips for now (none here)."""
+        return set()
 
     @_unavailable
     def _create_indexes(self) -> None:
@@ -239,38 +218,18 @@ class MongoStore(MongoJobs, Store):
             wanted = count - len(taken)
             if wanted <= 0:
                 break
-            held = self._backoff.held()
+            held = self._left_alone()
             found = self._fair_heads(2 * wanted + 4 + len(held), language_filter(languages))
             heads = [h for h in found if h["_id"] not in held]
             if not heads:
                 break
             for head in heads:
-                task = self._claim(head["_id"], int(head.get("attempts", 0)), executor, now)
+                task = self._take(head["_id"], int(head.get("attempts", 0)), executor, now)
                 if task is not None:
                     taken.append(task)
                     if len(taken) == count:
                         break
         return taken
-
-    def _claim(self, oid: ObjectId, attempt: int, executor: str, now: str) -> Task | None:
-        """Assign one queued task if this caller wins attempt number `attempt` of it.
-
-        On MongoDB the conditional update alone is atomic. On FerretDB the task's lock is taken
-        first, without waiting: a task locked by another judicator is left alone for a while
-        (backing off) unless its lock is orphaned, which is then cleared (store/mongo_locks.py).
-        """
-        if not self._locks.enabled:
-            return self._assign_one(oid, attempt, executor, now)
-        key = task_key(oid)
-        token = self._locks.try_take(key)
-        if token is None:
-            if not self._locks.clear_if_orphaned(key):
-                self._backoff.hold(oid)
-            return None
-        try:
-            return self._assign_one(oid, attempt, executor, now)
-        finally:
-            self._locks.release(key, token)
 
     def _assign_one(self, oid: ObjectId, attempt: int, executor: str, now: str) -> Task | None:
         change = lifecycle.ASSIGN.bind(executor=executor, now=now)
@@ -288,7 +247,7 @@ class MongoStore(MongoJobs, Store):
     @_unavailable
     def finish(
         self, task_id: str, executor: str, status: Status, result: Result, now: str
-    ) -> bool:
+    ) -> bool | None:
         def bound(result: Result) -> Bound:
             return lifecycle.FINISH.bind(executor=executor, status=status, result=result, now=now)
 
@@ -303,13 +262,13 @@ class MongoStore(MongoJobs, Store):
 
     def _fit(self, task_id: str, result: Result) -> Result:
         """`result` cut so that the task document holding it stays under MongoDB's document
-        limit (store/mongo_fit.py)."""
+        limit (khala/store/mongo/fit.py)."""
         doc = self._tasks.find_one({"_id": oid_of(task_id)}, {"result": 0}) or {}
         return fit_document(result, output_budget(len(bson.encode(doc)), 0),
                             lambda r: len(bson.encode(mongo_set({"result": r}))))
 
     @_unavailable
-    def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool:
+    def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool | None:
         change = lifecycle.PROGRESS.bind(executor=executor, status=status, now=now)
         return self._update(task_id, change)
 
@@ -318,7 +277,7 @@ class MongoStore(MongoJobs, Store):
         return self._briefs(lifecycle.select(lifecycle.HELD, executor=executor))
 
     @_unavailable
-    def requeue(self, task_id: str, executor: str, now: str) -> bool:
+    def requeue(self, task_id: str, executor: str, now: str) -> bool | None:
         return self._update(task_id, lifecycle.REQUEUE.bind(executor=executor, now=now))
 
     @_unavailable
@@ -326,12 +285,11 @@ class MongoStore(MongoJobs, Store):
         return self._briefs(lifecycle.select(lifecycle.STALE, before=before))
 
     def _update(self, task_id: str, change: Bound) -> bool:
-        """One conditional update of one task, atomic (under its lock on FerretDB); True if it
-        matched."""
+        """One conditional update of one task, atomic; True if it matched."""
         oid = oid_of(task_id)
         if oid is None:
             return False
-        with self._locks.hold(task_key(oid)):  # FerretDB only: see store/mongo_locks.py
+        with self._exclusive(task_key(oid)):
             return self._write(oid, change)
 
     def _write(self, oid: ObjectId, change: Bound) -> bool:
@@ -355,7 +313,9 @@ class MongoStore(MongoJobs, Store):
             sets["languages"] = [{"name": x.name, "version": x.version} for x in languages]
         for _ in range(3):  # two racing upserts of a new hostname: one gets a duplicate key
             try:
-                self._executors.update_one({"hostname": hostname}, {"$set": sets}, upsert=True)
+                with self._exclusive(executor_key(hostname), insist=False):
+                    self._executors.update_one({"hostname": hostname}, {"$set": sets},
+                                               upsert=True)
                 return
             except DuplicateKeyError:
                 continue
@@ -378,16 +338,18 @@ class MongoStore(MongoJobs, Store):
     def remove_executors(self, before: str) -> list[str]:
         silent = {"report_time": {"$lt": before}}
         removed: list[str] = []
-        for doc in list(self._executors.find(silent, {"_id": 1})):
+        for doc in list(self._executors.find(silent, {"_id": 1, "hostname": 1})):
             # Delete one by one with the condition repeated: an executor that reported in
             # between is kept and not listed as removed.
-            gone = self._executors.find_one_and_delete({"_id": doc["_id"], **silent})
+            with self._exclusive(executor_key(str(doc["hostname"]))):
+                gone = self._executors.find_one_and_delete({"_id": doc["_id"], **silent})
             if gone is not None:
                 removed.append(gone["hostname"])
         return sorted(removed)
 
     def remove_executor(self, hostname: str) -> bool:
-        return self._executors.delete_many({"hostname": hostname}).deleted_count > 0
+        with self._exclusive(executor_key(hostname)):
+            return self._executors.delete_many({"hostname": hostname}).deleted_count > 0
 
 
     # ------------------------------------------------------------------ API v2
@@ -451,7 +413,7 @@ class MongoStore(MongoJobs, Store):
         oid = oid_of(task_id)
         if oid is None:
             return False
-        with self._locks.hold(task_key(oid)):
+        with self._exclusive(task_key(oid)):
             if self._tasks.delete_one({"_id": oid, "done": True}).deleted_count != 1:
                 return False
         self._keys.delete_many({"task": task_id})

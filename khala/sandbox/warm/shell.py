@@ -1,6 +1,6 @@
 """The script a warm box's stem runs to become a step. Pure.
 
-The stem is made ahead (`warm_init.py`): a fork of the box's init that takes the step's pipes
+The stem is made ahead (`box_init.py`): a fork of the box's init that takes the step's pipes
 (stdin, stdout, stderr) and a control pipe, starts its own session, resets its signals and
 execs the system shell, which says it is up and then reads this script from the control pipe.
 When the step comes, the executor writes the script and the shell sets what the step needs —

@@ -154,21 +154,11 @@ def count_matches(conn: sqlite3.Connection, query: SearchQuery) -> int:
 
 
 def search_filter(query: SearchQuery) -> tuple[list[str], list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
-    if query.id is not None:
-        clauses.append("id = ?")
-        params.append(query.id)
-    if query.user is not None:
-        clauses.append("user = ?")
-        params.append(query.user)
-    if query.start_time is not None:
-        clauses.append("add_time >= ?")
-        params.append(query.start_time)
-    if query.end_time is not None:
-        clauses.append("add_time <= ?")
-        params.append(query.end_time)
-    return clauses, params
+    """A search's conditions (those it sets) and their parameters."""
+    wanted = (("id = ?", query.id), ("user = ?", query.user),
+              ("add_time >= ?", query.start_time), ("add_time <= ?", query.end_time))
+    given = [(clause, value) for clause, value in wanted if value is not None]
+    return [clause for clause, _ in given], [value for _, value in given]
 
 
 class SqliteSearch:

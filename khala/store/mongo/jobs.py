@@ -3,11 +3,13 @@ dispatch. Mixed into MongoStore (which provides the collections).
 
     jobs: {_id: "<name>", spec: {…}, state: {…}, version}
 
-Saving and deleting a job are compare-and-set on its version (under the job's lock on FerretDB).
+Saving and deleting a job are compare-and-set on its version (holding the job's document,
+MongoStore._exclusive).
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from bson import ObjectId
@@ -18,8 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from khala.rules import lifecycle
 from khala.rules.dispatch import HEAD_SCAN, MAX_LEVELS, MAX_USERS, Candidate, fair_order, head_users
 from khala.store.base import StoredJob
-from khala.store.mongo_docs import mongo_filter
-from khala.store.mongo_locks import Locks, job_key
+from khala.store.mongo.docs import job_key, mongo_filter
 
 FAIR_INDEX = [("done", ASCENDING), ("executor", ASCENDING), ("priority", DESCENDING),
               ("user", ASCENDING), ("add_time", ASCENDING), ("_id", ASCENDING)]
@@ -31,7 +32,9 @@ HEAD_INDEX = [("done", ASCENDING), ("executor", ASCENDING), ("priority", DESCEND
 class MongoJobs:
     _tasks: Collection[dict[str, Any]]
     _jobs: Collection[dict[str, Any]]
-    _locks: Locks
+
+    def _exclusive(self, key: str, insist: bool = True) -> AbstractContextManager[None]:
+        raise NotImplementedError  # MongoStore's
 
     # ------------------------------------------------------------------ fair dispatch
 
@@ -131,10 +134,10 @@ class MongoJobs:
         return [_job(d) for d in self._jobs.find({}).sort("_id", ASCENDING)]
 
     # The version in the filter makes these compare-and-set on MongoDB; FerretDB writes by _id
-    # after its own read, so there the job's lock makes them so (store/mongo_locks.py).
+    # after its own read, so there holding the document makes them so (mongo/ferret.py).
 
     def save_job(self, name: str, version: int, state: dict[str, Any]) -> bool:
-        with self._locks.hold(job_key(name)):
+        with self._exclusive(job_key(name)):
             outcome = self._jobs.update_one(
                 {"_id": name, "version": version},
                 {"$set": {"state": state, "version": version + 1}},
@@ -142,7 +145,7 @@ class MongoJobs:
         return outcome.matched_count == 1
 
     def delete_job(self, name: str, version: int) -> bool:
-        with self._locks.hold(job_key(name)):
+        with self._exclusive(job_key(name)):
             return self._jobs.delete_one({"_id": name, "version": version}).deleted_count == 1
 
 

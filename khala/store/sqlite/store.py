@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from enum import IntEnum
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
 
 from khala.errors import ConfigError
 from khala.model import (
@@ -25,7 +22,7 @@ from khala.model import (
     new_id,
 )
 from khala.rules import lifecycle
-from khala.rules.lifecycle import Bound, Cond, Eq, Less, NotNone, OneOf
+from khala.rules.states import Bound, Cond
 from khala.store.base import Store
 from khala.store.codec import (
     brief_from_row,
@@ -37,8 +34,11 @@ from khala.store.codec import (
     spec_from_json,
     spec_to_json,
 )
-from khala.store.sqlite_jobs import SqliteJobs, fair_candidates
-from khala.store.sqlite_search import BRIEF_COLUMNS, KEY_OF, SqliteSearch, install_tally
+from khala.store.sqlite.connections import Connections
+from khala.store.sqlite.jobs import SqliteJobs, fair_candidates
+from khala.store.sqlite.ops import SqliteOpsStore
+from khala.store.sqlite.search import BRIEF_COLUMNS, KEY_OF, SqliteSearch, install_tally
+from khala.store.sqlite.translate import language_where, sql_where, update
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -86,11 +86,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 """
 # Columns added after the first schema: (table, column, definition), added when missing.
 MIGRATIONS = (("executors", "languages", "TEXT NOT NULL DEFAULT '[]'"),)
-# A task's language and its checker's language, read from the stored spec.
-TASK_LANGUAGES = (
-    "COALESCE(json_extract(spec, '$.compile.language'), '')",
-    "COALESCE(json_extract(spec, '$.execute.compare.checker.language'), '')",
-)
 
 # After the migration of older files (add_priority): fair dispatch's lookups
 # (khala/rules/dispatch.py):
@@ -104,10 +99,7 @@ FAIR_INDEXES = (
 
 class SqliteStore(SqliteSearch, SqliteJobs, Store):
     def __init__(self, path: str) -> None:
-        self._path = path
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
+        self._connections = Connections(path)
         with self._conn() as conn:
             conn.executescript(SCHEMA)
             columns = {r[1] for r in conn.execute("PRAGMA table_info(tasks)")}
@@ -119,7 +111,8 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
                 have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in have:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-            install_tally(conn)  # the counts of searches (khala/store/sqlite_search.py)
+            install_tally(conn)  # the counts of searches (khala/store/sqlite/search.py)
+        self.ops = SqliteOpsStore(self._connections)
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -135,53 +128,18 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
 
     # ------------------------------------------------------------------ connections
 
-    def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
-        return conn
-
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
-        yield self._connection()
+        yield self._connections.get()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._connections.transaction()
 
     def release_thread(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            return
-        self._local.conn = None
-        with self._all_lock:
-            if conn in self._all:
-                self._all.remove(conn)
-        conn.close()
+        self._connections.release_thread()
 
     def close(self) -> None:
-        with self._all_lock:
-            for conn in self._all:
-                try:
-                    conn.close()
-                except sqlite3.ProgrammingError:
-                    pass  # created in another thread that is gone; nothing to release
-            self._all.clear()
-        self._local = threading.local()
+        self._connections.close()
 
     # ------------------------------------------------------------------ tasks (clients)
 
@@ -227,7 +185,7 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
         with self._transaction() as conn:
             ids = [c.id for c in fair_candidates(conn, count, language_where(languages))][:count]
             change = lifecycle.ASSIGN.bind(executor=executor, now=now)
-            taken = [task_id for task_id in ids if _update(conn, task_id, change)]
+            taken = [i for i in ids if update(conn, "tasks", ("id", i), change)]
             rows = [
                 conn.execute("SELECT * FROM tasks WHERE id = ?", (i,)).fetchone() for i in taken
             ]
@@ -260,7 +218,7 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
 
     def _change(self, task_id: str, change: Bound) -> bool:
         with self._conn() as conn:
-            return _update(conn, task_id, change)
+            return update(conn, "tasks", ("id", task_id), change)
 
     def _briefs(self, where: Mapping[str, Cond]) -> list[TaskBrief]:
         clause, params = sql_where(where)
@@ -370,69 +328,6 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
                 list(task_ids),
             ).fetchall()
         return [(str(r[1]), int(r[2])) for r in sorted(rows, key=lambda r: int(r[0]))]
-
-
-# ----------------------------------------------------------------------------- life cycle → SQL
-
-
-def sql_value(name: str, value: Any) -> Any:
-    """A life-cycle field's value as its column holds it."""
-    if name == "result":
-        return result_to_json(value)
-    if isinstance(value, bool | IntEnum):
-        return int(value)
-    return value
-
-
-def sql_where(where: Mapping[str, Cond]) -> tuple[str, list[Any]]:
-    """Bound life-cycle conditions → an SQL condition and its parameters."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    for name, cond in where.items():
-        if name not in lifecycle.FIELDS:
-            raise ValueError(f"{name!r} is not a life-cycle field")
-        if isinstance(cond, Eq) and cond.value is None:
-            clauses.append(f"{name} IS NULL")
-        elif isinstance(cond, Eq):
-            clauses.append(f"{name} = ?")
-            params.append(sql_value(name, cond.value))
-        elif isinstance(cond, OneOf):
-            clauses.append(f"{name} IN ({', '.join('?' * len(cond.values))})")
-            params.extend(sorted(sql_value(name, v) for v in cond.values))
-        elif isinstance(cond, NotNone):
-            clauses.append(f"{name} IS NOT NULL")
-        elif isinstance(cond, Less):
-            clauses.append(f"{name} < ?")
-            params.append(sql_value(name, cond.value))
-    return " AND ".join(clauses), params
-
-
-def language_where(languages: frozenset[str] | None) -> tuple[str, list[Any]]:
-    """The extra condition of an assignment to an executor offering `languages` (None: none):
-    the task's language and its checker's are unset or among them."""
-    if languages is None:
-        return "", []
-    names = ["", *sorted(languages)]
-    marks = ", ".join("?" * len(names))
-    return "".join(f" AND {expr} IN ({marks})" for expr in TASK_LANGUAGES), names * 2
-
-
-def sql_set(sets: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    """Bound life-cycle changes → an SQL SET list and its parameters."""
-    for name in sets:
-        if name not in lifecycle.FIELDS:
-            raise ValueError(f"{name!r} is not a life-cycle field")
-    return ", ".join(f"{name} = ?" for name in sets), [sql_value(n, v) for n, v in sets.items()]
-
-
-def _update(conn: sqlite3.Connection, task_id: str, change: Bound) -> bool:
-    """One conditional update of one task; True if it applied."""
-    where, where_params = sql_where(change.where)
-    sets, set_params = sql_set(change.sets)
-    cur = conn.execute(
-        f"UPDATE tasks SET {sets} WHERE id = ? AND {where}", (*set_params, task_id, *where_params)
-    )
-    return cur.rowcount == 1
 
 
 # ----------------------------------------------------------------------------- rows

@@ -1,20 +1,20 @@
-"""Per-document write locks of the MongoDB store on FerretDB (the test server).
+"""Per-document write locks of the FerretDB store (khala/store/mongo/ferret.py).
 
 FerretDB v1 runs every update (`update_one`, `find_one_and_update`) and every delete as a query
-followed by a write of the whole document by `_id`: two conditional updates of one task can both
-match, and the later write silently reverts the earlier one (a cancel undone by a concurrent
-progress write, a finish lost to a requeue). Only an insert with a unique `_id` is atomic there.
-So on such a server every write to a task (assign, progress, finish, requeue, cancel, remove) and
-to a job first takes a lock: the document `{_id: <key>}` inserted into the `claims` collection,
-deleted when the write is done. One insert and one delete per write, no read unless the lock is
-held by someone else. On MongoDB (atomic conditional updates) no lock is taken.
+followed by a write of the whole document by `_id`: two conditional updates of one document can
+both match, and the later write silently reverts the earlier one (a cancel undone by a concurrent
+progress write, a finish lost to a requeue, a webhook sent twice). Only an insert with a unique
+`_id` is atomic there. So every write to a task, job, executor or webhook record first takes a
+lock: the document `{_id: <key>}` inserted into the `claims` collection, deleted when the write
+is done. One insert and one delete per write, no read unless the lock is held by someone else.
 
-Keys: a task's lock is its id (`<task id>`), a job's `job:<name>`. A lock names its judicator,
-that judicator's incarnation, the server's time and a random token. A lock whose judicator is
-gone is cleared by the rules of khala/store/claims.py (`orphaned`): at once when the judicator is
-known to be gone, in any case after CLAIM_STALE_SECONDS. Clearing is itself guarded by a unique
-insert (`<key>/clear/<token>`) so that two judicators clearing the same orphan cannot delete a
-lock taken after it (a FerretDB delete is also a query then a delete by `_id`).
+Keys (khala/store/mongo/docs.py): a task's lock is its id, a job's `job:<name>`, an executor's
+`executor:<hostname>`, a webhook's `webhook:<task id>`. A lock names its writer (a store's
+incarnation), the server's time and a random token. A lock whose writer is gone is cleared by
+the rules of khala/store/mongo/ferret_claims.py (`orphaned`): once CLAIM_MIN_AGE old when the
+writer's heartbeat has stopped, in any case after CLAIM_STALE_SECONDS. Clearing is itself
+guarded by a unique insert (`<key>/clear/<token>`) so that two writers clearing the same orphan
+cannot delete a lock taken after it (a FerretDB delete is also a query then a delete by `_id`).
 """
 
 from __future__ import annotations
@@ -30,22 +30,26 @@ from typing import Any
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from khala.errors import Locked
-from khala.store.claims import Claimer, orphaned
+from khala.errors import Unavailable
+from khala.store.mongo.ferret_claims import orphaned
 
 log = logging.getLogger(__name__)
 
-#: The longest a write waits for another judicator's lock on the same document before giving
-#: up with Locked (an Unavailable: a client's call fails and may be retried; a report leaves
-#: that task for its next report, judicator/service.py). A judicator lowers it to a quarter of
-#: its executor expiry (`set_wait`). Locks are held for a few milliseconds; the bound is only
-#: reached when a lock's judicator died and its liveness is not known yet (see
-#: claims.CLAIM_MIN_AGE, CLAIM_STALE_SECONDS).
-LOCK_WAIT_SECONDS = 5.0
+#: The longest a write waits for another writer's lock on the same document before giving up
+#: (LockHeld). Locks are held for a few milliseconds; the bound is reached only when a lock's
+#: writer died and its heartbeat has not gone stale yet (ferret_claims.WRITER_STALE_SECONDS).
+#: A report leaves such a task's write for its next report (khala/store/base.py: None), so it
+#: stays well inside an executor's liveness.
+LOCK_WAIT_SECONDS = 1.0
 #: Sleep between attempts to take a held lock: first, then doubling up to the maximum.
 LOCK_RETRY_FIRST, LOCK_RETRY_MAX = 0.001, 0.05
 #: A held lock is read (to see whether it is orphaned) at most this often while waiting.
 LOCK_INSPECT_SECONDS = 0.25
+
+
+class LockHeld(Unavailable):
+    """A document stayed locked by another writer for longer than a write waits (a lock left by
+    a writer that died, until its heartbeat goes stale); retrying later may help."""
 
 
 def retry_delays(budget: float = LOCK_WAIT_SECONDS) -> Iterator[float]:
@@ -59,32 +63,21 @@ def retry_delays(budget: float = LOCK_WAIT_SECONDS) -> Iterator[float]:
         delay = min(LOCK_RETRY_MAX, delay * 2)
 
 
-def task_key(task_id: Any) -> str:
-    return str(task_id)
-
-
-def job_key(name: str) -> str:
-    return f"job:{name}"
-
-
 class Locks:
-    """Write locks in one collection; `enabled` False (MongoDB) makes every call a no-op."""
+    """Write locks in one collection, taken by writer `writer`; `is_live` tells whether another
+    writer lives (ferret_claims.Writers)."""
 
     def __init__(self, claims: Collection[dict[str, Any]], now: Callable[[], float],
-                 enabled: bool) -> None:
+                 writer: str, is_live: Callable[[str], bool]) -> None:
         self._claims = claims
         self._now = now  # the server's clock, seconds
-        self.enabled = enabled
-        self.claimer = Claimer()
-        self.wait = LOCK_WAIT_SECONDS  # how long a write waits for a held lock (set_wait)
-        # Tokens of the locks this process holds (or is taking) now: a lock of this incarnation
+        self.writer = writer
+        self._is_live = is_live
+        self.wait = LOCK_WAIT_SECONDS
+        # Tokens of the locks this process holds (or is taking) now: a lock of this writer
         # whose token is not among them was left by a release that failed (server unreachable).
         self._mine: set[str] = set()
         self._mine_lock = threading.Lock()
-
-    def set_wait(self, seconds: float) -> None:
-        """Wait at most `seconds` (and never over LOCK_WAIT_SECONDS) for a held lock."""
-        self.wait = max(0.0, min(LOCK_WAIT_SECONDS, seconds))
 
     def try_take(self, key: str) -> str | None:
         """One attempt: the lock's token if this caller took it, None if it is held."""
@@ -92,10 +85,8 @@ class Locks:
         with self._mine_lock:
             self._mine.add(token)
         try:
-            self._claims.insert_one({
-                "_id": key, "judicator": self.claimer.name,
-                "incarnation": self.claimer.incarnation, "at": self._now(), "token": token,
-            })  # fmt: skip
+            self._claims.insert_one({"_id": key, "writer": self.writer, "at": self._now(),
+                                     "token": token})
         except BaseException as exc:
             self._forget(token)
             if isinstance(exc, DuplicateKeyError):
@@ -105,7 +96,7 @@ class Locks:
 
     def release(self, key: str, token: str) -> None:
         # Deleted first, forgotten after: until the delete is done no thread of ours may take
-        # the lock for a leftover of this process (`_left_by_me`) and clear it.
+        # the lock for a leftover of this process (`left_by_me`) and clear it.
         try:
             self._claims.delete_one({"_id": key, "token": token})
         finally:
@@ -115,9 +106,9 @@ class Locks:
         with self._mine_lock:
             self._mine.discard(token)
 
-    def _left_by_me(self, lock: Mapping[str, Any]) -> bool:
-        """A lock of this process that none of its threads holds: its release failed."""
-        if lock.get("incarnation") != self.claimer.incarnation:
+    def left_by_me(self, lock: Mapping[str, Any]) -> bool:
+        """A lock of this writer that none of its threads holds: its release failed."""
+        if lock.get("writer") != self.writer:
             return False
         with self._mine_lock:
             return lock.get("token") not in self._mine
@@ -128,7 +119,7 @@ class Locks:
         if lock is None:
             return True
         age = self._now() - float(lock.get("at", 0.0))
-        if not (orphaned(lock, age, self.claimer) or self._left_by_me(lock)):
+        if not (orphaned(lock, age, self.writer, self._is_live) or self.left_by_me(lock)):
             return False
         marker = f"{key}/clear/{lock.get('token')}"
         token = self.try_take(marker)
@@ -137,24 +128,29 @@ class Locks:
                 self.clear_if_orphaned(marker, nested=True)
             return False
         try:
-            log.warning("clearing lock %s of %s (gone)", key, lock.get("judicator"))
+            log.warning("clearing lock %s of writer %s (gone)", key, lock.get("writer"))
             self._claims.delete_one({"_id": key, "token": lock.get("token")})
         finally:
             self.release(marker, token)
         return True
 
     @contextlib.contextmanager
-    def hold(self, key: str) -> Iterator[None]:
+    def hold(self, key: str, insist: bool = True) -> Iterator[None]:
         """Hold the lock `key` for the block, waiting (bounded) while someone else holds it.
-        Raises Locked (an Unavailable) past `wait` seconds."""
-        if not self.enabled:
-            yield
-            return
-        token = self._take_waiting(key)
+        Past `wait` seconds: LockHeld, or (`insist` False) the block runs without the lock."""
+        try:
+            token: str | None = self._take_waiting(key)
+        except LockHeld:
+            if insist:
+                raise
+            log.warning("store lock %r held for over %.1f s: writing without it", key,
+                        self.wait)
+            token = None
         try:
             yield
         finally:
-            self.release(key, token)
+            if token is not None:
+                self.release(key, token)
 
     def _take_waiting(self, key: str) -> str:
         inspected = -LOCK_INSPECT_SECONDS
@@ -169,5 +165,5 @@ class Locks:
             time.sleep(delay)
         token = self.try_take(key)
         if token is None:
-            raise Locked(f"store lock {key!r} held for over {self.wait:.1f} s")
+            raise LockHeld(f"store lock {key!r} held for over {self.wait:.1f} s")
         return token

@@ -1,5 +1,5 @@
-"""MongoDB store documents: task documents ↔ Task, searches and life-cycle conditions as Mongo
-filters. Pure functions, no IO; used by khala/store/mongodb.py, mongo_jobs.py and ops.py."""
+"""MongoDB store documents: task documents ↔ Task, searches, and state-machine conditions (the
+task life cycle, webhook deliveries) as Mongo filters. Pure functions, no IO."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from bson import ObjectId
 
 from khala.model import SearchQuery, Task, TaskBrief
 from khala.rules import lifecycle
-from khala.rules.lifecycle import Cond, Eq, Less, NotNone, OneOf
+from khala.rules.states import AtMost, Bound, Cond, Eq, NotNone, OneOf, check_fields
 from khala.store.codec import (
     brief_from_row,
     compile_from_dict,
@@ -27,6 +27,23 @@ def oid_of(task_id: str) -> ObjectId | None:
     return ObjectId(task_id) if ObjectId.is_valid(task_id) else None
 
 
+def task_key(task_id: Any) -> str:
+    """What names a task's document when a write must hold it (MongoStore._exclusive)."""
+    return str(task_id)
+
+
+def job_key(name: str) -> str:
+    return f"job:{name}"
+
+
+def executor_key(hostname: str) -> str:
+    return f"executor:{hostname}"
+
+
+def webhook_key(task_id: str) -> str:
+    return f"webhook:{task_id}"
+
+
 # ----------------------------------------------------------------------------- life cycle → Mongo
 
 
@@ -39,28 +56,33 @@ def mongo_value(name: str, value: Any) -> Any:
     return value
 
 
-def mongo_filter(where: Mapping[str, Cond]) -> dict[str, Any]:
-    """Bound life-cycle conditions → a Mongo filter."""
+def mongo_filter(where: Mapping[str, Cond],
+                 fields: frozenset[str] = lifecycle.FIELDS) -> dict[str, Any]:
+    """Bound conditions (on `fields`: the task life cycle's unless named) → a Mongo filter."""
+    check_fields(where, fields, "state")
     query: dict[str, Any] = {}
     for name, cond in where.items():
-        if name not in lifecycle.FIELDS:
-            raise ValueError(f"{name!r} is not a life-cycle field")
         if isinstance(cond, Eq):
             query[name] = mongo_value(name, cond.value)
         elif isinstance(cond, OneOf):
             query[name] = {"$in": sorted(mongo_value(name, v) for v in cond.values)}
         elif isinstance(cond, NotNone):
             query[name] = {"$ne": None}
-        elif isinstance(cond, Less):
-            query[name] = {"$lt": mongo_value(name, cond.value)}
+        else:
+            query[name] = {"$lte" if isinstance(cond, AtMost) else "$lt":
+                           mongo_value(name, cond.value)}
     return query
 
 
-def mongo_set(sets: Mapping[str, Any]) -> dict[str, Any]:
-    """Bound life-cycle changes → the fields of a Mongo $set."""
-    for name in sets:
-        if name not in lifecycle.FIELDS:
-            raise ValueError(f"{name!r} is not a life-cycle field")
+def mongo_any(alternatives: tuple[Bound, ...], fields: frozenset[str]) -> dict[str, Any]:
+    """Documents meeting any of the alternatives' conditions → one Mongo filter."""
+    return {"$or": [mongo_filter(b.where, fields) for b in alternatives]}
+
+
+def mongo_set(sets: Mapping[str, Any],
+              fields: frozenset[str] = lifecycle.FIELDS) -> dict[str, Any]:
+    """Bound changes → the fields of a Mongo $set."""
+    check_fields(sets, fields, "state")
     return {name: mongo_value(name, value) for name, value in sets.items()}
 
 

@@ -1,5 +1,5 @@
 """The SQLite side of jobs: the jobs table and the candidate gathering of fair dispatch.
-Mixed into SqliteStore (which provides `_conn` and `_transaction`)."""
+Mixed into SqliteStore (which provides `_conn`)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,7 @@ from typing import Any
 from khala.rules import lifecycle
 from khala.rules.dispatch import HEAD_SCAN, MAX_LEVELS, MAX_USERS, Candidate, fair_order, head_users
 from khala.store.base import StoredJob
-
-
-def _where(selection: Any) -> tuple[str, list[Any]]:
-    from khala.store.sqlite import sql_where  # the one life cycle → SQL translator
-
-    return sql_where(selection)
+from khala.store.sqlite.translate import sql_where
 
 
 def fair_candidates(conn: sqlite3.Connection, count: int,
@@ -29,9 +24,9 @@ def fair_candidates(conn: sqlite3.Connection, count: int,
     tasks (tasks_fair); the held tasks for the counts (tasks_queue). Flat in the queue's length
     and, in the common case, in the number of users waiting.
     `extra` (" AND …", its parameters) narrows the queued tasks (judging: languages)."""
-    queued, params = _where(lifecycle.QUEUED)
+    queued, params = sql_where(lifecycle.QUEUED)
     queued, params = queued + extra[0], [*params, *extra[1]]
-    active_sql, active_params = _where(lifecycle.ACTIVE)
+    active_sql, active_params = sql_where(lifecycle.ACTIVE)
     active = {
         int(r[0]): int(r[1])
         for r in conn.execute(

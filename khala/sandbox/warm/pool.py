@@ -1,8 +1,8 @@
 """Warm sandboxes: bubblewrap sandboxes built once and reused, clean, for many steps.
 
 A cold step (`bwrap.py`) builds a whole bubblewrap sandbox — namespaces, about twenty mounts, a
-seccomp filter — and throws it away: most of its cost. A warm box (`warm_box.py`) is that same
-sandbox built once, with a small init (`warm_init.py`, pid 1 of its pid namespace) that forks
+seccomp filter — and throws it away: most of its cost. A warm box (`box.py`) is that same
+sandbox built once, with a small init (`box_init.py`, pid 1 of its pid namespace) that forks
 each step on request, the way go-judge keeps pre-created containers; it keeps per step what a
 cold step has fresh (its docstring says how: cgroup, files, processes, environment, IPC).
 
@@ -31,7 +31,7 @@ from khala.sandbox.bwrap import INSIDE_WORKDIR, BwrapProcess, BwrapSandbox, sand
 from khala.sandbox.cgroups import RunCgroup
 from khala.sandbox.core import Process, rlimits
 from khala.sandbox.fstree import remove_tree
-from khala.sandbox.warm_box import (
+from khala.sandbox.warm.box import (
     ANSWER_SECONDS,
     STAGES,
     START_SECONDS,
@@ -42,7 +42,7 @@ from khala.sandbox.warm_box import (
     find_python,
     remove_stale,
 )
-from khala.sandbox.warm_shell import step_script
+from khala.sandbox.warm.shell import step_script
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ This file is not imported by the executor: its source runs *inside* the sandbox 
 sandbox's Python (`python3 -I -S /proc/self/fd/<this file> <socket fd> <the stem's shell
 argv…>`), as the sandbox user, under the seccomp filter, with only the standard library. It
 speaks to the executor over a SOCK_SEQPACKET socket (its executor side:
-`khala.sandbox.warm_box`):
+`khala.sandbox.warm.box`):
 
 - `stem` → fork the next step's process, the stem, and answer `stem` with a socket of the
   stem's (SCM_RIGHTS). The stem sends `pid` on it with its credentials (the kernel translates
@@ -13,7 +13,7 @@ speaks to the executor over a SOCK_SEQPACKET socket (its executor side:
   dispositions and execs the system shell with an empty environment, which writes `x` on the
   socket and waits for its script on the control pipe; the executor moves it into a fresh run
   cgroup meanwhile. When the step comes, the executor writes the script (khala/sandbox/
-  warm_shell.py: /work, rlimits, stdin, exactly the step's environment, exec the command).
+  shell.py: /work, rlimits, stdin, exactly the step's environment, exec the command).
   When the step ends, the init answers `status <wait status>`. Making the stem ahead keeps the
   slow parts (moving a process into a cgroup waits for an RCU grace period; a woken copy of
   this Python process execs slowly) off the step's path.
@@ -45,7 +45,7 @@ def become_shell(fds: list[int], sock: socket.socket, shell: list[str]) -> None:
     """Become the stem's shell: the step's stdin, stdout and stderr and the control pipe as
     fds 0–3, this stem's socket as fd 4 (the shell says on it that it is up), a session of
     its own, default signals, an empty environment; exec `shell` (its argv, from the
-    executor: khala/sandbox/warm_shell.py's STEM_ARGV). The step itself is the script the
+    executor: khala/sandbox/warm/shell.py's STEM_ARGV). The step itself is the script the
     executor writes to the control pipe."""
     try:
         # Above every target first: a source numbered 0–4 would be overwritten before use.

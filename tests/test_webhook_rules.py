@@ -1,0 +1,70 @@
+"""The webhook delivery's state machine (khala/rules/webhooks.py): from which states each change
+applies and what an attempt's outcome makes of a delivery."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from khala.model import format_time
+from khala.rules import webhooks
+from khala.rules.states import allows, apply
+from khala.rules.webhooks import DELIVERED, FAILED, PENDING, READY, SENDING, Delivery
+
+NOW = dt.datetime(2024, 5, 1, 12, 0, 0)
+
+
+def t(seconds: float) -> str:
+    return format_time(NOW + dt.timedelta(seconds=seconds))
+
+
+def test_ready_only_from_pending() -> None:
+    change = webhooks.MAKE_READY.bind(now=t(0))
+    assert apply(change, Delivery()) == Delivery(state=READY, next_at=t(0))
+    for state in (READY, SENDING, DELIVERED, FAILED):
+        assert apply(change, Delivery(state=state)) is None
+
+
+@pytest.mark.parametrize(("record", "due"), [
+    (Delivery(state=READY, next_at=t(0)), True),  # due at now: at most, not less
+    (Delivery(state=READY, next_at=t(1)), False),
+    (Delivery(state=SENDING, lease_until=t(-1)), True),  # its sender's lease ran out
+    (Delivery(state=SENDING, lease_until=t(0)), False),
+    (Delivery(state=PENDING, next_at=t(-5)), False),
+    (Delivery(state=DELIVERED, next_at=t(-5)), False),
+    (Delivery(state=FAILED, lease_until=t(-5)), False),
+])
+def test_a_claim_takes_what_is_due(record: Delivery, due: bool) -> None:
+    ways = webhooks.claim(t(0), t(30))
+    assert any(allows(b.where, record) for b in ways) is due
+    if due:
+        taken = next(apply(b, record) for b in ways if allows(b.where, record))
+        assert (taken.state, taken.lease_until) == (SENDING, t(30))
+
+
+def claimed(attempts: int = 0) -> Delivery:
+    return Delivery(state=SENDING, attempts=attempts, lease_until=t(30))
+
+
+def test_outcomes_of_an_attempt() -> None:
+    def outcome(attempts: int, status: int | None, gone: bool = False) -> Delivery | None:
+        change = webhooks.attempted(t(30), attempts, status, "" if status else "refused",
+                                    gone=gone, tries=3, backoff=2.0, now=NOW)
+        return apply(change, claimed(attempts - 1))
+
+    assert outcome(1, 204) == dataclasses.replace(
+        claimed(), state=DELIVERED, attempts=1, last_status=204, delivered_at=t(0))
+    assert outcome(1, 500) == dataclasses.replace(
+        claimed(), state=READY, attempts=1, last_status=500, next_at=t(2))
+    assert outcome(2, None).next_at == t(4)  # type: ignore[union-attr]  # doubling
+    assert outcome(3, 500).state == FAILED  # type: ignore[union-attr]  # the last try
+    assert outcome(1, 204, gone=True).state == FAILED  # type: ignore[union-attr]
+
+
+def test_an_outcome_is_written_only_under_the_claimers_own_lease() -> None:
+    change = webhooks.attempted(t(30), 1, 204, "", gone=False, tries=3, backoff=1.0, now=NOW)
+    assert apply(change, claimed()) is not None
+    assert apply(change, dataclasses.replace(claimed(), lease_until=t(90))) is None  # reclaimed
+    assert apply(change, dataclasses.replace(claimed(), state=DELIVERED)) is None
