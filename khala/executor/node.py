@@ -83,6 +83,7 @@ class ExecutorNode:
             rpc_timeout=settings.rpc_timeout,
             stop_grace=settings.stop_grace,
             ahead=settings.ahead,
+            expiry=settings.expiry,
         )
         context.slots = self.slots  # a judged task's cases may borrow free slots
 
