@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -175,9 +176,11 @@ class Cluster:
                         shown, binary, ".".join(map(str, MIN_VERSION)))
         log.info("etcd %s (%s)", shown, binary)
         client, peer = free_port(), free_port()
-        child = self._spawn(
-            "etcd", etcd_command(binary, os.path.join(self.data_dir, "etcd"), client, peer)
-        )
+        # etcd holds only what live nodes register (on leases): a fresh one each start, or the
+        # keys of a cluster that was killed would be served until their leases ran out.
+        etcd_dir = os.path.join(self.data_dir, "etcd")
+        shutil.rmtree(etcd_dir, ignore_errors=True)
+        child = self._spawn("etcd", etcd_command(binary, etcd_dir, client, peer))
         self.etcd_url = f"http://127.0.0.1:{client}"
         wait_healthy(self.etcd_url, child.proc, 30)
         log.info("etcd ready at %s", self.etcd_url)

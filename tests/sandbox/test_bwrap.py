@@ -102,7 +102,8 @@ def test_nonzero_exit_and_signal(sandbox: BwrapSandbox, workdir: str) -> None:
 def test_limits(sandbox: BwrapSandbox, workdir: str, script: str, limits: dict[str, object],
                 reason: str) -> None:
     probe = LeakProbe(sandbox, os.path.dirname(workdir), exclude_children=set())
-    out, _, report = run(sandbox, workdir, script, **{"wall_time": 10, **limits})  # type: ignore[arg-type]
+    out, _, report = run(sandbox, workdir, script,
+                         **{"wall_time": 10 * pace(), **limits})  # type: ignore[arg-type]
     assert report.reason == reason, report  # type: ignore[attr-defined]
     if reason == Reason.OUTPUT_LIMIT:
         assert len(out) == 64 * 1024
@@ -119,7 +120,8 @@ def test_cancel_is_prompt_and_cleans_up(sandbox: BwrapSandbox, workdir: str) -> 
     threading.Timer(0.2 * pace(), cancel.set).start()
     started = time.monotonic()
     before = set(sandbox.tree.leftovers(f"run-{os.getpid()}-"))  # a dead namesake's (pid reuse)
-    _, _, report = run(sandbox, workdir, "sleep 30 & sleep 30", cancel=cancel, wall_time=20)
+    _, _, report = run(sandbox, workdir, "sleep 30 & sleep 30", cancel=cancel,
+                       wall_time=20 * pace())
     assert time.monotonic() - started < 1.0 * pace()
     assert report.reason == Reason.CANCELLED  # type: ignore[attr-defined]
     assert run_cgroups(sandbox) <= before

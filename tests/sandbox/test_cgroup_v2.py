@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def scratch() -> Iterator[Path]:
 
 @pytest.fixture
 def work() -> Iterator[str]:
-    base = Path("/tmp") / f"khala-v2-{os.getpid()}"
+    base = Path(tempfile.gettempdir()) / f"khala-v2-{os.getpid()}"
     base.mkdir(mode=0o711)
     (base / "w").mkdir()
     try:
@@ -96,8 +97,9 @@ def probe(cgroup: Path, work: str, container: bool = False) -> dict[str, object]
     mount namespaces, cgroup2 mounted afresh) when asked."""
     argv = [sys.executable, "-c", PROBE]
     if container:
+        remount = 'umount /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec "$@"'
         argv = ["unshare", "--cgroup", "--mount", "--propagation", "private", "--",
-                "sh", "-c", 'mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec "$@"', "sh", *argv]
+                "sh", "-c", remount, "sh", *argv]
 
     def join() -> None:
         (cgroup / "cgroup.procs").write_text(str(os.getpid()))

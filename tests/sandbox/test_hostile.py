@@ -3,6 +3,7 @@ path (`khala.executor.runner.run_task`) on the bwrap sandbox, then a leak and he
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -100,7 +101,7 @@ def test_suite_has_enough_cases() -> None:
 
 @pytest.mark.cgroup
 def test_cancel_is_prompt(sandbox: BwrapSandbox, host: dict[str, str]) -> None:
-    task = Task(id="cancel", execute=Execute(command="sleep 60", timeout=30))
+    task = Task(id="cancel", execute=Execute(command="sleep 60", timeout=math.ceil(30 * pace())))
     started = time.monotonic()
     status, result = run(task, sandbox, settings_for(host["work_base"]),
                          cancel_after=0.3 * pace())
