@@ -136,7 +136,9 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")
     stream_listen: str = setting(
         "127.0.0.1:0", "HOST:PORT of the live-output endpoint gateways connect to; off = none")
-    stream_advertise: str = setting("", "HOST:PORT registered in etcd; empty = stream_listen's")
+    stream_advertise: str = setting(
+        "", "HOST:PORT registered in etcd; empty = stream_listen's, a wildcard host (0.0.0.0) "
+        "replaced by this host's address")
     stream_buffer: int = setting(1024 * 1024, "bytes of live output kept per running task")
     stream_input: int = setting(1024 * 1024, "bytes of interactive input queued per task")
     stream_clients: int = setting(64, "stream connections served at once")

@@ -151,6 +151,10 @@ check qemu qemu-system-x86_64 --version
 # namespaces: ip (namespaces, veth, a bridge) and nft (dropping and losing packets).
 check iproute2 ip -V
 check nftables nft --version
+# The compose file's validator (tests/deploy/test_compose.py): Debian's docker-compose checks a
+# file against the Compose schema with `config`, without a Docker engine.
+apt_install docker-compose
+check docker-compose docker-compose version
 ls /boot/vmlinuz-* >/dev/null 2>&1 || { say "no kernel in /boot after installing linux-image-amd64"; exit 1; }
 # virtme-ng (boots the kernel with this machine's filesystem shared) comes with the dev extras.
 check virtme-ng "$top/.venv/bin/vng" --version
