@@ -148,9 +148,12 @@ say "[4/4] QEMU and a Debian kernel for the cgroup v2 guest suite (tests/guest),
 apt_install qemu-system-x86 linux-image-amd64 busybox-static vde2 iproute2 nftables
 check qemu qemu-system-x86_64 --version
 # The partition tests (tests/cluster/test_partitions.py) cut and degrade links between network
-# namespaces: ip (namespaces, veth, a bridge) and nft (dropping and losing packets).
+# namespaces: ip (namespaces, veth, a bridge), nft (dropping packets) and ethtool (offloads off,
+# so a userspace wire can carry the frames of a slow, lossy link).
+apt_install ethtool
 check iproute2 ip -V
 check nftables nft --version
+check ethtool ethtool --version
 # The compose file's validator (tests/deploy/test_compose.py): Debian's docker-compose checks a
 # file against the Compose schema with `config`, without a Docker engine.
 apt_install docker-compose
