@@ -66,7 +66,7 @@ def test_cgroup_tests_pass_on_a_cgroup_v2_kernel(tmp_path: Path) -> None:
     junit = tmp_path / "junit.xml"
     command = [
         "env", f"{HOST_PACE_ENV}={reference_seconds():.4f}", "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1",
-        "CI=true", str(PYTHON), "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider",
+        "CI=true", str(PYTHON), "-m", "pytest", "-ra", "-p", "no:cacheprovider",
         "-p", "pytest_timeout", "--durations=10", f"--junitxml={junit}", *ids,
     ]
     started = time.monotonic()
@@ -78,6 +78,7 @@ def test_cgroup_tests_pass_on_a_cgroup_v2_kernel(tmp_path: Path) -> None:
     suite = ET.parse(junit).getroot()
     suite = suite if suite.tag == "testsuite" else suite[0]
     counts = {k: int(suite.get(k, "0")) for k in ("tests", "failures", "errors", "skipped")}
-    print(f"cgroup v2 guest: {counts} in {took:.0f}s")
+    pace = next((line for line in output.splitlines() if "sandbox pace" in line), "")
+    print(f"cgroup v2 guest: {counts} in {took:.0f}s; {pace}")
     assert code == 0 and counts == {"tests": len(ids), "failures": 0, "errors": 0,
                                     "skipped": 0}, output[-8000:]

@@ -27,10 +27,11 @@ from tests.sandbox.leaks import LeakProbe
 from tests.sandbox.pace import pace
 
 SECRET = "khala-secret-of-another-task-7f3a"
-# The cases the cgroup limits stop (pids, memory incl. tmpfs pages, CPU over processes): also
-# run on cgroup v2 in the guest suite (tests/guest).
-CGROUP_CASES = {"fork_bomb_python", "memory_bomb_python", "busy_loop_many_processes",
-                "fill_tmp_memory"}
+# The cases the cgroup limits stop (pids, memory incl. tmpfs pages): also run on cgroup v2 in
+# the guest suite (tests/guest). Not busy_loop_many_processes: its bound is the watcher's
+# lateness in CPU seconds (0.2 s), a host figure that no measured pace scales faithfully; the
+# guest checks CPU time over processes with test_bwrap.py's cgroup tests instead.
+CGROUP_CASES = {"fork_bomb_python", "memory_bomb_python", "fill_tmp_memory"}
 MARKER = "khala-host-marker-91c2"
 
 
