@@ -46,7 +46,7 @@ HOW_TO = ("run the executor as root where the root cgroup enables memory and pid
 
 
 def _under(base: str, rel: str) -> str:
-    return os.path.join(base, rel.lstrip("/"))
+    return os.path.normpath(os.path.join(base, rel.lstrip("/")))
 
 
 def _words(path: str) -> list[str]:

@@ -331,3 +331,30 @@ def test_kill_all_without_waiting_still_kills(sandbox: BwrapSandbox) -> None:
         proc.kill()
         proc.wait(10)
         cgroup.remove()
+
+
+def test_v2_a_namespace_root_with_processes_is_taken_over_through_a_leaf(tmp_path: Path) -> None:
+    """A container's cgroup namespace (its root has `cgroup.events`, unlike the true root):
+    its processes move to `node/`, then memory and pids are enabled for `khala/`."""
+    fake_v2(tmp_path, enabled="")
+    (tmp_path / "cgroup.events").write_text("populated 1\n")
+    (tmp_path / "cgroup.procs").write_text("7\n")
+    (tmp_path / "khala").mkdir()  # what the kernel makes in a new cgroup, by hand here
+    for name in ("cgroup.procs", "cgroup.subtree_control"):
+        (tmp_path / "khala" / name).write_text("")
+    self_cgroup = tmp_path / "self"
+    self_cgroup.write_text("0::/\n")
+    tree = detect(str(tmp_path), str(self_cgroup))
+    assert tree.parents() == [str(tmp_path / "khala")]
+    assert (tmp_path / "node" / "cgroup.procs").read_text() == "7"
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory +pids"
+
+
+def test_v2_the_true_root_without_controllers_is_refused_not_changed(tmp_path: Path) -> None:
+    fake_v2(tmp_path, enabled="")
+    self_cgroup = tmp_path / "self"
+    self_cgroup.write_text("0::/\n")
+    with pytest.raises(SandboxUnavailable, match="Delegate=yes"):
+        detect(str(tmp_path), str(self_cgroup))
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "\n"
+    assert not (tmp_path / "node").exists()
