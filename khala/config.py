@@ -97,6 +97,12 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     )
     job_pass: float = setting(0.5, "seconds between two passes of the leader's job scheduler")
     job_stop_grace: float = setting(5.0, "seconds from SIGTERM to kill when a job is stopped")
+    job_backoff: float = setting(
+        1.0, "seconds a daemon replica waits after a short run (one that ended within "
+        "job_backoff_max of its submission); doubled for each further short run in a row")
+    job_backoff_max: float = setting(300.0, "the longest back-off of a daemon replica, seconds")
+    job_keep_runs: int = setting(
+        100, "past runs kept per job (its current runs aside); older ones are removed")
     cron_unit: float = setting(
         60.0, "seconds per cron minute; TEST ONLY: 1 makes `* * * * *` fire every second"
     )

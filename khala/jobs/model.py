@@ -10,6 +10,10 @@ submits it and however often:
 
 `uid` tells apart jobs that reuse a deleted job's name, `generation` counts restarts, `run`
 counts a replica's runs (daemon restarts, once retries); numbers past the replica are base 36.
+
+Every key that begins like a run key — a job name, a dot, six hex digits (an incarnation), a
+dot — is reserved for runs: no client may submit a task under one (`is_run_key`), so a key the
+scheduler computes is never already a stranger's.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from khala.model import Status, Task
@@ -27,6 +31,8 @@ from khala.store.codec import compile_from_dict, execute_from_dict
 # judicator's check (khala/jobs/validate.py) both read them.
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"  # a job's name, and each of its deps
 NAME_RE = re.compile(NAME_PATTERN.removesuffix("$") + r"\Z")  # "$" would take a final newline
+RUN_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}\.[0-9a-f]{6}\.")  # <name>.<uid>. …
+RESERVED = "ids of the form <job name>.<6 hex digits>.… are reserved for job runs"
 TYPES = ("once", "daemon", "cron")
 MAX_REPLICA = 100
 MAX_DEPS = 32
@@ -66,6 +72,9 @@ class JobState:
     fired: bool = False  # cron: `tick` was fired (False: it is the tick the job started in)
     outcome: str = ""  # "", "succeeded", "failed" (once: final; cron: of the last tick)
     blocked: str = ""  # why this job will never start (a dependency failed)
+    streak: list[int] = field(default_factory=list)  # daemon, per replica: short runs in a row
+    kept: list[str] = field(default_factory=list)  # keys of past runs kept, oldest first
+    prune: list[str] = field(default_factory=list)  # keys of past runs to remove (plan.py)
     stopping: list[str] = field(default_factory=list)  # task ids being stopped
     stop_deadline: float = 0.0  # epoch seconds: then the stopping tasks are cancelled
     deleted: bool = False  # removed once `stopping` is empty
@@ -149,6 +158,12 @@ def key_prefix(name: str) -> str:
     return f"{name}."
 
 
+def is_run_key(key: str) -> bool:
+    """Whether `key` lies in the namespace of run keys (reserved: only the scheduler submits
+    tasks under such keys)."""
+    return RUN_KEY_RE.match(key) is not None
+
+
 # ----------------------------------------------------------------------------- JSON
 
 
@@ -185,5 +200,10 @@ def state_to_dict(state: JobState) -> dict[str, Any]:
     return doc
 
 
+STATE_FIELDS = frozenset(f.name for f in fields(JobState)) - {"version"}
+
+
 def state_from_dict(doc: dict[str, Any], version: int) -> JobState:
-    return JobState(**doc, version=version)
+    """A stored state; fields a newer version added are ignored, those it lacks get their
+    defaults."""
+    return JobState(**{k: v for k, v in doc.items() if k in STATE_FIELDS}, version=version)

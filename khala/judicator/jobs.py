@@ -10,11 +10,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal as _signal
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
 
 from khala import model
 from khala.config import JudicatorSettings
-from khala.errors import Conflict, NotFound, Unavailable
+from khala.errors import Conflict, InvalidInput, NotFound, Unavailable
+from khala.jobs.deps import cycle_through, describe
 from khala.jobs.model import (
     JobRun,
     JobSpec,
@@ -27,14 +32,16 @@ from khala.jobs.model import (
     state_from_dict,
     state_to_dict,
 )
+from khala.jobs.plan import Bounds, stopped
 from khala.jobs.validate import validate_spec
-from khala.judicator.tasks import TaskApi
-from khala.model import Code, Status, Task
+from khala.judicator.tasks import TaskApi, task_digest
+from khala.model import Code, Status, SubmitOutcome, Task
 from khala.store.base import Store, StoredJob
 
 log = logging.getLogger(__name__)
 
 SAVE_TRIES = 5  # a restart/delete re-reads and retries when the scheduler wrote meanwhile
+OWNERSHIP_CACHE = 4096  # (task, key) pairs whose ownership is remembered (digests cost)
 
 
 def decode(stored: StoredJob) -> tuple[JobSpec, JobState]:
@@ -46,24 +53,55 @@ def run_view(task: Task) -> RunView:
                    task.add_time, task.report_time)
 
 
+def bounds_of(settings: JudicatorSettings) -> Bounds:
+    return Bounds(backoff=settings.job_backoff, backoff_max=settings.job_backoff_max,
+                  keep_runs=settings.job_keep_runs)
+
+
 class JobApi:
     def __init__(self, store: Store, settings: JudicatorSettings, tasks: TaskApi) -> None:
         self.store = store
         self.settings = settings
         self.tasks = tasks
+        self.bounds = bounds_of(settings)
+        self._owned = _Remembered(OWNERSHIP_CACHE)  # (task id, key) → a run of the job's
+        self._templates = _Remembered(OWNERSHIP_CACHE)  # (job name, uid) → template digest
 
     # ------------------------------------------------------------------ runs
 
     def observe(self, spec: JobSpec, state: JobState) -> dict[int, RunView | None]:
-        """The task of each replica's current run key (None: not submitted yet)."""
+        """The task of each replica's current run key (None: not submitted yet, or held by a
+        task this job did not create, which is never taken for its run)."""
+        return self.survey(spec, state)[0]
+
+    def survey(self, spec: JobSpec, state: JobState
+               ) -> tuple[dict[int, RunView | None], dict[str, str]]:
+        """`observe`'s runs, and the current run keys held by a task the job did not create
+        (key → that task's id)."""
         if not state.started or (spec.type == "cron" and not state.fired):
-            return {}
+            return {}, {}
         runs: dict[int, RunView | None] = {}
+        foreign: dict[str, str] = {}
         for i in range(len(state.cursor)):
-            task_id = self.store.resolve(run_key(spec, state, i))
+            key = run_key(spec, state, i)
+            task_id = self.store.resolve(key)
             task = None if task_id is None else self.store.get(task_id)
+            if task is not None and not self._created_for(task, key, spec, state.uid):
+                foreign[key] = task.id
+                task = None
             runs[i] = None if task is None else run_view(task)
-        return runs
+        return runs, foreign
+
+    def _created_for(self, task: Task, key: str, spec: JobSpec, uid: str) -> bool:
+        """Whether `task` is the run the scheduler submitted under `key`: it carries the key
+        and the job's template (user, both steps). A task that took the key otherwise is never
+        adopted. Remembered, as the digests read every byte of both."""
+        known = self._owned.get((task.id, key))
+        if known is None:
+            template = self._templates.get((spec.name, uid), lambda: task_digest(spec.template))
+            known = task.key == key and task_digest(task) == template
+            self._owned.put((task.id, key), known)
+        return bool(known)
 
     def submit_runs(self, spec: JobSpec, state: JobState, replicas: list[int]) -> None:
         """Submit the current run of each replica under its key (idempotent)."""
@@ -73,15 +111,37 @@ class JobApi:
             task.compile = dataclasses.replace(task.compile)
             task.execute = dataclasses.replace(task.execute)
             tasks.append(task)
-        for outcome in self.tasks.submit(tasks) if tasks else []:
+        outcomes: list[SubmitOutcome] = self.tasks.submit(tasks, job_runs=True) if tasks else []
+        for outcome in outcomes:
             if outcome.code != Code.OK:
                 log.warning("job %s: a run was refused: %s", spec.name, outcome.detail)
+
+    def remove_run(self, spec: JobSpec, state: JobState, key: str) -> bool:
+        """Remove the task of a past run; False while it is not done yet. A task under the key
+        that this job did not create is left alone (and forgotten)."""
+        task_id = self.store.resolve(key)
+        task = None if task_id is None else self.store.get(task_id)
+        if task is None or not self._created_for(task, key, spec, state.uid):
+            return True
+        try:
+            self.tasks.remove(task.id)
+        except NotFound:
+            pass
+        except Conflict:
+            return False
+        return True
 
     # ------------------------------------------------------------------ client calls
 
     def create(self, spec: JobSpec) -> JobView:
         """Raises InvalidInput (a bad field), Conflict (the name is taken)."""
         validate_spec(spec, self.settings)
+        graph = {s.name: list(s.spec.get("deps") or []) for s in self.store.jobs()}
+        if spec.name in graph:
+            raise Conflict("a job has this name")
+        cycle = cycle_through(spec.name, {**graph, spec.name: spec.deps})
+        if cycle is not None:
+            raise InvalidInput(f"deps: a dependency cycle: {describe(cycle)}")
         state = JobState(created=model.now())
         if not self.store.create_job(spec.name, spec_to_dict(spec), state_to_dict(state)):
             raise Conflict("a job has this name")
@@ -122,11 +182,10 @@ class JobApi:
             spec, state = decode(stored)
             if state.deleted:
                 raise Conflict("the job is being deleted")
-            runs = [r for r in self.observe(spec, state).values() if r is not None and not r.done]
-            new = JobState(uid=state.uid, generation=state.generation + 1, created=state.created,
-                           stopping=sorted({*state.stopping, *(r.id for r in runs)}),
-                           stop_deadline=time.time() + self.settings.job_stop_grace,
-                           deleted=delete, last_start=state.last_start, last_end=state.last_end)
+            current = self.observe(spec, state)
+            runs = [r for r in current.values() if r is not None and not r.done]
+            new = stopped(state, current, sorted({*state.stopping, *(r.id for r in runs)}),
+                          time.time() + self.settings.job_stop_grace, delete, self.bounds)
             if self.store.save_job(name, stored.version, state_to_dict(new)):
                 break
         else:
@@ -158,6 +217,34 @@ class JobApi:
                                                 if r and r.done)),
             blocked=state.blocked or None,
         )
+
+
+class _Remembered:
+    """A bounded map, least recently used out first, shared by the scheduler's thread and the
+    Thrift threads."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], make: Callable[[], Any] | None = None) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        if make is None:
+            return None
+        value = make()
+        self.put(key, value)
+        return value
+
+    def put(self, key: tuple[str, str], value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
 
 
 def _latest(*times: str) -> str | None:

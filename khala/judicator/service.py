@@ -17,6 +17,7 @@ from khala import model
 from khala.config import JudicatorSettings
 from khala.discovery.base import Registration
 from khala.errors import InvalidInput, Locked, NotFound
+from khala.jobs.model import RESERVED, is_run_key
 from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
 from khala.judicator.rules import (
@@ -83,6 +84,8 @@ class JudicatorService:
     def add(self, task: Task) -> str:
         """Store `task` as a new Pending task; returns its new id. Raises InvalidInput/TooLarge."""
         s = self.settings
+        if task.key is not None and is_run_key(task.key):
+            raise InvalidInput(RESERVED)
         validate_task(task, s)
         new = replace(task, id=model.new_id(), add_time=model.now(), report_time="")
         new.done, new.status, new.executor, new.result = False, Status.PENDING, None, None

@@ -4,8 +4,9 @@ secret, `X-Khala-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>"
 `X-Khala-Timestamp`. Outcomes are kept in the store (khala/store/ops.py) and shown on the task.
 
 URLs are refused (at submission and again before each try, as DNS may have changed) when any
-address they resolve to is loopback, link-local, private-use, unspecified, multicast or
-reserved, or one of this host's own addresses, unless `webhook_allow_internal` is set.
+address they resolve to is not globally routable (khala/rules/addresses.py: loopback,
+private-use, shared, link-local, reserved, IPv6 forms carrying such an IPv4 address, …) or is
+one of this host's own addresses, unless `webhook_allow_internal` is set.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from khala import model
+from khala.rules import addresses
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +66,10 @@ def check_callback_url(url: str, allow_internal: bool) -> None:
     own = _own_addresses()
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if (address.is_loopback or address.is_link_local or address.is_private
-                or address.is_unspecified or address.is_multicast or address.is_reserved
-                or address in own):
-            raise ValueError(f"{parts.hostname} is an internal address ({address}); "
-                             "webhooks may not call the cluster's own nodes")
+        why = addresses.refusal(address) or ("this host's own" if address in own else None)
+        if why is not None:
+            raise ValueError(f"{parts.hostname} is an internal address ({address}: {why}); "
+                             "webhooks may call only globally routable addresses")
 
 
 def signature(secret: bytes, timestamp: str, body: bytes) -> str:

@@ -1,4 +1,5 @@
-"""The gateway's metrics: every request by route, method and status, with latency histograms,
+"""The gateway's metrics: every request by route, method and status (each a fixed set of values,
+khala/metrics/labels.py), with latency histograms,
 at `/metrics`. Under gunicorn each worker writes its values into a per-gateway temporary
 directory (prometheus_client's multiprocess mode, `prepare_multiprocess`, set before
 prometheus_client is first imported) and `/metrics` adds them up, whichever worker answers."""
@@ -43,7 +44,7 @@ def register_metrics(app: Flask) -> None:
         multiprocess,
     )
 
-    from khala.metrics import LATENCY_BUCKETS
+    from khala.metrics import LATENCY_BUCKETS, labels
 
     own = CollectorRegistry()
     requests_total = Counter("khala_http_requests", "HTTP requests by route, method, status",
@@ -51,15 +52,21 @@ def register_metrics(app: Flask) -> None:
     latency = Histogram("khala_http_request_duration_seconds", "HTTP request latency",
                         ["route", "method"], buckets=LATENCY_BUCKETS, registry=own)
 
+    routes: set[str] = set()
+
     def started() -> None:
         g.khala_started = time.perf_counter()
 
     def finished(response: Response) -> Response:
         began = g.get("khala_started")
-        if began is not None:
-            route = request.url_rule.rule if request.url_rule else "unmatched"
-            requests_total.labels(route, request.method, str(response.status_code)).inc()
-            latency.labels(route, request.method).observe(time.perf_counter() - began)
+        if began is not None:  # every label from a fixed set, whatever the client sent
+            rule = request.url_rule.rule if request.url_rule else None
+            if not routes:  # the app's routes, once every one is added
+                routes.update(r.rule for r in app.url_map.iter_rules())
+            route = labels.http_route(rule, routes)
+            method = labels.http_method(request.method)
+            requests_total.labels(route, method, labels.http_status(response.status_code)).inc()
+            latency.labels(route, method).observe(time.perf_counter() - began)
         return response
 
     def metrics() -> Response:

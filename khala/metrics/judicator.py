@@ -13,8 +13,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from khala import model
-from khala.metrics import LATENCY_BUCKETS, TASK_BUCKETS
+from khala.metrics import LATENCY_BUCKETS, TASK_BUCKETS, labels
 from khala.model import Code, Status
+from khala.rpc import judicator_thrift
+
+#: The Thrift methods that get a series of their own: the IDL's (thriftpy2 refuses any other
+#: name before the handler; anything else reaching it still counts as `other`).
+RPC_METHODS = frozenset(judicator_thrift.Judicator.thrift_services)
 
 
 def _result_name(reply: Any) -> str:
@@ -99,12 +104,14 @@ class _MeteredHandler:
             return method
         m = self._m
 
+        label = labels.rpc_method(name, RPC_METHODS)
+
         @functools.wraps(method)
         def timed(*args: Any) -> Any:
             began = time.perf_counter()
             reply = method(*args)
-            m.call_seconds.labels(name).observe(time.perf_counter() - began)
-            m.calls.labels(name, _result_name(reply)).inc()
+            m.call_seconds.labels(label).observe(time.perf_counter() - began)
+            m.calls.labels(label, _result_name(reply)).inc()
             if name == "add" and _result_name(reply) == "OK":
                 m.submitted.inc()
             elif name == "submit":
