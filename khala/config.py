@@ -130,9 +130,8 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     )
     rpc_timeout: float = setting(10.0, "seconds an RPC may take beyond the long-poll hold")
     expiry: float = setting(
-        10.0, "seconds without an answered report after which running tasks are stopped and "
-        "their results dropped (the judicators' reaper has requeued them); at most the "
-        "judicators' --expiry; 0 = never")
+        10.0, "seconds without an answered report after which running tasks are stopped (the "
+        "judicators' reaper has requeued them); at most the judicators' --expiry; 0 = never")
     output_limit: int = setting(64 * 1024 * 1024, "default cap of each captured stream, bytes")
     memory_limit: int = setting(512 * 1024 * 1024, "default memory limit of a step, bytes")
     pids_limit: int = setting(256, "default process/thread limit of a step")

@@ -28,16 +28,10 @@ REAL_FIXTURES = frozenset(
 )
 
 
-# Run first: the longest file (a QEMU guest for minutes), so that with parallel workers it
-# overlaps the rest of the suite instead of starting last.
-FIRST = ("tests/guest/",)
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if REAL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
-    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))  # stable: order kept
 
 
 @contextlib.contextmanager

@@ -229,25 +229,23 @@ class Reporter:
         return plan
 
     def _lease_loop(self) -> None:
-        """Lets go of every task once no judicator has heard this executor for `expiry`
-        seconds (a cut link, a partition): the reaper has requeued them, another executor
-        runs them, so running them on or reporting their results here would run them twice."""
+        """Stops every running task once no judicator has heard this executor for `expiry`
+        seconds (a cut link, a partition): the reaper has requeued them and another executor
+        runs them, so running them on here would run them twice. Finished results are kept:
+        handed in later, a judicator takes one only for a task this executor still holds
+        (a result of a task requeued meanwhile is refused as late), so none is lost when the
+        silence was only slowness."""
         while not self._stopped.wait(LEASE_CHECK):
             with self._lock:
                 answered = self._answered
             if not rules.out_of_touch(answered, time.monotonic(), self.expiry):
                 continue
             held = sorted(self.slots.running_ids())
-            stale = self.slots.snapshot().complete
             if held:
                 self.slots.drop(held)
-            if stale:
-                self.slots.handed_in(stale)
-            if held or stale:
                 log.warning(
-                    "executor %s: no judicator answered for %.1fs (the expiry): stopped %s and "
-                    "dropped the results of %s; the judicators requeue them", self.name,
-                    time.monotonic() - answered, held, [t.id for t in stale])
+                    "executor %s: no judicator answered for %.1fs (the expiry): stopped %s; "
+                    "the judicators requeue them", self.name, time.monotonic() - answered, held)
 
     # ------------------------------------------------------------------ wake, drain, leave
 
