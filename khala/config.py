@@ -130,6 +130,9 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
         "step that ends sooner is reported by its result alone; 0 = report every change at once"
     )
     rpc_timeout: float = setting(10.0, "seconds an RPC may take beyond the long-poll hold")
+    expiry: float = setting(
+        10.0, "seconds without an answered report after which running tasks are stopped (the "
+        "judicators' reaper has requeued them); at most the judicators' --expiry; 0 = never")
     output_limit: int = setting(64 * 1024 * 1024, "default cap of each captured stream, bytes")
     memory_limit: int = setting(512 * 1024 * 1024, "default memory limit of a step, bytes")
     pids_limit: int = setting(256, "default process/thread limit of a step")
@@ -139,7 +142,9 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")
     stream_listen: str = setting(
         "127.0.0.1:0", "HOST:PORT of the live-output endpoint gateways connect to; off = none")
-    stream_advertise: str = setting("", "HOST:PORT registered in etcd; empty = stream_listen's")
+    stream_advertise: str = setting(
+        "", "HOST:PORT registered in etcd; empty = stream_listen's, a wildcard host (0.0.0.0) "
+        "replaced by this host's address")
     stream_buffer: int = setting(1024 * 1024, "bytes of live output kept per running task")
     stream_input: int = setting(1024 * 1024, "bytes of interactive input queued per task")
     stream_clients: int = setting(64, "stream connections served at once")

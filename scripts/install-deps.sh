@@ -144,9 +144,20 @@ check thrift thrift --version
 apt_install chromium fonts-dejavu-core
 check chromium chromium --headless --no-sandbox --disable-gpu --version
 
-say "[4/4] QEMU and a Debian kernel for the cgroup v2 guest suite (tests/guest)"
-apt_install qemu-system-x86 linux-image-amd64 busybox-static vde2 iproute2
+say "[4/4] QEMU and a Debian kernel for the cgroup v2 guest suite (tests/guest), network tools"
+apt_install qemu-system-x86 linux-image-amd64 busybox-static vde2 iproute2 nftables
 check qemu qemu-system-x86_64 --version
+# The partition tests (tests/cluster/test_partitions.py) cut and degrade links between network
+# namespaces: ip (namespaces, veth, a bridge), nft (dropping packets) and ethtool (offloads off,
+# so a userspace wire can carry the frames of a slow, lossy link).
+apt_install ethtool
+check iproute2 ip -V
+check nftables nft --version
+check ethtool ethtool --version
+# The compose file's validator (tests/deploy/test_compose.py): Debian's docker-compose checks a
+# file against the Compose schema with `config`, without a Docker engine.
+apt_install docker-compose
+check docker-compose docker-compose version
 ls /boot/vmlinuz-* >/dev/null 2>&1 || { say "no kernel in /boot after installing linux-image-amd64"; exit 1; }
 # virtme-ng (boots the kernel with this machine's filesystem shared) comes with the dev extras.
 check virtme-ng "$top/.venv/bin/vng" --version

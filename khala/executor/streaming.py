@@ -5,6 +5,7 @@ with `stream_listen = "off"`."""
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 
 from khala.config import ExecutorSettings
@@ -13,6 +14,28 @@ from khala.streams.hub import StreamHub, TaskStream
 from khala.streams.registry import EndpointRegistration, registry_of
 
 log = logging.getLogger(__name__)
+
+
+WILDCARDS = {"0.0.0.0", "::", ""}
+
+
+ROUTE_PROBE = ("192.0.2.1", 9)  # TEST-NET-1: a UDP "connect" picks a route, sends nothing
+
+
+def advertised(listen: str) -> str:
+    """The address gateways can reach a HOST:PORT endpoint at: a wildcard host (every address
+    of this machine, as in a container) becomes this host's own address: the source address of
+    its default route (a container's address on its network), else what its name resolves to."""
+    host, _, port = listen.rpartition(":")
+    if host.strip("[]") not in WILDCARDS:
+        return listen
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(ROUTE_PROBE)
+            own = str(probe.getsockname()[0])
+    except OSError:  # no route out: the name's address
+        own = socket.gethostbyname(socket.gethostname())
+    return f"{own}:{port}"
 
 
 class Streams:
@@ -24,7 +47,7 @@ class Streams:
         self.hub = StreamHub(settings.stream_listen, settings.stream_buffer,
                              settings.stream_input, settings.stream_clients)
         self.hub.start()
-        address = settings.stream_advertise or self.hub.address
+        address = settings.stream_advertise or advertised(self.hub.address)
         log.info("executor %s: live output on %s", name, address)
         if registry_of(settings):
             self._registration = EndpointRegistration(settings, name, address)

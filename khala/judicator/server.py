@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -135,6 +136,7 @@ class JudicatorServer:
 
 def run(settings: JudicatorSettings) -> None:
     """Serve until SIGINT/SIGTERM."""
+    os.umask(0o077)  # what it creates (a SQLite store, its WAL) is for this user alone
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

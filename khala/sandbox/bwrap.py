@@ -27,7 +27,8 @@ from khala.errors import SandboxUnavailable
 from khala.model import Reason
 from khala.sandbox import workarea
 from khala.sandbox.base import MIB, Limits, RunSpec
-from khala.sandbox.cgroups import CgroupTree, RunCgroup, detect
+from khala.sandbox.cgroup_detect import detect
+from khala.sandbox.cgroups import CgroupTree, RunCgroup
 from khala.sandbox.core import DEFAULT_PATH, CoreSandbox, Process, Usage, apply_rlimits, rlimits
 from khala.sandbox.etc import make_etc
 from khala.sandbox.fstree import chown_tree, remove_tree
@@ -76,7 +77,8 @@ def sandbox_env(spec: RunSpec) -> dict[str, str]:
 
 
 def child_setup(procs_files: list[str], limits: Limits, uid: int, gid: int) -> Callable[[], None]:
-    """The preexec function: join the cgroup, set rlimits, drop to the sandbox user."""
+    """The preexec function: join the cgroup, set rlimits, drop to the sandbox user. What the
+    step creates is the sandbox user's alone (umask 077)."""
     pairs = rlimits(limits)
 
     def setup() -> None:
@@ -88,6 +90,7 @@ def child_setup(procs_files: list[str], limits: Limits, uid: int, gid: int) -> C
             finally:
                 os.close(fd)
         apply_rlimits(pairs)
+        os.umask(0o077)
         os.setgroups([])
         os.setgid(gid)
         os.setuid(uid)
@@ -179,13 +182,14 @@ class BwrapSandbox(CoreSandbox):
         remove_tree(self._etc)
 
     def prepare_workdir(self, workdir: str) -> None:
-        """Hand `workdir` (recursively, symlinks not followed) to the sandbox uid/gid."""
+        """Hand `workdir` (recursively, symlinks not followed) to the sandbox uid/gid, private
+        to it (0700: other local users cannot read a running task's files)."""
         if not traversable(workdir, self.uid):
             raise SandboxUnavailable(
                 f"uid {self.uid} cannot reach the work dir: every parent directory must be "
                 "searchable by others (mode o+x, e.g. 0711)")
         os.lchown(workdir, self.uid, self.gid)
-        os.chmod(workdir, 0o755)
+        os.chmod(workdir, 0o700)
         chown_tree(workdir, self.uid, self.gid)
 
     def open_workdir(self, workdir: str, size: int | None) -> None:

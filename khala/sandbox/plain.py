@@ -26,6 +26,7 @@ def rlimit_setter(limits: Limits) -> Callable[[], None]:
 
     def apply() -> None:
         apply_rlimits(pairs)
+        os.umask(0o077)  # what the step creates is this user's alone
         die_with_parent()
 
     return apply
