@@ -41,7 +41,8 @@ from khala.model import (
     Verdict,
     judged,
 )
-from khala.rules.limits import EXECUTE_CPU, EXECUTE_MEMORY, EXECUTE_OUTPUT
+from khala.rules.limits import EXECUTE_MEMORY, EXECUTE_OUTPUT
+from khala.rules.seconds import cpu_time, wall_time
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
 from khala.sandbox.fstree import remove_tree
 from khala.streams.hub import TaskStream
@@ -85,8 +86,9 @@ def case_limits(task: Task, case: Case, settings: ExecutorSettings) -> Limits:
     s = settings
     limits = execute_limits(task, settings)
     if case.timeout:
-        limits.wall_time = float(case.timeout)
-    limits.cpu_time = _clamp(case.cpu_limit, EXECUTE_CPU.largest(s), limits.cpu_time)
+        limits.wall_time = wall_time(case.timeout, s)
+    if case.cpu_limit:
+        limits.cpu_time = cpu_time(case.cpu_limit, s)
     limits.memory = _clamp(case.memory_limit, EXECUTE_MEMORY.largest(s), limits.memory)
     output = _clamp(case.output_limit, EXECUTE_OUTPUT.largest(s), limits.output)
     # As for any step (runner.py): the cap is at most result_limit, so a kept stream is whole.

@@ -87,7 +87,7 @@ def _register_errors(app: Flask) -> None:
         """Input refused while the request was parsed (the form): result 3 or 4, HTTP 200."""
         log.debug("%s %s refused: %s", request.method, request.path, exc)
         code = Code.TOO_LARGE if isinstance(exc, TooLarge) else Code.INVALID_INPUT
-        return answer(request.endpoint, code)
+        return answer(request.endpoint, code, str(exc))
 
     def on_http_error(exc: HTTPException) -> Response | HTTPException:
         if exc.code == 413 and request.path.startswith("/api/"):

@@ -102,7 +102,7 @@ class JobApi:
             task.compile = dataclasses.replace(task.compile)
             task.execute = dataclasses.replace(task.execute)
             tasks.append(task)
-        for outcome in self.tasks.submit(tasks) if tasks else []:
+        for outcome in self.tasks.submit(tasks, offered_only=False) if tasks else []:
             if outcome.code != Code.OK:
                 log.warning("job %s: a run was refused: %s", spec.name, outcome.detail)
 

@@ -19,6 +19,7 @@ from khala.discovery.base import Registration
 from khala.errors import InvalidInput, Locked, NotFound
 from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
+from khala.judicator.offered import check_offered
 from khala.judicator.rules import (
     REFRESH_SHARE,
     Touches,
@@ -84,6 +85,7 @@ class JudicatorService:
         """Store `task` as a new Pending task; returns its new id. Raises InvalidInput/TooLarge."""
         s = self.settings
         validate_task(task, s)
+        check_offered(task, self.tasks.live_languages)
         new = replace(task, id=model.new_id(), add_time=model.now(), report_time="")
         new.done, new.status, new.executor, new.result = False, Status.PENDING, None, None
         self.store.add(new)
@@ -176,7 +178,7 @@ class JudicatorService:
 
     def languages(self) -> list[Language]:
         """The language presets of the executors that reported within the expiry."""
-        return self.store.languages(model.time_before(self.settings.expiry))
+        return self.tasks.live_languages()
 
     def _apply_report(
         self, executor: str, finished: list[Task], running: list[TaskBrief],

@@ -38,6 +38,7 @@ from khala.model import (
 )
 from khala.rpc import judicator_thrift as T
 from khala.rpc import ops
+from khala.rules.seconds import from_wire, step_timeout_from_wire, wire_exact, wire_whole
 
 MAX_TEXT = 1 << 30  # default decompression bound of one call (the judicator passes its own)
 
@@ -145,8 +146,10 @@ def cases_to_thrift(cases: list[Case]) -> Any:
     if not cases:
         return None
     return [T.Case(input=pack(c.input), standard=pack(c.standard), weight=c.weight,
-                   timeout=c.timeout, cpu_limit=c.cpu_limit, memory_limit=c.memory_limit,
-                   output_limit=c.output_limit) for c in cases]
+                   timeout=wire_whole(c.timeout), cpu_limit=wire_whole(c.cpu_limit),
+                   memory_limit=c.memory_limit, output_limit=c.output_limit,
+                   timeout_exact=wire_exact(c.timeout),
+                   cpu_limit_exact=wire_exact(c.cpu_limit)) for c in cases]
 
 
 def compare_to_thrift(compare: Compare | None) -> Any:
@@ -161,7 +164,8 @@ def compare_to_thrift(compare: Compare | None) -> Any:
 
 def language_to_thrift(language: Language) -> Any:
     return T.Language(name=language.name, version=language.version,
-                      executors=language.executors)
+                      executors=language.executors,
+                      executor_names=list(language.executor_names) or None)
 
 
 def task_to_thrift(task: Task) -> Any:
@@ -172,18 +176,21 @@ def task_to_thrift(task: Task) -> Any:
         compile=T.Compile(
             source=c.source,
             command=pack(c.command),
-            timeout=c.timeout,
+            timeout=wire_whole(c.timeout),
             memory_limit=c.memory_limit,
             language=c.language or None,
+            timeout_exact=wire_exact(c.timeout),
         ),
         execute=T.Execute(
             input=pack(e.input),
             data=e.data,
             command=pack(e.command),
-            timeout=e.timeout,
+            timeout=wire_whole(e.timeout),
             standard=pack(e.standard),
             memory_limit=e.memory_limit,
-            cpu_limit=e.cpu_limit,
+            cpu_limit=wire_whole(e.cpu_limit),
+            timeout_exact=wire_exact(e.timeout),
+            cpu_limit_exact=wire_exact(e.cpu_limit),
             pids_limit=e.pids_limit,
             output_limit=e.output_limit,
             disk_limit=e.disk_limit,
@@ -314,8 +321,10 @@ def cases_from_thrift(cases: Any, text: Callable[[bytes | None], str] = unpack) 
         if c is None:
             raise InvalidInput("a test case is empty")
         found.append(Case(input=text(c.input), standard=text(c.standard),
-                          weight=c.weight if c.weight is not None else 1, timeout=c.timeout,
-                          cpu_limit=c.cpu_limit, memory_limit=c.memory_limit,
+                          weight=c.weight if c.weight is not None else 1,
+                          timeout=from_wire(c.timeout, c.timeout_exact),
+                          cpu_limit=from_wire(c.cpu_limit, c.cpu_limit_exact),
+                          memory_limit=c.memory_limit,
                           output_limit=c.output_limit))
     return found
 
@@ -340,7 +349,8 @@ def compare_from_thrift(compare: Any, text: Callable[[bytes | None], str] = unpa
 
 def language_from_thrift(language: Any) -> Language:
     return Language(name=language.name or "", version=language.version or "",
-                    executors=language.executors or 0)
+                    executors=language.executors or 0,
+                    executor_names=[n for n in language.executor_names or [] if n])
 
 
 def task_from_thrift(task: Any, max_text: int = MAX_TEXT) -> Task:
@@ -357,7 +367,7 @@ def task_from_thrift(task: Any, max_text: int = MAX_TEXT) -> Task:
         compile=Compile(
             source=_bytes(c.source),
             command=text(c.command),
-            timeout=c.timeout if c.timeout is not None else -1,
+            timeout=step_timeout_from_wire(c.timeout, c.timeout_exact),
             memory_limit=c.memory_limit,
             language=c.language or "",
         ),
@@ -365,10 +375,10 @@ def task_from_thrift(task: Any, max_text: int = MAX_TEXT) -> Task:
             input=text(e.input),
             data=_bytes(e.data),
             command=text(e.command),
-            timeout=e.timeout if e.timeout is not None else -1,
+            timeout=step_timeout_from_wire(e.timeout, e.timeout_exact),
             standard=text(e.standard),
             memory_limit=e.memory_limit,
-            cpu_limit=e.cpu_limit,
+            cpu_limit=from_wire(e.cpu_limit, e.cpu_limit_exact),
             pids_limit=e.pids_limit,
             output_limit=e.output_limit,
             disk_limit=e.disk_limit,

@@ -368,11 +368,11 @@ class MongoStore(MongoJobs, Store):
 
     @_unavailable
     def languages(self, since: str) -> list[Language]:
-        cursor = self._executors.find({"report_time": {"$gte": since}}, {"languages": 1})
+        docs = list(self._executors.find({"report_time": {"$gte": since}},
+                                          {"languages": 1, "hostname": 1}))
         return merge_languages(
             [[Language(str(x.get("name")), str(x.get("version"))) for x in d.get("languages") or []]
-             for d in cursor]
-        )
+             for d in docs], [str(d.get("hostname")) for d in docs])
 
     @_unavailable
     def remove_executors(self, before: str) -> list[str]:

@@ -292,9 +292,9 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
     def languages(self, since: str) -> list[Language]:
         with self._conn() as conn:
             rows = conn.execute(
-                "SELECT languages FROM executors WHERE report_time >= ?", (since,)
+                "SELECT hostname, languages FROM executors WHERE report_time >= ?", (since,)
             ).fetchall()
-        return merge_languages([languages_from_json(r[0]) for r in rows])
+        return merge_languages([languages_from_json(r[1]) for r in rows], [r[0] for r in rows])
 
     def executors(self, since: str) -> list[ExecutorInfo]:
         with self._conn() as conn:

@@ -58,9 +58,13 @@ class Judicator(Protocol):
     def executors(self) -> list[ExecutorInfo]: ...
 
 
-def answer(endpoint: str | None, code: int) -> Response:
-    """The JSON answer of `endpoint` with result `code` and its other keys null/empty."""
-    return jsonify({"result": int(code), **EMPTY_ANSWERS.get(endpoint or "", {})})
+def answer(endpoint: str | None, code: int, error: str = "") -> Response:
+    """The JSON answer of `endpoint` with result `code` and its other keys null/empty; a
+    refusal adds `error`, the reason naming the field (the seed's keys stay as they are)."""
+    body = {"result": int(code), **EMPTY_ANSWERS.get(endpoint or "", {})}
+    if error:
+        body["error"] = error
+    return jsonify(body)
 
 
 class Api:
@@ -87,22 +91,22 @@ class Api:
         try:
             task = forms.parse_task(request.form, files, s)
             task.user = auth.claim_user(task.user, "user" in request.form)
-        except TooLarge:
-            return answer("add", Code.TOO_LARGE)
+        except TooLarge as exc:
+            return answer("add", Code.TOO_LARGE, str(exc))
         except InvalidInput as exc:
             log.debug("rejected task: %s", exc)
-            return answer("add", Code.INVALID_INPUT)
+            return answer("add", Code.INVALID_INPUT, str(exc))
         try:
             task_id = self.client.add(task)
-        except (InvalidInput, NotFound) as exc:
-            return answer("add", exc.code)
+        except (InvalidInput, NotFound, TooLarge) as exc:
+            return answer("add", exc.code, str(exc))
         return jsonify({"result": int(Code.OK), "id": task_id or None})
 
     def cancel(self) -> Response:
         try:
             task_id = forms.parse_id(request.args.get("id"))
-        except InvalidInput:
-            return answer("cancel", Code.INVALID_INPUT)
+        except InvalidInput as exc:
+            return answer("cancel", Code.INVALID_INPUT, str(exc))
         try:
             self.client.cancel(task_id)
         except (InvalidInput, NotFound) as exc:
@@ -113,8 +117,8 @@ class Api:
         try:
             q = forms.parse_search(request.args)
             q.user = auth.list_user(q.user)
-        except InvalidInput:
-            return answer("search", Code.INVALID_INPUT)
+        except InvalidInput as exc:
+            return answer("search", Code.INVALID_INPUT, str(exc))
         try:
             pages, briefs = self.client.search(q)
         except (InvalidInput, NotFound) as exc:
@@ -137,10 +141,10 @@ class Api:
         try:
             task_id = forms.parse_id(args.get("id"))
             file_name = forms.parse_file(args.get("file"))
-        except InvalidInput:
+        except InvalidInput as exc:
             if args.get("file"):
                 return Response("not found\n", status=404, mimetype="text/plain")
-            return answer("get", Code.INVALID_INPUT)
+            return answer("get", Code.INVALID_INPUT, str(exc))
         if file_name is not None:
             return self._download(task_id, file_name)
         code, task = self._fetch(task_id)

@@ -19,6 +19,7 @@ from khala.errors import InvalidInput
 from khala.gateway import auth
 from khala.gateway.v2.errors import ApiError, error_item, error_response, validation_items
 from khala.gateway.v2.jobs import JobViews
+from khala.gateway.v2.sources import SourceViews
 from khala.gateway.v2.spec import ListQuery, wait_query
 from khala.model import (
     Code,
@@ -126,7 +127,7 @@ def choose_encoding(header: str) -> str | None:
     return best if weights.get(best, star) > 0 else None
 
 
-class V2Api(JobViews):
+class V2Api(JobViews, SourceViews):
     def __init__(self, settings: GatewaySettings, tasks: TaskCalls) -> None:
         self.settings = settings
         self.tasks = tasks
@@ -267,7 +268,8 @@ class V2Api(JobViews):
         if code != Code.OK:
             raise ApiError(_status(code), "the languages could not be read")
         return jsonify({"data": [{"name": x.name, "version": x.version,
-                                  "executors": x.executors} for x in found]})
+                                  "executors": x.executors, "offered_by": x.executor_names}
+                                 for x in found]})
 
     # ------------------------------------------------------------------ control
 

@@ -1,0 +1,84 @@
+"""API v2 routes a judge's front end needs besides the task itself: the files a task was
+given (`GET /api/v2/tasks/{id}/files/{part}`: its source or data, unpacked, so a page can show
+the source), the limits policy a task runs under (`GET /api/v2/limits`: the defaults of 0/none)
+and the live languages with the executors offering each. A mixin of V2Api (views.py)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import zipfile
+from typing import Any
+
+from flask import Response, jsonify
+
+from khala.config import GatewaySettings
+from khala.gateway.v2.errors import ApiError
+from khala.model import Code, Task
+
+MAX_FILES = 200  # files listed per part
+MAX_SHOWN = 256 * 1024  # bytes of each file's content sent; the rest is cut (`cut`: true)
+
+
+def unpack_files(archive: bytes) -> list[dict[str, Any]]:
+    """The files of a task's zip, for showing: path, size, text content (or base64 for a file
+    that is not UTF-8), cut to MAX_SHOWN bytes. The zip passed the policy at submit; reading is
+    still bounded per file and in count."""
+    if not archive:
+        return []
+    try:
+        zipped = zipfile.ZipFile(io.BytesIO(archive))
+        infos = [i for i in zipped.infolist() if not i.is_dir()][:MAX_FILES]
+        files = []
+        for info in infos:
+            with zipped.open(info) as fh:
+                data = fh.read(MAX_SHOWN + 1)
+            files.append(_file(info.filename, info.file_size, data))
+        return files
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+        raise ApiError(422, f"the task's archive cannot be read: {exc}") from exc
+
+
+def _file(path: str, size: int, data: bytes) -> dict[str, Any]:
+    cut = len(data) > MAX_SHOWN
+    data = data[:MAX_SHOWN]
+    try:
+        content, encoding = data.decode("utf-8"), "text"
+    except UnicodeDecodeError:
+        content, encoding = base64.b64encode(data).decode(), "base64"
+    return {"path": path, "size": size, "content": content, "encoding": encoding, "cut": cut}
+
+
+def limits_of(settings: GatewaySettings) -> dict[str, Any]:
+    """The limits policy as a client needs it to fill a form (khala/rules/seconds.py)."""
+    s = settings
+    return {"default_timeout": s.default_timeout, "max_timeout": s.max_timeout,
+            "default_cpu_limit": s.default_cpu_limit, "max_cpu_limit": s.max_cpu_limit,
+            "max_memory_limit": s.max_memory_limit, "max_output_limit": s.max_output_limit,
+            "max_cases": s.max_cases, "max_task_size": s.max_task_size}
+
+
+class SourceViews:
+    """The views; V2Api gives `settings` and `tasks`."""
+
+    settings: GatewaySettings
+    tasks: Any
+
+    def files(self, id: str, part: str) -> Response:  # noqa: A002 - route name
+        if part not in ("compile", "execute"):
+            raise ApiError(404, "files are compile (the source) or execute (the data)")
+        code, task = self.tasks.find(id)
+        if task is None:
+            raise ApiError(404 if code == Code.NOT_EXIST else 503,
+                           f"no task {id!r}" if code == Code.NOT_EXIST
+                           else "the task could not be read")
+        archive = _archive(task, part)
+        return jsonify({"data": {"id": task.key or task.id, "part": part,
+                                 "files": unpack_files(archive)}})
+
+    def limits(self) -> Response:
+        return jsonify({"data": limits_of(self.settings)})
+
+
+def _archive(task: Task, part: str) -> bytes:
+    return task.compile.source if part == "compile" else task.execute.data
