@@ -35,8 +35,8 @@ ADMIN = frozenset({"admin"})
 #: Roles allowed per endpoint. Endpoints not listed are open (docs, pages, liveness).
 V2_POLICY: dict[str, frozenset[str]] = {
     "v2_create": WRITE, "v2_create_with_id": WRITE, "v2_batch": WRITE,
-    "v2_list": ALL, "v2_get": ALL, "v2_output": ALL, "v2_files": ALL, "v2_events": ALL,
-    "v2_languages": ALL, "v2_limits": ALL,
+    "v2_list": ALL, "v2_get": ALL, "v2_output": ALL, "v2_files": ALL, "v2_cases": ALL,
+    "v2_events": ALL, "v2_languages": ALL, "v2_limits": ALL,
     "v2_cancel": WRITE, "v2_signal": WRITE, "v2_delete": WRITE,
     "v2_executors": WATCH, "v2_executor": WATCH, "metrics": WATCH,
     # Jobs (docs/jobs.md) run tasks for any user, on schedules: admin keys only write them.
@@ -51,9 +51,8 @@ SEED_POLICY: dict[str, frozenset[str]] = {
     "meproc": ADMIN,  # Meproc's /proc routes (process control), a compatibility API too
 }
 #: Endpoints whose task (path `id`, or query `id` on the seed API) a submit key must own.
-OWNED = frozenset({"v2_get", "v2_output", "v2_files", "v2_events", "v2_cancel", "v2_signal",
-                   "v2_delete",
-                   "get", "cancel"})
+OWNED = frozenset({"v2_get", "v2_output", "v2_files", "v2_cases", "v2_events", "v2_cancel",
+                   "v2_signal", "v2_delete", "get", "cancel"})
 
 
 @dataclass(frozen=True)

@@ -122,5 +122,11 @@ def validate_task(task: Task, policy: LimitSettings) -> None:
     size = task_size(task)
     if size > policy.max_task_size:
         raise TooLarge(f"task is {size} bytes, more than the limit of {policy.max_task_size}")
-    check_zip(task.compile.source, policy.zip_max_bytes, policy.zip_max_files)
-    check_zip(task.execute.data, policy.zip_max_bytes, policy.zip_max_files)
+    for field, archive in (("compile_source", task.compile.source),
+                           ("execute_data", task.execute.data)):
+        try:
+            check_zip(archive, policy.zip_max_bytes, policy.zip_max_files)
+        except TooLarge as exc:
+            raise TooLarge(f"{field}: {exc}") from exc
+        except InvalidInput as exc:
+            raise InvalidInput(f"{field}: {exc}") from exc

@@ -304,6 +304,7 @@ class LanguageOut(BaseModel):
     name: str = Field(examples=["cpp"])
     version: str = Field(description="version strings seen on executors, joined by ' | '")
     executors: int = Field(description="live executors that have it")
+    source_file: str = Field("", description="the program's file name (main.c, Main.java…)")
     offered_by: list[str] = Field(default_factory=list,
                                   description="their names (a task naming a language none "
                                   "offers is refused, 422)")
@@ -322,6 +323,17 @@ class FilesOut(BaseModel):
     id: str
     part: Literal["compile", "execute"]
     files: list[FileOut]
+
+
+class CaseAsked(BaseModel):
+    input: str
+    standard: str
+    weight: int
+    cut: bool = Field(description="input or standard holds only the first 256 KiB")
+
+
+class CaseList(BaseModel):
+    data: list[CaseAsked]
 
 
 class FilesEnvelope(BaseModel):

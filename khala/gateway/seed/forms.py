@@ -94,7 +94,10 @@ def archive_field(form: Mapping[str, str], files: Mapping[str, bytes], prefix: s
         if content:
             raise InvalidInput(f"{prefix}_str needs a {prefix}_name")
         return b""
-    return make_zip(name, content)
+    try:
+        return make_zip(name, content)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{prefix}_name: {exc}") from exc
 
 
 def parse_task(form: Mapping[str, str], files: Mapping[str, bytes], policy: LimitSettings) -> Task:

@@ -1,6 +1,7 @@
 """API v2 routes a judge's front end needs besides the task itself: the files a task was
 given (`GET /api/v2/tasks/{id}/files/{part}`: its source or data, unpacked, so a page can show
-the source), the limits policy a task runs under (`GET /api/v2/limits`: the defaults of 0/none)
+the source), its test cases (`GET /api/v2/tasks/{id}/cases`: to show a failed case's
+difference), the limits policy a task runs under (`GET /api/v2/limits`: the defaults of 0/none)
 and the live languages with the executors offering each. A mixin of V2Api (views.py)."""
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from flask import Response, jsonify
 
 from khala.config import GatewaySettings
 from khala.gateway.v2.errors import ApiError
-from khala.model import Code, Task
+from khala.judging.presets import PRESETS
+from khala.model import Case, Code, Language, Task
 
 MAX_FILES = 200  # files listed per part
 MAX_SHOWN = 256 * 1024  # bytes of each file's content sent; the rest is cut (`cut`: true)
@@ -49,6 +51,15 @@ def _file(path: str, size: int, data: bytes) -> dict[str, Any]:
     return {"path": path, "size": size, "content": content, "encoding": encoding, "cut": cut}
 
 
+def language_out(language: Language) -> dict[str, Any]:
+    """A live language as GET /api/v2/languages lists it."""
+    preset = PRESETS.get(language.name)
+    return {"name": language.name, "version": language.version,
+            "executors": language.executors,
+            "source_file": preset.source if preset is not None else "",
+            "offered_by": language.executor_names}
+
+
 def limits_of(settings: GatewaySettings) -> dict[str, Any]:
     """The limits policy as a client needs it to fill a form (khala/rules/seconds.py)."""
     s = settings
@@ -67,14 +78,30 @@ class SourceViews:
     def files(self, id: str, part: str) -> Response:  # noqa: A002 - route name
         if part not in ("compile", "execute"):
             raise ApiError(404, "files are compile (the source) or execute (the data)")
+        task = self._task(id)
+        archive = _archive(task, part)
+        return jsonify({"data": {"id": task.key or task.id, "part": part,
+                                 "files": unpack_files(archive)}})
+
+    def cases(self, id: str) -> Response:  # noqa: A002 - route name
+        """The task's test cases as asked (input, expected output, weight), texts cut to
+        MAX_SHOWN characters: what a page needs to show a failed case's difference. A task
+        without cases has one: its input and standard."""
+        task = self._task(id)
+        e = task.execute
+        cases = e.cases or [Case(input=e.input, standard=e.standard)]
+        return jsonify({"data": [
+            {"input": c.input[:MAX_SHOWN], "standard": c.standard[:MAX_SHOWN],
+             "weight": c.weight, "cut": max(len(c.input), len(c.standard)) > MAX_SHOWN}
+            for c in cases]})
+
+    def _task(self, id: str) -> Task:  # noqa: A002
         code, task = self.tasks.find(id)
         if task is None:
             raise ApiError(404 if code == Code.NOT_EXIST else 503,
                            f"no task {id!r}" if code == Code.NOT_EXIST
                            else "the task could not be read")
-        archive = _archive(task, part)
-        return jsonify({"data": {"id": task.key or task.id, "part": part,
-                                 "files": unpack_files(archive)}})
+        return task
 
     def limits(self) -> Response:
         return jsonify({"data": limits_of(self.settings)})

@@ -19,7 +19,7 @@ from khala.errors import InvalidInput
 from khala.gateway import auth
 from khala.gateway.v2.errors import ApiError, error_item, error_response, validation_items
 from khala.gateway.v2.jobs import JobViews
-from khala.gateway.v2.sources import SourceViews
+from khala.gateway.v2.sources import SourceViews, language_out
 from khala.gateway.v2.spec import ListQuery, wait_query
 from khala.model import (
     Code,
@@ -267,9 +267,7 @@ class V2Api(JobViews, SourceViews):
         code, found = self.tasks.language_list()
         if code != Code.OK:
             raise ApiError(_status(code), "the languages could not be read")
-        return jsonify({"data": [{"name": x.name, "version": x.version,
-                                  "executors": x.executors, "offered_by": x.executor_names}
-                                 for x in found]})
+        return jsonify({"data": [language_out(x) for x in found]})
 
     # ------------------------------------------------------------------ control
 
