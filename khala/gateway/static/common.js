@@ -152,3 +152,121 @@ export function poll(step, ms, maxFailures = 30) {
     },
   };
 }
+
+// ----------------------------------------------------------------------------- API v2 (judging)
+
+// A task reference of API v2: a client id ([A-Za-z0-9._-]{1,64}) or a seed id. Only such a
+// reference is ever put into a URL, and those characters need no escaping.
+const REF_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function isRef(text) {
+  return typeof text === "string" && REF_RE.test(text) && text !== "." && text !== "..";
+}
+
+export function refLink(ref) {
+  if (!isRef(ref)) return el("span", { class: "mono", text: ref });
+  return el("a", { class: "mono", href: `/tasks/${ref}`, text: ref });
+}
+
+// An API v2 call: { status, body } (body null when empty or not JSON); throws on a network
+// failure only.
+export async function v2(path, options = {}) {
+  const init = { cache: "no-store", headers: { Accept: "application/json" }, ...options };
+  if (options.json !== undefined) {
+    init.method = init.method || "POST";
+    init.body = JSON.stringify(options.json);
+    init.headers = { ...init.headers, "Content-Type": "application/json" };
+    delete init.json;
+  }
+  const response = await fetch(path, init);
+  let body = null;
+  try {
+    body = await response.json();
+  } catch (error) {
+    body = null;
+  }
+  return { status: response.status, body };
+}
+
+// The errors of a v2 answer as one sentence.
+export function v2Error(answer) {
+  const errors = answer.body && Array.isArray(answer.body.errors) ? answer.body.errors : [];
+  const text = errors.map((e) => String(e.detail || e.title || "")).filter(Boolean).join("; ");
+  return text || `the gateway answered HTTP ${answer.status}`;
+}
+
+export const VERDICTS = {
+  accepted: { text: "Accepted", cls: "success", mark: "✓" },
+  wrong_answer: { text: "Wrong answer", cls: "failed", mark: "✗" },
+  time_limit: { text: "Time limit exceeded", cls: "failed", mark: "⏱" },
+  memory_limit: { text: "Memory limit exceeded", cls: "failed", mark: "✗" },
+  output_limit: { text: "Output limit exceeded", cls: "failed", mark: "✗" },
+  runtime_error: { text: "Runtime error", cls: "failed", mark: "✗" },
+  compile_error: { text: "Compile error", cls: "failed", mark: "✗" },
+  internal_error: { text: "Internal error", cls: "error", mark: "!" },
+  skipped: { text: "Skipped", cls: "pending", mark: "–" },
+};
+
+export const STATUS_NAMES = ["pending", "compiling", "compile_failed", "running", "run_failed",
+  "success", "retrying", "cancelled", "unknown_error"];
+
+// The first case that failed (1-based), or 0.
+export function failedCase(judgement) {
+  const cases = (judgement && judgement.cases) || [];
+  const index = cases.findIndex((c) => c.verdict !== "accepted" && c.verdict !== "skipped");
+  return index + 1;
+}
+
+// How a task came out, in words and colour: { text, cls, mark, verdict }.
+export function outcome(task) {
+  const judgement = task.result && task.result.judgement;
+  if (task.done && judgement) {
+    const v = VERDICTS[judgement.verdict] || VERDICTS.internal_error;
+    const n = failedCase(judgement);
+    const perCase = !["accepted", "compile_error", "internal_error", "skipped"].includes(
+      judgement.verdict);
+    return { ...v, text: perCase && n ? `${v.text} on case ${n}` : v.text,
+      verdict: judgement.verdict };
+  }
+  const s = STATUS[task.status_code] || { name: task.status, cls: "error", mark: "?" };
+  return { text: s.name, cls: s.cls, mark: s.mark, verdict: null };
+}
+
+export function outcomeBadge(task, big = false) {
+  const o = outcome(task);
+  return el("span", { class: `status status-${o.cls}${big ? " big" : ""}`,
+    "data-status": task.status_code, "data-verdict": o.verdict || "" },
+  el("span", { class: "mark", "aria-hidden": "true", text: o.mark }), ` ${o.text}`);
+}
+
+export function fmtSeconds(value) {
+  if (value === null || value === undefined) return "—";
+  const n = Number(value);
+  return n < 10 ? `${n.toFixed(3)} s` : `${n.toFixed(1)} s`;
+}
+
+export function fmtBytes(value) {
+  if (value === null || value === undefined) return "—";
+  const n = Number(value);
+  if (n >= 1048576) return `${(n / 1048576).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(0)} KiB`;
+  return `${n} B`;
+}
+
+// Time (the slowest case's CPU time, else the execute step's) and memory (the peak) of a task.
+export function usage(task) {
+  const r = task.result || {};
+  const cases = (r.judgement && r.judgement.cases) || [];
+  if (cases.length) {
+    const ran = cases.filter((c) => c.verdict !== "skipped");
+    return { time: ran.length ? Math.max(...ran.map((c) => c.time)) : null,
+      memory: ran.length ? Math.max(...ran.map((c) => c.memory)) : null };
+  }
+  const step = r.execute;
+  if (!step) return { time: null, memory: null };
+  return { time: step.rusage.cpu_time, memory: step.rusage.maxrss };
+}
+
+export function languageOf(task) {
+  return task.compile.language || "";
+}
