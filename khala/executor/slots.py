@@ -5,7 +5,10 @@ SPARE_SECONDS as a spare: the next task started is handed to it instead of a new
 A slot thread never dies of an exception: whatever escapes the task runner ends the task as
 Unknown error with the exception in its compile error, the result goes to the outbox and the
 slot is freed. A task the judicator took back, or that a stop killed, is "dropped": it is no
-longer reported as executing (so the judicator requeues it) and its result is discarded.
+longer reported as executing (so the judicator requeues it). The result of a run the judicator
+stopped still goes to the outbox: a cancelled task keeps the output it had (the judicator
+records it only for a Cancelled task this executor ran, and drops it otherwise); a stop's kill
+discards it (its tasks are requeued and run again).
 
 A task assigned while no slot is free (the executor asked for tasks ahead of its slots, the
 `ahead` setting, or a judged task borrowed the slot a report offered) waits in a local queue,
@@ -40,7 +43,8 @@ class Slot:
     task_id: str
     status: Status = Status.COMPILING
     cancel: threading.Event = field(default_factory=threading.Event)
-    dropped: bool = False  # taken back or killed: not reported, result discarded
+    dropped: bool = False  # taken back or killed: not reported as executing
+    hand_in: bool = False  # dropped, yet its result is handed in (a cancel: output so far)
     thread: threading.Thread | None = None
     signals: SignalBox = field(default_factory=SignalBox)  # API v2 signals for its step
     # What it runs, kept while it waits in the queue (None once it started: `task` None with an
@@ -189,8 +193,9 @@ class Slots:
                 if self._outbox.get(task.id) is task:
                     del self._outbox[task.id]
 
-    def drop(self, task_ids: list[str]) -> bool:
-        """Stop these tasks and discard their results. True if any of them was running."""
+    def drop(self, task_ids: list[str], hand_in: bool = True) -> bool:
+        """Stop these tasks; their results are handed in when `hand_in` (what a stopped run
+        had), else discarded. True if any of them was running."""
         hit = False
         with self._lock:
             for task_id in task_ids:
@@ -202,6 +207,7 @@ class Slots:
                 if slot is not None and not slot.dropped:
                     log.info("task %s taken back; stopping it", task_id)
                     slot.dropped = True
+                    slot.hand_in = hand_in
                     slot.cancel.set()
                     hit = True
         return hit
@@ -224,7 +230,7 @@ class Slots:
         with self._lock:
             self._closed = True
             ids = [i for i, s in self._running.items() if not s.dropped] + list(self._queue)
-        self.drop(ids)
+        self.drop(ids, hand_in=False)
         return ids
 
     def close(self) -> list[str]:
@@ -326,7 +332,7 @@ class Slots:
         with self._lock:
             self._running.pop(slot.task_id, None)
             self._emptied.notify_all()
-            if not slot.dropped:
+            if not slot.dropped or slot.hand_in:
                 self._sending.discard(slot.task_id)
                 self._outbox[slot.task_id] = Task(
                     id=slot.task_id, done=True, status=final, executor=self.executor, result=result

@@ -240,6 +240,11 @@ class JudicatorService:
             status, result = final_status(task.status), task.result or Result()
             written = self._unless_locked(self.store.finish, task.id, executor, status, result,
                                           now)
+            if written is False:  # not held: a cancelled task keeps its stopped run's output
+                written = self._unless_locked(self.store.keep, task.id, executor, result)
+                if written:
+                    log.info("cancelled task %s keeps its output so far", task.id)
+                    continue
             if written:
                 recorded.append(task.id)
             elif written is None:

@@ -292,6 +292,17 @@ class MongoStore(MongoJobs, Store):
         def bound(result: Result) -> Bound:
             return lifecycle.FINISH.bind(executor=executor, status=status, result=result, now=now)
 
+        return self._record(task_id, result, bound)
+
+    @_unavailable
+    def keep(self, task_id: str, executor: str, result: Result) -> bool:
+        def bound(result: Result) -> Bound:
+            return lifecycle.KEEP.bind(executor=executor, result=result)
+
+        return self._record(task_id, result, bound)
+
+    def _record(self, task_id: str, result: Result, bound: Callable[[Result], Bound]) -> bool:
+        """Write a result with `bound`; one too large for the document is cut to fit."""
         try:
             return self._update(task_id, bound(result))
         except (DocumentTooLarge, OperationFailure) as exc:

@@ -245,6 +245,9 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
         change = lifecycle.FINISH.bind(executor=executor, status=status, result=result, now=now)
         return self._change(task_id, change)
 
+    def keep(self, task_id: str, executor: str, result: Result) -> bool:
+        return self._change(task_id, lifecycle.KEEP.bind(executor=executor, result=result))
+
     def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool:
         change = lifecycle.PROGRESS.bind(executor=executor, status=status, now=now)
         return self._change(task_id, change)

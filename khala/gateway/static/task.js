@@ -147,9 +147,26 @@ async function renderSource(task) {
   document.getElementById("source-section").hidden = false;
 }
 
+// A task cancelled while it ran gets the output it had moments later (its executor hands the
+// stopped run in): the page looks again a few times.
+function awaitKeptOutput(task, tries = 10) {
+  if (task.status !== "cancelled" || task.result || !task.executor || tries === 0) return;
+  setTimeout(async () => {
+    const answer = await v2(`/api/v2/tasks/${ref}`);
+    if (answer.status !== 200) return;
+    if (answer.body.data.result) {
+      renderDetails(answer.body.data);
+      await renderOutputs(answer.body.data);
+    } else {
+      awaitKeptOutput(answer.body.data, tries - 1);
+    }
+  }, 1000);
+}
+
 async function showFinal(task) {
   if (finalShown) return;
   finalShown = true;
+  awaitKeptOutput(task);
   if (stream) stream.close();
   if (pollTimer) clearTimeout(pollTimer);
   live.hidden = true; // one output box: the recorded outputs below replace the live one

@@ -336,3 +336,26 @@ def test_submit_page_reachable_by_keyboard(cluster: Any, open_page: Any) -> None
     for wanted in ("language", "source", "case-1-input", "case-1-output", "add-case",
                    "time-limit", "memory-limit", "user"):
         assert wanted in reached, reached
+
+
+def test_a_cancelled_task_keeps_its_output(cluster: Any, open_page: Any) -> None:
+    body = {"user": new_user(), "compile": {"command": "true"},
+            "execute": {"command": "echo first; echo err >&2; sleep 1000", "timeout": 600}}
+    task_id = submit_v2(cluster.gateway_url, body)
+    watched = open_page()
+    page = watched.page
+    watched.goto(f"{cluster.gateway_url}/tasks/{task_id}")
+    page.locator("#live-output").filter(has_text="first").wait_for()  # it ran that far
+    page.get_by_role("button", name="Cancel task").click()
+    page.wait_for_selector("#verdict [data-status='7']")
+    # the output it had comes from its executor moments later, and the page shows it
+    page.locator("pre[data-stream='execute.stdout']").wait_for()
+    assert page.locator("pre[data-stream='execute.stdout']").text_content() == "first\n"
+    assert page.locator("pre[data-stream='execute.stderr']").text_content() == "err\n"
+    task = wait_v2(cluster.gateway_url, task_id)
+    assert task["status"] == "cancelled"
+    assert task["result"]["execute"]["reason"] == "cancelled", task["result"]
+    seed = requests.get(f"{cluster.gateway_url}/api/task", params={"id": task_id},
+                        timeout=TIMEOUT).json()["task"]
+    assert seed["status"] == 7 and seed["result"]["execute_output"] == "first\n"
+    assert watched.problems() == []
