@@ -57,7 +57,7 @@ function renderDetails(task) {
   fact(dl, "Id", el("span", { class: "mono", text: task.id }));
   if (task.seed_id !== task.id) fact(dl, "Seed id", el("span", { class: "mono", text: task.seed_id }));
   fact(dl, "User", String(task.user));
-  fact(dl, "Status", task.status.replace("_", " "));
+  fact(dl, "Run status", task.status.replace("_", " "));
   fact(dl, "Added", el("time", { datetime: task.add_time, title: task.add_time, text: fmtTime(task.add_time) }));
   fact(dl, "Executor", task.executor || "—");
   const judgement = task.result && task.result.judgement;

@@ -167,7 +167,9 @@ def test_advanced_commands_and_a_refusal_with_its_reason(cluster: Any, open_page
         "(UNPROCESSABLE ENTITY)"]
 
 
-def test_running_task_shows_live_output_above_the_fold(cluster: Any, open_page: Any) -> None:
+def test_running_task_shows_live_output_above_the_fold(
+    cluster: Any, open_page: Any, screenshot_dir: Path
+) -> None:
     body = {"user": new_user(), "compile": {"command": "true"},
             "execute": {"command": "for i in $(seq 1 40); do echo line $i; sleep 0.1; done",
                         "timeout": 60}}
@@ -179,6 +181,7 @@ def test_running_task_shows_live_output_above_the_fold(cluster: Any, open_page: 
     live.filter(has_text="line 3").wait_for()
     box = live.bounding_box()
     assert box is not None and box["y"] + 40 < 800, box  # its first lines are on the first screen
+    page.screenshot(path=str(screenshot_dir / "task-live-1280.png"))
     assert page.locator("#verdict").inner_text().strip() in ("⟳ Running", "⟳ Compiling")
     page.wait_for_selector("#verdict [data-status='5']", timeout=60_000)
     # At the end one output box: the recorded output replaces the live one.
