@@ -17,6 +17,7 @@ from khala.config import GatewaySettings
 from khala.gateway.v2.errors import ApiError
 from khala.judging.presets import PRESETS
 from khala.model import Case, Code, Language, Task
+from khala.taskjson.models import CaseList, FilesEnvelope, LimitsEnvelope
 
 MAX_FILES = 200  # files listed per part
 MAX_SHOWN = 256 * 1024  # bytes of each file's content sent; the rest is cut (`cut`: true)
@@ -105,6 +106,24 @@ class SourceViews:
 
     def limits(self) -> Response:
         return jsonify({"data": limits_of(self.settings)})
+
+
+def source_routes(route: Any, error: Any, ref: dict[str, Any]) -> list[Any]:
+    """The routes of these views, for the route table of spec.py (`route`: its Route)."""
+    part = {"type": "string", "enum": ["compile", "execute"]}
+    return [
+        route("get", "/api/v2/tasks/{id}/files/{part}", "files",
+              "The files a task was given (compile: its source; execute: its data), unpacked",
+              path_params={**ref, "part": part},
+              responses={200: (FilesEnvelope, "the files"), 404: (error, "no such task")}),
+        route("get", "/api/v2/tasks/{id}/cases", "cases",
+              "A task's test cases as asked (input, expected output, weight; texts cut)",
+              path_params=ref, responses={200: (CaseList, "the cases"),
+                                          404: (error, "no such task")}),
+        route("get", "/api/v2/limits", "limits",
+              "The limits policy: defaults of a task asking 0/none, and the maxima",
+              responses={200: (LimitsEnvelope, "the policy")}),
+    ]
 
 
 def _archive(task: Task, part: str) -> bytes:

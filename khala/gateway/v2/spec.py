@@ -14,18 +14,16 @@ from pydantic.json_schema import models_json_schema
 
 from khala import __version__
 from khala.gateway.v2.jobs import job_routes
+from khala.gateway.v2.sources import source_routes
 from khala.taskjson.models import (
     ID_PATTERN,
     Accepted,
     BatchEnvelope,
     BatchIn,
-    CaseList,
     ErrorEnvelope,
     ExecutorEnvelope,
     ExecutorList,
-    FilesEnvelope,
     LanguageList,
-    LimitsEnvelope,
     StatusName,
     TaskEnvelope,
     TaskIn,
@@ -119,17 +117,6 @@ def routes(max_wait: float) -> list[Route]:
         Route("get", "/api/v2/languages", "languages",
               "Language presets of live executors, with versions (docs/judging.md)",
               responses={200: (LanguageList, "the presets, by name")}),
-        Route("get", "/api/v2/tasks/{id}/files/{part}", "files",
-              "The files a task was given (compile: its source; execute: its data), unpacked",
-              path_params={**ID, "part": {"type": "string", "enum": ["compile", "execute"]}},
-              responses={200: (FilesEnvelope, "the files"), 404: (e, "no such task")}),
-        Route("get", "/api/v2/tasks/{id}/cases", "cases",
-              "A task's test cases as asked (input, expected output, weight; texts cut)",
-              path_params=ID, responses={200: (CaseList, "the cases"),
-                                         404: (e, "no such task")}),
-        Route("get", "/api/v2/limits", "limits",
-              "The limits policy: defaults of a task asking 0/none, and the maxima",
-              responses={200: (LimitsEnvelope, "the policy")}),
         Route("get", "/api/v2/executors", "executors",
               "Live executors with their statistics (slots, running tasks' usage, host)",
               responses={200: (ExecutorList, "the executors")}),
@@ -140,6 +127,7 @@ def routes(max_wait: float) -> list[Route]:
         Route("post", "/api/v2/batches", "batch", "Submit up to 1000 tasks at once",
               body=BatchIn, responses={200: (BatchEnvelope, "one outcome per task, in order"),
                                        413: (e, "too large"), 422: (e, "invalid batch")}),
+        *source_routes(Route, e, ID),
         *job_routes(Route, e),
     ]
 
