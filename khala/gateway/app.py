@@ -91,9 +91,11 @@ def _register_errors(app: Flask) -> None:
 
     def on_http_error(exc: HTTPException) -> Response | HTTPException:
         if exc.code == 413 and request.path.startswith("/api/"):
-            return answer(request.endpoint or "add", Code.TOO_LARGE)
+            return answer(request.endpoint or "add", Code.TOO_LARGE,
+                          "the request is larger than the gateway takes (max_task_size)")
         if _is_json_endpoint() and exc.code is not None and 400 <= exc.code < 500:
-            return answer(request.endpoint, Code.INVALID_INPUT)  # e.g. a malformed body
+            return answer(request.endpoint, Code.INVALID_INPUT,  # e.g. a malformed body
+                          f"malformed request: {exc.description or exc.name}")
         shape = _error_shape(app, request.path)
         if shape is None or exc.code is None:
             return exc
