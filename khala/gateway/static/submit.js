@@ -161,9 +161,8 @@ document.getElementById("source-file").addEventListener("change", async (event) 
   const file = event.target.files[0];
   if (!file) return;
   source.value = await file.text();
-  if (mode() === "advanced" || !fileNameTouched) {
-    if (mode() === "advanced") fileName.value = file.name;
-  }
+  // A judged program keeps its language's file name; a command task takes the file's own.
+  if (mode() === "advanced" && !fileNameTouched) fileName.value = file.name;
 });
 
 document.getElementById("cases-zip").addEventListener("change", async (event) => {
