@@ -14,6 +14,9 @@ from enum import IntEnum, StrEnum
 from bson import ObjectId
 
 INT_MAX = 2147483647
+#: The range of a task's priority (higher is dispatched first; absent = 0): the HTTP models and
+#: the Thrift conversion both read it.
+PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
 ID_RE = re.compile(r"\A[0-9a-f]{24}\Z")  # \Z: "$" would accept a trailing newline
 TIME_FORMAT = "%04Y-%m-%dT%H:%M:%S.%f"  # years zero-padded: times compare as strings
 
@@ -400,6 +403,10 @@ KEY_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
 def valid_key(value: object) -> bool:
     """A client-chosen task id (API v2): 1..64 of A-Z a-z 0-9 . _ -"""
     return isinstance(value, str) and KEY_RE.match(value) is not None
+
+
+#: The most tasks one page of the task list holds (API v2 and the judicator both read it).
+MAX_PAGE = 1000
 
 
 @dataclass

@@ -89,7 +89,7 @@ def _dispatch(command: str, settings: Any) -> int:
         from khala.metrics.gateway import prepare_multiprocess
 
         prepare_multiprocess()  # before prometheus_client is imported: workers add up
-        from khala.gateway.serve.server import run as run_gateway
+        from khala.gateway import run as run_gateway
 
         run_gateway(settings)
         return 0

@@ -7,6 +7,9 @@ the route does not allow → 403. A `submit` key acts as its user only: it submi
 "not found" to it (404: no existence leak). `seed_requires_keys` applies the same to the seed
 API. The keys file is re-read when it changes (checked on each request: an added or revoked key
 counts from the next request).
+
+This module decides and raises, never renders: KeyRefused (401/403) or NotFound (a task the key
+may not see), answered by each surface in its own shape (seed, v2, live, Meproc, the app).
 """
 
 from __future__ import annotations
@@ -17,12 +20,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, g, request
 
 from khala.config import GatewaySettings, parse_hostport
+from khala.errors import InvalidInput, KhalaError, NotFound
 from khala.gateway.keys import PREFIX, KeyEntry, digest, load_keys
-from khala.gateway.v2.errors import ApiError, error_item, error_response
-from khala.model import Code
 from khala.rpc.auth import is_loopback
 
 log = logging.getLogger(__name__)
@@ -32,27 +34,41 @@ WRITE = frozenset({"admin", "submit"})
 WATCH = frozenset({"admin", "read"})
 ADMIN = frozenset({"admin"})
 
-#: Roles allowed per endpoint. Endpoints not listed are open (docs, pages, liveness).
+#: Roles allowed per endpoint (blueprint.view). Endpoints not listed are open (docs, pages,
+#: liveness), except those of API v2's blueprints ("v2", "live"): admins only.
 V2_POLICY: dict[str, frozenset[str]] = {
-    "v2_create": WRITE, "v2_create_with_id": WRITE, "v2_batch": WRITE,
-    "v2_list": ALL, "v2_get": ALL, "v2_output": ALL, "v2_files": ALL, "v2_cases": ALL,
-    "v2_events": ALL, "v2_languages": ALL, "v2_limits": ALL,
-    "v2_cancel": WRITE, "v2_signal": WRITE, "v2_delete": WRITE,
-    "v2_executors": WATCH, "v2_executor": WATCH, "metrics": WATCH,
+    "v2.create": WRITE, "v2.create_with_id": WRITE, "v2.batch": WRITE,
+    "v2.list": ALL, "v2.get": ALL, "v2.output": ALL, "v2.files": ALL, "v2.cases": ALL,
+    "v2.languages": ALL, "v2.limits": ALL, "live.events": ALL,
+    "v2.cancel": WRITE, "v2.signal": WRITE, "v2.delete": WRITE,
+    "v2.executors": WATCH, "v2.executor": WATCH, "metrics": WATCH,
     # Jobs (docs/jobs.md) run tasks for any user, on schedules: admin keys only write them.
-    "v2_job_create": ADMIN, "v2_job_restart": ADMIN, "v2_job_delete": ADMIN,
-    "v2_job_list": WATCH, "v2_job_get": WATCH,
+    "v2.job_create": ADMIN, "v2.job_restart": ADMIN, "v2.job_delete": ADMIN,
+    "v2.job_list": WATCH, "v2.job_get": WATCH,
 }
-#: Open v2 endpoints (the documentation); any other v2 endpoint not in V2_POLICY needs admin.
-V2_OPEN = frozenset({"v2_openapi", "v2_docs", "v2_docs_asset"})
+#: The blueprints of API v2; their endpoints not in V2_POLICY need admin, but for V2_OPEN.
+V2_BLUEPRINTS = frozenset({"v2", "live"})
+V2_OPEN = frozenset({"v2.openapi", "v2.docs", "v2.docs_asset"})
 SEED_POLICY: dict[str, frozenset[str]] = {
-    "add": WRITE, "cancel": WRITE, "get": ALL, "search": ALL,
-    "executors": ALL, "judicators": ALL,
-    "meproc": ADMIN,  # Meproc's /proc routes (process control), a compatibility API too
+    "seed.add": WRITE, "seed.cancel": WRITE, "seed.get": ALL, "seed.search": ALL,
+    "seed.executors": ALL, "seed.judicators": ALL,
+    "meproc.proc": ADMIN,  # Meproc's /proc routes (process control), a compatibility API too
 }
 #: Endpoints whose task (path `id`, or query `id` on the seed API) a submit key must own.
-OWNED = frozenset({"v2_get", "v2_output", "v2_files", "v2_cases", "v2_events", "v2_cancel",
-                   "v2_signal", "v2_delete", "get", "cancel"})
+OWNED = frozenset({"v2.get", "v2.output", "v2.files", "v2.cases", "live.events", "v2.cancel",
+                   "v2.signal", "v2.delete", "seed.get", "seed.cancel"})
+
+
+class KeyRefused(KhalaError):
+    """The request's key does not allow it: 401 (no key, or an unknown one; `headers` ask for
+    one), 403 (its role, or its user, may not). The seed API answers it as result 4."""
+
+    code = InvalidInput.code
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.http_status = status
+        self.headers = {"WWW-Authenticate": 'Bearer realm="khala"'} if status == 401 else {}
 
 
 @dataclass(frozen=True)
@@ -60,15 +76,6 @@ class Principal:
     key_id: str
     user: int
     role: str
-
-
-class Refused(ApiError):
-    """401/403/404 from the key check: the v2 envelope under /api/v2, the seed shape elsewhere
-    (`seed_code` as its `result`)."""
-
-    def __init__(self, status: int, detail: str, seed_code: int = Code.INVALID_INPUT) -> None:
-        super().__init__(status, detail)
-        self.seed_code = seed_code
 
 
 class KeyRing:
@@ -125,7 +132,7 @@ def claim_user(user: int, given: bool) -> int:
     if who is None or who.role != "submit":
         return user
     if given and user != who.user:
-        raise Refused(403, f"this key submits as user {who.user} only")
+        raise KeyRefused(403, f"this key submits as user {who.user} only")
     return who.user
 
 
@@ -135,57 +142,38 @@ def list_user(user: int | None) -> int | None:
     if who is None or who.role != "submit":
         return user
     if user is not None and user != who.user:
-        raise Refused(403, f"this key lists the tasks of user {who.user} only")
+        raise KeyRefused(403, f"this key lists the tasks of user {who.user} only")
     return who.user
 
 
 def _check(keys: KeyRing, roles: frozenset[str], client: Any) -> None:
     key = presented_key()
     if key is None:
-        raise Refused(401, "an API key is required (Authorization: Bearer <key> or "
-                      "X-Khala-Key)")
+        raise KeyRefused(401, "an API key is required (Authorization: Bearer <key> or "
+                         "X-Khala-Key)")
     who = keys.lookup(key) if key.startswith(PREFIX) else None
     if who is None:
-        raise Refused(401, "unknown API key")
+        raise KeyRefused(401, "unknown API key")
     if who.role not in roles:
-        raise Refused(403, f"a {who.role} key may not {request.method} {request.path}")
+        raise KeyRefused(403, f"a {who.role} key may not {request.method} {request.path}")
     g.khala_principal = who
     if who.role == "submit" and request.endpoint in OWNED:
         ref = (request.view_args or {}).get("id") or request.args.get("id")
         if ref and _owner(client, ref) not in (None, who.user):
-            raise Refused(404, f"no task {ref!r}", Code.NOT_EXIST)
+            raise NotFound(f"no task {ref!r}")  # its existence is not told either
 
 
 def _owner(client: Any, ref: str) -> int | None:
     """The user of the task `ref` names; None when there is none (the route answers that)."""
     try:
-        _code, task = client.find(ref)
-    except Exception:  # a malformed ref or an unreachable judicator: the view answers it
+        return int(client.find(ref).user)
+    except Exception:  # none, a malformed ref or an unreachable judicator: the view answers it
         return None
-    return None if task is None else int(task.user)
-
-
-def _refused(exc: Refused) -> Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="khala"'} if exc.status == 401 else {}
-    if request.path.startswith("/api/v2"):
-        return error_response(exc.status, [error_item(exc.status, exc.detail)], headers)
-    if request.path.startswith("/api/"):
-        if exc.status == 404:  # the seed API answers unknown ids with 200 + result 2
-            from khala.gateway.seed.views import answer
-
-            return answer(request.endpoint, Code.NOT_EXIST)
-        reply = jsonify({"result": int(exc.seed_code), "error": exc.detail})
-    else:
-        reply = Response(exc.detail + "\n", mimetype="text/plain")
-    reply.status_code = exc.status
-    reply.headers.update(headers)
-    return reply
 
 
 def register_auth(app: Flask, settings: GatewaySettings, client: Any) -> None:
     """Check keys before every request when `keys_file` is set (register before the routes'
     own before_request hooks run: it is a plain before_request)."""
-    app.register_error_handler(Refused, _refused)
     if not settings.keys_file:
         return
     keys = KeyRing(settings.keys_file)
@@ -196,7 +184,7 @@ def register_auth(app: Flask, settings: GatewaySettings, client: Any) -> None:
     def check() -> None:
         endpoint = request.endpoint or ""
         roles = policy.get(endpoint)
-        if roles is None and endpoint.startswith("v2_") and endpoint not in V2_OPEN:
+        if roles is None and request.blueprint in V2_BLUEPRINTS and endpoint not in V2_OPEN:
             roles = ADMIN  # a v2 route this table does not know yet: admins only
         if roles is not None:
             _check(keys, roles, client)

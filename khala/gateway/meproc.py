@@ -10,22 +10,28 @@ a Khala job whose task template runs `cmd` (compile `true`, no time limit):
 `user` and `group` are Unix names in Meproc: a numeric `user` becomes the Khala user id, any
 other value is kept and shown back (runs belong to user 0). `pid` is 0: runs are sandboxed on
 an executor, whose pids Khala does not report; `task` and `executor` name the run instead.
+
+One blueprint ("meproc"); everything it cannot do is answered in Meproc's `{code, msg}` with
+the HTTP status as `code` (400 for any invalid request, as Meproc does).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from werkzeug.exceptions import HTTPException
 
-from khala.errors import Unavailable
-from khala.gateway.v2.jobs import NAME_PATTERN
-from khala.jobs.model import MAX_REPLICA, JobSpec
-from khala.model import Code, Compile, Execute, Task, parse_time
+from khala.errors import InvalidInput, KhalaError, RemoteError, Unavailable
+from khala.gateway.auth import KeyRefused
+from khala.jobs.model import MAX_REPLICA, NAME_PATTERN, JobSpec, JobView
+from khala.model import Compile, Execute, Task, parse_time
+from khala.rpc.client import JudicatorClient
 
-STATUS = {Code.NOT_EXIST: 404, Code.CONFLICT: 409, Code.INVALID_INPUT: 400, Code.ERROR: 503}
+log = logging.getLogger(__name__)
 
 
 class ProcIn(BaseModel):
@@ -64,37 +70,29 @@ def spec_of(proc: ProcIn) -> JobSpec:
                    meta={"user": proc.user, "group": proc.group})
 
 
-def proc_of(job: dict[str, Any]) -> dict[str, Any]:
-    meta = job.get("meta") or {}
-    interval = job["interval"]
+def proc_of(job: JobView) -> dict[str, Any]:
+    interval = job.interval
     return {
-        "name": job["name"],
-        "cmd": job["command"],
-        "type": job["type"],
-        "replica": job["replica"],
-        "user": meta.get("user"),
-        "group": meta.get("group"),
-        "deps": job["deps"],
+        "name": job.name,
+        "cmd": job.command,
+        "type": job.type,
+        "replica": job.replica,
+        "user": job.meta.get("user"),
+        "group": job.meta.get("group"),
+        "deps": job.deps,
         "interval": int(interval) if float(interval).is_integer() else interval,
-        "cron": job["cron"],
-        "start_time": _epoch(job["last_start"]),
-        "last_time": _epoch(job["last_end"] or job["last_start"]),
-        "run_flag": bool(job["tasks"]),
-        "running": len(job["tasks"]),
-        "status": job["status"],
+        "cron": job.cron,
+        "start_time": _epoch(job.last_start),
+        "last_time": _epoch(job.last_end or job.last_start),
+        "run_flag": bool(job.tasks),
+        "running": len(job.tasks),
+        "status": job.status,
     }
 
 
 class MeprocApi:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: JudicatorClient) -> None:
         self.client = client
-
-    def _call(self, answer: tuple[int, Any, str]) -> Any:
-        code, data, detail = answer
-        if code != Code.OK:
-            raise _Refused(STATUS.get(Code(code), 500) if code in set(Code) else 500,
-                           detail or "refused")
-        return data
 
     def start(self) -> Response:
         body = request.get_json(silent=True, force=True)
@@ -106,55 +104,75 @@ class MeprocApi:
             return reply(400, f"{where}: {first.get('msg', 'invalid')}")
         if proc.type not in ("once", "daemon", "cron"):
             return reply(400, f"type {proc.type!r} is not supported (once, daemon, cron)")
-        self._call(self.client.job_create(spec_of(proc)))
+        self.client.job_create(spec_of(proc))
         return reply(200, "OK")
 
-    def _name(self) -> str:
+    @staticmethod
+    def _name() -> str:
         name = request.args.get("name", "")
         if not name:
-            raise _Refused(400, "the name argument is required")
+            raise InvalidInput("the name argument is required")
         return name
 
     def restart(self) -> Response:
-        self._call(self.client.job_restart(self._name()))
+        self.client.job_restart(self._name())
         return reply(200, "OK")
 
     def stop(self) -> Response:
-        self._call(self.client.job_delete(self._name()))
+        self.client.job_delete(self._name())
         return reply(200, "OK")
 
     def show(self) -> Response:
-        jobs = self._call(self.client.job_list())
+        jobs = self.client.job_list()
         running = [
-            {"command": job["command"], "pid": 0, "alias": t["alias"], "task": t["id"],
-             "executor": t["executor"]}
-            for job in jobs for t in job["tasks"]
+            {"command": job.command, "pid": 0, "alias": t.alias, "task": t.id,
+             "executor": t.executor}
+            for job in jobs for t in job.tasks
         ]
         return reply(200, "OK", {"running": running,
-                                 "tasks": {job["name"]: proc_of(job) for job in jobs}})
+                                 "tasks": {job.name: proc_of(job) for job in jobs}})
 
 
-class _Refused(Exception):
-    def __init__(self, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
+def on_refusal(exc: KhalaError) -> Response:
+    if isinstance(exc, RemoteError):
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        return reply(503, "a judicator could not do it")
+    if isinstance(exc, Unavailable):
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        return reply(503, "no judicator answered")
+    if isinstance(exc, InvalidInput):
+        return reply(400, str(exc))
+    if exc.http_status >= 500:
+        log.error("%s %s failed: %s", request.method, request.path, exc, exc_info=exc)
+        return reply(exc.http_status, "internal error")
+    answer = reply(exc.http_status, str(exc))
+    if isinstance(exc, KeyRefused):
+        answer.headers.update(exc.headers)
+    return answer
 
 
-def meproc_error(status: int, message: str) -> Response:
-    return reply(status, message)
+def on_http_error(exc: HTTPException) -> Response:
+    """Also the answer to requests under /proc no route takes."""
+    status = exc.code or 500
+    return reply(status, f"{status} {exc.name}: {request.method} {request.path}")
 
 
-def register_meproc(app: Flask, client: Any) -> None:
+def on_error(exc: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.path)
+    return reply(500, "internal error")
+
+
+def meproc_blueprint(client: JudicatorClient) -> Blueprint:
+    """Meproc's /proc (endpoint meproc.proc)."""
     api = MeprocApi(client)
     views = {"POST": api.start, "PUT": api.restart, "DELETE": api.stop, "GET": api.show}
 
     def proc() -> Response:
-        try:
-            return views[request.method]()
-        except _Refused as exc:
-            return reply(exc.code, exc.msg)
-        except Unavailable:
-            return reply(503, "no judicator answered")
+        return views[request.method]()
 
-    app.add_url_rule("/proc", "meproc", proc, methods=list(views))
+    blueprint = Blueprint("meproc", __name__)
+    blueprint.add_url_rule("/proc", "proc", proc, methods=list(views))
+    blueprint.register_error_handler(KhalaError, on_refusal)
+    blueprint.register_error_handler(HTTPException, on_http_error)
+    blueprint.register_error_handler(Exception, on_error)
+    return blueprint

@@ -23,9 +23,16 @@ from typing import Any
 from khala.model import Status, Task
 from khala.store.codec import compile_from_dict, execute_from_dict
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}\Z")
+# The bounds of a job, stated once: the HTTP models (khala/gateway/v2/jobs.py) and the
+# judicator's check (khala/jobs/validate.py) both read them.
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"  # a job's name, and each of its deps
+NAME_RE = re.compile(NAME_PATTERN.removesuffix("$") + r"\Z")  # "$" would take a final newline
 TYPES = ("once", "daemon", "cron")
 MAX_REPLICA = 100
+MAX_DEPS = 32
+MAX_INTERVAL = 86400 * 366  # seconds from a daemon's run's end to its restart
+MAX_RETRY_ATTEMPTS = 100
+MAX_RETRY_BACKOFF = 86400  # seconds
 
 
 @dataclass
@@ -65,6 +72,44 @@ class JobState:
     last_start: str = ""
     last_end: str = ""
     version: int = 0
+
+
+@dataclass
+class JobRun:
+    """One running task of a job, as clients see it."""
+
+    id: str  # the run's key
+    seed_id: str  # its 24-hex task id
+    alias: str  # <name>:<replica>
+    executor: str | None
+    status: int
+
+
+@dataclass
+class JobView:
+    """A job as clients see it: its spec, the template shown by its user, priority and
+    command, and where it stands (`status`: waiting, running, scheduled, succeeded, failed,
+    blocked, stopping, deleting, starting)."""
+
+    name: str
+    type: str
+    replica: int
+    cron: str
+    interval: float
+    deps: list[str]
+    retry_attempts: int
+    retry_backoff: float
+    meta: dict[str, Any]
+    user: int
+    priority: int
+    command: str
+    status: str
+    generation: int = 0
+    created: str = ""
+    tasks: list[JobRun] = field(default_factory=list)  # its running tasks
+    last_start: str | None = None
+    last_end: str | None = None
+    blocked: str | None = None
 
 
 @dataclass

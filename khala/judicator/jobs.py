@@ -8,22 +8,18 @@ so they appear in every task API and a run is never created twice.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import logging
 import signal as _signal
 import time
-from typing import Any
 
 from khala import model
 from khala.config import JudicatorSettings
-from khala.errors import InvalidInput
-from khala.jobs.cron import CronError, parse
+from khala.errors import Conflict, NotFound, Unavailable
 from khala.jobs.model import (
-    MAX_REPLICA,
-    NAME_RE,
-    TYPES,
+    JobRun,
     JobSpec,
     JobState,
+    JobView,
     RunView,
     run_key,
     spec_from_dict,
@@ -31,39 +27,14 @@ from khala.jobs.model import (
     state_from_dict,
     state_to_dict,
 )
+from khala.jobs.validate import validate_spec
 from khala.judicator.tasks import TaskApi
 from khala.model import Code, Status, Task
-from khala.rules.limits import validate_task
 from khala.store.base import Store, StoredJob
 
 log = logging.getLogger(__name__)
 
 SAVE_TRIES = 5  # a restart/delete re-reads and retries when the scheduler wrote meanwhile
-MAX_DEPS = 32
-
-
-def validate_spec(spec: JobSpec, settings: JudicatorSettings) -> None:
-    """Raise InvalidInput naming the first bad field."""
-    if not isinstance(spec.name, str) or not NAME_RE.match(spec.name):
-        raise InvalidInput("name must be 1 to 32 of A-Z a-z 0-9 _ -")
-    if spec.type not in TYPES:
-        raise InvalidInput(f"type must be one of {', '.join(TYPES)}")
-    if not 1 <= spec.replica <= MAX_REPLICA:
-        raise InvalidInput(f"replica must be within 1..{MAX_REPLICA}")
-    try:
-        parse(spec.cron).next_after(_dt.datetime(2000, 1, 1))
-    except CronError as exc:
-        raise InvalidInput(f"cron: {exc}") from exc
-    if not 0 <= spec.interval <= 86400 * 366:
-        raise InvalidInput("interval must be within 0..31622400 seconds")
-    if len(spec.deps) > MAX_DEPS or any(not NAME_RE.match(d) for d in spec.deps):
-        raise InvalidInput(f"deps must be at most {MAX_DEPS} job names")
-    if spec.name in spec.deps:
-        raise InvalidInput("a job cannot depend on itself")
-    if not 0 <= spec.retry_attempts <= 100 or not 0 <= spec.retry_backoff <= 86400:
-        raise InvalidInput("retry: attempts within 0..100, backoff within 0..86400 seconds")
-    template = dataclasses.replace(spec.template, key=None)
-    validate_task(template, settings)
 
 
 def decode(stored: StoredJob) -> tuple[JobSpec, JobState]:
@@ -108,39 +79,49 @@ class JobApi:
 
     # ------------------------------------------------------------------ client calls
 
-    def create(self, spec: JobSpec) -> tuple[int, dict[str, Any] | None]:
+    def create(self, spec: JobSpec) -> JobView:
+        """Raises InvalidInput (a bad field), Conflict (the name is taken)."""
         validate_spec(spec, self.settings)
         state = JobState(created=model.now())
         if not self.store.create_job(spec.name, spec_to_dict(spec), state_to_dict(state)):
-            return Code.CONFLICT, None
+            raise Conflict("a job has this name")
         log.info("job %s created (%s, %d replica(s))", spec.name, spec.type, spec.replica)
         return self.get(spec.name)
 
-    def get(self, name: str) -> tuple[int, dict[str, Any] | None]:
+    def get(self, name: str) -> JobView:
+        """Raises NotFound."""
         stored = self.store.job(name)
         if stored is None:
-            return Code.NOT_EXIST, None
-        return Code.OK, self.view(*decode(stored))
+            raise NotFound(f"no job {name!r}")
+        return self.view(*decode(stored))
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[JobView]:
         return [self.view(*decode(s)) for s in self.store.jobs()]
 
-    def restart(self, name: str) -> tuple[int, dict[str, Any] | None]:
-        return self._stop(name, delete=False)
+    def restart(self, name: str) -> JobView:
+        """Raises NotFound, Conflict (the job is being deleted)."""
+        self._stop(name, delete=False)
+        return self.get(name)
 
-    def delete(self, name: str) -> tuple[int, dict[str, Any] | None]:
-        return self._stop(name, delete=True)
+    def delete(self, name: str) -> JobView | None:
+        """The job while it stops its runs; None once it is gone. Raises NotFound, Conflict
+        (the job is being deleted)."""
+        self._stop(name, delete=True)
+        try:
+            return self.get(name)
+        except NotFound:
+            return None
 
-    def _stop(self, name: str, delete: bool) -> tuple[int, dict[str, Any] | None]:
+    def _stop(self, name: str, delete: bool) -> None:
         """Stop the job's runs (SIGTERM now, cancelled by the scheduler after the grace
         period); restart: a new generation starts once they are over; delete: the job goes."""
         for _ in range(SAVE_TRIES):
             stored = self.store.job(name)
             if stored is None or (stored.state.get("deleted") and delete):
-                return Code.NOT_EXIST, None
+                raise NotFound(f"no job {name!r}")
             spec, state = decode(stored)
             if state.deleted:
-                return Code.CONFLICT, None
+                raise Conflict("the job is being deleted")
             runs = [r for r in self.observe(spec, state).values() if r is not None and not r.done]
             new = JobState(uid=state.uid, generation=state.generation + 1, created=state.created,
                            stopping=sorted({*state.stopping, *(r.id for r in runs)}),
@@ -149,47 +130,34 @@ class JobApi:
             if self.store.save_job(name, stored.version, state_to_dict(new)):
                 break
         else:
-            return Code.ERROR, None
+            raise Unavailable(f"job {name!r} kept changing; try again")
         for run in runs:
             if run.executor is None:
-                self.tasks.stop(run.id)  # not started yet: nothing to terminate
+                self.tasks.end(run.id)  # not started yet: nothing to terminate
             else:
-                self.tasks.signal(run.id, int(_signal.SIGTERM))
+                self.tasks.end(run.id, int(_signal.SIGTERM))
         log.info("job %s: %s, stopping %d run(s)", name, "deleted" if delete else "restarted",
                  len(runs))
-        code, view = self.get(name)
-        return (Code.OK, view) if view is not None else (Code.OK, {"name": name})
 
     # ------------------------------------------------------------------ views
 
-    def view(self, spec: JobSpec, state: JobState) -> dict[str, Any]:
+    def view(self, spec: JobSpec, state: JobState) -> JobView:
         runs = self.observe(spec, state)
-        running = [
-            {"id": r.key, "seed_id": r.id, "alias": f"{spec.name}:{i}",
-             "executor": r.executor, "status": int(r.status)}
-            for i, r in sorted(runs.items()) if r is not None and not r.done
-        ]
-        return {
-            "name": spec.name,
-            "type": spec.type,
-            "replica": spec.replica,
-            "cron": spec.cron,
-            "interval": spec.interval,
-            "deps": list(spec.deps),
-            "retry": {"attempts": spec.retry_attempts, "backoff": spec.retry_backoff},
-            "user": spec.template.user,
-            "priority": spec.template.priority,
-            "command": spec.template.execute.command,
-            "meta": dict(spec.meta),
-            "status": job_status(spec, state, runs),
-            "generation": state.generation,
-            "created": state.created,
-            "tasks": running,
-            "last_start": _latest(state.last_start, *(r.add_time for r in runs.values() if r)),
-            "last_end": _latest(state.last_end, *(r.report_time for r in runs.values()
-                                                 if r and r.done)),
-            "blocked": state.blocked or None,
-        }
+        running = [JobRun(id=r.key, seed_id=r.id, alias=f"{spec.name}:{i}",
+                          executor=r.executor, status=int(r.status))
+                   for i, r in sorted(runs.items()) if r is not None and not r.done]
+        return JobView(
+            name=spec.name, type=spec.type, replica=spec.replica, cron=spec.cron,
+            interval=spec.interval, deps=list(spec.deps), retry_attempts=spec.retry_attempts,
+            retry_backoff=spec.retry_backoff, meta=dict(spec.meta), user=spec.template.user,
+            priority=spec.template.priority, command=spec.template.execute.command,
+            status=job_status(spec, state, runs), generation=state.generation,
+            created=state.created, tasks=running,
+            last_start=_latest(state.last_start, *(r.add_time for r in runs.values() if r)),
+            last_end=_latest(state.last_end, *(r.report_time for r in runs.values()
+                                                if r and r.done)),
+            blocked=state.blocked or None,
+        )
 
 
 def _latest(*times: str) -> str | None:
@@ -215,4 +183,4 @@ def job_status(spec: JobSpec, state: JobState, runs: dict[int, RunView | None]) 
                                                     else "starting")
 
 
-__all__ = ["JobApi", "Status", "validate_spec"]
+__all__ = ["JobApi", "Status"]

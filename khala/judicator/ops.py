@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 from khala import model
-from khala.errors import InvalidInput
+from khala.errors import InvalidInput, NotFound
 from khala.judicator.webhooks import check_callback_url
-from khala.model import Code, Task, Webhook
+from khala.model import Task, Webhook
 from khala.store.ops import OpsStore
 
 #: An executor's statistics are written to the store at most this often (reports come faster).
@@ -43,12 +43,16 @@ class OpsApi:
     def live_stats(self) -> list[dict[str, Any]]:
         return self.store.executor_stats(model.time_before(self.expiry))
 
-    def executor_stats(self, name: str) -> tuple[int, list[dict[str, Any]]]:
+    def executor_stats(self, name: str) -> list[dict[str, Any]]:
+        """The latest statistics of every live executor, or of the one named (NotFound when it
+        is not live)."""
         live = self.live_stats()
         if not name:
-            return Code.OK, live
+            return live
         found = [s for s in live if s["name"] == name]
-        return (Code.OK, found) if found else (Code.NOT_EXIST, [])
+        if not found:
+            raise NotFound(f"no live executor {name!r}")
+        return found
 
     # ------------------------------------------------------------------ webhooks
 

@@ -80,7 +80,7 @@ class Scheduler(LeaderLoop):
             if now >= state.stop_deadline:
                 log.info("job %s: run %s outlived the grace period; killing it",
                          record.name, task_id)
-                self.jobs.tasks.stop(task_id)
+                self.jobs.tasks.end(task_id)
                 continue
             left.append(task_id)
         if not left and state.deleted:

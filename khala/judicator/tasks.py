@@ -1,7 +1,8 @@
 """The API v2 side of the judicator, on domain types: keyed (idempotent) submission, waiting for
 a task to finish, keyset pages, signals, cancel and removal.
 
-The Thrift handler (`JudicatorService`) converts wire structs and calls these methods.
+Methods return domain values and raise the refusals (InvalidInput, NotFound, Conflict); the
+Thrift handler (khala/rpc/handler.py) converts wire structs and calls them.
 
 Keyed submission, atomically in the store (also on FerretDB, which has no transactions):
 1. the key is claimed with an insert-if-absent (`claim_key`) naming a fresh task id (the key
@@ -26,10 +27,19 @@ from typing import Any
 
 from khala import model
 from khala.config import JudicatorSettings
-from khala.errors import InvalidInput, TooLarge
+from khala.errors import Conflict, InvalidInput, NotFound, TooLarge
 from khala.judicator.notifier import DoneWatch
 from khala.judicator.offered import check_offered
-from khala.model import Code, Language, PageQuery, Status, SubmitOutcome, Task, TaskBrief
+from khala.model import (
+    MAX_PAGE,
+    Code,
+    Language,
+    PageQuery,
+    Status,
+    SubmitOutcome,
+    Task,
+    TaskBrief,
+)
 from khala.rules.limits import validate_task
 from khala.store.base import Store
 
@@ -38,7 +48,6 @@ log = logging.getLogger(__name__)
 # A waiter re-reads its task at least this often even when no finish announcement reached it
 # (etcd down, an announcement lost): the bound on how late `?wait=` can answer in that case.
 WAIT_FALLBACK_SECONDS = 2.0
-MAX_PAGE = 1000
 SIGNALS = frozenset(int(s) for s in _signal.Signals)
 
 
@@ -125,11 +134,12 @@ class TaskApi:
 
     # ------------------------------------------------------------------ reading
 
-    def find(self, ref: str, wait: float) -> tuple[int, Task | None]:
-        """The task `ref` names; with wait > 0, once it is done or `wait` seconds passed."""
+    def find(self, ref: str, wait: float) -> Task:
+        """The task `ref` names; with wait > 0, once it is done or `wait` seconds passed.
+        Raises NotFound."""
         task_id = self.store.resolve(ref)
         if task_id is None:
-            return Code.NOT_EXIST, None
+            raise NotFound(f"no task {ref!r}")
         wait = min(max(0.0, wait), float(self.settings.max_task_wait))
         event = self.done.watch(task_id)  # before the read: a finish in between sets it
         try:
@@ -137,23 +147,26 @@ class TaskApi:
             while True:
                 task = self.store.get(task_id)
                 if task is None:
-                    return Code.NOT_EXIST, None
+                    raise NotFound(f"no task {ref!r}")
                 remaining = deadline - time.monotonic()
                 if task.done or remaining <= 0:
-                    return Code.OK, task if self.ops is None else self.ops.attach(task)
+                    return task if self.ops is None else self.ops.attach(task)
                 event.wait(min(remaining, WAIT_FALLBACK_SECONDS))
                 event.clear()
         finally:
             self.done.unwatch(task_id, event)
 
     def page(self, query: PageQuery) -> tuple[list[TaskBrief], bool]:
-        """One page and whether more follow."""
+        """One page and whether more follow. Raises InvalidInput for a bad query."""
         if not 1 <= query.limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be within 1..{MAX_PAGE}")
         if query.after_id is not None and not model.valid_id(query.after_id):
             raise InvalidInput("malformed cursor")
         if query.after_time is not None:
-            query.after_time = model.canonical_time(query.after_time)
+            try:
+                query.after_time = model.canonical_time(query.after_time)
+            except ValueError as exc:
+                raise InvalidInput(f"malformed cursor: {exc}") from exc
         for status in query.statuses:
             if status not in set(Status):
                 raise InvalidInput(f"unknown status {status}")
@@ -164,39 +177,53 @@ class TaskApi:
 
     # ------------------------------------------------------------------ control
 
-    def signal(self, ref: str, signum: int) -> int:
+    def signal(self, ref: str, signum: int) -> None:
+        """Queue `signum` for the task's running step. Raises InvalidInput (no such signal),
+        NotFound, Conflict (the task is done)."""
         if signum not in SIGNALS:
-            return Code.INVALID_INPUT
-        task = self._task(ref)
-        if task is None:
-            return Code.NOT_EXIST
-        if task.done:
-            return Code.CONFLICT
+            raise InvalidInput(f"unknown signal {signum}")
+        task = self._undone(ref)
         self.store.add_signal(task.id, signum, model.now())
         self._on_changed()
-        return Code.OK
 
-    def stop(self, ref: str) -> int:
-        task = self._task(ref)
-        if task is None:
-            return Code.NOT_EXIST
+    def stop(self, ref: str) -> None:
+        """Cancel the task. Raises NotFound, Conflict (it is done)."""
+        task = self._undone(ref)
         if not self.store.cancel(task.id, model.now()):
-            return Code.CONFLICT  # done (before or just now)
+            raise Conflict("the task is done")  # just now
         self._on_changed()
         self.finished([task.id])
-        return Code.OK
 
-    def remove(self, ref: str) -> int:
+    def remove(self, ref: str) -> None:
+        """Delete a done task. Raises NotFound, Conflict (it is not done)."""
         task = self._task(ref)
-        if task is None:
-            return Code.NOT_EXIST
         if not task.done:
-            return Code.CONFLICT
-        return Code.OK if self.store.remove(task.id) else Code.NOT_EXIST
+            raise Conflict("the task is not done")
+        if not self.store.remove(task.id):
+            raise NotFound(f"no task {ref!r}")
 
-    def _task(self, ref: str) -> Task | None:
+    def end(self, task_id: str, signum: int | None = None) -> None:
+        """Stop a job's run, or send it `signum`: nothing to do when it ended meanwhile."""
+        try:
+            if signum is None:
+                self.stop(task_id)
+            else:
+                self.signal(task_id, signum)
+        except (NotFound, Conflict):
+            pass
+
+    def _task(self, ref: str) -> Task:
         task_id = self.store.resolve(ref)
-        return None if task_id is None else self.store.get(task_id)
+        task = None if task_id is None else self.store.get(task_id)
+        if task is None:
+            raise NotFound(f"no task {ref!r}")
+        return task
+
+    def _undone(self, ref: str) -> Task:
+        task = self._task(ref)
+        if task.done:
+            raise Conflict("the task is done")
+        return task
 
     # ------------------------------------------------------------------ finishes
 

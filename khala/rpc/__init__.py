@@ -1,7 +1,9 @@
 """The Judicator Thrift interface: the IDL, loaded once with thriftpy2.
 
-The only package that touches the generated module: convert.py (structs ↔ domain types),
-client.py (the typed client), handler.py and server.py (serving the judicator's domain API).
+The only package that touches the generated module: convert/ (structs ↔ domain types, one
+module per topic), client.py (the typed client) over failover.py (connections and failover),
+handler.py and server.py (serving the judicator's domain API). stub.py is the client's
+interface in memory, for tests of its callers. See docs/rpc.md.
 """
 
 from __future__ import annotations

@@ -1,17 +1,18 @@
 """The Judicator Thrift handler: wire structs in, one domain call, wire structs out.
 
 thriftpy2's processor calls these methods with the decoded arguments in IDL order (null for what
-an old client does not send). Each converts its arguments (convert.py), calls the judicator's
-domain service (`Service` below) and turns the outcome into the wire answer:
+an old client does not send). Each converts its arguments (convert/), calls the judicator's
+domain API (`service`, and its `tasks`, `jobs` and `ops` parts) and turns the outcome into the
+wire answer, the same way for every method (`_answers`):
 
 - a value → the reply with result OK;
-- a domain refusal the service raises (`convert.REFUSALS`) → its ReturnCode (the class's
-  `code`), the reply's other fields null/empty;
-- anything else (store down, a bug) → ERROR, logged, so one failing call never breaks the
-  connection. `ping` and `wake` cannot fail and answer OK.
+- a refusal the domain raises (convert.REFUSALS: InvalidInput, TooLarge, NotFound, Conflict) →
+  its ReturnCode, the reply's other fields null/empty (and its `detail`, where it has one);
+- Unavailable (a store down, a task locked) → ERROR with a one-line warning; anything else (a
+  bug) → ERROR with its traceback. One failing call never breaks the connection.
 
-A new method: add it to the IDL, to `Service` and the judicator's service on domain types, and
-here as a few lines with `@_answers(<its empty reply>)`.
+`ping` and `wake` cannot fail and answer OK. A new method: one method here with
+`@_answers(<its reply carrying a code and no payload>)`; see docs/rpc.md.
 """
 
 from __future__ import annotations
@@ -19,65 +20,20 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from khala.errors import Locked
-from khala.model import (
-    Assignment,
-    Code,
-    ExecutorInfo,
-    Language,
-    SearchQuery,
-    Task,
-    TaskBrief,
-)
+from khala.errors import InvalidInput, Unavailable
+from khala.model import Code
 from khala.rpc import convert
 from khala.rpc import judicator_thrift as T
-from khala.rpc.handler_jobs import JobsHandler
-from khala.rpc.handler_v2 import TaskApiHandler
-from khala.rpc.ops import OpsHandler
 
 log = logging.getLogger(__name__)
 
-
-class Service(Protocol):
-    """The judicator's API on domain types (khala.judicator.service.JudicatorService)."""
-
-    def ping(self) -> None: ...
-
-    def add(self, task: Task) -> str: ...
-
-    def cancel(self, id: str) -> None: ...  # noqa: A002
-
-    def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]: ...
-
-    def get(self, id: str) -> Task: ...  # noqa: A002
-
-    def executors(self) -> list[ExecutorInfo]: ...
-
-    def report(
-        self,
-        executor: str,
-        complete: list[Task],
-        executing: list[TaskBrief],
-        vacant: int,
-        wait_ms: int,
-        languages: list[Language],
-    ) -> Assignment: ...
-
-    def wake(self, executor: str, draining: bool = False) -> None: ...
-
-    def leave(self, executor: str) -> None: ...
-
-    def hand_in(self, executor: str, complete: list[Task]) -> None: ...
-
-    def languages(self) -> list[Language]: ...
+#: A method's reply carrying a result code and no payload: `empty(code, detail)`.
+Empty = Callable[[int, str], Any]
 
 
-def _answers(empty: Callable[[int], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Answer a refusal with its code and anything unexpected with ERROR, each as `empty(code)`:
-    the method's reply carrying that code and no payload."""
-
+def _answers(empty: Empty) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
         def wrapper(*args: Any) -> Any:
@@ -85,117 +41,181 @@ def _answers(empty: Callable[[int], Any]) -> Callable[[Callable[..., Any]], Call
                 return method(*args)
             except convert.REFUSALS as exc:
                 log.info("%s refused: %s", method.__name__, exc)
-                return empty(exc.code)
-            except Locked as exc:  # expected while a dead judicator's lock stands: no trace
+                return empty(exc.code, str(exc))
+            except Unavailable as exc:  # expected (a dead judicator's lock): no traceback
                 log.warning("judicator %s: %s; the caller tries again", method.__name__, exc)
-                return empty(Code.ERROR)
+                return empty(Code.ERROR, str(exc))
             except Exception:
                 log.exception("judicator %s failed", method.__name__)
-                return empty(Code.ERROR)
+                return empty(Code.ERROR, "internal error")
 
         return wrapper
 
     return decorate
 
 
-class JudicatorHandler(TaskApiHandler, JobsHandler, OpsHandler):
-    """The object thriftpy2's processor serves: one method per IDL method (the API v2 ones in
-    handler_v2.py)."""
+def _code(code: int, _detail: str) -> int:
+    return code
 
-    def __init__(
-        self, service: Service, max_task: int = convert.MAX_TEXT, max_report: int = convert.MAX_TEXT
-    ) -> None:
+
+class JudicatorHandler:
+    """The object thriftpy2's processor serves: one method per IDL method. `service` is the
+    judicator's domain API (khala.judicator.service.JudicatorService)."""
+
+    def __init__(self, service: Any, max_task: int = convert.MAX_TEXT,
+                 max_report: int = convert.MAX_TEXT) -> None:
         self.service = service
         self.max_task = max_task  # bytes the texts of one added task may inflate to, together
         self.max_report = max_report  # bytes the results of one report may inflate to, together
+
+    # ------------------------------------------------------------------ seed calls
 
     def ping(self) -> int:
         self.service.ping()
         return Code.OK
 
-    @_answers(lambda code: T.AddReturn(result=code, id=None))
+    @_answers(lambda code, _: T.AddReturn(result=code, id=None))
     def add(self, task: Any) -> Any:
         task_id = self.service.add(convert.task_from_thrift(task, self.max_task))
         return T.AddReturn(result=Code.OK, id=task_id)
 
-    @_answers(lambda code: code)
+    @_answers(_code)
     def cancel(self, id: str) -> int:  # noqa: A002 - wire name
         self.service.cancel(id)
         return Code.OK
 
-    @_answers(lambda code: T.SearchReturn(result=code, pages=0, tasks=[]))
-    def search(
-        self,
-        id: str | None,  # noqa: A002
-        user: int | None,
-        start_time: str | None,
-        end_time: str | None,
-        old_to_new: bool | None,
-        limit: int | None,
-        page: int | None,
-    ) -> Any:
+    @_answers(lambda code, _: T.SearchReturn(result=code, pages=0, tasks=[]))
+    def search(self, id: str | None, user: int | None,  # noqa: A002
+               start_time: str | None, end_time: str | None, old_to_new: bool | None,
+               limit: int | None, page: int | None) -> Any:
         query = convert.search_from_wire(id, user, start_time, end_time, old_to_new, limit, page)
         pages, briefs = self.service.search(query)
-        return T.SearchReturn(
-            result=Code.OK, pages=pages, tasks=[convert.brief_to_thrift(b) for b in briefs]
-        )
+        return T.SearchReturn(result=Code.OK, pages=pages,
+                              tasks=[convert.brief_to_thrift(b) for b in briefs])
 
-    @_answers(lambda code: T.GetReturn(result=code, task=None))
+    @_answers(lambda code, _: T.GetReturn(result=code, task=None))
     def get(self, id: str) -> Any:  # noqa: A002
         return T.GetReturn(result=Code.OK, task=convert.task_to_thrift(self.service.get(id)))
 
-    @_answers(lambda code: T.ExecutorsReturn(result=code, executors=[]))
+    @_answers(lambda code, _: T.ExecutorsReturn(result=code, executors=[]))
     def executors(self) -> Any:
         infos = self.service.executors()
-        return T.ExecutorsReturn(
-            result=Code.OK, executors=[convert.executor_to_thrift(i) for i in infos]
-        )
+        return T.ExecutorsReturn(result=Code.OK,
+                                 executors=[convert.executor_to_thrift(i) for i in infos])
 
-    @_answers(lambda code: T.ReportReturn(result=code, cancel=[], assign=[]))
-    def report(
-        self,
-        executor: str | None,
-        complete: list[Any] | None,
-        executing: list[Any] | None,
-        vacant: int | None,
-        wait_ms: int | None = None,
-        stats: Any = None,
-        languages: list[Any] | None = None,
-    ) -> Any:
-        self.record_stats(executor, stats)  # operations extension (khala/rpc/ops.py)
-        budget = convert.Inflation(self.max_report)  # shared by every result in this report
-        finished = [
-            convert.completed_from_thrift(t, budget)
-            for t in complete or []
-            if t is not None and t.id
-        ]
-        running = [convert.brief_from_thrift(b) for b in executing or [] if b is not None and b.id]
-        offered = [convert.language_from_thrift(x) for x in languages or [] if x is not None]
-        assignment = self.service.report(
-            executor or "", finished, running, vacant or 0, wait_ms or 0, offered
-        )
-        return convert.assignment_to_thrift(assignment)
-
-    @_answers(lambda code: T.LanguagesReturn(result=code, languages=[]))
+    @_answers(lambda code, _: T.LanguagesReturn(result=code, languages=[]))
     def languages(self) -> Any:
         found = self.service.languages()
-        return T.LanguagesReturn(
-            result=Code.OK, languages=[convert.language_to_thrift(x) for x in found]
-        )
+        return T.LanguagesReturn(result=Code.OK,
+                                 languages=[convert.language_to_thrift(x) for x in found])
+
+    # ------------------------------------------------------------------ executor calls
+
+    @_answers(lambda code, _: T.ReportReturn(result=code, cancel=[], assign=[]))
+    def report(self, executor: str | None, complete: list[Any] | None,
+               executing: list[Any] | None, vacant: int | None, wait_ms: int | None = None,
+               stats: Any = None, languages: list[Any] | None = None) -> Any:
+        self._record_stats(executor, stats)
+        budget = convert.Inflation(self.max_report)  # shared by every result in this report
+        finished = [convert.completed_from_thrift(t, budget) for t in complete or []
+                    if t is not None and t.id]
+        running = [convert.brief_from_thrift(b) for b in executing or [] if b is not None and b.id]
+        offered = [convert.language_from_thrift(x) for x in languages or [] if x is not None]
+        assignment = self.service.report(executor or "", finished, running, vacant or 0,
+                                         wait_ms or 0, offered)
+        return convert.assignment_to_thrift(assignment)
+
+    def _record_stats(self, executor: str | None, stats: Any) -> None:
+        """The statistics a report carried (never fails the report)."""
+        if stats is None or not executor:
+            return
+        try:
+            self.service.ops.record_stats(executor, convert.stats_from_thrift(stats))
+        except Exception:
+            log.warning("could not keep the statistics of %s", executor, exc_info=True)
 
     def wake(self, executor: str | None, draining: bool | None = None) -> int:
         self.service.wake(executor or "", bool(draining))
         return Code.OK
 
-    @_answers(lambda code: code)
+    @_answers(_code)
     def leave(self, executor: str | None) -> int:
         self.service.leave(executor or "")
         return Code.OK
 
-    @_answers(lambda code: code)
+    @_answers(_code)
     def hand_in(self, executor: str | None, complete: list[Any] | None) -> int:
         budget = convert.Inflation(self.max_report)  # as a report's results
         finished = [convert.completed_from_thrift(t, budget) for t in complete or []
                     if t is not None and t.id]
         self.service.hand_in(executor or "", finished)
         return Code.OK
+
+    @_answers(lambda code, _: T.StatsReturn(result=code, executors=[]))
+    def executor_stats(self, name: str | None) -> Any:
+        found = self.service.ops.executor_stats(name or "")
+        return T.StatsReturn(result=Code.OK, executors=[convert.stats_to_thrift(s) for s in found])
+
+    # ------------------------------------------------------------------ API v2 calls
+
+    @_answers(lambda code, _: [])
+    def submit(self, tasks: list[Any] | None) -> list[Any]:
+        """One SubmitReturn per task: a task that cannot be decoded is refused alone."""
+        decoded: list[Any] = []
+        for wire in tasks or []:
+            try:
+                decoded.append(convert.task_from_thrift(wire, self.max_task))
+            except InvalidInput as exc:
+                decoded.append(exc)
+        outcomes = iter(self.service.tasks.submit(
+            [t for t in decoded if not isinstance(t, Exception)]))
+        answers = []
+        for item in decoded:
+            if isinstance(item, Exception):
+                answers.append(T.SubmitReturn(convert.code_of(item), "", False, str(item)))
+            else:
+                o = next(outcomes)
+                answers.append(T.SubmitReturn(o.code, o.id, o.created, o.detail))
+        return answers
+
+    @_answers(lambda code, _: T.GetReturn(result=code, task=None))
+    def find(self, ref: str | None, wait_ms: int | None) -> Any:
+        task = self.service.tasks.find(ref or "", max(0, wait_ms or 0) / 1000.0)
+        return T.GetReturn(result=Code.OK, task=convert.task_to_thrift(task))
+
+    @_answers(lambda code, _: T.PageReturn(result=code, tasks=[], more=False))
+    def list_tasks(self, query: Any) -> Any:
+        briefs, more = self.service.tasks.page(convert.page_query_from_thrift(query))
+        return T.PageReturn(result=Code.OK, tasks=[convert.brief_to_thrift(b) for b in briefs],
+                            more=more)
+
+    @_answers(_code)
+    def send_signal(self, ref: str | None, signum: int | None) -> int:
+        self.service.tasks.signal(ref or "", signum if signum is not None else -1)
+        return Code.OK
+
+    @_answers(_code)
+    def stop(self, ref: str | None) -> int:
+        self.service.tasks.stop(ref or "")
+        return Code.OK
+
+    @_answers(_code)
+    def remove(self, ref: str | None) -> int:
+        self.service.tasks.remove(ref or "")
+        return Code.OK
+
+    # ------------------------------------------------------------------ jobs
+
+    @_answers(lambda code, detail: T.JobReturn(result=code, data="null", detail=detail))
+    def jobs(self, op: str | None, name: str | None, spec: str | None, template: Any,
+             job: Any = None) -> Any:
+        api, name = self.service.jobs, name or ""
+        if op == "create":
+            made = (convert.spec_from_thrift(job, template, self.max_task) if job is not None
+                    else convert.spec_from_json(spec or "", template, self.max_task))
+            return convert.job_answer(api.create(made))
+        if op == "list":
+            return convert.jobs_answer(api.list())
+        if op in ("get", "restart", "delete"):
+            return convert.job_answer(getattr(api, op)(name), name)
+        raise InvalidInput(f"unknown jobs op {op!r}")

@@ -256,10 +256,52 @@ struct TaskQuery {
     8: optional string after_id,
 }
 
+// Extensions (jobs, docs/jobs.md) ----------------------------------------------------------
+
+// A job as a client gives it; its task template travels beside it (`jobs` argument 4).
+struct JobSpec {
+    1: string name,
+    2: string type,                 // once, daemon, cron
+    3: i32 replica,
+    4: string cron,
+    5: double interval,             // daemon: seconds from a run's end to its restart
+    6: list<string> deps,
+    7: i32 retry_attempts,          // once/cron: extra runs after a failed one
+    8: double retry_backoff,        // seconds before the first retry, doubled for each next
+    9: map<string, string> meta,    // e.g. Meproc's user and group names
+}
+
+// One running task of a job.
+struct JobRun {
+    1: string id,                   // the run's key
+    2: string seed_id,              // its 24-hex task id
+    3: string run_alias,            // name:replica
+    4: optional string executor,
+    5: i32 status,
+}
+
+// A job as clients see it: its spec, the template shown by user, priority and command, and
+// where it stands.
+struct Job {
+    1: JobSpec spec,
+    2: i32 user,
+    3: i32 priority,
+    4: string command,
+    5: string status,               // waiting, running, scheduled, succeeded, failed, ...
+    6: i32 generation,              // restarts so far
+    7: string created,
+    8: list<JobRun> tasks,          // its running tasks
+    9: optional string last_start,
+    10: optional string last_end,
+    11: optional string blocked,    // why it will never start
+}
+
 struct JobReturn {
     1: ReturnCode result,
-    2: string data,             // JSON: a job, or a list of jobs
+    2: string data,             // the answer as JSON, for gateways that predate 4 and 5
     3: string detail,           // why, when result is not OK
+    4: optional Job job,        // create, get, restart, delete (unset: deleted already)
+    5: optional list<Job> jobs, // list
 }
 
 struct PageReturn {
@@ -314,8 +356,10 @@ service Judicator {
     StatsReturn executor_stats(1: string name),
     // Extension (judging): the presets live executors have, with versions and counts.
     LanguagesReturn languages(),
-    // Extension: jobs. op is create (spec: the job as JSON, template: its task),
-    // list, get, restart or delete (name). data: JSON (docs/jobs.md); OK, NOT_EXIST,
-    // CONFLICT (name taken, or the job is being deleted), INVALID_INPUT (detail says why)
-    JobReturn jobs(1: string op, 2: string name, 3: string spec, 4: Task template),
+    // Extension: jobs. op is create (5 job: the job, 4 template: its task; 3 spec, the job
+    // as JSON, from gateways that predate 5), list, get, restart or delete (2 name). OK,
+    // NOT_EXIST, CONFLICT (name taken, or the job is being deleted), INVALID_INPUT (detail
+    // says why).
+    JobReturn jobs(1: string op, 2: string name, 3: string spec, 4: Task template,
+                   5: JobSpec job),
 }

@@ -25,7 +25,7 @@ from thriftpy2.transport.base import TTransportException
 from khala.rpc import judicator_thrift
 from khala.rpc.auth import AuthError, NodeAuth
 from khala.rpc.guard import ConnectionEnded, MessageLimits, MessageReader, MessageRefused
-from khala.rpc.handler import JudicatorHandler, Service
+from khala.rpc.handler import JudicatorHandler
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class RpcServer:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="khala-thrift", daemon=True)
 
-    def start(self, service: Service, on_disconnect: Callable[[], None] | None = None,
+    def start(self, service: Any, on_disconnect: Callable[[], None] | None = None,
               wrap: Any = None) -> None:
         """Serve `service` (the judicator's domain API) through a `JudicatorHandler`; call
         `on_disconnect` in each connection's thread when the connection ends. `wrap`, when

@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from khala.judging.presets import PRESETS
+from khala.model import INT_MAX, PRIORITY_MAX, PRIORITY_MIN
+from khala.rules.limits import BYTES_LIMIT_MAX as BYTES_MAX
 
-INT_MAX = 2147483647
-BYTES_MAX = 2**62
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 
 TaskId = Annotated[str, Field(pattern=ID_PATTERN, examples=["sum-42"])]
@@ -112,8 +112,9 @@ class ExecuteIn(Strict):
     files: list[File] = Field(default_factory=list, max_length=10000,
                               description="data files (placed in data/), or give `zip`")
     zip: str | None = Field(None, description="base64 of a zip of the data files")
-    cases: list[CaseIn] = Field(default_factory=list, max_length=1000,
-                                description="test cases; empty = one case, input + standard")
+    cases: list[CaseIn] = Field(default_factory=list,
+                                description="test cases; empty = one case, input + standard; "
+                                "at most the limits policy's max_cases (1000 by default)")
     compare: CompareIn | None = Field(None, description="how outputs are compared")
     stop_on_failure: bool = Field(False, description="skip the cases after the first failure")
     interactive: bool = Field(False, description="stdin comes live over pow-1 after `input` "
@@ -124,7 +125,7 @@ class TaskIn(Strict):
     """A task to run: a compile step, then an execute step."""
 
     user: int = Field(0, ge=0, le=INT_MAX)
-    priority: int = Field(0, ge=-1000, le=1000,
+    priority: int = Field(0, ge=PRIORITY_MIN, le=PRIORITY_MAX,
                           description="higher is dispatched first; equal: fair between users")
     compile: CompileIn
     execute: ExecuteIn

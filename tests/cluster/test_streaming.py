@@ -292,8 +292,8 @@ def submit_v2(live: Cluster, command: str, **execute: Any) -> str:
 def wait_status(client: JudicatorClient, ref: str, status: Status) -> Task:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        _, task = client.find(ref)
-        if task is not None and task.status == status:
+        task = client.find(ref)
+        if task.status == status:
             return task
         time.sleep(0.05)
     raise AssertionError(f"task {ref} not {status.name} within 30 s: {task}")
@@ -342,8 +342,8 @@ def test_input_resumes_on_a_new_connection_while_the_old_one_lives(
     second.close_input(13)
     rest = b"".join(data for header, data in second_frames if header["type"] == "chunk")
     second.close()
-    _, done = client.find(task.id, 10.0)
-    assert done is not None and done.status == Status.SUCCESS, done
+    done = client.find(task.id, 10.0)
+    assert done.status == Status.SUCCESS, done
     assert rest == b"echo four\n"
     assert stored_output(done, "execute.stdout") == b"echo one\necho two\necho four\n"
 
@@ -396,8 +396,8 @@ def test_input_held_while_the_executor_does_not_have_the_task_yet(
 
 
 def blockers_executor(client: JudicatorClient, ref: str) -> str:
-    _, task = client.find(ref)
-    assert task is not None and task.executor
+    task = client.find(ref)
+    assert task.executor
     return task.executor
 
 

@@ -6,7 +6,7 @@ import time
 from collections import Counter
 
 from khala.judicator.notifier import Notifier
-from khala.rpc.client import short_name
+from khala.rpc.failover import short_name
 from khala.rpc.rendezvous import rendezvous_order
 
 JUDICATORS = ["judicator-a", "judicator-b", "judicator-c"]

@@ -573,10 +573,12 @@ def test_judicator_error_answers(http: FlaskClient, judicator: StubJudicator) ->
 
 
 def test_judicator_refusals_pass_through(http: FlaskClient, judicator: StubJudicator) -> None:
-    judicator.refuse = InvalidInput("bad id")
-    assert http.get(f"/api/task?id={MISSING_ID}").get_json() == {"result": 4, "task": None}
+    judicator.refuse = InvalidInput("bad id")  # the judicator's reason comes along
+    assert http.get(f"/api/task?id={MISSING_ID}").get_json() == {
+        "result": 4, "task": None, "error": "bad id"}
     assert http.get(f"/api/task?id={MISSING_ID}&file=execute_input").status_code == 404
-    assert http.delete(f"/api/task?id={MISSING_ID}").get_json() == {"result": 4}
-    assert http.get("/api/task/list").get_json() == {"result": 4, "pages": 0, "tasks": []}
+    assert http.delete(f"/api/task?id={MISSING_ID}").get_json() == {"result": 4, "error": "bad id"}
+    assert http.get("/api/task/list").get_json() == {
+        "result": 4, "pages": 0, "tasks": [], "error": "bad id"}
     judicator.refuse = NotFound("gone")
     assert http.get(f"/api/task?id={MISSING_ID}").get_json() == {"result": 2, "task": None}

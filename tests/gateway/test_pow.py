@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from khala.gateway.live.session import Session, fill
 from khala.model import Code
+from khala.rpc import convert
 
 
 def test_fill_replaces_placeholders_inside_strings_only() -> None:
@@ -15,14 +16,17 @@ def test_fill_replaces_placeholders_inside_strings_only() -> None:
 
 
 class _Stops:
-    """A client whose stop answers the codes given, in turn (the judicator's answers)."""
+    """A client whose stop meets the codes given, in turn (the judicator's answers), as the
+    typed client does: OK returns, any other code raises its error."""
 
     def __init__(self, *codes: int) -> None:
         self.codes, self.calls = list(codes), 0
 
-    def stop(self, ref: str) -> int:
+    def stop(self, ref: str) -> None:
         self.calls += 1
-        return self.codes.pop(0)
+        code = self.codes.pop(0)
+        if code != Code.OK:
+            raise convert.error_of(code, f"stop {ref}", "127.0.0.1:9")
 
 
 def _session(client: _Stops) -> Session:

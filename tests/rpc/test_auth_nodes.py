@@ -14,7 +14,7 @@ from thriftpy2.transport import TTransportException
 
 from khala.rpc import judicator_thrift as T
 from khala.rpc.auth import AuthError, NodeAuth, write_secret_file
-from khala.rpc.client import Connection
+from khala.rpc.failover import Connection
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Judging fields through the Thrift conversion (khala/rpc/convert.py): round trips, new ids
+"""Judging fields through the Thrift conversion (khala/rpc/convert/): round trips, new ids
 only, and clear refusals."""
 
 from __future__ import annotations

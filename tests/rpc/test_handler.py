@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from khala.errors import InvalidInput, Locked, NotFound, RemoteError, TooLarge, Unavailable
+from khala.errors import (
+    Conflict,
+    InvalidInput,
+    Locked,
+    NotFound,
+    RemoteError,
+    TooLarge,
+    Unavailable,
+)
 from khala.model import Assignment, Code, Result, SearchQuery, Status, Task, TaskBrief
 from khala.rpc import convert
 from khala.rpc import judicator_thrift as T
@@ -200,9 +208,58 @@ def test_codes_become_errors() -> None:
     assert type(convert.error_of(Code.TOO_LARGE, "add")) is TooLarge
     assert type(convert.error_of(Code.INVALID_INPUT, "add")) is InvalidInput
     assert type(convert.error_of(Code.NOT_EXIST, "get")) is NotFound
+    assert type(convert.error_of(Code.CONFLICT, "stop")) is Conflict
     for code in (Code.ERROR, 99):
         error = convert.error_of(code, "get", "127.0.0.1:9")
         assert isinstance(error, RemoteError) and error.address == "127.0.0.1:9"
     assert [kind.code for kind in convert.REFUSALS] == [
-        Code.TOO_LARGE, Code.INVALID_INPUT, Code.NOT_EXIST,
+        Code.TOO_LARGE, Code.INVALID_INPUT, Code.NOT_EXIST, Code.CONFLICT,
     ]  # fmt: skip
+
+
+class StubTasks:
+    """The judicator's API v2 side, raising `fail` from every method."""
+
+    def __init__(self, fail: Exception) -> None:
+        self.fail = fail
+
+    def find(self, ref: str, wait: float) -> Task:
+        raise self.fail
+
+    def page(self, query: Any) -> Any:
+        raise self.fail
+
+    def signal(self, ref: str, signum: int) -> None:
+        raise self.fail
+
+    def stop(self, ref: str) -> None:
+        raise self.fail
+
+    def remove(self, ref: str) -> None:
+        raise self.fail
+
+    def submit(self, tasks: list[Task]) -> Any:
+        if tasks:
+            raise self.fail
+        return []
+
+
+@pytest.mark.parametrize(
+    ("fail", "code"),
+    [(InvalidInput("bad"), Code.INVALID_INPUT), (NotFound("no task 'x'"), Code.NOT_EXIST),
+     (Conflict("the task is done"), Code.CONFLICT), (Locked("locked"), Code.ERROR),
+     (RuntimeError("bug"), Code.ERROR)],
+)
+def test_api_v2_methods_answer_refusals_as_the_others_do(
+    service: StubService, fail: Exception, code: Code
+) -> None:
+    service.tasks = StubTasks(fail)  # type: ignore[attr-defined]
+    handler = JudicatorHandler(service)
+    assert handler.find("x", 0) == T.GetReturn(result=code, task=None)
+    assert handler.list_tasks(None) == T.PageReturn(result=code, tasks=[], more=False)
+    assert handler.send_signal("x", 10) == code
+    assert handler.stop("x") == code
+    assert handler.remove("x") == code
+    assert handler.submit([wire_task()]) == []  # the call failed as a whole
+    # a task that cannot be decoded is refused alone, before the service sees the batch
+    assert handler.submit([wire_task(compile=None)])[0].result == Code.INVALID_INPUT

@@ -16,8 +16,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from khala.model import Code, Status, Task
-from khala.rpc.tasks_client import TaskCalls
+from khala.errors import KhalaError, RemoteError, Unavailable
+from khala.model import Status, Task
+from khala.rpc.client import JudicatorClient
 from khala.streams.client import StreamConnection
 from khala.streams.log import READ_MAX, STREAMS, Chunk, Dropped, advance
 from khala.streams.registry import EndpointLookup
@@ -46,11 +47,12 @@ Event = StatusChange | Chunk | Dropped | Tick | Final
 
 
 class TaskGone(Exception):
-    """The task cannot be read (no such task, or the judicators refuse it)."""
+    """The task cannot be read: no such task, or a judicator refused or failed to read it
+    (`error`, the client's; no judicator answering at all stays Unavailable)."""
 
-    def __init__(self, code: int) -> None:
-        super().__init__(f"task not readable (code {code})")
-        self.code = code
+    def __init__(self, error: KhalaError) -> None:
+        super().__init__(f"task not readable: {error}")
+        self.error = error
 
 
 def stored_output(task: Task, stream: str) -> bytes:
@@ -66,7 +68,7 @@ class Follower:
     """One client's follow of one task (`events()` in one thread; `send_input`,
     `close_input` and `stop` from another)."""
 
-    def __init__(self, client: TaskCalls, lookup: EndpointLookup, ref: str,
+    def __init__(self, client: JudicatorClient, lookup: EndpointLookup, ref: str,
                  position: dict[str, int], want_input: bool, max_seconds: float,
                  status: int | None = None) -> None:
         self.client, self.lookup, self.ref = client, lookup, ref
@@ -87,10 +89,17 @@ class Follower:
         self._input_lost = False  # another sender took the input over, or a new run lost it
 
     def first(self) -> Task:
-        code, task = self.client.find(self.ref)
-        if task is None:
-            raise TaskGone(code if code != Code.OK else Code.ERROR)
-        return task
+        return self._find(self.ref)
+
+    def _find(self, ref: str, wait: float = 0.0) -> Task:
+        try:
+            return self.client.find(ref, wait)
+        except RemoteError as exc:
+            raise TaskGone(exc) from exc
+        except Unavailable:
+            raise
+        except KhalaError as exc:
+            raise TaskGone(exc) from exc
 
     # ------------------------------------------------------------------ input
 
@@ -211,15 +220,12 @@ class Follower:
                     else:
                         yield event
             if outcome == "end":
-                code, found = self.client.find(task.id, END_WAIT)
+                task = self._find(task.id, END_WAIT)
             else:
                 yield Tick()
                 self.stopped.wait(delay)
                 delay = min(POLL_MAX, delay * 2)
-                code, found = self.client.find(task.id)
-            if found is None:
-                raise TaskGone(code)
-            task = found
+                task = self._find(task.id)
         if task.status != self.status:
             self.status = int(task.status)
             yield StatusChange(self.status)

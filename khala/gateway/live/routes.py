@@ -1,7 +1,7 @@
 """Live routes (docs/streaming.md): the pow-1 websocket at /api/v2/pow and the task
 event stream (Server-Sent Events) at /api/v2/tasks/{id}/events. Each holds a worker thread for
 its life, so at most `max_streams` run at once per worker (503 beyond), each for at most
-`max_stream_seconds`."""
+`max_stream_seconds`. One blueprint ("live"), answering errors as API v2 does."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Blueprint, Response, request
 
 from khala.config import GatewaySettings
 from khala.gateway.live.follow import Chunk, Dropped, Final, Follower, StatusChange, TaskGone, Tick
 from khala.gateway.live.session import PowEndpoint
-from khala.gateway.v2.errors import ApiError
-from khala.model import Code
+from khala.gateway.v2.errors import ApiError, register_errors
+from khala.rpc.client import JudicatorClient
 from khala.streams.log import event_id, new_position, parse_event_id
 from khala.streams.registry import EndpointLookup
 from khala.taskjson import convert
@@ -54,7 +54,7 @@ def chunk_data(chunk: Chunk) -> dict[str, Any]:
 
 
 class EventStream:
-    def __init__(self, settings: GatewaySettings, client: Any, lookup: EndpointLookup,
+    def __init__(self, settings: GatewaySettings, client: JudicatorClient, lookup: EndpointLookup,
                  slots: threading.BoundedSemaphore) -> None:
         self.settings, self.client, self.lookup, self.slots = settings, client, lookup, slots
 
@@ -69,9 +69,7 @@ class EventStream:
         try:
             task = follower.first()
         except TaskGone as exc:
-            raise ApiError(404 if exc.code == Code.NOT_EXIST else 503,
-                           f"no task {id!r}" if exc.code == Code.NOT_EXIST
-                           else "the task could not be read") from exc
+            raise exc.error from exc
         if not self.slots.acquire(blocking=False):
             raise ApiError(503, "too many live streams on this gateway worker; retry")
         response = Response(self._events(follower, task), mimetype="text/event-stream")
@@ -104,14 +102,18 @@ class EventStream:
             self.slots.release()
 
 
-def register_live(app: Flask, settings: GatewaySettings, client: Any) -> None:
+def live_blueprint(settings: GatewaySettings, client: JudicatorClient) -> Blueprint:
+    """The live routes (endpoints live.<view>)."""
     lookup = EndpointLookup(settings)
     slots = threading.BoundedSemaphore(max(1, settings.max_streams))
     pow_endpoint = PowEndpoint(settings, client, lookup, slots)
     events = EventStream(settings, client, lookup, slots)
+    blueprint = Blueprint("live", __name__)
     # werkzeug matches websocket requests only to websocket rules: one of each, one view (which
     # answers a plain request 400 with a clear message)
-    app.add_url_rule("/api/v2/pow", "v2_pow", pow_endpoint.view, methods=["GET"],
-                     websocket=True)
-    app.add_url_rule("/api/v2/pow", "v2_pow_http", pow_endpoint.view, methods=["GET"])
-    app.add_url_rule("/api/v2/tasks/<id>/events", "v2_events", events.view, methods=["GET"])
+    blueprint.add_url_rule("/api/v2/pow", "pow", pow_endpoint.view, methods=["GET"],
+                           websocket=True)
+    blueprint.add_url_rule("/api/v2/pow", "pow_http", pow_endpoint.view, methods=["GET"])
+    blueprint.add_url_rule("/api/v2/tasks/<id>/events", "events", events.view, methods=["GET"])
+    register_errors(blueprint)
+    return blueprint

@@ -18,11 +18,12 @@ from flask import Response, request
 from pydantic import ValidationError
 
 from khala.config import GatewaySettings
-from khala.errors import InvalidInput
+from khala.errors import REFUSALS, InvalidInput, NotFound, RemoteError
 from khala.gateway.live.follow import Chunk, Dropped, Final, Follower, TaskGone
 from khala.gateway.live.websocket import Closed, WebSocket, offered_protocols, wants_websocket
+from khala.gateway.v2.errors import ApiError
 from khala.model import Code, Status, Task
-from khala.rpc.tasks_client import TaskCalls
+from khala.rpc.client import JudicatorClient
 from khala.streams.log import new_position
 from khala.streams.registry import EndpointLookup
 from khala.taskjson import convert
@@ -112,14 +113,12 @@ def outcome(task: Task) -> dict[str, Any]:
 
 
 class PowEndpoint:
-    def __init__(self, settings: GatewaySettings, client: TaskCalls, lookup: EndpointLookup,
+    def __init__(self, settings: GatewaySettings, client: JudicatorClient, lookup: EndpointLookup,
                  slots: threading.BoundedSemaphore) -> None:
         self.settings, self.client, self.lookup, self.slots = settings, client, lookup, slots
         self.calls = load_calls(settings.pow_calls)
 
     def view(self) -> Response:
-        from khala.gateway.v2.errors import ApiError
-
         environ = request.environ
         if not wants_websocket(environ):
             raise ApiError(400, "pow-1 needs a websocket upgrade (Upgrade: websocket)")
@@ -219,7 +218,7 @@ class Session:
         try:
             return follower, follower.first()
         except TaskGone as exc:
-            raise Rejected(f"no task {self.ref!r}" if exc.code == Code.NOT_EXIST
+            raise Rejected(str(exc.error) if isinstance(exc.error, NotFound)
                            else "the task could not be read") from exc
 
     def _message(self) -> tuple[str, Any]:
@@ -331,9 +330,11 @@ class Session:
     def _cancel(self) -> None:
         for _ in range(CANCEL_TRIES):
             try:
-                code = self.client.stop(self.ref)
-                if code != Code.ERROR:  # done, already ended, or gone: nothing to retry
-                    return
+                self.client.stop(self.ref)
+                return
+            except REFUSALS:  # done, already ended, or gone: nothing to retry
+                return
+            except RemoteError:
                 log.warning("cancel of %s failed at the judicator (store)", self.ref)
             except Exception:  # no judicator answered: the next try may reach one
                 log.warning("cancel of %s failed", self.ref, exc_info=True)

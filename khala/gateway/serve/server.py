@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -17,8 +18,6 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
 
 from khala.config import GatewaySettings
-from khala.gateway.app import create_app
-from khala.gateway.auth import warn_if_open
 from khala.gateway.serve.worker import ReadAheadWorker
 from khala.metrics.gateway import worker_exited
 
@@ -93,8 +92,15 @@ def gunicorn_options(settings: GatewaySettings) -> dict[str, Any]:
 
 
 class GatewayServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: GatewaySettings) -> None:
+    """`load` makes the app (in each worker); `max_body`: the largest body the app reads, which
+    the read-ahead worker buffers whole (a larger one is handed on by its head: the app refuses
+    it unread)."""
+
+    def __init__(self, settings: GatewaySettings, load: Callable[[], Flask],
+                 max_body: int) -> None:
         self.settings = settings
+        self.max_body = max_body
+        self._load = load
         super().__init__()
 
     def load_config(self) -> None:
@@ -102,7 +108,7 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return create_app(self.settings)
+        return self._load()
 
     def run(self) -> None:
         try:
@@ -112,7 +118,6 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
             sys.exit(1)
 
 
-def run(settings: GatewaySettings) -> None:
-    """Serve the HTTP API on settings.listen until SIGTERM/SIGINT."""
-    warn_if_open(settings)
-    GatewayServer(settings).run()
+def serve(settings: GatewaySettings, load: Callable[[], Flask], max_body: int) -> None:
+    """Serve the app `load` makes on settings.listen until SIGTERM/SIGINT."""
+    GatewayServer(settings, load, max_body).run()

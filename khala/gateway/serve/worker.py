@@ -27,8 +27,6 @@ from typing import IO, Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from khala.gateway.app import FORM_OVERHEAD
-
 #: Bytes of one request's buffer kept in memory; beyond, it spills into a temporary file.
 SPOOL_MEMORY = 256 * 1024
 #: Largest single non-blocking read of the event loop.
@@ -142,7 +140,7 @@ class ReadAheadWorker(ThreadWorker):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         settings = self.app.settings
         self.request_timeout = float(settings.request_timeout)
-        self.max_body = settings.max_task_size + FORM_OVERHEAD
+        self.max_body = int(self.app.max_body)  # the app's body limit (GatewayServer)
         self.reading: dict[TConn, Reading] = {}  # insertion order is deadline order
 
     def accept(self, listener: Any) -> None:

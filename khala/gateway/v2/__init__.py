@@ -1,18 +1,20 @@
 """API v2: JSON routes under /api/v2, the OpenAPI document at /openapi.json and Swagger UI at
-/docs/ (assets vendored in swagger_ui/, see scripts/vendor-swagger-ui.sh). Stateless: every
-request is a judicator call (the typed client's API v2 methods, khala/rpc/tasks_client.py)."""
+/docs/ (assets vendored in swagger_ui/, see scripts/vendor-swagger-ui.sh), one blueprint
+("v2") with its own error answers (errors.py). Stateless: every request is a judicator call
+through the typed client (khala/rpc/client.py)."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from flask import Flask, Response, jsonify, request, send_from_directory
+from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from khala.config import GatewaySettings
-from khala.gateway.v2.errors import PREFIX, register_v2_errors
+from khala.gateway.v2.errors import register_errors
+from khala.gateway.v2.jobs import JobViews
 from khala.gateway.v2.spec import openapi, routes
-from khala.gateway.v2.views import V2Api
+from khala.gateway.v2.views import TaskViews
+from khala.rpc.client import JudicatorClient
 
 ASSETS = os.path.join(os.path.dirname(__file__), "swagger_ui")
 # v2 bodies carry files in base64 (4/3 of their size): room for a task of the largest size.
@@ -29,16 +31,22 @@ DOCS_PAGE = """<!doctype html>
 """
 
 
-def register_v2(app: Flask, settings: GatewaySettings, client: Any) -> None:
-    """Add API v2 to the gateway app; call after the app's own error handlers exist."""
-    api = V2Api(settings, client)
-    app.extensions["khala_v2"] = api
+def body_limit(settings: GatewaySettings) -> int:
+    """The largest request body of API v2: a task of the largest size in base64, and room."""
+    return settings.max_task_size * 4 // 3 + BODY_OVERHEAD
+
+
+def v2_blueprint(settings: GatewaySettings, client: JudicatorClient) -> Blueprint:
+    """API v2's routes (endpoints v2.<view>), its documentation and its error answers."""
+    tasks, jobs = TaskViews(settings, client), JobViews(settings, client)
     document = openapi(settings.max_task_wait)
-    body_limit = settings.max_task_size * 4 // 3 + BODY_OVERHEAD
+    limit = body_limit(settings)
+    blueprint = Blueprint("v2", __name__)
 
     for route in routes(settings.max_task_wait):
-        app.add_url_rule(route.rule, f"v2_{route.view}", getattr(api, route.view),
-                         methods=[route.method.upper()])
+        views = jobs if route.tag == "jobs" else tasks
+        blueprint.add_url_rule(route.rule, route.view, getattr(views, route.view),
+                               methods=[route.method.upper()])
 
     def spec() -> Response:
         return jsonify(document)
@@ -50,11 +58,11 @@ def register_v2(app: Flask, settings: GatewaySettings, client: Any) -> None:
         return send_from_directory(ASSETS, name, max_age=3600)
 
     def v2_body_limit() -> None:
-        if request.path.startswith(PREFIX + "/"):
-            request.max_content_length = body_limit
+        request.max_content_length = limit
 
-    app.add_url_rule("/openapi.json", "v2_openapi", spec, methods=["GET"])
-    app.add_url_rule("/docs/", "v2_docs", docs_page, methods=["GET"])
-    app.add_url_rule("/docs/<path:name>", "v2_docs_asset", docs_asset, methods=["GET"])
-    app.before_request(v2_body_limit)
-    register_v2_errors(app)
+    blueprint.add_url_rule("/openapi.json", "openapi", spec, methods=["GET"])
+    blueprint.add_url_rule("/docs/", "docs", docs_page, methods=["GET"])
+    blueprint.add_url_rule("/docs/<path:name>", "docs_asset", docs_asset, methods=["GET"])
+    blueprint.before_request(v2_body_limit)
+    register_errors(blueprint)
+    return blueprint

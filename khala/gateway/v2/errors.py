@@ -1,18 +1,19 @@
-"""The API v2 error envelope `{"errors": [{"status", "title", "detail"}]}` and the handlers that
-give every failure under /api/v2 that shape (validation, oversize bodies, unknown routes, a
-judicator that cannot be reached, our own bugs). Other paths keep the app's own handlers."""
+"""How API v2 answers what it cannot do: the envelope `{"errors": [{"status", "title",
+"detail"}]}` with the HTTP status of the error (khala/errors.py states it once per class).
+`register_errors` gives a blueprint's routes that shape for every failure (validation, a
+judicator's refusal, a refused key, an oversize body, a judicator that cannot be reached, our
+own bugs); `on_http_error` also answers the requests under /api/v2 no route takes."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from khala.errors import Unavailable
+from khala.errors import KhalaError, RemoteError, Unavailable
+from khala.gateway.auth import KeyRefused
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ TITLES = {
 
 
 class ApiError(Exception):
-    """An answer with an error status; raised by the v2 views."""
+    """An answer with an error status that API v2 itself decides (a malformed request, a state
+    the route refuses); raised by its views. The judicator's refusals stay KhalaErrors."""
 
     def __init__(self, status: int, detail: str, title: str | None = None) -> None:
         super().__init__(detail)
@@ -65,72 +67,54 @@ def validation_items(exc: ValidationError) -> list[dict[str, str]]:
     return items
 
 
-def _in_v2() -> bool:
-    return request.path == PREFIX or request.path.startswith(PREFIX + "/")
+def refusal_item(exc: KhalaError) -> tuple[int, dict[str, str]]:
+    """The status and the error item of a KhalaError (a batch item answers it the same way)."""
+    if isinstance(exc, RemoteError):
+        return 503, error_item(503, "a judicator could not do it; retry later")
+    if isinstance(exc, Unavailable):
+        return 503, error_item(503, "no judicator answered; retry later")
+    if exc.http_status >= 500:
+        return exc.http_status, error_item(exc.http_status, "internal error")
+    return exc.http_status, error_item(exc.http_status, str(exc))
 
 
-def register_v2_errors(app: Flask) -> None:
-    """Wrap the app's handlers: under /api/v2 answer the envelope, elsewhere defer to them."""
-    previous: dict[Any, Callable[[Any], Any]] = {}
-    for key in (Unavailable, HTTPException, Exception):
-        handler = app.error_handler_spec[None][None].get(key)
-        if handler is not None:
-            previous[key] = handler
+def on_api_error(exc: ApiError) -> Response:
+    return error_response(exc.status, [error_item(exc.status, exc.detail, exc.title)])
 
-    def defer(key: Any, exc: Exception) -> Any:
-        handler = previous.get(key)
-        if handler is not None:
-            return handler(exc)
-        if isinstance(exc, HTTPException):
-            return exc
-        raise exc
 
-    def on_api_error(exc: ApiError) -> Response:
-        return error_response(exc.status, [error_item(exc.status, exc.detail, exc.title)])
-
-    def on_unavailable(exc: Unavailable) -> Any:
-        if not _in_v2():
-            return defer(Unavailable, exc)
+def on_refusal(exc: KhalaError) -> Response:
+    status, item = refusal_item(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, KeyRefused):
+        headers = exc.headers
+    elif isinstance(exc, Unavailable):
         log.warning("%s %s: %s", request.method, request.path, exc)
-        return error_response(503, [error_item(503, "no judicator answered; retry later")],
-                              {"Retry-After": "1"})
-
-    def on_http_error(exc: HTTPException) -> Any:
-        if not _in_v2():
-            return defer(HTTPException, exc)
-        status = exc.code or 500
-        headers = {}
-        if status == 405 and exc.get_response().headers.get("Allow"):
-            headers["Allow"] = exc.get_response().headers["Allow"]
-        detail = {
-            404: f"no such route: {request.method} {request.path}",
-            405: f"{request.method} is not allowed on {request.path}",
-            413: "the request body is larger than the limit",
-        }.get(status, exc.description or TITLES.get(status, "error"))
-        return error_response(status, [error_item(status, detail)], headers)
-
-    def on_error(exc: Exception) -> Any:
-        if not _in_v2():
-            return defer(Exception, exc)
-        log.exception("%s %s failed", request.method, request.path)
-        return error_response(500, [error_item(500, "internal error")])
-
-    app.register_error_handler(ApiError, on_api_error)
-    app.register_error_handler(Unavailable, on_unavailable)
-    app.register_error_handler(HTTPException, on_http_error)
-    app.register_error_handler(Exception, on_error)
-    # Handlers registered for a status code win over class handlers in Flask: wrap those too.
-    for code, handlers in list(app.error_handler_spec[None].items()):
-        if code is None:
-            continue
-        for cls, handler in list(handlers.items()):
-            handlers[cls] = _scoped(handler, on_http_error)
+        headers = {"Retry-After": "1"}
+    elif status >= 500:
+        log.error("%s %s failed: %s", request.method, request.path, exc, exc_info=exc)
+    return error_response(status, [item], headers)
 
 
-def _scoped(
-    handler: Callable[[Any], Any], v2_handler: Callable[[Any], Any]
-) -> Callable[[Any], Any]:
-    def scoped(exc: Any) -> Any:
-        return v2_handler(exc) if _in_v2() else handler(exc)
+def on_http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    headers = {}
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        headers["Allow"] = exc.get_response().headers["Allow"]
+    detail = {
+        404: f"no such route: {request.method} {request.path}",
+        405: f"{request.method} is not allowed on {request.path}",
+        413: "the request body is larger than the limit",
+    }.get(status, exc.description or TITLES.get(status, "error"))
+    return error_response(status, [error_item(status, detail)], headers)
 
-    return scoped
+
+def on_error(exc: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.path)
+    return error_response(500, [error_item(500, "internal error")])
+
+
+def register_errors(blueprint: Blueprint) -> None:
+    blueprint.register_error_handler(ApiError, on_api_error)
+    blueprint.register_error_handler(KhalaError, on_refusal)
+    blueprint.register_error_handler(HTTPException, on_http_error)
+    blueprint.register_error_handler(Exception, on_error)

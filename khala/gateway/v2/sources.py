@@ -16,7 +16,7 @@ from flask import Response, jsonify
 from khala.config import GatewaySettings
 from khala.gateway.v2.errors import ApiError
 from khala.judging.presets import PRESETS
-from khala.model import Case, Code, Language, Task
+from khala.model import Case, Language
 from khala.taskjson.models import CaseList, FilesEnvelope, LimitsEnvelope
 
 MAX_FILES = 200  # files listed per part
@@ -71,16 +71,17 @@ def limits_of(settings: GatewaySettings) -> dict[str, Any]:
 
 
 class SourceViews:
-    """The views; V2Api gives `settings` and `tasks`."""
+    """The views; TaskViews gives `settings` and `client` (whose refusals, such as NotFound,
+    the blueprint answers)."""
 
     settings: GatewaySettings
-    tasks: Any
+    client: Any
 
     def files(self, id: str, part: str) -> Response:  # noqa: A002 - route name
         if part not in ("compile", "execute"):
             raise ApiError(404, "files are compile (the source) or execute (the data)")
-        task = self._task(id)
-        archive = _archive(task, part)
+        task = self.client.find(id)
+        archive = task.compile.source if part == "compile" else task.execute.data
         return jsonify({"data": {"id": task.key or task.id, "part": part,
                                  "files": unpack_files(archive)}})
 
@@ -88,21 +89,12 @@ class SourceViews:
         """The task's test cases as asked (input, expected output, weight), texts cut to
         MAX_SHOWN characters: what a page needs to show a failed case's difference. A task
         without cases has one: its input and standard."""
-        task = self._task(id)
-        e = task.execute
+        e = self.client.find(id).execute
         cases = e.cases or [Case(input=e.input, standard=e.standard)]
         return jsonify({"data": [
             {"input": c.input[:MAX_SHOWN], "standard": c.standard[:MAX_SHOWN],
              "weight": c.weight, "cut": max(len(c.input), len(c.standard)) > MAX_SHOWN}
             for c in cases]})
-
-    def _task(self, id: str) -> Task:  # noqa: A002
-        code, task = self.tasks.find(id)
-        if task is None:
-            raise ApiError(404 if code == Code.NOT_EXIST else 503,
-                           f"no task {id!r}" if code == Code.NOT_EXIST
-                           else "the task could not be read")
-        return task
 
     def limits(self) -> Response:
         return jsonify({"data": limits_of(self.settings)})
@@ -125,6 +117,3 @@ def source_routes(route: Any, error: Any, ref: dict[str, Any]) -> list[Any]:
               responses={200: (LimitsEnvelope, "the policy")}),
     ]
 
-
-def _archive(task: Task, part: str) -> bytes:
-    return task.compile.source if part == "compile" else task.execute.data

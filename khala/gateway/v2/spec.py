@@ -1,6 +1,6 @@
 """The route table of API v2 and the OpenAPI 3.1 document generated from it and the models.
 
-The Flask routes are registered from the same table (khala.gateway.v2.register), so every
+The Flask routes are registered from the same table (khala.gateway.v2.v2_blueprint), so every
 documented operation is served and every served operation is documented.
 """
 
@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from khala import __version__
-from khala.gateway.v2.jobs import job_routes
+from khala.gateway.v2.jobs import JobEnvelope, JobIn, JobList
+from khala.gateway.v2.parse import ListQuery, wait_query
 from khala.gateway.v2.sources import source_routes
+from khala.jobs.model import NAME_PATTERN
 from khala.taskjson.models import (
     ID_PATTERN,
     Accepted,
@@ -24,7 +26,6 @@ from khala.taskjson.models import (
     ExecutorEnvelope,
     ExecutorList,
     LanguageList,
-    StatusName,
     TaskEnvelope,
     TaskIn,
     TaskPage,
@@ -34,29 +35,11 @@ REF = "#/components/schemas/{model}"
 RAW = "raw"  # a response of raw bytes
 
 
-class ListQuery(BaseModel):
-    user: int | None = Field(None, ge=0, le=2147483647)
-    status: list[StatusName] = Field(default_factory=list, description="any of these")
-    since: str | None = Field(None, description="added at or after (ISO 8601)")
-    until: str | None = Field(None, description="added at or before (ISO 8601)")
-    order: Literal["newest", "oldest"] = "newest"
-    limit: int = Field(100, ge=1, le=1000)
-    cursor: str | None = Field(None, description="links.next of the previous page gives it")
-
-
-def wait_query(max_wait: float) -> type[BaseModel]:
-    class WaitQuery(BaseModel):
-        wait: float = Field(0.0, ge=0, le=max_wait,
-                            description="hold the answer until the task is done, seconds")
-
-    return WaitQuery
-
-
 @dataclass
 class Route:
     method: str
     path: str  # OpenAPI form, /api/v2/tasks/{id}
-    view: str  # the method of V2Api serving it
+    view: str  # the method serving it: of TaskViews, or of JobViews for the "jobs" tag
     summary: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
@@ -128,7 +111,30 @@ def routes(max_wait: float) -> list[Route]:
               body=BatchIn, responses={200: (BatchEnvelope, "one outcome per task, in order"),
                                        413: (e, "too large"), 422: (e, "invalid batch")}),
         *source_routes(Route, e, ID),
-        *job_routes(Route, e),
+        *_job_routes(),
+    ]
+
+
+def _job_routes() -> list[Route]:
+    name = {"name": {"type": "string", "pattern": NAME_PATTERN}}
+    e = ErrorEnvelope
+    return [
+        Route("post", "/api/v2/jobs", "job_create", "Create a job and start it", body=JobIn,
+              responses={201: (JobEnvelope, "created"), 409: (e, "a job has this name"),
+                         422: (e, "invalid job")}, tag="jobs"),
+        Route("get", "/api/v2/jobs", "job_list", "Every job with its running tasks",
+              responses={200: (JobList, "the jobs")}, tag="jobs"),
+        Route("get", "/api/v2/jobs/{name}", "job_get", "One job", path_params=name,
+              responses={200: (JobEnvelope, "the job"), 404: (e, "no such job")}, tag="jobs"),
+        Route("post", "/api/v2/jobs/{name}/restart", "job_restart",
+              "Stop its tasks (SIGTERM, then kill after the grace period) and start it again",
+              path_params=name,
+              responses={200: (JobEnvelope, "restarting"), 404: (e, "no such job"),
+                         409: (e, "the job is being deleted")}, tag="jobs"),
+        Route("delete", "/api/v2/jobs/{name}", "job_delete",
+              "Stop its tasks and delete it for good", path_params=name,
+              responses={202: (JobEnvelope, "stopping, then deleted"),
+                         404: (e, "no such job")}, tag="jobs"),
     ]
 
 
