@@ -250,6 +250,11 @@ class Slots:
         with self._lock:
             if self._closed or task_id in self._running or task_id in self._queue:
                 return False
+            stopped = self._outbox.get(task_id)
+            if stopped is not None and stopped.status == Status.CANCELLED:
+                # its stopped run's result is not handed in yet: the same id may not be both
+                # running and complete here (refused, the judicator requeues it)
+                return False
             if self._free() <= 0:
                 self._queue[task_id] = slot
                 return True
@@ -333,10 +338,12 @@ class Slots:
             self._running.pop(slot.task_id, None)
             self._emptied.notify_all()
             if not slot.dropped or slot.hand_in:
+                # a stopped run's result is handed in as Cancelled: the judicator only keeps it
+                # with a Cancelled task, never finishes a task with it
                 self._sending.discard(slot.task_id)
                 self._outbox[slot.task_id] = Task(
-                    id=slot.task_id, done=True, status=final, executor=self.executor, result=result
-                )
+                    id=slot.task_id, done=True, executor=self.executor, result=result,
+                    status=Status.CANCELLED if slot.dropped else final)
             ready = self._take_queued()
             if ready:
                 ready[0].thread = threading.current_thread()  # runs next in this thread

@@ -238,13 +238,15 @@ class JudicatorService:
         recorded, deferred = [], set()
         for task in {t.id: t for t in finished}.values():
             status, result = final_status(task.status), task.result or Result()
-            written = self._unless_locked(self.store.finish, task.id, executor, status, result,
-                                          now)
-            if written is False:  # not held: a cancelled task keeps its stopped run's output
+            if task.status == Status.CANCELLED:  # a run its executor stopped: its output so
+                # far, kept only by a Cancelled task that executor ran, never a finish
                 written = self._unless_locked(self.store.keep, task.id, executor, result)
                 if written:
                     log.info("cancelled task %s keeps its output so far", task.id)
                     continue
+            else:
+                written = self._unless_locked(self.store.finish, task.id, executor, status,
+                                              result, now)
             if written:
                 recorded.append(task.id)
             elif written is None:

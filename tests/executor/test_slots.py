@@ -107,9 +107,12 @@ def test_a_dropped_task_is_stopped_unreported_and_its_result_handed_in(
     assert not slots.drop([A])  # already dropped
     runner.release.set()
     assert slots.join(5)
-    # the stopped run's result goes to the judicator (a cancelled task keeps its output; for a
-    # task taken back for another reason the judicator drops it as late)
-    assert sorted(t.id for t in slots.snapshot().complete) == [A, B]
+    # the stopped run's result goes to the judicator as Cancelled (a cancelled task keeps its
+    # output; for a task taken back for another reason the judicator drops it as late)
+    complete = {t.id: t.status for t in slots.snapshot().complete}
+    assert complete[A] == Status.CANCELLED and complete[B] != Status.CANCELLED
+    # the same id is not run again while that result waits to be handed in
+    assert not slots.start(A, Task(id=A))
 
 
 def test_a_dropped_task_without_hand_in_discards_its_result(
