@@ -3,8 +3,8 @@
 // outputs, the source (highlighted) and the details. Everything from API v2.
 
 import {
-  el, fmtBytes, fmtSeconds, fmtTime, isRef, markLoaded, outcomeBadge, say, usage, v2, v2Error,
-  VERDICTS,
+  apiKey, authHeaders, el, fmtBytes, fmtSeconds, fmtTime, isRef, markLoaded, outcomeBadge, say,
+  usage, v2, v2Error, VERDICTS,
 } from "./common.js";
 import { aroundChanges, diffLines } from "./diff.js";
 import { codeBlock } from "./highlight.js";
@@ -120,7 +120,7 @@ async function renderOutputs(task) {
   if (!task.compile.language) streams.push(["execute", "stdout", "Standard output"], ["execute", "stderr", "Standard error"]);
   for (const [step, name, title] of streams) {
     const path = `/api/v2/tasks/${ref}/outputs/${step}/${name}`;
-    const response = await fetch(path, { cache: "no-store" });
+    const response = await fetch(path, { cache: "no-store", headers: authHeaders() });
     if (!response.ok) continue;
     const text = await response.text();
     if (!text) continue;
@@ -242,7 +242,8 @@ async function start() {
     await showFinal(task);
     return;
   }
-  follow();
+  // EventSource sends no Authorization header: with a key the page polls instead
+  if (!apiKey()) follow();
   pollLater();
   markLoaded();
 }
