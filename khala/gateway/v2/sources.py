@@ -2,7 +2,7 @@
 given (`GET /api/v2/tasks/{id}/files/{part}`: its source or data, unpacked, so a page can show
 the source), its test cases (`GET /api/v2/tasks/{id}/cases`: to show a failed case's
 difference), the limits policy a task runs under (`GET /api/v2/limits`: the defaults of 0/none)
-and the live languages with the executors offering each. A mixin of V2Api (views.py)."""
+and the live languages with the executors offering each. A mixin of TaskViews (views.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from khala.config import GatewaySettings
 from khala.gateway.v2.errors import ApiError
 from khala.judging.presets import PRESETS
 from khala.model import Case, Language
+from khala.streams.log import utf8_split
 from khala.taskjson.models import CaseList, FilesEnvelope, LimitsEnvelope
 
 MAX_FILES = 200  # files listed per part
@@ -45,6 +46,8 @@ def unpack_files(archive: bytes) -> list[dict[str, Any]]:
 def _file(path: str, size: int, data: bytes) -> dict[str, Any]:
     cut = len(data) > MAX_SHOWN
     data = data[:MAX_SHOWN]
+    if cut:
+        data, _ = utf8_split(data)  # a text cut in a character stays text
     try:
         content, encoding = data.decode("utf-8"), "text"
     except UnicodeDecodeError:
