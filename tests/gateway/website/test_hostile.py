@@ -57,19 +57,19 @@ def test_hostile_text_is_shown_as_text_everywhere(cluster: Any, open_page: Any) 
 
     watched.goto(f"{base}/tasks/{plain}")
     page.wait_for_selector("#source code[data-highlighted], #source pre.code")
-    assert page.locator(FORBIDDEN).count() == 0
     for stream in ("execute.stdout", "execute.stderr"):
         assert page.locator(f"pre[data-stream='{stream}']").text_content() == PAYLOAD
     assert page.locator("#source pre.code").text_content() == PAYLOAD
     details = page.locator("#details").inner_text()
     assert f"true # {PAYLOAD}" in details and f"cat main.txt >&2 # {PAYLOAD}" in details
+    assert page.locator(FORBIDDEN).count() == 0  # with everything on the page
 
     watched.goto(f"{base}/tasks/{judged_ref}")
     page.wait_for_selector("#source code[data-highlighted='true']")
-    assert page.locator(FORBIDDEN).count() == 0
     diff = page.locator("#cases .diff").inner_text()
     assert PAYLOAD in diff and PAYLOAD + "<b>" in diff
     assert page.locator("#source code").text_content() == SOURCE
+    assert page.locator(FORBIDDEN).count() == 0
     # Click what a careless page might have made into links or images.
     for pre in page.locator("pre:visible").all():
         pre.click()

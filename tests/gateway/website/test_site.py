@@ -70,6 +70,7 @@ def test_judge_a_plus_b_accepted_through_the_form(cluster: Any, open_page: Any) 
     numbers = page.locator("#numbers").inner_text()
     assert "Score\n2 / 2" in numbers and " s" in numbers and "iB" in numbers, numbers
     rows = page.locator("#cases tbody tr")
+    rows.nth(1).wait_for()  # the verdict shows first; the cases' rows follow it
     assert rows.count() == 2
     assert [r.get_attribute("data-verdict") for r in rows.all()] == ["accepted", "accepted"]
     # The source, highlighted from Prism's tokens
