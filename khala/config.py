@@ -54,6 +54,12 @@ class LimitSettings:
 
     max_memory_limit: int = setting(4 * 1024**3, "largest memory limit a task may ask, bytes")
     max_cpu_limit: int = setting(3600, "largest CPU-seconds limit a task may ask")
+    default_cpu_limit: float = setting(
+        60.0, "CPU seconds of an execute step whose task asks none (khala/rules/seconds.py)")
+    default_timeout: float = setting(
+        60.0, "wall seconds of a step whose task asks none or 0 (the seed's 0 = unlimited)")
+    max_timeout: float = setting(
+        3600.0, "most wall seconds any step runs; a larger timeout is capped to it")
     max_pids_limit: int = setting(4096, "largest pids limit a task may ask")
     max_output_limit: int = setting(256 * 1024 * 1024, "largest output cap a task may ask, bytes")
     max_disk_limit: int = setting(
@@ -180,6 +186,7 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
 class GatewaySettings(DiscoverySettings, LimitSettings):
     listen: str = setting("127.0.0.1:7000", "HOST:PORT the HTTP server listens on")
     workers: int = setting(2, "gunicorn worker processes")
+    access_log: bool = setting(False, "log one line per HTTP request on stderr")
     threads: int = setting(8, "threads per gunicorn worker")
     truncate: int = setting(1000, "characters of a text field shown unless no_truncate is given")
     rpc_timeout: float = setting(30.0, "seconds a judicator RPC may take")
@@ -223,6 +230,30 @@ class UpSettings:
 
 
 # ----------------------------------------------------------------------------- loading
+
+#: The sections a settings file may have: one per command, plus [common] for all of them.
+SECTIONS: dict[str, type] = {
+    "up": UpSettings,
+    "judicator": JudicatorSettings,
+    "executor": ExecutorSettings,
+    "gateway": GatewaySettings,
+}
+
+
+def check_sections(doc: Mapping[str, Any], path: str) -> None:
+    """Refuse a section no command reads, and a [common] key no node knows: a misspelt name
+    would otherwise be ignored without a word."""
+    unknown = sorted(set(doc) - set(SECTIONS) - {"common"})
+    if unknown:
+        raise ConfigError(f"unknown section [{unknown[0]}] in {path}; the sections are "
+                          f"[common], " + ", ".join(f"[{n}]" for n in SECTIONS))
+    common = doc.get("common", {})
+    if not isinstance(common, dict):
+        raise ConfigError(f"[common] of {path} is not a table")
+    known = {f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)}
+    stray = sorted(set(common) - known)
+    if stray:
+        raise ConfigError(f"unknown settings in [common] of {path}: {stray}")
 
 
 def _field_type(cls: type, f: dataclasses.Field[Any]) -> type:
@@ -276,6 +307,7 @@ def load(
                 doc = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        check_sections(doc, path)
         table = {**doc.get("common", {}), **doc.get(section, {})}
         unknown = set(doc.get(section, {})) - set(names)
         if unknown:

@@ -102,8 +102,8 @@ class Case:
     input: str = ""
     standard: str = ""
     weight: int = 1
-    timeout: int | None = None  # seconds of wall time
-    cpu_limit: int | None = None
+    timeout: float | None = None  # seconds of wall time (fractions allowed)
+    cpu_limit: float | None = None  # CPU seconds
     memory_limit: int | None = None
     output_limit: int | None = None
 
@@ -132,7 +132,7 @@ class Compare:
 class Compile:
     source: bytes = b""  # zip archive bytes, empty = none
     command: str = ""
-    timeout: int = 0  # seconds, 0 = none
+    timeout: float = 0  # wall seconds (fractions allowed); 0 = the limits policy's default
     memory_limit: int | None = None  # bytes
     language: str = ""  # a preset (khala/judging/presets.py) filling both commands; "" = none
 
@@ -142,10 +142,10 @@ class Execute:
     input: str = ""
     data: bytes = b""  # zip archive bytes, empty = none
     command: str = ""
-    timeout: int = 0
+    timeout: float = 0  # wall seconds; 0 = the limits policy's default
     standard: str = ""
     memory_limit: int | None = None
-    cpu_limit: int | None = None  # CPU seconds
+    cpu_limit: float | None = None  # CPU seconds; None = the limits policy's default
     pids_limit: int | None = None
     output_limit: int | None = None  # bytes per stream
     disk_limit: int | None = None  # bytes of the run's work area
@@ -206,6 +206,7 @@ class Language:
     name: str
     version: str = ""
     executors: int = 0  # in listings: how many live executors have it
+    executor_names: list[str] = field(default_factory=list)  # in listings: which ones
 
 
 @dataclass

@@ -136,6 +136,10 @@ say "[3/4] compilers, thrift-compiler, Chromium"
 apt_install gcc g++ python3
 check gcc gcc --version
 check g++ g++ --version
+# curl and jq: the README's and docs/http-api.md's examples run as a test (tests/test_docs_examples.py).
+apt_install curl jq
+check curl curl --version
+check jq jq --version
 # Apache Thrift's own compiler: the foreign-client test generates Python code with it.
 apt_install thrift-compiler
 check thrift thrift --version

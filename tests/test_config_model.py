@@ -8,7 +8,13 @@ import pytest
 
 from khala import model
 from khala.cli.main import build_parser
-from khala.config import ExecutorSettings, JudicatorSettings, load, parse_hostport
+from khala.config import (
+    ExecutorSettings,
+    GatewaySettings,
+    JudicatorSettings,
+    load,
+    parse_hostport,
+)
 from khala.errors import ConfigError
 
 
@@ -114,3 +120,17 @@ def test_the_limits_policy_keeps_its_names_on_every_node(tmp_path: Path) -> None
     for node in ("judicator", "executor", "gateway"):
         args = build_parser().parse_args([node, "--zip-max-files", "3", "--max-task-size", "5"])
         assert (args.zip_max_files, args.max_task_size) == ("3", "5"), node
+
+
+def test_unknown_sections_and_common_keys_are_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "k.toml"
+    path.write_text("[gw]\nworkers = 3\n")
+    with pytest.raises(ConfigError, match=r"unknown section \[gw\]"):
+        load(GatewaySettings, "gateway", config_file=str(path), env={})
+    path.write_text("[common]\nwrokers = 3\n")
+    with pytest.raises(ConfigError, match="wrokers"):
+        load(GatewaySettings, "gateway", config_file=str(path), env={})
+    # A [common] key of another node is fine (each node takes its own)
+    path.write_text('[common]\nslots = 3\nmax_timeout = 9.5\n')
+    assert load(GatewaySettings, "gateway", config_file=str(path), env={}).max_timeout == 9.5
+    assert load(ExecutorSettings, "executor", env={"KHALA_CONFIG": str(path)}).slots == 3

@@ -13,6 +13,7 @@ from khala.rules.lifecycle import (
     ASSIGN,
     CANCEL,
     FINISH,
+    KEEP,
     PROGRESS,
     REQUEUE,
     Eq,
@@ -31,15 +32,16 @@ NOW = "2024-05-01T12:00:00.000000"
 EARLIER = "2024-05-01T11:00:00.000000"
 # Every combination of the fields the conditions look at.
 STATES = [
-    State(done=done, status=status, executor=executor, report_time=EARLIER)
-    for done, status, executor in itertools.product(
-        (False, True), list(Status), (None, "ex", "other")
+    State(done=done, status=status, executor=executor, report_time=EARLIER, result=result)
+    for done, status, executor, result in itertools.product(
+        (False, True), list(Status), (None, "ex", "other"), (None, Result(b"before"))
     )
 ]
 
 
 def ids(state: State) -> str:
-    return f"done={state.done}-{state.status.name}-{state.executor}"
+    kept = "-result" if state.result is not None else ""
+    return f"done={state.done}-{state.status.name}-{state.executor}{kept}"
 
 
 def queued(s: State) -> bool:
@@ -52,6 +54,10 @@ def held_by_ex(s: State) -> bool:
 
 def undone(s: State) -> bool:
     return not s.done
+
+
+def cancelled_on_ex_without_result(s: State) -> bool:
+    return s.done and s.status == Status.CANCELLED and s.executor == "ex" and s.result is None
 
 
 RESULT = Result(execute_output=b"42\n")
@@ -84,7 +90,13 @@ CASES: list[tuple[Transition, dict[str, object], Callable[[State], bool], dict[s
         CANCEL,
         {"now": NOW},
         undone,
-        {"done": True, "status": Status.CANCELLED, "executor": None, "report_time": NOW},
+        {"done": True, "status": Status.CANCELLED, "report_time": NOW},  # executor kept
+    ),
+    (
+        KEEP,
+        {"executor": "ex", "result": RESULT},
+        cancelled_on_ex_without_result,
+        {"result": RESULT},
     ),
 ]
 
@@ -113,10 +125,15 @@ def test_every_transition_is_covered_and_names_only_state_fields() -> None:
         assert set(transition.sets) <= lifecycle.FIELDS
 
 
-def test_a_done_task_never_changes() -> None:
+def test_a_done_task_changes_only_to_keep_a_cancelled_runs_output() -> None:
     for state, (transition, args, _, _) in itertools.product(STATES, CASES):
-        if state.done:
+        if state.done and transition is not KEEP:
             assert apply(transition.bind(**args), state) is None, transition.name
+    # and that once: a result is never replaced
+    kept = apply(KEEP.bind(executor="ex", result=RESULT),
+                 State(True, Status.CANCELLED, "ex", EARLIER, None))
+    assert kept is not None
+    assert apply(KEEP.bind(executor="ex", result=Result(b"other")), kept) is None
 
 
 def test_selections() -> None:

@@ -33,6 +33,10 @@ def children_of(pid: int) -> set[int]:
 
 def test_up_serves_runs_a_task_and_stops_every_child(tmp_path: Path) -> None:
     port = free_port()
+    # --config FILE reaches every node `up` starts, as KHALA_CONFIG=FILE would: its [executor]
+    # section limits the languages the executor offers
+    config = tmp_path / "khala.toml"
+    config.write_text('[up]\nslots = 2\n\n[executor]\nlanguages = "c"\n')
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
     up = subprocess.Popen(
         [
@@ -46,8 +50,8 @@ def test_up_serves_runs_a_task_and_stops_every_child(tmp_path: Path) -> None:
             str(tmp_path / "data"),
             "--executors",
             "1",
-            "--slots",
-            "2",
+            "--config",
+            str(config),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -92,6 +96,13 @@ def test_up_serves_runs_a_task_and_stops_every_child(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert task["task"]["status"] == 5, task
         assert task["task"]["result"]["execute_output"] == "42\n"
+        deadline = time.monotonic() + 60
+        names: list[str] = []
+        while not names and time.monotonic() < deadline:
+            listed = requests.get(f"{base}/api/v2/languages", timeout=5).json()["data"]
+            names = [x["name"] for x in listed]
+            time.sleep(0.1)
+        assert names == ["c"], names
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0
         left = [

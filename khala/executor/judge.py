@@ -41,7 +41,8 @@ from khala.model import (
     Verdict,
     judged,
 )
-from khala.rules.limits import EXECUTE_CPU, EXECUTE_MEMORY, EXECUTE_OUTPUT
+from khala.rules.limits import EXECUTE_MEMORY, EXECUTE_OUTPUT
+from khala.rules.seconds import cpu_time, wall_time
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
 from khala.sandbox.fstree import remove_tree
 from khala.streams.hub import TaskStream
@@ -81,8 +82,9 @@ def case_limits(task: Task, case: Case, settings: ExecutorSettings) -> Limits:
     s = settings
     limits = execute_limits(task, settings)
     if case.timeout:
-        limits.wall_time = float(case.timeout)
-    limits.cpu_time = EXECUTE_CPU.within(case.cpu_limit, s, limits.cpu_time)
+        limits.wall_time = wall_time(case.timeout, s)
+    if case.cpu_limit:
+        limits.cpu_time = cpu_time(case.cpu_limit, s)
     limits.memory = EXECUTE_MEMORY.within(case.memory_limit, s, limits.memory)
     output = EXECUTE_OUTPUT.within(case.output_limit, s, limits.output)
     # As for any step (runner.py): the cap is at most result_limit, so a kept stream is whole.

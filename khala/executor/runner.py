@@ -16,12 +16,12 @@ from khala.executor.workdirs import make_workdir, remove_workdir
 from khala.model import Reason, Result, Status, StepReport, Task
 from khala.rules.limits import (
     COMPILE_MEMORY,
-    EXECUTE_CPU,
     EXECUTE_DISK,
     EXECUTE_MEMORY,
     EXECUTE_OUTPUT,
     EXECUTE_PIDS,
 )
+from khala.rules.seconds import cpu_time, wall_time
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
 from khala.sandbox.core import DEFAULT_PATH
 from khala.streams.hub import TaskStream
@@ -86,10 +86,11 @@ def work_area(task: Task, settings: ExecutorSettings) -> int:
 
 def compile_limits(task: Task, settings: ExecutorSettings) -> Limits:
     """The compile step's limits: the task's memory ask clamped to the policy, the executor's
-    defaults for the rest; no CPU limit, the timeout as wall time (0 = none)."""
+    defaults for the rest; no CPU limit, the timeout as wall time (0: the policy's default;
+    never beyond its maximum)."""
     s = settings
     return Limits(
-        wall_time=float(task.compile.timeout) or None,
+        wall_time=wall_time(task.compile.timeout, s),
         memory=COMPILE_MEMORY.clamp(task, s, s.memory_limit),
         pids=s.pids_limit,
         output=s.output_limit,
@@ -98,11 +99,12 @@ def compile_limits(task: Task, settings: ExecutorSettings) -> Limits:
 
 def execute_limits(task: Task, settings: ExecutorSettings) -> Limits:
     """The execute step's limits: each ask clamped to the policy, the executor's default when
-    the task asked nothing (no CPU limit then); the timeout as wall time (0 = none)."""
+    the task asked nothing; the timeout as wall time and the CPU limit as khala/rules/seconds.py
+    reads them (a default when none is asked, never beyond the policy's maximum)."""
     s = settings
     return Limits(
-        wall_time=float(task.execute.timeout) or None,
-        cpu_time=EXECUTE_CPU.clamp(task, s, None),
+        wall_time=wall_time(task.execute.timeout, s),
+        cpu_time=cpu_time(task.execute.cpu_limit, s),
         memory=EXECUTE_MEMORY.clamp(task, s, s.memory_limit),
         pids=EXECUTE_PIDS.clamp(task, s, s.pids_limit),
         output=EXECUTE_OUTPUT.clamp(task, s, s.output_limit),

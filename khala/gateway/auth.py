@@ -38,7 +38,8 @@ ADMIN = frozenset({"admin"})
 #: liveness), except those of API v2's blueprints ("v2", "live"): admins only.
 V2_POLICY: dict[str, frozenset[str]] = {
     "v2.create": WRITE, "v2.create_with_id": WRITE, "v2.batch": WRITE,
-    "v2.list": ALL, "v2.get": ALL, "v2.output": ALL,
+    "v2.list": ALL, "v2.get": ALL, "v2.output": ALL, "v2.files": ALL, "v2.cases": ALL,
+    "v2.languages": ALL, "v2.limits": ALL, "live.events": ALL,
     "v2.cancel": WRITE, "v2.signal": WRITE, "v2.delete": WRITE,
     "v2.executors": WATCH, "v2.executor": WATCH, "metrics": WATCH,
     # Jobs (docs/jobs.md) run tasks for any user, on schedules: admin keys only write them.
@@ -54,8 +55,8 @@ SEED_POLICY: dict[str, frozenset[str]] = {
     "meproc.proc": ADMIN,  # Meproc's /proc routes (process control), a compatibility API too
 }
 #: Endpoints whose task (path `id`, or query `id` on the seed API) a submit key must own.
-OWNED = frozenset({"v2.get", "v2.output", "v2.cancel", "v2.signal", "v2.delete",
-                   "seed.get", "seed.cancel"})
+OWNED = frozenset({"v2.get", "v2.output", "v2.files", "v2.cases", "live.events", "v2.cancel",
+                   "v2.signal", "v2.delete", "seed.get", "seed.cancel"})
 
 
 class KeyRefused(KhalaError):

@@ -111,7 +111,8 @@ class JobApi:
             task.compile = dataclasses.replace(task.compile)
             task.execute = dataclasses.replace(task.execute)
             tasks.append(task)
-        outcomes: list[SubmitOutcome] = self.tasks.submit(tasks, job_runs=True) if tasks else []
+        outcomes: list[SubmitOutcome] = (
+            self.tasks.submit(tasks, job_runs=True, offered_only=False) if tasks else [])
         for outcome in outcomes:
             if outcome.code != Code.OK:
                 log.warning("job %s: a run was refused: %s", spec.name, outcome.detail)

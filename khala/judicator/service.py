@@ -19,6 +19,7 @@ from khala.errors import InvalidInput, NotFound, Unavailable
 from khala.jobs.model import RESERVED, is_run_key
 from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
+from khala.judicator.offered import check_offered
 from khala.judicator.rules import (
     REFRESH_SHARE,
     Touches,
@@ -86,6 +87,7 @@ class JudicatorService:
         if task.key is not None and is_run_key(task.key):
             raise InvalidInput(RESERVED)
         validate_task(task, s)
+        check_offered(task, self.tasks.live_languages)
         new = replace(task, id=model.new_id(), add_time=model.now(), report_time="")
         new.done, new.status, new.executor, new.result = False, Status.PENDING, None, None
         self.store.add(new)
@@ -178,7 +180,7 @@ class JudicatorService:
 
     def languages(self) -> list[Language]:
         """The language presets of the executors that reported within the expiry."""
-        return self.store.languages(model.time_before(self.settings.expiry))
+        return self.tasks.live_languages()
 
     def _apply_report(
         self, executor: str, finished: list[Task], running: list[TaskBrief],
@@ -238,7 +240,14 @@ class JudicatorService:
         recorded, deferred = [], set()
         for task in {t.id: t for t in finished}.values():
             status, result = final_status(task.status), task.result or Result()
-            written = self.store.finish(task.id, executor, status, result, now)
+            if task.status == Status.CANCELLED:  # a run its executor stopped: its output so
+                # far, kept only by a Cancelled task that executor ran, never a finish
+                written = self.store.keep(task.id, executor, result)
+                if written:
+                    log.info("cancelled task %s keeps its output so far", task.id)
+                    continue
+            else:
+                written = self.store.finish(task.id, executor, status, result, now)
             if written:
                 recorded.append(task.id)
             elif written is None:

@@ -30,7 +30,17 @@ from khala.config import JudicatorSettings
 from khala.errors import Conflict, InvalidInput, NotFound, TooLarge
 from khala.jobs.model import RESERVED, is_run_key
 from khala.judicator.notifier import DoneWatch
-from khala.model import MAX_PAGE, Code, PageQuery, Status, SubmitOutcome, Task, TaskBrief
+from khala.judicator.offered import check_offered
+from khala.model import (
+    MAX_PAGE,
+    Code,
+    Language,
+    PageQuery,
+    Status,
+    SubmitOutcome,
+    Task,
+    TaskBrief,
+)
 from khala.rules.limits import validate_task
 from khala.store.base import Store
 
@@ -72,29 +82,39 @@ class TaskApi:
 
     # ------------------------------------------------------------------ submission
 
-    def submit(self, tasks: list[Task], job_runs: bool = False) -> list[SubmitOutcome]:
-        """Clients' tasks; with `job_runs`, the scheduler's runs, whose keys are in the
-        namespace reserved for them (khala/jobs/model.py) — and only theirs."""
-        outcomes = [self._submit_one(task, job_runs) for task in tasks]
+    def submit(self, tasks: list[Task], job_runs: bool = False,
+               offered_only: bool = True) -> list[SubmitOutcome]:
+        """Store new tasks (or find them under their keys): clients' tasks; with `job_runs`,
+        the scheduler's runs, whose keys are in the namespace reserved for them
+        (khala/jobs/model.py) — and only theirs. `offered_only`: refuse a task naming a
+        language no live executor offers (clients; job runs are submitted without it,
+        their template was accepted once)."""
+        outcomes = [self._submit_one(task, job_runs, offered_only) for task in tasks]
         if any(o.created for o in outcomes):
             self._on_queued()
         return outcomes
 
-    def _validated(self, task: Task, job_run: bool) -> Task:
+    def _validated(self, task: Task, job_run: bool, offered_only: bool) -> Task:
         if task.key is not None and not model.valid_key(task.key):
             raise InvalidInput("a task id must be 1 to 64 of A-Z a-z 0-9 . _ -")
         if (task.key is not None and is_run_key(task.key)) != job_run:
             raise InvalidInput(RESERVED if not job_run else "a job run needs a run key")
         validate_task(task, self.settings)
+        if offered_only:
+            check_offered(task, self.live_languages)
         if self.ops is not None:
             self.ops.check(task)  # the callback URL
         task.add_time, task.report_time = model.now(), ""
         task.done, task.status, task.executor, task.result = False, Status.PENDING, None, None
         return task
 
-    def _submit_one(self, task: Task, job_run: bool) -> SubmitOutcome:
+    def live_languages(self) -> list[Language]:
+        """The languages of the executors that reported within the expiry."""
+        return self.store.languages(model.time_before(self.settings.expiry))
+
+    def _submit_one(self, task: Task, job_run: bool, offered_only: bool) -> SubmitOutcome:
         try:
-            task = self._validated(task, job_run)
+            task = self._validated(task, job_run, offered_only)
         except TooLarge as exc:
             return SubmitOutcome(Code.TOO_LARGE, detail=str(exc))
         except InvalidInput as exc:

@@ -33,6 +33,8 @@ struct Case {
     5: optional i32 cpu_limit,
     6: optional i64 memory_limit,
     7: optional i64 output_limit,
+    8: optional double timeout_exact,   // the timeout when it has a fraction (4 rounded up)
+    9: optional double cpu_limit_exact, // the CPU limit when it has a fraction (5 rounded up)
 }
 
 struct Checker {
@@ -75,6 +77,7 @@ struct Language {
     1: string name,
     2: string version,
     3: optional i32 executors,      // in `languages()`: live executors that have it
+    4: optional list<string> executor_names, // in `languages()`: their names
 }
 
 struct Compile {
@@ -84,6 +87,7 @@ struct Compile {
     // Extensions
     4: optional i64 memory_limit,   // bytes
     5: optional string language,    // a preset filling both commands (judging)
+    6: optional double timeout_exact, // the timeout when it has a fraction (3 rounded up)
 }
 
 struct Execute {
@@ -102,6 +106,8 @@ struct Execute {
     12: optional bool stop_on_failure,
     13: optional bool interactive,  // stdin live from a pow-1 client (docs/streaming.md)
     14: optional i64 disk_limit,    // bytes of the run's work area
+    15: optional double timeout_exact,   // the timeout when it has a fraction (4 rounded up)
+    16: optional double cpu_limit_exact, // the CPU limit when it has a fraction (7 rounded up)
 }
 
 struct Result {

@@ -163,15 +163,21 @@ def languages_from_json(text: str | None) -> list[Language]:
         return []
 
 
-def merge_languages(per_executor: list[list[Language]]) -> list[Language]:
-    """The languages of several executors as one listing (Store.languages)."""
+def merge_languages(per_executor: list[list[Language]],
+                    names: list[str] | None = None) -> list[Language]:
+    """The languages of several executors as one listing (Store.languages); `names`, when
+    given, are the executors' names in the same order (each language lists its own)."""
     versions: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
-    for languages in per_executor:
+    offered_by: dict[str, list[str]] = {}
+    for index, languages in enumerate(per_executor):
         for x in languages:
             counts[x.name] = counts.get(x.name, 0) + 1
+            if names is not None:
+                offered_by.setdefault(x.name, []).append(names[index])
             seen = versions.setdefault(x.name, [])
             if x.version not in seen:
                 seen.append(x.version)
-    return [Language(name, " | ".join(sorted(versions[name])), counts[name])
+    return [Language(name, " | ".join(sorted(versions[name])), counts[name],
+                     sorted(offered_by.get(name, [])))
             for name in sorted(counts)]

@@ -22,6 +22,7 @@ from khala.model import (
     Task,
     TaskBrief,
 )
+from khala.rules.seconds import whole
 from khala.taskjson.models import (
     STATUS_NAMES,
     CaseResultOut,
@@ -75,8 +76,16 @@ def _compare(spec: CompareIn | None) -> Compare | None:
                                                                 checker.source))
 
 
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else whole(value)
+
+
 def task_from_model(body: TaskIn, key: str | None) -> Task:
+    """The task a body asks for. Raises InvalidInput for a task with nothing to run (no
+    execute command and no language)."""
     c, e = body.compile, body.execute
+    if c.language is None and not e.command.strip():
+        raise InvalidInput("execute.command is required (or give compile.language)")
     return Task(
         user=body.user,
         priority=body.priority,
@@ -85,7 +94,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
         compile=Compile(
             source=_archive(c.files, c.zip, "compile"),
             command=c.command,
-            timeout=c.timeout,
+            timeout=whole(c.timeout),
             memory_limit=c.memory_limit,
             language=c.language.value if c.language is not None else "",
         ),
@@ -93,14 +102,15 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             input=e.input,
             data=_archive(e.files, e.zip, "execute"),
             command=e.command,
-            timeout=e.timeout,
+            timeout=whole(e.timeout),
             standard=e.standard,
             memory_limit=e.memory_limit,
-            cpu_limit=e.cpu_limit,
+            cpu_limit=_seconds(e.cpu_limit),
             pids_limit=e.pids_limit,
             output_limit=e.output_limit,
             disk_limit=e.disk_limit,
-            cases=[Case(**case.model_dump()) for case in e.cases],
+            cases=[Case(**{**case.model_dump(), "timeout": _seconds(case.timeout),
+                           "cpu_limit": _seconds(case.cpu_limit)}) for case in e.cases],
             compare=_compare(e.compare),
             stop_on_failure=e.stop_on_failure,
             interactive=e.interactive,

@@ -15,6 +15,10 @@ from khala.rules.limits import BYTES_LIMIT_MAX as BYTES_MAX
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 
 TaskId = Annotated[str, Field(pattern=ID_PATTERN, examples=["sum-42"])]
+# Seconds, fractions allowed (khala/rules/seconds.py): 0 = the limits policy's default.
+Seconds = Annotated[float, Field(ge=0, le=INT_MAX, allow_inf_nan=False, examples=[2, 1.5])]
+PositiveSeconds = Annotated[float, Field(ge=0.001, le=INT_MAX, allow_inf_nan=False,
+                                         examples=[1.5])]
 
 
 class StatusName(StrEnum):
@@ -58,8 +62,8 @@ class CaseIn(Strict):
     input: str = Field("", description="fed to the program's stdin")
     standard: str = Field("", description="the expected output")
     weight: int = Field(1, ge=0, le=INT_MAX, description="points when accepted")
-    timeout: int | None = Field(None, ge=1, le=INT_MAX, description="wall seconds")
-    cpu_limit: int | None = Field(None, ge=1, le=INT_MAX, description="CPU seconds")
+    timeout: PositiveSeconds | None = Field(None, description="wall seconds; none = the task's")
+    cpu_limit: PositiveSeconds | None = Field(None, description="CPU seconds; none = the task's")
     memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
     output_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes per stream")
 
@@ -83,7 +87,8 @@ class CompileIn(Strict):
                          "language", examples=["gcc -O2 -o main main.c"])
     language: LanguageName | None = Field(
         None, description="a preset filling both commands (GET /api/v2/languages)")
-    timeout: int = Field(0, ge=0, le=INT_MAX, description="wall seconds, 0 = none")
+    timeout: Seconds = Field(0, description="wall seconds (1.5 allowed); 0 = the operator's "
+                             "default; capped to the operator's maximum")
     memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
     files: list[File] = Field(default_factory=list, max_length=10000,
                               description="source files, or give `zip`")
@@ -93,10 +98,12 @@ class CompileIn(Strict):
 class ExecuteIn(Strict):
     command: str = Field("", examples=["./main"], description="empty with a language")
     input: str = Field("", description="fed to the command's stdin")
-    timeout: int = Field(0, ge=0, le=INT_MAX, description="wall seconds, 0 = none")
+    timeout: Seconds = Field(0, description="wall seconds (1.5 allowed); 0 = the operator's "
+                             "default; capped to the operator's maximum")
     standard: str = Field("", description="expected output, compared when the task is judged")
     memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
-    cpu_limit: int | None = Field(None, ge=1, le=INT_MAX, description="CPU seconds")
+    cpu_limit: PositiveSeconds | None = Field(
+        None, description="CPU seconds (1.5 allowed); none = the operator's default")
     pids_limit: int | None = Field(None, ge=1, le=INT_MAX)
     output_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes per stream")
     disk_limit: int | None = Field(
@@ -203,7 +210,7 @@ class CompareOut(BaseModel):
 
 class CompileOut(BaseModel):
     command: str
-    timeout: int
+    timeout: int | float
     memory_limit: int | None
     has_source: bool
     language: str | None = None
@@ -212,10 +219,10 @@ class CompileOut(BaseModel):
 class ExecuteOut(BaseModel):
     command: str
     input: str
-    timeout: int
+    timeout: int | float
     standard: str
     memory_limit: int | None
-    cpu_limit: int | None
+    cpu_limit: int | float | None
     pids_limit: int | None
     output_limit: int | None
     disk_limit: int | None = Field(description="bytes of the run's work area")
@@ -298,6 +305,55 @@ class LanguageOut(BaseModel):
     name: str = Field(examples=["cpp"])
     version: str = Field(description="version strings seen on executors, joined by ' | '")
     executors: int = Field(description="live executors that have it")
+    source_file: str = Field("", description="the program's file name (main.c, Main.java…)")
+    offered_by: list[str] = Field(default_factory=list,
+                                  description="their names (a task naming a language none "
+                                  "offers is refused, 422)")
+
+
+class FileOut(BaseModel):
+    path: str
+    size: int = Field(description="bytes in the archive")
+    content: str = Field(description="text, or base64 when encoding is base64; at most "
+                         "256 KiB shown")
+    encoding: Literal["text", "base64"]
+    cut: bool = Field(description="content holds only the first 256 KiB")
+
+
+class FilesOut(BaseModel):
+    id: str
+    part: Literal["compile", "execute"]
+    files: list[FileOut]
+
+
+class CaseAsked(BaseModel):
+    input: str
+    standard: str
+    weight: int
+    cut: bool = Field(description="input or standard holds only the first 256 KiB")
+
+
+class CaseList(BaseModel):
+    data: list[CaseAsked]
+
+
+class FilesEnvelope(BaseModel):
+    data: FilesOut
+
+
+class LimitsOut(BaseModel):
+    default_timeout: float = Field(description="wall seconds of a step asking 0/none")
+    max_timeout: float = Field(description="most wall seconds of any step (larger: capped)")
+    default_cpu_limit: float = Field(description="CPU seconds of an execute step asking none")
+    max_cpu_limit: float
+    max_memory_limit: int
+    max_output_limit: int
+    max_cases: int
+    max_task_size: int
+
+
+class LimitsEnvelope(BaseModel):
+    data: LimitsOut
 
 
 class LanguageList(BaseModel):

@@ -4,6 +4,7 @@ key and an unknown key; submit keys confined to their user; the seed API with an
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -118,6 +119,10 @@ def test_roles_on_every_v2_route(env: dict[str, Any]) -> None:
             ("GET", "/api/v2/tasks", None): 200,
             ("GET", f"/api/v2/tasks/{t}", None): 200,
             ("GET", f"/api/v2/tasks/{t}/outputs/execute/stdout", None): 200,
+            ("GET", f"/api/v2/tasks/{t}/files/compile", None): 200,
+            ("GET", f"/api/v2/tasks/{t}/cases", None): 200,
+            ("GET", "/api/v2/languages", None): 200,
+            ("GET", "/api/v2/limits", None): 200,
             ("PUT", f"/api/v2/tasks/{t}/signals/TERM", None): 409 if writes else 403,
             ("POST", f"/api/v2/tasks/{t}/cancel", None): 409 if writes else 403,
             ("GET", "/api/v2/executors", None): 403 if role == "submit" else 200,
@@ -152,6 +157,7 @@ def test_a_submit_key_acts_only_as_its_user(env: dict[str, Any]) -> None:
     assert [b["status"] for b in batch] == [403, 201], batch
     # Someone else's task does not exist for it.
     for method, path in (("GET", ""), ("GET", "/outputs/execute/stdout"), ("POST", "/cancel"),
+                         ("GET", "/files/compile"), ("GET", "/cases"), ("GET", "/events"),
                          ("PUT", "/signals/KILL"), ("DELETE", "")):
         reply = call(env, method, f"/api/v2/tasks/{theirs['id']}{path}", "submit")
         assert reply.status_code == 404, (method, path, reply.text)
@@ -162,6 +168,19 @@ def test_a_submit_key_acts_only_as_its_user(env: dict[str, Any]) -> None:
     assert call(env, "GET", f"/api/v2/tasks?user={OTHER}", "submit").status_code == 403
     every = call(env, "GET", "/api/v2/tasks?limit=1000", "read").json()["data"]
     assert {OWN, OTHER} <= {t["user"] for t in every}
+
+
+def test_the_cli_submits_as_its_keys_user(env: dict[str, Any]) -> None:
+    """`khala submit` with a submit key and no --user: the task is the key's user's (the
+    CLI sends no user of its own)."""
+    import os
+
+    run = subprocess.run(
+        [sys.executable, "-m", "khala", "submit", "--execute", "echo mine", "--wait", "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "KHALA_URL": env["strict"], "KHALA_KEY": env["keys"]["submit"]})
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["user"] == OWN
 
 
 def seed_form(user: int) -> dict[str, Any]:

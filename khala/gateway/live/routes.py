@@ -23,8 +23,24 @@ from khala.streams.registry import EndpointLookup
 from khala.taskjson import convert
 
 
-def sse(kind: str, position: dict[str, int], data: Any) -> bytes:
-    return (f"event: {kind}\nid: {event_id(position)}\n"
+def stream_event_id(position: dict[str, int], status: int | None) -> str:
+    """An event's id: the four output offsets, then the last status sent (`-` none yet), so a
+    resumed stream repeats neither output nor a status."""
+    return f"{event_id(position)}:{'-' if status is None else status}"
+
+
+def parse_stream_event_id(text: str) -> tuple[dict[str, int], int | None] | None:
+    """(position, last status) of an event id; an id of offsets alone (older gateways) has no
+    status. None when `text` is no event id."""
+    offsets, _, status = text.strip().partition(":")
+    position = parse_event_id(offsets)
+    if position is None or not (status in ("", "-") or (status.isdigit() and len(status) < 3)):
+        return None
+    return position, int(status) if status.isdigit() else None
+
+
+def sse(kind: str, position: dict[str, int], data: Any, status: int | None = None) -> bytes:
+    return (f"event: {kind}\nid: {stream_event_id(position, status)}\n"
             f"data: {json.dumps(data, separators=(',', ':'))}\n\n").encode()
 
 
@@ -44,11 +60,12 @@ class EventStream:
 
     def view(self, id: str) -> Response:  # noqa: A002 - route name
         last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-        position = parse_event_id(last) if last else new_position()
-        if position is None:
+        resumed = parse_stream_event_id(last) if last else (new_position(), None)
+        if resumed is None:
             raise ApiError(400, "Last-Event-ID is not an event id of this stream")
+        position, status = resumed
         follower = Follower(self.client, self.lookup, id, position, False,
-                            self.settings.max_stream_seconds)
+                            self.settings.max_stream_seconds, status)
         try:
             task = follower.first()
         except TaskGone as exc:
@@ -64,19 +81,20 @@ class EventStream:
         try:
             yield b"retry: 1000\n\n"
             for event in follower.events(task):
-                at = follower.position
+                at, status = follower.position, follower.status
                 if isinstance(event, StatusChange):
                     yield sse("status", at, {"status": convert.status_name(event.status),
-                                             "status_code": event.status})
+                                             "status_code": event.status}, status)
                 elif isinstance(event, Chunk):
-                    yield sse("output", at, chunk_data(event))
+                    yield sse("output", at, chunk_data(event), status)
                 elif isinstance(event, Dropped):
                     yield sse("dropped", at, {"stream": event.stream, "offset": event.start,
-                                              "length": event.end - event.start})
+                                              "length": event.end - event.start}, status)
                 elif isinstance(event, Tick):
                     yield b": keepalive\n\n"
                 elif isinstance(event, Final):
-                    yield sse("task", at, convert.task_out(event.task).model_dump(mode="json"))
+                    yield sse("task", at, convert.task_out(event.task).model_dump(mode="json"),
+                              status)
         except TaskGone:
             yield b"event: error\ndata: {\"detail\":\"the task could no longer be read\"}\n\n"
         finally:

@@ -79,7 +79,7 @@ def gunicorn_options(settings: GatewaySettings) -> dict[str, Any]:
         "timeout": int(settings.rpc_timeout) + 30,
         "graceful_timeout": GRACEFUL_TIMEOUT,
         "keepalive": 5,
-        "accesslog": "-",
+        "accesslog": "-" if settings.access_log else None,
         "logger_class": StderrLogger,
         "errorlog": "-",
         "loglevel": settings.log_level,

@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 from khala import __version__
 from khala.gateway.v2.jobs import JobEnvelope, JobIn, JobList
 from khala.gateway.v2.parse import ListQuery, wait_query
+from khala.gateway.v2.sources import source_routes
 from khala.jobs.model import NAME_PATTERN
 from khala.taskjson.models import (
     ID_PATTERN,
@@ -109,6 +110,7 @@ def routes(max_wait: float) -> list[Route]:
         Route("post", "/api/v2/batches", "batch", "Submit up to 1000 tasks at once",
               body=BatchIn, responses={200: (BatchEnvelope, "one outcome per task, in order"),
                                        413: (e, "too large"), 422: (e, "invalid batch")}),
+        *source_routes(Route, e, ID),
         *_job_routes(),
     ]
 

@@ -19,6 +19,7 @@ from khala.errors import InvalidInput, KhalaError, NotFound, refusal
 from khala.gateway import auth
 from khala.gateway.v2 import parse
 from khala.gateway.v2.errors import ApiError, error_item, refusal_item
+from khala.gateway.v2.sources import SourceViews, language_out
 from khala.model import Code, PageQuery, Status, SubmitOutcome, Task, valid_key
 from khala.rpc.client import JudicatorClient
 from khala.taskjson import convert
@@ -47,7 +48,7 @@ def _refused(outcome: SubmitOutcome) -> KhalaError:
     return refusal(outcome.code, outcome.detail or "refused")
 
 
-class TaskViews:
+class TaskViews(SourceViews):
     def __init__(self, settings: GatewaySettings, client: JudicatorClient) -> None:
         self.settings = settings
         self.client = client
@@ -177,8 +178,7 @@ class TaskViews:
         return response
 
     def languages(self) -> Response:
-        return jsonify({"data": [{"name": x.name, "version": x.version,
-                                  "executors": x.executors} for x in self.client.languages()]})
+        return jsonify({"data": [language_out(x) for x in self.client.languages()]})
 
     # ------------------------------------------------------------------ control
 

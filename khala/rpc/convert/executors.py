@@ -20,12 +20,14 @@ def executor_from_thrift(info: Any) -> ExecutorInfo:
 
 def language_to_thrift(language: Language) -> Any:
     return T.Language(name=language.name, version=language.version,
-                      executors=language.executors)
+                      executors=language.executors,
+                      executor_names=list(language.executor_names) or None)
 
 
 def language_from_thrift(language: Any) -> Language:
     return Language(name=language.name or "", version=language.version or "",
-                    executors=language.executors or 0)
+                    executors=language.executors or 0,
+                    executor_names=[n for n in language.executor_names or [] if n])
 
 
 def stats_to_thrift(stats: dict[str, Any] | None) -> Any:

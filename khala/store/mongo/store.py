@@ -251,6 +251,17 @@ class MongoStore(MongoJobs, Store):
         def bound(result: Result) -> Bound:
             return lifecycle.FINISH.bind(executor=executor, status=status, result=result, now=now)
 
+        return self._record(task_id, result, bound)
+
+    @_unavailable
+    def keep(self, task_id: str, executor: str, result: Result) -> bool | None:
+        def bound(result: Result) -> Bound:
+            return lifecycle.KEEP.bind(executor=executor, result=result)
+
+        return self._record(task_id, result, bound)
+
+    def _record(self, task_id: str, result: Result, bound: Callable[[Result], Bound]) -> bool:
+        """Write a result with `bound`; one too large for the document is cut to fit."""
         try:
             return self._update(task_id, bound(result))
         except (DocumentTooLarge, OperationFailure) as exc:
@@ -328,11 +339,11 @@ class MongoStore(MongoJobs, Store):
 
     @_unavailable
     def languages(self, since: str) -> list[Language]:
-        cursor = self._executors.find({"report_time": {"$gte": since}}, {"languages": 1})
+        docs = list(self._executors.find({"report_time": {"$gte": since}},
+                                          {"languages": 1, "hostname": 1}))
         return merge_languages(
             [[Language(str(x.get("name")), str(x.get("version"))) for x in d.get("languages") or []]
-             for d in cursor]
-        )
+             for d in docs], [str(d.get("hostname")) for d in docs])
 
     @_unavailable
     def remove_executors(self, before: str) -> list[str]:

@@ -203,6 +203,9 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
         change = lifecycle.FINISH.bind(executor=executor, status=status, result=result, now=now)
         return self._change(task_id, change)
 
+    def keep(self, task_id: str, executor: str, result: Result) -> bool | None:
+        return self._change(task_id, lifecycle.KEEP.bind(executor=executor, result=result))
+
     def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool:
         change = lifecycle.PROGRESS.bind(executor=executor, status=status, now=now)
         return self._change(task_id, change)
@@ -250,9 +253,9 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
     def languages(self, since: str) -> list[Language]:
         with self._conn() as conn:
             rows = conn.execute(
-                "SELECT languages FROM executors WHERE report_time >= ?", (since,)
+                "SELECT hostname, languages FROM executors WHERE report_time >= ?", (since,)
             ).fetchall()
-        return merge_languages([languages_from_json(r[0]) for r in rows])
+        return merge_languages([languages_from_json(r[1]) for r in rows], [r[0] for r in rows])
 
     def executors(self, since: str) -> list[ExecutorInfo]:
         with self._conn() as conn:
