@@ -62,9 +62,12 @@ find_go() {
     command -v go >/dev/null
 }
 
-# prints_version BINARY WORD: running BINARY --version prints WORD.
+# prints_version BINARY WORD: running BINARY --version prints WORD. The output is read whole
+# before it is searched: `--version | grep -q` under pipefail fails whenever grep exits before
+# the binary's last line is written (the binary dies of SIGPIPE), which happens at random.
 prints_version() {
-    [ -x "$1" ] && "$1" --version 2>/dev/null | grep -qF "$2"
+    local out
+    [ -x "$1" ] && out="$("$1" --version 2>/dev/null)" && [[ "$out" == *"$2"* ]]
 }
 
 build_etcd() {
@@ -122,7 +125,7 @@ if [ "$mode" = run ]; then
     check bubblewrap bwrap --version || say "continuing without bubblewrap (khala up warns)"
     say "[2/4] etcd $ETCD_VERSION"
     build_etcd
-    say "ready: bubblewrap, etcd ($("$bin/etcd" --version | head -n 1))"
+    say "ready: bubblewrap, etcd ($("$bin/etcd" --version | sed -n 1p))"
     exit 0
 fi
 check bubblewrap bwrap --version
@@ -168,7 +171,7 @@ check virtme-ng "$top/.venv/bin/vng" --version
 
 if [ "$mode" = bench ]; then
     apt_install wrk postgresql
-    wrk --version 2>&1 | grep -q '^wrk' || { say "wrk is installed but does not run"; exit 1; }
+    [[ "$(wrk --version 2>&1 || true)" == wrk* ]] || { say "wrk is installed but does not run"; exit 1; }
     say "bench tools ready (wrk, postgresql)"
 fi
-say "ready: $("$bin/etcd" --version | head -n 1), ferretdb $FERRET_VERSION, bubblewrap, gcc, thrift, chromium, qemu"
+say "ready: $("$bin/etcd" --version | sed -n 1p), ferretdb $FERRET_VERSION, bubblewrap, gcc, thrift, chromium, qemu"
