@@ -79,6 +79,9 @@ def gunicorn_options(settings: GatewaySettings) -> dict[str, Any]:
         "timeout": int(settings.rpc_timeout) + 30,
         "graceful_timeout": GRACEFUL_TIMEOUT,
         "keepalive": 5,
+        # Every write goes through the read-ahead socket's sendall, which has a deadline;
+        # sendfile(2) would write around it.
+        "sendfile": False,
         "accesslog": "-",
         "logger_class": StderrLogger,
         "errorlog": "-",
