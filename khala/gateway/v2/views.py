@@ -23,7 +23,14 @@ from khala.gateway.v2.errors import ApiError, error_item, refusal_item
 from khala.model import Code, PageQuery, Status, SubmitOutcome, Task, valid_key
 from khala.rpc.client import JudicatorClient
 from khala.taskjson import convert
-from khala.taskjson.models import STATUS_NAMES, BatchItem, BatchOutcome, ErrorItem, TaskIn
+from khala.taskjson.models import (
+    STATUS_NAMES,
+    BatchItem,
+    BatchOutcome,
+    ErrorItem,
+    Strict,
+    TaskIn,
+)
 
 
 def choose_encoding(header: str) -> str | None:
@@ -156,7 +163,7 @@ class TaskViews:
         args.pop("status", None)
         statuses = request.args.getlist("status")
         query = parse.validate(parse.ListQuery, {**args, "status": [
-            s for part in statuses for s in part.split(",") if s]})
+            s for part in statuses for s in part.split(",")]})  # an empty name is no status
         after_time, after_id = (parse.decode_cursor(query.cursor) if query.cursor
                                 else (None, None))
         try:
@@ -231,7 +238,9 @@ class TaskViews:
         return jsonify({"data": convert.executor_out(found[0])})
 
 
-class _RawBatch(BaseModel):
+class _RawBatch(Strict):
+    """A batch whose items are validated one by one (each gets its own outcome)."""
+
     tasks: list[Any] = Field(min_length=1)
 
 
