@@ -207,9 +207,9 @@ def test_a_stuck_event_stream_is_cut_off_and_frees_its_slot(
 
 def pow_upgrade() -> bytes:
     """A pow-1 upgrade request (its answer is never read)."""
-    return ("GET /api/v2/pow HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: pow-1\r\n\r\n").encode()
+    return (b"GET /api/v2/pow HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: pow-1\r\n\r\n")
 
 
 def test_a_stuck_pow_client_is_cut_off_and_frees_its_slot(

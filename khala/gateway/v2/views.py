@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import brotli
 from flask import Response, jsonify, request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from khala.config import GatewaySettings
 from khala.errors import InvalidInput, KhalaError, NotFound, refusal
