@@ -196,7 +196,13 @@ class GatewaySettings(DiscoverySettings, LimitSettings):
     max_connections: int = setting(
         1000, "open client connections per gateway worker; beyond it the worker stops accepting"
     )
+    write_timeout: float = setting(
+        60.0, "seconds a client has to take a whole response (a stream: each event or "
+        "message) once its first byte is sent; then it is cut off")
     max_task_wait: float = setting(60.0, "largest ?wait= of GET /api/v2/tasks/{id}, seconds")
+    max_waits: int = setting(
+        2, "GET /api/v2/tasks/{id}?wait= held at once per worker (each holds a thread); "
+        "beyond: 429 with Retry-After, unless the task is done")
     max_batch_size: int = setting(1000, "most tasks in one POST /api/v2/batches")
     keys_file: str = setting(
         "", "API keys file (TOML, `khala keys`); empty = no keys: the APIs are open"

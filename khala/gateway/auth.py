@@ -5,8 +5,9 @@ With `keys_file` set, every API v2 route but the documentation needs a key, sent
 the route does not allow → 403. A `submit` key acts as its user only: it submits as that user
 (another `user` in the body → 403), lists only that user's tasks, and any other user's task is
 "not found" to it (404: no existence leak). `seed_requires_keys` applies the same to the seed
-API. The keys file is re-read when it changes (checked on each request: an added or revoked key
-counts from the next request).
+API; Meproc's `/proc` (jobs) needs an admin key whenever keys are on. The keys file is re-read
+when it changes (checked on each request: an added or revoked key counts from the next
+request).
 
 This module decides and raises, never renders: KeyRefused (401/403) or NotFound (a task the key
 may not see), answered by each surface in its own shape (seed, v2, live, Meproc, the app).
@@ -34,25 +35,30 @@ WRITE = frozenset({"admin", "submit"})
 WATCH = frozenset({"admin", "read"})
 ADMIN = frozenset({"admin"})
 
-#: Roles allowed per endpoint (blueprint.view). Endpoints not listed are open (docs, pages,
-#: liveness), except those of API v2's blueprints ("v2", "live"): admins only.
+#: Roles allowed per endpoint (blueprint.view), whenever keys are on. Endpoints not listed are
+#: open (docs, pages, liveness), except those of KEYED_BLUEPRINTS: admins only.
 V2_POLICY: dict[str, frozenset[str]] = {
     "v2.create": WRITE, "v2.create_with_id": WRITE, "v2.batch": WRITE,
     "v2.list": ALL, "v2.get": ALL, "v2.output": ALL, "v2.files": ALL, "v2.cases": ALL,
-    "v2.languages": ALL, "v2.limits": ALL, "live.events": ALL,
+    "v2.languages": ALL, "v2.limits": ALL,
     "v2.cancel": WRITE, "v2.signal": WRITE, "v2.delete": WRITE,
     "v2.executors": WATCH, "v2.executor": WATCH, "metrics": WATCH,
+    # Live output (docs/streaming.md) reads a task as GET does; pow-1's own calls then check
+    # what the key may do: submit (write keys, as their user), cancel (write keys), attach.
+    "live.events": ALL, "live.pow": ALL, "live.pow_http": ALL,
     # Jobs (docs/jobs.md) run tasks for any user, on schedules: admin keys only write them.
     "v2.job_create": ADMIN, "v2.job_restart": ADMIN, "v2.job_delete": ADMIN,
     "v2.job_list": WATCH, "v2.job_get": WATCH,
+    # Meproc's /proc is jobs too (process control): admin keys only, seed_requires_keys or not.
+    "meproc.proc": ADMIN,
 }
-#: The blueprints of API v2; their endpoints not in V2_POLICY need admin, but for V2_OPEN.
-V2_BLUEPRINTS = frozenset({"v2", "live"})
+#: The blueprints whose endpoints not in V2_POLICY need admin, but for V2_OPEN.
+KEYED_BLUEPRINTS = frozenset({"v2", "live", "meproc"})
 V2_OPEN = frozenset({"v2.openapi", "v2.docs", "v2.docs_asset"})
+#: The seed API, with `seed_requires_keys` only (the website calls it without a key).
 SEED_POLICY: dict[str, frozenset[str]] = {
     "seed.add": WRITE, "seed.cancel": WRITE, "seed.get": ALL, "seed.search": ALL,
     "seed.executors": ALL, "seed.judicators": ALL,
-    "meproc.proc": ADMIN,  # Meproc's /proc routes (process control), a compatibility API too
 }
 #: Endpoints whose task (path `id`, or query `id` on the seed API) a submit key must own.
 OWNED = frozenset({"v2.get", "v2.output", "v2.files", "v2.cases", "live.events", "v2.cancel",
@@ -184,8 +190,8 @@ def register_auth(app: Flask, settings: GatewaySettings, client: Any) -> None:
     def check() -> None:
         endpoint = request.endpoint or ""
         roles = policy.get(endpoint)
-        if roles is None and request.blueprint in V2_BLUEPRINTS and endpoint not in V2_OPEN:
-            roles = ADMIN  # a v2 route this table does not know yet: admins only
+        if roles is None and request.blueprint in KEYED_BLUEPRINTS and endpoint not in V2_OPEN:
+            roles = ADMIN  # a keyed route this table does not know yet: admins only
         if roles is not None:
             _check(keys, roles, client)
 

@@ -45,18 +45,23 @@ def _known(cls: type[T], doc: dict[str, Any]) -> T:
 
 
 def spec_to_json(task: Task) -> str:
-    """The compile/execute settings of a task, without the two zip payloads."""
+    """The compile/execute settings of a task, without the two zip payloads, and its webhook
+    URL (stored with the task, so a keyed re-post compares it with the task's own)."""
     compile_part = asdict(task.compile)
     execute_part = asdict(task.execute)
     compile_part.pop("source")
     execute_part.pop("data")
-    return json.dumps({"compile": compile_part, "execute": execute_part})
+    spec: dict[str, Any] = {"compile": compile_part, "execute": execute_part}
+    if task.callback_url is not None:
+        spec["callback_url"] = task.callback_url
+    return json.dumps(spec)
 
 
-def spec_from_json(text: str, source: bytes, data: bytes) -> tuple[Compile, Execute]:
+def spec_from_json(text: str, source: bytes, data: bytes) -> tuple[Compile, Execute, str | None]:
+    """The compile and execute parts and the webhook URL (None: none) of a stored spec."""
     spec = json.loads(text)
-    return compile_from_dict({**spec["compile"], "source": source}), execute_from_dict(
-        {**spec["execute"], "data": data})
+    return (compile_from_dict({**spec["compile"], "source": source}),
+            execute_from_dict({**spec["execute"], "data": data}), spec.get("callback_url"))
 
 
 def compile_from_dict(doc: dict[str, Any]) -> Compile:

@@ -39,7 +39,11 @@ STATUS_NAMES = list(StatusName)  # index = seed status code
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """An input model: no unknown fields, and no conversions between JSON types (true is not
+    1, 1.5 is not an integer, "3" is not a number; an integer is a number). Enums (language
+    names) are given by their string values, also in a batch item's dict."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # ----------------------------------------------------------------------------- input
@@ -69,7 +73,7 @@ class CaseIn(Strict):
 
 
 class CheckerIn(Strict):
-    language: LanguageName
+    language: LanguageName = Field(strict=False)
     source: str = Field(min_length=1, description="the checker's one source file (testlib "
                         "exit codes: 0 accepted, 1 wrong answer, 2 presentation error, "
                         "3 checker failure)")
@@ -86,7 +90,7 @@ class CompileIn(Strict):
     command: str = Field("", description="run with bash in the work directory; empty with a "
                          "language", examples=["gcc -O2 -o main main.c"])
     language: LanguageName | None = Field(
-        None, description="a preset filling both commands (GET /api/v2/languages)")
+        None, strict=False, description="a preset filling both commands (GET /api/v2/languages)")
     timeout: Seconds = Field(0, description="wall seconds (1.5 allowed); 0 = the operator's "
                              "default; capped to the operator's maximum")
     memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")

@@ -53,6 +53,31 @@ def test_same_key_different_body_conflicts(store: Store) -> None:  # noqa: F811
     assert task is not None and task.key == "k1"
 
 
+def test_a_callback_url_is_stored_with_its_task_and_part_of_its_body(
+        opener: Callable[[], Store]) -> None:  # noqa: F811
+    """Racing keyed submissions with two callback URLs: one task, with its creator's URL;
+    every submission with that URL is OK, every one with the other a CONFLICT."""
+    stores = [opener() for _ in range(10)]
+
+    def submit(i: int) -> tuple[int, str, bool, str]:
+        task = keyed("hooked")
+        task.callback_url = f"http://hooks.example/{i % 2}"
+        outcome = api(stores[i % 10]).submit([task])[0]
+        return outcome.code, outcome.id, outcome.created, task.callback_url
+
+    with ThreadPoolExecutor(50) as pool:
+        outcomes = list(pool.map(submit, range(50)))
+    created = [o for o in outcomes if o[2]]
+    assert len(created) == 1
+    winner = created[0][3]
+    stored = stores[0].get(created[0][1])
+    assert stored is not None and stored.callback_url == winner
+    for code, _, _, url in outcomes:
+        assert code == (Code.OK if url == winner else Code.CONFLICT), outcomes
+    bare = api(stores[0]).submit([keyed("hooked")])[0]
+    assert bare.code == Code.CONFLICT  # without the task's URL: another body too
+
+
 def test_page_is_a_keyset_in_both_orders(store: Store) -> None:  # noqa: F811
     tasks = [make_task(i, user=3) for i in range(5)]
     for task in tasks:

@@ -4,6 +4,10 @@ One session = one call. The first frame is a binary call message; then text fram
 (server → client) and input (client → server, interactive tasks only), binary frames carry the
 signals `close` and `cancel`; the server ends with one binary result message and a close frame
 (1000, empty reason).
+
+With API keys on, a key of any role may open a session (auth.py); then a read key may only
+attach, a submit key submits as its own user and attaches to its own user's tasks only (another
+user's task is "no task", as everywhere), and only admin and submit keys may cancel.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pydantic import ValidationError
 
 from khala.config import GatewaySettings
 from khala.errors import REFUSALS, InvalidInput, NotFound, RemoteError
+from khala.gateway import auth
 from khala.gateway.live.follow import Chunk, Dropped, Final, Follower, TaskGone
 from khala.gateway.live.websocket import Closed, WebSocket, offered_protocols, wants_websocket
 from khala.gateway.v2.errors import ApiError
@@ -125,11 +130,15 @@ class PowEndpoint:
         if PROTOCOL not in offered_protocols(environ):
             raise ApiError(400, "the websocket subprotocol pow-1 is required "
                                 "(Sec-WebSocket-Protocol: pow-1)")
+        who = auth.principal()
+        cancel_on_disconnect = request.args.get("cancel_on_disconnect") in ("1", "true")
+        if cancel_on_disconnect and who is not None and who.role not in auth.WRITE:
+            raise auth.KeyRefused(403, f"a {who.role} key may not cancel tasks")
         if not self.slots.acquire(blocking=False):
             raise ApiError(503, "too many live streams on this gateway worker; retry")
         try:
-            ws = WebSocket.accept(environ, PROTOCOL)
-            Session(self, ws, request.args.get("cancel_on_disconnect") in ("1", "true")).run()
+            ws = WebSocket.accept(environ, PROTOCOL, self.settings.write_timeout)
+            Session(self, ws, cancel_on_disconnect, who).run()
         except Closed:
             pass
         finally:
@@ -138,10 +147,12 @@ class PowEndpoint:
 
 
 class Session:
-    def __init__(self, endpoint: PowEndpoint, ws: WebSocket, cancel_on_disconnect: bool) -> None:
+    def __init__(self, endpoint: PowEndpoint, ws: WebSocket, cancel_on_disconnect: bool,
+                 who: auth.Principal | None = None) -> None:
         self.endpoint, self.ws = endpoint, ws
         self.client = endpoint.client
         self.cancel_on_disconnect = cancel_on_disconnect
+        self.who = who  # the API key's principal; None: keys are off
         self.error: str | None = None  # a protocol error of the client ends the session
         self.gone = False  # the client closed or lost the connection
         self.ended = threading.Event()
@@ -203,6 +214,8 @@ class Session:
                 raise Rejected("attach takes one param: the task id")
             self.ref = params[0]
         else:
+            if not self._writes():
+                raise Rejected("a read key may not submit tasks")
             if call == "task":
                 if len(params) != 1:
                     raise Rejected("task takes one param: the task as JSON (docs/api-v2.md)")
@@ -216,10 +229,17 @@ class Session:
         follower = Follower(self.client, self.endpoint.lookup, self.ref, new_position(),
                             want_input, self.endpoint.settings.max_stream_seconds)
         try:
-            return follower, follower.first()
+            task = follower.first()
         except TaskGone as exc:
             raise Rejected(str(exc.error) if isinstance(exc.error, NotFound)
                            else "the task could not be read") from exc
+        if self.who is not None and self.who.role == "submit" and task.user != self.who.user:
+            raise Rejected(str(NotFound(f"no task {self.ref!r}")))  # nor that it exists
+        return follower, task
+
+    def _writes(self) -> bool:
+        """Whether the session's key may submit and cancel (read keys only follow)."""
+        return self.who is None or self.who.role in auth.WRITE
 
     def _message(self) -> tuple[str, Any]:
         """The next whole message: ("text", str) or ("bytes", bytes) (bounded)."""
@@ -263,6 +283,10 @@ class Session:
             task = convert.task_from_model(body, None)
         except InvalidInput as exc:
             raise Rejected(f"invalid task: {exc}") from exc
+        if self.who is not None and self.who.role == "submit":
+            if "user" in body.model_fields_set and task.user != self.who.user:
+                raise Rejected(f"this key submits as user {self.who.user} only")
+            task.user = self.who.user
         submitted = self.client.submit([task])[0]
         if submitted.code != Code.OK:
             raise Rejected(f"task refused: {submitted.detail or f'code {submitted.code}'}")
@@ -322,6 +346,8 @@ class Session:
         if signal == "close":
             follower.close_input()
         elif signal == "cancel":
+            if not self._writes():
+                raise Rejected("a read key may not cancel the task")
             threading.Thread(target=self._cancel, name="khala-pow-cancel", daemon=True).start()
         else:
             raise Rejected('malformed control message: expected {"signal": "close"} or '

@@ -14,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 
 from khala import __version__
 from khala.gateway.v2.jobs import JobEnvelope, JobIn, JobList
-from khala.gateway.v2.parse import ListQuery, wait_query
+from khala.gateway.v2.parse import SIGNAL_PATTERN, ListQuery, wait_query
 from khala.gateway.v2.sources import source_routes
 from khala.jobs.model import NAME_PATTERN
 from khala.taskjson.models import (
@@ -76,7 +76,9 @@ def routes(max_wait: float) -> list[Route]:
                          422: (e, "invalid task")}),
         Route("get", "/api/v2/tasks/{id}", "get", "A task; ?wait= holds until it is done",
               query=wait_query(max_wait), path_params=ID,
-              responses={200: (TaskEnvelope, "the task"), 404: (e, "no such task")}),
+              responses={200: (TaskEnvelope, "the task"), 404: (e, "no such task"),
+                         429: (e, "?wait= beyond the gateway's waits at once (max_waits) on "
+                                  "an undone task: ask again after Retry-After")}),
         Route("delete", "/api/v2/tasks/{id}", "delete", "Remove a finished task",
               path_params=ID,
               responses={204: (None, "removed"), 404: (e, "no such task"),
@@ -86,7 +88,7 @@ def routes(max_wait: float) -> list[Route]:
                          409: (e, "the task is done")}),
         Route("put", "/api/v2/tasks/{id}/signals/{signal}", "signal",
               "Send a signal to the running step's processes",
-              path_params={**ID, "signal": {"type": "string", "pattern": r"^[A-Za-z0-9]{1,16}$",
+              path_params={**ID, "signal": {"type": "string", "pattern": SIGNAL_PATTERN,
                                             "examples": ["TERM", "SIGUSR1", "9"]}},
               responses={202: (Accepted, "queued for the running step"),
                          404: (e, "no such task"), 409: (e, "the task is done"),

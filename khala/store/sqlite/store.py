@@ -337,7 +337,7 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
 
 
 def _task_from_row(row: sqlite3.Row) -> Task:
-    compile_part, execute_part = spec_from_json(
+    compile_part, execute_part, callback_url = spec_from_json(
         row["spec"], bytes(row["compile_source"]), bytes(row["execute_data"])
     )
     brief = brief_from_row(row)
@@ -354,4 +354,5 @@ def _task_from_row(row: sqlite3.Row) -> Task:
         result=result_from_json(row["result"]),
         key=row["key"] if "key" in row.keys() else None,  # noqa: SIM118 - Row iterates values
         priority=int(row["priority"] or 0),
+        callback_url=callback_url,
     )
