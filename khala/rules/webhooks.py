@@ -13,6 +13,8 @@ the stores translate, khala/judicator/webhooks.py sends).
                or sending and lease_until < now              → sending, lease_until = until
     attempted: sending under the claimer's own lease         → delivered | failed | ready again
                                                                (next_at = now + backoff · 2^(n-1))
+    deferred:  sending under the claimer's own lease         → ready, next_at = now + delay
+               (not tried: its host had its share of senders; attempts unchanged)
 
 A claim is one conditional update, so two judicators never send the same attempt; an attempt's
 outcome is written only while the claimer's lease stands (a sender whose lease ran out and whose
@@ -22,6 +24,8 @@ webhook another judicator claimed again writes nothing).
 from __future__ import annotations
 
 import datetime as _dt
+import threading
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -82,3 +86,39 @@ def attempted(lease: str, attempts: int, status: int | None, error: str, gone: b
         sets.update(state=READY, next_at=model.format_time(now + _dt.timedelta(seconds=delay)))
     where = Transition("attempted", when=ATTEMPTED_WHEN).bind(until=lease).where
     return Bound(where=where, sets=sets)
+
+
+def deferred(lease: str, now: _dt.datetime, delay: float) -> Bound:
+    """The change that hands a claimed webhook back untried: due again after `delay` seconds,
+    its attempts as they were (its host had its share of senders)."""
+    sets = {"state": READY, "next_at": model.format_time(now + _dt.timedelta(seconds=delay))}
+    where = Transition("deferred", when=ATTEMPTED_WHEN).bind(until=lease).where
+    return Bound(where=where, sets=sets)
+
+
+class HostShares:
+    """Who may send now: at most `total` webhooks at once, `per_host` of them to one host."""
+
+    def __init__(self, total: int, per_host: int) -> None:
+        if total < 1 or per_host < 1:
+            raise ValueError("webhook_workers and webhook_per_host must be at least 1")
+        self.total, self.per_host = total, per_host
+        self._lock = threading.Lock()
+        self._busy: Counter[str] = Counter()
+
+    def free(self) -> bool:
+        with self._lock:
+            return self._busy.total() < self.total
+
+    def take(self, host: str) -> bool:
+        with self._lock:
+            if self._busy.total() >= self.total or self._busy[host] >= self.per_host:
+                return False
+            self._busy[host] += 1
+            return True
+
+    def give(self, host: str) -> None:
+        with self._lock:
+            self._busy[host] -= 1
+            if self._busy[host] <= 0:
+                del self._busy[host]
