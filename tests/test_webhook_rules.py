@@ -68,3 +68,23 @@ def test_an_outcome_is_written_only_under_the_claimers_own_lease() -> None:
     assert apply(change, claimed()) is not None
     assert apply(change, dataclasses.replace(claimed(), lease_until=t(90))) is None  # reclaimed
     assert apply(change, dataclasses.replace(claimed(), state=DELIVERED)) is None
+
+
+def test_a_deferred_webhook_is_due_again_untried() -> None:
+    """Claimed while its host had its share of senders: handed back, no try counted."""
+    record = dataclasses.replace(claimed(1), last_status=500)
+    change = webhooks.deferred(t(30), NOW, 1.0)
+    assert apply(change, record) == dataclasses.replace(record, state=READY, next_at=t(1))
+    assert apply(change, dataclasses.replace(record, lease_until=t(90))) is None  # reclaimed
+
+
+def test_host_shares() -> None:
+    shares = webhooks.HostShares(total=3, per_host=2)
+    assert shares.take("slow.example") and shares.take("slow.example")
+    assert not shares.take("slow.example")  # its share
+    assert shares.take("fast.example") and not shares.free()
+    assert not shares.take("other.example")  # every sender busy
+    shares.give("slow.example")
+    assert shares.free() and shares.take("other.example")
+    with pytest.raises(ValueError):
+        webhooks.HostShares(total=0, per_host=1)

@@ -156,17 +156,17 @@ class Acceptor:
     def _greet_then_serve(self, conn: socket.socket, peer: Any, deadline: Deadline) -> None:
         assert self._greet is not None
         try:
-            try:
-                greeting = self._greet(conn, deadline)
-            finally:
-                with self._lock:
-                    self._greeting.leave(conn)
+            greeting = self._greet(conn, deadline)
         except Exception as exc:
-            quiet = bool(getattr(exc, "quiet", False))
+            with self._lock:
+                dropped = not self._greeting.leave(conn)  # then it was logged as dropped
+            quiet = dropped or bool(getattr(exc, "quiet", False))
             self._events.log(logging.DEBUG if quiet else logging.WARNING, f"refused {exc}",
                              "refused %s from %s: %s", self._what, peer, exc)
             close_quietly(conn)
             return
+        with self._lock:
+            self._greeting.leave(conn)
         if not self._slots.acquire(blocking=False):
             self._busy(conn)
             return
