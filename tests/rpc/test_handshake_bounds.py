@@ -38,15 +38,17 @@ def closed_unanswered(sock: socket.socket) -> bool:
 
 
 def test_dripped_handshakes_keep_no_node_out(cluster_factory: Any, tmp_path: Path) -> None:
-    """300 drippers, 200 of them from one address and 100 spread over ten more: the judicator's
-    connection slots (256) stay free for nodes proving the secret, before and after the
-    gateway's and the executor's first connection."""
+    """300 drippers from one address, and 40 more spread over ten others (4 each): the
+    judicator's connection slots (256) stay free for nodes proving the secret, whose handshakes
+    the drippers cannot push out (one address only pushes out its own; the spread stays under
+    the total cap). A node connects — a probe, a gateway and an executor started in the middle
+    of the attack."""
     secret = secret_file(tmp_path)
     c = cluster_factory()
     c.start_judicator(cluster_secret_file=secret)
     port = c.judicators[0].port
-    crowd = Drippers(port, ["127.0.0.2"], 200, HELLO, 1.5)
-    spread = Drippers(port, [f"127.0.0.{i}" for i in range(3, 13)], 100, HELLO, 1.5)
+    crowd = Drippers(port, ["127.0.0.2"], 300, HELLO, 1.5)
+    spread = Drippers(port, [f"127.0.0.{i}" for i in range(3, 13)], 40, HELLO, 1.5)
     crowd.start()
     spread.start()
     try:
