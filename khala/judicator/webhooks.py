@@ -5,7 +5,8 @@ API v2 JSON there — `webhook_tries` tries with doubling backoff, and, with a s
 khala/rules/webhooks.py's; they are kept in the store (khala/store/ops.py) and shown on the task.
 
 The leader sends `webhook_workers` at once, at most `webhook_per_host` to one host (a webhook
-claimed for a host that has its share goes back, due again a moment later, no try counted), and
+claimed for a host that has its share goes back untried, due again when that host is likely to
+take it: khala/rules/webhooks.py's HostShares), and
 each try has one deadline in all, `webhook_timeout`: resolving, connecting, sending and reading
 the answer's head (bounded, khala/net/httppost.py). So a receiver that answers one byte a
 second holds at most its host's share of the senders, each for one deadline per try, and other
@@ -47,9 +48,6 @@ PASS_SECONDS = 0.2  # how often the leader looks for due webhooks
 SWEEP_SECONDS = 10.0  # how often pending webhooks of tasks finished elsewhere are re-checked
 SWEEP_PAGE = 500  # pending webhooks checked per sweep (the next sweep takes the next page)
 USER_AGENT = "khala-webhook/1"
-#: Seconds a webhook claimed while its host has its share of senders waits before it is due again.
-HOST_BUSY_DEFER = 1.0
-
 Resolve = Callable[[str, int], list[tuple[Any, ...]]]
 
 
@@ -140,6 +138,7 @@ class WebhookSender:
         self._resolver = ThreadPoolExecutor(settings.webhook_workers, "khala-webhook-dns")
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._freed = threading.Event()  # a sender finished: a pass may hand it the next one
         self._thread = threading.Thread(target=self._loop, name="khala-webhooks", daemon=True)
 
     def start(self) -> None:
@@ -165,11 +164,13 @@ class WebhookSender:
         while not self._stop.is_set():
             self._wake.wait(PASS_SECONDS)
             self._wake.clear()
+            freed = self._freed.is_set()
+            self._freed.clear()
             try:
                 readied = self.flush()
                 if not self.is_leader():
                     continue
-                if not readied and time.monotonic() - passed < PASS_SECONDS:
+                if not readied and not freed and time.monotonic() - passed < PASS_SECONDS:
                     continue  # a poke for tasks without webhooks: nothing new is due
                 passed = time.monotonic()
                 if time.monotonic() - swept > SWEEP_SECONDS:
@@ -196,23 +197,23 @@ class WebhookSender:
 
     def _claim_one(self) -> bool:
         """Claim a due webhook and hand it to a sender, or back if its host has its share
-        (due again in HOST_BUSY_DEFER s, no try counted); False when none is due."""
+        (due again at its host's next booked turn, no try counted); False when none is due."""
         lease = _later(self.s.webhook_timeout + 10)  # a try ends by its deadline, well before
         record = self.ops.claim_webhook(model.now(), lease)
         if record is None:
             return False
-        host = _host_of(record["url"])
-        if not self._shares.take(host):
+        host, started = _host_of(record["url"]), time.monotonic()
+        if not self._shares.take(host, started):
             self.ops.webhook_attempted(record["task_id"], webhooks.deferred(
-                record["lease_until"], _utcnow(), HOST_BUSY_DEFER))
+                record["lease_until"], _utcnow(), self._shares.comeback(host, started)))
             return True
         try:
-            self._senders.submit(self._attempt, record, host)
+            self._senders.submit(self._attempt, record, host, started)
         except RuntimeError:  # stopping: the lease runs out and the webhook is due again
-            self._shares.give(host)
+            self._shares.give(host, started, time.monotonic())
         return True
 
-    def _attempt(self, record: dict[str, Any], host: str) -> None:
+    def _attempt(self, record: dict[str, Any], host: str, started: float) -> None:
         try:
             attempts = int(record["attempts"] or 0) + 1
             body = self.render(record["task_id"])
@@ -230,8 +231,9 @@ class WebhookSender:
         except Exception:
             log.warning("webhook of %s: the try failed", record["task_id"], exc_info=True)
         finally:
-            self._shares.give(host)
-            self._wake.set()  # a sender is free
+            self._shares.give(host, started, time.monotonic())
+            self._freed.set()  # a sender is free: the next pass need not wait
+            self._wake.set()
 
     def _post(self, url: str, body: bytes) -> tuple[int | None, str]:
         """One try, all of it within webhook_timeout: (HTTP status or None, error)."""

@@ -166,7 +166,10 @@ class Acceptor:
             close_quietly(conn)
             return
         with self._lock:
-            self._greeting.leave(conn)
+            dropped = not self._greeting.leave(conn)
+        if dropped:  # dropped just as it finished: its socket is shut down already
+            close_quietly(conn)
+            return
         if not self._slots.acquire(blocking=False):
             self._busy(conn)
             return

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import threading
-from collections import Counter
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -97,28 +97,67 @@ def deferred(lease: str, now: _dt.datetime, delay: float) -> Bound:
 
 
 class HostShares:
-    """Who may send now: at most `total` webhooks at once, `per_host` of them to one host."""
+    """Who may send now — at most `total` webhooks at once, `per_host` of them to one host —
+    and, for a webhook whose host has its share, when to come back for it.
+
+    Comebacks are booked one after another per host, each `pace` later than the one before:
+    the time one of that host's tries takes (its recent average; before any try ended, how long
+    its oldest try under way has run), divided by `per_host`. A host's backlog so comes due at
+    about the rate the host takes it — a fast receiver's within moments, a slow one's spread
+    out, each webhook handed back about once — and never stands in front of other hosts'
+    webhooks. `now` is seconds on any steady clock. At most MAX_HOSTS hosts are remembered."""
+
+    MAX_HOSTS = 4096
+    MIN_PACE = 0.05  # seconds: the shortest gap between two booked comebacks of one host
 
     def __init__(self, total: int, per_host: int) -> None:
         if total < 1 or per_host < 1:
             raise ValueError("webhook_workers and webhook_per_host must be at least 1")
         self.total, self.per_host = total, per_host
         self._lock = threading.Lock()
-        self._busy: Counter[str] = Counter()
+        self._busy: dict[str, list[float]] = {}  # host → start times of its tries under way
+        self._taken = 0
+        self._hosts: OrderedDict[str, tuple[float, float]] = OrderedDict()  # → (pace, booked)
 
     def free(self) -> bool:
         with self._lock:
-            return self._busy.total() < self.total
+            return self._taken < self.total
 
-    def take(self, host: str) -> bool:
+    def take(self, host: str, now: float) -> bool:
         with self._lock:
-            if self._busy.total() >= self.total or self._busy[host] >= self.per_host:
+            starts = self._busy.setdefault(host, [])
+            if self._taken >= self.total or len(starts) >= self.per_host:
+                if not starts:
+                    del self._busy[host]
                 return False
-            self._busy[host] += 1
+            starts.append(now)
+            self._taken += 1
             return True
 
-    def give(self, host: str) -> None:
+    def give(self, host: str, started: float, now: float) -> None:
+        """A try to `host` begun at `started` ended at `now`."""
         with self._lock:
-            self._busy[host] -= 1
-            if self._busy[host] <= 0:
-                del self._busy[host]
+            starts = self._busy.get(host, [])
+            if started in starts:
+                starts.remove(started)
+                self._taken -= 1
+            if not starts:
+                self._busy.pop(host, None)
+            pace, booked = self._hosts.pop(host, (0.0, 0.0))
+            took = now - started
+            self._remember(host, (took if not pace else (pace + took) / 2, booked))
+
+    def comeback(self, host: str, now: float) -> float:
+        """Seconds until a webhook for `host`, which has its share now, should be due again."""
+        with self._lock:
+            pace, booked = self._hosts.pop(host, (0.0, 0.0))
+            oldest = min(self._busy.get(host, [now]))
+            step = max(self.MIN_PACE, (pace or now - oldest) / self.per_host)
+            booked = max(now, booked) + step
+            self._remember(host, (pace, booked))
+            return booked - now
+
+    def _remember(self, host: str, value: tuple[float, float]) -> None:
+        self._hosts[host] = value
+        while len(self._hosts) > self.MAX_HOSTS:
+            self._hosts.popitem(last=False)
