@@ -31,7 +31,8 @@ class Receiver:
         self.listener = socket.create_server((host, 0))
         self.url = f"http://{host}:{self.listener.getsockname()[1]}"
         self.lock = threading.Lock()
-        self.open = self.most_open = self.requests = 0
+        self.conns: set[socket.socket] = set()  # connections the sender has not closed
+        self.most_open = self.requests = 0
         self.paths: list[str] = []
         self.stopped = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -42,12 +43,12 @@ class Receiver:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
+            with self.lock:  # the sender closed its earlier ones before it connected again
+                self.conns = {c for c in self.conns if not _closed(c)} | {conn}
+                self.most_open = max(self.most_open, len(self.conns))
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        with self.lock:
-            self.open += 1
-            self.most_open = max(self.most_open, self.open)
         try:
             self._read_request(conn)
             for part in self.answer():
@@ -57,9 +58,9 @@ class Receiver:
         except OSError:
             pass  # the sender gave up: that is what we want to see
         finally:
-            conn.close()
             with self.lock:
-                self.open -= 1
+                self.conns.discard(conn)
+            conn.close()
 
     def _gone(self, conn: socket.socket) -> bool:
         """Wait `pace` seconds; whether the sender closed the connection meanwhile."""
@@ -81,11 +82,21 @@ class Receiver:
 
     def open_now(self) -> int:
         with self.lock:
-            return self.open
+            return sum(not _closed(c) for c in self.conns)
 
     def close(self) -> None:
         self.stopped.set()
         self.listener.close()
+
+
+def _closed(conn: socket.socket) -> bool:
+    """Whether the sender closed `conn` (a look at it that takes nothing from it)."""
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def dripping() -> Iterator[bytes]:
