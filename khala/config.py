@@ -91,7 +91,9 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
     max_task_wait: float = setting(60.0, "longest API v2 ?wait= a judicator holds, seconds")
     metrics_listen: str = setting("", "HOST:PORT of this node's Prometheus /metrics; empty = none")
-    webhook_timeout: float = setting(5.0, "seconds a webhook POST may take")
+    webhook_timeout: float = setting(
+        5.0, "seconds one webhook try may take in all: resolving, connecting, sending and "
+        "reading the answer's head")
     webhook_tries: int = setting(3, "tries of a webhook before it is marked failed")
     webhook_backoff: float = setting(1.0, "seconds before the 2nd try; doubled for each next")
     webhook_secret_file: str = setting(
@@ -101,6 +103,9 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
         False, "allow callback URLs at loopback, link-local, private-use or the nodes' own "
         "addresses (tests, trusted networks)"
     )
+    webhook_workers: int = setting(4, "webhooks the leader sends at once")
+    webhook_per_host: int = setting(
+        2, "webhooks the leader sends at once to one host (of the URL); more wait their turn")
     job_pass: float = setting(0.5, "seconds between two passes of the leader's job scheduler")
     job_stop_grace: float = setting(5.0, "seconds from SIGTERM to kill when a job is stopped")
     job_backoff: float = setting(
@@ -114,6 +119,14 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     )
     max_connections: int = setting(
         256, "most Thrift connections served at once (more are closed at once)")
+    handshake_timeout: float = setting(
+        5.0, "seconds a new Thrift connection has for the whole node-authentication handshake")
+    handshake_limit: int = setting(
+        64, "Thrift connections in the handshake at once, apart from max_connections; beyond "
+        "it the oldest is dropped")
+    handshake_per_peer: int = setting(
+        16, "Thrift connections in the handshake at once from one address; beyond it that "
+        "address's oldest is dropped")
     rpc_max_message: int = setting(
         64 * 1024 * 1024, "largest Thrift call, and its texts inflated together, bytes"
     )
@@ -154,6 +167,15 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     stream_buffer: int = setting(1024 * 1024, "bytes of live output kept per running task")
     stream_input: int = setting(1024 * 1024, "bytes of interactive input queued per task")
     stream_clients: int = setting(64, "stream connections served at once")
+    stream_handshake_timeout: float = setting(
+        5.0, "seconds a new stream connection has for the node-authentication handshake (with "
+        "a cluster secret) and its first frame, in all")
+    stream_handshake_limit: int = setting(
+        32, "stream connections before their first frame at once, apart from stream_clients; "
+        "beyond it the oldest is dropped")
+    stream_handshake_per_peer: int = setting(
+        8, "stream connections before their first frame at once from one address; beyond it "
+        "that address's oldest is dropped")
     stream_etcd: str = setting("", "etcd endpoints where the stream endpoint is registered; "
                                "empty = etcd")
     stop_grace: float = setting(

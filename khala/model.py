@@ -7,10 +7,8 @@ and from these types in one module each.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import re
-import threading
-import time
+import secrets
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
@@ -298,33 +296,12 @@ class Assignment:
 # ----------------------------------------------------------------------------- helpers
 
 
-class _IdSource:
-    """New task ids in the layout of a MongoDB ObjectId (the store's `_id`), 24 hex digits: 4
-    bytes of seconds since the epoch, 5 random bytes drawn once per process, a 3-byte counter
-    from a random start. Ids made later in one process sort after earlier ones."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pid = -1
-        self._process = b""
-        self._counter = 0
-
-    def next(self) -> str:
-        with self._lock:
-            if self._pid != os.getpid():  # a forked child draws its own
-                self._pid, self._process = os.getpid(), os.urandom(5)
-                self._counter = int.from_bytes(os.urandom(3), "big")
-            self._counter = (self._counter + 1) % 0x1000000
-            counter = self._counter
-        seconds = int(time.time()) & 0xFFFFFFFF
-        return (seconds.to_bytes(4, "big") + self._process + counter.to_bytes(3, "big")).hex()
-
-
-_IDS = _IdSource()
-
-
 def new_id() -> str:
-    return _IDS.next()
+    """A new task (or executor record) id: 12 random bytes in hex — the 24 hex digits of a
+    MongoDB ObjectId, the store's `_id`, but with nothing in it to guess from (an ObjectId's
+    time, process and counter make the next id the previous one + 1). Ids say nothing of
+    order: what is ordered is ordered by add time."""
+    return secrets.token_hex(12)
 
 
 def valid_id(value: object) -> bool:

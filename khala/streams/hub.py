@@ -3,8 +3,11 @@
 Each task the executor runs gets a `TaskStream` (its bounded `TaskLog` and, for interactive
 tasks, its `StdinFeed`). The endpoint is a TCP server (one thread per connection, at most
 `max_clients`; beyond them a connection is answered `busy` at once, khala/net/acceptor.py): a
-gateway connects, names a task and a position, and receives the chunks past
-it as they are produced (wire.py). A connection that asks for input claims the task's input
+gateway connects, proves the cluster secret when the executor has one (khala/rpc/auth.py),
+names a task and a position, and receives the chunks past it as they are produced (wire.py).
+The handshake and that first frame come before a slot is taken, within one deadline and the
+`handshake` caps (in all and per address): a client that drips them, or cannot prove the
+secret, holds no slot and sees no task. A connection that asks for input claims the task's input
 (the newest claim holds it), is told how much of its sender's input is already queued, and may
 then send input at byte offsets and close it; the connection's writer acknowledges what was
 queued. Sending blocks only that connection's thread (a slow gateway falls behind in the log
@@ -20,6 +23,9 @@ import time
 from typing import Any
 
 from khala.net.acceptor import Acceptor
+from khala.net.admission import GreetLimits
+from khala.net.deadline import Deadline, send_all
+from khala.rpc.auth import ACCEPTED, NodeAuth
 from khala.streams import wire
 from khala.streams.feed import InputGap, StdinFeed, Superseded
 from khala.streams.log import STREAMS, Chunk, TaskLog, advance
@@ -41,6 +47,14 @@ READ_WAIT = 1.0
 TICK_SECONDS = 5.0
 
 
+class Refused(Exception):
+    """A connection that did not send its first frame properly (`quiet`: it went away)."""
+
+    def __init__(self, message: str, quiet: bool = False) -> None:
+        super().__init__(message)
+        self.quiet = quiet
+
+
 class TaskStream:
     """The live side of one running task."""
 
@@ -53,9 +67,11 @@ class StreamHub:
     """The registry of this executor's task streams, and the TCP endpoint serving them."""
 
     def __init__(self, listen: str, capacity: int, input_capacity: int,
-                 max_clients: int) -> None:
+                 max_clients: int, auth: NodeAuth | None = None,
+                 handshake: GreetLimits | None = None) -> None:
         host, _, port = listen.rpartition(":")
         self.capacity, self.input_capacity = capacity, input_capacity
+        self._auth = auth
         self._streams: dict[str, TaskStream] = {}
         self._retire: list[tuple[float, str]] = []
         self._lock = threading.Lock()
@@ -63,7 +79,9 @@ class StreamHub:
         self._server = socket.create_server((host or "127.0.0.1", int(port)), backlog=64)
         self.address = "{}:{}".format(*self._server.getsockname()[:2])
         self._acceptor = Acceptor(self._server, max(1, max_clients), self._serve,
-                                  refuse=self._refuse, name="khala-stream-hub")
+                                  refuse=self._refuse, name="khala-stream-hub",
+                                  greet=self._greet, greet_limits=handshake,
+                                  what="a stream connection")
 
     def start(self) -> None:
         self._acceptor.start()
@@ -110,10 +128,23 @@ class StreamHub:
         except OSError:
             pass
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _greet(self, conn: socket.socket, deadline: Deadline) -> dict[str, Any]:
+        """The handshake (with a secret) and the first frame, by `deadline`: the frame."""
+        if self._auth is not None:
+            self._auth.verify(conn, deadline)  # AuthError: refused, logged by the acceptor
+            send_all(conn, ACCEPTED, deadline)
         try:
-            conn.settimeout(10.0)
-            header, _ = wire.read_frame(conn)
+            header, _ = wire.read_frame(conn, deadline)
+        except TimeoutError:
+            raise Refused(f"no first frame within {deadline.seconds:g} s") from None
+        except wire.FrameError as exc:
+            # a client that just goes away (a port probe) is not worth a warning
+            raise Refused(f"no first frame: {exc}",
+                          quiet=str(exc) == "connection closed") from None
+        return header
+
+    def _serve(self, conn: socket.socket, header: dict[str, Any]) -> None:
+        try:
             conn.settimeout(SEND_TIMEOUT)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, wire.SOCKET_BUFFER)

@@ -122,3 +122,14 @@ def test_signals_are_handed_out_once_in_order(opener: Callable[[], Store]) -> No
     assert merged == [(task.id, 10), (task.id, 12), (task.id, 15)]
     assert [s for s in taken[0]] == sorted(taken[0], key=lambda x: (10, 12, 15).index(x[1]))
     assert a.take_signals(["other"]) == [("other", 9)]
+
+
+def test_signals_are_handed_out_in_add_time_order(store: Store) -> None:  # noqa: F811
+    """Not in the order of their ids (or of their insertion): a signal sent through a
+    judicator whose write landed later but that took it earlier goes first."""
+    task = make_task()
+    store.add(task)
+    store.add_signal(task.id, 15, at(3))
+    store.add_signal(task.id, 10, at(1))
+    store.add_signal(task.id, 12, at(2))
+    assert store.take_signals([task.id]) == [(task.id, 10), (task.id, 12), (task.id, 15)]

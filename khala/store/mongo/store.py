@@ -47,6 +47,7 @@ from khala.model import (
     Status,
     Task,
     TaskBrief,
+    new_id,
 )
 from khala.rules import lifecycle
 from khala.rules.states import Bound, Cond
@@ -325,8 +326,10 @@ class MongoStore(MongoJobs, Store):
         for _ in range(3):  # two racing upserts of a new hostname: one gets a duplicate key
             try:
                 with self._exclusive(executor_key(hostname), insist=False):
-                    self._executors.update_one({"hostname": hostname}, {"$set": sets},
-                                               upsert=True)
+                    self._executors.update_one(  # a new record gets a random id
+                        {"hostname": hostname},
+                        {"$set": sets, "$setOnInsert": {"_id": ObjectId(new_id())}},
+                        upsert=True)
                 return
             except DuplicateKeyError:
                 continue
@@ -366,7 +369,7 @@ class MongoStore(MongoJobs, Store):
     # ------------------------------------------------------------------ API v2
     # keys:    {_id: "<client key>", task: "<task id>"} — the unique _id makes claim_key an
     #          atomic insert-if-absent, also on FerretDB v1
-    # signals: {_id: ObjectId (orders them), task: "<task id>", signum, at}
+    # signals: {_id: ObjectId, task: "<task id>", signum, at (orders them; then _id)}
 
     @_unavailable
     def claim_key(self, key: str, task_id: str) -> str:
@@ -440,7 +443,8 @@ class MongoStore(MongoJobs, Store):
         if not task_ids:
             return []
         taken = []
-        for doc in list(self._signals.find({"task": {"$in": list(task_ids)}}).sort("_id", 1)):
+        found = self._signals.find({"task": {"$in": list(task_ids)}})
+        for doc in list(found.sort([("at", ASCENDING), ("_id", ASCENDING)])):  # as sent
             if self._signals.delete_one({"_id": doc["_id"]}).deleted_count == 1:
                 taken.append((str(doc["task"]), int(doc["signum"])))
         return taken

@@ -327,10 +327,12 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
         marks = ",".join("?" * len(task_ids))
         with self._conn() as conn:
             rows = conn.execute(
-                f"DELETE FROM signals WHERE task_id IN ({marks}) RETURNING seq, task_id, signum",
+                f"DELETE FROM signals WHERE task_id IN ({marks})"
+                " RETURNING seq, task_id, signum, at",
                 list(task_ids),
             ).fetchall()
-        return [(str(r[1]), int(r[2])) for r in sorted(rows, key=lambda r: int(r[0]))]
+        # in the order they were sent (their add time; then as stored)
+        return [(str(r[1]), int(r[2])) for r in sorted(rows, key=lambda r: (r[3], int(r[0])))]
 
 
 # ----------------------------------------------------------------------------- rows
