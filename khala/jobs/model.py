@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from khala.model import Status, Task
@@ -69,6 +69,7 @@ class JobState:
     stopping: list[str] = field(default_factory=list)  # task ids being stopped
     stop_deadline: float = 0.0  # epoch seconds: then the stopping tasks are cancelled
     deleted: bool = False  # removed once `stopping` is empty
+    stopped: bool = False  # stopped by a client: no runs until a restart
     last_start: str = ""
     last_end: str = ""
     version: int = 0
@@ -89,7 +90,7 @@ class JobRun:
 class JobView:
     """A job as clients see it: its spec, the template shown by its user, priority and
     command, and where it stands (`status`: waiting, running, scheduled, succeeded, failed,
-    blocked, stopping, deleting, starting)."""
+    blocked, stopping, stopped, deleting, starting)."""
 
     name: str
     type: str
@@ -182,8 +183,11 @@ def spec_from_dict(doc: dict[str, Any]) -> JobSpec:
 def state_to_dict(state: JobState) -> dict[str, Any]:
     doc = asdict(state)
     doc.pop("version")
+    if not doc["stopped"]:  # written only when set: older judicators read the rest as before
+        doc.pop("stopped")
     return doc
 
 
 def state_from_dict(doc: dict[str, Any], version: int) -> JobState:
-    return JobState(**doc, version=version)
+    known = {f.name for f in fields(JobState)}  # a field of a newer version is skipped
+    return JobState(**{k: v for k, v in doc.items() if k in known}, version=version)

@@ -119,7 +119,7 @@ def plan(spec: JobSpec, state: JobState, runs: dict[int, RunView | None],
     `dependency_view` ("missing" when no such job), `now` epoch seconds, `unit` the seconds
     of a cron minute (60; 1 with the test-only fast clock)."""
     state = dataclasses.replace(state, cursor=list(state.cursor), stopping=list(state.stopping))
-    if state.blocked or state.deleted or state.stopping:
+    if state.blocked or state.deleted or state.stopping or state.stopped:
         return Plan(state)
     if not state.started:
         failed = [d for d in spec.deps if deps.get(d) == "failed"]

@@ -99,8 +99,14 @@ class JobApi:
         return [self.view(*decode(s)) for s in self.store.jobs()]
 
     def restart(self, name: str) -> JobView:
-        """Raises NotFound, Conflict (the job is being deleted)."""
+        """Raises NotFound, Conflict (the job is being deleted). Also starts a stopped job."""
         self._stop(name, delete=False)
+        return self.get(name)
+
+    def stop(self, name: str) -> JobView:
+        """Stop the job's runs and keep the job, stopped, until a restart or a delete.
+        Raises NotFound, Conflict (the job is being deleted)."""
+        self._stop(name, delete=False, stopped=True)
         return self.get(name)
 
     def delete(self, name: str) -> JobView | None:
@@ -112,9 +118,10 @@ class JobApi:
         except NotFound:
             return None
 
-    def _stop(self, name: str, delete: bool) -> None:
+    def _stop(self, name: str, delete: bool, stopped: bool = False) -> None:
         """Stop the job's runs (SIGTERM now, cancelled by the scheduler after the grace
-        period); restart: a new generation starts once they are over; delete: the job goes."""
+        period); restart: a new generation starts once they are over; stop (`stopped`): the
+        new generation waits for a restart; delete: the job goes."""
         for _ in range(SAVE_TRIES):
             stored = self.store.job(name)
             if stored is None or (stored.state.get("deleted") and delete):
@@ -126,7 +133,8 @@ class JobApi:
             new = JobState(uid=state.uid, generation=state.generation + 1, created=state.created,
                            stopping=sorted({*state.stopping, *(r.id for r in runs)}),
                            stop_deadline=time.time() + self.settings.job_stop_grace,
-                           deleted=delete, last_start=state.last_start, last_end=state.last_end)
+                           deleted=delete, stopped=stopped, last_start=state.last_start,
+                           last_end=state.last_end)
             if self.store.save_job(name, stored.version, state_to_dict(new)):
                 break
         else:
@@ -136,8 +144,8 @@ class JobApi:
                 self.tasks.end(run.id)  # not started yet: nothing to terminate
             else:
                 self.tasks.end(run.id, int(_signal.SIGTERM))
-        log.info("job %s: %s, stopping %d run(s)", name, "deleted" if delete else "restarted",
-                 len(runs))
+        done = "deleted" if delete else "stopped" if stopped else "restarted"
+        log.info("job %s: %s, stopping %d run(s)", name, done, len(runs))
 
     # ------------------------------------------------------------------ views
 
@@ -165,12 +173,14 @@ def _latest(*times: str) -> str | None:
 
 
 def job_status(spec: JobSpec, state: JobState, runs: dict[int, RunView | None]) -> str:
-    """deleting, stopping, blocked, waiting (dependencies), succeeded/failed (once),
+    """deleting, stopping, stopped, blocked, waiting (dependencies), succeeded/failed (once),
     scheduled (cron between ticks), running."""
     if state.deleted:
         return "deleting"
     if state.stopping:
         return "stopping"
+    if state.stopped:
+        return "stopped"
     if state.blocked:
         return "blocked"
     if not state.started:

@@ -115,7 +115,8 @@ class StubJudicator:
         found = [t.brief() for t in self.tasks.values()
                  if (q.id is None or t.id == q.id) and (q.user is None or t.user == q.user)
                  and (q.start_time is None or t.add_time >= q.start_time)
-                 and (q.end_time is None or t.add_time <= q.end_time)]
+                 and (q.end_time is None or t.add_time <= q.end_time)
+                 and (not q.key_prefix or (t.key or "").startswith(q.key_prefix))]
         found.sort(key=lambda b: (b.add_time, b.id), reverse=not q.old_to_new)
         shown = found[q.limit * q.page:q.limit * (q.page + 1)] if q.limit else found
         return model.page_count(len(found), q.limit), shown
@@ -226,7 +227,8 @@ class StubJudicator:
                  if (q.user is None or t.user == q.user)
                  and (not q.statuses or int(t.status) in q.statuses)
                  and (q.start_time is None or t.add_time >= q.start_time)
-                 and (q.end_time is None or t.add_time <= q.end_time)]
+                 and (q.end_time is None or t.add_time <= q.end_time)
+                 and (not q.key_prefix or (t.key or "").startswith(q.key_prefix))]
         found.sort(key=lambda b: (b.add_time, b.id), reverse=not q.old_to_new)
         if q.after_time is not None:
             cursor = (q.after_time, q.after_id or "")
@@ -295,6 +297,15 @@ class StubJudicator:
         self._called("job_restart", name)
         view = self._job(name)
         view.generation += 1
+        view.status = "waiting"
+        return view
+
+    def job_stop(self, name: str) -> JobView:
+        """Stopped at once (a stub job has no runs to stop); kept until deleted."""
+        self._called("job_stop", name)
+        view = self._job(name)
+        view.generation += 1
+        view.status = "stopped"
         return view
 
     def job_delete(self, name: str) -> JobView | None:

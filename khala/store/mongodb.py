@@ -59,7 +59,7 @@ from khala.rules import lifecycle
 from khala.rules.lifecycle import Bound, Cond
 from khala.store.base import Store
 from khala.store.claims import Backoff, Claimer, ServerClock
-from khala.store.codec import merge_languages
+from khala.store.codec import key_range, merge_languages
 from khala.store.mongo_docs import (  # noqa: F401 (mongo_value: part of this module's API)
     doc_brief,
     language_filter,
@@ -432,6 +432,10 @@ class MongoStore(MongoJobs, Store):
         )) or {}
         if query.statuses:
             where["status"] = {"$in": [int(s) for s in query.statuses]}
+        if query.key_prefix:  # a range of the keys' _id index
+            low, high = key_range(query.key_prefix)
+            keyed = self._keys.find({"_id": {"$gte": low, "$lt": high}}, {"task": 1})
+            where["_id"] = {"$in": [o for o in (oid_of(d["task"]) for d in keyed) if o]}
         after = "$gt" if query.old_to_new else "$lt"
         cursor_oid = oid_of(query.after_id or "")
         if query.after_time is not None and cursor_oid is not None:
