@@ -177,10 +177,10 @@ def job_status(spec: JobSpec, state: JobState, runs: dict[int, RunView | None]) 
     scheduled (cron between ticks), running."""
     if state.deleted:
         return "deleting"
+    if state.stopped:  # also while its last runs end: none starts any more
+        return "stopped"
     if state.stopping:
         return "stopping"
-    if state.stopped:
-        return "stopped"
     if state.blocked:
         return "blocked"
     if not state.started:

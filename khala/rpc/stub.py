@@ -115,8 +115,7 @@ class StubJudicator:
         found = [t.brief() for t in self.tasks.values()
                  if (q.id is None or t.id == q.id) and (q.user is None or t.user == q.user)
                  and (q.start_time is None or t.add_time >= q.start_time)
-                 and (q.end_time is None or t.add_time <= q.end_time)
-                 and (not q.key_prefix or (t.key or "").startswith(q.key_prefix))]
+                 and (q.end_time is None or t.add_time <= q.end_time)]
         found.sort(key=lambda b: (b.add_time, b.id), reverse=not q.old_to_new)
         shown = found[q.limit * q.page:q.limit * (q.page + 1)] if q.limit else found
         return model.page_count(len(found), q.limit), shown

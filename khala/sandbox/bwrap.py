@@ -29,8 +29,8 @@ from khala.model import Reason
 from khala.sandbox import rusage, workarea
 from khala.sandbox.base import MIB, Limits, RunSpec
 from khala.sandbox.cgroups import CgroupTree, RunCgroup, detect
-from khala.sandbox.coredump import core_written
 from khala.sandbox.core import DEFAULT_PATH, CoreSandbox, Process, Usage, apply_rlimits, rlimits
+from khala.sandbox.coredump import core_written
 from khala.sandbox.etc import make_etc
 from khala.sandbox.fstree import chown_tree, remove_tree
 from khala.sandbox.identity import EtcDirs, check_identity, grandchild

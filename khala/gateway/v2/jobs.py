@@ -77,7 +77,7 @@ class JobOut(BaseModel):
     priority: int
     command: str
     status: str = Field(description="waiting, running, scheduled, succeeded, failed, blocked, "
-                                    "stopping, deleting")
+                                    "stopping, stopped, deleting")
     generation: int = Field(description="restarts so far")
     created: str
     tasks: list[JobTask] = Field(description="its running tasks")
@@ -140,6 +140,9 @@ class JobViews:
 
     def job_restart(self, name: str) -> Response:
         return jsonify({"data": job_out(self.client.job_restart(name))})
+
+    def job_stop(self, name: str) -> Response:
+        return jsonify({"data": job_out(self.client.job_stop(name))})
 
     def job_delete(self, name: str) -> Response:
         view = self.client.job_delete(name)

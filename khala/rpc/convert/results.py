@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import asdict, fields
+from typing import Any
 
 from khala.model import CaseResult, Judgement, Result, Rusage, StepReport, reason_of, verdict_of
 from khala.rpc import judicator_thrift as T
 from khala.rpc.convert.text import MAX_TEXT, Inflation, pack, unpack
-
 
 RUSAGE_FIELDS = tuple(f.name for f in fields(Rusage))
 
@@ -22,8 +20,8 @@ def rusage_from_thrift(rusage: Any) -> Rusage | None:
     """Lenient, as every part of a handed-in result: a missing count reads 0."""
     if rusage is None:
         return None
-    return Rusage(**{name: (float if name in ("utime", "stime") else int)(
-        getattr(rusage, name) or 0) for name in RUSAGE_FIELDS})
+    counts = {name: int(getattr(rusage, name) or 0) for name in RUSAGE_FIELDS[2:]}
+    return Rusage(utime=float(rusage.utime or 0.0), stime=float(rusage.stime or 0.0), **counts)
 
 
 def step_to_thrift(step: StepReport | None) -> Any:
