@@ -43,10 +43,11 @@ TMP_SIZE = 64 * MIB
 # Top-level host entries mirrored into the sandbox (symlinks stay symlinks).
 SYSTEM_ENTRIES = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # The sandbox's pid 1, a shell waiting for the step's command in a subshell (which execs it,
-# its stderr the step's own; the shell's job messages go nowhere). bwrap itself waits for this
-# pid 1, so the wait4 of bwrap counts the command and all it waited for; bwrap's own pid 1
-# reaper would report the command's exit to bwrap by an eventfd and never be waited for.
-RELAY = 'exec 3>&2 2>&-; (exec 2>&3 3>&-; exec "$@"); exit $?'
+# its stderr the step's own, its environment exactly the step's; the shell's job messages go
+# nowhere). bwrap itself waits for this pid 1, so the wait4 of bwrap counts the command and all
+# it waited for; bwrap's own pid 1 reaper would report the command's exit to bwrap by an
+# eventfd and never be waited for.
+RELAY = 'exec 3>&2 2>&-; (exec 2>&3 3>&-; unset PWD OLDPWD; exec "$@"); exit $?'
 # Signals whose default action writes a core file (signal(7)).
 CORE_SIGNALS = frozenset({signal.SIGQUIT, signal.SIGILL, signal.SIGTRAP, signal.SIGABRT,
                           signal.SIGBUS, signal.SIGFPE, signal.SIGSEGV, signal.SIGXCPU,

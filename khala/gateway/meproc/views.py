@@ -143,7 +143,7 @@ class MeprocApi:
 
     def _pid(self, executor: str | None, task_id: str,
              stats: dict[str, dict[str, int | None]]) -> int | None:
-        """The pid the executor last reported for the task's running step (None until it
+        """The pid the executor last reported for the task's execute step (None until it
         reported one)."""
         if not executor:
             return None
@@ -152,6 +152,9 @@ class MeprocApi:
                 found = self.client.executor_stats(executor)
             except KhalaError:
                 found = []
+            # a pid reported while the task compiled is its compile step's (statistics are
+            # written at most every half second: they may be older than the task's status)
             stats[executor] = {u.get("id", ""): u.get("pid")
-                               for doc in found for u in doc.get("tasks", [])}
+                               for doc in found for u in doc.get("tasks", [])
+                               if u.get("status") == Status.RUNNING}
         return stats[executor].get(task_id)

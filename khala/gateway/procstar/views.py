@@ -94,7 +94,9 @@ class ProcViews:
                 stats[task.executor] = []
         for doc in stats[task.executor]:
             for usage in doc.get("tasks", []):
-                if usage.get("id") == task.id:
+                # a pid reported while it compiled is the compile step's (statistics may be
+                # older than the task's status: they are written at most twice a second)
+                if usage.get("id") == task.id and usage.get("status") == Status.RUNNING:
                     return usage.get("pid")  # type: ignore[no-any-return]
         return None
 
