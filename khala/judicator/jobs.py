@@ -154,6 +154,7 @@ class JobApi:
         running = [JobRun(id=r.key, seed_id=r.id, alias=f"{spec.name}:{i}",
                           executor=r.executor, status=int(r.status))
                    for i, r in sorted(runs.items()) if r is not None and not r.done]
+        running += ending_runs(self.store, spec, state)
         return JobView(
             name=spec.name, type=spec.type, replica=spec.replica, cron=spec.cron,
             interval=spec.interval, deps=list(spec.deps), retry_attempts=spec.retry_attempts,
@@ -166,6 +167,21 @@ class JobApi:
                                                 if r and r.done)),
             blocked=state.blocked or None,
         )
+
+
+def ending_runs(store: Store, spec: JobSpec, state: JobState) -> list[JobRun]:
+    """The runs a restart, stop or delete is stopping that have not ended yet (they run until
+    they exit, or are killed after the grace period)."""
+    ending = []
+    for task_id in state.stopping:
+        task = store.get(task_id)
+        if task is None or task.done:
+            continue
+        replica = (task.key or "").split(".")[3:4]  # <name>.<uid>.<gen>.<replica>.…
+        ending.append(JobRun(id=task.key or task.id, seed_id=task.id,
+                             alias=f"{spec.name}:{replica[0] if replica else '?'}",
+                             executor=task.executor, status=int(task.status)))
+    return ending
 
 
 def _latest(*times: str) -> str | None:

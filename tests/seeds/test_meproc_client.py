@@ -66,12 +66,12 @@ def test_user_and_group_run_the_processes_with_their_real_pids(client: Meproc) -
     assert (shown["user"], shown["group"], shown["running"], shown["run_flag"]) == (
         "guest", "guests", 2, True)
     client.stop(task)
-    until(lambda: not processes(client, task), "the processes stopped")
+    assert client.show()["tasks"][task]["run_flag"] is False  # at once: none starts again
+    until(lambda: not processes(client, task), "the processes stopped")  # listed till then
     stopped = client.show()["tasks"][task]  # stop keeps the task listed
     assert (stopped["running"], stopped["run_flag"]) == (0, False)
-    for process in running:  # its processes are gone (a pid may be reused: not these uids)
-        assert not Path(f"/proc/{process['pid']}").exists() or \
-            ids_of(process["pid"]) != (1234, 1235)
+    for process in running:  # its processes are gone (a pid may be reused: not by sleep)
+        assert not sleeping(process["pid"])
     client.restart(task)  # a stopped task starts again
     again = until(lambda: len(p := [r for r in processes(client, task) if r["pid"]]) == 2
                   and p, "restarted processes")

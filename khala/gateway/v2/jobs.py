@@ -80,7 +80,8 @@ class JobOut(BaseModel):
                                     "stopping, stopped, deleting")
     generation: int = Field(description="restarts so far")
     created: str
-    tasks: list[JobTask] = Field(description="its running tasks")
+    tasks: list[JobTask] = Field(description="its running tasks (also those a restart, "
+                                 "stop or delete is ending)")
     last_start: str | None
     last_end: str | None
     blocked: str | None
