@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from khala.errors import ConfigError
+from khala.rules.identity import parse as parse_identities
 
 ENV_PREFIX = "KHALA_"
 T = TypeVar("T")
@@ -68,6 +69,17 @@ class LimitSettings:
     zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
     zip_max_files: int = setting(10000, "most files in a zip")
     max_cases: int = setting(1000, "most test cases a judged task may have")
+    max_core_limit: int = setting(
+        64 * 1024 * 1024, "largest core file a task may let its execute step write in its "
+        "work area (execute core_limit), bytes; 0 = core files never")
+    run_users: str = setting(
+        "", "host users tasks may run as (Meproc's `user`): NAME=UID[:GID],…; never root; "
+        "empty = none (docs/meproc.md)")
+    run_groups: str = setting(
+        "", "host groups tasks may run as (Meproc's `group`): NAME=GID,…; never root")
+
+    def __post_init__(self) -> None:
+        parse_identities(self.run_users, self.run_groups)  # ConfigError when malformed
 
 
 @dataclass

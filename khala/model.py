@@ -151,6 +151,34 @@ class Execute:
     compare: Compare | None = None
     stop_on_failure: bool = False  # judged tasks: skip the cases after the first failed one
     interactive: bool = False  # stdin comes live from a pow-1 client after `input`
+    core_limit: int | None = None  # bytes of a core file the step may write; None = no cores
+    # The host uid/gid both steps run as (the work area is theirs); None = the sandbox's own.
+    # Executors run only ids their operator allows (khala/rules/identity.py), never root.
+    run_uid: int | None = None
+    run_gid: int | None = None
+
+
+@dataclass
+class Rusage:
+    """getrusage(2)'s fields for a step's process tree (docs/sandbox.md says where each comes
+    from): CPU seconds, maxrss in bytes, the rest counts as the kernel gives them."""
+
+    utime: float = 0.0
+    stime: float = 0.0
+    maxrss: int = 0
+    ixrss: int = 0
+    idrss: int = 0
+    isrss: int = 0
+    minflt: int = 0
+    majflt: int = 0
+    nswap: int = 0
+    inblock: int = 0
+    oublock: int = 0
+    msgsnd: int = 0
+    msgrcv: int = 0
+    nsignals: int = 0
+    nvcsw: int = 0
+    nivcsw: int = 0
 
 
 @dataclass
@@ -164,6 +192,18 @@ class StepReport:
     wall_time: float = 0.0
     memory: int = 0  # peak bytes
     reason: Reason = Reason.OK
+    rusage: Rusage | None = None  # None: not measured (an older executor, or it never ran)
+    pid: int | None = None  # the step's process on its executor host
+
+    @property
+    def wait_status(self) -> int | None:
+        """The step's wait status in the kernel's encoding (exit code << 8, or the signal
+        number with 0x80 for a core dump); None when it did not end on its own terms."""
+        if self.signal is not None:
+            return (self.signal & 0x7F) | (0x80 if self.core_dump else 0)
+        if self.exit_code is not None:
+            return (self.exit_code & 0xFF) << 8
+        return None
 
 
 @dataclass
@@ -426,6 +466,7 @@ class PageQuery:
     limit: int = 100
     after_time: str | None = None  # cursor: strictly after this (add_time, id) in the order
     after_id: str | None = None
+    key_prefix: str | None = None  # only tasks whose key starts with it
 
 
 @dataclass

@@ -48,12 +48,18 @@ V2_POLICY: dict[str, frozenset[str]] = {
     "live.events": ALL, "live.pow": ALL, "live.pow_http": ALL,
     # Jobs (docs/jobs.md) run tasks for any user, on schedules: admin keys only write them.
     "v2.job_create": ADMIN, "v2.job_restart": ADMIN, "v2.job_delete": ADMIN,
-    "v2.job_list": WATCH, "v2.job_get": WATCH,
-    # Meproc's /proc is jobs too (process control): admin keys only, seed_requires_keys or not.
+    "v2.job_list": WATCH, "v2.job_get": WATCH, "v2.job_stop": ADMIN,
+    # The neighbouring seeds' APIs (docs/procstar.md, streaming.md, meproc.md): the same keys.
+    "procstar.list": ALL, "procstar.get": ALL, "procstar.fd": ALL, "procstar.fd_out": ALL,
+    "procstar.create": WRITE, "procstar.create_with_id": WRITE, "procstar.delete": WRITE,
+    "procstar.signal": WRITE,
+    "pow.new": WRITE, "pow.status": ALL, "pow.input": WRITE, "pow.close_input": WRITE,
+    "pow.cancel": WRITE,
+    # Meproc's /proc runs processes as the host users of the operator's table: admin keys
     "meproc.proc": ADMIN,
 }
-#: The blueprints whose endpoints not in V2_POLICY need admin, but for V2_OPEN.
-KEYED_BLUEPRINTS = frozenset({"v2", "live", "meproc"})
+#: The blueprints behind API keys; their endpoints not in V2_POLICY need admin, but V2_OPEN.
+KEYED_BLUEPRINTS = frozenset({"v2", "live", "procstar", "pow", "meproc"})
 V2_OPEN = frozenset({"v2.openapi", "v2.docs", "v2.docs_asset"})
 #: The seed API, with `seed_requires_keys` only (the website calls it without a key).
 SEED_POLICY: dict[str, frozenset[str]] = {
@@ -62,7 +68,8 @@ SEED_POLICY: dict[str, frozenset[str]] = {
 }
 #: Endpoints whose task (path `id`, or query `id` on the seed API) a submit key must own.
 OWNED = frozenset({"v2.get", "v2.output", "v2.files", "v2.cases", "live.events", "v2.cancel",
-                   "v2.signal", "v2.delete", "seed.get", "seed.cancel"})
+                   "v2.signal", "v2.delete", "seed.get", "seed.cancel", "pow.status",
+                   "pow.input", "pow.close_input", "pow.cancel"})
 
 
 class KeyRefused(KhalaError):
@@ -140,6 +147,12 @@ def claim_user(user: int, given: bool) -> int:
     if given and user != who.user:
         raise KeyRefused(403, f"this key submits as user {who.user} only")
     return who.user
+
+
+def may_see(user: int) -> bool:
+    """Whether the caller may see a task of `user` (a submit key sees its own user's only)."""
+    who = principal()
+    return who is None or who.role != "submit" or who.user == user
 
 
 def list_user(user: int | None) -> int | None:

@@ -188,6 +188,8 @@ class TaskApi:
         for status in query.statuses:
             if status not in set(Status):
                 raise InvalidInput(f"unknown status {status}")
+        if query.key_prefix is not None and not model.valid_key(query.key_prefix):
+            raise InvalidInput("a key prefix must be 1 to 64 of A-Z a-z 0-9 . _ -")
         wanted = query.limit
         query.limit = wanted + 1
         briefs = self.store.page(query)

@@ -26,6 +26,8 @@ class Limits:
     open_files: int | None = 256  # RLIMIT_NOFILE
     stack: int | None = 64 * MIB  # RLIMIT_STACK
     disk: int | None = None  # bytes of the run's work area (the task's, shared by its steps)
+    core: int | None = 0  # RLIMIT_CORE: bytes of a core file the step may write in its cwd
+    # (0 = none; None = left as inherited, for a warm box whose steps set their own)
 
 
 class StdinFeed(Protocol):
@@ -97,6 +99,9 @@ class RunSpec:
     # `stdin_feed.start(fd)` (it owns the fd) and `stdin_feed.stop()` when the step ends;
     # `stdin_path` is then not used.
     stdin_feed: StdinFeed | None = None
+    # The host (uid, gid) the step runs as; None: the sandbox's own user. The caller checked
+    # it against the operator's table (khala/rules/identity.py); a backend never runs root.
+    identity: tuple[int, int] | None = None
 
 
 @dataclass
@@ -123,8 +128,10 @@ class Sandbox(ABC):
     def close_workdir(self, workdir: str) -> None:  # noqa: B027 - optional hook
         """Undo `open_workdir` at the end of the run (its files may go with it)."""
 
-    def prepare_workdir(self, workdir: str) -> None:  # noqa: B027 - optional hook
-        """Make `workdir` usable by the sandboxed user (ownership, modes). Default: nothing."""
+    def prepare_workdir(self, workdir: str,  # noqa: B027 - optional hook
+                        identity: tuple[int, int] | None = None) -> None:
+        """Make `workdir` usable by the sandboxed user (`identity`, else the sandbox's own:
+        ownership, modes). Default: nothing."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release host resources (e.g. the parent cgroup)."""

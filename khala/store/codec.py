@@ -20,6 +20,7 @@ from khala.model import (
     Language,
     Reason,
     Result,
+    Rusage,
     Status,
     StepReport,
     Task,
@@ -120,7 +121,14 @@ def result_from_dict(doc: dict[str, Any] | None) -> Result | None:
 
 
 def _step_report(doc: dict[str, Any]) -> StepReport:
-    return _known(StepReport, {**doc, "reason": reason_of(doc.get("reason", Reason.OK))})
+    rusage = doc.get("rusage")
+    return _known(StepReport, {**doc, "reason": reason_of(doc.get("reason", Reason.OK)),
+                               "rusage": None if rusage is None else _known(Rusage, rusage)})
+
+
+def key_range(prefix: str) -> tuple[str, str]:
+    """The keys starting with `prefix` (keys are ASCII) as a half-open range [low, high)."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def result_to_json(result: Result | None) -> str | None:

@@ -10,8 +10,10 @@ The handshake and that first frame come before a slot is taken, within one deadl
 secret, holds no slot and sees no task. A connection that asks for input claims the task's input
 (the newest claim holds it), is told how much of its sender's input is already queued, and may
 then send input at byte offsets and close it; the connection's writer acknowledges what was
-queued. Sending blocks only that connection's thread (a slow gateway falls behind in the log
-and gets `dropped` markers); the task itself never waits for a reader.
+queued, and says when the input is closed. A connection asking `once` gets what the log holds
+past its position and a `now` frame, and ends (a snapshot of the output so far). Sending blocks
+only that connection's thread (a slow gateway falls behind in the log and gets `dropped`
+markers); the task itself never waits for a reader.
 """
 
 from __future__ import annotations
@@ -159,12 +161,16 @@ class StreamHub:
                 conn.sendall(wire.encode({"type": "input", "accepted": claim.acked}))
                 threading.Thread(target=self._read_input, args=(conn, stream.log, claim),
                                  daemon=True, name="khala-stream-input").start()
-            self._send_log(conn, stream, position, claim)
+            elif header.get("input"):
+                conn.sendall(wire.encode({"type": "no_input"}))  # not an interactive task
+            self._send_log(conn, stream, position, claim, bool(header.get("once")))
         except (OSError, wire.FrameError) as exc:
             log.debug("stream connection ended: %s", exc)
 
     def _send_log(self, conn: socket.socket, stream: TaskStream,
-                  position: dict[str, int], claim: _Claim | None) -> None:
+                  position: dict[str, int], claim: _Claim | None, once: bool = False) -> None:
+        """Chunks past `position` as they come, to the task's end; `once`: what there is now,
+        then a `now` frame with the status, and the connection ends."""
         status = -1
         sent = time.monotonic()
         while not self._stop.is_set():
@@ -183,6 +189,8 @@ class StreamHub:
             if batch.status != status and not batch.ended:
                 status = batch.status
                 frames.append(wire.encode({"type": "status", "status": status}))
+            if once and not batch.items and not batch.ended:
+                frames.append(wire.encode({"type": "now", "status": batch.status}))
             if not frames and time.monotonic() - sent >= TICK_SECONDS:
                 frames.append(wire.encode({"type": "tick"}))
             if frames:
@@ -190,6 +198,8 @@ class StreamHub:
                 sent = time.monotonic()
             if batch.ended and not batch.items:
                 conn.sendall(wire.encode({"type": "end", "status": batch.status}))
+                return
+            if once and not batch.items:
                 return
 
     @staticmethod
@@ -205,6 +215,7 @@ class StreamHub:
                 offset = offset if isinstance(offset, int) and offset >= 0 else None
                 if kind == "close":
                     feed.close_at(generation, offset)
+                    tasklog.wake()  # the writer tells the sender (`closed`)
                     return
                 if kind == "input" and data:
                     accepted = feed.offer(generation, offset, data, INPUT_WAIT)
@@ -234,6 +245,7 @@ class _Claim:
         self.feed = feed
         self.generation, self.acked = feed.claim(sender)
         self.current = True
+        self.told_closed = False
 
     def news(self) -> list[bytes]:
         if not self.current:
@@ -242,10 +254,14 @@ class _Claim:
         if accepted is None:
             self.current = False
             return [wire.encode({"type": "superseded"})]
-        if accepted == self.acked:
-            return []
-        self.acked = accepted
-        return [wire.encode({"type": "ack", "accepted": accepted})]
+        frames = []
+        if accepted != self.acked:
+            self.acked = accepted
+            frames.append(wire.encode({"type": "ack", "accepted": accepted}))
+        if not self.told_closed and self.feed.closed():  # after the last ack
+            self.told_closed = True
+            frames.append(wire.encode({"type": "closed"}))
+        return frames
 
 
 def _position(value: Any) -> dict[str, int]:

@@ -9,17 +9,20 @@ With a cluster secret, a connection begins with the node-authentication handshak
 frame one deadline together (khala/streams/hub.py).
 
 gateway → executor: {"type": "follow", "task": ID, "position": [4 offsets], "input": bool,
-    "sender": STR} first; then, once the executor answered {"type": "input"}:
+    "sender": STR, "once": bool} first; then, once the executor answered {"type": "input"}:
     {"type": "input", "offset": N}+bytes (the sender's input from its byte N on) and
     {"type": "close", "offset": N} (the input ends after the sender's first N bytes).
 executor → gateway: with "input": true for an interactive task, first
     {"type": "input", "accepted": N}: this connection now holds the task's input (a newer one
     supersedes it) and N bytes of this sender's input are queued, so it sends from N; later
     {"type": "ack", "accepted": N} as input is queued, and {"type": "superseded"} when a newer
-    connection took the input over (this one's input is no longer read). Then
+    connection took the input over (this one's input is no longer read), {"type": "closed"}
+    once the input is closed; {"type": "no_input"} first instead when the task is not
+    interactive. Then
     {"type": "chunk", "stream": S, "offset": N}+bytes,
     {"type": "dropped", "stream": S, "start": N, "end": M}, {"type": "status", "status": N},
-    {"type": "end", "status": N} last, or {"type": "unknown"} (no such task here) /
+    {"type": "end", "status": N} last (with "once": {"type": "now", "status": N} after what
+    the log holds now, unless the task ended), or {"type": "unknown"} (no such task here) /
     {"type": "busy"} (too many connections) alone.
 Input bytes the executor already queued are skipped when sent again, input past them is
 refused (the connection ends), so a sender that reconnects loses and repeats nothing.

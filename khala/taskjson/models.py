@@ -156,7 +156,8 @@ class ExitStatus(BaseModel):
 
 
 class Rusage(BaseModel):
-    utime: float | None = Field(description="user CPU seconds; null: not measured apart")
+    utime: float | None = Field(description="user CPU seconds; null: not measured apart "
+                                "(an executor older than the measure)")
     stime: float | None = Field(description="system CPU seconds; null: not measured apart")
     cpu_time: float = Field(description="user + system CPU seconds")
     maxrss: int = Field(description="peak memory, bytes")
@@ -165,6 +166,7 @@ class Rusage(BaseModel):
 class StepResult(BaseModel):
     status: ExitStatus | None
     rusage: Rusage | None
+    pid: int | None = Field(None, description="the step's process on its executor host")
     wall_time: float = Field(description="seconds")
     reason: str = Field(examples=["ok", "nonzero_exit", "time_limit", "memory_limit"])
     errors: list[str] = Field(description="Khala's own problems running the step")
@@ -376,6 +378,8 @@ class TaskUsageOut(BaseModel):
     cpu_time: float | None = Field(description="CPU seconds of its running step so far")
     memory: int | None = Field(description="bytes its running step uses now")
     pids: int | None = Field(description="processes of its running step now")
+    pid: int | None = Field(None, description="its running step's process on the executor "
+                            "host")
 
 
 class ExecutorOut(BaseModel):

@@ -243,8 +243,9 @@ def test_job_routes_need_admin_to_write(env: dict[str, Any]) -> None:
     assert call(env, "GET", "/api/v2/jobs", "admin").status_code == 200
     assert call(env, "GET", "/api/v2/jobs").status_code == 401
     assert call(env, "GET", "/api/v2/jobs/nope", "admin").status_code == 404
-    # Meproc's /proc is a compatibility API: open on the lax gateway, admin-only on the strict.
+    # Meproc's /proc runs processes as host users: admin keys whenever keys are on.
     assert call(env, "GET", "/proc?name=nope", "read").status_code == 403
+    assert call(env, "GET", "/proc", base="lax").status_code == 401
 
 
 def test_meproc_needs_an_admin_key_whenever_keys_are_on(env: dict[str, Any]) -> None:

@@ -133,3 +133,21 @@ def test_signals_are_handed_out_in_add_time_order(store: Store) -> None:  # noqa
     store.add_signal(task.id, 10, at(1))
     store.add_signal(task.id, 12, at(2))
     assert store.take_signals([task.id]) == [(task.id, 10), (task.id, 12), (task.id, 15)]
+
+
+def test_page_by_key_prefix(store: Store) -> None:  # noqa: F811
+    made = {key: api(store).submit([keyed(key)])[0].id
+            for key in ("procs.a", "procs.b", "procs_c", "procsx", "other.a")}
+    store.add(make_task(3))  # no key at all
+    found = store.page(PageQuery(key_prefix="procs.", limit=10, old_to_new=True))
+    assert [b.key for b in found] == ["procs.a", "procs.b"]
+    assert [b.id for b in found] == [made["procs.a"], made["procs.b"]]
+    assert [b.key for b in store.page(PageQuery(key_prefix="procs", limit=10,
+                                                old_to_new=True))] == [
+        "procs.a", "procs.b", "procs_c", "procsx"]
+    assert store.page(PageQuery(key_prefix="zzz", limit=10)) == []
+    mine = api(store).submit([keyed("procs.z")])[0]
+    store.cancel(mine.id, at(9))
+    done = store.page(PageQuery(key_prefix="procs.", statuses=[int(Status.CANCELLED)],
+                                limit=10))
+    assert [b.key for b in done] == ["procs.z"]

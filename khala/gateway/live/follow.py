@@ -274,6 +274,8 @@ class Follower:
                     yield StatusChange(int(header["status"]))
                 elif kind == "tick":
                     yield Tick()
+                elif kind in ("closed", "no_input"):
+                    pass  # the input's end, seen by the sender's frames anyway
                 else:
                     outcome = kind
         except (KeyError, ValueError, TypeError):

@@ -19,20 +19,20 @@ import threading
 from typing import Any
 
 from flask import Response, request
-from pydantic import ValidationError
 
 from khala.config import GatewaySettings
-from khala.errors import REFUSALS, InvalidInput, NotFound, RemoteError
+from khala.errors import REFUSALS, NotFound, RemoteError
 from khala.gateway import auth
+from khala.gateway.live import calls
+from khala.gateway.live.calls import Rejected, fill  # noqa: F401 (fill: part of this API)
 from khala.gateway.live.follow import Chunk, Dropped, Final, Follower, TaskGone
 from khala.gateway.live.websocket import Closed, WebSocket, offered_protocols, wants_websocket
 from khala.gateway.v2.errors import ApiError
-from khala.model import Code, Status, Task
+from khala.model import Status, Task
 from khala.rpc.client import JudicatorClient
 from khala.streams.log import new_position
 from khala.streams.registry import EndpointLookup
 from khala.taskjson import convert
-from khala.taskjson.models import TaskIn
 
 log = logging.getLogger(__name__)
 
@@ -46,48 +46,12 @@ MAX_CONTROL = 64 * 1024  # largest binary (control) message, bytes
 MAX_REASON = 64 * 1024  # characters of a compiler message in a rejection
 
 
-class Rejected(Exception):
-    """The session ends with {"status": "rejected", "reason": str(exc)}."""
-
-
 class Hijacked(Response):
     """What the view returns after a websocket: makes gunicorn drop the connection instead of
     writing an HTTP response on it (its gthread worker closes a connection on StopIteration)."""
 
     def __call__(self, environ: Any, start_response: Any) -> Any:
         raise StopIteration
-
-
-def load_calls(text: str) -> dict[str, Any]:
-    """The server-defined calls: a JSON object {name: task template} or @FILE holding one."""
-    if not text:
-        return {}
-    if text.startswith("@"):
-        with open(text[1:], encoding="utf-8") as fh:
-            text = fh.read()
-    calls = json.loads(text)
-    if not isinstance(calls, dict) or not all(isinstance(v, dict) for v in calls.values()):
-        raise InvalidInput("pow_calls must be a JSON object of task templates")
-    return calls
-
-
-def fill(template: Any, params: list[str]) -> Any:
-    """`template` with every `{{N}}` in its strings replaced by params[N]."""
-    if isinstance(template, str):
-        out = template
-        for index, value in enumerate(params):
-            out = out.replace("{{" + str(index) + "}}", value)
-        return out
-    if isinstance(template, list):
-        return [fill(v, params) for v in template]
-    if isinstance(template, dict):
-        return {k: fill(v, params) for k, v in template.items()}
-    return template
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'task'}: {e['msg']}"
-                     for e in exc.errors()[:5])
 
 
 def _text(data: str | bytes) -> str:
@@ -121,7 +85,7 @@ class PowEndpoint:
     def __init__(self, settings: GatewaySettings, client: JudicatorClient, lookup: EndpointLookup,
                  slots: threading.BoundedSemaphore) -> None:
         self.settings, self.client, self.lookup, self.slots = settings, client, lookup, slots
-        self.calls = load_calls(settings.pow_calls)
+        self.calls = calls.load_calls(settings.pow_calls)
 
     def view(self) -> Response:
         environ = request.environ
@@ -207,25 +171,18 @@ class Session:
         if kind != "bytes":
             raise Rejected("the first frame must be a binary call message "
                            '{"call": NAME, "params": [STRING, …]}')
-        call, params = self._call(data)
+        call = calls.resolve(self.endpoint.calls, *calls.message(data))
         want_input = False
-        if call == "attach":
-            if len(params) != 1:
-                raise Rejected("attach takes one param: the task id")
-            self.ref = params[0]
+        if call.body is None:
+            self.ref = call.ref
         else:
             if not self._writes():
                 raise Rejected("a read key may not submit tasks")
-            if call == "task":
-                if len(params) != 1:
-                    raise Rejected("task takes one param: the task as JSON (docs/api-v2.md)")
-                body = self._task(params[0])
-            elif call in self.endpoint.calls:
-                body = self._task(json.dumps(fill(self.endpoint.calls[call], params)))
-            else:
-                names = ", ".join(["task", "attach", *sorted(self.endpoint.calls)])
-                raise Rejected(f"unknown call {call!r}; calls: {names}")
-            self.ref, want_input = self._submit(body), body.execute.interactive
+            try:  # a submit key's task is its own user's
+                self.ref = calls.submit(self.client, call.body, as_key_user=True)
+            except auth.KeyRefused as exc:
+                raise Rejected(str(exc)) from exc
+            want_input = call.body.execute.interactive
         follower = Follower(self.client, self.endpoint.lookup, self.ref, new_position(),
                             want_input, self.endpoint.settings.max_stream_seconds)
         try:
@@ -257,40 +214,6 @@ class Session:
                     raise Rejected(f"a control message is larger than {MAX_CONTROL} bytes")
                 if frame.message_finished:
                     return "bytes", b"".join(parts)
-
-    @staticmethod
-    def _call(data: bytes) -> tuple[str, list[str]]:
-        try:
-            message = json.loads(data)
-        except ValueError as exc:
-            raise Rejected(f"the call message is not JSON: {exc}") from exc
-        if not isinstance(message, dict) or not isinstance(message.get("call"), str):
-            raise Rejected('the call message must be {"call": NAME, "params": [STRING, …]}')
-        params = message.get("params", [])
-        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
-            raise Rejected("params must be an array of strings")
-        return message["call"], params
-
-    @staticmethod
-    def _task(text: str) -> TaskIn:
-        try:
-            return TaskIn.model_validate_json(text)
-        except ValidationError as exc:
-            raise Rejected(f"invalid task: {_problems(exc)}") from exc
-
-    def _submit(self, body: TaskIn) -> str:
-        try:
-            task = convert.task_from_model(body, None)
-        except InvalidInput as exc:
-            raise Rejected(f"invalid task: {exc}") from exc
-        if self.who is not None and self.who.role == "submit":
-            if "user" in body.model_fields_set and task.user != self.who.user:
-                raise Rejected(f"this key submits as user {self.who.user} only")
-            task.user = self.who.user
-        submitted = self.client.submit([task])[0]
-        if submitted.code != Code.OK:
-            raise Rejected(f"task refused: {submitted.detail or f'code {submitted.code}'}")
-        return submitted.id
 
     # ------------------------------------------------------------------ running
 

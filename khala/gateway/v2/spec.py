@@ -133,6 +133,12 @@ def _job_routes() -> list[Route]:
               path_params=name,
               responses={200: (JobEnvelope, "restarting"), 404: (e, "no such job"),
                          409: (e, "the job is being deleted")}, tag="jobs"),
+        Route("post", "/api/v2/jobs/{name}/stop", "job_stop",
+              "Stop its tasks and keep it, stopped, until a restart (or a delete)",
+              path_params=name,
+              responses={200: (JobEnvelope, "stopped (its tasks end)"),
+                         404: (e, "no such job"),
+                         409: (e, "the job is being deleted")}, tag="jobs"),
         Route("delete", "/api/v2/jobs/{name}", "job_delete",
               "Stop its tasks and delete it for good", path_params=name,
               responses={202: (JobEnvelope, "stopping, then deleted"),
@@ -182,8 +188,9 @@ def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
     return op
 
 
-def openapi(max_wait: float) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of API v2 and the seed API."""
+def openapi(max_wait: float, more: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of API v2 and the seed API, and the paths `more` (the routes
+    beside them: khala/gateway/paths.py)."""
     table = routes(max_wait)
     models: set[tuple[Any, Literal["validation", "serialization"]]] = {(ErrorEnvelope,
                                                                         "serialization")}
@@ -198,10 +205,13 @@ def openapi(max_wait: float) -> dict[str, Any]:
     for route in table:
         paths.setdefault(route.path, {})[route.method] = _operation(route, refs)
     paths.update(seed_paths())
+    paths.update(more or {})
     return {
         "openapi": "3.1.0",
         "info": {"title": "Khala", "version": __version__,
-                 "description": "API v2 (JSON) and the seed HTTP API. See docs/api-v2.md."},
+                 "description": "API v2 (JSON), its live routes, the seed HTTP API and the "
+                                "neighbouring seeds' APIs (Procstar, pow-1 REST, Meproc). "
+                                "See docs/api-v2.md."},
         "paths": paths,
         "components": {"schemas": top.get("$defs", {})},
     }

@@ -52,7 +52,7 @@ from khala.model import (
 from khala.rules import lifecycle
 from khala.rules.states import Bound, Cond
 from khala.store.base import Store
-from khala.store.codec import merge_languages
+from khala.store.codec import key_range, merge_languages
 from khala.store.mongo.client import MongoClient, connect, parse_write_concern
 from khala.store.mongo.docs import (
     doc_brief,
@@ -408,6 +408,10 @@ class MongoStore(MongoJobs, Store):
         )) or {}
         if query.statuses:
             where["status"] = {"$in": [int(s) for s in query.statuses]}
+        if query.key_prefix:  # a range of the keys' _id index
+            low, high = key_range(query.key_prefix)
+            keyed = self._keys.find({"_id": {"$gte": low, "$lt": high}}, {"task": 1})
+            where["_id"] = {"$in": [o for o in (oid_of(d["task"]) for d in keyed) if o]}
         after = "$gt" if query.old_to_new else "$lt"
         cursor_oid = oid_of(query.after_id or "")
         if query.after_time is not None and cursor_oid is not None:
