@@ -18,7 +18,6 @@ from khala.rules import identity
 from khala.rules.limits import (
     COMPILE_MEMORY,
     EXECUTE_CORE,
-    EXECUTE_CPU,
     EXECUTE_DISK,
     EXECUTE_MEMORY,
     EXECUTE_OUTPUT,

@@ -18,6 +18,7 @@ from flask import Blueprint
 
 from khala.config import GatewaySettings
 from khala.gateway.pow.views import PowViews, on_http_error, register_errors
+from khala.gateway.tables import table_blueprint
 from khala.rpc.client import JudicatorClient
 from khala.streams.registry import EndpointLookup
 
@@ -37,9 +38,5 @@ ROUTES = (
 def pow_blueprint(settings: GatewaySettings, client: JudicatorClient,
                   lookup: EndpointLookup) -> Blueprint:
     """pow-1's REST routes (endpoints pow.<view>)."""
-    views = PowViews(settings, client, lookup)
-    blueprint = Blueprint("pow", __name__)
-    for method, rule, view in ROUTES:
-        blueprint.add_url_rule(PREFIX + rule, view, getattr(views, view), methods=[method])
-    register_errors(blueprint)
-    return blueprint
+    return table_blueprint("pow", __name__, PowViews(settings, client, lookup), ROUTES,
+                           register_errors, PREFIX)

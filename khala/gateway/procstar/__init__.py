@@ -10,6 +10,7 @@ from flask import Blueprint
 from khala.config import GatewaySettings
 from khala.gateway.procstar.errors import PREFIX, register_errors
 from khala.gateway.procstar.views import ProcViews
+from khala.gateway.tables import table_blueprint
 from khala.rpc.client import JudicatorClient
 from khala.streams.registry import EndpointLookup
 
@@ -29,9 +30,5 @@ ROUTES = (
 def procstar_blueprint(settings: GatewaySettings, client: JudicatorClient,
                        lookup: EndpointLookup) -> Blueprint:
     """The Procstar routes (endpoints procstar.<view>)."""
-    views = ProcViews(settings, client, lookup)
-    blueprint = Blueprint("procstar", __name__)
-    for method, rule, view in ROUTES:
-        blueprint.add_url_rule(PREFIX + rule, view, getattr(views, view), methods=[method])
-    register_errors(blueprint)
-    return blueprint
+    return table_blueprint("procstar", __name__, ProcViews(settings, client, lookup), ROUTES,
+                           register_errors, PREFIX)
