@@ -3,18 +3,17 @@ process's output, to its executor), answered `{"data": …}`; errors are the blu
 
 from __future__ import annotations
 
-import gzip
 import signal as _signal
 import uuid
 from typing import Any
 
-import brotli
 from flask import Response, jsonify, request
 from pydantic import ValidationError
 
 from khala.config import GatewaySettings
 from khala.errors import Conflict, InvalidInput, KhalaError, NotFound
 from khala.gateway import auth
+from khala.gateway.encoding import encoded
 from khala.gateway.live.oneshot import Unreachable, snapshot
 from khala.gateway.procstar.errors import ProcError
 from khala.gateway.procstar.render import (
@@ -29,24 +28,6 @@ from khala.gateway.procstar.spec import ID_RE, KEY_PREFIX, ProcSpec, SpecError, 
 from khala.model import MAX_PAGE, Code, PageQuery, Status, Task
 from khala.rpc.client import JudicatorClient
 from khala.streams.registry import EndpointLookup
-
-
-def accepted_encoding(header: str) -> str | None:
-    """gzip (asked as `gz`, as Procstar spells it, or `gzip`) or br, the higher q first (br
-    on a tie); None for neither."""
-    weights: dict[str, float] = {}
-    for part in header.split(","):
-        name, _, params = part.strip().partition(";")
-        name = "gzip" if name.strip().lower() in ("gz", "x-gzip") else name.strip().lower()
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        weights[name] = max(q, weights.get(name, 0.0))
-    best = max(("br", "gzip"), key=lambda n: (weights.get(n, 0.0), n == "br"))
-    return best if weights.get(best, 0.0) > 0 else None
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -132,16 +113,7 @@ class ProcViews:
         output = self._outputs(self._task(id))[name]
         if output.error:
             raise ProcError(503, output.error)
-        data = output.data
-        encoding = accepted_encoding(request.headers.get("Accept-Encoding", ""))
-        if encoding == "br":
-            data = brotli.compress(data)
-        elif encoding == "gzip":
-            data = gzip.compress(data, mtime=0)
-        response = Response(data, mimetype="application/octet-stream")
-        if encoding:
-            response.headers["Content-Encoding"] = encoding
-        response.headers["Vary"] = "Accept-Encoding"
+        response = encoded(output.data, request.headers.get("Accept-Encoding", ""))
         response.headers["X-Khala-Output-Start"] = str(output.start)
         response.headers["X-Khala-Output-Complete"] = "true" if output.complete else "false"
         return response

@@ -5,19 +5,18 @@ the judicator's refusals as they come."""
 
 from __future__ import annotations
 
-import gzip
 import signal as _signal
 import threading
 from typing import Any
 from urllib.parse import urlencode
 
-import brotli
 from flask import Response, jsonify, request
 from pydantic import Field
 
 from khala.config import GatewaySettings
 from khala.errors import InvalidInput, KhalaError, NotFound, refusal
 from khala.gateway import auth
+from khala.gateway.encoding import encoded
 from khala.gateway.v2 import parse
 from khala.gateway.v2.errors import ApiError, error_item, refusal_item
 from khala.gateway.v2.sources import SourceViews, language_out
@@ -32,25 +31,6 @@ from khala.taskjson.models import (
     Strict,
     TaskIn,
 )
-
-
-def choose_encoding(header: str) -> str | None:
-    """br or gzip when Accept-Encoding asks for it (the higher q wins; br on a tie)."""
-    weights: dict[str, float] = {}
-    for part in header.split(","):
-        name, _, params = part.strip().partition(";")
-        q = 1.0
-        params = params.strip()
-        if params.startswith("q="):
-            try:
-                q = float(params[2:])
-            except ValueError:
-                q = 0.0
-        weights[name.strip().lower()] = q
-    star = weights.get("*", 0.0)
-    best = max(("br", "gzip"), key=lambda n: (weights.get(n, star), n == "br"))
-    return best if weights.get(best, star) > 0 else None
-
 
 #: Seconds a client refused a wait slot is asked to wait before it asks again.
 WAIT_RETRY = 1
@@ -194,17 +174,8 @@ class TaskViews(SourceViews):
         task = self.client.find(id)
         if not task.done:
             raise ApiError(409, "the outputs are recorded when the task ends")
-        data = convert.output_bytes(task, step, stream)
-        encoding = choose_encoding(request.headers.get("Accept-Encoding", ""))
-        if encoding == "br":
-            data = brotli.compress(data)
-        elif encoding == "gzip":
-            data = gzip.compress(data, mtime=0)
-        response = Response(data, mimetype="application/octet-stream")
-        if encoding:
-            response.headers["Content-Encoding"] = encoding
-        response.headers["Vary"] = "Accept-Encoding"
-        return response
+        return encoded(convert.output_bytes(task, step, stream),
+                       request.headers.get("Accept-Encoding", ""))
 
     def languages(self) -> Response:
         return jsonify({"data": [language_out(x) for x in self.client.languages()]})

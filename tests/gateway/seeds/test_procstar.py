@@ -17,8 +17,8 @@ from flask.testing import FlaskClient
 from khala.config import GatewaySettings
 from khala.discovery.static import StaticDiscovery
 from khala.gateway.app import create_app
+from khala.gateway.encoding import choose_encoding as accepted_encoding
 from khala.gateway.procstar.spec import ProcSpec, script
-from khala.gateway.procstar.views import accepted_encoding
 from khala.model import Reason, Result, Rusage, Status, StepReport
 from khala.rpc.stub import StubJudicator
 
@@ -138,6 +138,7 @@ def test_accepted_encoding() -> None:
     assert accepted_encoding("br;q=0.1, gz") == "gzip"
     assert accepted_encoding("identity") is None
     assert accepted_encoding("br;q=0") is None
+    assert accepted_encoding("*") == "br" and accepted_encoding("x-gzip;q=0.3") == "gzip"
 
 
 def test_delete_and_signal_follow_the_state(http: FlaskClient, judicator: StubJudicator) -> None:
