@@ -59,12 +59,14 @@ def python_rate(url: str, seconds: float) -> float:
 
 
 def measured(rate: Callable[[str, float], float], url: str, seconds: float, root: int
-             ) -> tuple[float, float]:
-    """(requests/s, gateway CPU seconds per request) of one load run."""
-    before = role_cpu(root)["gateway"]
+             ) -> tuple[float, float, float]:
+    """(requests/s, gateway and judicator CPU seconds per request) of one load run."""
+    before = role_cpu(root)
     per_second = rate(url, seconds)
-    used = role_cpu(root)["gateway"] - before
-    return per_second, used / max(1.0, per_second * seconds)
+    after = role_cpu(root)
+    count = max(1.0, per_second * seconds)
+    return (per_second, (after["gateway"] - before["gateway"]) / count,
+            (after["judicator"] - before["judicator"]) / count)
 
 
 def figure_gateway(args: object) -> None:
@@ -76,8 +78,8 @@ def figure_gateway(args: object) -> None:
     rate = wrk_rate if shutil.which("wrk") else python_rate
     tool = "wrk" if rate is wrk_rate else "python loop"
     up = KhalaUp(slots=2)
-    trivial: list[tuple[float, float]] = []
-    task: list[tuple[float, float]] = []
+    trivial: list[tuple[float, float, float]] = []
+    task: list[tuple[float, float, float]] = []
     try:
         session = requests.Session()
         submit_and_wait(session, up.url)
@@ -89,13 +91,14 @@ def figure_gateway(args: object) -> None:
             task.append(measured(rate, f"{up.url}/api/task?id={task_id}", seconds, up.proc.pid))
     finally:
         up.stop()
-    ratio = median([r for r, _ in task]) / median([r for r, _ in trivial])
-    cpu_task, cpu_trivial = median([c for _, c in task]), median([c for _, c in trivial])
+    rate_task, rate_trivial = median([x[0] for x in task]), median([x[0] for x in trivial])
+    gateway_task, gateway_trivial = median([x[1] for x in task]), median([x[1] for x in trivial])
+    judicator_task = median([x[2] for x in task])
+    ratio = rate_task / rate_trivial
     emit(Row(f"gateway GET /api/task?id= of a finished task ({tool}, {CONNECTIONS} connections, "
-             f"median of {count} × {seconds:g} s)", f"{median([r for r, _ in task]):.0f} req/s",
-             f"GET /api/test {median([r for r, _ in trivial]):.0f} req/s", ratio, "≥ 0.8",
-             ratio >= 0.8,
-             f"gateway CPU per request {1e6 * cpu_task:.0f} µs against {1e6 * cpu_trivial:.0f} "
-             f"µs (ratio {cpu_trivial / cpu_task:.2f}); rounds, req/s: "
-             + ", ".join(f"{a:.0f}/{b:.0f}" for (a, _), (b, _) in zip(task, trivial,
-                                                                       strict=True))))
+             f"median of {count} × {seconds:g} s)", f"{rate_task:.0f} req/s",
+             f"GET /api/test {rate_trivial:.0f} req/s", ratio, "≥ 0.8", ratio >= 0.8,
+             f"CPU per request: gateway {1e6 * gateway_task:.0f} µs against "
+             f"{1e6 * gateway_trivial:.0f} µs (ratio {gateway_trivial / gateway_task:.2f}), "
+             f"judicator {1e6 * judicator_task:.0f} µs; rounds, req/s: "
+             + ", ".join(f"{a[0]:.0f}/{b[0]:.0f}" for a, b in zip(task, trivial, strict=True))))
