@@ -129,9 +129,12 @@ def cluster_loop(seconds: float, poll: bool = False, cpu: dict[str, float] | Non
     client submits with API v2 and waits with its long-poll `GET /api/v2/tasks/{id}?wait=`
     (the documented way to wait); `poll`: the seed API, a GET every 5 ms instead."""
     # Room in the gateway for every waiting client (docs/api-v2.md: each wait holds a thread;
-    # max_waits of them per worker, docs/security.md).
+    # max_waits of them per worker, docs/security.md); and in the judicator for that many
+    # gateway threads connecting at once from one address (handshake_per_peer, 16 by default:
+    # beyond it the oldest handshake is dropped and the client gets 503).
     up = KhalaUp(slots=SLOTS, env={"KHALA_THREADS": str(CLIENTS + 8),
-                                   "KHALA_MAX_WAITS": str(CLIENTS)})
+                                   "KHALA_MAX_WAITS": str(CLIENTS),
+                                   "KHALA_HANDSHAKE_PER_PEER": str(4 * CLIENTS)})
     done = [0] * CLIENTS
     wait = (lambda session: submit_and_wait(session, up.url, poll=0.005)) if poll else (
         lambda session: submit_and_wait_v2(session, up.url))
