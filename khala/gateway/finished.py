@@ -8,14 +8,15 @@ handed in). What such a task shows through the seed API never changes, except th
 deleted (API v2 `DELETE`, a job's pruning, on any gateway or judicator). So each entry lives
 `seconds` from the moment it was read from the judicator: a task deleted elsewhere is served
 for at most that long after its deletion; a DELETE answered by this worker empties it at once
-(khala/gateway/app.py). API v2 reads are not served from here: their answer carries the task's
-webhook delivery record, which changes after the task ends.
+(khala/gateway/app.py), and a read that was fetching meanwhile does not keep what it got. API
+v2 reads are not served from here: their answer carries the task's webhook delivery record,
+which changes after the task ends.
 
-Bounded in bytes (the tasks' files and outputs, at least 1 KiB each); least recently used first
-out. Only a 24-hex task id is looked up (a client-chosen key can name another task once its task is
-deleted). Entries are shared read-only between request threads: nothing may change a Task
-read from here. Visibility checks (API keys) run on every request as before; they read the
-task's user, which never changes, through the same cache.
+Bounded in bytes (the tasks' files and outputs, at least 1 KiB each); least recently used
+first out. Only a 24-hex task id is looked up (a client-chosen key can name another task once
+its task is deleted). Entries are shared read-only between request threads: nothing may change
+a Task read from here. Visibility checks (API keys) run on every request as before; they read
+the task's user, which never changes, through the same cache.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class FinishedTasks:
         self._lock = threading.Lock()
         self._kept: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
+        self._forgotten = 0  # forget_all calls so far: a fetch begun before one is not kept
 
     @property
     def enabled(self) -> bool:
@@ -79,10 +81,11 @@ class FinishedTasks:
         kept = self.lookup(ref)
         if kept is not None:
             return kept
-        started = self._clock()  # the entry's life counts from before the fetch
+        with self._lock:
+            started, generation = self._clock(), self._forgotten  # both before the fetch
         task = fetch(ref)
         if task.id == ref and is_final(task):
-            self._keep(task, started + self.seconds)
+            self._keep(task, started + self.seconds, generation)
         return task
 
     def lookup(self, task_id: str) -> Task | None:
@@ -120,16 +123,19 @@ class FinishedTasks:
         with self._lock:
             self._kept.clear()
             self._bytes = 0
+            self._forgotten += 1
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._kept)
 
-    def _keep(self, task: Task, expires: float) -> None:
+    def _keep(self, task: Task, expires: float, generation: int) -> None:
         size = task_bytes(task)
         if size > self.budget // 4:
             return  # a huge task would push out many small ones: fetched every time
         with self._lock:
+            if generation != self._forgotten:
+                return  # a delete was answered while it was fetched: it may be that task
             self._drop(task.id)
             self._kept[task.id] = _Entry(task, expires, size)
             self._bytes += size

@@ -132,6 +132,22 @@ def test_forget_all() -> None:
     assert judicator.fetches == 2
 
 
+def test_a_fetch_under_way_when_a_delete_is_answered_is_not_kept() -> None:
+    cache, _ = make(seconds=60.0)
+    task = finished()
+
+    def fetch_while_deleting(ref: str) -> Task:
+        cache.forget_all()  # the DELETE answered while this read waits for the judicator
+        return task
+
+    assert cache.read(ID, fetch_while_deleting) is task
+    assert len(cache) == 0
+    judicator = Judicator(task)
+    cache.read(ID, judicator.get)
+    cache.read(ID, judicator.get)  # fetched after the delete: kept as usual
+    assert judicator.fetches == 1
+
+
 def counted(body: bytes) -> tuple[Callable[[], bytes], list[int]]:
     calls = [0]
 
