@@ -43,7 +43,6 @@ bench: install
 	bash scripts/install-deps.sh bench
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
-	$(BIN)/python -m benchmarks.judging
 	$(BIN)/python -m benchmarks.streaming
 
 clean:

@@ -1,11 +1,14 @@
-"""`make bench` / `python -m benchmarks [--quick] [--only NAME,…]`: every figure of issue 11,
-each with its baseline measured in the same run and the ratio, then a Markdown table.
+"""`make bench` / `python -m benchmarks [--quick] [--all] [--only NAME,…]`: each figure with its
+baseline measured in the same run and the ratio, then a Markdown table.
 
-Figures: http (POST→done on `khala up`), mongo (the same on FerretDB, two judicators), sandbox
-(cost per step over bare fork/exec), throughput (32 clients ÷ a raw sandbox loop), gateway
-(GET /api/task ÷ /api/test), search (many stored tasks), judicator (CPU per report as executors
-grow; dispatch with many pending). Pass options through make: `make bench BENCH_ARGS=--quick`.
-Every loop is bounded (a count or a duration).
+By default the figures of the current targets (docs/performance.md): judge (a 50-case A+B and
+50 cases of 1 MB through API v2 ÷ plain subprocesses), http (trivial task POST→done on `khala
+up` ÷ bash + one HTTP round trip), throughput (32 clients ÷ a raw sandbox loop), gateway
+(GET /api/task of a finished task ÷ /api/test). `--all` adds the earlier ones: mongo (the
+trivial task on FerretDB, two judicators), sandbox (cost per step over bare fork/exec), search
+(many stored tasks), judicator (CPU per report as executors grow; dispatch with many pending).
+Pass options through make: `make bench BENCH_ARGS=--quick`. Every loop is bounded (a count or
+a duration).
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ import traceback
 
 from benchmarks import common
 
-FIGURES = ["http", "mongo", "sandbox", "throughput", "gateway", "search", "judicator"]
+FIGURES = ["judge", "http", "throughput", "gateway"]
+EARLIER = ["mongo", "sandbox", "search", "judicator"]
 
 
 def run_figure(name: str, args: argparse.Namespace) -> None:
-    from benchmarks import gateway, latency, sandbox, store
+    from benchmarks import gateway, judge, latency, sandbox, store
 
-    table = {"http": latency.figure_http, "mongo": latency.figure_mongo,
+    table = {"judge": judge.figure_judge, "http": latency.figure_http,
+             "mongo": latency.figure_mongo,
              "sandbox": sandbox.figure_sandbox, "throughput": sandbox.figure_throughput,
              "gateway": gateway.figure_gateway, "search": store.figure_search,
              "judicator": store.figure_judicator}
@@ -35,8 +40,10 @@ def run_figure(name: str, args: argparse.Namespace) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default=",".join(FIGURES),
-                        help="comma-separated figures (default: all)")
+    parser.add_argument("--only", default="",
+                        help="comma-separated figures (default: " + ",".join(FIGURES) + ")")
+    parser.add_argument("--all", action="store_true",
+                        help="also the earlier figures: " + ",".join(EARLIER))
     parser.add_argument("--quick", action="store_true",
                         help="smaller counts, stores and durations (development)")
     parser.add_argument("--ferret-handler", default="auto",
@@ -46,10 +53,12 @@ def main() -> int:
     args.tasks = 40 if args.quick else 200
     args.runs = 100 if args.quick else 500
     args.seconds = 8.0 if args.quick else 30.0
-    chosen = [f.strip() for f in args.only.split(",") if f.strip()]
-    unknown = [f for f in chosen if f not in FIGURES]
+    chosen = [f.strip() for f in args.only.split(",") if f.strip()] or (
+        FIGURES + EARLIER if args.all else FIGURES)
+    unknown = [f for f in chosen if f not in FIGURES + EARLIER]
     if unknown:
-        parser.error(f"unknown figure(s) {', '.join(unknown)}; known: {', '.join(FIGURES)}")
+        parser.error(f"unknown figure(s) {', '.join(unknown)}; known: "
+                     f"{', '.join(FIGURES + EARLIER)}")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=common.REPO, check=False).stdout.strip()
     print(f"khala benchmarks {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit {commit}, "

@@ -18,10 +18,9 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
+from khala.cli.local_etcd import find_etcd
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.servers import EtcdServer, _find_binary
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.fixtures.servers import EtcdServer
 
 
 def measure(url: str, lines: int) -> list[float]:
@@ -48,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=40)
     args = parser.parse_args()
-    binary = _find_binary("etcd", [REPO / ".venv" / "bin" / "etcd"])
+    binary = find_etcd()
     if binary is None:
         raise SystemExit("no etcd binary")
     with tempfile.TemporaryDirectory(prefix="khala-bench-stream-") as tmp:

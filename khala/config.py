@@ -238,6 +238,11 @@ class GatewaySettings(DiscoverySettings, LimitSettings):
         2, "GET /api/v2/tasks/{id}?wait= held at once per worker (each holds a thread); "
         "beyond: 429 with Retry-After, unless the task is done")
     max_batch_size: int = setting(1000, "most tasks in one POST /api/v2/batches")
+    finished_cache_seconds: float = setting(
+        1.0, "seconds a worker answers GET /api/task of a finished task from memory (a task "
+        "deleted through another worker or gateway is shown that long at most); 0 = off")
+    finished_cache_bytes: int = setting(
+        32 * 1024 * 1024, "memory per worker for finished tasks kept (least recently read out)")
     keys_file: str = setting(
         "", "API keys file (TOML, `khala keys`); empty = no keys: the APIs are open"
     )

@@ -136,6 +136,17 @@ def test_a_done_task_changes_only_to_keep_a_cancelled_runs_output() -> None:
     assert apply(KEEP.bind(executor="ex", result=Result(b"other")), kept) is None
 
 
+@pytest.mark.parametrize("state", STATES, ids=ids)
+def test_final_states_are_exactly_those_no_transition_changes(state: State) -> None:
+    """is_final (what a gateway may keep in memory) holds exactly when no transition applies,
+    whichever executor calls."""
+    changes = False
+    for (transition, args, _, _), caller in itertools.product(CASES, ("ex", "other")):
+        bound = transition.bind(**{**args, **({"executor": caller} if "executor" in args else {})})
+        changes = changes or apply(bound, state) is not None
+    assert lifecycle.is_final(state) is not changes
+
+
 def test_selections() -> None:
     held = select(lifecycle.HELD, executor="ex")
     assert [s for s in STATES if allows(held, s)] == [s for s in STATES if held_by_ex(s)]

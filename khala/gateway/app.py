@@ -23,6 +23,7 @@ from khala.errors import KhalaError
 from khala.gateway import meproc
 from khala.gateway import pow as pow_rest
 from khala.gateway.auth import KeyRefused, register_auth
+from khala.gateway.finished import FinishedTasks
 from khala.gateway.live.routes import live_blueprint
 from khala.gateway.paths import more_paths
 from khala.gateway.procstar import errors as procstar_errors
@@ -83,6 +84,19 @@ def _failed(exc: Exception) -> Response:
     return Response("internal error\n", status=500, mimetype="text/plain")
 
 
+def register_forgetting(app: Flask, finished: FinishedTasks) -> None:
+    """A DELETE this worker carried out (a task or a job's tasks removed, on any surface)
+    empties its finished tasks: a deleted task is never shown again by this worker, and by
+    the others within `finished_cache_seconds`. Deletes are rare; the next reads refetch."""
+
+    def forget(response: Response) -> Response:
+        if request.method == "DELETE" and response.status_code < 400:
+            finished.forget_all()
+        return response
+
+    app.after_request(forget)
+
+
 def create_app(
     settings: GatewaySettings, client: Any = None, discovery: Discovery | None = None
 ) -> Flask:
@@ -101,9 +115,11 @@ def create_app(
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_metrics(app)  # /metrics and request timing (first: it times refusals too)
-    register_auth(app, settings, client)  # API keys, before every request
+    finished = FinishedTasks(settings.finished_cache_seconds, settings.finished_cache_bytes)
+    register_auth(app, settings, client, finished)  # API keys, before every request
+    register_forgetting(app, finished)
     register_site(app)
-    app.register_blueprint(seed_blueprint(settings, client, discovery))
+    app.register_blueprint(seed_blueprint(settings, client, discovery, finished))
     app.register_blueprint(v2_blueprint(settings, client, more_paths()))
     app.register_blueprint(live_blueprint(settings, client))
     app.register_blueprint(meproc.meproc_blueprint(settings, client))

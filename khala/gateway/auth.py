@@ -25,6 +25,7 @@ from flask import Flask, g, request
 
 from khala.config import GatewaySettings, parse_hostport
 from khala.errors import InvalidInput, KhalaError, NotFound
+from khala.gateway.finished import FinishedTasks
 from khala.gateway.keys import PREFIX, KeyEntry, digest, load_keys
 from khala.rpc.auth import is_loopback
 
@@ -165,7 +166,7 @@ def list_user(user: int | None) -> int | None:
     return who.user
 
 
-def _check(keys: KeyRing, roles: frozenset[str], client: Any) -> None:
+def _check(keys: KeyRing, roles: frozenset[str], client: Any, finished: FinishedTasks) -> None:
     key = presented_key()
     if key is None:
         raise KeyRefused(401, "an API key is required (Authorization: Bearer <key> or "
@@ -178,19 +179,21 @@ def _check(keys: KeyRing, roles: frozenset[str], client: Any) -> None:
     g.khala_principal = who
     if who.role == "submit" and request.endpoint in OWNED:
         ref = (request.view_args or {}).get("id") or request.args.get("id")
-        if ref and _owner(client, ref) not in (None, who.user):
+        if ref and _owner(client, finished, ref) not in (None, who.user):
             raise NotFound(f"no task {ref!r}")  # its existence is not told either
 
 
-def _owner(client: Any, ref: str) -> int | None:
-    """The user of the task `ref` names; None when there is none (the route answers that)."""
+def _owner(client: Any, finished: FinishedTasks, ref: str) -> int | None:
+    """The user of the task `ref` names; None when there is none (the route answers that).
+    A task's user never changes: a finished task read lately answers it from memory."""
     try:
-        return int(client.find(ref).user)
+        return int(finished.read(ref, client.find).user)
     except Exception:  # none, a malformed ref or an unreachable judicator: the view answers it
         return None
 
 
-def register_auth(app: Flask, settings: GatewaySettings, client: Any) -> None:
+def register_auth(app: Flask, settings: GatewaySettings, client: Any,
+                  finished: FinishedTasks) -> None:
     """Check keys before every request when `keys_file` is set (register before the routes'
     own before_request hooks run: it is a plain before_request)."""
     if not settings.keys_file:
@@ -206,7 +209,7 @@ def register_auth(app: Flask, settings: GatewaySettings, client: Any) -> None:
         if roles is None and request.blueprint in KEYED_BLUEPRINTS and endpoint not in V2_OPEN:
             roles = ADMIN  # a keyed route this table does not know yet: admins only
         if roles is not None:
-            _check(keys, roles, client)
+            _check(keys, roles, client, finished)
 
     app.before_request(check)
 

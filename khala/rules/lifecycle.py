@@ -44,7 +44,7 @@ from khala.rules.states import (
 
 __all__ = [
     "Arg", "AtMost", "Bound", "Cond", "Eq", "Less", "NotNone", "OneOf", "State", "Transition",
-    "allows", "apply", "matches", "select",
+    "allows", "apply", "is_final", "matches", "select",
 ]
 
 
@@ -114,6 +114,15 @@ KEEP = Transition(  # a cancelled task keeps the output it had: the stopped run'
     sets={"result": Arg.RESULT},
 )
 TRANSITIONS = (ASSIGN, PROGRESS, FINISH, REQUEUE, CANCEL, KEEP)
+
+
+def is_final(state: Any) -> bool:
+    """Whether no transition can change `state` any more (a Task or a State): done, and not a
+    cancelled run that may still hand in its output (KEEP: ran on an executor, no result)."""
+    if not state.done:
+        return False
+    return not (state.status == Status.CANCELLED and state.executor is not None
+                and state.result is None)
 
 
 def select(when: Mapping[str, Cond], **args: Any) -> Mapping[str, Cond]:

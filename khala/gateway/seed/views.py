@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 from khala.config import GatewaySettings
 from khala.discovery.base import Discovery
 from khala.gateway import auth
+from khala.gateway.finished import FinishedTasks
 from khala.gateway.seed import forms, render
 from khala.gateway.seed.errors import register_errors
 from khala.gateway.tables import table_blueprint
@@ -33,10 +34,11 @@ INDEX_TEXT = """Khala gateway. HTTP API (see docs/http-api.md):
 
 class Api:
     def __init__(self, settings: GatewaySettings, client: JudicatorClient,
-                 discovery: Discovery) -> None:
+                 discovery: Discovery, finished: FinishedTasks) -> None:
         self.settings = settings
         self.client = client
         self.discovery = discovery
+        self.finished = finished  # finished tasks read lately (finished.py)
 
     # ------------------------------------------------------------------------- plain text
 
@@ -72,11 +74,13 @@ class Api:
         args = request.args
         task_id = forms.parse_id(args.get("id"))
         file_name = forms.parse_file(args.get("file"))
-        task = self.client.get(task_id)
+        task = self.finished.read(task_id, self.client.get)
         if file_name is not None:
             return self._download(task, file_name)
         limit = None if args.get("no_truncate") else self.settings.truncate
-        return jsonify({"result": int(Code.OK), "task": render.task_json(task, limit)})
+        body = self.finished.answer(task, f"seed {limit}", lambda: jsonify(
+            {"result": int(Code.OK), "task": render.task_json(task, limit)}).get_data())
+        return Response(body, mimetype="application/json")
 
     @staticmethod
     def _download(task: Task, file_name: str) -> Response:
@@ -118,7 +122,7 @@ ROUTES = (
 
 
 def seed_blueprint(settings: GatewaySettings, client: JudicatorClient,
-                   discovery: Discovery) -> Blueprint:
+                   discovery: Discovery, finished: FinishedTasks) -> Blueprint:
     """The seed API's routes (endpoints seed.<view>) with its own error answers."""
-    return table_blueprint("seed", __name__, Api(settings, client, discovery), ROUTES,
-                           register_errors)
+    return table_blueprint("seed", __name__, Api(settings, client, discovery, finished),
+                           ROUTES, register_errors)
