@@ -27,6 +27,7 @@ from khala.model import (
     Task,
     TaskBrief,
 )
+from khala.store.files import FileStore
 from khala.store.ops import OpsStore
 
 
@@ -43,6 +44,8 @@ class Store(ABC):
 
     #: The operations side (executor statistics, webhooks) on the same connections.
     ops: OpsStore
+    #: Content-addressed files (khala/store/files.py) beside the tasks.
+    files: FileStore
 
     # ------------------------------------------------------------------ tasks (clients)
 

@@ -65,6 +65,7 @@ from khala.store.mongo.docs import (
     task_key,
     task_to_doc,
 )
+from khala.store.mongo.files import MongoFiles
 from khala.store.mongo.fit import fit_document, output_budget
 from khala.store.mongo.jobs import FAIR_INDEX, HEAD_INDEX, MongoJobs
 from khala.store.mongo.ops import MongoOpsStore
@@ -121,6 +122,7 @@ class MongoStore(MongoJobs, Store):
         self._signals: Collection[dict[str, Any]] = db["signals"]
         self._jobs: Collection[dict[str, Any]] = db["jobs"]
         self._create_indexes()
+        self.files = MongoFiles(db)
         self._attach(client, db)
         # The operations side: the same client, the database's default concerns.
         self.ops = self._open_ops(client.get_database(database))

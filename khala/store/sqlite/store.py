@@ -35,6 +35,7 @@ from khala.store.codec import (
     spec_to_json,
 )
 from khala.store.sqlite.connections import Connections
+from khala.store.sqlite.files import SqliteFiles, files_root
 from khala.store.sqlite.jobs import SqliteJobs, fair_candidates
 from khala.store.sqlite.ops import SqliteOpsStore
 from khala.store.sqlite.search import BRIEF_COLUMNS, KEY_OF, SqliteSearch, install_tally
@@ -113,6 +114,7 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             install_tally(conn)  # the counts of searches (khala/store/sqlite/search.py)
         self.ops = SqliteOpsStore(self._connections)
+        self.files = SqliteFiles(self._connections, files_root(path))
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
