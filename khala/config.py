@@ -112,6 +112,13 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
         64 * 1024 * 1024, "largest Thrift call, and its texts inflated together, bytes"
     )
     rpc_max_items: int = setting(100_000, "most list/map items plus structs in one Thrift call")
+    # Files (docs/judging.md, "Files"): problems' test data, large outputs
+    max_file_size: int = setting(4 * 1024**3, "largest file one upload may store, bytes")
+    files_grace: float = setting(
+        3600.0, "seconds a stored file nothing refers to is kept after it was last asked for "
+        "(and an unfinished upload after it began)")
+    files_sweep_interval: float = setting(
+        600.0, "seconds between the leader's sweeps of files nothing refers to")
 
     def resolved_name(self) -> str:
         port = self.listen.rsplit(":", 1)[-1]

@@ -11,6 +11,7 @@ from typing import Any
 from khala import model
 from khala.config import JudicatorSettings, parse_hostport
 from khala.discovery import open_bus, open_registration
+from khala.judicator.files import file_sweeper
 from khala.judicator.notifier import Notifier
 from khala.judicator.ops import OpsApi
 from khala.judicator.reaper import Reaper
@@ -70,6 +71,7 @@ class JudicatorServer:
         self.scheduler = Scheduler(
             self.service.jobs, settings.job_pass, settings.cron_unit, is_leader
         )
+        self.file_sweep = file_sweeper(self.service.files, is_leader)
         self._wire_ops(settings, is_leader)
         self._metrics_server: Any = None
 
@@ -106,6 +108,7 @@ class JudicatorServer:
         self.bus.start()
         self.reaper.start()
         self.scheduler.start()
+        self.file_sweep.start()
         self.webhooks.start()
         self._metrics_server = serve(self.settings.metrics_listen, self.metrics.registry)
         log.info(
@@ -121,6 +124,7 @@ class JudicatorServer:
         self._rpc.stop()
         self.reaper.stop()
         self.scheduler.stop()
+        self.file_sweep.stop()
         self.webhooks.stop()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()

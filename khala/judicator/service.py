@@ -17,6 +17,7 @@ from khala.config import JudicatorSettings
 from khala.discovery.base import ClusterBus
 from khala.errors import InvalidInput, NotFound, Unavailable
 from khala.jobs.model import RESERVED, is_run_key
+from khala.judicator.files import FileApi
 from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
 from khala.judicator.rules import (
@@ -73,6 +74,7 @@ class JudicatorService:
         self._touches = Touches()  # when each executor's record was last written here
         self.tasks = TaskApi(store, settings, self.done, self.announce, self.announce)
         self.jobs = JobApi(store, settings, self.tasks)
+        self.files = FileApi(store.files, settings)
         bus.on_finished(self.done.finished)
 
     # ------------------------------------------------------------------ client methods

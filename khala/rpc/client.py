@@ -22,6 +22,7 @@ from typing import Any
 
 from khala.discovery.base import Discovery
 from khala.errors import InvalidInput, RemoteError
+from khala.files.refs import FileRef
 from khala.jobs.model import JobSpec, JobView
 from khala.model import (
     Assignment,
@@ -214,6 +215,31 @@ class JudicatorClient:
         reply, _ = self._checked("executor_stats", name,
                                  words={Code.NOT_EXIST: f"no live executor {name!r}"})
         return [convert.stats_from_thrift(s) for s in reply.executors or []]
+
+    # ------------------------------------------------------------------ files
+
+    def file_begin(self, ref: FileRef) -> str:
+        """Start an upload of `ref`'s bytes: its id, or "" when the file is stored already."""
+        reply, _ = self._checked("file_begin", ref.sha256, ref.size)
+        return str(reply.upload or "")
+
+    def file_put(self, upload: str, offset: int, data: bytes) -> None:
+        self._checked("file_put", upload, offset, data,
+                      words={Code.NOT_EXIST: f"no upload {upload!r}"})
+
+    def file_end(self, upload: str) -> FileRef:
+        reply, address = self._checked("file_end", upload,
+                                       words={Code.NOT_EXIST: f"no upload {upload!r}"})
+        try:
+            return convert.file_ref_from_thrift(reply.file)
+        except InvalidInput as exc:
+            raise RemoteError(f"file_end: judicator at {address} answered {exc}",
+                              address) from exc
+
+    def file_read(self, sha256: str, offset: int, length: int) -> bytes:
+        reply, _ = self._checked("file_read", sha256, offset, length,
+                                 words={Code.NOT_EXIST: f"no file {sha256}"})
+        return bytes(reply.data or b"")
 
     # ------------------------------------------------------------------ jobs
 

@@ -204,6 +204,29 @@ class JudicatorHandler:
         self.service.tasks.remove(ref or "")
         return Code.OK
 
+    # ------------------------------------------------------------------ files
+
+    @_answers(lambda code, detail: T.UploadReturn(result=code, detail=detail, upload=None))
+    def file_begin(self, sha256: str | None, size: int | None) -> Any:
+        upload = self.service.files.begin(sha256 or "", size if size is not None else -1)
+        return T.UploadReturn(result=Code.OK, detail="", upload=upload)
+
+    @_answers(lambda code, detail: T.Answer(result=code, detail=detail))
+    def file_put(self, upload: str | None, offset: int | None, data: bytes | None) -> Any:
+        self.service.files.put(upload or "", offset if offset is not None else -1,
+                               convert.raw_bytes(data))
+        return T.Answer(result=Code.OK, detail="")
+
+    @_answers(lambda code, detail: T.FileReturn(result=code, detail=detail, file=None))
+    def file_end(self, upload: str | None) -> Any:
+        ref = self.service.files.end(upload or "")
+        return T.FileReturn(result=Code.OK, detail="", file=convert.file_ref_to_thrift(ref))
+
+    @_answers(lambda code, detail: T.ReadReturn(result=code, detail=detail, data=None))
+    def file_read(self, sha256: str | None, offset: int | None, length: int | None) -> Any:
+        data = self.service.files.read(sha256 or "", offset or 0, length or 0)
+        return T.ReadReturn(result=Code.OK, detail="", data=data)
+
     # ------------------------------------------------------------------ jobs
 
     @_answers(lambda code, detail: T.JobReturn(result=code, data="null", detail=detail))

@@ -298,6 +298,37 @@ struct JobReturn {
     5: optional list<Job> jobs, // list
 }
 
+// Extensions (files, docs/rpc.md "Files") ------------------------------------------------
+// Content-addressed files (SHA-256), sent and read in chunks of at most 1 MiB.
+
+struct FileRef {
+    1: string sha256,               // 64 lowercase hex characters
+    2: i64 size,
+}
+
+struct Answer {
+    1: ReturnCode result,
+    2: string detail,           // why, when result is not OK
+}
+
+struct UploadReturn {
+    1: ReturnCode result,
+    2: string detail,
+    3: string upload,           // the upload's id; "" = the file is stored already
+}
+
+struct FileReturn {
+    1: ReturnCode result,
+    2: string detail,
+    3: FileRef file,
+}
+
+struct ReadReturn {
+    1: ReturnCode result,
+    2: string detail,
+    3: binary data,             // raw bytes, at most the length asked (short at the end)
+}
+
 struct PageReturn {
     1: ReturnCode result,
     2: list<TaskBrief> tasks,
@@ -356,4 +387,13 @@ service Judicator {
     // says why).
     JobReturn jobs(1: string op, 2: string name, 3: string spec, 4: Task template,
                    5: JobSpec job),
+    // Extensions (files). An upload names the file's sha256 and size first (upload "" when it
+    // is stored already), then sends chunk n at offset n × 1 MiB (1 MiB each but the last;
+    // any judicator of the cluster takes any chunk), then ends: the file is kept only if its
+    // bytes hash to the sha256 (INVALID_INPUT otherwise; the upload is gone either way).
+    UploadReturn file_begin(1: string sha256, 2: i64 size),
+    Answer file_put(1: string upload, 2: i64 offset, 3: binary data),
+    FileReturn file_end(1: string upload),
+    // At most 1 MiB from offset; NOT_EXIST for a file the store does not have.
+    ReadReturn file_read(1: string sha256, 2: i64 offset, 3: i32 length),
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -125,6 +127,19 @@ class Sandbox(ABC):
 
     def prepare_workdir(self, workdir: str) -> None:  # noqa: B027 - optional hook
         """Make `workdir` usable by the sandboxed user (ownership, modes). Default: nothing."""
+
+    def place_file(self, source: str, target: str) -> None:
+        """Make the host file `source` (a cached file runs must not change) readable at
+        `target`, a new name in a prepared work dir (after `prepare_workdir`), without
+        copying it where that can be done. Default: a hard link when both are on one
+        filesystem, else a copy (0444). Raises OSError."""
+        try:
+            os.link(source, target)
+            return
+        except OSError:
+            pass
+        shutil.copyfile(source, target)
+        os.chmod(target, 0o444)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release host resources (e.g. the parent cgroup)."""
