@@ -77,6 +77,14 @@ class Verdict(StrEnum):
     COMPILE_ERROR = "compile_error"  # the whole task: the source did not compile
     INTERNAL_ERROR = "internal_error"  # Khala's or the checker's failure, not the program's
     SKIPPED = "skipped"  # not run: an earlier case failed with stop_on_failure, or no build
+    PARTIAL = "partial"  # the checker or interactor gave part of the case's points (exit 7)
+
+
+class GroupPolicy(StrEnum):
+    """How a group of cases scores (khala/judging/scoring.py)."""
+
+    SUM = "sum"  # its points scaled by the share of its cases' weights earned
+    MIN = "min"  # all or nothing: its points times the smallest share any of its cases earned
 
 
 class CompareMode(StrEnum):
@@ -106,6 +114,32 @@ class Case:
     cpu_limit: int | None = None
     memory_limit: int | None = None
     output_limit: int | None = None
+    group: str = ""  # the name of its group (Execute.groups); "" when the task has none
+
+
+@dataclass
+class Group:
+    """A group of cases (a subtask) that scores together: `points` for the group, earned by
+    `policy`; scored 0 (skipped) unless every group named in `deps` passed (all its cases
+    accepted)."""
+
+    name: str = ""
+    points: float = 0.0
+    policy: GroupPolicy = GroupPolicy.SUM
+    deps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Interactor:
+    """A jury program that talks to the contestant's program through pipes and decides the
+    case with its exit code (testlib conventions), built from one source file with a language
+    preset. Its limits: None = the executor's defaults (docs/judging.md)."""
+
+    language: str = ""
+    source: str = ""
+    timeout: int | None = None  # seconds of wall time
+    cpu_limit: int | None = None  # CPU seconds
+    memory_limit: int | None = None  # bytes
 
 
 @dataclass
@@ -153,6 +187,12 @@ class Execute:
     compare: Compare | None = None
     stop_on_failure: bool = False  # judged tasks: skip the cases after the first failed one
     interactive: bool = False  # stdin comes live from a pow-1 client after `input`
+    groups: list[Group] = field(default_factory=list)  # judged tasks: groups of cases, scored
+    # Judged tasks with groups: run the cases one by one and skip the rest of a failed min
+    # group, and the cases of a group whose dependency failed.
+    skip_failed_groups: bool = False
+    interactor: Interactor | None = None  # judged tasks: an interactive problem's jury program
+    outputs: list[str] = field(default_factory=list)  # files the run writes, returned (relative)
 
 
 @dataclass
@@ -169,8 +209,21 @@ class StepReport:
 
 
 @dataclass
+class OutputFile:
+    """A file a run wrote and the task asked back (`Execute.outputs`), byte for byte: its
+    content when `error` is empty, else why it is not returned (missing, not a regular file,
+    over the output limit)."""
+
+    name: str = ""
+    content: bytes = b""
+    size: int = 0  # bytes of the file as the run left it (0 when missing)
+    error: str = ""
+
+
+@dataclass
 class CaseResult:
-    """What one test case did: its verdict, usage and (cut) output."""
+    """What one test case did: its verdict, the points it earned (of its weight), usage and
+    (cut) output."""
 
     verdict: Verdict = Verdict.SKIPPED
     weight: int = 1
@@ -182,21 +235,38 @@ class CaseResult:
     output: str = ""  # stdout, cut to the executor's case_output_limit
     error: str = ""  # stderr, cut likewise
     message: str = ""  # the first difference, or the checker's comment
+    points: float = 0.0  # earned: the weight when accepted, the checker's share when partial
+    files: list[OutputFile] = field(default_factory=list)  # Execute.outputs of this case
+
+
+@dataclass
+class GroupResult:
+    """How one group of cases scored."""
+
+    name: str = ""
+    verdict: Verdict = Verdict.SKIPPED  # accepted, else its first failed case's (or skipped)
+    score: float = 0.0
+    max_score: float = 0.0  # the group's points
+    skipped: bool = False  # a dependency did not pass: scored 0 whatever its cases did
+    cases: list[int] = field(default_factory=list)  # indices (0-based) of its cases
+    message: str = ""  # which dependency did not pass
 
 
 @dataclass
 class Judgement:
-    """The outcome of a judged task: overall verdict, score (sum of the weights of accepted
-    cases) out of max_score, the cases, and how the build went."""
+    """The outcome of a judged task: overall verdict, score out of max_score (without groups:
+    the points of the cases out of their weights; with groups: the groups' scores out of their
+    points), the cases, the groups, and how the build went."""
 
     verdict: Verdict = Verdict.INTERNAL_ERROR
-    score: int = 0
-    max_score: int = 0
+    score: float = 0.0
+    max_score: float = 0.0
     cases: list[CaseResult] = field(default_factory=list)
     language: str = ""  # the preset's version string on the executor that judged it
     compiles: int = 0  # compile steps this task ran (program and checker)
     cache_hit: bool = False  # the program came from the executor's compile cache
     message: str = ""
+    groups: list[GroupResult] = field(default_factory=list)
 
 
 @dataclass
@@ -219,6 +289,7 @@ class Result:
     compile_report: StepReport | None = None
     execute_report: StepReport | None = None
     judgement: Judgement | None = None  # judged tasks only (docs/judging.md)
+    files: list[OutputFile] = field(default_factory=list)  # Execute.outputs (plain tasks)
 
 
 @dataclass
@@ -387,6 +458,14 @@ def verdict_of(text: object) -> Verdict:
 
 
 COMPARE_MODES = frozenset(m.value for m in CompareMode)
+GROUP_POLICIES = frozenset(p.value for p in GroupPolicy)
+
+
+def group_policy_of(text: str) -> GroupPolicy:
+    """A group's policy from outside; ValueError for an unknown one (callers refuse it)."""
+    if text not in GROUP_POLICIES:
+        raise ValueError(f"unknown group policy {text!r}; one of {sorted(GROUP_POLICIES)}")
+    return GroupPolicy(text)
 
 
 def compare_mode_of(text: str) -> CompareMode:
@@ -398,15 +477,18 @@ def compare_mode_of(text: str) -> CompareMode:
 
 
 def judged(task: Task) -> bool:
-    """Whether the task asks for judging: a language, test cases or a comparison."""
+    """Whether the task asks for judging: a language, test cases, a comparison, groups or an
+    interactor."""
     e = task.execute
-    return bool(task.compile.language or e.cases or e.compare is not None)
+    return bool(task.compile.language or e.cases or e.compare is not None or e.groups
+                or e.interactor is not None)
 
 
 def task_size(task: Task) -> int:
     """The size that counts against the task size limit: every payload the user sent."""
     e = task.execute
     checker = e.compare.checker if e.compare is not None else None
+    interactor = e.interactor
     return (
         len(task.compile.source)
         + len(task.compile.command.encode())
@@ -416,6 +498,10 @@ def task_size(task: Task) -> int:
         + len(e.standard.encode())
         + sum(len(c.input.encode()) + len(c.standard.encode()) for c in e.cases)
         + (len(checker.source.encode()) if checker is not None else 0)
+        + (len(interactor.source.encode()) if interactor is not None else 0)
+        + sum(len(g.name.encode()) + sum(len(d.encode()) for d in g.deps) for g in e.groups)
+        + sum(len(c.group.encode()) for c in e.cases)
+        + sum(len(name.encode()) for name in e.outputs)
     )
 
 

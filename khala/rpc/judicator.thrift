@@ -33,6 +33,42 @@ struct Case {
     5: optional i32 cpu_limit,
     6: optional i64 memory_limit,
     7: optional i64 output_limit,
+    8: optional string group,       // its group's name (Execute 15); unset = none
+}
+
+// A group of cases that scores together (docs/judging.md, "Groups and scores").
+struct Group {
+    1: string name,
+    2: double points,
+    3: string policy,               // sum, min (all or nothing)
+    4: optional list<string> deps,  // groups that must pass (all cases accepted) first
+}
+
+// An interactive problem's jury program (docs/judging.md, "Interactors").
+struct Interactor {
+    1: string language,             // a preset name
+    2: binary source,               // its one source file, zlib-compressed UTF-8
+    3: optional i32 timeout,        // wall seconds; unset = the executor's default
+    4: optional i32 cpu_limit,      // CPU seconds
+    5: optional i64 memory_limit,   // bytes
+}
+
+// A file a run wrote that the task asked back (Execute 18).
+struct OutputFile {
+    1: string name,
+    2: binary content,              // zlib-compressed bytes, exactly as written
+    3: i64 size,
+    4: optional string error,       // set when not returned: missing, not a regular file, ...
+}
+
+struct GroupResult {
+    1: string name,
+    2: string verdict,
+    3: double score,
+    4: double max_score,
+    5: bool skipped,                // a dependency did not pass
+    6: list<i32> cases,             // indices of its cases
+    7: string message,
 }
 
 struct Checker {
@@ -58,17 +94,24 @@ struct CaseResult {
     8: binary output,               // cut stdout, zlib-compressed UTF-8
     9: binary error,                // cut stderr, zlib-compressed UTF-8
     10: string message,
+    // Extensions (groups, partial points, files out)
+    11: optional double points,     // earned of its weight
+    12: optional list<OutputFile> files,
 }
 
 struct Judgement {
     1: string verdict,
-    2: i32 score,
+    2: i32 score,                   // rounded down; 10 and 11 hold the exact values
     3: i32 max_score,
     4: list<CaseResult> cases,
     5: string language,             // the preset's version string on the executor
     6: i32 compiles,                // compile steps run for this task
     7: bool cache_hit,
     8: string message,
+    // Extensions (groups, partial points)
+    9: optional list<GroupResult> groups,
+    10: optional double exact_score,
+    11: optional double exact_max_score,
 }
 
 struct Language {
@@ -102,6 +145,11 @@ struct Execute {
     12: optional bool stop_on_failure,
     13: optional bool interactive,  // stdin live from a pow-1 client (docs/streaming.md)
     14: optional i64 disk_limit,    // bytes of the run's work area
+    // Extensions (judging: groups, interactors, files out). Later extensions: from 19.
+    15: optional list<Group> groups,
+    16: optional bool skip_failed_groups,
+    17: optional Interactor interactor,
+    18: optional list<string> outputs, // files the run writes, returned in the result
 }
 
 struct Result {
@@ -113,6 +161,7 @@ struct Result {
     5: optional StepReport compile_report,
     6: optional StepReport execute_report,
     7: optional Judgement judgement,
+    8: optional list<OutputFile> files, // Execute 18 of a plain task (judged: per case)
 }
 
 struct Task {

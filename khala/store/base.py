@@ -75,8 +75,8 @@ class Store(ABC):
         for `executor` in khala.rules.dispatch.fair_order (priority, then fair share between users,
         then oldest first): status Compiling, report_time now. Returns them whole. The
         candidates are gathered by indexed lookups, never a scan of the queue. With
-        `languages` given, only tasks whose language and checker language (when set) are among
-        them (judging: dispatch only to executors that have the language)."""
+        `languages` given, only tasks whose language, checker and interactor languages (when
+        set) are among them (judging: dispatch only to executors that have the language)."""
 
     @abstractmethod
     def has_queued(self) -> bool:

@@ -16,8 +16,12 @@ from khala.model import (
     Compare,
     Compile,
     Execute,
+    Group,
+    GroupResult,
+    Interactor,
     Judgement,
     Language,
+    OutputFile,
     Reason,
     Result,
     Status,
@@ -25,6 +29,7 @@ from khala.model import (
     Task,
     TaskBrief,
     compare_mode_of,
+    group_policy_of,
     reason_of,
     verdict_of,
 )
@@ -67,6 +72,13 @@ def execute_from_dict(doc: dict[str, Any]) -> Execute:
     """The execute part from a plain document, its judging parts rebuilt."""
     doc = dict(doc)
     doc["cases"] = [_known(Case, c) for c in doc.get("cases") or []]
+    doc["groups"] = [_known(Group, {**g, "policy": group_policy_of(g.get("policy") or "sum"),
+                                    "deps": list(g.get("deps") or [])})
+                     for g in doc.get("groups") or []]
+    interactor = doc.get("interactor")
+    if interactor is not None:
+        doc["interactor"] = _known(Interactor, interactor)
+    doc["outputs"] = list(doc.get("outputs") or [])
     compare = doc.get("compare")
     if compare is not None:
         checker = compare.get("checker")
@@ -76,12 +88,28 @@ def execute_from_dict(doc: dict[str, Any]) -> Execute:
     return _known(Execute, doc)
 
 
-def judgement_from_dict(doc: dict[str, Any] | None) -> Judgement | None:
+def files_from_list(docs: list[dict[str, Any]] | None, b64: bool = False) -> list[OutputFile]:
+    """Files out from plain documents (`b64`: their content is base64 text, as in JSON)."""
+    found = []
+    for doc in docs or []:
+        content = doc.get("content") or b""
+        if b64:
+            content = base64.b64decode(content)
+        found.append(_known(OutputFile, {**doc, "content": _output(content)}))
+    return found
+
+
+def judgement_from_dict(doc: dict[str, Any] | None, b64: bool = False) -> Judgement | None:
     if doc is None:
         return None
-    cases = [_known(CaseResult, {**c, "verdict": verdict_of(c.get("verdict"))})
+    cases = [_known(CaseResult, {**c, "verdict": verdict_of(c.get("verdict")),
+                                 "files": files_from_list(c.get("files"), b64)})
              for c in doc.get("cases") or []]
-    return _known(Judgement, {**doc, "verdict": verdict_of(doc.get("verdict")), "cases": cases})
+    groups = [_known(GroupResult, {**g, "verdict": verdict_of(g.get("verdict")),
+                                   "cases": list(g.get("cases") or [])})
+              for g in doc.get("groups") or []]
+    return _known(Judgement, {**doc, "verdict": verdict_of(doc.get("verdict")), "cases": cases,
+                              "groups": groups})
 
 
 OUTPUT_FIELDS = ("compile_output", "compile_error", "execute_output", "execute_error")
@@ -100,7 +128,8 @@ def _output(value: Any) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
-def result_from_dict(doc: dict[str, Any] | None) -> Result | None:
+def result_from_dict(doc: dict[str, Any] | None, b64: bool = False) -> Result | None:
+    """`b64`: the files' contents are base64 text (JSON); the streams are decoded already."""
     if doc is None:
         return None
     doc = dict(doc)
@@ -110,7 +139,8 @@ def result_from_dict(doc: dict[str, Any] | None) -> Result | None:
     for key in ("compile_report", "execute_report"):
         if doc.get(key) is not None:
             doc[key] = _step_report(doc[key])
-    doc["judgement"] = judgement_from_dict(doc.get("judgement"))
+    doc["judgement"] = judgement_from_dict(doc.get("judgement"), b64)
+    doc["files"] = files_from_list(doc.get("files"), b64)
     return _known(Result, doc)
 
 
@@ -125,6 +155,11 @@ def result_to_json(result: Result | None) -> str | None:
         return None
     for key in OUTPUT_FIELDS:
         doc[key] = base64.b64encode(doc[key]).decode("ascii")
+    judgement = doc.get("judgement") or {}
+    for files in [doc.get("files") or [], *((c.get("files") or [])
+                                             for c in judgement.get("cases") or [])]:
+        for f in files:
+            f["content"] = base64.b64encode(f["content"]).decode("ascii")
     doc[BASE64_MARK] = "base64"
     return json.dumps(doc)
 
@@ -133,10 +168,11 @@ def result_from_json(text: str | None) -> Result | None:
     if text is None:
         return None
     doc = json.loads(text)
-    if doc.get(BASE64_MARK) == "base64":
+    b64 = doc.get(BASE64_MARK) == "base64"
+    if b64:
         for key in OUTPUT_FIELDS:
             doc[key] = base64.b64decode(doc.get(key) or "")
-    return result_from_dict(doc)
+    return result_from_dict(doc, b64)
 
 
 def brief_from_row(row: Any) -> TaskBrief:

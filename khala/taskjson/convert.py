@@ -16,7 +16,11 @@ from khala.model import (
     CompareMode,
     Compile,
     Execute,
+    Group,
+    GroupPolicy,
+    Interactor,
     Judgement,
+    OutputFile,
     Reason,
     StepReport,
     Task,
@@ -33,6 +37,11 @@ from khala.taskjson.models import (
     ExecutorOut,
     ExitStatus,
     File,
+    FileOut,
+    GroupOut,
+    GroupResultOut,
+    InteractorIn,
+    InteractorOut,
     JudgementOut,
     Results,
     Rusage,
@@ -75,6 +84,14 @@ def _compare(spec: CompareIn | None) -> Compare | None:
                                                                 checker.source))
 
 
+def _interactor(spec: InteractorIn | None) -> Interactor | None:
+    if spec is None:
+        return None
+    return Interactor(language=str(spec.language.value), source=spec.source,
+                      timeout=spec.timeout, cpu_limit=spec.cpu_limit,
+                      memory_limit=spec.memory_limit)
+
+
 def task_from_model(body: TaskIn, key: str | None) -> Task:
     c, e = body.compile, body.execute
     return Task(
@@ -100,10 +117,16 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             pids_limit=e.pids_limit,
             output_limit=e.output_limit,
             disk_limit=e.disk_limit,
-            cases=[Case(**case.model_dump()) for case in e.cases],
+            cases=[Case(**{**case.model_dump(), "group": case.group or ""})
+                   for case in e.cases],
             compare=_compare(e.compare),
             stop_on_failure=e.stop_on_failure,
             interactive=e.interactive,
+            groups=[Group(name=g.name, points=g.points, policy=GroupPolicy(g.policy),
+                          deps=list(g.deps)) for g in e.groups],
+            skip_failed_groups=e.skip_failed_groups,
+            interactor=_interactor(e.interactor),
+            outputs=list(e.outputs),
         ),
     )
 
@@ -155,6 +178,7 @@ def task_out(task: Task) -> TaskOut:
             compile=step_of(r.compile_report, r.compile_error),
             execute=step_of(r.execute_report, r.execute_error),
             judgement=judgement_out(r.judgement),
+            files=files_out(r.files),
         )
     return TaskOut(
         **summary_of(task).model_dump(),
@@ -169,6 +193,14 @@ def task_out(task: Task) -> TaskOut:
             output_limit=e.output_limit, disk_limit=e.disk_limit, has_data=bool(e.data),
             cases=len(e.cases), compare=compare_out(e.compare),
             stop_on_failure=e.stop_on_failure, interactive=e.interactive,
+            groups=[GroupOut(name=g.name, points=g.points, policy=str(g.policy),
+                             deps=list(g.deps)) for g in e.groups],
+            skip_failed_groups=e.skip_failed_groups,
+            interactor=None if e.interactor is None else InteractorOut(
+                language=e.interactor.language, source=e.interactor.source,
+                timeout=e.interactor.timeout, cpu_limit=e.interactor.cpu_limit,
+                memory_limit=e.interactor.memory_limit),
+            outputs=list(e.outputs),
         ),
         result=results,
         callback_url=task.callback_url,
@@ -186,6 +218,12 @@ def compare_out(spec: Compare | None) -> CompareOut | None:
                           language=checker.language, source=checker.source))
 
 
+def files_out(files: list[OutputFile]) -> list[FileOut]:
+    return [FileOut(name=f.name, size=f.size,
+                    content=None if f.error else base64.b64encode(f.content).decode("ascii"),
+                    error=f.error or None) for f in files]
+
+
 def judgement_out(judgement: Judgement | None) -> JudgementOut | None:
     if judgement is None:
         return None
@@ -193,10 +231,14 @@ def judgement_out(judgement: Judgement | None) -> JudgementOut | None:
     return JudgementOut(
         verdict=str(j.verdict), score=j.score, max_score=j.max_score, language=j.language,
         compiles=j.compiles, cache_hit=j.cache_hit, message=j.message,
-        cases=[CaseResultOut(verdict=str(c.verdict), weight=c.weight, time=c.time,
-                             wall_time=c.wall_time, memory=c.memory, exit_code=c.exit_code,
-                             signum=c.signal, output=c.output, error=c.error,
-                             message=c.message) for c in j.cases])
+        cases=[CaseResultOut(verdict=str(c.verdict), weight=c.weight, points=c.points,
+                             time=c.time, wall_time=c.wall_time, memory=c.memory,
+                             exit_code=c.exit_code, signum=c.signal, output=c.output,
+                             error=c.error, message=c.message, files=files_out(c.files))
+               for c in j.cases],
+        groups=[GroupResultOut(name=g.name, verdict=str(g.verdict), score=g.score,
+                               max_score=g.max_score, skipped=g.skipped, cases=list(g.cases),
+                               message=g.message) for g in j.groups])
 
 
 def output_bytes(task: Task, step: str, stream: str) -> bytes:

@@ -36,6 +36,8 @@ from khala.rpc.convert.reports import (
     executing_to_thrift,
 )
 from khala.rpc.convert.results import (
+    files_from_thrift,
+    files_to_thrift,
     judgement_from_thrift,
     judgement_to_thrift,
     result_from_thrift,
@@ -50,6 +52,10 @@ from khala.rpc.convert.tasks import (
     cases_to_thrift,
     compare_from_thrift,
     compare_to_thrift,
+    groups_from_thrift,
+    groups_to_thrift,
+    interactor_from_thrift,
+    interactor_to_thrift,
     page_query_from_thrift,
     page_query_to_thrift,
     search_from_wire,
@@ -62,15 +68,16 @@ from khala.rpc.convert.tasks import (
 from khala.rpc.convert.text import MAX_TEXT, Inflation, pack, raw_bytes, unpack
 
 __all__ = [
-    "Inflation", "MAX_TEXT", "REFUSALS", "assignment_from_thrift", "assignment_to_thrift",
-    "brief_from_thrift", "brief_to_thrift", "cases_from_thrift", "cases_to_thrift", "code_of",
-    "compare_from_thrift", "compare_to_thrift", "completed_from_thrift", "completed_to_thrift",
-    "error_of", "executing_to_thrift", "executor_from_thrift", "executor_to_thrift",
-    "file_ref_from_thrift", "file_ref_to_thrift", "job_answer", "job_from_thrift", "job_to_thrift",
-    "jobs_answer", "judgement_from_thrift", "judgement_to_thrift", "language_from_thrift",
-    "language_to_thrift", "pack", "page_query_from_thrift", "page_query_to_thrift", "raw_bytes",
-    "result_from_thrift", "result_to_thrift", "search_from_wire", "search_to_wire",
-    "spec_from_json", "spec_from_thrift", "spec_to_thrift", "stats_from_thrift", "stats_to_thrift",
-    "step_from_thrift", "step_to_thrift", "task_from_thrift", "task_to_thrift", "unpack",
-    "webhook_from_thrift", "webhook_to_thrift",
+    "assignment_from_thrift", "assignment_to_thrift", "brief_from_thrift", "brief_to_thrift",
+    "cases_from_thrift", "cases_to_thrift", "code_of", "compare_from_thrift", "compare_to_thrift",
+    "completed_from_thrift", "completed_to_thrift", "error_of", "executing_to_thrift",
+    "executor_from_thrift", "executor_to_thrift", "file_ref_from_thrift", "file_ref_to_thrift",
+    "files_from_thrift", "files_to_thrift", "groups_from_thrift", "groups_to_thrift", "Inflation",
+    "interactor_from_thrift", "interactor_to_thrift", "job_answer", "job_from_thrift",
+    "job_to_thrift", "jobs_answer", "judgement_from_thrift", "judgement_to_thrift",
+    "language_from_thrift", "language_to_thrift", "MAX_TEXT", "pack", "page_query_from_thrift",
+    "page_query_to_thrift", "raw_bytes", "REFUSALS", "result_from_thrift", "result_to_thrift",
+    "search_from_wire", "search_to_wire", "spec_from_json", "spec_from_thrift", "spec_to_thrift",
+    "stats_from_thrift", "stats_to_thrift", "step_from_thrift", "step_to_thrift",
+    "task_from_thrift", "task_to_thrift", "unpack", "webhook_from_thrift", "webhook_to_thrift",
 ]

@@ -16,12 +16,15 @@ from khala.model import (
     Compare,
     Compile,
     Execute,
+    Group,
+    Interactor,
     PageQuery,
     SearchQuery,
     Task,
     TaskBrief,
     Webhook,
     compare_mode_of,
+    group_policy_of,
     status_of,
 )
 from khala.rpc import judicator_thrift as T
@@ -36,7 +39,7 @@ def cases_to_thrift(cases: list[Case]) -> Any:
         return None
     return [T.Case(input=pack(c.input), standard=pack(c.standard), weight=c.weight,
                    timeout=c.timeout, cpu_limit=c.cpu_limit, memory_limit=c.memory_limit,
-                   output_limit=c.output_limit) for c in cases]
+                   output_limit=c.output_limit, group=c.group or None) for c in cases]
 
 
 def cases_from_thrift(cases: Any, text: Callable[[bytes | None], str] = unpack) -> list[Case]:
@@ -49,8 +52,47 @@ def cases_from_thrift(cases: Any, text: Callable[[bytes | None], str] = unpack) 
         found.append(Case(input=text(c.input), standard=text(c.standard),
                           weight=c.weight if c.weight is not None else 1, timeout=c.timeout,
                           cpu_limit=c.cpu_limit, memory_limit=c.memory_limit,
-                          output_limit=c.output_limit))
+                          output_limit=c.output_limit, group=c.group or ""))
     return found
+
+
+def groups_to_thrift(groups: list[Group]) -> Any:
+    if not groups:
+        return None
+    return [T.Group(name=g.name, points=g.points, policy=str(g.policy), deps=list(g.deps))
+            for g in groups]
+
+
+def groups_from_thrift(groups: Any) -> list[Group]:
+    """Raises InvalidInput for a missing group or an unknown policy."""
+    found = []
+    for g in groups or []:
+        if g is None:
+            raise InvalidInput("a group is empty")
+        try:
+            policy = group_policy_of(g.policy or "sum")
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        found.append(Group(name=g.name or "", points=g.points if g.points is not None else 0.0,
+                           policy=policy, deps=[d for d in g.deps or [] if d is not None]))
+    return found
+
+
+def interactor_to_thrift(interactor: Interactor | None) -> Any:
+    if interactor is None:
+        return None
+    i = interactor
+    return T.Interactor(language=i.language, source=pack(i.source), timeout=i.timeout,
+                        cpu_limit=i.cpu_limit, memory_limit=i.memory_limit)
+
+
+def interactor_from_thrift(interactor: Any, text: Callable[[bytes | None], str] = unpack
+                           ) -> Interactor | None:
+    if interactor is None:
+        return None
+    i = interactor
+    return Interactor(language=i.language or "", source=text(i.source), timeout=i.timeout,
+                      cpu_limit=i.cpu_limit, memory_limit=i.memory_limit)
 
 
 def compare_to_thrift(compare: Compare | None) -> Any:
@@ -122,6 +164,9 @@ def task_to_thrift(task: Task) -> Any:
             pids_limit=e.pids_limit, output_limit=e.output_limit, disk_limit=e.disk_limit,
             cases=cases_to_thrift(e.cases), compare=compare_to_thrift(e.compare),
             stop_on_failure=e.stop_on_failure or None, interactive=e.interactive or None,
+            groups=groups_to_thrift(e.groups),
+            skip_failed_groups=e.skip_failed_groups or None,
+            interactor=interactor_to_thrift(e.interactor), outputs=list(e.outputs) or None,
         ),
         add_time=task.add_time,
         done=task.done,
@@ -150,6 +195,9 @@ def _execute_from_thrift(e: Any, text: Callable[[bytes | None], str]) -> Execute
         output_limit=e.output_limit, disk_limit=e.disk_limit,
         cases=cases_from_thrift(e.cases, text), compare=compare_from_thrift(e.compare, text),
         stop_on_failure=bool(e.stop_on_failure), interactive=bool(e.interactive),
+        groups=groups_from_thrift(e.groups), skip_failed_groups=bool(e.skip_failed_groups),
+        interactor=interactor_from_thrift(e.interactor, text),
+        outputs=[name for name in e.outputs or [] if name is not None],
     )
 
 
