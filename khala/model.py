@@ -18,6 +18,9 @@ INT_MAX = 2147483647
 #: The range of a task's priority (higher is dispatched first; absent = 0): the HTTP models and
 #: the Thrift conversion both read it.
 PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
+#: The priority of a rejudged task (docs/judging.md, "Rejudge"): below any a client may give,
+#: so new submissions always go first. Only the judicator sets it.
+REJUDGE_PRIORITY = PRIORITY_MIN - 1
 ID_RE = re.compile(r"\A[0-9a-f]{24}\Z")  # \Z: "$" would accept a trailing newline
 TIME_FORMAT = "%04Y-%m-%dT%H:%M:%S.%f"  # years zero-padded: times compare as strings
 
@@ -172,6 +175,22 @@ class Compile:
 
 
 @dataclass
+class ProblemRef:
+    """The stored problem a judged task is judged against (docs/judging.md, "Problems"): the
+    client names `id` and `version` (0: the latest when submitted); the judicator records the
+    version it resolved (`judged`), that version's spec (`spec`, the SHA-256 of its spec file,
+    from which the executor reads everything else) and its jury programs' languages (dispatch
+    needs them)."""
+
+    id: str = ""
+    version: int = 0
+    judged: int = 0
+    spec: str = ""
+    checker: str = ""  # the checker's language, "" for none
+    interactor: str = ""  # the interactor's language, "" for none
+
+
+@dataclass
 class Execute:
     input: str = ""
     data: bytes = b""  # zip archive bytes, empty = none
@@ -193,6 +212,7 @@ class Execute:
     skip_failed_groups: bool = False
     interactor: Interactor | None = None  # judged tasks: an interactive problem's jury program
     outputs: list[str] = field(default_factory=list)  # files the run writes, returned (relative)
+    problem: ProblemRef | None = None  # judged against a stored problem instead of inline cases
 
 
 @dataclass
@@ -293,6 +313,19 @@ class Result:
 
 
 @dataclass
+class Judged:
+    """A judgement a task had before it was judged again (a rejudge), kept in its history."""
+
+    at: str = ""  # when it was replaced
+    rejudge: str = ""  # the rejudge that replaced it
+    version: int = 0  # the problem version it was judged against
+    status: Status = Status.UNKNOWN_ERROR
+    executor: str | None = None
+    report_time: str = ""  # when it was recorded
+    judgement: Judgement | None = None  # without the cases' outputs
+
+
+@dataclass
 class Task:
     id: str = ""
     user: int = 0
@@ -308,6 +341,7 @@ class Task:
     callback_url: str | None = None  # webhook POSTed when the task finishes (operations)
     webhook: Webhook | None = None  # its delivery record, when read back
     priority: int = 0  # higher is dispatched first; the seed API sends none: 0
+    history: list[Judged] = field(default_factory=list)  # earlier judgements (API v2 reads)
 
     def brief(self) -> TaskBrief:
         return TaskBrief(
@@ -481,7 +515,7 @@ def judged(task: Task) -> bool:
     interactor."""
     e = task.execute
     return bool(task.compile.language or e.cases or e.compare is not None or e.groups
-                or e.interactor is not None)
+                or e.interactor is not None or e.problem is not None)
 
 
 def task_size(task: Task) -> int:

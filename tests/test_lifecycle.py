@@ -14,6 +14,7 @@ from khala.rules.lifecycle import (
     CANCEL,
     FINISH,
     PROGRESS,
+    REJUDGE,
     REQUEUE,
     Eq,
     Less,
@@ -54,6 +55,11 @@ def undone(s: State) -> bool:
     return not s.done
 
 
+def judged_to_its_end(s: State) -> bool:
+    return s.done and s.status in (Status.COMPILE_FAILED, Status.RUN_FAILED, Status.SUCCESS,
+                                   Status.UNKNOWN_ERROR)
+
+
 RESULT = Result(execute_output=b"42\n")
 CASES: list[tuple[Transition, dict[str, object], Callable[[State], bool], dict[str, object]]] = [
     (
@@ -86,6 +92,13 @@ CASES: list[tuple[Transition, dict[str, object], Callable[[State], bool], dict[s
         undone,
         {"done": True, "status": Status.CANCELLED, "executor": None, "report_time": NOW},
     ),
+    (
+        REJUDGE,
+        {"now": NOW},
+        judged_to_its_end,
+        {"done": False, "status": Status.PENDING, "executor": None, "result": None,
+         "report_time": NOW},
+    ),
 ]
 
 
@@ -113,10 +126,12 @@ def test_every_transition_is_covered_and_names_only_state_fields() -> None:
         assert set(transition.sets) <= lifecycle.FIELDS
 
 
-def test_a_done_task_never_changes() -> None:
+def test_a_done_task_never_changes_but_by_a_rejudge() -> None:
     for state, (transition, args, _, _) in itertools.product(STATES, CASES):
-        if state.done:
+        if state.done and transition is not REJUDGE:
             assert apply(transition.bind(**args), state) is None, transition.name
+    cancelled = State(done=True, status=Status.CANCELLED, executor=None, report_time=EARLIER)
+    assert apply(REJUDGE.bind(now=NOW), cancelled) is None  # a cancel stays
 
 
 def test_selections() -> None:

@@ -150,6 +150,31 @@ struct Execute {
     16: optional bool skip_failed_groups,
     17: optional Interactor interactor,
     18: optional list<string> outputs, // files the run writes, returned in the result
+    // Extension (problems): judged against a stored problem's version
+    31: optional ProblemRef problem,
+}
+
+// Extensions (problems, docs/judging.md "Problems"; field ids from 31) -------------------
+
+// The stored problem a judged task names (Execute 31) instead of inline cases.
+struct ProblemRef {
+    1: string id,
+    2: optional i32 version,        // asked; unset or 0 = the latest when submitted
+    3: optional i32 judged,         // set by the judicator: the version judged against
+    4: optional string spec,        // set by the judicator: sha256 of that version's spec
+    5: optional string checker,     // set by the judicator: the checker's language
+    6: optional string interactor,  // and the interactor's
+}
+
+// A judgement a rejudged task had before (Task 31).
+struct Judged {
+    1: string at,                   // when it was replaced
+    2: string rejudge,              // the rejudge that replaced it
+    3: i32 version,                 // the problem version it was judged against
+    4: i32 status,
+    5: optional string executor,
+    6: string report_time,
+    7: optional Judgement judgement,
 }
 
 struct Result {
@@ -182,6 +207,8 @@ struct Task {
     42: optional Webhook webhook,
     // Extension: higher is dispatched first; absent = 0
     12: optional i32 priority,
+    // Extension (problems): earlier judgements of a rejudged task, oldest first (find only)
+    31: optional list<Judged> history,
 }
 
 struct TaskBrief {
@@ -378,6 +405,53 @@ struct ReadReturn {
     3: binary data,             // raw bytes, at most the length asked (short at the end)
 }
 
+// Extensions (problems) ---------------------------------------------------------------
+
+struct ProblemVersion {
+    1: string problem,
+    2: i32 version,
+    3: FileRef spec,                // the version's spec document, a stored file
+    4: string created,
+    5: bool deleting,               // being deleted: no new task may name it
+    6: string summary,              // JSON: cases, bytes, limits, groups, languages (api-v2.md)
+}
+
+struct Problem {
+    1: string id,
+    2: string title,
+    3: string created,
+    4: list<ProblemVersion> versions,  // oldest first
+}
+
+struct ProblemReturn {
+    1: ReturnCode result,
+    2: string detail,
+    3: optional Problem problem,
+    4: optional list<Problem> problems,
+    5: optional i32 version,        // problem_version_add: the new version's number
+}
+
+struct Rejudge {
+    1: string id,
+    2: string problem,
+    3: i32 version,                 // the version the tasks are judged against (0: latest)
+    4: optional i32 from_version,   // only tasks judged against this version
+    5: optional i32 user,           // only this user's tasks
+    6: optional string verdict,     // only tasks with this verdict
+    7: string state,                // applying, running, done, failed
+    8: i32 total,
+    9: i32 done,
+    10: i32 pending,
+    11: string created,
+    12: string detail,
+}
+
+struct RejudgeReturn {
+    1: ReturnCode result,
+    2: string detail,
+    3: list<Rejudge> rejudges,
+}
+
 struct PageReturn {
     1: ReturnCode result,
     2: list<TaskBrief> tasks,
@@ -445,4 +519,16 @@ service Judicator {
     FileReturn file_end(1: string upload),
     // At most 1 MiB from offset; NOT_EXIST for a file the store does not have.
     ReadReturn file_read(1: string sha256, 2: i64 offset, 3: i32 length),
+    // Extensions (problems). A version is added as its spec document (JSON, docs/judging.md)
+    // whose files are stored already; its number is answered. Deleting a version (or, with
+    // version 0, the whole problem) that tasks name is CONFLICT.
+    ProblemReturn problem_create(1: string id, 2: string title),
+    ProblemReturn problem_get(1: string id),
+    ProblemReturn problem_list(),
+    ProblemReturn problem_version_add(1: string id, 2: binary spec),
+    Answer problem_delete(1: string id, 2: i32 version),
+    // Rejudge: 1 `spec` names the problem, the target version and the filters; answered
+    // with the new rejudge. `rejudges`: a problem's (id "") or one (by id).
+    RejudgeReturn rejudge(1: Rejudge spec),
+    RejudgeReturn rejudges(1: string problem, 2: string id),
 }

@@ -16,7 +16,9 @@ the same change from the same states.
     finish:   undone, held by caller    → done, status (a final one), result, report_time = now
     requeue:  undone, held by caller    → no executor, Retrying, report_time = now
     cancel:   undone                    → done, Cancelled, no executor, report_time = now
+    rejudge:  done, judged to its end   → undone, Pending, no executor, no result, report_time
 """
+
 
 from __future__ import annotations
 
@@ -106,7 +108,15 @@ CANCEL = Transition(
     when=UNDONE,
     sets={"done": True, "status": Status.CANCELLED, "executor": None, "report_time": Arg.NOW},
 )
-TRANSITIONS = (ASSIGN, PROGRESS, FINISH, REQUEUE, CANCEL)
+# A rejudge (docs/judging.md) queues a task judged to its end (not a cancelled one) again.
+JUDGED: Mapping[str, Cond] = {"done": Eq(True), "status": OneOf(REPORTABLE_FINAL)}
+REJUDGE = Transition(
+    "rejudge",
+    when=JUDGED,
+    sets={"done": False, "status": Status.PENDING, "executor": None, "result": None,
+          "report_time": Arg.NOW},
+)
+TRANSITIONS = (ASSIGN, PROGRESS, FINISH, REQUEUE, CANCEL, REJUDGE)
 
 
 def select(when: Mapping[str, Cond], **args: Any) -> Mapping[str, Cond]:

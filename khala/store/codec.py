@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Hashable
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from functools import cache
 from typing import Any, TypeVar, cast
 
@@ -19,9 +19,11 @@ from khala.model import (
     Group,
     GroupResult,
     Interactor,
+    Judged,
     Judgement,
     Language,
     OutputFile,
+    ProblemRef,
     Reason,
     Result,
     Status,
@@ -79,6 +81,9 @@ def execute_from_dict(doc: dict[str, Any]) -> Execute:
     if interactor is not None:
         doc["interactor"] = _known(Interactor, interactor)
     doc["outputs"] = list(doc.get("outputs") or [])
+    problem = doc.get("problem")
+    if problem is not None:
+        doc["problem"] = _known(ProblemRef, problem)
     compare = doc.get("compare")
     if compare is not None:
         checker = compare.get("checker")
@@ -173,6 +178,27 @@ def result_from_json(text: str | None) -> Result | None:
         for key in OUTPUT_FIELDS:
             doc[key] = base64.b64decode(doc.get(key) or "")
     return result_from_dict(doc, b64)
+
+
+def bare_judgement(judgement: Judgement | None) -> Judgement | None:
+    """A judgement as a task's history keeps it: verdicts, scores, usage and messages, without
+    the cases' outputs and files."""
+    if judgement is None:
+        return None
+    return replace(judgement, cases=[replace(c, output="", error="", files=[])
+                                     for c in judgement.cases])
+
+
+def judged_to_dict(entry: Judged) -> dict[str, Any]:
+    """JSON-able (no bytes: the judgement is bare)."""
+    doc = asdict(replace(entry, judgement=bare_judgement(entry.judgement)))
+    doc["status"] = int(entry.status)
+    return doc
+
+
+def judged_from_dict(doc: dict[str, Any]) -> Judged:
+    return _known(Judged, {**doc, "status": Status(doc.get("status", Status.UNKNOWN_ERROR)),
+                           "judgement": judgement_from_dict(doc.get("judgement"))})
 
 
 def brief_from_row(row: Any) -> TaskBrief:

@@ -47,6 +47,11 @@ def read_length(size: int, offset: int, length: int) -> int:
     return max(0, min(length, size - offset))
 
 
+def task_owner(task_id: str) -> str:
+    """The owner name under which a task refers to its outputs kept as files."""
+    return f"task:{task_id}"
+
+
 class FileStore(ABC):
     @abstractmethod
     def stat(self, sha256: str, now: str = "") -> int | None:

@@ -11,6 +11,7 @@ from khala.errors import InvalidInput
 from khala.model import (
     PRIORITY_MAX,
     PRIORITY_MIN,
+    REJUDGE_PRIORITY,
     Case,
     Checker,
     Compare,
@@ -28,6 +29,12 @@ from khala.model import (
     status_of,
 )
 from khala.rpc import judicator_thrift as T
+from khala.rpc.convert.problems import (
+    history_from_thrift,
+    history_to_thrift,
+    problem_ref_from_thrift,
+    problem_ref_to_thrift,
+)
 from khala.rpc.convert.results import result_from_thrift, result_to_thrift
 from khala.rpc.convert.text import MAX_TEXT, Inflation, pack, raw_bytes, unpack
 
@@ -140,10 +147,11 @@ def webhook_from_thrift(hook: Any) -> Webhook | None:
 
 
 def priority_from_thrift(value: object) -> int:
-    """A task's priority from the wire: none (old clients) is 0, out of range is refused."""
+    """A task's priority from the wire: none (old clients) is 0, out of range is refused (a
+    rejudged task's, below the range, reads; a new task may not have it: validate_task)."""
     if value is None:
         return 0
-    if not isinstance(value, int) or not PRIORITY_MIN <= value <= PRIORITY_MAX:
+    if not isinstance(value, int) or not REJUDGE_PRIORITY <= value <= PRIORITY_MAX:
         raise InvalidInput(f"priority must be within {PRIORITY_MIN}..{PRIORITY_MAX}")
     return value
 
@@ -167,6 +175,7 @@ def task_to_thrift(task: Task) -> Any:
             groups=groups_to_thrift(e.groups),
             skip_failed_groups=e.skip_failed_groups or None,
             interactor=interactor_to_thrift(e.interactor), outputs=list(e.outputs) or None,
+            problem=problem_ref_to_thrift(e.problem),
         ),
         add_time=task.add_time,
         done=task.done,
@@ -178,6 +187,7 @@ def task_to_thrift(task: Task) -> Any:
         callback_url=task.callback_url,
         webhook=webhook_to_thrift(task.webhook),
         priority=task.priority,
+        history=history_to_thrift(task.history),
     )
 
 
@@ -198,6 +208,7 @@ def _execute_from_thrift(e: Any, text: Callable[[bytes | None], str]) -> Execute
         groups=groups_from_thrift(e.groups), skip_failed_groups=bool(e.skip_failed_groups),
         interactor=interactor_from_thrift(e.interactor, text),
         outputs=[name for name in e.outputs or [] if name is not None],
+        problem=problem_ref_from_thrift(e.problem),
     )
 
 
@@ -222,6 +233,7 @@ def task_from_thrift(task: Any, max_text: int = MAX_TEXT) -> Task:
         callback_url=task.callback_url or None,
         webhook=webhook_from_thrift(task.webhook),
         priority=priority_from_thrift(task.priority),
+        history=history_from_thrift(task.history),
     )
 
 
