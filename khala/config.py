@@ -119,6 +119,8 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
         "(and an unfinished upload after it began)")
     files_sweep_interval: float = setting(
         600.0, "seconds between the leader's sweeps of files nothing refers to")
+    rejudge_pass: float = setting(
+        0.5, "seconds between the leader's passes queueing the tasks of rejudges")
 
     def resolved_name(self) -> str:
         port = self.listen.rsplit(":", 1)[-1]
@@ -162,6 +164,12 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     cache_dir: str = setting("", "compile cache directory; empty = <work_dir>/.compile-cache, "
                              "or a temporary one removed at exit without a work_dir")
     cache_bytes: int = setting(256 * 1024 * 1024, "bound of the compile cache, bytes; 0 = off")
+    file_cache_dir: str = setting(
+        "", "cache of stored problems' files (tests, jury programs); empty = "
+        "<work_dir>/.file-cache, or a temporary one removed at exit without a work_dir")
+    file_cache_bytes: int = setting(
+        4 * 1024**3, "bound of the file cache, bytes: least recently used files go first (files "
+        "a running task uses never do, so the cache may exceed it while they run)")
     case_output_limit: int = setting(64 * 1024, "bytes of each case's stdout/stderr kept")
     case_parallelism: int = setting(0, "most slots the cases of one task use at once; 0 = "
                                     "every free slot")
@@ -207,6 +215,9 @@ class GatewaySettings(DiscoverySettings, LimitSettings):
                                "endpoints; empty = etcd")
     pow_calls: str = setting(
         "", "pow-1 server-defined calls: a JSON object {name: task template} or @FILE")
+    max_package_size: int = setting(
+        4 * 1024**3, "largest problem package (or stored file) one request may upload, bytes; "
+        "also the most its files may unpack to")
 
 
 @dataclass

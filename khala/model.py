@@ -186,6 +186,7 @@ class ProblemRef:
     version: int = 0
     judged: int = 0
     spec: str = ""
+    spec_size: int = 0  # bytes of that spec file
     checker: str = ""  # the checker's language, "" for none
     interactor: str = ""  # the interactor's language, "" for none
 

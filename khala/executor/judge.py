@@ -8,6 +8,7 @@ cases after the first failure" is well defined. The decisions are pure (khala/ju
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -18,9 +19,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from khala.config import ExecutorSettings
-from khala.errors import InvalidInput
+from khala.errors import InvalidInput, KhalaError
 from khala.executor.build import STEP_ENV, Build, Program, build
+from khala.executor.casefiles import CaseFiles
 from khala.executor.compile_cache import CompileCache
+from khala.executor.problems import ProblemTasks
 from khala.executor.runner import INTERNAL_ERROR, compile_limits, execute_limits, run_task
 from khala.executor.workareas import WorkAreas
 from khala.executor.workdirs import CopyLimit, copy_tree, make_workdir, remove_workdir
@@ -70,6 +73,7 @@ class JudgeContext:
     languages: dict[str, HostLanguage]
     cache: CompileCache
     slots: CaseSlots | None = None
+    problems: ProblemTasks | None = None  # tasks naming a stored problem: its files, cached
 
 
 def _cut(data: bytes, limit: int) -> str:
@@ -102,9 +106,11 @@ class Judge:
     """One judged task on one executor."""
 
     def __init__(self, task: Task, sandbox: Sandbox, settings: ExecutorSettings,
-                 context: JudgeContext, cancel: threading.Event) -> None:
+                 context: JudgeContext, cancel: threading.Event,
+                 files: CaseFiles | None = None) -> None:
         self.task, self.sandbox, self.settings = task, sandbox, settings
         self.context, self.cancel = context, cancel
+        self.files = files  # a stored problem's cases: inputs and answers are cached files
         self.cases = task.execute.cases or [Case(input=task.execute.input,
                                                  standard=task.execute.standard)]
         spec = task.execute.compare
@@ -140,7 +146,7 @@ class Judge:
             self.run_command = host.run_command
         program = Program(source_zip=task.compile.source, language=host,
                           command=task.compile.command, limits=compile_limits(task, s),
-                          signals=self.signals)
+                          signals=self.signals, extra=self._extras())
         os.mkdir(os.path.join(scratch, "program"))
         self.program = build(program, self.sandbox, s, self.context.cache, self.cancel,
                              os.path.join(scratch, "program"), task.id)
@@ -156,13 +162,18 @@ class Judge:
         if spec is None or host is None:
             return self._internal("the checker's language is not available on this executor")
         program = Program(source_file=(host.preset.source, spec.source), language=host,
-                          limits=compile_limits(self.task, self.settings))
+                          limits=compile_limits(self.task, self.settings),
+                          extra=self._extras())
         os.mkdir(os.path.join(scratch, "checker"))
         self.checker = build(program, self.sandbox, self.settings, self.context.cache,
                              self.cancel, os.path.join(scratch, "checker"), self.task.id + "-chk")
         if not self.checker.ok:
             return self._build_failed(self.checker, "the checker did not compile: ")
         return None
+
+    def _extras(self) -> dict[str, str]:
+        """A stored problem's extra files, beside every source it builds (headers)."""
+        return dict(self.files.extras) if self.files is not None else {}
 
     def _judgement(self, verdict: Verdict, message: str = "") -> Judgement:
         cases = [CaseResult(verdict=Verdict.SKIPPED, weight=c.weight) for c in self.cases]
@@ -253,7 +264,7 @@ class Judge:
             report = StepReport(reason=Reason.CANCELLED)
             return CaseRun(RunOutcome(b"", b"", report),
                            CaseResult(verdict=Verdict.INTERNAL_ERROR, weight=case.weight))
-        outcome = self._execute(case)
+        outcome = self._execute(index, case)
         report = outcome.report
         limit = self.settings.case_output_limit
         result = CaseResult(weight=case.weight, time=report.time, wall_time=report.wall_time,
@@ -264,13 +275,32 @@ class Judge:
         if verdict is not None:
             result.verdict, result.message = verdict, run_message(report)
         elif self.mode == CompareMode.CHECKER:
-            result.verdict, result.message = self._check(case, outcome.stdout)
+            result.verdict, result.message = self._check(index, case, outcome.stdout)
         else:
-            got = outcome.stdout.decode("utf-8", errors="replace")
-            difference = compare(self.compare, got, case.standard)
-            result.verdict = Verdict.WRONG_ANSWER if difference else Verdict.ACCEPTED
-            result.message = difference or ""
+            result.verdict, result.message = self._compare(index, case, outcome.stdout)
         return CaseRun(outcome, result)
+
+    def _compare(self, index: int, case: Case, output: bytes) -> tuple[Verdict, str]:
+        standard: str | None = case.standard
+        if self.files is not None:  # read only up to the output cap: no output is longer
+            bound = case_limits(self.task, case, self.settings).output
+            standard = self.files.answer_text(index, bound)
+            if standard is None:
+                return Verdict.WRONG_ANSWER, ("the answer is longer than the output limit: no "
+                                              "output can match it")
+        got = output.decode("utf-8", errors="replace")
+        difference = compare(self.compare, got, standard)
+        return (Verdict.WRONG_ANSWER if difference else Verdict.ACCEPTED), difference or ""
+
+    def _place_case(self, workdir: str, name: str, path: str | None, text: str) -> None:
+        """A case's file in a prepared run dir: the cached file itself (read-only, no copy)
+        for a stored problem, else the task's text."""
+        target = os.path.join(workdir, name)
+        if path is not None:
+            self.sandbox.place_file(path, target)
+            return
+        with open(target, "wb") as fh:
+            fh.write(text.encode())
 
     def _fill(self, workdir: str, artifacts: str, files: dict[str, bytes],
               limits: Limits) -> None:
@@ -281,20 +311,26 @@ class Judge:
             with open(os.path.join(workdir, name), "wb") as fh:
                 fh.write(content)
 
-    def _execute(self, case: Case) -> RunOutcome:
+    def _execute(self, index: int, case: Case) -> RunOutcome:
         assert self.program is not None and self.program.artifacts is not None
         s = self.settings
         limits = case_limits(self.task, case, s)
+        if self.files is not None and self.files.cpu_seconds is not None:
+            limits.cpu_time = self.files.cpu_seconds  # a problem's limit may be fractional
         workdir = make_workdir(self.task.id, s, "-case")
         try:
-            files = {"execute.sh": (self.run_command + "\n").encode(),
-                     "execute.in": case.input.encode()}
+            files = {"execute.sh": (self.run_command + "\n").encode()}
             self._fill(workdir, self.program.artifacts, files, limits)
             data = os.path.join(workdir, "data")
             os.mkdir(data, 0o755)
             extract_zip(self.task.execute.data, data, s.zip_max_bytes, s.zip_max_files,
                         s.unpack_timeout)
             self.sandbox.prepare_workdir(workdir)
+            stored = self.files
+            self._place_case(workdir, "execute.in", stored.inputs[index] if stored else None,
+                             case.input)
+            if stored is not None:
+                stored.place_extras(self.sandbox, data)
             spec = RunSpec(argv=["bash", "execute.sh"], workdir=workdir,
                            stdin_path=os.path.join(workdir, "execute.in"), env=dict(STEP_ENV),
                            limits=limits, signals=self.signals)
@@ -305,7 +341,7 @@ class Judge:
         finally:
             remove_workdir(workdir, self.sandbox)
 
-    def _check(self, case: Case, output: bytes) -> tuple[Verdict, str]:
+    def _check(self, index: int, case: Case, output: bytes) -> tuple[Verdict, str]:
         assert self.checker is not None and self.checker.artifacts is not None
         host = self._language(self.compare.checker.language)  # type: ignore[union-attr]
         assert host is not None
@@ -313,12 +349,16 @@ class Judge:
                         pids=self.settings.pids_limit, output=1 << 20,
                         disk=self.settings.disk_limit)
         files = {"check.sh": f"{host.run_command} {checker_protocol.ARGS}\n".encode(),
-                 checker_protocol.INPUT: case.input.encode(), checker_protocol.OUTPUT: output,
-                 checker_protocol.ANSWER: case.standard.encode()}
+                 checker_protocol.OUTPUT: output}
+        stored = self.files
         workdir = make_workdir(self.task.id, self.settings, "-check")
         try:
             self._fill(workdir, self.checker.artifacts, files, limits)
             self.sandbox.prepare_workdir(workdir)
+            self._place_case(workdir, checker_protocol.INPUT,
+                             stored.inputs[index] if stored else None, case.input)
+            self._place_case(workdir, checker_protocol.ANSWER,
+                             stored.answers[index] if stored else None, case.standard)
             spec = RunSpec(argv=["bash", "check.sh"], workdir=workdir, env=dict(STEP_ENV),
                            limits=limits)
             outcome = self.sandbox.run(spec, self.cancel)
@@ -339,6 +379,9 @@ def judge_task(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
     scratch = None
     try:
         scratch = tempfile.mkdtemp(prefix="khala-judge-", dir=settings.work_dir or None)
+        if task.execute.problem is not None:
+            return _judge_problem(task, sandbox, settings, context, cancel, on_status,
+                                  signals, scratch)
         judge = Judge(task, sandbox, settings, context, cancel)
         judge.signals = signals
         return judge.run(on_status, scratch)
@@ -349,6 +392,31 @@ def judge_task(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
     finally:
         if scratch is not None:
             remove_tree(scratch)
+
+
+def _judge_problem(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
+                   context: JudgeContext, cancel: threading.Event,
+                   on_status: Callable[[int], None], signals: SignalBox | None,
+                   scratch: str) -> tuple[int, Result]:
+    """Judge a task naming a stored problem: its version's files first (khala/executor/
+    problems.py); when they cannot be had, the task ends with an internal error saying why."""
+    if context.problems is None:
+        return _failed("this executor keeps no file cache: it cannot judge stored problems")
+    with contextlib.ExitStack() as held:
+        try:
+            expanded, files = held.enter_context(context.problems.prepared(task))
+        except (KhalaError, OSError) as exc:
+            log.warning("task %s: the problem's files: %s", task.id, exc)
+            return _failed(f"the problem's files could not be had: {exc}")
+        judge = Judge(expanded, sandbox, settings, context, cancel, files)
+        judge.signals = signals
+        return judge.run(on_status, scratch)
+
+
+def _failed(message: str) -> tuple[int, Result]:
+    judgement = Judgement(verdict=Verdict.INTERNAL_ERROR, message=message)
+    return Status.UNKNOWN_ERROR, Result(compile_error=f"[khala] {message}".encode(),
+                                        judgement=judgement)
 
 
 def run_any(task: Task, sandbox: Sandbox, settings: ExecutorSettings, context: JudgeContext,

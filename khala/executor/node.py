@@ -16,12 +16,15 @@ from khala.discovery import open_discovery
 from khala.discovery.base import Discovery
 from khala.errors import ConfigError, SandboxUnavailable
 from khala.executor.compile_cache import CompileCache
+from khala.executor.filecache import FileCache
 from khala.executor.judge import JudgeContext, run_any
 from khala.executor.languages import detect, wanted
+from khala.executor.problems import ProblemTasks
 from khala.executor.reporter import Reporter
 from khala.executor.slots import Slots
 from khala.executor.streaming import Streams
 from khala.executor.workareas import WorkAreas
+from khala.files.transfer import receive
 from khala.judging.presets import HostLanguage
 from khala.metrics import serve
 from khala.metrics.executor import ExecutorMetrics
@@ -85,6 +88,9 @@ class ExecutorNode:
             ahead=settings.ahead,
         )
         context.slots = self.slots  # a judged task's cases may borrow free slots
+        if context.problems is not None:  # stored problems' files come from the judicators
+            client = self.client
+            context.problems.cache.fetch = lambda ref, fh: receive(client, ref, fh.write)
 
     def offer_languages(self, found: dict[str, HostLanguage]) -> None:
         """Offer the presets `found` from the next report on (detection ends after start)."""
@@ -106,6 +112,8 @@ class ExecutorNode:
         self.reporter.force()
 
     def close(self) -> None:
+        if self.judging.problems is not None:
+            self.judging.problems.cache.close()
         self.areas.close()
         self.streams.close()
         self.client.close()
@@ -164,17 +172,29 @@ def check_work_dir(work_dir: str, sandbox: Sandbox) -> None:
         shutil.rmtree(probe, ignore_errors=True)
 
 
-def open_judging(settings: ExecutorSettings) -> tuple[JudgeContext, str]:
-    """The compile cache, and no languages yet (`detect_later` fills them in); returns the
-    context and a cache directory to remove at exit ("" when the cache is kept). ConfigError
-    for an unknown preset in `languages`, OSError for an unusable cache directory."""
+def _cache_root(configured: str, work_dir: str, name: str) -> tuple[str, str]:
+    """(the cache directory, the same when it is temporary: removed at exit, else "")."""
+    if configured:
+        return configured, ""
+    if work_dir:
+        return os.path.join(work_dir, f".{name}"), ""
+    temporary = tempfile.mkdtemp(prefix=f"khala-{name}-")
+    return temporary, temporary
+
+
+def open_judging(settings: ExecutorSettings) -> tuple[JudgeContext, list[str]]:
+    """The compile cache, the file cache of stored problems, and no languages yet
+    (`detect_later` fills them in); returns the context and the cache directories to remove at
+    exit (temporary ones). ConfigError for an unknown preset in `languages` or a file cache
+    another executor uses, OSError for an unusable cache directory."""
     wanted(settings.languages)  # refuse an unknown preset now, not in the background
-    root, temporary = settings.cache_dir, ""
-    if not root and settings.work_dir:
-        root = os.path.join(settings.work_dir, ".compile-cache")
-    if not root:
-        root = temporary = tempfile.mkdtemp(prefix="khala-compile-cache-")
-    return JudgeContext({}, CompileCache(root, settings.cache_bytes)), temporary
+    root, compile_tmp = _cache_root(settings.cache_dir, settings.work_dir, "compile-cache")
+    files_root, files_tmp = _cache_root(settings.file_cache_dir, settings.work_dir,
+                                        "file-cache")
+    files = FileCache(files_root, settings.file_cache_bytes)
+    context = JudgeContext({}, CompileCache(root, settings.cache_bytes),
+                           problems=ProblemTasks(files))
+    return context, [path for path in (compile_tmp, files_tmp) if path]
 
 
 def detect_later(settings: ExecutorSettings, node: ExecutorNode) -> threading.Thread:
@@ -235,6 +255,9 @@ def run(settings: ExecutorSettings) -> int:
     node = ExecutorNode(settings, metrics.sandbox(sandbox), discovery, judging)
     detect_later(settings, node)
     metrics.watch_slots(node.capacity, node.slots.running)
+    if judging.problems is not None:
+        metrics.watch_file_cache(judging.problems.cache.counts,
+                                 lambda: judging.problems.cache.size)  # type: ignore[union-attr]
     metrics_server = serve(settings.metrics_listen, metrics.registry)
     handle_stop_signals(node)
     log.info("executor %s: %d slot(s), sandbox %s", node.name, node.capacity, sandbox.name)
@@ -245,7 +268,7 @@ def run(settings: ExecutorSettings) -> int:
     discovery.close()
     if metrics_server is not None:
         metrics_server.shutdown()
-    if cache_tmp:
-        remove_tree(cache_tmp)
+    for path in cache_tmp:
+        remove_tree(path)
     log.info("executor %s stopped", node.name)
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import BinaryIO, Protocol
 
 from khala.errors import InvalidInput
@@ -41,6 +41,26 @@ def send(client: FileCalls, ref: FileRef, read_at: Callable[[int, int], bytes]) 
         return False
     for offset, length in chunks_of(ref.size):
         client.file_put(upload, offset, read_at(offset, length))
+    client.file_end(upload)
+    return True
+
+
+def send_chunks(client: FileCalls, ref: FileRef, chunks: Iterable[bytes]) -> bool:
+    """Upload the file `ref` names from its bytes in order (pieces of any size, re-cut to
+    CHUNK): for sources that read only forwards (a zip member, a request body). False when
+    the store had it already (`chunks` is then not read)."""
+    upload = client.file_begin(ref)
+    if not upload:
+        return False
+    offset, pending = 0, bytearray()
+    for piece in chunks:
+        pending += piece
+        while len(pending) >= CHUNK:
+            client.file_put(upload, offset, bytes(pending[:CHUNK]))
+            del pending[:CHUNK]
+            offset += CHUNK
+    if pending:
+        client.file_put(upload, offset, bytes(pending))
     client.file_end(upload)
     return True
 

@@ -20,6 +20,8 @@ from khala.jobs.model import RESERVED, is_run_key
 from khala.judicator.files import FileApi
 from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
+from khala.judicator.problems import ProblemApi
+from khala.judicator.rejudge import RejudgeApi
 from khala.judicator.rules import (
     REFRESH_SHARE,
     Touches,
@@ -72,9 +74,12 @@ class JudicatorService:
         self.bus = bus
         self.done = DoneWatch()  # API v2 waiters (?wait=)
         self._touches = Touches()  # when each executor's record was last written here
-        self.tasks = TaskApi(store, settings, self.done, self.announce, self.announce)
+        self.problems = ProblemApi(store, settings)
+        self.tasks = TaskApi(store, settings, self.done, self.announce, self.announce,
+                             self.problems)
         self.jobs = JobApi(store, settings, self.tasks)
         self.files = FileApi(store.files, settings)
+        self.rejudges = RejudgeApi(store, settings, self.problems, self.announce)
         bus.on_finished(self.done.finished)
 
     # ------------------------------------------------------------------ client methods
@@ -87,10 +92,12 @@ class JudicatorService:
         s = self.settings
         if task.key is not None and is_run_key(task.key):
             raise InvalidInput(RESERVED)
+        task = self.problems.attach(task)  # the version it is judged against
         validate_task(task, s)
         new = replace(task, id=model.new_id(), add_time=model.now(), report_time="")
         new.done, new.status, new.executor, new.result = False, Status.PENDING, None, None
         self.store.add(new)
+        self.problems.confirm(new)
         self.announce()
         return new.id
 

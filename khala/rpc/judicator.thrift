@@ -164,6 +164,7 @@ struct ProblemRef {
     4: optional string spec,        // set by the judicator: sha256 of that version's spec
     5: optional string checker,     // set by the judicator: the checker's language
     6: optional string interactor,  // and the interactor's
+    7: optional i64 spec_size,      // set by the judicator: bytes of the spec
 }
 
 // A judgement a rejudged task had before (Task 31).

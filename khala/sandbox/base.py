@@ -20,7 +20,7 @@ class Limits:
     """Limits of one run. None means no limit of that kind."""
 
     wall_time: float | None = None  # seconds
-    cpu_time: int | None = None  # CPU seconds (RLIMIT_CPU, checked against the cgroup)
+    cpu_time: float | None = None  # CPU seconds (checked against the cgroup; RLIMIT_CPU)
     memory: int | None = None  # bytes (cgroup)
     pids: int | None = None  # processes + threads (cgroup)
     output: int = 64 * MIB  # bytes per captured stream

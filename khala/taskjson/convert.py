@@ -21,6 +21,7 @@ from khala.model import (
     Interactor,
     Judgement,
     OutputFile,
+    ProblemRef,
     Reason,
     StepReport,
     Task,
@@ -42,7 +43,9 @@ from khala.taskjson.models import (
     GroupResultOut,
     InteractorIn,
     InteractorOut,
+    JudgedOut,
     JudgementOut,
+    ProblemRefOut,
     Results,
     Rusage,
     StepResult,
@@ -127,6 +130,8 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             skip_failed_groups=e.skip_failed_groups,
             interactor=_interactor(e.interactor),
             outputs=list(e.outputs),
+            problem=None if e.problem is None else ProblemRef(id=e.problem.id,
+                                                              version=e.problem.version),
         ),
     )
 
@@ -201,11 +206,18 @@ def task_out(task: Task) -> TaskOut:
                 timeout=e.interactor.timeout, cpu_limit=e.interactor.cpu_limit,
                 memory_limit=e.interactor.memory_limit),
             outputs=list(e.outputs),
+            problem=None if e.problem is None else ProblemRefOut(
+                id=e.problem.id, version=e.problem.version, judged=e.problem.judged,
+                spec=e.problem.spec),
         ),
         result=results,
         callback_url=task.callback_url,
         webhook=None if task.webhook is None else WebhookOut(
             **{**asdict(task.webhook), "delivered_at": task.webhook.delivered_at or None}),
+        history=[JudgedOut(at=h.at, rejudge=h.rejudge, version=h.version,
+                           status=status_name(int(h.status)),  # type: ignore[arg-type]
+                           executor=h.executor, report_time=h.report_time,
+                           judgement=judgement_out(h.judgement)) for h in task.history],
     )
 
 

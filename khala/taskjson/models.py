@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from khala.judging.presets import PRESETS
 from khala.model import INT_MAX, PRIORITY_MAX, PRIORITY_MIN
+from khala.problems.model import PROBLEM_ID_PATTERN
 from khala.rules.limits import BYTES_LIMIT_MAX as BYTES_MAX
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -120,6 +121,14 @@ class CompileIn(Strict):
     zip: str | None = Field(None, description="base64 of a zip of the source files")
 
 
+class ProblemRefIn(Strict):
+    """A stored problem to be judged against (GET /api/v2/problems): its cases, limits,
+    checker, interactor and groups replace the task's own (leave those out)."""
+
+    id: str = Field(pattern=PROBLEM_ID_PATTERN, examples=["aplusb"])
+    version: int = Field(0, ge=0, le=INT_MAX, description="0 = the latest when submitted")
+
+
 class ExecuteIn(Strict):
     command: str = Field("", examples=["./main"], description="empty with a language")
     input: str = Field("", description="fed to the command's stdin")
@@ -153,6 +162,8 @@ class ExecuteIn(Strict):
     outputs: list[str] = Field(default_factory=list, max_length=MAX_OUTPUTS,
                                description="files the run writes (paths relative to its work "
                                "directory), returned byte for byte with the result")
+    problem: ProblemRefIn | None = Field(None, description="judge against a stored problem "
+                                         "(with compile.language) instead of cases")
 
 
 class TaskIn(Strict):
@@ -290,6 +301,25 @@ class CompileOut(BaseModel):
     language: str | None = None
 
 
+class ProblemRefOut(BaseModel):
+    id: str
+    version: int = Field(description="as asked: 0 = the latest when submitted")
+    judged: int = Field(description="the version it is (was) judged against")
+    spec: str = Field(description="sha256 of that version's spec")
+
+
+class JudgedOut(BaseModel):
+    """A judgement the task had before a rejudge."""
+
+    at: str = Field(description="when it was replaced")
+    rejudge: str
+    version: int = Field(description="the problem version it was judged against")
+    status: StatusName
+    executor: str | None
+    report_time: str
+    judgement: JudgementOut | None
+
+
 class ExecuteOut(BaseModel):
     command: str
     input: str
@@ -309,6 +339,7 @@ class ExecuteOut(BaseModel):
     skip_failed_groups: bool = False
     interactor: InteractorOut | None = None
     outputs: list[str] = Field(default_factory=list)
+    problem: ProblemRefOut | None = None
 
 
 class TaskSummary(BaseModel):
@@ -339,6 +370,8 @@ class TaskOut(TaskSummary):
     result: Results | None
     callback_url: str | None = None
     webhook: WebhookOut | None = Field(None, description="the webhook's delivery record")
+    history: list[JudgedOut] = Field(default_factory=list, description="earlier judgements "
+                                     "of a rejudged task, oldest first")
 
 
 class TaskEnvelope(BaseModel):

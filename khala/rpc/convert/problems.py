@@ -19,7 +19,8 @@ def problem_ref_to_thrift(ref: ProblemRef | None) -> Any:
     if ref is None:
         return None
     return T.ProblemRef(id=ref.id, version=ref.version or None, judged=ref.judged or None,
-                        spec=ref.spec or None, checker=ref.checker or None,
+                        spec=ref.spec or None, spec_size=ref.spec_size or None,
+                        checker=ref.checker or None,
                         interactor=ref.interactor or None)
 
 
@@ -31,7 +32,8 @@ def problem_ref_from_thrift(wire: Any) -> ProblemRef | None:
     if not isinstance(version, int) or version < 0:
         raise InvalidInput("problem.version must be 0 (the latest) or a version's number")
     return ProblemRef(id=wire.id or "", version=version, judged=wire.judged or 0,
-                      spec=wire.spec or "", checker=wire.checker or "",
+                      spec=wire.spec or "", spec_size=wire.spec_size or 0,
+                      checker=wire.checker or "",
                       interactor=wire.interactor or "")
 
 

@@ -18,6 +18,9 @@ TASK_LANGUAGES = (
     "COALESCE(json_extract(spec, '$.compile.language'), '')",
     "COALESCE(json_extract(spec, '$.execute.compare.checker.language'), '')",
     "COALESCE(json_extract(spec, '$.execute.interactor.language'), '')",
+    # a stored problem's jury programs (Execute.problem, recorded by the judicator)
+    "COALESCE(json_extract(spec, '$.execute.problem.checker'), '')",
+    "COALESCE(json_extract(spec, '$.execute.problem.interactor'), '')",
 )
 
 
