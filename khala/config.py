@@ -143,6 +143,10 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     memory_limit: int = setting(512 * 1024 * 1024, "default memory limit of a step, bytes")
     pids_limit: int = setting(256, "default process/thread limit of a step")
     result_limit: int = setting(4 * 1024 * 1024, "bytes of each stream kept in the result")
+    result_inline: int = setting(
+        4 * 1024 * 1024, "a stream longer than this is kept whole as a stored file (the result "
+        "itself keeps its first 64 KiB); what result_limit allows beyond it never travels in "
+        "a report")
     disk_limit: int = setting(1024 * 1024 * 1024, "default bytes of a run's work area (bwrap: "
                               "a tmpfs); a task's execute_disk_limit replaces it")
     unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")

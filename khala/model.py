@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
+from khala.files.refs import FileRef
+
 INT_MAX = 2147483647
 #: The range of a task's priority (higher is dispatched first; absent = 0): the HTTP models and
 #: the Thrift conversion both read it.
@@ -299,6 +301,10 @@ class Language:
     executors: int = 0  # in listings: how many live executors have it
 
 
+#: The four captured streams of a result, by field name.
+OUTPUT_FIELDS = ("compile_output", "compile_error", "execute_output", "execute_error")
+
+
 @dataclass
 class Result:
     """What the steps wrote, byte for byte (never decoded: a program may write any bytes)."""
@@ -311,6 +317,9 @@ class Result:
     execute_report: StepReport | None = None
     judgement: Judgement | None = None  # judged tasks only (docs/judging.md)
     files: list[OutputFile] = field(default_factory=list)  # Execute.outputs (plain tasks)
+    # Streams kept whole in the file store (larger than the executor's result_inline), by field
+    # name ("execute_output", …); the field itself then holds their first bytes only.
+    stored: dict[str, FileRef] = field(default_factory=dict)
 
 
 @dataclass

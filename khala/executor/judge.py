@@ -86,7 +86,8 @@ def case_limits(task: Task, case: Case, settings: ExecutorSettings) -> Limits:
     limits = execute_limits(task, settings)
     if case.timeout:
         limits.wall_time = float(case.timeout)
-    limits.cpu_time = EXECUTE_CPU.within(case.cpu_limit, s, limits.cpu_time)
+    task_cpu = None if limits.cpu_time is None else int(limits.cpu_time)
+    limits.cpu_time = EXECUTE_CPU.within(case.cpu_limit, s, task_cpu)
     limits.memory = EXECUTE_MEMORY.within(case.memory_limit, s, limits.memory)
     output = EXECUTE_OUTPUT.within(case.output_limit, s, limits.output)
     # As for any step (runner.py): the cap is at most result_limit, so a kept stream is whole.
@@ -281,13 +282,14 @@ class Judge:
         return CaseRun(outcome, result)
 
     def _compare(self, index: int, case: Case, output: bytes) -> tuple[Verdict, str]:
-        standard: str | None = case.standard
+        standard = case.standard
         if self.files is not None:  # read only up to the output cap: no output is longer
             bound = case_limits(self.task, case, self.settings).output
-            standard = self.files.answer_text(index, bound)
-            if standard is None:
+            answer = self.files.answer_text(index, bound)
+            if answer is None:
                 return Verdict.WRONG_ANSWER, ("the answer is longer than the output limit: no "
                                               "output can match it")
+            standard = answer
         got = output.decode("utf-8", errors="replace")
         difference = compare(self.compare, got, standard)
         return (Verdict.WRONG_ANSWER if difference else Verdict.ACCEPTED), difference or ""

@@ -19,6 +19,7 @@ from khala.executor.compile_cache import CompileCache
 from khala.executor.filecache import FileCache
 from khala.executor.judge import JudgeContext, run_any
 from khala.executor.languages import detect, wanted
+from khala.executor.outputs import keep_large
 from khala.executor.problems import ProblemTasks
 from khala.executor.reporter import Reporter
 from khala.executor.slots import Slots
@@ -28,7 +29,7 @@ from khala.files.transfer import receive
 from khala.judging.presets import HostLanguage
 from khala.metrics import serve
 from khala.metrics.executor import ExecutorMetrics
-from khala.model import Language
+from khala.model import Language, Result
 from khala.rpc.auth import NodeAuth
 from khala.rpc.client import JudicatorClient
 from khala.sandbox import Sandbox, open_sandbox
@@ -68,12 +69,12 @@ class ExecutorNode:
         self.slots = Slots(
             self.name,
             settings.resolved_slots(),
-            lambda task, cancel, on_status, signals: self.streams.run(
+            lambda task, cancel, on_status, signals: self._stored(self.streams.run(
                 task, on_status,
                 lambda stream, status_cb: run_any(
                     task, sandbox, settings, context, cancel, status_cb, signals, stream,
                     areas),
-            ),
+            )),
             on_change=lambda: self.reporter.poke(),
             progress_delay=settings.progress_delay,
             on_finish=lambda: self.reporter.poke(finished=True),
@@ -91,6 +92,11 @@ class ExecutorNode:
         if context.problems is not None:  # stored problems' files come from the judicators
             client = self.client
             context.problems.cache.fetch = lambda ref, fh: receive(client, ref, fh.write)
+
+    def _stored(self, outcome: tuple[int, Result]) -> tuple[int, Result]:
+        """The result with its large streams kept as files (khala/executor/outputs.py)."""
+        status, result = outcome
+        return status, keep_large(result, self.client, self.settings.result_inline)
 
     def offer_languages(self, found: dict[str, HostLanguage]) -> None:
         """Offer the presets `found` from the next report on (detection ends after start)."""

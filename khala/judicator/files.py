@@ -54,4 +54,7 @@ class FileApi:
 
 def file_sweeper(api: FileApi, is_leader: Callable[[], bool]) -> LeaderLoop:
     """The leader's sweep, every `files_sweep_interval` seconds."""
-    return LeaderLoop("file-sweep", api.settings.files_sweep_interval, is_leader, api.sweep)
+    def sweep_pass() -> None:
+        api.sweep()
+
+    return LeaderLoop("file-sweep", api.settings.files_sweep_interval, is_leader, sweep_pass)

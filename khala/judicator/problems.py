@@ -71,8 +71,8 @@ class ProblemApi:
             raise NotFound(f"no problem {problem!r}")
         return found
 
-    def list(self) -> list[ProblemInfo]:
-        return self.store.problems.list()
+    def all(self) -> list[ProblemInfo]:
+        return self.store.problems.all()
 
     def add_version(self, problem: str, document: bytes) -> int:
         """Store a version given as its spec document; returns its number. The problem is

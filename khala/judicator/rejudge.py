@@ -67,7 +67,7 @@ class RejudgeApi:
             raise NotFound(f"no rejudge {rejudge_id!r}")
         return self._counted(found)
 
-    def list(self, problem: str) -> list[Rejudge]:
+    def of(self, problem: str) -> list[Rejudge]:
         self.problems.get(problem)
         return [self._counted(r) for r in self.store.problems.rejudges(problem)]
 

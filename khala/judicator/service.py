@@ -43,6 +43,7 @@ from khala.model import (
 )
 from khala.rules.limits import validate_task
 from khala.store.base import Store
+from khala.store.files import task_owner
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,9 @@ class JudicatorService:
         recorded, deferred = [], set()
         for task in {t.id: t for t in finished}.values():
             status, result = final_status(task.status), task.result or Result()
+            if result.stored:  # before the result: the sweep keeps them from now on
+                self.store.files.refer(task_owner(task.id),
+                                       [ref.sha256 for ref in result.stored.values()])
             written = self.store.finish(task.id, executor, status, result, now)
             if written:
                 recorded.append(task.id)

@@ -21,7 +21,7 @@ import tomllib
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from khala.errors import InvalidInput
 from khala.files.refs import CHUNK, FileRef
@@ -92,7 +92,7 @@ class Package:
         return NamedFile(path or name, self.ref(name))
 
 
-def open_package(fh: BinaryIO, max_bytes: int, max_files: int) -> Package:
+def open_package(fh: IO[bytes], max_bytes: int, max_files: int) -> Package:
     """The package in the (seekable) file `fh`, its members checked (khala/zipcheck.py) and,
     when the archive has one top folder holding everything, named inside it."""
     try:

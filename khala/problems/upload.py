@@ -5,7 +5,7 @@ memory: a member is hashed from the archive, then sent from it."""
 
 from __future__ import annotations
 
-from typing import BinaryIO, Protocol
+from typing import IO, Protocol
 
 from khala.errors import InvalidInput
 from khala.files.transfer import FileCalls, send_chunks
@@ -27,8 +27,8 @@ def read_package(pkg: Package, problem: str, layout: str = "auto") -> VersionSpe
     if layout not in FORMATS:
         raise InvalidInput(f"format must be one of {', '.join(FORMATS)}")
     if layout == "auto":
-        layout = "khala" if pkg.has("problem.toml") else (
-            "polygon" if pkg.has("problem.xml") else "")
+        layout = ("khala" if pkg.has("problem.toml")
+                  else "polygon" if pkg.has("problem.xml") else "")
     if layout == "khala" and pkg.has("problem.toml"):
         return read_khala(pkg, problem)
     if layout == "polygon" and pkg.has("problem.xml"):
@@ -45,15 +45,15 @@ def send_package_files(client: FileCalls, pkg: Package, spec: VersionSpec) -> in
         members.setdefault(ref.sha256, name)
     sent = 0
     for ref in spec.refs():
-        name = members.get(ref.sha256)
-        if name is None:
+        member = members.get(ref.sha256)
+        if member is None:
             raise InvalidInput(f"file {ref.sha256} of the spec is not in the package")
-        if send_chunks(client, ref, pkg.chunks(name)):
+        if send_chunks(client, ref, pkg.chunks(member)):
             sent += 1
     return sent
 
 
-def upload_package(client: ProblemCalls, fh: BinaryIO, problem: str, layout: str,
+def upload_package(client: ProblemCalls, fh: IO[bytes], problem: str, layout: str,
                    max_bytes: int, max_files: int) -> tuple[int, VersionSpec]:
     """Store the package in `fh` as a new version of `problem`: (its number, its spec)."""
     pkg = open_package(fh, max_bytes, max_files)

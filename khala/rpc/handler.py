@@ -243,7 +243,7 @@ class JudicatorHandler:
 
     @_answers(lambda code, detail: T.ProblemReturn(result=code, detail=detail))
     def problem_list(self) -> Any:
-        found = self.service.problems.list()
+        found = self.service.problems.all()
         return T.ProblemReturn(result=Code.OK, detail="",
                                problems=[convert.problem_to_thrift(p) for p in found])
 
@@ -268,7 +268,7 @@ class JudicatorHandler:
     @_answers(lambda code, detail: T.RejudgeReturn(result=code, detail=detail, rejudges=[]))
     def rejudges(self, problem: str | None, id: str | None) -> Any:  # noqa: A002
         api = self.service.rejudges
-        found = [api.get(id)] if id else api.list(problem or "")
+        found = [api.get(id)] if id else api.of(problem or "")
         return T.RejudgeReturn(result=Code.OK, detail="",
                                rejudges=[convert.rejudge_to_thrift(r) for r in found])
 

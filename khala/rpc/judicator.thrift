@@ -154,6 +154,12 @@ struct Execute {
     31: optional ProblemRef problem,
 }
 
+// A stored file (docs/rpc.md, "Files"): content-addressed.
+struct FileRef {
+    1: string sha256,               // 64 lowercase hex characters
+    2: i64 size,
+}
+
 // Extensions (problems, docs/judging.md "Problems"; field ids from 31) -------------------
 
 // The stored problem a judged task names (Execute 31) instead of inline cases.
@@ -188,6 +194,9 @@ struct Result {
     6: optional StepReport execute_report,
     7: optional Judgement judgement,
     8: optional list<OutputFile> files, // Execute 18 of a plain task (judged: per case)
+    // Extension (files): streams kept whole as stored files, by name (execute_output, …);
+    // the stream's own field then holds its first bytes only
+    31: optional map<string, FileRef> stored,
 }
 
 struct Task {
@@ -377,11 +386,6 @@ struct JobReturn {
 
 // Extensions (files, docs/rpc.md "Files") ------------------------------------------------
 // Content-addressed files (SHA-256), sent and read in chunks of at most 1 MiB.
-
-struct FileRef {
-    1: string sha256,               // 64 lowercase hex characters
-    2: i64 size,
-}
 
 struct Answer {
     1: ReturnCode result,

@@ -35,10 +35,11 @@ KILL_GRACE_SECONDS = 5.0  # a killed top process that is not gone by then is an 
 
 def rlimits(limits: Limits) -> list[tuple[int, int]]:
     """The (resource, value) pairs every backend sets in the child before exec."""
+    cpu = limits.cpu_time
     pairs = [
         # whole seconds (a fractional CPU limit, a problem's, is enforced on the cgroup's
         # CPU time; the rlimit is only the backstop a second beyond it)
-        (resource.RLIMIT_CPU, limits.cpu_time and math.ceil(limits.cpu_time) + 1),
+        (resource.RLIMIT_CPU, None if cpu is None else math.ceil(cpu) + 1 if cpu else 0),
         (resource.RLIMIT_FSIZE, limits.file_size),
         (resource.RLIMIT_NOFILE, limits.open_files),
         (resource.RLIMIT_STACK, limits.stack),

@@ -9,7 +9,9 @@ from dataclasses import asdict, fields, replace
 from functools import cache
 from typing import Any, TypeVar, cast
 
+from khala.files.refs import FileRef
 from khala.model import (
+    OUTPUT_FIELDS,
     Case,
     CaseResult,
     Checker,
@@ -117,7 +119,6 @@ def judgement_from_dict(doc: dict[str, Any] | None, b64: bool = False) -> Judgem
                               "groups": groups})
 
 
-OUTPUT_FIELDS = ("compile_output", "compile_error", "execute_output", "execute_error")
 BASE64_MARK = "outputs"  # result JSON whose output fields are base64 carries {"outputs": "base64"}
 
 
@@ -146,6 +147,8 @@ def result_from_dict(doc: dict[str, Any] | None, b64: bool = False) -> Result | 
             doc[key] = _step_report(doc[key])
     doc["judgement"] = judgement_from_dict(doc.get("judgement"), b64)
     doc["files"] = files_from_list(doc.get("files"), b64)
+    doc["stored"] = {name: FileRef(str(ref["sha256"]), int(ref["size"]))
+                     for name, ref in (doc.get("stored") or {}).items()}
     return _known(Result, doc)
 
 

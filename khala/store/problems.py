@@ -32,7 +32,7 @@ class ProblemStore(ABC):
         """The problem with its versions (oldest first), or None."""
 
     @abstractmethod
-    def list(self) -> list[ProblemInfo]:
+    def all(self) -> list[ProblemInfo]:
         """Every problem with its versions, by id."""
 
     @abstractmethod

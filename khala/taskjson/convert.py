@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from khala.errors import InvalidInput
+from khala.files.refs import FileRef
 from khala.model import (
     Case,
     Checker,
@@ -261,6 +262,13 @@ def output_bytes(task: Task, step: str, stream: str) -> bytes:
     name = f"{step}_{'output' if stream == 'stdout' else 'error'}"
     value: bytes | str = getattr(task.result, name)
     return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def stored_output(task: Task, step: str, stream: str) -> FileRef | None:
+    """The stored file holding one stream whole, when the result kept it so."""
+    if task.result is None:
+        return None
+    return task.result.stored.get(f"{step}_{'output' if stream == 'stdout' else 'error'}")
 
 
 def executor_out(stats: dict[str, Any]) -> dict[str, Any]:

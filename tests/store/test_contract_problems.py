@@ -56,7 +56,7 @@ def test_problems_and_versions(opener: Callable[[], Store]) -> None:  # noqa: F8
     for version in (1, 2, 4):
         assert first.problems.delete_version("sum", version)
     assert first.problems.delete("sum")
-    assert first.problems.get("sum") is None and first.problems.list() == []
+    assert first.problems.get("sum") is None and first.problems.all() == []
 
 
 def test_racing_versions_get_distinct_numbers(opener: Callable[[], Store]) -> None:  # noqa: F811

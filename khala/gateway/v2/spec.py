@@ -159,7 +159,8 @@ def _job_routes() -> list[Route]:
 
 def _problem_routes() -> list[Route]:
     e, tag = ErrorEnvelope, "problems"
-    problem = {"id": {"type": "string", "pattern": PROBLEM_ID_PATTERN}}
+    problem: dict[str, dict[str, Any]] = {
+        "id": {"type": "string", "pattern": PROBLEM_ID_PATTERN}}
     version = {**problem, "version": {"type": "integer", "minimum": 1}}
     sha = {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
     return [

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import signal as _signal
+import zlib
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from khala.config import GatewaySettings
 from khala.errors import InvalidInput, KhalaError, NotFound, refusal
+from khala.files.refs import CHUNK, FileRef
 from khala.gateway import auth
 from khala.gateway.v2 import parse
 from khala.gateway.v2.errors import ApiError, error_item, refusal_item
@@ -164,17 +167,31 @@ class TaskViews:
         task = self.client.find(id)
         if not task.done:
             raise ApiError(409, "the outputs are recorded when the task ends")
-        data = convert.output_bytes(task, step, stream)
         encoding = choose_encoding(request.headers.get("Accept-Encoding", ""))
-        if encoding == "br":
-            data = brotli.compress(data)
-        elif encoding == "gzip":
-            data = gzip.compress(data, mtime=0)
-        response = Response(data, mimetype="application/octet-stream")
+        ref = convert.stored_output(task, step, stream)
+        if ref is not None:  # kept whole as a stored file: sent a chunk at a time
+            response = Response(_encoded(self._file_chunks(ref), encoding),
+                                mimetype="application/octet-stream")
+        else:
+            data = convert.output_bytes(task, step, stream)
+            if encoding == "br":
+                data = brotli.compress(data)
+            elif encoding == "gzip":
+                data = gzip.compress(data, mtime=0)
+            response = Response(data, mimetype="application/octet-stream")
         if encoding:
             response.headers["Content-Encoding"] = encoding
         response.headers["Vary"] = "Accept-Encoding"
         return response
+
+    def _file_chunks(self, ref: FileRef) -> Iterator[bytes]:
+        offset = 0
+        while offset < ref.size:
+            data = self.client.file_read(ref.sha256, offset, min(CHUNK, ref.size - offset))
+            if not data:
+                return
+            offset += len(data)
+            yield data
 
     def languages(self) -> Response:
         return jsonify({"data": [{"name": x.name, "version": x.version,
@@ -207,6 +224,23 @@ class TaskViews:
         if not found:
             raise NotFound(f"no live executor {name!r}")
         return jsonify({"data": convert.executor_out(found[0])})
+
+
+def _encoded(chunks: Iterator[bytes], encoding: str | None) -> Iterator[bytes]:
+    """`chunks` compressed as they come (br or gzip), or as they are."""
+    if encoding is None:
+        yield from chunks
+        return
+    if encoding == "br":
+        br = brotli.Compressor()
+        for chunk in chunks:
+            yield br.process(chunk)
+        yield br.finish()
+        return
+    gz = zlib.compressobj(wbits=31)  # the gzip format
+    for chunk in chunks:
+        yield gz.compress(chunk)
+    yield gz.flush()
 
 
 class _RawBatch(BaseModel):

@@ -6,7 +6,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from khala.files.refs import FileRef, valid_digest
 from khala.model import (
+    OUTPUT_FIELDS,
     CaseResult,
     GroupResult,
     Judgement,
@@ -133,6 +135,8 @@ def result_to_thrift(result: Result | None) -> Any:
         execute_report=step_to_thrift(result.execute_report),
         judgement=judgement_to_thrift(result.judgement),
         files=files_to_thrift(result.files),
+        stored={name: T.FileRef(sha256=ref.sha256, size=ref.size)
+                for name, ref in result.stored.items()} or None,
     )
 
 
@@ -150,4 +154,16 @@ def result_from_thrift(result: Any, budget: Inflation | None = None) -> Result |
         execute_report=step_from_thrift(result.execute_report),
         judgement=judgement_from_thrift(result.judgement, inflate),
         files=files_from_thrift(result.files, inflate),
+        stored=stored_from_thrift(result.stored),
     )
+
+
+def stored_from_thrift(stored: Any) -> dict[str, FileRef]:
+    """The streams kept as files; an entry that names no stream or no file is left out (a
+    result is never refused for it: the inline bytes stay)."""
+    found = {}
+    for name, ref in (stored or {}).items():
+        if name in OUTPUT_FIELDS and ref is not None and valid_digest(ref.sha256) and (
+                isinstance(ref.size, int) and ref.size >= 0):
+            found[name] = FileRef(ref.sha256, ref.size)
+    return found

@@ -54,9 +54,11 @@ def fit_result(result: Result, budget: int) -> Result:
     fitted = replace(result, compile_output=streams[0][:keep[0]],
                      compile_error=streams[1][:keep[1]], execute_output=streams[2][:keep[2]],
                      execute_error=streams[3][:keep[3]])
-    if keep[0] < len(streams[0]) or keep[1] < len(streams[1]):
+    # A stream kept whole as a stored file (Result.stored) loses only its inline first bytes.
+    cut = [keep[i] < len(streams[i]) and STREAMS[i] not in result.stored for i in range(4)]
+    if cut[0] or cut[1]:
         fitted = replace(fitted, compile_report=_cut_report(result.compile_report))
-    if keep[2] < len(streams[2]) or keep[3] < len(streams[3]):
+    if cut[2] or cut[3]:
         fitted = replace(fitted, execute_report=_cut_report(result.execute_report))
     return fitted
 

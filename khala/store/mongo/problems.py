@@ -79,7 +79,7 @@ class MongoProblems(ProblemStore):
         doc = self._problems.find_one({"_id": problem})
         return None if doc is None else self._info(doc)
 
-    def list(self) -> list[ProblemInfo]:
+    def all(self) -> list[ProblemInfo]:
         return [self._info(d) for d in self._problems.find({}).sort("_id", ASCENDING)]
 
     def add_version(self, problem: str, spec: FileRef, summary: dict[str, Any],

@@ -96,7 +96,7 @@ class SqliteProblems(ProblemStore):
         row = self._conn().execute("SELECT * FROM problems WHERE id = ?", (problem,)).fetchone()
         return None if row is None else self._info(row)
 
-    def list(self) -> list[ProblemInfo]:
+    def all(self) -> list[ProblemInfo]:
         rows = self._conn().execute("SELECT * FROM problems ORDER BY id").fetchall()
         return [self._info(r) for r in rows]
 
