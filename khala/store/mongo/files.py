@@ -1,11 +1,16 @@
 """The MongoDB backend's files (khala/store/files.py), in GridFS's layout so that every
 judicator (and `mongofiles`) sees them: bucket `files`, one `files.files` document per stored
-file (`_id` the upload's ObjectId, `filename` and `sha256` its digest, unique), its bytes in
-`files.chunks` documents of CHUNK bytes (`files_id`, `n`, `data`).
+file (`_id` the ObjectId of the upload that stored it, `filename` its SHA-256), its bytes in
+`files.chunks` documents of CHUNK bytes (`files_id`, `n`, `data`; `_id` "<upload>:<n>").
+`file_names` ({_id: sha256, file: the upload's ObjectId, length, used}) finds a file by its
+digest.
+
+Every lookup on the paths that move bytes is by `_id` (a chunk, a name): FerretDB, which runs
+other filters as a scan of the collection, answers those directly.
 
 An upload writes its chunks under its own id (any judicator may take any chunk: the upload's
 state is all in the database); `end` reads them back in order, hashing, and commits the file by
-inserting its `files.files` document. Two uploads of the same bytes race on the unique digest:
+inserting its `file_names` document. Two uploads of the same bytes race on that unique `_id`:
 the loser's chunks are deleted. Until that insert the chunks belong to no file, and readers
 never see them. `uploads` records each upload (digest, size, start) so that the sweep can
 remove abandoned ones. `file_refs` ({_id: "<owner> <sha256>", owner, sha256}) says who refers
@@ -36,32 +41,40 @@ def _upload_oid(upload: str) -> ObjectId:
     return ObjectId(upload)
 
 
+def _chunk_id(upload: ObjectId, n: int) -> str:
+    return f"{upload}:{n}"
+
+
 class MongoFiles(FileStore):
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self._files = db[f"{BUCKET}.files"]
         self._chunks = db[f"{BUCKET}.chunks"]
+        self._names = db["file_names"]
         self._uploads = db["uploads"]
         self._refs = db["file_refs"]
-        self._files.create_index([("sha256", ASCENDING)], name="sha256", unique=True)
-        self._files.create_index([("used", ASCENDING)], name="used")
+        self._names.create_index([("used", ASCENDING)], name="used")
         self._chunks.create_index([("files_id", ASCENDING), ("n", ASCENDING)],
-                                  name="files_id_n", unique=True)
+                                  name="files_id_n")
         self._refs.create_index([("sha256", ASCENDING)], name="sha256")
         self._refs.create_index([("owner", ASCENDING)], name="owner")
         self._uploads.create_index([("started", ASCENDING)], name="started")
 
-    def _file(self, sha256: str) -> dict[str, Any] | None:
-        return self._files.find_one({"sha256": check_digest(sha256)},
-                                    {"_id": 1, "length": 1, "chunkSize": 1})
+    def _name(self, sha256: str) -> dict[str, Any] | None:
+        return self._names.find_one({"_id": check_digest(sha256)})
+
+    def _drop_chunks(self, upload: ObjectId, size: int) -> None:
+        for n in range(max(1, -(-size // CHUNK))):
+            self._chunks.delete_one({"_id": _chunk_id(upload, n)})
 
     # ------------------------------------------------------------------ uploads
 
     def stat(self, sha256: str, now: str = "") -> int | None:
-        doc = self._file(sha256)
+        doc = self._name(sha256)
         if doc is None:
             return None
-        if now:
-            self._files.update_one({"_id": doc["_id"], "used": {"$lt": now}},
+        if now and str(doc.get("used", "")) < now:
+            # conditional: a later time set meanwhile by another judicator stays
+            self._names.update_one({"_id": sha256, "used": {"$lt": now}},
                                    {"$set": {"used": now}})
         return int(doc["length"])
 
@@ -85,7 +98,7 @@ class MongoFiles(FileStore):
         doc = self._upload(upload)
         check_chunk(int(doc["size"]), offset, len(data))
         n = offset // CHUNK
-        self._chunks.replace_one({"files_id": doc["_id"], "n": n},
+        self._chunks.replace_one({"_id": _chunk_id(doc["_id"], n)},
                                  {"files_id": doc["_id"], "n": n, "data": Binary(data)},
                                  upsert=True)
 
@@ -94,9 +107,9 @@ class MongoFiles(FileStore):
         oid, sha256, size = doc["_id"], str(doc["sha256"]), int(doc["size"])
         try:
             hasher, length = hashlib.sha256(), 0
-            chunks = self._chunks.find({"files_id": oid}).sort("n", ASCENDING)
-            for expected, chunk in enumerate(chunks):
-                if chunk["n"] != expected:  # a chunk missing: the bytes cannot match
+            for n in range(-(-size // CHUNK)):
+                chunk = self._chunks.find_one({"_id": _chunk_id(oid, n)})
+                if chunk is None:  # a chunk missing: the bytes cannot match
                     break
                 hasher.update(chunk["data"])
                 length += len(chunk["data"])
@@ -104,16 +117,18 @@ class MongoFiles(FileStore):
                 raise InvalidInput(f"the upload's {length} bytes do not hash to its sha256 "
                                    f"{sha256} of {size} bytes (a chunk missing or wrong)")
             try:
-                self._files.insert_one({
-                    "_id": oid, "length": size, "chunkSize": CHUNK, "filename": sha256,
-                    "sha256": sha256, "uploadDate": _dt.datetime.now(_dt.UTC),
-                    "used": str(doc.get("started") or ""),
-                })
+                self._names.insert_one({"_id": sha256, "file": oid, "length": size,
+                                        "used": str(doc.get("started") or "")})
             except DuplicateKeyError:  # the same bytes were stored meanwhile: ours go
-                self._chunks.delete_many({"files_id": oid})
+                self._drop_chunks(oid, size)
+                return FileRef(sha256, size)
+            self._files.insert_one({"_id": oid, "length": size, "chunkSize": CHUNK,
+                                    "filename": sha256,
+                                    "uploadDate": _dt.datetime.now(_dt.UTC)})
             return FileRef(sha256, size)
         except BaseException:
-            self._chunks.delete_many({"files_id": oid})
+            if self._names.find_one({"_id": sha256, "file": oid}) is None:
+                self._drop_chunks(oid, size)
             raise
         finally:
             self._uploads.delete_one({"_id": oid})
@@ -122,20 +137,20 @@ class MongoFiles(FileStore):
 
     def read(self, sha256: str, offset: int, length: int) -> bytes:
         check_range(offset, length)
-        doc = self._file(sha256)
+        doc = self._name(sha256)
         if doc is None:
             raise NotFound(f"no file {sha256}")
         wanted = read_length(int(doc["length"]), offset, length)
         if not wanted:
             return b""
-        size = int(doc.get("chunkSize") or CHUNK)
-        first, last = offset // size, (offset + wanted - 1) // size
+        first, last = offset // CHUNK, (offset + wanted - 1) // CHUNK
         parts = []
-        for chunk in self._chunks.find({"files_id": doc["_id"], "n": {"$gte": first,
-                                                                      "$lte": last}}
-                                       ).sort("n", ASCENDING):
+        for n in range(first, last + 1):
+            chunk = self._chunks.find_one({"_id": _chunk_id(doc["file"], n)})
+            if chunk is None:
+                raise NotFound(f"file {sha256} is incomplete in the store")
             parts.append(bytes(chunk["data"]))
-        data = b"".join(parts)[offset - first * size:][:wanted]
+        data = b"".join(parts)[offset - first * CHUNK:][:wanted]
         if len(data) != wanted:
             raise NotFound(f"file {sha256} is incomplete in the store")
         return data
@@ -158,16 +173,17 @@ class MongoFiles(FileStore):
 
     def sweep(self, before: str) -> int:
         gone = 0
-        for doc in list(self._files.find({"used": {"$lt": before}}, {"_id": 1, "sha256": 1})):
-            if self._refs.find_one({"sha256": doc["sha256"]}, {"_id": 1}) is not None:
+        for doc in list(self._names.find({"used": {"$lt": before}})):
+            if self._refs.find_one({"sha256": doc["_id"]}, {"_id": 1}) is not None:
                 continue
             # Conditional: a file asked for since the query (a new upload of its bytes, a
             # version about to refer to it) is kept.
-            if self._files.delete_one({"_id": doc["_id"], "used": {"$lt": before}}
+            if self._names.delete_one({"_id": doc["_id"], "used": {"$lt": before}}
                                       ).deleted_count:
-                self._chunks.delete_many({"files_id": doc["_id"]})
+                self._files.delete_one({"_id": doc["file"]})
+                self._drop_chunks(doc["file"], int(doc["length"]))
                 gone += 1
-        for doc in list(self._uploads.find({"started": {"$lt": before}}, {"_id": 1})):
-            self._chunks.delete_many({"files_id": doc["_id"]})
+        for doc in list(self._uploads.find({"started": {"$lt": before}})):
+            self._drop_chunks(doc["_id"], int(doc["size"]))
             self._uploads.delete_one({"_id": doc["_id"]})
         return gone
