@@ -15,9 +15,10 @@ checker's does (khala/judging/checker.py). The rules, first that applies:
    grace): the interactor's verdict if it is not accepted, else time limit.
 4. The program went past a limit (time, memory, output): that verdict; a wall limit with
    little CPU used says the two sides waited on each other (idleness).
-5. The program failed otherwise (a signal, a non-zero exit) — typically after the interactor
-   decided and closed the pipes: the interactor's verdict if it is not accepted, else runtime
-   error.
+5. The program was killed by SIGPIPE or exited non-zero — what a program does when the
+   interactor decided and closed the pipes (a Python program's input() then fails): the
+   interactor's verdict if it is not accepted, else runtime error. Any other signal (a crash)
+   is a runtime error whatever the interactor said.
 6. Otherwise the interactor's verdict.
 """
 
@@ -89,7 +90,8 @@ def decide(sides: Sides, weight: int) -> tuple[Verdict, str, float]:
     if program.reason in LIMITS:
         return (*_program_failure(program), 0.0)
     if run_verdict(program) is not None:
-        if verdict != Verdict.ACCEPTED:
+        after_jury = program.signal in (None, signal.SIGPIPE)
+        if verdict != Verdict.ACCEPTED and after_jury:
             return verdict, message, points
         return (*_program_failure(program), 0.0)
     return verdict, message, points

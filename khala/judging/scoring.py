@@ -88,19 +88,19 @@ def members(groups: Sequence[Group], cases: Sequence[Case]) -> dict[str, list[in
 
 def _failed_dependency(name: str, groups: Mapping[str, Group],
                        passed_own: Mapping[str, bool]) -> str | None:
-    """The first dependency of group `name`, direct or through its dependencies, that did not
-    pass, or None. Dependencies are acyclic (validated when the task was added)."""
-    seen: set[str] = set()
-    stack = list(reversed(groups[name].deps))
-    while stack:
-        dep = stack.pop()
-        if dep in seen or dep not in groups:
-            continue
-        seen.add(dep)
-        if not passed_own.get(dep, False):
-            return dep
-        stack.extend(reversed(groups[dep].deps))
-    return None
+    """The first direct dependency of group `name` that did not pass — its own cases, or one
+    of its dependencies in turn — or None. Dependencies are acyclic (validated when the task
+    was added)."""
+    failed: dict[str, bool] = {}
+
+    def fails(group: str) -> bool:
+        if group not in failed:
+            failed[group] = True  # guards a cycle that validation would have refused
+            failed[group] = not passed_own.get(group, False) or any(
+                fails(d) for d in groups[group].deps if d in groups)
+        return failed[group]
+
+    return next((d for d in groups[name].deps if d in groups and fails(d)), None)
 
 
 def score_groups(groups: Sequence[Group], cases: Sequence[Case],

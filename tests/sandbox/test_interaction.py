@@ -14,6 +14,7 @@ import pytest
 from khala.model import Reason
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox
 from khala.sandbox.plain import PlainSandbox
+from khala.sandbox.warm import WarmSandbox
 
 # The jury side: reads a number, answers it plus one, reads the echo, says it on stderr.
 JURY = 'read x; echo $((x + 1)); read y; echo "jury got $y" >&2; exit 5'
@@ -68,12 +69,13 @@ def pair(sandbox: Sandbox, jury: str, program: str, wall: float = 20.0,
         return outcomes["jury"], outcomes["program"]
 
 
-def _open_fds(sandbox: Sandbox) -> set[int]:
-    """This process's fds once a warm pool has reset and prepared its boxes (their pipes)."""
+def _open_fds(sandbox: Sandbox) -> int:
+    """How many fds this process holds once a warm pool has reset and prepared its boxes
+    (each prepared stem's pipes: the same number, new fds)."""
     settle = getattr(sandbox, "settle", None)
     if settle is not None:
         assert settle(30)
-    return {int(n) for n in os.listdir("/proc/self/fd")}
+    return len(os.listdir("/proc/self/fd"))
 
 
 def test_two_steps_talk_through_pipes(any_sandbox: Sandbox, sandbox: Sandbox) -> None:
@@ -100,3 +102,14 @@ def test_both_waiting_ends_at_the_wall_limit(any_sandbox: Sandbox) -> None:
     jury, program = pair(any_sandbox, "read x; echo $? >&2", "read y", wall=1.0)
     assert program.report.reason == Reason.WALL_LIMIT
     assert jury.report.reason == Reason.OK and jury.stderr.strip() == b"1"  # read: EOF
+
+
+def test_the_connecting_side_runs_in_a_warm_box(sandbox: Sandbox) -> None:
+    """On the warm pool the jury's step is a warm box's stem (pid 1 of its namespace is the
+    box's Python init; a cold bwrap has none), its pipes the stem's own."""
+    if not isinstance(sandbox, WarmSandbox):
+        pytest.skip("the warm pool's case")
+    assert sandbox.settle(30)
+    jury, program = pair(sandbox, "tr '\\0' ' ' < /proc/1/cmdline >&2; " + JURY, PROGRAM)
+    assert b"python" in jury.stderr and b"jury got 42" in jury.stderr, jury
+    assert program.report.reason == Reason.OK
