@@ -10,8 +10,10 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
 from khala.model import Case, Checker, Compare, CompareMode, Interactor, Task, Verdict
 from tests.fixtures.cluster import Cluster
@@ -243,3 +245,35 @@ def test_no_interactive_pipe_is_left_open_in_the_executor(judging: Judging) -> N
     for _ in range(3):
         judged(judging, interactive("cpp", BINARY_CPP))
     assert fds() <= before + 2  # a warm box being prepared may hold its stem's pipes
+
+
+def test_an_inline_interactor_in_api_v2(judging: Judging) -> None:
+    """The interactor travels inline in the JSON body; two groups, one partial."""
+    base = judging.cluster.gateway_url
+    body = {
+        "compile": {"language": "python3",
+                    "files": [{"path": "main.py", "content": SLOW_PY}]},
+        "execute": {"timeout": 5, "cpu_limit": 2,
+                    "cases": [{"input": "1000 1000 40", "standard": "10", "group": "top"},
+                              {"input": INPUT, "standard": "10", "group": "mid"}],
+                    "groups": [{"name": "top", "points": 30},
+                               {"name": "mid", "points": 70, "deps": ["top"]}],
+                    "interactor": {"language": "cpp", "source": GUESS_CPP, "timeout": 20}},
+    }
+    created = requests.post(f"{base}/api/v2/tasks", json=body, timeout=30)
+    assert created.status_code == 201, created.text
+    shown = created.json()["data"]["execute"]["interactor"]
+    assert (shown["language"], shown["timeout"], shown["source"]) == ("cpp", 20, GUESS_CPP)
+    ref = created.json()["data"]["id"]
+    data: dict[str, Any] = {}
+    for _ in range(20):
+        data = requests.get(f"{base}/api/v2/tasks/{ref}", params={"wait": 30},
+                            timeout=60).json()["data"]
+        if data["done"]:
+            break
+    j = data["result"]["judgement"]
+    assert [c["verdict"] for c in j["cases"]] == ["accepted", "partial"], j
+    assert [c["points"] for c in j["cases"]] == [1, 0.5]
+    assert [(g["name"], g["score"], g["skipped"]) for g in j["groups"]] == [
+        ("top", 30, False), ("mid", 35, False)]
+    assert (j["verdict"], j["score"], j["max_score"]) == ("partial", 65, 100)
