@@ -277,3 +277,27 @@ def test_an_inline_interactor_in_api_v2(judging: Judging) -> None:
     assert [(g["name"], g["score"], g["skipped"]) for g in j["groups"]] == [
         ("top", 30, False), ("mid", 35, False)]
     assert (j["verdict"], j["score"], j["max_score"]) == ("partial", 65, 100)
+
+
+def test_a_program_that_does_not_end_after_the_interactor_is_ended(judging: Judging) -> None:
+    """The interactor accepted and ended; the program spins on: it is ended after its grace
+    (1 s), a time limit, and nothing of it is left."""
+    spinning = BINARY_PY + "while True:\n    pass\n"
+    verdict, message, _, _ = judged(judging, interactive("python3", spinning, timeout=30,
+                                                         cpu_limit=20))
+    assert (verdict, message) == (Verdict.TIME_LIMIT,
+                                  "the program did not end after the interactor ended")
+
+
+def test_an_interactor_that_does_not_end_after_the_program_is_an_internal_error(
+        judging: Judging) -> None:
+    """The program found the number and ended; the interactor sleeps instead of exiting: it
+    is ended after its grace (5 s), the jury's failure."""
+    sleeping = GUESS_PY.replace("            if asked <= best:",
+                                "            import time\n            time.sleep(3600)\n"
+                                "            if asked <= best:", 1)
+    assert sleeping != GUESS_PY
+    verdict, message, _, _ = judged(judging, interactive("cpp", BINARY_CPP, sleeping, "python3",
+                                                         timeout=30))
+    assert (verdict, message) == (Verdict.INTERNAL_ERROR,
+                                  "the interactor did not end after the program ended")
