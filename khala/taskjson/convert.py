@@ -199,7 +199,7 @@ def task_out(task: Task) -> TaskOut:
             output_limit=e.output_limit, disk_limit=e.disk_limit, has_data=bool(e.data),
             cases=len(e.cases), compare=compare_out(e.compare),
             stop_on_failure=e.stop_on_failure, interactive=e.interactive,
-            groups=[GroupOut(name=g.name, points=g.points, policy=str(g.policy),
+            groups=[GroupOut(name=g.name, points=number(g.points), policy=str(g.policy),
                              deps=list(g.deps)) for g in e.groups],
             skip_failed_groups=e.skip_failed_groups,
             interactor=None if e.interactor is None else InteractorOut(
@@ -231,6 +231,11 @@ def compare_out(spec: Compare | None) -> CompareOut | None:
                           language=checker.language, source=checker.source))
 
 
+def number(value: float) -> int | float:
+    """A score as API v2 shows it: an integer when whole."""
+    return int(value) if float(value).is_integer() else value
+
+
 def files_out(files: list[OutputFile]) -> list[FileOut]:
     return [FileOut(name=f.name, size=f.size,
                     content=None if f.error else base64.b64encode(f.content).decode("ascii"),
@@ -242,15 +247,17 @@ def judgement_out(judgement: Judgement | None) -> JudgementOut | None:
         return None
     j = judgement
     return JudgementOut(
-        verdict=str(j.verdict), score=j.score, max_score=j.max_score, language=j.language,
+        verdict=str(j.verdict), score=number(j.score), max_score=number(j.max_score),
+        language=j.language,
         compiles=j.compiles, cache_hit=j.cache_hit, message=j.message,
-        cases=[CaseResultOut(verdict=str(c.verdict), weight=c.weight, points=c.points,
+        cases=[CaseResultOut(verdict=str(c.verdict), weight=c.weight, points=number(c.points),
                              time=c.time, wall_time=c.wall_time, memory=c.memory,
                              exit_code=c.exit_code, signum=c.signal, output=c.output,
                              error=c.error, message=c.message, files=files_out(c.files))
                for c in j.cases],
-        groups=[GroupResultOut(name=g.name, verdict=str(g.verdict), score=g.score,
-                               max_score=g.max_score, skipped=g.skipped, cases=list(g.cases),
+        groups=[GroupResultOut(name=g.name, verdict=str(g.verdict), score=number(g.score),
+                               max_score=number(g.max_score), skipped=g.skipped,
+                               cases=list(g.cases),
                                message=g.message) for g in j.groups])
 
 

@@ -18,6 +18,9 @@ GROUP_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 MAX_OUTPUTS = 64  # files a task may ask back (khala/judging/validate.py holds the same bound)
 
 TaskId = Annotated[str, Field(pattern=ID_PATTERN, examples=["sum-42"])]
+# A score or points: an integer when whole (as scores were before partial points), else a
+# number with at most 6 decimal places.
+Number = int | float
 
 
 class StatusName(StrEnum):
@@ -222,7 +225,8 @@ class FileOut(BaseModel):
 class CaseResultOut(BaseModel):
     verdict: str = Field(examples=["accepted", "wrong_answer", "time_limit", "partial"])
     weight: int
-    points: float = Field(0.0, description="earned of its weight (partial: the checker's)")
+    points: Number = Field(0, description="earned of its weight (partial: the checker's share "
+                           "of it)")
     time: float = Field(description="CPU seconds")
     wall_time: float
     memory: int = Field(description="peak bytes")
@@ -238,8 +242,8 @@ class GroupResultOut(BaseModel):
     name: str
     verdict: str = Field(description="accepted, else its first failed case's; skipped when a "
                          "dependency did not pass")
-    score: float
-    max_score: float = Field(description="the group's points")
+    score: Number
+    max_score: Number = Field(description="the group's points")
     skipped: bool = Field(description="a dependency did not pass: scored 0")
     cases: list[int] = Field(description="indices (0-based) of its cases")
     message: str
@@ -247,9 +251,9 @@ class GroupResultOut(BaseModel):
 
 class JudgementOut(BaseModel):
     verdict: str = Field(examples=["accepted", "wrong_answer", "compile_error"])
-    score: float = Field(description="without groups: the points of the cases; with groups: "
-                         "the sum of the groups' scores")
-    max_score: float
+    score: Number = Field(description="without groups: the points of the cases; with groups: "
+                          "the sum of the groups' scores (6 decimal places at most)")
+    max_score: Number
     cases: list[CaseResultOut]
     groups: list[GroupResultOut] = Field(default_factory=list)
     language: str = Field(description="the preset's version on the executor")
@@ -280,7 +284,7 @@ class CompareOut(BaseModel):
 
 class GroupOut(BaseModel):
     name: str
-    points: float
+    points: Number
     policy: str
     deps: list[str]
 
