@@ -33,7 +33,8 @@ struct Case {
     5: optional i32 cpu_limit,
     6: optional i64 memory_limit,
     7: optional i64 output_limit,
-    8: optional string group,       // its group's name (Execute 15); unset = none
+    // Extension (judging: groups; 8 and 9 are taken by the exact limits)
+    10: optional string group,      // its group's name (Execute 20); unset = none
 }
 
 // A group of cases that scores together (docs/judging.md, "Groups and scores").
@@ -53,7 +54,7 @@ struct Interactor {
     5: optional i64 memory_limit,   // bytes
 }
 
-// A file a run wrote that the task asked back (Execute 18).
+// A file a run wrote that the task asked back (Execute 23).
 struct OutputFile {
     1: string name,
     2: binary content,              // zlib-compressed bytes, exactly as written
@@ -145,11 +146,12 @@ struct Execute {
     12: optional bool stop_on_failure,
     13: optional bool interactive,  // stdin live from a pow-1 client (docs/streaming.md)
     14: optional i64 disk_limit,    // bytes of the run's work area
-    // Extensions (judging: groups, interactors, files out). Later extensions: from 19.
-    15: optional list<Group> groups,
-    16: optional bool skip_failed_groups,
-    17: optional Interactor interactor,
-    18: optional list<string> outputs, // files the run writes, returned in the result
+    // Extensions (judging: groups, interactors, files out): from 20, since 15-19 are the
+    // exact limits' and the run's (core size, uid, gid). Later extensions: from 24.
+    20: optional list<Group> groups,
+    21: optional bool skip_failed_groups,
+    22: optional Interactor interactor,
+    23: optional list<string> outputs, // files the run writes, returned in the result
     // Extension (problems): judged against a stored problem's version
     31: optional ProblemRef problem,
 }
@@ -193,7 +195,7 @@ struct Result {
     5: optional StepReport compile_report,
     6: optional StepReport execute_report,
     7: optional Judgement judgement,
-    8: optional list<OutputFile> files, // Execute 18 of a plain task (judged: per case)
+    8: optional list<OutputFile> files, // Execute 23 of a plain task (judged: per case)
     // Extension (files): streams kept whole as stored files, by name (execute_output, …);
     // the stream's own field then holds its first bytes only
     31: optional map<string, FileRef> stored,

@@ -88,6 +88,16 @@ def test_groups_interactor_outputs_round_trip() -> None:
                         interactor=Interactor("python3", "print()", 4, 2, 1 << 25)),
     )
     assert convert.task_from_thrift(convert.task_to_thrift(task)) == task
+
+
+def test_problem_and_judging_extension_ids() -> None:
+    """The ids of the groups, interactor, files-out and problem extensions (docs/rpc.md): clear
+    of the exact limits (Case 8, 9; Execute 15, 16) and the run's ids (Execute 17-19)."""
+    assert T.Case.thrift_spec[10][1] == "group"
+    assert [T.Execute.thrift_spec[i][1] for i in (20, 21, 22, 23, 31)] == [
+        "groups", "skip_failed_groups", "interactor", "outputs", "problem"]
+    assert [T.Result.thrift_spec[i][1] for i in (8, 31)] == ["files", "stored"]
+    assert T.Task.thrift_spec[31][1] == "history"
     wire = convert.task_to_thrift(Task(compile=Compile(), execute=Execute()))
     assert (wire.execute.groups, wire.execute.interactor, wire.execute.outputs,
             wire.execute.skip_failed_groups) == (None, None, None, None)
