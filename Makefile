@@ -3,7 +3,8 @@ PYTHON ?= $(shell scripts/find-python)
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 7000
-# Test files run in TEST_JOBS parallel pytest workers (one file stays on one worker).
+# Test files run in TEST_JOBS parallel pytest workers (one file stays on one worker), beside the
+# cgroup v2 guest suite (tests/guest), which runs from the start (scripts/run-tests).
 TEST_JOBS ?= 3
 
 .PHONY: install run test test-deps lint typecheck unit bench clean
@@ -33,7 +34,7 @@ lint: install
 typecheck: lint
 
 test: test-deps lint
-	$(BIN)/pytest -q -ra -n $(TEST_JOBS) --dist loadfile --durations=15
+	bash scripts/run-tests $(TEST_JOBS)
 
 unit: install
 	$(BIN)/pytest -q -m "not integration"

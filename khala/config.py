@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from khala.errors import ConfigError
+from khala.rules.identity import parse as parse_identities
 
 ENV_PREFIX = "KHALA_"
 T = TypeVar("T")
@@ -54,6 +55,12 @@ class LimitSettings:
 
     max_memory_limit: int = setting(4 * 1024**3, "largest memory limit a task may ask, bytes")
     max_cpu_limit: int = setting(3600, "largest CPU-seconds limit a task may ask")
+    default_cpu_limit: float = setting(
+        60.0, "CPU seconds of an execute step whose task asks none (khala/rules/seconds.py)")
+    default_timeout: float = setting(
+        60.0, "wall seconds of a step whose task asks none or 0 (the seed's 0 = unlimited)")
+    max_timeout: float = setting(
+        3600.0, "most wall seconds any step runs; a larger timeout is capped to it")
     max_pids_limit: int = setting(4096, "largest pids limit a task may ask")
     max_output_limit: int = setting(256 * 1024 * 1024, "largest output cap a task may ask, bytes")
     max_disk_limit: int = setting(
@@ -62,6 +69,17 @@ class LimitSettings:
     zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
     zip_max_files: int = setting(10000, "most files in a zip")
     max_cases: int = setting(1000, "most test cases a judged task may have")
+    max_core_limit: int = setting(
+        64 * 1024 * 1024, "largest core file a task may let its execute step write in its "
+        "work area (execute core_limit), bytes; 0 = core files never")
+    run_users: str = setting(
+        "", "host users tasks may run as (Meproc's `user`): NAME=UID[:GID],…; never root; "
+        "empty = none (docs/meproc.md)")
+    run_groups: str = setting(
+        "", "host groups tasks may run as (Meproc's `group`): NAME=GID,…; never root")
+
+    def __post_init__(self) -> None:
+        parse_identities(self.run_users, self.run_groups)  # ConfigError when malformed
 
 
 @dataclass
@@ -85,7 +103,9 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
     max_task_wait: float = setting(60.0, "longest API v2 ?wait= a judicator holds, seconds")
     metrics_listen: str = setting("", "HOST:PORT of this node's Prometheus /metrics; empty = none")
-    webhook_timeout: float = setting(5.0, "seconds a webhook POST may take")
+    webhook_timeout: float = setting(
+        5.0, "seconds one webhook try may take in all: resolving, connecting, sending and "
+        "reading the answer's head")
     webhook_tries: int = setting(3, "tries of a webhook before it is marked failed")
     webhook_backoff: float = setting(1.0, "seconds before the 2nd try; doubled for each next")
     webhook_secret_file: str = setting(
@@ -95,6 +115,9 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
         False, "allow callback URLs at loopback, link-local, private-use or the nodes' own "
         "addresses (tests, trusted networks)"
     )
+    webhook_workers: int = setting(4, "webhooks the leader sends at once")
+    webhook_per_host: int = setting(
+        2, "webhooks the leader sends at once to one host (of the URL); more wait their turn")
     job_pass: float = setting(0.5, "seconds between two passes of the leader's job scheduler")
     job_stop_grace: float = setting(5.0, "seconds from SIGTERM to kill when a job is stopped")
     job_backoff: float = setting(
@@ -108,6 +131,14 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     )
     max_connections: int = setting(
         256, "most Thrift connections served at once (more are closed at once)")
+    handshake_timeout: float = setting(
+        5.0, "seconds a new Thrift connection has for the whole node-authentication handshake")
+    handshake_limit: int = setting(
+        64, "Thrift connections in the handshake at once, apart from max_connections; beyond "
+        "it the oldest is dropped")
+    handshake_per_peer: int = setting(
+        16, "Thrift connections in the handshake at once from one address; beyond it that "
+        "address's oldest is dropped")
     rpc_max_message: int = setting(
         64 * 1024 * 1024, "largest Thrift call, and its texts inflated together, bytes"
     )
@@ -139,6 +170,9 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
         "step that ends sooner is reported by its result alone; 0 = report every change at once"
     )
     rpc_timeout: float = setting(10.0, "seconds an RPC may take beyond the long-poll hold")
+    expiry: float = setting(
+        10.0, "seconds without an answered report after which running tasks are stopped (the "
+        "judicators' reaper has requeued them); at most the judicators' --expiry; 0 = never")
     output_limit: int = setting(64 * 1024 * 1024, "default cap of each captured stream, bytes")
     memory_limit: int = setting(512 * 1024 * 1024, "default memory limit of a step, bytes")
     pids_limit: int = setting(256, "default process/thread limit of a step")
@@ -152,10 +186,21 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")
     stream_listen: str = setting(
         "127.0.0.1:0", "HOST:PORT of the live-output endpoint gateways connect to; off = none")
-    stream_advertise: str = setting("", "HOST:PORT registered in etcd; empty = stream_listen's")
+    stream_advertise: str = setting(
+        "", "HOST:PORT registered in etcd; empty = stream_listen's, a wildcard host (0.0.0.0) "
+        "replaced by this host's address")
     stream_buffer: int = setting(1024 * 1024, "bytes of live output kept per running task")
     stream_input: int = setting(1024 * 1024, "bytes of interactive input queued per task")
     stream_clients: int = setting(64, "stream connections served at once")
+    stream_handshake_timeout: float = setting(
+        5.0, "seconds a new stream connection has for the node-authentication handshake (with "
+        "a cluster secret) and its first frame, in all")
+    stream_handshake_limit: int = setting(
+        32, "stream connections before their first frame at once, apart from stream_clients; "
+        "beyond it the oldest is dropped")
+    stream_handshake_per_peer: int = setting(
+        8, "stream connections before their first frame at once from one address; beyond it "
+        "that address's oldest is dropped")
     stream_etcd: str = setting("", "etcd endpoints where the stream endpoint is registered; "
                                "empty = etcd")
     stop_grace: float = setting(
@@ -194,6 +239,7 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
 class GatewaySettings(DiscoverySettings, LimitSettings):
     listen: str = setting("127.0.0.1:7000", "HOST:PORT the HTTP server listens on")
     workers: int = setting(2, "gunicorn worker processes")
+    access_log: bool = setting(False, "log one line per HTTP request on stderr")
     threads: int = setting(8, "threads per gunicorn worker")
     truncate: int = setting(1000, "characters of a text field shown unless no_truncate is given")
     rpc_timeout: float = setting(30.0, "seconds a judicator RPC may take")
@@ -203,7 +249,13 @@ class GatewaySettings(DiscoverySettings, LimitSettings):
     max_connections: int = setting(
         1000, "open client connections per gateway worker; beyond it the worker stops accepting"
     )
+    write_timeout: float = setting(
+        60.0, "seconds a client has to take a whole response (a stream: each event or "
+        "message) once its first byte is sent; then it is cut off")
     max_task_wait: float = setting(60.0, "largest ?wait= of GET /api/v2/tasks/{id}, seconds")
+    max_waits: int = setting(
+        2, "GET /api/v2/tasks/{id}?wait= held at once per worker (each holds a thread); "
+        "beyond: 429 with Retry-After, unless the task is done")
     max_batch_size: int = setting(1000, "most tasks in one POST /api/v2/batches")
     keys_file: str = setting(
         "", "API keys file (TOML, `khala keys`); empty = no keys: the APIs are open"
@@ -240,6 +292,30 @@ class UpSettings:
 
 
 # ----------------------------------------------------------------------------- loading
+
+#: The sections a settings file may have: one per command, plus [common] for all of them.
+SECTIONS: dict[str, type] = {
+    "up": UpSettings,
+    "judicator": JudicatorSettings,
+    "executor": ExecutorSettings,
+    "gateway": GatewaySettings,
+}
+
+
+def check_sections(doc: Mapping[str, Any], path: str) -> None:
+    """Refuse a section no command reads, and a [common] key no node knows: a misspelt name
+    would otherwise be ignored without a word."""
+    unknown = sorted(set(doc) - set(SECTIONS) - {"common"})
+    if unknown:
+        raise ConfigError(f"unknown section [{unknown[0]}] in {path}; the sections are "
+                          f"[common], " + ", ".join(f"[{n}]" for n in SECTIONS))
+    common = doc.get("common", {})
+    if not isinstance(common, dict):
+        raise ConfigError(f"[common] of {path} is not a table")
+    known = {f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)}
+    stray = sorted(set(common) - known)
+    if stray:
+        raise ConfigError(f"unknown settings in [common] of {path}: {stray}")
 
 
 def _field_type(cls: type, f: dataclasses.Field[Any]) -> type:
@@ -293,6 +369,7 @@ def load(
                 doc = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        check_sections(doc, path)
         table = {**doc.get("common", {}), **doc.get(section, {})}
         unknown = set(doc.get(section, {})) - set(names)
         if unknown:

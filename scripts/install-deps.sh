@@ -62,9 +62,12 @@ find_go() {
     command -v go >/dev/null
 }
 
-# prints_version BINARY WORD: running BINARY --version prints WORD.
+# prints_version BINARY WORD: running BINARY --version prints WORD. The output is read whole
+# before it is searched: `--version | grep -q` under pipefail fails whenever grep exits before
+# the binary's last line is written (the binary dies of SIGPIPE), which happens at random.
 prints_version() {
-    [ -x "$1" ] && "$1" --version 2>/dev/null | grep -qF "$2"
+    local out
+    [ -x "$1" ] && out="$("$1" --version 2>/dev/null)" && [[ "$out" == *"$2"* ]]
 }
 
 build_etcd() {
@@ -122,7 +125,7 @@ if [ "$mode" = run ]; then
     check bubblewrap bwrap --version || say "continuing without bubblewrap (khala up warns)"
     say "[2/4] etcd $ETCD_VERSION"
     build_etcd
-    say "ready: bubblewrap, etcd ($("$bin/etcd" --version | head -n 1))"
+    say "ready: bubblewrap, etcd ($("$bin/etcd" --version | sed -n 1p))"
     exit 0
 fi
 check bubblewrap bwrap --version
@@ -136,6 +139,10 @@ say "[3/4] compilers, thrift-compiler, Chromium"
 apt_install gcc g++ python3
 check gcc gcc --version
 check g++ g++ --version
+# curl and jq: the README's and docs/http-api.md's examples run as a test (tests/test_docs_examples.py).
+apt_install curl jq
+check curl curl --version
+check jq jq --version
 # Apache Thrift's own compiler: the foreign-client test generates Python code with it.
 apt_install thrift-compiler
 check thrift thrift --version
@@ -144,16 +151,27 @@ check thrift thrift --version
 apt_install chromium fonts-dejavu-core
 check chromium chromium --headless --no-sandbox --disable-gpu --version
 
-say "[4/4] QEMU and a Debian kernel for the cgroup v2 guest suite (tests/guest)"
-apt_install qemu-system-x86 linux-image-amd64 busybox-static vde2 iproute2
+say "[4/4] QEMU and a Debian kernel for the cgroup v2 guest suite (tests/guest), network tools"
+apt_install qemu-system-x86 linux-image-amd64 busybox-static vde2 iproute2 nftables
 check qemu qemu-system-x86_64 --version
+# The partition tests (tests/cluster/test_partitions.py) cut and degrade links between network
+# namespaces: ip (namespaces, veth, a bridge), nft (dropping packets) and ethtool (offloads off,
+# so a userspace wire can carry the frames of a slow, lossy link).
+apt_install ethtool
+check iproute2 ip -V
+check nftables nft --version
+check ethtool ethtool --version
+# The compose file's validator (tests/deploy/test_compose.py): Debian's docker-compose checks a
+# file against the Compose schema with `config`, without a Docker engine.
+apt_install docker-compose
+check docker-compose docker-compose version
 ls /boot/vmlinuz-* >/dev/null 2>&1 || { say "no kernel in /boot after installing linux-image-amd64"; exit 1; }
 # virtme-ng (boots the kernel with this machine's filesystem shared) comes with the dev extras.
 check virtme-ng "$top/.venv/bin/vng" --version
 
 if [ "$mode" = bench ]; then
     apt_install wrk postgresql
-    wrk --version 2>&1 | grep -q '^wrk' || { say "wrk is installed but does not run"; exit 1; }
+    [[ "$(wrk --version 2>&1 || true)" == wrk* ]] || { say "wrk is installed but does not run"; exit 1; }
     say "bench tools ready (wrk, postgresql)"
 fi
-say "ready: $("$bin/etcd" --version | head -n 1), ferretdb $FERRET_VERSION, bubblewrap, gcc, thrift, chromium, qemu"
+say "ready: $("$bin/etcd" --version | sed -n 1p), ferretdb $FERRET_VERSION, bubblewrap, gcc, thrift, chromium, qemu"

@@ -8,7 +8,13 @@ import pytest
 
 from khala import model
 from khala.cli.main import build_parser
-from khala.config import ExecutorSettings, JudicatorSettings, load, parse_hostport
+from khala.config import (
+    ExecutorSettings,
+    GatewaySettings,
+    JudicatorSettings,
+    load,
+    parse_hostport,
+)
 from khala.errors import ConfigError
 
 
@@ -58,6 +64,9 @@ def test_hostport() -> None:
 
 def test_ids_ints_times_pages() -> None:
     assert model.valid_id(model.new_id())
+    ids = [model.new_id() for _ in range(1000)]
+    # random: no shared ObjectId time + process prefix, no counter, no order
+    assert len({i[:18] for i in ids}) == 1000 and ids != sorted(ids)
     assert not model.valid_id("ABCDEF0123456789abcdef01")
     assert not model.valid_id("0" * 23)
     assert model.valid_int(0) and model.valid_int(model.INT_MAX)
@@ -114,3 +123,17 @@ def test_the_limits_policy_keeps_its_names_on_every_node(tmp_path: Path) -> None
     for node in ("judicator", "executor", "gateway"):
         args = build_parser().parse_args([node, "--zip-max-files", "3", "--max-task-size", "5"])
         assert (args.zip_max_files, args.max_task_size) == ("3", "5"), node
+
+
+def test_unknown_sections_and_common_keys_are_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "k.toml"
+    path.write_text("[gw]\nworkers = 3\n")
+    with pytest.raises(ConfigError, match=r"unknown section \[gw\]"):
+        load(GatewaySettings, "gateway", config_file=str(path), env={})
+    path.write_text("[common]\nwrokers = 3\n")
+    with pytest.raises(ConfigError, match="wrokers"):
+        load(GatewaySettings, "gateway", config_file=str(path), env={})
+    # A [common] key of another node is fine (each node takes its own)
+    path.write_text('[common]\nslots = 3\nmax_timeout = 9.5\n')
+    assert load(GatewaySettings, "gateway", config_file=str(path), env={}).max_timeout == 9.5
+    assert load(ExecutorSettings, "executor", env={"KHALA_CONFIG": str(path)}).slots == 3

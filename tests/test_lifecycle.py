@@ -13,6 +13,7 @@ from khala.rules.lifecycle import (
     ASSIGN,
     CANCEL,
     FINISH,
+    KEEP,
     PROGRESS,
     REJUDGE,
     REQUEUE,
@@ -32,15 +33,16 @@ NOW = "2024-05-01T12:00:00.000000"
 EARLIER = "2024-05-01T11:00:00.000000"
 # Every combination of the fields the conditions look at.
 STATES = [
-    State(done=done, status=status, executor=executor, report_time=EARLIER)
-    for done, status, executor in itertools.product(
-        (False, True), list(Status), (None, "ex", "other")
+    State(done=done, status=status, executor=executor, report_time=EARLIER, result=result)
+    for done, status, executor, result in itertools.product(
+        (False, True), list(Status), (None, "ex", "other"), (None, Result(b"before"))
     )
 ]
 
 
 def ids(state: State) -> str:
-    return f"done={state.done}-{state.status.name}-{state.executor}"
+    kept = "-result" if state.result is not None else ""
+    return f"done={state.done}-{state.status.name}-{state.executor}{kept}"
 
 
 def queued(s: State) -> bool:
@@ -58,6 +60,10 @@ def undone(s: State) -> bool:
 def judged_to_its_end(s: State) -> bool:
     return s.done and s.status in (Status.COMPILE_FAILED, Status.RUN_FAILED, Status.SUCCESS,
                                    Status.UNKNOWN_ERROR)
+
+
+def cancelled_on_ex_without_result(s: State) -> bool:
+    return s.done and s.status == Status.CANCELLED and s.executor == "ex" and s.result is None
 
 
 RESULT = Result(execute_output=b"42\n")
@@ -90,7 +96,13 @@ CASES: list[tuple[Transition, dict[str, object], Callable[[State], bool], dict[s
         CANCEL,
         {"now": NOW},
         undone,
-        {"done": True, "status": Status.CANCELLED, "executor": None, "report_time": NOW},
+        {"done": True, "status": Status.CANCELLED, "report_time": NOW},  # executor kept
+    ),
+    (
+        KEEP,
+        {"executor": "ex", "result": RESULT},
+        cancelled_on_ex_without_result,
+        {"result": RESULT},
     ),
     (
         REJUDGE,
@@ -126,12 +138,18 @@ def test_every_transition_is_covered_and_names_only_state_fields() -> None:
         assert set(transition.sets) <= lifecycle.FIELDS
 
 
-def test_a_done_task_never_changes_but_by_a_rejudge() -> None:
+def test_a_done_task_changes_only_by_a_rejudge_or_to_keep_a_cancelled_runs_output() -> None:
     for state, (transition, args, _, _) in itertools.product(STATES, CASES):
-        if state.done and transition is not REJUDGE:
+        if state.done and transition not in (KEEP, REJUDGE):
             assert apply(transition.bind(**args), state) is None, transition.name
     cancelled = State(done=True, status=Status.CANCELLED, executor=None, report_time=EARLIER)
     assert apply(REJUDGE.bind(now=NOW), cancelled) is None  # a cancel stays
+    # and a kept output once: a result is never replaced
+    kept = apply(KEEP.bind(executor="ex", result=RESULT),
+                 State(True, Status.CANCELLED, "ex", EARLIER, None))
+    assert kept is not None
+    assert apply(KEEP.bind(executor="ex", result=Result(b"other")), kept) is None
+    assert apply(REJUDGE.bind(now=NOW), kept) is None  # a cancelled run's output: no rejudge
 
 
 def test_selections() -> None:

@@ -58,7 +58,7 @@ def test_valid_task_passes_under_the_default_policy_only_within_it() -> None:
     task = make_task(e_memory_limit=4 * 1024**3, e_cpu_limit=3600)
     assert validate_task(task, LimitSettings()) is None  # raises nothing
     for tighter in ({"max_memory_limit": 4 * 1024**3 - 1}, {"max_cpu_limit": 3599}):
-        with pytest.raises(InvalidInput, match="between 1 and"):
+        with pytest.raises(InvalidInput, match=r"(between 1|from 0\.001) and|to 3599"):
             validate_task(task, replace(LimitSettings(), **tighter))
 
 
@@ -79,7 +79,7 @@ def test_boundaries_pass_and_one_beyond_fails() -> None:
     assert validate_task(make_task(**widest), WIDE) is None
     for name, value in widest.items():
         beyond = value + 1 if value > 1 else 0
-        with pytest.raises(InvalidInput, match="between 1 and"):
+        with pytest.raises(InvalidInput, match="between 1 and|from 0.001 to"):
             validate_task(make_task(**{**widest, name: beyond}), WIDE)
 
 
@@ -124,8 +124,15 @@ def test_bad_basic_fields(fields: dict[str, Any]) -> None:
     ],
 )
 def test_bad_limits(fields: dict[str, Any]) -> None:
-    with pytest.raises(InvalidInput, match="between 1 and"):
+    with pytest.raises(InvalidInput, match="between 1 and|from 0.001 to"):
         validate_task(make_task(**fields), WIDE)
+
+
+def test_fractional_seconds_pass() -> None:
+    assert validate_task(make_task(c_timeout=0.5, e_timeout=1.5, e_cpu_limit=0.25), WIDE) is None
+    for bad in ({"e_timeout": 0.0001}, {"e_timeout": float("inf")}, {"e_cpu_limit": 0.0}):
+        with pytest.raises(InvalidInput):
+            validate_task(make_task(**bad), WIDE)
 
 
 def test_too_large() -> None:

@@ -52,9 +52,10 @@ def healthy(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def etcd_command(binary: str, data_dir: str, client_port: int, peer_port: int) -> list[str]:
-    client = f"http://127.0.0.1:{client_port}"
-    peer = f"http://127.0.0.1:{peer_port}"
+def etcd_command(binary: str, data_dir: str, client_port: int, peer_port: int,
+                 host: str = "127.0.0.1") -> list[str]:
+    client = f"http://{host}:{client_port}"
+    peer = f"http://{host}:{peer_port}"
     return [
         binary,
         "--name",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Any
 
@@ -67,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"khala {args.command}: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
+    if args.command == "up" and args.config:
+        # the nodes `up` starts read their own sections from the same file, exactly as with
+        # KHALA_CONFIG=FILE khala up (they inherit the environment)
+        os.environ["KHALA_CONFIG"] = os.path.abspath(args.config)
     try:
         return _dispatch(args.command, settings)
     except ConfigError as exc:

@@ -1,10 +1,15 @@
 """`khala up`: a whole cluster on this machine — etcd, one judicator on SQLite, executors and
-the gateway — each a child process in its own session, stopped in order on Ctrl-C/SIGTERM."""
+the gateway — each a child process in its own session, stopped in order on Ctrl-C/SIGTERM.
+
+The nodes die with `khala up` however it ends (`kill -9` included), and one cluster at a time
+holds a data dir (`khala.cli.lifeline`). The data dir is private (0700): the store, etcd's data
+and the cluster secret are for this user alone."""
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +17,7 @@ import sys
 import threading
 import time
 
+from khala.cli.lifeline import DataDirLock, die_with_parent
 from khala.cli.local_etcd import MIN_VERSION, etcd_command, etcd_version, find_etcd, wait_healthy
 from khala.config import UpSettings
 from khala.errors import ConfigError, SandboxUnavailable, Unavailable
@@ -43,10 +49,14 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], seconds: float) -> None:
 
 
 class Child:
-    def __init__(self, role: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    """A node: SIGTERM when `khala up` dies; it holds the data dir's lock (`lock_fd`) until it
+    exits; files it creates are its user's alone (umask 077) unless `umask` says otherwise."""
+
+    def __init__(self, role: str, argv: list[str], lock_fd: int, umask: int = 0o077) -> None:
         self.role = role
         self.argv = argv
-        self.proc = subprocess.Popen(argv, start_new_session=True, env=env)
+        self.proc = subprocess.Popen(argv, start_new_session=True, pass_fds=(lock_fd,),
+                                     umask=umask, preexec_fn=die_with_parent())
 
     def stop(self, grace: float) -> None:
         """SIGTERM; for executors a second SIGTERM halfway (drain, then force); SIGKILL last."""
@@ -100,9 +110,13 @@ class Cluster:
         self.data_dir = os.path.abspath(settings.data_dir)
         self.children: list[Child] = []
         self.etcd_url = ""
+        self.lock = DataDirLock(self.data_dir)
 
     def start(self) -> None:
-        os.makedirs(self.data_dir, exist_ok=True)
+        """Start every node; ConfigError if another cluster holds the data dir."""
+        os.makedirs(self.data_dir, 0o700, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)  # one made before this rule was 0755
+        self.lock.acquire()
         self._start_etcd()
         s = self.settings
         jport = s.judicator_port or free_port()
@@ -115,7 +129,7 @@ class Cluster:
             khala_argv(
                 "judicator",
                 listen=f"127.0.0.1:{jport}",
-                name="judicator.local",
+                name=f"judicator.{socket.gethostname()}.{os.getpid()}",  # unique: this up's
                 store=f"sqlite:///{os.path.join(self.data_dir, 'khala.db')}",
                 **common,
             ),
@@ -127,7 +141,7 @@ class Cluster:
                 "executor",
                 khala_argv(
                     "executor",
-                    name=f"executor.{socket.gethostname()}.{index}",
+                    name=f"executor.{socket.gethostname()}.{os.getpid()}.{index}",
                     slots=s.slots,
                     sandbox=sandbox,
                     **common,
@@ -162,15 +176,18 @@ class Cluster:
                         shown, binary, ".".join(map(str, MIN_VERSION)))
         log.info("etcd %s (%s)", shown, binary)
         client, peer = free_port(), free_port()
-        child = self._spawn(
-            "etcd", etcd_command(binary, os.path.join(self.data_dir, "etcd"), client, peer)
-        )
+        # etcd holds only what live nodes register (on leases): a fresh one each start, or the
+        # keys of a cluster that was killed would be served until their leases ran out.
+        etcd_dir = os.path.join(self.data_dir, "etcd")
+        shutil.rmtree(etcd_dir, ignore_errors=True)
+        child = self._spawn("etcd", etcd_command(binary, etcd_dir, client, peer))
         self.etcd_url = f"http://127.0.0.1:{client}"
         wait_healthy(self.etcd_url, child.proc, 30)
         log.info("etcd ready at %s", self.etcd_url)
 
     def _spawn(self, role: str, argv: list[str]) -> Child:
-        child = Child(role, argv)
+        # Executors keep the usual umask: the work dirs they lay out set their own modes.
+        child = Child(role, argv, self.lock.fd, 0o022 if role == "executor" else 0o077)
         self.children.append(child)
         return child
 
@@ -186,6 +203,7 @@ class Cluster:
                 t.start()
             for t in threads:
                 t.join()
+        self.lock.release()
 
 
 def run(settings: UpSettings) -> int:

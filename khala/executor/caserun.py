@@ -22,7 +22,8 @@ from khala.executor.workdirs import CopyLimit, copy_tree, make_workdir, remove_w
 from khala.judging import checker as checker_protocol
 from khala.judging.presets import HostLanguage
 from khala.model import Case, OutputFile, Reason, StepReport, Task, Verdict
-from khala.rules.limits import EXECUTE_CPU, EXECUTE_MEMORY, EXECUTE_OUTPUT
+from khala.rules.limits import EXECUTE_MEMORY, EXECUTE_OUTPUT
+from khala.rules.seconds import cpu_time, wall_time
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
 from khala.zipcheck import ExtractLimit, extract_zip
 
@@ -80,9 +81,9 @@ def case_limits(task: Task, case: Case, settings: ExecutorSettings) -> Limits:
     s = settings
     limits = execute_limits(task, settings)
     if case.timeout:
-        limits.wall_time = float(case.timeout)
-    task_cpu = None if limits.cpu_time is None else int(limits.cpu_time)
-    limits.cpu_time = EXECUTE_CPU.within(case.cpu_limit, s, task_cpu)
+        limits.wall_time = wall_time(case.timeout, s)
+    if case.cpu_limit:
+        limits.cpu_time = cpu_time(case.cpu_limit, s)
     limits.memory = EXECUTE_MEMORY.within(case.memory_limit, s, limits.memory)
     output = EXECUTE_OUTPUT.within(case.output_limit, s, limits.output)
     # As for any step (runner.py): the cap is at most result_limit, so a kept stream is whole.
@@ -92,10 +93,11 @@ def case_limits(task: Task, case: Case, settings: ExecutorSettings) -> Limits:
 
 def run_limits(env: CaseEnv, case: Case) -> Limits:
     """The program's limits on `case`: case_limits, with a stored problem's CPU limit for the
-    task's language (it may be fractional) in place of the task's."""
+    task's language (it may be fractional; at most the policy's maximum) in place of the
+    task's."""
     limits = case_limits(env.task, case, env.settings)
     if env.files is not None and env.files.cpu_seconds is not None:
-        limits.cpu_time = env.files.cpu_seconds
+        limits.cpu_time = cpu_time(env.files.cpu_seconds, env.settings)
     return limits
 
 

@@ -87,6 +87,7 @@ class ExecutorNode:
             rpc_timeout=settings.rpc_timeout,
             stop_grace=settings.stop_grace,
             ahead=settings.ahead,
+            expiry=settings.expiry,
         )
         context.slots = self.slots  # a judged task's cases may borrow free slots
         if context.problems is not None:  # stored problems' files come from the judicators
@@ -128,12 +129,18 @@ class ExecutorNode:
 
 def handle_stop_signals(node: ExecutorNode) -> None:
     """Warm, then cold: the first SIGTERM/SIGINT drains and rebinds both signals to force, so
-    a second one kills running tasks at once."""
+    a second one kills running tasks at once. An executor whose parent is gone (`khala up`
+    died, and the kernel signalled its nodes) forces at once: no one will send the second."""
+    parent = os.getppid()
 
     def force(signum: int, _frame: object) -> None:
         node.force()
 
     def drain(signum: int, _frame: object) -> None:
+        if os.getppid() != parent:
+            log.info("signal %d and the parent process is gone: stopping now", signum)
+            node.force()
+            return
         for sig in STOP_SIGNALS:
             signal.signal(sig, force)
         log.info("signal %d: draining; another one forces", signum)

@@ -35,6 +35,10 @@ class Outbox:
             self._sending.update(t.id for t in found)
         return found
 
+    def get_locked(self, task_id: str) -> Task | None:
+        """The result waiting for `task_id`, if any (the lock held)."""
+        return self._waiting.get(task_id)
+
     def __len__(self) -> int:
         return len(self._waiting)
 

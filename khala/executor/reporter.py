@@ -37,6 +37,7 @@ WAKE_TIMEOUT = 2.0  # seconds for a wake, hand-in, drain or leave call
 #: After a failed hand-in (no judicator took it, or an old one that does not know the call),
 #: results go with the next report (a wake ends the long-poll) for this many seconds.
 HAND_IN_RETRY = 60.0
+LEASE_CHECK = 0.1  # seconds between two looks at whether the judicators still hear us
 
 
 class Reporter:
@@ -49,6 +50,7 @@ class Reporter:
         rpc_timeout: float,
         stop_grace: float,
         ahead: int = 0,
+        expiry: float = 0.0,
     ) -> None:
         self.name = name
         self.client = client
@@ -57,6 +59,8 @@ class Reporter:
         self.rpc_timeout = rpc_timeout
         self.stop_grace = stop_grace
         self.ahead = ahead  # tasks asked for beyond busy slots, queued in Slots
+        self.expiry = expiry  # silence after which the judicators requeue our tasks
+        self._answered = time.monotonic()  # when the last answered report was sent
         self._lock = threading.Lock()
         self._draining = False
         self._announce = False  # the drain is still to be told to the judicators
@@ -72,6 +76,7 @@ class Reporter:
         self._hand_in_after = 0.0  # monotonic time before which no hand-in is tried
         self._stopped = threading.Event()
         self._waker = threading.Thread(target=self._wake_loop, name="khala-waker", daemon=True)
+        self._lease = threading.Thread(target=self._lease_loop, name="khala-lease", daemon=True)
         self.languages: list[Language] = []  # presets offered in each report (judging)
 
     # ------------------------------------------------------------------ control (any thread)
@@ -122,6 +127,7 @@ class Reporter:
 
     def run(self) -> None:
         self._waker.start()
+        self._lease.start()
         backoff = rules.BACKOFF_MIN
         try:
             while True:
@@ -192,6 +198,8 @@ class Reporter:
         finally:
             with self._lock:
                 self._polling = False
+        with self._lock:
+            self._answered = max(self._answered, started)
         if answer.judicator != self._judicator:
             log.info("executor %s reports to judicator at %s", self.name, answer.judicator)
             self._judicator = answer.judicator
@@ -219,6 +227,25 @@ class Reporter:
         if plan.refuse:
             log.warning("draining: refused %s; they go back to the queue", plan.refuse)
         return plan
+
+    def _lease_loop(self) -> None:
+        """Stops every running task once no judicator has heard this executor for `expiry`
+        seconds (a cut link, a partition): the reaper has requeued them and another executor
+        runs them, so running them on here would run them twice. Finished results are kept:
+        handed in later, a judicator takes one only for a task this executor still holds
+        (a result of a task requeued meanwhile is refused as late), so none is lost when the
+        silence was only slowness."""
+        while not self._stopped.wait(LEASE_CHECK):
+            with self._lock:
+                answered = self._answered
+            if not rules.out_of_touch(answered, time.monotonic(), self.expiry):
+                continue
+            held = sorted(self.slots.running_ids())
+            if held:
+                self.slots.drop(held)
+                log.warning(
+                    "executor %s: no judicator answered for %.1fs (the expiry): stopped %s; "
+                    "the judicators requeue them", self.name, time.monotonic() - answered, held)
 
     # ------------------------------------------------------------------ wake, drain, leave
 

@@ -15,6 +15,16 @@ BACKOFF_MIN, BACKOFF_MAX = 0.1, 2.0
 HANDBACK_SECONDS = 5.0
 
 
+def out_of_touch(answered_sent: float, now: float, expiry: float) -> bool:
+    """Whether no judicator has answered a report sent within the last `expiry` seconds
+    (`answered_sent`: when the last answered report was sent). The judicators count this
+    executor silent by then: the leader's reaper requeues what it holds, so its running tasks
+    are another executor's to run. Measured from the send, which
+    is before any judicator recorded the report, so this executor lets go no later than the
+    reaper takes over. `expiry` 0: never."""
+    return expiry > 0 and now - answered_sent >= expiry
+
+
 @dataclass
 class Report:
     complete: list[Task]

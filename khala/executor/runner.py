@@ -15,16 +15,20 @@ from khala.executor.outfiles import collect
 from khala.executor.workareas import WorkAreas
 from khala.executor.workdirs import make_workdir, remove_workdir
 from khala.model import Reason, Result, Status, StepReport, Task
+from khala.rules import identity
 from khala.rules.limits import (
     COMPILE_MEMORY,
-    EXECUTE_CPU,
+    EXECUTE_CORE,
     EXECUTE_DISK,
     EXECUTE_MEMORY,
     EXECUTE_OUTPUT,
     EXECUTE_PIDS,
 )
+from khala.rules.seconds import cpu_time, wall_time
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
+from khala.sandbox.bwrap import SANDBOX_GID, SANDBOX_UID
 from khala.sandbox.core import DEFAULT_PATH
+from khala.sandbox.coredump import cores_stay_local
 from khala.streams.hub import TaskStream
 from khala.zipcheck import FULL_ERRNOS, ExtractLimit, extract_zip
 
@@ -87,10 +91,11 @@ def work_area(task: Task, settings: ExecutorSettings) -> int:
 
 def compile_limits(task: Task, settings: ExecutorSettings) -> Limits:
     """The compile step's limits: the task's memory ask clamped to the policy, the executor's
-    defaults for the rest; no CPU limit, the timeout as wall time (0 = none)."""
+    defaults for the rest; no CPU limit, the timeout as wall time (0: the policy's default;
+    never beyond its maximum)."""
     s = settings
     return Limits(
-        wall_time=float(task.compile.timeout) or None,
+        wall_time=wall_time(task.compile.timeout, s),
         memory=COMPILE_MEMORY.clamp(task, s, s.memory_limit),
         pids=s.pids_limit,
         output=s.output_limit,
@@ -99,15 +104,17 @@ def compile_limits(task: Task, settings: ExecutorSettings) -> Limits:
 
 def execute_limits(task: Task, settings: ExecutorSettings) -> Limits:
     """The execute step's limits: each ask clamped to the policy, the executor's default when
-    the task asked nothing (no CPU limit then); the timeout as wall time (0 = none)."""
+    the task asked nothing; the timeout as wall time and the CPU limit as khala/rules/seconds.py
+    reads them (a default when none is asked, never beyond the policy's maximum)."""
     s = settings
     return Limits(
-        wall_time=float(task.execute.timeout) or None,
-        cpu_time=EXECUTE_CPU.clamp(task, s, None),
+        wall_time=wall_time(task.execute.timeout, s),
+        cpu_time=cpu_time(task.execute.cpu_limit, s),
         memory=EXECUTE_MEMORY.clamp(task, s, s.memory_limit),
         pids=EXECUTE_PIDS.clamp(task, s, s.pids_limit),
         output=EXECUTE_OUTPUT.clamp(task, s, s.output_limit),
         disk=work_area(task, s),
+        core=EXECUTE_CORE.clamp(task, s, 0) if cores_stay_local() else 0,
     )
 
 
@@ -218,7 +225,12 @@ def _run_in(
     except InvalidInput as exc:
         message = f"[khala] rejected task files: {exc}".encode()
         return Status.UNKNOWN_ERROR, Result(compile_error=message)
-    sandbox.prepare_workdir(workdir)
+    try:  # this executor's own table decides, whatever the judicator accepted
+        identity.check_task(task, identity.parse(settings.run_users, settings.run_groups))
+    except InvalidInput as exc:
+        return Status.UNKNOWN_ERROR, Result(compile_error=f"[khala] refused: {exc}".encode())
+    run_as = identity.identity_of(task, SANDBOX_UID, SANDBOX_GID)
+    sandbox.prepare_workdir(workdir, run_as)
     result = Result()
     steps = (
         ("compile", None, compile_limits(task, settings), Status.COMPILE_FAILED),
@@ -234,6 +246,7 @@ def _run_in(
             env=dict(STEP_ENV),
             limits=_stored_whole(limits, settings.result_limit),
             signals=signals,
+            identity=run_as,
         )
         if stream is not None:
             spec.tap = functools.partial(_tap, stream, name)

@@ -6,7 +6,10 @@ report only if it lasts `progress_delay` (khala/executor/delays.py).
 A slot thread never dies of an exception: whatever escapes the task runner ends the task as
 Unknown error with the exception in its compile error, the result goes to the outbox and the
 slot is freed. A task the judicator took back, or that a stop killed, is "dropped": it is no
-longer reported as executing (so the judicator requeues it) and its result is discarded.
+longer reported as executing (so the judicator requeues it). The result of a run the judicator
+stopped still goes to the outbox: a cancelled task keeps the output it had (the judicator
+records it only for a Cancelled task this executor ran, and drops it otherwise); a stop's kill
+discards it (its tasks are requeued and run again).
 
 A task assigned while no slot is free (the executor asked for tasks ahead of its slots, the
 `ahead` setting, or a judged task borrowed the slot a report offered) waits in a local queue,
@@ -43,7 +46,8 @@ class Slot:
     task_id: str
     status: Status = Status.COMPILING
     cancel: threading.Event = field(default_factory=threading.Event)
-    dropped: bool = False  # taken back or killed: not reported, result discarded
+    dropped: bool = False  # taken back or killed: not reported as executing
+    hand_in: bool = False  # dropped, yet its result is handed in (a cancel: output so far)
     thread: threading.Thread | None = None
     signals: SignalBox = field(default_factory=SignalBox)  # API v2 signals for its step
     # What it runs, kept while it waits in the queue (None once it started: `task` None with an
@@ -159,8 +163,9 @@ class Slots:
 
     # ------------------------------------------------------------------ changes
 
-    def drop(self, task_ids: list[str]) -> bool:
-        """Stop these tasks and discard their results. True if any of them was running."""
+    def drop(self, task_ids: list[str], hand_in: bool = True) -> bool:
+        """Stop these tasks; their results are handed in when `hand_in` (what a stopped run
+        had), else discarded. True if any of them was running."""
         hit = False
         with self._lock:
             for task_id in task_ids:
@@ -172,6 +177,7 @@ class Slots:
                 if slot is not None and not slot.dropped:
                     log.info("task %s taken back; stopping it", task_id)
                     slot.dropped = True
+                    slot.hand_in = hand_in
                     slot.cancel.set()
                     hit = True
         return hit
@@ -194,7 +200,7 @@ class Slots:
         with self._lock:
             self._closed = True
             ids = [i for i, s in self._running.items() if not s.dropped] + list(self._queue)
-        self.drop(ids)
+        self.drop(ids, hand_in=False)
         return ids
 
     def close(self) -> list[str]:
@@ -213,6 +219,11 @@ class Slots:
         slot = Slot(task_id=task_id, task=task, error=error)
         with self._lock:
             if self._closed or task_id in self._running or task_id in self._queue:
+                return False
+            stopped = self.outbox.get_locked(task_id)
+            if stopped is not None and stopped.status == Status.CANCELLED:
+                # its stopped run's result is not handed in yet: the same id may not be both
+                # running and complete here (refused, the judicator requeues it)
                 return False
             if self._free() <= 0:
                 self._queue[task_id] = slot
@@ -290,9 +301,12 @@ class Slots:
         with self._lock:
             self._running.pop(slot.task_id, None)
             self._emptied.notify_all()
-            if not slot.dropped:
-                self.outbox.put_locked(Task(id=slot.task_id, done=True, status=final,
-                                            executor=self.executor, result=result))
+            if not slot.dropped or slot.hand_in:
+                # a stopped run's result is handed in as Cancelled: the judicator only keeps it
+                # with a Cancelled task, never finishes a task with it
+                self.outbox.put_locked(Task(
+                    id=slot.task_id, done=True, executor=self.executor, result=result,
+                    status=Status.CANCELLED if slot.dropped else final))
             ready = self._take_queued()
             if ready:
                 ready[0].thread = threading.current_thread()  # runs next in this thread

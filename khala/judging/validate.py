@@ -10,6 +10,7 @@ from khala.config import LimitSettings
 from khala.errors import InvalidInput
 from khala.judging.presets import PRESETS
 from khala.model import INT_MAX, Case, CompareMode, Group, Task
+from khala.rules.seconds import RESOLUTION, is_seconds
 
 NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 MAX_OUTPUTS = 64  # files a task may ask back
@@ -35,8 +36,11 @@ def _case(index: int, case: Case, policy: LimitSettings) -> None:
     w = case.weight
     if not isinstance(w, int) or isinstance(w, bool) or not 0 <= w <= INT_MAX:
         raise InvalidInput(f"{what}: weight must be an integer between 0 and {INT_MAX}")
-    _positive(f"{what} timeout", case.timeout, INT_MAX)
-    _positive(f"{what} cpu_limit", case.cpu_limit, policy.max_cpu_limit)
+    for name, value, largest in (("timeout", case.timeout, INT_MAX),
+                                 ("cpu_limit", case.cpu_limit, policy.max_cpu_limit)):
+        if value is not None and (not is_seconds(value) or not 0 < value <= largest):
+            raise InvalidInput(f"{what} {name} must be a number of seconds from {RESOLUTION} "
+                               f"to {largest}")
     _positive(f"{what} memory_limit", case.memory_limit, policy.max_memory_limit)
     _positive(f"{what} output_limit", case.output_limit, policy.max_output_limit)
     if not isinstance(case.group, str):

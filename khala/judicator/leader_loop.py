@@ -32,8 +32,14 @@ class LeaderLoop:
         return self._stop.is_set()
 
     def _loop(self) -> None:
+        leading = False
         while not self._stop.wait(self.interval):
-            if not self.is_leader():
+            now_leading = self.is_leader()
+            if now_leading != leading:  # after the last pass as the leader, or before the first
+                log.info("%s: %s", self.name,
+                         "acting as the leader" if now_leading else "no longer the leader")
+                leading = now_leading
+            if not now_leading:
                 continue
             try:
                 self._work()

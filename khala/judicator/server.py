@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from khala.judicator.service import JudicatorService
 from khala.judicator.webhooks import WebhookSender, task_body
 from khala.metrics import serve
 from khala.metrics.judicator import JudicatorMetrics
+from khala.net.admission import GreetLimits
 from khala.rpc.auth import NodeAuth, is_loopback
 from khala.rpc.guard import MessageLimits
 from khala.rpc.server import RpcServer
@@ -54,6 +56,8 @@ class JudicatorServer:
             max_task_size=settings.max_task_size,
             max_connections=settings.max_connections,
             auth=auth,
+            handshake=GreetLimits(settings.handshake_timeout, settings.handshake_limit,
+                                  settings.handshake_per_peer),
         )
         self.port = self._rpc.port
         advertise = settings.advertise or f"{host}:{self.port}"
@@ -143,6 +147,7 @@ class JudicatorServer:
 
 def run(settings: JudicatorSettings) -> None:
     """Serve until SIGINT/SIGTERM."""
+    os.umask(0o077)  # what it creates (a SQLite store, its WAL) is for this user alone
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -20,6 +20,7 @@ from khala.jobs.model import RESERVED, is_run_key
 from khala.judicator.files import FileApi
 from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
+from khala.judicator.offered import check_offered
 from khala.judicator.problems import ProblemApi
 from khala.judicator.rejudge import RejudgeApi
 from khala.judicator.rules import (
@@ -89,16 +90,22 @@ class JudicatorService:
         """Liveness: answering is the whole job."""
 
     def add(self, task: Task) -> str:
-        """Store `task` as a new Pending task; returns its new id. Raises InvalidInput/TooLarge."""
+        """Store `task` as a new Pending task; returns its new id. Raises InvalidInput/TooLarge.
+        A callback URL is checked and its webhook recorded, as `submit` does."""
         s = self.settings
         if task.key is not None and is_run_key(task.key):
             raise InvalidInput(RESERVED)
         task = self.problems.attach(task)  # the version it is judged against
         validate_task(task, s)
+        check_offered(task, self.tasks.live_languages)
+        if self.ops is not None:
+            self.ops.check(task)
         new = replace(task, id=model.new_id(), add_time=model.now(), report_time="")
         new.done, new.status, new.executor, new.result = False, Status.PENDING, None, None
         self.store.add(new)
         self.problems.confirm(new)
+        if self.ops is not None:
+            self.ops.created(new)
         self.announce()
         return new.id
 
@@ -188,7 +195,7 @@ class JudicatorService:
 
     def languages(self) -> list[Language]:
         """The language presets of the executors that reported within the expiry."""
-        return self.store.languages(model.time_before(self.settings.expiry))
+        return self.tasks.live_languages()
 
     def _apply_report(
         self, executor: str, finished: list[Task], running: list[TaskBrief],
@@ -251,7 +258,14 @@ class JudicatorService:
             if result.stored:  # before the result: the sweep keeps them from now on
                 self.store.files.refer(task_owner(task.id),
                                        [ref.sha256 for ref in result.stored.values()])
-            written = self.store.finish(task.id, executor, status, result, now)
+            if task.status == Status.CANCELLED:  # a run its executor stopped: its output so
+                # far, kept only by a Cancelled task that executor ran, never a finish
+                written = self.store.keep(task.id, executor, result)
+                if written:
+                    log.info("cancelled task %s keeps its output so far", task.id)
+                    continue
+            else:
+                written = self.store.finish(task.id, executor, status, result, now)
             if written:
                 recorded.append(task.id)
             elif written is None:

@@ -11,7 +11,10 @@ Keyed submission, atomically in the store (also on FerretDB, which has no transa
    caller inserts it, whoever won the key: a caller that lost the key but finds no task yet
    (the winner has not inserted it, or died in between) inserts the same task itself;
 3. a caller whose insert lost compares its task with the stored one (`task_digest`): the same
-   → OK, created=false; different → CONFLICT.
+   → OK, created=false; different → CONFLICT. The callback URL is part of the task (stored
+   with it): a re-post with another one, or without the one the task has, is different. A
+   re-post that is the same records the webhook too (a no-op, unless the caller that inserted
+   the task died before it did).
 """
 
 from __future__ import annotations
@@ -30,8 +33,18 @@ from khala.config import JudicatorSettings
 from khala.errors import Conflict, InvalidInput, NotFound, TooLarge
 from khala.jobs.model import RESERVED, is_run_key
 from khala.judicator.notifier import DoneWatch
+from khala.judicator.offered import check_offered
 from khala.judicator.problems import ProblemApi
-from khala.model import MAX_PAGE, Code, PageQuery, Status, SubmitOutcome, Task, TaskBrief
+from khala.model import (
+    MAX_PAGE,
+    Code,
+    Language,
+    PageQuery,
+    Status,
+    SubmitOutcome,
+    Task,
+    TaskBrief,
+)
 from khala.rules.limits import validate_task
 from khala.store.base import Store
 
@@ -44,15 +57,22 @@ SIGNALS = frozenset(int(s) for s in _signal.Signals)
 
 
 def task_digest(task: Task) -> str:
-    """A digest of what a client sent (user, both steps with files and limits): two keyed
-    submissions are "the same" when their digests are equal."""
+    """A digest of what a client sent (user, both steps with files and limits, the callback
+    URL): two keyed submissions are "the same" when their digests are equal."""
     c, e = asdict(task.compile), asdict(task.execute)
     c["source"] = hashlib.sha256(task.compile.source).hexdigest()
     e["data"] = hashlib.sha256(task.execute.data).hexdigest()
     if task.execute.problem is not None:  # what the client named, not what was resolved
         e["problem"] = {"id": task.execute.problem.id, "version": task.execute.problem.version}
-    text = json.dumps({"user": task.user, "compile": c, "execute": e}, sort_keys=True)
+    text = json.dumps({"user": task.user, "compile": c, "execute": e,
+                       "callback_url": task.callback_url}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _callback_difference(stored: Task | None, task: Task) -> str:
+    if stored is None or stored.callback_url == task.callback_url:
+        return ""
+    return " (its callback_url differs: a task's webhook cannot be changed)"
 
 
 class TaskApi:
@@ -77,30 +97,40 @@ class TaskApi:
 
     # ------------------------------------------------------------------ submission
 
-    def submit(self, tasks: list[Task], job_runs: bool = False) -> list[SubmitOutcome]:
-        """Clients' tasks; with `job_runs`, the scheduler's runs, whose keys are in the
-        namespace reserved for them (khala/jobs/model.py) — and only theirs."""
-        outcomes = [self._submit_one(task, job_runs) for task in tasks]
+    def submit(self, tasks: list[Task], job_runs: bool = False,
+               offered_only: bool = True) -> list[SubmitOutcome]:
+        """Store new tasks (or find them under their keys): clients' tasks; with `job_runs`,
+        the scheduler's runs, whose keys are in the namespace reserved for them
+        (khala/jobs/model.py) — and only theirs. `offered_only`: refuse a task naming a
+        language no live executor offers (clients; job runs are submitted without it,
+        their template was accepted once)."""
+        outcomes = [self._submit_one(task, job_runs, offered_only) for task in tasks]
         if any(o.created for o in outcomes):
             self._on_queued()
         return outcomes
 
-    def _validated(self, task: Task, job_run: bool) -> Task:
+    def _validated(self, task: Task, job_run: bool, offered_only: bool) -> Task:
         if task.key is not None and not model.valid_key(task.key):
             raise InvalidInput("a task id must be 1 to 64 of A-Z a-z 0-9 . _ -")
         if (task.key is not None and is_run_key(task.key)) != job_run:
             raise InvalidInput(RESERVED if not job_run else "a job run needs a run key")
         task = self.problems.attach(task)  # the version it is judged against
         validate_task(task, self.settings)
+        if offered_only:
+            check_offered(task, self.live_languages)
         if self.ops is not None:
             self.ops.check(task)  # the callback URL
         task.add_time, task.report_time = model.now(), ""
         task.done, task.status, task.executor, task.result = False, Status.PENDING, None, None
         return task
 
-    def _submit_one(self, task: Task, job_run: bool) -> SubmitOutcome:
+    def live_languages(self) -> list[Language]:
+        """The languages of the executors that reported within the expiry."""
+        return self.store.languages(model.time_before(self.settings.expiry))
+
+    def _submit_one(self, task: Task, job_run: bool, offered_only: bool) -> SubmitOutcome:
         try:
-            task = self._validated(task, job_run)
+            task = self._validated(task, job_run, offered_only)
         except TooLarge as exc:
             return SubmitOutcome(Code.TOO_LARGE, detail=str(exc))
         except InvalidInput as exc:
@@ -117,9 +147,11 @@ class TaskApi:
         if stored is not None and stored.key == task.key and (
             task_digest(stored) == task_digest(task)
         ):
+            self._created(task)  # its webhook: recorded already, unless its inserter died
             return SubmitOutcome(Code.OK, task.id, created=False)
         return SubmitOutcome(
             Code.CONFLICT, task.id, detail=f"task {task.key!r} exists with a different body"
+            + _callback_difference(stored, task)
         )
 
     def _confirmed(self, task: Task) -> SubmitOutcome:
@@ -171,6 +203,8 @@ class TaskApi:
         for status in query.statuses:
             if status not in set(Status):
                 raise InvalidInput(f"unknown status {status}")
+        if query.key_prefix is not None and not model.valid_key(query.key_prefix):
+            raise InvalidInput("a key prefix must be 1 to 64 of A-Z a-z 0-9 . _ -")
         wanted = query.limit
         query.limit = wanted + 1
         briefs = self.store.page(query)

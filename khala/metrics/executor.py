@@ -81,8 +81,8 @@ class _MeteredSandbox(Sandbox):
     def close_workdir(self, workdir: str) -> None:
         self._inner.close_workdir(workdir)
 
-    def prepare_workdir(self, workdir: str) -> None:
-        self._inner.prepare_workdir(workdir)
+    def prepare_workdir(self, workdir: str, identity: tuple[int, int] | None = None) -> None:
+        self._inner.prepare_workdir(workdir, identity)
 
     def place_file(self, source: str, target: str) -> None:
         self._inner.place_file(source, target)

@@ -15,7 +15,8 @@ the same change from the same states.
     progress: undone, held by caller    → status (Compiling/Running), report_time = now
     finish:   undone, held by caller    → done, status (a final one), result, report_time = now
     requeue:  undone, held by caller    → no executor, Retrying, report_time = now
-    cancel:   undone                    → done, Cancelled, no executor, report_time = now
+    cancel:   undone                    → done, Cancelled, report_time = now (executor kept)
+    keep:     Cancelled, no result yet, ran by caller → result (the output it had so far)
     rejudge:  done, judged to its end   → undone, Pending, no executor, no result, report_time
 """
 
@@ -103,10 +104,16 @@ REQUEUE = Transition(
     when=HELD,
     sets={"executor": None, "status": Status.RETRYING, "report_time": Arg.NOW},
 )
-CANCEL = Transition(
-    "cancel",
+CANCEL = Transition(  # the executor stays: it names who ran the task, and may still hand in
+    "cancel",          # the output its run had when it was stopped (KEEP)
     when=UNDONE,
-    sets={"done": True, "status": Status.CANCELLED, "executor": None, "report_time": Arg.NOW},
+    sets={"done": True, "status": Status.CANCELLED, "report_time": Arg.NOW},
+)
+KEEP = Transition(  # a cancelled task keeps the output it had: the stopped run's result
+    "keep",
+    when={"done": Eq(True), "status": Eq(Status.CANCELLED), "executor": Eq(Arg.EXECUTOR),
+          "result": Eq(None)},
+    sets={"result": Arg.RESULT},
 )
 # A rejudge (docs/judging.md) queues a task judged to its end (not a cancelled one) again.
 JUDGED: Mapping[str, Cond] = {"done": Eq(True), "status": OneOf(REPORTABLE_FINAL)}
@@ -116,7 +123,7 @@ REJUDGE = Transition(
     sets={"done": False, "status": Status.PENDING, "executor": None, "result": None,
           "report_time": Arg.NOW},
 )
-TRANSITIONS = (ASSIGN, PROGRESS, FINISH, REQUEUE, CANCEL, REJUDGE)
+TRANSITIONS = (ASSIGN, PROGRESS, FINISH, REQUEUE, CANCEL, KEEP, REJUDGE)
 
 
 def select(when: Mapping[str, Cond], **args: Any) -> Mapping[str, Cond]:

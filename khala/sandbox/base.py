@@ -20,7 +20,7 @@ class Limits:
     """Limits of one run. None means no limit of that kind."""
 
     wall_time: float | None = None  # seconds
-    cpu_time: float | None = None  # CPU seconds (checked against the cgroup; RLIMIT_CPU)
+    cpu_time: float | None = None  # CPU seconds (RLIMIT_CPU, checked against the cgroup)
     memory: int | None = None  # bytes (cgroup)
     pids: int | None = None  # processes + threads (cgroup)
     output: int = 64 * MIB  # bytes per captured stream
@@ -28,6 +28,8 @@ class Limits:
     open_files: int | None = 256  # RLIMIT_NOFILE
     stack: int | None = 64 * MIB  # RLIMIT_STACK
     disk: int | None = None  # bytes of the run's work area (the task's, shared by its steps)
+    core: int | None = 0  # RLIMIT_CORE: bytes of a core file the step may write in its cwd
+    # (0 = none; None = left as inherited, for a warm box whose steps set their own)
 
 
 class StdinFeed(Protocol):
@@ -106,6 +108,9 @@ class RunSpec:
     # sandbox owns them from the call on and closes them); stdout is not captured either.
     connect: Callable[[int, int], None] | None = None
     stdio: tuple[int, int] | None = None
+    # The host (uid, gid) the step runs as; None: the sandbox's own user. The caller checked
+    # it against the operator's table (khala/rules/identity.py); a backend never runs root.
+    identity: tuple[int, int] | None = None
 
 
 @dataclass
@@ -132,8 +137,10 @@ class Sandbox(ABC):
     def close_workdir(self, workdir: str) -> None:  # noqa: B027 - optional hook
         """Undo `open_workdir` at the end of the run (its files may go with it)."""
 
-    def prepare_workdir(self, workdir: str) -> None:  # noqa: B027 - optional hook
-        """Make `workdir` usable by the sandboxed user (ownership, modes). Default: nothing."""
+    def prepare_workdir(self, workdir: str,  # noqa: B027 - optional hook
+                        identity: tuple[int, int] | None = None) -> None:
+        """Make `workdir` usable by the sandboxed user (`identity`, else the sandbox's own:
+        ownership, modes). Default: nothing."""
 
     def place_file(self, source: str, target: str) -> None:
         """Make the host file `source` (a cached file runs must not change) readable at

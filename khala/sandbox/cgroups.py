@@ -133,6 +133,11 @@ class RunCgroup(ABC):
     def cpu_seconds(self) -> float: ...
 
     @abstractmethod
+    def cpu_split(self) -> tuple[float, float]:
+        """User and system CPU seconds as the cgroup counts them apart (on v1 by ticks: only
+        their proportion is meant; `cpu_seconds` is the exact total)."""
+
+    @abstractmethod
     def memory_peak(self) -> int: ...
 
     @abstractmethod
@@ -146,25 +151,30 @@ class RunCgroup(ABC):
     def pids_limit_hit(self) -> bool: ...
 
     def kill_all(self, timeout: float = KILL_SECONDS) -> bool:
-        """SIGKILL every process until none is left; False if some survived `timeout`.
+        """SIGKILL every process until none is left: True once the cgroup is seen empty, False
+        if some survived `timeout`.
 
         Every pass signals what it found before it looks at the deadline, so `timeout=0` is
-        one round of SIGKILL without waiting (not a no-op)."""
+        one round of SIGKILL without waiting (not a no-op); it is True only if there was
+        nothing to kill, on either cgroup version."""
         deadline = time.monotonic() + timeout
         delay = 0.0005
         while True:
             pids = self.pids()
             if not pids:
                 return True
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            self._kill_round(pids)
             if time.monotonic() >= deadline:
                 return False
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    def _kill_round(self, pids: list[int]) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def remove(self, timeout: float = KILL_SECONDS) -> bool:
         """Kill what is left and remove the directories; False if something stayed."""
@@ -223,6 +233,10 @@ class V1RunCgroup(RunCgroup):
     def cpu_seconds(self) -> float:
         return read_int(self._file("cpuacct", "cpuacct.usage")) / 1e9
 
+    def cpu_split(self) -> tuple[float, float]:  # zeroed with cpuacct.usage
+        return (read_int(self._file("cpuacct", "cpuacct.usage_user")) / 1e9,
+                read_int(self._file("cpuacct", "cpuacct.usage_sys")) / 1e9)
+
     def memory_peak(self) -> int:
         return read_int(self._file("memory", "memory.max_usage_in_bytes"))
 
@@ -243,6 +257,7 @@ class V2RunCgroup(RunCgroup):
     def __init__(self, dirs: list[str]) -> None:
         super().__init__(dirs)
         self._cpu_base = 0.0  # v2 has no writable CPU counter: what the stem used
+        self._split_base = (0.0, 0.0)
 
     def _write_limits(self, memory: int | None, pids: int | None,
                       before: tuple[int | None, int | None] | None) -> None:
@@ -264,9 +279,18 @@ class V2RunCgroup(RunCgroup):
             except OSError:
                 pass
         self._cpu_base = self._cpu_total()
+        self._split_base = self._split_total()
 
     def _cpu_total(self) -> float:
         return read_keyed(os.path.join(self.dirs[0], "cpu.stat")).get("usage_usec", 0) / 1e6
+
+    def _split_total(self) -> tuple[float, float]:
+        stat = read_keyed(os.path.join(self.dirs[0], "cpu.stat"))
+        return stat.get("user_usec", 0) / 1e6, stat.get("system_usec", 0) / 1e6
+
+    def cpu_split(self) -> tuple[float, float]:
+        user, system = self._split_total()
+        return user - self._split_base[0], system - self._split_base[1]
 
     def cpu_seconds(self) -> float:
         return self._cpu_total() - self._cpu_base
@@ -284,14 +308,14 @@ class V2RunCgroup(RunCgroup):
     def pids_limit_hit(self) -> bool:
         return read_keyed(os.path.join(self.dirs[0], "pids.events")).get("max", 0) > 0
 
-    def kill_all(self, timeout: float = KILL_SECONDS) -> bool:
+    def _kill_round(self, pids: list[int]) -> None:
         kill_file = os.path.join(self.dirs[0], "cgroup.kill")
-        if os.path.exists(kill_file):  # kernel 5.14+: kills the whole subtree atomically
-            try:
-                write_text(kill_file, "1")
-            except OSError:
-                pass
-        return super().kill_all(timeout)
+        try:  # kernel 5.14+: kills the whole subtree at once, forks in flight included
+            write_text(kill_file, "1")
+            return
+        except OSError:
+            pass
+        super()._kill_round(pids)
 
 
 class CgroupTree(ABC):
@@ -382,73 +406,3 @@ def _rmdir_quiet(path: str) -> None:
         os.rmdir(path)
     except OSError:
         pass
-
-
-def _writable_dir(path: str) -> bool:
-    try:
-        os.makedirs(path, 0o755, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(os.path.join(path, "cgroup.procs"), os.W_OK)
-
-
-def _v1_tree(root: str, own: dict[str, str]) -> V1Tree:
-    parents: dict[str, str] = {}
-    for controller in V1_CONTROLLERS:
-        base = os.path.join(root, controller)
-        if not os.path.isdir(base) or controller not in own:
-            raise SandboxUnavailable(
-                f"cgroup v1 controller {controller!r} is not mounted at {base}")
-        candidates = [os.path.join(_under(base, own[controller]), PARENT_NAME),
-                      os.path.join(base, PARENT_NAME)]
-        chosen = next((c for c in candidates if _writable_dir(c)), None)
-        if chosen is None:
-            raise SandboxUnavailable(
-                f"cannot create cgroups for {controller!r} under {' or '.join(candidates)}"
-                " (run the executor as root or delegate a writable cgroup)")
-        parents[controller] = chosen
-    return V1Tree(parents)
-
-
-def _v2_tree(root: str, own: dict[str, str]) -> V2Tree:
-    """Use `<own cgroup>/khala`, else `<root>/khala`: the first whose parent already delegates
-    memory and pids (we never change cgroup.subtree_control of a cgroup we did not create)."""
-    tried = []
-    for base in [_under(root, own.get("", "/")), root]:
-        parent = os.path.join(base, PARENT_NAME)
-        tried.append(parent)
-        try:
-            enabled = read_text(os.path.join(base, "cgroup.subtree_control")).split()
-        except OSError:
-            continue
-        if not all(c in enabled for c in V2_CONTROLLERS) or not _writable_dir(parent):
-            continue
-        try:
-            mine = read_text(os.path.join(parent, "cgroup.subtree_control")).split()
-            missing = [c for c in V2_CONTROLLERS if c not in mine]
-            if missing:
-                write_text(os.path.join(parent, "cgroup.subtree_control"),
-                           " ".join("+" + c for c in missing))
-        except OSError:
-            continue
-        return V2Tree(parent)
-    raise SandboxUnavailable(
-        "cgroup v2: no usable parent; need memory and pids enabled in cgroup.subtree_control "
-        f"and a writable directory at one of {tried}")
-
-
-def detect(root: str = CGROUP_ROOT, self_cgroup: str = SELF_CGROUP) -> CgroupTree:
-    """Find the cgroup version and a place to create run cgroups; SandboxUnavailable if none."""
-    try:
-        own = own_cgroups(read_text(self_cgroup))
-    except OSError as exc:
-        raise SandboxUnavailable(f"cannot read {self_cgroup}: {exc}") from exc
-    if os.path.exists(os.path.join(root, "cgroup.controllers")):
-        controllers = read_text(os.path.join(root, "cgroup.controllers")).split()
-        missing = [c for c in V2_CONTROLLERS if c not in controllers]
-        if missing:
-            raise SandboxUnavailable(f"cgroup v2 at {root} lacks controllers {missing}")
-        return _v2_tree(root, own)
-    if os.path.isdir(os.path.join(root, "memory")):
-        return _v1_tree(root, own)
-    raise SandboxUnavailable(f"no cgroup v1 or v2 hierarchy found at {root}")

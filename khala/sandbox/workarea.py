@@ -35,9 +35,10 @@ def _libc() -> ctypes.CDLL:
 
 
 def mount(workdir: str, size: int) -> None:
-    """Mount a fresh tmpfs of `size` bytes (mode 0755, nosuid, nodev) on `workdir`."""
+    """Mount a fresh tmpfs of `size` bytes (mode 0700: the run's alone; nosuid, nodev) on
+    `workdir`."""
     inodes = max(MIN_INODES, size // BYTES_PER_INODE)
-    options = f"size={size},nr_inodes={inodes},mode=0755".encode()
+    options = f"size={size},nr_inodes={inodes},mode=0700".encode()
     flags = MS_NOSUID | MS_NODEV
     if _libc().mount(b"tmpfs", os.fsencode(workdir), b"tmpfs", flags, options) != 0:
         err = ctypes.get_errno()

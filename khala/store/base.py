@@ -69,7 +69,8 @@ class Store(ABC):
 
     @abstractmethod
     def cancel(self, task_id: str, now: str) -> bool:
-        """Undone task → done, Cancelled, no executor. False if unknown or already done."""
+        """Undone task → done, Cancelled (the executor that held it kept). False if unknown or
+        already done."""
 
     # ------------------------------------------------------------------ tasks (executors)
 
@@ -94,6 +95,12 @@ class Store(ABC):
         """Record a result only if the task is undone and held by `executor`: done, status,
         result, report_time, executor kept as the one that ran it. False otherwise (None:
         not written now, see above)."""
+
+    @abstractmethod
+    def keep(self, task_id: str, executor: str, result: Result) -> bool | None:
+        """Record the result of a cancelled task's stopped run (the output it had) if the task
+        is Cancelled, ran on `executor` and has no result yet. False otherwise (None: not
+        written now, see above)."""
 
     @abstractmethod
     def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool | None:

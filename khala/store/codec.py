@@ -28,6 +28,7 @@ from khala.model import (
     ProblemRef,
     Reason,
     Result,
+    Rusage,
     Status,
     StepReport,
     Task,
@@ -54,18 +55,23 @@ def _known(cls: type[T], doc: dict[str, Any]) -> T:
 
 
 def spec_to_json(task: Task) -> str:
-    """The compile/execute settings of a task, without the two zip payloads."""
+    """The compile/execute settings of a task, without the two zip payloads, and its webhook
+    URL (stored with the task, so a keyed re-post compares it with the task's own)."""
     compile_part = asdict(task.compile)
     execute_part = asdict(task.execute)
     compile_part.pop("source")
     execute_part.pop("data")
-    return json.dumps({"compile": compile_part, "execute": execute_part})
+    spec: dict[str, Any] = {"compile": compile_part, "execute": execute_part}
+    if task.callback_url is not None:
+        spec["callback_url"] = task.callback_url
+    return json.dumps(spec)
 
 
-def spec_from_json(text: str, source: bytes, data: bytes) -> tuple[Compile, Execute]:
+def spec_from_json(text: str, source: bytes, data: bytes) -> tuple[Compile, Execute, str | None]:
+    """The compile and execute parts and the webhook URL (None: none) of a stored spec."""
     spec = json.loads(text)
-    return compile_from_dict({**spec["compile"], "source": source}), execute_from_dict(
-        {**spec["execute"], "data": data})
+    return (compile_from_dict({**spec["compile"], "source": source}),
+            execute_from_dict({**spec["execute"], "data": data}), spec.get("callback_url"))
 
 
 def compile_from_dict(doc: dict[str, Any]) -> Compile:
@@ -153,7 +159,14 @@ def result_from_dict(doc: dict[str, Any] | None, b64: bool = False) -> Result | 
 
 
 def _step_report(doc: dict[str, Any]) -> StepReport:
-    return _known(StepReport, {**doc, "reason": reason_of(doc.get("reason", Reason.OK))})
+    rusage = doc.get("rusage")
+    return _known(StepReport, {**doc, "reason": reason_of(doc.get("reason", Reason.OK)),
+                               "rusage": None if rusage is None else _known(Rusage, rusage)})
+
+
+def key_range(prefix: str) -> tuple[str, str]:
+    """The keys starting with `prefix` (keys are ASCII) as a half-open range [low, high)."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def result_to_json(result: Result | None) -> str | None:
@@ -228,15 +241,21 @@ def languages_from_json(text: str | None) -> list[Language]:
         return []
 
 
-def merge_languages(per_executor: list[list[Language]]) -> list[Language]:
-    """The languages of several executors as one listing (Store.languages)."""
+def merge_languages(per_executor: list[list[Language]],
+                    names: list[str] | None = None) -> list[Language]:
+    """The languages of several executors as one listing (Store.languages); `names`, when
+    given, are the executors' names in the same order (each language lists its own)."""
     versions: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
-    for languages in per_executor:
+    offered_by: dict[str, list[str]] = {}
+    for index, languages in enumerate(per_executor):
         for x in languages:
             counts[x.name] = counts.get(x.name, 0) + 1
+            if names is not None:
+                offered_by.setdefault(x.name, []).append(names[index])
             seen = versions.setdefault(x.name, [])
             if x.version not in seen:
                 seen.append(x.version)
-    return [Language(name, " | ".join(sorted(versions[name])), counts[name])
+    return [Language(name, " | ".join(sorted(versions[name])), counts[name],
+                     sorted(offered_by.get(name, [])))
             for name in sorted(counts)]

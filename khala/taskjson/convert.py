@@ -28,6 +28,7 @@ from khala.model import (
     Task,
     TaskBrief,
 )
+from khala.rules.seconds import whole
 from khala.taskjson.models import (
     STATUS_NAMES,
     CaseResultOut,
@@ -39,13 +40,13 @@ from khala.taskjson.models import (
     ExecutorOut,
     ExitStatus,
     File,
-    FileOut,
     GroupOut,
     GroupResultOut,
     InteractorIn,
     InteractorOut,
     JudgedOut,
     JudgementOut,
+    OutputFileOut,
     ProblemRefOut,
     Results,
     Rusage,
@@ -96,8 +97,16 @@ def _interactor(spec: InteractorIn | None) -> Interactor | None:
                       memory_limit=spec.memory_limit)
 
 
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else whole(value)
+
+
 def task_from_model(body: TaskIn, key: str | None) -> Task:
+    """The task a body asks for. Raises InvalidInput for a task with nothing to run (no
+    execute command and no language)."""
     c, e = body.compile, body.execute
+    if c.language is None and not e.command.strip():
+        raise InvalidInput("execute.command is required (or give compile.language)")
     return Task(
         user=body.user,
         priority=body.priority,
@@ -106,7 +115,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
         compile=Compile(
             source=_archive(c.files, c.zip, "compile"),
             command=c.command,
-            timeout=c.timeout,
+            timeout=whole(c.timeout),
             memory_limit=c.memory_limit,
             language=c.language.value if c.language is not None else "",
         ),
@@ -114,15 +123,16 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             input=e.input,
             data=_archive(e.files, e.zip, "execute"),
             command=e.command,
-            timeout=e.timeout,
+            timeout=whole(e.timeout),
             standard=e.standard,
             memory_limit=e.memory_limit,
-            cpu_limit=e.cpu_limit,
+            cpu_limit=_seconds(e.cpu_limit),
             pids_limit=e.pids_limit,
             output_limit=e.output_limit,
             disk_limit=e.disk_limit,
-            cases=[Case(**{**case.model_dump(), "group": case.group or ""})
-                   for case in e.cases],
+            cases=[Case(**{**case.model_dump(), "group": case.group or "",
+                           "timeout": _seconds(case.timeout),
+                           "cpu_limit": _seconds(case.cpu_limit)}) for case in e.cases],
             compare=_compare(e.compare),
             stop_on_failure=e.stop_on_failure,
             interactive=e.interactive,
@@ -160,6 +170,7 @@ def step_of(report: StepReport | None, stderr_bytes: bytes) -> StepResult | None
         return None
     stderr = stderr_bytes.decode("utf-8", errors="replace")
     ran = report.reason != Reason.INTERNAL_ERROR
+    measured = report.rusage
     errors = [line[len(KHALA_PREFIX):] for line in stderr.splitlines()
               if line.startswith(KHALA_PREFIX)]
     return StepResult(
@@ -168,8 +179,10 @@ def step_of(report: StepReport | None, stderr_bytes: bytes) -> StepResult | None
             signum=report.signal,
             core_dump=bool(report.core_dump),
         ) if ran and (report.exit_code is not None or report.signal is not None) else None,
-        rusage=Rusage(utime=None, stime=None, cpu_time=report.time, maxrss=report.memory)
-        if ran else None,
+        rusage=Rusage(utime=measured.utime if measured else None,
+                      stime=measured.stime if measured else None,
+                      cpu_time=report.time, maxrss=report.memory) if ran else None,
+        pid=report.pid,
         wall_time=report.wall_time,
         reason=str(report.reason),
         errors=errors,
@@ -236,8 +249,8 @@ def number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def files_out(files: list[OutputFile]) -> list[FileOut]:
-    return [FileOut(name=f.name, size=f.size,
+def files_out(files: list[OutputFile]) -> list[OutputFileOut]:
+    return [OutputFileOut(name=f.name, size=f.size,
                     content=None if f.error else base64.b64encode(f.content).decode("ascii"),
                     error=f.error or None) for f in files]
 

@@ -21,6 +21,10 @@ TaskId = Annotated[str, Field(pattern=ID_PATTERN, examples=["sum-42"])]
 # A score or points: an integer when whole (as scores were before partial points), else a
 # number with at most 6 decimal places.
 Number = int | float
+# Seconds, fractions allowed (khala/rules/seconds.py): 0 = the limits policy's default.
+Seconds = Annotated[float, Field(ge=0, le=INT_MAX, allow_inf_nan=False, examples=[2, 1.5])]
+PositiveSeconds = Annotated[float, Field(ge=0.001, le=INT_MAX, allow_inf_nan=False,
+                                         examples=[1.5])]
 
 
 class StatusName(StrEnum):
@@ -41,7 +45,11 @@ STATUS_NAMES = list(StatusName)  # index = seed status code
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """An input model: no unknown fields, and no conversions between JSON types (true is not
+    1, 1.5 is not an integer, "3" is not a number; an integer is a number). Enums (language
+    names) are given by their string values, also in a batch item's dict."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # ----------------------------------------------------------------------------- input
@@ -64,8 +72,8 @@ class CaseIn(Strict):
     input: str = Field("", description="fed to the program's stdin")
     standard: str = Field("", description="the expected output")
     weight: int = Field(1, ge=0, le=INT_MAX, description="points when accepted")
-    timeout: int | None = Field(None, ge=1, le=INT_MAX, description="wall seconds")
-    cpu_limit: int | None = Field(None, ge=1, le=INT_MAX, description="CPU seconds")
+    timeout: PositiveSeconds | None = Field(None, description="wall seconds; none = the task's")
+    cpu_limit: PositiveSeconds | None = Field(None, description="CPU seconds; none = the task's")
     memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
     output_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes per stream")
     group: str | None = Field(None, pattern=GROUP_PATTERN,
@@ -99,7 +107,7 @@ class InteractorIn(Strict):
 
 
 class CheckerIn(Strict):
-    language: LanguageName
+    language: LanguageName = Field(strict=False)
     source: str = Field(min_length=1, description="the checker's one source file (testlib "
                         "exit codes: 0 accepted, 1 wrong answer, 2 presentation error, "
                         "3 checker failure, 7 partial points)")
@@ -116,8 +124,9 @@ class CompileIn(Strict):
     command: str = Field("", description="run with bash in the work directory; empty with a "
                          "language", examples=["gcc -O2 -o main main.c"])
     language: LanguageName | None = Field(
-        None, description="a preset filling both commands (GET /api/v2/languages)")
-    timeout: int = Field(0, ge=0, le=INT_MAX, description="wall seconds, 0 = none")
+        None, strict=False, description="a preset filling both commands (GET /api/v2/languages)")
+    timeout: Seconds = Field(0, description="wall seconds (1.5 allowed); 0 = the operator's "
+                             "default; capped to the operator's maximum")
     memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
     files: list[File] = Field(default_factory=list, max_length=10000,
                               description="source files, or give `zip`")
@@ -135,10 +144,12 @@ class ProblemRefIn(Strict):
 class ExecuteIn(Strict):
     command: str = Field("", examples=["./main"], description="empty with a language")
     input: str = Field("", description="fed to the command's stdin")
-    timeout: int = Field(0, ge=0, le=INT_MAX, description="wall seconds, 0 = none")
+    timeout: Seconds = Field(0, description="wall seconds (1.5 allowed); 0 = the operator's "
+                             "default; capped to the operator's maximum")
     standard: str = Field("", description="expected output, compared when the task is judged")
     memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
-    cpu_limit: int | None = Field(None, ge=1, le=INT_MAX, description="CPU seconds")
+    cpu_limit: PositiveSeconds | None = Field(
+        None, description="CPU seconds (1.5 allowed); none = the operator's default")
     pids_limit: int | None = Field(None, ge=1, le=INT_MAX)
     output_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes per stream")
     disk_limit: int | None = Field(
@@ -200,7 +211,8 @@ class ExitStatus(BaseModel):
 
 
 class Rusage(BaseModel):
-    utime: float | None = Field(description="user CPU seconds; null: not measured apart")
+    utime: float | None = Field(description="user CPU seconds; null: not measured apart "
+                                "(an executor older than the measure)")
     stime: float | None = Field(description="system CPU seconds; null: not measured apart")
     cpu_time: float = Field(description="user + system CPU seconds")
     maxrss: int = Field(description="peak memory, bytes")
@@ -209,12 +221,13 @@ class Rusage(BaseModel):
 class StepResult(BaseModel):
     status: ExitStatus | None
     rusage: Rusage | None
+    pid: int | None = Field(None, description="the step's process on its executor host")
     wall_time: float = Field(description="seconds")
     reason: str = Field(examples=["ok", "nonzero_exit", "time_limit", "memory_limit"])
     errors: list[str] = Field(description="Khala's own problems running the step")
 
 
-class FileOut(BaseModel):
+class OutputFileOut(BaseModel):
     name: str
     size: int = Field(description="bytes the run left in the file")
     content: str | None = Field(description="base64 of its bytes; null when not returned")
@@ -235,7 +248,7 @@ class CaseResultOut(BaseModel):
     output: str = Field(description="stdout, cut")
     error: str = Field(description="stderr, cut")
     message: str = Field(description="the first difference, or the checker's comment")
-    files: list[FileOut] = Field(default_factory=list, description="execute.outputs")
+    files: list[OutputFileOut] = Field(default_factory=list, description="execute.outputs")
 
 
 class GroupResultOut(BaseModel):
@@ -266,7 +279,7 @@ class Results(BaseModel):
     compile: StepResult | None
     execute: StepResult | None = Field(description="judged tasks: the first case")
     judgement: JudgementOut | None = None
-    files: list[FileOut] = Field(default_factory=list,
+    files: list[OutputFileOut] = Field(default_factory=list,
                                  description="execute.outputs of a task that is not judged")
 
 
@@ -299,7 +312,7 @@ class InteractorOut(BaseModel):
 
 class CompileOut(BaseModel):
     command: str
-    timeout: int
+    timeout: int | float
     memory_limit: int | None
     has_source: bool
     language: str | None = None
@@ -327,10 +340,10 @@ class JudgedOut(BaseModel):
 class ExecuteOut(BaseModel):
     command: str
     input: str
-    timeout: int
+    timeout: int | float
     standard: str
     memory_limit: int | None
-    cpu_limit: int | None
+    cpu_limit: int | float | None
     pids_limit: int | None
     output_limit: int | None
     disk_limit: int | None = Field(description="bytes of the run's work area")
@@ -420,6 +433,55 @@ class LanguageOut(BaseModel):
     name: str = Field(examples=["cpp"])
     version: str = Field(description="version strings seen on executors, joined by ' | '")
     executors: int = Field(description="live executors that have it")
+    source_file: str = Field("", description="the program's file name (main.c, Main.java…)")
+    offered_by: list[str] = Field(default_factory=list,
+                                  description="their names (a task naming a language none "
+                                  "offers is refused, 422)")
+
+
+class FileOut(BaseModel):
+    path: str
+    size: int = Field(description="bytes in the archive")
+    content: str = Field(description="text, or base64 when encoding is base64; at most "
+                         "256 KiB shown")
+    encoding: Literal["text", "base64"]
+    cut: bool = Field(description="content holds only the first 256 KiB")
+
+
+class FilesOut(BaseModel):
+    id: str
+    part: Literal["compile", "execute"]
+    files: list[FileOut]
+
+
+class CaseAsked(BaseModel):
+    input: str
+    standard: str
+    weight: int
+    cut: bool = Field(description="input or standard holds only the first 256 KiB")
+
+
+class CaseList(BaseModel):
+    data: list[CaseAsked]
+
+
+class FilesEnvelope(BaseModel):
+    data: FilesOut
+
+
+class LimitsOut(BaseModel):
+    default_timeout: float = Field(description="wall seconds of a step asking 0/none")
+    max_timeout: float = Field(description="most wall seconds of any step (larger: capped)")
+    default_cpu_limit: float = Field(description="CPU seconds of an execute step asking none")
+    max_cpu_limit: float
+    max_memory_limit: int
+    max_output_limit: int
+    max_cases: int
+    max_task_size: int
+
+
+class LimitsEnvelope(BaseModel):
+    data: LimitsOut
 
 
 class LanguageList(BaseModel):
@@ -438,6 +500,8 @@ class TaskUsageOut(BaseModel):
     cpu_time: float | None = Field(description="CPU seconds of its running step so far")
     memory: int | None = Field(description="bytes its running step uses now")
     pids: int | None = Field(description="processes of its running step now")
+    pid: int | None = Field(None, description="its running step's process on the executor "
+                            "host")
 
 
 class ExecutorOut(BaseModel):

@@ -221,8 +221,11 @@ def test_sse_resume_with_last_event_id_loses_nothing(live: Cluster) -> None:
     url = f"{live.gateway_url}/api/v2/tasks/{task_id}/events"
     text = ""
     last_id = None
+    statuses: list[str] = []
     with requests.get(url, stream=True, timeout=30) as first:
         for event in read_sse(first):
+            if event["event"] == "status":
+                statuses.append(event["data"]["status"])
             if event["event"] == "output":
                 text += event["data"]["text"]
                 last_id = event["id"]
@@ -232,6 +235,8 @@ def test_sse_resume_with_last_event_id_loses_nothing(live: Cluster) -> None:
     final = None
     with requests.get(url, stream=True, timeout=30, headers={"Last-Event-ID": last_id}) as again:
         for event in read_sse(again):
+            if event["event"] == "status":
+                statuses.append(event["data"]["status"])
             if event["event"] == "output":
                 text += event["data"]["text"]
             elif event["event"] == "task":
@@ -239,6 +244,31 @@ def test_sse_resume_with_last_event_id_loses_nothing(live: Cluster) -> None:
                 break
     assert text == "".join(f"out {i}\n" for i in range(1, 13))
     assert final is not None and final["status"] == "success"
+    # a status event per change, across the resume too: none repeated, success last
+    assert len(statuses) == len(set(statuses)) and statuses[-1] == "success", statuses
+    assert "running" in statuses, statuses
+
+
+def test_sse_status_events_are_changes_only(live: Cluster) -> None:
+    """A stream followed from the start, and streams resumed from its ids, send each status
+    once: the stored status and the executor's own report of it are one change."""
+    command = "sleep 0.5; echo a; sleep 0.5; echo b"
+    created = requests.post(f"{live.gateway_url}/api/v2/tasks", timeout=10,
+                            data=task_json(command), headers={"Content-Type": "application/json"})
+    url = f"{live.gateway_url}/api/v2/tasks/{created.json()['data']['id']}/events"
+    with requests.get(url, stream=True, timeout=30) as stream:
+        events = list(read_sse(stream))
+    statuses = [e["data"]["status"] for e in events if e["event"] == "status"]
+    assert len(statuses) == len(set(statuses)) and statuses[-1] == "success", statuses
+    # resumed from any event it sent: no status that was already sent comes again
+    for index, event in enumerate(events[:-1]):
+        sent = [e["data"]["status"] for e in events[:index + 1] if e["event"] == "status"]
+        with requests.get(url, stream=True, timeout=30,
+                          headers={"Last-Event-ID": event["id"]}) as again:
+            later = [e["data"]["status"] for e in read_sse(again) if e["event"] == "status"]
+        assert not set(later) & set(sent[-1:]), (event["id"], sent, later)
+    bad = requests.get(url, headers={"Last-Event-ID": "1.2.3.4:x"}, timeout=10)
+    assert bad.status_code == 400
 
 
 ECHO = "python3 -c 'import sys\nfor line in sys.stdin: print(\"echo\", line.strip(), flush=True)'"

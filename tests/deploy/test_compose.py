@@ -1,11 +1,15 @@
 """docker-compose.yml and Dockerfile: no Docker engine here, so check what can be checked
-without one: every khala command and KHALA_* variable is accepted by the real CLI and settings,
-and the etcd cluster, the MongoDB replica set and the addresses fit together."""
+without one: the file passes `docker-compose config` (the Compose schema, Debian's validator),
+every khala command and KHALA_* variable is accepted by the real CLI and settings, and the etcd
+cluster, the MongoDB replica set, the addresses and the images fit together."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,6 +19,9 @@ import yaml
 
 from khala.cli.main import COMMANDS, build_parser
 from khala.config import load, parse_hostport, split_addresses
+from khala.executor.streaming import advertised
+from khala.judging.presets import PRESETS
+from tests.fixtures.servers import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +63,7 @@ def test_every_khala_command_is_real(compose: dict[str, Any]) -> None:
     assert sorted(kinds.values()) == ["executor", "gateway", "judicator", "judicator"]
     for name, svc in compose["services"].items():
         command = svc.get("command")
-        if svc.get("image", "").startswith("khala") or svc.get("build"):
+        if str(svc.get("image", "")).startswith("khala") or svc.get("build"):
             assert name in services, f"{name} builds the khala image but runs {command!r}"
 
 
@@ -133,11 +140,69 @@ def test_executors_scale_and_can_sandbox(compose: dict[str, Any]) -> None:
     assert settings.name == "", "a fixed name would make scaled executors collide"
 
 
-def test_gateway_serves_port_7000(compose: dict[str, Any]) -> None:
+def compose_config(*args: str, env: dict[str, str] | None = None,
+                   file: Path = ROOT / "docker-compose.yml") -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` of `file` (the schema check, and variables resolved)."""
+    if shutil.which("docker-compose") is None:
+        missing("docker-compose (the compose file's validator) is not installed")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("KHALA_", "COMPOSE_"))}
+    return subprocess.run(["docker-compose", "-f", str(file), "config", *args],
+                          env={**clean, **(env or {})}, capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+
+
+@pytest.mark.integration  # runs docker-compose
+def test_docker_compose_config_accepts_it_and_refuses_a_broken_one(tmp_path: Path) -> None:
+    done = compose_config("-q")
+    assert done.returncode == 0, done.stderr
+    broken = tmp_path / "docker-compose.yml"  # the same file with a misspelt key
+    broken.write_text((ROOT / "docker-compose.yml").read_text().replace(
+        "    privileged: true", "    privilegd: true"))
+    done = compose_config("-q", file=broken)
+    assert done.returncode != 0 and "privilegd" in done.stderr, done.stderr
+
+
+@pytest.mark.integration  # runs docker-compose
+def test_gateway_is_published_on_loopback_unless_asked(compose: dict[str, Any]) -> None:
     gateway = compose["services"]["gateway"]
     _, settings = settings_of(gateway)
-    assert parse_hostport(settings.listen) == ("0.0.0.0", 7000)
-    assert "7000:7000" in gateway["ports"]
+    assert parse_hostport(settings.listen) == ("0.0.0.0", 7000)  # inside its container
+    resolved = yaml.safe_load(compose_config().stdout)["services"]["gateway"]
+    assert resolved["ports"] == ["127.0.0.1:7000:7000/tcp"]
+    assert resolved["environment"]["KHALA_KEYS_FILE"] == ""  # and no keys
+    public = {"KHALA_GATEWAY_PUBLISH": "0.0.0.0", "KHALA_KEYS_FILE": "/etc/khala/keys.toml"}
+    resolved = yaml.safe_load(compose_config(env=public).stdout)["services"]["gateway"]
+    assert resolved["ports"] == ["0.0.0.0:7000:7000/tcp"]
+    assert resolved["environment"]["KHALA_KEYS_FILE"] == "/etc/khala/keys.toml"
+    assert "khala-keys:/etc/khala" in gateway["volumes"]
+
+
+def test_executors_register_a_stream_address_the_gateway_reaches(
+        compose: dict[str, Any]) -> None:
+    _, settings = settings_of(compose["services"]["executor"])
+    host, _ = parse_hostport(settings.stream_listen)
+    assert host == "0.0.0.0" and settings.stream_advertise == ""
+    # the wildcard is registered as the container's own address, not 127.0.0.1
+    address = advertised(settings.stream_listen)
+    assert not address.startswith(("0.0.0.0", "127.")) and address.endswith(":7010")
+
+
+def test_the_executor_image_has_every_presets_tools(compose: dict[str, Any]) -> None:
+    executor = compose["services"]["executor"]
+    assert executor["build"] == {"context": ".", "target": "executor"}
+    text = (ROOT / "Dockerfile").read_text()
+    stage = text.split("FROM base AS executor", 1)[1]
+    installed = set(" ".join(re.findall(r"apt-get install[^&]*", stage)).replace("\\", " ")
+                    .split())
+    provides = {"gcc": "gcc", "g++": "g++", "python3": "python3", "rustc": "rustc",
+                "javac": "openjdk-17-jdk-headless", "java": "openjdk-17-jdk-headless",
+                "go": "golang-go"}
+    for preset in PRESETS.values():
+        for tool in preset.tools:
+            assert provides[tool] in installed, f"{preset.name} needs {tool}"
+    for name, svc in khala_services(compose).items():
+        if name != "executor":  # the other nodes need no compiler
+            assert svc["build"] == {"context": ".", "target": "base"}, name
 
 
 def test_dependencies_exist(compose: dict[str, Any]) -> None:
@@ -152,7 +217,7 @@ def test_dependencies_exist(compose: dict[str, Any]) -> None:
 
 def test_dockerfile_installs_khala_with_bubblewrap() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
+    assert re.search(r"^FROM python:3\.11-slim AS base$", text, re.M)
     assert "bubblewrap" in text
     assert re.search(r"pip install[^\n]* \.", text)
     for copied in re.findall(r"^COPY (.+) \S+$", text, re.M):

@@ -189,3 +189,9 @@ def test_a_full_queue_asks_for_nothing_and_a_free_slot_long_polls_as_before() ->
     draining = rules.plan_report(snap(executing=2, free=0), True, 1.5, ahead=1)
     assert (draining.vacant, draining.hold) == (0, 0.0)
 
+
+
+def test_out_of_touch_after_the_expiry_from_the_last_answered_send() -> None:
+    assert not rules.out_of_touch(answered_sent=100.0, now=102.9, expiry=3.0)
+    assert rules.out_of_touch(answered_sent=100.0, now=103.0, expiry=3.0)
+    assert not rules.out_of_touch(answered_sent=0.0, now=1e9, expiry=0.0)  # 0: never

@@ -18,7 +18,8 @@ SETTINGS = ExecutorSettings(
 )
 
 
-def task(compile_timeout: int = 0, execute_timeout: int = 0, **execute: int | None) -> Task:
+def task(compile_timeout: float = 0, execute_timeout: float = 0,
+         **execute: float | None) -> Task:
     compile_memory = execute.pop("compile_memory", None)
     return Task(
         compile=Compile(timeout=compile_timeout, memory_limit=compile_memory),
@@ -27,12 +28,25 @@ def task(compile_timeout: int = 0, execute_timeout: int = 0, **execute: int | No
 
 
 def test_defaults_when_nothing_is_asked() -> None:
+    # 0 / none: the policy's default wall time for each step, its default CPU time for execute
     c = compile_limits(task(), SETTINGS)
     e = execute_limits(task(), SETTINGS)
     assert (c.wall_time, c.cpu_time, c.memory, c.pids, c.output) == (
-        None, None, 512 << 20, 256, 64 << 20)
+        60.0, None, 512 << 20, 256, 64 << 20)
     assert (e.wall_time, e.cpu_time, e.memory, e.pids, e.output) == (
-        None, None, 512 << 20, 256, 64 << 20)
+        60.0, 60.0, 512 << 20, 256, 64 << 20)
+    tight = ExecutorSettings(default_timeout=2.5, default_cpu_limit=1.5)
+    assert (execute_limits(task(), tight).wall_time, execute_limits(task(), tight).cpu_time) == (
+        2.5, 1.5)
+
+
+def test_fractional_asks_are_kept_and_timeouts_capped() -> None:
+    e = execute_limits(task(execute_timeout=1.5, cpu_limit=0.25), SETTINGS)
+    assert (e.wall_time, e.cpu_time) == (1.5, 0.25)
+    capped = ExecutorSettings(max_timeout=5.0)
+    greedy = task(compile_timeout=10**6, execute_timeout=10**6)
+    assert compile_limits(greedy, capped).wall_time == 5.0
+    assert execute_limits(greedy, capped).wall_time == 5.0
 
 
 def test_asks_within_the_policy_are_kept_even_above_the_defaults() -> None:

@@ -96,7 +96,7 @@ def test_the_same_task_is_not_started_twice(slots: Slots, runner: FakeRunner) ->
     slots.join(5)
 
 
-def test_a_dropped_task_is_stopped_unreported_and_its_result_discarded(
+def test_a_dropped_task_is_stopped_unreported_and_its_result_handed_in(
     slots: Slots, runner: FakeRunner
 ) -> None:
     slots.start(A, Task(id=A))
@@ -107,7 +107,23 @@ def test_a_dropped_task_is_stopped_unreported_and_its_result_discarded(
     assert not slots.drop([A])  # already dropped
     runner.release.set()
     assert slots.join(5)
-    assert [t.id for t in slots.snapshot().complete] == [B]
+    # the stopped run's result goes to the judicator as Cancelled (a cancelled task keeps its
+    # output; for a task taken back for another reason the judicator drops it as late)
+    complete = {t.id: t.status for t in slots.snapshot().complete}
+    assert complete[A] == Status.CANCELLED and complete[B] != Status.CANCELLED
+    # the same id is not run again while that result waits to be handed in
+    assert not slots.start(A, Task(id=A))
+
+
+def test_a_dropped_task_without_hand_in_discards_its_result(
+    slots: Slots, runner: FakeRunner
+) -> None:
+    slots.start(A, Task(id=A))
+    assert runner.started.acquire(timeout=5)
+    assert slots.drop([A], hand_in=False)
+    runner.release.set()
+    assert slots.join(5)
+    assert slots.snapshot().complete == []
 
 
 def test_drop_all_kills_everything_and_closes(slots: Slots, runner: FakeRunner) -> None:

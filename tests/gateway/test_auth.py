@@ -1,9 +1,11 @@
 """API keys through real nodes: keys made with `khala keys`, every v2 route with each role, no
 key and an unknown key; submit keys confined to their user; the seed API with and without
-`seed_requires_keys`; revocation without a restart."""
+`seed_requires_keys`; Meproc's /proc and live output (SSE, pow-1) by role; revocation without a
+restart."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -13,6 +15,8 @@ from typing import Any
 
 import pytest
 import requests
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.fixtures.cluster import Cluster
 
@@ -118,6 +122,10 @@ def test_roles_on_every_v2_route(env: dict[str, Any]) -> None:
             ("GET", "/api/v2/tasks", None): 200,
             ("GET", f"/api/v2/tasks/{t}", None): 200,
             ("GET", f"/api/v2/tasks/{t}/outputs/execute/stdout", None): 200,
+            ("GET", f"/api/v2/tasks/{t}/files/compile", None): 200,
+            ("GET", f"/api/v2/tasks/{t}/cases", None): 200,
+            ("GET", "/api/v2/languages", None): 200,
+            ("GET", "/api/v2/limits", None): 200,
             ("PUT", f"/api/v2/tasks/{t}/signals/TERM", None): 409 if writes else 403,
             ("POST", f"/api/v2/tasks/{t}/cancel", None): 409 if writes else 403,
             ("GET", "/api/v2/executors", None): 403 if role == "submit" else 200,
@@ -152,6 +160,7 @@ def test_a_submit_key_acts_only_as_its_user(env: dict[str, Any]) -> None:
     assert [b["status"] for b in batch] == [403, 201], batch
     # Someone else's task does not exist for it.
     for method, path in (("GET", ""), ("GET", "/outputs/execute/stdout"), ("POST", "/cancel"),
+                         ("GET", "/files/compile"), ("GET", "/cases"), ("GET", "/events"),
                          ("PUT", "/signals/KILL"), ("DELETE", "")):
         reply = call(env, method, f"/api/v2/tasks/{theirs['id']}{path}", "submit")
         assert reply.status_code == 404, (method, path, reply.text)
@@ -162,6 +171,19 @@ def test_a_submit_key_acts_only_as_its_user(env: dict[str, Any]) -> None:
     assert call(env, "GET", f"/api/v2/tasks?user={OTHER}", "submit").status_code == 403
     every = call(env, "GET", "/api/v2/tasks?limit=1000", "read").json()["data"]
     assert {OWN, OTHER} <= {t["user"] for t in every}
+
+
+def test_the_cli_submits_as_its_keys_user(env: dict[str, Any]) -> None:
+    """`khala submit` with a submit key and no --user: the task is the key's user's (the
+    CLI sends no user of its own)."""
+    import os
+
+    run = subprocess.run(
+        [sys.executable, "-m", "khala", "submit", "--execute", "echo mine", "--wait", "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "KHALA_URL": env["strict"], "KHALA_KEY": env["keys"]["submit"]})
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["user"] == OWN
 
 
 def seed_form(user: int) -> dict[str, Any]:
@@ -221,5 +243,93 @@ def test_job_routes_need_admin_to_write(env: dict[str, Any]) -> None:
     assert call(env, "GET", "/api/v2/jobs", "admin").status_code == 200
     assert call(env, "GET", "/api/v2/jobs").status_code == 401
     assert call(env, "GET", "/api/v2/jobs/nope", "admin").status_code == 404
-    # Meproc's /proc is a compatibility API: open on the lax gateway, admin-only on the strict.
+    # Meproc's /proc runs processes as host users: admin keys whenever keys are on.
     assert call(env, "GET", "/proc?name=nope", "read").status_code == 403
+    assert call(env, "GET", "/proc", base="lax").status_code == 401
+
+
+def test_meproc_needs_an_admin_key_whenever_keys_are_on(env: dict[str, Any]) -> None:
+    """/proc creates, lists and deletes jobs for any user: on the gateway without
+    seed_requires_keys (the lax one) too, only admin keys may use it, as API v2's jobs."""
+    proc = {"name": "proc-keys", "cmd": "true", "type": "once", "replica": 100}
+    for who, status in ((None, 401), ("submit", 403), ("read", 403)):
+        for method, path in (("POST", "/proc"), ("GET", "/proc"), ("PUT", "/proc?name=x"),
+                             ("DELETE", "/proc?name=x")):
+            reply = call(env, method, path, who, base="lax", json=proc)
+            assert reply.status_code == status, (who, method, reply.text)
+            assert reply.json()["code"] == status, reply.text
+    made = call(env, "POST", "/proc", "admin", base="lax", json={**proc, "replica": 1})
+    assert made.json() == {"code": 200, "msg": "OK"}, made.text
+    assert call(env, "DELETE", "/proc?name=proc-keys", None, base="lax").status_code == 401
+    listed = call(env, "GET", "/proc", "admin", base="lax").json()["data"]["tasks"]
+    assert "proc-keys" in listed, listed  # the keyless delete did nothing
+    assert call(env, "DELETE", "/proc?name=proc-keys", "admin", base="lax").status_code == 200
+
+
+def sse_events(env: dict[str, Any], task_id: str, role: str | None) -> tuple[int, list[str]]:
+    headers = {} if role is None else {"Authorization": f"Bearer {env['keys'][role]}"}
+    with requests.get(f"{env['lax']}/api/v2/tasks/{task_id}/events", headers=headers,
+                      stream=True, timeout=T) as reply:
+        if reply.status_code != 200:
+            return reply.status_code, []
+        return 200, [line[7:].decode() for line in reply.iter_lines()
+                     if line.startswith(b"event: ")]
+
+
+def pow_session(env: dict[str, Any], role: str, name: str, *params: str,
+                then: bytes | None = None) -> dict[str, Any]:
+    """One pow-1 session with `role`'s key on the lax gateway: the call, optionally a control
+    message right behind it, and the result message."""
+    url = env["lax"].replace("http://", "ws://") + "/api/v2/pow"
+    headers = {"Authorization": f"Bearer {env['keys'][role]}"}
+    with connect(url, subprotocols=["pow-1"], additional_headers=headers) as ws:
+        ws.send(json.dumps({"call": name, "params": list(params)}).encode())
+        if then is not None:
+            ws.send(then)
+        while True:
+            message = ws.recv(timeout=T)
+            if isinstance(message, bytes):
+                return json.loads(message)  # type: ignore[no-any-return]
+
+
+def test_event_streams_follow_the_role_table(env: dict[str, Any]) -> None:
+    mine, theirs = submitted(env, "submit")["id"], submitted(env, "other")["id"]
+    done(env, mine)
+    done(env, theirs)
+    for role, task_id in (("submit", mine), ("read", theirs), ("admin", theirs)):
+        status, kinds = sse_events(env, task_id, role)
+        assert status == 200 and kinds[-1] == "task", (role, status, kinds)
+    assert sse_events(env, theirs, "submit")[0] == 404  # not told it exists
+    assert sse_events(env, mine, None)[0] == 401
+
+
+def test_pow_sessions_follow_the_role_table(env: dict[str, Any]) -> None:
+    body = json.dumps(task())
+    ran = pow_session(env, "submit", "task", body)
+    assert ran["status"] == "fulfilled" and ran["value"]["user"] == OWN, ran
+    refused = pow_session(env, "submit", "task", json.dumps(task(OTHER)))
+    assert refused["status"] == "rejected" and "as user" in refused["reason"], refused
+    theirs = submitted(env, "other")["id"]
+    hidden = pow_session(env, "submit", "attach", theirs)
+    assert hidden == {"status": "rejected", "reason": f"no task {theirs!r}"}, hidden
+    assert pow_session(env, "admin", "attach", theirs)["status"] == "fulfilled"
+    # a read key follows any task, and only follows
+    assert pow_session(env, "read", "attach", theirs)["status"] == "fulfilled"
+    no_submit = pow_session(env, "read", "task", body)
+    assert no_submit["status"] == "rejected" and "may not submit" in no_submit["reason"]
+    slow = call(env, "POST", "/api/v2/tasks", "admin", json={
+        "compile": {"command": "true"},
+        "execute": {"command": "echo started; sleep 2; echo ended", "timeout": 20}})
+    slow_id = slow.json()["data"]["id"]
+    no_cancel = pow_session(env, "read", "attach", slow_id, then=b'{"signal": "cancel"}')
+    assert no_cancel["status"] == "rejected" and "may not cancel" in no_cancel["reason"]
+    assert done(env, slow_id)["status"] == "success"  # not cancelled
+    url = env["lax"].replace("http://", "ws://") + "/api/v2/pow?cancel_on_disconnect=1"
+    key = {"Authorization": f"Bearer {env['keys']['read']}"}
+    with pytest.raises(InvalidStatus) as refused_status, connect(
+            url, subprotocols=["pow-1"], additional_headers=key):
+        pass
+    assert refused_status.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as keyless, connect(url, subprotocols=["pow-1"]):
+        pass
+    assert keyless.value.response.status_code == 401

@@ -126,7 +126,10 @@ def test_missing_required_fields(missing: str) -> None:
         ("user", "-1"),
         ("user", "x"),
         ("compile_timeout", str(INT_MAX + 1)),
-        ("execute_timeout", "1.0"),
+        ("execute_timeout", "1.5s"),
+        ("execute_timeout", "-1"),
+        ("execute_timeout", "nan"),
+        ("execute_timeout", "0.0001"),
     ],
 )
 def test_garbled_ints(field: str, value: str) -> None:
@@ -185,8 +188,16 @@ def test_empty_limit_is_unset() -> None:
     ],
 )
 def test_bad_limits(field: str, value: str) -> None:
-    with pytest.raises(InvalidInput, match=f"{field} must be an integer between 1 and"):
+    kind = "a number of seconds" if field == "execute_cpu_limit" else "an integer between 1 and"
+    with pytest.raises(InvalidInput, match=f"{field} must be {kind}"):
         forms.parse_task(base_form(**{field: value}), {}, LIMITS)
+
+
+def test_seconds_may_have_fractions() -> None:
+    task = forms.parse_task(base_form(compile_timeout="2.0", execute_timeout=" 1.5 ",
+                                      execute_cpu_limit="0.25"), {}, LIMITS)
+    assert (task.compile.timeout, task.execute.timeout, task.execute.cpu_limit) == (2, 1.5, 0.25)
+    assert isinstance(task.compile.timeout, int)  # 2.0 reads back as 2 (the seed's integers)
 
 
 def test_limits_beyond_the_policy_are_refused() -> None:
@@ -196,7 +207,7 @@ def test_limits_beyond_the_policy_are_refused() -> None:
     task = forms.parse_task(base_form(**{k: str(v) for k, v in at_most.items()}), {}, policy)
     assert (task.execute.memory_limit, task.execute.cpu_limit) == (4 * 1024**3, 3600)
     for field, value in at_most.items():
-        with pytest.raises(InvalidInput, match=f"execute {field[8:]} must be"):
+        with pytest.raises(InvalidInput, match=f"{field} must be"):
             forms.parse_task(base_form(**{field: str(value + 1)}), {}, policy)
 
 

@@ -3,6 +3,7 @@ and warm."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,14 @@ from khala.errors import SandboxUnavailable
 from khala.sandbox.bwrap import BwrapSandbox, check_bwrap
 from khala.sandbox.warm import WarmSandbox
 from tests.fixtures.servers import missing
+from tests.sandbox.pace import HOST_PACE_ENV, pace
+
+
+def pytest_report_header() -> str | None:
+    """In the cgroup v2 guest: how much slower it is than the host (bounds scale by it)."""
+    if os.environ.get(HOST_PACE_ENV):
+        return f"sandbox pace: {pace():.1f} × the host's"
+    return None
 
 
 @pytest.fixture(scope="module", params=["cold", "warm"])

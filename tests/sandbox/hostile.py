@@ -45,6 +45,7 @@ command line).
 from __future__ import annotations
 
 import io
+import math
 import os
 import tomllib
 import zipfile
@@ -117,9 +118,13 @@ def substitute(text: str, subst: dict[str, str]) -> str:
     return text
 
 
-def build_task(case: Case, subst: dict[str, str]) -> Task:
+def build_task(case: Case, subst: dict[str, str], pace: float = 1.0) -> Task:
+    """The case's task; its steps' wall timeouts times `pace` (tests/sandbox/pace.py)."""
     comp = dict(case.doc.get("compile", {}))
     execute = dict(case.doc.get("execute", {}))
+    for part in (comp, execute):
+        if "timeout" in part:
+            part["timeout"] = math.ceil(part["timeout"] * pace)
     entries = comp.pop("entries", None)
     source = b""
     if entries:
@@ -134,8 +139,10 @@ def build_task(case: Case, subst: dict[str, str]) -> Task:
                 execute=Execute(data=data, **execute))
 
 
-def check_result(case: Case, status: int, result: Result, subst: dict[str, str]) -> list[str]:
-    """Every way `status`/`result` differ from the case's expectation (empty = as expected)."""
+def check_result(case: Case, status: int, result: Result, subst: dict[str, str],
+                 pace: float = 1.0) -> list[str]:
+    """Every way `status`/`result` differ from the case's expectation (empty = as expected);
+    a wall-time bound is the case's times `pace`."""
     exp = case.expect
     problems = []
     if status != exp["status"]:
@@ -151,8 +158,9 @@ def check_result(case: Case, status: int, result: Result, subst: dict[str, str])
             for key in ("exit_code", "signal"):
                 if key in exp and getattr(report, key) != exp[key]:
                     problems.append(f"{step} {key} {getattr(report, key)} != {exp[key]}")
-            if "max_wall" in exp and report.wall_time > exp["max_wall"]:
-                problems.append(f"{step} wall time {report.wall_time} > {exp['max_wall']}")
+            if "max_wall" in exp and report.wall_time > exp["max_wall"] * pace:
+                problems.append(f"{step} wall time {report.wall_time} > "
+                                f"{exp['max_wall']} × {pace:.1f}")
             if "max_cpu" in exp and report.time > exp["max_cpu"]:
                 problems.append(f"{step} CPU time {report.time} > {exp['max_cpu']}")
             if "min_cpu" in exp and report.time < exp["min_cpu"]:

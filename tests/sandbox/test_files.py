@@ -106,7 +106,8 @@ def test_a_zip_entry_1100_directories_deep(sandbox: BwrapSandbox, work_base: str
 
 def test_run_task_never_raises(work_base: str) -> None:
     class Broken(PlainSandbox):
-        def prepare_workdir(self, workdir: str) -> None:
+        def prepare_workdir(self, workdir: str,
+                            identity: tuple[int, int] | None = None) -> None:
             raise RecursionError(f"maximum recursion depth exceeded at {workdir}")
 
     task = Task(id="broken", execute=Execute(command="echo hi"))
@@ -189,3 +190,25 @@ def test_work_area_is_bounded(sandbox: BwrapSandbox, work_base: str) -> None:
     assert 4 <= files <= 8, result.execute_output
     assert os.listdir(work_base) == []
     assert Path(work_base).stat().st_size < MIB
+
+
+def test_a_running_tasks_files_are_private(sandbox: BwrapSandbox, work_base: str) -> None:
+    """Other local users cannot read a running task's files: its work area (a tmpfs) is 0700 and
+    the sandbox user's own, and what its steps create is 0600 (umask 077), while the sandbox user
+    itself still reads and writes there, from step to step."""
+    task = Task(id="private", compile=Compile(command="umask; echo made > built"),
+                execute=Execute(command="stat -c '%a %u' /work built; cat built; "
+                                        "mkdir d; stat -c %a d"))
+    status, result = run_task(task, sandbox, settings(work_base), threading.Event())
+    assert status == Status.SUCCESS, result
+    assert result.compile_output == b"0077\n"  # type: ignore[attr-defined]
+    assert result.execute_output == b"700 65534\n600 65534\nmade\n700\n"  # type: ignore[attr-defined]
+
+
+def test_a_prepared_work_dir_is_the_sandbox_users_alone(sandbox: BwrapSandbox,
+                                                        work_base: str) -> None:
+    workdir = os.path.join(work_base, "w")
+    os.mkdir(workdir, 0o755)
+    sandbox.prepare_workdir(workdir)
+    st = os.stat(workdir)
+    assert (st.st_mode & 0o777, st.st_uid) == (0o700, 65534)

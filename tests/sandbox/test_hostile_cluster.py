@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from khala.rpc import convert
-from khala.sandbox.cgroups import detect
+from khala.sandbox.cgroup_detect import detect
 from tests.fixtures.cluster import Cluster
 from tests.sandbox.hostile import build_task, case_names, check_result, load_case, refused
 

@@ -25,6 +25,7 @@ from khala.sandbox.bwrap import check_bwrap
 from khala.sandbox.warm import WarmSandbox
 from tests.fixtures.servers import missing
 from tests.sandbox.leaks import LeakProbe
+from tests.sandbox.pace import pace
 
 pytestmark = pytest.mark.integration  # real warm sandboxes (bubblewrap, cgroups, mounts)
 
@@ -142,19 +143,22 @@ def test_background_processes_do_not_survive(pool: WarmSandbox, base: str) -> No
     assert box_pid(pool) == first
 
 
+@pytest.mark.cgroup
 def test_cgroup_limits_and_counters_do_not_carry_over(pool: WarmSandbox, base: str) -> None:
     first = box_pid(pool)
+    # A spins for more CPU than B costs on its own (B's cost grows with the machine's pace).
+    spin = 0.5 * pace()
     hog = ("python3 -c 'import time\nt = time.process_time()\n"
-           "while time.process_time() - t < 0.5: pass'")
+           f"while time.process_time() - t < {spin}: pass'")
     _, err, tight = step(pool, base, f"{hog}; python3 -c 'x = bytearray(24 << 20)'",
-                         memory=32 * MIB, pids=8)
+                         memory=32 * MIB, pids=8, wall_time=20 * pace())
     assert tight.reason == Reason.OK, err
-    assert tight.time >= 0.5 and tight.memory >= 24 * MIB
+    assert tight.time >= spin and tight.memory >= 24 * MIB
     # B: more memory and processes than A was allowed; its counters start from zero.
     script = "python3 -c 'x = bytearray(100 << 20)'; for i in $(seq 20); do sleep 0.2 & done; wait"
     _, err, roomy = step(pool, base, script, memory=256 * MIB, pids=64)
     assert roomy.reason == Reason.OK, err
-    assert roomy.time < 0.5, roomy  # A's CPU is not B's
+    assert roomy.time < spin, roomy  # A's CPU is not B's
     assert roomy.memory >= 100 * MIB
     # C: A's tight limits again, as C's own
     _, _, again = step(pool, base, "python3 -c 'x = bytearray(100 << 20)'", memory=32 * MIB)
@@ -162,6 +166,7 @@ def test_cgroup_limits_and_counters_do_not_carry_over(pool: WarmSandbox, base: s
     assert box_pid(pool) == first
 
 
+@pytest.mark.cgroup
 def test_no_limit_after_a_limited_step_and_no_peak_carried_over(pool: WarmSandbox,
                                                                  base: str) -> None:
     """The prepared cgroup holds the last step's limits as a guess: a step without limits
@@ -223,6 +228,7 @@ def test_ipc_objects_retire_the_box(pool: WarmSandbox, base: str) -> None:
     assert box_pid(pool) != first  # that box was not reused: a fresh one replaced it
 
 
+@pytest.mark.cgroup
 def test_a_box_killed_from_outside_is_replaced(pool: WarmSandbox, base: str) -> None:
     victim = box_pid(pool)
     cgroups = pool.owned()[2]  # the box's and its stem's: empty once the whole box is dead
@@ -237,6 +243,7 @@ def test_a_box_killed_from_outside_is_replaced(pool: WarmSandbox, base: str) -> 
     box_pid(pool)
 
 
+@pytest.mark.cgroup
 def test_nothing_is_left_on_the_host(pool: WarmSandbox, base: str) -> None:
     probe = LeakProbe(pool, base, exclude_children=set())
     step(pool, base, "sleep 100 & echo x > /tmp/x; ipcmk -M 4096")

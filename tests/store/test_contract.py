@@ -207,7 +207,14 @@ def test_cancel_undone_only(store: Store) -> None:
     got = store.get(running.id)
     assert got is not None
     assert (got.done, got.status, got.executor, got.report_time) == (
-        True, Status.CANCELLED, None, at(12))
+        True, Status.CANCELLED, "ex", at(12))  # the executor that held it is kept
+    # its stopped run's output comes later: kept once, only from that executor
+    kept = Result(execute_output=b"so far")
+    assert not store.keep(running.id, "other", kept)
+    assert store.keep(running.id, "ex", kept)
+    assert not store.keep(running.id, "ex", Result(execute_output=b"again"))
+    assert store.get(running.id).result == kept  # type: ignore[union-attr]
+    assert not store.keep(pending.id, "ex", kept)  # finished, not cancelled
     assert not store.cancel(running.id, at(13))  # already done
     assert not store.cancel(pending.id, at(13))  # finished
     assert store.get(pending.id).status == Status.SUCCESS  # type: ignore[union-attr]
@@ -400,9 +407,11 @@ def test_every_change_agrees_with_the_life_cycle(store: Store) -> None:
     """From every combination of done/status/executor, each store method applies exactly when
     lifecycle says so and leaves exactly lifecycle's state behind."""
     states = [
-        lifecycle.State(done=done, status=status, executor=executor, report_time=at(1))
-        for done, status, executor in itertools.product(
-            (False, True), list(Status), (None, "ex", "other"))
+        lifecycle.State(done=done, status=status, executor=executor, report_time=at(1),
+                        result=result)
+        for done, status, executor, result in itertools.product(
+            (False, True), list(Status), (None, "ex", "other"),
+            (None, Result(execute_output=b"kept")))
     ]
     # assign (on the empty store): takes exactly the queued ones, oldest first
     tasks = [make_task(100 + n, **vars(state)) for n, state in enumerate(states)]
@@ -424,6 +433,8 @@ def test_every_change_agrees_with_the_life_cycle(store: Store) -> None:
         (lifecycle.REQUEUE, {"executor": "ex", "now": at(9)},
          lambda i: store.requeue(i, "ex", at(9))),
         (lifecycle.CANCEL, {"now": at(9)}, lambda i: store.cancel(i, at(9))),
+        (lifecycle.KEEP, {"executor": "ex", "result": result},
+         lambda i: store.keep(i, "ex", result)),
     ]
     for transition, args, call in calls:
         tasks = [make_task(n, **vars(state)) for n, state in enumerate(states)]
@@ -453,6 +464,8 @@ def test_executors_touch_list_remove(store: Store) -> None:
     assert [(e.hostname, e.report_time) for e in listed] == [("alpha", at(5)), ("zeta", at(1))]
     assert listed[0].id == first_alpha.id  # refreshing keeps the record
     assert len(listed[0].id) == 24 and listed[0].id != listed[1].id
+    # random, not an ObjectId's time + process + counter (shared first 9 bytes)
+    assert listed[0].id[:18] != listed[1].id[:18], listed
     assert [e.hostname for e in store.executors(at(2))] == ["alpha"]  # inclusive
     assert store.remove_executors(at(1)) == []  # strictly older
     assert store.remove_executors(at(3)) == ["zeta"]

@@ -78,12 +78,12 @@ def test_executors_languages_listed(store: Store) -> None:  # noqa: F811
     store.touch_executor("e2", at(10), [Language("c", "gcc 13")])
     store.touch_executor("e3", at(10))  # an old executor: no languages
     store.touch_executor("gone", at(0), [Language("java", "17")])
-    assert store.languages(at(5)) == [Language("c", "gcc 12 | gcc 13", 2),
-                                      Language("python3", "3.11", 1)]
+    assert store.languages(at(5)) == [Language("c", "gcc 12 | gcc 13", 2, ["e1", "e2"]),
+                                      Language("python3", "3.11", 1, ["e1"])]
     store.touch_executor("e1", at(11), [])  # it lost its languages
-    assert store.languages(at(5)) == [Language("c", "gcc 13", 1)]
+    assert store.languages(at(5)) == [Language("c", "gcc 13", 1, ["e2"])]
     store.touch_executor("e2", at(12))  # a report without languages keeps them
-    assert store.languages(at(5)) == [Language("c", "gcc 13", 1)]
+    assert store.languages(at(5)) == [Language("c", "gcc 13", 1, ["e2"])]
 
 
 def rich_task(seconds: float) -> Task:

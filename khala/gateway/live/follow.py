@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from khala.errors import KhalaError, RemoteError, Unavailable
 from khala.model import Status, Task
+from khala.rpc.auth import AuthError
 from khala.rpc.client import JudicatorClient
 from khala.streams.client import StreamConnection
 from khala.streams.log import READ_MAX, STREAMS, Chunk, Dropped, advance
@@ -69,9 +70,13 @@ class Follower:
     `close_input` and `stop` from another)."""
 
     def __init__(self, client: JudicatorClient, lookup: EndpointLookup, ref: str,
-                 position: dict[str, int], want_input: bool, max_seconds: float) -> None:
+                 position: dict[str, int], want_input: bool, max_seconds: float,
+                 status: int | None = None) -> None:
         self.client, self.lookup, self.ref = client, lookup, ref
         self.position = dict(position)
+        # the last status the client was sent (a resumed stream knows it): each status
+        # event is a change, never a repeat
+        self.status = status
         self.want_input = want_input
         self.max_seconds = max_seconds
         self.stopped = threading.Event()
@@ -194,14 +199,13 @@ class Follower:
         """Events from `task` (as `first()` read it) to its end; stops early (no Final) when
         `stop()` is called or `max_seconds` pass."""
         deadline = time.monotonic() + self.max_seconds
-        status: int | None = None
         delay = POLL_MIN
         while not task.done:
             if self.stopped.is_set() or time.monotonic() > deadline:
                 return
-            if task.status != status:
-                status = int(task.status)
-                yield StatusChange(status)
+            if task.status != self.status:
+                self.status = int(task.status)
+                yield StatusChange(self.status)
             address = None
             if task.executor and task.status in (Status.COMPILING, Status.RUNNING):
                 address = self.lookup.find(task.executor)
@@ -210,9 +214,11 @@ class Follower:
                 for event in self._relay(address, task.id):
                     if isinstance(event, str):
                         outcome = event
+                    elif isinstance(event, StatusChange):
+                        if event.status != self.status:  # the executor repeats what we sent
+                            self.status = event.status
+                            yield event
                     else:
-                        if isinstance(event, StatusChange):
-                            status = event.status
                         yield event
             if outcome == "end":
                 task = self._find(task.id, END_WAIT)
@@ -221,8 +227,9 @@ class Follower:
                 self.stopped.wait(delay)
                 delay = min(POLL_MAX, delay * 2)
                 task = self._find(task.id)
-        if task.status != status:
-            yield StatusChange(int(task.status))
+        if task.status != self.status:
+            self.status = int(task.status)
+            yield StatusChange(self.status)
         for name in STREAMS:
             stored = stored_output(task, name)
             while self.position[name] < len(stored):  # in READ_MAX pieces, like live chunks
@@ -237,8 +244,9 @@ class Follower:
         "lost")."""
         want_input = self.want_input and not self._input_lost
         try:
-            conn = StreamConnection(address, task_id, self.position, want_input, self._sender)
-        except OSError:
+            conn = StreamConnection(address, task_id, self.position, want_input, self._sender,
+                                    auth=self.lookup.auth)
+        except (OSError, AuthError):
             yield "lost"
             return
         outcome = "lost"
@@ -266,6 +274,8 @@ class Follower:
                     yield StatusChange(int(header["status"]))
                 elif kind == "tick":
                     yield Tick()
+                elif kind in ("closed", "no_input"):
+                    pass  # the input's end, seen by the sender's frames anyway
                 else:
                     outcome = kind
         except (KeyError, ValueError, TypeError):

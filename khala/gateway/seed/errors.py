@@ -27,9 +27,13 @@ EMPTY_ANSWERS: dict[str, dict[str, Any]] = {
 }
 
 
-def answer(view: str, code: int) -> Response:
-    """The JSON answer of `view` with result `code` and its other keys null/empty."""
-    return jsonify({"result": int(code), **EMPTY_ANSWERS.get(view, {})})
+def answer(view: str, code: int, error: str = "") -> Response:
+    """The JSON answer of `view` with result `code` and its other keys null/empty; a refusal
+    adds `error`, the reason naming the field (the seed's own keys stay as they are)."""
+    body = {"result": int(code), **EMPTY_ANSWERS.get(view, {})}
+    if error:
+        body["error"] = error
+    return jsonify(body)
 
 
 def route_error(status: int, message: str) -> Response:
@@ -69,15 +73,18 @@ def on_refusal(exc: KhalaError) -> Response:
         log.debug("%s %s refused: %s", request.method, request.path, exc)
     if _is_download():
         return _text("unavailable\n", 503) if exc.code == Code.ERROR else _text("not found\n", 404)
-    return answer(_view(), exc.code)
+    refused = exc.code in (Code.INVALID_INPUT, Code.TOO_LARGE)  # what was wrong, by field
+    return answer(_view(), exc.code, str(exc) if refused else "")
 
 
 def on_http_error(exc: HTTPException) -> Response | HTTPException:
     """A body beyond the limit: result 3; a malformed request to a JSON endpoint: result 4."""
     if exc.code == 413:
-        return answer(_view(), Code.TOO_LARGE)
+        return answer(_view(), Code.TOO_LARGE,
+                      "the request is larger than the gateway takes (max_task_size)")
     if _view() in EMPTY_ANSWERS and not _is_download() and exc.code and 400 <= exc.code < 500:
-        return answer(_view(), Code.INVALID_INPUT)
+        return answer(_view(), Code.INVALID_INPUT,
+                      f"malformed request: {exc.description or exc.name}")
     if exc.code is None:
         return exc
     return route_error(exc.code, f"{exc.code} {exc.name}: {request.method} {request.path}")

@@ -23,6 +23,7 @@ from khala.rules.limits import (
     TaskLimit,
     validate_task,
 )
+from khala.rules.seconds import parse_seconds
 from khala.zipcheck import make_zip
 
 DIGITS_RE = re.compile(r"[0-9]{1,20}")  # used with fullmatch
@@ -61,15 +62,24 @@ def _required(form: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _limits(form: Mapping[str, str]) -> dict[TaskLimit, int | None]:
+def _limits(form: Mapping[str, str]) -> dict[TaskLimit, float | None]:
     """The optional per-task limits (validation.TASK_LIMITS) as given: empty or absent → None,
-    else an integer the wire can carry (the policy is checked by validate_task)."""
-    values: dict[TaskLimit, int | None] = {}
+    else an integer the wire can carry, or seconds for a time limit (the policy is checked by
+    validate_task)."""
+    values: dict[TaskLimit, float | None] = {}
     for limit in TASK_LIMITS:
         text = form.get(limit.field)
-        given = text is not None and text.strip()
-        values[limit] = parse_int(limit.field, text, 1, limit.wire_max) if given else None
+        if text is None or not text.strip():
+            values[limit] = None
+        elif limit.seconds:
+            values[limit] = parse_seconds(limit.field, text)
+        else:
+            values[limit] = parse_int(limit.field, text, 1, limit.wire_max)
     return values
+
+
+def _whole(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def archive_field(form: Mapping[str, str], files: Mapping[str, bytes], prefix: str) -> bytes:
@@ -84,7 +94,10 @@ def archive_field(form: Mapping[str, str], files: Mapping[str, bytes], prefix: s
         if content:
             raise InvalidInput(f"{prefix}_str needs a {prefix}_name")
         return b""
-    return make_zip(name, content)
+    try:
+        return make_zip(name, content)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{prefix}_name: {exc}") from exc
 
 
 def parse_task(form: Mapping[str, str], files: Mapping[str, bytes], policy: LimitSettings) -> Task:
@@ -96,20 +109,20 @@ def parse_task(form: Mapping[str, str], files: Mapping[str, bytes], policy: Limi
         compile=Compile(
             source=archive_field(form, files, "compile_source"),
             command=_required(form, "compile_command"),
-            timeout=parse_int("compile_timeout", form.get("compile_timeout")),
-            memory_limit=limits[COMPILE_MEMORY],
+            timeout=parse_seconds("compile_timeout", form.get("compile_timeout")),
+            memory_limit=_whole(limits[COMPILE_MEMORY]),
         ),
         execute=Execute(
             input=_required(form, "execute_input"),
             data=archive_field(form, files, "execute_data"),
             command=_required(form, "execute_command"),
-            timeout=parse_int("execute_timeout", form.get("execute_timeout")),
+            timeout=parse_seconds("execute_timeout", form.get("execute_timeout")),
             standard=_required(form, "execute_standard"),
-            memory_limit=limits[EXECUTE_MEMORY],
+            memory_limit=_whole(limits[EXECUTE_MEMORY]),
             cpu_limit=limits[EXECUTE_CPU],
-            pids_limit=limits[EXECUTE_PIDS],
-            output_limit=limits[EXECUTE_OUTPUT],
-            disk_limit=limits[EXECUTE_DISK],
+            pids_limit=_whole(limits[EXECUTE_PIDS]),
+            output_limit=_whole(limits[EXECUTE_OUTPUT]),
+            disk_limit=_whole(limits[EXECUTE_DISK]),
         ),
     )
     validate_task(task, policy)

@@ -64,7 +64,7 @@ def result_json(result: Result, limit: int | None) -> dict[str, Any]:
     return body
 
 
-def _set_limits(body: dict[str, Any], limits: dict[str, int | None]) -> dict[str, Any]:
+def _set_limits(body: dict[str, Any], limits: dict[str, float | None]) -> dict[str, Any]:
     body.update({key: value for key, value in limits.items() if value is not None})
     return body
 

@@ -21,12 +21,6 @@ export const RESULTS = {
   4: "Invalid input (result 4).",
 };
 
-const ID_RE = /^[0-9a-f]{24}$/;
-
-export function isId(text) {
-  return typeof text === "string" && ID_RE.test(text);
-}
-
 // A new element. attrs: "class", "text" (textContent) or attributes set as strings.
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -43,12 +37,6 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-export function statusBadge(code) {
-  const s = STATUS[code] || { name: `Status ${code}`, cls: "error", mark: "?" };
-  return el("span", { class: `status status-${s.cls}`, "data-status": code },
-    el("span", { class: "mark", "aria-hidden": "true", text: s.mark }), ` ${s.name}`);
-}
-
 // "2024-01-13T08:00:00.123456" → "2024-01-13 08:00:00" (UTC, as the API gives it).
 export function fmtTime(iso) {
   if (!iso) return "—";
@@ -60,16 +48,6 @@ export function timeEl(iso) {
   return el("time", { datetime: iso || null, title: iso || null, text: fmtTime(iso) });
 }
 
-// A link to the task page when `id` is a well-formed id, else the id as plain text.
-export function taskLink(id) {
-  if (!isId(id)) return el("span", { class: "mono", text: id });
-  return el("a", { class: "mono", href: `/tasks/${id}`, text: id });
-}
-
-export function fileUrl(id, file) {
-  return `/api/task?${new URLSearchParams({ id, file })}`;
-}
-
 // GET a JSON answer of the API; throws on a non-200 answer or a network failure.
 export async function getJSON(path, params = {}) {
   const query = new URLSearchParams();
@@ -77,22 +55,11 @@ export async function getJSON(path, params = {}) {
     if (value !== null && value !== undefined && value !== "") query.set(key, String(value));
   }
   const url = query.toString() ? `${path}?${query}` : path;
-  const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+  const response = await fetch(url, { headers: { Accept: "application/json", ...authHeaders() },
+    cache: "no-store" });
+  if (response.status === 401 || response.status === 403) askForKey(response.status);
   if (!response.ok) throw new Error(`the gateway answered HTTP ${response.status}`);
   return response.json();
-}
-
-// DELETE /api/task?id=… → the result code.
-export async function cancelTask(id) {
-  const response = await fetch(`/api/task?${new URLSearchParams({ id })}`, { method: "DELETE" });
-  if (!response.ok) throw new Error(`the gateway answered HTTP ${response.status}`);
-  return (await response.json()).result;
-}
-
-export function cancelMessage(id, code) {
-  if (code === 0) return `Task ${id} cancelled.`;
-  if (code === 2) return `Task ${id} could not be cancelled: it is already done or unknown (result 2).`;
-  return `Task ${id} could not be cancelled: ${RESULTS[code] || `result ${code}`}`;
 }
 
 export function say(node, text, kind = "info") {
@@ -151,4 +118,156 @@ export function poll(step, ms, maxFailures = 30) {
       if (!stopped) run();
     },
   };
+}
+
+// ----------------------------------------------------------------------------- API v2 (judging)
+
+// A task reference of API v2: a client id ([A-Za-z0-9._-]{1,64}) or a seed id. Only such a
+// reference is ever put into a URL, and those characters need no escaping.
+const REF_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function isRef(text) {
+  return typeof text === "string" && REF_RE.test(text) && text !== "." && text !== "..";
+}
+
+export function refLink(ref) {
+  if (!isRef(ref)) return el("span", { class: "mono", text: ref });
+  return el("a", { class: "mono", href: `/tasks/${ref}`, text: ref });
+}
+
+// The API key a person gave this tab (a gateway with keys on answers 401 without one; the
+// form in every page's footer asks for it then). Sent as a Bearer token, never in a URL.
+const KEY_ITEM = "khala-api-key";
+
+export function apiKey() {
+  try {
+    return sessionStorage.getItem(KEY_ITEM) || "";
+  } catch (error) {
+    return "";
+  }
+}
+
+export function authHeaders() {
+  const key = apiKey();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+function askForKey(status) {
+  const form = document.getElementById("key-form");
+  if (!form || !form.hidden) return;
+  document.getElementById("key-note").textContent = status === 401
+    ? (apiKey() ? "This API key was not accepted: enter another one." : "This gateway needs an API key.")
+    : "This API key may not do that: enter another one.";
+  form.hidden = false;
+}
+
+const keyForm = document.getElementById("key-form");
+if (keyForm) {
+  keyForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    try {
+      sessionStorage.setItem(KEY_ITEM, document.getElementById("api-key").value.trim());
+    } catch (error) {
+      return;
+    }
+    location.reload();
+  });
+}
+
+// An API v2 call: { status, body } (body null when empty or not JSON); throws on a network
+// failure only. A 401 or 403 shows the API key form.
+export async function v2(path, options = {}) {
+  const init = { cache: "no-store", ...options };
+  init.headers = { Accept: "application/json", ...authHeaders(), ...(options.headers || {}) };
+  if (options.json !== undefined) {
+    init.method = init.method || "POST";
+    init.body = JSON.stringify(options.json);
+    init.headers = { ...init.headers, "Content-Type": "application/json" };
+    delete init.json;
+  }
+  const response = await fetch(path, init);
+  if (response.status === 401 || response.status === 403) askForKey(response.status);
+  let body = null;
+  try {
+    body = await response.json();
+  } catch (error) {
+    body = null;
+  }
+  return { status: response.status, body };
+}
+
+// The errors of a v2 answer as one sentence.
+export function v2Error(answer) {
+  const errors = answer.body && Array.isArray(answer.body.errors) ? answer.body.errors : [];
+  const text = errors.map((e) => String(e.detail || e.title || "")).filter(Boolean).join("; ");
+  return text || `the gateway answered HTTP ${answer.status}`;
+}
+
+export const VERDICTS = {
+  accepted: { text: "Accepted", cls: "success", mark: "✓" },
+  wrong_answer: { text: "Wrong answer", cls: "failed", mark: "✗" },
+  time_limit: { text: "Time limit exceeded", cls: "failed", mark: "⏱" },
+  memory_limit: { text: "Memory limit exceeded", cls: "failed", mark: "✗" },
+  output_limit: { text: "Output limit exceeded", cls: "failed", mark: "✗" },
+  runtime_error: { text: "Runtime error", cls: "failed", mark: "✗" },
+  compile_error: { text: "Compile error", cls: "failed", mark: "✗" },
+  internal_error: { text: "Internal error", cls: "error", mark: "!" },
+  skipped: { text: "Skipped", cls: "pending", mark: "–" },
+};
+
+// The first case that failed (1-based), or 0.
+export function failedCase(judgement) {
+  const cases = (judgement && judgement.cases) || [];
+  const index = cases.findIndex((c) => c.verdict !== "accepted" && c.verdict !== "skipped");
+  return index + 1;
+}
+
+// How a task came out, in words and colour: { text, cls, mark, verdict }.
+export function outcome(task) {
+  const judgement = task.result && task.result.judgement;
+  if (task.done && judgement) {
+    const v = VERDICTS[judgement.verdict] || VERDICTS.internal_error;
+    const n = failedCase(judgement);
+    const perCase = !["accepted", "compile_error", "internal_error", "skipped"].includes(
+      judgement.verdict);
+    return { ...v, text: perCase && n ? `${v.text} on case ${n}` : v.text,
+      verdict: judgement.verdict };
+  }
+  const s = STATUS[task.status_code] || { name: task.status, cls: "error", mark: "?" };
+  return { text: s.name, cls: s.cls, mark: s.mark, verdict: null };
+}
+
+export function outcomeBadge(task, big = false) {
+  const o = outcome(task);
+  return el("span", { class: `status status-${o.cls}${big ? " big" : ""}`,
+    "data-status": task.status_code, "data-verdict": o.verdict || "" },
+  el("span", { class: "mark", "aria-hidden": "true", text: o.mark }), ` ${o.text}`);
+}
+
+export function fmtSeconds(value) {
+  if (value === null || value === undefined) return "—";
+  const n = Number(value);
+  return n < 10 ? `${n.toFixed(3)} s` : `${n.toFixed(1)} s`;
+}
+
+export function fmtBytes(value) {
+  if (value === null || value === undefined) return "—";
+  const n = Number(value);
+  if (n >= 1048576) return `${(n / 1048576).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(0)} KiB`;
+  return `${n} B`;
+}
+
+// Time (the slowest case's CPU time, else the execute step's) and memory (the peak) of a task.
+export function usage(task) {
+  const r = task.result || {};
+  const cases = (r.judgement && r.judgement.cases) || [];
+  if (cases.length) {
+    const ran = cases.filter((c) => c.verdict !== "skipped");
+    return { time: ran.length ? Math.max(...ran.map((c) => c.time)) : null,
+      memory: ran.length ? Math.max(...ran.map((c) => c.memory)) : null };
+  }
+  const step = r.execute;
+  if (!step) return { time: null, memory: null };
+  return { time: step.rusage.cpu_time, memory: step.rusage.maxrss };
 }

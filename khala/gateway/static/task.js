@@ -1,237 +1,254 @@
-// The task page (/tasks/<id>): every field of GET /api/task, links to the full texts and the
-// zips (file= downloads), per-step reports; refreshed until the task is done; cancel.
+// The task page: the verdict first (colour and words), score, time and memory; live output while
+// the task runs (API v2's event stream); then the test cases with a diff for a failed one, the
+// outputs, the source (highlighted) and the details. Everything from API v2.
+
 import {
-  cancelMessage, cancelTask, el, fileUrl, getJSON, isId, markLoaded, poll, RESULTS, say,
-  statusBadge, timeEl,
+  apiKey, authHeaders, el, fmtBytes, fmtSeconds, fmtTime, isRef, markLoaded, outcomeBadge, say,
+  usage, v2, v2Error, VERDICTS,
 } from "./common.js";
+import { aroundChanges, diffLines } from "./diff.js";
+import { codeBlock } from "./highlight.js";
 
-const REFRESH_MS = 1000;
-const REASONS = {
-  ok: "ok",
-  nonzero_exit: "non-zero exit",
-  signaled: "killed by a signal",
-  time_limit: "CPU time limit",
-  wall_limit: "wall time limit",
-  memory_limit: "memory limit",
-  output_limit: "output limit",
-  pids_limit: "process limit",
-  internal_error: "internal error",
-  cancelled: "cancelled",
-};
+const SHOWN = 64 * 1024; // characters of an output shown on the page (the rest: the raw link)
 
-const id = decodeURIComponent(location.pathname.split("/")[2] || "");
 const message = document.getElementById("message");
-const note = document.getElementById("refresh-note");
-const cancel = document.getElementById("cancel");
-document.getElementById("task-id").textContent = id;
-let shown = "";
+const ref = decodeURIComponent(location.pathname.split("/").pop() || "");
+const taskBox = document.getElementById("task");
+const live = document.getElementById("live");
+const liveOutput = document.getElementById("live-output");
+const cancelButton = document.getElementById("cancel");
+let finalShown = false;
+let stream = null;
+let pollTimer = null;
 
-function fact(list, term, ...value) {
-  list.append(el("dt", { text: term }), el("dd", {}, ...value));
+function fact(dl, name, value) {
+  dl.append(el("dt", { text: name }), el("dd", {}, value));
 }
 
-function download(file, text) {
-  return el("a", { class: "download", href: fileUrl(id, file), download: "", text });
+// A name and its value kept together (a <div> in the <dl>): they wrap as one.
+function number(dl, name, value) {
+  dl.append(el("div", { class: "number" }, el("dt", { text: name }), el("dd", {}, value)));
 }
 
-// A text of the task: shown in a <pre>, with a link to the whole file when there is one.
-function textBlock(file, text) {
-  if (!text) return el("span", { class: "none", text: "(empty)" });
-  const cut = text.endsWith("...");
-  const links = el("p", { class: "file-links" },
-    cut ? el("span", { class: "cut", text: "Shown cut. " }) : null,
-    download(file, cut ? "Download the full text" : "Download"));
-  return el("div", { class: "text" }, el("pre", { "data-file": file, text }), links);
+function seconds(value, fallback) {
+  return value ? `${value} s` : fallback;
 }
 
-function archive(file, present) {
-  if (!present) return el("span", { class: "none", text: "none" });
-  return download(file, `Download ${file}.zip`);
+function renderHead(task) {
+  document.getElementById("task-id").textContent = task.id;
+  document.title = `${task.id} · Khala`;
+  const verdict = document.getElementById("verdict");
+  verdict.replaceChildren(outcomeBadge(task, true));
+  cancelButton.hidden = task.done;
+  const numbers = document.getElementById("numbers");
+  numbers.replaceChildren();
+  const judgement = task.result && task.result.judgement;
+  if (judgement) number(numbers, "Score", `${judgement.score} / ${judgement.max_score}`);
+  const used = usage(task);
+  number(numbers, "Time", task.done ? fmtSeconds(used.time) : "…");
+  number(numbers, "Memory", task.done ? fmtBytes(used.memory) : "…");
+  number(numbers, "Language", task.compile.language || "command");
+  if (task.execute.cases) number(numbers, "Cases", String(task.execute.cases));
 }
 
-function seconds(value) {
-  return value === 0 ? "0 (no timeout)" : `${value} s`;
-}
-
-function bytes(value) {
-  if (value === null || value === undefined) return "—";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let n = Number(value);
-  let unit = 0;
-  while (n >= 1024 && unit < units.length - 1) {
-    n /= 1024;
-    unit += 1;
+function renderDetails(task) {
+  const dl = document.getElementById("details");
+  dl.replaceChildren();
+  fact(dl, "Id", el("span", { class: "mono", text: task.id }));
+  if (task.seed_id !== task.id) fact(dl, "Seed id", el("span", { class: "mono", text: task.seed_id }));
+  fact(dl, "User", String(task.user));
+  fact(dl, "Run status", task.status.replace("_", " "));
+  fact(dl, "Added", el("time", { datetime: task.add_time, title: task.add_time, text: fmtTime(task.add_time) }));
+  fact(dl, "Executor", task.executor || "—");
+  const judgement = task.result && task.result.judgement;
+  if (judgement && judgement.language) fact(dl, "Compiler", judgement.language);
+  if (!task.compile.language) {
+    fact(dl, "Compile command", el("code", { text: task.compile.command || "(none)" }));
+    fact(dl, "Execute command", el("code", { text: task.execute.command || "(none)" }));
   }
-  const shown = unit === 0 ? `${n}` : n.toFixed(1);
-  return `${shown} ${units[unit]} (${value} bytes)`;
+  fact(dl, "Wall time limit", seconds(task.execute.timeout, "the cluster's default"));
+  fact(dl, "CPU time limit", seconds(task.execute.cpu_limit, "the cluster's default"));
+  fact(dl, "Memory limit", task.execute.memory_limit ? fmtBytes(task.execute.memory_limit) : "the executor's default");
+  if (task.execute.compare) fact(dl, "Comparison", task.execute.compare.mode);
+  if (judgement && judgement.message) fact(dl, "Message", el("pre", { text: judgement.message }));
 }
 
-function optional(list, term, value, format = String) {
-  if (value !== null && value !== undefined) fact(list, term, format(value));
-}
-
-function renderSummary(task) {
-  const list = document.getElementById("summary");
-  list.replaceChildren();
-  fact(list, "Id", el("span", { class: "mono", text: task.id }));
-  fact(list, "User", String(task.user));
-  fact(list, "Added", timeEl(task.add_time));
-  fact(list, "Status", statusBadge(task.status));
-  fact(list, "Done", task.done ? "yes" : "no");
-  fact(list, "Executor", task.executor || "—");
-  fact(list, "Last report", timeEl(task.report_time));
-}
-
-function renderCompile(c) {
-  const list = document.getElementById("compile");
-  list.replaceChildren();
-  if (!c) return fact(list, "Compile", "—");
-  fact(list, "Source", archive("compile_source", c.source));
-  fact(list, "Command", textBlock("compile_command", c.command));
-  fact(list, "Timeout", seconds(c.timeout));
-  optional(list, "Memory limit", c.memory_limit, bytes);
-}
-
-function renderExecute(x) {
-  const list = document.getElementById("execute");
-  list.replaceChildren();
-  if (!x) return fact(list, "Execute", "—");
-  fact(list, "Data", archive("execute_data", x.data));
-  fact(list, "Input", textBlock("execute_input", x.input));
-  fact(list, "Command", textBlock("execute_command", x.execute_command));
-  fact(list, "Timeout", seconds(x.execute_timeout));
-  fact(list, "Expected output", textBlock("execute_standard", x.execute_standard));
-  optional(list, "Memory limit", x.memory_limit, bytes);
-  optional(list, "CPU limit", x.cpu_limit, (v) => `${v} s`);
-  optional(list, "Process limit", x.pids_limit);
-  optional(list, "Output limit", x.output_limit, bytes);
-  optional(list, "Work area", x.disk_limit, bytes);
-}
-
-function exitText(step) {
-  if (step.signal !== null && step.signal !== undefined) {
-    return `signal ${step.signal}${step.core_dump ? " (core dumped)" : ""}`;
+function diffBlock(expected, got) {
+  const rows = aroundChanges(diffLines(expected, got));
+  const box = el("div", { class: "diff", role: "group", "aria-label": "Expected (−) and got (+)" },
+    el("div", { class: "diff-legend", text: "− expected   + got" }));
+  for (const row of rows) {
+    const cls = { "-": "del", "+": "add", "…": "skip" }[row.sign] || "same";
+    box.append(el("div", { class: `diff-line diff-${cls}` },
+      el("span", { class: "diff-sign", "aria-hidden": "true", text: row.sign }),
+      el("span", { class: "visually-hidden", text: { del: "expected: ", add: "got: ", skip: "", same: "" }[cls] }),
+      el("span", { class: "diff-text", text: row.text === "" ? " " : row.text })));
   }
-  return step.exit_code === null || step.exit_code === undefined ? "—" : `exit code ${step.exit_code}`;
+  return box;
 }
 
-function stepTable(name, step) {
-  const rows = [
-    ["Reason", REASONS[step.reason] || String(step.reason)],
-    ["Exit", exitText(step)],
-    ["CPU time", `${step.time} s`],
-    ["Wall time", `${step.wall_time} s`],
-    ["Peak memory", bytes(step.memory)],
-  ];
-  const list = el("dl", { class: "facts step", "data-step": name });
-  for (const [term, value] of rows) fact(list, term, value);
-  return el("div", { class: "step-block" }, el("h3", { text: `${name} step` }), list);
+async function renderCases(task) {
+  const judgement = task.result && task.result.judgement;
+  const section = document.getElementById("cases-section");
+  if (!judgement || !judgement.cases.length) return;
+  const asked = await v2(`/api/v2/tasks/${ref}/cases`);
+  const cases = asked.status === 200 ? asked.body.data : [];
+  const body = document.querySelector("#cases tbody");
+  body.replaceChildren();
+  judgement.cases.forEach((c, index) => {
+    const v = VERDICTS[c.verdict] || VERDICTS.internal_error;
+    const details = [];
+    if (c.message) details.push(el("p", { class: "case-message", text: c.message }));
+    if (c.verdict === "wrong_answer" && cases[index]) details.push(diffBlock(cases[index].standard, c.output));
+    else if (c.verdict !== "accepted" && c.error) details.push(el("pre", { class: "small-pre", text: c.error }));
+    body.append(el("tr", { "data-case": index + 1, "data-verdict": c.verdict },
+      el("td", { "data-label": "Case", text: String(index + 1) }),
+      el("td", { "data-label": "Verdict" }, el("span", { class: `status status-${v.cls}` },
+        el("span", { class: "mark", "aria-hidden": "true", text: v.mark }), ` ${v.text}`)),
+      el("td", { "data-label": "Time", text: c.verdict === "skipped" ? "—" : fmtSeconds(c.time) }),
+      el("td", { "data-label": "Memory", text: c.verdict === "skipped" ? "—" : fmtBytes(c.memory) }),
+      el("td", { "data-label": "Details", class: "case-details" }, ...details)));
+  });
+  section.hidden = false;
 }
 
-function renderResult(result) {
-  const box = document.getElementById("result");
-  if (!result) {
-    box.replaceChildren(el("p", { class: "none", text: "No result yet: the task is not done." }));
+async function renderOutputs(task) {
+  const box = document.getElementById("outputs");
+  box.replaceChildren();
+  // A judged task's outputs are per case (the table); the compiler's messages are its own.
+  const streams = [["compile", "stderr", "Compiler messages"]];
+  if (!task.compile.language) streams.push(["execute", "stdout", "Standard output"], ["execute", "stderr", "Standard error"]);
+  for (const [step, name, title] of streams) {
+    const path = `/api/v2/tasks/${ref}/outputs/${step}/${name}`;
+    const response = await fetch(path, { cache: "no-store", headers: authHeaders() });
+    if (!response.ok) continue;
+    const text = await response.text();
+    if (!text) continue;
+    const cut = text.length > SHOWN;
+    box.append(el("h3", { text: title }), el("pre", { class: "output", "data-stream": `${step}.${name}`, text: cut ? text.slice(0, SHOWN) : text }),
+      el("p", { class: "file-links" }, cut ? el("span", { class: "cut", text: "Shown cut. " }) : null,
+        el("a", { href: path, text: "Raw output" })));
+  }
+  document.getElementById("outputs-section").hidden = !box.childElementCount;
+}
+
+async function renderSource(task) {
+  if (!task.compile.has_source) return;
+  const answer = await v2(`/api/v2/tasks/${ref}/files/compile`);
+  if (answer.status !== 200) return;
+  const box = document.getElementById("source");
+  box.replaceChildren();
+  for (const file of answer.body.data.files) {
+    box.append(el("h3", { class: "mono", text: file.path }));
+    if (file.encoding === "text") box.append(codeBlock(file.content, task.compile.language, file.path));
+    else box.append(el("p", { class: "none", text: `${file.size} bytes of binary data` }));
+    if (file.cut) box.append(el("p", { class: "cut", text: "Shown cut (the first 256 KiB)." }));
+  }
+  document.getElementById("source-section").hidden = false;
+}
+
+// A task cancelled while it ran gets the output it had moments later (its executor hands the
+// stopped run in): the page looks again a few times.
+function awaitKeptOutput(task, tries = 10) {
+  if (task.status !== "cancelled" || task.result || !task.executor || tries === 0) return;
+  setTimeout(async () => {
+    const answer = await v2(`/api/v2/tasks/${ref}`);
+    if (answer.status !== 200) return;
+    if (answer.body.data.result) {
+      renderDetails(answer.body.data);
+      await renderOutputs(answer.body.data);
+    } else {
+      awaitKeptOutput(answer.body.data, tries - 1);
+    }
+  }, 1000);
+}
+
+async function showFinal(task) {
+  if (finalShown) return;
+  finalShown = true;
+  awaitKeptOutput(task);
+  if (stream) stream.close();
+  if (pollTimer) clearTimeout(pollTimer);
+  live.hidden = true; // one output box: the recorded outputs below replace the live one
+  liveOutput.replaceChildren();
+  renderHead(task);
+  renderDetails(task);
+  await Promise.all([renderCases(task), renderOutputs(task), renderSource(task)]);
+  markLoaded();
+}
+
+function appendLive(data) {
+  let text = data.text;
+  if (text === undefined) text = `[${data.base64 ? "binary output" : ""}]`;
+  const span = el("span", { class: data.stream.endsWith("stderr") ? "stderr" : "stdout", text });
+  liveOutput.append(span);
+  liveOutput.scrollTop = liveOutput.scrollHeight;
+}
+
+function follow() {
+  live.hidden = false;
+  stream = new EventSource(`/api/v2/tasks/${ref}/events`);
+  stream.addEventListener("output", (event) => appendLive(JSON.parse(event.data)));
+  stream.addEventListener("status", () => refresh());
+  stream.addEventListener("task", (event) => showFinal(JSON.parse(event.data)));
+}
+
+async function refresh() {
+  const answer = await v2(`/api/v2/tasks/${ref}`);
+  if (answer.status !== 200) return null;
+  const task = answer.body.data;
+  if (task.done) await showFinal(task);
+  else if (!finalShown) renderHead(task);
+  return task;
+}
+
+function pollLater() {
+  pollTimer = setTimeout(async () => {
+    try {
+      const task = await refresh();
+      if (task && !task.done) pollLater();
+    } catch (error) {
+      pollLater();
+    }
+  }, 3000);
+}
+
+cancelButton.addEventListener("click", async () => {
+  cancelButton.disabled = true;
+  const answer = await v2(`/api/v2/tasks/${ref}/cancel`, { method: "POST" });
+  say(message, answer.status === 200 ? `Task ${ref} cancelled.` : `Not cancelled: ${v2Error(answer)}`,
+    answer.status === 200 ? "success" : "error");
+  cancelButton.disabled = false;
+  await refresh();
+});
+
+async function start() {
+  if (!isRef(ref)) {
+    say(message, "Not a valid task id: ids are 1 to 64 of A-Z a-z 0-9 . _ -", "error");
+    markLoaded();
     return;
   }
-  const outputs = el("dl", { class: "facts" });
-  fact(outputs, "Compile output", textBlock("compile_output", result.compile_output));
-  fact(outputs, "Compile error", textBlock("compile_error", result.compile_error));
-  fact(outputs, "Execute output", textBlock("execute_output", result.execute_output));
-  fact(outputs, "Execute error", textBlock("execute_error", result.execute_error));
-  const steps = el("div", { class: "steps" });
-  if (result.compile) steps.append(stepTable("Compile", result.compile));
-  if (result.execute) steps.append(stepTable("Execute", result.execute));
-  box.replaceChildren(steps, outputs);
-}
-
-function render(task) {
-  const text = JSON.stringify(task);
-  if (text === shown) return;
-  shown = text;
-  document.getElementById("status").replaceChildren(statusBadge(task.status));
-  cancel.hidden = task.done;
-  renderSummary(task);
-  renderCompile(task.compile);
-  renderExecute(task.execute);
-  renderResult(task.result);
-  document.getElementById("task").hidden = false;
-}
-
-async function load() {
-  let answer;
-  try {
-    answer = await getJSON("/api/task", { id });
-  } catch (error) {
-    say(message, `The task could not be loaded: ${error.message}.`, "error");
-    markLoaded("error");
-    throw error;
+  const answer = await v2(`/api/v2/tasks/${ref}`);
+  if (answer.status !== 200) {
+    say(message, answer.status === 404 ? `No task ${ref}.` : v2Error(answer), "error");
+    markLoaded();
+    return;
   }
-  if (answer.result !== 0 || !answer.task) {
-    const text = answer.result === 2 ? "No such task (result 2)."
-      : answer.result === 4 ? "This is not a valid task id: 24 hex characters (result 4)."
-        : RESULTS[answer.result] || `Result ${answer.result}.`;
-    say(message, text, "error");
-    markLoaded("error");
-    return answer.result === 1;
+  const task = answer.body.data;
+  taskBox.hidden = false;
+  renderHead(task);
+  renderDetails(task);
+  if (task.done) {
+    await showFinal(task);
+    return;
   }
-  if (message.dataset.kind === "error") say(message, "");
-  render(answer.task);
-  note.textContent = answer.task.done ? "" : "Not done yet: this page refreshes every second.";
+  // EventSource sends no Authorization header: with a key the page polls instead
+  if (!apiKey()) follow();
+  pollLater();
   markLoaded();
-  return !answer.task.done;
 }
 
-// Live output while the task runs: the API v2 event stream (docs/streaming.md). EventSource
-// reconnects by itself with Last-Event-ID, which resumes without loss or duplicates. Only the
-// last LIVE_KEEP characters are kept on the page.
-const LIVE_KEEP = 256 * 1024;
-let live = null;
-
-function followLive() {
-  if (live || !isId(id)) return;
-  live = new EventSource(`/api/v2/tasks/${encodeURIComponent(id)}/events`);
-  let out = null;  // the <pre>, made on the first output (a hidden one would be in the way)
-  const append = (text) => {
-    if (!out) {
-      out = el("pre", { id: "live-output" });
-      document.getElementById("live-box").replaceChildren(out);
-      document.getElementById("live").hidden = false;
-    }
-    const all = out.textContent + text;
-    out.textContent = all.length > LIVE_KEEP ? all.slice(all.length - LIVE_KEEP) : all;
-  };
-  live.addEventListener("output", (event) => {
-    const data = JSON.parse(event.data);
-    if (typeof data.text === "string") append(data.text);
-  });
-  live.addEventListener("dropped", (event) => {
-    const data = JSON.parse(event.data);
-    append(`\n[${data.length} bytes of ${data.stream} not shown]\n`);
-  });
-  live.addEventListener("task", () => {
-    live.close();
-    load().catch(() => {});
-  });
-}
-
-const refresher = isId(id) ? poll(async () => {
-  const more = await load();
-  if (more && shown && !JSON.parse(shown).done) followLive();
-  return more;
-}, REFRESH_MS) : null;
-if (!refresher) {
-  say(message, "This is not a valid task id: 24 hex characters.", "error");
+start().catch((error) => {
+  say(message, `The task could not be shown: ${error.message}`, "error");
   markLoaded("error");
-}
-
-cancel.addEventListener("click", async () => {
-  cancel.disabled = true;
-  try {
-    say(message, cancelMessage(id, await cancelTask(id)), "info");
-  } catch (error) {
-    say(message, `The task could not be cancelled: ${error.message}.`, "error");
-  }
-  cancel.disabled = false;
-  refresher.now();
 });

@@ -1,135 +1,122 @@
-// The tasks page (/): search, paging, order, auto-refresh while undone tasks are shown, cancel.
-// Its own URL carries the search (?id=&user=&start_time=&end_time=&order=&per_page=&page=), so
-// every view can be bookmarked and reloaded; `page` counts from 1 here (the API counts from 0).
+// The tasks page: API v2's list (status, user, order, cursor paging) with each task's verdict,
+// language, score, time and memory; a verdict filter over the tasks scanned; auto-refresh while
+// a shown task is not done; Cancel for undone ones. The whole view is in the URL.
+
 import {
-  cancelMessage, cancelTask, el, getJSON, isId, markLoaded, poll, RESULTS, say, statusBadge,
-  taskLink, timeEl,
+  el, fmtBytes, fmtSeconds, isRef, markLoaded, outcomeBadge, poll, refLink, say, timeEl, usage,
+  v2, v2Error,
 } from "./common.js";
 
-const REFRESH_MS = 2000;
-const PER_PAGE = ["10", "20", "50", "100"];
-const FIELDS = ["id", "user", "start_time", "end_time", "order", "per_page"];
-
-const form = document.getElementById("search");
+const params = new URLSearchParams(location.search);
 const message = document.getElementById("message");
 const body = document.querySelector("#tasks tbody");
-const info = document.getElementById("page-info");
-const note = document.getElementById("refresh-note");
+const perPage = [10, 20, 50, 100].includes(Number(params.get("per_page"))) ? Number(params.get("per_page")) : 20;
+const verdict = params.get("verdict") || "";
+const MAX_SCANNED = 500; // tasks a verdict filter looks through for one page
 
-function readQuery() {
-  const args = new URLSearchParams(location.search);
-  const query = {};
-  for (const name of FIELDS) query[name] = args.get(name) || "";
-  query.order = query.order === "old" ? "old" : "new";
-  if (!PER_PAGE.includes(query.per_page)) query.per_page = "20";
-  const page = Number.parseInt(args.get("page") || "1", 10);
-  query.page = Number.isFinite(page) && page >= 1 ? page : 1;
-  return query;
+for (const [name, id] of [["status", "q-status"], ["verdict", "q-verdict"], ["user", "q-user"],
+  ["order", "q-order"], ["per_page", "q-per-page"]]) {
+  if (params.get(name)) document.getElementById(id).value = params.get(name);
 }
 
-function fillForm(query) {
-  for (const name of FIELDS) {
-    const input = form.elements.namedItem(name);
-    if (input) input.value = query[name];
-  }
+const openId = params.get("open");
+if (openId !== null) {
+  const wanted = openId.trim();
+  if (isRef(wanted)) location.replace(`/tasks/${wanted}`);
+  else say(message, "Not a task id: ids are 1 to 64 of A-Z a-z 0-9 . _ -", "error");
 }
 
-function pageHref(query, page) {
-  const args = new URLSearchParams();
-  for (const name of FIELDS) if (query[name]) args.set(name, query[name]);
-  args.set("page", String(page));
-  return `/?${args}`;
+function listQuery(cursor) {
+  const query = new URLSearchParams({ limit: String(verdict ? 100 : perPage),
+    order: params.get("order") === "oldest" ? "oldest" : "newest" });
+  if (params.get("status")) query.set("status", params.get("status"));
+  if (params.get("user")) query.set("user", params.get("user"));
+  if (cursor) query.set("cursor", cursor);
+  return `/api/v2/tasks?${query}`;
 }
 
-function setLink(link, href) {
-  if (href) {
-    link.setAttribute("href", href);
-    link.removeAttribute("aria-disabled");
-  } else {
-    link.removeAttribute("href");
-    link.setAttribute("aria-disabled", "true");
-  }
+// A done task never changes (but for a cancelled one's output, not shown here): fetched once.
+const doneTasks = new Map();
+
+async function details(summary) {
+  if (summary.done && doneTasks.has(summary.id)) return doneTasks.get(summary.id);
+  const answer = await v2(`/api/v2/tasks/${summary.id}`);
+  if (answer.status !== 200) return summary;
+  if (answer.body.data.done) doneTasks.set(summary.id, answer.body.data);
+  return answer.body.data;
 }
 
-function cell(label, ...children) {
-  return el("td", { "data-label": label }, ...children);
-}
-
-function row(task, onCancel) {
-  let action = "";
-  if (!task.done && isId(task.id)) {
-    action = el("button", { type: "button", class: "danger small", text: "Cancel" });
-    action.setAttribute("aria-label", `Cancel task ${task.id}`);
-    action.addEventListener("click", () => onCancel(task.id, action));
-  }
-  return el("tr", { "data-id": task.id, "data-done": task.done ? "true" : "false" },
-    cell("Task", taskLink(task.id)),
-    cell("User", String(task.user)),
-    cell("Added", timeEl(task.add_time)),
-    cell("Status", statusBadge(task.status)),
-    cell("Executor", task.executor || "—"),
-    cell("Last report", timeEl(task.report_time)),
-    cell("Actions", action));
-}
-
-const query = readQuery();
-fillForm(query);
-let shown = "";
-let loadFailed = false;
-
-async function onCancel(id, button) {
-  button.disabled = true;
-  try {
-    say(message, cancelMessage(id, await cancelTask(id)), "info");
-  } catch (error) {
-    say(message, `Task ${id} could not be cancelled: ${error.message}.`, "error");
-  }
-  refresher.now();
-}
-
-function render(answer) {
-  const text = JSON.stringify(answer.tasks);
-  if (text !== shown) {
-    shown = text;
-    body.replaceChildren(...answer.tasks.map((task) => row(task, onCancel)));
-    if (answer.tasks.length === 0) {
-      body.append(el("tr", {}, el("td", { colspan: 7, class: "empty", text: "No tasks match." })));
-    }
-  }
-  const pages = answer.pages;
-  info.textContent = pages ? `Page ${query.page} of ${pages}` : "No pages";
-  setLink(document.getElementById("prev"), query.page > 1 ? pageHref(query, query.page - 1) : "");
-  setLink(document.getElementById("next"), query.page < pages ? pageHref(query, query.page + 1) : "");
-}
-
+// One page: the tasks of the list (with a verdict filter, of as many list pages as it takes).
 async function load() {
-  let answer;
-  try {
-    answer = await getJSON("/api/task/list", {
-      id: query.id, user: query.user, start_time: query.start_time, end_time: query.end_time,
-      old_to_new: query.order === "old" ? "1" : "", limit: query.per_page, page: query.page - 1,
-    });
-  } catch (error) {
-    loadFailed = true;
-    say(message, `The task list could not be loaded: ${error.message}.`, "error");
-    markLoaded("error");
-    throw error;
+  let cursor = params.get("cursor") || "";
+  const shown = [];
+  let scanned = 0;
+  let next = null;
+  for (;;) {
+    const answer = await v2(listQuery(cursor));
+    if (answer.status !== 200) throw new Error(v2Error(answer));
+    const tasks = await Promise.all(answer.body.data.map(details));
+    scanned += tasks.length;
+    for (const task of tasks) {
+      const got = task.result && task.result.judgement ? task.result.judgement.verdict : "";
+      if (!verdict || got === verdict) shown.push(task);
+    }
+    next = answer.body.links.next;
+    if (!verdict || !next || shown.length >= perPage || scanned >= MAX_SCANNED) break;
+    cursor = new URLSearchParams(next.split("?")[1]).get("cursor");
   }
-  if (answer.result !== 0) {
-    const why = answer.result === 4 ? " Check the id (24 hex characters), the user (an integer) and the times." : "";
-    loadFailed = true;
-    say(message, `${RESULTS[answer.result] || `Result ${answer.result}.`}${why}`, "error");
-    render({ tasks: [], pages: 0 });
-    markLoaded("error");
-    return answer.result === 1;
-  }
-  if (loadFailed) say(message, "");
-  loadFailed = false;
-  render(answer);
-  const undone = answer.tasks.some((task) => !task.done);
-  note.textContent = undone ? "Undone tasks shown: this list refreshes every 2 seconds." : "";
-  markLoaded();
-  return undone;
+  return { shown: shown.slice(0, perPage), next, scanned };
 }
 
-const refresher = poll(load, REFRESH_MS);
+function row(task) {
+  const judgement = task.result && task.result.judgement;
+  const used = task.done ? usage(task) : { time: null, memory: null };
+  const actions = el("td", { "data-label": "" });
+  if (!task.done && task.status) {
+    const button = el("button", { type: "button", class: "danger small", text: "Cancel" });
+    button.setAttribute("aria-label", `Cancel task ${task.id}`);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const answer = await v2(`/api/v2/tasks/${task.id}/cancel`, { method: "POST" });
+      say(message, answer.status === 200 ? `Task ${task.id} cancelled.` : `Task ${task.id} not cancelled: ${v2Error(answer)}`,
+        answer.status === 200 ? "success" : "error");
+      refresher.now();
+    });
+    actions.append(button);
+  }
+  return el("tr", { "data-id": task.id, "data-status": task.status },
+    el("td", { "data-label": "Task" }, refLink(task.id)),
+    el("td", { "data-label": "Result" }, outcomeBadge(task)),
+    el("td", { "data-label": "Language", text: task.compile ? task.compile.language || "command" : "" }),
+    el("td", { "data-label": "Score", text: judgement ? `${judgement.score} / ${judgement.max_score}` : "—" }),
+    el("td", { "data-label": "Time", text: fmtSeconds(used.time) }),
+    el("td", { "data-label": "Memory", text: fmtBytes(used.memory) }),
+    el("td", { "data-label": "User", text: String(task.user) }),
+    el("td", { "data-label": "Added" }, timeEl(task.add_time)),
+    actions);
+}
+
+function pager(next, scanned) {
+  const nextLink = document.getElementById("next");
+  if (next) {
+    const query = new URLSearchParams(params);
+    query.set("cursor", new URLSearchParams(next.split("?")[1]).get("cursor"));
+    nextLink.href = `/?${query}`;
+  }
+  nextLink.hidden = !next;
+  const first = new URLSearchParams(params);
+  first.delete("cursor");
+  document.getElementById("first").href = `/?${first}`;
+  document.getElementById("page-note").textContent = verdict ? `${scanned} tasks scanned for the verdict` : "";
+}
+
+const refresher = poll(async () => {
+  const { shown, next, scanned } = await load();
+  body.replaceChildren(...shown.map(row));
+  if (!shown.length) {
+    body.append(el("tr", {}, el("td", { class: "empty", colspan: "9", text: "No tasks match." })));
+  }
+  pager(next, scanned);
+  markLoaded();
+  return shown.some((t) => !t.done);
+}, 2000);

@@ -37,6 +37,7 @@ from khala.rpc.convert.problems import (
 )
 from khala.rpc.convert.results import result_from_thrift, result_to_thrift
 from khala.rpc.convert.text import MAX_TEXT, Inflation, pack, raw_bytes, unpack
+from khala.rules.seconds import from_wire, step_timeout_from_wire, wire_exact, wire_whole
 
 # ----------------------------------------------------------------------------- parts
 
@@ -45,8 +46,11 @@ def cases_to_thrift(cases: list[Case]) -> Any:
     if not cases:
         return None
     return [T.Case(input=pack(c.input), standard=pack(c.standard), weight=c.weight,
-                   timeout=c.timeout, cpu_limit=c.cpu_limit, memory_limit=c.memory_limit,
-                   output_limit=c.output_limit, group=c.group or None) for c in cases]
+                   timeout=wire_whole(c.timeout), cpu_limit=wire_whole(c.cpu_limit),
+                   memory_limit=c.memory_limit, output_limit=c.output_limit,
+                   timeout_exact=wire_exact(c.timeout),
+                   cpu_limit_exact=wire_exact(c.cpu_limit), group=c.group or None)
+                   for c in cases]
 
 
 def cases_from_thrift(cases: Any, text: Callable[[bytes | None], str] = unpack) -> list[Case]:
@@ -57,8 +61,10 @@ def cases_from_thrift(cases: Any, text: Callable[[bytes | None], str] = unpack) 
         if c is None:
             raise InvalidInput("a test case is empty")
         found.append(Case(input=text(c.input), standard=text(c.standard),
-                          weight=c.weight if c.weight is not None else 1, timeout=c.timeout,
-                          cpu_limit=c.cpu_limit, memory_limit=c.memory_limit,
+                          weight=c.weight if c.weight is not None else 1,
+                          timeout=from_wire(c.timeout, c.timeout_exact),
+                          cpu_limit=from_wire(c.cpu_limit, c.cpu_limit_exact),
+                          memory_limit=c.memory_limit,
                           output_limit=c.output_limit, group=c.group or ""))
     return found
 
@@ -164,14 +170,18 @@ def task_to_thrift(task: Task) -> Any:
     return T.Task(
         id=task.id,
         user=task.user,
-        compile=T.Compile(source=c.source, command=pack(c.command), timeout=c.timeout,
+        compile=T.Compile(source=c.source, command=pack(c.command),
+                          timeout=wire_whole(c.timeout), timeout_exact=wire_exact(c.timeout),
                           memory_limit=c.memory_limit, language=c.language or None),
         execute=T.Execute(
-            input=pack(e.input), data=e.data, command=pack(e.command), timeout=e.timeout,
-            standard=pack(e.standard), memory_limit=e.memory_limit, cpu_limit=e.cpu_limit,
+            input=pack(e.input), data=e.data, command=pack(e.command),
+            timeout=wire_whole(e.timeout), timeout_exact=wire_exact(e.timeout),
+            cpu_limit=wire_whole(e.cpu_limit), cpu_limit_exact=wire_exact(e.cpu_limit),
+            standard=pack(e.standard), memory_limit=e.memory_limit,
             pids_limit=e.pids_limit, output_limit=e.output_limit, disk_limit=e.disk_limit,
             cases=cases_to_thrift(e.cases), compare=compare_to_thrift(e.compare),
             stop_on_failure=e.stop_on_failure or None, interactive=e.interactive or None,
+            core_limit=e.core_limit, run_uid=e.run_uid, run_gid=e.run_gid,
             groups=groups_to_thrift(e.groups),
             skip_failed_groups=e.skip_failed_groups or None,
             interactor=interactor_to_thrift(e.interactor), outputs=list(e.outputs) or None,
@@ -193,18 +203,20 @@ def task_to_thrift(task: Task) -> Any:
 
 def _compile_from_thrift(c: Any, text: Callable[[bytes | None], str]) -> Compile:
     return Compile(source=raw_bytes(c.source), command=text(c.command),
-                   timeout=c.timeout if c.timeout is not None else -1,
+                   timeout=step_timeout_from_wire(c.timeout, c.timeout_exact),
                    memory_limit=c.memory_limit, language=c.language or "")
 
 
 def _execute_from_thrift(e: Any, text: Callable[[bytes | None], str]) -> Execute:
     return Execute(
         input=text(e.input), data=raw_bytes(e.data), command=text(e.command),
-        timeout=e.timeout if e.timeout is not None else -1, standard=text(e.standard),
-        memory_limit=e.memory_limit, cpu_limit=e.cpu_limit, pids_limit=e.pids_limit,
+        timeout=step_timeout_from_wire(e.timeout, e.timeout_exact), standard=text(e.standard),
+        memory_limit=e.memory_limit, cpu_limit=from_wire(e.cpu_limit, e.cpu_limit_exact),
+        pids_limit=e.pids_limit,
         output_limit=e.output_limit, disk_limit=e.disk_limit,
         cases=cases_from_thrift(e.cases, text), compare=compare_from_thrift(e.compare, text),
         stop_on_failure=bool(e.stop_on_failure), interactive=bool(e.interactive),
+        core_limit=e.core_limit, run_uid=e.run_uid, run_gid=e.run_gid,
         groups=groups_from_thrift(e.groups), skip_failed_groups=bool(e.skip_failed_groups),
         interactor=interactor_from_thrift(e.interactor, text),
         outputs=[name for name in e.outputs or [] if name is not None],
@@ -288,7 +300,8 @@ def page_query_to_thrift(query: PageQuery) -> Any:
     return T.TaskQuery(user=query.user, statuses=list(query.statuses),
                        start_time=query.start_time, end_time=query.end_time,
                        old_to_new=query.old_to_new, limit=query.limit,
-                       after_time=query.after_time, after_id=query.after_id)
+                       after_time=query.after_time, after_id=query.after_id,
+                       key_prefix=query.key_prefix)
 
 
 def page_query_from_thrift(query: Any) -> PageQuery:
@@ -303,4 +316,5 @@ def page_query_from_thrift(query: Any) -> PageQuery:
         limit=query.limit if query.limit is not None else PageQuery.limit,
         after_time=query.after_time or None,
         after_id=query.after_id or None,
+        key_prefix=query.key_prefix or None,
     )

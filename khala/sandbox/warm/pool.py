@@ -69,9 +69,12 @@ class WarmProcess(BwrapProcess):
 
     def reap(self) -> tuple[int, resource.struct_rusage | None]:
         try:
-            return self.box.status(), None
+            return self.box.status()
         except WarmError as exc:
             raise OSError(str(exc)) from exc
+
+    def step_pid(self) -> int:
+        return self.pid  # the stem became the command: no launcher in between
 
     def signal(self, signum: int) -> None:
         """Every process of the run cgroup, the top one included (no bwrap in between; the
@@ -184,6 +187,8 @@ class WarmSandbox(BwrapSandbox):
             return self._ready.pop() if self._ready and not self._closed else None
 
     def start(self, spec: RunSpec, stdin: int, stdout: int, stderr: int) -> Process:
+        if spec.identity is not None:  # boxes run as the sandbox's own user: cold
+            return super().start(spec, stdin, stdout, stderr)
         script = self._script(spec, stdin)
         box = self._take() if script is not None else None
         if box is None or script is None:

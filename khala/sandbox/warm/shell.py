@@ -53,7 +53,7 @@ def step_script(argv: Sequence[str], env: Mapping[str, str],
         return None
     if any("\0" in text for text in (*argv, *env.values())):
         return None  # the cold path refuses it alike (no NUL in an exec's strings)
-    lines = [f"cd {INSIDE_WORKDIR} || exit 127",
+    lines = [f"cd {INSIDE_WORKDIR} || exit 127", "umask 077",
              "unset PWD OLDPWD"]  # cd exports them; a step's environment is exactly `env`
     for which, value in limits:
         flag, unit = ULIMIT.get(which, ("", 0))

@@ -89,6 +89,10 @@ class FerretStore(MongoStore):
         return _unless_held(task_id, lambda: super(FerretStore, self).finish(
             task_id, executor, status, result, now))
 
+    def keep(self, task_id: str, executor: str, result: Result) -> bool | None:
+        return _unless_held(task_id, lambda: super(FerretStore, self).keep(
+            task_id, executor, result))
+
     def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool | None:
         return _unless_held(task_id, lambda: super(FerretStore, self).progress(
             task_id, executor, status, now))

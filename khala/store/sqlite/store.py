@@ -209,6 +209,9 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
         change = lifecycle.FINISH.bind(executor=executor, status=status, result=result, now=now)
         return self._change(task_id, change)
 
+    def keep(self, task_id: str, executor: str, result: Result) -> bool | None:
+        return self._change(task_id, lifecycle.KEEP.bind(executor=executor, result=result))
+
     def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool:
         change = lifecycle.PROGRESS.bind(executor=executor, status=status, now=now)
         return self._change(task_id, change)
@@ -256,9 +259,9 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
     def languages(self, since: str) -> list[Language]:
         with self._conn() as conn:
             rows = conn.execute(
-                "SELECT languages FROM executors WHERE report_time >= ?", (since,)
+                "SELECT hostname, languages FROM executors WHERE report_time >= ?", (since,)
             ).fetchall()
-        return merge_languages([languages_from_json(r[0]) for r in rows])
+        return merge_languages([languages_from_json(r[1]) for r in rows], [r[0] for r in rows])
 
     def executors(self, since: str) -> list[ExecutorInfo]:
         with self._conn() as conn:
@@ -332,17 +335,19 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
         marks = ",".join("?" * len(task_ids))
         with self._conn() as conn:
             rows = conn.execute(
-                f"DELETE FROM signals WHERE task_id IN ({marks}) RETURNING seq, task_id, signum",
+                f"DELETE FROM signals WHERE task_id IN ({marks})"
+                " RETURNING seq, task_id, signum, at",
                 list(task_ids),
             ).fetchall()
-        return [(str(r[1]), int(r[2])) for r in sorted(rows, key=lambda r: int(r[0]))]
+        # in the order they were sent (their add time; then as stored)
+        return [(str(r[1]), int(r[2])) for r in sorted(rows, key=lambda r: (r[3], int(r[0])))]
 
 
 # ----------------------------------------------------------------------------- rows
 
 
 def _task_from_row(row: sqlite3.Row) -> Task:
-    compile_part, execute_part = spec_from_json(
+    compile_part, execute_part, callback_url = spec_from_json(
         row["spec"], bytes(row["compile_source"]), bytes(row["execute_data"])
     )
     brief = brief_from_row(row)
@@ -359,4 +364,5 @@ def _task_from_row(row: sqlite3.Row) -> Task:
         result=result_from_json(row["result"]),
         key=row["key"] if "key" in row.keys() else None,  # noqa: SIM118 - Row iterates values
         priority=int(row["priority"] or 0),
+        callback_url=callback_url,
     )

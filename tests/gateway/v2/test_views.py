@@ -175,9 +175,10 @@ def test_signal_cancel_and_delete(http: FlaskClient, judicator: StubJudicator) -
 def test_languages_and_executors(http: FlaskClient, judicator: StubJudicator) -> None:
     from khala.model import Language
 
-    judicator.language_list = [Language("c", "gcc 12", 2)]
+    judicator.language_list = [Language("c", "gcc 12", 2, ["e1", "e2"])]
     assert http.get("/api/v2/languages").get_json()["data"] == [
-        {"name": "c", "version": "gcc 12", "executors": 2}]
+        {"name": "c", "version": "gcc 12", "executors": 2, "source_file": "main.c",
+         "offered_by": ["e1", "e2"]}]
     stats = {"name": "e1", "slots": 2, "vacant": 1, "version": "1", "load": [0.1, 0.2, 0.3],
              "memory_total": 8, "memory_available": 4, "report_time": "2020-01-01T00:00:00",
              "tasks": [{"id": "a" * 24, "status": 3, "cpu_time": 1.5, "memory": 9, "pids": 2}]}
@@ -221,19 +222,6 @@ def test_jobs_create_list_get_restart_delete(http: FlaskClient) -> None:
 ])
 def test_bad_jobs_answer_422(http: FlaskClient, changes: dict[str, Any]) -> None:
     errors(http.post("/api/v2/jobs", json=job(**changes)), 422)
-
-
-def test_meproc_routes_over_the_same_jobs(http: FlaskClient) -> None:
-    made = http.post("/proc", data='{"name": "p", "cmd": "sleep 1", "type": "daemon", '
-                     '"replica": 2, "user": "guest"}')
-    assert made.get_json() == {"code": 200, "msg": "OK"}
-    shown = http.get("/proc").get_json()["data"]["tasks"]["p"]
-    assert (shown["cmd"], shown["replica"], shown["user"]) == ("sleep 1", 2, "guest")
-    assert http.post("/proc", data='{"name": "p", "cmd": "x", "type": "once", '
-                     '"replica": 1}').get_json()["code"] == 409
-    assert http.put("/proc").get_json() == {"code": 400, "msg": "the name argument is required"}
-    assert http.delete("/proc?name=nope").get_json()["code"] == 404
-    assert http.delete("/proc?name=p").get_json() == {"code": 200, "msg": "OK"}
 
 
 # ----------------------------------------------------------------------------- failures

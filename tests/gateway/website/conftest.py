@@ -8,13 +8,17 @@ $KHALA_SCREENSHOT_DIR when set (docs/img is refreshed that way), else to a pytes
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
+from tests.fixtures.cluster import Cluster
 from tests.fixtures.servers import missing
 
 CHROMIUM = "/usr/bin/chromium"
@@ -118,3 +122,26 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         return path
     return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, etcd_server: Any) -> Iterator[Cluster]:
+    """The cluster of `make run`, in small: etcd discovery (so the gateway finds the executor's
+    live-output endpoint), a judicator on SQLite, one executor with every language this host
+    has, a gateway. Yielded once the executor's languages are listed (C at least)."""
+    prefix = f"/khala-site-{uuid.uuid4().hex[:12]}"
+    built = Cluster(tmp_path_factory.mktemp("site"), etcd_url=etcd_server.url, prefix=prefix)
+    try:
+        built.start_judicator()
+        built.start_executor(slots=2)
+        built.start_gateway()
+        deadline = time.monotonic() + 60
+        names: list[str] = []
+        while "c" not in names:
+            assert time.monotonic() < deadline, f"no C language listed\n{built.logs()}"
+            reply = requests.get(f"{built.gateway_url}/api/v2/languages", timeout=10)
+            names = [x["name"] for x in reply.json().get("data", [])]
+            time.sleep(0.1)
+        yield built
+    finally:
+        built.stop()

@@ -49,3 +49,36 @@ def wait_status(
 
 def node_name(node: Any) -> str:
     return str(node.argv[node.argv.index("--name") + 1])
+
+
+def submit_v2(base: str, body: dict[str, Any], ref: str | None = None) -> str:
+    """POST an API v2 task (under `ref` when given); its id."""
+    path = f"/api/v2/tasks/{ref}" if ref else "/api/v2/tasks"
+    reply = requests.post(base + path, json=body, timeout=TIMEOUT)
+    assert reply.status_code in (200, 201), reply.text
+    return str(reply.json()["data"]["id"])
+
+
+def wait_v2(base: str, ref: str, timeout: float = 120) -> dict[str, Any]:
+    """The API v2 task once done (long-polls with ?wait=)."""
+    deadline = time.monotonic() + timeout
+    task: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        task = requests.get(f"{base}/api/v2/tasks/{ref}", params={"wait": 10},
+                            timeout=TIMEOUT).json()["data"]
+        if task["done"]:
+            return task
+    raise AssertionError(f"task {ref} not done: {task}")
+
+
+A_PLUS_B = ('#include <stdio.h>\nint main(void) {\n  int a, b;\n  scanf("%d %d", &a, &b);\n'
+            '  printf("%d\\n", a + b);\n  return 0;\n}\n')
+A_TIMES_B = A_PLUS_B.replace("a + b", "a * b")
+
+
+def judged(source: str, cases: list[tuple[str, str]], user: int) -> dict[str, Any]:
+    """An API v2 body judging a C `source` on `cases` (input, expected)."""
+    return {"user": user,
+            "compile": {"language": "c", "files": [{"path": "main.c", "content": source}]},
+            "execute": {"cpu_limit": 2, "timeout": 5,
+                        "cases": [{"input": i, "standard": s} for i, s in cases]}}

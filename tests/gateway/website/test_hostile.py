@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.gateway.website.helpers import new_user
+from tests.gateway.website.helpers import new_user, submit_v2, wait_v2
 
 pytestmark = pytest.mark.integration
 
@@ -23,42 +23,55 @@ PAYLOAD = (
 )
 # Markup nowhere on the pages' own templates inside <main>; any of it would come from data.
 FORBIDDEN = "main script, main img, main svg, main iframe, main a[href^='javascript:' i]"
-TEXTS = ("compile_command", "execute_input", "execute_command", "execute_standard",
-         "execute_output", "execute_error")
+SOURCE = "print(input() + '<b>')\n# " + PAYLOAD
 
 
-def hostile_task(cluster: Any) -> str:
-    # Commands carry the payload in a shell comment; the output echoes the input (the payload);
-    # the error stream is the hostile source file.
-    return cluster.submit(
-        user=new_user(),
-        compile_source_name="main.txt",
-        compile_source_str=PAYLOAD,
-        compile_command=f"true # {PAYLOAD}",
-        execute_input=PAYLOAD,
-        execute_command=f"cat; cat main.txt >&2 # {PAYLOAD}",
-        execute_standard=PAYLOAD,
-    )
+def hostile_tasks(base: str) -> tuple[str, str]:
+    """A command task whose commands, input, source and outputs carry the payload, and a judged
+    one whose cases (input, expected output) and output do (a wrong answer: its diff shows
+    both)."""
+    user = new_user()
+    plain = submit_v2(base, {
+        "user": user,
+        "compile": {"command": f"true # {PAYLOAD}",
+                    "files": [{"path": "main.txt", "content": PAYLOAD}]},
+        "execute": {"command": f"cat; cat main.txt >&2 # {PAYLOAD}", "input": PAYLOAD,
+                    "standard": PAYLOAD}})
+    judged_ref = submit_v2(base, {
+        "user": user,
+        "compile": {"language": "python3", "files": [{"path": "main.py", "content": SOURCE}]},
+        "execute": {"cases": [{"input": PAYLOAD, "standard": PAYLOAD}]}})
+    return plain, judged_ref
 
 
 def test_hostile_text_is_shown_as_text_everywhere(cluster: Any, open_page: Any) -> None:
-    task_id = hostile_task(cluster)
-    task = cluster.wait_done(task_id)
-    assert task["result"]["execute_output"] == PAYLOAD, task
+    plain, judged_ref = hostile_tasks(cluster.gateway_url)
+    base = cluster.gateway_url
+    assert wait_v2(base, plain)["status"] == "success"
+    assert wait_v2(base, judged_ref)["result"]["judgement"]["verdict"] == "wrong_answer"
     watched = open_page()
     page = watched.page
-    for path in ("/", f"/?id={task_id}", "/submit", "/executors", "/judicators"):
-        watched.goto(cluster.gateway_url + path)
+    for path in ("/", "/submit", "/executors", "/judicators"):
+        watched.goto(base + path)
         assert page.locator(FORBIDDEN).count() == 0, path
 
-    watched.goto(f"{cluster.gateway_url}/tasks/{task_id}")
-    page.wait_for_selector("#status [data-status='5']")
+    watched.goto(f"{base}/tasks/{plain}")
+    page.wait_for_selector("#source code[data-highlighted], #source pre.code")
+    for stream in ("execute.stdout", "execute.stderr"):
+        assert page.locator(f"pre[data-stream='{stream}']").text_content() == PAYLOAD
+    assert page.locator("#source pre.code").text_content() == PAYLOAD
+    details = page.locator("#details").inner_text()
+    assert f"true # {PAYLOAD}" in details and f"cat main.txt >&2 # {PAYLOAD}" in details
+    assert page.locator(FORBIDDEN).count() == 0  # with everything on the page
+
+    watched.goto(f"{base}/tasks/{judged_ref}")
+    page.wait_for_selector("#source code[data-highlighted='true']")
+    diff = page.locator("#cases .diff").inner_text()
+    assert PAYLOAD in diff and PAYLOAD + "<b>" in diff
+    assert page.locator("#source code").text_content() == SOURCE
     assert page.locator(FORBIDDEN).count() == 0
-    for name in TEXTS:
-        text = page.locator(f"pre[data-file={name}]").text_content() or ""
-        assert PAYLOAD in text, (name, text)
-    # Hover and click what a careless page might have made into links or images.
-    for pre in page.locator("pre").all():
+    # Click what a careless page might have made into links or images.
+    for pre in page.locator("pre:visible").all():
         pre.click()
     # The payload's alert/handlers had every chance; give pending events a turn to run.
     page.evaluate("new Promise(r => setTimeout(r, 200))")

@@ -81,3 +81,20 @@ def test_everything_ships_in_the_package(http: FlaskClient) -> None:
         sinks = re.findall(r"\.(?:innerHTML|outerHTML|insertAdjacentHTML|write)\b", text)
         assert sinks == [], script.name
         assert "http://" not in text and "https://" not in text, script.name
+
+
+def test_the_vendored_highlighter_ships_and_is_used_for_tokens_only(http: FlaskClient) -> None:
+    vendor = resources.files("khala.gateway").joinpath("static", "vendor", "prism")
+    names = {p.name for p in vendor.iterdir()}
+    assert {"prism-core.min.js", "prism-c.min.js", "LICENSE", "VERSION"} <= names, names
+    for name in names:
+        reply = http.get(f"/static/vendor/prism/{name}")
+        assert reply.status_code == 200, name
+        reply.close()
+    # Prism's own highlighting functions write HTML; the site only asks for tokens and builds
+    # the elements itself (textContent).
+    site = resources.files("khala.gateway").joinpath("static")
+    for script in (p for p in site.iterdir() if p.name.endswith(".js")):
+        text = script.read_text()
+        assert not re.search(r"\.highlight(Element|All|AllUnder)?\(", text), script.name
+    assert "P.tokenize(" in site.joinpath("highlight.js").read_text()

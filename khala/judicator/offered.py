@@ -1,0 +1,38 @@
+"""Whether a judged task can be run now: a task naming a language preset (its own or its
+checker's) that no live executor offers is refused at submit, with the reason, rather than
+queued to wait for an executor that may never come (docs/judging.md, "Languages").
+
+The judicator reads the live executors' languages from the store (what `languages()` answers),
+only for tasks that name a language; plain command tasks never pay for the lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from khala.errors import InvalidInput
+from khala.model import Language, Task
+
+
+def wanted_languages(task: Task) -> list[tuple[str, str]]:
+    """(field, language) pairs the task needs: compile.language and the checker's."""
+    wanted = []
+    if task.compile.language:
+        wanted.append(("compile.language", task.compile.language))
+    compare = task.execute.compare
+    if compare is not None and compare.checker is not None and compare.checker.language:
+        wanted.append(("execute.compare.checker.language", compare.checker.language))
+    return wanted
+
+
+def check_offered(task: Task, live: Callable[[], list[Language]]) -> None:
+    """Raise InvalidInput naming the field when a language the task needs is offered by no
+    live executor. `live` is called only when the task names a language."""
+    wanted = wanted_languages(task)
+    if not wanted:
+        return
+    offered = sorted(x.name for x in live() if x.executors > 0 or x.executor_names)
+    for field, name in wanted:
+        if name not in offered:
+            now = ", ".join(offered) if offered else "none"
+            raise InvalidInput(f"{field}: no live executor offers {name!r} (offered now: {now})")
