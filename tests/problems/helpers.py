@@ -34,8 +34,14 @@ def submit(url: str, body: dict[str, Any]) -> str:
 
 def finished(url: str, task_id: str, timeout: float = 240) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
+    task: Any = None
     while time.monotonic() < deadline:
-        task = requests.get(f"{url}/api/v2/tasks/{task_id}?wait=20", timeout=60).json()["data"]
+        answer = requests.get(f"{url}/api/v2/tasks/{task_id}?wait=20", timeout=60)
+        if answer.status_code == 429:  # the gateway's waits are all taken: ask again later
+            time.sleep(float(answer.headers.get("Retry-After", 1)))
+            continue
+        assert answer.status_code == 200, answer.text
+        task = answer.json()["data"]
         if task["done"]:
             return task  # type: ignore[no-any-return]
     raise AssertionError(f"task {task_id} not done after {timeout} s: {task}")
