@@ -138,9 +138,10 @@ def test_invalid_tasks_answer_422_and_malformed_json_400(cluster: Any) -> None:
 
 
 def test_fields_are_strictly_typed(cluster: Any) -> None:
-    """No conversions between JSON types: true is not 1, "10" and 1.5 are not integers."""
+    """No conversions between JSON types: true is not 1, "10" is not a number, 1.5 not an
+    integer (seconds may have fractions: a byte count may not)."""
     for changes in ({"user": True}, {"user": 1.0}, {"user": "1"}, {"priority": False},
-                    {"execute": {"timeout": 1.5}}, {"execute": {"timeout": "10"}},
+                    {"execute": {"memory_limit": 1.5}}, {"execute": {"timeout": "10"}},
                     {"execute": {"stop_on_failure": 1}}, {"compile": {"command": 5}},
                     {"execute": {"compare": {"mode": "float", "abs_tol": "0.1"}}},
                     {"execute": {"cases": [{"weight": True}]}}):
