@@ -244,7 +244,7 @@ class ProblemViews:
         return jsonify({"data": detail.model_dump(mode="json")})
 
     def version_delete(self, id: str, version: int) -> Response:  # noqa: A002
-        if version < 1:
+        if not 1 <= version <= INT_MAX:  # none is numbered beyond what the wire holds
             raise ApiError(404, f"problem {id!r} has no version {version}")
         self.client.problem_delete(id, version)
         return Response(status=204)

@@ -29,6 +29,7 @@ from khala.gateway.v2.problems import (
 )
 from khala.gateway.v2.sources import source_routes
 from khala.jobs.model import NAME_PATTERN
+from khala.model import INT_MAX
 from khala.problems.model import PROBLEM_ID_PATTERN
 from khala.taskjson.models import (
     ID_PATTERN,
@@ -171,7 +172,7 @@ def _problem_routes() -> list[Route]:
     e, tag = ErrorEnvelope, "problems"
     problem: dict[str, dict[str, Any]] = {
         "id": {"type": "string", "pattern": PROBLEM_ID_PATTERN}}
-    version = {**problem, "version": {"type": "integer", "minimum": 1}}
+    version = {**problem, "version": {"type": "integer", "minimum": 1, "maximum": INT_MAX}}
     sha = {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
     return [
         Route("get", "/api/v2/problems", "problem_list", "Every problem with its versions",
@@ -207,7 +208,8 @@ def _problem_routes() -> list[Route]:
                          422: (e, "no such version, or a bad filter")}, tag=tag),
         Route("get", "/api/v2/problems/{id}/rejudges", "rejudge_list",
               "The problem's rejudges with their progress", path_params=problem,
-              responses={200: (RejudgeList, "the rejudges")}, tag=tag),
+              responses={200: (RejudgeList, "the rejudges"), 404: (e, "no such problem")},
+              tag=tag),
         Route("get", "/api/v2/rejudges/{rid}", "rejudge_get", "One rejudge's progress",
               path_params={"rid": {"type": "string", "pattern": "^[0-9a-f]{24}$"}},
               responses={200: (RejudgeEnvelope, "the rejudge"),
