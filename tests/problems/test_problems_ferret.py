@@ -63,7 +63,7 @@ def test_outputs_beyond_a_document_are_kept_whole_as_files(ferret_pair: dict[str
     for stream, byte in (("stdout", b"x"), ("stderr", b"y")):
         got = requests.get(f"{url}/api/v2/tasks/{task['id']}/outputs/execute/{stream}",
                            timeout=120)
-        assert got.status_code == 200
+        assert got.status_code == 200, (got.text, ferret_pair["cluster"].logs())
         assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(
             byte * OUTPUT).hexdigest(), len(got.content)
     compressed = requests.get(f"{url}/api/v2/tasks/{task['id']}/outputs/execute/stdout",

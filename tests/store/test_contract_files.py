@@ -109,6 +109,32 @@ def test_racing_uploads_of_the_same_bytes_keep_one_file(opener: Callable[[], Sto
     assert whole(stores[0], sha) == data
 
 
+def test_an_end_asked_again_while_the_first_works_keeps_the_file(
+        opener: Callable[[], Store]) -> None:  # noqa: F811
+    """A client whose file_end timed out asks again on a fresh connection (khala/rpc/
+    failover.py) while the first end is still reading the chunks back: whichever call
+    answers, the file stays whole (the second must not take the first's chunks for a
+    duplicate's). The one that comes too late finds no upload (or, on disk, no upload file)."""
+    first, second = opener(), opener()
+    for attempt in range(3):
+        data = os.urandom(6 * CHUNK + attempt)
+        sha = hashlib.sha256(data).hexdigest()
+        upload_id = first.files.begin(sha, len(data), at(0))
+        for offset, length in chunks_of(len(data)):
+            first.files.put(upload_id, offset, data[offset:offset + length])
+
+        def end(store: Store) -> FileRef | None:  # noqa: F811
+            try:
+                return store.files.end(upload_id)  # noqa: B023 - used at once
+            except (NotFound, OSError):
+                return None
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(end, (first, second)))
+        assert FileRef(sha, len(data)) in answers
+        assert whole(second, sha) == data, attempt
+
+
 def test_sweep_keeps_what_is_referred_to_or_recent(store: Store) -> None:  # noqa: F811
     kept = upload(store, b"kept", at(0))
     loose = upload(store, b"loose", at(0))

@@ -119,8 +119,12 @@ class MongoFiles(FileStore):
             try:
                 self._names.insert_one({"_id": sha256, "file": oid, "length": size,
                                         "used": str(doc.get("started") or "")})
-            except DuplicateKeyError:  # the same bytes were stored meanwhile: ours go
-                self._drop_chunks(oid, size)
+            except DuplicateKeyError:
+                # The same bytes were stored meanwhile: by another upload (ours go), or by
+                # this very one — an end asked again while the first was at work (a client
+                # retries a call that timed out): its chunks are the file's then, and stay.
+                if self._names.find_one({"_id": sha256, "file": oid}) is None:
+                    self._drop_chunks(oid, size)
                 return FileRef(sha256, size)
             self._files.insert_one({"_id": oid, "length": size, "chunkSize": CHUNK,
                                     "filename": sha256,
