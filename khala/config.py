@@ -143,6 +143,15 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
         64 * 1024 * 1024, "largest Thrift call, and its texts inflated together, bytes"
     )
     rpc_max_items: int = setting(100_000, "most list/map items plus structs in one Thrift call")
+    # Files (docs/judging.md, "Files"): problems' test data, large outputs
+    max_file_size: int = setting(4 * 1024**3, "largest file one upload may store, bytes")
+    files_grace: float = setting(
+        3600.0, "seconds a stored file nothing refers to is kept after it was last asked for "
+        "(and an unfinished upload after it began)")
+    files_sweep_interval: float = setting(
+        600.0, "seconds between the leader's sweeps of files nothing refers to")
+    rejudge_pass: float = setting(
+        0.5, "seconds between the leader's passes queueing the tasks of rejudges")
 
     def resolved_name(self) -> str:
         port = self.listen.rsplit(":", 1)[-1]
@@ -168,6 +177,10 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     memory_limit: int = setting(512 * 1024 * 1024, "default memory limit of a step, bytes")
     pids_limit: int = setting(256, "default process/thread limit of a step")
     result_limit: int = setting(4 * 1024 * 1024, "bytes of each stream kept in the result")
+    result_inline: int = setting(
+        4 * 1024 * 1024, "a stream longer than this is kept whole as a stored file (the result "
+        "itself keeps its first 64 KiB); what result_limit allows beyond it never travels in "
+        "a report")
     disk_limit: int = setting(1024 * 1024 * 1024, "default bytes of a run's work area (bwrap: "
                               "a tmpfs); a task's execute_disk_limit replaces it")
     unpack_timeout: float = setting(10.0, "seconds the unpacking of a task's zips may take")
@@ -200,6 +213,12 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     cache_dir: str = setting("", "compile cache directory; empty = <work_dir>/.compile-cache, "
                              "or a temporary one removed at exit without a work_dir")
     cache_bytes: int = setting(256 * 1024 * 1024, "bound of the compile cache, bytes; 0 = off")
+    file_cache_dir: str = setting(
+        "", "cache of stored problems' files (tests, jury programs); empty = "
+        "<work_dir>/.file-cache, or a temporary one removed at exit without a work_dir")
+    file_cache_bytes: int = setting(
+        4 * 1024**3, "bound of the file cache, bytes: least recently used files go first (files "
+        "a running task uses never do, so the cache may exceed it while they run)")
     case_output_limit: int = setting(64 * 1024, "bytes of each case's stdout/stderr kept")
     case_parallelism: int = setting(0, "most slots the cases of one task use at once; 0 = "
                                     "every free slot")
@@ -257,6 +276,9 @@ class GatewaySettings(DiscoverySettings, LimitSettings):
                                "endpoints; empty = etcd")
     pow_calls: str = setting(
         "", "pow-1 server-defined calls: a JSON object {name: task template} or @FILE")
+    max_package_size: int = setting(
+        4 * 1024**3, "largest problem package (or stored file) one request may upload, bytes; "
+        "also the most its files may unpack to")
 
 
 @dataclass

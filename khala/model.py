@@ -12,10 +12,15 @@ import secrets
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
+from khala.files.refs import FileRef
+
 INT_MAX = 2147483647
 #: The range of a task's priority (higher is dispatched first; absent = 0): the HTTP models and
 #: the Thrift conversion both read it.
 PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
+#: The priority of a rejudged task (docs/judging.md, "Rejudge"): below any a client may give,
+#: so new submissions always go first. Only the judicator sets it.
+REJUDGE_PRIORITY = PRIORITY_MIN - 1
 ID_RE = re.compile(r"\A[0-9a-f]{24}\Z")  # \Z: "$" would accept a trailing newline
 TIME_FORMAT = "%04Y-%m-%dT%H:%M:%S.%f"  # years zero-padded: times compare as strings
 
@@ -75,6 +80,14 @@ class Verdict(StrEnum):
     COMPILE_ERROR = "compile_error"  # the whole task: the source did not compile
     INTERNAL_ERROR = "internal_error"  # Khala's or the checker's failure, not the program's
     SKIPPED = "skipped"  # not run: an earlier case failed with stop_on_failure, or no build
+    PARTIAL = "partial"  # the checker or interactor gave part of the case's points (exit 7)
+
+
+class GroupPolicy(StrEnum):
+    """How a group of cases scores (khala/judging/scoring.py)."""
+
+    SUM = "sum"  # its points scaled by the share of its cases' weights earned
+    MIN = "min"  # all or nothing: its points times the smallest share any of its cases earned
 
 
 class CompareMode(StrEnum):
@@ -104,6 +117,32 @@ class Case:
     cpu_limit: float | None = None  # CPU seconds
     memory_limit: int | None = None
     output_limit: int | None = None
+    group: str = ""  # the name of its group (Execute.groups); "" when the task has none
+
+
+@dataclass
+class Group:
+    """A group of cases (a subtask) that scores together: `points` for the group, earned by
+    `policy`; scored 0 (skipped) unless every group named in `deps` passed (all its cases
+    accepted)."""
+
+    name: str = ""
+    points: float = 0.0
+    policy: GroupPolicy = GroupPolicy.SUM
+    deps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Interactor:
+    """A jury program that talks to the contestant's program through pipes and decides the
+    case with its exit code (testlib conventions), built from one source file with a language
+    preset. Its limits: None = the executor's defaults (docs/judging.md)."""
+
+    language: str = ""
+    source: str = ""
+    timeout: int | None = None  # seconds of wall time
+    cpu_limit: int | None = None  # CPU seconds
+    memory_limit: int | None = None  # bytes
 
 
 @dataclass
@@ -136,6 +175,23 @@ class Compile:
 
 
 @dataclass
+class ProblemRef:
+    """The stored problem a judged task is judged against (docs/judging.md, "Problems"): the
+    client names `id` and `version` (0: the latest when submitted); the judicator records the
+    version it resolved (`judged`), that version's spec (`spec`, the SHA-256 of its spec file,
+    from which the executor reads everything else) and its jury programs' languages (dispatch
+    needs them)."""
+
+    id: str = ""
+    version: int = 0
+    judged: int = 0
+    spec: str = ""
+    spec_size: int = 0  # bytes of that spec file
+    checker: str = ""  # the checker's language, "" for none
+    interactor: str = ""  # the interactor's language, "" for none
+
+
+@dataclass
 class Execute:
     input: str = ""
     data: bytes = b""  # zip archive bytes, empty = none
@@ -151,6 +207,13 @@ class Execute:
     compare: Compare | None = None
     stop_on_failure: bool = False  # judged tasks: skip the cases after the first failed one
     interactive: bool = False  # stdin comes live from a pow-1 client after `input`
+    groups: list[Group] = field(default_factory=list)  # judged tasks: groups of cases, scored
+    # Judged tasks with groups: run the cases one by one and skip the rest of a failed min
+    # group, and the cases of a group whose dependency failed.
+    skip_failed_groups: bool = False
+    interactor: Interactor | None = None  # judged tasks: an interactive problem's jury program
+    outputs: list[str] = field(default_factory=list)  # files the run writes, returned (relative)
+    problem: ProblemRef | None = None  # judged against a stored problem instead of inline cases
     core_limit: int | None = None  # bytes of a core file the step may write; None = no cores
     # The host uid/gid both steps run as (the work area is theirs); None = the sandbox's own.
     # Executors run only ids their operator allows (khala/rules/identity.py), never root.
@@ -207,8 +270,21 @@ class StepReport:
 
 
 @dataclass
+class OutputFile:
+    """A file a run wrote and the task asked back (`Execute.outputs`), byte for byte: its
+    content when `error` is empty, else why it is not returned (missing, not a regular file,
+    over the output limit)."""
+
+    name: str = ""
+    content: bytes = b""
+    size: int = 0  # bytes of the file as the run left it (0 when missing)
+    error: str = ""
+
+
+@dataclass
 class CaseResult:
-    """What one test case did: its verdict, usage and (cut) output."""
+    """What one test case did: its verdict, the points it earned (of its weight), usage and
+    (cut) output."""
 
     verdict: Verdict = Verdict.SKIPPED
     weight: int = 1
@@ -220,21 +296,38 @@ class CaseResult:
     output: str = ""  # stdout, cut to the executor's case_output_limit
     error: str = ""  # stderr, cut likewise
     message: str = ""  # the first difference, or the checker's comment
+    points: float = 0.0  # earned: the weight when accepted, the checker's share when partial
+    files: list[OutputFile] = field(default_factory=list)  # Execute.outputs of this case
+
+
+@dataclass
+class GroupResult:
+    """How one group of cases scored."""
+
+    name: str = ""
+    verdict: Verdict = Verdict.SKIPPED  # accepted, else its first failed case's (or skipped)
+    score: float = 0.0
+    max_score: float = 0.0  # the group's points
+    skipped: bool = False  # a dependency did not pass: scored 0 whatever its cases did
+    cases: list[int] = field(default_factory=list)  # indices (0-based) of its cases
+    message: str = ""  # which dependency did not pass
 
 
 @dataclass
 class Judgement:
-    """The outcome of a judged task: overall verdict, score (sum of the weights of accepted
-    cases) out of max_score, the cases, and how the build went."""
+    """The outcome of a judged task: overall verdict, score out of max_score (without groups:
+    the points of the cases out of their weights; with groups: the groups' scores out of their
+    points), the cases, the groups, and how the build went."""
 
     verdict: Verdict = Verdict.INTERNAL_ERROR
-    score: int = 0
-    max_score: int = 0
+    score: float = 0.0
+    max_score: float = 0.0
     cases: list[CaseResult] = field(default_factory=list)
     language: str = ""  # the preset's version string on the executor that judged it
     compiles: int = 0  # compile steps this task ran (program and checker)
     cache_hit: bool = False  # the program came from the executor's compile cache
     message: str = ""
+    groups: list[GroupResult] = field(default_factory=list)
 
 
 @dataclass
@@ -245,6 +338,10 @@ class Language:
     version: str = ""
     executors: int = 0  # in listings: how many live executors have it
     executor_names: list[str] = field(default_factory=list)  # in listings: which ones
+
+
+#: The four captured streams of a result, by field name.
+OUTPUT_FIELDS = ("compile_output", "compile_error", "execute_output", "execute_error")
 
 
 @dataclass
@@ -258,6 +355,23 @@ class Result:
     compile_report: StepReport | None = None
     execute_report: StepReport | None = None
     judgement: Judgement | None = None  # judged tasks only (docs/judging.md)
+    files: list[OutputFile] = field(default_factory=list)  # Execute.outputs (plain tasks)
+    # Streams kept whole in the file store (larger than the executor's result_inline), by field
+    # name ("execute_output", …); the field itself then holds their first bytes only.
+    stored: dict[str, FileRef] = field(default_factory=dict)
+
+
+@dataclass
+class Judged:
+    """A judgement a task had before it was judged again (a rejudge), kept in its history."""
+
+    at: str = ""  # when it was replaced
+    rejudge: str = ""  # the rejudge that replaced it
+    version: int = 0  # the problem version it was judged against
+    status: Status = Status.UNKNOWN_ERROR
+    executor: str | None = None
+    report_time: str = ""  # when it was recorded
+    judgement: Judgement | None = None  # without the cases' outputs
 
 
 @dataclass
@@ -276,6 +390,7 @@ class Task:
     callback_url: str | None = None  # webhook POSTed when the task finishes (operations)
     webhook: Webhook | None = None  # its delivery record, when read back
     priority: int = 0  # higher is dispatched first; the seed API sends none: 0
+    history: list[Judged] = field(default_factory=list)  # earlier judgements (API v2 reads)
 
     def brief(self) -> TaskBrief:
         return TaskBrief(
@@ -405,6 +520,14 @@ def verdict_of(text: object) -> Verdict:
 
 
 COMPARE_MODES = frozenset(m.value for m in CompareMode)
+GROUP_POLICIES = frozenset(p.value for p in GroupPolicy)
+
+
+def group_policy_of(text: str) -> GroupPolicy:
+    """A group's policy from outside; ValueError for an unknown one (callers refuse it)."""
+    if text not in GROUP_POLICIES:
+        raise ValueError(f"unknown group policy {text!r}; one of {sorted(GROUP_POLICIES)}")
+    return GroupPolicy(text)
 
 
 def compare_mode_of(text: str) -> CompareMode:
@@ -416,15 +539,18 @@ def compare_mode_of(text: str) -> CompareMode:
 
 
 def judged(task: Task) -> bool:
-    """Whether the task asks for judging: a language, test cases or a comparison."""
+    """Whether the task asks for judging: a language, test cases, a comparison, groups or an
+    interactor."""
     e = task.execute
-    return bool(task.compile.language or e.cases or e.compare is not None)
+    return bool(task.compile.language or e.cases or e.compare is not None or e.groups
+                or e.interactor is not None or e.problem is not None)
 
 
 def task_size(task: Task) -> int:
     """The size that counts against the task size limit: every payload the user sent."""
     e = task.execute
     checker = e.compare.checker if e.compare is not None else None
+    interactor = e.interactor
     return (
         len(task.compile.source)
         + len(task.compile.command.encode())
@@ -434,6 +560,10 @@ def task_size(task: Task) -> int:
         + len(e.standard.encode())
         + sum(len(c.input.encode()) + len(c.standard.encode()) for c in e.cases)
         + (len(checker.source.encode()) if checker is not None else 0)
+        + (len(interactor.source.encode()) if interactor is not None else 0)
+        + sum(len(g.name.encode()) + sum(len(d.encode()) for d in g.deps) for g in e.groups)
+        + sum(len(c.group.encode()) for c in e.cases)
+        + sum(len(name.encode()) for name in e.outputs)
     )
 
 

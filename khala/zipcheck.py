@@ -102,6 +102,14 @@ def _check_open(archive: zipfile.ZipFile, max_bytes: int, max_files: int) -> lis
     return infos
 
 
+def check_archive(archive: zipfile.ZipFile, max_bytes: int, max_files: int
+                  ) -> list[zipfile.ZipInfo]:
+    """The entries of an open archive, each checked (names, types, encryption, compression),
+    at most `max_files` of them unpacking to at most `max_bytes` as their headers say.
+    Raises InvalidInput."""
+    return _check_open(archive, max_bytes, max_files)
+
+
 def check_zip(data: bytes, max_bytes: int, max_files: int) -> None:
     """Raise InvalidInput unless `data` is empty or a zip archive that is safe to extract."""
     if not data:

@@ -15,6 +15,7 @@ from khala.rules.lifecycle import (
     FINISH,
     KEEP,
     PROGRESS,
+    REJUDGE,
     REQUEUE,
     Eq,
     Less,
@@ -54,6 +55,11 @@ def held_by_ex(s: State) -> bool:
 
 def undone(s: State) -> bool:
     return not s.done
+
+
+def judged_to_its_end(s: State) -> bool:
+    return s.done and s.status in (Status.COMPILE_FAILED, Status.RUN_FAILED, Status.SUCCESS,
+                                   Status.UNKNOWN_ERROR)
 
 
 def cancelled_on_ex_without_result(s: State) -> bool:
@@ -98,6 +104,13 @@ CASES: list[tuple[Transition, dict[str, object], Callable[[State], bool], dict[s
         cancelled_on_ex_without_result,
         {"result": RESULT},
     ),
+    (
+        REJUDGE,
+        {"now": NOW},
+        judged_to_its_end,
+        {"done": False, "status": Status.PENDING, "executor": None, "result": None,
+         "report_time": NOW},
+    ),
 ]
 
 
@@ -125,15 +138,18 @@ def test_every_transition_is_covered_and_names_only_state_fields() -> None:
         assert set(transition.sets) <= lifecycle.FIELDS
 
 
-def test_a_done_task_changes_only_to_keep_a_cancelled_runs_output() -> None:
+def test_a_done_task_changes_only_by_a_rejudge_or_to_keep_a_cancelled_runs_output() -> None:
     for state, (transition, args, _, _) in itertools.product(STATES, CASES):
-        if state.done and transition is not KEEP:
+        if state.done and transition not in (KEEP, REJUDGE):
             assert apply(transition.bind(**args), state) is None, transition.name
-    # and that once: a result is never replaced
+    cancelled = State(done=True, status=Status.CANCELLED, executor=None, report_time=EARLIER)
+    assert apply(REJUDGE.bind(now=NOW), cancelled) is None  # a cancel stays
+    # and a kept output once: a result is never replaced
     kept = apply(KEEP.bind(executor="ex", result=RESULT),
                  State(True, Status.CANCELLED, "ex", EARLIER, None))
     assert kept is not None
     assert apply(KEEP.bind(executor="ex", result=Result(b"other")), kept) is None
+    assert apply(REJUDGE.bind(now=NOW), kept) is None  # a cancelled run's output: no rejudge
 
 
 @pytest.mark.parametrize("state", STATES, ids=ids)

@@ -10,6 +10,7 @@ from typing import Any
 
 from khala import __version__
 from khala.cli import keys as keys_cli
+from khala.cli import problems as problems_cli
 from khala.cli import tasks as tasks_cli
 from khala.config import (
     ExecutorSettings,
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_flags(cmd, cls)
     tasks_cli.build(sub)
     keys_cli.build(sub)
+    problems_cli.build(sub)
     return parser
 
 
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return tasks_cli.run(args)
     if args.command == "keys":
         return keys_cli.run(args)
+    if args.command == "problem":
+        return problems_cli.run(args)
     cls, _ = COMMANDS[args.command]
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k not in {"command", "config"}}
     try:

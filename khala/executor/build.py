@@ -8,6 +8,7 @@ into its own fresh work dir.
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ class Program:
     command: str = ""  # without a preset
     limits: Limits = field(default_factory=Limits)
     signals: SignalBox | None = None  # API v2 signals for the compile step
+    extra: dict[str, str] = field(default_factory=dict)  # name → host file, copied beside it
 
 
 @dataclass
@@ -63,6 +65,12 @@ def _lay_out(program: Program, workdir: str, settings: ExecutorSettings) -> str 
         name, text = program.source_file
         with open(os.path.join(workdir, name), "w", encoding="utf-8") as fh:
             fh.write(text)
+    for name, path in program.extra.items():  # a stored problem's files (headers, graders)
+        target = os.path.join(workdir, name)
+        if os.path.lexists(target):
+            return f"[khala] the source holds {name}, a file of the problem; rename it"
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(path, target)
     host = program.language
     if host is not None and not os.path.isfile(os.path.join(workdir, host.preset.source)):
         return (f"[khala] the {host.name} preset compiles {host.preset.source}; the source has "

@@ -1,13 +1,16 @@
 """Judging a task on the executor: build once (khala/executor/build.py), then run every test
-case in its own fresh sandbox work dir, compare (or ask the checker) and give verdicts.
+case in its own fresh sandbox work dir (khala/executor/caserun.py; an interactive case's two
+runs: interact.py), compare (or ask the checker) and give verdicts, points and the score.
 
 Cases may run at once on slots the executor lends (`CaseSlots`): each extra slot is a thread
-running cases from the same queue. With stop_on_failure the cases run one by one, so "the
-cases after the first failure" is well defined. The decisions are pure (khala/judging/).
+running cases from the same queue. With stop_on_failure or skip_failed_groups the cases run
+one by one, so "the cases after the first failure" is well defined. The decisions are pure
+(khala/judging/).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -18,21 +21,26 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from khala.config import ExecutorSettings
-from khala.errors import InvalidInput
-from khala.executor.build import STEP_ENV, Build, Program, build
+from khala.errors import KhalaError
+from khala.executor.build import Build, Program, build
+from khala.executor.casefiles import CaseFiles
+from khala.executor.caserun import CaseEnv, Executed, Jury, check, execute
+from khala.executor.caserun import case_limits as case_limits
 from khala.executor.compile_cache import CompileCache
-from khala.executor.runner import INTERNAL_ERROR, compile_limits, execute_limits, run_task
+from khala.executor.interact import interact
+from khala.executor.problems import ProblemTasks
+from khala.executor.runner import INTERNAL_ERROR, compile_limits, run_task
 from khala.executor.workareas import WorkAreas
-from khala.executor.workdirs import CopyLimit, copy_tree, make_workdir, remove_workdir
-from khala.judging import checker as checker_protocol
 from khala.judging.compare import compare
 from khala.judging.presets import HostLanguage
+from khala.judging.scoring import case_points, plain_score, score_groups, skip_reason
 from khala.judging.verdicts import case_failed, overall, run_message, run_verdict
 from khala.model import (
     Case,
     CaseResult,
     CompareMode,
     Judgement,
+    OutputFile,
     Reason,
     Result,
     Status,
@@ -41,16 +49,13 @@ from khala.model import (
     Verdict,
     judged,
 )
-from khala.rules.limits import EXECUTE_MEMORY, EXECUTE_OUTPUT
-from khala.rules.seconds import cpu_time, wall_time
-from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
+from khala.sandbox.base import RunOutcome, Sandbox, SignalBox
 from khala.sandbox.fstree import remove_tree
 from khala.streams.hub import TaskStream
-from khala.zipcheck import ExtractLimit, extract_zip
 
 log = logging.getLogger(__name__)
 
-CHECKER_WALL = 30.0  # seconds a checker may run on one case
+FILES_DROPPED = "not kept: the task's files out passed its result_limit"
 
 
 class CaseSlots(Protocol):
@@ -71,25 +76,11 @@ class JudgeContext:
     languages: dict[str, HostLanguage]
     cache: CompileCache
     slots: CaseSlots | None = None
+    problems: ProblemTasks | None = None  # tasks naming a stored problem: its files, cached
 
 
 def _cut(data: bytes, limit: int) -> str:
     return data[:limit].decode("utf-8", errors="replace")
-
-
-def case_limits(task: Task, case: Case, settings: ExecutorSettings) -> Limits:
-    """The task's execute limits with the case's own asks (clamped to the policy) on top."""
-    s = settings
-    limits = execute_limits(task, settings)
-    if case.timeout:
-        limits.wall_time = wall_time(case.timeout, s)
-    if case.cpu_limit:
-        limits.cpu_time = cpu_time(case.cpu_limit, s)
-    limits.memory = EXECUTE_MEMORY.within(case.memory_limit, s, limits.memory)
-    output = EXECUTE_OUTPUT.within(case.output_limit, s, limits.output)
-    # As for any step (runner.py): the cap is at most result_limit, so a kept stream is whole.
-    limits.output = min(output if output is not None else limits.output, s.result_limit)
-    return limits
 
 
 @dataclass
@@ -104,8 +95,10 @@ class Judge:
     """One judged task on one executor."""
 
     def __init__(self, task: Task, sandbox: Sandbox, settings: ExecutorSettings,
-                 context: JudgeContext, cancel: threading.Event) -> None:
+                 context: JudgeContext, cancel: threading.Event,
+                 files: CaseFiles | None = None) -> None:
         self.task, self.sandbox, self.settings = task, sandbox, settings
+        self.files = files  # a stored problem's cases: inputs and answers are cached files
         self.context, self.cancel = context, cancel
         self.cases = task.execute.cases or [Case(input=task.execute.input,
                                                  standard=task.execute.standard)]
@@ -114,6 +107,8 @@ class Judge:
         self.mode = spec.mode if spec is not None else CompareMode.LINES
         self.program: Build | None = None
         self.checker: Build | None = None
+        self.interactor: Build | None = None
+        self.env: CaseEnv | None = None
         self.run_command = task.execute.command
         self.signals: SignalBox | None = None  # API v2 signals for the running step
 
@@ -131,7 +126,8 @@ class Judge:
         return self.context.languages.get(name)
 
     def _prepare(self, scratch: str) -> tuple[int, Result] | None:
-        """Build the program and the checker; a finished (failed) task when that fails."""
+        """Build the program, the checker and the interactor; a finished (failed) task when
+        one of them fails."""
         task, s = self.task, self.settings
         host = None
         if task.compile.language:
@@ -142,38 +138,67 @@ class Judge:
             self.run_command = host.run_command
         program = Program(source_zip=task.compile.source, language=host,
                           command=task.compile.command, limits=compile_limits(task, s),
-                          signals=self.signals)
+                          signals=self.signals, extra=self._extras())
         os.mkdir(os.path.join(scratch, "program"))
         self.program = build(program, self.sandbox, s, self.context.cache, self.cancel,
                              os.path.join(scratch, "program"), task.id)
         if not self.program.ok:
             return self._build_failed(self.program, "")
+        assert self.program.artifacts is not None
+        self.env = CaseEnv(task=task, sandbox=self.sandbox, settings=s, cancel=self.cancel,
+                           artifacts=self.program.artifacts, run_command=self.run_command,
+                           signals=self.signals, files=self.files)
         if self.mode == CompareMode.CHECKER:
-            return self._prepare_checker(scratch)
+            spec = self.compare.checker if self.compare is not None else None
+            failed = self._prepare_jury(scratch, "checker", spec.language if spec else "",
+                                        spec.source if spec else "")
+            if failed is not None:
+                return failed
+        if task.execute.interactor is not None:
+            spec_i = task.execute.interactor
+            return self._prepare_jury(scratch, "interactor", spec_i.language, spec_i.source)
         return None
 
-    def _prepare_checker(self, scratch: str) -> tuple[int, Result] | None:
-        spec = self.compare.checker if self.compare is not None else None
-        host = self._language(spec.language) if spec is not None else None
-        if spec is None or host is None:
-            return self._internal("the checker's language is not available on this executor")
-        program = Program(source_file=(host.preset.source, spec.source), language=host,
-                          limits=compile_limits(self.task, self.settings))
-        os.mkdir(os.path.join(scratch, "checker"))
-        self.checker = build(program, self.sandbox, self.settings, self.context.cache,
-                             self.cancel, os.path.join(scratch, "checker"), self.task.id + "-chk")
-        if not self.checker.ok:
-            return self._build_failed(self.checker, "the checker did not compile: ")
+    def _prepare_jury(self, scratch: str, role: str, language: str, source: str
+                      ) -> tuple[int, Result] | None:
+        """Build the checker or the interactor (one source file in a preset language)."""
+        host = self._language(language) if language else None
+        if host is None:
+            return self._internal(f"the {role}'s language is not available on this executor")
+        program = Program(source_file=(host.preset.source, source), language=host,
+                          limits=compile_limits(self.task, self.settings),
+                          extra=self._extras())
+        os.mkdir(os.path.join(scratch, role))
+        built = build(program, self.sandbox, self.settings, self.context.cache, self.cancel,
+                      os.path.join(scratch, role), f"{self.task.id}-{role[:3]}")
+        setattr(self, role, built)
+        if not built.ok:
+            return self._build_failed(built, f"the {role} did not compile: ")
+        assert self.env is not None
+        setattr(self.env, role, Jury(built, host))
         return None
+
+    def _extras(self) -> dict[str, str]:
+        """A stored problem's extra files, beside every source it builds (headers)."""
+        return dict(self.files.extras) if self.files is not None else {}
 
     def _judgement(self, verdict: Verdict, message: str = "") -> Judgement:
         cases = [CaseResult(verdict=Verdict.SKIPPED, weight=c.weight) for c in self.cases]
-        builds = [b for b in (self.program, self.checker) if b is not None]
-        return Judgement(verdict=verdict, score=0, max_score=sum(c.weight for c in cases),
-                         cases=cases, language=self._version(),
-                         compiles=sum(b.compiles for b in builds),
-                         cache_hit=bool(self.program and self.program.cache_hit),
-                         message=message)
+        builds = [b for b in (self.program, self.checker, self.interactor) if b is not None]
+        judgement = Judgement(verdict=verdict, cases=cases, language=self._version(),
+                              compiles=sum(b.compiles for b in builds),
+                              cache_hit=bool(self.program and self.program.cache_hit),
+                              message=message)
+        self._score(judgement)
+        return judgement
+
+    def _score(self, judgement: Judgement) -> None:
+        groups = self.task.execute.groups
+        if groups:
+            judgement.groups, judgement.score, judgement.max_score = score_groups(
+                groups, self.cases, judgement.cases)
+        else:
+            judgement.score, judgement.max_score = plain_score(judgement.cases)
 
     def _version(self) -> str:
         host = self._language(self.task.compile.language)
@@ -190,7 +215,7 @@ class Judge:
                         compile_error=failed.error[:limit], compile_report=failed.report)
         if self.program is not None and self.program is not failed:
             result.compile_report = self.program.report
-        if failed.internal or prefix:  # a checker that does not build is the jury's problem
+        if failed.internal or prefix:  # a jury program that does not build is the jury's
             result.judgement = self._judgement(Verdict.INTERNAL_ERROR, prefix + failed.message)
             return Status.UNKNOWN_ERROR, result
         result.judgement = self._judgement(Verdict.COMPILE_ERROR, failed.message)
@@ -206,7 +231,9 @@ class Judge:
         judgement.cases = [r.result if r is not None else
                            CaseResult(verdict=Verdict.SKIPPED, weight=c.weight)
                            for r, c in zip(runs, self.cases, strict=True)]
-        judgement.verdict, judgement.score, judgement.max_score = overall(judgement.cases)
+        _bound_files(judgement.cases, limit)
+        judgement.verdict = overall(judgement.cases)
+        self._score(judgement)
         result.judgement = judgement
         first = runs[0]
         if first is None:
@@ -221,12 +248,19 @@ class Judge:
 
     # ------------------------------------------------------------------ cases
 
+    def _one_by_one(self) -> bool:
+        e = self.task.execute
+        return e.stop_on_failure or e.skip_failed_groups or len(self.cases) == 1
+
     def _run_cases(self) -> list[CaseRun | None]:
         runs: list[CaseRun | None] = [None] * len(self.cases)
-        if self.task.execute.stop_on_failure or len(self.cases) == 1:
+        if self._one_by_one():
+            done: dict[int, CaseResult] = {}
             for index in range(len(self.cases)):
-                run = runs[index] = self._case(index)
-                if self.cancel.is_set() or case_failed(run.result.verdict):
+                run = runs[index] = self._case_in_turn(index, done)
+                done[index] = run.result
+                if self.cancel.is_set() or (self.task.execute.stop_on_failure
+                                            and case_failed(run.result.verdict)):
                     break
             return runs
         borrowed = self._borrow()
@@ -239,6 +273,18 @@ class Judge:
             if borrowed and self.context.slots is not None:
                 self.context.slots.give_back(borrowed)
         return runs
+
+    def _case_in_turn(self, index: int, done: dict[int, CaseResult]) -> CaseRun:
+        """A case run one by one: skipped (skip_failed_groups) when its group or a dependency
+        failed already, else run."""
+        if self.task.execute.skip_failed_groups:
+            why = skip_reason(index, self.task.execute.groups, self.cases, done)
+            if why is not None:
+                case = self.cases[index]
+                return CaseRun(RunOutcome(b"", b"", StepReport(reason=Reason.CANCELLED)),
+                               CaseResult(verdict=Verdict.SKIPPED, weight=case.weight,
+                                          message=f"skipped: {why}"))
+        return self._case(index)
 
     def _borrow(self) -> int:
         slots = self.context.slots
@@ -255,81 +301,63 @@ class Judge:
             report = StepReport(reason=Reason.CANCELLED)
             return CaseRun(RunOutcome(b"", b"", report),
                            CaseResult(verdict=Verdict.INTERNAL_ERROR, weight=case.weight))
-        outcome = self._execute(case)
-        report = outcome.report
+        env = self.env
+        assert env is not None
+        if env.interactor is not None:
+            done = interact(env, index, case)
+            executed, decided = done.executed, (done.verdict, done.message, done.points)
+        else:
+            executed = execute(env, index, case)
+            decided = self._decide(index, case, executed)
+        report = executed.outcome.report
         limit = self.settings.case_output_limit
-        result = CaseResult(weight=case.weight, time=report.time, wall_time=report.wall_time,
-                            memory=report.memory, exit_code=report.exit_code,
-                            signal=report.signal, output=_cut(outcome.stdout, limit),
-                            error=_cut(outcome.stderr, limit))
+        verdict, message, partial = decided
+        result = CaseResult(verdict=verdict, message=message, weight=case.weight,
+                            points=case_points(verdict, case.weight, partial),
+                            time=report.time, wall_time=report.wall_time, memory=report.memory,
+                            exit_code=report.exit_code, signal=report.signal,
+                            output=_cut(executed.outcome.stdout, limit),
+                            error=_cut(executed.outcome.stderr, limit), files=executed.files)
+        return CaseRun(executed.outcome, result)
+
+    def _decide(self, index: int, case: Case, executed: Executed
+                ) -> tuple[Verdict, str, float]:
+        """A plain case's verdict, message and (partial) points from its run."""
+        report = executed.outcome.report
         verdict = run_verdict(report)
         if verdict is not None:
-            result.verdict, result.message = verdict, run_message(report)
-        elif self.mode == CompareMode.CHECKER:
-            result.verdict, result.message = self._check(case, outcome.stdout)
-        else:
-            got = outcome.stdout.decode("utf-8", errors="replace")
-            difference = compare(self.compare, got, case.standard)
-            result.verdict = Verdict.WRONG_ANSWER if difference else Verdict.ACCEPTED
-            result.message = difference or ""
-        return CaseRun(outcome, result)
+            return verdict, run_message(report), 0.0
+        if self.mode == CompareMode.CHECKER:
+            assert self.env is not None
+            return check(self.env, index, case, executed.outcome.stdout, executed.files)
+        standard = case.standard
+        if self.files is not None:  # read only up to the output cap: no output is longer
+            bound = case_limits(self.task, case, self.settings).output
+            answer = self.files.answer_text(index, bound)
+            if answer is None:
+                return Verdict.WRONG_ANSWER, ("the answer is longer than the output limit: no "
+                                              "output can match it"), 0.0
+            standard = answer
+        got = executed.outcome.stdout.decode("utf-8", errors="replace")
+        difference = compare(self.compare, got, standard)
+        if difference:
+            return Verdict.WRONG_ANSWER, difference, 0.0
+        return Verdict.ACCEPTED, "", float(case.weight)
 
-    def _fill(self, workdir: str, artifacts: str, files: dict[str, bytes],
-              limits: Limits) -> None:
-        """Make the fresh `workdir` a run's: its work area, the artifacts, `files`."""
-        self.sandbox.open_workdir(workdir, limits.disk)
-        copy_tree(artifacts, workdir, limits.disk or self.settings.disk_limit)
-        for name, content in files.items():
-            with open(os.path.join(workdir, name), "wb") as fh:
-                fh.write(content)
 
-    def _execute(self, case: Case) -> RunOutcome:
-        assert self.program is not None and self.program.artifacts is not None
-        s = self.settings
-        limits = case_limits(self.task, case, s)
-        workdir = make_workdir(self.task.id, s, "-case")
-        try:
-            files = {"execute.sh": (self.run_command + "\n").encode(),
-                     "execute.in": case.input.encode()}
-            self._fill(workdir, self.program.artifacts, files, limits)
-            data = os.path.join(workdir, "data")
-            os.mkdir(data, 0o755)
-            extract_zip(self.task.execute.data, data, s.zip_max_bytes, s.zip_max_files,
-                        s.unpack_timeout)
-            self.sandbox.prepare_workdir(workdir)
-            spec = RunSpec(argv=["bash", "execute.sh"], workdir=workdir,
-                           stdin_path=os.path.join(workdir, "execute.in"), env=dict(STEP_ENV),
-                           limits=limits, signals=self.signals)
-            return self.sandbox.run(spec, self.cancel)
-        except (OSError, CopyLimit, ExtractLimit, InvalidInput) as exc:
-            return RunOutcome(b"", f"[khala] the case's files: {exc}\n".encode(),
-                              StepReport(reason=Reason.INTERNAL_ERROR))
-        finally:
-            remove_workdir(workdir, self.sandbox)
-
-    def _check(self, case: Case, output: bytes) -> tuple[Verdict, str]:
-        assert self.checker is not None and self.checker.artifacts is not None
-        host = self._language(self.compare.checker.language)  # type: ignore[union-attr]
-        assert host is not None
-        limits = Limits(wall_time=CHECKER_WALL, memory=self.settings.memory_limit,
-                        pids=self.settings.pids_limit, output=1 << 20,
-                        disk=self.settings.disk_limit)
-        files = {"check.sh": f"{host.run_command} {checker_protocol.ARGS}\n".encode(),
-                 checker_protocol.INPUT: case.input.encode(), checker_protocol.OUTPUT: output,
-                 checker_protocol.ANSWER: case.standard.encode()}
-        workdir = make_workdir(self.task.id, self.settings, "-check")
-        try:
-            self._fill(workdir, self.checker.artifacts, files, limits)
-            self.sandbox.prepare_workdir(workdir)
-            spec = RunSpec(argv=["bash", "check.sh"], workdir=workdir, env=dict(STEP_ENV),
-                           limits=limits)
-            outcome = self.sandbox.run(spec, self.cancel)
-        except (OSError, CopyLimit) as exc:
-            return Verdict.INTERNAL_ERROR, f"checker could not run: {exc}"
-        finally:
-            remove_workdir(workdir, self.sandbox)
-        comment = (outcome.stderr or outcome.stdout)[:4096].decode("utf-8", errors="replace")
-        return checker_protocol.decide(outcome.report, comment)
+def _bound_files(cases: list[CaseResult], limit: int) -> None:
+    """Keep the cases' files out, in case order, within `limit` bytes in all (result_limit);
+    the rest are listed with FILES_DROPPED (their verdicts stand: the checker saw them)."""
+    left = limit
+    for case in cases:
+        kept: list[OutputFile] = []
+        for item in case.files:
+            if item.error or len(item.content) <= left:
+                left -= len(item.content)
+                kept.append(item)
+            else:
+                kept.append(OutputFile(name=item.name, size=item.size, error=FILES_DROPPED))
+        case.files = kept
 
 
 def judge_task(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
@@ -341,6 +369,9 @@ def judge_task(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
     scratch = None
     try:
         scratch = tempfile.mkdtemp(prefix="khala-judge-", dir=settings.work_dir or None)
+        if task.execute.problem is not None:
+            return _judge_problem(task, sandbox, settings, context, cancel, on_status,
+                                  signals, scratch)
         judge = Judge(task, sandbox, settings, context, cancel)
         judge.signals = signals
         return judge.run(on_status, scratch)
@@ -351,6 +382,31 @@ def judge_task(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
     finally:
         if scratch is not None:
             remove_tree(scratch)
+
+
+def _judge_problem(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
+                   context: JudgeContext, cancel: threading.Event,
+                   on_status: Callable[[int], None], signals: SignalBox | None,
+                   scratch: str) -> tuple[int, Result]:
+    """Judge a task naming a stored problem: its version's files first (khala/executor/
+    problems.py); when they cannot be had, the task ends with an internal error saying why."""
+    if context.problems is None:
+        return _failed("this executor keeps no file cache: it cannot judge stored problems")
+    with contextlib.ExitStack() as held:
+        try:
+            expanded, files = held.enter_context(context.problems.prepared(task))
+        except (KhalaError, OSError) as exc:
+            log.warning("task %s: the problem's files: %s", task.id, exc)
+            return _failed(f"the problem's files could not be had: {exc}")
+        judge = Judge(expanded, sandbox, settings, context, cancel, files)
+        judge.signals = signals
+        return judge.run(on_status, scratch)
+
+
+def _failed(message: str) -> tuple[int, Result]:
+    judgement = Judgement(verdict=Verdict.INTERNAL_ERROR, message=message)
+    return Status.UNKNOWN_ERROR, Result(compile_error=f"[khala] {message}".encode(),
+                                        judgement=judgement)
 
 
 def run_any(task: Task, sandbox: Sandbox, settings: ExecutorSettings, context: JudgeContext,

@@ -16,16 +16,20 @@ from khala.discovery import open_discovery
 from khala.discovery.base import Discovery
 from khala.errors import ConfigError, SandboxUnavailable
 from khala.executor.compile_cache import CompileCache
+from khala.executor.filecache import FileCache
 from khala.executor.judge import JudgeContext, run_any
 from khala.executor.languages import detect, wanted
+from khala.executor.outputs import keep_large
+from khala.executor.problems import ProblemTasks
 from khala.executor.reporter import Reporter
 from khala.executor.slots import Slots
 from khala.executor.streaming import Streams
 from khala.executor.workareas import WorkAreas
+from khala.files.transfer import receive
 from khala.judging.presets import HostLanguage
 from khala.metrics import serve
 from khala.metrics.executor import ExecutorMetrics
-from khala.model import Language
+from khala.model import Language, Result
 from khala.rpc.auth import NodeAuth
 from khala.rpc.client import JudicatorClient
 from khala.sandbox import Sandbox, open_sandbox
@@ -65,12 +69,12 @@ class ExecutorNode:
         self.slots = Slots(
             self.name,
             settings.resolved_slots(),
-            lambda task, cancel, on_status, signals: self.streams.run(
+            lambda task, cancel, on_status, signals: self._stored(self.streams.run(
                 task, on_status,
                 lambda stream, status_cb: run_any(
                     task, sandbox, settings, context, cancel, status_cb, signals, stream,
                     areas),
-            ),
+            )),
             on_change=lambda: self.reporter.poke(),
             progress_delay=settings.progress_delay,
             on_finish=lambda: self.reporter.poke(finished=True),
@@ -86,6 +90,14 @@ class ExecutorNode:
             expiry=settings.expiry,
         )
         context.slots = self.slots  # a judged task's cases may borrow free slots
+        if context.problems is not None:  # stored problems' files come from the judicators
+            client = self.client
+            context.problems.cache.fetch = lambda ref, fh: receive(client, ref, fh.write)
+
+    def _stored(self, outcome: tuple[int, Result]) -> tuple[int, Result]:
+        """The result with its large streams kept as files (khala/executor/outputs.py)."""
+        status, result = outcome
+        return status, keep_large(result, self.client, self.settings.result_inline)
 
     def offer_languages(self, found: dict[str, HostLanguage]) -> None:
         """Offer the presets `found` from the next report on (detection ends after start)."""
@@ -107,6 +119,8 @@ class ExecutorNode:
         self.reporter.force()
 
     def close(self) -> None:
+        if self.judging.problems is not None:
+            self.judging.problems.cache.close()
         self.areas.close()
         self.streams.close()
         self.client.close()
@@ -171,17 +185,29 @@ def check_work_dir(work_dir: str, sandbox: Sandbox) -> None:
         shutil.rmtree(probe, ignore_errors=True)
 
 
-def open_judging(settings: ExecutorSettings) -> tuple[JudgeContext, str]:
-    """The compile cache, and no languages yet (`detect_later` fills them in); returns the
-    context and a cache directory to remove at exit ("" when the cache is kept). ConfigError
-    for an unknown preset in `languages`, OSError for an unusable cache directory."""
+def _cache_root(configured: str, work_dir: str, name: str) -> tuple[str, str]:
+    """(the cache directory, the same when it is temporary: removed at exit, else "")."""
+    if configured:
+        return configured, ""
+    if work_dir:
+        return os.path.join(work_dir, f".{name}"), ""
+    temporary = tempfile.mkdtemp(prefix=f"khala-{name}-")
+    return temporary, temporary
+
+
+def open_judging(settings: ExecutorSettings) -> tuple[JudgeContext, list[str]]:
+    """The compile cache, the file cache of stored problems, and no languages yet
+    (`detect_later` fills them in); returns the context and the cache directories to remove at
+    exit (temporary ones). ConfigError for an unknown preset in `languages` or a file cache
+    another executor uses, OSError for an unusable cache directory."""
     wanted(settings.languages)  # refuse an unknown preset now, not in the background
-    root, temporary = settings.cache_dir, ""
-    if not root and settings.work_dir:
-        root = os.path.join(settings.work_dir, ".compile-cache")
-    if not root:
-        root = temporary = tempfile.mkdtemp(prefix="khala-compile-cache-")
-    return JudgeContext({}, CompileCache(root, settings.cache_bytes)), temporary
+    root, compile_tmp = _cache_root(settings.cache_dir, settings.work_dir, "compile-cache")
+    files_root, files_tmp = _cache_root(settings.file_cache_dir, settings.work_dir,
+                                        "file-cache")
+    files = FileCache(files_root, settings.file_cache_bytes)
+    context = JudgeContext({}, CompileCache(root, settings.cache_bytes),
+                           problems=ProblemTasks(files))
+    return context, [path for path in (compile_tmp, files_tmp) if path]
 
 
 def detect_later(settings: ExecutorSettings, node: ExecutorNode) -> threading.Thread:
@@ -242,6 +268,9 @@ def run(settings: ExecutorSettings) -> int:
     node = ExecutorNode(settings, metrics.sandbox(sandbox), discovery, judging)
     detect_later(settings, node)
     metrics.watch_slots(node.capacity, node.slots.running)
+    if judging.problems is not None:
+        metrics.watch_file_cache(judging.problems.cache.counts,
+                                 lambda: judging.problems.cache.size)  # type: ignore[union-attr]
     metrics_server = serve(settings.metrics_listen, metrics.registry)
     handle_stop_signals(node)
     log.info("executor %s: %d slot(s), sandbox %s", node.name, node.capacity, sandbox.name)
@@ -252,7 +281,7 @@ def run(settings: ExecutorSettings) -> int:
     discovery.close()
     if metrics_server is not None:
         metrics_server.shutdown()
-    if cache_tmp:
-        remove_tree(cache_tmp)
+    for path in cache_tmp:
+        remove_tree(path)
     log.info("executor %s stopped", node.name)
     return 0

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
+from khala.executor.outfiles import collect
 from khala.executor.workareas import WorkAreas
 from khala.executor.workdirs import make_workdir, remove_workdir
 from khala.model import Reason, Result, Status, StepReport, Task
@@ -157,6 +158,19 @@ def _record(result: Result, name: str, outcome: RunOutcome, limit: int) -> StepR
     return report
 
 
+def _files_out(result: Result, task: Task, workdir: str, budget: int) -> StepReport:
+    """Take the files the task asks back (`execute.outputs`) into the result, together at most
+    the step's output cap; one that does not fit ends the step as output_limit."""
+    found = collect(workdir, task.execute.outputs, budget)
+    result.files = found.files
+    report = result.execute_report
+    assert report is not None
+    if found.over and report.reason == Reason.OK:
+        report = replace(report, reason=Reason.OUTPUT_LIMIT)
+        result.execute_report = report
+    return report
+
+
 def run_task(
     task: Task,
     sandbox: Sandbox,
@@ -239,6 +253,8 @@ def _run_in(
             if name == "execute" and stream.feed is not None:
                 spec.stdin_feed = stream.feed
         report = _record(result, name, sandbox.run(spec, cancel), settings.result_limit)
+        if name == "execute" and task.execute.outputs:
+            report = _files_out(result, task, workdir, spec.limits.output)
         if report.reason == Reason.INTERNAL_ERROR:
             return Status.UNKNOWN_ERROR, result
         if report.reason != Reason.OK:

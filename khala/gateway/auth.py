@@ -31,10 +31,11 @@ from khala.rpc.auth import is_loopback
 
 log = logging.getLogger(__name__)
 
-ALL = frozenset({"admin", "submit", "read"})
+ALL = frozenset({"admin", "submit", "read", "setter"})
 WRITE = frozenset({"admin", "submit"})
-WATCH = frozenset({"admin", "read"})
+WATCH = frozenset({"admin", "read", "setter"})
 ADMIN = frozenset({"admin"})
+SETTERS = frozenset({"admin", "setter"})  # problems: create, change, delete, rejudge
 
 #: Roles allowed per endpoint (blueprint.view), whenever keys are on. Endpoints not listed are
 #: open (docs, pages, liveness), except those of KEYED_BLUEPRINTS: admins only.
@@ -50,6 +51,11 @@ V2_POLICY: dict[str, frozenset[str]] = {
     # Jobs (docs/jobs.md) run tasks for any user, on schedules: admin keys only write them.
     "v2.job_create": ADMIN, "v2.job_restart": ADMIN, "v2.job_delete": ADMIN,
     "v2.job_list": WATCH, "v2.job_get": WATCH, "v2.job_stop": ADMIN,
+    # Problems (docs/judging.md): any key reads them (a submit key submits against them).
+    "v2.problem_list": ALL, "v2.problem_get": ALL, "v2.version_get": ALL,
+    "v2.problem_create": SETTERS, "v2.problem_delete": SETTERS, "v2.version_create": SETTERS,
+    "v2.version_delete": SETTERS, "v2.file_put": SETTERS, "v2.file_head": SETTERS,
+    "v2.rejudge_create": SETTERS, "v2.rejudge_list": ALL, "v2.rejudge_get": ALL,
     # The neighbouring seeds' APIs (docs/procstar.md, streaming.md, meproc.md): the same keys.
     "procstar.list": ALL, "procstar.get": ALL, "procstar.fd": ALL, "procstar.fd_out": ALL,
     "procstar.create": WRITE, "procstar.create_with_id": WRITE, "procstar.delete": WRITE,

@@ -1,9 +1,12 @@
 """Compressed answers of raw bytes (a task's output), chosen by the client's Accept-Encoding:
-one parser and one response for every API that serves outputs."""
+one parser and one response for every API that serves outputs, whole or streamed a chunk at a
+time (an output kept as a stored file)."""
 
 from __future__ import annotations
 
 import gzip
+import zlib
+from collections.abc import Iterator
 
 import brotli
 from flask import Response
@@ -40,8 +43,34 @@ def encoded(data: bytes, accept_encoding: str) -> Response:
         data = brotli.compress(data)
     elif encoding == "gzip":
         data = gzip.compress(data, mtime=0)
-    response = Response(data, mimetype="application/octet-stream")
+    return _answer(Response(data, mimetype="application/octet-stream"), encoding)
+
+
+def encoded_stream(chunks: Iterator[bytes], accept_encoding: str) -> Response:
+    """`chunks` streamed as application/octet-stream, each compressed as it comes."""
+    encoding = choose_encoding(accept_encoding)
+    body = _compressed(chunks, encoding)
+    return _answer(Response(body, mimetype="application/octet-stream"), encoding)
+
+
+def _answer(response: Response, encoding: str | None) -> Response:
     if encoding:
         response.headers["Content-Encoding"] = encoding
     response.headers["Vary"] = "Accept-Encoding"
     return response
+
+
+def _compressed(chunks: Iterator[bytes], encoding: str | None) -> Iterator[bytes]:
+    if encoding is None:
+        yield from chunks
+        return
+    if encoding == "br":
+        br = brotli.Compressor()
+        for chunk in chunks:
+            yield br.process(chunk)
+        yield br.finish()
+        return
+    gz = zlib.compressobj(wbits=31)  # the gzip format
+    for chunk in chunks:
+        yield gz.compress(chunk)
+    yield gz.flush()

@@ -7,7 +7,7 @@ acts as — a slow hash buys nothing for random 256-bit secrets. Only `add` ever
     [keys.3f9a2b1c]
     sha256 = "…"          # of the whole key
     user = 7              # the user id it acts as
-    role = "submit"       # admin | submit | read
+    role = "submit"       # admin | submit | read | setter
     created = "2026-11-22T10:00:00.000000"
 """
 
@@ -25,8 +25,9 @@ from khala import model
 from khala.errors import ConfigError
 
 #: What each role may do (docs/security.md): admin everything; submit submits and sees and
-#: controls only its own user's tasks; read reads every task and the executors, changes nothing.
-ROLES = ("admin", "submit", "read")
+#: controls only its own user's tasks; read reads every task and the executors, changes nothing;
+#: setter reads as read does and creates, changes and rejudges problems.
+ROLES = ("admin", "submit", "read", "setter")
 PREFIX = "khala_"
 
 

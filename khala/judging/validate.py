@@ -4,12 +4,17 @@ through khala/rules/limits.py. Pure; raises InvalidInput with a message for the 
 from __future__ import annotations
 
 import math
+import re
 
 from khala.config import LimitSettings
 from khala.errors import InvalidInput
 from khala.judging.presets import PRESETS
-from khala.model import INT_MAX, Case, CompareMode, Task
+from khala.model import INT_MAX, Case, CompareMode, Group, Task
 from khala.rules.seconds import RESOLUTION, is_seconds
+
+NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
+MAX_OUTPUTS = 64  # files a task may ask back
+MAX_OUTPUT_PATH = 255  # characters of one such file's path
 
 
 def _language(what: str, name: str) -> None:
@@ -38,6 +43,8 @@ def _case(index: int, case: Case, policy: LimitSettings) -> None:
                                f"to {largest}")
     _positive(f"{what} memory_limit", case.memory_limit, policy.max_memory_limit)
     _positive(f"{what} output_limit", case.output_limit, policy.max_output_limit)
+    if not isinstance(case.group, str):
+        raise InvalidInput(f"{what}: group must be a group's name")
 
 
 def _compare(task: Task) -> None:
@@ -56,6 +63,120 @@ def _compare(task: Task) -> None:
         raise InvalidInput(f"a checker is used only with compare mode checker, not {spec.mode}")
 
 
+def _group(index: int, group: Group) -> None:
+    what = f"group {index + 1}"
+    if not isinstance(group.name, str) or not NAME_RE.match(group.name):
+        raise InvalidInput(f"{what}: name must be 1..64 of A-Z a-z 0-9 . _ -")
+    points = group.points
+    if (not isinstance(points, int | float) or isinstance(points, bool)
+            or not math.isfinite(points) or not 0 <= points <= INT_MAX):
+        raise InvalidInput(f"group {group.name!r}: points must be a finite number between 0 "
+                           f"and {INT_MAX}")
+
+
+def _cycle(groups: list[Group]) -> list[str] | None:
+    """A dependency cycle among `groups` (names in order), or None."""
+    deps = {g.name: g.deps for g in groups}
+    state: dict[str, int] = {}  # 1 on the path, 2 done
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        state[name] = 1
+        for dep in deps[name]:
+            if state.get(dep) == 1:
+                return [*path[path.index(dep):], dep] if dep in path else [name, dep]
+            if state.get(dep) is None:
+                found = visit(dep, [*path, dep])
+                if found is not None:
+                    return found
+        state[name] = 2
+        return None
+
+    for group in groups:
+        if group.name not in state:
+            found = visit(group.name, [group.name])
+            if found is not None:
+                return found
+    return None
+
+
+def _groups(task: Task, policy: LimitSettings) -> None:
+    """Groups: named once each, their dependencies known and acyclic; with groups every case
+    names one of them, without groups none does."""
+    e = task.execute
+    if len(e.groups) > policy.max_cases:
+        raise InvalidInput(f"{len(e.groups)} groups, more than the limit of {policy.max_cases}")
+    names: set[str] = set()
+    for index, group in enumerate(e.groups):
+        _group(index, group)
+        if group.name in names:
+            raise InvalidInput(f"group {group.name!r} is named twice")
+        names.add(group.name)
+    for group in e.groups:
+        for dep in group.deps:
+            if dep == group.name:
+                raise InvalidInput(f"group {group.name!r} depends on itself")
+            if dep not in names:
+                raise InvalidInput(f"group {group.name!r} depends on {dep!r}, which is no group")
+    cycle = _cycle(e.groups)
+    if cycle is not None:
+        raise InvalidInput("the groups' dependencies form a cycle: " + " → ".join(cycle))
+    if not e.groups:
+        if any(c.group for c in e.cases):
+            raise InvalidInput("a case names a group, but the task has no groups")
+        if e.skip_failed_groups:
+            raise InvalidInput("skip_failed_groups needs groups")
+        return
+    if not e.cases:
+        raise InvalidInput("groups need test cases (each names its group)")
+    for index, case in enumerate(e.cases):
+        if case.group not in names:
+            raise InvalidInput(f"case {index + 1}: group {case.group!r} is no group of the task"
+                               if case.group else f"case {index + 1} names no group")
+    if e.stop_on_failure and e.skip_failed_groups:
+        raise InvalidInput("give stop_on_failure or skip_failed_groups, not both")
+
+
+def _interactor(task: Task, policy: LimitSettings) -> None:
+    e = task.execute
+    spec = e.interactor
+    if spec is None:
+        return
+    if not isinstance(spec.source, str) or not spec.source:
+        raise InvalidInput("an interactor needs a language and a source")
+    _language("interactor language", spec.language)
+    _positive("interactor timeout", spec.timeout, INT_MAX)
+    _positive("interactor cpu_limit", spec.cpu_limit, policy.max_cpu_limit)
+    _positive("interactor memory_limit", spec.memory_limit, policy.max_memory_limit)
+    if e.interactive:
+        raise InvalidInput("an interactor and live input (interactive) cannot go together")
+    if e.compare is not None and e.compare.mode != CompareMode.CHECKER:
+        raise InvalidInput("with an interactor the interactor decides: give no compare, or "
+                           "mode checker to check the interactor's output file")
+
+
+def output_path_problem(name: object) -> str | None:
+    """Why `name` cannot be a file asked back (a relative path inside the work dir), or None."""
+    if not isinstance(name, str) or not name:
+        return "must be a non-empty path"
+    if len(name) > MAX_OUTPUT_PATH or "\0" in name:
+        return f"must be at most {MAX_OUTPUT_PATH} characters, without NUL"
+    if name.startswith("/") or any(part in ("", ".", "..") for part in name.split("/")):
+        return "must be relative, without empty, . or .. parts"
+    return None
+
+
+def _outputs(task: Task) -> None:
+    outputs = task.execute.outputs
+    if len(outputs) > MAX_OUTPUTS:
+        raise InvalidInput(f"{len(outputs)} output files, more than the limit of {MAX_OUTPUTS}")
+    for name in outputs:
+        problem = output_path_problem(name)
+        if problem is not None:
+            raise InvalidInput(f"output file {name!r} {problem}")
+    if len(set(outputs)) != len(outputs):
+        raise InvalidInput("an output file is named twice")
+
+
 def check_judging(task: Task, policy: LimitSettings) -> None:
     """A task's language, cases and comparison, when it has them."""
     language = task.compile.language
@@ -72,3 +193,6 @@ def check_judging(task: Task, policy: LimitSettings) -> None:
     for index, case in enumerate(cases):
         _case(index, case, policy)
     _compare(task)
+    _groups(task, policy)
+    _interactor(task, policy)
+    _outputs(task)

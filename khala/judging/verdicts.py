@@ -41,17 +41,15 @@ def case_failed(verdict: Verdict) -> bool:
     return verdict not in (Verdict.ACCEPTED, Verdict.SKIPPED)
 
 
-def overall(cases: Sequence[CaseResult]) -> tuple[Verdict, int, int]:
-    """(verdict, score, max score) of a task whose program was built. The verdict is internal
-    error when any case is (the result cannot be trusted), else the first failed case's in case
-    order, else accepted. The score is the sum of the weights of the accepted cases."""
-    score = sum(c.weight for c in cases if c.verdict == Verdict.ACCEPTED)
-    total = sum(c.weight for c in cases)
+def overall(cases: Sequence[CaseResult]) -> Verdict:
+    """The verdict of a task whose program was built: internal error when any case is (the
+    result cannot be trusted), else the first failed case's in case order (partial counts as
+    failed), else accepted. Its score: khala/judging/scoring.py."""
     if any(c.verdict == Verdict.INTERNAL_ERROR for c in cases):
-        return Verdict.INTERNAL_ERROR, score, total
+        return Verdict.INTERNAL_ERROR
     failed = next((c.verdict for c in cases if case_failed(c.verdict)), None)
     if failed is not None:
-        return failed, score, total
+        return failed
     if cases and all(c.verdict == Verdict.SKIPPED for c in cases):
-        return Verdict.INTERNAL_ERROR, score, total
-    return Verdict.ACCEPTED, score, total
+        return Verdict.INTERNAL_ERROR
+    return Verdict.ACCEPTED

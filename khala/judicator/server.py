@@ -12,9 +12,11 @@ from typing import Any
 from khala import model
 from khala.config import JudicatorSettings, parse_hostport
 from khala.discovery import open_bus, open_registration
+from khala.judicator.files import file_sweeper
 from khala.judicator.notifier import Notifier
 from khala.judicator.ops import OpsApi
 from khala.judicator.reaper import Reaper
+from khala.judicator.rejudge import rejudger
 from khala.judicator.scheduler import Scheduler
 from khala.judicator.service import JudicatorService
 from khala.judicator.webhooks import WebhookSender, task_body
@@ -74,6 +76,8 @@ class JudicatorServer:
         self.scheduler = Scheduler(
             self.service.jobs, settings.job_pass, settings.cron_unit, is_leader
         )
+        self.file_sweep = file_sweeper(self.service.files, is_leader)
+        self.rejudger = rejudger(self.service.rejudges, is_leader)
         self._wire_ops(settings, is_leader)
         self._metrics_server: Any = None
 
@@ -110,6 +114,8 @@ class JudicatorServer:
         self.bus.start()
         self.reaper.start()
         self.scheduler.start()
+        self.file_sweep.start()
+        self.rejudger.start()
         self.webhooks.start()
         self._metrics_server = serve(self.settings.metrics_listen, self.metrics.registry)
         log.info(
@@ -125,6 +131,8 @@ class JudicatorServer:
         self._rpc.stop()
         self.reaper.stop()
         self.scheduler.stop()
+        self.file_sweep.stop()
+        self.rejudger.stop()
         self.webhooks.stop()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()

@@ -17,9 +17,12 @@ from khala.config import JudicatorSettings
 from khala.discovery.base import ClusterBus
 from khala.errors import InvalidInput, NotFound, Unavailable
 from khala.jobs.model import RESERVED, is_run_key
+from khala.judicator.files import FileApi
 from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
 from khala.judicator.offered import check_offered
+from khala.judicator.problems import ProblemApi
+from khala.judicator.rejudge import RejudgeApi
 from khala.judicator.rules import (
     REFRESH_SHARE,
     Touches,
@@ -41,6 +44,7 @@ from khala.model import (
 )
 from khala.rules.limits import validate_task
 from khala.store.base import Store
+from khala.store.files import task_owner
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +76,12 @@ class JudicatorService:
         self.bus = bus
         self.done = DoneWatch()  # API v2 waiters (?wait=)
         self._touches = Touches()  # when each executor's record was last written here
-        self.tasks = TaskApi(store, settings, self.done, self.announce, self.announce)
+        self.problems = ProblemApi(store, settings)
+        self.tasks = TaskApi(store, settings, self.done, self.announce, self.announce,
+                             self.problems)
         self.jobs = JobApi(store, settings, self.tasks)
+        self.files = FileApi(store.files, settings)
+        self.rejudges = RejudgeApi(store, settings, self.problems, self.announce)
         bus.on_finished(self.done.finished)
 
     # ------------------------------------------------------------------ client methods
@@ -87,6 +95,7 @@ class JudicatorService:
         s = self.settings
         if task.key is not None and is_run_key(task.key):
             raise InvalidInput(RESERVED)
+        task = self.problems.attach(task)  # the version it is judged against
         validate_task(task, s)
         check_offered(task, self.tasks.live_languages)
         if self.ops is not None:
@@ -94,6 +103,7 @@ class JudicatorService:
         new = replace(task, id=model.new_id(), add_time=model.now(), report_time="")
         new.done, new.status, new.executor, new.result = False, Status.PENDING, None, None
         self.store.add(new)
+        self.problems.confirm(new)
         if self.ops is not None:
             self.ops.created(new)
         self.announce()
@@ -245,6 +255,9 @@ class JudicatorService:
         recorded, deferred = [], set()
         for task in {t.id: t for t in finished}.values():
             status, result = final_status(task.status), task.result or Result()
+            if result.stored:  # before the result: the sweep keeps them from now on
+                self.store.files.refer(task_owner(task.id),
+                                       [ref.sha256 for ref in result.stored.values()])
             if task.status == Status.CANCELLED:  # a run its executor stopped: its output so
                 # far, kept only by a Cancelled task that executor ran, never a finish
                 written = self.store.keep(task.id, executor, result)

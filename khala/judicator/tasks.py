@@ -34,6 +34,7 @@ from khala.errors import Conflict, InvalidInput, NotFound, TooLarge
 from khala.jobs.model import RESERVED, is_run_key
 from khala.judicator.notifier import DoneWatch
 from khala.judicator.offered import check_offered
+from khala.judicator.problems import ProblemApi
 from khala.model import (
     MAX_PAGE,
     Code,
@@ -61,6 +62,8 @@ def task_digest(task: Task) -> str:
     c, e = asdict(task.compile), asdict(task.execute)
     c["source"] = hashlib.sha256(task.compile.source).hexdigest()
     e["data"] = hashlib.sha256(task.execute.data).hexdigest()
+    if task.execute.problem is not None:  # what the client named, not what was resolved
+        e["problem"] = {"id": task.execute.problem.id, "version": task.execute.problem.version}
     text = json.dumps({"user": task.user, "compile": c, "execute": e,
                        "callback_url": task.callback_url}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -83,10 +86,12 @@ class TaskApi:
         done: DoneWatch,
         on_queued: Callable[[], None],
         on_changed: Callable[[], None],
+        problems: ProblemApi | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.done = done
+        self.problems = problems or ProblemApi(store, settings)  # tasks naming a problem
         self._on_queued = on_queued  # wake executors' long-polls (here and elsewhere)
         self._on_changed = on_changed  # a cancel or a signal: long-polls re-check their tasks
 
@@ -109,6 +114,7 @@ class TaskApi:
             raise InvalidInput("a task id must be 1 to 64 of A-Z a-z 0-9 . _ -")
         if (task.key is not None and is_run_key(task.key)) != job_run:
             raise InvalidInput(RESERVED if not job_run else "a job run needs a run key")
+        task = self.problems.attach(task)  # the version it is judged against
         validate_task(task, self.settings)
         if offered_only:
             check_offered(task, self.live_languages)
@@ -132,13 +138,11 @@ class TaskApi:
         if task.key is None:
             task.id = model.new_id()
             self.store.add(task)
-            self._created(task)
-            return SubmitOutcome(Code.OK, task.id, created=True)
+            return self._confirmed(task)
         fresh = task.key if model.valid_id(task.key) else model.new_id()
         task.id = self.store.claim_key(task.key, fresh)
         if self.store.insert_new(task):
-            self._created(task)
-            return SubmitOutcome(Code.OK, task.id, created=True)
+            return self._confirmed(task)
         stored = self.store.get(task.id)
         if stored is not None and stored.key == task.key and (
             task_digest(stored) == task_digest(task)
@@ -149,6 +153,15 @@ class TaskApi:
             Code.CONFLICT, task.id, detail=f"task {task.key!r} exists with a different body"
             + _callback_difference(stored, task)
         )
+
+    def _confirmed(self, task: Task) -> SubmitOutcome:
+        """A stored new task, unless the problem version it names went meanwhile."""
+        try:
+            self.problems.confirm(task)
+        except InvalidInput as exc:
+            return SubmitOutcome(Code.INVALID_INPUT, detail=str(exc))
+        self._created(task)
+        return SubmitOutcome(Code.OK, task.id, created=True)
 
     # ------------------------------------------------------------------ reading
 
@@ -168,6 +181,8 @@ class TaskApi:
                     raise NotFound(f"no task {ref!r}")
                 remaining = deadline - time.monotonic()
                 if task.done or remaining <= 0:
+                    if task.execute.problem is not None:  # rejudged: its earlier judgements
+                        task.history = self.store.history(task.id)
                     return task if self.ops is None else self.ops.attach(task)
                 event.wait(min(remaining, WAIT_FALLBACK_SECONDS))
                 event.clear()

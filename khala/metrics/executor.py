@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from khala.metrics import TASK_BUCKETS
 from khala.model import Reason
@@ -33,6 +35,30 @@ class ExecutorMetrics:
     def sandbox(self, sandbox: Sandbox) -> Sandbox:
         return _MeteredSandbox(sandbox, self)
 
+    def watch_file_cache(self, counts: Any, size: Callable[[], int]) -> None:
+        """The file cache's counts (khala/executor/filecache.py CacheCounts) and its bytes."""
+        self.registry.register(_FileCacheCounts(counts))
+        Gauge("khala_file_cache_bytes", "bytes in the file cache", registry=self.registry
+              ).set_function(size)
+
+
+class _FileCacheCounts(Collector):
+    NAMES = (("fetches", "khala_file_fetches", "files fetched from the judicators"),
+             ("fetched_bytes", "khala_file_fetched_bytes", "bytes of the files fetched"),
+             ("hits", "khala_file_cache_hits", "files a task found in the cache, checked"),
+             ("refetches", "khala_file_refetches",
+              "cached files found missing or corrupt and fetched again"),
+             ("evictions", "khala_file_evictions", "files evicted to stay within the bound"))
+
+    def __init__(self, counts: Any) -> None:
+        self._counts = counts
+
+    def collect(self) -> Any:
+        for field, name, text in self.NAMES:
+            family = CounterMetricFamily(name, text)
+            family.add_metric([], getattr(self._counts, field))
+            yield family
+
 
 class _MeteredSandbox(Sandbox):
     def __init__(self, inner: Sandbox, metrics: ExecutorMetrics) -> None:
@@ -57,6 +83,9 @@ class _MeteredSandbox(Sandbox):
 
     def prepare_workdir(self, workdir: str, identity: tuple[int, int] | None = None) -> None:
         self._inner.prepare_workdir(workdir, identity)
+
+    def place_file(self, source: str, target: str) -> None:
+        self._inner.place_file(source, target)
 
     def close(self) -> None:
         self._inner.close()

@@ -22,6 +22,7 @@ from typing import Any
 
 from khala.discovery.base import Discovery
 from khala.errors import InvalidInput, RemoteError
+from khala.files.refs import FileRef
 from khala.jobs.model import JobSpec, JobView
 from khala.model import (
     Assignment,
@@ -34,6 +35,7 @@ from khala.model import (
     Task,
     TaskBrief,
 )
+from khala.problems.model import ProblemInfo, Rejudge
 from khala.rpc import convert
 from khala.rpc.auth import NodeAuth
 from khala.rpc.failover import Failover
@@ -214,6 +216,78 @@ class JudicatorClient:
         reply, _ = self._checked("executor_stats", name,
                                  words={Code.NOT_EXIST: f"no live executor {name!r}"})
         return [convert.stats_from_thrift(s) for s in reply.executors or []]
+
+    # ------------------------------------------------------------------ files
+
+    def file_begin(self, ref: FileRef) -> str:
+        """Start an upload of `ref`'s bytes: its id, or "" when the file is stored already."""
+        reply, _ = self._checked("file_begin", ref.sha256, ref.size)
+        return str(reply.upload or "")
+
+    def file_put(self, upload: str, offset: int, data: bytes) -> None:
+        self._checked("file_put", upload, offset, data,
+                      words={Code.NOT_EXIST: f"no upload {upload!r}"})
+
+    def file_end(self, upload: str) -> FileRef:
+        reply, address = self._checked("file_end", upload,
+                                       words={Code.NOT_EXIST: f"no upload {upload!r}"})
+        try:
+            return convert.file_ref_from_thrift(reply.file)
+        except InvalidInput as exc:
+            raise RemoteError(f"file_end: judicator at {address} answered {exc}",
+                              address) from exc
+
+    def file_read(self, sha256: str, offset: int, length: int) -> bytes:
+        reply, _ = self._checked("file_read", sha256, offset, length,
+                                 words={Code.NOT_EXIST: f"no file {sha256}"})
+        return bytes(reply.data or b"")
+
+    # ------------------------------------------------------------------ problems
+
+    def _problem(self, reply: Any, method: str, address: str) -> ProblemInfo:
+        if reply.problem is None:
+            raise RemoteError(f"{method}: judicator at {address} sent no problem", address)
+        return convert.problem_from_thrift(reply.problem)
+
+    def problem_create(self, problem: str, title: str = "") -> ProblemInfo:
+        """A new problem; Conflict when the id is taken."""
+        reply, address = self._checked("problem_create", problem, title,
+                                       words={Code.CONFLICT: f"problem {problem!r} exists"})
+        return self._problem(reply, "problem_create", address)
+
+    def problem_get(self, problem: str) -> ProblemInfo:
+        reply, address = self._checked("problem_get", problem,
+                                       words={Code.NOT_EXIST: f"no problem {problem!r}"})
+        return self._problem(reply, "problem_get", address)
+
+    def problem_list(self) -> list[ProblemInfo]:
+        reply, _ = self._checked("problem_list")
+        return [convert.problem_from_thrift(p) for p in reply.problems or []]
+
+    def problem_version_add(self, problem: str, spec: bytes) -> tuple[int, ProblemInfo]:
+        """Store a version given as its spec document (its files stored already): its number
+        and the problem."""
+        reply, address = self._checked("problem_version_add", problem, spec)
+        return int(reply.version or 0), self._problem(reply, "problem_version_add", address)
+
+    def problem_delete(self, problem: str, version: int = 0) -> None:
+        """Delete a version (0: the problem); Conflict when tasks name it."""
+        self._checked("problem_delete", problem, version,
+                      words={Code.NOT_EXIST: f"no problem {problem!r} (version {version})"})
+
+    def rejudge(self, spec: Rejudge) -> Rejudge:
+        reply, address = self._checked("rejudge", convert.rejudge_to_thrift(spec),
+                                       words={Code.NOT_EXIST: f"no problem {spec.problem!r}"})
+        if not reply.rejudges:
+            raise RemoteError(f"rejudge: judicator at {address} sent no rejudge", address)
+        return convert.rejudge_from_thrift(reply.rejudges[0])
+
+    def rejudges(self, problem: str = "", id: str = "") -> list[Rejudge]:  # noqa: A002
+        """A problem's rejudges, or (`id`) one."""
+        reply, _ = self._checked("rejudges", problem, id,
+                                 words={Code.NOT_EXIST: f"no rejudge {id!r}" if id
+                                        else f"no problem {problem!r}"})
+        return [convert.rejudge_from_thrift(r) for r in reply.rejudges or []]
 
     # ------------------------------------------------------------------ jobs
 

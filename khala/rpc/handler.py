@@ -204,6 +204,74 @@ class JudicatorHandler:
         self.service.tasks.remove(ref or "")
         return Code.OK
 
+    # ------------------------------------------------------------------ files
+
+    @_answers(lambda code, detail: T.UploadReturn(result=code, detail=detail, upload=None))
+    def file_begin(self, sha256: str | None, size: int | None) -> Any:
+        upload = self.service.files.begin(sha256 or "", size if size is not None else -1)
+        return T.UploadReturn(result=Code.OK, detail="", upload=upload)
+
+    @_answers(lambda code, detail: T.Answer(result=code, detail=detail))
+    def file_put(self, upload: str | None, offset: int | None, data: bytes | None) -> Any:
+        self.service.files.put(upload or "", offset if offset is not None else -1,
+                               convert.raw_bytes(data))
+        return T.Answer(result=Code.OK, detail="")
+
+    @_answers(lambda code, detail: T.FileReturn(result=code, detail=detail, file=None))
+    def file_end(self, upload: str | None) -> Any:
+        ref = self.service.files.end(upload or "")
+        return T.FileReturn(result=Code.OK, detail="", file=convert.file_ref_to_thrift(ref))
+
+    @_answers(lambda code, detail: T.ReadReturn(result=code, detail=detail, data=None))
+    def file_read(self, sha256: str | None, offset: int | None, length: int | None) -> Any:
+        data = self.service.files.read(sha256 or "", offset or 0, length or 0)
+        return T.ReadReturn(result=Code.OK, detail="", data=data)
+
+    # ------------------------------------------------------------------ problems
+
+    @_answers(lambda code, detail: T.ProblemReturn(result=code, detail=detail))
+    def problem_create(self, id: str | None, title: str | None) -> Any:  # noqa: A002
+        info = self.service.problems.create(id or "", title or "")
+        return T.ProblemReturn(result=Code.OK, detail="",
+                               problem=convert.problem_to_thrift(info))
+
+    @_answers(lambda code, detail: T.ProblemReturn(result=code, detail=detail))
+    def problem_get(self, id: str | None) -> Any:  # noqa: A002
+        info = self.service.problems.get(id or "")
+        return T.ProblemReturn(result=Code.OK, detail="",
+                               problem=convert.problem_to_thrift(info))
+
+    @_answers(lambda code, detail: T.ProblemReturn(result=code, detail=detail))
+    def problem_list(self) -> Any:
+        found = self.service.problems.all()
+        return T.ProblemReturn(result=Code.OK, detail="",
+                               problems=[convert.problem_to_thrift(p) for p in found])
+
+    @_answers(lambda code, detail: T.ProblemReturn(result=code, detail=detail))
+    def problem_version_add(self, id: str | None, spec: bytes | None) -> Any:  # noqa: A002
+        number = self.service.problems.add_version(id or "", convert.raw_bytes(spec))
+        info = self.service.problems.get(id or "")
+        return T.ProblemReturn(result=Code.OK, detail="", version=number,
+                               problem=convert.problem_to_thrift(info))
+
+    @_answers(lambda code, detail: T.Answer(result=code, detail=detail))
+    def problem_delete(self, id: str | None, version: int | None) -> Any:  # noqa: A002
+        self.service.problems.delete(id or "", version or 0)
+        return T.Answer(result=Code.OK, detail="")
+
+    @_answers(lambda code, detail: T.RejudgeReturn(result=code, detail=detail, rejudges=[]))
+    def rejudge(self, spec: Any) -> Any:
+        made = self.service.rejudges.create(convert.rejudge_from_thrift(spec))
+        return T.RejudgeReturn(result=Code.OK, detail="",
+                               rejudges=[convert.rejudge_to_thrift(made)])
+
+    @_answers(lambda code, detail: T.RejudgeReturn(result=code, detail=detail, rejudges=[]))
+    def rejudges(self, problem: str | None, id: str | None) -> Any:  # noqa: A002
+        api = self.service.rejudges
+        found = [api.get(id)] if id else api.of(problem or "")
+        return T.RejudgeReturn(result=Code.OK, detail="",
+                               rejudges=[convert.rejudge_to_thrift(r) for r in found])
+
     # ------------------------------------------------------------------ jobs
 
     @_answers(lambda code, detail: T.JobReturn(result=code, data="null", detail=detail))

@@ -57,6 +57,43 @@ struct Case {
     7: optional i64 output_limit,
     8: optional double timeout_exact,   // the timeout when it has a fraction (4 rounded up)
     9: optional double cpu_limit_exact, // the CPU limit when it has a fraction (5 rounded up)
+    // Extension (judging: groups; 8 and 9 are taken by the exact limits)
+    10: optional string group,      // its group's name (Execute 20); unset = none
+}
+
+// A group of cases that scores together (docs/judging.md, "Groups and scores").
+struct Group {
+    1: string name,
+    2: double points,
+    3: string policy,               // sum, min (all or nothing)
+    4: optional list<string> deps,  // groups that must pass (all cases accepted) first
+}
+
+// An interactive problem's jury program (docs/judging.md, "Interactors").
+struct Interactor {
+    1: string language,             // a preset name
+    2: binary source,               // its one source file, zlib-compressed UTF-8
+    3: optional i32 timeout,        // wall seconds; unset = the executor's default
+    4: optional i32 cpu_limit,      // CPU seconds
+    5: optional i64 memory_limit,   // bytes
+}
+
+// A file a run wrote that the task asked back (Execute 23).
+struct OutputFile {
+    1: string name,
+    2: binary content,              // zlib-compressed bytes, exactly as written
+    3: i64 size,
+    4: optional string error,       // set when not returned: missing, not a regular file, ...
+}
+
+struct GroupResult {
+    1: string name,
+    2: string verdict,
+    3: double score,
+    4: double max_score,
+    5: bool skipped,                // a dependency did not pass
+    6: list<i32> cases,             // indices of its cases
+    7: string message,
 }
 
 struct Checker {
@@ -82,17 +119,24 @@ struct CaseResult {
     8: binary output,               // cut stdout, zlib-compressed UTF-8
     9: binary error,                // cut stderr, zlib-compressed UTF-8
     10: string message,
+    // Extensions (groups, partial points, files out)
+    11: optional double points,     // earned of its weight
+    12: optional list<OutputFile> files,
 }
 
 struct Judgement {
     1: string verdict,
-    2: i32 score,
+    2: i32 score,                   // rounded down; 10 and 11 hold the exact values
     3: i32 max_score,
     4: list<CaseResult> cases,
     5: string language,             // the preset's version string on the executor
     6: i32 compiles,                // compile steps run for this task
     7: bool cache_hit,
     8: string message,
+    // Extensions (groups, partial points)
+    9: optional list<GroupResult> groups,
+    10: optional double exact_score,
+    11: optional double exact_max_score,
 }
 
 struct Language {
@@ -133,6 +177,44 @@ struct Execute {
     17: optional i64 core_limit,    // bytes of a core file the step may write; unset = none
     18: optional i32 run_uid,       // host uid both steps run as; unset = the sandbox's own
     19: optional i32 run_gid,       // host gid likewise
+    // Extensions (judging: groups, interactors, files out): from 20, since 15-19 are the
+    // exact limits' and the run's (core size, uid, gid). Later extensions: from 24.
+    20: optional list<Group> groups,
+    21: optional bool skip_failed_groups,
+    22: optional Interactor interactor,
+    23: optional list<string> outputs, // files the run writes, returned in the result
+    // Extension (problems): judged against a stored problem's version
+    31: optional ProblemRef problem,
+}
+
+// A stored file (docs/rpc.md, "Files"): content-addressed.
+struct FileRef {
+    1: string sha256,               // 64 lowercase hex characters
+    2: i64 size,
+}
+
+// Extensions (problems, docs/judging.md "Problems"; field ids from 31) -------------------
+
+// The stored problem a judged task names (Execute 31) instead of inline cases.
+struct ProblemRef {
+    1: string id,
+    2: optional i32 version,        // asked; unset or 0 = the latest when submitted
+    3: optional i32 judged,         // set by the judicator: the version judged against
+    4: optional string spec,        // set by the judicator: sha256 of that version's spec
+    5: optional string checker,     // set by the judicator: the checker's language
+    6: optional string interactor,  // and the interactor's
+    7: optional i64 spec_size,      // set by the judicator: bytes of the spec
+}
+
+// A judgement a rejudged task had before (Task 31).
+struct Judged {
+    1: string at,                   // when it was replaced
+    2: string rejudge,              // the rejudge that replaced it
+    3: i32 version,                 // the problem version it was judged against
+    4: i32 status,
+    5: optional string executor,
+    6: string report_time,
+    7: optional Judgement judgement,
 }
 
 struct Result {
@@ -144,6 +226,10 @@ struct Result {
     5: optional StepReport compile_report,
     6: optional StepReport execute_report,
     7: optional Judgement judgement,
+    8: optional list<OutputFile> files, // Execute 23 of a plain task (judged: per case)
+    // Extension (files): streams kept whole as stored files, by name (execute_output, …);
+    // the stream's own field then holds its first bytes only
+    31: optional map<string, FileRef> stored,
 }
 
 struct Task {
@@ -164,6 +250,8 @@ struct Task {
     42: optional Webhook webhook,
     // Extension: higher is dispatched first; absent = 0
     12: optional i32 priority,
+    // Extension (problems): earlier judgements of a rejudged task, oldest first (find only)
+    31: optional list<Judged> history,
 }
 
 struct TaskBrief {
@@ -331,6 +419,79 @@ struct JobReturn {
     5: optional list<Job> jobs, // list
 }
 
+// Extensions (files, docs/rpc.md "Files") ------------------------------------------------
+// Content-addressed files (SHA-256), sent and read in chunks of at most 1 MiB.
+
+struct Answer {
+    1: ReturnCode result,
+    2: string detail,           // why, when result is not OK
+}
+
+struct UploadReturn {
+    1: ReturnCode result,
+    2: string detail,
+    3: string upload,           // the upload's id; "" = the file is stored already
+}
+
+struct FileReturn {
+    1: ReturnCode result,
+    2: string detail,
+    3: FileRef file,
+}
+
+struct ReadReturn {
+    1: ReturnCode result,
+    2: string detail,
+    3: binary data,             // raw bytes, at most the length asked (short at the end)
+}
+
+// Extensions (problems) ---------------------------------------------------------------
+
+struct ProblemVersion {
+    1: string problem,
+    2: i32 version,
+    3: FileRef spec,                // the version's spec document, a stored file
+    4: string created,
+    5: bool deleting,               // being deleted: no new task may name it
+    6: string summary,              // JSON: cases, bytes, limits, groups, languages (api-v2.md)
+}
+
+struct Problem {
+    1: string id,
+    2: string title,
+    3: string created,
+    4: list<ProblemVersion> versions,  // oldest first
+}
+
+struct ProblemReturn {
+    1: ReturnCode result,
+    2: string detail,
+    3: optional Problem problem,
+    4: optional list<Problem> problems,
+    5: optional i32 version,        // problem_version_add: the new version's number
+}
+
+struct Rejudge {
+    1: string id,
+    2: string problem,
+    3: i32 version,                 // the version the tasks are judged against (0: latest)
+    4: optional i32 from_version,   // only tasks judged against this version
+    5: optional i32 user,           // only this user's tasks
+    6: optional string verdict,     // only tasks with this verdict
+    7: string state,                // applying, running, done, failed
+    8: i32 total,
+    9: i32 done,
+    10: i32 pending,
+    11: string created,
+    12: string detail,
+}
+
+struct RejudgeReturn {
+    1: ReturnCode result,
+    2: string detail,
+    3: list<Rejudge> rejudges,
+}
+
 struct PageReturn {
     1: ReturnCode result,
     2: list<TaskBrief> tasks,
@@ -389,4 +550,25 @@ service Judicator {
     // says why).
     JobReturn jobs(1: string op, 2: string name, 3: string spec, 4: Task template,
                    5: JobSpec job),
+    // Extensions (files). An upload names the file's sha256 and size first (upload "" when it
+    // is stored already), then sends chunk n at offset n × 1 MiB (1 MiB each but the last;
+    // any judicator of the cluster takes any chunk), then ends: the file is kept only if its
+    // bytes hash to the sha256 (INVALID_INPUT otherwise; the upload is gone either way).
+    UploadReturn file_begin(1: string sha256, 2: i64 size),
+    Answer file_put(1: string upload, 2: i64 offset, 3: binary data),
+    FileReturn file_end(1: string upload),
+    // At most 1 MiB from offset; NOT_EXIST for a file the store does not have.
+    ReadReturn file_read(1: string sha256, 2: i64 offset, 3: i32 length),
+    // Extensions (problems). A version is added as its spec document (JSON, docs/judging.md)
+    // whose files are stored already; its number is answered. Deleting a version (or, with
+    // version 0, the whole problem) that tasks name is CONFLICT.
+    ProblemReturn problem_create(1: string id, 2: string title),
+    ProblemReturn problem_get(1: string id),
+    ProblemReturn problem_list(),
+    ProblemReturn problem_version_add(1: string id, 2: binary spec),
+    Answer problem_delete(1: string id, 2: i32 version),
+    // Rejudge: 1 `spec` names the problem, the target version and the filters; answered
+    // with the new rejudge. `rejudges`: a problem's (id "") or one (by id).
+    RejudgeReturn rejudge(1: Rejudge spec),
+    RejudgeReturn rejudges(1: string problem, 2: string id),
 }

@@ -18,6 +18,7 @@ from typing import Any
 from khala import model
 from khala.config import LimitSettings
 from khala.errors import Conflict, InvalidInput, KhalaError, NotFound
+from khala.files.refs import FileRef
 from khala.jobs.model import JobSpec, JobView
 from khala.jobs.validate import validate_spec
 from khala.model import (
@@ -34,14 +35,21 @@ from khala.model import (
     Task,
     TaskBrief,
 )
+from khala.problems.model import ProblemInfo, Rejudge
+from khala.rpc.stub_files import StubFiles
+from khala.rpc.stub_problems import StubProblems
 from khala.rules.limits import validate_task
 
 SIGNALS = frozenset(int(s) for s in _signal.Signals)
 
 
-class StubJudicator:
+class StubJudicator(StubFiles, StubProblems):
     def __init__(self, policy: LimitSettings | None = None) -> None:
         self.policy = policy or LimitSettings()
+        self.files: dict[str, bytes] = {}  # stored files by sha256
+        self.uploads: dict[str, tuple[FileRef, dict[int, bytes]]] = {}
+        self.problems: dict[str, ProblemInfo] = {}
+        self.rejudge_list: list[Rejudge] = []
         self.tasks: dict[str, Task] = {}  # by id, in the order added
         self.keys: dict[str, str] = {}  # key → id
         self.jobs: dict[str, JobView] = {}

@@ -17,7 +17,9 @@ the same change from the same states.
     requeue:  undone, held by caller    → no executor, Retrying, report_time = now
     cancel:   undone                    → done, Cancelled, report_time = now (executor kept)
     keep:     Cancelled, no result yet, ran by caller → result (the output it had so far)
+    rejudge:  done, judged to its end   → undone, Pending, no executor, no result, report_time
 """
+
 
 from __future__ import annotations
 
@@ -113,7 +115,15 @@ KEEP = Transition(  # a cancelled task keeps the output it had: the stopped run'
           "result": Eq(None)},
     sets={"result": Arg.RESULT},
 )
-TRANSITIONS = (ASSIGN, PROGRESS, FINISH, REQUEUE, CANCEL, KEEP)
+# A rejudge (docs/judging.md) queues a task judged to its end (not a cancelled one) again.
+JUDGED: Mapping[str, Cond] = {"done": Eq(True), "status": OneOf(REPORTABLE_FINAL)}
+REJUDGE = Transition(
+    "rejudge",
+    when=JUDGED,
+    sets={"done": False, "status": Status.PENDING, "executor": None, "result": None,
+          "report_time": Arg.NOW},
+)
+TRANSITIONS = (ASSIGN, PROGRESS, FINISH, REQUEUE, CANCEL, KEEP, REJUDGE)
 
 
 def is_final(state: Any) -> bool:

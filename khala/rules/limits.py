@@ -13,7 +13,7 @@ from typing import overload
 from khala.config import LimitSettings
 from khala.errors import InvalidInput, TooLarge
 from khala.judging.validate import check_judging
-from khala.model import INT_MAX, Task, task_size, valid_int
+from khala.model import INT_MAX, PRIORITY_MAX, PRIORITY_MIN, Task, task_size, valid_int
 from khala.rules import identity
 from khala.rules.seconds import RESOLUTION, check_seconds, is_seconds
 from khala.zipcheck import check_zip
@@ -121,6 +121,8 @@ def validate_task(task: Task, policy: LimitSettings) -> None:
     if task.compile is None or task.execute is None:
         raise InvalidInput("a task needs both a compile and an execute part")
     _check_int("user", task.user)
+    if not PRIORITY_MIN <= task.priority <= PRIORITY_MAX:
+        raise InvalidInput(f"priority must be within {PRIORITY_MIN}..{PRIORITY_MAX}")
     check_seconds("compile_timeout", task.compile.timeout)
     check_seconds("execute_timeout", task.execute.timeout)
     for name, text in (

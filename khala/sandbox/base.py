@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -99,6 +101,13 @@ class RunSpec:
     # `stdin_feed.start(fd)` (it owns the fd) and `stdin_feed.stop()` when the step ends;
     # `stdin_path` is then not used.
     stdin_feed: StdinFeed | None = None
+    # Interaction (an interactive problem's two sides, khala/executor/interact.py). `connect`:
+    # stdin and stdout are pipes whose other ends — stdin's write end, stdout's read end — go
+    # to `connect(write_fd, read_fd)` once the step started (it owns them; it must not block);
+    # stdout is then not captured. `stdio`: the step's stdin and stdout are these fds (the
+    # sandbox owns them from the call on and closes them); stdout is not captured either.
+    connect: Callable[[int, int], None] | None = None
+    stdio: tuple[int, int] | None = None
     # The host (uid, gid) the step runs as; None: the sandbox's own user. The caller checked
     # it against the operator's table (khala/rules/identity.py); a backend never runs root.
     identity: tuple[int, int] | None = None
@@ -132,6 +141,19 @@ class Sandbox(ABC):
                         identity: tuple[int, int] | None = None) -> None:
         """Make `workdir` usable by the sandboxed user (`identity`, else the sandbox's own:
         ownership, modes). Default: nothing."""
+
+    def place_file(self, source: str, target: str) -> None:
+        """Make the host file `source` (a cached file runs must not change) readable at
+        `target`, a new name in a prepared work dir (after `prepare_workdir`), without
+        copying it where that can be done. Default: a hard link when both are on one
+        filesystem, else a copy (0444). Raises OSError."""
+        try:
+            os.link(source, target)
+            return
+        except OSError:
+            pass
+        shutil.copyfile(source, target)
+        os.chmod(target, 0o444)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release host resources (e.g. the parent cgroup)."""

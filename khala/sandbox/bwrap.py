@@ -13,6 +13,7 @@ Each run (the wait, the limits and the classification are the core's, `khala.san
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import shutil
@@ -36,6 +37,8 @@ from khala.sandbox.etc import make_etc
 from khala.sandbox.fstree import chown_tree, remove_tree
 from khala.sandbox.identity import EtcDirs, check_identity, grandchild
 from khala.sandbox.seccomp import build_filter, filter_fd
+
+log = logging.getLogger(__name__)
 
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
@@ -237,6 +240,19 @@ class BwrapSandbox(CoreSandbox):
 
     def close_workdir(self, workdir: str) -> None:
         workarea.unmount(workdir)
+
+    def place_file(self, source: str, target: str) -> None:
+        """A read-only bind of `source` on an empty file `target` (root's, 0444): the step
+        reads the cached file itself; it cannot write, chmod, unlink or rename it (a mount
+        point). A copy when the bind cannot be made (no work area mounted, say)."""
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        os.close(fd)
+        try:
+            workarea.bind_readonly(source, target)
+        except OSError:
+            log.warning("cannot bind %s into a work dir; copying it", source, exc_info=True)
+            os.unlink(target)
+            super().place_file(source, target)
 
     def start(self, spec: RunSpec, stdin: int, stdout: int, stderr: int) -> Process:
         uid, gid = self._ids(spec.identity)

@@ -19,16 +19,20 @@ class Streams:
     """The step's stdout and stderr pipes (read ends): each kept up to `limit` bytes; more is
     read and discarded (the writer is never blocked before it is killed) and sets `overflow`."""
 
-    def __init__(self, out_r: int, err_r: int, limit: int, overflow: threading.Event,
+    def __init__(self, out_r: int | None, err_r: int, limit: int, overflow: threading.Event,
                  tap: Callable[[str, bytes], None] | None = None) -> None:
+        """`out_r` None: stdout is not captured (it goes elsewhere: an interaction's pipe)."""
         self._tap = tap  # live output: ("stdout"|"stderr", bytes) for every kept chunk
-        self._names = {out_r: "stdout", err_r: "stderr"}
+        self._out, self._err = out_r, err_r
+        self._names = {err_r: "stderr"}
         self._limit = limit
         self._overflow = overflow
-        self._fds = [out_r, err_r]
-        self._open = [out_r, err_r]
-        self._chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
-        self._sizes = {out_r: 0, err_r: 0}
+        self._fds = [err_r] if out_r is None else [out_r, err_r]
+        if out_r is not None:
+            self._names[out_r] = "stdout"
+        self._open = list(self._fds)
+        self._chunks: dict[int, list[bytes]] = {fd: [] for fd in self._fds}
+        self._sizes = {fd: 0 for fd in self._fds}
         for fd in self._fds:
             os.set_blocking(fd, False)
 
@@ -77,5 +81,5 @@ class Streams:
         self._open = []
 
     def result(self) -> tuple[bytes, bytes]:
-        out, err = self._fds
-        return b"".join(self._chunks[out]), b"".join(self._chunks[err])
+        out = b"" if self._out is None else b"".join(self._chunks[self._out])
+        return out, b"".join(self._chunks[self._err])

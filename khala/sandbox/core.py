@@ -180,21 +180,14 @@ class CoreSandbox(Sandbox):
 
     def run(self, spec: RunSpec, cancel: threading.Event) -> RunOutcome:
         start = time.monotonic()
-        out_r, out_w = os.pipe()
+        stdin, out_r, out_w, feed_w, note = step_stdio(spec)
         err_r, err_w = os.pipe()
-        feed_w = None
-        if spec.stdin_feed is not None:  # live input: a pipe the feed writes
-            stdin, feed_w = os.pipe()
-            note = b""
-        else:
-            stdin, note = open_stdin(spec.stdin_path)
         try:
             proc = self.start(spec, stdin, out_w, err_w)
         except (SandboxUnavailable, OSError, ValueError) as exc:
-            os.close(out_r)
-            os.close(err_r)
-            if feed_w is not None:
-                os.close(feed_w)
+            for fd in (out_r, err_r, feed_w):
+                if fd is not None:
+                    os.close(fd)
             log.warning("sandbox %s could not start a step: %s", self.name, exc)
             outcome = internal_error("the sandbox could not start this step", start)
             outcome.detail = str(exc)
@@ -204,11 +197,13 @@ class CoreSandbox(Sandbox):
                 os.close(fd)
         own = proc.own_io()
         if own is not None:  # the step writes to the backend's pipes, not to the core's
-            os.close(out_r)
-            os.close(err_r)
-            if feed_w is not None:
-                os.close(feed_w)
+            for fd in (out_r, err_r, feed_w):
+                if fd is not None:
+                    os.close(fd)
             out_r, err_r, feed_w = own
+        if spec.connect is not None and feed_w is not None and out_r is not None:
+            spec.connect(feed_w, out_r)  # the other side of an interaction owns them now
+            out_r = feed_w = None
         clean = False
         if spec.signals is not None:
             spec.signals.attach(proc.signal, proc.live_usage)
@@ -229,7 +224,7 @@ class CoreSandbox(Sandbox):
         return outcome
 
     @staticmethod
-    def _finish(proc: Process, limits: Limits, cancel: threading.Event, out_r: int,
+    def _finish(proc: Process, limits: Limits, cancel: threading.Event, out_r: int | None,
                 err_r: int, start: float,
                 tap: Callable[[str, bytes], None] | None = None) -> RunOutcome:
         overflow = threading.Event()
@@ -324,6 +319,21 @@ def wait_step(proc: Process, watch: Watch, streams: Streams
     except OSError as exc:
         log.warning("cannot reap the top process of a step: %s", exc)
         return stopped, None
+
+
+def step_stdio(spec: RunSpec) -> tuple[int, int | None, int, int | None, bytes]:
+    """The step's stdin and stdout: (stdin for the child, stdout's read end for the core or
+    None when stdout is not captured, stdout for the child, the write end of a stdin pipe
+    for a live feed or an interaction or None, a note for stderr)."""
+    if spec.stdio is not None:  # the other side of an interaction's pipes: not captured
+        stdin, out_w = spec.stdio
+        return stdin, None, out_w, None, b""
+    out_r, out_w = os.pipe()
+    if spec.stdin_feed is not None or spec.connect is not None:
+        stdin, feed_w = os.pipe()
+        return stdin, out_r, out_w, feed_w, b""
+    stdin, note = open_stdin(spec.stdin_path)
+    return stdin, out_r, out_w, None, note
 
 
 def open_stdin(path: str | None) -> tuple[int, bytes]:

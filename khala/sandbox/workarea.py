@@ -17,8 +17,11 @@ import os
 from khala.errors import SandboxUnavailable
 
 PREFIX = "khala-run-"
+MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
 MNT_DETACH = 2
 BYTES_PER_INODE = 16 * 1024  # inodes of a work area: one per 16 KiB of its size …
 MIN_INODES = 16 * 1024  # … and at least this many
@@ -40,6 +43,22 @@ def mount(workdir: str, size: int) -> None:
     if _libc().mount(b"tmpfs", os.fsencode(workdir), b"tmpfs", flags, options) != 0:
         err = ctypes.get_errno()
         raise SandboxUnavailable(f"cannot mount the work area (a tmpfs): {os.strerror(err)}")
+
+
+def bind_readonly(source: str, target: str) -> None:
+    """Bind the host file `source` read-only (nosuid, nodev) on the existing file `target`
+    inside a work area: the run reads the file itself, never a copy, and can change neither
+    its bytes nor its owner or mode (the mount is read-only). It goes when the work area is
+    unmounted (a lazy unmount takes the mounts under it along). Raises OSError."""
+    libc = _libc()
+    if libc.mount(os.fsencode(source), os.fsencode(target), None, MS_BIND, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"cannot bind a file into the work area: {os.strerror(err)}")
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+    if libc.mount(None, os.fsencode(target), None, flags, None) != 0:
+        err = ctypes.get_errno()
+        libc.umount2(os.fsencode(target), MNT_DETACH)
+        raise OSError(err, f"cannot make a bound file read-only: {os.strerror(err)}")
 
 
 def unmount(workdir: str) -> None:

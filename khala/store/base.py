@@ -19,15 +19,19 @@ from typing import Any
 
 from khala.model import (
     ExecutorInfo,
+    Judged,
     Language,
     PageQuery,
+    ProblemRef,
     Result,
     SearchQuery,
     Status,
     Task,
     TaskBrief,
 )
+from khala.store.files import FileStore
 from khala.store.ops import OpsStore
+from khala.store.problems import ProblemStore
 
 
 @dataclass
@@ -43,6 +47,10 @@ class Store(ABC):
 
     #: The operations side (executor statistics, webhooks) on the same connections.
     ops: OpsStore
+    #: Content-addressed files (khala/store/files.py) beside the tasks.
+    files: FileStore
+    #: Problems, their versions and rejudges (khala/store/problems.py) beside the tasks.
+    problems: ProblemStore
 
     # ------------------------------------------------------------------ tasks (clients)
 
@@ -73,8 +81,8 @@ class Store(ABC):
         for `executor` in khala.rules.dispatch.fair_order (priority, then fair share between users,
         then oldest first): status Compiling, report_time now. Returns them whole. The
         candidates are gathered by indexed lookups, never a scan of the queue. With
-        `languages` given, only tasks whose language and checker language (when set) are among
-        them (judging: dispatch only to executors that have the language)."""
+        `languages` given, only tasks whose language, checker and interactor languages (when
+        set) are among them (judging: dispatch only to executors that have the language)."""
 
     @abstractmethod
     def has_queued(self) -> bool:
@@ -194,6 +202,39 @@ class Store(ABC):
     @abstractmethod
     def delete_job(self, name: str, version: int) -> bool:
         """Delete the job if it is still at `version`."""
+
+    # ------------------------------------------------------------------ problems
+    # Tasks judged against a stored problem (Execute.problem): which name a version, and
+    # judging one again (rejudge, docs/judging.md). Both backends index the problem's id.
+
+    @abstractmethod
+    def problem_named(self, problem: str, version: int | None = None) -> bool:
+        """Whether any task (done or not) names the problem (and, given, was judged against
+        that version)."""
+
+    @abstractmethod
+    def problem_tasks(self, problem: str, after: str, limit: int,
+                      version: int | None = None, user: int | None = None,
+                      verdict: str | None = None) -> list[str]:
+        """Up to `limit` ids, in id order after `after`, of the done tasks judged against the
+        problem that lifecycle.REJUDGE may start from, narrowed by the version they were judged
+        against, their user, their judgement's verdict."""
+
+    @abstractmethod
+    def rejudge_task(self, task_id: str, entry: Judged, problem: ProblemRef, rejudge: str,
+                     now: str) -> bool:
+        """Atomically, if the task is still in a state lifecycle.REJUDGE starts from: keep
+        `entry` (its judgement now) in its history, name `problem` (the version to judge
+        against), mark it with `rejudge`, give it REJUDGE_PRIORITY and apply REJUDGE (queued
+        again). False (nothing written) otherwise."""
+
+    @abstractmethod
+    def history(self, task_id: str) -> list[Judged]:
+        """The earlier judgements of a task, oldest first."""
+
+    @abstractmethod
+    def rejudge_counts(self, rejudge: str) -> tuple[int, int]:
+        """(done, undone) tasks marked with the rejudge."""
 
     # ------------------------------------------------------------------ connections
 

@@ -5,19 +5,27 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Hashable
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from functools import cache
 from typing import Any, TypeVar, cast
 
+from khala.files.refs import FileRef
 from khala.model import (
+    OUTPUT_FIELDS,
     Case,
     CaseResult,
     Checker,
     Compare,
     Compile,
     Execute,
+    Group,
+    GroupResult,
+    Interactor,
+    Judged,
     Judgement,
     Language,
+    OutputFile,
+    ProblemRef,
     Reason,
     Result,
     Rusage,
@@ -26,6 +34,7 @@ from khala.model import (
     Task,
     TaskBrief,
     compare_mode_of,
+    group_policy_of,
     reason_of,
     verdict_of,
 )
@@ -73,6 +82,16 @@ def execute_from_dict(doc: dict[str, Any]) -> Execute:
     """The execute part from a plain document, its judging parts rebuilt."""
     doc = dict(doc)
     doc["cases"] = [_known(Case, c) for c in doc.get("cases") or []]
+    doc["groups"] = [_known(Group, {**g, "policy": group_policy_of(g.get("policy") or "sum"),
+                                    "deps": list(g.get("deps") or [])})
+                     for g in doc.get("groups") or []]
+    interactor = doc.get("interactor")
+    if interactor is not None:
+        doc["interactor"] = _known(Interactor, interactor)
+    doc["outputs"] = list(doc.get("outputs") or [])
+    problem = doc.get("problem")
+    if problem is not None:
+        doc["problem"] = _known(ProblemRef, problem)
     compare = doc.get("compare")
     if compare is not None:
         checker = compare.get("checker")
@@ -82,15 +101,30 @@ def execute_from_dict(doc: dict[str, Any]) -> Execute:
     return _known(Execute, doc)
 
 
-def judgement_from_dict(doc: dict[str, Any] | None) -> Judgement | None:
+def files_from_list(docs: list[dict[str, Any]] | None, b64: bool = False) -> list[OutputFile]:
+    """Files out from plain documents (`b64`: their content is base64 text, as in JSON)."""
+    found = []
+    for doc in docs or []:
+        content = doc.get("content") or b""
+        if b64:
+            content = base64.b64decode(content)
+        found.append(_known(OutputFile, {**doc, "content": _output(content)}))
+    return found
+
+
+def judgement_from_dict(doc: dict[str, Any] | None, b64: bool = False) -> Judgement | None:
     if doc is None:
         return None
-    cases = [_known(CaseResult, {**c, "verdict": verdict_of(c.get("verdict"))})
+    cases = [_known(CaseResult, {**c, "verdict": verdict_of(c.get("verdict")),
+                                 "files": files_from_list(c.get("files"), b64)})
              for c in doc.get("cases") or []]
-    return _known(Judgement, {**doc, "verdict": verdict_of(doc.get("verdict")), "cases": cases})
+    groups = [_known(GroupResult, {**g, "verdict": verdict_of(g.get("verdict")),
+                                   "cases": list(g.get("cases") or [])})
+              for g in doc.get("groups") or []]
+    return _known(Judgement, {**doc, "verdict": verdict_of(doc.get("verdict")), "cases": cases,
+                              "groups": groups})
 
 
-OUTPUT_FIELDS = ("compile_output", "compile_error", "execute_output", "execute_error")
 BASE64_MARK = "outputs"  # result JSON whose output fields are base64 carries {"outputs": "base64"}
 
 
@@ -106,7 +140,8 @@ def _output(value: Any) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
-def result_from_dict(doc: dict[str, Any] | None) -> Result | None:
+def result_from_dict(doc: dict[str, Any] | None, b64: bool = False) -> Result | None:
+    """`b64`: the files' contents are base64 text (JSON); the streams are decoded already."""
     if doc is None:
         return None
     doc = dict(doc)
@@ -116,7 +151,10 @@ def result_from_dict(doc: dict[str, Any] | None) -> Result | None:
     for key in ("compile_report", "execute_report"):
         if doc.get(key) is not None:
             doc[key] = _step_report(doc[key])
-    doc["judgement"] = judgement_from_dict(doc.get("judgement"))
+    doc["judgement"] = judgement_from_dict(doc.get("judgement"), b64)
+    doc["files"] = files_from_list(doc.get("files"), b64)
+    doc["stored"] = {name: FileRef(str(ref["sha256"]), int(ref["size"]))
+                     for name, ref in (doc.get("stored") or {}).items()}
     return _known(Result, doc)
 
 
@@ -138,6 +176,11 @@ def result_to_json(result: Result | None) -> str | None:
         return None
     for key in OUTPUT_FIELDS:
         doc[key] = base64.b64encode(doc[key]).decode("ascii")
+    judgement = doc.get("judgement") or {}
+    for files in [doc.get("files") or [], *((c.get("files") or [])
+                                             for c in judgement.get("cases") or [])]:
+        for f in files:
+            f["content"] = base64.b64encode(f["content"]).decode("ascii")
     doc[BASE64_MARK] = "base64"
     return json.dumps(doc)
 
@@ -146,10 +189,32 @@ def result_from_json(text: str | None) -> Result | None:
     if text is None:
         return None
     doc = json.loads(text)
-    if doc.get(BASE64_MARK) == "base64":
+    b64 = doc.get(BASE64_MARK) == "base64"
+    if b64:
         for key in OUTPUT_FIELDS:
             doc[key] = base64.b64decode(doc.get(key) or "")
-    return result_from_dict(doc)
+    return result_from_dict(doc, b64)
+
+
+def bare_judgement(judgement: Judgement | None) -> Judgement | None:
+    """A judgement as a task's history keeps it: verdicts, scores, usage and messages, without
+    the cases' outputs and files."""
+    if judgement is None:
+        return None
+    return replace(judgement, cases=[replace(c, output="", error="", files=[])
+                                     for c in judgement.cases])
+
+
+def judged_to_dict(entry: Judged) -> dict[str, Any]:
+    """JSON-able (no bytes: the judgement is bare)."""
+    doc = asdict(replace(entry, judgement=bare_judgement(entry.judgement)))
+    doc["status"] = int(entry.status)
+    return doc
+
+
+def judged_from_dict(doc: dict[str, Any]) -> Judged:
+    return _known(Judged, {**doc, "status": Status(doc.get("status", Status.UNKNOWN_ERROR)),
+                           "judgement": judgement_from_dict(doc.get("judgement"))})
 
 
 def brief_from_row(row: Any) -> TaskBrief:

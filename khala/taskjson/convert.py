@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from khala.errors import InvalidInput
+from khala.files.refs import FileRef
 from khala.model import (
     Case,
     Checker,
@@ -16,7 +17,12 @@ from khala.model import (
     CompareMode,
     Compile,
     Execute,
+    Group,
+    GroupPolicy,
+    Interactor,
     Judgement,
+    OutputFile,
+    ProblemRef,
     Reason,
     StepReport,
     Task,
@@ -34,7 +40,14 @@ from khala.taskjson.models import (
     ExecutorOut,
     ExitStatus,
     File,
+    GroupOut,
+    GroupResultOut,
+    InteractorIn,
+    InteractorOut,
+    JudgedOut,
     JudgementOut,
+    OutputFileOut,
+    ProblemRefOut,
     Results,
     Rusage,
     StepResult,
@@ -76,6 +89,14 @@ def _compare(spec: CompareIn | None) -> Compare | None:
                                                                 checker.source))
 
 
+def _interactor(spec: InteractorIn | None) -> Interactor | None:
+    if spec is None:
+        return None
+    return Interactor(language=str(spec.language.value), source=spec.source,
+                      timeout=spec.timeout, cpu_limit=spec.cpu_limit,
+                      memory_limit=spec.memory_limit)
+
+
 def _seconds(value: float | None) -> float | None:
     return None if value is None else whole(value)
 
@@ -109,11 +130,19 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             pids_limit=e.pids_limit,
             output_limit=e.output_limit,
             disk_limit=e.disk_limit,
-            cases=[Case(**{**case.model_dump(), "timeout": _seconds(case.timeout),
+            cases=[Case(**{**case.model_dump(), "group": case.group or "",
+                           "timeout": _seconds(case.timeout),
                            "cpu_limit": _seconds(case.cpu_limit)}) for case in e.cases],
             compare=_compare(e.compare),
             stop_on_failure=e.stop_on_failure,
             interactive=e.interactive,
+            groups=[Group(name=g.name, points=g.points, policy=GroupPolicy(g.policy),
+                          deps=list(g.deps)) for g in e.groups],
+            skip_failed_groups=e.skip_failed_groups,
+            interactor=_interactor(e.interactor),
+            outputs=list(e.outputs),
+            problem=None if e.problem is None else ProblemRef(id=e.problem.id,
+                                                              version=e.problem.version),
         ),
     )
 
@@ -168,6 +197,7 @@ def task_out(task: Task) -> TaskOut:
             compile=step_of(r.compile_report, r.compile_error),
             execute=step_of(r.execute_report, r.execute_error),
             judgement=judgement_out(r.judgement),
+            files=files_out(r.files),
         )
     return TaskOut(
         **summary_of(task).model_dump(),
@@ -182,11 +212,26 @@ def task_out(task: Task) -> TaskOut:
             output_limit=e.output_limit, disk_limit=e.disk_limit, has_data=bool(e.data),
             cases=len(e.cases), compare=compare_out(e.compare),
             stop_on_failure=e.stop_on_failure, interactive=e.interactive,
+            groups=[GroupOut(name=g.name, points=number(g.points), policy=str(g.policy),
+                             deps=list(g.deps)) for g in e.groups],
+            skip_failed_groups=e.skip_failed_groups,
+            interactor=None if e.interactor is None else InteractorOut(
+                language=e.interactor.language, source=e.interactor.source,
+                timeout=e.interactor.timeout, cpu_limit=e.interactor.cpu_limit,
+                memory_limit=e.interactor.memory_limit),
+            outputs=list(e.outputs),
+            problem=None if e.problem is None else ProblemRefOut(
+                id=e.problem.id, version=e.problem.version, judged=e.problem.judged,
+                spec=e.problem.spec),
         ),
         result=results,
         callback_url=task.callback_url,
         webhook=None if task.webhook is None else WebhookOut(
             **{**asdict(task.webhook), "delivered_at": task.webhook.delivered_at or None}),
+        history=[JudgedOut(at=h.at, rejudge=h.rejudge, version=h.version,
+                           status=status_name(int(h.status)),  # type: ignore[arg-type]
+                           executor=h.executor, report_time=h.report_time,
+                           judgement=judgement_out(h.judgement)) for h in task.history],
     )
 
 
@@ -199,17 +244,34 @@ def compare_out(spec: Compare | None) -> CompareOut | None:
                           language=checker.language, source=checker.source))
 
 
+def number(value: float) -> int | float:
+    """A score as API v2 shows it: an integer when whole."""
+    return int(value) if float(value).is_integer() else value
+
+
+def files_out(files: list[OutputFile]) -> list[OutputFileOut]:
+    return [OutputFileOut(name=f.name, size=f.size,
+                    content=None if f.error else base64.b64encode(f.content).decode("ascii"),
+                    error=f.error or None) for f in files]
+
+
 def judgement_out(judgement: Judgement | None) -> JudgementOut | None:
     if judgement is None:
         return None
     j = judgement
     return JudgementOut(
-        verdict=str(j.verdict), score=j.score, max_score=j.max_score, language=j.language,
+        verdict=str(j.verdict), score=number(j.score), max_score=number(j.max_score),
+        language=j.language,
         compiles=j.compiles, cache_hit=j.cache_hit, message=j.message,
-        cases=[CaseResultOut(verdict=str(c.verdict), weight=c.weight, time=c.time,
-                             wall_time=c.wall_time, memory=c.memory, exit_code=c.exit_code,
-                             signum=c.signal, output=c.output, error=c.error,
-                             message=c.message) for c in j.cases])
+        cases=[CaseResultOut(verdict=str(c.verdict), weight=c.weight, points=number(c.points),
+                             time=c.time, wall_time=c.wall_time, memory=c.memory,
+                             exit_code=c.exit_code, signum=c.signal, output=c.output,
+                             error=c.error, message=c.message, files=files_out(c.files))
+               for c in j.cases],
+        groups=[GroupResultOut(name=g.name, verdict=str(g.verdict), score=number(g.score),
+                               max_score=number(g.max_score), skipped=g.skipped,
+                               cases=list(g.cases),
+                               message=g.message) for g in j.groups])
 
 
 def output_bytes(task: Task, step: str, stream: str) -> bytes:
@@ -220,6 +282,13 @@ def output_bytes(task: Task, step: str, stream: str) -> bytes:
     name = f"{step}_{'output' if stream == 'stdout' else 'error'}"
     value: bytes | str = getattr(task.result, name)
     return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def stored_output(task: Task, step: str, stream: str) -> FileRef | None:
+    """The stored file holding one stream whole, when the result kept it so."""
+    if task.result is None:
+        return None
+    return task.result.stored.get(f"{step}_{'output' if stream == 'stdout' else 'error'}")
 
 
 def executor_out(stats: dict[str, Any]) -> dict[str, Any]:

@@ -10,11 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from khala.judging.presets import PRESETS
 from khala.model import INT_MAX, PRIORITY_MAX, PRIORITY_MIN
+from khala.problems.model import PROBLEM_ID_PATTERN
 from khala.rules.limits import BYTES_LIMIT_MAX as BYTES_MAX
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+GROUP_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+MAX_OUTPUTS = 64  # files a task may ask back (khala/judging/validate.py holds the same bound)
 
 TaskId = Annotated[str, Field(pattern=ID_PATTERN, examples=["sum-42"])]
+# A score or points: an integer when whole (as scores were before partial points), else a
+# number with at most 6 decimal places.
+Number = int | float
 # Seconds, fractions allowed (khala/rules/seconds.py): 0 = the limits policy's default.
 Seconds = Annotated[float, Field(ge=0, le=INT_MAX, allow_inf_nan=False, examples=[2, 1.5])]
 PositiveSeconds = Annotated[float, Field(ge=0.001, le=INT_MAX, allow_inf_nan=False,
@@ -70,13 +76,41 @@ class CaseIn(Strict):
     cpu_limit: PositiveSeconds | None = Field(None, description="CPU seconds; none = the task's")
     memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
     output_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes per stream")
+    group: str | None = Field(None, pattern=GROUP_PATTERN,
+                              description="the name of its group (execute.groups)")
+
+
+class GroupIn(Strict):
+    """A group of cases (a subtask) scored together (docs/judging.md)."""
+
+    name: str = Field(pattern=GROUP_PATTERN, examples=["small"])
+    points: float = Field(ge=0, le=INT_MAX, allow_inf_nan=False,
+                          description="what the group is worth")
+    policy: Literal["sum", "min"] = Field(
+        "sum", description="sum: points × the share of its cases' weights earned; min: all or "
+        "nothing (points × the smallest share any case earned)")
+    deps: list[str] = Field(default_factory=list, max_length=1000,
+                            description="groups that must pass (all their cases accepted), "
+                            "else this one scores 0 and is marked skipped")
+
+
+class InteractorIn(Strict):
+    """An interactive problem's jury program: talks to the program through pipes; its exit
+    code decides the case (testlib conventions, docs/judging.md)."""
+
+    language: LanguageName
+    source: str = Field(min_length=1, description="its one source file; run as `<run> "
+                        "input.txt output.txt answer.txt`")
+    timeout: int | None = Field(None, ge=1, le=INT_MAX, description="wall seconds")
+    cpu_limit: int | None = Field(None, ge=1, le=INT_MAX, description="CPU seconds")
+    memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
 
 
 class CheckerIn(Strict):
     language: LanguageName = Field(strict=False)
     source: str = Field(min_length=1, description="the checker's one source file (testlib "
                         "exit codes: 0 accepted, 1 wrong answer, 2 presentation error, "
-                        "3 checker failure)")
+                        "3 checker failure, 7 partial points)")
 
 
 class CompareIn(Strict):
@@ -97,6 +131,14 @@ class CompileIn(Strict):
     files: list[File] = Field(default_factory=list, max_length=10000,
                               description="source files, or give `zip`")
     zip: str | None = Field(None, description="base64 of a zip of the source files")
+
+
+class ProblemRefIn(Strict):
+    """A stored problem to be judged against (GET /api/v2/problems): its cases, limits,
+    checker, interactor and groups replace the task's own (leave those out)."""
+
+    id: str = Field(pattern=PROBLEM_ID_PATTERN, examples=["aplusb"])
+    version: int = Field(0, ge=0, le=INT_MAX, description="0 = the latest when submitted")
 
 
 class ExecuteIn(Strict):
@@ -123,6 +165,19 @@ class ExecuteIn(Strict):
     stop_on_failure: bool = Field(False, description="skip the cases after the first failure")
     interactive: bool = Field(False, description="stdin comes live over pow-1 after `input` "
                               "(docs/streaming.md)")
+    groups: list[GroupIn] = Field(default_factory=list, max_length=1000,
+                                  description="groups of cases scored together; every case then "
+                                  "names its group")
+    skip_failed_groups: bool = Field(
+        False, description="with groups: run the cases one by one, skipping the rest of a failed "
+        "min group and the cases of a group whose dependency failed")
+    interactor: InteractorIn | None = Field(None, description="an interactive problem's jury "
+                                            "program")
+    outputs: list[str] = Field(default_factory=list, max_length=MAX_OUTPUTS,
+                               description="files the run writes (paths relative to its work "
+                               "directory), returned byte for byte with the result")
+    problem: ProblemRefIn | None = Field(None, description="judge against a stored problem "
+                                         "(with compile.language) instead of cases")
 
 
 class TaskIn(Strict):
@@ -172,9 +227,19 @@ class StepResult(BaseModel):
     errors: list[str] = Field(description="Khala's own problems running the step")
 
 
+class OutputFileOut(BaseModel):
+    name: str
+    size: int = Field(description="bytes the run left in the file")
+    content: str | None = Field(description="base64 of its bytes; null when not returned")
+    error: str | None = Field(description="why not returned: missing, not a regular file, "
+                              "over the output limit")
+
+
 class CaseResultOut(BaseModel):
-    verdict: str = Field(examples=["accepted", "wrong_answer", "time_limit"])
+    verdict: str = Field(examples=["accepted", "wrong_answer", "time_limit", "partial"])
     weight: int
+    points: Number = Field(0, description="earned of its weight (partial: the checker's share "
+                           "of it)")
     time: float = Field(description="CPU seconds")
     wall_time: float
     memory: int = Field(description="peak bytes")
@@ -183,13 +248,27 @@ class CaseResultOut(BaseModel):
     output: str = Field(description="stdout, cut")
     error: str = Field(description="stderr, cut")
     message: str = Field(description="the first difference, or the checker's comment")
+    files: list[OutputFileOut] = Field(default_factory=list, description="execute.outputs")
+
+
+class GroupResultOut(BaseModel):
+    name: str
+    verdict: str = Field(description="accepted, else its first failed case's; skipped when a "
+                         "dependency did not pass")
+    score: Number
+    max_score: Number = Field(description="the group's points")
+    skipped: bool = Field(description="a dependency did not pass: scored 0")
+    cases: list[int] = Field(description="indices (0-based) of its cases")
+    message: str
 
 
 class JudgementOut(BaseModel):
     verdict: str = Field(examples=["accepted", "wrong_answer", "compile_error"])
-    score: int = Field(description="sum of the weights of accepted cases")
-    max_score: int
+    score: Number = Field(description="without groups: the points of the cases; with groups: "
+                          "the sum of the groups' scores (6 decimal places at most)")
+    max_score: Number
     cases: list[CaseResultOut]
+    groups: list[GroupResultOut] = Field(default_factory=list)
     language: str = Field(description="the preset's version on the executor")
     compiles: int = Field(description="compile steps run for this task")
     cache_hit: bool
@@ -200,6 +279,8 @@ class Results(BaseModel):
     compile: StepResult | None
     execute: StepResult | None = Field(description="judged tasks: the first case")
     judgement: JudgementOut | None = None
+    files: list[OutputFileOut] = Field(default_factory=list,
+                                 description="execute.outputs of a task that is not judged")
 
 
 class CheckerOut(BaseModel):
@@ -214,12 +295,46 @@ class CompareOut(BaseModel):
     checker: CheckerOut | None
 
 
+class GroupOut(BaseModel):
+    name: str
+    points: Number
+    policy: str
+    deps: list[str]
+
+
+class InteractorOut(BaseModel):
+    language: str
+    source: str
+    timeout: int | None
+    cpu_limit: int | None
+    memory_limit: int | None
+
+
 class CompileOut(BaseModel):
     command: str
     timeout: int | float
     memory_limit: int | None
     has_source: bool
     language: str | None = None
+
+
+class ProblemRefOut(BaseModel):
+    id: str
+    version: int = Field(description="as asked: 0 = the latest when submitted")
+    judged: int = Field(description="the version it is (was) judged against")
+    spec: str = Field(description="sha256 of that version's spec")
+
+
+class JudgedOut(BaseModel):
+    """A judgement the task had before a rejudge."""
+
+    at: str = Field(description="when it was replaced")
+    rejudge: str
+    version: int = Field(description="the problem version it was judged against")
+    status: StatusName
+    executor: str | None
+    report_time: str
+    judgement: JudgementOut | None
 
 
 class ExecuteOut(BaseModel):
@@ -237,6 +352,11 @@ class ExecuteOut(BaseModel):
     compare: CompareOut | None = None
     stop_on_failure: bool = False
     interactive: bool = False
+    groups: list[GroupOut] = Field(default_factory=list)
+    skip_failed_groups: bool = False
+    interactor: InteractorOut | None = None
+    outputs: list[str] = Field(default_factory=list)
+    problem: ProblemRefOut | None = None
 
 
 class TaskSummary(BaseModel):
@@ -267,6 +387,8 @@ class TaskOut(TaskSummary):
     result: Results | None
     callback_url: str | None = None
     webhook: WebhookOut | None = Field(None, description="the webhook's delivery record")
+    history: list[JudgedOut] = Field(default_factory=list, description="earlier judgements "
+                                     "of a rejudged task, oldest first")
 
 
 class TaskEnvelope(BaseModel):

@@ -8,7 +8,7 @@ import pytest
 from khala.config import ExecutorSettings, JudicatorSettings
 from khala.errors import InvalidInput
 from khala.executor.judge import case_limits
-from khala.judging import checker, compare, verdicts
+from khala.judging import checker, compare, scoring, verdicts
 from khala.judging.cache import Entry, Index, SourceFile, cache_key
 from khala.judging.presets import PRESETS, HostLanguage, release_value, version_line
 from khala.judging.validate import check_judging
@@ -130,17 +130,20 @@ def test_run_message() -> None:
 
 
 def _cases(*pairs: tuple[Verdict, int]) -> list[CaseResult]:
-    return [CaseResult(verdict=v, weight=w) for v, w in pairs]
+    return [CaseResult(verdict=v, weight=w, points=scoring.case_points(v, w)) for v, w in pairs]
+
+
+def _overall(cases: list[CaseResult]) -> tuple[Verdict, float, float]:
+    return (verdicts.overall(cases), *scoring.plain_score(cases))
 
 
 def test_overall_score_and_first_failure() -> None:
     A, W, T = Verdict.ACCEPTED, Verdict.WRONG_ANSWER, Verdict.TIME_LIMIT
-    assert verdicts.overall(_cases((A, 1), (A, 2))) == (A, 3, 3)
-    assert verdicts.overall(_cases((A, 5), (T, 2), (W, 1))) == (T, 5, 8)
-    assert verdicts.overall(_cases((A, 5), (W, 2), (Verdict.SKIPPED, 3))) == (W, 5, 10)
-    assert verdicts.overall(_cases((W, 1), (Verdict.INTERNAL_ERROR, 1)))[0] == (
-        Verdict.INTERNAL_ERROR)
-    assert verdicts.overall(_cases((A, 0), (A, 0))) == (A, 0, 0)
+    assert _overall(_cases((A, 1), (A, 2))) == (A, 3, 3)
+    assert _overall(_cases((A, 5), (T, 2), (W, 1))) == (T, 5, 8)
+    assert _overall(_cases((A, 5), (W, 2), (Verdict.SKIPPED, 3))) == (W, 5, 10)
+    assert _overall(_cases((W, 1), (Verdict.INTERNAL_ERROR, 1)))[0] == Verdict.INTERNAL_ERROR
+    assert _overall(_cases((A, 0), (A, 0))) == (A, 0, 0)
 
 
 # ----------------------------------------------------------------------------- checker
@@ -154,7 +157,7 @@ def test_overall_score_and_first_failure() -> None:
 )
 def test_checker_exit_codes(code: int, verdict: Verdict) -> None:
     reason = Reason.OK if code == 0 else Reason.NONZERO_EXIT
-    got, message = checker.decide(StepReport(exit_code=code, reason=reason), " why \n")
+    got, message, _ = checker.decide(StepReport(exit_code=code, reason=reason), " why \n")
     assert got == verdict
     assert ("why" in message) is (code in checker.EXIT_NAMES)
 

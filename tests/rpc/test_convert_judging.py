@@ -14,8 +14,13 @@ from khala.model import (
     CompareMode,
     Compile,
     Execute,
+    Group,
+    GroupPolicy,
+    GroupResult,
+    Interactor,
     Judgement,
     Language,
+    OutputFile,
     Result,
     Task,
     Verdict,
@@ -72,3 +77,51 @@ def test_language_round_trip_and_field_ids() -> None:
     assert [T.Task.thrift_spec[i][1] for i in range(1, 11)] == [
         "id", "user", "compile", "execute", "add_time", "done", "status", "executor",
         "report_time", "result"]
+
+
+def test_groups_interactor_outputs_round_trip() -> None:
+    task = Task(
+        id="6b02ee5afcee7f1d7be705b1", user=3, compile=Compile(language="cpp"),
+        execute=Execute(cases=[Case("1", "2", group="a"), Case("3", "4", group="b")],
+                        groups=[Group("a", 10.0), Group("b", 2.5, GroupPolicy.MIN, ["a"])],
+                        skip_failed_groups=True, outputs=["x/y.bin"],
+                        interactor=Interactor("python3", "print()", 4, 2, 1 << 25)),
+    )
+    assert convert.task_from_thrift(convert.task_to_thrift(task)) == task
+
+
+def test_problem_and_judging_extension_ids() -> None:
+    """The ids of the groups, interactor, files-out and problem extensions (docs/rpc.md): clear
+    of the exact limits (Case 8, 9; Execute 15, 16) and the run's ids (Execute 17-19)."""
+    assert T.Case.thrift_spec[10][1] == "group"
+    assert [T.Execute.thrift_spec[i][1] for i in (20, 21, 22, 23, 31)] == [
+        "groups", "skip_failed_groups", "interactor", "outputs", "problem"]
+    assert [T.Result.thrift_spec[i][1] for i in (8, 31)] == ["files", "stored"]
+    assert T.Task.thrift_spec[31][1] == "history"
+    wire = convert.task_to_thrift(Task(compile=Compile(), execute=Execute()))
+    assert (wire.execute.groups, wire.execute.interactor, wire.execute.outputs,
+            wire.execute.skip_failed_groups) == (None, None, None, None)
+
+
+def test_scores_partial_points_groups_and_files_round_trip() -> None:
+    judgement = Judgement(Verdict.PARTIAL, 12.345678, 20.5, [
+        CaseResult(Verdict.PARTIAL, 2, points=1.5, files=[OutputFile("a", b"\x00\x01", 2)]),
+        CaseResult(Verdict.ACCEPTED, 1, points=1.0)], "gcc", 1, False, "",
+        groups=[GroupResult("g", Verdict.PARTIAL, 12.345678, 20.5, False, [0, 1])])
+    result = Result(judgement=judgement, files=[OutputFile("b", error="missing")])
+    wire = convert.result_to_thrift(result)
+    assert (wire.judgement.score, wire.judgement.max_score) == (12, 20)  # old readers: i32
+    assert convert.result_from_thrift(wire) == result
+
+
+def test_an_old_judgement_reads_its_integer_scores() -> None:
+    got = convert.judgement_from_thrift(T.Judgement(verdict="accepted", score=7, max_score=9,
+                                                    cases=[]))
+    assert got is not None and (got.score, got.max_score, got.groups) == (7.0, 9.0, [])
+
+
+def test_unknown_group_policy_is_invalid_input() -> None:
+    wire = convert.task_to_thrift(Task(compile=Compile(), execute=Execute()))
+    wire.execute.groups = [T.Group(name="g", points=1.0, policy="max")]
+    with pytest.raises(InvalidInput, match="max"):
+        convert.task_from_thrift(wire)

@@ -15,7 +15,8 @@ from khala.rpc.stub import StubJudicator
 
 
 def public(cls: type) -> dict[str, inspect.Signature]:
-    return {name: inspect.signature(member) for name, member in vars(cls).items()
+    """The public methods of `cls`, its own and those its bases (the stub's parts) give it."""
+    return {name: inspect.signature(member) for name, member in inspect.getmembers(cls)
             if callable(member) and not name.startswith("_")}
 
 

@@ -11,8 +11,13 @@ from khala.model import (
     CompareMode,
     Compile,
     Execute,
+    Group,
+    GroupPolicy,
+    GroupResult,
+    Interactor,
     Judgement,
     Language,
+    OutputFile,
     Result,
     Status,
     Task,
@@ -79,3 +84,45 @@ def test_executors_languages_listed(store: Store) -> None:  # noqa: F811
     assert store.languages(at(5)) == [Language("c", "gcc 13", 1, ["e2"])]
     store.touch_executor("e2", at(12))  # a report without languages keeps them
     assert store.languages(at(5)) == [Language("c", "gcc 13", 1, ["e2"])]
+
+
+def rich_task(seconds: float) -> Task:
+    """Groups, an interactor, files out: every judging field this version added."""
+    return Task(
+        id=new_id(), user=1, add_time=at(seconds),
+        compile=Compile(source=b"PK", language="cpp"),
+        execute=Execute(
+            cases=[Case("1", "2", group="a"), Case("3", "4", weight=2, group="b")],
+            groups=[Group("a", 40.5, GroupPolicy.SUM), Group("b", 59.5, GroupPolicy.MIN, ["a"])],
+            skip_failed_groups=True, outputs=["out/x.bin", "y.txt"],
+            interactor=Interactor("python3", "import sys", timeout=3, cpu_limit=2,
+                                  memory_limit=1 << 26)),
+    )
+
+
+def test_groups_interactor_and_files_out_round_trip(store: Store) -> None:  # noqa: F811
+    task = rich_task(0)
+    store.add(task)
+    assert store.get(task.id) == task
+    [taken] = store.assign("e1", 1, at(1), frozenset({"cpp", "python3"}))
+    binary = bytes(range(256))
+    judgement = Judgement(
+        verdict=Verdict.PARTIAL, score=40.5 + 29.75, max_score=100.0, cases=[
+            CaseResult(Verdict.ACCEPTED, 1, points=1.0,
+                       files=[OutputFile("out/x.bin", binary, 256), OutputFile("y.txt",
+                                                                               error="missing")]),
+            CaseResult(Verdict.PARTIAL, 2, points=1.0, message="points 0.5")],
+        groups=[GroupResult("a", Verdict.ACCEPTED, 40.5, 40.5, False, [0]),
+                GroupResult("b", Verdict.PARTIAL, 29.75, 59.5, False, [1])])
+    result = Result(judgement=judgement, files=[OutputFile("z", b"\x00\xff", 2)])
+    assert store.finish(taken.id, "e1", Status.SUCCESS, result, at(2))
+    got = store.get(task.id)
+    assert got is not None and got.result == result
+
+
+def test_assign_needs_the_interactors_language(store: Store) -> None:  # noqa: F811
+    task = rich_task(0)  # cpp program, python3 interactor
+    store.add(task)
+    assert store.assign("cpp-only", 10, at(5), frozenset({"cpp"})) == []
+    assert [t.id for t in store.assign("both", 10, at(6), frozenset({"cpp", "python3"}))] == [
+        task.id]

@@ -12,12 +12,22 @@ from collections.abc import Iterator
 import bson
 import pytest
 
-from khala.model import CaseResult, Judgement, Reason, Result, Status, StepReport, Verdict
+from khala.model import (
+    CaseResult,
+    Judgement,
+    OutputFile,
+    Reason,
+    Result,
+    Status,
+    StepReport,
+    Verdict,
+)
 from khala.store import open_store
 from khala.store.mongo.docs import mongo_set
 from khala.store.mongo.fit import (
     CASES_CUT,
     CASES_DROPPED,
+    FILE_NOT_KEPT,
     MAX_DOCUMENT_BYTES,
     TEXT_KEPT,
     fit_document,
@@ -137,3 +147,22 @@ def test_finish_of_a_judgement_over_the_document_limit_is_recorded(store: MongoS
     assert len(got.result.judgement.cases) == 300
     assert got.result.judgement.message == CASES_CUT
     assert got.result.execute_output == b"o" * MIB
+
+
+def test_files_out_that_do_not_fit_are_listed_without_their_content() -> None:
+    big = b"\x00\xff" * (3 * MIB)  # 6 MiB each
+    result = Result(execute_output=b"o" * MIB,
+                    files=[OutputFile("a.bin", big, len(big)), OutputFile("b", error="missing")],
+                    judgement=Judgement(verdict=Verdict.ACCEPTED, cases=[
+                        CaseResult(verdict=Verdict.ACCEPTED,
+                                   files=[OutputFile("c.bin", big, len(big))])
+                        for _ in range(2)]))
+    room = output_budget(MIB, 0)
+    fitted = fit_document(result, room, encoded)
+    assert encoded(fitted) <= room
+    assert [(f.name, f.content, f.size, f.error) for f in fitted.files] == [
+        ("a.bin", b"", len(big), FILE_NOT_KEPT), ("b", b"", 0, "missing")]
+    assert fitted.judgement is not None and len(fitted.judgement.cases) == 2
+    for case in fitted.judgement.cases:
+        [kept] = case.files
+        assert (kept.content, kept.size, kept.error) == (b"", len(big), FILE_NOT_KEPT)

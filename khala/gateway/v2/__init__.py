@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, request, send_from_directory
 from khala.config import GatewaySettings
 from khala.gateway.v2.errors import register_errors
 from khala.gateway.v2.jobs import JobViews
+from khala.gateway.v2.problems import ProblemViews
 from khala.gateway.v2.spec import openapi, routes
 from khala.gateway.v2.views import TaskViews
 from khala.rpc.client import JudicatorClient
@@ -41,14 +42,15 @@ def v2_blueprint(settings: GatewaySettings, client: JudicatorClient,
                  more_paths: dict[str, dict[str, Any]] | None = None) -> Blueprint:
     """API v2's routes (endpoints v2.<view>), its documentation (with `more_paths`, the
     routes the app serves beside it) and its error answers."""
-    tasks, jobs = TaskViews(settings, client), JobViews(settings, client)
+    tasks = TaskViews(settings, client)
+    views = {"jobs": JobViews(settings, client), "problems": ProblemViews(settings, client)}
     document = openapi(settings.max_task_wait, more_paths)
     limit = body_limit(settings)
     blueprint = Blueprint("v2", __name__)
 
     for route in routes(settings.max_task_wait):
-        views = jobs if route.tag == "jobs" else tasks
-        blueprint.add_url_rule(route.rule, route.view, getattr(views, route.view),
+        owner = views.get(route.tag, tasks)  # every other tag is a task's
+        blueprint.add_url_rule(route.rule, route.view, getattr(owner, route.view),
                                methods=[route.method.upper()])
 
     def spec() -> Response:

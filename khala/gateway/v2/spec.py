@@ -15,8 +15,22 @@ from pydantic.json_schema import models_json_schema
 from khala import __version__
 from khala.gateway.v2.jobs import JobEnvelope, JobIn, JobList
 from khala.gateway.v2.parse import SIGNAL_PATTERN, ListQuery, wait_query
+from khala.gateway.v2.problems import (
+    FileEnvelope,
+    PackageQuery,
+    ProblemEnvelope,
+    ProblemIn,
+    ProblemList,
+    RejudgeEnvelope,
+    RejudgeIn,
+    RejudgeList,
+    VersionCreated,
+    VersionEnvelope,
+)
 from khala.gateway.v2.sources import source_routes
 from khala.jobs.model import NAME_PATTERN
+from khala.model import INT_MAX
+from khala.problems.model import PROBLEM_ID_PATTERN
 from khala.taskjson.models import (
     ID_PATTERN,
     Accepted,
@@ -32,24 +46,31 @@ from khala.taskjson.models import (
 )
 
 REF = "#/components/schemas/{model}"
-RAW = "raw"  # a response of raw bytes
+RAW = "raw"  # a response (or request body) of raw bytes
+PACKAGE = "package"  # a request body that is a zip package, or a spec document
 
 
 @dataclass
 class Route:
     method: str
     path: str  # OpenAPI form, /api/v2/tasks/{id}
-    view: str  # the method serving it: of TaskViews, or of JobViews for the "jobs" tag
+    view: str  # the method serving it: of the views of its tag (tasks, jobs, problems)
     summary: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     path_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     responses: dict[int, tuple[Any, str]] = field(default_factory=dict)
     tag: str = "tasks"
+    body_kind: str = ""  # PACKAGE or RAW: a body that is not a JSON model
 
     @property
     def rule(self) -> str:
-        return self.path.replace("{", "<").replace("}", ">")
+        """The Flask rule: {name} → <name>, <int:name> for an integer parameter."""
+        rule = self.path
+        for name, schema in self.path_params.items():
+            kind = "int:" if schema.get("type") == "integer" else ""
+            rule = rule.replace("{" + name + "}", f"<{kind}{name}>")
+        return rule.replace("{", "<").replace("}", ">")
 
 
 ID = {"id": {"type": "string", "pattern": ID_PATTERN}}
@@ -114,6 +135,7 @@ def routes(max_wait: float) -> list[Route]:
                                        413: (e, "too large"), 422: (e, "invalid batch")}),
         *source_routes(Route, e, ID),
         *_job_routes(),
+        *_problem_routes(),
     ]
 
 
@@ -143,6 +165,65 @@ def _job_routes() -> list[Route]:
               "Stop its tasks and delete it for good", path_params=name,
               responses={202: (JobEnvelope, "stopping, then deleted"),
                          404: (e, "no such job")}, tag="jobs"),
+    ]
+
+
+def _problem_routes() -> list[Route]:
+    e, tag = ErrorEnvelope, "problems"
+    problem: dict[str, dict[str, Any]] = {
+        "id": {"type": "string", "pattern": PROBLEM_ID_PATTERN}}
+    version = {**problem, "version": {"type": "integer", "minimum": 1, "maximum": INT_MAX}}
+    sha = {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
+    return [
+        Route("get", "/api/v2/problems", "problem_list", "Every problem with its versions",
+              responses={200: (ProblemList, "the problems")}, tag=tag),
+        Route("post", "/api/v2/problems", "problem_create", "Create a problem (no version yet)",
+              body=ProblemIn, responses={201: (ProblemEnvelope, "created"),
+                                         409: (e, "a problem has this id")}, tag=tag),
+        Route("get", "/api/v2/problems/{id}", "problem_get", "A problem and its versions",
+              path_params=problem, responses={200: (ProblemEnvelope, "the problem"),
+                                              404: (e, "no such problem")}, tag=tag),
+        Route("delete", "/api/v2/problems/{id}", "problem_delete",
+              "Delete a problem and its versions", path_params=problem,
+              responses={204: (None, "deleted"), 404: (e, "no such problem"),
+                         409: (e, "tasks name the problem")}, tag=tag),
+        Route("post", "/api/v2/problems/{id}/versions", "version_create",
+              "Add a version: a package (zip body: problem.toml or Polygon's problem.xml) or "
+              "a spec document (JSON body) whose files are stored (PUT /api/v2/files/…)",
+              query=PackageQuery, path_params=problem, body_kind=PACKAGE,
+              responses={201: (VersionCreated, "the new version"), 413: (e, "too large"),
+                         422: (e, "not a package Khala can store, and why")}, tag=tag),
+        Route("get", "/api/v2/problems/{id}/versions/{version}", "version_get",
+              "One version with its cases", path_params=version,
+              responses={200: (VersionEnvelope, "the version"),
+                         404: (e, "no such version")}, tag=tag),
+        Route("delete", "/api/v2/problems/{id}/versions/{version}", "version_delete",
+              "Delete a version", path_params=version,
+              responses={204: (None, "deleted"), 404: (e, "no such version"),
+                         409: (e, "tasks were judged against it")}, tag=tag),
+        Route("post", "/api/v2/problems/{id}/rejudges", "rejudge_create",
+              "Judge the problem's tasks again (a lower priority than new tasks)",
+              body=RejudgeIn, path_params=problem,
+              responses={202: (RejudgeEnvelope, "started"), 404: (e, "no such problem"),
+                         422: (e, "no such version, or a bad filter")}, tag=tag),
+        Route("get", "/api/v2/problems/{id}/rejudges", "rejudge_list",
+              "The problem's rejudges with their progress", path_params=problem,
+              responses={200: (RejudgeList, "the rejudges"), 404: (e, "no such problem")},
+              tag=tag),
+        Route("get", "/api/v2/rejudges/{rid}", "rejudge_get", "One rejudge's progress",
+              path_params={"rid": {"type": "string", "pattern": "^[0-9a-f]{24}$"}},
+              responses={200: (RejudgeEnvelope, "the rejudge"),
+                         404: (e, "no such rejudge")}, tag=tag),
+        Route("head", "/api/v2/files/{sha256}", "file_head",
+              "Whether the store has a file (200) or not (404)", path_params=sha,
+              responses={200: (None, "stored"), 404: (None, "not stored")}, tag=tag),
+        Route("put", "/api/v2/files/{sha256}", "file_put",
+              "Store a file (the body, checked against its sha256)", path_params=sha,
+              body_kind=RAW, responses={201: (FileEnvelope, "stored"),
+                                        200: (FileEnvelope, "stored already"),
+                                        413: (e, "too large"),
+                                        422: (e, "the body does not hash to the sha256")},
+              tag=tag),
     ]
 
 
@@ -185,6 +266,14 @@ def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
     if route.body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": refs[(route.body, "validation")]}}}
+    raw = {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}
+    if route.body_kind == RAW:
+        op["requestBody"] = {"required": True, "content": {"application/octet-stream": raw}}
+    elif route.body_kind == PACKAGE:
+        op["requestBody"] = {"required": True, "content": {
+            "application/zip": raw,
+            "application/json": {"schema": {"type": "object", "description":
+                                            "a spec document (docs/judging.md)"}}}}
     return op
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal as _signal
 import threading
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,8 +16,9 @@ from pydantic import Field
 
 from khala.config import GatewaySettings
 from khala.errors import InvalidInput, KhalaError, NotFound, refusal
+from khala.files.refs import CHUNK, FileRef
 from khala.gateway import auth
-from khala.gateway.encoding import encoded
+from khala.gateway.encoding import encoded, encoded_stream
 from khala.gateway.v2 import parse
 from khala.gateway.v2.errors import ApiError, error_item, refusal_item
 from khala.gateway.v2.sources import SourceViews, language_out
@@ -174,8 +176,20 @@ class TaskViews(SourceViews):
         task = self.client.find(id)
         if not task.done:
             raise ApiError(409, "the outputs are recorded when the task ends")
-        return encoded(convert.output_bytes(task, step, stream),
-                       request.headers.get("Accept-Encoding", ""))
+        accept = request.headers.get("Accept-Encoding", "")
+        ref = convert.stored_output(task, step, stream)
+        if ref is not None:  # kept whole as a stored file: sent a chunk at a time
+            return encoded_stream(self._file_chunks(ref), accept)
+        return encoded(convert.output_bytes(task, step, stream), accept)
+
+    def _file_chunks(self, ref: FileRef) -> Iterator[bytes]:
+        offset = 0
+        while offset < ref.size:
+            data = self.client.file_read(ref.sha256, offset, min(CHUNK, ref.size - offset))
+            if not data:
+                return
+            offset += len(data)
+            yield data
 
     def languages(self) -> Response:
         return jsonify({"data": [language_out(x) for x in self.client.languages()]})

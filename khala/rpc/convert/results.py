@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from typing import Any
 
-from khala.model import CaseResult, Judgement, Result, Rusage, StepReport, reason_of, verdict_of
+from khala.files.refs import FileRef, valid_digest
+from khala.model import (
+    OUTPUT_FIELDS,
+    CaseResult,
+    GroupResult,
+    Judgement,
+    OutputFile,
+    Result,
+    Rusage,
+    StepReport,
+    reason_of,
+    verdict_of,
+)
 from khala.rpc import judicator_thrift as T
 from khala.rpc.convert.text import MAX_TEXT, Inflation, pack, unpack
 
+Raw = Callable[[bytes | None], bytes]
 RUSAGE_FIELDS = tuple(f.name for f in fields(Rusage))
 
 
@@ -42,39 +57,86 @@ def step_from_thrift(step: Any) -> StepReport | None:
                       pid=step.pid)
 
 
+def files_to_thrift(files: list[OutputFile]) -> Any:
+    if not files:
+        return None
+    return [T.OutputFile(name=f.name, content=pack(f.content), size=f.size,
+                         error=f.error or None) for f in files]
+
+
+def files_from_thrift(files: Any, raw: Raw) -> list[OutputFile]:
+    return [OutputFile(name=f.name or "", content=raw(f.content), size=int(f.size or 0),
+                       error=f.error or "") for f in files or [] if f is not None]
+
+
 def case_result_to_thrift(case: CaseResult) -> Any:
     return T.CaseResult(verdict=str(case.verdict), weight=case.weight, time=case.time,
                         wall_time=case.wall_time, memory=case.memory, exit_code=case.exit_code,
                         signal=case.signal, output=pack(case.output), error=pack(case.error),
-                        message=case.message)
+                        message=case.message, points=case.points,
+                        files=files_to_thrift(case.files))
 
 
-def case_result_from_thrift(case: Any) -> CaseResult:
+def case_result_from_thrift(case: Any, raw: Raw | None = None) -> CaseResult:
+    raw = raw or Inflation(MAX_TEXT).raw
     return CaseResult(verdict=verdict_of(case.verdict), weight=case.weight or 0,
                       time=float(case.time or 0.0), wall_time=float(case.wall_time or 0.0),
                       memory=int(case.memory or 0), exit_code=case.exit_code,
                       signal=case.signal, output=unpack(case.output), error=unpack(case.error),
-                      message=case.message or "")
+                      message=case.message or "", points=_number(case.points),
+                      files=files_from_thrift(case.files, raw))
+
+
+def _number(value: Any) -> float:
+    """A double from the wire: unset, NaN or infinite read 0 (a score is always finite)."""
+    if value is None or not math.isfinite(value):
+        return 0.0
+    return float(value)
+
+
+def group_result_to_thrift(group: GroupResult) -> Any:
+    return T.GroupResult(name=group.name, verdict=str(group.verdict), score=group.score,
+                         max_score=group.max_score, skipped=group.skipped,
+                         cases=list(group.cases), message=group.message)
+
+
+def group_result_from_thrift(group: Any) -> GroupResult:
+    return GroupResult(name=group.name or "", verdict=verdict_of(group.verdict),
+                       score=_number(group.score), max_score=_number(group.max_score),
+                       skipped=bool(group.skipped),
+                       cases=[int(i) for i in group.cases or [] if i is not None],
+                       message=group.message or "")
 
 
 def judgement_to_thrift(judgement: Judgement | None) -> Any:
     if judgement is None:
         return None
     j = judgement
-    return T.Judgement(verdict=str(j.verdict), score=j.score, max_score=j.max_score,
+    # Fields 2 and 3 are i32 for old readers: rounded down (a score is never overstated).
+    return T.Judgement(verdict=str(j.verdict), score=math.floor(j.score),
+                       max_score=math.floor(j.max_score),
                        cases=[case_result_to_thrift(c) for c in j.cases], language=j.language,
-                       compiles=j.compiles, cache_hit=j.cache_hit, message=j.message)
+                       compiles=j.compiles, cache_hit=j.cache_hit, message=j.message,
+                       groups=[group_result_to_thrift(g) for g in j.groups] or None,
+                       exact_score=j.score, exact_max_score=j.max_score)
 
 
-def judgement_from_thrift(judgement: Any) -> Judgement | None:
+def judgement_from_thrift(judgement: Any, raw: Raw | None = None) -> Judgement | None:
+    """The exact scores (10, 11) when the sender has them, else the old integer fields."""
     if judgement is None:
         return None
     j = judgement
-    return Judgement(verdict=verdict_of(j.verdict), score=j.score or 0,
-                     max_score=j.max_score or 0,
-                     cases=[case_result_from_thrift(c) for c in j.cases or [] if c is not None],
+    raw = raw or Inflation(MAX_TEXT).raw
+    score = j.exact_score if j.exact_score is not None else j.score
+    max_score = j.exact_max_score if j.exact_max_score is not None else j.max_score
+    return Judgement(verdict=verdict_of(j.verdict), score=_number(score),
+                     max_score=_number(max_score),
+                     cases=[case_result_from_thrift(c, raw) for c in j.cases or []
+                            if c is not None],
                      language=j.language or "", compiles=j.compiles or 0,
-                     cache_hit=bool(j.cache_hit), message=j.message or "")
+                     cache_hit=bool(j.cache_hit), message=j.message or "",
+                     groups=[group_result_from_thrift(g) for g in j.groups or []
+                             if g is not None])
 
 
 def result_to_thrift(result: Result | None) -> Any:
@@ -88,6 +150,9 @@ def result_to_thrift(result: Result | None) -> Any:
         compile_report=step_to_thrift(result.compile_report),
         execute_report=step_to_thrift(result.execute_report),
         judgement=judgement_to_thrift(result.judgement),
+        files=files_to_thrift(result.files),
+        stored={name: T.FileRef(sha256=ref.sha256, size=ref.size)
+                for name, ref in result.stored.items()} or None,
     )
 
 
@@ -103,5 +168,18 @@ def result_from_thrift(result: Any, budget: Inflation | None = None) -> Result |
         execute_error=inflate(result.execute_error),
         compile_report=step_from_thrift(result.compile_report),
         execute_report=step_from_thrift(result.execute_report),
-        judgement=judgement_from_thrift(result.judgement),
+        judgement=judgement_from_thrift(result.judgement, inflate),
+        files=files_from_thrift(result.files, inflate),
+        stored=stored_from_thrift(result.stored),
     )
+
+
+def stored_from_thrift(stored: Any) -> dict[str, FileRef]:
+    """The streams kept as files; an entry that names no stream or no file is left out (a
+    result is never refused for it: the inline bytes stay)."""
+    found = {}
+    for name, ref in (stored or {}).items():
+        if name in OUTPUT_FIELDS and ref is not None and valid_digest(ref.sha256) and (
+                isinstance(ref.size, int) and ref.size >= 0):
+            found[name] = FileRef(ref.sha256, ref.size)
+    return found

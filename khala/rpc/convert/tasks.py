@@ -11,20 +11,30 @@ from khala.errors import InvalidInput
 from khala.model import (
     PRIORITY_MAX,
     PRIORITY_MIN,
+    REJUDGE_PRIORITY,
     Case,
     Checker,
     Compare,
     Compile,
     Execute,
+    Group,
+    Interactor,
     PageQuery,
     SearchQuery,
     Task,
     TaskBrief,
     Webhook,
     compare_mode_of,
+    group_policy_of,
     status_of,
 )
 from khala.rpc import judicator_thrift as T
+from khala.rpc.convert.problems import (
+    history_from_thrift,
+    history_to_thrift,
+    problem_ref_from_thrift,
+    problem_ref_to_thrift,
+)
 from khala.rpc.convert.results import result_from_thrift, result_to_thrift
 from khala.rpc.convert.text import MAX_TEXT, Inflation, pack, raw_bytes, unpack
 from khala.rules.seconds import from_wire, step_timeout_from_wire, wire_exact, wire_whole
@@ -39,7 +49,8 @@ def cases_to_thrift(cases: list[Case]) -> Any:
                    timeout=wire_whole(c.timeout), cpu_limit=wire_whole(c.cpu_limit),
                    memory_limit=c.memory_limit, output_limit=c.output_limit,
                    timeout_exact=wire_exact(c.timeout),
-                   cpu_limit_exact=wire_exact(c.cpu_limit)) for c in cases]
+                   cpu_limit_exact=wire_exact(c.cpu_limit), group=c.group or None)
+                   for c in cases]
 
 
 def cases_from_thrift(cases: Any, text: Callable[[bytes | None], str] = unpack) -> list[Case]:
@@ -54,8 +65,47 @@ def cases_from_thrift(cases: Any, text: Callable[[bytes | None], str] = unpack) 
                           timeout=from_wire(c.timeout, c.timeout_exact),
                           cpu_limit=from_wire(c.cpu_limit, c.cpu_limit_exact),
                           memory_limit=c.memory_limit,
-                          output_limit=c.output_limit))
+                          output_limit=c.output_limit, group=c.group or ""))
     return found
+
+
+def groups_to_thrift(groups: list[Group]) -> Any:
+    if not groups:
+        return None
+    return [T.Group(name=g.name, points=g.points, policy=str(g.policy), deps=list(g.deps))
+            for g in groups]
+
+
+def groups_from_thrift(groups: Any) -> list[Group]:
+    """Raises InvalidInput for a missing group or an unknown policy."""
+    found = []
+    for g in groups or []:
+        if g is None:
+            raise InvalidInput("a group is empty")
+        try:
+            policy = group_policy_of(g.policy or "sum")
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        found.append(Group(name=g.name or "", points=g.points if g.points is not None else 0.0,
+                           policy=policy, deps=[d for d in g.deps or [] if d is not None]))
+    return found
+
+
+def interactor_to_thrift(interactor: Interactor | None) -> Any:
+    if interactor is None:
+        return None
+    i = interactor
+    return T.Interactor(language=i.language, source=pack(i.source), timeout=i.timeout,
+                        cpu_limit=i.cpu_limit, memory_limit=i.memory_limit)
+
+
+def interactor_from_thrift(interactor: Any, text: Callable[[bytes | None], str] = unpack
+                           ) -> Interactor | None:
+    if interactor is None:
+        return None
+    i = interactor
+    return Interactor(language=i.language or "", source=text(i.source), timeout=i.timeout,
+                      cpu_limit=i.cpu_limit, memory_limit=i.memory_limit)
 
 
 def compare_to_thrift(compare: Compare | None) -> Any:
@@ -103,10 +153,11 @@ def webhook_from_thrift(hook: Any) -> Webhook | None:
 
 
 def priority_from_thrift(value: object) -> int:
-    """A task's priority from the wire: none (old clients) is 0, out of range is refused."""
+    """A task's priority from the wire: none (old clients) is 0, out of range is refused (a
+    rejudged task's, below the range, reads; a new task may not have it: validate_task)."""
     if value is None:
         return 0
-    if not isinstance(value, int) or not PRIORITY_MIN <= value <= PRIORITY_MAX:
+    if not isinstance(value, int) or not REJUDGE_PRIORITY <= value <= PRIORITY_MAX:
         raise InvalidInput(f"priority must be within {PRIORITY_MIN}..{PRIORITY_MAX}")
     return value
 
@@ -131,6 +182,10 @@ def task_to_thrift(task: Task) -> Any:
             cases=cases_to_thrift(e.cases), compare=compare_to_thrift(e.compare),
             stop_on_failure=e.stop_on_failure or None, interactive=e.interactive or None,
             core_limit=e.core_limit, run_uid=e.run_uid, run_gid=e.run_gid,
+            groups=groups_to_thrift(e.groups),
+            skip_failed_groups=e.skip_failed_groups or None,
+            interactor=interactor_to_thrift(e.interactor), outputs=list(e.outputs) or None,
+            problem=problem_ref_to_thrift(e.problem),
         ),
         add_time=task.add_time,
         done=task.done,
@@ -142,6 +197,7 @@ def task_to_thrift(task: Task) -> Any:
         callback_url=task.callback_url,
         webhook=webhook_to_thrift(task.webhook),
         priority=task.priority,
+        history=history_to_thrift(task.history),
     )
 
 
@@ -161,6 +217,10 @@ def _execute_from_thrift(e: Any, text: Callable[[bytes | None], str]) -> Execute
         cases=cases_from_thrift(e.cases, text), compare=compare_from_thrift(e.compare, text),
         stop_on_failure=bool(e.stop_on_failure), interactive=bool(e.interactive),
         core_limit=e.core_limit, run_uid=e.run_uid, run_gid=e.run_gid,
+        groups=groups_from_thrift(e.groups), skip_failed_groups=bool(e.skip_failed_groups),
+        interactor=interactor_from_thrift(e.interactor, text),
+        outputs=[name for name in e.outputs or [] if name is not None],
+        problem=problem_ref_from_thrift(e.problem),
     )
 
 
@@ -185,6 +245,7 @@ def task_from_thrift(task: Any, max_text: int = MAX_TEXT) -> Task:
         callback_url=task.callback_url or None,
         webhook=webhook_from_thrift(task.webhook),
         priority=priority_from_thrift(task.priority),
+        history=history_from_thrift(task.history),
     )
 
 

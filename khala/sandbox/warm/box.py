@@ -75,7 +75,7 @@ class Host(Protocol):
     @property
     def etc_dir(self) -> str: ...
 
-MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_SHARED = 2, 4, 32, 4096, 1 << 20
+MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_SHARED = 2, 4, 32, 4096, 16384, 1 << 20
 MNT_DETACH = 2
 START_SECONDS = 20.0  # the init's Python start-up, on a loaded host
 ANSWER_SECONDS = 5.0  # any other answer of the init
@@ -341,7 +341,8 @@ class WarmBox:
             self.guess = (spec.limits.memory, spec.limits.pids)
             stem.cgroup.set_limits(*self.guess)  # writes only what the guess got wrong
             work = os.path.join(self.stage, "work")
-            _mount(spec.workdir, work, None, MS_BIND)
+            # Recursive: files bound read-only into the work dir (Sandbox.place_file) come along.
+            _mount(spec.workdir, work, None, MS_BIND | MS_REC)
             self._staged.append(work)
             _mount("none", work, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
             stem.send_script(script.encode())

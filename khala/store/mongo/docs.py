@@ -110,12 +110,16 @@ def search_filter(query: SearchQuery) -> dict[str, Any] | None:
 
 
 def language_filter(languages: frozenset[str] | None) -> dict[str, Any]:
-    """Tasks whose language and checker language are unset, empty or among `languages`."""
+    """Tasks whose language, checker language and interactor language (their own, or their
+    stored problem's) are unset, empty or among `languages`."""
     if languages is None:
         return {}
     names: list[Any] = [None, "", *sorted(languages)]
     return {"compile.language": {"$in": names},
-            "execute.compare.checker.language": {"$in": names}}
+            "execute.compare.checker.language": {"$in": names},
+            "execute.interactor.language": {"$in": names},
+            "execute.problem.checker": {"$in": names},
+            "execute.problem.interactor": {"$in": names}}
 
 
 def task_to_doc(oid: ObjectId, task: Task) -> dict[str, Any]:

@@ -9,7 +9,8 @@ would be recorded. So a result too large for its document is cut to fit, and the
 each step whose output was cut reports reason `output_limit` (what the executor records for an
 output over its cap). A judgement whose cases' texts take more than half the room keeps its
 cases' verdicts and usage but not their outputs (and, should even that not fit, not its cases);
-its message says so. Pure: no IO.
+its message says so. Files out (the cases' and a plain task's) go with the cases' texts: listed,
+their content not kept. Pure: no IO.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from khala.model import Judgement, Reason, Result, StepReport
+from khala.model import Judgement, OutputFile, Reason, Result, StepReport
 from khala.store.codec import OUTPUT_FIELDS as STREAMS
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's maxBsonObjectSize
@@ -25,6 +26,12 @@ DOCUMENT_MARGIN = 64 * 1024  # field names, reports, judgement headers, BSON fra
 TEXT_KEPT = 1024  # characters of a case's message kept when the cases' texts do not fit
 CASES_CUT = "case outputs not kept: the result is larger than the store's document limit"
 CASES_DROPPED = "cases not kept: the result is larger than the store's document limit"
+FILE_NOT_KEPT = "not kept: the result is larger than the store's document limit"
+
+
+def strip_files(files: list[OutputFile]) -> list[OutputFile]:
+    """`files` listed without their content."""
+    return [OutputFile(name=f.name, size=f.size, error=f.error or FILE_NOT_KEPT) for f in files]
 
 
 def shares(lengths: list[int], budget: int) -> list[int]:
@@ -54,9 +61,11 @@ def fit_result(result: Result, budget: int) -> Result:
     fitted = replace(result, compile_output=streams[0][:keep[0]],
                      compile_error=streams[1][:keep[1]], execute_output=streams[2][:keep[2]],
                      execute_error=streams[3][:keep[3]])
-    if keep[0] < len(streams[0]) or keep[1] < len(streams[1]):
+    # A stream kept whole as a stored file (Result.stored) loses only its inline first bytes.
+    cut = [keep[i] < len(streams[i]) and STREAMS[i] not in result.stored for i in range(4)]
+    if cut[0] or cut[1]:
         fitted = replace(fitted, compile_report=_cut_report(result.compile_report))
-    if keep[2] < len(streams[2]) or keep[3] < len(streams[3]):
+    if cut[2] or cut[3]:
         fitted = replace(fitted, execute_report=_cut_report(result.execute_report))
     return fitted
 
@@ -74,8 +83,8 @@ def strip_cases(judgement: Judgement, drop: bool = False) -> Judgement:
     if drop:
         cases = []
     else:
-        cases = [replace(c, output="", error="", message=c.message[:TEXT_KEPT])
-                 for c in judgement.cases]
+        cases = [replace(c, output="", error="", message=c.message[:TEXT_KEPT],
+                         files=strip_files(c.files)) for c in judgement.cases]
     note = CASES_DROPPED if drop else CASES_CUT
     message = f"{judgement.message[:TEXT_KEPT]}; {note}" if judgement.message else note
     return replace(judgement, cases=cases, message=message)
@@ -88,6 +97,10 @@ def fit_document(result: Result, room: int, size: Callable[[Result], int]) -> Re
                    execute_error=b"")
     others = size(bare)
     original = result.judgement
+    if result.files and others > room // 2:
+        files = strip_files(result.files)
+        result, bare = replace(result, files=files), replace(bare, files=files)
+        others = size(bare)
     for drop in (False, True):
         if original is None or others <= (room if drop else room // 2):
             break

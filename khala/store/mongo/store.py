@@ -53,6 +53,7 @@ from khala.rules import lifecycle
 from khala.rules.states import Bound, Cond
 from khala.store.base import Store
 from khala.store.codec import key_range, merge_languages
+from khala.store.files import task_owner
 from khala.store.mongo.client import MongoClient, connect, parse_write_concern
 from khala.store.mongo.docs import (
     doc_brief,
@@ -66,9 +67,11 @@ from khala.store.mongo.docs import (
     task_key,
     task_to_doc,
 )
+from khala.store.mongo.files import MongoFiles
 from khala.store.mongo.fit import fit_document, output_budget
 from khala.store.mongo.jobs import FAIR_INDEX, HEAD_INDEX, MongoJobs
 from khala.store.mongo.ops import MongoOpsStore
+from khala.store.mongo.problems import MongoProblems, MongoProblemTasks
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -102,7 +105,7 @@ def _unavailable(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class MongoStore(MongoJobs, Store):
+class MongoStore(MongoJobs, MongoProblemTasks, Store):
     def __init__(
         self,
         client: MongoClient,
@@ -121,7 +124,10 @@ class MongoStore(MongoJobs, Store):
         self._keys: Collection[dict[str, Any]] = db["keys"]
         self._signals: Collection[dict[str, Any]] = db["signals"]
         self._jobs: Collection[dict[str, Any]] = db["jobs"]
+        self._history: Collection[dict[str, Any]] = db["task_history"]
         self._create_indexes()
+        self.files = MongoFiles(db)
+        self.problems = MongoProblems(db)
         self._attach(client, db)
         # The operations side: the same client, the database's default concerns.
         self.ops = self._open_ops(client.get_database(database))
@@ -169,6 +175,7 @@ class MongoStore(MongoJobs, Store):
         self._executors.create_index([("report_time", ASCENDING)], name="report_time")
         self._keys.create_index([("task", ASCENDING)], name="task")
         self._signals.create_index([("task", ASCENDING)], name="task")
+        self._problem_indexes()
 
     def close(self) -> None:
         self._client.close()
@@ -436,6 +443,8 @@ class MongoStore(MongoJobs, Store):
                 return False
         self._keys.delete_many({"task": task_id})
         self._signals.delete_many({"task": task_id})
+        self._history.delete_many({"task": task_id})
+        self.files.release(task_owner(task_id))  # its outputs kept as files, if any
         return True
 
     @_unavailable

@@ -34,9 +34,12 @@ from khala.store.codec import (
     spec_from_json,
     spec_to_json,
 )
+from khala.store.files import task_owner
 from khala.store.sqlite.connections import Connections
+from khala.store.sqlite.files import SqliteFiles, files_root
 from khala.store.sqlite.jobs import SqliteJobs, fair_candidates
 from khala.store.sqlite.ops import SqliteOpsStore
+from khala.store.sqlite.problems import SqliteProblems, SqliteProblemTasks, install_problem_tasks
 from khala.store.sqlite.search import BRIEF_COLUMNS, KEY_OF, SqliteSearch, install_tally
 from khala.store.sqlite.translate import language_where, sql_where, update
 
@@ -97,7 +100,7 @@ FAIR_INDEXES = (
 )
 
 
-class SqliteStore(SqliteSearch, SqliteJobs, Store):
+class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
     def __init__(self, path: str) -> None:
         self._connections = Connections(path)
         with self._conn() as conn:
@@ -112,7 +115,10 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
                 if column not in have:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             install_tally(conn)  # the counts of searches (khala/store/sqlite/search.py)
+            install_problem_tasks(conn)
         self.ops = SqliteOpsStore(self._connections)
+        self.files = SqliteFiles(self._connections, files_root(path))
+        self.problems = SqliteProblems(self._connections)
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -312,6 +318,8 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
                 return False
             conn.execute("DELETE FROM task_keys WHERE task_id = ?", (task_id,))
             conn.execute("DELETE FROM signals WHERE task_id = ?", (task_id,))
+            conn.execute("DELETE FROM task_history WHERE task_id = ?", (task_id,))
+        self.files.release(task_owner(task_id))  # its outputs kept as files, if any
         return True
 
     def add_signal(self, task_id: str, signum: int, now: str) -> None:

@@ -13,10 +13,14 @@ from khala.rules import lifecycle
 from khala.rules.states import AtMost, Bound, Cond, Eq, NotNone, OneOf, check_fields
 from khala.store.codec import result_to_json
 
-# A task's language and its checker's language, read from the stored spec.
+# A task's language and its checker's and interactor's languages, read from the stored spec.
 TASK_LANGUAGES = (
     "COALESCE(json_extract(spec, '$.compile.language'), '')",
     "COALESCE(json_extract(spec, '$.execute.compare.checker.language'), '')",
+    "COALESCE(json_extract(spec, '$.execute.interactor.language'), '')",
+    # a stored problem's jury programs (Execute.problem, recorded by the judicator)
+    "COALESCE(json_extract(spec, '$.execute.problem.checker'), '')",
+    "COALESCE(json_extract(spec, '$.execute.problem.interactor'), '')",
 )
 
 
@@ -68,12 +72,13 @@ def sql_set(sets: Mapping[str, Any],
 
 def language_where(languages: frozenset[str] | None) -> tuple[str, list[Any]]:
     """The extra condition of an assignment to an executor offering `languages` (None: none):
-    the task's language and its checker's are unset or among them."""
+    the task's language and its checker's and interactor's are unset or among them."""
     if languages is None:
         return "", []
     names = ["", *sorted(languages)]
     marks = ", ".join("?" * len(names))
-    return "".join(f" AND {expr} IN ({marks})" for expr in TASK_LANGUAGES), names * 2
+    return ("".join(f" AND {expr} IN ({marks})" for expr in TASK_LANGUAGES),
+            names * len(TASK_LANGUAGES))
 
 
 def update(conn: sqlite3.Connection, table: str, key: tuple[str, str], change: Bound,

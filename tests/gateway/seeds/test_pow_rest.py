@@ -5,6 +5,7 @@ path: tests/seeds/test_pow_client.py."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -107,7 +108,7 @@ def test_openapi_lists_every_route_the_app_serves(http: FlaskClient) -> None:
             continue
         if rule.endpoint in ("v2.openapi", "v2.docs", "v2.docs_asset", "live.pow_http"):
             continue
-        path = rule.rule.replace("<", "{").replace(">", "}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)  # <int:version> → {version}
         assert path in paths, rule.rule
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in paths[path], (method, rule.rule)

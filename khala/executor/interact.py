@@ -1,0 +1,188 @@
+"""An interactive case on the executor: the contestant's program and the jury's interactor, each
+in its own sandbox, connected by two pipes (program stdout → interactor stdin, interactor
+stdout → program stdin), started together. What their runs decide is pure
+(khala/judging/interaction.py); docs/judging.md, "Interactors".
+
+The interactor's step is started first with `RunSpec.connect` (its stdin and stdout are pipes
+whose other ends come back to us: from a warm box's stem or from the sandbox core), and the
+program's step at once with those two ends as its stdin and stdout (`RunSpec.stdio`); the
+sandbox owns them from then on, so each side sees the end of the other's stream when the other
+ends. Both have their limits. When one side ends the other is given a grace period and then
+ended too; a deadlock ends at the program's wall limit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from khala.errors import InvalidInput
+from khala.executor.build import STEP_ENV
+from khala.executor.caserun import (
+    CHECKER_OUTPUT,
+    CaseEnv,
+    Executed,
+    check,
+    failed_files,
+    files_out,
+    fill,
+    place_jury_case,
+    program_workdir,
+    run_limits,
+    text,
+)
+from khala.executor.outfiles import collect
+from khala.executor.workdirs import CopyLimit, make_workdir, remove_workdir
+from khala.judging import checker as checker_protocol
+from khala.judging.interaction import Sides, decide
+from khala.model import Case, Reason, Verdict
+from khala.rules.limits import EXECUTE_CPU, EXECUTE_MEMORY
+from khala.sandbox.base import Limits, RunOutcome, RunSpec
+from khala.sandbox.core import internal_error
+from khala.zipcheck import ExtractLimit
+
+PROGRAM_GRACE = 1.0  # seconds the program may still run after the interactor ended
+INTERACTOR_GRACE = 5.0  # seconds the interactor may still run after the program ended
+DEFAULT_WALL = 10.0  # the program's wall limit when the case has none and no CPU limit either
+
+
+class Linked(threading.Event):
+    """An event that also reads set when `parent` (the task's cancel) is."""
+
+    def __init__(self, parent: threading.Event) -> None:
+        super().__init__()
+        self.parent = parent
+
+    def is_set(self) -> bool:
+        return super().is_set() or self.parent.is_set()
+
+    def own(self) -> bool:
+        """Whether this event itself was set (not only its parent)."""
+        return super().is_set()
+
+
+@dataclass
+class Interacted:
+    """An interactive case's outcome: the program's run and files, the decision, and the
+    interactor's output file (for a checker)."""
+
+    executed: Executed
+    verdict: Verdict
+    message: str
+    points: float
+
+
+def program_limits(env: CaseEnv, case: Case) -> Limits:
+    """The program's limits; a wall limit always (a deadlock must end): the case's, else
+    twice its CPU limit and a second, else DEFAULT_WALL."""
+    limits = run_limits(env, case)
+    if not limits.wall_time:
+        limits.wall_time = 2.0 * limits.cpu_time + 1 if limits.cpu_time else DEFAULT_WALL
+    return limits
+
+
+def interactor_limits(env: CaseEnv, program: Limits) -> Limits:
+    """The interactor's own limits (clamped to the policy); its wall limit by default outlasts
+    the program's by its grace, so a deadlock is the program's to end."""
+    spec, s = env.task.execute.interactor, env.settings
+    assert spec is not None and program.wall_time is not None
+    wall = float(spec.timeout) if spec.timeout else program.wall_time + INTERACTOR_GRACE
+    return Limits(wall_time=wall, cpu_time=EXECUTE_CPU.within(spec.cpu_limit, s, None),
+                  memory=EXECUTE_MEMORY.within(spec.memory_limit, s, s.memory_limit),
+                  pids=s.pids_limit, output=CHECKER_OUTPUT, disk=s.disk_limit)
+
+
+class Pair:
+    """The two runs of one interactive case, started together, each ending the other."""
+
+    def __init__(self, env: CaseEnv, program: RunSpec, interactor: RunSpec) -> None:
+        self.env, self.program, self.interactor = env, program, interactor
+        self.pipes: list[int] = []
+        self.connected = threading.Event()
+        self.program_done = threading.Event()
+        self.stop_program = Linked(env.cancel)
+        self.stop_interactor = Linked(env.cancel)
+        self.interactor_outcome: RunOutcome | None = None
+        self.program_outcome: RunOutcome | None = None
+
+    def _connect(self, write_fd: int, read_fd: int) -> None:
+        self.pipes = [write_fd, read_fd]
+        self.connected.set()
+
+    def _interactor_side(self) -> None:
+        self.interactor.connect = self._connect
+        try:
+            self.interactor_outcome = self.env.sandbox.run(self.interactor, self.stop_interactor)
+        finally:
+            self.connected.set()  # the program is not left waiting when it never connected
+        if not self.program_done.wait(PROGRAM_GRACE):
+            self.stop_program.set()
+
+    def run(self) -> Sides:
+        start = time.monotonic()
+        thread = threading.Thread(target=self._interactor_side, daemon=True,
+                                  name=f"khala-interactor-{self.env.task.id}")
+        thread.start()
+        self.connected.wait()
+        if self.pipes:
+            write_fd, read_fd = self.pipes
+            self.program.stdio = (read_fd, write_fd)
+            program = self.env.sandbox.run(self.program, self.stop_program)
+        else:
+            program = internal_error("the interactor did not start", start)
+        self.program_done.set()
+        thread.join(INTERACTOR_GRACE)
+        if thread.is_alive():
+            self.stop_interactor.set()
+            thread.join()
+        interactor = self.interactor_outcome or internal_error("the interactor failed", start)
+        cancelled = self.env.cancel.is_set()
+        self.program_outcome = program
+        return Sides(
+            program=program.report, interactor=interactor.report, stderr=text(interactor.stderr),
+            program_stopped=(not cancelled and self.stop_program.own()
+                             and program.report.reason == Reason.CANCELLED),
+            interactor_stopped=(not cancelled and self.stop_interactor.own()
+                                and interactor.report.reason == Reason.CANCELLED))
+
+
+def interact(env: CaseEnv, index: int, case: Case) -> Interacted:
+    """Run the interactive `case` (the task's case `index`) to its verdict (and the
+    checker's, when the interactor accepted and the task has one)."""
+    jury = env.interactor
+    assert jury is not None
+    s = env.settings
+    limits = program_limits(env, case)
+    jury_limits = interactor_limits(env, limits)
+    program_dir = make_workdir(env.task.id, s, "-case")
+    jury_dir = make_workdir(env.task.id, s, "-interactor")
+    try:
+        program_workdir(env, program_dir, {"execute.sh": (env.run_command + "\n").encode()},
+                        limits)
+        fill(env, jury_dir, jury.artifacts, {
+            "interact.sh": f"{jury.host.run_command} {checker_protocol.ARGS}\n".encode(),
+            checker_protocol.OUTPUT: b""}, jury_limits)
+        env.sandbox.prepare_workdir(jury_dir)
+        place_jury_case(env, jury_dir, index, case)
+        pair = Pair(env, RunSpec(argv=["bash", "execute.sh"], workdir=program_dir,
+                                 env=dict(STEP_ENV), limits=limits, signals=env.signals),
+                    RunSpec(argv=["bash", "interact.sh"], workdir=jury_dir, env=dict(STEP_ENV),
+                            limits=jury_limits))
+        sides = pair.run()
+        assert pair.program_outcome is not None
+        executed = Executed(pair.program_outcome,
+                            files_out(env, program_dir, pair.program_outcome, limits.output))
+        sides.program = executed.outcome.report
+        verdict, message, points = decide(sides, case.weight)
+        if verdict == Verdict.ACCEPTED and env.checker is not None:
+            written = collect(jury_dir, [checker_protocol.OUTPUT], s.result_limit).files[0]
+            verdict, message, points = check(env, index, case, written.content,
+                                             executed.files)
+        return Interacted(executed, verdict, message, points)
+    except (OSError, CopyLimit, ExtractLimit, InvalidInput) as exc:
+        outcome = failed_files(exc)
+        return Interacted(Executed(outcome), Verdict.INTERNAL_ERROR, str(exc), 0.0)
+    finally:
+        remove_workdir(program_dir, env.sandbox)
+        remove_workdir(jury_dir, env.sandbox)
