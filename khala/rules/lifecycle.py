@@ -46,7 +46,7 @@ from khala.rules.states import (
 
 __all__ = [
     "Arg", "AtMost", "Bound", "Cond", "Eq", "Less", "NotNone", "OneOf", "State", "Transition",
-    "allows", "apply", "is_final", "matches", "select",
+    "OPERATOR_ONLY", "allows", "apply", "is_final", "matches", "select",
 ]
 
 
@@ -126,9 +126,15 @@ REJUDGE = Transition(
 TRANSITIONS = (ASSIGN, PROGRESS, FINISH, REQUEUE, CANCEL, KEEP, REJUDGE)
 
 
+#: Transitions only an operator starts on a done task (a rejudge of a problem's tasks); what
+#: a gateway keeps in memory (is_final) is bounded in time against them, as against a delete.
+OPERATOR_ONLY = (REJUDGE,)
+
+
 def is_final(state: Any) -> bool:
-    """Whether no transition can change `state` any more (a Task or a State): done, and not a
-    cancelled run that may still hand in its output (KEEP: ran on an executor, no result)."""
+    """Whether no transition but an operator's (OPERATOR_ONLY) can change `state` any more (a
+    Task or a State): done, and not a cancelled run that may still hand in its output (KEEP:
+    ran on an executor, no result)."""
     if not state.done:
         return False
     return not (state.status == Status.CANCELLED and state.executor is not None
