@@ -27,23 +27,41 @@ class ProblemTasks:
     def __init__(self, cache: FileCache) -> None:
         self.cache = cache
         self._specs: OrderedDict[str, VersionSpec] = OrderedDict()
+        self._loading: dict[str, threading.Lock] = {}  # spec digest → held while it loads
         self._lock = threading.Lock()
 
-    def _spec(self, ref: ProblemRef) -> VersionSpec:
+    def _known(self, digest: str) -> VersionSpec | None:
         with self._lock:
-            spec = self._specs.get(ref.spec)
+            spec = self._specs.get(digest)
             if spec is not None:
-                self._specs.move_to_end(ref.spec)
-                return spec
+                self._specs.move_to_end(digest)
+            return spec
+
+    def _spec(self, ref: ProblemRef) -> VersionSpec:
+        """The version's spec: parsed once, kept in memory; tasks that ask for it while it
+        loads wait for that load (one read of the cached file, not one each)."""
+        spec = self._known(ref.spec)
+        if spec is not None:
+            return spec
         if not ref.spec or not 0 < ref.spec_size <= MAX_SPEC_BYTES:
             raise InvalidInput(f"task names problem {ref.id!r} without a usable spec")
-        with self.cache.holding([FileRef(ref.spec, ref.spec_size)]) as paths, open(
-                paths[ref.spec], "rb") as fh:
-            spec = spec_from_bytes(fh.read())
         with self._lock:
-            self._specs[ref.spec] = spec
-            while len(self._specs) > SPECS_KEPT:
-                self._specs.popitem(last=False)
+            loading = self._loading.setdefault(ref.spec, threading.Lock())
+        with loading:
+            spec = self._known(ref.spec)
+            if spec is not None:
+                return spec
+            try:
+                with self.cache.holding([FileRef(ref.spec, ref.spec_size)]) as paths, open(
+                        paths[ref.spec], "rb") as fh:
+                    spec = spec_from_bytes(fh.read())
+                with self._lock:
+                    self._specs[ref.spec] = spec
+                    while len(self._specs) > SPECS_KEPT:
+                        self._specs.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._loading.pop(ref.spec, None)
         return spec
 
     @contextlib.contextmanager
