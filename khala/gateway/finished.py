@@ -9,8 +9,8 @@ deleted (API v2 `DELETE`, a job's pruning, on any gateway or judicator) or rejud
 operator. So each entry lives `seconds` from the moment it was read from the judicator: a task
 deleted or rejudged elsewhere is served as it was for at most that long afterwards; a DELETE
 answered by this worker empties it at once (khala/gateway/app.py), and a read that was fetching
-meanwhile does not keep what it got. API v2 reads are not served from here: their answer carries the task's webhook delivery record,
-which changes after the task ends.
+meanwhile does not keep what it got. API v2 reads are not served from here: their answer
+carries the task's webhook delivery record, which changes after the task ends.
 
 Bounded in bytes (the tasks' files and outputs, at least 1 KiB each); least recently used
 first out. Only a 24-hex task id is looked up (a client-chosen key can name another task once
