@@ -19,6 +19,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from khala.jobs.deps import strong_components
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "khala"
 #: Circles wholly inside these packages do not fail the check (listed as tolerated).
@@ -82,50 +84,10 @@ def graph(root: Path = ROOT, package: str = PACKAGE) -> dict[str, set[str]]:
 
 
 def circles(edges: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components of more than one module (Tarjan, iterative), each
-    sorted; sorted by their first module."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    found: list[list[str]] = []
-    counter = 0
-    for start in sorted(edges):
-        if start in index:
-            continue
-        work = [(start, iter(sorted(edges[start])))]
-        index[start] = low[start] = counter
-        counter += 1
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(edges.get(child, ())))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(sorted(component))
-    return sorted(found)
+    """The strongly connected components of more than one module, each sorted; sorted by their
+    first module."""
+    graph = {name: sorted(edges[name]) for name in sorted(edges)}
+    return sorted(sorted(c) for c in strong_components(graph) if len(c) > 1)
 
 
 def tolerated(component: list[str], packages: Iterable[str] = TOLERATED) -> bool:

@@ -39,7 +39,7 @@ def cycles(graph: Graph, wanted: Collection[str] | None = None) -> dict[str, lis
     through it, `shortened`. Strongly connected components first (linear), then one search per
     component and one more per wanted member not on a cycle found before."""
     found: dict[str, list[str]] = {}
-    for component in _strong_components(graph):
+    for component in strong_components(graph):
         if len(component) == 1 and component[0] not in graph.get(component[0], ()):
             continue  # a job alone, not depending on itself: no cycle
         members = set(component)
@@ -69,8 +69,9 @@ def shortened(cycle: list[str]) -> list[str]:
     return [*cycle[:MAX_SHOWN], "…", cycle[-1]]
 
 
-def _strong_components(graph: Graph) -> list[list[str]]:
-    """Tarjan's strongly connected components, iteratively (no recursion limit)."""
+def strong_components(graph: Graph) -> list[list[str]]:
+    """Tarjan's strongly connected components, iteratively (no recursion limit); edges to names
+    that are not keys of `graph` are ignored. Also scripts/check_imports.py's circles."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
