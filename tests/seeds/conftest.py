@@ -1,7 +1,8 @@
 """The cluster the seed clients run against: etcd (discovery and the executors' stream
 endpoints, for output while a process runs), a judicator on SQLite, an executor on the bwrap
-sandbox with warm boxes, and a gateway with API keys — separate processes, as `khala up` starts
-them. The operator allows one host user and group (uid 1234, gid 1235) on every node."""
+sandbox with warm boxes, and a gateway with API keys — separate processes proving a cluster
+secret to each other (the executor's stream endpoint too), as `khala up` starts them. The
+operator allows one host user and group (uid 1234, gid 1235) on every node."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from khala.gateway.keys import add_key
+from khala.rpc.auth import write_secret_file
 from tests.fixtures.cluster import Cluster
 
 RUN_AS = {"run_users": "guest=1234:1235", "run_groups": "guests=1235"}
@@ -40,11 +42,14 @@ def seeds(tmp_path_factory: pytest.TempPathFactory, etcd_server: Any) -> Iterato
     keys = {role: add_key(keys_file, user, role)[0]
             for role, user in (("admin", 1), ("submit", 7), ("read", 2))}
     keys["other"] = add_key(keys_file, 8, "submit")[0]
+    secret = str(tmp / "cluster.secret")
+    write_secret_file(secret)
+    nodes = {**RUN_AS, "cluster_secret_file": secret}
     c = Cluster(tmp, etcd_url=etcd_server.url, prefix=f"/khala-seeds-{uuid.uuid4().hex[:10]}")
     try:
-        c.start_judicator(**RUN_AS)
-        c.start_executor(slots=3, **RUN_AS)
-        c.start_gateway(keys_file=keys_file, pow_calls=json.dumps(CALLS), **RUN_AS)
+        c.start_judicator(**nodes)
+        c.start_executor(slots=3, **nodes)
+        c.start_gateway(keys_file=keys_file, pow_calls=json.dumps(CALLS), **nodes)
         yield Seeds(c, c.gateway_url, keys)
     finally:
         c.stop()
