@@ -1,5 +1,5 @@
 """Problem packages: a zip archive read a member at a time (never whole), and Khala's own layout
-(docs/judging.md, "Package layout"):
+(docs/problems.md, "Packages"):
 
     problem.toml        title, limits, compare, checker, interactor, groups, cases (all optional
                         but the file itself)

@@ -1,5 +1,5 @@
 """Polygon packages (problem.xml and its files): what maps onto a Khala problem version, what is
-left out with a note, and what is refused with a reason (docs/judging.md, "Polygon packages").
+left out with a note, and what is refused with a reason (docs/problems.md, "Packages").
 
 Maps: the testset named "tests" (else the first) — its time limit (ms) and memory limit, its
 tests by the input and answer path patterns, each test's group and points, the groups' points
