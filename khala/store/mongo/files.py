@@ -73,9 +73,10 @@ class MongoFiles(FileStore):
         if doc is None:
             return None
         if now and str(doc.get("used", "")) < now:
-            # conditional: a later time set meanwhile by another judicator stays
-            self._names.update_one({"_id": sha256, "used": {"$lt": now}},
-                                   {"$set": {"used": now}})
+            # $max: a later time set meanwhile by another judicator stays. Filtered by `_id`
+            # alone, the one filter a MongoDB-wire server without a planner (FerretDB v1) looks
+            # up through an index: a problem's version stats thousands of files at once.
+            self._names.update_one({"_id": sha256}, {"$max": {"used": now}})
         return int(doc["length"])
 
     def begin(self, sha256: str, size: int, now: str) -> str:
