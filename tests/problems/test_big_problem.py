@@ -23,7 +23,7 @@ from tests.fixtures.cluster import Cluster
 from tests.problems import helpers as h
 from tests.problems.packages import AB_TOML, SOLUTIONS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CASES = 1000
 PAD = 500 * 1000  # bytes of each input past its first line: 1,000 inputs make 500 MB
