@@ -1,7 +1,9 @@
 """Judging figures (issue 26): a 50-case A+B in C with the compile cache warm, end to end
 through API v2 (POST /api/v2/tasks, then the long-poll GET ?wait= until done), against the same
 50 cases run as plain subprocesses of the same program built with the preset's gcc command; and
-the same for 50 cases of 1 MB input / 1 MB output.
+the same for 50 cases of 1 MB input / 1 MB output; and the same 50 cases as a stored problem,
+its test files cold in the executor's file cache (the first task after the upload) and warm
+(the next task), beside the inline task of the same rounds.
 
 The 1 MB cases go as 50 tasks of one case each, submitted back to back and then waited for: one
 task of 50 such cases (100 MB) is over `max_task_size` inline. Each round times the plain run and
@@ -22,6 +24,7 @@ from typing import Any
 import requests
 
 from benchmarks.common import KhalaUp, Row, cpu_note, emit, median, ms, role_cpu, wait_for
+from tests.problems.packages import AB_TOML, zipped
 
 CASES = 50
 A_PLUS_B = ('#include <stdio.h>\nint main(void){long long a,b;'
@@ -107,6 +110,63 @@ def rounds(count: int, plain_run: Callable[[], float], khala_run: Callable[[], f
     return plains, khalas, cpu
 
 
+def stored_package(nonce: int) -> bytes:
+    """The 50 A+B cases as a problem package. Every round's files are new to the file cache:
+    a line the solution never reads ends each input, blank lines (ignored by the tokens
+    compare) each answer."""
+    files = {"problem.toml": AB_TOML.encode()}
+    for i, case in enumerate(ab_cases(), 1):
+        files[f"tests/{i:02d}.in"] = f"{case['input']}{nonce}\n".encode()
+        files[f"tests/{i:02d}.ans"] = (case["standard"] + "\n" * nonce).encode()
+    return zipped(files)
+
+
+def upload(session: requests.Session, url: str, problem: str, package: bytes) -> None:
+    reply = session.post(f"{url}/api/v2/problems/{problem}/versions", data=package,
+                         headers={"Content-Type": "application/zip"}, timeout=120)
+    if reply.status_code != 201:
+        raise RuntimeError(f"upload refused: {reply.status_code} {reply.text[:300]}")
+
+
+def stored_body(problem: str) -> dict[str, Any]:
+    return {"compile": {"language": "c", "files": [{"path": "main.c", "content": A_PLUS_B}]},
+            "execute": {"problem": {"id": problem}}}
+
+
+def stored_rounds(count: int, session: requests.Session, url: str, binary: str
+                  ) -> dict[str, list[float]]:
+    """Per round, one right after another: the plain loop, a new problem's first task (its
+    files fetched: cold), its second (warm), and the inline task of the same cases."""
+    times: dict[str, list[float]] = {"plain": [], "cold": [], "warm": [], "inline": []}
+    for r in range(count + 1):
+        problem = f"bench-ab-{r}"
+        upload(session, url, problem, stored_package(r + 1))
+        plain_s = plain(binary, ab_cases())
+        cold = judged(session, url, [stored_body(problem)])
+        warm = judged(session, url, [stored_body(problem)])
+        inline = judged(session, url, [task_body(A_PLUS_B, ab_cases())])
+        if r:  # round 0 warms the judicator's and executor's paths of stored problems
+            for name, value in (("plain", plain_s), ("cold", cold), ("warm", warm),
+                                ("inline", inline)):
+                times[name].append(value)
+    return times
+
+
+def emit_stored(times: dict[str, list[float]]) -> None:
+    p, inline = median(times["plain"]), median(times["inline"])
+    for key, label, target in (
+            ("cold", "file cache cold (a new problem's first task)", None),
+            ("warm", "file cache warm", 0.5)):
+        k = median(times[key])
+        emit(Row(f"the same for a stored {CASES}-case problem, {label}, median of "
+                 f"{len(times[key])}", f"{ms(k)} ({ms(k / CASES)} a case)",
+                 f"{CASES} plain subprocesses {ms(p)}", p / k,
+                 "ratio ≥ 0.5 (plain ÷ Khala)" if target else "– (beside inline)",
+                 p / k >= target if target else None,
+                 f"the inline task in the same rounds {ms(inline)}: stored ÷ inline "
+                 f"{k / inline:.2f}x"))
+
+
 def figure_judge(args: object) -> None:
     count = 3 if getattr(args, "quick", False) else 7
     work = tempfile.mkdtemp(prefix="khala-bench-judge-")
@@ -127,6 +187,8 @@ def figure_judge(args: object) -> None:
             results[name] = rounds(count if one_task else max(1, count // 2),
                                    partial(plain, binary, cases),
                                    partial(judged, session, up.url, bodies), up.proc.pid)
+            if name == "ab":
+                stored = stored_rounds(count, session, up.url, binary)
     finally:
         up.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -141,3 +203,5 @@ def figure_judge(args: object) -> None:
                  f"{CASES} plain subprocesses {ms(p)} ({ms(p / CASES)} a case)", p / k,
                  "ratio ≥ 0.5 (plain ÷ Khala)", p / k >= 0.5,
                  cpu_note(dict.fromkeys(cpu, 0.0), cpu, CASES * len(khalas), "case")))
+        if name == "ab":
+            emit_stored(stored)
