@@ -7,7 +7,8 @@ up` ÷ bash + one HTTP round trip), throughput (32 clients ÷ a raw sandbox loop
 (GET /api/task of a finished task ÷ /api/test). `--all` adds the earlier ones: mongo (the
 trivial task on FerretDB, two judicators), sandbox (cost per step over bare fork/exec), search
 (many stored tasks), judicator (CPU per report as executors grow; dispatch with many pending),
-fleet (10 → 1,000 simulated executors over Thrift with node auth, on SQLite and FerretDB).
+fleet (10 → 1,000 simulated executors over Thrift with node auth, on SQLite and FerretDB), day
+(one 50-case submission's CPU, traffic and store bytes, stored vs inline, scaled to 100,000).
 Pass options through make: `make bench BENCH_ARGS=--quick`. Every loop is bounded (a count or
 a duration).
 """
@@ -24,17 +25,18 @@ import traceback
 from benchmarks import common
 
 FIGURES = ["judge", "http", "throughput", "gateway"]
-EARLIER = ["mongo", "sandbox", "search", "judicator", "fleet"]
+EARLIER = ["mongo", "sandbox", "search", "judicator", "fleet", "day"]
 
 
 def run_figure(name: str, args: argparse.Namespace) -> None:
-    from benchmarks import fleet, gateway, judge, latency, sandbox, store
+    from benchmarks import day, fleet, gateway, judge, latency, sandbox, store
 
     table = {"judge": judge.figure_judge, "http": latency.figure_http,
              "mongo": latency.figure_mongo,
              "sandbox": sandbox.figure_sandbox, "throughput": sandbox.figure_throughput,
              "gateway": gateway.figure_gateway, "search": store.figure_search,
-             "judicator": store.figure_judicator, "fleet": fleet.figure_fleet}
+             "judicator": store.figure_judicator, "fleet": fleet.figure_fleet,
+             "day": day.figure_day}
     table[name](args)
 
 
