@@ -1,7 +1,8 @@
 """Judging figures (issue 26): a 50-case A+B in C with the compile cache warm, end to end
 through API v2 (POST /api/v2/tasks, then the long-poll GET ?wait= until done), against the same
 50 cases run as plain subprocesses of the same program built with the preset's gcc command; and
-the same for 50 cases of 1 MB input / 1 MB output; and the same 50 cases as a stored problem,
+the same for 50 cases of 1 MB input / 1 MB output, inline (50 one-case tasks) and as one task
+of a stored problem (its files cached); and the 50 A+B cases as a stored problem,
 its test files cold in the executor's file cache (the first task after the upload) and warm
 (the next task), beside the inline task of the same rounds.
 
@@ -114,11 +115,33 @@ def stored_package(nonce: int) -> bytes:
     """The 50 A+B cases as a problem package. Every round's files are new to the file cache:
     a line the solution never reads ends each input, blank lines (ignored by the tokens
     compare) each answer."""
-    files = {"problem.toml": AB_TOML.encode()}
-    for i, case in enumerate(ab_cases(), 1):
-        files[f"tests/{i:02d}.in"] = f"{case['input']}{nonce}\n".encode()
-        files[f"tests/{i:02d}.ans"] = (case["standard"] + "\n" * nonce).encode()
+    return package([{"input": f"{case['input']}{nonce}\n",
+                     "standard": case["standard"] + "\n" * nonce} for case in ab_cases()])
+
+
+def package(cases: list[dict[str, str]], toml: str = AB_TOML) -> bytes:
+    files = {"problem.toml": toml.encode()}
+    for i, case in enumerate(cases, 1):
+        files[f"tests/{i:02d}.in"] = case["input"].encode()
+        files[f"tests/{i:02d}.ans"] = case["standard"].encode()
     return zipped(files)
+
+
+# The copy program's problem: each case's output is its input (1 MiB and a line), compared
+# byte for byte.
+COPY_TOML = """
+[limits]
+time = 2.0
+memory = "256M"
+output = "4M"
+[compare]
+mode = "exact"
+"""
+
+
+def big_cases() -> list[dict[str, str]]:
+    """50 different 1 MiB inputs (a first line tells them apart), each its own answer."""
+    return [{"input": f"case {i}\n{BIG}", "standard": f"case {i}\n{BIG}"} for i in range(CASES)]
 
 
 def upload(session: requests.Session, url: str, problem: str, package: bytes) -> None:
@@ -128,9 +151,21 @@ def upload(session: requests.Session, url: str, problem: str, package: bytes) ->
         raise RuntimeError(f"upload refused: {reply.status_code} {reply.text[:300]}")
 
 
-def stored_body(problem: str) -> dict[str, Any]:
-    return {"compile": {"language": "c", "files": [{"path": "main.c", "content": A_PLUS_B}]},
+def stored_body(problem: str, source: str = A_PLUS_B) -> dict[str, Any]:
+    return {"compile": {"language": "c", "files": [{"path": "main.c", "content": source}]},
             "execute": {"problem": {"id": problem}}}
+
+
+def big_stored_rounds(count: int, session: requests.Session, url: str, binary: str,
+                      root: int) -> tuple[list[float], list[float], dict[str, float]]:
+    """One task of the 50 cases of 1 MiB as a stored problem, its files cached (a first task
+    fetched them), beside the plain loop over the same cases."""
+    cases = big_cases()
+    upload(session, url, "bench-big", package(cases, COPY_TOML))
+    body = stored_body("bench-big", COPY)
+    wait_judged(session, url, submit(session, url, body))
+    return rounds(count, partial(plain, binary, cases), partial(judged, session, url, [body]),
+                  root)
 
 
 def stored_rounds(count: int, session: requests.Session, url: str, binary: str
@@ -189,13 +224,18 @@ def figure_judge(args: object) -> None:
                                    partial(judged, session, up.url, bodies), up.proc.pid)
             if name == "ab":
                 stored = stored_rounds(count, session, up.url, binary)
+            else:
+                results["bigstored"] = big_stored_rounds(max(1, count // 2), session, up.url,
+                                                         binary, up.proc.pid)
     finally:
         up.stop()
         shutil.rmtree(work, ignore_errors=True)
     for name, label in (("ab", f"judging a {CASES}-case A+B in C, warm compile cache, API v2 "
                                 "end to end"),
                         ("big", f"the same with 1 case of 1 MB in / 1 MB out, ×{CASES} "
-                                "(50 one-case tasks)")):
+                                "(50 one-case tasks)"),
+                        ("bigstored", f"the same {CASES} cases of 1 MB in / 1 MB out as one "
+                                      "task of a stored problem, files cached")):
         plains, khalas, cpu = results[name]
         k, p = median(khalas), median(plains)
         emit(Row(f"{label}, median of {len(khalas)}",
