@@ -30,7 +30,8 @@ export function limitsLine(limits) {
 
 // The sentence of a refused request, with what was kept.
 export function refusal(answer, kept) {
-  return `Refused (HTTP ${answer.status}): ${v2Error(answer)} ${kept}`;
+  const reason = v2Error(answer);
+  return `Refused (HTTP ${answer.status}): ${reason}${/[.!?]$/.test(reason) ? "" : "."} ${kept}`;
 }
 
 // POSTs a zip as a new version of `id`; the answer { status, body }.

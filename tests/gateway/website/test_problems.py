@@ -13,47 +13,16 @@ import pytest
 import requests
 
 from tests.fixtures.cluster import Cluster
-from tests.gateway.website.helpers import A_PLUS_B, A_TIMES_B, TIMEOUT, new_user
-from tests.problems.packages import zipped
+from tests.gateway.website.helpers import (
+    A_PLUS_B,
+    A_TIMES_B,
+    TIMEOUT,
+    groups_package,
+    new_user,
+    zip_file,
+)
 
 pytestmark = pytest.mark.integration
-
-GROUPS_TOML = """
-title = "Sum in groups"
-[limits]
-time = 1.5
-memory = "64M"
-output = "1M"
-[limits.time_factors]
-python3 = 2.0
-[compare]
-mode = "tokens"
-[[groups]]
-name = "small"
-points = 40
-[[groups]]
-name = "big"
-points = 60
-policy = "min"
-deps = ["small"]
-"""
-
-
-def groups_package(big_answer: str = "3000") -> bytes:
-    """Two cases in `small`, two in `big` (which depends on small); `big_answer` is what the
-    second big case expects (1000 + 2000 is right)."""
-    return zipped({
-        "problem.toml": GROUPS_TOML.encode(),
-        "tests/small/1.in": b"1 2\n", "tests/small/1.ans": b"3\n",
-        "tests/small/2.in": b"2 2\n", "tests/small/2.ans": b"4\n",
-        "tests/big/1.in": b"100 200\n", "tests/big/1.ans": b"300\n",
-        "tests/big/2.in": b"1000 2000\n", "tests/big/2.ans": f"{big_answer}\n".encode(),
-    })
-
-
-def zip_file(name: str, data: bytes) -> dict[str, Any]:
-    return {"name": name, "mimeType": "application/zip", "buffer": data}
-
 
 def submit(base: str, problem: str, source: str, user: int) -> str:
     body = {"user": user, "compile": {"language": "c",
@@ -104,7 +73,8 @@ def test_upload_view_change_and_rejudge_a_problem(cluster: Cluster, open_page: A
     v1.get_by_text("Show the 4 cases").click()
     v1.locator(".case-list ol").wait_for()
     assert v1.locator(".case-list li").all_inner_texts() == [
-        "small/1 (group small): input 4 B, answer 2 B", "small/2 (group small): input 4 B, answer 2 B",
+        "small/1 (group small): input 4 B, answer 2 B",
+        "small/2 (group small): input 4 B, answer 2 B",
         "big/1 (group big): input 8 B, answer 4 B", "big/2 (group big): input 10 B, answer 5 B"]
     # the list page shows it too
     listed = requests.get(f"{base}/api/v2/problems/{problem}", timeout=TIMEOUT).json()["data"]
