@@ -25,7 +25,7 @@ from khala.problems.model import MAX_TITLE, PROBLEM_ID_PATTERN, ProblemInfo, Rej
 from khala.problems.spec import MAX_SPEC_BYTES, spec_from_bytes
 from khala.problems.upload import FORMATS, upload_package
 from khala.rpc.client import JudicatorClient
-from khala.taskjson.models import Strict
+from khala.taskjson.base import Strict
 
 # ----------------------------------------------------------------------------- models
 
