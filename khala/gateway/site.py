@@ -1,4 +1,4 @@
-"""The website of seed 004: five pages served by the gateway, each its own bookmarkable URL.
+"""The website of seed 004: seven pages served by the gateway, each its own bookmarkable URL.
 
 The pages are static HTML (khala/gateway/templates) plus hand-written CSS and JavaScript
 (khala/gateway/static); no data is rendered on the server. Their scripts call only the public
@@ -29,14 +29,17 @@ PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
-#: URL rule → (endpoint, template, page title). `/tasks/<task_id>` serves one page for any id:
-#: its script reads the id from the URL and shows the API's answer (not found, invalid id).
+#: URL rule → (endpoint, template, page title). `/tasks/<task_id>` (and `/problems/<id>`) serves
+#: one page for any id: its script reads the id from the URL and shows the API's answer (not
+#: found, invalid id).
 PAGES = (
     ("/", "page_tasks", "tasks.html", "Tasks"),
     ("/submit", "page_submit", "submit.html", "Submit a task"),
     ("/tasks/<task_id>", "page_task", "task.html", "Task"),
     ("/executors", "page_executors", "executors.html", "Executors"),
     ("/judicators", "page_judicators", "judicators.html", "Judicators"),
+    ("/problems", "page_problems", "problems.html", "Problems"),
+    ("/problems/<problem_id>", "page_problem", "problem.html", "Problem"),
 )
 
 

@@ -65,14 +65,22 @@ class RejudgeApi:
         found = self.store.problems.rejudge(rejudge_id) if model.valid_id(rejudge_id) else None
         if found is None:
             raise NotFound(f"no rejudge {rejudge_id!r}")
-        return self._counted(found)
+        return self._read(found)
 
     def of(self, problem: str) -> list[Rejudge]:
         self.problems.get(problem)
-        return [self._counted(r) for r in self.store.problems.rejudges(problem)]
+        return [self._read(r) for r in self.store.problems.rejudges(problem)]
+
+    def _read(self, rejudge: Rejudge) -> Rejudge:
+        """Counted, with its verdict changes: what a reader is shown."""
+        counted = self._counted(rejudge)
+        counted.changes = self.store.rejudge_changes(rejudge.id)
+        return counted
 
     def _counted(self, rejudge: Rejudge) -> Rejudge:
-        rejudge.done, rejudge.pending = self.store.rejudge_counts(rejudge.id)
+        counts = self.store.rejudge_counts(rejudge.id)
+        rejudge.done, rejudge.running = counts.done, counts.running
+        rejudge.pending = counts.queued + counts.running
         if rejudge.state == "running" and rejudge.pending == 0:
             rejudge.state = "done"
         return rejudge

@@ -146,6 +146,26 @@ def version_owner(problem: str, version: int) -> str:
 REJUDGE_STATES = ("applying", "running", "done", "failed")
 
 
+@dataclass(frozen=True)
+class VerdictChange:
+    """How many tasks a rejudge judged again moved from one verdict to another ("" for a task
+    that had, or has, no judgement)."""
+
+    before: str
+    after: str
+    tasks: int
+
+
+@dataclass(frozen=True)
+class RejudgeCounts:
+    """The tasks marked with a rejudge: judged again (`done`), waiting in the queue (`queued`)
+    and being judged now (`running`)."""
+
+    done: int = 0
+    queued: int = 0
+    running: int = 0
+
+
 @dataclass
 class Rejudge:
     """Judging a problem's tasks again (docs/judging.md, "Rejudge"): every done task judged
@@ -154,7 +174,9 @@ class Rejudge:
     keeping its earlier judgement in its history. `state`: applying (tasks being queued, from
     `cursor` on), running (all queued), done (all judged again), failed (`detail` says why).
     `total` tasks were queued; `done` of them are judged again, `pending` are not yet (a task
-    a later rejudge took counts in neither)."""
+    a later rejudge took counts in neither); of those pending, `running` are being judged now.
+    `changes`: the done ones whose verdict moved, by (before, after) — filled for a reader
+    only, not stored."""
 
     problem: str
     version: int = 0
@@ -169,3 +191,5 @@ class Rejudge:
     done: int = 0
     pending: int = 0
     detail: str = ""
+    running: int = 0
+    changes: list[VerdictChange] = field(default_factory=list)

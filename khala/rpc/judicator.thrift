@@ -471,6 +471,12 @@ struct ProblemReturn {
     5: optional i32 version,        // problem_version_add: the new version's number
 }
 
+struct VerdictChange {
+    1: string before,               // "" for no judgement
+    2: string after,
+    3: i32 tasks,
+}
+
 struct Rejudge {
     1: string id,
     2: string problem,
@@ -484,6 +490,8 @@ struct Rejudge {
     10: i32 pending,
     11: string created,
     12: string detail,
+    13: optional i32 running,               // of pending: being judged now
+    14: optional list<VerdictChange> changes,  // done tasks whose verdict moved (reads only)
 }
 
 struct RejudgeReturn {

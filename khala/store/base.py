@@ -29,6 +29,7 @@ from khala.model import (
     Task,
     TaskBrief,
 )
+from khala.problems.model import RejudgeCounts, VerdictChange
 from khala.store.files import FileStore
 from khala.store.ops import OpsStore
 from khala.store.problems import ProblemStore
@@ -233,8 +234,15 @@ class Store(ABC):
         """The earlier judgements of a task, oldest first."""
 
     @abstractmethod
-    def rejudge_counts(self, rejudge: str) -> tuple[int, int]:
-        """(done, undone) tasks marked with the rejudge."""
+    def rejudge_counts(self, rejudge: str) -> RejudgeCounts:
+        """The tasks marked with the rejudge: done, queued (pending or retrying) and running
+        (compiling or running)."""
+
+    @abstractmethod
+    def rejudge_changes(self, rejudge: str) -> list[VerdictChange]:
+        """Of the done tasks marked with the rejudge, how many moved from the verdict their
+        history entry of that rejudge keeps to the one they have now, per (before, after)
+        pair that differs; ordered by before, then after."""
 
     # ------------------------------------------------------------------ connections
 

@@ -29,17 +29,12 @@ from khala.model import (
     TaskBrief,
 )
 from khala.rules.seconds import whole
-from khala.taskjson.models import (
-    STATUS_NAMES,
+from khala.taskjson.base import STATUS_NAMES, File
+from khala.taskjson.judging import (
     CaseResultOut,
     CheckerOut,
     CompareIn,
     CompareOut,
-    CompileOut,
-    ExecuteOut,
-    ExecutorOut,
-    ExitStatus,
-    File,
     GroupOut,
     GroupResultOut,
     InteractorIn,
@@ -48,6 +43,12 @@ from khala.taskjson.models import (
     JudgementOut,
     OutputFileOut,
     ProblemRefOut,
+)
+from khala.taskjson.models import (
+    CompileOut,
+    ExecuteOut,
+    ExecutorOut,
+    ExitStatus,
     Results,
     Rusage,
     StepResult,

@@ -1,123 +1,44 @@
-"""The typed models of API v2 (pydantic). The routes validate with them and the OpenAPI
-document is generated from them, so the spec cannot drift from the code."""
+"""The typed models of API v2 (pydantic): a task as it is asked for and as it is answered, and
+the cluster's answers (languages, limits, files, executors). The routes validate with them and
+the OpenAPI document is generated from them, so the spec cannot drift from the code. Their
+shared ground is khala/taskjson/base.py; judging's parts (cases, groups, checkers,
+interactors, judgements) are khala/taskjson/judging.py."""
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from khala.judging.presets import PRESETS
 from khala.model import INT_MAX, PRIORITY_MAX, PRIORITY_MIN
-from khala.problems.model import PROBLEM_ID_PATTERN
-from khala.rules.limits import BYTES_LIMIT_MAX as BYTES_MAX
+from khala.taskjson.base import (
+    BYTES_MAX,
+    File,
+    LanguageName,
+    PositiveSeconds,
+    Seconds,
+    StatusName,
+    Strict,
+    TaskId,
+)
+from khala.taskjson.judging import (
+    CaseIn,
+    CompareIn,
+    CompareOut,
+    GroupIn,
+    GroupOut,
+    InteractorIn,
+    InteractorOut,
+    JudgedOut,
+    JudgementOut,
+    OutputFileOut,
+    ProblemRefIn,
+    ProblemRefOut,
+)
 
-ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
-GROUP_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 MAX_OUTPUTS = 64  # files a task may ask back (khala/judging/validate.py holds the same bound)
 
-TaskId = Annotated[str, Field(pattern=ID_PATTERN, examples=["sum-42"])]
-# A score or points: an integer when whole (as scores were before partial points), else a
-# number with at most 6 decimal places.
-Number = int | float
-# Seconds, fractions allowed (khala/rules/seconds.py): 0 = the limits policy's default.
-Seconds = Annotated[float, Field(ge=0, le=INT_MAX, allow_inf_nan=False, examples=[2, 1.5])]
-PositiveSeconds = Annotated[float, Field(ge=0.001, le=INT_MAX, allow_inf_nan=False,
-                                         examples=[1.5])]
-
-
-class StatusName(StrEnum):
-    """A task's status (seed codes 0..8 in order)."""
-
-    pending = "pending"
-    compiling = "compiling"
-    compile_failed = "compile_failed"
-    running = "running"
-    run_failed = "run_failed"
-    success = "success"
-    retrying = "retrying"
-    cancelled = "cancelled"
-    unknown_error = "unknown_error"
-
-
-STATUS_NAMES = list(StatusName)  # index = seed status code
-
-
-class Strict(BaseModel):
-    """An input model: no unknown fields, and no conversions between JSON types (true is not
-    1, 1.5 is not an integer, "3" is not a number; an integer is a number). Enums (language
-    names) are given by their string values, also in a batch item's dict."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
 # ----------------------------------------------------------------------------- input
-
-
-class File(Strict):
-    """One file of the work directory (compile) or of data/ (execute)."""
-
-    path: str = Field(min_length=1, max_length=4096, examples=["main.c"])
-    content: str = Field(description="the file's text, or base64 when encoding is base64")
-    encoding: Literal["text", "base64"] = "text"
-
-
-LanguageName = StrEnum("LanguageName", {n: n for n in PRESETS})  # type: ignore[misc]
-
-
-class CaseIn(Strict):
-    """One test case (docs/judging.md): input, expected output, weight, its own limits."""
-
-    input: str = Field("", description="fed to the program's stdin")
-    standard: str = Field("", description="the expected output")
-    weight: int = Field(1, ge=0, le=INT_MAX, description="points when accepted")
-    timeout: PositiveSeconds | None = Field(None, description="wall seconds; none = the task's")
-    cpu_limit: PositiveSeconds | None = Field(None, description="CPU seconds; none = the task's")
-    memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
-    output_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes per stream")
-    group: str | None = Field(None, pattern=GROUP_PATTERN,
-                              description="the name of its group (execute.groups)")
-
-
-class GroupIn(Strict):
-    """A group of cases (a subtask) scored together (docs/judging.md)."""
-
-    name: str = Field(pattern=GROUP_PATTERN, examples=["small"])
-    points: float = Field(ge=0, le=INT_MAX, allow_inf_nan=False,
-                          description="what the group is worth")
-    policy: Literal["sum", "min"] = Field(
-        "sum", description="sum: points × the share of its cases' weights earned; min: all or "
-        "nothing (points × the smallest share any case earned)")
-    deps: list[str] = Field(default_factory=list, max_length=1000,
-                            description="groups that must pass (all their cases accepted), "
-                            "else this one scores 0 and is marked skipped")
-
-
-class InteractorIn(Strict):
-    """An interactive problem's jury program: talks to the program through pipes; its exit
-    code decides the case (testlib conventions, docs/judging.md)."""
-
-    language: LanguageName
-    source: str = Field(min_length=1, description="its one source file; run as `<run> "
-                        "input.txt output.txt answer.txt`")
-    timeout: int | None = Field(None, ge=1, le=INT_MAX, description="wall seconds")
-    cpu_limit: int | None = Field(None, ge=1, le=INT_MAX, description="CPU seconds")
-    memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
-
-
-class CheckerIn(Strict):
-    language: LanguageName = Field(strict=False)
-    source: str = Field(min_length=1, description="the checker's one source file (testlib "
-                        "exit codes: 0 accepted, 1 wrong answer, 2 presentation error, "
-                        "3 checker failure, 7 partial points)")
-
-
-class CompareIn(Strict):
-    mode: Literal["exact", "lines", "tokens", "float", "checker"] = "lines"
-    abs_tol: float = Field(1e-6, ge=0, allow_inf_nan=False, description="mode float")
-    rel_tol: float = Field(1e-6, ge=0, allow_inf_nan=False, description="mode float")
-    checker: CheckerIn | None = Field(None, description="mode checker")
 
 
 class CompileIn(Strict):
@@ -131,14 +52,6 @@ class CompileIn(Strict):
     files: list[File] = Field(default_factory=list, max_length=10000,
                               description="source files, or give `zip`")
     zip: str | None = Field(None, description="base64 of a zip of the source files")
-
-
-class ProblemRefIn(Strict):
-    """A stored problem to be judged against (GET /api/v2/problems): its cases, limits,
-    checker, interactor and groups replace the task's own (leave those out)."""
-
-    id: str = Field(pattern=PROBLEM_ID_PATTERN, examples=["aplusb"])
-    version: int = Field(0, ge=0, le=INT_MAX, description="0 = the latest when submitted")
 
 
 class ExecuteIn(Strict):
@@ -227,54 +140,6 @@ class StepResult(BaseModel):
     errors: list[str] = Field(description="Khala's own problems running the step")
 
 
-class OutputFileOut(BaseModel):
-    name: str
-    size: int = Field(description="bytes the run left in the file")
-    content: str | None = Field(description="base64 of its bytes; null when not returned")
-    error: str | None = Field(description="why not returned: missing, not a regular file, "
-                              "over the output limit")
-
-
-class CaseResultOut(BaseModel):
-    verdict: str = Field(examples=["accepted", "wrong_answer", "time_limit", "partial"])
-    weight: int
-    points: Number = Field(0, description="earned of its weight (partial: the checker's share "
-                           "of it)")
-    time: float = Field(description="CPU seconds")
-    wall_time: float
-    memory: int = Field(description="peak bytes")
-    exit_code: int | None
-    signum: int | None
-    output: str = Field(description="stdout, cut")
-    error: str = Field(description="stderr, cut")
-    message: str = Field(description="the first difference, or the checker's comment")
-    files: list[OutputFileOut] = Field(default_factory=list, description="execute.outputs")
-
-
-class GroupResultOut(BaseModel):
-    name: str
-    verdict: str = Field(description="accepted, else its first failed case's; skipped when a "
-                         "dependency did not pass")
-    score: Number
-    max_score: Number = Field(description="the group's points")
-    skipped: bool = Field(description="a dependency did not pass: scored 0")
-    cases: list[int] = Field(description="indices (0-based) of its cases")
-    message: str
-
-
-class JudgementOut(BaseModel):
-    verdict: str = Field(examples=["accepted", "wrong_answer", "compile_error"])
-    score: Number = Field(description="without groups: the points of the cases; with groups: "
-                          "the sum of the groups' scores (6 decimal places at most)")
-    max_score: Number
-    cases: list[CaseResultOut]
-    groups: list[GroupResultOut] = Field(default_factory=list)
-    language: str = Field(description="the preset's version on the executor")
-    compiles: int = Field(description="compile steps run for this task")
-    cache_hit: bool
-    message: str
-
-
 class Results(BaseModel):
     compile: StepResult | None
     execute: StepResult | None = Field(description="judged tasks: the first case")
@@ -283,58 +148,12 @@ class Results(BaseModel):
                                  description="execute.outputs of a task that is not judged")
 
 
-class CheckerOut(BaseModel):
-    language: str
-    source: str
-
-
-class CompareOut(BaseModel):
-    mode: str
-    abs_tol: float
-    rel_tol: float
-    checker: CheckerOut | None
-
-
-class GroupOut(BaseModel):
-    name: str
-    points: Number
-    policy: str
-    deps: list[str]
-
-
-class InteractorOut(BaseModel):
-    language: str
-    source: str
-    timeout: int | None
-    cpu_limit: int | None
-    memory_limit: int | None
-
-
 class CompileOut(BaseModel):
     command: str
     timeout: int | float
     memory_limit: int | None
     has_source: bool
     language: str | None = None
-
-
-class ProblemRefOut(BaseModel):
-    id: str
-    version: int = Field(description="as asked: 0 = the latest when submitted")
-    judged: int = Field(description="the version it is (was) judged against")
-    spec: str = Field(description="sha256 of that version's spec")
-
-
-class JudgedOut(BaseModel):
-    """A judgement the task had before a rejudge."""
-
-    at: str = Field(description="when it was replaced")
-    rejudge: str
-    version: int = Field(description="the problem version it was judged against")
-    status: StatusName
-    executor: str | None
-    report_time: str
-    judgement: JudgementOut | None
 
 
 class ExecuteOut(BaseModel):

@@ -166,6 +166,8 @@ def test_rejudge_after_a_test_change_moves_verdicts_and_keeps_history(
         rejudge = requests.get(f"{url}/api/v2/rejudges/{rejudge['id']}", timeout=30
                                ).json()["data"]
     assert rejudge["state"] == "done" and (rejudge["total"], rejudge["done"]) == (1, 1), rejudge
+    assert (rejudge["pending"], rejudge["running"]) == (0, 0)
+    assert rejudge["changes"] == [{"before": "accepted", "after": "wrong_answer", "tasks": 1}]
     task = h.finished(url, right)
     assert h.verdict(task) == "wrong_answer" and task["execute"]["problem"]["judged"] == 2
     [before] = task["history"]

@@ -17,7 +17,7 @@ from khala.model import (
     Status,
     Verdict,
 )
-from khala.problems.model import Rejudge
+from khala.problems.model import Rejudge, RejudgeCounts, VerdictChange
 from khala.store.base import Store
 from tests.store.test_contract import at, make_task, opener, store  # noqa: F401 - fixtures used by name
 
@@ -104,7 +104,8 @@ def test_a_rejudge_queues_the_task_again_and_keeps_its_judgement(
     assert (after.done, after.status, after.executor, after.result) == (
         False, Status.PENDING, None, None)
     assert after.priority == REJUDGE_PRIORITY and after.execute.problem == target
-    assert backend.rejudge_counts("r1") == (0, 1)
+    assert backend.rejudge_counts("r1") == RejudgeCounts(done=0, queued=1, running=0)
+    assert backend.rejudge_changes("r1") == []
     [kept] = backend.history(task_id)
     assert kept.version == 1 and kept.status == Status.RUN_FAILED and kept.rejudge == "r1"
     assert kept.judgement is not None and kept.judgement.verdict == Verdict.WRONG_ANSWER
@@ -113,8 +114,38 @@ def test_a_rejudge_queues_the_task_again_and_keeps_its_judgement(
     backend.add(fresh)
     assert [t.id for t in backend.assign("ex", 2, at(7))] == [fresh.id, task_id]
     assert backend.finish(task_id, "ex", Status.SUCCESS, Result(), at(8))
-    assert backend.rejudge_counts("r1") == (1, 0)
+    assert backend.rejudge_counts("r1") == RejudgeCounts(done=1, queued=0, running=0)
     assert backend.remove(task_id) and backend.history(task_id) == []
+
+
+def test_rejudge_progress_counts_running_tasks_and_verdict_changes(
+        opener: Callable[[], Store]) -> None:  # noqa: F811
+    backend = opener()
+    moved = judged_task(backend, 1, verdict=Verdict.WRONG_ANSWER, status=Status.RUN_FAILED)
+    kept = judged_task(backend, 1, verdict=Verdict.ACCEPTED)
+    other = judged_task(backend, 1, verdict=Verdict.WRONG_ANSWER, status=Status.RUN_FAILED)
+    target = ProblemRef(id="sum", version=0, judged=2, spec="d" * 64)
+    for task_id in (moved, kept, other):
+        task = backend.get(task_id)
+        assert task is not None and task.result is not None
+        rejudge = "r2" if task_id != other else "r3"  # another rejudge's task counts apart
+        entry = Judged(at=at(5), rejudge=rejudge, version=1, status=task.status,
+                       judgement=task.result.judgement)
+        assert backend.rejudge_task(task_id, entry, target, rejudge, at(5))
+    assert backend.rejudge_counts("r2") == RejudgeCounts(done=0, queued=2, running=0)
+    assert sorted(t.id for t in backend.assign("ex", 3, at(6))) == sorted([moved, kept, other])
+    assert backend.rejudge_counts("r2") == RejudgeCounts(done=0, queued=0, running=2)
+    assert backend.progress(moved, "ex", Status.RUNNING, at(7)) is not False
+    assert backend.rejudge_counts("r2") == RejudgeCounts(done=0, queued=0, running=2)
+    for task_id, verdict in ((moved, Verdict.ACCEPTED), (kept, Verdict.ACCEPTED),
+                             (other, Verdict.TIME_LIMIT)):
+        result = Result(judgement=Judgement(verdict=verdict, score=2.0, max_score=2.0))
+        assert backend.finish(task_id, "ex", Status.SUCCESS, result, at(8))
+    assert backend.rejudge_counts("r2") == RejudgeCounts(done=2, queued=0, running=0)
+    # the unchanged task is no change; the other rejudge's is its own
+    assert backend.rejudge_changes("r2") == [VerdictChange("wrong_answer", "accepted", 1)]
+    assert opener().rejudge_changes("r3") == [VerdictChange("wrong_answer", "time_limit", 1)]
+    assert backend.rejudge_changes("nothing") == []
 
 
 def test_rejudges_are_saved(store: Store) -> None:  # noqa: F811

@@ -213,6 +213,7 @@ export const VERDICTS = {
   compile_error: { text: "Compile error", cls: "failed", mark: "✗" },
   internal_error: { text: "Internal error", cls: "error", mark: "!" },
   skipped: { text: "Skipped", cls: "pending", mark: "–" },
+  partial: { text: "Partial points", cls: "failed", mark: "◐" },
 };
 
 // The first case that failed (1-based), or 0.

@@ -24,7 +24,8 @@ from khala.jobs.model import (
 )
 from khala.rpc.client import JudicatorClient
 from khala.taskjson import convert
-from khala.taskjson.models import StatusName, Strict, TaskIn
+from khala.taskjson.base import StatusName, Strict
+from khala.taskjson.models import TaskIn
 
 JobName = Field(pattern=NAME_PATTERN, examples=["nightly"])
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from khala.gateway.v2.errors import ApiError, validation_items
 from khala.model import INT_MAX, MAX_PAGE, PageQuery, canonical_time
-from khala.taskjson.models import StatusName
+from khala.taskjson.base import StatusName
 
 
 class ListQuery(BaseModel):

@@ -25,7 +25,7 @@ from khala.problems.model import MAX_TITLE, PROBLEM_ID_PATTERN, ProblemInfo, Rej
 from khala.problems.spec import MAX_SPEC_BYTES, spec_from_bytes
 from khala.problems.upload import FORMATS, upload_package
 from khala.rpc.client import JudicatorClient
-from khala.taskjson.models import Strict
+from khala.taskjson.base import Strict
 
 # ----------------------------------------------------------------------------- models
 
@@ -105,6 +105,12 @@ class RejudgeIn(Strict):
         None, description="only tasks with this verdict")
 
 
+class VerdictChangeOut(BaseModel):
+    before: str = Field(description="the verdict before the rejudge (\"\" for none)")
+    after: str = Field(description="the verdict it has now")
+    tasks: int
+
+
 class RejudgeOut(BaseModel):
     id: str
     problem: str
@@ -116,6 +122,9 @@ class RejudgeOut(BaseModel):
     total: int = Field(description="tasks queued again")
     done: int = Field(description="of them judged again")
     pending: int = Field(description="of them not yet")
+    running: int = Field(description="of the pending, being judged now (the rest are queued)")
+    changes: list[VerdictChangeOut] = Field(
+        description="the done tasks whose verdict moved, per (before, after)")
     created: str
     detail: str
 
@@ -158,7 +167,9 @@ def rejudge_out(r: Rejudge) -> dict[str, Any]:
     return RejudgeOut(id=r.id, problem=r.problem, version=r.version,
                       from_version=r.from_version, user=r.user, verdict=r.verdict,
                       state=r.state, total=r.total, done=r.done, pending=r.pending,
-                      created=r.created, detail=r.detail).model_dump(mode="json")
+                      running=r.running, created=r.created, detail=r.detail,
+                      changes=[VerdictChangeOut(before=c.before, after=c.after, tasks=c.tasks)
+                               for c in r.changes]).model_dump(mode="json")
 
 
 # ----------------------------------------------------------------------------- views

@@ -31,8 +31,8 @@ from khala.gateway.v2.sources import source_routes
 from khala.jobs.model import NAME_PATTERN
 from khala.model import INT_MAX
 from khala.problems.model import PROBLEM_ID_PATTERN
+from khala.taskjson.base import ID_PATTERN
 from khala.taskjson.models import (
-    ID_PATTERN,
     Accepted,
     BatchEnvelope,
     BatchIn,

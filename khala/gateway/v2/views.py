@@ -25,14 +25,8 @@ from khala.gateway.v2.sources import SourceViews, language_out
 from khala.model import Code, PageQuery, Status, SubmitOutcome, Task, valid_key
 from khala.rpc.client import JudicatorClient
 from khala.taskjson import convert
-from khala.taskjson.models import (
-    STATUS_NAMES,
-    BatchItem,
-    BatchOutcome,
-    ErrorItem,
-    Strict,
-    TaskIn,
-)
+from khala.taskjson.base import STATUS_NAMES, Strict
+from khala.taskjson.models import BatchItem, BatchOutcome, ErrorItem, TaskIn
 
 #: Seconds a client refused a wait slot is asked to wait before it asks again.
 WAIT_RETRY = 1

@@ -9,7 +9,7 @@ from typing import Any
 
 from khala.errors import InvalidInput
 from khala.model import Judged, ProblemRef, status_of
-from khala.problems.model import ProblemInfo, Rejudge, VersionInfo
+from khala.problems.model import ProblemInfo, Rejudge, VerdictChange, VersionInfo
 from khala.rpc import judicator_thrift as T
 from khala.rpc.convert.files import file_ref_from_thrift, file_ref_to_thrift
 from khala.rpc.convert.results import judgement_from_thrift, judgement_to_thrift
@@ -90,7 +90,9 @@ def rejudge_to_thrift(r: Rejudge) -> Any:
     return T.Rejudge(id=r.id, problem=r.problem, version=r.version,
                      from_version=r.from_version, user=r.user, verdict=r.verdict,
                      state=r.state, total=r.total, done=r.done, pending=r.pending,
-                     created=r.created, detail=r.detail)
+                     created=r.created, detail=r.detail, running=r.running,
+                     changes=[T.VerdictChange(before=c.before, after=c.after, tasks=c.tasks)
+                              for c in r.changes])
 
 
 def rejudge_from_thrift(wire: Any) -> Rejudge:
@@ -105,4 +107,6 @@ def rejudge_from_thrift(wire: Any) -> Rejudge:
                    from_version=wire.from_version, user=wire.user, verdict=wire.verdict or None,
                    id=wire.id or "", state=wire.state or "applying", created=wire.created or "",
                    total=wire.total or 0, done=wire.done or 0, pending=wire.pending or 0,
-                   detail=wire.detail or "")
+                   detail=wire.detail or "", running=wire.running or 0,
+                   changes=[VerdictChange(c.before or "", c.after or "", c.tasks or 0)
+                            for c in wire.changes or []])

@@ -16,6 +16,8 @@ its insert (so one of two racers always sees the other).
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict
 from typing import Any
@@ -25,8 +27,14 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from khala.files.refs import FileRef
-from khala.model import REJUDGE_PRIORITY, Judged, ProblemRef
-from khala.problems.model import ProblemInfo, Rejudge, VersionInfo
+from khala.model import REJUDGE_PRIORITY, Judged, ProblemRef, Status
+from khala.problems.model import (
+    ProblemInfo,
+    Rejudge,
+    RejudgeCounts,
+    VerdictChange,
+    VersionInfo,
+)
 from khala.rules import lifecycle
 from khala.store.codec import judged_from_dict, judged_to_dict
 from khala.store.mongo.docs import mongo_filter, mongo_set, oid_of, task_key
@@ -210,7 +218,44 @@ class MongoProblemTasks:
                                                               ("_id", ASCENDING)])
         return [judged_from_dict(d["entry"]) for d in cursor]
 
-    def rejudge_counts(self, rejudge: str) -> tuple[int, int]:
-        done = self._tasks.count_documents({"rejudge": rejudge, "done": True})
-        undone = self._tasks.count_documents({"rejudge": rejudge, "done": False})
-        return done, undone
+    def rejudge_counts(self, rejudge: str) -> RejudgeCounts:
+        running = [int(Status.COMPILING), int(Status.RUNNING)]
+        count = self._tasks.count_documents
+        return RejudgeCounts(
+            done=count({"rejudge": rejudge, "done": True}),
+            queued=count({"rejudge": rejudge, "done": False, "status": {"$nin": running}}),
+            running=count({"rejudge": rejudge, "done": False, "status": {"$in": running}}))
+
+    def rejudge_changes(self, rejudge: str) -> list[VerdictChange]:
+        """Read a batch of done tasks at a time, with their history entries of the rejudge
+        (keyed "<task>:<rejudge>"): memory bounded by the batch, whatever the rejudge's size."""
+        pairs: Counter[tuple[str, str]] = Counter()
+        found = self._tasks.find({"rejudge": rejudge, "done": True},
+                                 {"_id": 1, "result.judgement.verdict": 1}).sort("_id", ASCENDING)
+        for batch in _batches(found, CHANGES_BATCH):
+            after = {f"{d['_id']}:{rejudge}": _verdict(d.get("result")) for d in batch}
+            for entry in self._history.find({"_id": {"$in": list(after)}},
+                                            {"_id": 1, "entry.judgement.verdict": 1}):
+                pairs[(_verdict(entry.get("entry")), after[entry["_id"]])] += 1
+        return [VerdictChange(b, a, n) for (b, a), n in sorted(pairs.items()) if b != a]
+
+
+CHANGES_BATCH = 500  # tasks read at once counting a rejudge's verdict changes
+
+
+def _verdict(doc: Any) -> str:
+    """The verdict of a result (or a history entry), "" for none."""
+    judgement = doc.get("judgement") if isinstance(doc, dict) else None
+    verdict = judgement.get("verdict") if isinstance(judgement, dict) else None
+    return str(verdict) if verdict else ""
+
+
+def _batches(cursor: Any, size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for doc in cursor:
+        batch.append(doc)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

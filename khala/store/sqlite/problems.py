@@ -10,8 +10,8 @@ from dataclasses import asdict
 from typing import Any
 
 from khala.files.refs import FileRef
-from khala.model import REJUDGE_PRIORITY, Judged, ProblemRef
-from khala.problems.model import ProblemInfo, Rejudge, VersionInfo
+from khala.model import REJUDGE_PRIORITY, Judged, ProblemRef, Status
+from khala.problems.model import ProblemInfo, Rejudge, RejudgeCounts, VerdictChange, VersionInfo
 from khala.rules import lifecycle
 from khala.store.codec import judged_from_dict, judged_to_dict
 from khala.store.problems import ProblemStore
@@ -41,6 +41,8 @@ TASK_INDEXES = (
     f"CREATE INDEX IF NOT EXISTS tasks_problem ON tasks ({PROBLEM_ID}, id)",
     "CREATE INDEX IF NOT EXISTS tasks_rejudge ON tasks (rejudge, done)",
 )
+#: The statuses of a task being judged now (the others of an undone task wait in the queue).
+RUNNING = frozenset({int(Status.COMPILING), int(Status.RUNNING)})
 REJUDGE_FIELDS = ("version", "from_version", "user", "verdict", "state", "cursor", "total",
                   "detail")
 
@@ -215,8 +217,21 @@ class SqliteProblemTasks:
             "SELECT entry FROM task_history WHERE task_id = ? ORDER BY seq", (task_id,))
         return [judged_from_dict(json.loads(r[0])) for r in rows.fetchall()]
 
-    def rejudge_counts(self, rejudge: str) -> tuple[int, int]:
+    def rejudge_counts(self, rejudge: str) -> RejudgeCounts:
         rows = self._connections.get().execute(
-            "SELECT done, COUNT(*) FROM tasks WHERE rejudge = ? GROUP BY done", (rejudge,))
-        counts = {bool(r[0]): int(r[1]) for r in rows.fetchall()}
-        return counts.get(True, 0), counts.get(False, 0)
+            "SELECT done, status, COUNT(*) FROM tasks WHERE rejudge = ? GROUP BY done, status",
+            (rejudge,)).fetchall()
+        done = sum(int(n) for d, _, n in rows if d)
+        running = sum(int(n) for d, s, n in rows if not d and s in RUNNING)
+        queued = sum(int(n) for d, s, n in rows if not d and s not in RUNNING)
+        return RejudgeCounts(done=done, queued=queued, running=running)
+
+    def rejudge_changes(self, rejudge: str) -> list[VerdictChange]:
+        before = "json_extract(h.entry, '$.judgement.verdict')"
+        after = "json_extract(t.result, '$.judgement.verdict')"
+        rows = self._connections.get().execute(
+            f"SELECT IFNULL({before}, ''), IFNULL({after}, ''), COUNT(*) FROM tasks t"
+            " JOIN task_history h ON h.task_id = t.id"
+            " WHERE t.rejudge = ? AND t.done = 1 AND json_extract(h.entry, '$.rejudge') = ?"
+            " GROUP BY 1, 2 ORDER BY 1, 2", (rejudge, rejudge)).fetchall()
+        return [VerdictChange(str(b), str(a), int(n)) for b, a, n in rows if b != a]

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from khala.taskjson.base import BYTES_MAX
 from khala.taskjson.convert import task_from_model, task_out
-from khala.taskjson.models import BYTES_MAX, TaskIn, TaskOut
+from khala.taskjson.models import TaskIn, TaskOut
 
 
 def body(**execute: Any) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from typing import Any
 
 import requests
 
+from tests.problems.packages import zipped
+
 TIMEOUT = 30
 # Each test owns its users, so searches see only its own tasks.
 USERS = itertools.count(2_000_000 + int(time.time() * 1000) % 1_000_000 * 100)
@@ -82,3 +84,41 @@ def judged(source: str, cases: list[tuple[str, str]], user: int) -> dict[str, An
             "compile": {"language": "c", "files": [{"path": "main.c", "content": source}]},
             "execute": {"cpu_limit": 2, "timeout": 5,
                         "cases": [{"input": i, "standard": s} for i, s in cases]}}
+
+
+# A problem package (Khala's layout) with two groups, for the problems pages.
+GROUPS_TOML = """
+title = "Sum in groups"
+[limits]
+time = 1.5
+memory = "64M"
+output = "1M"
+[limits.time_factors]
+python3 = 2.0
+[compare]
+mode = "tokens"
+[[groups]]
+name = "small"
+points = 40
+[[groups]]
+name = "big"
+points = 60
+policy = "min"
+deps = ["small"]
+"""
+
+
+def groups_package(big_answer: str = "3000") -> bytes:
+    """Two cases in `small`, two in `big` (which depends on small); `big_answer` is what the
+    second big case expects (1000 + 2000 is right)."""
+    return zipped({
+        "problem.toml": GROUPS_TOML.encode(),
+        "tests/small/1.in": b"1 2\n", "tests/small/1.ans": b"3\n",
+        "tests/small/2.in": b"2 2\n", "tests/small/2.ans": b"4\n",
+        "tests/big/1.in": b"100 200\n", "tests/big/1.ans": b"300\n",
+        "tests/big/2.in": b"1000 2000\n", "tests/big/2.ans": f"{big_answer}\n".encode(),
+    })
+
+
+def zip_file(name: str, data: bytes) -> dict[str, Any]:
+    return {"name": name, "mimeType": "application/zip", "buffer": data}

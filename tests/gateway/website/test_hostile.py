@@ -7,11 +7,14 @@ would be one), and checks the DOM holds no element made from the payload.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
+import requests
 
-from tests.gateway.website.helpers import new_user, submit_v2, wait_v2
+from tests.gateway.website.helpers import TIMEOUT, new_user, submit_v2, wait_v2
+from tests.problems.packages import zipped
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +77,33 @@ def test_hostile_text_is_shown_as_text_everywhere(cluster: Any, open_page: Any) 
     for pre in page.locator("pre:visible").all():
         pre.click()
     # The payload's alert/handlers had every chance; give pending events a turn to run.
+    page.evaluate("new Promise(r => setTimeout(r, 200))")
+    assert watched.problems() == []
+
+
+def test_hostile_problem_text_is_shown_as_text(cluster: Any, open_page: Any) -> None:
+    """A problem whose title and extra file's name carry the payload, on both problems pages."""
+    base = cluster.gateway_url
+    problem = f"hostile-{uuid.uuid4().hex[:8]}"
+    made = requests.post(f"{base}/api/v2/problems", json={"id": problem, "title": PAYLOAD},
+                         timeout=TIMEOUT)
+    assert made.status_code == 201, made.text
+    extra = "files/<img src=x onerror=khalaPwned(1)>.h"
+    package = zipped({"problem.toml": b'title = "t"\n', "tests/1.in": b"1\n",
+                      "tests/1.ans": b"1\n", extra: PAYLOAD.encode()})
+    added = requests.post(f"{base}/api/v2/problems/{problem}/versions", data=package,
+                          headers={"Content-Type": "application/zip"}, timeout=TIMEOUT)
+    assert added.status_code == 201, added.text
+    watched = open_page()
+    page = watched.page
+    watched.goto(f"{base}/problems")
+    row = page.locator(f"#problems tbody tr[data-id='{problem}']")
+    assert row.locator("td").nth(1).text_content() == PAYLOAD
+    assert page.locator(FORBIDDEN).count() == 0
+    watched.goto(f"{base}/problems/{problem}")
+    assert page.locator("#title").text_content() == PAYLOAD
+    assert extra.removeprefix("files/") in page.locator("section.version").inner_text()
+    assert page.locator(FORBIDDEN).count() == 0
     page.evaluate("new Promise(r => setTimeout(r, 200))")
     assert watched.problems() == []
 

@@ -17,7 +17,7 @@ from khala.gateway.app import create_app
 from khala.gateway.site import CSP, PAGES
 
 PAGE_PATHS = ["/", "/submit", "/tasks/0123456789abcdef01234567", "/tasks/not-an-id",
-              "/executors", "/judicators"]
+              "/executors", "/judicators", "/problems", "/problems/aplusb", "/problems/bad%20id"]
 
 
 class DownJudicator:

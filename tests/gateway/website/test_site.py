@@ -8,6 +8,7 @@ gateway's public API only (API v2 for tasks).
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from tests.gateway.website.helpers import (
     A_PLUS_B,
     A_TIMES_B,
     TIMEOUT,
+    groups_package,
     judged,
     new_user,
     node_name,
@@ -305,11 +307,20 @@ def test_every_page_fits_and_has_no_errors(
                                                             ("3 3", "6")], user))
     for ref in (good, bad):
         wait_v2(cluster.gateway_url, ref)
+    problem = f"fits-{width}-{uuid.uuid4().hex[:6]}"
+    for path, kwargs in (("/api/v2/problems", {"json": {"id": problem, "title": "Sum"}}),
+                         (f"/api/v2/problems/{problem}/versions", {
+                             "data": groups_package(),
+                             "headers": {"Content-Type": "application/zip"}}),
+                         (f"/api/v2/problems/{problem}/rejudges", {"json": {}})):
+        reply = requests.post(cluster.gateway_url + path, timeout=TIMEOUT, **kwargs)
+        assert reply.status_code in (201, 202), reply.text
     watched = open_page(width=width, height=900 if width > 400 else 800)
     page = watched.page
     paths = {"tasks": f"/?user={user}", "submit": "/submit", "task": f"/tasks/{good}",
              "task-wrong": f"/tasks/{bad}", "executors": "/executors",
-             "judicators": "/judicators"}
+             "judicators": "/judicators", "problems": "/problems",
+             "problem": f"/problems/{problem}"}
     for name, path in paths.items():
         watched.goto(cluster.gateway_url + path)
         if name.startswith("task-") or name == "task":
