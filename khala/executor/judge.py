@@ -22,6 +22,7 @@ from khala.errors import InvalidInput
 from khala.executor.build import STEP_ENV, Build, Program, build
 from khala.executor.compile_cache import CompileCache
 from khala.executor.runner import INTERNAL_ERROR, compile_limits, execute_limits, run_task
+from khala.executor.stepopts import run_step
 from khala.executor.workareas import WorkAreas
 from khala.executor.workdirs import CopyLimit, copy_tree, make_workdir, remove_workdir
 from khala.judging import checker as checker_protocol
@@ -142,7 +143,7 @@ class Judge:
             self.run_command = host.run_command
         program = Program(source_zip=task.compile.source, language=host,
                           command=task.compile.command, limits=compile_limits(task, s),
-                          signals=self.signals)
+                          signals=self.signals, options=task.compile.options)
         os.mkdir(os.path.join(scratch, "program"))
         self.program = build(program, self.sandbox, s, self.context.cache, self.cancel,
                              os.path.join(scratch, "program"), task.id)
@@ -300,7 +301,7 @@ class Judge:
             spec = RunSpec(argv=["bash", "execute.sh"], workdir=workdir,
                            stdin_path=os.path.join(workdir, "execute.in"), env=dict(STEP_ENV),
                            limits=limits, signals=self.signals)
-            return self.sandbox.run(spec, self.cancel)
+            return run_step(self.sandbox, spec, self.task.execute.options, self.cancel)
         except (OSError, CopyLimit, ExtractLimit, InvalidInput) as exc:
             return RunOutcome(b"", f"[khala] the case's files: {exc}\n".encode(),
                               StepReport(reason=Reason.INTERNAL_ERROR))

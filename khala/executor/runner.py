@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
+from khala.executor.stepopts import run_step
 from khala.executor.workareas import WorkAreas
 from khala.executor.workdirs import make_workdir, remove_workdir
 from khala.model import Reason, Result, Status, StepReport, Task
@@ -227,7 +228,9 @@ def _run_in(
             spec.tap = functools.partial(_tap, stream, name)
             if name == "execute" and stream.feed is not None:
                 spec.stdin_feed = stream.feed
-        report = _record(result, name, sandbox.run(spec, cancel), settings.result_limit)
+        options = task.compile.options if name == "compile" else task.execute.options
+        outcome = run_step(sandbox, spec, options, cancel)
+        report = _record(result, name, outcome, settings.result_limit)
         if report.reason == Reason.INTERNAL_ERROR:
             return Status.UNKNOWN_ERROR, result
         if report.reason != Reason.OK:

@@ -80,6 +80,14 @@ struct Language {
     4: optional list<string> executor_names, // in `languages()`: their names
 }
 
+// Extension: what one step runs with besides its limits (docs/sandbox.md); absent = none
+struct StepOptions {
+    1: optional map<string, string> env,  // over Khala's own variables
+    2: optional string workdir,           // relative to /work; unset = /work
+    3: optional double cpu_rate,          // CPUs at once; unset = no rate
+    4: optional bool network,             // a user network stack (executors that allow it)
+}
+
 struct Compile {
     1: binary source,               // zip archive, empty = none
     2: binary command,              // zlib-compressed UTF-8
@@ -88,6 +96,7 @@ struct Compile {
     4: optional i64 memory_limit,   // bytes
     5: optional string language,    // a preset filling both commands (judging)
     6: optional double timeout_exact, // the timeout when it has a fraction (3 rounded up)
+    40: optional StepOptions options,
 }
 
 struct Execute {
@@ -108,6 +117,8 @@ struct Execute {
     14: optional i64 disk_limit,    // bytes of the run's work area
     15: optional double timeout_exact,   // the timeout when it has a fraction (4 rounded up)
     16: optional double cpu_limit_exact, // the CPU limit when it has a fraction (7 rounded up)
+    // Extensions 40..49: per-step options
+    40: optional StepOptions options,
 }
 
 struct Result {

@@ -14,6 +14,7 @@ from khala.config import LimitSettings
 from khala.errors import InvalidInput, TooLarge
 from khala.judging.validate import check_judging
 from khala.model import INT_MAX, Task, task_size, valid_int
+from khala.rules.options import check_task_options
 from khala.rules.seconds import RESOLUTION, check_seconds, is_seconds
 from khala.zipcheck import check_zip
 
@@ -129,6 +130,7 @@ def validate_task(task: Task, policy: LimitSettings) -> None:
     _check_blob("compile_source", task.compile.source)
     _check_blob("execute_data", task.execute.data)
     check_limits(task, policy)
+    check_task_options(task, policy)
     check_judging(task, policy)
     size = task_size(task)
     if size > policy.max_task_size:

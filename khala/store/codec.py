@@ -21,6 +21,7 @@ from khala.model import (
     Reason,
     Result,
     Status,
+    StepOptions,
     StepReport,
     Task,
     TaskBrief,
@@ -59,13 +60,23 @@ def spec_from_json(text: str, source: bytes, data: bytes) -> tuple[Compile, Exec
         {**spec["execute"], "data": data})
 
 
+def options_from_dict(doc: dict[str, Any] | None) -> StepOptions:
+    """A step's options from a stored document (absent in tasks stored before them)."""
+    if not doc:
+        return StepOptions()
+    options = _known(StepOptions, doc)
+    options.env = {str(k): str(v) for k, v in (options.env or {}).items()}
+    return options
+
+
 def compile_from_dict(doc: dict[str, Any]) -> Compile:
-    return _known(Compile, doc)
+    return _known(Compile, {**doc, "options": options_from_dict(doc.get("options"))})
 
 
 def execute_from_dict(doc: dict[str, Any]) -> Execute:
     """The execute part from a plain document, its judging parts rebuilt."""
     doc = dict(doc)
+    doc["options"] = options_from_dict(doc.get("options"))
     doc["cases"] = [_known(Case, c) for c in doc.get("cases") or []]
     compare = doc.get("compare")
     if compare is not None:

@@ -18,6 +18,7 @@ from khala.model import (
     Execute,
     PageQuery,
     SearchQuery,
+    StepOptions,
     Task,
     TaskBrief,
     Webhook,
@@ -121,7 +122,8 @@ def task_to_thrift(task: Task) -> Any:
         user=task.user,
         compile=T.Compile(source=c.source, command=pack(c.command),
                           timeout=wire_whole(c.timeout), timeout_exact=wire_exact(c.timeout),
-                          memory_limit=c.memory_limit, language=c.language or None),
+                          memory_limit=c.memory_limit, language=c.language or None,
+                          options=options_to_thrift(c.options)),
         execute=T.Execute(
             input=pack(e.input), data=e.data, command=pack(e.command),
             timeout=wire_whole(e.timeout), timeout_exact=wire_exact(e.timeout),
@@ -130,6 +132,7 @@ def task_to_thrift(task: Task) -> Any:
             pids_limit=e.pids_limit, output_limit=e.output_limit, disk_limit=e.disk_limit,
             cases=cases_to_thrift(e.cases), compare=compare_to_thrift(e.compare),
             stop_on_failure=e.stop_on_failure or None, interactive=e.interactive or None,
+            options=options_to_thrift(e.options),
         ),
         add_time=task.add_time,
         done=task.done,
@@ -144,10 +147,31 @@ def task_to_thrift(task: Task) -> Any:
     )
 
 
+def options_to_thrift(options: StepOptions) -> Any:
+    """None when nothing is asked: old peers see the struct they know."""
+    if options.plain():
+        return None
+    return T.StepOptions(env=dict(options.env) or None, workdir=options.workdir or None,
+                         cpu_rate=options.cpu_rate, network=options.network or None)
+
+
+def options_from_thrift(options: Any) -> StepOptions:
+    """A step's options from the wire (InvalidInput for a map that is not text to text; the
+    values are checked by khala/rules/options.py with the rest of the task)."""
+    if options is None:
+        return StepOptions()
+    env = options.env or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise InvalidInput("options.env must map names to text")
+    return StepOptions(env=dict(env), workdir=options.workdir or "", cpu_rate=options.cpu_rate,
+                       network=bool(options.network))
+
+
 def _compile_from_thrift(c: Any, text: Callable[[bytes | None], str]) -> Compile:
     return Compile(source=raw_bytes(c.source), command=text(c.command),
                    timeout=step_timeout_from_wire(c.timeout, c.timeout_exact),
-                   memory_limit=c.memory_limit, language=c.language or "")
+                   memory_limit=c.memory_limit, language=c.language or "",
+                   options=options_from_thrift(c.options))
 
 
 def _execute_from_thrift(e: Any, text: Callable[[bytes | None], str]) -> Execute:
@@ -159,6 +183,7 @@ def _execute_from_thrift(e: Any, text: Callable[[bytes | None], str]) -> Execute
         output_limit=e.output_limit, disk_limit=e.disk_limit,
         cases=cases_from_thrift(e.cases, text), compare=compare_from_thrift(e.compare, text),
         stop_on_failure=bool(e.stop_on_failure), interactive=bool(e.interactive),
+        options=options_from_thrift(e.options),
     )
 
 
