@@ -18,6 +18,7 @@ from khala.model import (
     Execute,
     Judgement,
     Reason,
+    StepOptions,
     StepReport,
     Task,
     TaskBrief,
@@ -37,6 +38,7 @@ from khala.taskjson.models import (
     JudgementOut,
     Results,
     Rusage,
+    StepOptionsIn,
     StepResult,
     TaskIn,
     TaskOut,
@@ -97,6 +99,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             timeout=whole(c.timeout),
             memory_limit=c.memory_limit,
             language=c.language.value if c.language is not None else "",
+            options=options_of(c),
         ),
         execute=Execute(
             input=e.input,
@@ -114,8 +117,14 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             compare=_compare(e.compare),
             stop_on_failure=e.stop_on_failure,
             interactive=e.interactive,
+            options=options_of(e),
         ),
     )
+
+
+def options_of(step: StepOptionsIn) -> StepOptions:
+    return StepOptions(env=dict(step.env), workdir=step.workdir, cpu_rate=step.cpu_rate,
+                       network=step.network)
 
 
 def status_name(code: int) -> str:
@@ -172,6 +181,7 @@ def task_out(task: Task) -> TaskOut:
         compile=CompileOut(
             command=c.command, timeout=c.timeout, memory_limit=c.memory_limit,
             has_source=bool(c.source), language=c.language or None,
+            **asdict(c.options),
         ),
         execute=ExecuteOut(
             command=e.command, input=e.input, timeout=e.timeout, standard=e.standard,
@@ -179,6 +189,7 @@ def task_out(task: Task) -> TaskOut:
             output_limit=e.output_limit, disk_limit=e.disk_limit, has_data=bool(e.data),
             cases=len(e.cases), compare=compare_out(e.compare),
             stop_on_failure=e.stop_on_failure, interactive=e.interactive,
+            **asdict(e.options),
         ),
         result=results,
         callback_url=task.callback_url,
