@@ -21,6 +21,7 @@ closes it too).
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import os
@@ -38,6 +39,7 @@ NAMESERVER = "10.0.2.3"  # slirp4netns's DNS forwarder (to the host's resolver)
 SLIRP_NET = ipaddress.IPv4Network("10.0.2.0/24")
 READY_SECONDS = 10.0
 MTU = "65520"
+NS_GET_USERNS = 0xB701  # ioctl: the user namespace owning a namespace (linux/nsfs.h)
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,20 @@ def read_info(fd: int, deadline: float) -> int:
     raise SandboxUnavailable(f"bubblewrap gave no sandbox pid for the network: {data[:200]!r}")
 
 
+def namespaces(pid: int) -> tuple[int, int]:
+    """fds of the network namespace of `pid` and of the user namespace that owns it. Not the
+    user namespace `pid` is in: bubblewrap's --disable-userns moves the step into a nested
+    one, which holds no capability over the network namespace."""
+    net_fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        user_fd = fcntl.ioctl(net_fd, NS_GET_USERNS)
+    except OSError as exc:
+        os.close(net_fd)
+        raise SandboxUnavailable(f"cannot find the owner of the step's network: {exc}") from exc
+    os.set_inheritable(user_fd, False)
+    return net_fd, user_fd
+
+
 class StepNetwork:
     """slirp4netns serving one step's namespace; `close()` ends it."""
 
@@ -126,23 +142,23 @@ class StepNetwork:
     def attach(self, pid: int) -> None:
         """Give the namespaces of `pid` (held by bubblewrap) the network; SandboxUnavailable
         with slirp4netns's own words if it cannot."""
+        net_fd, user_fd = namespaces(pid)
         ready_r, ready_w = os.pipe()
         exit_r, self._exit_w = os.pipe()
-        os.set_inheritable(self._exit_w, False)
         argv = [self.slirp, "--configure", f"--mtu={MTU}", "--disable-host-loopback",
                 "--enable-seccomp", f"--ready-fd={ready_w}", f"--exit-fd={exit_r}",
-                f"--userns-path=/proc/{pid}/ns/user", "--netns-type=path",
-                f"/proc/{pid}/ns/net", TAP]
+                f"--userns-path=/proc/self/fd/{user_fd}", "--netns-type=path",
+                f"/proc/self/fd/{net_fd}", TAP]
         try:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, pass_fds=(ready_w, exit_r), env={"PATH": "/usr/bin:/bin"},
-                start_new_session=True, preexec_fn=self._drop)
+                stderr=subprocess.PIPE, pass_fds=(ready_w, exit_r, net_fd, user_fd),
+                env={"PATH": "/usr/bin:/bin"}, start_new_session=True, preexec_fn=self._drop)
         except OSError as exc:
             raise SandboxUnavailable(f"cannot start slirp4netns: {exc}") from exc
         finally:
-            os.close(ready_w)
-            os.close(exit_r)
+            for fd in (ready_w, exit_r, net_fd, user_fd):
+                os.close(fd)
         try:
             ready = select.select([ready_r], [], [], READY_SECONDS)[0]
             if not ready or os.read(ready_r, 1) != b"1":
