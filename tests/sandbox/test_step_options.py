@@ -76,6 +76,7 @@ def test_a_symlink_left_by_a_step_is_not_followed_to_the_host(
 BUSY = ("for n in 1 2; do timeout 1.5 sh -c 'while :; do :; done' & done; wait")
 
 
+@pytest.mark.cgroup  # also on the cgroup v2 guest (tests/guest)
 def test_a_cpu_rate_gives_the_step_about_that_share(
         sandbox: BwrapSandbox, workdir: str) -> None:
     """Two busy processes for 1.5 s of wall under a rate of 0.25 CPU: the cgroup's CPU usage
@@ -88,6 +89,7 @@ def test_a_cpu_rate_gives_the_step_about_that_share(
     assert 0.1 <= report.time / report.wall_time <= 0.4, report
 
 
+@pytest.mark.cgroup  # also on the cgroup v2 guest (tests/guest)
 def test_the_rate_is_the_run_cgroups_cpu_bandwidth(sandbox: BwrapSandbox) -> None:
     """What the kernel is told: quota = rate × period, back to none when a reused (warm)
     cgroup's next step asks no rate."""
