@@ -126,9 +126,7 @@ def take_over(base: str) -> str | None:
                     write_text(os.path.join(leaf, "cgroup.procs"), pid)
                 except ProcessLookupError:
                     continue  # exited meanwhile
-        write_text(os.path.join(base, "cgroup.subtree_control"),
-                   " ".join("+" + c for c in V2_CONTROLLERS))
-        _enable_cpu(base)
+        _enable(base, list(V2_CONTROLLERS))
     except OSError as exc:
         return f"delegated, but cannot take it over: {exc}"
     return None
@@ -141,26 +139,32 @@ def _enable_in_parent(parent: str) -> str | None:
     try:
         mine = _words(os.path.join(parent, "cgroup.subtree_control"))
         missing = [c for c in V2_CONTROLLERS if c not in mine]
-        if missing:
-            write_text(os.path.join(parent, "cgroup.subtree_control"),
-                       " ".join("+" + c for c in missing))
+        if missing or CPU_CONTROLLER not in mine:
+            _enable(parent, missing)
     except OSError as exc:
         return f"cannot enable {' '.join(V2_CONTROLLERS)} in {parent}: {exc}"
-    _enable_cpu(parent)
     return None
 
 
-def _enable_cpu(cgroup: str) -> None:
-    """Enable the optional cpu controller for the children of `cgroup` (ours) when it is
-    offered there; without it steps can have no CPU rate, nothing else changes."""
-    if CPU_CONTROLLER in _words(os.path.join(cgroup, "cgroup.subtree_control")):
-        return
-    if CPU_CONTROLLER not in _words(os.path.join(cgroup, "cgroup.controllers")):
+def _enable(cgroup: str, required: list[str]) -> None:
+    """Enable `required` for the children of `cgroup` (ours), and the optional cpu controller
+    with them when it is offered there (one write). Should cpu be refused (e.g. a real-time
+    process in the cgroup), `required` alone: steps then can have no CPU rate, nothing else
+    changes. OSError if `required` cannot be enabled."""
+    path = os.path.join(cgroup, "cgroup.subtree_control")
+    offered = _words(os.path.join(cgroup, "cgroup.controllers"))
+    enabled = _words(path)
+    wanted = required + [c for c in (CPU_CONTROLLER,) if c in offered and c not in enabled]
+    if not wanted:
         return
     try:
-        write_text(os.path.join(cgroup, "cgroup.subtree_control"), "+" + CPU_CONTROLLER)
+        write_text(path, " ".join("+" + c for c in wanted))
     except OSError:
-        pass  # e.g. a real-time process in the cgroup: no CPU rate here
+        if not required or wanted == required:
+            if required:
+                raise
+            return
+        write_text(path, " ".join("+" + c for c in required))
 
 
 def _v2_candidate(base: str, root: str, own: bool) -> str | None:
