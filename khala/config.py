@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from khala.errors import ConfigError
+from khala.rules.identity import parse as parse_identities
 
 ENV_PREFIX = "KHALA_"
 T = TypeVar("T")
@@ -79,6 +80,17 @@ class LimitSettings:
     max_env_bytes: int = setting(
         32 * 1024, "most bytes of a step's environment variables (NAME=value and a NUL each)")
     max_cpu_rate: float = setting(64.0, "largest CPU rate (CPUs at once) a step may ask")
+    max_core_limit: int = setting(
+        64 * 1024 * 1024, "largest core file a task may let its execute step write in its "
+        "work area (execute core_limit), bytes; 0 = core files never")
+    run_users: str = setting(
+        "", "host users tasks may run as (Meproc's `user`): NAME=UID[:GID],…; never root; "
+        "empty = none (docs/meproc.md)")
+    run_groups: str = setting(
+        "", "host groups tasks may run as (Meproc's `group`): NAME=GID,…; never root")
+
+    def __post_init__(self) -> None:
+        parse_identities(self.run_users, self.run_groups)  # ConfigError when malformed
 
 
 @dataclass
@@ -102,7 +114,9 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
     max_task_wait: float = setting(60.0, "longest API v2 ?wait= a judicator holds, seconds")
     metrics_listen: str = setting("", "HOST:PORT of this node's Prometheus /metrics; empty = none")
-    webhook_timeout: float = setting(5.0, "seconds a webhook POST may take")
+    webhook_timeout: float = setting(
+        5.0, "seconds one webhook try may take in all: resolving, connecting, sending and "
+        "reading the answer's head")
     webhook_tries: int = setting(3, "tries of a webhook before it is marked failed")
     webhook_backoff: float = setting(1.0, "seconds before the 2nd try; doubled for each next")
     webhook_secret_file: str = setting(
@@ -112,6 +126,9 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
         False, "allow callback URLs at loopback, link-local, private-use or the nodes' own "
         "addresses (tests, trusted networks)"
     )
+    webhook_workers: int = setting(4, "webhooks the leader sends at once")
+    webhook_per_host: int = setting(
+        2, "webhooks the leader sends at once to one host (of the URL); more wait their turn")
     job_pass: float = setting(0.5, "seconds between two passes of the leader's job scheduler")
     job_stop_grace: float = setting(5.0, "seconds from SIGTERM to kill when a job is stopped")
     job_backoff: float = setting(
@@ -125,6 +142,14 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     )
     max_connections: int = setting(
         256, "most Thrift connections served at once (more are closed at once)")
+    handshake_timeout: float = setting(
+        5.0, "seconds a new Thrift connection has for the whole node-authentication handshake")
+    handshake_limit: int = setting(
+        64, "Thrift connections in the handshake at once, apart from max_connections; beyond "
+        "it the oldest is dropped")
+    handshake_per_peer: int = setting(
+        16, "Thrift connections in the handshake at once from one address; beyond it that "
+        "address's oldest is dropped")
     rpc_max_message: int = setting(
         64 * 1024 * 1024, "largest Thrift call, and its texts inflated together, bytes"
     )
@@ -165,6 +190,15 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     stream_buffer: int = setting(1024 * 1024, "bytes of live output kept per running task")
     stream_input: int = setting(1024 * 1024, "bytes of interactive input queued per task")
     stream_clients: int = setting(64, "stream connections served at once")
+    stream_handshake_timeout: float = setting(
+        5.0, "seconds a new stream connection has for the node-authentication handshake (with "
+        "a cluster secret) and its first frame, in all")
+    stream_handshake_limit: int = setting(
+        32, "stream connections before their first frame at once, apart from stream_clients; "
+        "beyond it the oldest is dropped")
+    stream_handshake_per_peer: int = setting(
+        8, "stream connections before their first frame at once from one address; beyond it "
+        "that address's oldest is dropped")
     stream_etcd: str = setting("", "etcd endpoints where the stream endpoint is registered; "
                                "empty = etcd")
     stop_grace: float = setting(
@@ -213,7 +247,13 @@ class GatewaySettings(DiscoverySettings, LimitSettings):
     max_connections: int = setting(
         1000, "open client connections per gateway worker; beyond it the worker stops accepting"
     )
+    write_timeout: float = setting(
+        60.0, "seconds a client has to take a whole response (a stream: each event or "
+        "message) once its first byte is sent; then it is cut off")
     max_task_wait: float = setting(60.0, "largest ?wait= of GET /api/v2/tasks/{id}, seconds")
+    max_waits: int = setting(
+        2, "GET /api/v2/tasks/{id}?wait= held at once per worker (each holds a thread); "
+        "beyond: 429 with Retry-After, unless the task is done")
     max_batch_size: int = setting(1000, "most tasks in one POST /api/v2/batches")
     keys_file: str = setting(
         "", "API keys file (TOML, `khala keys`); empty = no keys: the APIs are open"

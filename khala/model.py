@@ -7,10 +7,8 @@ and from these types in one module each.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import re
-import threading
-import time
+import secrets
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
@@ -175,7 +173,35 @@ class Execute:
     compare: Compare | None = None
     stop_on_failure: bool = False  # judged tasks: skip the cases after the first failed one
     interactive: bool = False  # stdin comes live from a pow-1 client after `input`
+    core_limit: int | None = None  # bytes of a core file the step may write; None = no cores
+    # The host uid/gid both steps run as (the work area is theirs); None = the sandbox's own.
+    # Executors run only ids their operator allows (khala/rules/identity.py), never root.
+    run_uid: int | None = None
+    run_gid: int | None = None
     options: StepOptions = field(default_factory=StepOptions)  # judged: every case's run
+
+
+@dataclass
+class Rusage:
+    """getrusage(2)'s fields for a step's process tree (docs/sandbox.md says where each comes
+    from): CPU seconds, maxrss in bytes, the rest counts as the kernel gives them."""
+
+    utime: float = 0.0
+    stime: float = 0.0
+    maxrss: int = 0
+    ixrss: int = 0
+    idrss: int = 0
+    isrss: int = 0
+    minflt: int = 0
+    majflt: int = 0
+    nswap: int = 0
+    inblock: int = 0
+    oublock: int = 0
+    msgsnd: int = 0
+    msgrcv: int = 0
+    nsignals: int = 0
+    nvcsw: int = 0
+    nivcsw: int = 0
 
 
 @dataclass
@@ -189,6 +215,18 @@ class StepReport:
     wall_time: float = 0.0
     memory: int = 0  # peak bytes
     reason: Reason = Reason.OK
+    rusage: Rusage | None = None  # None: not measured (an older executor, or it never ran)
+    pid: int | None = None  # the step's process on its executor host
+
+    @property
+    def wait_status(self) -> int | None:
+        """The step's wait status in the kernel's encoding (exit code << 8, or the signal
+        number with 0x80 for a core dump); None when it did not end on its own terms."""
+        if self.signal is not None:
+            return (self.signal & 0x7F) | (0x80 if self.core_dump else 0)
+        if self.exit_code is not None:
+            return (self.exit_code & 0xFF) << 8
+        return None
 
 
 @dataclass
@@ -321,33 +359,12 @@ class Assignment:
 # ----------------------------------------------------------------------------- helpers
 
 
-class _IdSource:
-    """New task ids in the layout of a MongoDB ObjectId (the store's `_id`), 24 hex digits: 4
-    bytes of seconds since the epoch, 5 random bytes drawn once per process, a 3-byte counter
-    from a random start. Ids made later in one process sort after earlier ones."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pid = -1
-        self._process = b""
-        self._counter = 0
-
-    def next(self) -> str:
-        with self._lock:
-            if self._pid != os.getpid():  # a forked child draws its own
-                self._pid, self._process = os.getpid(), os.urandom(5)
-                self._counter = int.from_bytes(os.urandom(3), "big")
-            self._counter = (self._counter + 1) % 0x1000000
-            counter = self._counter
-        seconds = int(time.time()) & 0xFFFFFFFF
-        return (seconds.to_bytes(4, "big") + self._process + counter.to_bytes(3, "big")).hex()
-
-
-_IDS = _IdSource()
-
-
 def new_id() -> str:
-    return _IDS.next()
+    """A new task (or executor record) id: 12 random bytes in hex — the 24 hex digits of a
+    MongoDB ObjectId, the store's `_id`, but with nothing in it to guess from (an ObjectId's
+    time, process and counter make the next id the previous one + 1). Ids say nothing of
+    order: what is ordered is ordered by add time."""
+    return secrets.token_hex(12)
 
 
 def valid_id(value: object) -> bool:
@@ -474,6 +491,7 @@ class PageQuery:
     limit: int = 100
     after_time: str | None = None  # cursor: strictly after this (add_time, id) in the order
     after_id: str | None = None
+    key_prefix: str | None = None  # only tasks whose key starts with it
 
 
 @dataclass

@@ -64,6 +64,9 @@ def test_hostport() -> None:
 
 def test_ids_ints_times_pages() -> None:
     assert model.valid_id(model.new_id())
+    ids = [model.new_id() for _ in range(1000)]
+    # random: no shared ObjectId time + process prefix, no counter, no order
+    assert len({i[:18] for i in ids}) == 1000 and ids != sorted(ids)
     assert not model.valid_id("ABCDEF0123456789abcdef01")
     assert not model.valid_id("0" * 23)
     assert model.valid_int(0) and model.valid_int(model.INT_MAX)

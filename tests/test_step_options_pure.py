@@ -64,7 +64,7 @@ def test_options_cross_the_wire_and_the_store_and_old_tasks_have_none() -> None:
     back = task_from_thrift(task_to_thrift(task))
     assert (back.compile.options, back.execute.options) == (task.compile.options,
                                                             task.execute.options)
-    compile_part, execute_part = spec_from_json(spec_to_json(task), b"", b"")
+    compile_part, execute_part, _ = spec_from_json(spec_to_json(task), b"", b"")
     assert (compile_part.options, execute_part.options) == (task.compile.options,
                                                             task.execute.options)
     plain = task_to_thrift(Task(id="b" * 24))

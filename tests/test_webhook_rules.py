@@ -68,3 +68,42 @@ def test_an_outcome_is_written_only_under_the_claimers_own_lease() -> None:
     assert apply(change, claimed()) is not None
     assert apply(change, dataclasses.replace(claimed(), lease_until=t(90))) is None  # reclaimed
     assert apply(change, dataclasses.replace(claimed(), state=DELIVERED)) is None
+
+
+def test_a_deferred_webhook_is_due_again_untried() -> None:
+    """Claimed while its host had its share of senders: handed back, no try counted."""
+    record = dataclasses.replace(claimed(1), last_status=500)
+    change = webhooks.deferred(t(30), NOW, 1.0)
+    assert apply(change, record) == dataclasses.replace(record, state=READY, next_at=t(1))
+    assert apply(change, dataclasses.replace(record, lease_until=t(90))) is None  # reclaimed
+
+
+def test_host_shares() -> None:
+    shares = webhooks.HostShares(total=3, per_host=2)
+    assert shares.take("slow.example", 0) and shares.take("slow.example", 0)
+    assert not shares.take("slow.example", 0)  # its share
+    assert shares.take("fast.example", 0) and not shares.free()
+    assert not shares.take("other.example", 0)  # every sender busy
+    shares.give("fast.example", 0, 0.1)
+    assert shares.free() and shares.take("other.example", 0.1)
+    with pytest.raises(ValueError):
+        webhooks.HostShares(total=0, per_host=1)
+
+
+def test_comebacks_are_booked_at_the_pace_of_the_host() -> None:
+    """A host's webhooks handed back come due one after another, as fast as its tries have
+    gone (per_host at a time): a slow host's backlog spreads out, a fast one's comes soon."""
+    shares = webhooks.HostShares(total=8, per_host=2)
+    for _ in range(2):
+        assert shares.take("slow", 0.0) and shares.take("fast", 0.0)
+    # before any try ended: the age of the oldest one under way (no less than MIN_PACE)
+    assert shares.comeback("slow", 0.0) == pytest.approx(0.05)
+    assert shares.comeback("slow", 2.0) == pytest.approx(1.0)  # its tries ran 2 s so far
+    shares.give("slow", 0.0, 5.0)  # a try that took 5 s (the deadline)
+    shares.give("fast", 0.0, 0.1)
+    assert shares.take("slow", 5.0)
+    turns = [shares.comeback("slow", 5.0) for _ in range(4)]
+    assert turns == pytest.approx([2.5, 5.0, 7.5, 10.0])  # one after another, 5 s / 2 apart
+    assert shares.comeback("slow", 20.0) == pytest.approx(2.5)  # the bookings passed: anew
+    assert shares.take("fast", 0.1)
+    assert shares.comeback("fast", 0.1) == pytest.approx(0.05)  # 0.1 s / 2

@@ -38,9 +38,10 @@ MAX_WAIT_CALLS = 100_000  # bound of the --wait loop (over 11 days of 10 s calls
 
 
 class ApiFailure(Exception):
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.retry_after = retry_after  # a 429's Retry-After: ask again after it
 
 
 def key_headers() -> dict[str, str]:
@@ -66,7 +67,9 @@ def request(base: str, method: str, path: str, body: Any = None,
             text = "; ".join(f"{e['title']}: {e['detail']}" for e in errors)
         except (ValueError, KeyError, TypeError):
             text = raw.decode(errors="replace")[:500]
-        raise ApiFailure(EXIT_API, f"HTTP {exc.code}: {text}") from exc
+        retry = exc.headers.get("Retry-After") if exc.code == 429 else None
+        raise ApiFailure(EXIT_API, f"HTTP {exc.code}: {text}",
+                         float(retry) if retry and retry.isdigit() else None) from exc
     except (urllib.error.URLError, OSError) as exc:
         raise ApiFailure(EXIT_UNREACHABLE, f"cannot reach {base}: {exc}") from exc
 
@@ -135,7 +138,13 @@ def wait_for(base: str, task_id: str, quiet: bool) -> dict[str, Any]:
     started = time.monotonic()
     task: dict[str, Any] = {}
     for _ in range(MAX_WAIT_CALLS):
-        task = call(base, "GET", f"/api/v2/tasks/{task_id}?wait={WAIT_STEP}")["data"]
+        try:
+            task = call(base, "GET", f"/api/v2/tasks/{task_id}?wait={WAIT_STEP}")["data"]
+        except ApiFailure as exc:  # 429: the gateway holds as many waits as it may
+            if exc.retry_after is None:
+                raise
+            time.sleep(exc.retry_after)
+            continue
         if not quiet:
             print(f"\r{task['id']}: {task['status']:<14} {time.monotonic() - started:6.1f}s",
                   end="", file=sys.stderr, flush=True)

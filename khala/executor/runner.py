@@ -15,8 +15,10 @@ from khala.executor.stepopts import run_step
 from khala.executor.workareas import WorkAreas
 from khala.executor.workdirs import make_workdir, remove_workdir
 from khala.model import Reason, Result, Status, StepReport, Task
+from khala.rules import identity
 from khala.rules.limits import (
     COMPILE_MEMORY,
+    EXECUTE_CORE,
     EXECUTE_DISK,
     EXECUTE_MEMORY,
     EXECUTE_OUTPUT,
@@ -24,7 +26,9 @@ from khala.rules.limits import (
 )
 from khala.rules.seconds import cpu_time, wall_time
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
+from khala.sandbox.bwrap import SANDBOX_GID, SANDBOX_UID
 from khala.sandbox.core import DEFAULT_PATH
+from khala.sandbox.coredump import cores_stay_local
 from khala.streams.hub import TaskStream
 from khala.zipcheck import FULL_ERRNOS, ExtractLimit, extract_zip
 
@@ -110,6 +114,7 @@ def execute_limits(task: Task, settings: ExecutorSettings) -> Limits:
         pids=EXECUTE_PIDS.clamp(task, s, s.pids_limit),
         output=EXECUTE_OUTPUT.clamp(task, s, s.output_limit),
         disk=work_area(task, s),
+        core=EXECUTE_CORE.clamp(task, s, 0) if cores_stay_local() else 0,
     )
 
 
@@ -207,7 +212,12 @@ def _run_in(
     except InvalidInput as exc:
         message = f"[khala] rejected task files: {exc}".encode()
         return Status.UNKNOWN_ERROR, Result(compile_error=message)
-    sandbox.prepare_workdir(workdir)
+    try:  # this executor's own table decides, whatever the judicator accepted
+        identity.check_task(task, identity.parse(settings.run_users, settings.run_groups))
+    except InvalidInput as exc:
+        return Status.UNKNOWN_ERROR, Result(compile_error=f"[khala] refused: {exc}".encode())
+    run_as = identity.identity_of(task, SANDBOX_UID, SANDBOX_GID)
+    sandbox.prepare_workdir(workdir, run_as)
     result = Result()
     steps = (
         ("compile", None, compile_limits(task, settings), Status.COMPILE_FAILED),
@@ -223,6 +233,7 @@ def _run_in(
             env=dict(STEP_ENV),
             limits=_stored_whole(limits, settings.result_limit),
             signals=signals,
+            identity=run_as,
         )
         if stream is not None:
             spec.tap = functools.partial(_tap, stream, name)

@@ -36,6 +36,6 @@ def collect(capacity: int, vacant: int, running: list[tuple[str, int, Any]]) -> 
         usage = box.usage()
         tasks.append({"id": task_id, "status": int(status),
                       "cpu_time": usage.get("cpu_time"), "memory": usage.get("memory"),
-                      "pids": usage.get("pids")})
+                      "pids": usage.get("pids"), "pid": usage.get("pid")})
     return {"slots": capacity, "vacant": vacant, "version": __version__, "load": load,
             "memory_total": total, "memory_available": available, "tasks": tasks}

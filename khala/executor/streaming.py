@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from khala.config import ExecutorSettings
 from khala.model import Result, Status, Task
+from khala.net.admission import GreetLimits
+from khala.rpc.auth import NodeAuth, is_loopback
 from khala.streams.hub import StreamHub, TaskStream
 from khala.streams.registry import EndpointRegistration, registry_of
 
@@ -44,8 +46,17 @@ class Streams:
         self._registration: EndpointRegistration | None = None
         if settings.stream_listen == "off":
             return
+        auth = NodeAuth.from_file(settings.cluster_secret_file)
+        host = settings.stream_listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
+        if auth is None and not is_loopback(host):
+            log.warning("the stream endpoint %s has no node authentication: anyone who reaches "
+                        "it reads running tasks' output and types into them (set "
+                        "cluster_secret_file, docs/security.md)", settings.stream_listen)
         self.hub = StreamHub(settings.stream_listen, settings.stream_buffer,
-                             settings.stream_input, settings.stream_clients)
+                             settings.stream_input, settings.stream_clients, auth=auth,
+                             handshake=GreetLimits(settings.stream_handshake_timeout,
+                                                   settings.stream_handshake_limit,
+                                                   settings.stream_handshake_per_peer))
         self.hub.start()
         address = settings.stream_advertise or advertised(self.hub.address)
         log.info("executor %s: live output on %s", name, address)

@@ -1,10 +1,11 @@
 """The gateway's Flask app factory; no globals.
 
 One blueprint per API surface, each answering its own errors in its own shape: the seed API
-(seed/), API v2 (v2/), its live routes (live/) and Meproc's /proc (meproc.py); the website's
-pages (site.py) and /metrics sit on the app. The key check (auth.py) runs before every request
-and only raises. A request no route takes (404, 405) is answered in the shape of the surface
-whose path prefix it has (`ROUTE_ERRORS`).
+(seed/), API v2 (v2/), its live routes (live/), and the neighbouring seeds' APIs at their own
+paths: Procstar's /procs (procstar/), pow-1's REST half (pow/) and Meproc's /proc (meproc/);
+the website's pages (site.py) and /metrics sit on the app. The key check (auth.py) runs before
+every request and only raises. A request no route takes (404, 405) is answered in the shape of
+the surface whose path prefix it has (`ROUTE_ERRORS`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from khala.config import GatewaySettings
 from khala.discovery import Discovery, open_discovery
 from khala.errors import KhalaError
 from khala.gateway import meproc
+from khala.gateway import pow as pow_rest
 from khala.gateway.auth import KeyRefused, register_auth
 from khala.gateway.live.routes import live_blueprint
+from khala.gateway.paths import more_paths
+from khala.gateway.procstar import errors as procstar_errors
+from khala.gateway.procstar import procstar_blueprint
 from khala.gateway.seed import errors as seed_errors
 from khala.gateway.seed.formparser import StrictRequest
 from khala.gateway.seed.views import seed_blueprint
@@ -31,6 +36,7 @@ from khala.gateway.v2 import v2_blueprint
 from khala.metrics.gateway import register_metrics
 from khala.rpc.auth import NodeAuth
 from khala.rpc.client import JudicatorClient
+from khala.streams.registry import EndpointLookup
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,8 @@ ROUTE_ERRORS: dict[str, Callable[[HTTPException], Any]] = {
     "/": seed_errors.on_http_error,
     v2_errors.PREFIX: v2_errors.on_http_error,
     "/proc": meproc.on_http_error,
+    procstar_errors.PREFIX: procstar_errors.on_http_error,
+    pow_rest.PREFIX + "/": pow_rest.on_http_error,
 }
 
 
@@ -96,9 +104,12 @@ def create_app(
     register_auth(app, settings, client)  # API keys, before every request
     register_site(app)
     app.register_blueprint(seed_blueprint(settings, client, discovery))
-    app.register_blueprint(v2_blueprint(settings, client))
+    app.register_blueprint(v2_blueprint(settings, client, more_paths()))
     app.register_blueprint(live_blueprint(settings, client))
-    app.register_blueprint(meproc.meproc_blueprint(client))
+    app.register_blueprint(meproc.meproc_blueprint(settings, client))
+    lookup = EndpointLookup(settings)  # executors' stream endpoints (running tasks' output)
+    app.register_blueprint(procstar_blueprint(settings, client, lookup))
+    app.register_blueprint(pow_rest.pow_blueprint(settings, client, lookup))
     app.register_error_handler(HTTPException, _route_error)
     app.register_error_handler(KhalaError, _refused)
     app.register_error_handler(Exception, _failed)

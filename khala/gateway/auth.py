@@ -5,8 +5,9 @@ With `keys_file` set, every API v2 route but the documentation needs a key, sent
 the route does not allow → 403. A `submit` key acts as its user only: it submits as that user
 (another `user` in the body → 403), lists only that user's tasks, and any other user's task is
 "not found" to it (404: no existence leak). `seed_requires_keys` applies the same to the seed
-API. The keys file is re-read when it changes (checked on each request: an added or revoked key
-counts from the next request).
+API; Meproc's `/proc` (jobs) needs an admin key whenever keys are on. The keys file is re-read
+when it changes (checked on each request: an added or revoked key counts from the next
+request).
 
 This module decides and raises, never renders: KeyRefused (401/403) or NotFound (a task the key
 may not see), answered by each surface in its own shape (seed, v2, live, Meproc, the app).
@@ -34,29 +35,41 @@ WRITE = frozenset({"admin", "submit"})
 WATCH = frozenset({"admin", "read"})
 ADMIN = frozenset({"admin"})
 
-#: Roles allowed per endpoint (blueprint.view). Endpoints not listed are open (docs, pages,
-#: liveness), except those of API v2's blueprints ("v2", "live"): admins only.
+#: Roles allowed per endpoint (blueprint.view), whenever keys are on. Endpoints not listed are
+#: open (docs, pages, liveness), except those of KEYED_BLUEPRINTS: admins only.
 V2_POLICY: dict[str, frozenset[str]] = {
     "v2.create": WRITE, "v2.create_with_id": WRITE, "v2.batch": WRITE,
     "v2.list": ALL, "v2.get": ALL, "v2.output": ALL, "v2.files": ALL, "v2.cases": ALL,
-    "v2.languages": ALL, "v2.limits": ALL, "live.events": ALL,
+    "v2.languages": ALL, "v2.limits": ALL,
     "v2.cancel": WRITE, "v2.signal": WRITE, "v2.delete": WRITE,
     "v2.executors": WATCH, "v2.executor": WATCH, "metrics": WATCH,
+    # Live output (docs/streaming.md) reads a task as GET does; pow-1's own calls then check
+    # what the key may do: submit (write keys, as their user), cancel (write keys), attach.
+    "live.events": ALL, "live.pow": ALL, "live.pow_http": ALL,
     # Jobs (docs/jobs.md) run tasks for any user, on schedules: admin keys only write them.
     "v2.job_create": ADMIN, "v2.job_restart": ADMIN, "v2.job_delete": ADMIN,
-    "v2.job_list": WATCH, "v2.job_get": WATCH,
+    "v2.job_list": WATCH, "v2.job_get": WATCH, "v2.job_stop": ADMIN,
+    # The neighbouring seeds' APIs (docs/procstar.md, streaming.md, meproc.md): the same keys.
+    "procstar.list": ALL, "procstar.get": ALL, "procstar.fd": ALL, "procstar.fd_out": ALL,
+    "procstar.create": WRITE, "procstar.create_with_id": WRITE, "procstar.delete": WRITE,
+    "procstar.signal": WRITE,
+    "pow.new": WRITE, "pow.status": ALL, "pow.input": WRITE, "pow.close_input": WRITE,
+    "pow.cancel": WRITE,
+    # Meproc's /proc runs processes as the host users of the operator's table: admin keys
+    "meproc.proc": ADMIN,
 }
-#: The blueprints of API v2; their endpoints not in V2_POLICY need admin, but for V2_OPEN.
-V2_BLUEPRINTS = frozenset({"v2", "live"})
+#: The blueprints behind API keys; their endpoints not in V2_POLICY need admin, but V2_OPEN.
+KEYED_BLUEPRINTS = frozenset({"v2", "live", "procstar", "pow", "meproc"})
 V2_OPEN = frozenset({"v2.openapi", "v2.docs", "v2.docs_asset"})
+#: The seed API, with `seed_requires_keys` only (the website calls it without a key).
 SEED_POLICY: dict[str, frozenset[str]] = {
     "seed.add": WRITE, "seed.cancel": WRITE, "seed.get": ALL, "seed.search": ALL,
     "seed.executors": ALL, "seed.judicators": ALL,
-    "meproc.proc": ADMIN,  # Meproc's /proc routes (process control), a compatibility API too
 }
 #: Endpoints whose task (path `id`, or query `id` on the seed API) a submit key must own.
 OWNED = frozenset({"v2.get", "v2.output", "v2.files", "v2.cases", "live.events", "v2.cancel",
-                   "v2.signal", "v2.delete", "seed.get", "seed.cancel"})
+                   "v2.signal", "v2.delete", "seed.get", "seed.cancel", "pow.status",
+                   "pow.input", "pow.close_input", "pow.cancel"})
 
 
 class KeyRefused(KhalaError):
@@ -136,6 +149,12 @@ def claim_user(user: int, given: bool) -> int:
     return who.user
 
 
+def may_see(user: int) -> bool:
+    """Whether the caller may see a task of `user` (a submit key sees its own user's only)."""
+    who = principal()
+    return who is None or who.role != "submit" or who.user == user
+
+
 def list_user(user: int | None) -> int | None:
     """The user filter of a list: a submit key lists its own user's tasks only."""
     who = principal()
@@ -184,8 +203,8 @@ def register_auth(app: Flask, settings: GatewaySettings, client: Any) -> None:
     def check() -> None:
         endpoint = request.endpoint or ""
         roles = policy.get(endpoint)
-        if roles is None and request.blueprint in V2_BLUEPRINTS and endpoint not in V2_OPEN:
-            roles = ADMIN  # a v2 route this table does not know yet: admins only
+        if roles is None and request.blueprint in KEYED_BLUEPRINTS and endpoint not in V2_OPEN:
+            roles = ADMIN  # a keyed route this table does not know yet: admins only
         if roles is not None:
             _check(keys, roles, client)
 

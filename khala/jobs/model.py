@@ -78,6 +78,7 @@ class JobState:
     stopping: list[str] = field(default_factory=list)  # task ids being stopped
     stop_deadline: float = 0.0  # epoch seconds: then the stopping tasks are cancelled
     deleted: bool = False  # removed once `stopping` is empty
+    stopped: bool = False  # stopped by a client: no runs until a restart
     last_start: str = ""
     last_end: str = ""
     version: int = 0
@@ -98,7 +99,7 @@ class JobRun:
 class JobView:
     """A job as clients see it: its spec, the template shown by its user, priority and
     command, and where it stands (`status`: waiting, running, scheduled, succeeded, failed,
-    blocked, stopping, deleting, starting)."""
+    blocked, stopping, stopped, deleting, starting)."""
 
     name: str
     type: str
@@ -197,6 +198,8 @@ def spec_from_dict(doc: dict[str, Any]) -> JobSpec:
 def state_to_dict(state: JobState) -> dict[str, Any]:
     doc = asdict(state)
     doc.pop("version")
+    if not doc["stopped"]:  # written only when set: older judicators read the rest as before
+        doc.pop("stopped")
     return doc
 
 

@@ -178,7 +178,7 @@ def plan(spec: JobSpec, state: JobState, runs: dict[int, RunView | None],
     of a cron minute (60; 1 with the test-only fast clock), `cycle` a dependency cycle this
     job lies on (khala/jobs/deps.py)."""
     state = _copy(state)
-    if state.blocked or state.deleted or state.stopping:
+    if state.blocked or state.deleted or state.stopping or state.stopped:
         return Plan(state)
     if not state.started:
         if cycle:
@@ -233,12 +233,14 @@ def _plan_cron(spec: JobSpec, state: JobState, runs: dict[int, RunView | None],
 
 
 def stopped(state: JobState, runs: dict[int, RunView | None], stopping: list[str],
-            deadline: float, delete: bool, bounds: Bounds) -> JobState:
+            deadline: float, delete: bool, bounds: Bounds, halted: bool = False) -> JobState:
     """The state of a job being restarted (its next generation starts once `stopping` are
-    over) or deleted (it goes then): its runs become past runs."""
+    over), stopped (`halted`: the next generation waits for a restart) or deleted (it goes
+    then): its runs become past runs."""
     new = JobState(uid=state.uid, generation=state.generation + 1, created=state.created,
                    kept=list(state.kept), prune=list(state.prune), stopping=stopping,
-                   stop_deadline=deadline, deleted=delete, last_start=state.last_start,
+                   stop_deadline=deadline, deleted=delete, stopped=halted,
+                   last_start=state.last_start,
                    last_end=state.last_end)
     retire(new, [run.key for run in runs.values() if run is not None], bounds.keep_runs)
     return new

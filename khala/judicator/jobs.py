@@ -32,7 +32,8 @@ from khala.jobs.model import (
     state_from_dict,
     state_to_dict,
 )
-from khala.jobs.plan import Bounds, stopped
+from khala.jobs.plan import Bounds
+from khala.jobs.plan import stopped as ending
 from khala.jobs.validate import validate_spec
 from khala.judicator.tasks import TaskApi, task_digest
 from khala.model import Code, Status, SubmitOutcome, Task
@@ -160,8 +161,14 @@ class JobApi:
         return [self.view(*decode(s)) for s in self.store.jobs()]
 
     def restart(self, name: str) -> JobView:
-        """Raises NotFound, Conflict (the job is being deleted)."""
+        """Raises NotFound, Conflict (the job is being deleted). Also starts a stopped job."""
         self._stop(name, delete=False)
+        return self.get(name)
+
+    def stop(self, name: str) -> JobView:
+        """Stop the job's runs and keep the job, stopped, until a restart or a delete.
+        Raises NotFound, Conflict (the job is being deleted)."""
+        self._stop(name, delete=False, stopped=True)
         return self.get(name)
 
     def delete(self, name: str) -> JobView | None:
@@ -173,9 +180,10 @@ class JobApi:
         except NotFound:
             return None
 
-    def _stop(self, name: str, delete: bool) -> None:
+    def _stop(self, name: str, delete: bool, stopped: bool = False) -> None:
         """Stop the job's runs (SIGTERM now, cancelled by the scheduler after the grace
-        period); restart: a new generation starts once they are over; delete: the job goes."""
+        period); restart: a new generation starts once they are over; stop (`stopped`): the
+        new generation waits for a restart; delete: the job goes."""
         for _ in range(SAVE_TRIES):
             stored = self.store.job(name)
             if stored is None or (stored.state.get("deleted") and delete):
@@ -185,8 +193,9 @@ class JobApi:
                 raise Conflict("the job is being deleted")
             current = self.observe(spec, state)
             runs = [r for r in current.values() if r is not None and not r.done]
-            new = stopped(state, current, sorted({*state.stopping, *(r.id for r in runs)}),
-                          time.time() + self.settings.job_stop_grace, delete, self.bounds)
+            new = ending(state, current, sorted({*state.stopping, *(r.id for r in runs)}),
+                         time.time() + self.settings.job_stop_grace, delete, self.bounds,
+                         halted=stopped)
             if self.store.save_job(name, stored.version, state_to_dict(new)):
                 break
         else:
@@ -196,8 +205,8 @@ class JobApi:
                 self.tasks.end(run.id)  # not started yet: nothing to terminate
             else:
                 self.tasks.end(run.id, int(_signal.SIGTERM))
-        log.info("job %s: %s, stopping %d run(s)", name, "deleted" if delete else "restarted",
-                 len(runs))
+        done = "deleted" if delete else "stopped" if stopped else "restarted"
+        log.info("job %s: %s, stopping %d run(s)", name, done, len(runs))
 
     # ------------------------------------------------------------------ views
 
@@ -206,6 +215,7 @@ class JobApi:
         running = [JobRun(id=r.key, seed_id=r.id, alias=f"{spec.name}:{i}",
                           executor=r.executor, status=int(r.status))
                    for i, r in sorted(runs.items()) if r is not None and not r.done]
+        running += ending_runs(self.store, spec, state)
         return JobView(
             name=spec.name, type=spec.type, replica=spec.replica, cron=spec.cron,
             interval=spec.interval, deps=list(spec.deps), retry_attempts=spec.retry_attempts,
@@ -248,15 +258,32 @@ class _Remembered:
                 self._items.popitem(last=False)
 
 
+def ending_runs(store: Store, spec: JobSpec, state: JobState) -> list[JobRun]:
+    """The runs a restart, stop or delete is stopping that have not ended yet (they run until
+    they exit, or are killed after the grace period)."""
+    ending = []
+    for task_id in state.stopping:
+        task = store.get(task_id)
+        if task is None or task.done:
+            continue
+        replica = (task.key or "").split(".")[3:4]  # <name>.<uid>.<gen>.<replica>.…
+        ending.append(JobRun(id=task.key or task.id, seed_id=task.id,
+                             alias=f"{spec.name}:{replica[0] if replica else '?'}",
+                             executor=task.executor, status=int(task.status)))
+    return ending
+
+
 def _latest(*times: str) -> str | None:
     return max((t for t in times if t), default=None)
 
 
 def job_status(spec: JobSpec, state: JobState, runs: dict[int, RunView | None]) -> str:
-    """deleting, stopping, blocked, waiting (dependencies), succeeded/failed (once),
+    """deleting, stopping, stopped, blocked, waiting (dependencies), succeeded/failed (once),
     scheduled (cron between ticks), running."""
     if state.deleted:
         return "deleting"
+    if state.stopped:  # also while its last runs end: none starts any more
+        return "stopped"
     if state.stopping:
         return "stopping"
     if state.blocked:

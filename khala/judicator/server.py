@@ -20,6 +20,7 @@ from khala.judicator.service import JudicatorService
 from khala.judicator.webhooks import WebhookSender, task_body
 from khala.metrics import serve
 from khala.metrics.judicator import JudicatorMetrics
+from khala.net.admission import GreetLimits
 from khala.rpc.auth import NodeAuth, is_loopback
 from khala.rpc.guard import MessageLimits
 from khala.rpc.server import RpcServer
@@ -53,6 +54,8 @@ class JudicatorServer:
             max_task_size=settings.max_task_size,
             max_connections=settings.max_connections,
             auth=auth,
+            handshake=GreetLimits(settings.handshake_timeout, settings.handshake_limit,
+                                  settings.handshake_per_peer),
         )
         self.port = self._rpc.port
         advertise = settings.advertise or f"{host}:{self.port}"

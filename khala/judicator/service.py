@@ -82,15 +82,20 @@ class JudicatorService:
         """Liveness: answering is the whole job."""
 
     def add(self, task: Task) -> str:
-        """Store `task` as a new Pending task; returns its new id. Raises InvalidInput/TooLarge."""
+        """Store `task` as a new Pending task; returns its new id. Raises InvalidInput/TooLarge.
+        A callback URL is checked and its webhook recorded, as `submit` does."""
         s = self.settings
         if task.key is not None and is_run_key(task.key):
             raise InvalidInput(RESERVED)
         validate_task(task, s)
         check_offered(task, self.tasks.live_languages)
+        if self.ops is not None:
+            self.ops.check(task)
         new = replace(task, id=model.new_id(), add_time=model.now(), report_time="")
         new.done, new.status, new.executor, new.result = False, Status.PENDING, None, None
         self.store.add(new)
+        if self.ops is not None:
+            self.ops.created(new)
         self.announce()
         return new.id
 

@@ -11,7 +11,10 @@ Keyed submission, atomically in the store (also on FerretDB, which has no transa
    caller inserts it, whoever won the key: a caller that lost the key but finds no task yet
    (the winner has not inserted it, or died in between) inserts the same task itself;
 3. a caller whose insert lost compares its task with the stored one (`task_digest`): the same
-   → OK, created=false; different → CONFLICT.
+   → OK, created=false; different → CONFLICT. The callback URL is part of the task (stored
+   with it): a re-post with another one, or without the one the task has, is different. A
+   re-post that is the same records the webhook too (a no-op, unless the caller that inserted
+   the task died before it did).
 """
 
 from __future__ import annotations
@@ -53,13 +56,20 @@ SIGNALS = frozenset(int(s) for s in _signal.Signals)
 
 
 def task_digest(task: Task) -> str:
-    """A digest of what a client sent (user, both steps with files and limits): two keyed
-    submissions are "the same" when their digests are equal."""
+    """A digest of what a client sent (user, both steps with files and limits, the callback
+    URL): two keyed submissions are "the same" when their digests are equal."""
     c, e = asdict(task.compile), asdict(task.execute)
     c["source"] = hashlib.sha256(task.compile.source).hexdigest()
     e["data"] = hashlib.sha256(task.execute.data).hexdigest()
-    text = json.dumps({"user": task.user, "compile": c, "execute": e}, sort_keys=True)
+    text = json.dumps({"user": task.user, "compile": c, "execute": e,
+                       "callback_url": task.callback_url}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _callback_difference(stored: Task | None, task: Task) -> str:
+    if stored is None or stored.callback_url == task.callback_url:
+        return ""
+    return " (its callback_url differs: a task's webhook cannot be changed)"
 
 
 class TaskApi:
@@ -133,9 +143,11 @@ class TaskApi:
         if stored is not None and stored.key == task.key and (
             task_digest(stored) == task_digest(task)
         ):
+            self._created(task)  # its webhook: recorded already, unless its inserter died
             return SubmitOutcome(Code.OK, task.id, created=False)
         return SubmitOutcome(
             Code.CONFLICT, task.id, detail=f"task {task.key!r} exists with a different body"
+            + _callback_difference(stored, task)
         )
 
     # ------------------------------------------------------------------ reading
@@ -176,6 +188,8 @@ class TaskApi:
         for status in query.statuses:
             if status not in set(Status):
                 raise InvalidInput(f"unknown status {status}")
+        if query.key_prefix is not None and not model.valid_key(query.key_prefix):
+            raise InvalidInput("a key prefix must be 1 to 64 of A-Z a-z 0-9 . _ -")
         wanted = query.limit
         query.limit = wanted + 1
         briefs = self.store.page(query)

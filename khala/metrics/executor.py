@@ -55,8 +55,8 @@ class _MeteredSandbox(Sandbox):
     def close_workdir(self, workdir: str) -> None:
         self._inner.close_workdir(workdir)
 
-    def prepare_workdir(self, workdir: str) -> None:
-        self._inner.prepare_workdir(workdir)
+    def prepare_workdir(self, workdir: str, identity: tuple[int, int] | None = None) -> None:
+        self._inner.prepare_workdir(workdir, identity)
 
     def close(self) -> None:
         self._inner.close()

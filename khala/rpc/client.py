@@ -236,6 +236,11 @@ class JudicatorClient:
     def job_restart(self, name: str) -> JobView:
         return self._job(self._jobs("restart", name))
 
+    def job_stop(self, name: str) -> JobView:
+        """Stops the job's runs and keeps it, stopped, until a restart or a delete. An older
+        judicator answers INVALID_INPUT (unknown op)."""
+        return self._job(self._jobs("stop", name))
+
     def job_delete(self, name: str) -> JobView | None:
         """The job while it stops its runs; None when it is gone already."""
         reply = self._jobs("delete", name)

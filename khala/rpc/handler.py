@@ -216,6 +216,6 @@ class JudicatorHandler:
             return convert.job_answer(api.create(made))
         if op == "list":
             return convert.jobs_answer(api.list())
-        if op in ("get", "restart", "delete"):
+        if op in ("get", "restart", "stop", "delete"):
             return convert.job_answer(getattr(api, op)(name), name)
         raise InvalidInput(f"unknown jobs op {op!r}")

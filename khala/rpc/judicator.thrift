@@ -3,6 +3,26 @@
 
 namespace py khala_judicator
 
+// getrusage(2) of a step's process tree. Extension.
+struct Rusage {
+    1: double utime,               // user CPU seconds
+    2: double stime,               // system CPU seconds
+    3: i64 maxrss,                 // bytes
+    4: i64 ixrss,
+    5: i64 idrss,
+    6: i64 isrss,
+    7: i64 minflt,
+    8: i64 majflt,
+    9: i64 nswap,
+    10: i64 inblock,
+    11: i64 oublock,
+    12: i64 msgsnd,
+    13: i64 msgrcv,
+    14: i64 nsignals,
+    15: i64 nvcsw,
+    16: i64 nivcsw,
+}
+
 // Resource report of one step (compile or execute). Extension, not in the original protocol.
 struct StepReport {
     1: optional i32 exit_code,     // exit status when the process exited normally
@@ -12,6 +32,8 @@ struct StepReport {
     5: optional double wall_time,  // seconds
     6: optional i64 memory,        // peak bytes
     7: optional string reason,     // ok, nonzero_exit, signaled, time_limit, wall_limit, ...
+    8: optional Rusage rusage,
+    9: optional i32 pid,           // the step's process on its executor host
 }
 
 // Extension (operations): the delivery record of a task's webhook
@@ -117,6 +139,9 @@ struct Execute {
     14: optional i64 disk_limit,    // bytes of the run's work area
     15: optional double timeout_exact,   // the timeout when it has a fraction (4 rounded up)
     16: optional double cpu_limit_exact, // the CPU limit when it has a fraction (7 rounded up)
+    17: optional i64 core_limit,    // bytes of a core file the step may write; unset = none
+    18: optional i32 run_uid,       // host uid both steps run as; unset = the sandbox's own
+    19: optional i32 run_gid,       // host gid likewise
     // Extensions 40..49: per-step options
     40: optional StepOptions options,
 }
@@ -228,6 +253,7 @@ struct TaskUsage {
     3: optional double cpu_time,  // CPU seconds of the running step so far (its cgroup)
     4: optional i64 memory,       // bytes now
     5: optional i32 pids,         // processes now
+    6: optional i32 pid,          // the running step's process on the executor host
 }
 
 struct ExecutorStats {
@@ -265,6 +291,7 @@ struct TaskQuery {
     6: optional i32 limit,
     7: optional string after_time,  // keyset cursor: the last (add_time, id) seen
     8: optional string after_id,
+    9: optional string key_prefix,  // only tasks whose client-chosen id starts with it
 }
 
 // Extensions (jobs, docs/jobs.md) ----------------------------------------------------------
@@ -368,7 +395,7 @@ service Judicator {
     // Extension (judging): the presets live executors have, with versions and counts.
     LanguagesReturn languages(),
     // Extension: jobs. op is create (5 job: the job, 4 template: its task; 3 spec, the job
-    // as JSON, from gateways that predate 5), list, get, restart or delete (2 name). OK,
+    // as JSON, from gateways that predate 5), list, get, restart, stop or delete (2 name). OK,
     // NOT_EXIST, CONFLICT (name taken, or the job is being deleted), INVALID_INPUT (detail
     // says why).
     JobReturn jobs(1: string op, 2: string name, 3: string spec, 4: Task template,

@@ -1,6 +1,9 @@
 """Serving the Judicator Thrift service: binary protocol over plain sockets, one thread per
 client connection, at most `max_connections` at once (khala/net/acceptor.py: beyond them a new
-connection is closed at once, and the client fails over or tries again).
+connection is closed at once, and the client fails over or tries again). With node
+authentication, a connection proves the cluster secret before it takes one of those slots,
+within the `handshake` limits (one deadline for the whole handshake; a cap of its own on
+connections in the handshake, in all and per address).
 
 Each call is first read whole within `MessageLimits` (khala/rpc/guard.py: message size, items,
 depth) and only then decoded by thriftpy2 from memory and answered through a `JudicatorHandler`.
@@ -21,9 +24,11 @@ from thriftpy2.thrift import TProcessor
 from thriftpy2.transport import TCyBufferedTransport, TCyMemoryBuffer, TServerSocket, TSocket
 from thriftpy2.transport.base import TTransportException
 
-from khala.net.acceptor import ACCEPT_POLL_SECONDS, Acceptor
+from khala.net.acceptor import ACCEPT_POLL_SECONDS, Acceptor, close_quietly
+from khala.net.admission import GreetLimits
+from khala.net.deadline import Deadline
 from khala.rpc import judicator_thrift
-from khala.rpc.auth import AuthError, NodeAuth
+from khala.rpc.auth import ACCEPTED, BUSY, NodeAuth
 from khala.rpc.guard import ConnectionEnded, MessageLimits, MessageReader, MessageRefused
 from khala.rpc.handler import JudicatorHandler
 
@@ -44,6 +49,7 @@ class RpcServer:
         max_task_size: int,
         max_connections: int = 256,
         auth: NodeAuth | None = None,
+        handshake: GreetLimits | None = None,
     ) -> None:
         self._auth = auth  # node authentication: every connection proves the cluster secret
         if max_connections < 1:
@@ -59,8 +65,11 @@ class RpcServer:
         self._processor: Any = None
         self._on_disconnect: Callable[[], None] = lambda: None
         self._stopped = threading.Event()
-        self._acceptor = Acceptor(listener, max_connections, self._connection,
-                                  name="khala-thrift")
+        self._acceptor = Acceptor(
+            listener, max_connections, self._connection,
+            refuse=close_quietly if auth is None else self._busy, name="khala-thrift",
+            greet=None if auth is None else self._handshake, greet_limits=handshake,
+            what="a Thrift connection")
 
     def start(self, service: Any, on_disconnect: Callable[[], None] | None = None,
               wrap: Any = None) -> None:
@@ -88,26 +97,23 @@ class RpcServer:
 
     # ------------------------------------------------------------------ one connection
 
-    @staticmethod
-    def _authenticated(auth: NodeAuth, client: socket.socket) -> bool:
-        """The node-authentication handshake (khala/rpc/auth.py); a refusal is logged."""
-        try:
-            peer: Any = client.getpeername()
-        except OSError:
-            peer = "?"
-        try:
-            auth.server_handshake(client)
-            return True
-        except AuthError as exc:
-            log.log(logging.DEBUG if exc.quiet else logging.WARNING,
-                    "refused a Thrift connection from %s: %s", peer, exc)
-            return False
+    def _handshake(self, client: socket.socket, deadline: Deadline) -> str:
+        """The node-authentication handshake (khala/rpc/auth.py) up to its answer: the
+        acceptor logs a refusal, and answers once it has a slot for the connection."""
+        assert self._auth is not None
+        return self._auth.verify(client, deadline)
 
-    def _connection(self, client: socket.socket) -> None:
+    @staticmethod
+    def _busy(client: socket.socket) -> None:
+        """A node proved the secret but every slot is taken: it fails over or retries."""
+        client.settimeout(1.0)
+        client.sendall(BUSY)
+
+    def _connection(self, client: socket.socket, node: str | None) -> None:
         try:
             client.settimeout(CLIENT_IDLE_SECONDS)
-            if self._auth is not None and not self._authenticated(self._auth, client):
-                return
+            if self._auth is not None:
+                client.sendall(ACCEPTED)  # the handshake is done and this connection has a slot
             reader = MessageReader(client.recv, self.limits)
             oprot = TCyBinaryProtocol(TCyBufferedTransport(TSocket(sock=client)))
             while not self._stopped.is_set():

@@ -226,7 +226,8 @@ class StubJudicator:
                  if (q.user is None or t.user == q.user)
                  and (not q.statuses or int(t.status) in q.statuses)
                  and (q.start_time is None or t.add_time >= q.start_time)
-                 and (q.end_time is None or t.add_time <= q.end_time)]
+                 and (q.end_time is None or t.add_time <= q.end_time)
+                 and (not q.key_prefix or (t.key or "").startswith(q.key_prefix))]
         found.sort(key=lambda b: (b.add_time, b.id), reverse=not q.old_to_new)
         if q.after_time is not None:
             cursor = (q.after_time, q.after_id or "")
@@ -295,6 +296,15 @@ class StubJudicator:
         self._called("job_restart", name)
         view = self._job(name)
         view.generation += 1
+        view.status = "waiting"
+        return view
+
+    def job_stop(self, name: str) -> JobView:
+        """Stopped at once (a stub job has no runs to stop); kept until deleted."""
+        self._called("job_stop", name)
+        view = self._job(name)
+        view.generation += 1
+        view.status = "stopped"
         return view
 
     def job_delete(self, name: str) -> JobView | None:

@@ -14,6 +14,7 @@ from khala.config import LimitSettings
 from khala.errors import InvalidInput, TooLarge
 from khala.judging.validate import check_judging
 from khala.model import INT_MAX, Task, task_size, valid_int
+from khala.rules import identity
 from khala.rules.options import check_task_options
 from khala.rules.seconds import RESOLUTION, check_seconds, is_seconds
 from khala.zipcheck import check_zip
@@ -78,6 +79,9 @@ EXECUTE_OUTPUT = TaskLimit("execute", "output_limit", "max_output_limit", BYTES_
 EXECUTE_DISK = TaskLimit("execute", "disk_limit", "max_disk_limit", BYTES_LIMIT_MAX)
 TASK_LIMITS = (COMPILE_MEMORY, EXECUTE_MEMORY, EXECUTE_CPU, EXECUTE_PIDS, EXECUTE_OUTPUT,
                EXECUTE_DISK)
+# A core file the execute step may write in its work area (none unless asked; not a field of
+# the seed API's form).
+EXECUTE_CORE = TaskLimit("execute", "core_limit", "max_core_limit", BYTES_LIMIT_MAX)
 
 
 def _check_int(name: str, value: object) -> None:
@@ -109,7 +113,7 @@ def _check_blob(name: str, value: object) -> None:
 
 def check_limits(task: Task, policy: LimitSettings) -> None:
     """The optional per-task limits: absent, or positive and within the policy."""
-    for limit in TASK_LIMITS:
+    for limit in (*TASK_LIMITS, EXECUTE_CORE):
         _check_limit(limit.field, limit.asked(task), limit.largest(policy), limit.seconds)
 
 
@@ -131,6 +135,7 @@ def validate_task(task: Task, policy: LimitSettings) -> None:
     _check_blob("execute_data", task.execute.data)
     check_limits(task, policy)
     check_task_options(task, policy)
+    identity.check_task(task, identity.parse(policy.run_users, policy.run_groups))
     check_judging(task, policy)
     size = task_size(task)
     if size > policy.max_task_size:

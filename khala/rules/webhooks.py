@@ -13,6 +13,8 @@ the stores translate, khala/judicator/webhooks.py sends).
                or sending and lease_until < now              → sending, lease_until = until
     attempted: sending under the claimer's own lease         → delivered | failed | ready again
                                                                (next_at = now + backoff · 2^(n-1))
+    deferred:  sending under the claimer's own lease         → ready, next_at = now + delay
+               (not tried: its host had its share of senders; attempts unchanged)
 
 A claim is one conditional update, so two judicators never send the same attempt; an attempt's
 outcome is written only while the claimer's lease stands (a sender whose lease ran out and whose
@@ -22,6 +24,8 @@ webhook another judicator claimed again writes nothing).
 from __future__ import annotations
 
 import datetime as _dt
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -82,3 +86,78 @@ def attempted(lease: str, attempts: int, status: int | None, error: str, gone: b
         sets.update(state=READY, next_at=model.format_time(now + _dt.timedelta(seconds=delay)))
     where = Transition("attempted", when=ATTEMPTED_WHEN).bind(until=lease).where
     return Bound(where=where, sets=sets)
+
+
+def deferred(lease: str, now: _dt.datetime, delay: float) -> Bound:
+    """The change that hands a claimed webhook back untried: due again after `delay` seconds,
+    its attempts as they were (its host had its share of senders)."""
+    sets = {"state": READY, "next_at": model.format_time(now + _dt.timedelta(seconds=delay))}
+    where = Transition("deferred", when=ATTEMPTED_WHEN).bind(until=lease).where
+    return Bound(where=where, sets=sets)
+
+
+class HostShares:
+    """Who may send now — at most `total` webhooks at once, `per_host` of them to one host —
+    and, for a webhook whose host has its share, when to come back for it.
+
+    Comebacks are booked one after another per host, each `pace` later than the one before:
+    the time one of that host's tries takes (its recent average; before any try ended, how long
+    its oldest try under way has run), divided by `per_host`. A host's backlog so comes due at
+    about the rate the host takes it — a fast receiver's within moments, a slow one's spread
+    out, each webhook handed back about once — and never stands in front of other hosts'
+    webhooks. `now` is seconds on any steady clock. At most MAX_HOSTS hosts are remembered."""
+
+    MAX_HOSTS = 4096
+    MIN_PACE = 0.05  # seconds: the shortest gap between two booked comebacks of one host
+
+    def __init__(self, total: int, per_host: int) -> None:
+        if total < 1 or per_host < 1:
+            raise ValueError("webhook_workers and webhook_per_host must be at least 1")
+        self.total, self.per_host = total, per_host
+        self._lock = threading.Lock()
+        self._busy: dict[str, list[float]] = {}  # host → start times of its tries under way
+        self._taken = 0
+        self._hosts: OrderedDict[str, tuple[float, float]] = OrderedDict()  # → (pace, booked)
+
+    def free(self) -> bool:
+        with self._lock:
+            return self._taken < self.total
+
+    def take(self, host: str, now: float) -> bool:
+        with self._lock:
+            starts = self._busy.setdefault(host, [])
+            if self._taken >= self.total or len(starts) >= self.per_host:
+                if not starts:
+                    del self._busy[host]
+                return False
+            starts.append(now)
+            self._taken += 1
+            return True
+
+    def give(self, host: str, started: float, now: float) -> None:
+        """A try to `host` begun at `started` ended at `now`."""
+        with self._lock:
+            starts = self._busy.get(host, [])
+            if started in starts:
+                starts.remove(started)
+                self._taken -= 1
+            if not starts:
+                self._busy.pop(host, None)
+            pace, booked = self._hosts.pop(host, (0.0, 0.0))
+            took = now - started
+            self._remember(host, (took if not pace else (pace + took) / 2, booked))
+
+    def comeback(self, host: str, now: float) -> float:
+        """Seconds until a webhook for `host`, which has its share now, should be due again."""
+        with self._lock:
+            pace, booked = self._hosts.pop(host, (0.0, 0.0))
+            oldest = min(self._busy.get(host, [now]))
+            step = max(self.MIN_PACE, (pace or now - oldest) / self.per_host)
+            booked = max(now, booked) + step
+            self._remember(host, (pace, booked))
+            return booked - now
+
+    def _remember(self, host: str, value: tuple[float, float]) -> None:
+        self._hosts[host] = value
+        while len(self._hosts) > self.MAX_HOSTS:
+            self._hosts.popitem(last=False)

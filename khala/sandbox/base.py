@@ -29,6 +29,8 @@ class Limits:
     stack: int | None = 64 * MIB  # RLIMIT_STACK
     disk: int | None = None  # bytes of the run's work area (the task's, shared by its steps)
     cpu_rate: float | None = None  # CPUs at once (cgroup CPU bandwidth); None: no rate
+    core: int | None = 0  # RLIMIT_CORE: bytes of a core file the step may write in its cwd
+    # (0 = none; None = left as inherited, for a warm box whose steps set their own)
 
 
 class StdinFeed(Protocol):
@@ -102,6 +104,9 @@ class RunSpec:
     # `stdin_feed.start(fd)` (it owns the fd) and `stdin_feed.stop()` when the step ends;
     # `stdin_path` is then not used.
     stdin_feed: StdinFeed | None = None
+    # The host (uid, gid) the step runs as; None: the sandbox's own user. The caller checked
+    # it against the operator's table (khala/rules/identity.py); a backend never runs root.
+    identity: tuple[int, int] | None = None
 
 
 @dataclass
@@ -149,8 +154,10 @@ class Sandbox(ABC):
     def close_workdir(self, workdir: str) -> None:  # noqa: B027 - optional hook
         """Undo `open_workdir` at the end of the run (its files may go with it)."""
 
-    def prepare_workdir(self, workdir: str) -> None:  # noqa: B027 - optional hook
-        """Make `workdir` usable by the sandboxed user (ownership, modes). Default: nothing."""
+    def prepare_workdir(self, workdir: str,  # noqa: B027 - optional hook
+                        identity: tuple[int, int] | None = None) -> None:
+        """Make `workdir` usable by the sandboxed user (`identity`, else the sandbox's own:
+        ownership, modes). Default: nothing."""
 
     def make_cwd(self, workdir: str, cwd: str) -> None:
         """Create the step's working directory `cwd` (relative, checked) under `workdir`, owned

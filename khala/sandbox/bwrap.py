@@ -34,13 +34,15 @@ from dataclasses import dataclass
 
 from khala.errors import SandboxUnavailable
 from khala.model import Reason
-from khala.sandbox import workarea
+from khala.sandbox import rusage, workarea
 from khala.sandbox.base import MIB, Limits, RunSpec
 from khala.sandbox.cgroup_detect import detect
 from khala.sandbox.cgroups import CgroupTree, RunCgroup
 from khala.sandbox.core import DEFAULT_PATH, CoreSandbox, Process, Usage, apply_rlimits, rlimits
+from khala.sandbox.coredump import core_written
 from khala.sandbox.etc import make_etc
 from khala.sandbox.fstree import chown_tree, remove_tree
+from khala.sandbox.identity import EtcDirs, check_identity, grandchild
 from khala.sandbox.network import (
     NAMESERVER,
     READY_SECONDS,
@@ -57,6 +59,16 @@ INSIDE_WORKDIR = "/work"
 TMP_SIZE = 64 * MIB
 # Top-level host entries mirrored into the sandbox (symlinks stay symlinks).
 SYSTEM_ENTRIES = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+# The sandbox's pid 1, a shell waiting for the step's command in a subshell (which execs it,
+# its stderr the step's own, its environment exactly the step's; the shell's job messages go
+# nowhere). bwrap itself waits for this pid 1, so the wait4 of bwrap counts the command and all
+# it waited for; bwrap's own pid 1 reaper would report the command's exit to bwrap by an
+# eventfd and never be waited for.
+RELAY = 'exec 3>&2 2>&-; (exec 2>&3 3>&-; unset PWD OLDPWD; exec "$@"); exit $?'
+# Signals whose default action writes a core file (signal(7)).
+CORE_SIGNALS = frozenset({signal.SIGQUIT, signal.SIGILL, signal.SIGTRAP, signal.SIGABRT,
+                          signal.SIGBUS, signal.SIGFPE, signal.SIGSEGV, signal.SIGXCPU,
+                          signal.SIGXFSZ, signal.SIGSYS})
 
 
 def find_bwrap() -> str:
@@ -98,7 +110,7 @@ def bwrap_argv(bwrap: str, spec: RunSpec, etc_dir: str, uid: int, gid: int,
         argv += ["--info-fd", str(hold.info), "--block-fd", str(hold.block)]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
-    return argv + ["--"] + list(spec.argv)
+    return argv + ["--as-pid-1", "--", "/bin/sh", "-c", RELAY, "khala"] + list(spec.argv)
 
 
 def inside_cwd(spec: RunSpec) -> str:
@@ -134,13 +146,16 @@ def child_setup(procs_files: list[str], limits: Limits, uid: int, gid: int) -> C
     return setup
 
 
-def decode_status(status: int, killed: bool) -> int:
+def decode_status(status: int, killed: bool, core_file: bool = False) -> int:
     """bwrap exits 128+N when its child died of signal N; turn that back into a signal status
-    (the shell's convention: a top process exiting 128+N cannot be told apart)."""
+    (the shell's convention: a top process exiting 128+N cannot be told apart). The shell
+    does not pass the core flag on: `core_file` (a core file appeared) sets it for a signal
+    that dumps core."""
     if os.WIFEXITED(status) and not killed:
         code = os.WEXITSTATUS(status)
         if 128 < code < 128 + signal.NSIG:
-            return code - 128  # a wait status "killed by signal N", no core
+            dumped = core_file and (code - 128) in CORE_SIGNALS
+            return (code - 128) | (0x80 if dumped else 0)  # "killed by signal N"
     return status
 
 
@@ -161,13 +176,23 @@ def traversable(path: str, uid: int) -> bool:
 class BwrapProcess(Process):
     """bwrap started in its run cgroup; usage and kill go through the cgroup."""
 
-    def __init__(self, pid: int, cgroup: RunCgroup, network: StepNetwork | None = None) -> None:
+    def __init__(self, pid: int, cgroup: RunCgroup, core_dir: str | None = None,
+                 network: StepNetwork | None = None) -> None:
         super().__init__(pid)
         self.cgroup = cgroup
         self.network = network
+        self._command: int | None = None
+        # Where a core file would land (a step that may dump core), and since when.
+        self.core_dir, self.started = core_dir, time.time()
 
     def cpu_seconds(self) -> float | None:
         return self.cgroup.cpu_seconds()
+
+    def step_pid(self) -> int:
+        """The command, bwrap's grandchild (bwrap → the sandbox's pid 1 → the command)."""
+        if self._command is None:
+            self._command = grandchild(self.pid, self.cgroup.pids())
+        return self._command or self.pid
 
     def kill(self, wait: bool) -> None:
         self.cgroup.kill_all() if wait else self.cgroup.kill_all(timeout=0.0)
@@ -184,15 +209,19 @@ class BwrapProcess(Process):
 
     def live_usage(self) -> dict[str, float | int]:
         cg = self.cgroup
-        return {"cpu_time": cg.cpu_seconds(), "memory": cg.memory_now(), "pids": len(cg.pids())}
+        return {"cpu_time": cg.cpu_seconds(), "memory": cg.memory_now(), "pids": len(cg.pids()),
+                "pid": self.step_pid()}
 
-    def usage(self, rusage: resource.struct_rusage | None, failed: bool = True) -> Usage:
+    def usage(self, waited: resource.struct_rusage | None, failed: bool = True) -> Usage:
         cg = self.cgroup
-        return Usage(cpu=cg.cpu_seconds(), memory=cg.memory_peak(),
-                     oom=failed and cg.oom_killed(), pids=failed and cg.pids_limit_hit())
+        cpu, peak = cg.cpu_seconds(), cg.memory_peak()
+        measured = rusage.with_cgroup(rusage.from_wait(waited), cpu, cg.cpu_split(), peak)
+        return Usage(cpu=cpu, memory=peak, oom=failed and cg.oom_killed(),
+                     pids=failed and cg.pids_limit_hit(), rusage=measured)
 
     def decode(self, status: int, killed: bool) -> int:
-        return decode_status(status, killed)
+        dumped = self.core_dir is not None and core_written(self.core_dir, self.started)
+        return decode_status(status, killed, dumped)
 
     def release(self) -> bool:
         clean = self.cgroup.remove()
@@ -218,6 +247,7 @@ class BwrapSandbox(CoreSandbox):
         self.seccomp = build_filter()
         workarea.remove_stale()
         self._etc = make_etc(uid, gid, INSIDE_WORKDIR)
+        self._other_etc = EtcDirs(INSIDE_WORKDIR)  # of the identities tasks ask for
         self.network = network or NetworkPolicy()
         self._net_etc = ""
         if self.network.allowed:
@@ -226,6 +256,7 @@ class BwrapSandbox(CoreSandbox):
 
     def close(self) -> None:
         remove_tree(self._etc)
+        self._other_etc.close()
         if self._net_etc:
             remove_tree(self._net_etc)
 
@@ -233,20 +264,30 @@ class BwrapSandbox(CoreSandbox):
         if spec.network and not self.network.allowed:
             return ("this executor does not allow the network (its operator's allow_network "
                     "setting is off)")
+        if spec.network and spec.identity is not None:
+            return ("a step runs with the network only as the sandbox's own user, not as a "
+                    "host user the task names")
         if spec.limits.cpu_rate is not None and not self.tree.cpu_rates:
             return "this executor cannot set a CPU rate (no cgroup cpu controller of its own)"
         return ""
 
-    def prepare_workdir(self, workdir: str) -> None:
-        """Hand `workdir` (recursively, symlinks not followed) to the sandbox uid/gid, private
-        to it (0700: other local users cannot read a running task's files)."""
-        if not traversable(workdir, self.uid):
+    def prepare_workdir(self, workdir: str, identity: tuple[int, int] | None = None) -> None:
+        """Hand `workdir` (recursively, symlinks not followed) to the sandbox uid/gid, or to
+        `identity`, private to it (0700: other local users cannot read a running task's files)."""
+        uid, gid = self._ids(identity)
+        if not traversable(workdir, uid):
             raise SandboxUnavailable(
-                f"uid {self.uid} cannot reach the work dir: every parent directory must be "
+                f"uid {uid} cannot reach the work dir: every parent directory must be "
                 "searchable by others (mode o+x, e.g. 0711)")
-        os.lchown(workdir, self.uid, self.gid)
+        os.lchown(workdir, uid, gid)
         os.chmod(workdir, 0o700)
-        chown_tree(workdir, self.uid, self.gid)
+        chown_tree(workdir, uid, gid)
+
+    def _ids(self, identity: tuple[int, int] | None) -> tuple[int, int]:
+        if identity is None:
+            return self.uid, self.gid
+        check_identity(identity)
+        return identity
 
     def open_workdir(self, workdir: str, size: int | None) -> None:
         """Mount a tmpfs of `size` bytes on `workdir`: the run's bounded work area."""
@@ -260,6 +301,8 @@ class BwrapSandbox(CoreSandbox):
         why = self.supports(spec)
         if why:
             raise SandboxUnavailable(why)
+        uid, gid = self._ids(spec.identity)
+        etc = self._etc if spec.identity is None else self._other_etc.get(uid, gid)
         cgroup = self.tree.create(spec.limits.memory, spec.limits.pids, spec.limits.cpu_rate)
         seccomp = filter_fd(self.seccomp)
         ours: list[int] = []  # the executor's ends of the hold pipes
@@ -270,14 +313,14 @@ class BwrapSandbox(CoreSandbox):
             block_r, block_w = os.pipe()
             ours, hold = [info_r, block_w], Hold(info_w, block_r)
             theirs += [info_w, block_r]
-        etc = self._net_etc if spec.network else self._etc
-        argv = bwrap_argv(self.bwrap, spec, etc, self.uid, self.gid, self.tmp_size,
+            etc = self._net_etc
+        argv = bwrap_argv(self.bwrap, spec, etc, uid, gid, self.tmp_size,
                           seccomp_fd=seccomp, hold=hold)
         try:
             proc = subprocess.Popen(
                 argv, stdin=stdin, stdout=stdout, stderr=stderr, env={},
                 cwd="/", start_new_session=True, pass_fds=tuple(theirs),
-                preexec_fn=child_setup(cgroup.procs_files, spec.limits, self.uid, self.gid))
+                preexec_fn=child_setup(cgroup.procs_files, spec.limits, uid, gid))
         except (OSError, subprocess.SubprocessError) as exc:
             cgroup.remove()
             for fd in ours:
@@ -287,9 +330,10 @@ class BwrapSandbox(CoreSandbox):
             for fd in theirs:
                 os.close(fd)
         proc.returncode = 0  # reaped by the core (os.wait4); keeps Popen from waiting again
+        started = BwrapProcess(proc.pid, cgroup, spec.workdir if spec.limits.core else None)
         if not ours:
-            return BwrapProcess(proc.pid, cgroup)
-        return self._connect(BwrapProcess(proc.pid, cgroup), ours[0], ours[1])
+            return started
+        return self._connect(started, ours[0], ours[1])
 
     def _connect(self, started: BwrapProcess, info: int, block: int) -> BwrapProcess:
         """Attach the network to a held step and let it go; on failure kill it, reap it and

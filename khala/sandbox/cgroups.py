@@ -159,6 +159,11 @@ class RunCgroup(ABC):
     def cpu_seconds(self) -> float: ...
 
     @abstractmethod
+    def cpu_split(self) -> tuple[float, float]:
+        """User and system CPU seconds as the cgroup counts them apart (on v1 by ticks: only
+        their proportion is meant; `cpu_seconds` is the exact total)."""
+
+    @abstractmethod
     def memory_peak(self) -> int: ...
 
     @abstractmethod
@@ -265,6 +270,10 @@ class V1RunCgroup(RunCgroup):
     def cpu_seconds(self) -> float:
         return read_int(self._file("cpuacct", "cpuacct.usage")) / 1e9
 
+    def cpu_split(self) -> tuple[float, float]:  # zeroed with cpuacct.usage
+        return (read_int(self._file("cpuacct", "cpuacct.usage_user")) / 1e9,
+                read_int(self._file("cpuacct", "cpuacct.usage_sys")) / 1e9)
+
     def memory_peak(self) -> int:
         return read_int(self._file("memory", "memory.max_usage_in_bytes"))
 
@@ -285,6 +294,7 @@ class V2RunCgroup(RunCgroup):
     def __init__(self, dirs: list[str]) -> None:
         super().__init__(dirs)
         self._cpu_base = 0.0  # v2 has no writable CPU counter: what the stem used
+        self._split_base = (0.0, 0.0)
 
     def _write_limits(self, memory: int | None, pids: int | None,
                       before: tuple[int | None, int | None] | None) -> None:
@@ -316,9 +326,18 @@ class V2RunCgroup(RunCgroup):
             except OSError:
                 pass
         self._cpu_base = self._cpu_total()
+        self._split_base = self._split_total()
 
     def _cpu_total(self) -> float:
         return read_keyed(os.path.join(self.dirs[0], "cpu.stat")).get("usage_usec", 0) / 1e6
+
+    def _split_total(self) -> tuple[float, float]:
+        stat = read_keyed(os.path.join(self.dirs[0], "cpu.stat"))
+        return stat.get("user_usec", 0) / 1e6, stat.get("system_usec", 0) / 1e6
+
+    def cpu_split(self) -> tuple[float, float]:
+        user, system = self._split_total()
+        return user - self._split_base[0], system - self._split_base[1]
 
     def cpu_seconds(self) -> float:
         return self._cpu_total() - self._cpu_base

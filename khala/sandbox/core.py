@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from khala.errors import SandboxUnavailable
-from khala.model import Reason, StepReport
+from khala.model import Reason, Rusage, StepReport
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox
 from khala.sandbox.capture import Streams
 
@@ -42,7 +42,7 @@ def rlimits(limits: Limits) -> list[tuple[int, int]]:
         (resource.RLIMIT_FSIZE, limits.file_size),
         (resource.RLIMIT_NOFILE, limits.open_files),
         (resource.RLIMIT_STACK, limits.stack),
-        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_CORE, limits.core),
     ]
     return [(which, value) for which, value in pairs if value is not None]
 
@@ -61,6 +61,7 @@ class Usage:
     memory: int = 0  # peak bytes
     oom: bool = False  # the memory limit's OOM killer fired
     pids: bool = False  # a fork/clone was refused by the pids limit
+    rusage: Rusage | None = None  # getrusage's figures of the step (khala/sandbox/rusage.py)
 
 
 def classify(status: int | None, limits: Limits, usage: Usage, wall: float,
@@ -72,7 +73,8 @@ def classify(status: int | None, limits: Limits, usage: Usage, wall: float,
     The first that applies wins: cancelled, output_limit, memory_limit and pids_limit (only when
     the step failed), time_limit (CPU ≥ limit or SIGXCPU), wall_limit, signaled, nonzero_exit,
     ok."""
-    report = StepReport(time=round(usage.cpu, 6), wall_time=round(wall, 6), memory=usage.memory)
+    report = StepReport(time=round(usage.cpu, 6), wall_time=round(wall, 6), memory=usage.memory,
+                        rusage=usage.rusage)
     if status is None:
         report.reason = Reason.INTERNAL_ERROR
         return report
@@ -113,6 +115,12 @@ class Process:
         """CPU time used so far by the whole step, or None when it cannot be read live."""
         return None
 
+    def step_pid(self) -> int:
+        """The host pid of the step's command (default: the top process, which it is). A
+        backend that starts the command below a launcher looks for it while it runs (the core
+        asks at every tick) and answers the launcher's pid until it is found."""
+        return self.pid
+
     @abstractmethod
     def kill(self, wait: bool) -> None:
         """Kill every process of the step (`wait`: until none is left, bounded)."""
@@ -151,7 +159,8 @@ class Process:
     def live_usage(self) -> dict[str, float | int]:
         """What the step uses now (executor statistics); default: CPU time when readable."""
         cpu = self.cpu_seconds()
-        return {} if cpu is None else {"cpu_time": cpu}
+        return {"pid": self.step_pid()} if cpu is None else {"cpu_time": cpu,
+                                                              "pid": self.step_pid()}
 
     def signal(self, signum: int) -> None:
         """Send a signal to the step's processes (API v2); default: the process group."""
@@ -243,6 +252,7 @@ class CoreSandbox(Sandbox):
             status = proc.decode(waited[0], killed)
             failed = not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)
             report = classify(status, limits, proc.usage(waited[1], failed), wall, stopped)
+        report.pid = proc.step_pid()
         return RunOutcome(stdout, stderr, report)
 
 
@@ -294,6 +304,7 @@ def wait_step(proc: Process, watch: Watch, streams: Streams
             if not due and not (stopped is None and watch.overflow.is_set()):
                 continue
             next_tick = now + TICK_SECONDS
+            proc.step_pid()  # a backend with a launcher spots the command while it runs
             if stopped is not None:
                 if now >= kill_deadline:
                     return stopped, None

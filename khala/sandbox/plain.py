@@ -2,7 +2,8 @@
 
 No isolation at all; only for trusted code or hosts without bubblewrap (`--sandbox=none`).
 Limits it can enforce (through the core): wall time, rlimits, output caps. The process group is
-killed at the end. The work dir's size is not bounded (no work area is mounted).
+killed at the end. The work dir's size is not bounded (no work area is mounted). A step with an
+identity (another host user) needs the executor to run as root.
 """
 
 from __future__ import annotations
@@ -14,20 +15,28 @@ import signal
 import subprocess
 from collections.abc import Callable
 
+from khala.errors import SandboxUnavailable
+from khala.sandbox import rusage
 from khala.sandbox.base import Limits, RunSpec
 from khala.sandbox.core import DEFAULT_PATH, CoreSandbox, Process, Usage, apply_rlimits, rlimits
+from khala.sandbox.fstree import chown_tree
+from khala.sandbox.identity import check_identity, drop_privileges
 
 PR_SET_PDEATHSIG = 1
 
 
-def rlimit_setter(limits: Limits) -> Callable[[], None]:
-    """A preexec function applying the rlimits of `limits` (runs in the child)."""
+def rlimit_setter(limits: Limits, identity: tuple[int, int] | None = None
+                  ) -> Callable[[], None]:
+    """A preexec function applying the rlimits of `limits` (runs in the child), then
+    becoming `identity` when given."""
     pairs = rlimits(limits)
 
     def apply() -> None:
         apply_rlimits(pairs)
         os.umask(0o077)  # what the step creates is this user's alone
         die_with_parent()
+        if identity is not None:
+            drop_privileges(identity)
 
     return apply
 
@@ -47,10 +56,14 @@ class GroupProcess(Process):
         except (ProcessLookupError, PermissionError):
             pass
 
-    def usage(self, rusage: resource.struct_rusage | None, failed: bool = True) -> Usage:
-        if rusage is None:
+    def usage(self, waited: resource.struct_rusage | None, failed: bool = True) -> Usage:
+        """All from wait4: the step's own memory is not measured apart here (its `maxrss`
+        includes the executor's at the fork, khala/sandbox/rusage.py)."""
+        if waited is None:
             return Usage()
-        return Usage(cpu=rusage.ru_utime + rusage.ru_stime, memory=rusage.ru_maxrss * 1024)
+        measured = rusage.from_wait(waited)
+        return Usage(cpu=waited.ru_utime + waited.ru_stime, memory=measured.maxrss,
+                     rusage=measured)
 
 
 class PlainSandbox(CoreSandbox):
@@ -64,11 +77,26 @@ class PlainSandbox(CoreSandbox):
             return "the unsandboxed executor (--sandbox none) cannot set a CPU rate"
         return ""
 
+    def prepare_workdir(self, workdir: str, identity: tuple[int, int] | None = None) -> None:
+        if identity is not None:
+            self._check(identity)
+            os.chown(workdir, *identity)
+            chown_tree(workdir, *identity)
+
+    @staticmethod
+    def _check(identity: tuple[int, int]) -> None:
+        check_identity(identity)
+        if os.geteuid() != 0:
+            raise SandboxUnavailable("a step runs as another user only when the executor "
+                                     "runs as root")
+
     def start(self, spec: RunSpec, stdin: int, stdout: int, stderr: int) -> Process:
+        if spec.identity is not None:
+            self._check(spec.identity)
         proc = subprocess.Popen(
             spec.argv, cwd=os.path.join(spec.workdir, spec.cwd), stdin=stdin, stdout=stdout,
             stderr=stderr,
             env={"PATH": DEFAULT_PATH, **spec.env, "HOME": spec.workdir},
-            start_new_session=True, preexec_fn=rlimit_setter(spec.limits))
+            start_new_session=True, preexec_fn=rlimit_setter(spec.limits, spec.identity))
         proc.returncode = 0  # reaped by the core (os.wait4); keeps Popen from waiting again
         return GroupProcess(proc.pid)

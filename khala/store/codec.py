@@ -20,6 +20,7 @@ from khala.model import (
     Language,
     Reason,
     Result,
+    Rusage,
     Status,
     StepOptions,
     StepReport,
@@ -46,18 +47,23 @@ def _known(cls: type[T], doc: dict[str, Any]) -> T:
 
 
 def spec_to_json(task: Task) -> str:
-    """The compile/execute settings of a task, without the two zip payloads."""
+    """The compile/execute settings of a task, without the two zip payloads, and its webhook
+    URL (stored with the task, so a keyed re-post compares it with the task's own)."""
     compile_part = asdict(task.compile)
     execute_part = asdict(task.execute)
     compile_part.pop("source")
     execute_part.pop("data")
-    return json.dumps({"compile": compile_part, "execute": execute_part})
+    spec: dict[str, Any] = {"compile": compile_part, "execute": execute_part}
+    if task.callback_url is not None:
+        spec["callback_url"] = task.callback_url
+    return json.dumps(spec)
 
 
-def spec_from_json(text: str, source: bytes, data: bytes) -> tuple[Compile, Execute]:
+def spec_from_json(text: str, source: bytes, data: bytes) -> tuple[Compile, Execute, str | None]:
+    """The compile and execute parts and the webhook URL (None: none) of a stored spec."""
     spec = json.loads(text)
-    return compile_from_dict({**spec["compile"], "source": source}), execute_from_dict(
-        {**spec["execute"], "data": data})
+    return (compile_from_dict({**spec["compile"], "source": source}),
+            execute_from_dict({**spec["execute"], "data": data}), spec.get("callback_url"))
 
 
 def options_from_dict(doc: dict[str, Any] | None) -> StepOptions:
@@ -126,7 +132,14 @@ def result_from_dict(doc: dict[str, Any] | None) -> Result | None:
 
 
 def _step_report(doc: dict[str, Any]) -> StepReport:
-    return _known(StepReport, {**doc, "reason": reason_of(doc.get("reason", Reason.OK))})
+    rusage = doc.get("rusage")
+    return _known(StepReport, {**doc, "reason": reason_of(doc.get("reason", Reason.OK)),
+                               "rusage": None if rusage is None else _known(Rusage, rusage)})
+
+
+def key_range(prefix: str) -> tuple[str, str]:
+    """The keys starting with `prefix` (keys are ASCII) as a half-open range [low, high)."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def result_to_json(result: Result | None) -> str | None:

@@ -82,6 +82,11 @@ class StdinFeed:
                 self._cond.notify_all()
             return self._accepted
 
+    def closed(self) -> bool:
+        """Whether the input was closed (the program reads EOF after the queue)."""
+        with self._cond:
+            return self._closed
+
     def taking(self) -> bool:
         """Whether input is still taken (not closed, the step not ended)."""
         with self._cond:

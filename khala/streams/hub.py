@@ -3,12 +3,17 @@
 Each task the executor runs gets a `TaskStream` (its bounded `TaskLog` and, for interactive
 tasks, its `StdinFeed`). The endpoint is a TCP server (one thread per connection, at most
 `max_clients`; beyond them a connection is answered `busy` at once, khala/net/acceptor.py): a
-gateway connects, names a task and a position, and receives the chunks past
-it as they are produced (wire.py). A connection that asks for input claims the task's input
+gateway connects, proves the cluster secret when the executor has one (khala/rpc/auth.py),
+names a task and a position, and receives the chunks past it as they are produced (wire.py).
+The handshake and that first frame come before a slot is taken, within one deadline and the
+`handshake` caps (in all and per address): a client that drips them, or cannot prove the
+secret, holds no slot and sees no task. A connection that asks for input claims the task's input
 (the newest claim holds it), is told how much of its sender's input is already queued, and may
 then send input at byte offsets and close it; the connection's writer acknowledges what was
-queued. Sending blocks only that connection's thread (a slow gateway falls behind in the log
-and gets `dropped` markers); the task itself never waits for a reader.
+queued, and says when the input is closed. A connection asking `once` gets what the log holds
+past its position and a `now` frame, and ends (a snapshot of the output so far). Sending blocks
+only that connection's thread (a slow gateway falls behind in the log and gets `dropped`
+markers); the task itself never waits for a reader.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ import time
 from typing import Any
 
 from khala.net.acceptor import Acceptor
+from khala.net.admission import GreetLimits
+from khala.net.deadline import Deadline, send_all
+from khala.rpc.auth import ACCEPTED, NodeAuth
 from khala.streams import wire
 from khala.streams.feed import InputGap, StdinFeed, Superseded
 from khala.streams.log import STREAMS, Chunk, TaskLog, advance
@@ -41,6 +49,14 @@ READ_WAIT = 1.0
 TICK_SECONDS = 5.0
 
 
+class Refused(Exception):
+    """A connection that did not send its first frame properly (`quiet`: it went away)."""
+
+    def __init__(self, message: str, quiet: bool = False) -> None:
+        super().__init__(message)
+        self.quiet = quiet
+
+
 class TaskStream:
     """The live side of one running task."""
 
@@ -53,9 +69,11 @@ class StreamHub:
     """The registry of this executor's task streams, and the TCP endpoint serving them."""
 
     def __init__(self, listen: str, capacity: int, input_capacity: int,
-                 max_clients: int) -> None:
+                 max_clients: int, auth: NodeAuth | None = None,
+                 handshake: GreetLimits | None = None) -> None:
         host, _, port = listen.rpartition(":")
         self.capacity, self.input_capacity = capacity, input_capacity
+        self._auth = auth
         self._streams: dict[str, TaskStream] = {}
         self._retire: list[tuple[float, str]] = []
         self._lock = threading.Lock()
@@ -63,7 +81,9 @@ class StreamHub:
         self._server = socket.create_server((host or "127.0.0.1", int(port)), backlog=64)
         self.address = "{}:{}".format(*self._server.getsockname()[:2])
         self._acceptor = Acceptor(self._server, max(1, max_clients), self._serve,
-                                  refuse=self._refuse, name="khala-stream-hub")
+                                  refuse=self._refuse, name="khala-stream-hub",
+                                  greet=self._greet, greet_limits=handshake,
+                                  what="a stream connection")
 
     def start(self) -> None:
         self._acceptor.start()
@@ -110,10 +130,23 @@ class StreamHub:
         except OSError:
             pass
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _greet(self, conn: socket.socket, deadline: Deadline) -> dict[str, Any]:
+        """The handshake (with a secret) and the first frame, by `deadline`: the frame."""
+        if self._auth is not None:
+            self._auth.verify(conn, deadline)  # AuthError: refused, logged by the acceptor
+            send_all(conn, ACCEPTED, deadline)
         try:
-            conn.settimeout(10.0)
-            header, _ = wire.read_frame(conn)
+            header, _ = wire.read_frame(conn, deadline)
+        except TimeoutError:
+            raise Refused(f"no first frame within {deadline.seconds:g} s") from None
+        except wire.FrameError as exc:
+            # a client that just goes away (a port probe) is not worth a warning
+            raise Refused(f"no first frame: {exc}",
+                          quiet=str(exc) == "connection closed") from None
+        return header
+
+    def _serve(self, conn: socket.socket, header: dict[str, Any]) -> None:
+        try:
             conn.settimeout(SEND_TIMEOUT)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, wire.SOCKET_BUFFER)
@@ -128,12 +161,16 @@ class StreamHub:
                 conn.sendall(wire.encode({"type": "input", "accepted": claim.acked}))
                 threading.Thread(target=self._read_input, args=(conn, stream.log, claim),
                                  daemon=True, name="khala-stream-input").start()
-            self._send_log(conn, stream, position, claim)
+            elif header.get("input"):
+                conn.sendall(wire.encode({"type": "no_input"}))  # not an interactive task
+            self._send_log(conn, stream, position, claim, bool(header.get("once")))
         except (OSError, wire.FrameError) as exc:
             log.debug("stream connection ended: %s", exc)
 
     def _send_log(self, conn: socket.socket, stream: TaskStream,
-                  position: dict[str, int], claim: _Claim | None) -> None:
+                  position: dict[str, int], claim: _Claim | None, once: bool = False) -> None:
+        """Chunks past `position` as they come, to the task's end; `once`: what there is now,
+        then a `now` frame with the status, and the connection ends."""
         status = -1
         sent = time.monotonic()
         while not self._stop.is_set():
@@ -152,6 +189,8 @@ class StreamHub:
             if batch.status != status and not batch.ended:
                 status = batch.status
                 frames.append(wire.encode({"type": "status", "status": status}))
+            if once and not batch.items and not batch.ended:
+                frames.append(wire.encode({"type": "now", "status": batch.status}))
             if not frames and time.monotonic() - sent >= TICK_SECONDS:
                 frames.append(wire.encode({"type": "tick"}))
             if frames:
@@ -159,6 +198,8 @@ class StreamHub:
                 sent = time.monotonic()
             if batch.ended and not batch.items:
                 conn.sendall(wire.encode({"type": "end", "status": batch.status}))
+                return
+            if once and not batch.items:
                 return
 
     @staticmethod
@@ -174,6 +215,7 @@ class StreamHub:
                 offset = offset if isinstance(offset, int) and offset >= 0 else None
                 if kind == "close":
                     feed.close_at(generation, offset)
+                    tasklog.wake()  # the writer tells the sender (`closed`)
                     return
                 if kind == "input" and data:
                     accepted = feed.offer(generation, offset, data, INPUT_WAIT)
@@ -203,6 +245,7 @@ class _Claim:
         self.feed = feed
         self.generation, self.acked = feed.claim(sender)
         self.current = True
+        self.told_closed = False
 
     def news(self) -> list[bytes]:
         if not self.current:
@@ -211,10 +254,14 @@ class _Claim:
         if accepted is None:
             self.current = False
             return [wire.encode({"type": "superseded"})]
-        if accepted == self.acked:
-            return []
-        self.acked = accepted
-        return [wire.encode({"type": "ack", "accepted": accepted})]
+        frames = []
+        if accepted != self.acked:
+            self.acked = accepted
+            frames.append(wire.encode({"type": "ack", "accepted": accepted}))
+        if not self.told_closed and self.feed.closed():  # after the last ack
+            self.told_closed = True
+            frames.append(wire.encode({"type": "closed"}))
+        return frames
 
 
 def _position(value: Any) -> dict[str, int]:

@@ -12,6 +12,7 @@ import time
 from khala.config import DiscoverySettings, split_addresses
 from khala.etcd.client import ERRORS, Pool, describe
 from khala.etcd.lease import LeaseKeeper
+from khala.rpc.auth import NodeAuth
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,11 @@ class EndpointRegistration:
 
 class EndpointLookup:
     """A gateway's view of the executors' stream endpoints (one etcd read per executor per
-    LOOKUP_CACHE seconds); `find` is None without etcd or for an unregistered executor."""
+    LOOKUP_CACHE seconds); `find` is None without etcd or for an unregistered executor. `auth`
+    is what the gateway proves to them: the cluster secret of its settings (None without)."""
 
     def __init__(self, settings: DiscoverySettings) -> None:
+        self.auth = NodeAuth.from_file(settings.cluster_secret_file)
         endpoints = split_addresses(registry_of(settings))
         self._pool = Pool(endpoints, 2.0) if endpoints else None
         self._prefix = settings.prefix

@@ -150,6 +150,7 @@ def step_of(report: StepReport | None, stderr_bytes: bytes) -> StepResult | None
         return None
     stderr = stderr_bytes.decode("utf-8", errors="replace")
     ran = report.reason != Reason.INTERNAL_ERROR
+    measured = report.rusage
     errors = [line[len(KHALA_PREFIX):] for line in stderr.splitlines()
               if line.startswith(KHALA_PREFIX)]
     return StepResult(
@@ -158,8 +159,10 @@ def step_of(report: StepReport | None, stderr_bytes: bytes) -> StepResult | None
             signum=report.signal,
             core_dump=bool(report.core_dump),
         ) if ran and (report.exit_code is not None or report.signal is not None) else None,
-        rusage=Rusage(utime=None, stime=None, cpu_time=report.time, maxrss=report.memory)
-        if ran else None,
+        rusage=Rusage(utime=measured.utime if measured else None,
+                      stime=measured.stime if measured else None,
+                      cpu_time=report.time, maxrss=report.memory) if ran else None,
+        pid=report.pid,
         wall_time=report.wall_time,
         reason=str(report.reason),
         errors=errors,

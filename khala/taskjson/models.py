@@ -39,7 +39,11 @@ STATUS_NAMES = list(StatusName)  # index = seed status code
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """An input model: no unknown fields, and no conversions between JSON types (true is not
+    1, 1.5 is not an integer, "3" is not a number; an integer is a number). Enums (language
+    names) are given by their string values, also in a batch item's dict."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # ----------------------------------------------------------------------------- input
@@ -69,7 +73,7 @@ class CaseIn(Strict):
 
 
 class CheckerIn(Strict):
-    language: LanguageName
+    language: LanguageName = Field(strict=False)
     source: str = Field(min_length=1, description="the checker's one source file (testlib "
                         "exit codes: 0 accepted, 1 wrong answer, 2 presentation error, "
                         "3 checker failure)")
@@ -109,7 +113,7 @@ class CompileIn(StepOptionsIn):
     command: str = Field("", description="run with bash in the work directory; empty with a "
                          "language", examples=["gcc -O2 -o main main.c"])
     language: LanguageName | None = Field(
-        None, description="a preset filling both commands (GET /api/v2/languages)")
+        None, strict=False, description="a preset filling both commands (GET /api/v2/languages)")
     timeout: Seconds = Field(0, description="wall seconds (1.5 allowed); 0 = the operator's "
                              "default; capped to the operator's maximum")
     memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
@@ -175,7 +179,8 @@ class ExitStatus(BaseModel):
 
 
 class Rusage(BaseModel):
-    utime: float | None = Field(description="user CPU seconds; null: not measured apart")
+    utime: float | None = Field(description="user CPU seconds; null: not measured apart "
+                                "(an executor older than the measure)")
     stime: float | None = Field(description="system CPU seconds; null: not measured apart")
     cpu_time: float = Field(description="user + system CPU seconds")
     maxrss: int = Field(description="peak memory, bytes")
@@ -184,6 +189,7 @@ class Rusage(BaseModel):
 class StepResult(BaseModel):
     status: ExitStatus | None
     rusage: Rusage | None
+    pid: int | None = Field(None, description="the step's process on its executor host")
     wall_time: float = Field(description="seconds")
     reason: str = Field(examples=["ok", "nonzero_exit", "time_limit", "memory_limit"])
     errors: list[str] = Field(description="Khala's own problems running the step")
@@ -403,6 +409,8 @@ class TaskUsageOut(BaseModel):
     cpu_time: float | None = Field(description="CPU seconds of its running step so far")
     memory: int | None = Field(description="bytes its running step uses now")
     pids: int | None = Field(description="processes of its running step now")
+    pid: int | None = Field(None, description="its running step's process on the executor "
+                            "host")
 
 
 class ExecutorOut(BaseModel):

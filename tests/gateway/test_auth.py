@@ -1,6 +1,7 @@
 """API keys through real nodes: keys made with `khala keys`, every v2 route with each role, no
 key and an unknown key; submit keys confined to their user; the seed API with and without
-`seed_requires_keys`; revocation without a restart."""
+`seed_requires_keys`; Meproc's /proc and live output (SSE, pow-1) by role; revocation without a
+restart."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from typing import Any
 
 import pytest
 import requests
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.fixtures.cluster import Cluster
 
@@ -240,5 +243,93 @@ def test_job_routes_need_admin_to_write(env: dict[str, Any]) -> None:
     assert call(env, "GET", "/api/v2/jobs", "admin").status_code == 200
     assert call(env, "GET", "/api/v2/jobs").status_code == 401
     assert call(env, "GET", "/api/v2/jobs/nope", "admin").status_code == 404
-    # Meproc's /proc is a compatibility API: open on the lax gateway, admin-only on the strict.
+    # Meproc's /proc runs processes as host users: admin keys whenever keys are on.
     assert call(env, "GET", "/proc?name=nope", "read").status_code == 403
+    assert call(env, "GET", "/proc", base="lax").status_code == 401
+
+
+def test_meproc_needs_an_admin_key_whenever_keys_are_on(env: dict[str, Any]) -> None:
+    """/proc creates, lists and deletes jobs for any user: on the gateway without
+    seed_requires_keys (the lax one) too, only admin keys may use it, as API v2's jobs."""
+    proc = {"name": "proc-keys", "cmd": "true", "type": "once", "replica": 100}
+    for who, status in ((None, 401), ("submit", 403), ("read", 403)):
+        for method, path in (("POST", "/proc"), ("GET", "/proc"), ("PUT", "/proc?name=x"),
+                             ("DELETE", "/proc?name=x")):
+            reply = call(env, method, path, who, base="lax", json=proc)
+            assert reply.status_code == status, (who, method, reply.text)
+            assert reply.json()["code"] == status, reply.text
+    made = call(env, "POST", "/proc", "admin", base="lax", json={**proc, "replica": 1})
+    assert made.json() == {"code": 200, "msg": "OK"}, made.text
+    assert call(env, "DELETE", "/proc?name=proc-keys", None, base="lax").status_code == 401
+    listed = call(env, "GET", "/proc", "admin", base="lax").json()["data"]["tasks"]
+    assert "proc-keys" in listed, listed  # the keyless delete did nothing
+    assert call(env, "DELETE", "/proc?name=proc-keys", "admin", base="lax").status_code == 200
+
+
+def sse_events(env: dict[str, Any], task_id: str, role: str | None) -> tuple[int, list[str]]:
+    headers = {} if role is None else {"Authorization": f"Bearer {env['keys'][role]}"}
+    with requests.get(f"{env['lax']}/api/v2/tasks/{task_id}/events", headers=headers,
+                      stream=True, timeout=T) as reply:
+        if reply.status_code != 200:
+            return reply.status_code, []
+        return 200, [line[7:].decode() for line in reply.iter_lines()
+                     if line.startswith(b"event: ")]
+
+
+def pow_session(env: dict[str, Any], role: str, name: str, *params: str,
+                then: bytes | None = None) -> dict[str, Any]:
+    """One pow-1 session with `role`'s key on the lax gateway: the call, optionally a control
+    message right behind it, and the result message."""
+    url = env["lax"].replace("http://", "ws://") + "/api/v2/pow"
+    headers = {"Authorization": f"Bearer {env['keys'][role]}"}
+    with connect(url, subprotocols=["pow-1"], additional_headers=headers) as ws:
+        ws.send(json.dumps({"call": name, "params": list(params)}).encode())
+        if then is not None:
+            ws.send(then)
+        while True:
+            message = ws.recv(timeout=T)
+            if isinstance(message, bytes):
+                return json.loads(message)  # type: ignore[no-any-return]
+
+
+def test_event_streams_follow_the_role_table(env: dict[str, Any]) -> None:
+    mine, theirs = submitted(env, "submit")["id"], submitted(env, "other")["id"]
+    done(env, mine)
+    done(env, theirs)
+    for role, task_id in (("submit", mine), ("read", theirs), ("admin", theirs)):
+        status, kinds = sse_events(env, task_id, role)
+        assert status == 200 and kinds[-1] == "task", (role, status, kinds)
+    assert sse_events(env, theirs, "submit")[0] == 404  # not told it exists
+    assert sse_events(env, mine, None)[0] == 401
+
+
+def test_pow_sessions_follow_the_role_table(env: dict[str, Any]) -> None:
+    body = json.dumps(task())
+    ran = pow_session(env, "submit", "task", body)
+    assert ran["status"] == "fulfilled" and ran["value"]["user"] == OWN, ran
+    refused = pow_session(env, "submit", "task", json.dumps(task(OTHER)))
+    assert refused["status"] == "rejected" and "as user" in refused["reason"], refused
+    theirs = submitted(env, "other")["id"]
+    hidden = pow_session(env, "submit", "attach", theirs)
+    assert hidden == {"status": "rejected", "reason": f"no task {theirs!r}"}, hidden
+    assert pow_session(env, "admin", "attach", theirs)["status"] == "fulfilled"
+    # a read key follows any task, and only follows
+    assert pow_session(env, "read", "attach", theirs)["status"] == "fulfilled"
+    no_submit = pow_session(env, "read", "task", body)
+    assert no_submit["status"] == "rejected" and "may not submit" in no_submit["reason"]
+    slow = call(env, "POST", "/api/v2/tasks", "admin", json={
+        "compile": {"command": "true"},
+        "execute": {"command": "echo started; sleep 2; echo ended", "timeout": 20}})
+    slow_id = slow.json()["data"]["id"]
+    no_cancel = pow_session(env, "read", "attach", slow_id, then=b'{"signal": "cancel"}')
+    assert no_cancel["status"] == "rejected" and "may not cancel" in no_cancel["reason"]
+    assert done(env, slow_id)["status"] == "success"  # not cancelled
+    url = env["lax"].replace("http://", "ws://") + "/api/v2/pow?cancel_on_disconnect=1"
+    key = {"Authorization": f"Bearer {env['keys']['read']}"}
+    with pytest.raises(InvalidStatus) as refused_status, connect(
+            url, subprotocols=["pow-1"], additional_headers=key):
+        pass
+    assert refused_status.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as keyless, connect(url, subprotocols=["pow-1"]):
+        pass
+    assert keyless.value.response.status_code == 401

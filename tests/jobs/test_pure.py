@@ -202,3 +202,18 @@ def test_head_users_agrees_with_fair_order_over_the_whole_queue() -> None:
             continue
         picked = [c for c in queue if c.user in users]
         assert fair_order(picked, active)[:want] == fair_order(queue, active)[:want]
+
+
+def test_a_stopped_job_plans_nothing_until_a_new_state() -> None:
+    from khala.jobs.model import state_from_dict, state_to_dict
+
+    s = spec("daemon")
+    stopped = JobState(started=True, cursor=[0], stopped=True)
+    assert plan(s, stopped, {0: None}, {}, 0, 60).start == []
+    doc = state_to_dict(stopped)
+    assert doc["stopped"] is True and state_from_dict(doc, 4).stopped
+    running = state_to_dict(JobState())
+    assert "stopped" not in running  # as older judicators wrote it: they read it as before
+    # a field of a newer version is skipped, not an error
+    assert state_from_dict({**running, "newer": 1}, 1) == JobState(**{
+        **{k: v for k, v in running.items()}, "version": 1})

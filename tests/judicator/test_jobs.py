@@ -168,6 +168,26 @@ def test_restart_terms_then_kills_and_starts_again(jc: Cluster) -> None:
     assert counts == {name: len(runs(jc, name)) for name in olds}  # stopped for good
 
 
+def test_stop_keeps_the_job_until_a_restart(jc: Cluster) -> None:
+    create(jc, "pausing", "daemon", "sleep 60", interval=0)
+    first = until(lambda: (lambda j: j["tasks"] and j["tasks"][0]["status"] == "running"
+                           and j["tasks"][0])(job(jc, "pausing")), 30, "running")
+    r = requests.post(f"{jc.gateway_url}/api/v2/jobs/pausing/stop", timeout=10)
+    assert r.status_code == 200 and r.json()["data"]["status"] == "stopped", r.text
+    until(lambda: not job(jc, "pausing")["tasks"], 30, "its run ended")  # type: ignore[index]
+    ended = requests.get(f"{jc.gateway_url}/api/v2/tasks/{first['id']}",
+                         timeout=10).json()["data"]
+    assert ended["done"] and job(jc, "pausing")["status"] == "stopped"  # type: ignore[index]
+    time.sleep(1.0)  # five scheduler passes: a daemon with interval 0 would have restarted
+    assert len(runs(jc, "pausing")) == 1 and job(jc, "pausing")["status"] == "stopped"  # type: ignore[index]
+    r = requests.post(f"{jc.gateway_url}/api/v2/jobs/pausing/restart", timeout=10)
+    assert r.status_code == 200
+    again = until(lambda: (lambda j: j["tasks"] and j["tasks"][0]["status"] == "running"
+                           and j)(job(jc, "pausing")), 30, "running again")
+    assert again["status"] == "running" and len(runs(jc, "pausing")) == 2
+    requests.delete(f"{jc.gateway_url}/api/v2/jobs/pausing", timeout=10)
+
+
 def test_cron_fires_once_per_tick(jc: Cluster) -> None:
     create(jc, "ticker", "cron", "echo tick", cron="* * * * *")
     time.sleep(5.5)
@@ -190,7 +210,7 @@ def test_meproc_routes(jc: Cluster) -> None:
                       '"type": "once", "replica": 1}')
     assert r.json() == {"code": 200, "msg": "OK"}
     r = requests.post(url, timeout=10, data='{"name": "task1", "cmd": "sleep 5", "type": '
-                      '"once", "replica": 2, "user": "guest", "deps": ["task0"]}')
+                      '"once", "replica": 2, "deps": ["task0"]}')
     assert r.status_code == 200 and r.json() == {"code": 200, "msg": "OK"}
     shown = until(lambda: (lambda d: d if d["data"]["tasks"]["task1"]["running"] == 2 else None)(
         requests.get(url, timeout=10).json()), 30, "task1 running")
@@ -198,14 +218,18 @@ def test_meproc_routes(jc: Cluster) -> None:
     info = shown["data"]["tasks"]["task1"]
     assert {k: info[k] for k in ("name", "cmd", "type", "replica", "user", "deps", "interval",
                                  "running", "run_flag", "group")} == {
-        "name": "task1", "cmd": "sleep 5", "type": "once", "replica": 2, "user": "guest",
+        "name": "task1", "cmd": "sleep 5", "type": "once", "replica": 2, "user": None,
         "deps": ["task0"], "interval": 3, "running": 2, "run_flag": True, "group": None}
     assert isinstance(info["start_time"], int) and isinstance(info["last_time"], int)
     aliases = {p["alias"] for p in shown["data"]["running"] if p["command"] == "sleep 5"}
     assert aliases == {"task1:0", "task1:1"}
-    assert all(isinstance(p["pid"], int) for p in shown["data"]["running"])
+    assert all(p["pid"] is None or isinstance(p["pid"], int) for p in shown["data"]["running"])
     assert requests.put(f"{url}?name=task1", timeout=10).json() == {"code": 200, "msg": "OK"}
     assert requests.delete(f"{url}?name=task1", timeout=10).json() == {"code": 200, "msg": "OK"}
+    stopped = requests.get(url, timeout=10).json()["data"]["tasks"]["task1"]  # still listed
+    assert (stopped["status"], stopped["run_flag"]) == ("stopped", False)
+    forgot = requests.delete(f"{url}?name=task1&forget=1", timeout=10)
+    assert forgot.json() == {"code": 200, "msg": "OK"}
     missing = requests.put(f"{url}?name=nope", timeout=10)
     assert missing.status_code == 404 and missing.json()["code"] == 404
     bad = requests.post(url, timeout=10, data='{"name": "m", "cmd": "x", "type": "melang", '

@@ -1,6 +1,7 @@
 """Webhooks through real nodes to a local HTTP server: delivered with a valid signature,
 retried with backoff when the server fails, marked failed after the last try, outcomes on the
-task; internal URLs refused unless the judicator allows them."""
+task; internal URLs refused unless the judicator allows them; the callback URL the same on
+every path (part of a keyed task; recorded and checked by the Thrift add)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import hmac
 import json
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,6 +18,8 @@ from typing import Any
 import pytest
 import requests
 
+from khala.model import Code
+from khala.rpc import judicator_thrift as T
 from tests.fixtures.cluster import Cluster
 
 pytestmark = pytest.mark.integration
@@ -145,3 +149,58 @@ def test_internal_urls_refused_by_default(cluster_factory: Any) -> None:
         reply = requests.post(f"{c.gateway_url}/api/v2/tasks", json=body, timeout=30)
         assert reply.status_code == 422, (url, reply.text)
         assert "callback_url" in reply.json()["errors"][0]["detail"], reply.text
+
+
+def test_an_id_reposted_with_another_callback_url_is_refused(env: dict[str, Any]) -> None:
+    """The callback URL is part of a keyed task: the same one → 200, another one (or none
+    where it has one) → 409, on every path; the task's webhook stays the first."""
+    c, hook = env["cluster"], env["hook"]
+    key = f"repost-{time.time_ns()}"
+    body = {"compile": {"command": "true"}, "execute": {"command": "sleep 1", "timeout": 10},
+            "callback_url": hook.url + "/first"}
+    base = f"{c.gateway_url}/api/v2/tasks/{key}"
+    assert requests.post(base, json=body, timeout=30).status_code == 201
+    assert requests.post(base, json=body, timeout=30).status_code == 200
+    for changed in ({**body, "callback_url": hook.url + "/second"},
+                    {k: v for k, v in body.items() if k != "callback_url"}):
+        reply = requests.post(base, json=changed, timeout=30)
+        assert reply.status_code == 409, reply.text
+        assert "callback_url" in reply.json()["errors"][0]["detail"], reply.text
+        batch = requests.post(f"{c.gateway_url}/api/v2/batches", timeout=30,
+                              json={"tasks": [{**changed, "id": key}]}).json()["data"]
+        assert [b["status"] for b in batch] == [409], batch
+    task = settled(c, key)
+    assert task["webhook"]["url"] == hook.url + "/first", task
+    assert task["webhook"]["state"] == "delivered", task
+    again = requests.post(base, json=body, timeout=30)  # after its end too
+    assert again.status_code == 200, again.text
+    assert again.json()["data"]["webhook"] == task["webhook"]  # the one record, as it was
+    assert len(hook.of("/first")) == 1 and hook.of("/second") == []
+
+
+def thrift_task(command: str, callback_url: str) -> Any:
+    return T.Task(
+        user=0,
+        compile=T.Compile(source=b"", command=zlib.compress(b"true"), timeout=10),
+        execute=T.Execute(input=zlib.compress(b""), data=b"", command=zlib.compress(
+            command.encode()), timeout=10, standard=zlib.compress(b"")),
+        callback_url=callback_url,
+    )
+
+
+def test_the_thrift_add_records_its_webhook(env: dict[str, Any]) -> None:
+    c, hook = env["cluster"], env["hook"]
+    added = c.rpc().add(thrift_task("echo thrift", hook.url + "/thrift"))
+    assert added.result == Code.OK, added
+    task = settled(c, added.id)
+    assert task["webhook"]["url"] == hook.url + "/thrift", task
+    assert task["webhook"]["state"] == "delivered", task
+    calls = hook.of("/thrift")
+    assert len(calls) == 1 and json.loads(calls[0]["body"])["data"]["seed_id"] == added.id
+
+
+def test_the_thrift_add_refuses_internal_urls_as_submit_does(cluster_factory: Any) -> None:
+    c = cluster_factory()
+    c.start_judicator()
+    for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/", "ftp://example.org/x"):
+        assert c.rpc().add(thrift_task("true", url)).result == Code.INVALID_INPUT, url

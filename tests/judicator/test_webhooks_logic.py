@@ -34,6 +34,8 @@ def test_signature() -> None:
 class _Settings:
     webhook_secret_file = ""
     webhook_timeout = 1.0
+    webhook_workers = 2
+    webhook_per_host = 1
 
 
 def test_the_sender_marks_what_finished_here_due_when_it_stops() -> None:

@@ -23,7 +23,7 @@ class Server:
         self.served = threading.Semaphore(0)
         self.acceptor = Acceptor(self.listener, limit, self.serve, self.refuse, name="test")
 
-    def serve(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket, _greeting: object) -> None:
         conn.sendall(b"hello")
         self.served.release()
         self.release.wait(30)
@@ -89,4 +89,4 @@ def test_stop_takes_no_more_connections(server: Server) -> None:
 
 def test_a_limit_below_one_is_refused() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener, pytest.raises(ValueError):
-        Acceptor(listener, 0, lambda conn: None)
+        Acceptor(listener, 0, lambda conn, greeting: None)

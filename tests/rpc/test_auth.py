@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from khala.errors import ConfigError
-from khala.rpc.auth import AuthError, NodeAuth
+from khala.net.deadline import Deadline
+from khala.rpc.auth import BUSY, MAGIC, AuthError, NodeAuth
 
 
 def handshake(client_secret: bytes, server_secret: bytes) -> tuple[Any, Any]:
@@ -58,3 +59,32 @@ def test_short_secrets_are_refused(tmp_path: Path) -> None:
     assert NodeAuth.from_file("") is None
     with pytest.raises(ConfigError):
         NodeAuth.from_file(str(tmp_path / "missing"))
+
+
+def test_a_busy_answer_is_told_apart() -> None:
+    """A judicator that checked the proof but has no connection slot answers 0x01."""
+    a, b = socket.socketpair()
+    outcome: dict[str, Any] = {}
+
+    def serve() -> None:
+        outcome["name"] = NodeAuth(b"s" * 32).verify(b, Deadline(10))
+        b.sendall(BUSY)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    with pytest.raises(AuthError, match="at its connection limit"):
+        NodeAuth(b"s" * 32).client_handshake(a, "gateway")
+    thread.join(10)
+    assert outcome["name"] == "gateway"
+    a.close()
+    b.close()
+
+
+def test_the_server_gives_the_whole_handshake_one_deadline() -> None:
+    """Bytes that each come in time do not extend it: what is left of it is all a read gets."""
+    a, b = socket.socketpair()
+    a.sendall(MAGIC[:5])
+    with pytest.raises(AuthError, match="not done within 0.3 s"):
+        NodeAuth(b"s" * 32).verify(b, Deadline(0.3))
+    a.close()
+    b.close()

@@ -20,6 +20,7 @@ from khala.model import Reason
 from khala.sandbox import open_sandbox
 from khala.sandbox.base import MIB, Limits, RunSpec
 from khala.sandbox.bwrap import (
+    RELAY,
     BwrapSandbox,
     bwrap_argv,
     check_bwrap,
@@ -213,7 +214,8 @@ def test_bwrap_argv_layout(tmp_path: Path) -> None:
     assert "--symlink usr/bin /bin" in joined and "lib64" not in joined
     assert "--ro-bind /etcdir /etc" in joined
     assert "--bind /host/w /work --chdir /work" in joined
-    assert argv[-3:] == ["--", "bash", "x.sh"]
+    # the sandbox's pid 1 is a shell (RELAY) waiting for the command, bwrap waiting for it
+    assert argv[-8:] == ["--as-pid-1", "--", "/bin/sh", "-c", RELAY, "khala", "bash", "x.sh"]
     assert argv.index("--remount-ro") > argv.index("--tmpfs")
 
 

@@ -106,7 +106,8 @@ def test_a_zip_entry_1100_directories_deep(sandbox: BwrapSandbox, work_base: str
 
 def test_run_task_never_raises(work_base: str) -> None:
     class Broken(PlainSandbox):
-        def prepare_workdir(self, workdir: str) -> None:
+        def prepare_workdir(self, workdir: str,
+                            identity: tuple[int, int] | None = None) -> None:
             raise RecursionError(f"maximum recursion depth exceeded at {workdir}")
 
     task = Task(id="broken", execute=Execute(command="echo hi"))

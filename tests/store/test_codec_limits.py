@@ -30,7 +30,7 @@ from tests.store.test_contract import make_task
 def test_a_spec_written_before_execute_disk_limit_reads_back_unset() -> None:
     spec = json.loads(spec_to_json(make_task()))
     del spec["execute"]["disk_limit"]  # what a store from before the field holds
-    _, execute = spec_from_json(json.dumps(spec), b"", b"")
+    _, execute, _ = spec_from_json(json.dumps(spec), b"", b"")
     assert execute.disk_limit is None
     assert execute_from_dict({"command": "true", "data": b""}) == Execute(command="true")
 
@@ -38,7 +38,7 @@ def test_a_spec_written_before_execute_disk_limit_reads_back_unset() -> None:
 def test_execute_disk_limit_round_trips_through_the_spec() -> None:
     task = make_task(execute=Execute(command="true", disk_limit=1 << 20))
     assert json.loads(spec_to_json(task))["execute"]["disk_limit"] == 1 << 20
-    _, execute = spec_from_json(spec_to_json(task), b"", b"")
+    _, execute, _ = spec_from_json(spec_to_json(task), b"", b"")
     assert execute == task.execute
 
 
@@ -51,7 +51,7 @@ def test_fields_a_newer_version_stored_are_skipped_on_read() -> None:
     for part in (spec["compile"], spec["execute"], spec["execute"]["cases"][0],
                  spec["execute"]["compare"]):
         part["from_the_future"] = 1
-    compile_part, execute = spec_from_json(json.dumps(spec), task.compile.source, b"")
+    compile_part, execute, _ = spec_from_json(json.dumps(spec), task.compile.source, b"")
     assert (compile_part, execute) == (task.compile, task.execute)
     result = Result(compile_report=StepReport(time=1),
                     judgement=Judgement(verdict=Verdict.ACCEPTED, cases=[CaseResult()]))

@@ -464,6 +464,8 @@ def test_executors_touch_list_remove(store: Store) -> None:
     assert [(e.hostname, e.report_time) for e in listed] == [("alpha", at(5)), ("zeta", at(1))]
     assert listed[0].id == first_alpha.id  # refreshing keeps the record
     assert len(listed[0].id) == 24 and listed[0].id != listed[1].id
+    # random, not an ObjectId's time + process + counter (shared first 9 bytes)
+    assert listed[0].id[:18] != listed[1].id[:18], listed
     assert [e.hostname for e in store.executors(at(2))] == ["alpha"]  # inclusive
     assert store.remove_executors(at(1)) == []  # strictly older
     assert store.remove_executors(at(3)) == ["zeta"]

@@ -53,6 +53,31 @@ def test_same_key_different_body_conflicts(store: Store) -> None:  # noqa: F811
     assert task is not None and task.key == "k1"
 
 
+def test_a_callback_url_is_stored_with_its_task_and_part_of_its_body(
+        opener: Callable[[], Store]) -> None:  # noqa: F811
+    """Racing keyed submissions with two callback URLs: one task, with its creator's URL;
+    every submission with that URL is OK, every one with the other a CONFLICT."""
+    stores = [opener() for _ in range(10)]
+
+    def submit(i: int) -> tuple[int, str, bool, str]:
+        task = keyed("hooked")
+        task.callback_url = f"http://hooks.example/{i % 2}"
+        outcome = api(stores[i % 10]).submit([task])[0]
+        return outcome.code, outcome.id, outcome.created, task.callback_url
+
+    with ThreadPoolExecutor(50) as pool:
+        outcomes = list(pool.map(submit, range(50)))
+    created = [o for o in outcomes if o[2]]
+    assert len(created) == 1
+    winner = created[0][3]
+    stored = stores[0].get(created[0][1])
+    assert stored is not None and stored.callback_url == winner
+    for code, _, _, url in outcomes:
+        assert code == (Code.OK if url == winner else Code.CONFLICT), outcomes
+    bare = api(stores[0]).submit([keyed("hooked")])[0]
+    assert bare.code == Code.CONFLICT  # without the task's URL: another body too
+
+
 def test_page_is_a_keyset_in_both_orders(store: Store) -> None:  # noqa: F811
     tasks = [make_task(i, user=3) for i in range(5)]
     for task in tasks:
@@ -97,3 +122,32 @@ def test_signals_are_handed_out_once_in_order(opener: Callable[[], Store]) -> No
     assert merged == [(task.id, 10), (task.id, 12), (task.id, 15)]
     assert [s for s in taken[0]] == sorted(taken[0], key=lambda x: (10, 12, 15).index(x[1]))
     assert a.take_signals(["other"]) == [("other", 9)]
+
+
+def test_signals_are_handed_out_in_add_time_order(store: Store) -> None:  # noqa: F811
+    """Not in the order of their ids (or of their insertion): a signal sent through a
+    judicator whose write landed later but that took it earlier goes first."""
+    task = make_task()
+    store.add(task)
+    store.add_signal(task.id, 15, at(3))
+    store.add_signal(task.id, 10, at(1))
+    store.add_signal(task.id, 12, at(2))
+    assert store.take_signals([task.id]) == [(task.id, 10), (task.id, 12), (task.id, 15)]
+
+
+def test_page_by_key_prefix(store: Store) -> None:  # noqa: F811
+    made = {key: api(store).submit([keyed(key)])[0].id
+            for key in ("procs.a", "procs.b", "procs_c", "procsx", "other.a")}
+    store.add(make_task(3))  # no key at all
+    found = store.page(PageQuery(key_prefix="procs.", limit=10, old_to_new=True))
+    assert [b.key for b in found] == ["procs.a", "procs.b"]
+    assert [b.id for b in found] == [made["procs.a"], made["procs.b"]]
+    assert [b.key for b in store.page(PageQuery(key_prefix="procs", limit=10,
+                                                old_to_new=True))] == [
+        "procs.a", "procs.b", "procs_c", "procsx"]
+    assert store.page(PageQuery(key_prefix="zzz", limit=10)) == []
+    mine = api(store).submit([keyed("procs.z")])[0]
+    store.cancel(mine.id, at(9))
+    done = store.page(PageQuery(key_prefix="procs.", statuses=[int(Status.CANCELLED)],
+                                limit=10))
+    assert [b.key for b in done] == ["procs.z"]

@@ -80,3 +80,49 @@ def test_input_waits_while_the_program_reads_nothing_then_goes_in(hub: StreamHub
     assert got == b"x" * 16 + b"y" * 8
     os.close(read_end)
     conn.close()
+
+
+def frames_of(hub: StreamHub, task_id: str, want_input: bool, once: bool,
+              position: int = 0) -> list[tuple[dict[str, Any], bytes]]:
+    conn = StreamConnection(hub.address, task_id, dict.fromkeys(STREAMS, position), want_input,
+                            "s1", once=once)
+    try:
+        return list(conn.frames())
+    finally:
+        conn.close()
+
+
+def test_once_answers_what_the_log_holds_now_and_ends(hub: StreamHub) -> None:
+    stream = hub.open("t-once", interactive=False, initial=b"")
+    stream.log.append("execute.stdout", b"one\n")
+    stream.log.append("execute.stderr", b"two\n")
+    stream.log.set_status(3)
+    got = frames_of(hub, "t-once", False, True)
+    assert [(h["type"], h.get("stream"), d) for h, d in got] == [
+        ("chunk", "execute.stdout", b"one\n"), ("chunk", "execute.stderr", b"two\n"),
+        ("status", None, b""), ("now", None, b"")]
+    assert got[-1][0]["status"] == 3
+    assert [h["type"] for h, _ in frames_of(hub, "t-once", False, True, 4)] == ["status", "now"]
+    hub.finish("t-once", 5)
+    assert frames_of(hub, "t-once", False, True, 4)[-1][0] == {"type": "end", "status": 5}
+
+
+def test_a_task_without_input_says_so(hub: StreamHub) -> None:
+    hub.open("t-plain", interactive=False, initial=b"")
+    assert frames_of(hub, "t-plain", True, True)[0][0] == {"type": "no_input"}
+
+
+def test_the_close_of_the_input_is_told(hub: StreamHub) -> None:
+    stream = hub.open("t-close", interactive=True, initial=b"")
+    read, write = os.pipe()
+    assert stream.feed is not None
+    stream.feed.start(write)
+    conn, frames = follow(hub, "t-close")
+    conn.send_input(0, b"abc")
+    until(lambda: acked(frames) == 3, 10, "the input queued")
+    conn.close_input(3)
+    until(lambda: any(f["type"] == "closed" for f in frames), 10, "the close told")
+    assert os.read(read, 10) == b"abc" and os.read(read, 10) == b""  # then end of file
+    conn.close()
+    os.close(read)
+    stream.feed.stop()

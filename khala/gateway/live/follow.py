@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from khala.errors import KhalaError, RemoteError, Unavailable
 from khala.model import Status, Task
+from khala.rpc.auth import AuthError
 from khala.rpc.client import JudicatorClient
 from khala.streams.client import StreamConnection
 from khala.streams.log import READ_MAX, STREAMS, Chunk, Dropped, advance
@@ -243,8 +244,9 @@ class Follower:
         "lost")."""
         want_input = self.want_input and not self._input_lost
         try:
-            conn = StreamConnection(address, task_id, self.position, want_input, self._sender)
-        except OSError:
+            conn = StreamConnection(address, task_id, self.position, want_input, self._sender,
+                                    auth=self.lookup.auth)
+        except (OSError, AuthError):
             yield "lost"
             return
         outcome = "lost"
@@ -272,6 +274,8 @@ class Follower:
                     yield StatusChange(int(header["status"]))
                 elif kind == "tick":
                     yield Tick()
+                elif kind in ("closed", "no_input"):
+                    pass  # the input's end, seen by the sender's frames anyway
                 else:
                     outcome = kind
         except (KeyError, ValueError, TypeError):

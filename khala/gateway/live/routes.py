@@ -1,14 +1,16 @@
 """Live routes (docs/streaming.md): the pow-1 websocket at /api/v2/pow and the task
 event stream (Server-Sent Events) at /api/v2/tasks/{id}/events. Each holds a worker thread for
 its life, so at most `max_streams` run at once per worker (503 beyond), each for at most
-`max_stream_seconds`. One blueprint ("live"), answering errors as API v2 does."""
+`max_stream_seconds`, and each message must be taken by the client within `write_timeout`
+seconds (else it is cut off and the thread freed). One blueprint ("live"), answering errors as
+API v2 does."""
 
 from __future__ import annotations
 
 import base64
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -44,6 +46,13 @@ def sse(kind: str, position: dict[str, int], data: Any, status: int | None = Non
             f"data: {json.dumps(data, separators=(',', ':'))}\n\n").encode()
 
 
+def message_window(environ: dict[str, Any]) -> Callable[[], None]:
+    """What starts a new write deadline for the next message of a stream: the read-ahead
+    worker's socket has one (serve/worker.py); elsewhere (Flask's test client) nothing."""
+    restart = getattr(environ.get("gunicorn.socket"), "restart_write_window", None)
+    return restart if callable(restart) else (lambda: None)
+
+
 def chunk_data(chunk: Chunk) -> dict[str, Any]:
     data: dict[str, Any] = {"stream": chunk.stream, "offset": chunk.offset}
     try:
@@ -72,12 +81,25 @@ class EventStream:
             raise exc.error from exc
         if not self.slots.acquire(blocking=False):
             raise ApiError(503, "too many live streams on this gateway worker; retry")
-        response = Response(self._events(follower, task), mimetype="text/event-stream")
+        window = message_window(request.environ)
+        response = Response(self._messages(follower, task, window),
+                            mimetype="text/event-stream")
         response.headers["Cache-Control"] = "no-cache"
         response.headers["X-Accel-Buffering"] = "no"
         return response
 
-    def _events(self, follower: Follower, task: Any) -> Iterator[bytes]:
+    def _messages(self, follower: Follower, task: Any,
+                  window: Callable[[], None]) -> Iterator[bytes]:
+        """The events, each with a write deadline of its own."""
+        events = self._events(follower, task)
+        try:
+            for message in events:
+                window()
+                yield message
+        finally:
+            events.close()  # releases the slot
+
+    def _events(self, follower: Follower, task: Any) -> Generator[bytes, None, None]:
         try:
             yield b"retry: 1000\n\n"
             for event in follower.events(task):

@@ -4,6 +4,10 @@ One session = one call. The first frame is a binary call message; then text fram
 (server → client) and input (client → server, interactive tasks only), binary frames carry the
 signals `close` and `cancel`; the server ends with one binary result message and a close frame
 (1000, empty reason).
+
+With API keys on, a key of any role may open a session (auth.py); then a read key may only
+attach, a submit key submits as its own user and attaches to its own user's tasks only (another
+user's task is "no task", as everywhere), and only admin and submit keys may cancel.
 """
 
 from __future__ import annotations
@@ -15,19 +19,20 @@ import threading
 from typing import Any
 
 from flask import Response, request
-from pydantic import ValidationError
 
 from khala.config import GatewaySettings
-from khala.errors import REFUSALS, InvalidInput, NotFound, RemoteError
+from khala.errors import REFUSALS, NotFound, RemoteError
+from khala.gateway import auth
+from khala.gateway.live import calls
+from khala.gateway.live.calls import Rejected, fill  # noqa: F401 (fill: part of this API)
 from khala.gateway.live.follow import Chunk, Dropped, Final, Follower, TaskGone
 from khala.gateway.live.websocket import Closed, WebSocket, offered_protocols, wants_websocket
 from khala.gateway.v2.errors import ApiError
-from khala.model import Code, Status, Task
+from khala.model import Status, Task
 from khala.rpc.client import JudicatorClient
 from khala.streams.log import new_position
 from khala.streams.registry import EndpointLookup
 from khala.taskjson import convert
-from khala.taskjson.models import TaskIn
 
 log = logging.getLogger(__name__)
 
@@ -41,48 +46,12 @@ MAX_CONTROL = 64 * 1024  # largest binary (control) message, bytes
 MAX_REASON = 64 * 1024  # characters of a compiler message in a rejection
 
 
-class Rejected(Exception):
-    """The session ends with {"status": "rejected", "reason": str(exc)}."""
-
-
 class Hijacked(Response):
     """What the view returns after a websocket: makes gunicorn drop the connection instead of
     writing an HTTP response on it (its gthread worker closes a connection on StopIteration)."""
 
     def __call__(self, environ: Any, start_response: Any) -> Any:
         raise StopIteration
-
-
-def load_calls(text: str) -> dict[str, Any]:
-    """The server-defined calls: a JSON object {name: task template} or @FILE holding one."""
-    if not text:
-        return {}
-    if text.startswith("@"):
-        with open(text[1:], encoding="utf-8") as fh:
-            text = fh.read()
-    calls = json.loads(text)
-    if not isinstance(calls, dict) or not all(isinstance(v, dict) for v in calls.values()):
-        raise InvalidInput("pow_calls must be a JSON object of task templates")
-    return calls
-
-
-def fill(template: Any, params: list[str]) -> Any:
-    """`template` with every `{{N}}` in its strings replaced by params[N]."""
-    if isinstance(template, str):
-        out = template
-        for index, value in enumerate(params):
-            out = out.replace("{{" + str(index) + "}}", value)
-        return out
-    if isinstance(template, list):
-        return [fill(v, params) for v in template]
-    if isinstance(template, dict):
-        return {k: fill(v, params) for k, v in template.items()}
-    return template
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'task'}: {e['msg']}"
-                     for e in exc.errors()[:5])
 
 
 def _text(data: str | bytes) -> str:
@@ -116,7 +85,7 @@ class PowEndpoint:
     def __init__(self, settings: GatewaySettings, client: JudicatorClient, lookup: EndpointLookup,
                  slots: threading.BoundedSemaphore) -> None:
         self.settings, self.client, self.lookup, self.slots = settings, client, lookup, slots
-        self.calls = load_calls(settings.pow_calls)
+        self.calls = calls.load_calls(settings.pow_calls)
 
     def view(self) -> Response:
         environ = request.environ
@@ -125,11 +94,15 @@ class PowEndpoint:
         if PROTOCOL not in offered_protocols(environ):
             raise ApiError(400, "the websocket subprotocol pow-1 is required "
                                 "(Sec-WebSocket-Protocol: pow-1)")
+        who = auth.principal()
+        cancel_on_disconnect = request.args.get("cancel_on_disconnect") in ("1", "true")
+        if cancel_on_disconnect and who is not None and who.role not in auth.WRITE:
+            raise auth.KeyRefused(403, f"a {who.role} key may not cancel tasks")
         if not self.slots.acquire(blocking=False):
             raise ApiError(503, "too many live streams on this gateway worker; retry")
         try:
-            ws = WebSocket.accept(environ, PROTOCOL)
-            Session(self, ws, request.args.get("cancel_on_disconnect") in ("1", "true")).run()
+            ws = WebSocket.accept(environ, PROTOCOL, self.settings.write_timeout)
+            Session(self, ws, cancel_on_disconnect, who).run()
         except Closed:
             pass
         finally:
@@ -138,10 +111,12 @@ class PowEndpoint:
 
 
 class Session:
-    def __init__(self, endpoint: PowEndpoint, ws: WebSocket, cancel_on_disconnect: bool) -> None:
+    def __init__(self, endpoint: PowEndpoint, ws: WebSocket, cancel_on_disconnect: bool,
+                 who: auth.Principal | None = None) -> None:
         self.endpoint, self.ws = endpoint, ws
         self.client = endpoint.client
         self.cancel_on_disconnect = cancel_on_disconnect
+        self.who = who  # the API key's principal; None: keys are off
         self.error: str | None = None  # a protocol error of the client ends the session
         self.gone = False  # the client closed or lost the connection
         self.ended = threading.Event()
@@ -196,30 +171,32 @@ class Session:
         if kind != "bytes":
             raise Rejected("the first frame must be a binary call message "
                            '{"call": NAME, "params": [STRING, …]}')
-        call, params = self._call(data)
+        call = calls.resolve(self.endpoint.calls, *calls.message(data))
         want_input = False
-        if call == "attach":
-            if len(params) != 1:
-                raise Rejected("attach takes one param: the task id")
-            self.ref = params[0]
+        if call.body is None:
+            self.ref = call.ref
         else:
-            if call == "task":
-                if len(params) != 1:
-                    raise Rejected("task takes one param: the task as JSON (docs/api-v2.md)")
-                body = self._task(params[0])
-            elif call in self.endpoint.calls:
-                body = self._task(json.dumps(fill(self.endpoint.calls[call], params)))
-            else:
-                names = ", ".join(["task", "attach", *sorted(self.endpoint.calls)])
-                raise Rejected(f"unknown call {call!r}; calls: {names}")
-            self.ref, want_input = self._submit(body), body.execute.interactive
+            if not self._writes():
+                raise Rejected("a read key may not submit tasks")
+            try:  # a submit key's task is its own user's
+                self.ref = calls.submit(self.client, call.body, as_key_user=True)
+            except auth.KeyRefused as exc:
+                raise Rejected(str(exc)) from exc
+            want_input = call.body.execute.interactive
         follower = Follower(self.client, self.endpoint.lookup, self.ref, new_position(),
                             want_input, self.endpoint.settings.max_stream_seconds)
         try:
-            return follower, follower.first()
+            task = follower.first()
         except TaskGone as exc:
             raise Rejected(str(exc.error) if isinstance(exc.error, NotFound)
                            else "the task could not be read") from exc
+        if self.who is not None and self.who.role == "submit" and task.user != self.who.user:
+            raise Rejected(str(NotFound(f"no task {self.ref!r}")))  # nor that it exists
+        return follower, task
+
+    def _writes(self) -> bool:
+        """Whether the session's key may submit and cancel (read keys only follow)."""
+        return self.who is None or self.who.role in auth.WRITE
 
     def _message(self) -> tuple[str, Any]:
         """The next whole message: ("text", str) or ("bytes", bytes) (bounded)."""
@@ -237,36 +214,6 @@ class Session:
                     raise Rejected(f"a control message is larger than {MAX_CONTROL} bytes")
                 if frame.message_finished:
                     return "bytes", b"".join(parts)
-
-    @staticmethod
-    def _call(data: bytes) -> tuple[str, list[str]]:
-        try:
-            message = json.loads(data)
-        except ValueError as exc:
-            raise Rejected(f"the call message is not JSON: {exc}") from exc
-        if not isinstance(message, dict) or not isinstance(message.get("call"), str):
-            raise Rejected('the call message must be {"call": NAME, "params": [STRING, …]}')
-        params = message.get("params", [])
-        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
-            raise Rejected("params must be an array of strings")
-        return message["call"], params
-
-    @staticmethod
-    def _task(text: str) -> TaskIn:
-        try:
-            return TaskIn.model_validate_json(text)
-        except ValidationError as exc:
-            raise Rejected(f"invalid task: {_problems(exc)}") from exc
-
-    def _submit(self, body: TaskIn) -> str:
-        try:
-            task = convert.task_from_model(body, None)
-        except InvalidInput as exc:
-            raise Rejected(f"invalid task: {exc}") from exc
-        submitted = self.client.submit([task])[0]
-        if submitted.code != Code.OK:
-            raise Rejected(f"task refused: {submitted.detail or f'code {submitted.code}'}")
-        return submitted.id
 
     # ------------------------------------------------------------------ running
 
@@ -322,6 +269,8 @@ class Session:
         if signal == "close":
             follower.close_input()
         elif signal == "cancel":
+            if not self._writes():
+                raise Rejected("a read key may not cancel the task")
             threading.Thread(target=self._cancel, name="khala-pow-cancel", daemon=True).start()
         else:
             raise Rejected('malformed control message: expected {"signal": "close"} or '

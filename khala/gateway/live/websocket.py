@@ -2,9 +2,12 @@
 through wsproto's frame protocol. Reads happen only when `receive` is called, so a client
 that sends faster than the server forwards is held back by TCP, never buffered without bound.
 
-The readahead worker (readahead.py) read the upgrade request (it has no body) before a thread
-took it; the view runs in that thread for the websocket's whole life, and marks the connection
-so the worker closes it afterwards instead of keeping it alive (`mark_hijacked`).
+The read-ahead worker (serve/worker.py) read the upgrade request (it has no body) before a
+thread took it; the view runs in that thread for the websocket's whole life, and marks the
+connection so the worker closes it afterwards instead of keeping it alive (HIJACKED).
+
+Every write (the handshake, each frame) must be taken by the client within `write_timeout`
+seconds in all (serve/sending.py): a client that stops reading is cut off and the thread freed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import base64
 import hashlib
 import socket
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -25,7 +29,8 @@ from wsproto.events import (
     TextMessage,
 )
 
-from khala.streams.wire import SOCKET_BUFFER  # noqa: E402 - grouped with its use
+from khala.gateway.serve.sending import WriteTimeout, cut_off, send_all
+from khala.streams.wire import SOCKET_BUFFER
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 RECV_CHUNK = 16 * 1024
@@ -60,14 +65,15 @@ class WebSocket:
     """A server-side websocket after the handshake. `receive` in one thread, `send_*` and
     `close` from any."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, write_timeout: float) -> None:
         self.sock = sock
+        self.write_timeout = write_timeout
         self._proto = Connection(ConnectionType.SERVER)
         self._lock = threading.Lock()
         self._events: deque[Any] = deque()  # parsed, not yet returned (only `receive` uses it)
 
     @classmethod
-    def accept(cls, environ: dict[str, Any], protocol: str) -> WebSocket:
+    def accept(cls, environ: dict[str, Any], protocol: str, write_timeout: float) -> WebSocket:
         """Answer the upgrade (101) on the raw socket; the caller checked the request."""
         sock = raw_socket(environ)
         if sock is None:
@@ -77,21 +83,30 @@ class WebSocket:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
         key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "")
-        sock.sendall((
+        ws = cls(sock, write_timeout)
+        ws._send((
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Accept: {accept_key(key)}\r\n"
             f"Sec-WebSocket-Protocol: {protocol}\r\n\r\n").encode())
-        return cls(sock)
+        return ws
+
+    def _send(self, data: bytes) -> None:
+        """Send within the write deadline (waits while a slow client reads: backpressure);
+        a client that takes none of it in time is cut off."""
+        try:
+            send_all(self.sock, data, time.monotonic() + self.write_timeout)
+        except WriteTimeout as exc:
+            cut_off(self.sock)
+            self.shutdown()
+            raise Closed(str(exc)) from exc
+        except OSError as exc:
+            raise Closed(str(exc)) from exc
 
     def _write(self, event: Any) -> None:
         with self._lock:
             if self._proto.state not in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
                 raise Closed("websocket closed")
-            data = self._proto.send(event)
-            try:
-                self.sock.sendall(data)  # blocks on a slow client: backpressure
-            except OSError as exc:
-                raise Closed(str(exc)) from exc
+            self._send(self._proto.send(event))
 
     def send_text(self, text: str) -> None:
         self._write(TextMessage(data=text))
@@ -120,7 +135,7 @@ class WebSocket:
                 elif isinstance(event, CloseConnection):
                     with self._lock:
                         if self._proto.state == ConnectionState.REMOTE_CLOSING:
-                            self.sock.sendall(self._proto.send(event.response()))
+                            self._send(self._proto.send(event.response()))
                     raise Closed(f"closed by the client ({event.code})")
             try:
                 data = self.sock.recv(RECV_CHUNK)

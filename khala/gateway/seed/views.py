@@ -15,6 +15,7 @@ from khala.discovery.base import Discovery
 from khala.gateway import auth
 from khala.gateway.seed import forms, render
 from khala.gateway.seed.errors import register_errors
+from khala.gateway.tables import table_blueprint
 from khala.model import Code, Task
 from khala.rpc.client import JudicatorClient
 
@@ -103,25 +104,21 @@ class Api:
         return jsonify({"result": int(Code.OK), "judicators": entries})
 
 
-#: URL rule, view, methods.
+#: (method, rule, view) of every route.
 ROUTES = (
-    ("/api", "index", "GET"),
-    ("/api/test", "test", "GET"),
-    ("/api/task", "add", "POST"),
-    ("/api/task", "cancel", "DELETE"),
-    ("/api/task", "get", "GET"),
-    ("/api/task/list", "search", "GET"),
-    ("/api/executors", "executors", "GET"),
-    ("/api/judicators", "judicators", "GET"),
+    ("GET", "/api", "index"),
+    ("GET", "/api/test", "test"),
+    ("POST", "/api/task", "add"),
+    ("DELETE", "/api/task", "cancel"),
+    ("GET", "/api/task", "get"),
+    ("GET", "/api/task/list", "search"),
+    ("GET", "/api/executors", "executors"),
+    ("GET", "/api/judicators", "judicators"),
 )
 
 
 def seed_blueprint(settings: GatewaySettings, client: JudicatorClient,
                    discovery: Discovery) -> Blueprint:
     """The seed API's routes (endpoints seed.<view>) with its own error answers."""
-    api = Api(settings, client, discovery)
-    blueprint = Blueprint("seed", __name__)
-    for rule, view, method in ROUTES:
-        blueprint.add_url_rule(rule, view, getattr(api, view), methods=[method])
-    register_errors(blueprint)
-    return blueprint
+    return table_blueprint("seed", __name__, Api(settings, client, discovery), ROUTES,
+                           register_errors)

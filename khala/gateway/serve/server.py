@@ -7,6 +7,7 @@ requests they hold, within the graceful timeout.
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from gunicorn.glogging import Logger
 from khala.config import GatewaySettings
 from khala.gateway.serve.worker import ReadAheadWorker
 from khala.metrics.gateway import worker_exited
+
+log = logging.getLogger(__name__)
 
 GRACEFUL_TIMEOUT = 30  # seconds workers get to finish their requests on shutdown
 
@@ -79,6 +82,9 @@ def gunicorn_options(settings: GatewaySettings) -> dict[str, Any]:
         "timeout": int(settings.rpc_timeout) + 30,
         "graceful_timeout": GRACEFUL_TIMEOUT,
         "keepalive": 5,
+        # Every write goes through the read-ahead socket's sendall, which has a deadline;
+        # sendfile(2) would write around it.
+        "sendfile": False,
         "accesslog": "-" if settings.access_log else None,
         "logger_class": StderrLogger,
         "errorlog": "-",
@@ -118,6 +124,17 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
             sys.exit(1)
 
 
+def warn_if_threads_can_be_held(settings: GatewaySettings) -> None:
+    """Waits and live streams hold a thread each for long: bounded per worker, they must
+    leave threads to every other request (docs/security.md, "Bounds")."""
+    held = max(1, settings.max_waits) + max(1, settings.max_streams)
+    if held >= max(1, settings.threads):
+        log.warning("max_waits (%d) + max_streams (%d) >= threads (%d): waiting clients and "
+                    "live streams can take every thread of a gateway worker; raise threads",
+                    settings.max_waits, settings.max_streams, settings.threads)
+
+
 def serve(settings: GatewaySettings, load: Callable[[], Flask], max_body: int) -> None:
     """Serve the app `load` makes on settings.listen until SIGTERM/SIGINT."""
+    warn_if_threads_can_be_held(settings)
     GatewayServer(settings, load, max_body).run()

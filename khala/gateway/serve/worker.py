@@ -11,6 +11,13 @@ began) is cut off: answered 408 and closed. A slow client so costs a file descri
 buffer, never a thread, and only for a bounded time; how many a worker holds at once is bounded
 by `max_connections` (gunicorn's worker_connections: beyond it the worker stops accepting).
 
+Writing is bounded the same way: a response's writes in all must be taken by the client within
+`write_timeout` seconds of its first byte (a stream restarts the window for each message:
+`ReadAheadSocket.restart_write_window`), else the connection is cut off (reset) and the thread
+is free again (khala/gateway/serve/sending.py). And closing does not wait on the client: a
+connection closed after its response lingers for the client's own close on the event loop
+(`LINGER` seconds at most) instead of in a blocking read there.
+
 `RequestFraming` (pure, no IO) decides when a request is complete. Requests pipelined behind
 another one on the same connection are not supported (no current HTTP client pipelines).
 """
@@ -18,14 +25,21 @@ another one on the same connection are not supported (no current HTTP client pip
 from __future__ import annotations
 
 import errno
+import logging
 import selectors
+import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from khala.gateway.serve.sending import WriteTimeout, cut_off, send_all
+
+log = logging.getLogger(__name__)
 
 #: Bytes of one request's buffer kept in memory; beyond, it spills into a temporary file.
 SPOOL_MEMORY = 256 * 1024
@@ -35,6 +49,10 @@ READ_CHUNK = 256 * 1024
 #: own limits (limit_request_line, limit_request_fields) answer it with an error.
 MAX_HEAD = 128 * 1024
 TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+#: Seconds a closed connection waits for the client's own close (and bytes of it read) before
+#: it is closed anyway (a close with unread bytes would reset the end of the response).
+LINGER = 2.0
+LINGER_DRAIN = 64 * 1024
 
 
 class RequestFraming:
@@ -90,15 +108,23 @@ class RequestFraming:
 
 
 class ReadAheadSocket:
-    """A client socket whose first reads come from the request read ahead by the event loop."""
+    """A client socket whose first reads come from the request read ahead by the event loop,
+    and whose writes have a deadline (`write_timeout` seconds for a response in all, from its
+    first write; `restart_write_window` starts a new one, as a stream does for each message).
+    A write past its deadline raises WriteTimeout and marks the socket `cut`: its close resets
+    the connection."""
 
-    def __init__(self, sock: Any) -> None:
+    def __init__(self, sock: Any, write_timeout: float) -> None:
         self.sock = sock
+        self.write_timeout = write_timeout
+        self.cut = False
         self._held: IO[bytes] | None = None
+        self._write_deadline: float | None = None
 
     def hold(self, buffer: IO[bytes]) -> None:
         buffer.seek(0)
         self._held = buffer
+        self.restart_write_window()
 
     def release(self) -> None:
         if self._held is not None:
@@ -113,12 +139,53 @@ class ReadAheadSocket:
             self.release()
         return self.sock.recv(size, flags)  # type: ignore[no-any-return]
 
+    def restart_write_window(self) -> None:
+        """The next write starts a new deadline (a new response, or a stream's next message)."""
+        self._write_deadline = None
+
+    def sendall(self, data: bytes) -> None:
+        if self._write_deadline is None:
+            self._write_deadline = time.monotonic() + self.write_timeout
+        try:
+            send_all(self.sock, data, self._write_deadline)
+        except WriteTimeout:
+            self.cut = True
+            cut_off(self.sock)
+            log.info("cut off %s: it took no response for %g s", _peer(self.sock),
+                     self.write_timeout)
+            raise
+
     def close(self) -> None:
         self.release()
         self.sock.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.sock, name)
+
+
+def _peer(sock: Any) -> str:
+    try:
+        host, port = sock.getpeername()[:2]
+        return f"{host}:{port}"
+    except OSError:
+        return "a client"
+
+
+class ClientConn(TConn):  # type: ignore[misc]
+    """gunicorn's connection, closed by the worker: a cut-off one at once (reset), a graceful
+    close by `linger` on the event loop (gunicorn's own waits for the client in a blocking
+    read, on the thread that runs the event loop)."""
+
+    def __init__(self, *args: Any, linger: Callable[[TConn], None]) -> None:
+        super().__init__(*args)
+        self.linger = linger
+        self.drained = 0  # bytes read from it while it lingers
+
+    def close(self, graceful: bool = False) -> None:
+        if graceful and not self.sock.cut:
+            self.linger(self)
+        else:
+            self.sock.close()
 
 
 @dataclass
@@ -140,8 +207,10 @@ class ReadAheadWorker(ThreadWorker):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         settings = self.app.settings
         self.request_timeout = float(settings.request_timeout)
+        self.write_timeout = float(settings.write_timeout)
         self.max_body = int(self.app.max_body)  # the app's body limit (GatewayServer)
         self.reading: dict[TConn, Reading] = {}  # insertion order is deadline order
+        self.lingering: dict[TConn, float] = {}  # closing; insertion order is deadline order
 
     def accept(self, listener: Any) -> None:
         try:
@@ -151,9 +220,14 @@ class ReadAheadWorker(ThreadWorker):  # type: ignore[misc]
                 raise
             return
         self.nr_conns += 1
-        conn = TConn(self.cfg, client, address, listener.getsockname())
-        conn.sock = ReadAheadSocket(conn.sock)
+        conn = ClientConn(self.cfg, client, address, listener.getsockname(), linger=self._linger)
+        conn.sock = ReadAheadSocket(conn.sock, self.write_timeout)
         self._start_reading(conn)
+
+    def handle(self, conn: TConn) -> Any:
+        """One request on a thread; its response's write deadline starts at its first write."""
+        conn.sock.restart_write_window()
+        return super().handle(conn)
 
     def on_client_socket_readable(self, conn: TConn, client: Any) -> None:
         """A kept-alive connection's next request begins: read it ahead too."""
@@ -204,11 +278,48 @@ class ReadAheadWorker(ThreadWorker):  # type: ignore[misc]
         self.nr_conns -= 1
         conn.close()
 
+    def _linger(self, conn: TConn) -> None:
+        """Close gracefully without waiting here: end our side, then wait on the event loop
+        for the client's close (reading what it still sends) until LINGER seconds passed."""
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+            conn.sock.setblocking(False)
+            self.poller.register(conn.sock, selectors.EVENT_READ,
+                                 partial(self._on_linger_readable, conn))
+        except (OSError, ValueError, KeyError):
+            conn.sock.close()
+            return
+        self.lingering[conn] = time.monotonic() + LINGER
+
+    def _on_linger_readable(self, conn: TConn, _sock: Any) -> None:
+        try:
+            data = conn.sock.sock.recv(READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        conn.drained += len(data)
+        if not data or conn.drained >= LINGER_DRAIN:
+            self._closed(conn)
+
+    def _closed(self, conn: TConn) -> None:
+        del self.lingering[conn]
+        try:
+            self.poller.unregister(conn.sock)
+        except (OSError, KeyError, ValueError):
+            pass
+        conn.sock.close()
+
     def murder_pending(self) -> None:
         """Called on every turn of the event loop: cut off requests past their deadline, and,
-        once the worker stops, connections that have not sent a byte yet."""
+        once the worker stops, connections that have not sent a byte yet; close lingering
+        connections past theirs."""
         super().murder_pending()
         now = time.monotonic()
+        for conn, deadline in list(self.lingering.items()):
+            if deadline > now and self.alive:
+                break
+            self._closed(conn)
         for conn, reading in list(self.reading.items()):
             if reading.deadline <= now:
                 self._drop(conn, TIMEOUT_ANSWER)

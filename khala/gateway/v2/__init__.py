@@ -6,6 +6,7 @@ through the typed client (khala/rpc/client.py)."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 
@@ -36,10 +37,12 @@ def body_limit(settings: GatewaySettings) -> int:
     return settings.max_task_size * 4 // 3 + BODY_OVERHEAD
 
 
-def v2_blueprint(settings: GatewaySettings, client: JudicatorClient) -> Blueprint:
-    """API v2's routes (endpoints v2.<view>), its documentation and its error answers."""
+def v2_blueprint(settings: GatewaySettings, client: JudicatorClient,
+                 more_paths: dict[str, dict[str, Any]] | None = None) -> Blueprint:
+    """API v2's routes (endpoints v2.<view>), its documentation (with `more_paths`, the
+    routes the app serves beside it) and its error answers."""
     tasks, jobs = TaskViews(settings, client), JobViews(settings, client)
-    document = openapi(settings.max_task_wait)
+    document = openapi(settings.max_task_wait, more_paths)
     limit = body_limit(settings)
     blueprint = Blueprint("v2", __name__)
 

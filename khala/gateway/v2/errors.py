@@ -38,11 +38,13 @@ class ApiError(Exception):
     """An answer with an error status that API v2 itself decides (a malformed request, a state
     the route refuses); raised by its views. The judicator's refusals stay KhalaErrors."""
 
-    def __init__(self, status: int, detail: str, title: str | None = None) -> None:
+    def __init__(self, status: int, detail: str, title: str | None = None,
+                 retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.title = title or TITLES.get(status, "Error")
+        self.retry_after = retry_after  # seconds, sent as Retry-After
 
 
 def error_item(status: int, detail: str, title: str | None = None) -> dict[str, str]:
@@ -79,7 +81,8 @@ def refusal_item(exc: KhalaError) -> tuple[int, dict[str, str]]:
 
 
 def on_api_error(exc: ApiError) -> Response:
-    return error_response(exc.status, [error_item(exc.status, exc.detail, exc.title)])
+    headers = {} if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+    return error_response(exc.status, [error_item(exc.status, exc.detail, exc.title)], headers)
 
 
 def on_refusal(exc: KhalaError) -> Response:

@@ -77,10 +77,11 @@ class JobOut(BaseModel):
     priority: int
     command: str
     status: str = Field(description="waiting, running, scheduled, succeeded, failed, blocked, "
-                                    "stopping, deleting")
+                                    "stopping, stopped, deleting")
     generation: int = Field(description="restarts so far")
     created: str
-    tasks: list[JobTask] = Field(description="its running tasks")
+    tasks: list[JobTask] = Field(description="its running tasks (also those a restart, "
+                                 "stop or delete is ending)")
     last_start: str | None
     last_end: str | None
     blocked: str | None
@@ -140,6 +141,9 @@ class JobViews:
 
     def job_restart(self, name: str) -> Response:
         return jsonify({"data": job_out(self.client.job_restart(name))})
+
+    def job_stop(self, name: str) -> Response:
+        return jsonify({"data": job_out(self.client.job_stop(name))})
 
     def job_delete(self, name: str) -> Response:
         view = self.client.job_delete(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import signal as _signal
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ class ListQuery(BaseModel):
 
 def wait_query(max_wait: float) -> type[BaseModel]:
     class WaitQuery(BaseModel):
-        wait: float = Field(0.0, ge=0, le=max_wait,
+        wait: float = Field(0.0, ge=0, le=max_wait, allow_inf_nan=False,
                             description="hold the answer until the task is done, seconds")
 
     return WaitQuery
@@ -60,15 +61,24 @@ def validate(model: type[BaseModel], data: Any, from_json: bool = False) -> Any:
         raise Invalid(validation_items(exc)) from exc
 
 
+#: What a signal in a path may be (the route table documents it): a name or a number.
+SIGNAL_PATTERN = r"^[A-Za-z0-9]{1,16}$"
+SIGNAL_NUMBERS = frozenset(int(s) for s in _signal.Signals)
+
+
 def signum(text: str) -> int:
-    if text.isdigit():
-        return int(text)
-    name = text.upper()
-    name = name if name.startswith("SIG") else "SIG" + name
-    try:
-        return int(_signal.Signals[name])
-    except KeyError:
-        raise ApiError(422, f"unknown signal {text!r}") from None
+    """The number of a signal given by name (TERM, SIGTERM) or number (15); 422 for anything
+    else (a number no signal has, other digits than 0-9, a text too long to be one)."""
+    if re.fullmatch(SIGNAL_PATTERN, text, flags=re.ASCII):
+        if text.isdigit():
+            if int(text) in SIGNAL_NUMBERS:
+                return int(text)
+        else:
+            name = text.upper()
+            name = name if name.startswith("SIG") else "SIG" + name
+            if name in _signal.Signals.__members__:
+                return int(_signal.Signals[name])
+    raise ApiError(422, f"unknown signal {text[:32]!r}")
 
 
 def encode_cursor(brief: Any) -> str:

@@ -14,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 
 from khala import __version__
 from khala.gateway.v2.jobs import JobEnvelope, JobIn, JobList
-from khala.gateway.v2.parse import ListQuery, wait_query
+from khala.gateway.v2.parse import SIGNAL_PATTERN, ListQuery, wait_query
 from khala.gateway.v2.sources import source_routes
 from khala.jobs.model import NAME_PATTERN
 from khala.taskjson.models import (
@@ -76,7 +76,9 @@ def routes(max_wait: float) -> list[Route]:
                          422: (e, "invalid task")}),
         Route("get", "/api/v2/tasks/{id}", "get", "A task; ?wait= holds until it is done",
               query=wait_query(max_wait), path_params=ID,
-              responses={200: (TaskEnvelope, "the task"), 404: (e, "no such task")}),
+              responses={200: (TaskEnvelope, "the task"), 404: (e, "no such task"),
+                         429: (e, "?wait= beyond the gateway's waits at once (max_waits) on "
+                                  "an undone task: ask again after Retry-After")}),
         Route("delete", "/api/v2/tasks/{id}", "delete", "Remove a finished task",
               path_params=ID,
               responses={204: (None, "removed"), 404: (e, "no such task"),
@@ -86,7 +88,7 @@ def routes(max_wait: float) -> list[Route]:
                          409: (e, "the task is done")}),
         Route("put", "/api/v2/tasks/{id}/signals/{signal}", "signal",
               "Send a signal to the running step's processes",
-              path_params={**ID, "signal": {"type": "string", "pattern": r"^[A-Za-z0-9]{1,16}$",
+              path_params={**ID, "signal": {"type": "string", "pattern": SIGNAL_PATTERN,
                                             "examples": ["TERM", "SIGUSR1", "9"]}},
               responses={202: (Accepted, "queued for the running step"),
                          404: (e, "no such task"), 409: (e, "the task is done"),
@@ -130,6 +132,12 @@ def _job_routes() -> list[Route]:
               "Stop its tasks (SIGTERM, then kill after the grace period) and start it again",
               path_params=name,
               responses={200: (JobEnvelope, "restarting"), 404: (e, "no such job"),
+                         409: (e, "the job is being deleted")}, tag="jobs"),
+        Route("post", "/api/v2/jobs/{name}/stop", "job_stop",
+              "Stop its tasks and keep it, stopped, until a restart (or a delete)",
+              path_params=name,
+              responses={200: (JobEnvelope, "stopped (its tasks end)"),
+                         404: (e, "no such job"),
                          409: (e, "the job is being deleted")}, tag="jobs"),
         Route("delete", "/api/v2/jobs/{name}", "job_delete",
               "Stop its tasks and delete it for good", path_params=name,
@@ -180,8 +188,9 @@ def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
     return op
 
 
-def openapi(max_wait: float) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of API v2 and the seed API."""
+def openapi(max_wait: float, more: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of API v2 and the seed API, and the paths `more` (the routes
+    beside them: khala/gateway/paths.py)."""
     table = routes(max_wait)
     models: set[tuple[Any, Literal["validation", "serialization"]]] = {(ErrorEnvelope,
                                                                         "serialization")}
@@ -196,10 +205,13 @@ def openapi(max_wait: float) -> dict[str, Any]:
     for route in table:
         paths.setdefault(route.path, {})[route.method] = _operation(route, refs)
     paths.update(seed_paths())
+    paths.update(more or {})
     return {
         "openapi": "3.1.0",
         "info": {"title": "Khala", "version": __version__,
-                 "description": "API v2 (JSON) and the seed HTTP API. See docs/api-v2.md."},
+                 "description": "API v2 (JSON), its live routes, the seed HTTP API and the "
+                                "neighbouring seeds' APIs (Procstar, pow-1 REST, Meproc). "
+                                "See docs/api-v2.md."},
         "paths": paths,
         "components": {"schemas": top.get("$defs", {})},
     }

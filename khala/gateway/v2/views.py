@@ -5,43 +5,35 @@ the judicator's refusals as they come."""
 
 from __future__ import annotations
 
-import gzip
 import signal as _signal
+import threading
 from typing import Any
 from urllib.parse import urlencode
 
-import brotli
 from flask import Response, jsonify, request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from khala.config import GatewaySettings
 from khala.errors import InvalidInput, KhalaError, NotFound, refusal
 from khala.gateway import auth
+from khala.gateway.encoding import encoded
 from khala.gateway.v2 import parse
 from khala.gateway.v2.errors import ApiError, error_item, refusal_item
 from khala.gateway.v2.sources import SourceViews, language_out
 from khala.model import Code, PageQuery, Status, SubmitOutcome, Task, valid_key
 from khala.rpc.client import JudicatorClient
 from khala.taskjson import convert
-from khala.taskjson.models import STATUS_NAMES, BatchItem, BatchOutcome, ErrorItem, TaskIn
+from khala.taskjson.models import (
+    STATUS_NAMES,
+    BatchItem,
+    BatchOutcome,
+    ErrorItem,
+    Strict,
+    TaskIn,
+)
 
-
-def choose_encoding(header: str) -> str | None:
-    """br or gzip when Accept-Encoding asks for it (the higher q wins; br on a tie)."""
-    weights: dict[str, float] = {}
-    for part in header.split(","):
-        name, _, params = part.strip().partition(";")
-        q = 1.0
-        params = params.strip()
-        if params.startswith("q="):
-            try:
-                q = float(params[2:])
-            except ValueError:
-                q = 0.0
-        weights[name.strip().lower()] = q
-    star = weights.get("*", 0.0)
-    best = max(("br", "gzip"), key=lambda n: (weights.get(n, star), n == "br"))
-    return best if weights.get(best, star) > 0 else None
+#: Seconds a client refused a wait slot is asked to wait before it asks again.
+WAIT_RETRY = 1
 
 
 def _refused(outcome: SubmitOutcome) -> KhalaError:
@@ -53,6 +45,9 @@ class TaskViews(SourceViews):
         self.settings = settings
         self.client = client
         self.wait_query = parse.wait_query(settings.max_task_wait)
+        # ?wait= holds a worker thread for its time: at most max_waits at once (per worker),
+        # so waiting clients never take the threads every other request needs.
+        self.waits = threading.BoundedSemaphore(max(1, settings.max_waits))
 
     # ------------------------------------------------------------------ submission
 
@@ -127,15 +122,29 @@ class TaskViews(SourceViews):
 
     def get(self, id: str) -> Response:  # noqa: A002
         args = parse.validate(self.wait_query, request.args.to_dict())
-        task = self.client.find(id, args.wait)
+        task = self._waited(id, args.wait) if args.wait > 0 else self.client.find(id)
         return jsonify({"data": convert.task_out(task).model_dump(mode="json")})
+
+    def _waited(self, ref: str, wait: float) -> Task:
+        """The task once done or after `wait` seconds, if a wait slot is free; else the task
+        if it is done already, else 429 (the client asks again after Retry-After)."""
+        if not self.waits.acquire(blocking=False):
+            task = self.client.find(ref)
+            if task.done:
+                return task
+            raise ApiError(429, f"too many waiting requests on this gateway worker (at most "
+                           f"{self.settings.max_waits}); ask again", retry_after=WAIT_RETRY)
+        try:
+            return self.client.find(ref, wait)
+        finally:
+            self.waits.release()
 
     def list(self) -> Response:
         args = request.args.to_dict()
         args.pop("status", None)
         statuses = request.args.getlist("status")
         query = parse.validate(parse.ListQuery, {**args, "status": [
-            s for part in statuses for s in part.split(",") if s]})
+            s for part in statuses for s in part.split(",")]})  # an empty name is no status
         after_time, after_id = (parse.decode_cursor(query.cursor) if query.cursor
                                 else (None, None))
         try:
@@ -165,17 +174,8 @@ class TaskViews(SourceViews):
         task = self.client.find(id)
         if not task.done:
             raise ApiError(409, "the outputs are recorded when the task ends")
-        data = convert.output_bytes(task, step, stream)
-        encoding = choose_encoding(request.headers.get("Accept-Encoding", ""))
-        if encoding == "br":
-            data = brotli.compress(data)
-        elif encoding == "gzip":
-            data = gzip.compress(data, mtime=0)
-        response = Response(data, mimetype="application/octet-stream")
-        if encoding:
-            response.headers["Content-Encoding"] = encoding
-        response.headers["Vary"] = "Accept-Encoding"
-        return response
+        return encoded(convert.output_bytes(task, step, stream),
+                       request.headers.get("Accept-Encoding", ""))
 
     def languages(self) -> Response:
         return jsonify({"data": [language_out(x) for x in self.client.languages()]})
@@ -209,7 +209,9 @@ class TaskViews(SourceViews):
         return jsonify({"data": convert.executor_out(found[0])})
 
 
-class _RawBatch(BaseModel):
+class _RawBatch(Strict):
+    """A batch whose items are validated one by one (each gets its own outcome)."""
+
     tasks: list[Any] = Field(min_length=1)
 
 

@@ -41,7 +41,8 @@ def stats_to_thrift(stats: dict[str, Any] | None) -> Any:
         memory_available=int(stats.get("memory_available", 0)),
         tasks=[T.TaskUsage(id=t["id"], status=int(t.get("status", 0)),
                            cpu_time=t.get("cpu_time"), memory=t.get("memory"),
-                           pids=t.get("pids")) for t in stats.get("tasks", [])],
+                           pids=t.get("pids"), pid=t.get("pid"))
+               for t in stats.get("tasks", [])],
         name=stats.get("name"), report_time=stats.get("report_time"))
 
 
@@ -51,7 +52,8 @@ def stats_from_thrift(stats: Any) -> dict[str, Any]:
         "load": list(stats.load or []), "memory_total": stats.memory_total or 0,
         "memory_available": stats.memory_available or 0,
         "tasks": [{"id": t.id or "", "status": t.status or 0, "cpu_time": t.cpu_time,
-                   "memory": t.memory, "pids": t.pids} for t in stats.tasks or []],
+                   "memory": t.memory, "pids": t.pids, "pid": t.pid}
+                  for t in stats.tasks or []],
     }
     if stats.name:
         doc["name"] = stats.name

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields
 from typing import Any
 
-from khala.model import CaseResult, Judgement, Result, StepReport, reason_of, verdict_of
+from khala.model import CaseResult, Judgement, Result, Rusage, StepReport, reason_of, verdict_of
 from khala.rpc import judicator_thrift as T
 from khala.rpc.convert.text import MAX_TEXT, Inflation, pack, unpack
+
+RUSAGE_FIELDS = tuple(f.name for f in fields(Rusage))
+
+
+def rusage_to_thrift(rusage: Rusage | None) -> Any:
+    return None if rusage is None else T.Rusage(**asdict(rusage))
+
+
+def rusage_from_thrift(rusage: Any) -> Rusage | None:
+    """Lenient, as every part of a handed-in result: a missing count reads 0."""
+    if rusage is None:
+        return None
+    counts = {name: int(getattr(rusage, name) or 0) for name in RUSAGE_FIELDS[2:]}
+    return Rusage(utime=float(rusage.utime or 0.0), stime=float(rusage.stime or 0.0), **counts)
 
 
 def step_to_thrift(step: StepReport | None) -> Any:
@@ -14,7 +29,7 @@ def step_to_thrift(step: StepReport | None) -> Any:
         return None
     return T.StepReport(exit_code=step.exit_code, signal=step.signal, core_dump=step.core_dump,
                         time=step.time, wall_time=step.wall_time, memory=step.memory,
-                        reason=step.reason)
+                        reason=step.reason, rusage=rusage_to_thrift(step.rusage), pid=step.pid)
 
 
 def step_from_thrift(step: Any) -> StepReport | None:
@@ -23,7 +38,8 @@ def step_from_thrift(step: Any) -> StepReport | None:
     return StepReport(exit_code=step.exit_code, signal=step.signal,
                       core_dump=bool(step.core_dump), time=float(step.time or 0.0),
                       wall_time=float(step.wall_time or 0.0), memory=int(step.memory or 0),
-                      reason=reason_of(step.reason))
+                      reason=reason_of(step.reason), rusage=rusage_from_thrift(step.rusage),
+                      pid=step.pid)
 
 
 def case_result_to_thrift(case: CaseResult) -> Any:

@@ -132,6 +132,7 @@ def task_to_thrift(task: Task) -> Any:
             pids_limit=e.pids_limit, output_limit=e.output_limit, disk_limit=e.disk_limit,
             cases=cases_to_thrift(e.cases), compare=compare_to_thrift(e.compare),
             stop_on_failure=e.stop_on_failure or None, interactive=e.interactive or None,
+            core_limit=e.core_limit, run_uid=e.run_uid, run_gid=e.run_gid,
             options=options_to_thrift(e.options),
         ),
         add_time=task.add_time,
@@ -183,6 +184,7 @@ def _execute_from_thrift(e: Any, text: Callable[[bytes | None], str]) -> Execute
         output_limit=e.output_limit, disk_limit=e.disk_limit,
         cases=cases_from_thrift(e.cases, text), compare=compare_from_thrift(e.compare, text),
         stop_on_failure=bool(e.stop_on_failure), interactive=bool(e.interactive),
+        core_limit=e.core_limit, run_uid=e.run_uid, run_gid=e.run_gid,
         options=options_from_thrift(e.options),
     )
 
@@ -262,7 +264,8 @@ def page_query_to_thrift(query: PageQuery) -> Any:
     return T.TaskQuery(user=query.user, statuses=list(query.statuses),
                        start_time=query.start_time, end_time=query.end_time,
                        old_to_new=query.old_to_new, limit=query.limit,
-                       after_time=query.after_time, after_id=query.after_id)
+                       after_time=query.after_time, after_id=query.after_id,
+                       key_prefix=query.key_prefix)
 
 
 def page_query_from_thrift(query: Any) -> PageQuery:
@@ -277,4 +280,5 @@ def page_query_from_thrift(query: Any) -> PageQuery:
         limit=query.limit if query.limit is not None else PageQuery.limit,
         after_time=query.after_time or None,
         after_id=query.after_id or None,
+        key_prefix=query.key_prefix or None,
     )

@@ -37,6 +37,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import resource
 import signal
 import socket
 import struct
@@ -52,6 +53,7 @@ from khala.sandbox.base import MIB, Limits, RunSpec
 from khala.sandbox.bwrap import INSIDE_WORKDIR, SYSTEM_ENTRIES, child_setup
 from khala.sandbox.cgroups import CgroupTree, Limits3, RunCgroup
 from khala.sandbox.fstree import remove_tree
+from khala.sandbox.rusage import to_struct
 from khala.sandbox.seccomp import filter_fd
 from khala.sandbox.warm.shell import READY, STEM_ARGV
 
@@ -270,8 +272,8 @@ class WarmBox:
             os.write(source, INIT_SOURCE.read_bytes())
             argv = warm_argv(box, self.stage, python, source, theirs.fileno(), seccomp)
             # The executor's rlimits: each step sets its own in its process.
-            setup = child_setup(self.cgroup.procs_files, Limits(file_size=None, open_files=None,
-                                                                 stack=None), box.uid, box.gid)
+            setup = child_setup(self.cgroup.procs_files, Limits(
+                file_size=None, open_files=None, stack=None, core=None), box.uid, box.gid)
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
@@ -353,13 +355,17 @@ class WarmBox:
             stem.drop_feed()
         return stem, stem.take_feed()
 
-    def status(self) -> int:
-        """The wait status of the step's top process (it has exited)."""
+    def status(self) -> tuple[int, resource.struct_rusage]:
+        """The wait status of the step's top process (it has exited) and its wait4 rusage."""
         assert self.sock is not None
         message = _receive(self.sock, ANSWER_SECONDS)[0]
-        if not message.startswith(b"status "):
-            raise WarmError(f"unexpected answer of the warm box: {message!r}")
-        return int(message.split()[1])
+        parts = message.split()
+        try:
+            if parts[:1] != [b"status"]:
+                raise ValueError("not a status")
+            return int(parts[1]), to_struct([float(x) for x in parts[2:]])
+        except (ValueError, IndexError) as exc:
+            raise WarmError(f"unexpected answer of the warm box: {message!r}") from exc
 
     def reset(self) -> None:
         """After a step (all its processes killed): unmount its files, check the init is alone

@@ -14,7 +14,8 @@ speaks to the executor over a SOCK_SEQPACKET socket (its executor side:
   socket and waits for its script on the control pipe; the executor moves it into a fresh run
   cgroup meanwhile. When the step comes, the executor writes the script (khala/sandbox/
   shell.py: /work, rlimits, stdin, exactly the step's environment, exec the command).
-  When the step ends, the init answers `status <wait status>`. Making the stem ahead keeps the
+  When the step ends, the init answers `status <wait status> <the 16 numbers of its wait4
+  struct rusage>`. Making the stem ahead keeps the
   slow parts (moving a process into a cgroup waits for an RCU grace period; a woken copy of
   this Python process execs slowly) off the step's path.
 - `reset` → reap every orphan, then answer `clean`, or `dirty <what>` if anything of the run is
@@ -83,8 +84,8 @@ def stem(sock: socket.socket, shell: list[str]) -> None:
     fd = struct.pack("i", ours.fileno())
     sock.sendmsg([b"stem"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd)])
     ours.close()
-    _, status = os.waitpid(pid, 0)
-    sock.send(b"status %d" % status)
+    _, status, usage = os.wait4(pid, 0)
+    sock.send(b"status %d " % status + " ".join(repr(float(x)) for x in usage[:16]).encode())
 
 
 def received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:

@@ -75,9 +75,12 @@ class WarmProcess(BwrapProcess):
 
     def reap(self) -> tuple[int, resource.struct_rusage | None]:
         try:
-            return self.box.status(), None
+            return self.box.status()
         except WarmError as exc:
             raise OSError(str(exc)) from exc
+
+    def step_pid(self) -> int:
+        return self.pid  # the stem became the command: no launcher in between
 
     def signal(self, signum: int) -> None:
         """Every process of the run cgroup, the top one included (no bwrap in between; the
@@ -190,6 +193,8 @@ class WarmSandbox(BwrapSandbox):
             return self._ready.pop() if self._ready and not self._closed else None
 
     def start(self, spec: RunSpec, stdin: int, stdout: int, stderr: int) -> Process:
+        if spec.identity is not None:  # boxes run as the sandbox's own user: cold
+            return super().start(spec, stdin, stdout, stderr)
         # A step with the network runs cold: a box's namespace is built once, without one.
         script = self._script(spec, stdin) if not spec.network else None
         box = self._take() if script is not None else None

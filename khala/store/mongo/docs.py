@@ -133,6 +133,7 @@ def task_to_doc(oid: ObjectId, task: Task) -> dict[str, Any]:
         "result": result_to_dict(task.result),
         "key": task.key,
         "priority": int(task.priority),
+        "callback_url": task.callback_url,  # a keyed re-post compares it with the task's own
     }
 
 
@@ -161,4 +162,5 @@ def task_from_doc(doc: Mapping[str, Any]) -> Task:
         result=result_from_dict(doc.get("result")),
         key=doc.get("key"),
         priority=int(doc.get("priority") or 0),
+        callback_url=doc.get("callback_url"),
     )

@@ -47,11 +47,12 @@ from khala.model import (
     Status,
     Task,
     TaskBrief,
+    new_id,
 )
 from khala.rules import lifecycle
 from khala.rules.states import Bound, Cond
 from khala.store.base import Store
-from khala.store.codec import merge_languages
+from khala.store.codec import key_range, merge_languages
 from khala.store.mongo.client import MongoClient, connect, parse_write_concern
 from khala.store.mongo.docs import (
     doc_brief,
@@ -325,8 +326,10 @@ class MongoStore(MongoJobs, Store):
         for _ in range(3):  # two racing upserts of a new hostname: one gets a duplicate key
             try:
                 with self._exclusive(executor_key(hostname), insist=False):
-                    self._executors.update_one({"hostname": hostname}, {"$set": sets},
-                                               upsert=True)
+                    self._executors.update_one(  # a new record gets a random id
+                        {"hostname": hostname},
+                        {"$set": sets, "$setOnInsert": {"_id": ObjectId(new_id())}},
+                        upsert=True)
                 return
             except DuplicateKeyError:
                 continue
@@ -366,7 +369,7 @@ class MongoStore(MongoJobs, Store):
     # ------------------------------------------------------------------ API v2
     # keys:    {_id: "<client key>", task: "<task id>"} — the unique _id makes claim_key an
     #          atomic insert-if-absent, also on FerretDB v1
-    # signals: {_id: ObjectId (orders them), task: "<task id>", signum, at}
+    # signals: {_id: ObjectId, task: "<task id>", signum, at (orders them; then _id)}
 
     @_unavailable
     def claim_key(self, key: str, task_id: str) -> str:
@@ -405,6 +408,10 @@ class MongoStore(MongoJobs, Store):
         )) or {}
         if query.statuses:
             where["status"] = {"$in": [int(s) for s in query.statuses]}
+        if query.key_prefix:  # a range of the keys' _id index
+            low, high = key_range(query.key_prefix)
+            keyed = self._keys.find({"_id": {"$gte": low, "$lt": high}}, {"task": 1})
+            where["_id"] = {"$in": [o for o in (oid_of(d["task"]) for d in keyed) if o]}
         after = "$gt" if query.old_to_new else "$lt"
         cursor_oid = oid_of(query.after_id or "")
         if query.after_time is not None and cursor_oid is not None:
@@ -440,7 +447,8 @@ class MongoStore(MongoJobs, Store):
         if not task_ids:
             return []
         taken = []
-        for doc in list(self._signals.find({"task": {"$in": list(task_ids)}}).sort("_id", 1)):
+        found = self._signals.find({"task": {"$in": list(task_ids)}})
+        for doc in list(found.sort([("at", ASCENDING), ("_id", ASCENDING)])):  # as sent
             if self._signals.delete_one({"_id": doc["_id"]}).deleted_count == 1:
                 taken.append((str(doc["task"]), int(doc["signum"])))
         return taken

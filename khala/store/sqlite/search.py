@@ -18,7 +18,7 @@ import sqlite3
 from contextlib import AbstractContextManager
 
 from khala.model import PageQuery, SearchQuery, TaskBrief
-from khala.store.codec import brief_from_row
+from khala.store.codec import brief_from_row, key_range
 
 EVERYONE = -1  # task_tally's user for counts over all users
 SPANS = (10, 13, 16, 19)  # add_time prefixes counted: day, hour, minute, second
@@ -188,6 +188,9 @@ class SqliteSearch:
         if query.after_time is not None and query.after_id is not None:
             clauses.append(f"(add_time {after} ? OR (add_time = ? AND id {after} ?))")
             params.extend([query.after_time, query.after_time, query.after_id])
+        if query.key_prefix:  # a range of the keys' primary index
+            clauses.append("id IN (SELECT task_id FROM task_keys WHERE key >= ? AND key < ?)")
+            params.extend(key_range(query.key_prefix))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         order = "ASC" if query.old_to_new else "DESC"
         sql = (

@@ -327,17 +327,19 @@ class SqliteStore(SqliteSearch, SqliteJobs, Store):
         marks = ",".join("?" * len(task_ids))
         with self._conn() as conn:
             rows = conn.execute(
-                f"DELETE FROM signals WHERE task_id IN ({marks}) RETURNING seq, task_id, signum",
+                f"DELETE FROM signals WHERE task_id IN ({marks})"
+                " RETURNING seq, task_id, signum, at",
                 list(task_ids),
             ).fetchall()
-        return [(str(r[1]), int(r[2])) for r in sorted(rows, key=lambda r: int(r[0]))]
+        # in the order they were sent (their add time; then as stored)
+        return [(str(r[1]), int(r[2])) for r in sorted(rows, key=lambda r: (r[3], int(r[0])))]
 
 
 # ----------------------------------------------------------------------------- rows
 
 
 def _task_from_row(row: sqlite3.Row) -> Task:
-    compile_part, execute_part = spec_from_json(
+    compile_part, execute_part, callback_url = spec_from_json(
         row["spec"], bytes(row["compile_source"]), bytes(row["execute_data"])
     )
     brief = brief_from_row(row)
@@ -354,4 +356,5 @@ def _task_from_row(row: sqlite3.Row) -> Task:
         result=result_from_json(row["result"]),
         key=row["key"] if "key" in row.keys() else None,  # noqa: SIM118 - Row iterates values
         priority=int(row["priority"] or 0),
+        callback_url=callback_url,
     )

@@ -137,6 +137,23 @@ def test_invalid_tasks_answer_422_and_malformed_json_400(cluster: Any) -> None:
     assert_error(requests.post(url(cluster, "/api/v2/tasks"), timeout=TIMEOUT), 400)
 
 
+def test_fields_are_strictly_typed(cluster: Any) -> None:
+    """No conversions between JSON types: true is not 1, "10" is not a number, 1.5 not an
+    integer (seconds may have fractions: a byte count may not)."""
+    for changes in ({"user": True}, {"user": 1.0}, {"user": "1"}, {"priority": False},
+                    {"execute": {"memory_limit": 1.5}}, {"execute": {"timeout": "10"}},
+                    {"execute": {"stop_on_failure": 1}}, {"compile": {"command": 5}},
+                    {"execute": {"compare": {"mode": "float", "abs_tol": "0.1"}}},
+                    {"execute": {"cases": [{"weight": True}]}}):
+        assert_error(post(cluster, "/api/v2/tasks", body(**changes)), 422)
+    numbers = body(execute={"compare": {"mode": "float", "abs_tol": 0, "rel_tol": 1e-3}})
+    assert post(cluster, "/api/v2/tasks", numbers).status_code == 201  # an integer is a number
+    batch = post(cluster, "/api/v2/batches", {"tasks": [body(user=True), body()]})
+    assert [b["status"] for b in batch.json()["data"]] == [422, 201], batch.text
+    job = {"name": "strict-types", "type": "once", "task": body(), "replica": True}
+    assert_error(post(cluster, "/api/v2/jobs", job), 422)
+
+
 def test_oversize_body_answers_413_as_json(cluster: Any) -> None:
     huge = b"x" * (16252928 * 4 // 3 + 2 * 1024 * 1024)
     reply = requests.post(url(cluster, "/api/v2/tasks"), data=huge, timeout=TIMEOUT,
@@ -345,6 +362,10 @@ def test_signal_reaches_the_running_process(cluster: Any) -> None:
                               timeout=TIMEOUT), 404)
     assert_error(requests.put(url(cluster, f"/api/v2/tasks/{task_id}/signals/NOPE"),
                               timeout=TIMEOUT), 422)
+    # digits that are no signal's number, or not ASCII digits: refused as unknown, not a 500
+    for signal in ("²", "٣", "99999999999999999999999", "0", "65", "SIG", "TERM!"):
+        assert_error(requests.put(url(cluster, f"/api/v2/tasks/{task_id}/signals/{signal}"),
+                                  timeout=TIMEOUT), 422)
 
 
 def test_zip_sources_are_accepted(cluster: Any) -> None:

@@ -224,19 +224,6 @@ def test_bad_jobs_answer_422(http: FlaskClient, changes: dict[str, Any]) -> None
     errors(http.post("/api/v2/jobs", json=job(**changes)), 422)
 
 
-def test_meproc_routes_over_the_same_jobs(http: FlaskClient) -> None:
-    made = http.post("/proc", data='{"name": "p", "cmd": "sleep 1", "type": "daemon", '
-                     '"replica": 2, "user": "guest"}')
-    assert made.get_json() == {"code": 200, "msg": "OK"}
-    shown = http.get("/proc").get_json()["data"]["tasks"]["p"]
-    assert (shown["cmd"], shown["replica"], shown["user"]) == ("sleep 1", 2, "guest")
-    assert http.post("/proc", data='{"name": "p", "cmd": "x", "type": "once", '
-                     '"replica": 1}').get_json()["code"] == 409
-    assert http.put("/proc").get_json() == {"code": 400, "msg": "the name argument is required"}
-    assert http.delete("/proc?name=nope").get_json()["code"] == 404
-    assert http.delete("/proc?name=p").get_json() == {"code": 200, "msg": "OK"}
-
-
 # ----------------------------------------------------------------------------- failures
 
 
