@@ -217,7 +217,8 @@ class BwrapProcess(Process):
         cpu, peak = cg.cpu_seconds(), cg.memory_peak()
         measured = rusage.with_cgroup(rusage.from_wait(waited), cpu, cg.cpu_split(), peak)
         return Usage(cpu=cpu, memory=peak, oom=failed and cg.oom_killed(),
-                     pids=failed and cg.pids_limit_hit(), rusage=measured)
+                     pids=failed and cg.pids_limit_hit(), rusage=measured,
+                     throttled=cg.cpu_throttled())
 
     def decode(self, status: int, killed: bool) -> int:
         dumped = self.core_dir is not None and core_written(self.core_dir, self.started)

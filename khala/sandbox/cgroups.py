@@ -101,6 +101,7 @@ class RunCgroup(ABC):
         # The memory, pids and CPU rate limits the files hold (a fresh cgroup: none); None:
         # unknown.
         self.limits: Limits3 | None = (None, None, None)
+        self._throttled_base = 0  # cpu.stat cannot be zeroed: what came before the step
 
     @property
     def procs_files(self) -> list[str]:
@@ -162,6 +163,19 @@ class RunCgroup(ABC):
     def cpu_split(self) -> tuple[float, float]:
         """User and system CPU seconds as the cgroup counts them apart (on v1 by ticks: only
         their proportion is meant; `cpu_seconds` is the exact total)."""
+
+    def cpu_throttled(self) -> int:
+        """CFS periods in which the CPU rate held the step back, since the counters were zeroed
+        (cpu.stat's nr_throttled; 0 without a rate: an unlimited cgroup is never throttled)."""
+        return self._throttled_total() - self._throttled_base
+
+    def _throttled_total(self) -> int:
+        path = self._cpu_stat()
+        return read_keyed(path).get("nr_throttled", 0) if path else 0
+
+    @abstractmethod
+    def _cpu_stat(self) -> str:
+        """The cpu controller's cpu.stat ("" when the controller is not ours)."""
 
     @abstractmethod
     def memory_peak(self) -> int: ...
@@ -266,6 +280,11 @@ class V1RunCgroup(RunCgroup):
             write_text(self._file("memory", "memory.max_usage_in_bytes"), "0")
         except OSError as exc:
             raise SandboxUnavailable(f"cannot set up cgroup {self.name}: {exc}") from exc
+        self._throttled_base = self._throttled_total()
+
+    def _cpu_stat(self) -> str:
+        cpu = self.by_controller.get(CPU_CONTROLLER)
+        return os.path.join(cpu, "cpu.stat") if cpu else ""
 
     def cpu_seconds(self) -> float:
         return read_int(self._file("cpuacct", "cpuacct.usage")) / 1e9
@@ -327,6 +346,10 @@ class V2RunCgroup(RunCgroup):
                 pass
         self._cpu_base = self._cpu_total()
         self._split_base = self._split_total()
+        self._throttled_base = self._throttled_total()
+
+    def _cpu_stat(self) -> str:
+        return os.path.join(self.dirs[0], "cpu.stat")
 
     def _cpu_total(self) -> float:
         return read_keyed(os.path.join(self.dirs[0], "cpu.stat")).get("usage_usec", 0) / 1e6

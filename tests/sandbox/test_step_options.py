@@ -1,6 +1,6 @@
 """A step's options on the real bwrap sandbox, cold and warm: exactly the step's environment,
-its working directory (never outside the work area), and a CPU rate measured from the cgroup's
-CPU usage against the wall time."""
+its working directory (never outside the work area), and a CPU rate seen in the cgroup's
+throttling and its CPU usage against the wall time."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from khala.executor.stepopts import run_step
-from khala.model import Reason, StepOptions
+from khala.model import Reason, StepOptions, StepReport
+from khala.sandbox import core
 from khala.sandbox.base import Limits, RunOutcome, RunSpec
 from khala.sandbox.bwrap import BwrapSandbox
+from khala.sandbox.core import Usage, classify
 
 
 @pytest.fixture()
@@ -73,20 +75,61 @@ def test_a_symlink_left_by_a_step_is_not_followed_to_the_host(
     assert not os.path.exists("/tmp/khala-made-here")
 
 
-BUSY = ("for n in 1 2; do timeout 1.5 sh -c 'while :; do :; done' & done; wait")
+# Two busy processes, each until it has used 0.15 s of CPU: work measured in CPU, not wall
+# time, so a loaded machine makes the step slower but never lets it finish unthrottled early.
+BUSY = ("for n in 1 2; do python3 -c 'import time\n"
+        "while time.process_time() < 0.15: pass' & done; wait")
+RATE = 0.1
+
+
+def measured_step(sandbox: BwrapSandbox, workdir: str, options: StepOptions,
+                  monkeypatch: pytest.MonkeyPatch) -> tuple[RunOutcome, Usage]:
+    """Run BUSY; its outcome and what the backend measured of it (seen on its way to
+    `classify`, which turns it into the report)."""
+    seen: list[Usage] = []
+
+    def observe(status: int | None, limits: Limits, usage: Usage, wall: float,
+                stopped: Reason | None) -> StepReport:
+        seen.append(usage)
+        return classify(status, limits, usage, wall, stopped)
+
+    monkeypatch.setattr(core, "classify", observe)
+    outcome = step(sandbox, workdir, BUSY, options)
+    assert len(seen) == 1
+    return outcome, seen[0]
 
 
 @pytest.mark.cgroup  # also on the cgroup v2 guest (tests/guest)
-def test_a_cpu_rate_gives_the_step_about_that_share(
-        sandbox: BwrapSandbox, workdir: str) -> None:
-    """Two busy processes for 1.5 s of wall under a rate of 0.25 CPU: the cgroup's CPU usage
-    over the wall time is near 0.25 (0.1..0.4). Unlimited, the same step gets up to 2 CPUs
-    (as much as the machine is free), far above 0.4."""
-    outcome = step(sandbox, workdir, BUSY, StepOptions(cpu_rate=0.25))
+def test_a_cpu_rate_holds_the_step_to_that_share(
+        sandbox: BwrapSandbox, workdir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two busy processes under a rate of 0.1 CPU: the kernel throttled the step's cgroup
+    (cpu.stat's nr_throttled > 0, which never happens without a quota), and the cgroup's CPU
+    usage over the wall time stays at most 1.6 × the rate (unlimited, the step would get up to
+    2 CPUs, as much as the machine is free).
+
+    No lower bound on the share: below its rate a step gets what the machine's other load
+    leaves it (other work shares these cores), so a floor would measure the machine, not the
+    quota. The throttle count is what proves the quota acted; the ceiling that it held."""
+    outcome, usage = measured_step(sandbox, workdir, StepOptions(cpu_rate=RATE), monkeypatch)
     report = outcome.report
     assert report.reason == Reason.OK, outcome.stderr
-    assert report.wall_time >= 1.5
-    assert 0.1 <= report.time / report.wall_time <= 0.4, report
+    assert report.time >= 0.3, report  # both processes did their work
+    assert usage.throttled > 0, usage
+    assert report.time / report.wall_time <= RATE * 1.6, report
+
+
+@pytest.mark.cgroup  # also on the cgroup v2 guest (tests/guest)
+def test_without_a_rate_the_step_is_never_throttled(
+        sandbox: BwrapSandbox, workdir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same step unlimited: its cgroup is never throttled, so the throttle count above
+    tells a quota from a busy machine (a warm box's cgroup reused after a rated step starts
+    from zero too)."""
+    rated, _ = measured_step(sandbox, workdir, StepOptions(cpu_rate=RATE), monkeypatch)
+    assert rated.report.reason == Reason.OK, rated.stderr
+    outcome, usage = measured_step(sandbox, workdir, StepOptions(), monkeypatch)
+    assert outcome.report.reason == Reason.OK, outcome.stderr
+    assert outcome.report.time >= 0.3, outcome.report
+    assert usage.throttled == 0, usage
 
 
 @pytest.mark.cgroup  # also on the cgroup v2 guest (tests/guest)
