@@ -8,10 +8,11 @@ import pytest
 
 from khala.config import DEFAULT_NETWORK_DENY, LimitSettings
 from khala.errors import ConfigError, InvalidInput
+from khala.executor.stepopts import script_from
 from khala.model import StepOptions, Task
 from khala.rpc.convert.tasks import task_from_thrift, task_to_thrift
 from khala.rules.options import check_options, inside_workdir
-from khala.sandbox.network import NetworkPolicy, deny_routes
+from khala.sandbox.network import NetworkPolicy, deny_routes, tap_config
 from khala.store.codec import spec_from_json, spec_to_json
 
 
@@ -27,6 +28,13 @@ def test_working_directories_inside_the_work_area(given: str, rel: str) -> None:
 def test_working_directories_outside_are_refused(given: str) -> None:
     with pytest.raises(InvalidInput, match="execute.workdir"):
         inside_workdir("execute.workdir", given)
+
+
+def test_the_steps_script_is_named_from_its_working_directory() -> None:
+    assert script_from(["bash", "execute.sh"], "out/deep") == ["bash", "../../execute.sh"]
+    assert script_from(["bash", "compile.sh"], "") == ["bash", "compile.sh"]
+    assert script_from(["bash", "-c", "pwd"], "src") == ["bash", "-c", "pwd"]
+    assert script_from(["bash", "/abs/x.sh"], "src") == ["bash", "/abs/x.sh"]
 
 
 def test_environment_names_and_size_are_checked() -> None:
@@ -52,6 +60,7 @@ def test_the_deny_routes_cover_ranges_and_own_addresses_not_loopback() -> None:
     assert "route add unreachable 192.168.0.0/16" in lines
     assert "route add unreachable 203.0.113.7/32" in lines
     assert not any("127." in line for line in lines)
+    assert not any(" lo" in line for line in tap_config() + lines)  # bubblewrap's own
     with pytest.raises(ConfigError, match="network_deny"):
         NetworkPolicy.parse(True, "10.0.0.0/8,not-a-range")
 

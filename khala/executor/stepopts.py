@@ -7,6 +7,7 @@ rate without the cgroup cpu controller) does not run: it ends with the reason in
 from __future__ import annotations
 
 import json
+import posixpath
 import threading
 from dataclasses import asdict, replace
 
@@ -21,9 +22,19 @@ def with_options(spec: RunSpec, options: StepOptions) -> RunSpec:
     the judicator refused it already, this is the executor's own check)."""
     if options.plain():
         return spec
-    return replace(spec, env={**spec.env, **options.env},
-                   cwd=inside_workdir("workdir", options.workdir), network=options.network,
+    cwd = inside_workdir("workdir", options.workdir)
+    return replace(spec, argv=script_from(spec.argv, cwd), env={**spec.env, **options.env},
+                   cwd=cwd, network=options.network,
                    limits=replace(spec.limits, cpu_rate=options.cpu_rate))
+
+
+def script_from(argv: list[str], cwd: str) -> list[str]:
+    """`argv` with its script named from the working directory `cwd`: Khala's steps run
+    `bash NAME.sh`, NAME.sh at the top of the work dir, which a step started elsewhere reaches
+    by a relative path (its cwd has no symlink: `make_cwd` refuses them)."""
+    if not cwd or len(argv) != 2 or posixpath.isabs(argv[1]):
+        return argv
+    return [argv[0], posixpath.relpath(argv[1], cwd)]
 
 
 def options_tag(options: StepOptions) -> str:

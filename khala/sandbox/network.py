@@ -5,15 +5,21 @@ Without the network a step's namespace has only its own loopback. With it, bubbl
 the step before its command (`--block-fd`) while the executor:
 
 1. starts slirp4netns as the sandbox user (unprivileged, its seccomp filter on), joined to the
-   step's user and network namespaces: it creates `tap0` there (10.0.2.100/24, default route
-   via 10.0.2.2, DNS at 10.0.2.3) and makes the step's connections as its own sockets on the
-   host, so they leave the host like any unprivileged process's. `--disable-host-loopback`
-   refuses 10.0.2.2, which would otherwise reach the host's 127.0.0.1;
-2. adds an `unreachable` route in the step's namespace for each denied range (the operator's
-   `network_deny`, by default every non-internet IPv4 range) and for each address of this host
-   (a service listening on the host's own address is the host's, like its loopback). The step
-   has no capability in its namespace, so it cannot change them;
+   step's user and network namespaces: it creates `tap0` there and makes the step's
+   connections as its own sockets on the host, so they leave the host like any unprivileged
+   process's. `--disable-host-loopback` refuses 10.0.2.2, which would otherwise reach the
+   host's 127.0.0.1;
+2. configures `tap0` itself (10.0.2.100/24, default route via 10.0.2.2, DNS at 10.0.2.3) and
+   adds an `unreachable` route for each denied range (the operator's `network_deny`, by
+   default every non-internet IPv4 range) and for each address of this host (a service
+   listening on the host's own address is the host's, like its loopback). The step has no
+   capability in its namespace, so it cannot change them;
 3. releases the step. No IPv6 (slirp4netns is not asked for it): only the loopback has ::1.
+
+Not slirp4netns's `--configure`: that also brings the loopback up, while bubblewrap, from the
+moment it tells the step's pid, sets the same loopback up on its own (its address added as
+new). Whichever comes second loses: bubblewrap fails the step ("loopback: Failed
+RTM_NEWADDR"). Nothing the executor does touches the loopback, so the two never meet.
 
 slirp4netns exits when the step ends (the executor closes its exit pipe; an executor that dies
 closes it too).
@@ -37,6 +43,8 @@ SLIRP = "slirp4netns"
 TAP = "tap0"
 NAMESERVER = "10.0.2.3"  # slirp4netns's DNS forwarder (to the host's resolver)
 SLIRP_NET = ipaddress.IPv4Network("10.0.2.0/24")
+GUEST = "10.0.2.100/24"  # the step's address on tap0 (slirp4netns's usual guest address)
+GATEWAY = "10.0.2.2"  # slirp4netns's router
 READY_SECONDS = 10.0
 MTU = "65520"
 NS_GET_USERNS = 0xB701  # ioctl: the user namespace owning a namespace (linux/nsfs.h)
@@ -84,6 +92,13 @@ def host_addresses() -> list[ipaddress.IPv4Address]:
             if info.get("family") == "inet" and info.get("local"):
                 found.append(ipaddress.IPv4Address(info["local"]))
     return found
+
+
+def tap_config() -> list[str]:
+    """`ip -batch` lines giving the step's tap0 its address and default route (never the
+    loopback: bubblewrap's own). Pure."""
+    return [f"link set {TAP} mtu {MTU} up", f"addr add {GUEST} dev {TAP}",
+            f"route add default via {GATEWAY} dev {TAP}"]
 
 
 def deny_routes(deny: tuple[ipaddress.IPv4Network, ...],
@@ -143,9 +158,17 @@ class StepNetwork:
         """Give the namespaces of `pid` (held by bubblewrap) the network; SandboxUnavailable
         with slirp4netns's own words if it cannot."""
         net_fd, user_fd = namespaces(pid)
+        try:
+            self._start(net_fd, user_fd)
+            self._configure(net_fd)  # by the namespace held open, never by a pid reused
+        finally:
+            os.close(net_fd)
+
+    def _start(self, net_fd: int, user_fd: int) -> None:
+        """slirp4netns on the namespaces of these fds, up (its ready fd written)."""
         ready_r, ready_w = os.pipe()
         exit_r, self._exit_w = os.pipe()
-        argv = [self.slirp, "--configure", f"--mtu={MTU}", "--disable-host-loopback",
+        argv = [self.slirp, f"--mtu={MTU}", "--disable-host-loopback",
                 "--enable-seccomp", f"--ready-fd={ready_w}", f"--exit-fd={exit_r}",
                 f"--userns-path=/proc/self/fd/{user_fd}", "--netns-type=path",
                 f"/proc/self/fd/{net_fd}", TAP]
@@ -157,7 +180,7 @@ class StepNetwork:
         except OSError as exc:
             raise SandboxUnavailable(f"cannot start slirp4netns: {exc}") from exc
         finally:
-            for fd in (ready_w, exit_r, net_fd, user_fd):
+            for fd in (ready_w, exit_r, user_fd):
                 os.close(fd)
         try:
             ready = select.select([ready_r], [], [], READY_SECONDS)[0]
@@ -165,7 +188,6 @@ class StepNetwork:
                 raise SandboxUnavailable(f"slirp4netns did not come up: {self._why()}")
         finally:
             os.close(ready_r)
-        self._route(pid)
 
     def _drop(self) -> None:
         os.setgroups([])
@@ -174,20 +196,20 @@ class StepNetwork:
 
     def _why(self) -> str:
         assert self.proc is not None
-        if self.proc.poll() is None:
+        try:  # its ready pipe closed or stayed silent: it exits soon, or is still starting
+            self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
             return f"no answer within {READY_SECONDS:g} s"
         assert self.proc.stderr is not None
         return self.proc.stderr.read(2000).decode(errors="replace").strip() or "it exited"
 
-    def _route(self, pid: int) -> None:
-        lines = deny_routes(self.policy.deny, host_addresses())
-        if not lines:
-            return
-        done = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-batch", "-"],
+    def _configure(self, net_fd: int) -> None:
+        lines = tap_config() + deny_routes(self.policy.deny, host_addresses())
+        done = subprocess.run(["nsenter", f"--net=/proc/self/fd/{net_fd}", "ip", "-batch", "-"],
                               input="\n".join(lines).encode() + b"\n", capture_output=True,
-                              timeout=10, check=False)
+                              pass_fds=(net_fd,), timeout=10, check=False)
         if done.returncode != 0:
-            raise SandboxUnavailable(f"cannot deny ranges in the step's network: "
+            raise SandboxUnavailable(f"cannot configure the step's network: "
                                      f"{done.stderr.decode(errors='replace').strip()}")
 
     def close(self) -> None:
