@@ -5,9 +5,11 @@ throttling and its CPU usage against the wall time."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,8 @@ from khala.sandbox import core
 from khala.sandbox.base import Limits, RunOutcome, RunSpec
 from khala.sandbox.bwrap import BwrapSandbox
 from khala.sandbox.core import Usage, classify
+from khala.sandbox.network import NetworkPolicy
+from tests.fixtures.servers import missing
 
 
 @pytest.fixture()
@@ -158,3 +162,18 @@ def test_the_network_is_refused_where_the_operator_does_not_allow_it(
     outcome = step(sandbox, workdir, "echo ran", StepOptions(network=True))
     assert outcome.report.reason == Reason.INTERNAL_ERROR
     assert b"does not allow the network" in outcome.stderr and outcome.stdout == b""
+
+
+@pytest.mark.integration  # builds a sandbox of its own (slirp4netns allowed)
+def test_a_step_as_a_host_user_gets_no_network(workdir: str) -> None:
+    """slirp4netns runs as the sandbox's own user, whose namespaces it can join; a step that
+    runs as a host user the task named is refused the network instead."""
+    if shutil.which("slirp4netns") is None:
+        missing("slirp4netns is not installed")
+    box = BwrapSandbox(network=NetworkPolicy.parse(True, ""))
+    try:
+        spec = RunSpec(argv=["true"], workdir=workdir, network=True, identity=(4242, 4242))
+        assert "only as the sandbox's own user" in box.supports(spec)
+        assert box.supports(replace(spec, identity=None)) == ""
+    finally:
+        box.close()
