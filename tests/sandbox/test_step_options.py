@@ -22,6 +22,7 @@ from khala.sandbox.bwrap import BwrapSandbox
 from khala.sandbox.core import Usage, classify
 from khala.sandbox.network import NetworkPolicy
 from tests.fixtures.servers import missing
+from tests.sandbox.pace import pace
 
 
 @pytest.fixture()
@@ -37,7 +38,7 @@ def step(sandbox: BwrapSandbox, workdir: str, script: str, options: StepOptions,
          **limits: object) -> RunOutcome:
     sandbox.prepare_workdir(workdir)
     spec = RunSpec(argv=["bash", "-c", script], workdir=workdir, env={"LANG": "C.UTF-8"},
-                   limits=Limits(wall_time=30, memory=256 << 20, pids=64,
+                   limits=Limits(wall_time=30 * pace(), memory=256 << 20, pids=64,
                                  **limits))  # type: ignore[arg-type]
     return run_step(sandbox, spec, options, threading.Event())
 
@@ -81,7 +82,8 @@ def test_a_symlink_left_by_a_step_is_not_followed_to_the_host(
 
 # Two busy processes, each until it has used 0.15 s of CPU: work measured in CPU, not wall
 # time, so a loaded machine makes the step slower but never lets it finish unthrottled early.
-BUSY = ("for n in 1 2; do python3 -c 'import time\n"
+# (python3 -S: no site module, the least CPU spent starting, which the rate slows down too.)
+BUSY = ("for n in 1 2; do python3 -S -c 'import time\n"
         "while time.process_time() < 0.15: pass' & done; wait")
 RATE = 0.1
 

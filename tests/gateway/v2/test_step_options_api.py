@@ -16,7 +16,7 @@ from tests.gateway.v2.test_api import assert_error, body, get, post, wait_done
 RATE = 0.1
 # Two processes, each until it has used 0.15 s of CPU (work in CPU time: a loaded machine slows
 # it, never shortens it), then the environment and the working directory as the step sees them.
-PROGRAM = ("for n in 1 2; do python3 -c 'import time\n"
+PROGRAM = ("for n in 1 2; do python3 -S -c 'import time\n"
            "while time.process_time() < 0.15: pass' & done; wait; "
            "pwd; printf '%s|%s\\n' \"$GREETING\" \"$EMPTY\"; ls -d /work/out/deep")
 
