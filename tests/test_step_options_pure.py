@@ -11,7 +11,7 @@ from khala.errors import ConfigError, InvalidInput
 from khala.executor.stepopts import script_from
 from khala.model import StepOptions, Task
 from khala.rpc.convert.tasks import task_from_thrift, task_to_thrift
-from khala.rules.options import check_options, inside_workdir
+from khala.rules.options import check_options, check_task_options, inside_workdir
 from khala.sandbox.network import NetworkPolicy, deny_routes, tap_config
 from khala.store.codec import spec_from_json, spec_to_json
 
@@ -35,6 +35,21 @@ def test_the_steps_script_is_named_from_its_working_directory() -> None:
     assert script_from(["bash", "compile.sh"], "") == ["bash", "compile.sh"]
     assert script_from(["bash", "-c", "pwd"], "src") == ["bash", "-c", "pwd"]
     assert script_from(["bash", "/abs/x.sh"], "src") == ["bash", "/abs/x.sh"]
+
+
+def test_a_working_directory_is_refused_with_a_language_preset() -> None:
+    task = Task()
+    task.compile.language = "python3"
+    task.execute.options = StepOptions(env={"A": "1"}, workdir="/work", cpu_rate=0.5)
+    check_task_options(task, LimitSettings())  # /work itself is the preset's own
+    for part in ("compile", "execute"):
+        getattr(task, part).options = StepOptions(workdir="src")
+        with pytest.raises(InvalidInput, match=f"{part}.workdir: the python3 preset"):
+            check_task_options(task, LimitSettings())
+        getattr(task, part).options = StepOptions()
+    task.compile.language = ""
+    task.execute.options = StepOptions(workdir="src")
+    check_task_options(task, LimitSettings())
 
 
 def test_environment_names_and_size_are_checked() -> None:

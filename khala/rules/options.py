@@ -74,3 +74,11 @@ def check_options(part: str, options: object, policy: LimitSettings) -> None:
 def check_task_options(task: Task, policy: LimitSettings) -> None:
     check_options("compile", task.compile.options, policy)
     check_options("execute", task.execute.options, policy)
+    if task.compile.language:  # a preset's commands name the program's files from /work
+        for part, options in (("compile", task.compile.options),
+                              ("execute", task.execute.options)):
+            if inside_workdir(f"{part}.workdir", options.workdir):
+                raise InvalidInput(
+                    f"{part}.workdir: the {task.compile.language} preset's commands run in "
+                    "/work, where the program's files are; a working directory is for steps "
+                    "with commands of their own")
