@@ -347,7 +347,8 @@ class BwrapSandbox(CoreSandbox):
             for fd in theirs:
                 os.close(fd)
         proc.returncode = 0  # reaped by the core (os.wait4); keeps Popen from waiting again
-        started = BwrapProcess(proc.pid, cgroup, spec.workdir if spec.limits.core else None)
+        cores = os.path.join(spec.workdir, spec.cwd)  # a core lands in the step's own cwd
+        started = BwrapProcess(proc.pid, cgroup, cores if spec.limits.core else None)
         if not ours:
             return started
         return self._connect(started, ours[0], ours[1])

@@ -80,6 +80,17 @@ def test_a_symlink_left_by_a_step_is_not_followed_to_the_host(
     assert not os.path.exists("/tmp/khala-made-here")
 
 
+def test_a_core_file_is_found_in_the_working_directory(sandbox: BwrapSandbox,
+                                                        workdir: str) -> None:
+    """A step that may dump core writes it where it runs: the report says so from there."""
+    outcome = step(sandbox, workdir, "exec python3 -c 'import os; os.abort()'",
+                   StepOptions(workdir="crash/here"), core=8 << 20)
+    assert outcome.report.signal == 6 and outcome.report.reason == Reason.SIGNALED
+    assert outcome.report.core_dump is True
+    assert [n for n in os.listdir(os.path.join(workdir, "crash", "here"))
+            if n.startswith("core")]
+
+
 # Two busy processes, each until it has used 0.15 s of CPU: work measured in CPU, not wall
 # time, so a loaded machine makes the step slower but never lets it finish unthrottled early.
 # (python3 -S: no site module, the least CPU spent starting, which the rate slows down too.)

@@ -1,7 +1,7 @@
 """A step's options through API v2 and a real cluster (gateway → judicator → executor, the
 executor's sandbox as tests/fixtures/cluster.py picks it): the program sees its environment
-and working directory and runs under its CPU rate; a bad variable name and a working
-directory outside the work area answer 422 naming the field.
+and working directory and runs under its CPU rate; a bad variable name, a working
+directory outside the work area and one with a language preset answer 422 naming the field.
 
 That the rate is the kernel's quota (the cgroup throttled the step) is proven on the sandbox
 itself (tests/sandbox/test_step_options.py); here it must reach the executor and hold there."""
@@ -44,11 +44,14 @@ def test_the_program_sees_its_env_and_workdir_and_runs_under_its_cpu_rate(
     assert cpu / step["wall_time"] <= RATE * 1.6, step
 
 
-def test_a_bad_env_name_and_a_workdir_outside_the_work_area_answer_422(
+def test_a_bad_env_name_and_a_workdir_outside_the_work_area_or_with_a_preset_answer_422(
         cluster: Any) -> None:
     for changes, field in (({"execute": {"env": {"1BAD": "x"}}}, "execute.env.1BAD"),
                            ({"compile": {"env": {"A-B": "x"}}}, "compile.env.A-B"),
                            ({"execute": {"workdir": "../outside"}}, "execute.workdir"),
-                           ({"compile": {"workdir": "/etc"}}, "compile.workdir")):
+                           ({"compile": {"workdir": "/etc"}}, "compile.workdir"),
+                           ({"compile": {"command": "", "language": "c"},
+                             "execute": {"command": "", "workdir": "src"}},
+                            "execute.workdir: the c preset")):
         error = assert_error(post(cluster, "/api/v2/tasks", body(**changes)), 422)
         assert error["detail"].startswith(field), (field, error)
