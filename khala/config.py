@@ -28,6 +28,14 @@ def setting(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse
     return field(default=default, metadata={"help": help})
 
 
+#: Every IPv4 range that is not the public internet (RFC 6890): private, shared, link-local,
+#: documentation, benchmarking, multicast and reserved addresses.
+DEFAULT_NETWORK_DENY = (
+    "0.0.0.0/8,10.0.0.0/8,100.64.0.0/10,127.0.0.0/8,169.254.0.0/16,172.16.0.0/12,"
+    "192.0.0.0/24,192.0.2.0/24,192.88.99.0/24,192.168.0.0/16,198.18.0.0/15,198.51.100.0/24,"
+    "203.0.113.0/24,224.0.0.0/4,240.0.0.0/4")
+
+
 def _cpus() -> int:
     return len(os.sched_getaffinity(0)) or 1
 
@@ -69,6 +77,9 @@ class LimitSettings:
     zip_max_bytes: int = setting(256 * 1024 * 1024, "largest total unpacked size of a zip")
     zip_max_files: int = setting(10000, "most files in a zip")
     max_cases: int = setting(1000, "most test cases a judged task may have")
+    max_env_bytes: int = setting(
+        32 * 1024, "most bytes of a step's environment variables (NAME=value and a NUL each)")
+    max_cpu_rate: float = setting(64.0, "largest CPU rate (CPUs at once) a step may ask")
     max_core_limit: int = setting(
         64 * 1024 * 1024, "largest core file a task may let its execute step write in its "
         "work area (execute core_limit), bytes; 0 = core files never")
@@ -224,6 +235,12 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
                                     "every free slot")
     warm_sandboxes: int = setting(
         2, "warm bwrap sandboxes kept per slot, reused clean across steps; 0 = one bwrap per step")
+    allow_network: bool = setting(
+        False, "run steps that ask for the network (a user network stack, slirp4netns: the "
+        "internet yes, this host, its loopback and network_deny no); off = such tasks fail")
+    network_deny: str = setting(
+        DEFAULT_NETWORK_DENY, "IPv4 ranges (CIDR, comma list) a step with the network may "
+        "never reach, besides this host's own addresses and loopback")
     ahead: int = setting(
         1, "tasks taken ahead of the slots while every slot is busy, queued here and started "
         "the moment a slot frees (no report round trip between tasks); 0 = none")

@@ -166,12 +166,34 @@ class Compare:
 
 
 @dataclass
+class StepOptions:
+    """What one step (compile or execute) runs with besides its limits (docs/sandbox.md):
+    environment variables on top of Khala's own, a working directory inside the work area, a
+    CPU rate and the network. Checked by khala/rules/options.py."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str = ""  # relative to the work area (/work); "" = its top
+    cpu_rate: float | None = None  # CPUs the step may use at once (0.5 = half of one); None = any
+    network: bool = False  # a user network stack (executors that allow it; else refused)
+
+    def plain(self) -> bool:
+        """Nothing asked: the step runs as a step without options does."""
+        return not (self.env or self.workdir or self.cpu_rate is not None or self.network)
+
+
+def env_size(env: dict[str, str]) -> int:
+    """Bytes an environment takes in a process: NAME=value and a NUL per variable."""
+    return sum(len(k.encode()) + len(v.encode()) + 2 for k, v in env.items())
+
+
+@dataclass
 class Compile:
     source: bytes = b""  # zip archive bytes, empty = none
     command: str = ""
     timeout: float = 0  # wall seconds (fractions allowed); 0 = the limits policy's default
     memory_limit: int | None = None  # bytes
     language: str = ""  # a preset (khala/judging/presets.py) filling both commands; "" = none
+    options: StepOptions = field(default_factory=StepOptions)
 
 
 @dataclass
@@ -219,6 +241,7 @@ class Execute:
     # Executors run only ids their operator allows (khala/rules/identity.py), never root.
     run_uid: int | None = None
     run_gid: int | None = None
+    options: StepOptions = field(default_factory=StepOptions)  # judged: every case's run
 
 
 @dataclass
@@ -564,6 +587,8 @@ def task_size(task: Task) -> int:
         + sum(len(g.name.encode()) + sum(len(d.encode()) for d in g.deps) for g in e.groups)
         + sum(len(c.group.encode()) for c in e.cases)
         + sum(len(name.encode()) for name in e.outputs)
+        + env_size(task.compile.options.env) + len(task.compile.options.workdir.encode())
+        + env_size(e.options.env) + len(e.options.workdir.encode())
     )
 
 

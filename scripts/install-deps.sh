@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Khala needs outside Python, and proves each tool by running it.
 #
-#   install-deps.sh run     bubblewrap (the sandbox) and etcd (khala up's discovery)
+#   install-deps.sh run     bubblewrap (the sandbox), slirp4netns (the network of steps that
+#                           ask for it, where allow_network is on) and etcd (khala up's discovery)
 #   install-deps.sh test    also what the tests start: FerretDB, compilers, thrift-compiler,
 #                           Chromium, and QEMU + a Debian kernel for the cgroup v2 guest suite
 #   install-deps.sh bench   also wrk and PostgreSQL (make bench)
@@ -137,16 +138,20 @@ build_ferretdb() {
 }
 
 mkdir -p "$bin"
-say "[1/4] the sandbox: bubblewrap"
-apt_install bubblewrap libseccomp2 || [ "$mode" = run ]
+say "[1/4] the sandbox: bubblewrap, slirp4netns"
+apt_install bubblewrap libseccomp2 slirp4netns iproute2 || [ "$mode" = run ]
 if [ "$mode" = run ]; then
     check bubblewrap bwrap --version || say "continuing without bubblewrap (khala up warns)"
+    check slirp4netns slirp4netns --version ||
+        say "continuing without slirp4netns (allow_network cannot be turned on)"
     say "[2/4] etcd $ETCD_VERSION"
     build_etcd
     say "ready: bubblewrap, etcd ($("$bin/etcd" --version | sed -n 1p))"
     exit 0
 fi
 check bubblewrap bwrap --version
+check slirp4netns slirp4netns --version
+check iproute2 ip -4 -j addr show
 
 say "[2/4] etcd $ETCD_VERSION and FerretDB $FERRET_VERSION"
 build_etcd

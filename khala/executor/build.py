@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
 from khala.executor.compile_cache import CompileCache, OutputError, source_files
+from khala.executor.stepopts import options_tag, run_step
 from khala.executor.workdirs import CopyLimit, copy_tree, make_workdir, remove_workdir
 from khala.judging.cache import cache_key
 from khala.judging.presets import HostLanguage
-from khala.model import Reason, StepReport
+from khala.model import Reason, StepOptions, StepReport
 from khala.sandbox.base import Limits, RunSpec, Sandbox, SignalBox
 from khala.zipcheck import ExtractLimit, extract_zip
 
@@ -36,6 +37,7 @@ class Program:
     limits: Limits = field(default_factory=Limits)
     signals: SignalBox | None = None  # API v2 signals for the compile step
     extra: dict[str, str] = field(default_factory=dict)  # name → host file, copied beside it
+    options: StepOptions = field(default_factory=StepOptions)  # the task's compile options
 
 
 @dataclass
@@ -94,8 +96,9 @@ def build(program: Program, sandbox: Sandbox, settings: ExecutorSettings, cache:
             return Build(message=problem, error=problem.encode())
         host = program.language
         key = ""
-        if host is not None:
-            key = cache_key(source_files(workdir), host.name, host.compile_command,
+        if host is not None:  # the options may change the build: they are part of its key
+            command = host.compile_command + options_tag(program.options)
+            key = cache_key(source_files(workdir), host.name, command,
                             host.preset.outputs, host.version)
             if cache.fetch(key, artifacts):
                 return Build(artifacts=artifacts, ok=True, cache_hit=True)
@@ -111,7 +114,7 @@ def _compile(program: Program, workdir: str, sandbox: Sandbox, cancel: threading
     sandbox.prepare_workdir(workdir)
     spec = RunSpec(argv=["bash", "compile.sh"], workdir=workdir, env=dict(STEP_ENV),
                    limits=program.limits, signals=program.signals)
-    outcome = sandbox.run(spec, cancel)
+    outcome = run_step(sandbox, spec, program.options, cancel)
     done = Build(output=outcome.stdout, error=outcome.stderr, report=outcome.report, compiles=1)
     reason = outcome.report.reason
     done.ok = reason == Reason.OK

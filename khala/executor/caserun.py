@@ -4,6 +4,8 @@ khala/executor/interact.py; the judging of the whole task is khala/executor/judg
 
 A case's input and answer are the task's texts, or, for a task naming a stored problem, the
 cached files themselves (khala/executor/casefiles.py), placed in the run's dir without a copy.
+The task's execute options (khala/executor/stepopts.py) apply to the program's run, never to
+the checker's: a jury program gets nothing of the contestant's environment or network.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from khala.executor.build import STEP_ENV, Build
 from khala.executor.casefiles import CaseFiles
 from khala.executor.outfiles import collect, write_for_checker
 from khala.executor.runner import execute_limits
+from khala.executor.stepopts import run_step
 from khala.executor.workdirs import CopyLimit, copy_tree, make_workdir, remove_workdir
 from khala.judging import checker as checker_protocol
 from khala.judging.presets import HostLanguage
@@ -157,7 +160,7 @@ def execute(env: CaseEnv, index: int, case: Case) -> Executed:
         spec = RunSpec(argv=["bash", "execute.sh"], workdir=workdir,
                        stdin_path=os.path.join(workdir, "execute.in"), env=dict(STEP_ENV),
                        limits=limits, signals=env.signals)
-        outcome = env.sandbox.run(spec, env.cancel)
+        outcome = run_step(env.sandbox, spec, env.task.execute.options, env.cancel)
         return Executed(outcome, files_out(env, workdir, outcome, limits.output))
     except (OSError, CopyLimit, ExtractLimit, InvalidInput) as exc:
         return Executed(failed_files(exc))

@@ -9,6 +9,9 @@ program's step at once with those two ends as its stdin and stdout (`RunSpec.std
 sandbox owns them from then on, so each side sees the end of the other's stream when the other
 ends. Both have their limits. When one side ends the other is given a grace period and then
 ended too; a deadlock ends at the program's wall limit.
+
+The task's execute options (environment, working directory, CPU rate, network) are the
+program's alone: the interactor is the jury's and runs as every jury program does.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from khala.executor.caserun import (
     text,
 )
 from khala.executor.outfiles import collect
+from khala.executor.stepopts import prepared
 from khala.executor.workdirs import CopyLimit, make_workdir, remove_workdir
 from khala.judging import checker as checker_protocol
 from khala.judging.interaction import Sides, decide
@@ -160,15 +164,18 @@ def interact(env: CaseEnv, index: int, case: Case) -> Interacted:
     try:
         program_workdir(env, program_dir, {"execute.sh": (env.run_command + "\n").encode()},
                         limits)
+        program = prepared(env.sandbox, RunSpec(
+            argv=["bash", "execute.sh"], workdir=program_dir, env=dict(STEP_ENV), limits=limits,
+            signals=env.signals), env.task.execute.options)  # the interactor's are its own
+        if isinstance(program, RunOutcome):
+            return Interacted(Executed(program), Verdict.INTERNAL_ERROR, program.detail, 0.0)
         fill(env, jury_dir, jury.artifacts, {
             "interact.sh": f"{jury.host.run_command} {checker_protocol.ARGS}\n".encode(),
             checker_protocol.OUTPUT: b""}, jury_limits)
         env.sandbox.prepare_workdir(jury_dir)
         place_jury_case(env, jury_dir, index, case)
-        pair = Pair(env, RunSpec(argv=["bash", "execute.sh"], workdir=program_dir,
-                                 env=dict(STEP_ENV), limits=limits, signals=env.signals),
-                    RunSpec(argv=["bash", "interact.sh"], workdir=jury_dir, env=dict(STEP_ENV),
-                            limits=jury_limits))
+        pair = Pair(env, program, RunSpec(argv=["bash", "interact.sh"], workdir=jury_dir,
+                                          env=dict(STEP_ENV), limits=jury_limits))
         sides = pair.run()
         assert pair.program_outcome is not None
         executed = Executed(pair.program_outcome,

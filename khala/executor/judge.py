@@ -138,7 +138,8 @@ class Judge:
             self.run_command = host.run_command
         program = Program(source_zip=task.compile.source, language=host,
                           command=task.compile.command, limits=compile_limits(task, s),
-                          signals=self.signals, extra=self._extras())
+                          signals=self.signals, extra=self._extras(),
+                          options=task.compile.options)
         os.mkdir(os.path.join(scratch, "program"))
         self.program = build(program, self.sandbox, s, self.context.cache, self.cancel,
                              os.path.join(scratch, "program"), task.id)

@@ -34,6 +34,7 @@ from khala.rpc.auth import NodeAuth
 from khala.rpc.client import JudicatorClient
 from khala.sandbox import Sandbox, open_sandbox
 from khala.sandbox.fstree import remove_tree
+from khala.sandbox.network import NetworkPolicy
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +229,10 @@ def detect_later(settings: ExecutorSettings, node: ExecutorNode) -> threading.Th
 def open_checked_sandbox(settings: ExecutorSettings) -> Sandbox | None:
     """The configured sandbox with a usable work dir, or None (logged) when it cannot be."""
     try:
+        network = NetworkPolicy.parse(settings.allow_network, settings.network_deny)
         sandbox = open_sandbox(settings.sandbox,
-                               warm=settings.warm_sandboxes * settings.resolved_slots())
+                               warm=settings.warm_sandboxes * settings.resolved_slots(),
+                               network=network)
     except (SandboxUnavailable, ConfigError) as exc:
         log.error(
             "cannot start executor: %s. Install bubblewrap and make cgroups writable, or "

@@ -82,7 +82,8 @@ class ProblemTasks:
             judging = judging_task(spec, language, sources).execute
             own = task.execute
             execute = replace(judging, problem=ref, pids_limit=own.pids_limit,
-                              disk_limit=own.disk_limit, outputs=list(own.outputs))
+                              disk_limit=own.disk_limit, outputs=list(own.outputs),
+                              options=own.options)
             files = CaseFiles(inputs=[paths[c.input.sha256] for c in spec.cases],
                               answers=[paths[c.answer.sha256] for c in spec.cases],
                               extras={f.path: paths[f.ref.sha256] for f in spec.files},

@@ -12,6 +12,7 @@ from dataclasses import replace
 from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
 from khala.executor.outfiles import collect
+from khala.executor.stepopts import run_step
 from khala.executor.workareas import WorkAreas
 from khala.executor.workdirs import make_workdir, remove_workdir
 from khala.model import Reason, Result, Status, StepReport, Task
@@ -252,7 +253,9 @@ def _run_in(
             spec.tap = functools.partial(_tap, stream, name)
             if name == "execute" and stream.feed is not None:
                 spec.stdin_feed = stream.feed
-        report = _record(result, name, sandbox.run(spec, cancel), settings.result_limit)
+        options = task.compile.options if name == "compile" else task.execute.options
+        report = _record(result, name, run_step(sandbox, spec, options, cancel),
+                         settings.result_limit)
         if name == "execute" and task.execute.outputs:
             report = _files_out(result, task, workdir, spec.limits.output)
         if report.reason == Reason.INTERNAL_ERROR:

@@ -61,6 +61,9 @@ class _FileCacheCounts(Collector):
 
 
 class _MeteredSandbox(Sandbox):
+    """The executor's sandbox, its steps counted. Every method of Sandbox is passed on here by
+    name: one the base class defines would otherwise answer for the wrapped backend."""
+
     def __init__(self, inner: Sandbox, metrics: ExecutorMetrics) -> None:
         self._inner = inner
         self._m = metrics
@@ -86,6 +89,12 @@ class _MeteredSandbox(Sandbox):
 
     def place_file(self, source: str, target: str) -> None:
         self._inner.place_file(source, target)
+
+    def make_cwd(self, workdir: str, cwd: str) -> None:
+        self._inner.make_cwd(workdir, cwd)
+
+    def supports(self, spec: RunSpec) -> str:
+        return self._inner.supports(spec)
 
     def close(self) -> None:
         self._inner.close()

@@ -146,6 +146,14 @@ struct Language {
     4: optional list<string> executor_names, // in `languages()`: their names
 }
 
+// Extension: what one step runs with besides its limits (docs/sandbox.md); absent = none
+struct StepOptions {
+    1: optional map<string, string> env,  // over Khala's own variables
+    2: optional string workdir,           // relative to /work; unset = /work
+    3: optional double cpu_rate,          // CPUs at once; unset = no rate
+    4: optional bool network,             // a user network stack (executors that allow it)
+}
+
 struct Compile {
     1: binary source,               // zip archive, empty = none
     2: binary command,              // zlib-compressed UTF-8
@@ -154,6 +162,8 @@ struct Compile {
     4: optional i64 memory_limit,   // bytes
     5: optional string language,    // a preset filling both commands (judging)
     6: optional double timeout_exact, // the timeout when it has a fraction (3 rounded up)
+    // Extension (per-step options): from 40
+    40: optional StepOptions options,
 }
 
 struct Execute {
@@ -178,13 +188,16 @@ struct Execute {
     18: optional i32 run_uid,       // host uid both steps run as; unset = the sandbox's own
     19: optional i32 run_gid,       // host gid likewise
     // Extensions (judging: groups, interactors, files out): from 20, since 15-19 are the
-    // exact limits' and the run's (core size, uid, gid). Later extensions: from 24.
+    // exact limits' and the run's (core size, uid, gid). Later extensions: from 24
+    // (problems from 31, step options from 40).
     20: optional list<Group> groups,
     21: optional bool skip_failed_groups,
     22: optional Interactor interactor,
     23: optional list<string> outputs, // files the run writes, returned in the result
     // Extension (problems): judged against a stored problem's version
     31: optional ProblemRef problem,
+    // Extension (per-step options): from 40
+    40: optional StepOptions options,
 }
 
 // A stored file (docs/rpc.md, "Files"): content-addressed.

@@ -15,6 +15,7 @@ from khala.errors import InvalidInput, TooLarge
 from khala.judging.validate import check_judging
 from khala.model import INT_MAX, PRIORITY_MAX, PRIORITY_MIN, Task, task_size, valid_int
 from khala.rules import identity
+from khala.rules.options import check_task_options
 from khala.rules.seconds import RESOLUTION, check_seconds, is_seconds
 from khala.zipcheck import check_zip
 
@@ -135,6 +136,7 @@ def validate_task(task: Task, policy: LimitSettings) -> None:
     _check_blob("compile_source", task.compile.source)
     _check_blob("execute_data", task.execute.data)
     check_limits(task, policy)
+    check_task_options(task, policy)
     identity.check_task(task, identity.parse(policy.run_users, policy.run_groups))
     check_judging(task, policy)
     size = task_size(task)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import threading
@@ -28,6 +29,7 @@ class Limits:
     open_files: int | None = 256  # RLIMIT_NOFILE
     stack: int | None = 64 * MIB  # RLIMIT_STACK
     disk: int | None = None  # bytes of the run's work area (the task's, shared by its steps)
+    cpu_rate: float | None = None  # CPUs at once (cgroup CPU bandwidth); None: no rate
     core: int | None = 0  # RLIMIT_CORE: bytes of a core file the step may write in its cwd
     # (0 = none; None = left as inherited, for a warm box whose steps set their own)
 
@@ -91,8 +93,10 @@ class RunSpec:
     argv: list[str]
     workdir: str  # host path of the task's work directory; the only writable place
     stdin_path: str | None = None  # host path fed to stdin, or /dev/null
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # exactly the step's (over the defaults)
     limits: Limits = field(default_factory=Limits)
+    cwd: str = ""  # the working directory, relative to the work dir (made by `make_cwd`)
+    network: bool = False  # a user network stack instead of no network (bwrap, if allowed)
     signals: SignalBox | None = None  # signals for the running processes, when given
     # Live output: called with ("stdout"|"stderr", bytes) as the step writes them
     # (the bytes the capture keeps); must not block.
@@ -119,6 +123,27 @@ class RunOutcome:
     stderr: bytes
     report: StepReport
     detail: str = ""  # why the sandbox itself failed, for the log (may name host paths)
+
+
+def make_dirs_nofollow(top: str, rel: str) -> None:
+    """mkdir -p `rel` under `top`, each level opened with O_NOFOLLOW relative to its parent's
+    fd (no race with a symlink), new levels owned like `top`, mode 0700."""
+    st = os.stat(top)
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in [p for p in rel.split("/") if p not in ("", ".")]:
+            if part == "..":
+                raise OSError(errno.EPERM, "a working directory may not leave the work area")
+            try:
+                os.mkdir(part, 0o700, dir_fd=fd)
+                os.chown(part, st.st_uid, st.st_gid, dir_fd=fd, follow_symlinks=False)
+            except FileExistsError:
+                pass
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
 
 
 class Sandbox(ABC):
@@ -154,6 +179,17 @@ class Sandbox(ABC):
             pass
         shutil.copyfile(source, target)
         os.chmod(target, 0o444)
+
+    def make_cwd(self, workdir: str, cwd: str) -> None:
+        """Create the step's working directory `cwd` (relative, checked) under `workdir`, owned
+        like `workdir`, never following a symlink a previous step left (OSError if a part of
+        it is one, or not a directory)."""
+        make_dirs_nofollow(workdir, cwd)
+
+    def supports(self, spec: RunSpec) -> str:
+        """Why this sandbox cannot run `spec` as asked ("" = it can): a backend without a
+        network stack or CPU rates says so instead of running the step without them."""
+        return ""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release host resources (e.g. the parent cgroup)."""

@@ -7,14 +7,21 @@ Each run (the wait, the limits and the classification are the core's, `khala.san
 3. bwrap unshares every namespace (user, pid, net, ipc, uts, mount, cgroup), forbids nested user
    namespaces, binds /usr (and the /bin, /lib… links) and a generated /etc read-only
    (`khala.sandbox.etc`), a fresh /proc and /dev, a size-limited private /tmp and the work dir
-   read-write at /work (the cwd), and installs the seccomp filter (`khala.sandbox.seccomp`);
-4. at the end kills everything left in the cgroup, reads the usage and removes the cgroup.
+   read-write at /work (the step's working directory is /work or a directory under it), sets
+   exactly the step's environment (bubblewrap itself runs with an empty one: nothing a task
+   sets reaches a process outside the sandbox), and installs the seccomp filter
+   (`khala.sandbox.seccomp`);
+4. with the network (`khala.sandbox.network`), holds the step until slirp4netns is attached
+   to its namespace and the denied ranges are unreachable;
+5. at the end kills everything left in the cgroup, reads the usage and removes the cgroup.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import posixpath
 import resource
 import shutil
 import signal
@@ -24,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from khala.errors import SandboxUnavailable
 from khala.model import Reason
@@ -36,6 +44,14 @@ from khala.sandbox.coredump import core_written
 from khala.sandbox.etc import make_etc
 from khala.sandbox.fstree import chown_tree, remove_tree
 from khala.sandbox.identity import EtcDirs, check_identity, grandchild
+from khala.sandbox.network import (
+    NAMESERVER,
+    READY_SECONDS,
+    NetworkPolicy,
+    StepNetwork,
+    find_slirp,
+    read_info,
+)
 from khala.sandbox.seccomp import build_filter, filter_fd
 
 log = logging.getLogger(__name__)
@@ -65,8 +81,18 @@ def find_bwrap() -> str:
     return path
 
 
+@dataclass
+class Hold:
+    """The fds of a step held for its network: bubblewrap writes its info (the sandbox's pid)
+    to `info` and waits before the command until `block` is readable."""
+
+    info: int
+    block: int
+
+
 def bwrap_argv(bwrap: str, spec: RunSpec, etc_dir: str, uid: int, gid: int,
-               tmp_size: int, host_root: str = "/", seccomp_fd: int | None = None) -> list[str]:
+               tmp_size: int, host_root: str = "/", seccomp_fd: int | None = None,
+               hold: Hold | None = None) -> list[str]:
     """The bwrap command line of one run. Pure apart from looking at what `host_root` holds."""
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
             "--new-session", "--uid", str(uid), "--gid", str(gid), "--hostname", "khala"]
@@ -79,11 +105,20 @@ def bwrap_argv(bwrap: str, spec: RunSpec, etc_dir: str, uid: int, gid: int,
     argv += ["--ro-bind", etc_dir, "/etc", "--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(tmp_size), "--tmpfs", "/dev/shm",
              "--perms", "1777", "--size", str(tmp_size), "--tmpfs", "/tmp",
-             "--bind", spec.workdir, INSIDE_WORKDIR, "--chdir", INSIDE_WORKDIR,
+             "--bind", spec.workdir, INSIDE_WORKDIR, "--chdir", inside_cwd(spec),
              "--remount-ro", "/dev", "--remount-ro", "/", "--cap-drop", "ALL"]
+    for name, value in sandbox_env(spec).items():
+        argv += ["--setenv", name, value]
+    if hold is not None:
+        argv += ["--info-fd", str(hold.info), "--block-fd", str(hold.block)]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     return argv + ["--as-pid-1", "--", "/bin/sh", "-c", RELAY, "khala"] + list(spec.argv)
+
+
+def inside_cwd(spec: RunSpec) -> str:
+    """The step's working directory as it sees it: /work or a directory under it."""
+    return posixpath.join(INSIDE_WORKDIR, spec.cwd) if spec.cwd else INSIDE_WORKDIR
 
 
 def sandbox_env(spec: RunSpec) -> dict[str, str]:
@@ -144,9 +179,11 @@ def traversable(path: str, uid: int) -> bool:
 class BwrapProcess(Process):
     """bwrap started in its run cgroup; usage and kill go through the cgroup."""
 
-    def __init__(self, pid: int, cgroup: RunCgroup, core_dir: str | None = None) -> None:
+    def __init__(self, pid: int, cgroup: RunCgroup, core_dir: str | None = None,
+                 network: StepNetwork | None = None) -> None:
         super().__init__(pid)
         self.cgroup = cgroup
+        self.network = network
         self._command: int | None = None
         # Where a core file would land (a step that may dump core), and since when.
         self.core_dir, self.started = core_dir, time.time()
@@ -183,14 +220,18 @@ class BwrapProcess(Process):
         cpu, peak = cg.cpu_seconds(), cg.memory_peak()
         measured = rusage.with_cgroup(rusage.from_wait(waited), cpu, cg.cpu_split(), peak)
         return Usage(cpu=cpu, memory=peak, oom=failed and cg.oom_killed(),
-                     pids=failed and cg.pids_limit_hit(), rusage=measured)
+                     pids=failed and cg.pids_limit_hit(), rusage=measured,
+                     throttled=cg.cpu_throttled())
 
     def decode(self, status: int, killed: bool) -> int:
         dumped = self.core_dir is not None and core_written(self.core_dir, self.started)
         return decode_status(status, killed, dumped)
 
     def release(self) -> bool:
-        return self.cgroup.remove()
+        clean = self.cgroup.remove()
+        if self.network is not None:
+            self.network.close()
+        return clean
 
 
 class BwrapSandbox(CoreSandbox):
@@ -199,7 +240,8 @@ class BwrapSandbox(CoreSandbox):
     name = "bwrap"
 
     def __init__(self, tree: CgroupTree | None = None, bwrap: str | None = None,
-                 uid: int = SANDBOX_UID, gid: int = SANDBOX_GID, tmp_size: int = TMP_SIZE) -> None:
+                 uid: int = SANDBOX_UID, gid: int = SANDBOX_GID, tmp_size: int = TMP_SIZE,
+                 network: NetworkPolicy | None = None) -> None:
         if os.geteuid() != 0:
             raise SandboxUnavailable("the bwrap sandbox needs the executor to run as root "
                                      "(to create cgroups and drop to the sandbox user)")
@@ -210,10 +252,28 @@ class BwrapSandbox(CoreSandbox):
         workarea.remove_stale()
         self._etc = make_etc(uid, gid, INSIDE_WORKDIR)
         self._other_etc = EtcDirs(INSIDE_WORKDIR)  # of the identities tasks ask for
+        self.network = network or NetworkPolicy()
+        self._net_etc = ""
+        if self.network.allowed:
+            find_slirp()
+            self._net_etc = make_etc(uid, gid, INSIDE_WORKDIR, nameserver=NAMESERVER)
 
     def close(self) -> None:
         remove_tree(self._etc)
         self._other_etc.close()
+        if self._net_etc:
+            remove_tree(self._net_etc)
+
+    def supports(self, spec: RunSpec) -> str:
+        if spec.network and not self.network.allowed:
+            return ("this executor does not allow the network (its operator's allow_network "
+                    "setting is off)")
+        if spec.network and spec.identity is not None:
+            return ("a step runs with the network only as the sandbox's own user, not as a "
+                    "host user the task names")
+        if spec.limits.cpu_rate is not None and not self.tree.cpu_rates:
+            return "this executor cannot set a CPU rate (no cgroup cpu controller of its own)"
+        return ""
 
     def prepare_workdir(self, workdir: str, identity: tuple[int, int] | None = None) -> None:
         """Hand `workdir` (recursively, symlinks not followed) to the sandbox uid/gid, or to
@@ -255,23 +315,61 @@ class BwrapSandbox(CoreSandbox):
             super().place_file(source, target)
 
     def start(self, spec: RunSpec, stdin: int, stdout: int, stderr: int) -> Process:
+        why = self.supports(spec)
+        if why:
+            raise SandboxUnavailable(why)
         uid, gid = self._ids(spec.identity)
         etc = self._etc if spec.identity is None else self._other_etc.get(uid, gid)
-        cgroup = self.tree.create(spec.limits.memory, spec.limits.pids)
+        cgroup = self.tree.create(spec.limits.memory, spec.limits.pids, spec.limits.cpu_rate)
         seccomp = filter_fd(self.seccomp)
-        argv = bwrap_argv(self.bwrap, spec, etc, uid, gid, self.tmp_size, seccomp_fd=seccomp)
+        ours: list[int] = []  # the executor's ends of the hold pipes
+        theirs = [seccomp]  # fds bubblewrap gets
+        hold = None
+        if spec.network:
+            info_r, info_w = os.pipe()
+            block_r, block_w = os.pipe()
+            ours, hold = [info_r, block_w], Hold(info_w, block_r)
+            theirs += [info_w, block_r]
+            etc = self._net_etc
+        argv = bwrap_argv(self.bwrap, spec, etc, uid, gid, self.tmp_size,
+                          seccomp_fd=seccomp, hold=hold)
         try:
             proc = subprocess.Popen(
-                argv, stdin=stdin, stdout=stdout, stderr=stderr, env=sandbox_env(spec),
-                cwd="/", start_new_session=True, pass_fds=(seccomp,),
+                argv, stdin=stdin, stdout=stdout, stderr=stderr, env={},
+                cwd="/", start_new_session=True, pass_fds=tuple(theirs),
                 preexec_fn=child_setup(cgroup.procs_files, spec.limits, uid, gid))
         except (OSError, subprocess.SubprocessError) as exc:
             cgroup.remove()
+            for fd in ours:
+                os.close(fd)
             raise SandboxUnavailable(f"cannot start bwrap: {exc}") from exc
         finally:
-            os.close(seccomp)
+            for fd in theirs:
+                os.close(fd)
         proc.returncode = 0  # reaped by the core (os.wait4); keeps Popen from waiting again
-        return BwrapProcess(proc.pid, cgroup, spec.workdir if spec.limits.core else None)
+        cores = os.path.join(spec.workdir, spec.cwd)  # a core lands in the step's own cwd
+        started = BwrapProcess(proc.pid, cgroup, cores if spec.limits.core else None)
+        if not ours:
+            return started
+        return self._connect(started, ours[0], ours[1])
+
+    def _connect(self, started: BwrapProcess, info: int, block: int) -> BwrapProcess:
+        """Attach the network to a held step and let it go; on failure kill it, reap it and
+        raise SandboxUnavailable."""
+        network = StepNetwork(self.network, self.uid, self.gid)
+        started.network = network
+        try:
+            network.attach(read_info(info, time.monotonic() + READY_SECONDS))
+            os.write(block, b"1")
+        except (SandboxUnavailable, OSError, subprocess.SubprocessError) as exc:
+            started.release()
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(started.pid, 0)
+            raise SandboxUnavailable(f"cannot give the step its network: {exc}") from exc
+        finally:
+            os.close(info)
+            os.close(block)
+        return started
 
 
 def check_bwrap(sandbox: BwrapSandbox | None = None) -> BwrapSandbox:

@@ -16,6 +16,10 @@ On cgroup v2 (the unified hierarchy) the run cgroups go under the first of:
 Anything else is refused with what was found at each place; controllers are never enabled in a
 cgroup that was not given to us. On cgroup v1, `<own>/khala` or `<root>/khala` of each of
 memory, pids and cpuacct.
+
+The cpu controller (a step's CPU rate) is optional on both: used where it is mounted and ours
+(v1), or offered to the chosen cgroup and enabled for its children with memory and pids (v2).
+Without it everything works but a CPU rate, which a step then cannot have (its run says why).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 from khala.errors import SandboxUnavailable
 from khala.sandbox.cgroups import (
     CGROUP_ROOT,
+    CPU_CONTROLLER,
     PARENT_NAME,
     SELF_CGROUP,
     V1_CONTROLLERS,
@@ -79,6 +84,13 @@ def _v1_tree(root: str, own: dict[str, str]) -> V1Tree:
                 f"cannot create cgroups for {controller!r} under {' or '.join(candidates)}"
                 " (run the executor as root or delegate a writable cgroup)")
         parents[controller] = chosen
+    cpu_base = os.path.join(root, CPU_CONTROLLER)
+    if os.path.isdir(cpu_base) and CPU_CONTROLLER in own:
+        candidates = [os.path.join(_under(cpu_base, own[CPU_CONTROLLER]), PARENT_NAME),
+                      os.path.join(cpu_base, PARENT_NAME)]
+        chosen = next((c for c in candidates if _writable_dir(c)), None)
+        if chosen is not None:
+            parents[CPU_CONTROLLER] = chosen
     return V1Tree(parents)
 
 
@@ -114,8 +126,7 @@ def take_over(base: str) -> str | None:
                     write_text(os.path.join(leaf, "cgroup.procs"), pid)
                 except ProcessLookupError:
                     continue  # exited meanwhile
-        write_text(os.path.join(base, "cgroup.subtree_control"),
-                   " ".join("+" + c for c in V2_CONTROLLERS))
+        _enable(base, list(V2_CONTROLLERS))
     except OSError as exc:
         return f"delegated, but cannot take it over: {exc}"
     return None
@@ -128,12 +139,32 @@ def _enable_in_parent(parent: str) -> str | None:
     try:
         mine = _words(os.path.join(parent, "cgroup.subtree_control"))
         missing = [c for c in V2_CONTROLLERS if c not in mine]
-        if missing:
-            write_text(os.path.join(parent, "cgroup.subtree_control"),
-                       " ".join("+" + c for c in missing))
+        if missing or CPU_CONTROLLER not in mine:
+            _enable(parent, missing)
     except OSError as exc:
         return f"cannot enable {' '.join(V2_CONTROLLERS)} in {parent}: {exc}"
     return None
+
+
+def _enable(cgroup: str, required: list[str]) -> None:
+    """Enable `required` for the children of `cgroup` (ours), and the optional cpu controller
+    with them when it is offered there (one write). Should cpu be refused (e.g. a real-time
+    process in the cgroup), `required` alone: steps then can have no CPU rate, nothing else
+    changes. OSError if `required` cannot be enabled."""
+    path = os.path.join(cgroup, "cgroup.subtree_control")
+    offered = _words(os.path.join(cgroup, "cgroup.controllers"))
+    enabled = _words(path)
+    wanted = required + [c for c in (CPU_CONTROLLER,) if c in offered and c not in enabled]
+    if not wanted:
+        return
+    try:
+        write_text(path, " ".join("+" + c for c in wanted))
+    except OSError:
+        if not required or wanted == required:
+            if required:
+                raise
+            return
+        write_text(path, " ".join("+" + c for c in required))
 
 
 def _v2_candidate(base: str, root: str, own: bool) -> str | None:

@@ -2,7 +2,9 @@
 
 A `CgroupTree` is the `khala` directory this process creates its runs under (one per v1
 controller, or one on the v2 unified hierarchy). `CgroupTree.create()` makes a `RunCgroup` with
-the memory (swap included where the kernel offers it) and pids limits; the sandbox writes its
+the memory (swap included where the kernel offers it) and pids limits, and a CPU rate (CFS
+bandwidth: v1's `cpu.cfs_quota_us` over `cpu.cfs_period_us`, v2's `cpu.max`) where the cpu
+controller is ours; the sandbox writes its
 child's pid into `RunCgroup.procs_files` before the child can fork; afterwards it reads the CPU
 time, peak memory and the OOM/pids counters, kills whatever is left and removes the directories.
 
@@ -25,6 +27,9 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 SELF_CGROUP = "/proc/self/cgroup"
 V1_CONTROLLERS = ("memory", "pids", "cpuacct")
 V2_CONTROLLERS = ("memory", "pids")
+CPU_CONTROLLER = "cpu"  # optional on both versions: without it a step can have no CPU rate
+CPU_PERIOD_US = 100_000  # the CFS bandwidth period; a rate r gets r × period of CPU per period
+CPU_QUOTA_MIN_US = 1000  # the kernel's smallest quota
 PARENT_NAME = "khala"
 KILL_SECONDS = 5.0
 
@@ -77,14 +82,26 @@ def _under(base: str, rel: str) -> str:
     return os.path.join(base, rel.lstrip("/"))
 
 
+def cpu_quota(rate: float | None) -> int | None:
+    """The CFS quota (µs per CPU_PERIOD_US) of a CPU rate; None: no rate, no quota."""
+    if rate is None:
+        return None
+    return max(CPU_QUOTA_MIN_US, round(rate * CPU_PERIOD_US))
+
+
+Limits3 = tuple[int | None, int | None, float | None]  # memory, pids, CPU rate
+
+
 class RunCgroup(ABC):
     """The cgroup(s) of one run."""
 
     def __init__(self, dirs: list[str]) -> None:
         self.dirs = dirs
         self.name = os.path.basename(dirs[0])
-        # The memory and pids limits the files hold (a fresh cgroup: none); None: unknown.
-        self.limits: tuple[int | None, int | None] | None = (None, None)
+        # The memory, pids and CPU rate limits the files hold (a fresh cgroup: none); None:
+        # unknown.
+        self.limits: Limits3 | None = (None, None, None)
+        self._throttled_base = 0  # cpu.stat cannot be zeroed: what came before the step
 
     @property
     def procs_files(self) -> list[str]:
@@ -100,30 +117,40 @@ class RunCgroup(ABC):
                 continue
         return sorted(found)
 
-    def start(self, memory: int | None, pids: int | None) -> None:
+    def start(self, memory: int | None, pids: int | None, cpu_rate: float | None = None
+              ) -> None:
         """Set the limits and zero the CPU and peak counters: a cgroup made ahead, whose
         waiting process used some, starts the step from zero. SandboxUnavailable if a limit
         cannot be set."""
-        self.set_limits(memory, pids)
+        self.set_limits(memory, pids, cpu_rate)
         self.zero_counters()
 
-    def set_limits(self, memory: int | None, pids: int | None) -> None:
-        """Make the memory and pids limits these (None: no limit), writing only the files
-        whose value differs from what they hold (a warm box writes its guess ahead of the
-        step). SandboxUnavailable if a limit cannot be set; every file is written next time."""
-        if self.limits == (memory, pids):
+    def set_limits(self, memory: int | None, pids: int | None,
+                   cpu_rate: float | None = None) -> None:
+        """Make the memory, pids and CPU rate limits these (None: no limit), writing only the
+        files whose value differs from what they hold (a warm box writes its guess ahead of the
+        step). SandboxUnavailable if a limit cannot be set (a CPU rate without the cpu
+        controller); every file is written next time."""
+        if self.limits == (memory, pids, cpu_rate):
             return
         before, self.limits = self.limits, None
         try:
-            self._write_limits(memory, pids, before)
+            self._write_limits(memory, pids, before[:2] if before is not None else None)
+            if before is None or before[2] != cpu_rate:
+                self._write_cpu_rate(cpu_rate)
         except OSError as exc:
             raise SandboxUnavailable(f"cannot set up cgroup {self.name}: {exc}") from exc
-        self.limits = (memory, pids)
+        self.limits = (memory, pids, cpu_rate)
 
     @abstractmethod
     def _write_limits(self, memory: int | None, pids: int | None,
                       before: tuple[int | None, int | None] | None) -> None:
         """Write the limit files that differ from `before` (None: unknown, write all)."""
+
+    @abstractmethod
+    def _write_cpu_rate(self, rate: float | None) -> None:
+        """Write the CPU bandwidth of `rate` CPUs (None: unlimited). SandboxUnavailable when
+        a rate is asked and the cpu controller is not ours."""
 
     @abstractmethod
     def zero_counters(self) -> None:
@@ -136,6 +163,19 @@ class RunCgroup(ABC):
     def cpu_split(self) -> tuple[float, float]:
         """User and system CPU seconds as the cgroup counts them apart (on v1 by ticks: only
         their proportion is meant; `cpu_seconds` is the exact total)."""
+
+    def cpu_throttled(self) -> int:
+        """CFS periods in which the CPU rate held the step back, since the counters were zeroed
+        (cpu.stat's nr_throttled; 0 without a rate: an unlimited cgroup is never throttled)."""
+        return self._throttled_total() - self._throttled_base
+
+    def _throttled_total(self) -> int:
+        path = self._cpu_stat()
+        return read_keyed(path).get("nr_throttled", 0) if path else 0
+
+    @abstractmethod
+    def _cpu_stat(self) -> str:
+        """The cpu controller's cpu.stat ("" when the controller is not ours)."""
 
     @abstractmethod
     def memory_peak(self) -> int: ...
@@ -196,8 +236,19 @@ class RunCgroup(ABC):
 
 class V1RunCgroup(RunCgroup):
     def __init__(self, dirs: dict[str, str]) -> None:
-        super().__init__([dirs[c] for c in V1_CONTROLLERS])
+        super().__init__(list(dict.fromkeys(dirs.values())))  # cpu may share cpuacct's dir
         self.by_controller = dirs
+
+    def _write_cpu_rate(self, rate: float | None) -> None:
+        if CPU_CONTROLLER not in self.by_controller:
+            if rate is None:
+                return
+            raise SandboxUnavailable("the cgroup v1 cpu controller is not mounted: a step "
+                                     "cannot have a CPU rate here")
+        quota = cpu_quota(rate)
+        write_text(self._file(CPU_CONTROLLER, "cpu.cfs_period_us"), str(CPU_PERIOD_US))
+        write_text(self._file(CPU_CONTROLLER, "cpu.cfs_quota_us"),
+                   "-1" if quota is None else str(quota))
 
     def _file(self, controller: str, name: str) -> str:
         return os.path.join(self.by_controller[controller], name)
@@ -229,6 +280,11 @@ class V1RunCgroup(RunCgroup):
             write_text(self._file("memory", "memory.max_usage_in_bytes"), "0")
         except OSError as exc:
             raise SandboxUnavailable(f"cannot set up cgroup {self.name}: {exc}") from exc
+        self._throttled_base = self._throttled_total()
+
+    def _cpu_stat(self) -> str:
+        cpu = self.by_controller.get(CPU_CONTROLLER)
+        return os.path.join(cpu, "cpu.stat") if cpu else ""
 
     def cpu_seconds(self) -> float:
         return read_int(self._file("cpuacct", "cpuacct.usage")) / 1e9
@@ -271,6 +327,16 @@ class V2RunCgroup(RunCgroup):
         if before is None or pids != before[1]:
             write_text(os.path.join(path, "pids.max"), "max" if pids is None else str(pids))
 
+    def _write_cpu_rate(self, rate: float | None) -> None:
+        path = os.path.join(self.dirs[0], "cpu.max")
+        if not os.path.exists(path):
+            if rate is None:
+                return
+            raise SandboxUnavailable("the cgroup v2 cpu controller is not enabled for run "
+                                     "cgroups: a step cannot have a CPU rate here")
+        quota = cpu_quota(rate)
+        write_text(path, f"{'max' if quota is None else quota} {CPU_PERIOD_US}")
+
     def zero_counters(self) -> None:
         peak = os.path.join(self.dirs[0], "memory.peak")
         if os.path.exists(peak):
@@ -280,6 +346,10 @@ class V2RunCgroup(RunCgroup):
                 pass
         self._cpu_base = self._cpu_total()
         self._split_base = self._split_total()
+        self._throttled_base = self._throttled_total()
+
+    def _cpu_stat(self) -> str:
+        return os.path.join(self.dirs[0], "cpu.stat")
 
     def _cpu_total(self) -> float:
         return read_keyed(os.path.join(self.dirs[0], "cpu.stat")).get("usage_usec", 0) / 1e6
@@ -330,11 +400,17 @@ class CgroupTree(ABC):
         return f"run-{os.getpid()}-{next(self._counter)}-{secrets.token_hex(3)}"
 
     @abstractmethod
-    def create(self, memory: int | None, pids: int | None) -> RunCgroup: ...
+    def create(self, memory: int | None, pids: int | None,
+               cpu_rate: float | None = None) -> RunCgroup: ...
 
     @abstractmethod
     def parents(self) -> list[str]:
         """The `khala` parent directories (for leak checks)."""
+
+    @property
+    @abstractmethod
+    def cpu_rates(self) -> bool:
+        """Whether run cgroups here can have a CPU rate (the cpu controller is ours)."""
 
     def leftovers(self, prefix: str = "run-") -> list[str]:
         """Run cgroups still present under the parents whose name starts with `prefix`."""
@@ -358,18 +434,27 @@ class V1Tree(CgroupTree):
     def parents(self) -> list[str]:
         return list(self._parents.values())
 
-    def create(self, memory: int | None, pids: int | None) -> RunCgroup:
+    @property
+    def cpu_rates(self) -> bool:
+        return CPU_CONTROLLER in self._parents
+
+    def create(self, memory: int | None, pids: int | None,
+               cpu_rate: float | None = None) -> RunCgroup:
         name = self._run_name()
         dirs: dict[str, str] = {}
+        made: dict[str, str] = {}  # parent → the run's dir (co-mounted controllers share one)
         try:
             for controller, parent in self._parents.items():
-                path = os.path.join(parent, name)
-                os.mkdir(path, 0o755)
+                path = made.get(os.path.realpath(parent))
+                if path is None:
+                    path = os.path.join(parent, name)
+                    os.mkdir(path, 0o755)
+                    made[os.path.realpath(parent)] = path
                 dirs[controller] = path
             run = V1RunCgroup(dirs)
-            run.set_limits(memory, pids)  # a fresh cgroup's counters start at zero
+            run.set_limits(memory, pids, cpu_rate)  # a fresh cgroup's counters start at zero
         except (OSError, SandboxUnavailable) as exc:
-            for path in dirs.values():
+            for path in made.values():
                 _rmdir_quiet(path)
             raise SandboxUnavailable(f"cannot set up cgroup {name}: {exc}") from exc
         return run
@@ -385,7 +470,16 @@ class V2Tree(CgroupTree):
     def parents(self) -> list[str]:
         return [self._parent]
 
-    def create(self, memory: int | None, pids: int | None) -> RunCgroup:
+    @property
+    def cpu_rates(self) -> bool:
+        try:
+            enabled = read_text(os.path.join(self._parent, "cgroup.subtree_control")).split()
+        except OSError:
+            return False
+        return CPU_CONTROLLER in enabled
+
+    def create(self, memory: int | None, pids: int | None,
+               cpu_rate: float | None = None) -> RunCgroup:
         name = self._run_name()
         path = os.path.join(self._parent, name)
         try:
@@ -394,7 +488,7 @@ class V2Tree(CgroupTree):
             raise SandboxUnavailable(f"cannot set up cgroup {path}: {exc}") from exc
         run = V2RunCgroup([path])
         try:
-            run.set_limits(memory, pids)  # a fresh cgroup's counters start at zero
+            run.set_limits(memory, pids, cpu_rate)  # a fresh cgroup's counters start at zero
         except SandboxUnavailable:
             _rmdir_quiet(path)
             raise

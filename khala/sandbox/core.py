@@ -62,6 +62,7 @@ class Usage:
     oom: bool = False  # the memory limit's OOM killer fired
     pids: bool = False  # a fork/clone was refused by the pids limit
     rusage: Rusage | None = None  # getrusage's figures of the step (khala/sandbox/rusage.py)
+    throttled: int = 0  # CPU periods its CPU rate held the step back in (cgroup cpu.stat)
 
 
 def classify(status: int | None, limits: Limits, usage: Usage, wall: float,

@@ -42,16 +42,18 @@ def remove_stale_etc(tmp: str) -> None:
             continue
 
 
-def make_etc(uid: int, gid: int, home: str) -> str:
-    """Create and fill a fresh /etc directory for the sandbox; returns its path."""
+def make_etc(uid: int, gid: int, home: str, nameserver: str = "") -> str:
+    """Create and fill a fresh /etc directory for the sandbox; returns its path. `nameserver`:
+    the resolver of steps with the network (none without)."""
     tmp = tempfile.gettempdir()
     remove_stale_etc(tmp)
     directory = tempfile.mkdtemp(prefix=f"{ETC_PREFIX}{os.getpid()}-", dir=tmp)
-    write_etc(directory, uid, gid, home)
+    write_etc(directory, uid, gid, home, nameserver=nameserver)
     return directory
 
 
-def write_etc(directory: str, uid: int, gid: int, home: str, host_etc: str = "/etc") -> None:
+def write_etc(directory: str, uid: int, gid: int, home: str, host_etc: str = "/etc",
+              nameserver: str = "") -> None:
     """Fill `directory`: generated users and hosts, plus copies of the allow-listed host entries
     (symlinks kept, anything not readable by others skipped)."""
     files = {
@@ -60,7 +62,7 @@ def write_etc(directory: str, uid: int, gid: int, home: str, host_etc: str = "/e
         "group": f"root:x:0:\nsandbox:x:{gid}:\n",
         "hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost\n",
         "hostname": "khala\n",
-        "resolv.conf": "",
+        "resolv.conf": f"nameserver {nameserver}\n" if nameserver else "",
     }
     pending = [(os.path.join(host_etc, n), os.path.join(directory, n)) for n in ETC_ALLOW]
     copied = 0

@@ -69,6 +69,14 @@ class GroupProcess(Process):
 class PlainSandbox(CoreSandbox):
     name = "none"
 
+    def supports(self, spec: RunSpec) -> str:
+        if spec.network:
+            return ("the unsandboxed executor (--sandbox none) has no network stack of its "
+                    "own to give a step")
+        if spec.limits.cpu_rate is not None:
+            return "the unsandboxed executor (--sandbox none) cannot set a CPU rate"
+        return ""
+
     def prepare_workdir(self, workdir: str, identity: tuple[int, int] | None = None) -> None:
         if identity is not None:
             self._check(identity)
@@ -86,7 +94,8 @@ class PlainSandbox(CoreSandbox):
         if spec.identity is not None:
             self._check(spec.identity)
         proc = subprocess.Popen(
-            spec.argv, cwd=spec.workdir, stdin=stdin, stdout=stdout, stderr=stderr,
+            spec.argv, cwd=os.path.join(spec.workdir, spec.cwd), stdin=stdin, stdout=stdout,
+            stderr=stderr,
             env={"PATH": DEFAULT_PATH, **spec.env, "HOME": spec.workdir},
             start_new_session=True, preexec_fn=rlimit_setter(spec.limits, spec.identity))
         proc.returncode = 0  # reaped by the core (os.wait4); keeps Popen from waiting again

@@ -30,6 +30,7 @@ from khala.model import (
     Result,
     Rusage,
     Status,
+    StepOptions,
     StepReport,
     Task,
     TaskBrief,
@@ -74,13 +75,23 @@ def spec_from_json(text: str, source: bytes, data: bytes) -> tuple[Compile, Exec
             execute_from_dict({**spec["execute"], "data": data}), spec.get("callback_url"))
 
 
+def options_from_dict(doc: dict[str, Any] | None) -> StepOptions:
+    """A step's options from a stored document (absent in tasks stored before them)."""
+    if not doc:
+        return StepOptions()
+    options = _known(StepOptions, doc)
+    options.env = {str(k): str(v) for k, v in (options.env or {}).items()}
+    return options
+
+
 def compile_from_dict(doc: dict[str, Any]) -> Compile:
-    return _known(Compile, doc)
+    return _known(Compile, {**doc, "options": options_from_dict(doc.get("options"))})
 
 
 def execute_from_dict(doc: dict[str, Any]) -> Execute:
     """The execute part from a plain document, its judging parts rebuilt."""
     doc = dict(doc)
+    doc["options"] = options_from_dict(doc.get("options"))
     doc["cases"] = [_known(Case, c) for c in doc.get("cases") or []]
     doc["groups"] = [_known(Group, {**g, "policy": group_policy_of(g.get("policy") or "sum"),
                                     "deps": list(g.get("deps") or [])})

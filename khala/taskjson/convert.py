@@ -24,6 +24,7 @@ from khala.model import (
     OutputFile,
     ProblemRef,
     Reason,
+    StepOptions,
     StepReport,
     Task,
     TaskBrief,
@@ -51,6 +52,7 @@ from khala.taskjson.models import (
     ExitStatus,
     Results,
     Rusage,
+    StepOptionsIn,
     StepResult,
     TaskIn,
     TaskOut,
@@ -119,6 +121,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             timeout=whole(c.timeout),
             memory_limit=c.memory_limit,
             language=c.language.value if c.language is not None else "",
+            options=options_of(c),
         ),
         execute=Execute(
             input=e.input,
@@ -144,8 +147,14 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             outputs=list(e.outputs),
             problem=None if e.problem is None else ProblemRef(id=e.problem.id,
                                                               version=e.problem.version),
+            options=options_of(e),
         ),
     )
+
+
+def options_of(step: StepOptionsIn) -> StepOptions:
+    return StepOptions(env=dict(step.env), workdir=step.workdir, cpu_rate=step.cpu_rate,
+                       network=step.network)
 
 
 def status_name(code: int) -> str:
@@ -206,6 +215,7 @@ def task_out(task: Task) -> TaskOut:
         compile=CompileOut(
             command=c.command, timeout=c.timeout, memory_limit=c.memory_limit,
             has_source=bool(c.source), language=c.language or None,
+            **asdict(c.options),
         ),
         execute=ExecuteOut(
             command=e.command, input=e.input, timeout=e.timeout, standard=e.standard,
@@ -224,6 +234,7 @@ def task_out(task: Task) -> TaskOut:
             problem=None if e.problem is None else ProblemRefOut(
                 id=e.problem.id, version=e.problem.version, judged=e.problem.judged,
                 spec=e.problem.spec),
+            **asdict(e.options),
         ),
         result=results,
         callback_url=task.callback_url,

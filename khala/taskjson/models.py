@@ -6,7 +6,7 @@ interactors, judgements) are khala/taskjson/judging.py."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -41,7 +41,30 @@ MAX_OUTPUTS = 64  # files a task may ask back (khala/judging/validate.py holds t
 # ----------------------------------------------------------------------------- input
 
 
-class CompileIn(Strict):
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")]
+
+
+class StepOptionsIn(Strict):
+    """What a step runs with besides its limits (docs/sandbox.md); the operator's
+    max_env_bytes and max_cpu_rate bound them (422 beyond)."""
+
+    env: dict[EnvName, str] = Field(
+        default_factory=dict, examples=[{"MODE": "fast"}],
+        description="environment variables over Khala's own (PATH, HOME, LANG…); names of "
+        "letters, digits and _; NAME=value bytes in all at most max_env_bytes (32 KiB)")
+    workdir: str = Field("", max_length=1024, examples=["src"], description="the working "
+                         "directory inside the work area: relative, or under /work; made if "
+                         "missing; outside it is refused")
+    cpu_rate: float | None = Field(
+        None, ge=0.01, allow_inf_nan=False, examples=[0.5],
+        description="CPUs the step may use at once (cgroup CPU bandwidth; 0.5 = half of one); "
+        "none = no rate")
+    network: bool = Field(False, description="a network that reaches the internet, never this "
+                          "host nor denied ranges (docs/security.md); only on executors whose "
+                          "operator allows it, else the step does not run")
+
+
+class CompileIn(StepOptionsIn):
     command: str = Field("", description="run with bash in the work directory; empty with a "
                          "language", examples=["gcc -O2 -o main main.c"])
     language: LanguageName | None = Field(
@@ -54,7 +77,7 @@ class CompileIn(Strict):
     zip: str | None = Field(None, description="base64 of a zip of the source files")
 
 
-class ExecuteIn(Strict):
+class ExecuteIn(StepOptionsIn):
     command: str = Field("", examples=["./main"], description="empty with a language")
     input: str = Field("", description="fed to the command's stdin")
     timeout: Seconds = Field(0, description="wall seconds (1.5 allowed); 0 = the operator's "
@@ -154,6 +177,10 @@ class CompileOut(BaseModel):
     memory_limit: int | None
     has_source: bool
     language: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    workdir: str = ""
+    cpu_rate: float | None = None
+    network: bool = False
 
 
 class ExecuteOut(BaseModel):
@@ -176,6 +203,10 @@ class ExecuteOut(BaseModel):
     interactor: InteractorOut | None = None
     outputs: list[str] = Field(default_factory=list)
     problem: ProblemRefOut | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    workdir: str = ""
+    cpu_rate: float | None = None
+    network: bool = False
 
 
 class TaskSummary(BaseModel):

@@ -3,7 +3,8 @@ gateway): a problem uploaded once and judged twenty times, each submission carry
 source over the wire (measured by a relay between the gateway and the judicator) and the
 executor fetching the tests once (its metrics); a corrupted cache file found and fetched again;
 versions that tasks name kept; a rejudge after a test change moving verdicts and keeping the
-earlier judgements; a Polygon package judged with its own checker and headers."""
+earlier judgements; a Polygon package judged with its own checker and headers; a task's own
+step options reaching the runs the problem judges."""
 
 from __future__ import annotations
 
@@ -96,6 +97,22 @@ def test_uploaded_once_judged_twenty_times_sending_only_the_source(env: dict[str
     assert after[1] - before[1] == 19 * 2 * CASES
     print(f"\nwire: {sent} bytes per HTTP submission, {up_submitting / 20:.0f} bytes per "
           f"submission gateway → judicator; tests {test_bytes} bytes fetched once")
+
+
+def test_a_problem_task_runs_with_its_own_step_options(env: dict[str, Any]) -> None:
+    """The problem gives the judging; the task's execute options still reach every case's run
+    (the program adds $SHIFT: accepted with 0, a wrong answer with 1; without it, a crash)."""
+    url = env["url"]
+    h.upload(url, "ab-env", ab_package(3))
+    source = ("import os\na, b = map(int, input().split())\n"
+              "print(a + b + int(os.environ['SHIFT']))\n")
+    verdicts = []
+    for shift in ("0", "1"):
+        body = h.submission("ab-env")
+        body["compile"]["files"] = [{"path": "main.py", "content": source}]
+        body["execute"]["env"] = {"SHIFT": shift}
+        verdicts.append(h.verdict(h.finished(url, h.submit(url, body))))
+    assert verdicts == ["accepted", "wrong_answer"]
 
 
 def cached(env: dict[str, Any], data: bytes) -> Path:

@@ -156,7 +156,8 @@ def test_open_sandbox_bwrap_and_cgroup_version_here() -> None:
         assert isinstance(sandbox.tree, V2Tree if unified else V1Tree)
         assert sandbox.tree.version == (2 if unified else 1)
         parents = sandbox.tree.parents()
-        assert len(parents) == (1 if unified else 3)
+        # v1: memory, pids, cpuacct, and cpu where it is mounted (a CPU rate)
+        assert len(parents) == (1 if unified else 4 if sandbox.tree.cpu_rates else 3)
         for parent in parents:  # run cgroups go under a `khala` cgroup of the live hierarchy
             assert parent.startswith("/sys/fs/cgroup/") and parent.endswith("/khala")
             assert os.path.exists(os.path.join(parent, "cgroup.procs"))
@@ -337,7 +338,8 @@ def test_kill_all_without_waiting_still_kills(sandbox: BwrapSandbox) -> None:
 
 def test_v2_a_namespace_root_with_processes_is_taken_over_through_a_leaf(tmp_path: Path) -> None:
     """A container's cgroup namespace (its root has `cgroup.events`, unlike the true root):
-    its processes move to `node/`, then memory and pids are enabled for `khala/`."""
+    its processes move to `node/`, then memory and pids (and cpu, offered here) are enabled for
+    `khala/`."""
     fake_v2(tmp_path, enabled="")
     (tmp_path / "cgroup.events").write_text("populated 1\n")
     (tmp_path / "cgroup.procs").write_text("7\n")
@@ -349,7 +351,7 @@ def test_v2_a_namespace_root_with_processes_is_taken_over_through_a_leaf(tmp_pat
     tree = detect(str(tmp_path), str(self_cgroup))
     assert tree.parents() == [str(tmp_path / "khala")]
     assert (tmp_path / "node" / "cgroup.procs").read_text() == "7"
-    assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory +pids"
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
 
 
 def test_v2_the_true_root_without_controllers_is_refused_not_changed(tmp_path: Path) -> None:

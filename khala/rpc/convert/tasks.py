@@ -21,6 +21,7 @@ from khala.model import (
     Interactor,
     PageQuery,
     SearchQuery,
+    StepOptions,
     Task,
     TaskBrief,
     Webhook,
@@ -172,7 +173,8 @@ def task_to_thrift(task: Task) -> Any:
         user=task.user,
         compile=T.Compile(source=c.source, command=pack(c.command),
                           timeout=wire_whole(c.timeout), timeout_exact=wire_exact(c.timeout),
-                          memory_limit=c.memory_limit, language=c.language or None),
+                          memory_limit=c.memory_limit, language=c.language or None,
+                          options=options_to_thrift(c.options)),
         execute=T.Execute(
             input=pack(e.input), data=e.data, command=pack(e.command),
             timeout=wire_whole(e.timeout), timeout_exact=wire_exact(e.timeout),
@@ -185,7 +187,7 @@ def task_to_thrift(task: Task) -> Any:
             groups=groups_to_thrift(e.groups),
             skip_failed_groups=e.skip_failed_groups or None,
             interactor=interactor_to_thrift(e.interactor), outputs=list(e.outputs) or None,
-            problem=problem_ref_to_thrift(e.problem),
+            problem=problem_ref_to_thrift(e.problem), options=options_to_thrift(e.options),
         ),
         add_time=task.add_time,
         done=task.done,
@@ -201,10 +203,31 @@ def task_to_thrift(task: Task) -> Any:
     )
 
 
+def options_to_thrift(options: StepOptions) -> Any:
+    """None when nothing is asked: old peers see the struct they know."""
+    if options.plain():
+        return None
+    return T.StepOptions(env=dict(options.env) or None, workdir=options.workdir or None,
+                         cpu_rate=options.cpu_rate, network=options.network or None)
+
+
+def options_from_thrift(options: Any) -> StepOptions:
+    """A step's options from the wire (InvalidInput for a map that is not text to text; the
+    values are checked by khala/rules/options.py with the rest of the task)."""
+    if options is None:
+        return StepOptions()
+    env = options.env or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise InvalidInput("options.env must map names to text")
+    return StepOptions(env=dict(env), workdir=options.workdir or "", cpu_rate=options.cpu_rate,
+                       network=bool(options.network))
+
+
 def _compile_from_thrift(c: Any, text: Callable[[bytes | None], str]) -> Compile:
     return Compile(source=raw_bytes(c.source), command=text(c.command),
                    timeout=step_timeout_from_wire(c.timeout, c.timeout_exact),
-                   memory_limit=c.memory_limit, language=c.language or "")
+                   memory_limit=c.memory_limit, language=c.language or "",
+                   options=options_from_thrift(c.options))
 
 
 def _execute_from_thrift(e: Any, text: Callable[[bytes | None], str]) -> Execute:
@@ -220,7 +243,7 @@ def _execute_from_thrift(e: Any, text: Callable[[bytes | None], str]) -> Execute
         groups=groups_from_thrift(e.groups), skip_failed_groups=bool(e.skip_failed_groups),
         interactor=interactor_from_thrift(e.interactor, text),
         outputs=[name for name in e.outputs or [] if name is not None],
-        problem=problem_ref_from_thrift(e.problem),
+        problem=problem_ref_from_thrift(e.problem), options=options_from_thrift(e.options),
     )
 
 

@@ -51,7 +51,7 @@ from khala.errors import SandboxUnavailable
 from khala.sandbox import workarea
 from khala.sandbox.base import MIB, Limits, RunSpec
 from khala.sandbox.bwrap import INSIDE_WORKDIR, SYSTEM_ENTRIES, child_setup
-from khala.sandbox.cgroups import CgroupTree, RunCgroup
+from khala.sandbox.cgroups import CgroupTree, Limits3, RunCgroup
 from khala.sandbox.fstree import remove_tree
 from khala.sandbox.rusage import to_struct
 from khala.sandbox.seccomp import filter_fd
@@ -249,7 +249,7 @@ class WarmBox:
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self.stem: Stem | None = None  # the next step's process, when prepared
-        self.guess: tuple[int | None, int | None] = (None, None)  # the last step's limits
+        self.guess: Limits3 = (None, None, None)  # the last step's limits
         try:
             for name in STAGES:
                 path = os.path.join(self.stage, name)
@@ -338,7 +338,7 @@ class WarmBox:
         assert self.stem is not None
         stem, self.stem = self.stem, None
         try:
-            self.guess = (spec.limits.memory, spec.limits.pids)
+            self.guess = (spec.limits.memory, spec.limits.pids, spec.limits.cpu_rate)
             stem.cgroup.set_limits(*self.guess)  # writes only what the guess got wrong
             work = os.path.join(self.stage, "work")
             # Recursive: files bound read-only into the work dir (Sandbox.place_file) come along.

@@ -27,7 +27,13 @@ import threading
 
 from khala.errors import SandboxUnavailable
 from khala.sandbox.base import RunSpec
-from khala.sandbox.bwrap import INSIDE_WORKDIR, BwrapProcess, BwrapSandbox, sandbox_env
+from khala.sandbox.bwrap import (
+    INSIDE_WORKDIR,
+    BwrapProcess,
+    BwrapSandbox,
+    inside_cwd,
+    sandbox_env,
+)
 from khala.sandbox.cgroups import RunCgroup
 from khala.sandbox.core import Process, rlimits
 from khala.sandbox.fstree import remove_tree
@@ -189,7 +195,8 @@ class WarmSandbox(BwrapSandbox):
     def start(self, spec: RunSpec, stdin: int, stdout: int, stderr: int) -> Process:
         if spec.identity is not None:  # boxes run as the sandbox's own user: cold
             return super().start(spec, stdin, stdout, stderr)
-        script = self._script(spec, stdin)
+        # A step with the network runs cold: a box's namespace is built once, without one.
+        script = self._script(spec, stdin) if not spec.network else None
         box = self._take() if script is not None else None
         if box is None or script is None:
             return super().start(spec, stdin, stdout, stderr)
@@ -222,7 +229,8 @@ class WarmSandbox(BwrapSandbox):
             if rel.startswith(".."):
                 return None
             inside = os.path.join(INSIDE_WORKDIR, rel)
-        return step_script(spec.argv, sandbox_env(spec), rlimits(spec.limits), inside)
+        return step_script(spec.argv, sandbox_env(spec), rlimits(spec.limits), inside,
+                           inside_cwd(spec))
 
     def settle(self, timeout: float) -> bool:
         """Wait until no box is being built, reset or prepared (for checks); False on timeout."""

@@ -44,8 +44,10 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def step_script(argv: Sequence[str], env: Mapping[str, str],
-                limits: Sequence[tuple[int, int]], stdin: str | None) -> str | None:
-    """The script for one step: `argv` exec'd in /work with exactly `env`, the rlimits
+                limits: Sequence[tuple[int, int]], stdin: str | None,
+                cwd: str = INSIDE_WORKDIR) -> str | None:
+    """The script for one step: `argv` exec'd in `cwd` (/work or under it) with exactly `env`,
+    the rlimits
     `limits` ((resource, value) pairs, hard = soft) and stdin from the file `stdin` (a path
     inside the sandbox; "" = /dev/null; None = keep fd 0, the live-input pipe). None if the
     shell cannot express the step exactly."""
@@ -53,7 +55,9 @@ def step_script(argv: Sequence[str], env: Mapping[str, str],
         return None
     if any("\0" in text for text in (*argv, *env.values())):
         return None  # the cold path refuses it alike (no NUL in an exec's strings)
-    lines = [f"cd {INSIDE_WORKDIR} || exit 127", "umask 077",
+    if "\0" in cwd:
+        return None
+    lines = [f"cd {shlex.quote(cwd)} || exit 127", "umask 077",
              "unset PWD OLDPWD"]  # cd exports them; a step's environment is exactly `env`
     for which, value in limits:
         flag, unit = ULIMIT.get(which, ("", 0))
