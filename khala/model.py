@@ -166,12 +166,27 @@ class Compare:
 
 
 @dataclass
+class ImageRef:
+    """The image a step runs in (docs/images.md): its root filesystem instead of the
+    executor's. The client names `name` and `version` (0: the latest when submitted); the
+    judicator records the version it resolved and the image's tar (`sha256`, `size`), which the
+    executor fetches, unpacks once and mounts read-only as the step's `/`."""
+
+    name: str = ""
+    version: int = 0
+    resolved: int = 0
+    sha256: str = ""
+    size: int = 0
+
+
+@dataclass
 class Compile:
     source: bytes = b""  # zip archive bytes, empty = none
     command: str = ""
     timeout: float = 0  # wall seconds (fractions allowed); 0 = the limits policy's default
     memory_limit: int | None = None  # bytes
     language: str = ""  # a preset (khala/judging/presets.py) filling both commands; "" = none
+    image: ImageRef | None = None  # the step's root filesystem; None: the executor's host's
 
 
 @dataclass
@@ -219,6 +234,7 @@ class Execute:
     # Executors run only ids their operator allows (khala/rules/identity.py), never root.
     run_uid: int | None = None
     run_gid: int | None = None
+    image: ImageRef | None = None  # the step's root filesystem; None: the executor's host's
 
 
 @dataclass

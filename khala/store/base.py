@@ -30,6 +30,7 @@ from khala.model import (
     TaskBrief,
 )
 from khala.store.files import FileStore
+from khala.store.images import ImageStore
 from khala.store.ops import OpsStore
 from khala.store.problems import ProblemStore
 
@@ -51,6 +52,8 @@ class Store(ABC):
     files: FileStore
     #: Problems, their versions and rejudges (khala/store/problems.py) beside the tasks.
     problems: ProblemStore
+    #: Image names and versions (khala/store/images.py) beside the tasks.
+    images: ImageStore
 
     # ------------------------------------------------------------------ tasks (clients)
 

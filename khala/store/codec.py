@@ -20,6 +20,7 @@ from khala.model import (
     Execute,
     Group,
     GroupResult,
+    ImageRef,
     Interactor,
     Judged,
     Judgement,
@@ -75,7 +76,11 @@ def spec_from_json(text: str, source: bytes, data: bytes) -> tuple[Compile, Exec
 
 
 def compile_from_dict(doc: dict[str, Any]) -> Compile:
-    return _known(Compile, doc)
+    return _known(Compile, {**doc, "image": image_from_dict(doc.get("image"))})
+
+
+def image_from_dict(doc: dict[str, Any] | None) -> ImageRef | None:
+    return None if doc is None else _known(ImageRef, doc)
 
 
 def execute_from_dict(doc: dict[str, Any]) -> Execute:
@@ -92,6 +97,7 @@ def execute_from_dict(doc: dict[str, Any]) -> Execute:
     problem = doc.get("problem")
     if problem is not None:
         doc["problem"] = _known(ProblemRef, problem)
+    doc["image"] = image_from_dict(doc.get("image"))
     compare = doc.get("compare")
     if compare is not None:
         checker = compare.get("checker")

@@ -29,6 +29,7 @@ from khala.model import (
     status_of,
 )
 from khala.rpc import judicator_thrift as T
+from khala.rpc.convert.images import image_ref_from_thrift, image_ref_to_thrift
 from khala.rpc.convert.problems import (
     history_from_thrift,
     history_to_thrift,
@@ -172,7 +173,8 @@ def task_to_thrift(task: Task) -> Any:
         user=task.user,
         compile=T.Compile(source=c.source, command=pack(c.command),
                           timeout=wire_whole(c.timeout), timeout_exact=wire_exact(c.timeout),
-                          memory_limit=c.memory_limit, language=c.language or None),
+                          memory_limit=c.memory_limit, language=c.language or None,
+                          image=image_ref_to_thrift(c.image)),
         execute=T.Execute(
             input=pack(e.input), data=e.data, command=pack(e.command),
             timeout=wire_whole(e.timeout), timeout_exact=wire_exact(e.timeout),
@@ -185,7 +187,7 @@ def task_to_thrift(task: Task) -> Any:
             groups=groups_to_thrift(e.groups),
             skip_failed_groups=e.skip_failed_groups or None,
             interactor=interactor_to_thrift(e.interactor), outputs=list(e.outputs) or None,
-            problem=problem_ref_to_thrift(e.problem),
+            problem=problem_ref_to_thrift(e.problem), image=image_ref_to_thrift(e.image),
         ),
         add_time=task.add_time,
         done=task.done,
@@ -204,7 +206,8 @@ def task_to_thrift(task: Task) -> Any:
 def _compile_from_thrift(c: Any, text: Callable[[bytes | None], str]) -> Compile:
     return Compile(source=raw_bytes(c.source), command=text(c.command),
                    timeout=step_timeout_from_wire(c.timeout, c.timeout_exact),
-                   memory_limit=c.memory_limit, language=c.language or "")
+                   memory_limit=c.memory_limit, language=c.language or "",
+                   image=image_ref_from_thrift(c.image))
 
 
 def _execute_from_thrift(e: Any, text: Callable[[bytes | None], str]) -> Execute:
@@ -220,7 +223,7 @@ def _execute_from_thrift(e: Any, text: Callable[[bytes | None], str]) -> Execute
         groups=groups_from_thrift(e.groups), skip_failed_groups=bool(e.skip_failed_groups),
         interactor=interactor_from_thrift(e.interactor, text),
         outputs=[name for name in e.outputs or [] if name is not None],
-        problem=problem_ref_from_thrift(e.problem),
+        problem=problem_ref_from_thrift(e.problem), image=image_ref_from_thrift(e.image),
     )
 
 
