@@ -36,6 +36,8 @@ class Program:
     limits: Limits = field(default_factory=Limits)
     signals: SignalBox | None = None  # API v2 signals for the compile step
     extra: dict[str, str] = field(default_factory=dict)  # name → host file, copied beside it
+    root: str | None = None  # an unpacked image the compile step runs in (None: the host's)
+    image: str = ""  # that image's SHA-256 (a build in another image is another build)
 
 
 @dataclass
@@ -95,8 +97,9 @@ def build(program: Program, sandbox: Sandbox, settings: ExecutorSettings, cache:
         host = program.language
         key = ""
         if host is not None:
+            version = host.version + (f" in image {program.image}" if program.image else "")
             key = cache_key(source_files(workdir), host.name, host.compile_command,
-                            host.preset.outputs, host.version)
+                            host.preset.outputs, version)
             if cache.fetch(key, artifacts):
                 return Build(artifacts=artifacts, ok=True, cache_hit=True)
         done = _compile(program, workdir, sandbox, cancel)
@@ -110,7 +113,7 @@ def build(program: Program, sandbox: Sandbox, settings: ExecutorSettings, cache:
 def _compile(program: Program, workdir: str, sandbox: Sandbox, cancel: threading.Event) -> Build:
     sandbox.prepare_workdir(workdir)
     spec = RunSpec(argv=["bash", "compile.sh"], workdir=workdir, env=dict(STEP_ENV),
-                   limits=program.limits, signals=program.signals)
+                   limits=program.limits, signals=program.signals, root=program.root)
     outcome = sandbox.run(spec, cancel)
     done = Build(output=outcome.stdout, error=outcome.stderr, report=outcome.report, compiles=1)
     reason = outcome.report.reason

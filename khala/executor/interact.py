@@ -166,7 +166,8 @@ def interact(env: CaseEnv, index: int, case: Case) -> Interacted:
         env.sandbox.prepare_workdir(jury_dir)
         place_jury_case(env, jury_dir, index, case)
         pair = Pair(env, RunSpec(argv=["bash", "execute.sh"], workdir=program_dir,
-                                 env=dict(STEP_ENV), limits=limits, signals=env.signals),
+                                 env=dict(STEP_ENV), limits=limits, signals=env.signals,
+                                 root=env.root),
                     RunSpec(argv=["bash", "interact.sh"], workdir=jury_dir, env=dict(STEP_ENV),
                             limits=jury_limits))
         sides = pair.run()

@@ -11,6 +11,9 @@ from khala.files.refs import FileRef
 from khala.model import ImageRef
 
 IMAGE_NAME_RE = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,63}\Z")
+IMAGE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+#: `name` or `name:version` (JSON schema)
+IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}(:[1-9][0-9]{0,9})?$"
 NAME_WORDS = ("an image name is 1..64 of a-z 0-9 . _ -, starting with a letter or a digit "
               "(then :VERSION, a number, optionally)")
 

@@ -19,12 +19,16 @@ import posixpath
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from khala.errors import InvalidInput
 
 #: Directories a sandbox mounts over (its /proc, /dev, /tmp, work dir, generated /etc): made
 #: in an unpacked image when it has none, so bubblewrap finds a mount point in a read-only root.
 MOUNT_POINTS = ("proc", "dev", "tmp", "work", "etc")
+#: Files of /etc a sandbox binds its generated ones over (khala/sandbox/etc.py GENERATED_ETC):
+#: made empty when missing, replaced when a symlink (a mount on it would follow it).
+MOUNT_FILES = ("passwd", "group", "hosts", "hostname", "resolv.conf")
 #: What a step's command needs at least: the relay shell (khala/sandbox/bwrap.py).
 REQUIRED = ("bin/sh",)
 MAX_MEMBERS = 1_000_000
@@ -58,13 +62,21 @@ def check_member(member: tarfile.TarInfo) -> bool:
     return True
 
 
-def check_tar(path: str, max_bytes: int) -> TarSummary:
-    """Read the whole tar (plain, gzip, bzip2 or xz) and check every member. InvalidInput for
-    a file that is no tar, an unsafe member, no /bin/sh, or more than `max_bytes` of files."""
+def _open_tar(source: str | BinaryIO) -> tarfile.TarFile:
+    if isinstance(source, str):
+        return tarfile.open(source, "r:*")
+    source.seek(0)
+    return tarfile.open(fileobj=source, mode="r:*")
+
+
+def check_tar(source: str | BinaryIO, max_bytes: int) -> TarSummary:
+    """Read the whole tar (plain, gzip, bzip2 or xz; a path or an open file, read from its
+    start) and check every member. InvalidInput for a file that is no tar, an unsafe member,
+    no /bin/sh, or more than `max_bytes` of files."""
     summary = TarSummary()
     links: dict[str, str | None] = {}  # kept member → its symlink target (None: not a link)
     try:
-        with tarfile.open(path, "r:*") as tar:
+        with _open_tar(source) as tar:
             for member in tar:
                 if summary.members + summary.dropped >= MAX_MEMBERS:
                     raise InvalidInput(f"the image tar has more than {MAX_MEMBERS} members")
@@ -144,6 +156,17 @@ def unpack(path: str, dest: str, max_bytes: int) -> int:
             raise InvalidInput(f"the image's /{name} is not a directory (a sandbox mounts "
                                "its own there)")
         os.makedirs(target, 0o755, exist_ok=True)
+    for name in MOUNT_FILES:
+        target = os.path.join(dest, "etc", name)
+        if os.path.islink(target):
+            os.unlink(target)
+        if not os.path.lexists(target):
+            with open(target, "w"):
+                pass
+            os.chmod(target, 0o644)
+        elif not os.path.isfile(target):
+            raise InvalidInput(f"the image's /etc/{name} is not a file (a sandbox mounts its "
+                               "own there)")
     if not resolves("bin/sh", _disk_link(dest), lambda rel: os.path.lexists(
             os.path.join(dest, rel))):
         raise InvalidInput("the image has no /bin/sh")

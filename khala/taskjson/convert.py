@@ -10,6 +10,7 @@ from typing import Any
 
 from khala.errors import InvalidInput
 from khala.files.refs import FileRef
+from khala.images.model import parse_image
 from khala.model import (
     Case,
     Checker,
@@ -19,6 +20,7 @@ from khala.model import (
     Execute,
     Group,
     GroupPolicy,
+    ImageRef,
     Interactor,
     Judgement,
     OutputFile,
@@ -42,6 +44,7 @@ from khala.taskjson.models import (
     File,
     GroupOut,
     GroupResultOut,
+    ImageRefOut,
     InteractorIn,
     InteractorOut,
     JudgedOut,
@@ -118,6 +121,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             timeout=whole(c.timeout),
             memory_limit=c.memory_limit,
             language=c.language.value if c.language is not None else "",
+            image=None if c.image is None else parse_image(c.image),
         ),
         execute=Execute(
             input=e.input,
@@ -143,8 +147,16 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             outputs=list(e.outputs),
             problem=None if e.problem is None else ProblemRef(id=e.problem.id,
                                                               version=e.problem.version),
+            image=None if e.image is None else parse_image(e.image),
         ),
     )
+
+
+def image_out(ref: ImageRef | None) -> ImageRefOut | None:
+    if ref is None:
+        return None
+    return ImageRefOut(name=ref.name, version=ref.version, resolved=ref.resolved,
+                       sha256=ref.sha256)
 
 
 def status_name(code: int) -> str:
@@ -204,7 +216,7 @@ def task_out(task: Task) -> TaskOut:
         priority=task.priority,
         compile=CompileOut(
             command=c.command, timeout=c.timeout, memory_limit=c.memory_limit,
-            has_source=bool(c.source), language=c.language or None,
+            has_source=bool(c.source), language=c.language or None, image=image_out(c.image),
         ),
         execute=ExecuteOut(
             command=e.command, input=e.input, timeout=e.timeout, standard=e.standard,
@@ -223,6 +235,7 @@ def task_out(task: Task) -> TaskOut:
             problem=None if e.problem is None else ProblemRefOut(
                 id=e.problem.id, version=e.problem.version, judged=e.problem.judged,
                 spec=e.problem.spec),
+            image=image_out(e.image),
         ),
         result=results,
         callback_url=task.callback_url,

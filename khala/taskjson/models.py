@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from khala.images.model import IMAGE_PATTERN
 from khala.judging.presets import PRESETS
 from khala.model import INT_MAX, PRIORITY_MAX, PRIORITY_MIN
 from khala.problems.model import PROBLEM_ID_PATTERN
@@ -18,6 +19,9 @@ GROUP_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 MAX_OUTPUTS = 64  # files a task may ask back (khala/judging/validate.py holds the same bound)
 
 TaskId = Annotated[str, Field(pattern=ID_PATTERN, examples=["sum-42"])]
+ImageName = Annotated[str, Field(pattern=IMAGE_PATTERN, examples=["debian-gcc", "busybox:2"])]
+IMAGE_WORDS = ("the image the step runs in (GET /api/v2/images): its root filesystem, "
+               "read-only, instead of the executor's; name = its latest version when submitted")
 # A score or points: an integer when whole (as scores were before partial points), else a
 # number with at most 6 decimal places.
 Number = int | float
@@ -131,6 +135,7 @@ class CompileIn(Strict):
     files: list[File] = Field(default_factory=list, max_length=10000,
                               description="source files, or give `zip`")
     zip: str | None = Field(None, description="base64 of a zip of the source files")
+    image: ImageName | None = Field(None, description=IMAGE_WORDS)
 
 
 class ProblemRefIn(Strict):
@@ -178,6 +183,7 @@ class ExecuteIn(Strict):
                                "directory), returned byte for byte with the result")
     problem: ProblemRefIn | None = Field(None, description="judge against a stored problem "
                                          "(with compile.language) instead of cases")
+    image: ImageName | None = Field(None, description=IMAGE_WORDS)
 
 
 class TaskIn(Strict):
@@ -310,12 +316,20 @@ class InteractorOut(BaseModel):
     memory_limit: int | None
 
 
+class ImageRefOut(BaseModel):
+    name: str
+    version: int = Field(description="as asked: 0 = the latest when submitted")
+    resolved: int = Field(description="the version the step runs in")
+    sha256: str = Field(description="sha256 of that version's tar")
+
+
 class CompileOut(BaseModel):
     command: str
     timeout: int | float
     memory_limit: int | None
     has_source: bool
     language: str | None = None
+    image: ImageRefOut | None = None
 
 
 class ProblemRefOut(BaseModel):
@@ -357,6 +371,7 @@ class ExecuteOut(BaseModel):
     interactor: InteractorOut | None = None
     outputs: list[str] = Field(default_factory=list)
     problem: ProblemRefOut | None = None
+    image: ImageRefOut | None = None
 
 
 class TaskSummary(BaseModel):

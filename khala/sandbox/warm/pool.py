@@ -189,6 +189,8 @@ class WarmSandbox(BwrapSandbox):
     def start(self, spec: RunSpec, stdin: int, stdout: int, stderr: int) -> Process:
         if spec.identity is not None:  # boxes run as the sandbox's own user: cold
             return super().start(spec, stdin, stdout, stderr)
+        if spec.root is not None:  # boxes are built on the host's root: an image's step is cold
+            return super().start(spec, stdin, stdout, stderr)
         script = self._script(spec, stdin)
         box = self._take() if script is not None else None
         if box is None or script is None:
