@@ -77,7 +77,7 @@ def test_imported_listed_and_run_in(env: dict[str, Any]) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("tiny:1 ")
     listed = khala(url, "list")
-    assert listed.returncode == 0 and "tiny" in listed.stdout and "bash and busybox" in listed.stdout
+    assert listed.returncode == 0 and "bash and busybox" in listed.stdout
     images = requests.get(f"{url}/api/v2/images", timeout=30).json()["data"]
     assert [(i["name"], i["version"], i["note"]) for i in images] == [
         ("tiny", 1, "bash and busybox")]
@@ -101,8 +101,8 @@ def test_imported_listed_and_run_in(env: dict[str, Any]) -> None:
 
 def test_a_judged_task_runs_in_the_image(env: dict[str, Any]) -> None:
     url = env["url"]
-    body = {"compile": {"command": f"echo 'cat {MARKER}; ls {HOST_ONLY} 2>/dev/null; exit 0' > run.sh",
-                        "image": "tiny"},
+    script = f"cat {MARKER}; ls {HOST_ONLY} 2>/dev/null; exit 0"
+    body = {"compile": {"command": f"echo '{script}' > run.sh", "image": "tiny"},
             "execute": {"command": "bash run.sh", "image": "tiny",
                         "cases": [{"standard": MARKER_TEXT}, {"standard": "other\n"}]}}
     answer = submit(url, body)

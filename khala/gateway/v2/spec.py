@@ -144,7 +144,7 @@ def routes(max_wait: float) -> list[Route]:
 
 def _image_routes() -> list[Route]:
     e, tag = ErrorEnvelope, "images"
-    name = {"name": {"type": "string", "pattern": IMAGE_NAME_PATTERN}}
+    name: dict[str, dict[str, Any]] = {"name": {"type": "string", "pattern": IMAGE_NAME_PATTERN}}
     version = {**name, "version": {"type": "integer", "minimum": 1, "maximum": INT_MAX}}
     return [
         Route("get", "/api/v2/images", "image_list",
