@@ -163,8 +163,9 @@ class ImageRoots:
     def _evict(self, shas: list[str]) -> None:
         for sha256 in shas:
             with self._lock:
-                if sha256 in self._lru:
-                    continue  # used again meanwhile
+                flight = self._flights.get(sha256)
+                if sha256 in self._lru or (flight is not None and flight.locked()):
+                    continue  # used again meanwhile, or being unpacked again
                 doomed = os.path.join(self._tmp, f"{sha256}.gone.{os.urandom(4).hex()}")
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.path(sha256) + SIZE_SUFFIX)

@@ -283,6 +283,9 @@ def run(settings: ExecutorSettings) -> int:
     if judging.problems is not None:
         metrics.watch_file_cache(judging.problems.cache.counts,
                                  lambda: judging.problems.cache.size)  # type: ignore[union-attr]
+    images = judging.images
+    if images is not None:
+        metrics.watch_images(images.counts, lambda: images.size)
     metrics_server = serve(settings.metrics_listen, metrics.registry)
     handle_stop_signals(node)
     log.info("executor %s: %d slot(s), sandbox %s", node.name, node.capacity, sandbox.name)

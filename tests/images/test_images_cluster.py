@@ -94,6 +94,8 @@ def test_imported_listed_and_run_in(env: dict[str, Any]) -> None:
         assert task["execute"]["image"]["resolved"] == 1
         assert task["compile"]["image"]["sha256"] == images[0]["sha256"]
     assert fetches(env) - before == 1  # the tar, once for both tasks and both steps
+    metrics = f"http://127.0.0.1:{env['eport']}/metrics"
+    assert h.metric(metrics, "khala_image_unpacks_total") == 1
     unpacked = [n for n in os.listdir(os.path.join(env["work"], ".images"))
                 if len(n) == 64]
     assert unpacked == [images[0]["sha256"]]
