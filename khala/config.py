@@ -230,6 +230,13 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
     file_cache_bytes: int = setting(
         4 * 1024**3, "bound of the file cache, bytes: least recently used files go first (files "
         "a running task uses never do, so the cache may exceed it while they run)")
+    image_dir: str = setting(
+        "", "unpacked images (docs/images.md), each once, read-only to steps; empty = "
+        "<work_dir>/.images, or a temporary one removed at exit without a work_dir")
+    image_bytes: int = setting(
+        16 * 1024**3, "bound of the unpacked images, bytes (an image's tar is in the file cache "
+        "only while it is unpacked): least recently used images go first (images a running "
+        "task uses never do); also the largest image unpacked")
     case_output_limit: int = setting(64 * 1024, "bytes of each case's stdout/stderr kept")
     case_parallelism: int = setting(0, "most slots the cases of one task use at once; 0 = "
                                     "every free slot")
@@ -296,6 +303,9 @@ class GatewaySettings(DiscoverySettings, LimitSettings):
     max_package_size: int = setting(
         4 * 1024**3, "largest problem package (or stored file) one request may upload, bytes; "
         "also the most its files may unpack to")
+    max_image_size: int = setting(
+        8 * 1024**3, "largest image tar one request may import (docs/images.md), bytes; also "
+        "the most its files may unpack to")
 
 
 @dataclass

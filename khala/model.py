@@ -187,6 +187,20 @@ def env_size(env: dict[str, str]) -> int:
 
 
 @dataclass
+class ImageRef:
+    """The image a step runs in (docs/images.md): its root filesystem instead of the
+    executor's. The client names `name` and `version` (0: the latest when submitted); the
+    judicator records the version it resolved and the image's tar (`sha256`, `size`), which the
+    executor fetches, unpacks once and mounts read-only as the step's `/`."""
+
+    name: str = ""
+    version: int = 0
+    resolved: int = 0
+    sha256: str = ""
+    size: int = 0
+
+
+@dataclass
 class Compile:
     source: bytes = b""  # zip archive bytes, empty = none
     command: str = ""
@@ -194,6 +208,7 @@ class Compile:
     memory_limit: int | None = None  # bytes
     language: str = ""  # a preset (khala/judging/presets.py) filling both commands; "" = none
     options: StepOptions = field(default_factory=StepOptions)
+    image: ImageRef | None = None  # the step's root filesystem; None: the executor's host's
 
 
 @dataclass
@@ -242,6 +257,7 @@ class Execute:
     run_uid: int | None = None
     run_gid: int | None = None
     options: StepOptions = field(default_factory=StepOptions)  # judged: every case's run
+    image: ImageRef | None = None  # the step's root filesystem; None: the executor's host's
 
 
 @dataclass

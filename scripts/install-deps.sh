@@ -184,6 +184,10 @@ apt_install ethtool
 check iproute2 ip -V
 check nftables nft --version
 check ethtool ethtool --version
+# Building images from Debian's packages (khala image build, docs/images.md).
+apt_install mmdebstrap debootstrap
+check mmdebstrap mmdebstrap --version
+check debootstrap debootstrap --version
 # The compose file's validator (tests/deploy/test_compose.py): Debian's docker-compose checks a
 # file against the Compose schema with `config`, without a Docker engine.
 apt_install docker-compose

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from khala import __version__
+from khala.cli import images as images_cli
 from khala.cli import keys as keys_cli
 from khala.cli import problems as problems_cli
 from khala.cli import tasks as tasks_cli
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks_cli.build(sub)
     keys_cli.build(sub)
     problems_cli.build(sub)
+    images_cli.build(sub)
     return parser
 
 
@@ -60,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         return keys_cli.run(args)
     if args.command == "problem":
         return problems_cli.run(args)
+    if args.command == "image":
+        return images_cli.run(args)
     cls, _ = COMMANDS[args.command]
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k not in {"command", "config"}}
     try:

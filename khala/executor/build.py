@@ -38,6 +38,8 @@ class Program:
     signals: SignalBox | None = None  # API v2 signals for the compile step
     extra: dict[str, str] = field(default_factory=dict)  # name → host file, copied beside it
     options: StepOptions = field(default_factory=StepOptions)  # the task's compile options
+    root: str | None = None  # an unpacked image the compile step runs in (None: the host's)
+    image: str = ""  # that image's SHA-256 (a build in another image is another build)
 
 
 @dataclass
@@ -96,10 +98,11 @@ def build(program: Program, sandbox: Sandbox, settings: ExecutorSettings, cache:
             return Build(message=problem, error=problem.encode())
         host = program.language
         key = ""
-        if host is not None:  # the options may change the build: they are part of its key
+        if host is not None:  # the options and the image may change the build: in its key
             command = host.compile_command + options_tag(program.options)
+            version = host.version + (f" in image {program.image}" if program.image else "")
             key = cache_key(source_files(workdir), host.name, command,
-                            host.preset.outputs, host.version)
+                            host.preset.outputs, version)
             if cache.fetch(key, artifacts):
                 return Build(artifacts=artifacts, ok=True, cache_hit=True)
         done = _compile(program, workdir, sandbox, cancel)
@@ -113,7 +116,7 @@ def build(program: Program, sandbox: Sandbox, settings: ExecutorSettings, cache:
 def _compile(program: Program, workdir: str, sandbox: Sandbox, cancel: threading.Event) -> Build:
     sandbox.prepare_workdir(workdir)
     spec = RunSpec(argv=["bash", "compile.sh"], workdir=workdir, env=dict(STEP_ENV),
-                   limits=program.limits, signals=program.signals)
+                   limits=program.limits, signals=program.signals, root=program.root)
     outcome = run_step(sandbox, spec, program.options, cancel)
     done = Build(output=outcome.stdout, error=outcome.stderr, report=outcome.report, compiles=1)
     reason = outcome.report.reason

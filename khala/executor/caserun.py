@@ -62,6 +62,7 @@ class CaseEnv:
     interactor: Jury | None = None
     signals: SignalBox | None = None
     files: CaseFiles | None = None  # a stored problem's cases: cached files, not texts
+    root: str | None = None  # the unpacked image the program runs in (None: the host's)
 
     def input_path(self, index: int) -> str | None:
         """The cached input of case `index` of a stored problem; None: the case's text."""
@@ -159,7 +160,7 @@ def execute(env: CaseEnv, index: int, case: Case) -> Executed:
         place_case(env, workdir, "execute.in", env.input_path(index), case.input)
         spec = RunSpec(argv=["bash", "execute.sh"], workdir=workdir,
                        stdin_path=os.path.join(workdir, "execute.in"), env=dict(STEP_ENV),
-                       limits=limits, signals=env.signals)
+                       limits=limits, signals=env.signals, root=env.root)
         outcome = run_step(env.sandbox, spec, env.task.execute.options, env.cancel)
         return Executed(outcome, files_out(env, workdir, outcome, limits.output))
     except (OSError, CopyLimit, ExtractLimit, InvalidInput) as exc:

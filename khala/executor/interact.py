@@ -166,7 +166,8 @@ def interact(env: CaseEnv, index: int, case: Case) -> Interacted:
                         limits)
         program = prepared(env.sandbox, RunSpec(
             argv=["bash", "execute.sh"], workdir=program_dir, env=dict(STEP_ENV), limits=limits,
-            signals=env.signals), env.task.execute.options)  # the interactor's are its own
+            signals=env.signals, root=env.root), env.task.execute.options)  # the interactor's
+        # options and root are its own (the host's)
         if isinstance(program, RunOutcome):
             return Interacted(Executed(program), Verdict.INTERNAL_ERROR, program.detail, 0.0)
         fill(env, jury_dir, jury.artifacts, {

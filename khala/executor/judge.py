@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from khala.config import ExecutorSettings
-from khala.errors import KhalaError
+from khala.errors import KhalaError, SandboxUnavailable
 from khala.executor.build import Build, Program, build
 from khala.executor.casefiles import CaseFiles
 from khala.executor.caserun import CaseEnv, Executed, Jury, check, execute
 from khala.executor.caserun import case_limits as case_limits
 from khala.executor.compile_cache import CompileCache
+from khala.executor.images import ImageRoots
 from khala.executor.interact import interact
 from khala.executor.problems import ProblemTasks
 from khala.executor.runner import INTERNAL_ERROR, compile_limits, run_task
@@ -77,6 +78,7 @@ class JudgeContext:
     cache: CompileCache
     slots: CaseSlots | None = None
     problems: ProblemTasks | None = None  # tasks naming a stored problem: its files, cached
+    images: ImageRoots | None = None  # the images steps run in, unpacked once
 
 
 def _cut(data: bytes, limit: int) -> str:
@@ -96,8 +98,9 @@ class Judge:
 
     def __init__(self, task: Task, sandbox: Sandbox, settings: ExecutorSettings,
                  context: JudgeContext, cancel: threading.Event,
-                 files: CaseFiles | None = None) -> None:
+                 files: CaseFiles | None = None, roots: dict[str, str] | None = None) -> None:
         self.task, self.sandbox, self.settings = task, sandbox, settings
+        self.roots = roots or {}  # "compile"/"execute" → the unpacked image the step runs in
         self.files = files  # a stored problem's cases: inputs and answers are cached files
         self.context, self.cancel = context, cancel
         self.cases = task.execute.cases or [Case(input=task.execute.input,
@@ -139,7 +142,9 @@ class Judge:
         program = Program(source_zip=task.compile.source, language=host,
                           command=task.compile.command, limits=compile_limits(task, s),
                           signals=self.signals, extra=self._extras(),
-                          options=task.compile.options)
+                          options=task.compile.options,
+                          root=self.roots.get("compile"),
+                          image=task.compile.image.sha256 if task.compile.image else "")
         os.mkdir(os.path.join(scratch, "program"))
         self.program = build(program, self.sandbox, s, self.context.cache, self.cancel,
                              os.path.join(scratch, "program"), task.id)
@@ -148,7 +153,8 @@ class Judge:
         assert self.program.artifacts is not None
         self.env = CaseEnv(task=task, sandbox=self.sandbox, settings=s, cancel=self.cancel,
                            artifacts=self.program.artifacts, run_command=self.run_command,
-                           signals=self.signals, files=self.files)
+                           signals=self.signals, files=self.files,
+                           root=self.roots.get("execute"))
         if self.mode == CompareMode.CHECKER:
             spec = self.compare.checker if self.compare is not None else None
             failed = self._prepare_jury(scratch, "checker", spec.language if spec else "",
@@ -364,7 +370,8 @@ def _bound_files(cases: list[CaseResult], limit: int) -> None:
 def judge_task(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
                context: JudgeContext, cancel: threading.Event,
                on_status: Callable[[int], None],
-               signals: SignalBox | None = None) -> tuple[int, Result]:
+               signals: SignalBox | None = None,
+               roots: dict[str, str] | None = None) -> tuple[int, Result]:
     """Judge `task` (khala.model.judged) to its end. Never raises: a failure of the executor
     itself ends the task as Unknown error with an internal-error verdict."""
     scratch = None
@@ -372,8 +379,8 @@ def judge_task(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
         scratch = tempfile.mkdtemp(prefix="khala-judge-", dir=settings.work_dir or None)
         if task.execute.problem is not None:
             return _judge_problem(task, sandbox, settings, context, cancel, on_status,
-                                  signals, scratch)
-        judge = Judge(task, sandbox, settings, context, cancel)
+                                  signals, scratch, roots)
+        judge = Judge(task, sandbox, settings, context, cancel, roots=roots)
         judge.signals = signals
         return judge.run(on_status, scratch)
     except Exception:  # our own failure: the task ends as Unknown error, the node lives
@@ -388,7 +395,7 @@ def judge_task(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
 def _judge_problem(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
                    context: JudgeContext, cancel: threading.Event,
                    on_status: Callable[[int], None], signals: SignalBox | None,
-                   scratch: str) -> tuple[int, Result]:
+                   scratch: str, roots: dict[str, str] | None) -> tuple[int, Result]:
     """Judge a task naming a stored problem: its version's files first (khala/executor/
     problems.py); when they cannot be had, the task ends with an internal error saying why."""
     if context.problems is None:
@@ -399,7 +406,7 @@ def _judge_problem(task: Task, sandbox: Sandbox, settings: ExecutorSettings,
         except (KhalaError, OSError) as exc:
             log.warning("task %s: the problem's files: %s", task.id, exc)
             return _failed(f"the problem's files could not be had: {exc}")
-        judge = Judge(expanded, sandbox, settings, context, cancel, files)
+        judge = Judge(expanded, sandbox, settings, context, cancel, files, roots)
         judge.signals = signals
         return judge.run(on_status, scratch)
 
@@ -420,6 +427,33 @@ def run_any(task: Task, sandbox: Sandbox, settings: ExecutorSettings, context: J
     `stream` (live output and input, docs/streaming.md) serves plain tasks only.
     API v2 signals in `signals` reach the running step (of a judged task: its compile step
     or a running case; with cases in parallel, the case that started last)."""
-    if judged(task):
-        return judge_task(task, sandbox, settings, context, cancel, on_status, signals)
-    return run_task(task, sandbox, settings, cancel, on_status, signals, stream, areas)
+    steps = [(step, ref) for step, ref in (("compile", task.compile.image),
+                                           ("execute", task.execute.image)) if ref is not None]
+    with contextlib.ExitStack() as held:
+        roots: dict[str, str] = {}
+        if steps:
+            try:
+                paths = held.enter_context(_images(context, sandbox).holding(
+                    [ref for _, ref in steps]))
+            except (KhalaError, OSError) as exc:
+                log.warning("task %s: its images: %s", task.id, exc)
+                message = f"the task's image could not be had: {exc}"
+                if judged(task):
+                    return _failed(message)
+                return Status.UNKNOWN_ERROR, Result(compile_error=f"[khala] {message}".encode())
+            roots = {step: paths[ref.sha256] for step, ref in steps}
+        if judged(task):
+            return judge_task(task, sandbox, settings, context, cancel, on_status, signals,
+                              roots)
+        return run_task(task, sandbox, settings, cancel, on_status, signals, stream, areas,
+                        roots)
+
+
+def _images(context: JudgeContext, sandbox: Sandbox) -> ImageRoots:
+    """The executor's images; SandboxUnavailable when it cannot run a step in one."""
+    if sandbox.name != "bwrap":
+        raise SandboxUnavailable("this executor runs steps unsandboxed, on its host's root: "
+                                 "a step in an image needs the bwrap sandbox")
+    if context.images is None:
+        raise SandboxUnavailable("this executor keeps no images")
+    return context.images

@@ -17,6 +17,7 @@ from khala.discovery.base import Discovery
 from khala.errors import ConfigError, SandboxUnavailable
 from khala.executor.compile_cache import CompileCache
 from khala.executor.filecache import FileCache
+from khala.executor.images import ImageRoots
 from khala.executor.judge import JudgeContext, run_any
 from khala.executor.languages import detect, wanted
 from khala.executor.outputs import keep_large
@@ -33,6 +34,7 @@ from khala.model import Language, Result
 from khala.rpc.auth import NodeAuth
 from khala.rpc.client import JudicatorClient
 from khala.sandbox import Sandbox, open_sandbox
+from khala.sandbox.bwrap import SANDBOX_UID, traversable
 from khala.sandbox.fstree import remove_tree
 from khala.sandbox.network import NetworkPolicy
 
@@ -197,7 +199,8 @@ def _cache_root(configured: str, work_dir: str, name: str) -> tuple[str, str]:
 
 
 def open_judging(settings: ExecutorSettings) -> tuple[JudgeContext, list[str]]:
-    """The compile cache, the file cache of stored problems, and no languages yet
+    """The compile cache, the file cache of stored problems and images, the unpacked images,
+    and no languages yet
     (`detect_later` fills them in); returns the context and the cache directories to remove at
     exit (temporary ones). ConfigError for an unknown preset in `languages` or a file cache
     another executor uses, OSError for an unusable cache directory."""
@@ -206,9 +209,18 @@ def open_judging(settings: ExecutorSettings) -> tuple[JudgeContext, list[str]]:
     files_root, files_tmp = _cache_root(settings.file_cache_dir, settings.work_dir,
                                         "file-cache")
     files = FileCache(files_root, settings.file_cache_bytes)
+    images_root, images_tmp = _cache_root(settings.image_dir, settings.work_dir, "images")
+    if images_tmp:  # the sandbox user reaches an image through it
+        os.chmod(images_tmp, 0o711)
+    images = ImageRoots(images_root, settings.image_bytes, files)
+    if not traversable(os.path.join(images_root, "x"), SANDBOX_UID):
+        images.close()
+        raise ConfigError(f"image_dir {images_root}: the sandbox user cannot reach it (every "
+                          "directory above it must be searchable by others, mode o+x)")
     context = JudgeContext({}, CompileCache(root, settings.cache_bytes),
-                           problems=ProblemTasks(files))
-    return context, [path for path in (compile_tmp, files_tmp) if path]
+                           problems=ProblemTasks(files),
+                           images=images)
+    return context, [path for path in (compile_tmp, files_tmp, images_tmp) if path]
 
 
 def detect_later(settings: ExecutorSettings, node: ExecutorNode) -> threading.Thread:
@@ -274,6 +286,9 @@ def run(settings: ExecutorSettings) -> int:
     if judging.problems is not None:
         metrics.watch_file_cache(judging.problems.cache.counts,
                                  lambda: judging.problems.cache.size)  # type: ignore[union-attr]
+    images = judging.images
+    if images is not None:
+        metrics.watch_images(images.counts, lambda: images.size)
     metrics_server = serve(settings.metrics_listen, metrics.registry)
     handle_stop_signals(node)
     log.info("executor %s: %d slot(s), sandbox %s", node.name, node.capacity, sandbox.name)

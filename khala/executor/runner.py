@@ -181,13 +181,15 @@ def run_task(
     signals: SignalBox | None = None,
     stream: TaskStream | None = None,
     areas: WorkAreas | None = None,
+    roots: dict[str, str] | None = None,
 ) -> tuple[int, Result]:
     """Run `task` to its end (API v2 signals sent to `signals` reach the running step's
     processes; `stream` gets the live output and gives an interactive task's input). Returns
     (final status, result). Never raises: a failure of the executor itself ends the task as
     Unknown error (its detail goes to the log, not to the user), and the work dir is removed
     whatever it holds (`areas`: the work dir comes from them, made ahead, and goes back to
-    them to be removed in the background)."""
+    them to be removed in the background). `roots`: "compile"/"execute" → the unpacked image
+    that step runs in (none: the host's root)."""
     workdir = None
     try:
         if areas is not None:
@@ -197,7 +199,7 @@ def run_task(
             sandbox.open_workdir(workdir, work_area(task, settings))
         return _run_in(
             task, workdir, sandbox, settings, cancel, on_status or (lambda _: None), signals,
-            stream,
+            stream, roots or {},
         )
     except Exception:  # our own failure: the task ends as Unknown error, the node lives
         log.exception("task %s failed inside the executor", task.id)
@@ -218,7 +220,9 @@ def _run_in(
     on_status: Callable[[int], None],
     signals: SignalBox | None = None,
     stream: TaskStream | None = None,
+    roots: dict[str, str] | None = None,
 ) -> tuple[int, Result]:
+    roots = roots or {}
     try:
         layout(task, workdir, settings)
     except LayoutError as exc:
@@ -248,6 +252,7 @@ def _run_in(
             limits=_stored_whole(limits, settings.result_limit),
             signals=signals,
             identity=run_as,
+            root=roots.get(name),
         )
         if stream is not None:
             spec.tap = functools.partial(_tap, stream, name)

@@ -56,6 +56,8 @@ V2_POLICY: dict[str, frozenset[str]] = {
     "v2.problem_create": SETTERS, "v2.problem_delete": SETTERS, "v2.version_create": SETTERS,
     "v2.version_delete": SETTERS, "v2.file_put": SETTERS, "v2.file_head": SETTERS,
     "v2.rejudge_create": SETTERS, "v2.rejudge_list": ALL, "v2.rejudge_get": ALL,
+    # Images (docs/images.md): any key sees which exist; admin keys import and delete them.
+    "v2.image_list": ALL, "v2.image_import": ADMIN, "v2.image_delete": ADMIN,
     # The neighbouring seeds' APIs (docs/procstar.md, streaming.md, meproc.md): the same keys.
     "procstar.list": ALL, "procstar.get": ALL, "procstar.fd": ALL, "procstar.fd_out": ALL,
     "procstar.create": WRITE, "procstar.create_with_id": WRITE, "procstar.delete": WRITE,

@@ -138,6 +138,10 @@ class JobApi:
     def create(self, spec: JobSpec) -> JobView:
         """Raises InvalidInput (a bad field), Conflict (the name is taken)."""
         validate_spec(spec, self.settings)
+        template = spec.template  # its images exist now (each run resolves them again)
+        self.tasks.images.attach(dataclasses.replace(
+            template, compile=dataclasses.replace(template.compile),
+            execute=dataclasses.replace(template.execute)))
         graph = {s.name: list(s.spec.get("deps") or []) for s in self.store.jobs()}
         if spec.name in graph:
             raise Conflict("a job has this name")

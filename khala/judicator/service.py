@@ -81,6 +81,7 @@ class JudicatorService:
                              self.problems)
         self.jobs = JobApi(store, settings, self.tasks)
         self.files = FileApi(store.files, settings)
+        self.images = self.tasks.images
         self.rejudges = RejudgeApi(store, settings, self.problems, self.announce)
         bus.on_finished(self.done.finished)
 
@@ -96,6 +97,7 @@ class JudicatorService:
         if task.key is not None and is_run_key(task.key):
             raise InvalidInput(RESERVED)
         task = self.problems.attach(task)  # the version it is judged against
+        task = self.tasks.images.attach(task)
         validate_task(task, s)
         check_offered(task, self.tasks.live_languages)
         if self.ops is not None:
@@ -104,6 +106,7 @@ class JudicatorService:
         new.done, new.status, new.executor, new.result = False, Status.PENDING, None, None
         self.store.add(new)
         self.problems.confirm(new)
+        self.tasks.images.confirm(new)
         if self.ops is not None:
             self.ops.created(new)
         self.announce()

@@ -32,6 +32,7 @@ from khala import model
 from khala.config import JudicatorSettings
 from khala.errors import Conflict, InvalidInput, NotFound, TooLarge
 from khala.jobs.model import RESERVED, is_run_key
+from khala.judicator.images import ImageApi
 from khala.judicator.notifier import DoneWatch
 from khala.judicator.offered import check_offered
 from khala.judicator.problems import ProblemApi
@@ -64,6 +65,9 @@ def task_digest(task: Task) -> str:
     e["data"] = hashlib.sha256(task.execute.data).hexdigest()
     if task.execute.problem is not None:  # what the client named, not what was resolved
         e["problem"] = {"id": task.execute.problem.id, "version": task.execute.problem.version}
+    for part, ref in ((c, task.compile.image), (e, task.execute.image)):
+        if ref is not None:  # likewise
+            part["image"] = {"name": ref.name, "version": ref.version}
     text = json.dumps({"user": task.user, "compile": c, "execute": e,
                        "callback_url": task.callback_url}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -92,6 +96,7 @@ class TaskApi:
         self.settings = settings
         self.done = done
         self.problems = problems or ProblemApi(store, settings)  # tasks naming a problem
+        self.images = ImageApi(store, settings)  # tasks naming images
         self._on_queued = on_queued  # wake executors' long-polls (here and elsewhere)
         self._on_changed = on_changed  # a cancel or a signal: long-polls re-check their tasks
 
@@ -115,6 +120,7 @@ class TaskApi:
         if (task.key is not None and is_run_key(task.key)) != job_run:
             raise InvalidInput(RESERVED if not job_run else "a job run needs a run key")
         task = self.problems.attach(task)  # the version it is judged against
+        task = self.images.attach(task)  # the image versions its steps run in
         validate_task(task, self.settings)
         if offered_only:
             check_offered(task, self.live_languages)
@@ -160,6 +166,7 @@ class TaskApi:
             self.problems.confirm(task)
         except InvalidInput as exc:
             return SubmitOutcome(Code.INVALID_INPUT, detail=str(exc))
+        self.images.confirm(task)
         self._created(task)
         return SubmitOutcome(Code.OK, task.id, created=True)
 

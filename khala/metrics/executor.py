@@ -37,24 +37,35 @@ class ExecutorMetrics:
 
     def watch_file_cache(self, counts: Any, size: Callable[[], int]) -> None:
         """The file cache's counts (khala/executor/filecache.py CacheCounts) and its bytes."""
-        self.registry.register(_FileCacheCounts(counts))
+        self.registry.register(_Counts(counts, _Counts.FILES))
         Gauge("khala_file_cache_bytes", "bytes in the file cache", registry=self.registry
               ).set_function(size)
 
+    def watch_images(self, counts: Any, size: Callable[[], int]) -> None:
+        """The unpacked images' counts (khala/executor/images.py ImageCounts) and bytes."""
+        self.registry.register(_Counts(counts, _Counts.IMAGES))
+        Gauge("khala_image_bytes", "bytes of the unpacked images", registry=self.registry
+              ).set_function(size)
 
-class _FileCacheCounts(Collector):
-    NAMES = (("fetches", "khala_file_fetches", "files fetched from the judicators"),
+
+class _Counts(Collector):
+    """Counters read from a counts object at scrape time: (its field, the name, the help)."""
+
+    FILES = (("fetches", "khala_file_fetches", "files fetched from the judicators"),
              ("fetched_bytes", "khala_file_fetched_bytes", "bytes of the files fetched"),
              ("hits", "khala_file_cache_hits", "files a task found in the cache, checked"),
              ("refetches", "khala_file_refetches",
               "cached files found missing or corrupt and fetched again"),
              ("evictions", "khala_file_evictions", "files evicted to stay within the bound"))
+    IMAGES = (("unpacks", "khala_image_unpacks", "images unpacked (their tars fetched first)"),
+              ("hits", "khala_image_hits", "images a task found unpacked"),
+              ("evictions", "khala_image_evictions", "images removed to stay within the bound"))
 
-    def __init__(self, counts: Any) -> None:
-        self._counts = counts
+    def __init__(self, counts: Any, names: tuple[tuple[str, str, str], ...]) -> None:
+        self._counts, self._names = counts, names
 
     def collect(self) -> Any:
-        for field, name, text in self.NAMES:
+        for field, name, text in self._names:
             family = CounterMetricFamily(name, text)
             family.add_metric([], getattr(self._counts, field))
             yield family

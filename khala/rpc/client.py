@@ -23,6 +23,7 @@ from typing import Any
 from khala.discovery.base import Discovery
 from khala.errors import InvalidInput, RemoteError
 from khala.files.refs import FileRef
+from khala.images.model import ImageInfo
 from khala.jobs.model import JobSpec, JobView
 from khala.model import (
     Assignment,
@@ -288,6 +289,26 @@ class JudicatorClient:
                                  words={Code.NOT_EXIST: f"no rejudge {id!r}" if id
                                         else f"no problem {problem!r}"})
         return [convert.rejudge_from_thrift(r) for r in reply.rejudges or []]
+
+    # ------------------------------------------------------------------ images
+
+    def image_add(self, name: str, file: FileRef, note: str = "") -> ImageInfo:
+        """A new version of image `name` whose tar `file` is stored already."""
+        reply, address = self._checked("image_add", name, convert.file_ref_to_thrift(file),
+                                       note)
+        if not reply.images:
+            raise RemoteError(f"image_add: judicator at {address} sent no image", address)
+        return convert.image_from_thrift(reply.images[0])
+
+    def image_list(self, name: str = "") -> list[ImageInfo]:
+        """Every image's versions (or `name`'s), by name then version."""
+        reply, _ = self._checked("image_list", name)
+        return [convert.image_from_thrift(i) for i in reply.images or []]
+
+    def image_delete(self, name: str, version: int) -> None:
+        """Delete one version of an image; NotFound when there is none."""
+        self._checked("image_delete", name, version,
+                      words={Code.NOT_EXIST: f"no image {name}:{version}"})
 
     # ------------------------------------------------------------------ jobs
 

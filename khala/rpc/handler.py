@@ -272,6 +272,25 @@ class JudicatorHandler:
         return T.RejudgeReturn(result=Code.OK, detail="",
                                rejudges=[convert.rejudge_to_thrift(r) for r in found])
 
+    # ------------------------------------------------------------------ images
+
+    @_answers(lambda code, detail: T.ImageReturn(result=code, detail=detail, images=[]))
+    def image_add(self, name: str | None, file: Any, note: str | None) -> Any:
+        info = self.service.images.add(name or "", convert.file_ref_from_thrift(file, "image"),
+                                       note or "")
+        return T.ImageReturn(result=Code.OK, detail="", images=[convert.image_to_thrift(info)])
+
+    @_answers(lambda code, detail: T.ImageReturn(result=code, detail=detail, images=[]))
+    def image_list(self, name: str | None) -> Any:
+        found = self.service.images.list(name or "")
+        return T.ImageReturn(result=Code.OK, detail="",
+                             images=[convert.image_to_thrift(i) for i in found])
+
+    @_answers(lambda code, detail: T.Answer(result=code, detail=detail))
+    def image_delete(self, name: str | None, version: int | None) -> Any:
+        self.service.images.delete(name or "", version or 0)
+        return T.Answer(result=Code.OK, detail="")
+
     # ------------------------------------------------------------------ jobs
 
     @_answers(lambda code, detail: T.JobReturn(result=code, data="null", detail=detail))

@@ -164,6 +164,8 @@ struct Compile {
     6: optional double timeout_exact, // the timeout when it has a fraction (3 rounded up)
     // Extension (per-step options): from 40
     40: optional StepOptions options,
+    // Extension (images): the root filesystem the step runs in
+    41: optional ImageRef image,
 }
 
 struct Execute {
@@ -198,12 +200,41 @@ struct Execute {
     31: optional ProblemRef problem,
     // Extension (per-step options): from 40
     40: optional StepOptions options,
+    // Extension (images): the root filesystem the step runs in
+    41: optional ImageRef image,
 }
 
 // A stored file (docs/rpc.md, "Files"): content-addressed.
 struct FileRef {
     1: string sha256,               // 64 lowercase hex characters
     2: i64 size,
+}
+
+// Extensions (images, docs/images.md; field ids from 41) ---------------------------------
+
+// The image a step runs in (Compile 41, Execute 41): its root filesystem, mounted read-only
+// as the step's `/` instead of the executor's.
+struct ImageRef {
+    1: string name,
+    2: optional i32 version,        // asked; unset or 0 = the latest when submitted
+    3: optional i32 resolved,       // set by the judicator: the version it runs in
+    4: optional string sha256,      // set by the judicator: the image's tar, a stored file
+    5: optional i64 size,           // set by the judicator: bytes of that tar
+}
+
+// One version of an image (image_add, image_list).
+struct Image {
+    1: string name,
+    2: i32 version,
+    3: FileRef file,                // the tar of its root filesystem, a stored file
+    4: string created,
+    5: string note,                 // how it was made, for people
+}
+
+struct ImageReturn {
+    1: ReturnCode result,
+    2: string detail,
+    3: list<Image> images,          // image_add: the new version; image_list: by name, version
 }
 
 // Extensions (problems, docs/judging.md "Problems"; field ids from 31) -------------------
@@ -592,4 +623,11 @@ service Judicator {
     // with the new rejudge. `rejudges`: a problem's (id "") or one (by id).
     RejudgeReturn rejudge(1: Rejudge spec),
     RejudgeReturn rejudges(1: string problem, 2: string id),
+    // Extensions (images). A version is added as its tar, a stored file (uploaded through
+    // the file calls first); its number is the next for the name. image_list: every image's
+    // versions, or (name) one image's. Deleting a version takes its name away: NOT_EXIST when
+    // there is none; tasks that name it keep its tar until they are removed.
+    ImageReturn image_add(1: string name, 2: FileRef file, 3: string note),
+    ImageReturn image_list(1: string name),
+    Answer image_delete(1: string name, 2: i32 version),
 }

@@ -19,6 +19,7 @@ from khala import model
 from khala.config import LimitSettings
 from khala.errors import Conflict, InvalidInput, KhalaError, NotFound
 from khala.files.refs import FileRef
+from khala.images.model import ImageInfo
 from khala.jobs.model import JobSpec, JobView
 from khala.jobs.validate import validate_spec
 from khala.model import (
@@ -36,19 +37,20 @@ from khala.model import (
     TaskBrief,
 )
 from khala.problems.model import ProblemInfo, Rejudge
-from khala.rpc.stub_files import StubFiles
+from khala.rpc.stub_files import StubFiles, StubImages
 from khala.rpc.stub_problems import StubProblems
 from khala.rules.limits import validate_task
 
 SIGNALS = frozenset(int(s) for s in _signal.Signals)
 
 
-class StubJudicator(StubFiles, StubProblems):
+class StubJudicator(StubFiles, StubImages, StubProblems):
     def __init__(self, policy: LimitSettings | None = None) -> None:
         self.policy = policy or LimitSettings()
         self.files: dict[str, bytes] = {}  # stored files by sha256
         self.uploads: dict[str, tuple[FileRef, dict[int, bytes]]] = {}
         self.problems: dict[str, ProblemInfo] = {}
+        self.images: list[ImageInfo] = []
         self.rejudge_list: list[Rejudge] = []
         self.tasks: dict[str, Task] = {}  # by id, in the order added
         self.keys: dict[str, str] = {}  # key → id

@@ -1,5 +1,6 @@
 """The file calls of StubJudicator (khala/rpc/stub.py), in memory: uploads checked as a
-judicator checks them (chunk layout, hash), files by digest."""
+judicator checks them (chunk layout, hash), files by digest; and the image calls (image
+versions whose tars are such files)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from khala import model
 from khala.errors import InvalidInput, NotFound
 from khala.files.refs import FileRef, check_digest
+from khala.images.model import ImageInfo, check_image_name
 from khala.store.files import check_chunk, check_range, read_length
 
 
@@ -58,3 +60,36 @@ class StubFiles:
             raise NotFound(f"no file {sha256}")
         data = self.files[sha256]
         return data[offset:offset + read_length(len(data), offset, length)]
+
+
+class StubImages:
+    """Mixed into StubJudicator: image versions (`images`, by name then version) whose tars
+    are in the stub's `files`."""
+
+    files: dict[str, bytes]
+    images: list[ImageInfo]
+
+    def _called(self, method: str, *args: Any) -> None:  # StubJudicator's
+        raise NotImplementedError
+
+    def image_add(self, name: str, file: FileRef, note: str = "") -> ImageInfo:
+        self._called("image_add", name, file, note)
+        check_image_name(name)
+        if file.sha256 not in self.files:
+            raise InvalidInput(f"file {file.sha256} is not stored: upload the tar first")
+        number = 1 + max((i.version for i in self.images if i.name == name), default=0)
+        info = ImageInfo(name, number, file, model.now(), note)
+        self.images.append(info)
+        return info
+
+    def image_list(self, name: str = "") -> list[ImageInfo]:
+        self._called("image_list", name)
+        return sorted((i for i in self.images if not name or i.name == name),
+                      key=lambda i: (i.name, i.version))
+
+    def image_delete(self, name: str, version: int) -> None:
+        self._called("image_delete", name, version)
+        kept = [i for i in self.images if (i.name, i.version) != (name, version)]
+        if len(kept) == len(self.images):
+            raise NotFound(f"no image {name}:{version}")
+        self.images[:] = kept

@@ -115,6 +115,9 @@ class RunSpec:
     # The host (uid, gid) the step runs as; None: the sandbox's own user. The caller checked
     # it against the operator's table (khala/rules/identity.py); a backend never runs root.
     identity: tuple[int, int] | None = None
+    # The root filesystem the step sees as `/`: an unpacked image's directory (bound
+    # read-only; docs/images.md); None: the host's own (its /usr and the /bin, /lib… links).
+    root: str | None = None
 
 
 @dataclass

@@ -41,7 +41,7 @@ from khala.sandbox.cgroup_detect import detect
 from khala.sandbox.cgroups import CgroupTree, RunCgroup
 from khala.sandbox.core import DEFAULT_PATH, CoreSandbox, Process, Usage, apply_rlimits, rlimits
 from khala.sandbox.coredump import core_written
-from khala.sandbox.etc import make_etc
+from khala.sandbox.etc import GENERATED_ETC, make_etc
 from khala.sandbox.fstree import chown_tree, remove_tree
 from khala.sandbox.identity import EtcDirs, check_identity, grandchild
 from khala.sandbox.network import (
@@ -96,13 +96,8 @@ def bwrap_argv(bwrap: str, spec: RunSpec, etc_dir: str, uid: int, gid: int,
     """The bwrap command line of one run. Pure apart from looking at what `host_root` holds."""
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
             "--new-session", "--uid", str(uid), "--gid", str(gid), "--hostname", "khala"]
-    for entry in SYSTEM_ENTRIES:
-        host = os.path.join(host_root, entry)
-        if os.path.islink(host):
-            argv += ["--symlink", os.readlink(host), "/" + entry]
-        elif os.path.isdir(host):
-            argv += ["--ro-bind", host, "/" + entry]
-    argv += ["--ro-bind", etc_dir, "/etc", "--proc", "/proc", "--dev", "/dev",
+    argv += root_argv(etc_dir, spec.root, host_root)
+    argv += ["--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(tmp_size), "--tmpfs", "/dev/shm",
              "--perms", "1777", "--size", str(tmp_size), "--tmpfs", "/tmp",
              "--bind", spec.workdir, INSIDE_WORKDIR, "--chdir", inside_cwd(spec),
@@ -119,6 +114,27 @@ def bwrap_argv(bwrap: str, spec: RunSpec, etc_dir: str, uid: int, gid: int,
 def inside_cwd(spec: RunSpec) -> str:
     """The step's working directory as it sees it: /work or a directory under it."""
     return posixpath.join(INSIDE_WORKDIR, spec.cwd) if spec.cwd else INSIDE_WORKDIR
+
+
+def root_argv(etc_dir: str, image: str | None, host_root: str = "/") -> list[str]:
+    """The mounts of the step's root filesystem and /etc. The host's: its /usr and the /bin,
+    /lib… entries (symlinks stay symlinks) read-only and the generated /etc. An image's
+    (`image`, an unpacked image, khala/executor/images.py): the whole directory read-only as
+    `/`, its own /etc with the generated identity files bound over the image's (unpacking made
+    them and the mount points, khala/images/tarball.py)."""
+    argv: list[str] = []
+    if image is not None:
+        argv += ["--ro-bind", image, "/"]
+        for name in GENERATED_ETC:
+            argv += ["--ro-bind", os.path.join(etc_dir, name), "/etc/" + name]
+        return argv
+    for entry in SYSTEM_ENTRIES:
+        host = os.path.join(host_root, entry)
+        if os.path.islink(host):
+            argv += ["--symlink", os.readlink(host), "/" + entry]
+        elif os.path.isdir(host):
+            argv += ["--ro-bind", host, "/" + entry]
+    return argv + ["--ro-bind", etc_dir, "/etc"]
 
 
 def sandbox_env(spec: RunSpec) -> dict[str, str]:

@@ -22,6 +22,8 @@ ETC_ALLOW = (
     "debian_version", "python3", "python3.11", "perl", "java-17-openjdk", "java-21-openjdk",
     "gcc", "bash.bashrc", "inputrc", "profile",
 )
+#: The files `write_etc` generates (the rest is copied): in an image, bound over its own.
+GENERATED_ETC = ("passwd", "group", "hosts", "hostname", "resolv.conf")
 MAX_COPIED = 100_000  # entries copied at most (bounds the walk of a strange host /etc)
 
 

@@ -93,6 +93,9 @@ class PlainSandbox(CoreSandbox):
     def start(self, spec: RunSpec, stdin: int, stdout: int, stderr: int) -> Process:
         if spec.identity is not None:
             self._check(spec.identity)
+        if spec.root is not None:
+            raise SandboxUnavailable("a step in an image needs the bwrap sandbox (this executor "
+                                     "runs steps unsandboxed, on its host's root)")
         proc = subprocess.Popen(
             spec.argv, cwd=os.path.join(spec.workdir, spec.cwd), stdin=stdin, stdout=stdout,
             stderr=stderr,

@@ -31,6 +31,7 @@ from khala.model import (
 )
 from khala.problems.model import RejudgeCounts, VerdictChange
 from khala.store.files import FileStore
+from khala.store.images import ImageStore
 from khala.store.ops import OpsStore
 from khala.store.problems import ProblemStore
 
@@ -52,6 +53,8 @@ class Store(ABC):
     files: FileStore
     #: Problems, their versions and rejudges (khala/store/problems.py) beside the tasks.
     problems: ProblemStore
+    #: Image names and versions (khala/store/images.py) beside the tasks.
+    images: ImageStore
 
     # ------------------------------------------------------------------ tasks (clients)
 

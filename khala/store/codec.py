@@ -20,6 +20,7 @@ from khala.model import (
     Execute,
     Group,
     GroupResult,
+    ImageRef,
     Interactor,
     Judged,
     Judgement,
@@ -85,7 +86,12 @@ def options_from_dict(doc: dict[str, Any] | None) -> StepOptions:
 
 
 def compile_from_dict(doc: dict[str, Any]) -> Compile:
-    return _known(Compile, {**doc, "options": options_from_dict(doc.get("options"))})
+    return _known(Compile, {**doc, "options": options_from_dict(doc.get("options")),
+                            "image": image_from_dict(doc.get("image"))})
+
+
+def image_from_dict(doc: dict[str, Any] | None) -> ImageRef | None:
+    return None if doc is None else _known(ImageRef, doc)
 
 
 def execute_from_dict(doc: dict[str, Any]) -> Execute:
@@ -103,6 +109,7 @@ def execute_from_dict(doc: dict[str, Any]) -> Execute:
     problem = doc.get("problem")
     if problem is not None:
         doc["problem"] = _known(ProblemRef, problem)
+    doc["image"] = image_from_dict(doc.get("image"))
     compare = doc.get("compare")
     if compare is not None:
         checker = compare.get("checker")

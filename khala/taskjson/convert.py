@@ -10,6 +10,7 @@ from typing import Any
 
 from khala.errors import InvalidInput
 from khala.files.refs import FileRef
+from khala.images.model import parse_image
 from khala.model import (
     Case,
     Checker,
@@ -19,6 +20,7 @@ from khala.model import (
     Execute,
     Group,
     GroupPolicy,
+    ImageRef,
     Interactor,
     Judgement,
     OutputFile,
@@ -38,6 +40,7 @@ from khala.taskjson.judging import (
     CompareOut,
     GroupOut,
     GroupResultOut,
+    ImageRefOut,
     InteractorIn,
     InteractorOut,
     JudgedOut,
@@ -122,6 +125,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             memory_limit=c.memory_limit,
             language=c.language.value if c.language is not None else "",
             options=options_of(c),
+            image=None if c.image is None else parse_image(c.image),
         ),
         execute=Execute(
             input=e.input,
@@ -148,6 +152,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             problem=None if e.problem is None else ProblemRef(id=e.problem.id,
                                                               version=e.problem.version),
             options=options_of(e),
+            image=None if e.image is None else parse_image(e.image),
         ),
     )
 
@@ -155,6 +160,13 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
 def options_of(step: StepOptionsIn) -> StepOptions:
     return StepOptions(env=dict(step.env), workdir=step.workdir, cpu_rate=step.cpu_rate,
                        network=step.network)
+
+
+def image_out(ref: ImageRef | None) -> ImageRefOut | None:
+    if ref is None:
+        return None
+    return ImageRefOut(name=ref.name, version=ref.version, resolved=ref.resolved,
+                       sha256=ref.sha256)
 
 
 def status_name(code: int) -> str:
@@ -214,7 +226,7 @@ def task_out(task: Task) -> TaskOut:
         priority=task.priority,
         compile=CompileOut(
             command=c.command, timeout=c.timeout, memory_limit=c.memory_limit,
-            has_source=bool(c.source), language=c.language or None,
+            has_source=bool(c.source), language=c.language or None, image=image_out(c.image),
             **asdict(c.options),
         ),
         execute=ExecuteOut(
@@ -235,6 +247,7 @@ def task_out(task: Task) -> TaskOut:
                 id=e.problem.id, version=e.problem.version, judged=e.problem.judged,
                 spec=e.problem.spec),
             **asdict(e.options),
+            image=image_out(e.image),
         ),
         result=results,
         callback_url=task.callback_url,

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from khala.images.model import IMAGE_PATTERN
 from khala.model import INT_MAX, PRIORITY_MAX, PRIORITY_MIN
 from khala.taskjson.base import (
     BYTES_MAX,
@@ -37,6 +38,10 @@ from khala.taskjson.judging import (
 )
 
 MAX_OUTPUTS = 64  # files a task may ask back (khala/judging/validate.py holds the same bound)
+
+ImageName = Annotated[str, Field(pattern=IMAGE_PATTERN, examples=["debian-gcc", "busybox:2"])]
+IMAGE_WORDS = ("the image the step runs in (GET /api/v2/images): its root filesystem, "
+               "read-only, instead of the executor's; name = its latest version when submitted")
 
 # ----------------------------------------------------------------------------- input
 
@@ -75,6 +80,7 @@ class CompileIn(StepOptionsIn):
     files: list[File] = Field(default_factory=list, max_length=10000,
                               description="source files, or give `zip`")
     zip: str | None = Field(None, description="base64 of a zip of the source files")
+    image: ImageName | None = Field(None, description=IMAGE_WORDS)
 
 
 class ExecuteIn(StepOptionsIn):
@@ -114,6 +120,7 @@ class ExecuteIn(StepOptionsIn):
                                "directory), returned byte for byte with the result")
     problem: ProblemRefIn | None = Field(None, description="judge against a stored problem "
                                          "(with compile.language) instead of cases")
+    image: ImageName | None = Field(None, description=IMAGE_WORDS)
 
 
 class TaskIn(Strict):
@@ -171,6 +178,13 @@ class Results(BaseModel):
                                  description="execute.outputs of a task that is not judged")
 
 
+class ImageRefOut(BaseModel):
+    name: str
+    version: int = Field(description="as asked: 0 = the latest when submitted")
+    resolved: int = Field(description="the version the step runs in")
+    sha256: str = Field(description="sha256 of that version's tar")
+
+
 class CompileOut(BaseModel):
     command: str
     timeout: int | float
@@ -181,6 +195,7 @@ class CompileOut(BaseModel):
     workdir: str = ""
     cpu_rate: float | None = None
     network: bool = False
+    image: ImageRefOut | None = None
 
 
 class ExecuteOut(BaseModel):
@@ -207,6 +222,7 @@ class ExecuteOut(BaseModel):
     workdir: str = ""
     cpu_rate: float | None = None
     network: bool = False
+    image: ImageRefOut | None = None
 
 
 class TaskSummary(BaseModel):

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from khala.config import GatewaySettings
 from khala.gateway.v2.errors import register_errors
+from khala.gateway.v2.images import ImageViews
 from khala.gateway.v2.jobs import JobViews
 from khala.gateway.v2.problems import ProblemViews
 from khala.gateway.v2.spec import openapi, routes
@@ -43,7 +44,8 @@ def v2_blueprint(settings: GatewaySettings, client: JudicatorClient,
     """API v2's routes (endpoints v2.<view>), its documentation (with `more_paths`, the
     routes the app serves beside it) and its error answers."""
     tasks = TaskViews(settings, client)
-    views = {"jobs": JobViews(settings, client), "problems": ProblemViews(settings, client)}
+    views = {"jobs": JobViews(settings, client), "problems": ProblemViews(settings, client),
+             "images": ImageViews(settings, client)}
     document = openapi(settings.max_task_wait, more_paths)
     limit = body_limit(settings)
     blueprint = Blueprint("v2", __name__)

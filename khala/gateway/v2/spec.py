@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from khala import __version__
+from khala.gateway.v2.images import ImageEnvelope, ImageList, ImportQuery
 from khala.gateway.v2.jobs import JobEnvelope, JobIn, JobList
 from khala.gateway.v2.parse import SIGNAL_PATTERN, ListQuery, wait_query
 from khala.gateway.v2.problems import (
@@ -28,6 +29,7 @@ from khala.gateway.v2.problems import (
     VersionEnvelope,
 )
 from khala.gateway.v2.sources import source_routes
+from khala.images.model import IMAGE_NAME_PATTERN
 from khala.jobs.model import NAME_PATTERN
 from khala.model import INT_MAX
 from khala.problems.model import PROBLEM_ID_PATTERN
@@ -136,6 +138,26 @@ def routes(max_wait: float) -> list[Route]:
         *source_routes(Route, e, ID),
         *_job_routes(),
         *_problem_routes(),
+        *_image_routes(),
+    ]
+
+
+def _image_routes() -> list[Route]:
+    e, tag = ErrorEnvelope, "images"
+    name: dict[str, dict[str, Any]] = {"name": {"type": "string", "pattern": IMAGE_NAME_PATTERN}}
+    version = {**name, "version": {"type": "integer", "minimum": 1, "maximum": INT_MAX}}
+    return [
+        Route("get", "/api/v2/images", "image_list",
+              "Every image's versions (docs/images.md), by name then version",
+              responses={200: (ImageList, "the images")}, tag=tag),
+        Route("post", "/api/v2/images/{name}", "image_import",
+              "Import a tar of a root filesystem (plain, gzip, bzip2 or xz) as the image's "
+              "next version", query=ImportQuery, path_params=name, body_kind=RAW,
+              responses={201: (ImageEnvelope, "the new version"), 413: (e, "too large"),
+                         422: (e, "a tar Khala refuses, and why")}, tag=tag),
+        Route("delete", "/api/v2/images/{name}/versions/{version}", "image_delete",
+              "Delete a version (tasks that name it still run in it)", path_params=version,
+              responses={204: (None, "deleted"), 404: (e, "no such version")}, tag=tag),
     ]
 
 

@@ -2,7 +2,8 @@
 per topic. Texts travel zlib-compressed (`text`); result codes stand for the domain errors
 (`errors`); `tasks` (tasks, briefs, queries), `results` (what a run produced), `reports` (an
 executor's report and its answer), `executors` (listings, languages, statistics), `jobs` and
-`files` (references to stored files) and `problems` (problems, a task's problem and history,
+`files` (references to stored files), `images` (a step's image, image versions) and
+`problems` (problems, a task's problem and history,
 rejudges).
 
 Conversions from the wire validate what they read (InvalidInput, TooLarge), except the lenient
@@ -20,6 +21,12 @@ from khala.rpc.convert.executors import (
     stats_to_thrift,
 )
 from khala.rpc.convert.files import file_ref_from_thrift, file_ref_to_thrift
+from khala.rpc.convert.images import (
+    image_from_thrift,
+    image_ref_from_thrift,
+    image_ref_to_thrift,
+    image_to_thrift,
+)
 from khala.rpc.convert.jobs import (
     job_answer,
     job_from_thrift,
@@ -84,7 +91,8 @@ __all__ = [
     "completed_from_thrift", "completed_to_thrift", "error_of", "executing_to_thrift",
     "executor_from_thrift", "executor_to_thrift", "file_ref_from_thrift", "file_ref_to_thrift",
     "files_from_thrift", "files_to_thrift", "groups_from_thrift", "groups_to_thrift",
-    "history_from_thrift", "history_to_thrift", "Inflation", "interactor_from_thrift",
+    "history_from_thrift", "history_to_thrift", "image_from_thrift", "image_ref_from_thrift",
+    "image_ref_to_thrift", "image_to_thrift", "Inflation", "interactor_from_thrift",
     "interactor_to_thrift", "job_answer", "job_from_thrift", "job_to_thrift", "jobs_answer",
     "judgement_from_thrift", "judgement_to_thrift", "language_from_thrift", "language_to_thrift",
     "MAX_TEXT", "pack", "page_query_from_thrift", "page_query_to_thrift", "problem_from_thrift",

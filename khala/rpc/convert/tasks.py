@@ -30,6 +30,7 @@ from khala.model import (
     status_of,
 )
 from khala.rpc import judicator_thrift as T
+from khala.rpc.convert.images import image_ref_from_thrift, image_ref_to_thrift
 from khala.rpc.convert.problems import (
     history_from_thrift,
     history_to_thrift,
@@ -174,7 +175,8 @@ def task_to_thrift(task: Task) -> Any:
         compile=T.Compile(source=c.source, command=pack(c.command),
                           timeout=wire_whole(c.timeout), timeout_exact=wire_exact(c.timeout),
                           memory_limit=c.memory_limit, language=c.language or None,
-                          options=options_to_thrift(c.options)),
+                          options=options_to_thrift(c.options),
+                          image=image_ref_to_thrift(c.image)),
         execute=T.Execute(
             input=pack(e.input), data=e.data, command=pack(e.command),
             timeout=wire_whole(e.timeout), timeout_exact=wire_exact(e.timeout),
@@ -188,6 +190,7 @@ def task_to_thrift(task: Task) -> Any:
             skip_failed_groups=e.skip_failed_groups or None,
             interactor=interactor_to_thrift(e.interactor), outputs=list(e.outputs) or None,
             problem=problem_ref_to_thrift(e.problem), options=options_to_thrift(e.options),
+            image=image_ref_to_thrift(e.image),
         ),
         add_time=task.add_time,
         done=task.done,
@@ -227,7 +230,8 @@ def _compile_from_thrift(c: Any, text: Callable[[bytes | None], str]) -> Compile
     return Compile(source=raw_bytes(c.source), command=text(c.command),
                    timeout=step_timeout_from_wire(c.timeout, c.timeout_exact),
                    memory_limit=c.memory_limit, language=c.language or "",
-                   options=options_from_thrift(c.options))
+                   options=options_from_thrift(c.options),
+                   image=image_ref_from_thrift(c.image))
 
 
 def _execute_from_thrift(e: Any, text: Callable[[bytes | None], str]) -> Execute:
@@ -244,6 +248,7 @@ def _execute_from_thrift(e: Any, text: Callable[[bytes | None], str]) -> Execute
         interactor=interactor_from_thrift(e.interactor, text),
         outputs=[name for name in e.outputs or [] if name is not None],
         problem=problem_ref_from_thrift(e.problem), options=options_from_thrift(e.options),
+        image=image_ref_from_thrift(e.image),
     )
 
 

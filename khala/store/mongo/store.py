@@ -69,6 +69,7 @@ from khala.store.mongo.docs import (
 )
 from khala.store.mongo.files import MongoFiles
 from khala.store.mongo.fit import fit_document, output_budget
+from khala.store.mongo.images import MongoImages
 from khala.store.mongo.jobs import FAIR_INDEX, HEAD_INDEX, MongoJobs
 from khala.store.mongo.ops import MongoOpsStore
 from khala.store.mongo.problems import MongoProblems, MongoProblemTasks
@@ -128,6 +129,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         self._create_indexes()
         self.files = MongoFiles(db)
         self.problems = MongoProblems(db)
+        self.images = MongoImages(db)
         self._attach(client, db)
         # The operations side: the same client, the database's default concerns.
         self.ops = self._open_ops(client.get_database(database))

@@ -37,6 +37,7 @@ from khala.store.codec import (
 from khala.store.files import task_owner
 from khala.store.sqlite.connections import Connections
 from khala.store.sqlite.files import SqliteFiles, files_root
+from khala.store.sqlite.images import SqliteImages
 from khala.store.sqlite.jobs import SqliteJobs, fair_candidates
 from khala.store.sqlite.ops import SqliteOpsStore
 from khala.store.sqlite.problems import SqliteProblems, SqliteProblemTasks, install_problem_tasks
@@ -119,6 +120,7 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
         self.ops = SqliteOpsStore(self._connections)
         self.files = SqliteFiles(self._connections, files_root(path))
         self.problems = SqliteProblems(self._connections)
+        self.images = SqliteImages(self._connections)
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
