@@ -70,6 +70,11 @@ function renderDetails(task) {
   fact(dl, "CPU time limit", seconds(task.execute.cpu_limit, "the cluster's default"));
   fact(dl, "Memory limit", task.execute.memory_limit ? fmtBytes(task.execute.memory_limit) : "the executor's default");
   if (task.execute.compare) fact(dl, "Comparison", task.execute.compare.mode);
+  const problem = task.execute.problem;
+  if (problem) {
+    fact(dl, "Problem", el("a", { href: `/problems/${encodeURIComponent(problem.id)}`,
+      text: `${problem.id}, version ${problem.judged || problem.version || "latest"}` }));
+  }
   if (judgement && judgement.message) fact(dl, "Message", el("pre", { text: judgement.message }));
 }
 
@@ -85,6 +90,27 @@ function diffBlock(expected, got) {
       el("span", { class: "diff-text", text: row.text === "" ? " " : row.text })));
   }
   return box;
+}
+
+// A judged task with groups (subtasks): each group's verdict and score; a group whose
+// dependency did not pass shows as skipped.
+function renderGroups(task) {
+  const judgement = task.result && task.result.judgement;
+  const groups = (judgement && judgement.groups) || [];
+  if (!groups.length) return;
+  const body = document.querySelector("#groups tbody");
+  body.replaceChildren();
+  for (const g of groups) {
+    const v = VERDICTS[g.skipped ? "skipped" : g.verdict] || VERDICTS.internal_error;
+    const cases = g.cases.map((i) => String(i + 1)).join(", ");
+    body.append(el("tr", { "data-group": g.name, "data-verdict": g.skipped ? "skipped" : g.verdict },
+      el("td", { "data-label": "Group", text: g.name }),
+      el("td", { "data-label": "Verdict" }, el("span", { class: `status status-${v.cls}` },
+        el("span", { class: "mark", "aria-hidden": "true", text: v.mark }), ` ${v.text}`)),
+      el("td", { "data-label": "Score", class: "score", text: `${g.score} / ${g.max_score}` }),
+      el("td", { "data-label": "Cases", text: cases || "—" })));
+  }
+  document.getElementById("groups-section").hidden = false;
 }
 
 async function renderCases(task) {
@@ -173,6 +199,7 @@ async function showFinal(task) {
   liveOutput.replaceChildren();
   renderHead(task);
   renderDetails(task);
+  renderGroups(task);
   await Promise.all([renderCases(task), renderOutputs(task), renderSource(task)]);
   markLoaded();
 }

@@ -127,6 +127,17 @@ def test_upload_view_change_and_rejudge_a_problem(cluster: Cluster, open_page: A
     again = judged(base, right)
     assert verdict(again) == "wrong_answer" and again["execute"]["problem"]["judged"] == 2
     assert [h["judgement"]["verdict"] for h in again["history"]] == ["accepted"]
+
+    # the task's page shows its score per group: small still passes, big (all or nothing)
+    # fails on its second case now
+    watched.goto(f"{base}/tasks/{right}")
+    watched.wait_ready()
+    groups = [[c.inner_text().strip() for c in r.locator("td").all()]
+              for r in page.locator("#groups tbody tr").all()]
+    assert groups == [["small", "✓ Accepted", "40 / 40", "1, 2"],
+                      ["big", "✗ Wrong answer", "0 / 60", "3, 4"]], groups
+    assert page.locator("#numbers").inner_text().count("40 / 100") == 1
+    assert f"{problem}, version 2" in page.locator("#details").inner_text()
     # the browser logged the refused DELETE (409) itself; nothing else went wrong
     assert all("409" in p for p in watched.problems()), watched.problems()
 
