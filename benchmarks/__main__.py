@@ -2,7 +2,8 @@
 baseline measured in the same run and the ratio, then a Markdown table.
 
 By default the figures of the current targets (docs/performance.md): judge (a 50-case A+B and
-50 cases of 1 MB through API v2 ÷ plain subprocesses), http (trivial task POST→done on `khala
+50 cases of 1 MB through API v2 ÷ plain subprocesses), interactive (1,000 rounds through an
+interactor ÷ two plain processes on a pipe pair), http (trivial task POST→done on `khala
 up` ÷ bash + one HTTP round trip), throughput (32 clients ÷ a raw sandbox loop), gateway
 (GET /api/task of a finished task ÷ /api/test). `--all` adds the earlier ones: mongo (the
 trivial task on FerretDB, two judicators), sandbox (cost per step over bare fork/exec), search
@@ -24,14 +25,15 @@ import traceback
 
 from benchmarks import common
 
-FIGURES = ["judge", "http", "throughput", "gateway"]
+FIGURES = ["judge", "interactive", "http", "throughput", "gateway"]
 EARLIER = ["mongo", "sandbox", "search", "judicator", "fleet", "day"]
 
 
 def run_figure(name: str, args: argparse.Namespace) -> None:
-    from benchmarks import day, fleet, gateway, judge, latency, sandbox, store
+    from benchmarks import day, fleet, gateway, interactive, judge, latency, sandbox, store
 
-    table = {"judge": judge.figure_judge, "http": latency.figure_http,
+    table = {"judge": judge.figure_judge, "interactive": interactive.figure_interactive,
+             "http": latency.figure_http,
              "mongo": latency.figure_mongo,
              "sandbox": sandbox.figure_sandbox, "throughput": sandbox.figure_throughput,
              "gateway": gateway.figure_gateway, "search": store.figure_search,
