@@ -54,6 +54,8 @@ def main() -> int:
     parser.add_argument("--ferret-handler", default="auto",
                         choices=["auto", "sqlite", "postgresql"],
                         help="FerretDB handler; auto = postgresql when installed")
+    parser.add_argument("--fleet-stores", default="sqlite,ferretdb",
+                        help="the stores of the fleet figure (comma list)")
     args = parser.parse_args()
     args.tasks = 40 if args.quick else 200
     args.runs = 100 if args.quick else 500
