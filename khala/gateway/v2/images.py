@@ -4,14 +4,12 @@ calls), delete a version. Each view is judicator calls (khala/rpc/client.py)."""
 
 from __future__ import annotations
 
-import tempfile
-
 from flask import Response, jsonify, request
 from pydantic import BaseModel, Field
 
 from khala.config import GatewaySettings
-from khala.files.refs import CHUNK
 from khala.gateway.v2 import parse
+from khala.gateway.v2.bodies import spooled_body
 from khala.gateway.v2.errors import ApiError
 from khala.images.model import ImageInfo
 from khala.images.upload import import_tar
@@ -59,18 +57,9 @@ class ImageViews:
     def image_import(self, name: str) -> Response:
         """The body, a tar of a root filesystem, as the next version of `name`."""
         query = parse.validate(ImportQuery, request.args.to_dict())
-        limit = self.settings.max_image_size
-        request.max_content_length = limit
-        with tempfile.TemporaryFile(prefix="khala-image-") as fh:
-            total = 0
-            while chunk := request.stream.read(CHUNK):
-                total += len(chunk)
-                if total > limit:
-                    raise ApiError(413, f"the body is larger than max_image_size ({limit})")
-                fh.write(chunk)
-            if not total:
-                raise ApiError(400, "the request has no body (a tar of a root filesystem)")
-            info = import_tar(self.client, name, fh, limit, query.note)
+        with spooled_body(self.settings.max_image_size, "max_image_size",
+                          " (a tar of a root filesystem)") as fh:
+            info = import_tar(self.client, name, fh, self.settings.max_image_size, query.note)
         response = jsonify({"data": image_out(info)})
         response.status_code = 201
         response.headers["Location"] = f"/api/v2/images/{name}/versions/{info.version}"

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import tempfile
-from collections.abc import Iterator
 from typing import IO, Any, Literal
 
 from flask import Response, jsonify, request
@@ -19,6 +17,7 @@ from khala.errors import InvalidInput, NotFound
 from khala.files.refs import CHUNK, FileRef, check_digest
 from khala.files.transfer import receive, send_chunks
 from khala.gateway.v2 import parse
+from khala.gateway.v2.bodies import spooled_body
 from khala.gateway.v2.errors import ApiError
 from khala.model import INT_MAX, VERDICT_TEXTS
 from khala.problems.model import MAX_TITLE, PROBLEM_ID_PATTERN, ProblemInfo, Rejudge, VersionInfo
@@ -180,23 +179,8 @@ class ProblemViews:
         self.settings = settings
         self.client = client
 
-    @contextlib.contextmanager
-    def _body_file(self) -> Iterator[IO[bytes]]:
-        """The request body in a temporary file (read a chunk at a time, bounded by
-        `max_package_size`)."""
-        limit = self.settings.max_package_size
-        request.max_content_length = limit
-        with tempfile.TemporaryFile(prefix="khala-upload-") as fh:
-            total = 0
-            while chunk := request.stream.read(CHUNK):
-                total += len(chunk)
-                if total > limit:
-                    raise ApiError(413, f"the body is larger than max_package_size ({limit})")
-                fh.write(chunk)
-            if not total:
-                raise ApiError(400, "the request has no body")
-            fh.seek(0)
-            yield fh
+    def _body_file(self) -> contextlib.AbstractContextManager[IO[bytes]]:
+        return spooled_body(self.settings.max_package_size, "max_package_size", "")
 
     def problem_list(self) -> Response:
         return jsonify({"data": [problem_out(p) for p in self.client.problem_list()]})
