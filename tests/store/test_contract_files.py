@@ -155,3 +155,14 @@ def test_sweep_keeps_what_is_referred_to_or_recent(store: Store) -> None:  # noq
     assert store.files.stat(kept.sha256) is None
     assert store.files.sweep(at(200)) == 2
     assert store.files.stat(recent.sha256) is None
+
+
+def test_an_earlier_use_never_moves_a_later_one_back(store: Store) -> None:  # noqa: F811
+    """A file asked for with an earlier time after a later one (a judicator whose clock or
+    call is behind) keeps the later use, so the sweep keeps the file until after it."""
+    ref = upload(store, b"used twice", at(0))
+    assert store.files.stat(ref.sha256, at(100)) == ref.size
+    assert store.files.stat(ref.sha256, at(60)) == ref.size  # a slower judicator, later
+    assert store.files.sweep(at(80)) == 0
+    assert store.files.stat(ref.sha256) == ref.size
+    assert store.files.sweep(at(101)) == 1
