@@ -38,11 +38,11 @@ import ctypes
 import logging
 import os
 import resource
+import select
 import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Protocol
@@ -50,11 +50,12 @@ from typing import Protocol
 from khala.errors import SandboxUnavailable
 from khala.sandbox import workarea
 from khala.sandbox.base import MIB, Limits, RunSpec
-from khala.sandbox.bwrap import INSIDE_WORKDIR, SYSTEM_ENTRIES, child_setup
+from khala.sandbox.bwrap import INSIDE_WORKDIR, child_setup, root_argv
 from khala.sandbox.cgroups import CgroupTree, Limits3, RunCgroup
 from khala.sandbox.fstree import remove_tree
 from khala.sandbox.rusage import to_struct
 from khala.sandbox.seccomp import filter_fd
+from khala.sandbox.warm.runtime import HOST_USR, Runtime
 from khala.sandbox.warm.shell import READY, STEM_ARGV
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ log = logging.getLogger(__name__)
 
 class Host(Protocol):
     """What a box needs of the pool that builds it (khala/sandbox/warm/pool.py's WarmSandbox):
-    the bubblewrap binary, the sandbox user, its /etc, /tmp's size, the cgroup tree and the
-    seccomp filter."""
+    the bubblewrap binary, the sandbox user, its /etc, /tmp's size, the cgroup tree, the
+    seccomp filter and the init's runtime."""
 
     bwrap: str
     uid: int
@@ -71,11 +72,14 @@ class Host(Protocol):
     tmp_size: int
     tree: CgroupTree
     seccomp: bytes
+    runtime: Runtime  # the init's interpreter (runtime.py)
+    runtime_dir: str  # the host's /usr, bound read-only (`bind_runtime`)
 
     @property
     def etc_dir(self) -> str: ...
 
-MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_SHARED = 2, 4, 32, 4096, 16384, 1 << 20
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT = 1, 2, 4, 32
+MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
 MNT_DETACH = 2
 START_SECONDS = 20.0  # the init's Python start-up, on a loaded host
 ANSWER_SECONDS = 5.0  # any other answer of the init
@@ -138,37 +142,29 @@ def remove_stale(parent: str) -> None:
             remove_tree(path)
 
 
-def find_python() -> str:
-    """A Python 3 under /usr (bound into the sandbox) for the init."""
-    for candidate in (sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"):
-        real = os.path.realpath(candidate)
-        if real.startswith("/usr/") and os.access(real, os.X_OK):
-            return real
-    raise SandboxUnavailable("warm sandboxes need a python3 under /usr (it runs their init)")
+def bind_runtime(target: str) -> None:
+    """The host's /usr bound read-only (nosuid, nodev) at `target` (a directory of the pool's
+    own): each box's init starts from a bind of it (`runtime.py`)."""
+    _mount(HOST_USR, target, None, MS_BIND)
+    _mount("none", target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def warm_argv(sandbox: Host, stage: str, python: str, source_fd: int, sock_fd: int,
+def warm_argv(sandbox: Host, stage: str, root: str | None, init: list[str],
               seccomp_fd: int) -> list[str]:
-    """The bwrap command line of a warm box: the cold step's sandbox (`bwrap_argv`) with the
-    init as pid 1, the stage directories at /work, /tmp and /dev/shm and an mqueue mount."""
+    """The bwrap command line of a warm box: the cold step's sandbox (`bwrap_argv`) on the host's
+    root or the image `root`, with `init` as pid 1 (`Runtime.argv`), the stage directories at
+    /work, /tmp and /dev/shm and an mqueue mount."""
     argv = [sandbox.bwrap, "--unshare-all", "--unshare-user", "--disable-userns",
             "--die-with-parent", "--new-session", "--as-pid-1", "--uid", str(sandbox.uid),
             "--gid", str(sandbox.gid), "--hostname", "khala"]
-    for entry in SYSTEM_ENTRIES:
-        host = os.path.join("/", entry)
-        if os.path.islink(host):
-            argv += ["--symlink", os.readlink(host), "/" + entry]
-        elif os.path.isdir(host):
-            argv += ["--ro-bind", host, "/" + entry]
-    argv += ["--ro-bind", sandbox.etc_dir, "/etc", "--proc", "/proc", "--dev", "/dev",
-             "--mqueue", "/dev/mqueue",
+    argv += root_argv(sandbox.etc_dir, root)
+    argv += ["--proc", "/proc", "--dev", "/dev", "--mqueue", "/dev/mqueue",
              "--bind", os.path.join(stage, "shm"), "/dev/shm",
              "--bind", os.path.join(stage, "tmp"), "/tmp",
              "--bind", os.path.join(stage, "work"), INSIDE_WORKDIR, "--chdir", "/",
              "--remount-ro", "/dev", "--remount-ro", "/", "--cap-drop", "ALL",
              "--seccomp", str(seccomp_fd)]
-    return argv + ["--", python, "-I", "-S", f"/proc/self/fd/{source_fd}", str(sock_fd),
-                   *STEM_ARGV]
+    return argv + ["--", *init]
 
 
 class Stem:
@@ -240,8 +236,8 @@ class WarmBox:
     """One warm sandbox: a running bwrap with its init, its three stage directories and, when
     prepared, the next step's stem in a fresh run cgroup."""
 
-    def __init__(self, sandbox: Host, base: str, python: str) -> None:
-        self.sandbox = sandbox
+    def __init__(self, sandbox: Host, base: str, root: str | None = None) -> None:
+        self.sandbox, self.root = sandbox, root  # root: an unpacked image, or None (the host's)
         self.stage = tempfile.mkdtemp(prefix="box-", dir=base)
         os.chmod(self.stage, 0o711)
         self._staged: list[str] = []  # stage mounts of the current step
@@ -250,44 +246,75 @@ class WarmBox:
         self.sock: socket.socket | None = None
         self.stem: Stem | None = None  # the next step's process, when prepared
         self.guess: Limits3 = (None, None, None)  # the last step's limits
+        self.steps = 0  # steps begun in this box
         try:
             for name in STAGES:
                 path = os.path.join(self.stage, name)
                 os.mkdir(path, 0o755)
                 _mount(path, path, None, MS_BIND)
                 _mount("none", path, None, MS_SHARED)
-            self._start(python)
+            self._start()
         except BaseException:
             self.close()
             raise
 
-    def _start(self, python: str) -> None:
+    def _start(self) -> None:
+        """Start bwrap with the gate as pid 1; when the gate says the sandbox is built, lend
+        it the host's /usr on /tmp, let it become the init and take /usr away once the init is
+        ready (runtime.py)."""
         box = self.sandbox
         self.cgroup = box.tree.create(BOX_MEMORY, BOX_PIDS)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
         seccomp = filter_fd(box.seccomp)
         source = os.memfd_create("khala-warm-init", 0)
+        go_r, go_w = os.pipe()
+        up_r, up_w = os.pipe()
         try:
             os.write(source, INIT_SOURCE.read_bytes())
-            argv = warm_argv(box, self.stage, python, source, theirs.fileno(), seccomp)
+            init = box.runtime.argv(source, theirs.fileno(), STEM_ARGV)
+            argv = warm_argv(box, self.stage, self.root, init, seccomp)
             # The executor's rlimits: each step sets its own in its process.
             setup = child_setup(self.cgroup.procs_files, Limits(
                 file_size=None, open_files=None, stack=None, core=None), box.uid, box.gid)
             self.proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                argv, stdin=go_r, stdout=up_w,
                 stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
                 cwd="/", start_new_session=True, pass_fds=(theirs.fileno(), seccomp, source),
                 preexec_fn=setup)
         except (OSError, subprocess.SubprocessError) as exc:
+            os.close(go_w)
+            os.close(up_r)
             raise WarmError(f"cannot start a warm box: {exc}") from exc
         finally:
             theirs.close()
-            os.close(seccomp)
-            os.close(source)
-        answer = _receive(ours, START_SECONDS)[0]
-        if answer != b"ready":
-            raise WarmError(f"the warm box's init did not start: {answer!r}")
+            for fd in (seccomp, source, go_r, up_w):
+                os.close(fd)
+        self._through_gate(up_r, go_w)
+
+    def _through_gate(self, up: int, go: int) -> None:
+        """The gate's part of the start (`_start`); closes `up` and `go`."""
+        tmp = os.path.join(self.stage, "tmp")
+        lent = False
+        try:
+            with os.fdopen(up, "rb", buffering=0) as said:
+                ready, _, _ = select.select([said], [], [], START_SECONDS)
+                if not ready or said.read(1) != b"u":
+                    raise WarmError("the warm box's sandbox was not built (bwrap failed, or "
+                                    "the root has no working /bin/sh)")
+            _mount(self.sandbox.runtime_dir, tmp, None, MS_BIND)
+            lent = True
+            try:
+                os.write(go, b"go\n")
+            except OSError as exc:
+                raise WarmError(f"the warm box's gate is gone: {exc}") from exc
+            answer = _receive(self.sock, START_SECONDS)[0] if self.sock else b""
+            if answer != b"ready":
+                raise WarmError(f"the warm box's init did not start: {answer!r}")
+        finally:
+            os.close(go)
+            if lent:
+                _unmount(tmp)
 
     def prepare(self) -> None:
         """Fresh /tmp and /dev/shm, and the next step's stem in a fresh run cgroup."""
@@ -337,6 +364,7 @@ class WarmBox:
         `feed`, the write end of its stdin pipe (the caller's too)."""
         assert self.stem is not None
         stem, self.stem = self.stem, None
+        self.steps += 1
         try:
             self.guess = (spec.limits.memory, spec.limits.pids, spec.limits.cpu_rate)
             stem.cgroup.set_limits(*self.guess)  # writes only what the guess got wrong

@@ -1,8 +1,11 @@
 """The init of a warm sandbox: pid 1 of the sandbox's pid namespace, forking each run on request.
 
 This file is not imported by the executor: its source runs *inside* the sandbox under the
-sandbox's Python (`python3 -I -S /proc/self/fd/<this file> <socket fd> <the stem's shell
-argv…>`), as the sandbox user, under the seccomp filter, with only the standard library. It
+executor host's Python, lent to the box only while the init starts (runtime.py: `<loader> …
+python3 -I -S -B /proc/self/fd/<this file> <socket fd> <the stem's shell argv…>`), as the
+sandbox user, under the seccomp filter, with only the standard library. Everything it will
+use is imported (and run once) before it says `ready`: the interpreter's files are gone from
+the sandbox afterwards. It
 speaks to the executor over a SOCK_SEQPACKET socket (its executor side:
 `khala.sandbox.warm.box`):
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import resource  # noqa: F401 - os.wait4 imports it (its rusage) when first called
 import signal
 import socket
 import struct
@@ -140,6 +144,12 @@ def main() -> None:
         sock.send(b"error prctl")
         return
     os.chdir("/")
+    # Once now, whatever they load is loaded before the runtime is taken away.
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    os.wait4(child, 0)
+    residue()
     sock.send(b"ready")
     serve(sock, sys.argv[2:])
 

@@ -24,6 +24,7 @@ import resource
 import stat
 import tempfile
 import threading
+import time
 
 from khala.errors import SandboxUnavailable
 from khala.sandbox.base import RunSpec
@@ -45,23 +46,30 @@ from khala.sandbox.warm.box import (
     Stem,
     WarmBox,
     WarmError,
-    find_python,
+    bind_runtime,
     remove_stale,
+    unmount_under,
 )
+from khala.sandbox.warm.runtime import find_runtime
 from khala.sandbox.warm.shell import step_script
 
 log = logging.getLogger(__name__)
 
 WAIT_SECONDS = 0.5  # a step waits this long for a box being prepared, then runs cold
+DEFAULT_IMAGES = 4  # images with warm boxes at once (the executor's warm_images)
+DEFAULT_IDLE = 120.0  # an image's pool unused this long is closed (warm_image_idle)
+REPLACE_SECONDS = 5.0  # a full set of image pools gives up one only this long unused
+IDLE_CHECK_SECONDS = 10.0  # how often idle image pools are looked for
 
 
 class WarmProcess(BwrapProcess):
     """A step run by a warm box's stem: the status comes from the init, the usage and the kill
     from the step's own run cgroup, as for a cold step."""
 
-    def __init__(self, stem: Stem, feed: int | None, box: WarmBox, pool: WarmSandbox) -> None:
+    def __init__(self, stem: Stem, feed: int | None, box: WarmBox, sandbox: WarmSandbox,
+                 pool: Pool) -> None:
         super().__init__(stem.pid, stem.cgroup)
-        self.pidfd, self.box, self.pool = stem.pidfd, box, pool
+        self.pidfd, self.box, self.sandbox, self.pool = stem.pidfd, box, sandbox, pool
         self.io: tuple[int, int, int | None] | None = (*stem.take_outputs(), feed)
         self.gone: bool | None = None  # the waiting kill's finding: no process left
 
@@ -99,29 +107,67 @@ class WarmProcess(BwrapProcess):
         """Whether every process of the step is gone (the core's kill found none left, or a
         kill now); the empty run cgroup is removed on the pool's thread, off the step's path."""
         clean = self.gone if self.gone is not None else self.cgroup.kill_all()
-        self.pool.give_back(self.box, clean, self.cgroup)
+        self.sandbox.give_back(self.pool, self.box, clean, self.cgroup)
         return clean
 
 
+class Pool:
+    """The boxes of one root: the host's (`root` None) or an unpacked image's. Guarded by the
+    WarmSandbox's lock."""
+
+    def __init__(self, root: str | None, size: int) -> None:
+        self.root, self.size = root, size
+        # which directory the boxes were built on: an image evicted and unpacked again is
+        # another directory at the same path (khala/executor/images.py)
+        self.identity = _identity(root)
+        self.ready: list[WarmBox] = []
+        self.count = 0  # boxes alive: ready, running, being reset/prepared, being built
+        self.running = 0  # boxes a step holds
+        self.used = time.monotonic()  # the last step that asked for one
+        self.closed = False
+
+
+def _identity(root: str | None) -> tuple[int, int] | None:
+    if root is None:
+        return None
+    try:
+        st = os.stat(root)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class WarmSandbox(BwrapSandbox):
-    """The bwrap sandbox with a pool of `size` warm boxes (two per slot let one be prepared
-    while the other runs); a step that finds none ready in time, or whose box fails before the
-    step started, runs cold."""
+    """The bwrap sandbox with a pool of `size` warm boxes on the host's root (two per slot let
+    one be prepared while the other runs) and, for steps in images, pools of `size` boxes for
+    up to `images` images at once (one is closed after `idle` seconds without a step); a step
+    that finds no box ready in time, or whose box fails before the step started, runs cold."""
 
     name = "bwrap"
 
-    def __init__(self, size: int, **kwargs: object) -> None:
+    def __init__(self, size: int, images: int = DEFAULT_IMAGES, idle: float = DEFAULT_IDLE,
+                 **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.size = size
-        self.python = find_python()
+        self.size, self.images, self.idle = size, images, idle
+        self.runtime = find_runtime()
         remove_stale(tempfile.gettempdir())
         self.base = tempfile.mkdtemp(prefix=f"{WARM_PREFIX}{os.getpid()}-")
         os.chmod(self.base, 0o711)
-        self._ready: list[WarmBox] = []
+        self.runtime_dir = os.path.join(self.base, "usr")
+        os.mkdir(self.runtime_dir, 0o755)
+        try:
+            bind_runtime(self.runtime_dir)
+        except WarmError as exc:
+            unmount_under(self.base)
+            remove_tree(self.base)
+            raise SandboxUnavailable(f"cannot lend warm boxes the host's /usr: {exc}") from exc
+        self._pools: dict[str | None, Pool] = {}
+        self._closing: list[Pool] = []  # closed pools whose boxes are not all closed yet
         self._changed = threading.Condition()
-        # (a box to reset and prepare, or None: build one; a step's run cgroup to remove first)
-        self._todo: queue.Queue[tuple[WarmBox | None, RunCgroup | None] | None] = queue.Queue()
-        self._count = 0  # boxes alive: ready, running, being reset/prepared, being built
+        # (the pool, a box to reset and prepare or None: build one, a step's run cgroup to
+        # remove first)
+        self._todo: queue.Queue[tuple[Pool, WarmBox | None, RunCgroup | None] | None] = \
+            queue.Queue()
         self._closed = False
         # Several workers: preparing a box mostly waits (cgroup v1 moves wait for an RCU grace
         # period), so back-to-back steps of several slots are prepared side by side.
@@ -129,87 +175,164 @@ class WarmSandbox(BwrapSandbox):
                          for n in range(max(1, min(size, os.cpu_count() or 1)))]
         for worker in self._workers:
             worker.start()
-        for _ in range(size):
-            self._todo.put((None, None))
-        self._count = size
+        host = self._open_pool(None)
         with self._changed:  # the first box: open_sandbox checks the sandbox with it
-            self._changed.wait_for(lambda: self._ready or self._count == 0 or self._closed,
+            self._changed.wait_for(lambda: host.ready or host.count == 0 or self._closed,
                                    timeout=START_SECONDS + ANSWER_SECONDS)
 
     @property
     def etc_dir(self) -> str:
         return self._etc
 
+    def _open_pool(self, root: str | None) -> Pool:
+        """A new pool for `root`, its boxes queued to be built (the caller holds no lock)."""
+        pool = Pool(root, self.size)
+        with self._changed:
+            self._pools[root] = pool
+            pool.count = pool.size
+        for _ in range(pool.size):
+            self._todo.put((pool, None, None))
+        return pool
+
     def _work(self) -> None:
-        """A background worker: remove steps' run cgroups, build, reset and prepare boxes."""
+        """A background worker: remove steps' run cgroups, build, reset and prepare boxes;
+        close the boxes of closed pools and the pools of images left idle."""
         while True:
-            item = self._todo.get()
+            try:
+                item = self._todo.get(timeout=max(1.0, min(self.idle, IDLE_CHECK_SECONDS)))
+            except queue.Empty:
+                self._close_idle()
+                continue
             if item is None:  # close()
                 return
-            box, cgroup = item
-            survived = cgroup is not None and not cgroup.remove()
-            if self._closed:
-                if box is not None:
-                    box.close()
-                continue
-            building = box is None
-            try:
-                if survived:
-                    raise WarmError("a process of its step survived in the run cgroup")
-                if box is None:
-                    box = WarmBox(self, self.base, self.python)
-                else:
-                    box.reset()
-                box.prepare()
-            except (WarmError, SandboxUnavailable, OSError) as exc:
-                log.warning("a warm sandbox is retired (steps run cold meanwhile): %s", exc)
-                if box is not None:
-                    box.close()
-                if building:  # no endless rebuilding when boxes cannot be built here
-                    with self._changed:
-                        self._count -= 1
-                        self._changed.notify_all()
-                else:
-                    self._todo.put((None, None))  # a replacement
-                continue
-            with self._changed:
-                self._ready.append(box)
-                self._changed.notify_all()
+            self._handle(*item)
 
-    def give_back(self, box: WarmBox, clean: bool, cgroup: RunCgroup) -> None:
+    def _handle(self, pool: Pool, box: WarmBox | None, cgroup: RunCgroup | None) -> None:
+        survived = cgroup is not None and not cgroup.remove()
+        if self._closed or pool.closed:
+            if box is not None:
+                box.close()
+            self._forget(pool)
+            return
+        building = box is None
+        try:
+            if survived:
+                raise WarmError("a process of its step survived in the run cgroup")
+            if box is None:
+                box = WarmBox(self, self.base, pool.root)
+            else:
+                box.reset()
+            box.prepare()
+        except (WarmError, SandboxUnavailable, OSError) as exc:
+            log.warning("a warm sandbox is retired (steps run cold meanwhile): %s", exc)
+            if box is not None:
+                box.close()
+            if building:  # no endless rebuilding when boxes cannot be built here
+                self._forget(pool)
+            else:
+                self._todo.put((pool, None, None))  # a replacement
+            return
+        with self._changed:
+            if not pool.closed:
+                pool.ready.append(box)
+                self._changed.notify_all()
+                return
+        box.close()
+        self._forget(pool)
+
+    def _forget(self, pool: Pool) -> None:
+        """One box of `pool` is gone."""
+        with self._changed:
+            pool.count -= 1
+            if pool.closed and pool.count <= 0 and pool in self._closing:
+                self._closing.remove(pool)
+            self._changed.notify_all()
+
+    def _close_pool(self, pool: Pool) -> None:
+        """Close `pool` (its lock held): its ready boxes are closed by the workers, its running
+        ones when they come back."""
+        pool.closed = True
+        if self._pools.get(pool.root) is pool:
+            del self._pools[pool.root]
+        if pool.count > 0:
+            self._closing.append(pool)
+        for box in pool.ready:
+            self._todo.put((pool, box, None))
+        pool.ready = []
+        self._changed.notify_all()
+
+    def _close_idle(self) -> None:
+        now = time.monotonic()
+        with self._changed:
+            for pool in list(self._pools.values()):
+                if pool.root is not None and not pool.running and now - pool.used > self.idle:
+                    log.info("warm boxes of image %s closed: unused for %.0f s", pool.root,
+                             now - pool.used)
+                    self._close_pool(pool)
+
+    def _pool_for(self, root: str | None) -> Pool | None:
+        """The pool of `root`, opened when there is room (a place free, or the least recently
+        used image's pool idle for REPLACE_SECONDS); None: the step runs cold."""
+        now = time.monotonic()
+        with self._changed:
+            pool = self._pools.get(root)
+            if pool is not None and root is not None and pool.identity != _identity(root):
+                self._close_pool(pool)  # the image was unpacked again since
+                pool = None
+            if pool is not None:
+                pool.used = now
+                return pool
+            if root is None or self.images <= 0 or self._closed:
+                return None
+            images = [p for p in self._pools.values() if p.root is not None]
+            if len(images) >= self.images:
+                oldest = min(images, key=lambda p: p.used)
+                if oldest.running or now - oldest.used < REPLACE_SECONDS:
+                    return None
+                self._close_pool(oldest)
+        return self._open_pool(root)
+
+    def give_back(self, pool: Pool, box: WarmBox, clean: bool, cgroup: RunCgroup) -> None:
         """After a step: remove its run cgroup, reset and prepare the box in the background,
         or retire the box (`clean` False: some process of the step survived the kill)."""
+        with self._changed:
+            pool.running -= 1
         if clean:
-            self._todo.put((box, cgroup))
+            self._todo.put((pool, box, cgroup))
             return
         log.warning("a warm sandbox is retired: processes of its step survived")
         box.close()
-        self._todo.put((None, cgroup))  # a replacement, once the cgroup is gone
+        self._todo.put((pool, None, cgroup))  # a replacement, once the cgroup is gone
 
-    def _take(self) -> WarmBox | None:
+    def _take(self, pool: Pool) -> WarmBox | None:
         with self._changed:
-            self._changed.wait_for(lambda: self._ready or self._count == 0 or self._closed,
-                                   timeout=WAIT_SECONDS)
-            return self._ready.pop() if self._ready and not self._closed else None
+            self._changed.wait_for(
+                lambda: pool.ready or pool.count == 0 or pool.closed or self._closed,
+                timeout=WAIT_SECONDS)
+            if not pool.ready or pool.closed or self._closed:
+                return None
+            pool.running += 1
+            return pool.ready.pop()
 
     def start(self, spec: RunSpec, stdin: int, stdout: int, stderr: int) -> Process:
         if spec.identity is not None:  # boxes run as the sandbox's own user: cold
             return super().start(spec, stdin, stdout, stderr)
-        if spec.root is not None:  # boxes are built on the host's root: an image's step is cold
-            return super().start(spec, stdin, stdout, stderr)
         # A step with the network runs cold: a box's namespace is built once, without one.
         script = self._script(spec, stdin) if not spec.network else None
-        box = self._take() if script is not None else None
-        if box is None or script is None:
+        pool = self._pool_for(spec.root) if script is not None else None
+        box = self._take(pool) if pool is not None else None
+        if box is None or script is None or pool is None:
             return super().start(spec, stdin, stdout, stderr)
         try:
             stem, feed = box.begin(spec, script,
                                    spec.stdin_feed is not None or spec.connect is not None)
         except WarmError as exc:
             log.warning("a warm sandbox failed before its step started (it runs cold): %s", exc)
-            self._todo.put((box, None))  # reset finds what is wrong, or prepares it again
+            with self._changed:
+                pool.running -= 1
+            self._todo.put((pool, box, None))  # reset finds what is wrong, or prepares it again
             return super().start(spec, stdin, stdout, stderr)
-        return WarmProcess(stem, feed, box, self)
+        return WarmProcess(stem, feed, box, self, pool)
 
     @staticmethod
     def _script(spec: RunSpec, stdin: int) -> str | None:
@@ -235,18 +358,27 @@ class WarmSandbox(BwrapSandbox):
                            inside_cwd(spec))
 
     def settle(self, timeout: float) -> bool:
-        """Wait until no box is being built, reset or prepared (for checks); False on timeout."""
+        """Wait until no box is being built, reset, prepared or closed (for checks); False on
+        timeout."""
+        def settled() -> bool:
+            pools = [*self._pools.values(), *self._closing]
+            return self._todo.empty() and all(
+                len(p.ready) == p.count and not p.running for p in pools)
         with self._changed:
-            return self._changed.wait_for(
-                lambda: len(self._ready) == self._count and self._todo.empty(), timeout=timeout)
+            return self._changed.wait_for(settled, timeout=timeout)
+
+    def pools(self) -> dict[str | None, list[WarmBox]]:
+        """The roots that have a pool now (None: the host's) and their ready boxes."""
+        with self._changed:
+            return {root: list(pool.ready) for root, pool in self._pools.items()}
 
     def owned(self) -> tuple[set[int], set[str], set[str]]:
-        """What the pool itself holds now: its bwrap pids, mount points and cgroup dirs."""
+        """What the pools themselves hold now: their bwrap pids, mount points and cgroup dirs."""
         pids: set[int] = set()
-        mounts: set[str] = set()
+        mounts: set[str] = {self.runtime_dir}
         cgroups: set[str] = set()
         with self._changed:
-            boxes = list(self._ready)
+            boxes = [box for pool in self._pools.values() for box in pool.ready]
         for box in boxes:
             if box.proc is not None:
                 pids.add(box.proc.pid)
@@ -265,15 +397,18 @@ class WarmSandbox(BwrapSandbox):
         for worker in self._workers:
             worker.join(START_SECONDS + 10 * ANSWER_SECONDS)
         with self._changed:
-            boxes, self._ready = self._ready, []
+            boxes = [box for pool in self._pools.values() for box in pool.ready]
+            for pool in self._pools.values():
+                pool.ready = []
         while not self._todo.empty():  # given back after the workers left
             item = self._todo.get_nowait()
             if item is not None:
+                if item[2] is not None:
+                    item[2].remove()
                 if item[1] is not None:
-                    item[1].remove()
-                if item[0] is not None:
-                    boxes.append(item[0])
+                    boxes.append(item[1])
         for box in boxes:
             box.close()
+        unmount_under(self.base)
         remove_tree(self.base)
         super().close()
