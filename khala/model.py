@@ -186,6 +186,12 @@ def env_size(env: dict[str, str]) -> int:
     return sum(len(k.encode()) + len(v.encode()) + 2 for k, v in env.items())
 
 
+#: What an executor can run beyond plain steps, named in its reports (docs/rpc.md): "images",
+#: steps in an image (docs/images.md). A task that needs a feature goes only to an executor
+#: that names it.
+FEATURE_IMAGES = "images"
+
+
 @dataclass
 class ImageRef:
     """The image a step runs in (docs/images.md): its root filesystem instead of the

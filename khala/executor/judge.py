@@ -37,6 +37,7 @@ from khala.judging.presets import HostLanguage
 from khala.judging.scoring import case_points, plain_score, score_groups, skip_reason
 from khala.judging.verdicts import case_failed, overall, run_message, run_verdict
 from khala.model import (
+    FEATURE_IMAGES,
     Case,
     CaseResult,
     CompareMode,
@@ -449,11 +450,25 @@ def run_any(task: Task, sandbox: Sandbox, settings: ExecutorSettings, context: J
                         roots)
 
 
+def _no_images(context: JudgeContext, sandbox: Sandbox) -> str:
+    """Why this executor cannot run a step in an image; "" when it can."""
+    if sandbox.name != "bwrap":
+        return ("this executor runs steps unsandboxed, on its host's root: a step in an "
+                "image needs the bwrap sandbox")
+    if context.images is None:
+        return "this executor keeps no images"
+    return ""
+
+
+def features(sandbox: Sandbox, context: JudgeContext) -> list[str]:
+    """What this executor can run beyond plain steps, named in its reports: the judicators
+    give it a task in an image only when it names FEATURE_IMAGES (docs/rpc.md)."""
+    return [] if _no_images(context, sandbox) else [FEATURE_IMAGES]
+
+
 def _images(context: JudgeContext, sandbox: Sandbox) -> ImageRoots:
     """The executor's images; SandboxUnavailable when it cannot run a step in one."""
-    if sandbox.name != "bwrap":
-        raise SandboxUnavailable("this executor runs steps unsandboxed, on its host's root: "
-                                 "a step in an image needs the bwrap sandbox")
-    if context.images is None:
-        raise SandboxUnavailable("this executor keeps no images")
+    why = _no_images(context, sandbox)
+    if why or context.images is None:
+        raise SandboxUnavailable(why)
     return context.images

@@ -18,7 +18,7 @@ from khala.errors import ConfigError, SandboxUnavailable
 from khala.executor.compile_cache import CompileCache
 from khala.executor.filecache import FileCache
 from khala.executor.images import ImageRoots
-from khala.executor.judge import JudgeContext, run_any
+from khala.executor.judge import JudgeContext, features, run_any
 from khala.executor.languages import detect, wanted
 from khala.executor.outputs import keep_large
 from khala.executor.problems import ProblemTasks
@@ -92,6 +92,7 @@ class ExecutorNode:
             ahead=settings.ahead,
             expiry=settings.expiry,
         )
+        self.reporter.features = features(sandbox, context)
         context.slots = self.slots  # a judged task's cases may borrow free slots
         if context.problems is not None:  # stored problems' files come from the judicators
             client = self.client

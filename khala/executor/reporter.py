@@ -78,6 +78,7 @@ class Reporter:
         self._waker = threading.Thread(target=self._wake_loop, name="khala-waker", daemon=True)
         self._lease = threading.Thread(target=self._lease_loop, name="khala-lease", daemon=True)
         self.languages: list[Language] = []  # presets offered in each report (judging)
+        self.features: list[str] = []  # what it runs beyond plain steps (khala.model)
 
     # ------------------------------------------------------------------ control (any thread)
 
@@ -190,6 +191,7 @@ class Reporter:
                 self.languages,
                 timeout=self.rpc_timeout + report.hold,
                 stats=collect_stats(self.slots.capacity, report.vacant, self.slots.usage()),
+                features=self.features,
             )
         except (RemoteError, Unavailable, KhalaError) as exc:
             log.warning("report failed: %s", exc)

@@ -9,9 +9,19 @@ only for tasks that name a language; plain command tasks never pay for the looku
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from khala.errors import InvalidInput
 from khala.model import Language, Task
+
+
+class Capable(NamedTuple):
+    """What one executor can be given (the arguments of Store.assign after the count): tasks
+    whose languages are among `languages`, and tasks in images only when `images`. An image
+    task no live executor can run is not refused: it waits queued for one that can."""
+
+    languages: frozenset[str]
+    images: bool
 
 
 def wanted_languages(task: Task) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ from khala.jobs.model import RESERVED, is_run_key
 from khala.judicator.files import FileApi
 from khala.judicator.jobs import JobApi
 from khala.judicator.notifier import DoneWatch, Notifier
-from khala.judicator.offered import check_offered
+from khala.judicator.offered import Capable, check_offered
 from khala.judicator.problems import ProblemApi
 from khala.judicator.rejudge import RejudgeApi
 from khala.judicator.rules import (
@@ -33,6 +33,7 @@ from khala.judicator.rules import (
 )
 from khala.judicator.tasks import TaskApi
 from khala.model import (
+    FEATURE_IMAGES,
     Assignment,
     ExecutorInfo,
     Language,
@@ -168,21 +169,24 @@ class JudicatorService:
         vacant: int,
         wait_ms: int = 0,
         languages: list[Language] | None = None,
+        features: frozenset[str] = frozenset(),
     ) -> Assignment:
         """An executor's heartbeat (docs/rpc.md, report semantics): record `complete` (id,
         status, result), update `executing`, requeue what it lost, assign up to `vacant` tasks
-        (only those whose language presets are among `languages`); with nothing to answer, hold
-        up to `wait_ms`. Raises InvalidInput for no executor."""
+        (only those whose language presets are among `languages`, and with an image only when
+        `features` has FEATURE_IMAGES); with nothing to answer, hold up to `wait_ms`. Raises
+        InvalidInput for no executor."""
         if not executor:
             raise InvalidInput("report needs an executor name")
         vacant = 0 if self.notifier.draining(executor) else max(0, vacant)
         offered = list(languages or [])
         names = frozenset(x.name for x in offered)
+        can = Capable(names, FEATURE_IMAGES in features)
         generation = self.notifier.generation()
         cancel = self._apply_report(executor, complete, executing, offered)
         running = [b.id for b in executing if b.id not in cancel]
         signals = self.store.take_signals(running) if running else []
-        assigned = self.store.assign(executor, vacant, model.now(), names) if vacant else []
+        assigned = self.store.assign(executor, vacant, model.now(), *can) if vacant else []
         hold = min(max(0, wait_ms), self.settings.max_wait_ms) / 1000.0
         # The ids of the handed-in results come back in `cancel` only so that the executor
         # forgets them: they need no prompt answer, so a report that hands results in may
@@ -191,7 +195,7 @@ class JudicatorService:
         urgent = [i for i in cancel if i not in handed]
         if vacant and not assigned and not urgent and not signals and hold > 0:
             assigned, stop, signals = self._long_poll(
-                executor, executing, vacant, generation, hold, names
+                executor, executing, vacant, generation, hold, can
             )
             cancel += [i for i in stop if i not in cancel]
         return Assignment(assign=assigned, cancel=cancel, signals=signals)
@@ -285,7 +289,7 @@ class JudicatorService:
         vacant: int,
         generation: int,
         hold: float,
-        languages: frozenset[str],
+        can: Capable,
     ) -> tuple[list[Task], list[str], list[tuple[str, int]]]:
         """Hold the report until work, a cancel or a signal for this executor appears, it is
         woken, or `hold` seconds pass."""
@@ -298,7 +302,7 @@ class JudicatorService:
             if woken == "wake" or self.notifier.draining(executor):
                 break  # it reports again at once (or it stops): its next report checks all
             if self.store.has_queued():
-                assigned = self.store.assign(executor, vacant, model.now(), languages)
+                assigned = self.store.assign(executor, vacant, model.now(), *can)
                 if assigned:
                     return assigned, [], []
             if running_ids:

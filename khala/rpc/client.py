@@ -130,17 +130,20 @@ class JudicatorClient:
         timeout: float | None = None,
         prefer: str | None = None,
         stats: dict[str, Any] | None = None,
+        features: list[str] | None = None,
     ) -> Assignment:
         """An executor's heartbeat (docs/rpc.md). `complete` sends id, done, status, executor
         and result of each task; `executing` id, status and executor. The answer names the
         judicator that gave it (`judicator`); tasks that could not be decoded come back in
-        `undecodable` rather than being lost. `languages`: the presets this executor has."""
+        `undecodable` rather than being lost. `languages`: the presets this executor has;
+        `features`: what it can run beyond plain steps (khala.model.FEATURES)."""
         reply, address = self._checked(
             "report", executor,
             [convert.completed_to_thrift(t) for t in complete],
             [convert.executing_to_thrift(b) for b in executing],
             vacant, wait_ms, convert.stats_to_thrift(stats),
             [convert.language_to_thrift(lang) for lang in languages or []],
+            list(features or []),
             timeout=timeout, prefer=prefer,
         )
         return convert.assignment_from_thrift(reply, address)

@@ -114,15 +114,17 @@ class JudicatorHandler:
     @_answers(lambda code, _: T.ReportReturn(result=code, cancel=[], assign=[]))
     def report(self, executor: str | None, complete: list[Any] | None,
                executing: list[Any] | None, vacant: int | None, wait_ms: int | None = None,
-               stats: Any = None, languages: list[Any] | None = None) -> Any:
+               stats: Any = None, languages: list[Any] | None = None,
+               features: list[Any] | None = None) -> Any:
         self._record_stats(executor, stats)
         budget = convert.Inflation(self.max_report)  # shared by every result in this report
         finished = [convert.completed_from_thrift(t, budget) for t in complete or []
                     if t is not None and t.id]
         running = [convert.brief_from_thrift(b) for b in executing or [] if b is not None and b.id]
         offered = [convert.language_from_thrift(x) for x in languages or [] if x is not None]
+        can = frozenset(x for x in features or [] if isinstance(x, str))
         assignment = self.service.report(executor or "", finished, running, vacant or 0,
-                                         wait_ms or 0, offered)
+                                         wait_ms or 0, offered, can)
         return convert.assignment_to_thrift(assignment)
 
     def _record_stats(self, executor: str | None, stats: Any) -> None:

@@ -563,9 +563,12 @@ service Judicator {
     // Extensions: 6 stats, the executor's statistics (kept by the judicator for
     // executor_stats); 7 languages, the presets this executor has (judging; an executor that
     // sends none is given only tasks without a language). Old executors send neither.
+    // Extension: 8 features, what this executor can run beyond plain steps: "images" (steps in
+    // an image, docs/images.md). An executor that sends none (an old one) is given no task
+    // whose steps name an image: such a task waits for one that can.
     ReportReturn report(1: string executor, 2: list<Task> complete, 3: list<TaskBrief> executing,
                         4: i32 vacant, 5: i32 wait_ms, 6: ExecutorStats stats,
-                        7: list<Language> languages),
+                        7: list<Language> languages, 8: list<string> features),
     ExecutorsReturn executors(),
     // Extension: ends a report long-poll of this executor early (e.g. a task just finished).
     // 2 draining (extension): the executor is stopping; assign it nothing from now on.

@@ -23,6 +23,7 @@ from khala.images.model import ImageInfo
 from khala.jobs.model import JobSpec, JobView
 from khala.jobs.validate import validate_spec
 from khala.model import (
+    FEATURE_IMAGES,
     MAX_PAGE,
     Assignment,
     Code,
@@ -151,17 +152,22 @@ class StubJudicator(StubFiles, StubImages, StubProblems):
     def report(self, executor: str, complete: list[Task], executing: list[TaskBrief],
                vacant: int, wait_ms: int = 0, languages: list[Language] | None = None, *,
                timeout: float | None = None, prefer: str | None = None,
-               stats: dict[str, Any] | None = None) -> Assignment:
+               stats: dict[str, Any] | None = None,
+               features: list[str] | None = None) -> Assignment:
         """Records the results of tasks `executor` holds, hands it up to `vacant` queued
-        tasks (oldest first; no long-poll: the answer comes at once)."""
+        tasks (oldest first; a task in an image only with FEATURE_IMAGES in `features`; no
+        long-poll: the answer comes at once)."""
         self._called("report", executor, complete, executing, vacant)
         if not executor:
             raise InvalidInput("report needs an executor name")
         self._record(executor, complete)
         held = {t.id for t in self.tasks.values() if t.executor == executor and not t.done}
         cancel = [t.id for t in complete] + [b.id for b in executing if b.id not in held]
+        images = FEATURE_IMAGES in (features or [])
         queued = [t for t in self.tasks.values()
-                  if not t.done and t.executor is None][:max(0, vacant)]
+                  if not t.done and t.executor is None
+                  and (images or (t.compile.image is None and t.execute.image is None))
+                  ][:max(0, vacant)]
         for task in queued:
             task.executor, task.status = executor, Status.COMPILING
         running = {b.id for b in executing} & held

@@ -80,13 +80,15 @@ class Store(ABC):
 
     @abstractmethod
     def assign(self, executor: str, count: int, now: str,
-               languages: frozenset[str] | None = None) -> list[Task]:
+               languages: frozenset[str] | None = None, images: bool = True) -> list[Task]:
         """Atomically take up to `count` queued (Pending/Retrying, no executor, not done) tasks
         for `executor` in khala.rules.dispatch.fair_order (priority, then fair share between users,
         then oldest first): status Compiling, report_time now. Returns them whole. The
         candidates are gathered by indexed lookups, never a scan of the queue. With
         `languages` given, only tasks whose language, checker and interactor languages (when
-        set) are among them (judging: dispatch only to executors that have the language)."""
+        set) are among them (judging: dispatch only to executors that have the language).
+        `images` False: only tasks neither of whose steps names an image (an executor that
+        cannot run steps in images)."""
 
     @abstractmethod
     def has_queued(self) -> bool:

@@ -57,3 +57,19 @@ def test_a_tasks_image_references_are_kept(store: Store) -> None:  # noqa: F811
     store.add(plain)
     again = store.get(plain.id)
     assert again is not None and again.compile.image is None and again.execute.image is None
+
+
+def test_only_an_executor_that_runs_images_is_given_a_task_in_one(
+        store: Store) -> None:  # noqa: F811
+    """Oldest first, but an executor that cannot run steps in images (`images` False) passes
+    over the tasks that name one, on either step; they wait for one that can."""
+    ref = ImageRef(name="base", version=1, resolved=1, sha256="c" * 64, size=9)
+    in_compile, in_execute, plain = make_task(1), make_task(2), make_task(3)
+    in_compile.compile.image = ref
+    in_execute.execute.image = ref
+    for task in (in_compile, in_execute, plain):
+        store.add(task)
+    assert [t.id for t in store.assign("none", 5, at(10), frozenset(), False)] == [plain.id]
+    assert store.assign("none", 5, at(11), None, False) == []
+    got = store.assign("bwrap", 5, at(12), frozenset(), True)
+    assert sorted(t.id for t in got) == sorted([in_compile.id, in_execute.id])

@@ -122,6 +122,15 @@ def language_filter(languages: frozenset[str] | None) -> dict[str, Any]:
             "execute.problem.interactor": {"$in": names}}
 
 
+def assign_filter(languages: frozenset[str] | None, images: bool) -> dict[str, Any]:
+    """`language_filter`, and without `images` (an executor that cannot run steps in images)
+    only tasks neither of whose steps names one."""
+    found = language_filter(languages)
+    if not images:
+        found.update({"compile.image": None, "execute.image": None})
+    return found
+
+
 def task_to_doc(oid: ObjectId, task: Task) -> dict[str, Any]:
     return {
         "_id": oid,

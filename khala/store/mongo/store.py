@@ -56,9 +56,9 @@ from khala.store.codec import key_range, merge_languages
 from khala.store.files import task_owner
 from khala.store.mongo.client import MongoClient, connect, parse_write_concern
 from khala.store.mongo.docs import (
+    assign_filter,
     doc_brief,
     executor_key,
-    language_filter,
     mongo_filter,
     mongo_set,
     oid_of,
@@ -222,14 +222,14 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
 
     @_unavailable
     def assign(self, executor: str, count: int, now: str,
-               languages: frozenset[str] | None = None) -> list[Task]:
+               languages: frozenset[str] | None = None, images: bool = True) -> list[Task]:
         taken: list[Task] = []
         for _ in range(max(count, 0) + 3):  # a pass re-reads the queue head others took
             wanted = count - len(taken)
             if wanted <= 0:
                 break
             held = self._left_alone()
-            found = self._fair_heads(2 * wanted + 4 + len(held), language_filter(languages))
+            found = self._fair_heads(2 * wanted + 4 + len(held), assign_filter(languages, images))
             heads = [h for h in found if h["_id"] not in held]
             if not heads:
                 break

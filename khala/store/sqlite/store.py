@@ -42,7 +42,7 @@ from khala.store.sqlite.jobs import SqliteJobs, fair_candidates
 from khala.store.sqlite.ops import SqliteOpsStore
 from khala.store.sqlite.problems import SqliteProblems, SqliteProblemTasks, install_problem_tasks
 from khala.store.sqlite.search import BRIEF_COLUMNS, KEY_OF, SqliteSearch, install_tally
-from khala.store.sqlite.translate import language_where, sql_where, update
+from khala.store.sqlite.translate import assign_where, sql_where, update
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -187,11 +187,12 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
     # ------------------------------------------------------------------ tasks (executors)
 
     def assign(self, executor: str, count: int, now: str,
-               languages: frozenset[str] | None = None) -> list[Task]:
+               languages: frozenset[str] | None = None, images: bool = True) -> list[Task]:
         if count <= 0:
             return []
+        extra = assign_where(languages, images)
         with self._transaction() as conn:
-            ids = [c.id for c in fair_candidates(conn, count, language_where(languages))][:count]
+            ids = [c.id for c in fair_candidates(conn, count, extra)][:count]
             change = lifecycle.ASSIGN.bind(executor=executor, now=now)
             taken = [i for i in ids if update(conn, "tasks", ("id", i), change)]
             rows = [

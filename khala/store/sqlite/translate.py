@@ -81,6 +81,19 @@ def language_where(languages: frozenset[str] | None) -> tuple[str, list[Any]]:
             names * len(TASK_LANGUAGES))
 
 
+# A task's images, read from the stored spec: NULL when its step runs on the executor's root.
+TASK_IMAGES = ("json_extract(spec, '$.compile.image')", "json_extract(spec, '$.execute.image')")
+
+
+def assign_where(languages: frozenset[str] | None, images: bool) -> tuple[str, list[Any]]:
+    """The extra condition of an assignment: `language_where`, and without `images` (an
+    executor that cannot run steps in images) no task that names one."""
+    where, params = language_where(languages)
+    if not images:
+        where += "".join(f" AND {expr} IS NULL" for expr in TASK_IMAGES)
+    return where, params
+
+
 def update(conn: sqlite3.Connection, table: str, key: tuple[str, str], change: Bound,
            fields: frozenset[str] = lifecycle.FIELDS) -> bool:
     """One conditional update of the row whose column key[0] is key[1]; True if it applied."""
