@@ -242,6 +242,13 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
                                     "every free slot")
     warm_sandboxes: int = setting(
         2, "warm bwrap sandboxes kept per slot, reused clean across steps; 0 = one bwrap per step")
+    warm_images: int = setting(
+        4, "images whose steps get warm sandboxes at once, each as many as the host's root "
+        "(warm_sandboxes per slot); another image takes the place of the least recently used "
+        "one only once that one has had no step for 5 s (until then its steps run cold); "
+        "0 = steps in images always run cold")
+    warm_image_idle: float = setting(
+        120.0, "seconds without a step after which an image's warm sandboxes are closed")
     allow_network: bool = setting(
         False, "run steps that ask for the network (a user network stack, slirp4netns: the "
         "internet yes, this host, its loopback and network_deny no); off = such tasks fail")

@@ -245,7 +245,8 @@ def open_checked_sandbox(settings: ExecutorSettings) -> Sandbox | None:
         network = NetworkPolicy.parse(settings.allow_network, settings.network_deny)
         sandbox = open_sandbox(settings.sandbox,
                                warm=settings.warm_sandboxes * settings.resolved_slots(),
-                               network=network)
+                               network=network, warm_images=settings.warm_images,
+                               warm_idle=settings.warm_image_idle)
     except (SandboxUnavailable, ConfigError) as exc:
         log.error(
             "cannot start executor: %s. Install bubblewrap and make cgroups writable, or "
