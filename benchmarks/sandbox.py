@@ -5,7 +5,9 @@ the same number of slots (no judicator, no gateway)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tarfile
 import tempfile
 import threading
 import time
@@ -25,6 +27,7 @@ from benchmarks.common import (
 )
 from khala.config import ExecutorSettings
 from khala.executor.runner import run_task
+from khala.images.tarball import unpack
 from khala.model import Compile, Execute, Status, Task
 from khala.sandbox import RunSpec, Sandbox, open_sandbox
 from khala.sandbox.warm import WarmSandbox
@@ -39,12 +42,12 @@ def bare_step() -> float:
     return time.perf_counter() - started
 
 
-def sandbox_steps(box: Sandbox, runs: int, ready: bool = False
+def sandbox_steps(box: Sandbox, runs: int, ready: bool = False, root: str | None = None
                   ) -> tuple[list[float], list[float]]:
     """Seconds of `box.run` of /bin/true, `runs` times in one work area, each right after a
     bare fork/exec of /bin/true (the baseline, interleaved: both see the same load); `ready`:
-    wait (not counted) until a warm pool has prepared its boxes again before each pair.
-    Returns (sandboxed, bare)."""
+    wait (not counted) until a warm pool has prepared its boxes again before each pair;
+    `root`: in that image. Returns (sandboxed, bare)."""
     base = tempfile.mkdtemp(prefix="khala-bench-step-", dir="/tmp")
     os.chmod(base, 0o711)
     workdir = os.path.join(base, "khala-run-bench")
@@ -58,7 +61,8 @@ def sandbox_steps(box: Sandbox, runs: int, ready: bool = False
                 box.settle(10)
             bare.append(bare_step())
             started = time.perf_counter()
-            outcome = box.run(RunSpec(argv=["/bin/true"], workdir=workdir), threading.Event())
+            outcome = box.run(RunSpec(argv=["/bin/true"], workdir=workdir, root=root),
+                              threading.Event())
             values.append(time.perf_counter() - started)
             if outcome.report.reason != "ok":
                 raise RuntimeError(f"sandboxed /bin/true failed: {outcome}")
@@ -69,17 +73,43 @@ def sandbox_steps(box: Sandbox, runs: int, ready: bool = False
     return values, bare
 
 
+def busybox_image(directory: str) -> str:
+    """An image of busybox-static alone (no Python, no C library), unpacked as an executor
+    unpacks one (docs/images.md), under `directory`."""
+    tree = os.path.join(directory, "tree")
+    os.makedirs(os.path.join(tree, "bin"))
+    shutil.copy2(shutil.which("busybox") or "/bin/busybox", os.path.join(tree, "bin", "busybox"))
+    for applet in ("sh", "true"):
+        os.symlink("busybox", os.path.join(tree, "bin", applet))
+    tar = os.path.join(directory, "busybox.tar")
+    with tarfile.open(tar, "w") as out:
+        out.add(tree, arcname=".")
+    root = os.path.join(directory, "image")
+    os.mkdir(root)
+    unpack(tar, root, 1 << 30)
+    return root
+
+
 def figure_sandbox(args: object) -> None:
     runs = getattr(args, "runs", 500)
     results = {}
-    for kind in ("warm, back to back", "warm, box ready", "cold"):
-        box = open_sandbox("bwrap", warm=ExecutorSettings().warm_sandboxes if "warm" in kind
-                           else 0)
-        try:
-            sandbox_steps(box, 5)  # warm-up
-            results[kind] = sandbox_steps(box, runs, ready="ready" in kind)
-        finally:
-            box.close()
+    images = tempfile.mkdtemp(prefix="khala-bench-image-", dir="/tmp")
+    os.chmod(images, 0o711)
+    image = busybox_image(images)
+    kinds = ("warm, back to back", "warm, box ready", "cold", "warm, box ready, in an image",
+             "cold, in an image")
+    try:
+        for kind in kinds:
+            root = image if "image" in kind else None
+            box = open_sandbox("bwrap", warm=ExecutorSettings().warm_sandboxes if "warm" in kind
+                               else 0)
+            try:
+                sandbox_steps(box, 5, root=root)  # warm-up (opens an image's pool)
+                results[kind] = sandbox_steps(box, runs, ready="ready" in kind, root=root)
+            finally:
+                box.close()
+    finally:
+        shutil.rmtree(images)
     for kind, (values, bare) in results.items():
         base = median(bare)
         cost = median(values) - base

@@ -1,7 +1,9 @@
-"""Steps in an image (docs/images.md): the real bwrap sandbox, cold and warm (a warm pool runs an
-image's step cold), with a tiny image built here from the host's bash and Debian's
-busybox-static. Its `/` is the image's (a file only the image has is there, the host's compilers
-are not), nothing in it can be written, and the limits hold in it as on the host's root."""
+"""Steps in an image (docs/images.md): the real bwrap sandbox, cold and warm (a warm pool opens a
+pool of boxes for the image: its first step may run cold, the next ones warm; the warm-only
+checks are tests/sandbox/test_warm_images.py), with a tiny image built here from the host's bash
+and Debian's busybox-static. Its `/` is the image's (a file only the image has is there, the
+host's compilers are not), nothing in it can be written, and the limits hold in it as on the
+host's root."""
 
 from __future__ import annotations
 

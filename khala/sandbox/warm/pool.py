@@ -224,9 +224,12 @@ class WarmSandbox(BwrapSandbox):
                 box.reset()
             box.prepare()
         except (WarmError, SandboxUnavailable, OSError) as exc:
-            log.warning("a warm sandbox is retired (steps run cold meanwhile): %s", exc)
             if box is not None:
                 box.close()
+            if self._closed:  # a box dies with the worker thread that started it (bwrap's
+                self._forget(pool)  # --die-with-parent): expected while the pool closes
+                return
+            log.warning("a warm sandbox is retired (steps run cold meanwhile): %s", exc)
             if building:  # no endless rebuilding when boxes cannot be built here
                 self._forget(pool)
             else:
