@@ -40,9 +40,9 @@ pytestmark = pytest.mark.integration  # real sandboxes (bubblewrap, cgroups, mou
 BUSYBOX_APPLETS = ("cat", "ls", "echo", "touch", "mkdir", "rm", "ln", "chmod", "mv", "sleep")
 
 
-def open_pool(**options: object) -> WarmSandbox:
+def open_pool(size: int = 1, **options: object) -> WarmSandbox:
     try:
-        pool = check_bwrap(WarmSandbox(1, **options))  # type: ignore[arg-type]
+        pool = check_bwrap(WarmSandbox(size, **options))  # type: ignore[arg-type]
     except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
         missing(f"bwrap sandbox unavailable: {exc}")
     assert isinstance(pool, WarmSandbox)
@@ -249,3 +249,30 @@ def test_an_image_unpacked_again_gets_new_boxes(pool: WarmSandbox, base: Path,
     assert new is not old and old.proc is not None and old.proc.poll() is not None
     out, err, report = warm_step(pool, base, root, "ls /")
     assert sorted(out.split()) == sorted(os.listdir(root)), err
+
+
+def test_an_image_whose_boxes_cannot_start_costs_one_attempt(
+        base: Path, busybox: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Its /bin/sh is a script run by busybox's `true`: a step runs (cold) and exits 0 at
+    once, saying nothing; a box's gate never says the sandbox is built. One box is tried, not
+    the pool's size, and not again."""
+    root = str(base / "no-shell")
+    shutil.copytree(busybox, root, symlinks=True)
+    os.unlink(os.path.join(root, "bin", "sh"))
+    Path(root, "bin", "sh").write_text("#!/bin/busybox true\n")
+    os.chmod(os.path.join(root, "bin", "sh"), 0o755)
+    caplog.set_level("WARNING", logger="khala.sandbox.warm.pool")
+    pool = open_pool(3)  # three boxes per root
+    try:
+        for _ in range(3):
+            out, err, report = step(pool, base, root, "echo never")
+            assert (out, report.reason, report.exit_code) == ("", Reason.OK, 0), err
+            assert pool.settle(60)
+        assert pool.pools()[root] == []
+        failed = [r for r in caplog.records if "was not built" in r.getMessage()]
+        assert len(failed) == 1, [r.getMessage() for r in caplog.records]
+        out, err, report = step(pool, base, busybox, "echo fine")  # another image: its boxes
+        assert (out, report.reason) == ("fine\n", Reason.OK), err
+        assert pool.settle(60) and len(pool.pools()[busybox]) == 3
+    finally:
+        close_pool(pool)

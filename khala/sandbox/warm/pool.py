@@ -169,6 +169,7 @@ class WarmSandbox(BwrapSandbox):
         self._todo: queue.Queue[tuple[Pool, WarmBox | None, RunCgroup | None] | None] = \
             queue.Queue()
         self._closed = False
+        self._idle_due = 0.0  # when idle pools are looked for next
         # Several workers: preparing a box mostly waits (cgroup v1 moves wait for an RCU grace
         # period), so back-to-back steps of several slots are prepared side by side.
         self._workers = [threading.Thread(target=self._work, name=f"khala-warm-{n}", daemon=True)
@@ -185,27 +186,40 @@ class WarmSandbox(BwrapSandbox):
         return self._etc
 
     def _open_pool(self, root: str | None) -> Pool:
-        """A new pool for `root`, its boxes queued to be built (the caller holds no lock)."""
+        """A new pool for `root`, its boxes queued to be built (the caller holds no lock). An
+        image's pool builds one box first, the others once that one stood up: an image whose
+        boxes cannot start costs one attempt, not `size`."""
         pool = Pool(root, self.size)
+        first = pool.size if root is None else 1
         with self._changed:
             self._pools[root] = pool
-            pool.count = pool.size
-        for _ in range(pool.size):
+            pool.count = first
+        for _ in range(first):
             self._todo.put((pool, None, None))
         return pool
+
+    def _grow(self, pool: Pool) -> None:
+        """Queue the rest of a pool's boxes (its lock held), once its first one stood up."""
+        missing = pool.size - pool.count
+        if missing > 0 and not pool.closed:
+            pool.count += missing
+            for _ in range(missing):
+                self._todo.put((pool, None, None))
 
     def _work(self) -> None:
         """A background worker: remove steps' run cgroups, build, reset and prepare boxes;
         close the boxes of closed pools and the pools of images left idle."""
+        every = max(0.5, min(self.idle / 2, IDLE_CHECK_SECONDS))
         while True:
             try:
-                item = self._todo.get(timeout=max(1.0, min(self.idle, IDLE_CHECK_SECONDS)))
+                item = self._todo.get(timeout=every)
             except queue.Empty:
-                self._close_idle()
+                self._close_idle(every)
                 continue
             if item is None:  # close()
                 return
             self._handle(*item)
+            self._close_idle(every)
 
     def _handle(self, pool: Pool, box: WarmBox | None, cgroup: RunCgroup | None) -> None:
         survived = cgroup is not None and not cgroup.remove()
@@ -238,6 +252,8 @@ class WarmSandbox(BwrapSandbox):
         with self._changed:
             if not pool.closed:
                 pool.ready.append(box)
+                if building:
+                    self._grow(pool)
                 self._changed.notify_all()
                 return
         box.close()
@@ -264,9 +280,14 @@ class WarmSandbox(BwrapSandbox):
         pool.ready = []
         self._changed.notify_all()
 
-    def _close_idle(self) -> None:
+    def _close_idle(self, every: float) -> None:
+        """Close the pools of images unused for `idle` seconds (looked for at most once per
+        `every` seconds, by whichever worker comes first)."""
         now = time.monotonic()
         with self._changed:
+            if now < self._idle_due:
+                return
+            self._idle_due = now + every
             for pool in list(self._pools.values()):
                 if pool.root is not None and not pool.running and now - pool.used > self.idle:
                     log.info("warm boxes of image %s closed: unused for %.0f s", pool.root,
