@@ -173,14 +173,24 @@ def test_report_converts_leniently(handler: JudicatorHandler, service: StubServi
     assert reply.result == Code.OK
     assert [b.id for b in reply.cancel] == ["f" * 24] and reply.cancel[0].status is None
     assert [t.id for t in reply.assign] == [TASK_ID]
-    _, (executor, finished, running, vacant, wait_ms, languages) = service.calls[-1]
-    assert (executor, vacant, wait_ms, languages) == ("exec", 0, 0, [])
+    _, (executor, finished, running, vacant, wait_ms, languages, can) = service.calls[-1]
+    assert (executor, vacant, wait_ms, languages, can) == ("exec", 0, 0, [], frozenset())
     assert [(t.id, t.status) for t in finished] == [
         ("a" * 24, 5), ("b" * 24, Status.UNKNOWN_ERROR), ("c" * 24, Status.UNKNOWN_ERROR),
     ]  # fmt: skip
     assert finished[0].result == Result(execute_output=b"x")
     assert b"could not be decoded" in finished[1].result.compile_error
     assert [(b.id, b.status) for b in running] == [("d" * 24, 3)]
+
+
+def test_report_passes_the_features_it_can_read(handler: JudicatorHandler,
+                                                 service: StubService) -> None:
+    """Argument 8: the names an executor sends (anything not a string dropped); none from an
+    old executor."""
+    handler.report("exec", [], [], 1, 0, None, None, ["images", None, "later"])
+    assert service.calls[-1][1][6] == frozenset({"images", "later"})
+    handler.report("exec", [], [], 1, 0, None, None)
+    assert service.calls[-1][1][6] == frozenset()
 
 
 def test_report_shapes_sent_by_the_client() -> None:
