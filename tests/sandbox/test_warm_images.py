@@ -150,7 +150,8 @@ def test_steps_in_an_image_run_warm_and_see_its_root(pool: WarmSandbox, base: Pa
     pids = []
     for _ in range(3):
         out, err, report = warm_step(pool, base, image, f"cat {MARKER}; echo $$; ls /; "
-                                     "echo tmp:; ls -A /tmp; echo init:; cat /proc/1/cmdline")
+                                     "echo tmp:; ls -A /tmp /dev/shm; echo mounts:; "
+                                     "cat /proc/self/mountinfo; echo init:; cat /proc/1/cmdline")
         assert report.reason == Reason.OK, (report, err)
         lines = out.splitlines()
         assert lines[0] == MARKER_TEXT.strip()
@@ -158,9 +159,13 @@ def test_steps_in_an_image_run_warm_and_see_its_root(pool: WarmSandbox, base: Pa
         listed = lines[2:lines.index("tmp:")]
         assert sorted(listed) == sorted(os.listdir(image))  # the image's `/`, nothing else
         assert "usr" not in listed or os.path.isdir(os.path.join(image, "usr"))
-        assert lines[lines.index("tmp:") + 1] == "init:"  # /tmp empty: no lent interpreter
+        empty = lines[lines.index("tmp:") + 1:lines.index("mounts:")]
+        assert sorted(x for x in empty if x) == ["/dev/shm:", "/tmp:"]  # no lent interpreter
+        mounts = [line.split() for line in lines[lines.index("mounts:") + 1:lines.index("init:")]]
+        assert not [m for m in mounts if m[3] == "/usr"]  # nothing of the host's /usr mounted
         init = out.split("init:\n", 1)[1]
         assert "/proc/self/fd/" in init and "python" in init  # pid 1 is the box's init
+        assert "/dev/shm/" in init  # started from the lent tree, gone now
     assert pids == sorted(pids) and len(set(pids)) == 3  # one pid namespace, reused
 
 
@@ -251,11 +256,29 @@ def test_an_image_unpacked_again_gets_new_boxes(pool: WarmSandbox, base: Path,
     assert sorted(out.split()) == sorted(os.listdir(root)), err
 
 
+def test_an_image_with_a_preload_file_runs_cold(pool: WarmSandbox, base: Path,
+                                               busybox: str) -> None:
+    """The loader would load what /etc/ld.so.preload names into the init: such an image gets no
+    warm boxes, its steps run cold (and well)."""
+    root = str(base / "preload")
+    shutil.copytree(busybox, root, symlinks=True)
+    Path(root, "etc", "ld.so.preload").write_text("/lib/nothing.so\n")
+    for _ in range(2):
+        out, err, report = step(pool, base, root, f"cat {MARKER}")
+        assert (out, report.reason) == (MARKER_TEXT, Reason.OK), err
+        assert pool.settle(60) and root not in pool.pools()
+    os.unlink(os.path.join(root, "etc", "ld.so.preload"))  # found through a link as well
+    os.symlink("../bin/ld.so.preload", os.path.join(root, "etc", "ld.so.preload"))
+    Path(root, "bin", "ld.so.preload").write_text("/lib/nothing.so\n")
+    step(pool, base, root, "true")
+    assert pool.settle(60) and root not in pool.pools()
+
+
 def test_an_image_whose_boxes_cannot_start_costs_one_attempt(
         base: Path, busybox: str, caplog: pytest.LogCaptureFixture) -> None:
     """Its /bin/sh is a script run by busybox's `true`: a step runs (cold) and exits 0 at
-    once, saying nothing; a box's gate never says the sandbox is built. One box is tried, not
-    the pool's size, and not again."""
+    once, saying nothing; a box's stem (that shell) never comes up, so no box can be prepared.
+    One box is tried, not the pool's size, and not again."""
     root = str(base / "no-shell")
     shutil.copytree(busybox, root, symlinks=True)
     os.unlink(os.path.join(root, "bin", "sh"))
@@ -269,7 +292,7 @@ def test_an_image_whose_boxes_cannot_start_costs_one_attempt(
             assert (out, report.reason, report.exit_code) == ("", Reason.OK, 0), err
             assert pool.settle(60)
         assert pool.pools()[root] == []
-        failed = [r for r in caplog.records if "was not built" in r.getMessage()]
+        failed = [r for r in caplog.records if "is retired" in r.getMessage()]
         assert len(failed) == 1, [r.getMessage() for r in caplog.records]
         out, err, report = step(pool, base, busybox, "echo fine")  # another image: its boxes
         assert (out, report.reason) == ("fine\n", Reason.OK), err

@@ -38,7 +38,6 @@ import ctypes
 import logging
 import os
 import resource
-import select
 import signal
 import socket
 import struct
@@ -55,7 +54,9 @@ from khala.sandbox.cgroups import CgroupTree, Limits3, RunCgroup
 from khala.sandbox.fstree import remove_tree
 from khala.sandbox.rusage import to_struct
 from khala.sandbox.seccomp import filter_fd
-from khala.sandbox.warm.runtime import HOST_USR, Runtime
+from khala.sandbox.warm.runtime import ENV as RUNTIME_ENV
+from khala.sandbox.warm.runtime import HOST_USR, Runtime, withdraw
+from khala.sandbox.warm.runtime import INSIDE as RUNTIME_INSIDE
 from khala.sandbox.warm.shell import READY, STEM_ARGV
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,9 @@ def warm_argv(sandbox: Host, stage: str, root: str | None, init: list[str],
     argv += ["--proc", "/proc", "--dev", "/dev", "--mqueue", "/dev/mqueue",
              "--bind", os.path.join(stage, "shm"), "/dev/shm",
              "--bind", os.path.join(stage, "tmp"), "/tmp",
-             "--bind", os.path.join(stage, "work"), INSIDE_WORKDIR, "--chdir", "/",
+             "--bind", os.path.join(stage, "work"), INSIDE_WORKDIR,
+             # the init's interpreter, over the /dev/shm stage until the init is ready
+             "--ro-bind", sandbox.runtime_dir, RUNTIME_INSIDE, "--chdir", "/",
              "--remount-ro", "/dev", "--remount-ro", "/", "--cap-drop", "ALL",
              "--seccomp", str(seccomp_fd)]
     return argv + ["--", *init]
@@ -259,17 +262,15 @@ class WarmBox:
             raise
 
     def _start(self) -> None:
-        """Start bwrap with the gate as pid 1; when the gate says the sandbox is built, lend
-        it the host's /usr on /tmp, let it become the init and take /usr away once the init is
-        ready (runtime.py)."""
+        """Start bwrap with the init as pid 1, on the host's interpreter lent to the box; take
+        the interpreter away once the init is ready (runtime.py)."""
         box = self.sandbox
         self.cgroup = box.tree.create(BOX_MEMORY, BOX_PIDS)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # "ready" names the init
         self.sock = ours
         seccomp = filter_fd(box.seccomp)
         source = os.memfd_create("khala-warm-init", 0)
-        go_r, go_w = os.pipe()
-        up_r, up_w = os.pipe()
         try:
             os.write(source, INIT_SOURCE.read_bytes())
             init = box.runtime.argv(source, theirs.fileno(), STEM_ARGV)
@@ -278,43 +279,24 @@ class WarmBox:
             setup = child_setup(self.cgroup.procs_files, Limits(
                 file_size=None, open_files=None, stack=None, core=None), box.uid, box.gid)
             self.proc = subprocess.Popen(
-                argv, stdin=go_r, stdout=up_w,
-                stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                cwd="/", start_new_session=True, pass_fds=(theirs.fileno(), seccomp, source),
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=dict(RUNTIME_ENV), cwd="/",
+                start_new_session=True, pass_fds=(theirs.fileno(), seccomp, source),
                 preexec_fn=setup)
         except (OSError, subprocess.SubprocessError) as exc:
-            os.close(go_w)
-            os.close(up_r)
             raise WarmError(f"cannot start a warm box: {exc}") from exc
         finally:
             theirs.close()
-            for fd in (seccomp, source, go_r, up_w):
-                os.close(fd)
-        self._through_gate(up_r, go_w)
-
-    def _through_gate(self, up: int, go: int) -> None:
-        """The gate's part of the start (`_start`); closes `up` and `go`."""
-        tmp = os.path.join(self.stage, "tmp")
-        lent = False
-        try:
-            with os.fdopen(up, "rb", buffering=0) as said:
-                ready, _, _ = select.select([said], [], [], START_SECONDS)
-                if not ready or said.read(1) != b"u":
-                    raise WarmError("the warm box's sandbox was not built (bwrap failed, or "
-                                    "the root has no working /bin/sh)")
-            _mount(self.sandbox.runtime_dir, tmp, None, MS_BIND)
-            lent = True
-            try:
-                os.write(go, b"go\n")
-            except OSError as exc:
-                raise WarmError(f"the warm box's gate is gone: {exc}") from exc
-            answer = _receive(self.sock, START_SECONDS)[0] if self.sock else b""
-            if answer != b"ready":
-                raise WarmError(f"the warm box's init did not start: {answer!r}")
-        finally:
-            os.close(go)
-            if lent:
-                _unmount(tmp)
+            os.close(seccomp)
+            os.close(source)
+        answer, _, pid = _receive(ours, START_SECONDS)
+        # Off again: the stems' sockets come as SCM_RIGHTS alone (`_receive`'s room).
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 0)
+        if answer != b"ready" or pid is None:
+            raise WarmError(f"the warm box's init did not start: {answer!r}")
+        why = withdraw(pid)
+        if why:
+            raise WarmError(f"cannot take the interpreter back from a warm box: {why}")
 
     def prepare(self) -> None:
         """Fresh /tmp and /dev/shm, and the next step's stem in a fresh run cgroup."""

@@ -4,8 +4,8 @@ This file is not imported by the executor: its source runs *inside* the sandbox 
 executor host's Python, lent to the box only while the init starts (runtime.py: `<loader> …
 python3 -I -S -B /proc/self/fd/<this file> <socket fd> <the stem's shell argv…>`), as the
 sandbox user, under the seccomp filter, with only the standard library. Everything it will
-use is imported (and run once) before it says `ready`: the interpreter's files are gone from
-the sandbox afterwards. It
+use is imported (and run once) before it says `ready` (with its credentials: the executor
+then unmounts the interpreter's files inside the box, by the init's pid). It
 speaks to the executor over a SOCK_SEQPACKET socket (its executor side:
 `khala.sandbox.warm.box`):
 
@@ -150,7 +150,8 @@ def main() -> None:
         os._exit(0)
     os.wait4(child, 0)
     residue()
-    sock.send(b"ready")
+    creds = struct.pack("3i", os.getpid(), os.getuid(), os.getgid())  # the executor needs its pid
+    sock.sendmsg([b"ready"], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)])
     serve(sock, sys.argv[2:])
 
 

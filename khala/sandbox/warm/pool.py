@@ -50,7 +50,7 @@ from khala.sandbox.warm.box import (
     remove_stale,
     unmount_under,
 )
-from khala.sandbox.warm.runtime import find_runtime
+from khala.sandbox.warm.runtime import find_runtime, preloads
 from khala.sandbox.warm.shell import step_script
 
 log = logging.getLogger(__name__)
@@ -306,7 +306,7 @@ class WarmSandbox(BwrapSandbox):
             if pool is not None:
                 pool.used = now
                 return pool
-            if root is None or self.images <= 0 or self._closed:
+            if root is None or self.images <= 0 or self._closed or preloads(root):
                 return None
             images = [p for p in self._pools.values() if p.root is not None]
             if len(images) >= self.images:
