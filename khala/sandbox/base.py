@@ -105,13 +105,6 @@ class RunSpec:
     # `stdin_feed.start(fd)` (it owns the fd) and `stdin_feed.stop()` when the step ends;
     # `stdin_path` is then not used.
     stdin_feed: StdinFeed | None = None
-    # Interaction (an interactive problem's two sides, khala/executor/interact.py). `connect`:
-    # stdin and stdout are pipes whose other ends — stdin's write end, stdout's read end — go
-    # to `connect(write_fd, read_fd)` once the step started (it owns them; it must not block);
-    # stdout is then not captured. `stdio`: the step's stdin and stdout are these fds (the
-    # sandbox owns them from the call on and closes them); stdout is not captured either.
-    connect: Callable[[int, int], None] | None = None
-    stdio: tuple[int, int] | None = None
     # The host (uid, gid) the step runs as; None: the sandbox's own user. The caller checked
     # it against the operator's table (khala/rules/identity.py); a backend never runs root.
     identity: tuple[int, int] | None = None

@@ -205,9 +205,6 @@ class CoreSandbox(Sandbox):
                 if fd is not None:
                     os.close(fd)
             out_r, err_r, feed_w = own
-        if spec.connect is not None and feed_w is not None and out_r is not None:
-            spec.connect(feed_w, out_r)  # the other side of an interaction owns them now
-            out_r = feed_w = None
         clean = False
         if spec.signals is not None:
             spec.signals.attach(proc.signal, proc.live_usage)
@@ -326,14 +323,11 @@ def wait_step(proc: Process, watch: Watch, streams: Streams
 
 
 def step_stdio(spec: RunSpec) -> tuple[int, int | None, int, int | None, bytes]:
-    """The step's stdin and stdout: (stdin for the child, stdout's read end for the core or
-    None when stdout is not captured, stdout for the child, the write end of a stdin pipe
-    for a live feed or an interaction or None, a note for stderr)."""
-    if spec.stdio is not None:  # the other side of an interaction's pipes: not captured
-        stdin, out_w = spec.stdio
-        return stdin, None, out_w, None, b""
+    """The step's stdin and stdout: (stdin for the child, stdout's read end for the core,
+    stdout for the child, the write end of a stdin pipe for a live feed or None, a note for
+    stderr)."""
     out_r, out_w = os.pipe()
-    if spec.stdin_feed is not None or spec.connect is not None:
+    if spec.stdin_feed is not None:
         stdin, feed_w = os.pipe()
         return stdin, out_r, out_w, feed_w, b""
     stdin, note = open_stdin(spec.stdin_path)

@@ -348,8 +348,7 @@ class WarmSandbox(BwrapSandbox):
         if box is None or script is None or pool is None:
             return super().start(spec, stdin, stdout, stderr)
         try:
-            stem, feed = box.begin(spec, script,
-                                   spec.stdin_feed is not None or spec.connect is not None)
+            stem, feed = box.begin(spec, script, spec.stdin_feed is not None)
         except WarmError as exc:
             log.warning("a warm sandbox failed before its step started (it runs cold): %s", exc)
             with self._changed:
@@ -362,15 +361,11 @@ class WarmSandbox(BwrapSandbox):
     def _script(spec: RunSpec, stdin: int) -> str | None:
         """The step's script for a stem's shell; None: it runs cold. `stdin` is the core's:
         a regular file (the stem's shell opens the same file, the core checked it), the
-        live-input pipe or an interaction's (the stem's own pipes take their place) or
-        /dev/null. A step given its stdin and stdout (`stdio`) runs cold: the stem's pipes
-        were made ahead."""
-        if spec.stdio is not None:
-            return None
+        live-input pipe (the stem's own pipe takes its place) or /dev/null."""
         mode = os.fstat(stdin).st_mode
         inside: str | None = ""
         if stat.S_ISFIFO(mode):
-            if spec.stdin_feed is None and spec.connect is None:
+            if spec.stdin_feed is None:
                 return None
             inside = None
         elif stat.S_ISREG(mode):
