@@ -599,7 +599,10 @@ service Judicator {
     // Extension: jobs. op is create (5 job: the job, 4 template: its task; 3 spec, the job
     // as JSON, from gateways that predate 5), list, get, restart, stop or delete (2 name). OK,
     // NOT_EXIST, CONFLICT (name taken, or the job is being deleted), INVALID_INPUT (detail
-    // says why).
+    // says why). Later ops (a judicator that predates them answers INVALID_INPUT): define
+    // (as create, but stopped until a restart), meta (2 name; 5 job: only its meta is taken),
+    // respec and redefine (2 name; 4 template and 5's meta replace the job's; its runs stop
+    // as for a restart; respec then starts it, redefine leaves it stopped).
     JobReturn jobs(1: string op, 2: string name, 3: string spec, 4: Task template,
                    5: JobSpec job),
     // Extensions (files). An upload names the file's sha256 and size first (upload "" when it

@@ -294,6 +294,26 @@ class StubJudicator(StubFiles, StubImages, StubProblems):
         self.jobs[spec.name] = view
         return view
 
+    def job_define(self, spec: JobSpec) -> JobView:
+        """Created stopped."""
+        view = self.job_create(spec)
+        view.status = "stopped"
+        return view
+
+    def job_set_meta(self, name: str, spec: JobSpec) -> JobView:
+        self._called("job_set_meta", name, spec)
+        view = self._job(name)
+        view.meta = dict(spec.meta)
+        return view
+
+    def job_respec(self, name: str, spec: JobSpec, start: bool = True) -> JobView:
+        self._called("job_respec", name, spec, start)
+        view = self._job(name)
+        view.meta, view.command = dict(spec.meta), spec.template.execute.command
+        view.generation += 1
+        view.status = "waiting" if start else "stopped"
+        return view
+
     def job_list(self) -> list[JobView]:
         self._called("job_list")
         return list(self.jobs.values())
