@@ -375,6 +375,7 @@ struct TaskUsage {
     4: optional i64 memory,       // bytes now
     5: optional i32 pids,         // processes now
     6: optional i32 pid,          // the running step's process on the executor host
+    7: optional map<string, i64> counters,  // its cgroup's counters now (sandbox/cgstats.py)
 }
 
 struct ExecutorStats {

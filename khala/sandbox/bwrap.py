@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from khala.errors import SandboxUnavailable
 from khala.model import Reason
@@ -39,6 +40,7 @@ from khala.sandbox import rusage, workarea
 from khala.sandbox.base import MIB, Limits, RunSpec
 from khala.sandbox.cgroup_detect import detect
 from khala.sandbox.cgroups import CgroupTree, RunCgroup
+from khala.sandbox.cgstats import counters
 from khala.sandbox.core import DEFAULT_PATH, CoreSandbox, Process, Usage, apply_rlimits, rlimits
 from khala.sandbox.coredump import core_written
 from khala.sandbox.etc import GENERATED_ETC, make_etc
@@ -226,10 +228,10 @@ class BwrapProcess(Process):
                 except ProcessLookupError:
                     pass
 
-    def live_usage(self) -> dict[str, float | int]:
+    def live_usage(self) -> dict[str, Any]:
         cg = self.cgroup
         return {"cpu_time": cg.cpu_seconds(), "memory": cg.memory_now(), "pids": len(cg.pids()),
-                "pid": self.step_pid()}
+                "pid": self.step_pid(), "counters": counters(cg)}
 
     def usage(self, waited: resource.struct_rusage | None, failed: bool = True) -> Usage:
         cg = self.cgroup
