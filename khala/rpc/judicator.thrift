@@ -152,6 +152,7 @@ struct StepOptions {
     2: optional string workdir,           // relative to /work; unset = /work
     3: optional double cpu_rate,          // CPUs at once; unset = no rate
     4: optional bool network,             // a user network stack (executors that allow it)
+    5: optional string hostname,          // the step's host name (UTS); unset = "khala"
 }
 
 struct Compile {

@@ -98,6 +98,7 @@ class RunSpec:
     limits: Limits = field(default_factory=Limits)
     cwd: str = ""  # the working directory, relative to the work dir (made by `make_cwd`)
     network: bool = False  # a user network stack instead of no network (bwrap, if allowed)
+    hostname: str = ""  # the UTS namespace's host name (bwrap); "" = "khala"
     signals: SignalBox | None = None  # signals for the running processes, when given
     # Live output: called with ("stdout"|"stderr", bytes) as the step writes them
     # (the bytes the capture keeps); must not block.

@@ -97,7 +97,8 @@ def bwrap_argv(bwrap: str, spec: RunSpec, etc_dir: str, uid: int, gid: int,
                hold: Hold | None = None) -> list[str]:
     """The bwrap command line of one run. Pure apart from looking at what `host_root` holds."""
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
-            "--new-session", "--uid", str(uid), "--gid", str(gid), "--hostname", "khala"]
+            "--new-session", "--uid", str(uid), "--gid", str(gid),
+            "--hostname", spec.hostname or "khala"]
     argv += root_argv(etc_dir, spec.root, host_root)
     argv += ["--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(tmp_size), "--tmpfs", "/dev/shm",

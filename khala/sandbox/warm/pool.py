@@ -197,6 +197,8 @@ class WarmSandbox(BwrapSandbox):
             return super().start(spec, stdin, stdout, stderr)
         if spec.root is not None:  # boxes are built on the host's root: an image's step is cold
             return super().start(spec, stdin, stdout, stderr)
+        if spec.hostname:  # a box's UTS namespace is made once, named "khala": cold
+            return super().start(spec, stdin, stdout, stderr)
         # A step with the network runs cold: a box's namespace is built once, without one.
         script = self._script(spec, stdin) if not spec.network else None
         box = self._take() if script is not None else None
