@@ -159,12 +159,16 @@ class JobApi:
         log.info("job %s created (%s, %d replica(s))", spec.name, spec.type, spec.replica)
         return self.get(spec.name)
 
-    def get(self, name: str) -> JobView:
-        """Raises NotFound."""
+    def get(self, name: str, template: bool = False) -> JobView:
+        """Raises NotFound. `template`: with the runs' task template (op inspect)."""
         stored = self.store.job(name)
         if stored is None:
             raise NotFound(f"no job {name!r}")
-        return self.view(*decode(stored))
+        spec, state = decode(stored)
+        view = self.view(spec, state)
+        if template:
+            view.template = spec.template
+        return view
 
     def list(self) -> list[JobView]:
         return [self.view(*decode(s)) for s in self.store.jobs()]

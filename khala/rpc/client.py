@@ -342,6 +342,10 @@ class JudicatorClient:
     def job_get(self, name: str) -> JobView:
         return self._job(self._jobs("get", name))
 
+    def job_inspect(self, name: str) -> JobView:
+        """The job with its runs' task template (`template`)."""
+        return self._job(self._jobs("inspect", name))
+
     def job_restart(self, name: str) -> JobView:
         return self._job(self._jobs("restart", name))
 

@@ -312,6 +312,8 @@ class JudicatorHandler:
             return convert.job_answer(api.set_meta(name, dict(job.meta or {})))
         if op == "list":
             return convert.jobs_answer(api.list())
+        if op == "inspect":
+            return convert.job_answer(api.get(name, template=True), name)
         if op in ("get", "restart", "stop", "delete"):
             return convert.job_answer(getattr(api, op)(name), name)
         raise InvalidInput(f"unknown jobs op {op!r}")

@@ -455,6 +455,7 @@ struct Job {
     9: optional string last_start,
     10: optional string last_end,
     11: optional string blocked,    // why it will never start
+    12: optional Task template,     // its task template (op inspect only)
 }
 
 struct JobReturn {
@@ -604,7 +605,8 @@ service Judicator {
     // says why). Later ops (a judicator that predates them answers INVALID_INPUT): define
     // (as create, but stopped until a restart), meta (2 name; 5 job: only its meta is taken),
     // respec and redefine (2 name; 4 template and 5's meta replace the job's; its runs stop
-    // as for a restart; respec then starts it, redefine leaves it stopped).
+    // as for a restart; respec then starts it, redefine leaves it stopped), inspect (as get,
+    // with the job's template, Job 12).
     JobReturn jobs(1: string op, 2: string name, 3: string spec, 4: Task template,
                    5: JobSpec job),
     // Extensions (files). An upload names the file's sha256 and size first (upload "" when it
