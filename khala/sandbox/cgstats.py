@@ -13,8 +13,8 @@ invented; the reader shows it as null.
 MongoDB.)
 
 The CPU time and its user/system split are the run cgroup's own readings (cpuacct on v1,
-cpu.stat on v2), counted from the step's start; the throttling counters are the cgroup's own, which may include a warm box's
-preparation before the step (a few periods at most).
+cpu.stat on v2), counted from the step's start; the throttling counters are the cgroup's
+own, which may include a warm box's preparation before the step (a few periods at most).
 """
 
 from __future__ import annotations
