@@ -1,6 +1,7 @@
 """The checks of a step's options (`khala.model.StepOptions`): environment names and size, the
-working directory inside the work area, the CPU rate, the host name. Pure; shared by the gateway (API v2),
-the judicator (Thrift add) and the executor (which also owns the network decision).
+working directory inside the work area, the CPU rate, the host name. Pure; shared by the
+gateway (API v2), the judicator (Thrift add) and the executor (which also owns the network
+decision).
 Raises InvalidInput naming the field.
 """
 
