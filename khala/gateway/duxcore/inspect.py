@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from khala.gateway.duxcore.spec import BIND_WORKDIR as BIND_INSIDE
 from khala.gateway.duxcore.spec import Params, Record, argv_of
 from khala.gateway.duxcore.stats import docker_id, rfc3339
 from khala.jobs.model import JobView
 from khala.model import Status, Task
 
-BIND_INSIDE = "/work/data"  # where a run's bind contents are (its execute data)
 #: Job statuses whose service runs no process and starts none by itself.
 HALTED = frozenset({"stopped", "succeeded", "failed", "blocked"})
 

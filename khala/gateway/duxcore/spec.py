@@ -31,6 +31,8 @@ JOB_PREFIX = "dx-"
 MAX_ID = 256
 MAX_ARGS = 4096  # cmd + shell items
 MAX_PATH = 1024
+BIND_WORKDIR = "/work/data"  # where the bind contents are (the execute step's data): the
+# default working directory
 
 PORT_MAP = ("port_map: Khala publishes no host ports (a service's network is a user network "
             "stack without inbound connections from the host); see docs/duxcore.md")
@@ -175,7 +177,8 @@ def template_of(record: Record, policy: LimitSettings, user: int, data: bytes) -
         uid, gid = identity.resolve(name, group or None,
                                     identity.parse(policy.run_users, policy.run_groups))
     options = StepOptions(
-        env=dict(record.env), workdir=inside_workdir("working_dir", params.working_dir or ""),
+        env=dict(record.env),
+        workdir=inside_workdir("working_dir", params.working_dir or BIND_WORKDIR),
         cpu_rate=None if params.max_cpu is None else params.max_cpu / CPU_PERIOD_US,
         network=params.network_disabled is False, hostname=params.hostname or "")
     execute = Execute(command=command_of(params), data=data, timeout=float(policy.max_timeout),

@@ -72,7 +72,7 @@ class ServiceViews:
         except NotFound:
             raise DuxError(404, f"no such service: {service_id}") from None
         record = record_of(job.meta)
-        if record is None or record.id != service_id:
+        if record is None or record.id != service_id or job.status == "deleting":
             raise DuxError(404, f"no such service: {service_id}")
         return job, record
 
@@ -123,7 +123,8 @@ class ServiceViews:
         try:
             self.client.job_define(spec_of(record, self.settings, self._user(), b""))
         except Conflict:
-            raise DuxError(409, f"a service with the id {record.id!r} exists") from None
+            raise DuxError(409, f"a service with the id {record.id!r} exists (or is being "
+                           "deleted)") from None
         return _empty(201)
 
     def get(self, id: str) -> Response:  # noqa: A002 - route name
@@ -149,7 +150,8 @@ class ServiceViews:
             self._launch(job, record)
         elif op == "stop":
             self.client.job_stop(job.name)
-        else:
+        else:  # SIGKILL first (a stop would SIGTERM them), then stopped: none starts again
+            self._kill(job)
             self._kill(self.client.job_stop(job.name))
         return _empty(204)
 
@@ -171,7 +173,7 @@ class ServiceViews:
         self.client.job_respec(job.name, spec, start=start)
 
     def _kill(self, job: JobView) -> None:
-        """SIGKILL to the runs a stop is ending (the job no longer starts any)."""
+        """SIGKILL to the job's running (or ending) runs."""
         for run in job.tasks:
             try:
                 self.client.signal(run.seed_id, int(_signal.SIGKILL))
@@ -205,6 +207,7 @@ class ServiceViews:
 
     def delete(self, id: str) -> Response:  # noqa: A002
         job, _ = self._service(id)
+        self._kill(job)
         try:
             ending = self.client.job_delete(job.name)
         except Conflict:
