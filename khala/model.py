@@ -169,16 +169,18 @@ class Compare:
 class StepOptions:
     """What one step (compile or execute) runs with besides its limits (docs/sandbox.md):
     environment variables on top of Khala's own, a working directory inside the work area, a
-    CPU rate and the network. Checked by khala/rules/options.py."""
+    CPU rate, the network and the host name. Checked by khala/rules/options.py."""
 
     env: dict[str, str] = field(default_factory=dict)
     workdir: str = ""  # relative to the work area (/work); "" = its top
     cpu_rate: float | None = None  # CPUs the step may use at once (0.5 = half of one); None = any
     network: bool = False  # a user network stack (executors that allow it; else refused)
+    hostname: str = ""  # the step's UTS namespace's host name; "" = Khala's own ("khala")
 
     def plain(self) -> bool:
         """Nothing asked: the step runs as a step without options does."""
-        return not (self.env or self.workdir or self.cpu_rate is not None or self.network)
+        return not (self.env or self.workdir or self.cpu_rate is not None or self.network
+                    or self.hostname)
 
 
 def env_size(env: dict[str, str]) -> int:

@@ -1,6 +1,6 @@
 """What an executor reports about itself with each report (docs/api-v2.md, executors): slots,
 host load and memory, version, and per running task the usage of its running step now (from
-its cgroup, through the slot's SignalBox)."""
+its cgroup, through the slot's SignalBox), with the cgroup's counters (Duxcore's stats)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,11 @@ def collect(capacity: int, vacant: int, running: list[tuple[str, int, Any]]) -> 
     tasks = []
     for task_id, status, box in running:
         usage = box.usage()
-        tasks.append({"id": task_id, "status": int(status),
-                      "cpu_time": usage.get("cpu_time"), "memory": usage.get("memory"),
-                      "pids": usage.get("pids"), "pid": usage.get("pid")})
+        doc = {"id": task_id, "status": int(status), "cpu_time": usage.get("cpu_time"),
+               "memory": usage.get("memory"), "pids": usage.get("pids"),
+               "pid": usage.get("pid")}
+        if usage.get("counters"):  # the step's cgroup counters (khala/sandbox/cgstats.py)
+            doc["counters"] = usage["counters"]
+        tasks.append(doc)
     return {"slots": capacity, "vacant": vacant, "version": __version__, "load": load,
             "memory_total": total, "memory_available": available, "tasks": tasks}

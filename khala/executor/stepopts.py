@@ -24,7 +24,7 @@ def with_options(spec: RunSpec, options: StepOptions) -> RunSpec:
         return spec
     cwd = inside_workdir("workdir", options.workdir)
     return replace(spec, argv=script_from(spec.argv, cwd), env={**spec.env, **options.env},
-                   cwd=cwd, network=options.network,
+                   cwd=cwd, network=options.network, hostname=options.hostname,
                    limits=replace(spec.limits, cpu_rate=options.cpu_rate))
 
 

@@ -2,7 +2,8 @@
 
 One blueprint per API surface, each answering its own errors in its own shape: the seed API
 (seed/), API v2 (v2/), its live routes (live/), and the neighbouring seeds' APIs at their own
-paths: Procstar's /procs (procstar/), pow-1's REST half (pow/) and Meproc's /proc (meproc/);
+paths: Procstar's /procs (procstar/), pow-1's REST half (pow/), Meproc's /proc (meproc/) and
+Duxcore's /service and /docker/image (duxcore/);
 the website's pages (site.py) and /metrics sit on the app. The key check (auth.py) runs before
 every request and only raises. A request no route takes (404, 405) is answered in the shape of
 the surface whose path prefix it has (`ROUTE_ERRORS`).
@@ -20,7 +21,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from khala.config import GatewaySettings
 from khala.discovery import Discovery, open_discovery
 from khala.errors import KhalaError
-from khala.gateway import meproc
+from khala.gateway import duxcore, meproc
 from khala.gateway import pow as pow_rest
 from khala.gateway.auth import KeyRefused, register_auth
 from khala.gateway.finished import FinishedTasks
@@ -52,6 +53,7 @@ ROUTE_ERRORS: dict[str, Callable[[HTTPException], Any]] = {
     "/proc": meproc.on_http_error,
     procstar_errors.PREFIX: procstar_errors.on_http_error,
     pow_rest.PREFIX + "/": pow_rest.on_http_error,
+    **{prefix: duxcore.on_http_error for prefix in duxcore.PREFIXES},
 }
 
 
@@ -123,6 +125,7 @@ def create_app(
     app.register_blueprint(v2_blueprint(settings, client, more_paths()))
     app.register_blueprint(live_blueprint(settings, client))
     app.register_blueprint(meproc.meproc_blueprint(settings, client))
+    app.register_blueprint(duxcore.duxcore_blueprint(settings, client))
     lookup = EndpointLookup(settings)  # executors' stream endpoints (running tasks' output)
     app.register_blueprint(procstar_blueprint(settings, client, lookup))
     app.register_blueprint(pow_rest.pow_blueprint(settings, client, lookup))

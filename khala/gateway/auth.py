@@ -15,6 +15,8 @@ may not see), answered by each surface in its own shape (seed, v2, live, Meproc,
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import os
 import threading
@@ -66,9 +68,14 @@ V2_POLICY: dict[str, frozenset[str]] = {
     "pow.cancel": WRITE,
     # Meproc's /proc runs processes as the host users of the operator's table: admin keys
     "meproc.proc": ADMIN,
+    # Duxcore's services are jobs (admin keys write them) and import images (admin keys);
+    # the keys that watch jobs read them (docs/duxcore.md).
+    "duxcore.create": ADMIN, "duxcore.ctl": ADMIN, "duxcore.delete": ADMIN,
+    "duxcore.env": ADMIN, "duxcore.bind": ADMIN, "duxcore.image": ADMIN,
+    "duxcore.get": WATCH, "duxcore.stats": WATCH,
 }
 #: The blueprints behind API keys; their endpoints not in V2_POLICY need admin, but V2_OPEN.
-KEYED_BLUEPRINTS = frozenset({"v2", "live", "procstar", "pow", "meproc"})
+KEYED_BLUEPRINTS = frozenset({"v2", "live", "procstar", "pow", "meproc", "duxcore"})
 V2_OPEN = frozenset({"v2.openapi", "v2.docs", "v2.docs_asset"})
 #: The seed API, with `seed_requires_keys` only (the website calls it without a key).
 SEED_POLICY: dict[str, frozenset[str]] = {
@@ -79,6 +86,18 @@ SEED_POLICY: dict[str, frozenset[str]] = {
 OWNED = frozenset({"v2.get", "v2.output", "v2.files", "v2.cases", "live.events", "v2.cancel",
                    "v2.signal", "v2.delete", "seed.get", "seed.cancel", "pow.status",
                    "pow.input", "pow.close_input", "pow.cancel"})
+
+
+CORE_KEY = "X-Duxcore-CoreKey"
+
+
+def core_key(header: str) -> str:
+    """The key a Duxcore core key header carries ("" when it is not base64 of UTF-8 text:
+    an unknown key)."""
+    try:
+        return base64.b64decode(header.strip(), validate=True).decode().strip()
+    except (binascii.Error, ValueError):
+        return ""
 
 
 class KeyRefused(KhalaError):
@@ -136,6 +155,10 @@ class KeyRing:
 
 
 def presented_key() -> str | None:
+    """The request's key: `Authorization: Bearer`, `X-Khala-Key`, or on the Duxcore routes
+    `X-Duxcore-CoreKey`, the key in base64 (Duxcore's core key file holds the key's bytes)."""
+    if request.blueprint == "duxcore" and CORE_KEY in request.headers:
+        return core_key(request.headers[CORE_KEY])
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -177,8 +200,9 @@ def list_user(user: int | None) -> int | None:
 def _check(keys: KeyRing, roles: frozenset[str], client: Any, finished: FinishedTasks) -> None:
     key = presented_key()
     if key is None:
-        raise KeyRefused(401, "an API key is required (Authorization: Bearer <key> or "
-                         "X-Khala-Key)")
+        where = (f"{CORE_KEY}: the key in base64" if request.blueprint == "duxcore"
+                 else "Authorization: Bearer <key> or X-Khala-Key")
+        raise KeyRefused(401, f"an API key is required ({where})")
     who = keys.lookup(key) if key.startswith(PREFIX) else None
     if who is None:
         raise KeyRefused(401, "unknown API key")

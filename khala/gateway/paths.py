@@ -1,12 +1,14 @@
 """The OpenAPI paths of the routes beside API v2's own table, for /openapi.json: API v2's live
-routes (the pow-1 websocket and the event stream), pow-1's REST half, Procstar's /procs and
-Meproc's /proc. The rule tables of khala/gateway/pow and khala/gateway/procstar are read here,
+routes (the pow-1 websocket and the event stream), pow-1's REST half, Procstar's /procs,
+Meproc's /proc and Duxcore's /service and /docker/image. The rule tables of
+khala/gateway/pow, khala/gateway/procstar and khala/gateway/duxcore are read here,
 and a unit test holds every rule the app serves to a documented path."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from khala.gateway import duxcore
 from khala.gateway import pow as pow_rest
 from khala.gateway.procstar import ROUTES as PROC_ROUTES
 from khala.gateway.procstar.errors import PREFIX as PROC_PREFIX
@@ -154,5 +156,47 @@ def meproc_paths() -> dict[str, dict[str, Any]]:
     }}
 
 
+DUX_DOCS = {
+    "create": ("201", "Create a service from a RawConfig ({type: raw, params}); it does not "
+               "start", "application/json"),
+    "get": ("200", "Docker's ContainerInspect document of the service", None),
+    "delete": ("204", "Delete the service, its runs and its bind contents", None),
+    "ctl": ("204", "start, stop, restart or kill the service ({op})", "application/json"),
+    "stats": ("200", "Docker's stats document from the running step's cgroup counters", None),
+    "env": ("204", "The service's environment from its next start ({NAME: value})",
+            "application/json"),
+    "bind": ("204", "The service's bind contents, a .tar (an addition; while stopped)",
+             "application/x-tar"),
+    "image": ("200", "Import a .tar of a root filesystem as an image: {image_id}",
+              "application/x-tar"),
+}
+
+
+def duxcore_paths() -> dict[str, dict[str, Any]]:
+    errors = {str(s): _content("application/json", {"type": "object", "properties": {
+        "message": {"type": "string"}}}, d)
+        for s, d in ((400, "bad request"), (401, "no core key, or an unknown one"),
+                     (404, "no such service"), (409, "the service's state forbids it"),
+                     (503, "not possible now"))}
+    paths: dict[str, dict[str, Any]] = {}
+    for method, rule, view in duxcore.ROUTES:
+        ok, summary, body = DUX_DOCS[view]
+        answer = (_content("application/json", JSON_OBJECT, "the document") if ok == "200"
+                  else {"description": "done"})
+        op: dict[str, Any] = {"operationId": f"duxcore_{view}", "tags": ["Duxcore"],
+                              "summary": summary, "parameters": [
+                                  *_path_params(rule),
+                                  {"name": "X-Duxcore-CoreKey", "in": "header",
+                                   "required": False, "schema": {"type": "string"}}],
+                              "responses": {**errors, ok: answer}}
+        if body is not None:
+            schema = JSON_OBJECT if body == "application/json" else {"type": "string",
+                                                                     "format": "binary"}
+            op["requestBody"] = {"required": True, "content": {body: {"schema": schema}}}
+        paths.setdefault(openapi_path(rule), {})[method.lower()] = op
+    return paths
+
+
 def more_paths() -> dict[str, dict[str, Any]]:
-    return {**live_paths(), **pow_paths(), **procstar_paths(), **meproc_paths()}
+    return {**live_paths(), **pow_paths(), **procstar_paths(), **meproc_paths(),
+            **duxcore_paths()}

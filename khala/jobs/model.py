@@ -120,6 +120,7 @@ class JobView:
     last_start: str | None = None
     last_end: str | None = None
     blocked: str | None = None
+    template: Task | None = None  # the runs' template, when asked for (op inspect)
 
 
 @dataclass

@@ -135,31 +135,40 @@ class JobApi:
 
     # ------------------------------------------------------------------ client calls
 
-    def create(self, spec: JobSpec) -> JobView:
-        """Raises InvalidInput (a bad field), Conflict (the name is taken)."""
+    def _checked(self, spec: JobSpec) -> None:
+        """InvalidInput for a bad field or a template naming an image that does not exist."""
         validate_spec(spec, self.settings)
         template = spec.template  # its images exist now (each run resolves them again)
         self.tasks.images.attach(dataclasses.replace(
             template, compile=dataclasses.replace(template.compile),
             execute=dataclasses.replace(template.execute)))
+
+    def create(self, spec: JobSpec, stopped: bool = False) -> JobView:
+        """Raises InvalidInput (a bad field), Conflict (the name is taken). `stopped`: the job
+        is created stopped (op `define`): nothing runs until a restart."""
+        self._checked(spec)
         graph = {s.name: list(s.spec.get("deps") or []) for s in self.store.jobs()}
         if spec.name in graph:
             raise Conflict("a job has this name")
         cycle = cycle_through(spec.name, {**graph, spec.name: spec.deps})
         if cycle is not None:
             raise InvalidInput(f"deps: a dependency cycle: {describe(cycle)}")
-        state = JobState(created=model.now())
+        state = JobState(created=model.now(), stopped=stopped)
         if not self.store.create_job(spec.name, spec_to_dict(spec), state_to_dict(state)):
             raise Conflict("a job has this name")
         log.info("job %s created (%s, %d replica(s))", spec.name, spec.type, spec.replica)
         return self.get(spec.name)
 
-    def get(self, name: str) -> JobView:
-        """Raises NotFound."""
+    def get(self, name: str, template: bool = False) -> JobView:
+        """Raises NotFound. `template`: with the runs' task template (op inspect)."""
         stored = self.store.job(name)
         if stored is None:
             raise NotFound(f"no job {name!r}")
-        return self.view(*decode(stored))
+        spec, state = decode(stored)
+        view = self.view(spec, state)
+        if template:
+            view.template = spec.template
+        return view
 
     def list(self) -> list[JobView]:
         return [self.view(*decode(s)) for s in self.store.jobs()]
@@ -184,23 +193,57 @@ class JobApi:
         except NotFound:
             return None
 
-    def _stop(self, name: str, delete: bool, stopped: bool = False) -> None:
+    def set_meta(self, name: str, meta: dict[str, Any]) -> JobView:
+        """Replace the job's `meta` (op `meta`): its runs and template stay as they are.
+        Raises NotFound, Conflict (the job is being deleted), InvalidInput."""
+        if not isinstance(meta, dict):
+            raise InvalidInput("meta must be an object")
+        for _ in range(SAVE_TRIES):
+            stored = self.store.job(name)
+            if stored is None or stored.state.get("deleted"):
+                raise NotFound(f"no job {name!r}")
+            spec = dataclasses.replace(decode(stored)[0], meta=dict(meta))
+            if self.store.save_job(name, stored.version, stored.state, spec_to_dict(spec)):
+                return self.get(name)
+        raise Unavailable(f"job {name!r} kept changing; try again")
+
+    def respec(self, name: str, given: JobSpec, start: bool) -> JobView:
+        """Replace the job's task template and meta (ops `respec`, which then starts it as a
+        restart does, and `redefine`, which leaves it stopped). Its current runs stop as for a
+        restart; its next runs run the new template under a new incarnation (`uid`), so no run
+        of the old template is ever taken for one of the new (the template is part of a run's
+        ownership). The other fields stay the job's. Raises NotFound, Conflict, InvalidInput."""
+        stored = self.store.job(name)
+        if stored is None:
+            raise NotFound(f"no job {name!r}")
+        spec = dataclasses.replace(decode(stored)[0], template=given.template,
+                                   meta=dict(given.meta))
+        self._checked(spec)
+        self._stop(name, delete=False, stopped=not start, spec=spec)
+        return self.get(name)
+
+    def _stop(self, name: str, delete: bool, stopped: bool = False,
+              spec: JobSpec | None = None) -> None:
         """Stop the job's runs (SIGTERM now, cancelled by the scheduler after the grace
         period); restart: a new generation starts once they are over; stop (`stopped`): the
-        new generation waits for a restart; delete: the job goes."""
+        new generation waits for a restart; delete: the job goes. `spec`: the job's new spec,
+        saved with the new state, under a new incarnation (respec)."""
         for _ in range(SAVE_TRIES):
             stored = self.store.job(name)
             if stored is None or (stored.state.get("deleted") and delete):
                 raise NotFound(f"no job {name!r}")
-            spec, state = decode(stored)
+            old, state = decode(stored)
             if state.deleted:
                 raise Conflict("the job is being deleted")
-            current = self.observe(spec, state)
+            current = self.observe(old, state)
             runs = [r for r in current.values() if r is not None and not r.done]
             new = ending(state, current, sorted({*state.stopping, *(r.id for r in runs)}),
                          time.time() + self.settings.job_stop_grace, delete, self.bounds,
                          halted=stopped)
-            if self.store.save_job(name, stored.version, state_to_dict(new)):
+            if spec is not None:
+                new = dataclasses.replace(new, uid=JobState().uid, kept=[], prune=[])
+            if self.store.save_job(name, stored.version, state_to_dict(new),
+                                   None if spec is None else spec_to_dict(spec)):
                 break
         else:
             raise Unavailable(f"job {name!r} kept changing; try again")

@@ -325,11 +325,29 @@ class JudicatorClient:
     def job_create(self, spec: JobSpec) -> JobView:
         return self._job(self._jobs("create", spec.name, spec))
 
+    def job_define(self, spec: JobSpec) -> JobView:
+        """Create the job stopped: nothing runs until a restart. An older judicator answers
+        INVALID_INPUT (unknown op)."""
+        return self._job(self._jobs("define", spec.name, spec))
+
+    def job_set_meta(self, name: str, spec: JobSpec) -> JobView:
+        """Replace the job's meta with `spec.meta` (its runs and template stay)."""
+        return self._job(self._jobs("meta", name, spec))
+
+    def job_respec(self, name: str, spec: JobSpec, start: bool = True) -> JobView:
+        """Replace the job's template and meta with `spec`'s; its runs stop as for a restart,
+        then it starts again (`start`) or stays stopped."""
+        return self._job(self._jobs("respec" if start else "redefine", name, spec))
+
     def job_list(self) -> list[JobView]:
         return [convert.job_from_thrift(j) for j in self._jobs("list").jobs or []]
 
     def job_get(self, name: str) -> JobView:
         return self._job(self._jobs("get", name))
+
+    def job_inspect(self, name: str) -> JobView:
+        """The job with its runs' task template (`template`)."""
+        return self._job(self._jobs("inspect", name))
 
     def job_restart(self, name: str) -> JobView:
         return self._job(self._jobs("restart", name))

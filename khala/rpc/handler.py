@@ -299,12 +299,23 @@ class JudicatorHandler:
     def jobs(self, op: str | None, name: str | None, spec: str | None, template: Any,
              job: Any = None) -> Any:
         api, name = self.service.jobs, name or ""
-        if op == "create":
+        if op in ("create", "define"):
             made = (convert.spec_from_thrift(job, template, self.max_task) if job is not None
                     else convert.spec_from_json(spec or "", template, self.max_task))
-            return convert.job_answer(api.create(made))
+            return convert.job_answer(api.create(made, stopped=op == "define"))
+        if op in ("respec", "redefine"):
+            if job is None:
+                raise InvalidInput(f"jobs {op} needs the job (5) and its template (4)")
+            made = convert.spec_from_thrift(job, template, self.max_task)
+            return convert.job_answer(api.respec(name, made, start=op == "respec"))
+        if op == "meta":
+            if job is None:
+                raise InvalidInput("jobs meta needs the job (5), whose meta is taken")
+            return convert.job_answer(api.set_meta(name, dict(job.meta or {})))
         if op == "list":
             return convert.jobs_answer(api.list())
+        if op == "inspect":
+            return convert.job_answer(api.get(name, template=True), name)
         if op in ("get", "restart", "stop", "delete"):
             return convert.job_answer(getattr(api, op)(name), name)
         raise InvalidInput(f"unknown jobs op {op!r}")

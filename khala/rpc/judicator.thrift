@@ -152,6 +152,7 @@ struct StepOptions {
     2: optional string workdir,           // relative to /work; unset = /work
     3: optional double cpu_rate,          // CPUs at once; unset = no rate
     4: optional bool network,             // a user network stack (executors that allow it)
+    5: optional string hostname,          // the step's host name (UTS); unset = "khala"
 }
 
 struct Compile {
@@ -375,6 +376,7 @@ struct TaskUsage {
     4: optional i64 memory,       // bytes now
     5: optional i32 pids,         // processes now
     6: optional i32 pid,          // the running step's process on the executor host
+    7: optional map<string, i64> counters,  // its cgroup's counters now (sandbox/cgstats.py)
 }
 
 struct ExecutorStats {
@@ -453,6 +455,7 @@ struct Job {
     9: optional string last_start,
     10: optional string last_end,
     11: optional string blocked,    // why it will never start
+    12: optional Task template,     // its task template (op inspect only)
 }
 
 struct JobReturn {
@@ -602,7 +605,11 @@ service Judicator {
     // Extension: jobs. op is create (5 job: the job, 4 template: its task; 3 spec, the job
     // as JSON, from gateways that predate 5), list, get, restart, stop or delete (2 name). OK,
     // NOT_EXIST, CONFLICT (name taken, or the job is being deleted), INVALID_INPUT (detail
-    // says why).
+    // says why). Later ops (a judicator that predates them answers INVALID_INPUT): define
+    // (as create, but stopped until a restart), meta (2 name; 5 job: only its meta is taken),
+    // respec and redefine (2 name; 4 template and 5's meta replace the job's; its runs stop
+    // as for a restart; respec then starts it, redefine leaves it stopped), inspect (as get,
+    // with the job's template, Job 12).
     JobReturn jobs(1: string op, 2: string name, 3: string spec, 4: Task template,
                    5: JobSpec job),
     // Extensions (files). An upload names the file's sha256 and size first (upload "" when it

@@ -56,6 +56,7 @@ class StubJudicator(StubFiles, StubImages, StubProblems):
         self.tasks: dict[str, Task] = {}  # by id, in the order added
         self.keys: dict[str, str] = {}  # key → id
         self.jobs: dict[str, JobView] = {}
+        self.job_templates: dict[str, Task] = {}
         self.signals: list[tuple[str, int]] = []  # queued for running steps, in order
         self.executor_list: list[ExecutorInfo] = []
         self.stats: list[dict[str, Any]] = []  # the live executors' statistics
@@ -298,6 +299,28 @@ class StubJudicator(StubFiles, StubImages, StubProblems):
                        meta=dict(spec.meta), user=t.user, priority=t.priority,
                        command=t.execute.command, status="waiting", created=model.now())
         self.jobs[spec.name] = view
+        self.job_templates[spec.name] = spec.template
+        return view
+
+    def job_define(self, spec: JobSpec) -> JobView:
+        """Created stopped."""
+        view = self.job_create(spec)
+        view.status = "stopped"
+        return view
+
+    def job_set_meta(self, name: str, spec: JobSpec) -> JobView:
+        self._called("job_set_meta", name, spec)
+        view = self._job(name)
+        view.meta = dict(spec.meta)
+        return view
+
+    def job_respec(self, name: str, spec: JobSpec, start: bool = True) -> JobView:
+        self._called("job_respec", name, spec, start)
+        view = self._job(name)
+        view.meta, view.command = dict(spec.meta), spec.template.execute.command
+        self.job_templates[name] = spec.template
+        view.generation += 1
+        view.status = "waiting" if start else "stopped"
         return view
 
     def job_list(self) -> list[JobView]:
@@ -307,6 +330,10 @@ class StubJudicator(StubFiles, StubImages, StubProblems):
     def job_get(self, name: str) -> JobView:
         self._called("job_get", name)
         return self._job(name)
+
+    def job_inspect(self, name: str) -> JobView:
+        self._called("job_inspect", name)
+        return dataclasses.replace(self._job(name), template=self.job_templates[name])
 
     def job_restart(self, name: str) -> JobView:
         self._called("job_restart", name)

@@ -1,6 +1,7 @@
 """The checks of a step's options (`khala.model.StepOptions`): environment names and size, the
-working directory inside the work area, the CPU rate. Pure; shared by the gateway (API v2),
-the judicator (Thrift add) and the executor (which also owns the network decision).
+working directory inside the work area, the CPU rate, the host name. Pure; shared by the
+gateway (API v2), the judicator (Thrift add) and the executor (which also owns the network
+decision).
 Raises InvalidInput naming the field.
 """
 
@@ -19,6 +20,9 @@ MAX_ENV_NAME = 256
 MAX_WORKDIR = 1024
 INSIDE = "/work"  # the work area as a step sees it (khala/sandbox/bwrap.py INSIDE_WORKDIR)
 CPU_RATE_MIN = 0.01  # a hundredth of a CPU: the cgroup's quota of 1 ms per 100 ms period
+MAX_HOSTNAME = 64  # the kernel's __NEW_UTS_LEN
+HOSTNAME_RE = re.compile(r"(?=.{1,64}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                         r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
 
 
 def check_env(field: str, env: object, max_bytes: int) -> None:
@@ -51,6 +55,14 @@ def inside_workdir(field: str, path: object) -> str:
     return "" if rel == "." else rel
 
 
+def check_hostname(field: str, name: object) -> None:
+    """A host name for the step's UTS namespace: "" (Khala's own) or RFC 1123 labels joined by
+    dots, at most 64 characters (the kernel's bound)."""
+    if not isinstance(name, str) or (name and not HOSTNAME_RE.match(name)):
+        raise InvalidInput(f"{field} must be a host name: labels of a-z A-Z 0-9 and inner "
+                           f"hyphens, joined by dots, at most {MAX_HOSTNAME} characters")
+
+
 def check_cpu_rate(field: str, rate: object, maximum: float) -> None:
     if rate is None:
         return
@@ -69,6 +81,7 @@ def check_options(part: str, options: object, policy: LimitSettings) -> None:
     check_cpu_rate(f"{part}.cpu_rate", options.cpu_rate, policy.max_cpu_rate)
     if not isinstance(options.network, bool):
         raise InvalidInput(f"{part}.network must be true or false")
+    check_hostname(f"{part}.hostname", options.hostname)
 
 
 def check_task_options(task: Task, policy: LimitSettings) -> None:

@@ -9,7 +9,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from khala.model import StepReport
 
@@ -52,7 +52,7 @@ class SignalBox:
         self._lock = threading.Lock()
         self._pending: list[int] = []
         self._sender: Callable[[int], None] | None = None
-        self._probe: Callable[[], dict[str, float | int]] | None = None
+        self._probe: Callable[[], dict[str, Any]] | None = None
 
     def send(self, signum: int) -> None:
         with self._lock:
@@ -63,7 +63,7 @@ class SignalBox:
             self._sender(signum)
 
     def attach(self, sender: Callable[[int], None],
-               probe: Callable[[], dict[str, float | int]] | None = None) -> None:
+               probe: Callable[[], dict[str, Any]] | None = None) -> None:
         """`probe`: what the running step uses now (executor statistics)."""
         with self._lock:
             self._sender = sender
@@ -77,9 +77,10 @@ class SignalBox:
             self._sender = None
             self._probe = None
 
-    def usage(self) -> dict[str, float | int]:
-        """The running step's usage now (cpu_time, memory, pids, as the sandbox can measure
-        them); empty between steps."""
+    def usage(self) -> dict[str, Any]:
+        """The running step's usage now (cpu_time, memory, pids, pid and its cgroup's
+        `counters`, khala/sandbox/cgstats.py, as the sandbox can measure them); empty between
+        steps."""
         with self._lock:
             probe = self._probe
         try:
@@ -97,6 +98,7 @@ class RunSpec:
     limits: Limits = field(default_factory=Limits)
     cwd: str = ""  # the working directory, relative to the work dir (made by `make_cwd`)
     network: bool = False  # a user network stack instead of no network (bwrap, if allowed)
+    hostname: str = ""  # the UTS namespace's host name (bwrap); "" = "khala"
     signals: SignalBox | None = None  # signals for the running processes, when given
     # Live output: called with ("stdout"|"stderr", bytes) as the step writes them
     # (the bytes the capture keeps); must not block.

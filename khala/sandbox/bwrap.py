@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from khala.errors import SandboxUnavailable
 from khala.model import Reason
@@ -39,6 +40,7 @@ from khala.sandbox import rusage, workarea
 from khala.sandbox.base import MIB, Limits, RunSpec
 from khala.sandbox.cgroup_detect import detect
 from khala.sandbox.cgroups import CgroupTree, RunCgroup
+from khala.sandbox.cgstats import counters
 from khala.sandbox.core import DEFAULT_PATH, CoreSandbox, Process, Usage, apply_rlimits, rlimits
 from khala.sandbox.coredump import core_written
 from khala.sandbox.etc import GENERATED_ETC, make_etc
@@ -95,7 +97,8 @@ def bwrap_argv(bwrap: str, spec: RunSpec, etc_dir: str, uid: int, gid: int,
                hold: Hold | None = None) -> list[str]:
     """The bwrap command line of one run. Pure apart from looking at what `host_root` holds."""
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
-            "--new-session", "--uid", str(uid), "--gid", str(gid), "--hostname", "khala"]
+            "--new-session", "--uid", str(uid), "--gid", str(gid),
+            "--hostname", spec.hostname or "khala"]
     argv += root_argv(etc_dir, spec.root, host_root)
     argv += ["--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(tmp_size), "--tmpfs", "/dev/shm",
@@ -226,10 +229,10 @@ class BwrapProcess(Process):
                 except ProcessLookupError:
                     pass
 
-    def live_usage(self) -> dict[str, float | int]:
+    def live_usage(self) -> dict[str, Any]:
         cg = self.cgroup
         return {"cpu_time": cg.cpu_seconds(), "memory": cg.memory_now(), "pids": len(cg.pids()),
-                "pid": self.step_pid()}
+                "pid": self.step_pid(), "counters": counters(cg)}
 
     def usage(self, waited: resource.struct_rusage | None, failed: bool = True) -> Usage:
         cg = self.cgroup

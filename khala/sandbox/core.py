@@ -20,6 +20,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from khala.errors import SandboxUnavailable
 from khala.model import Reason, Rusage, StepReport
@@ -160,7 +161,7 @@ class Process:
         None (the default): the step writes to the pipes the core passed to `start`."""
         return None
 
-    def live_usage(self) -> dict[str, float | int]:
+    def live_usage(self) -> dict[str, Any]:
         """What the step uses now (executor statistics); default: CPU time when readable."""
         cpu = self.cpu_seconds()
         return {"pid": self.step_pid()} if cpu is None else {"cpu_time": cpu,

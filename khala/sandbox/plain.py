@@ -75,6 +75,9 @@ class PlainSandbox(CoreSandbox):
                     "own to give a step")
         if spec.limits.cpu_rate is not None:
             return "the unsandboxed executor (--sandbox none) cannot set a CPU rate"
+        if spec.hostname:
+            return ("the unsandboxed executor (--sandbox none) has no UTS namespace of its own "
+                    "to name a step's host")
         return ""
 
     def prepare_workdir(self, workdir: str, identity: tuple[int, int] | None = None) -> None:

@@ -202,8 +202,10 @@ class Store(ABC):
         """Every job, by name."""
 
     @abstractmethod
-    def save_job(self, name: str, version: int, state: dict[str, Any]) -> bool:
-        """Replace the state if the job is still at `version` (then version + 1)."""
+    def save_job(self, name: str, version: int, state: dict[str, Any],
+                 spec: dict[str, Any] | None = None) -> bool:
+        """Replace the state (and the spec, when given) if the job is still at `version`
+        (then version + 1)."""
 
     @abstractmethod
     def delete_job(self, name: str, version: int) -> bool:

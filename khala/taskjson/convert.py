@@ -159,7 +159,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
 
 def options_of(step: StepOptionsIn) -> StepOptions:
     return StepOptions(env=dict(step.env), workdir=step.workdir, cpu_rate=step.cpu_rate,
-                       network=step.network)
+                       network=step.network, hostname=step.hostname)
 
 
 def image_out(ref: ImageRef | None) -> ImageRefOut | None:

@@ -67,6 +67,9 @@ class StepOptionsIn(Strict):
     network: bool = Field(False, description="a network that reaches the internet, never this "
                           "host nor denied ranges (docs/security.md); only on executors whose "
                           "operator allows it, else the step does not run")
+    hostname: str = Field("", max_length=64, examples=["web"], description="the step's host "
+                          "name in its UTS namespace (RFC 1123 labels, dots between); none = "
+                          "khala")
 
 
 class CompileIn(StepOptionsIn):
@@ -195,6 +198,7 @@ class CompileOut(BaseModel):
     workdir: str = ""
     cpu_rate: float | None = None
     network: bool = False
+    hostname: str = ""
     image: ImageRefOut | None = None
 
 
@@ -222,6 +226,7 @@ class ExecuteOut(BaseModel):
     workdir: str = ""
     cpu_rate: float | None = None
     network: bool = False
+    hostname: str = ""
     image: ImageRefOut | None = None
 
 

@@ -71,17 +71,25 @@ class Jobs:
         if self.fail is not None:
             raise self.fail
 
-    def create(self, job: JobSpec) -> JobView:
-        self._called("create", job)
-        return view()
+    def create(self, job: JobSpec, stopped: bool = False) -> JobView:
+        self._called("define" if stopped else "create", job)
+        return view(status="stopped") if stopped else view()
+
+    def set_meta(self, name: str, meta: dict[str, Any]) -> JobView:
+        self._called("meta", (name, meta))
+        return view(name=name, meta=meta)
+
+    def respec(self, name: str, given: JobSpec, start: bool) -> JobView:
+        self._called("respec" if start else "redefine", (name, given))
+        return view(name=name, template=given.template)
 
     def list(self) -> list[JobView]:
         self._called("list", None)
         return [view(), view(name="other")]
 
-    def get(self, name: str) -> JobView:
-        self._called("get", name)
-        return view(name=name)
+    def get(self, name: str, template: bool = False) -> JobView:
+        self._called("inspect" if template else "get", name)
+        return view(name=name, template=TEMPLATE if template else None)
 
     def restart(self, name: str) -> JobView:
         self._called("restart", name)
@@ -164,3 +172,34 @@ def test_an_older_gateway_reads_the_answer_and_its_call_is_understood(tmp_path: 
     call = old.Judicator.jobs_args(op="get", name="night", spec="", template=None)
     new = deserialize(T.Judicator.jobs_args(), serialize(call, BINARY), BINARY)
     assert (new.op, new.name, new.job) == ("get", "night", None)
+
+
+def test_the_later_ops_carry_their_arguments_and_answer_the_job(
+        handler: JudicatorHandler, jobs: Jobs) -> None:
+    template = convert.task_to_thrift(TEMPLATE)
+    typed = convert.spec_to_thrift(spec(meta={"v": "2"}))
+    defined = handler.jobs("define", "night", None, template, typed)
+    assert defined.result == Code.OK and defined.job.status == "stopped"
+    assert handler.jobs("meta", "night", None, None, typed).job.spec.meta == {"v": "2"}
+    for op in ("respec", "redefine"):
+        answer = handler.jobs(op, "night", None, template, typed)
+        assert answer.result == Code.OK
+        assert convert.job_from_thrift(wire(answer.job)).template == TEMPLATE
+    inspected = convert.job_from_thrift(wire(handler.jobs("inspect", "night", None, None).job))
+    assert inspected.template == TEMPLATE
+    assert convert.job_from_thrift(wire(handler.jobs("get", "night", None, None).job)
+                                   ).template is None
+    assert [c[0] for c in jobs.calls] == ["define", "meta", "respec", "redefine", "inspect",
+                                          "get"]
+    assert jobs.calls[1] == ("meta", ("night", {"v": "2"}))
+    assert jobs.calls[2] == ("respec", ("night", spec(meta={"v": "2"})))
+
+
+def test_the_later_ops_without_their_job_are_invalid_input(handler: JudicatorHandler,
+                                                          jobs: Jobs) -> None:
+    template = convert.task_to_thrift(TEMPLATE)
+    for args in (("meta", "night", None, None), ("respec", "night", None, template),
+                 ("redefine", "night", None, template),
+                 ("respec", "night", None, None, convert.spec_to_thrift(spec()))):
+        assert handler.jobs(*args).result == Code.INVALID_INPUT, args
+    assert jobs.calls == []

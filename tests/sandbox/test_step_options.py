@@ -8,7 +8,8 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from khala.executor.stepopts import run_step
 from khala.model import Reason, StepOptions, StepReport
 from khala.sandbox import core
-from khala.sandbox.base import Limits, RunOutcome, RunSpec
+from khala.sandbox.base import Limits, RunOutcome, RunSpec, SignalBox
 from khala.sandbox.bwrap import BwrapSandbox
 from khala.sandbox.core import Usage, classify
 from khala.sandbox.network import NetworkPolicy
@@ -190,3 +191,59 @@ def test_a_step_as_a_host_user_gets_no_network(workdir: str) -> None:
         assert box.supports(replace(spec, identity=None)) == ""
     finally:
         box.close()
+
+
+def test_the_host_name_is_the_steps_own_in_its_uts_namespace(
+        sandbox: BwrapSandbox, workdir: str) -> None:
+    """Cold and warm pools alike (a warm box's namespace is named once: such a step runs
+    cold); the host's own name is untouched and other steps keep Khala's."""
+    host = os.uname().nodename
+    named = step(sandbox, workdir, "hostname; cat /proc/sys/kernel/hostname",
+                 StepOptions(hostname="web-1.example"))
+    assert named.report.reason == Reason.OK, named.stderr
+    assert named.stdout.decode().split() == ["web-1.example", "web-1.example"]
+    plain = step(sandbox, workdir, "cat /proc/sys/kernel/hostname", StepOptions())
+    assert plain.stdout.decode().split() == ["khala"]
+    assert os.uname().nodename == host
+
+
+def test_a_running_step_reports_its_cgroup_counters(
+        sandbox: BwrapSandbox, workdir: str) -> None:
+    """What executor statistics carry of a running step (khala/sandbox/cgstats.py): the
+    memory it holds, its processes and their limit, its CPU split, read while it runs."""
+    sandbox.prepare_workdir(workdir)
+    signals = SignalBox()
+    spec = RunSpec(argv=["bash", "-c", "x=$(head -c 30000000 /dev/zero | tr '\\0' a); "
+                         "sleep 1000 & sleep 1000 & wait"],
+                   workdir=workdir, env={"LANG": "C.UTF-8"}, signals=signals,
+                   limits=Limits(wall_time=60 * pace(), memory=256 << 20, pids=64))
+    cancel = threading.Event()
+    done: list[RunOutcome] = []
+    runner = threading.Thread(target=lambda: done.append(sandbox.run(spec, cancel)))
+    runner.start()
+    try:
+        # bash and its two sleeps at least (cold, the sandbox's pid-1 shell too), once the
+        # string it holds is made
+        seen = until_seen(signals, lambda c: c.get("pids/current", 0) >= 3
+                          and c.get("memory/usage", 0) > 20_000_000)
+    finally:
+        cancel.set()
+        runner.join()
+    assert seen["pids/limit"] == 64
+    assert seen["cpu/total_ns"] > 0 and seen["cpu/user_ns"] + seen["cpu/system_ns"] > 0
+    stat = {k.removeprefix("memory/stat/"): v for k, v in seen.items()
+            if k.startswith("memory/stat/")}
+    assert stat and all(isinstance(v, int) for v in stat.values())
+    assert seen["memory/limit"] == 256 << 20
+    assert signals.usage() == {}  # detached once the step ended
+
+
+def until_seen(signals: SignalBox, wanted: Callable[[dict[str, int]], bool]
+               ) -> dict[str, int]:
+    deadline = time.monotonic() + 60 * pace()
+    while time.monotonic() < deadline:
+        found = signals.usage().get("counters") or {}
+        if wanted(found):
+            return found  # type: ignore[no-any-return]
+        time.sleep(0.05)
+    raise AssertionError(f"the running step's counters never showed it: {found}")

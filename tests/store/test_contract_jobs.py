@@ -78,8 +78,12 @@ def test_jobs_table(store: Store) -> None:  # noqa: F811
     assert store.save_job("a", 0, {"s": 1})
     assert not store.save_job("a", 0, {"s": 2})  # stale version
     assert store.job("a").state == {"s": 1}  # type: ignore[union-attr]
+    assert store.save_job("a", 1, {"s": 2}, {"x": 3})  # the spec too
+    assert not store.save_job("a", 1, {"s": 9}, {"x": 9})  # stale: neither changes
+    job = store.job("a")
+    assert job is not None and (job.spec, job.state, job.version) == ({"x": 3}, {"s": 2}, 2)
     assert [j.name for j in store.jobs()] == ["a", "b"]
-    assert not store.delete_job("a", 0) and store.delete_job("a", 1)
+    assert not store.delete_job("a", 1) and store.delete_job("a", 2)
     assert store.job("a") is None
 
 

@@ -41,7 +41,8 @@ def stats_to_thrift(stats: dict[str, Any] | None) -> Any:
         memory_available=int(stats.get("memory_available", 0)),
         tasks=[T.TaskUsage(id=t["id"], status=int(t.get("status", 0)),
                            cpu_time=t.get("cpu_time"), memory=t.get("memory"),
-                           pids=t.get("pids"), pid=t.get("pid"))
+                           pids=t.get("pids"), pid=t.get("pid"),
+                           counters=_counters(t.get("counters")))
                for t in stats.get("tasks", [])],
         name=stats.get("name"), report_time=stats.get("report_time"))
 
@@ -51,12 +52,29 @@ def stats_from_thrift(stats: Any) -> dict[str, Any]:
         "slots": stats.slots or 0, "vacant": stats.vacant or 0, "version": stats.version or "",
         "load": list(stats.load or []), "memory_total": stats.memory_total or 0,
         "memory_available": stats.memory_available or 0,
-        "tasks": [{"id": t.id or "", "status": t.status or 0, "cpu_time": t.cpu_time,
-                   "memory": t.memory, "pids": t.pids, "pid": t.pid}
-                  for t in stats.tasks or []],
+        "tasks": [_usage(t) for t in stats.tasks or []],
     }
     if stats.name:
         doc["name"] = stats.name
     if stats.report_time:
         doc["report_time"] = stats.report_time
+    return doc
+
+
+I64 = 2**63
+
+
+def _counters(found: Any) -> dict[str, int] | None:
+    """A running step's cgroup counters for the wire (i64 values; None: none reported)."""
+    if not isinstance(found, dict) or not found:
+        return None
+    return {str(k): int(v) for k, v in found.items()
+            if isinstance(v, int) and -I64 <= v < I64}
+
+
+def _usage(usage: Any) -> dict[str, Any]:
+    doc = {"id": usage.id or "", "status": usage.status or 0, "cpu_time": usage.cpu_time,
+           "memory": usage.memory, "pids": usage.pids, "pid": usage.pid}
+    if usage.counters:  # an older executor sends none
+        doc["counters"] = dict(usage.counters)
     return doc

@@ -12,7 +12,7 @@ from khala.errors import InvalidInput
 from khala.jobs.model import JobRun, JobSpec, JobView
 from khala.model import Code
 from khala.rpc import judicator_thrift as T
-from khala.rpc.convert.tasks import task_from_thrift
+from khala.rpc.convert.tasks import task_from_thrift, task_to_thrift
 from khala.rpc.convert.text import MAX_TEXT
 
 #: The fields of a job's spec besides its template (those the JSON form of older gateways has).
@@ -69,10 +69,11 @@ def job_to_thrift(view: JobView) -> Any:
         created=view.created,
         tasks=[T.JobRun(id=r.id, seed_id=r.seed_id, run_alias=r.alias, executor=r.executor,
                         status=r.status) for r in view.tasks],
-        last_start=view.last_start, last_end=view.last_end, blocked=view.blocked)
+        last_start=view.last_start, last_end=view.last_end, blocked=view.blocked,
+        template=None if view.template is None else task_to_thrift(view.template))
 
 
-def job_from_thrift(job: Any) -> JobView:
+def job_from_thrift(job: Any, max_text: int = MAX_TEXT) -> JobView:
     return JobView(
         **_spec_fields(job.spec or T.JobSpec()), user=job.user or 0,
         priority=job.priority or 0, command=job.command or "", status=job.status or "",
@@ -81,7 +82,8 @@ def job_from_thrift(job: Any) -> JobView:
                       executor=r.executor or None, status=r.status or 0)
                for r in job.tasks or [] if r is not None],
         last_start=job.last_start or None, last_end=job.last_end or None,
-        blocked=job.blocked or None)
+        blocked=job.blocked or None,
+        template=None if job.template is None else task_from_thrift(job.template, max_text))
 
 
 def _json(view: JobView) -> dict[str, Any]:

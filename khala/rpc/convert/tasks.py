@@ -211,7 +211,8 @@ def options_to_thrift(options: StepOptions) -> Any:
     if options.plain():
         return None
     return T.StepOptions(env=dict(options.env) or None, workdir=options.workdir or None,
-                         cpu_rate=options.cpu_rate, network=options.network or None)
+                         cpu_rate=options.cpu_rate, network=options.network or None,
+                         hostname=options.hostname or None)
 
 
 def options_from_thrift(options: Any) -> StepOptions:
@@ -223,7 +224,7 @@ def options_from_thrift(options: Any) -> StepOptions:
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise InvalidInput("options.env must map names to text")
     return StepOptions(env=dict(env), workdir=options.workdir or "", cpu_rate=options.cpu_rate,
-                       network=bool(options.network))
+                       network=bool(options.network), hostname=options.hostname or "")
 
 
 def _compile_from_thrift(c: Any, text: Callable[[bytes | None], str]) -> Compile:

@@ -341,6 +341,8 @@ class WarmSandbox(BwrapSandbox):
     def start(self, spec: RunSpec, stdin: int, stdout: int, stderr: int) -> Process:
         if spec.identity is not None:  # boxes run as the sandbox's own user: cold
             return super().start(spec, stdin, stdout, stderr)
+        if spec.hostname:  # a box's UTS namespace is made once, named "khala": cold
+            return super().start(spec, stdin, stdout, stderr)
         # A step with the network runs cold: a box's namespace is built once, without one.
         script = self._script(spec, stdin) if not spec.network else None
         pool = self._pool_for(spec.root) if script is not None else None

@@ -136,12 +136,14 @@ class MongoJobs:
     # The version in the filter makes these compare-and-set on MongoDB; FerretDB writes by _id
     # after its own read, so there holding the document makes them so (mongo/ferret.py).
 
-    def save_job(self, name: str, version: int, state: dict[str, Any]) -> bool:
+    def save_job(self, name: str, version: int, state: dict[str, Any],
+                 spec: dict[str, Any] | None = None) -> bool:
+        fields: dict[str, Any] = {"state": state, "version": version + 1}
+        if spec is not None:
+            fields["spec"] = spec
         with self._exclusive(job_key(name)):
-            outcome = self._jobs.update_one(
-                {"_id": name, "version": version},
-                {"$set": {"state": state, "version": version + 1}},
-            )
+            outcome = self._jobs.update_one({"_id": name, "version": version},
+                                            {"$set": fields})
         return outcome.matched_count == 1
 
     def delete_job(self, name: str, version: int) -> bool:

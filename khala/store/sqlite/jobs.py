@@ -110,12 +110,18 @@ class SqliteJobs:
             rows = conn.execute("SELECT * FROM jobs ORDER BY name").fetchall()
         return [_job(r) for r in rows]
 
-    def save_job(self, name: str, version: int, state: dict[str, Any]) -> bool:
+    def save_job(self, name: str, version: int, state: dict[str, Any],
+                 spec: dict[str, Any] | None = None) -> bool:
         with self._conn() as conn:
-            cur = conn.execute(
-                "UPDATE jobs SET state = ?, version = version + 1 WHERE name = ? AND version = ?",
-                (json.dumps(state), name, version),
-            )
+            if spec is None:
+                cur = conn.execute(
+                    "UPDATE jobs SET state = ?, version = version + 1"
+                    " WHERE name = ? AND version = ?", (json.dumps(state), name, version))
+            else:
+                cur = conn.execute(
+                    "UPDATE jobs SET state = ?, spec = ?, version = version + 1"
+                    " WHERE name = ? AND version = ?",
+                    (json.dumps(state), json.dumps(spec), name, version))
         return cur.rowcount == 1
 
     def delete_job(self, name: str, version: int) -> bool:
