@@ -28,6 +28,8 @@ class Preset:
     # A file beside the first tool (relative to its directory) holding KEY="version": read
     # instead of running the tool when present (a JVM takes seconds of CPU to say its version).
     version_file: tuple[str, str] = ("", "")
+    # The case's CPU and wall limits are multiplied by it (a JVM's start, an interpreter).
+    time_factor: float = 1.0
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
