@@ -31,12 +31,11 @@ from typing import Any
 
 from khala.errors import InvalidInput
 from khala.images.model import check_image_name
-from khala.judging.presets import MAX_VERSION, Preset
+from khala.judging.presets import LANGUAGE_RE, MAX_VERSION, Preset
 
 #: Where an image keeps its presets, relative to its root.
 PRESETS_PATH = "etc/khala/languages.json"
 PRESETS_FORMAT = 1
-LANGUAGE_RE = re.compile(r"\A[a-z][a-z0-9_+-]{0,31}\Z")
 SOURCE_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
 PACKAGE_RE = re.compile(r"\A[a-z0-9][a-z0-9.+-]{0,99}\Z")
 SUITE_RE = re.compile(r"\A[a-z][a-z0-9-]{0,31}\Z")
@@ -122,7 +121,7 @@ def _language(raw: object, index: int) -> RecipeLanguage:
     if unknown:
         raise InvalidInput(f"{where}: unknown key(s) {sorted(unknown)}")
     name = raw.get("name")
-    if not isinstance(name, str) or not LANGUAGE_RE.match(name):
+    if not isinstance(name, str) or not LANGUAGE_RE.fullmatch(name):
         raise InvalidInput(f"{where}: name is 1..32 of a-z 0-9 _ + -, starting with a letter")
     where = f"language {name}"
     source = raw.get("source")

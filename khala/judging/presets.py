@@ -9,10 +9,13 @@ Which presets a host really has is detected by the executor (khala/executor/lang
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 
 MAX_VERSION = 200  # characters of a version string kept
+LANGUAGE_PATTERN = r"^[a-z][a-z0-9_+-]{0,31}$"  # a preset's name, the host's or an image's
+LANGUAGE_RE = re.compile(LANGUAGE_PATTERN)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from khala.images.model import IMAGE_PATTERN
+from khala.judging.presets import LANGUAGE_PATTERN
 from khala.model import INT_MAX, PRIORITY_MAX, PRIORITY_MIN
 from khala.taskjson.base import (
     BYTES_MAX,
     File,
-    LanguageName,
     PositiveSeconds,
     Seconds,
     StatusName,
@@ -72,8 +72,9 @@ class StepOptionsIn(Strict):
 class CompileIn(StepOptionsIn):
     command: str = Field("", description="run with bash in the work directory; empty with a "
                          "language", examples=["gcc -O2 -o main main.c"])
-    language: LanguageName | None = Field(
-        None, strict=False, description="a preset filling both commands (GET /api/v2/languages)")
+    language: str | None = Field(
+        None, pattern=LANGUAGE_PATTERN, description="a preset filling both commands (GET "
+        "/api/v2/languages): the host's, or with `image` one the image carries")
     timeout: Seconds = Field(0, description="wall seconds (1.5 allowed); 0 = the operator's "
                              "default; capped to the operator's maximum")
     memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
