@@ -134,6 +134,8 @@ def _language(raw: object, index: int) -> RecipeLanguage:
             raise InvalidInput(f"{where}: {key} is a non-empty command")
         commands[key] = value
     outputs = _strings(raw.get("outputs"), f"{where}: outputs", 20)
+    if not outputs:
+        raise InvalidInput(f"{where}: outputs names the files the run needs (one at least)")
     factor = raw.get("time_factor", 1.0)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (
             0 < factor <= MAX_FACTOR):
