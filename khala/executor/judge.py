@@ -219,7 +219,7 @@ class Judge:
             judgement.score, judgement.max_score = plain_score(judgement.cases)
 
     def _version(self) -> str:
-        host = self._language(self.task.compile.language)
+        host = self._language(self.task.compile.language, self.roots.get("compile"))
         return host.version if host is not None else ""
 
     def _internal(self, message: str) -> tuple[int, Result]:
