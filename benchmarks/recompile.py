@@ -26,6 +26,7 @@ HELLO = {
     "go": 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello") }\n// run {n}\n',
     "rust": 'fn main() { println!("hello"); }\n// run {n}\n',
 }
+WARM_GO = "GOCACHE=/opt/khala/go-cache"  # the judge recipe's Go preset reads the image's cache
 LIMITS = Limits(wall_time=300, memory=2 << 30, pids=256, disk=1 << 30)
 CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
@@ -57,9 +58,10 @@ def outside(root: str, inside: str, command: str) -> float:
     return time.perf_counter() - started
 
 
-def measure(box: Sandbox, root: str, language: str, runs: int) -> tuple[list[float], list[float]]:
+def measure(box: Sandbox, root: str, language: str, runs: int, command: str = ""
+            ) -> tuple[list[float], list[float]]:
     """(seconds in the sandbox, seconds outside), `runs` of each, interleaved, after one of
-    each to warm both."""
+    each to warm both; `command` in the sandbox instead of the preset's."""
     preset = read_image_presets(root)[language].preset
     base = tempfile.mkdtemp(prefix="khala-bench-recompile-", dir="/tmp")
     os.chmod(base, 0o711)
@@ -79,7 +81,7 @@ def measure(box: Sandbox, root: str, language: str, runs: int) -> tuple[list[flo
                 with open(os.path.join(where, preset.source), "w") as fh:
                     fh.write(source)
                 os.chmod(os.path.join(where, preset.source), 0o644)
-            took_boxed = in_sandbox(box, root, workdir, preset.compile)
+            took_boxed = in_sandbox(box, root, workdir, command or preset.compile)
             took_plain = outside(root, inside, preset.compile)
             if n:  # the first pair warms both
                 boxed.append(took_boxed)
@@ -114,6 +116,21 @@ def figure_recompile(args: object) -> None:
                      f"(warm cache), median of {runs}", ms(median(boxed)),
                      f"the same compiler outside the sandbox, warm {ms(median(plain))}", ratio,
                      "≤ 2×", ratio <= 2.0))
+        cold_go(box, root, runs)
     finally:
         box.close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def cold_go(box: Sandbox, root: str, runs: int) -> None:
+    """What the image's warm Go cache saves: the same compile in the sandbox with an empty
+    build cache of its own in the work area (the host preset's way) instead."""
+    compile_go = read_image_presets(root)["go"].preset.compile
+    if WARM_GO not in compile_go:
+        return
+    fresh = "rm -rf .go/cache && mkdir -p .go/cache && " + compile_go.replace(
+        WARM_GO, "GOCACHE=$PWD/.go/cache")
+    boxed, plain = measure(box, root, "go", runs, fresh)
+    emit(Row(f"the same Go compile in the sandbox with an empty build cache, median of {runs}",
+             ms(median(boxed)), f"outside, warm {ms(median(plain))}",
+             median(boxed) / median(plain), "–", None))
