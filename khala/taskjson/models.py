@@ -300,7 +300,11 @@ class LanguageOut(BaseModel):
     name: str = Field(examples=["cpp"])
     version: str = Field(description="version strings seen on executors, joined by ' | '")
     executors: int = Field(description="live executors that have it")
+    image: str | None = Field(None, examples=["judge:1"], description="the image it is offered "
+                              "in (its presets travel with it); null: the executors' hosts")
     source_file: str = Field("", description="the program's file name (main.c, Main.java…)")
+    time_factor: float = Field(1.0, description="a case's CPU and wall limits are multiplied by "
+                               "it")
     offered_by: list[str] = Field(default_factory=list,
                                   description="their names (a task naming a language none "
                                   "offers is refused, 422)")
