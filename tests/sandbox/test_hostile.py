@@ -27,7 +27,7 @@ from khala.sandbox.base import MIB
 from khala.sandbox.bwrap import BwrapSandbox
 from khala.sandbox.fstree import remove_tree
 from tests.judgeimage import image as judge_image
-from tests.sandbox.hostile import build_task, case_names, check_result, load_case
+from tests.sandbox.hostile import build_task, case_names, check_result, in_image, load_case
 from tests.sandbox.leaks import LeakProbe
 from tests.sandbox.pace import pace
 
@@ -105,7 +105,7 @@ def run(task: Task, box: BwrapSandbox, settings: ExecutorSettings,
     "name",
     [pytest.param(n, marks=pytest.mark.cgroup) if n in CGROUP_CASES else n for n in case_names()])
 def test_case(name: str, sandbox: BwrapSandbox, host: dict[str, str], root: str | None) -> None:
-    case = load_case(name)
+    case = load_case(name) if root is None else in_image(load_case(name))
     settings = settings_for(host["work_base"], **case.doc.get("settings", {}))
     probe = LeakProbe(sandbox, host["work_base"], exclude_children={int(host["host_pid"])})
     task = build_task(case, host, pace())
