@@ -3,12 +3,11 @@ in its own sandbox, connected by two pipes (program stdout → interactor stdin,
 stdout → program stdin), started together. What their runs decide is pure
 (khala/judging/interaction.py); docs/judging.md, "Interactors".
 
-The interactor's step is started first with `RunSpec.connect` (its stdin and stdout are pipes
-whose other ends come back to us: from a warm box's stem or from the sandbox core), and the
-program's step at once with those two ends as its stdin and stdout (`RunSpec.stdio`); the
-sandbox owns them from then on, so each side sees the end of the other's stream when the other
-ends. Both have their limits. When one side ends the other is given a grace period and then
-ended too; a deadlock ends at the program's wall limit.
+The two steps are started together, each an ordinary step (a warm box's, when the sandbox has
+them): they find each other through two named pipes in their work dirs, which their scripts
+open before the command runs (khala/executor/channels.py), so each side sees the end of the
+other's stream when the other ends. Both have their limits. When one side ends the other is
+given a grace period and then ended too; a deadlock ends at the program's wall limit.
 
 The task's execute options (environment, working directory, CPU rate, network) are the
 program's alone: the interactor is the jury's and runs as every jury program does.
@@ -21,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from khala.errors import InvalidInput
+from khala.executor import channels
 from khala.executor.build import STEP_ENV
 from khala.executor.caserun import (
     CHECKER_OUTPUT,
@@ -48,6 +48,7 @@ from khala.zipcheck import ExtractLimit
 
 PROGRAM_GRACE = 1.0  # seconds the program may still run after the interactor ended
 INTERACTOR_GRACE = 5.0  # seconds the interactor may still run after the program ended
+RELEASE_EVERY = 0.05  # seconds between unblocking opens once one side has ended
 DEFAULT_WALL = 10.0  # the program's wall limit when the case has none and no CPU limit either
 
 
@@ -102,25 +103,31 @@ class Pair:
 
     def __init__(self, env: CaseEnv, program: RunSpec, interactor: RunSpec) -> None:
         self.env, self.program, self.interactor = env, program, interactor
-        self.pipes: list[int] = []
-        self.connected = threading.Event()
         self.program_done = threading.Event()
+        self.interactor_done = threading.Event()
         self.stop_program = Linked(env.cancel)
         self.stop_interactor = Linked(env.cancel)
         self.interactor_outcome: RunOutcome | None = None
         self.program_outcome: RunOutcome | None = None
 
-    def _connect(self, write_fd: int, read_fd: int) -> None:
-        self.pipes = [write_fd, read_fd]
-        self.connected.set()
+    def _release_until(self, other_done: threading.Event, grace: float) -> bool:
+        """One side ended: keep the other from waiting for it in `open` while it is given
+        `grace` seconds to end. Whether it ended within them."""
+        deadline = time.monotonic() + grace
+        while True:
+            channels.release(self.interactor.workdir)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return other_done.is_set()
+            if other_done.wait(min(RELEASE_EVERY, left)):
+                return True
 
     def _interactor_side(self) -> None:
-        self.interactor.connect = self._connect
         try:
             self.interactor_outcome = self.env.sandbox.run(self.interactor, self.stop_interactor)
         finally:
-            self.connected.set()  # the program is not left waiting when it never connected
-        if not self.program_done.wait(PROGRAM_GRACE):
+            self.interactor_done.set()
+        if not self._release_until(self.program_done, PROGRAM_GRACE):
             self.stop_program.set()
 
     def run(self) -> Sides:
@@ -128,21 +135,16 @@ class Pair:
         thread = threading.Thread(target=self._interactor_side, daemon=True,
                                   name=f"khala-interactor-{self.env.task.id}")
         thread.start()
-        self.connected.wait()
-        if self.pipes:
-            write_fd, read_fd = self.pipes
-            self.program.stdio = (read_fd, write_fd)
+        try:
             program = self.env.sandbox.run(self.program, self.stop_program)
-        else:
-            program = internal_error("the interactor did not start", start)
-        self.program_done.set()
-        thread.join(INTERACTOR_GRACE)
-        if thread.is_alive():
+        finally:
+            self.program_done.set()
+        self.program_outcome = program
+        if not self._release_until(self.interactor_done, INTERACTOR_GRACE):
             self.stop_interactor.set()
-            thread.join()
+        thread.join()
         interactor = self.interactor_outcome or internal_error("the interactor failed", start)
         cancelled = self.env.cancel.is_set()
-        self.program_outcome = program
         return Sides(
             program=program.report, interactor=interactor.report, stderr=text(interactor.stderr),
             program_stopped=(not cancelled and self.stop_program.own()
@@ -162,8 +164,9 @@ def interact(env: CaseEnv, index: int, case: Case) -> Interacted:
     program_dir = make_workdir(env.task.id, s, "-case")
     jury_dir = make_workdir(env.task.id, s, "-interactor")
     try:
-        program_workdir(env, program_dir, {"execute.sh": (env.run_command + "\n").encode()},
-                        limits)
+        program_workdir(env, program_dir,
+                        {"execute.sh": channels.program_script(env.run_command).encode()}, limits)
+        channels.make(program_dir)
         program = prepared(env.sandbox, RunSpec(
             argv=["bash", "execute.sh"], workdir=program_dir, env=dict(STEP_ENV), limits=limits,
             signals=env.signals, root=env.root), env.task.execute.options)  # the interactor's
@@ -171,9 +174,11 @@ def interact(env: CaseEnv, index: int, case: Case) -> Interacted:
         if isinstance(program, RunOutcome):
             return Interacted(Executed(program), Verdict.INTERNAL_ERROR, program.detail, 0.0)
         fill(env, jury_dir, jury.artifacts, {
-            "interact.sh": f"{jury.host.run_command} {checker_protocol.ARGS}\n".encode(),
+            "interact.sh": channels.jury_script(
+                f"{jury.host.run_command} {checker_protocol.ARGS}").encode(),
             checker_protocol.OUTPUT: b""}, jury_limits)
         env.sandbox.prepare_workdir(jury_dir)
+        channels.share(env.sandbox, program_dir, jury_dir)
         place_jury_case(env, jury_dir, index, case)
         pair = Pair(env, program, RunSpec(argv=["bash", "interact.sh"], workdir=jury_dir,
                                           env=dict(STEP_ENV), limits=jury_limits))

@@ -71,7 +71,7 @@ def classify(status: int | None, limits: Limits, usage: Usage, wall: float,
 
     `status` is the top process's wait status (None: it could not be reaped — the sandbox
     failed); `stopped` the reason the core killed it for (cancel, output, wall or CPU limit).
-    The first that applies wins: cancelled, output_limit, memory_limit and pids_limit (only when
+    The first that applies wins: cancelled, output_limit, pids_limit and memory_limit (only when
     the step failed), time_limit (CPU ≥ limit or SIGXCPU), wall_limit, signaled, nonzero_exit,
     ok."""
     report = StepReport(time=round(usage.cpu, 6), wall_time=round(wall, 6), memory=usage.memory,
@@ -89,10 +89,13 @@ def classify(status: int | None, limits: Limits, usage: Usage, wall: float,
         usage.cpu >= limits.cpu_time or report.signal == signal.SIGXCPU)
     if stopped in (Reason.CANCELLED, Reason.OUTPUT_LIMIT):
         report.reason = stopped
+    elif failed and usage.pids:
+        # before memory: every refused fork/clone first copies the process and then frees it,
+        # and that churn is charged to the cgroup, so a fork bomb of a few pages can reach the
+        # memory limit after the pids limit; the refused fork is the cause
+        report.reason = Reason.PIDS_LIMIT
     elif failed and usage.oom:
         report.reason = Reason.MEMORY_LIMIT
-    elif failed and usage.pids:
-        report.reason = Reason.PIDS_LIMIT
     elif over_cpu or stopped == Reason.TIME_LIMIT:
         report.reason = Reason.TIME_LIMIT
     elif stopped is not None:

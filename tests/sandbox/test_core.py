@@ -36,7 +36,7 @@ LIMITS = Limits(cpu_time=2)
         (exited(0), Usage(oom=True), None, Reason.OK),  # OOM of a child the step survived
         (exited(1), Usage(pids=True), None, Reason.PIDS_LIMIT),
         (exited(0), Usage(pids=True), None, Reason.OK),
-        (killed(signal.SIGKILL), Usage(oom=True, pids=True), None, Reason.MEMORY_LIMIT),
+        (killed(signal.SIGKILL), Usage(oom=True, pids=True), None, Reason.PIDS_LIMIT),
         (killed(signal.SIGKILL), Usage(cpu=2.0), Reason.TIME_LIMIT, Reason.TIME_LIMIT),
         (killed(signal.SIGXCPU), Usage(cpu=1.5), None, Reason.TIME_LIMIT),
         (exited(0), Usage(cpu=2.5), None, Reason.TIME_LIMIT),

@@ -1,16 +1,20 @@
-"""Two steps connected by pipes (`RunSpec.connect` and `RunSpec.stdio`), the plumbing of an
-interactive case (khala/executor/interact.py), run directly on the real sandboxes: cold bwrap,
-warm bwrap (the connecting side in a warm box) and plain."""
+"""Two steps joined by the named pipes of an interactive case (khala/executor/channels.py), the
+plumbing of khala/executor/interact.py, run directly on the real sandboxes: cold bwrap, warm
+bwrap (both sides in warm boxes) and plain."""
 
 from __future__ import annotations
 
 import os
+import stat
+import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from khala.executor import channels
 from khala.model import Reason
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox
 from khala.sandbox.plain import PlainSandbox
@@ -20,6 +24,8 @@ from khala.sandbox.warm import WarmSandbox
 JURY = 'read x; echo $((x + 1)); read y; echo "jury got $y" >&2; exit 5'
 # The program side: asks 41, echoes the answer back, says it on stderr.
 PROGRAM = 'echo 41; read z; echo "$z"; echo "program got $z" >&2'
+
+pytestmark = pytest.mark.integration  # real sandboxes and processes
 
 
 @pytest.fixture(params=["bwrap", "plain"])
@@ -33,40 +39,42 @@ def any_sandbox(request: pytest.FixtureRequest, sandbox: Sandbox) -> Iterator[Sa
         yield sandbox
 
 
-def _workdir(sandbox: Sandbox, root: str, name: str) -> str:
+def _workdir(sandbox: Sandbox, root: str, name: str, script: str) -> str:
     path = os.path.join(root, name)
     os.mkdir(path)
+    sandbox.open_workdir(path, 16 * 1024 * 1024)  # as the executor's: the binds go with it
+    with open(os.path.join(path, "execute.sh" if name == "program" else "interact.sh"),
+              "w") as fh:
+        fh.write(script)
     sandbox.prepare_workdir(path)
     return path
 
 
 def pair(sandbox: Sandbox, jury: str, program: str, wall: float = 20.0,
          jury_wall: float = 30.0) -> tuple[RunOutcome, RunOutcome]:
-    """Run `jury` (connecting) and `program` (given the jury's pipe ends) together."""
+    """Run `jury` and `program` together, joined as an interactive case's two sides are."""
     with tempfile.TemporaryDirectory(prefix="khala-test-") as root:
         os.chmod(root, 0o711)
-        pipes: list[int] = []
-        connected = threading.Event()
-
-        def connect(write_fd: int, read_fd: int) -> None:
-            pipes.extend((write_fd, read_fd))
-            connected.set()
-
-        jury_spec = RunSpec(argv=["bash", "-c", jury], workdir=_workdir(sandbox, root, "jury"),
-                            limits=Limits(wall_time=jury_wall), connect=connect)
+        program_dir = _workdir(sandbox, root, "program", channels.program_script(program))
+        channels.make(program_dir)
+        jury_dir = _workdir(sandbox, root, "jury", channels.jury_script(jury))
+        channels.share(sandbox, program_dir, jury_dir)
         outcomes: dict[str, RunOutcome] = {}
+        jury_spec = RunSpec(argv=["bash", "interact.sh"], workdir=jury_dir,
+                            limits=Limits(wall_time=jury_wall))
         thread = threading.Thread(
             target=lambda: outcomes.update(jury=sandbox.run(jury_spec, threading.Event())))
         thread.start()
-        assert connected.wait(30), "the connecting side never connected"
-        write_fd, read_fd = pipes
-        program_spec = RunSpec(argv=["bash", "-c", program],
-                               workdir=_workdir(sandbox, root, "program"),
-                               limits=Limits(wall_time=wall), stdio=(read_fd, write_fd))
-        outcomes["program"] = sandbox.run(program_spec, threading.Event())
+        outcomes["program"] = sandbox.run(
+            RunSpec(argv=["bash", "execute.sh"], workdir=program_dir,
+                    limits=Limits(wall_time=wall)), threading.Event())
         thread.join(60)
         assert not thread.is_alive()
-        return outcomes["jury"], outcomes["program"]
+        try:
+            return outcomes["jury"], outcomes["program"]
+        finally:
+            for workdir in (jury_dir, program_dir):
+                sandbox.close_workdir(workdir)
 
 
 def _open_fds(sandbox: Sandbox) -> int:
@@ -104,12 +112,77 @@ def test_both_waiting_ends_at_the_wall_limit(any_sandbox: Sandbox) -> None:
     assert jury.report.reason == Reason.OK and jury.stderr.strip() == b"1"  # read: EOF
 
 
-def test_the_connecting_side_runs_in_a_warm_box(sandbox: Sandbox) -> None:
-    """On the warm pool the jury's step is a warm box's stem (pid 1 of its namespace is the
-    box's Python init; a cold bwrap has none), its pipes the stem's own."""
+def test_both_sides_run_in_warm_boxes(sandbox: Sandbox) -> None:
+    """On the warm pool each side is a warm box's stem: pid 1 of its namespace is the box's
+    Python init (a cold step's pid 1 is bubblewrap's relay shell, /bin/sh)."""
     if not isinstance(sandbox, WarmSandbox):
         pytest.skip("the warm pool's case")
     assert sandbox.settle(30)
-    jury, program = pair(sandbox, "tr '\\0' ' ' < /proc/1/cmdline >&2; " + JURY, PROGRAM)
-    assert b"python" in jury.stderr and b"jury got 42" in jury.stderr, jury
+    init = "tr '\\0' ' ' < /proc/1/cmdline >&2; "
+    jury, program = pair(sandbox, init + JURY, init + PROGRAM)
+    for side in (jury, program):
+        assert b"python" in side.stderr and not side.stderr.startswith(b"/bin/sh"), side
+    assert b"jury got 42" in jury.stderr and b"program got 42" in program.stderr
     assert program.report.reason == Reason.OK
+
+
+@pytest.mark.parametrize("side", ["program", "jury"])
+def test_release_unblocks_a_side_whose_partner_never_came(side: str) -> None:
+    """A side waiting in `open` for a partner that never starts is let go by `release`: the
+    program then writes into a pipe nobody reads and reads the end of its input; the jury
+    reads the end of its input."""
+    with tempfile.TemporaryDirectory(prefix="khala-test-") as root:
+        program_dir, jury_dir = os.path.join(root, "program"), os.path.join(root, "jury")
+        os.mkdir(program_dir)
+        os.mkdir(jury_dir)
+        channels.make(program_dir)
+        channels.share(PlainSandbox(), program_dir, jury_dir)
+        if side == "program":
+            script = channels.program_script('read x; echo "read $? [$x]" >&2')
+            name, where = "execute.sh", program_dir
+        else:
+            script = channels.jury_script('read x; echo "read $? [$x]" >&2')
+            name, where = "interact.sh", jury_dir
+        with open(os.path.join(where, name), "w") as fh:
+            fh.write(script)
+        proc = subprocess.Popen(["bash", name], cwd=where, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            channels.release(jury_dir)
+            time.sleep(0.05)
+        assert proc.poll() is not None, "release did not let the waiting side go"
+        _, err = proc.communicate(timeout=10)
+        assert err.strip().endswith(b"read 1 []"), err  # its read saw the end of its input
+
+
+def test_release_leaves_a_name_that_is_not_a_fifo_unopened() -> None:
+    """`release` opens the FIFOs by name without following links: a link put in their place
+    is not opened (a write open of a host file through it would be the executor's, as root)."""
+    with tempfile.TemporaryDirectory(prefix="khala-test-") as root:
+        target = os.path.join(root, "target")
+        os.mkfifo(target)
+        os.symlink(target, os.path.join(root, channels.TO_JURY))
+        reader = subprocess.Popen(["bash", "-c", f"exec 0<{target}; cat"],
+                                  stdout=subprocess.PIPE)
+        try:
+            for _ in range(5):
+                channels.release(root)
+            time.sleep(0.2)
+            assert reader.poll() is None  # still waiting for a writer: never opened by us
+        finally:
+            reader.kill()
+            reader.wait(10)
+
+
+def test_names_a_build_left_are_replaced_by_the_fifos() -> None:
+    """A build may leave files or directories under the channels' names: they are Khala's."""
+    with tempfile.TemporaryDirectory(prefix="khala-test-") as root:
+        os.mkdir(os.path.join(root, channels.TO_JURY))
+        with open(os.path.join(root, channels.TO_JURY, "inside"), "w") as fh:
+            fh.write("x")
+        os.symlink("/etc/passwd", os.path.join(root, channels.TO_PROGRAM))
+        channels.make(root)
+        for name in channels.NAMES:
+            info = os.lstat(os.path.join(root, name))
+            assert stat.S_ISFIFO(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o666
+        assert os.path.exists("/etc/passwd")
