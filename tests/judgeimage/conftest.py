@@ -66,4 +66,5 @@ def judge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JudgeCluster]:
         yield start(c)
     finally:
         c.stop()
-        shutil.rmtree(tmp, ignore_errors=True)  # the stored tar: gigabytes
+        # the stored tar (gigabytes) goes; the nodes' logs stay with pytest's temp dirs
+        shutil.rmtree(tmp / "khala.db.files", ignore_errors=True)
