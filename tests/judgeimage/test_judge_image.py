@@ -12,13 +12,16 @@ from typing import Any
 import pytest
 import requests
 
-from tests.judgeimage.conftest import JudgeCluster
+from tests.judgeimage.conftest import IMPORT_SECONDS, OFFER_SECONDS, JudgeCluster
 from tests.judgeimage.image import MISSING, present, recipe
 from tests.judgeimage.programs import A_PLUS_B, CASES, VERDICTS
 from tests.problems import helpers as h
 
+# The first test also waits for the cluster: a tar of gigabytes imported, fetched and unpacked
+# (3–5 minutes here, longer on a loaded machine), more than the suite's 300 s per test.
 pytestmark = [pytest.mark.integration, pytest.mark.slow,
-              pytest.mark.skipif(not present(), reason=MISSING)]
+              pytest.mark.skipif(not present(), reason=MISSING),
+              pytest.mark.timeout(IMPORT_SECONDS + OFFER_SECONDS)]
 
 LANGUAGES = [x.name for x in recipe().languages]
 # Rounds of A+B in every language in one cluster (setting one up takes minutes): loop the
