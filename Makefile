@@ -7,7 +7,11 @@ PORT   ?= 7000
 # cgroup v2 guest suite (tests/guest), which runs from the start (scripts/run-tests).
 TEST_JOBS ?= 3
 
-.PHONY: install run test test-deps lint typecheck unit bench clean
+# The judge image (docs/images.md): its tar, and the Debian packages kept for a rebuild.
+JUDGE_TAR ?= images/out/judge.tar
+APT_CACHE ?= images/out/apt-cache
+
+.PHONY: install run test test-deps lint typecheck unit bench images clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +48,15 @@ bench: install
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.streaming
+
+# Builds the judge image from images/judge.toml (as root: mmdebstrap; minutes, a download of
+# ~750 MB the first time), then imports it into the cluster at $$KHALA_URL when one is set.
+# tests/judgeimage (part of `make test`) runs once the tar exists.
+images: install
+	bash scripts/install-deps.sh images
+	@mkdir -p $(dir $(JUDGE_TAR))
+	$(BIN)/khala image build --recipe images/judge.toml --apt-cache $(APT_CACHE) \
+		--output $(JUDGE_TAR) $(if $(KHALA_URL),,--no-import)
 
 clean:
 	rm -rf $(VENV) khala-data .pytest_cache .mypy_cache .ruff_cache

@@ -5,11 +5,13 @@ By default the figures of the current targets (docs/performance.md): judge (a 50
 50 cases of 1 MB through API v2 ÷ plain subprocesses), interactive (1,000 rounds through an
 interactor ÷ two plain processes on a pipe pair), http (trivial task POST→done on `khala
 up` ÷ bash + one HTTP round trip), throughput (32 clients ÷ a raw sandbox loop), gateway
-(GET /api/task of a finished task ÷ /api/test). `--all` adds the earlier ones: mongo (the
-trivial task on FerretDB, two judicators), sandbox (cost per step over bare fork/exec), search
-(many stored tasks), judicator (CPU per report as executors grow; dispatch with many pending),
-fleet (10 → 1,000 simulated executors over Thrift with node auth, on SQLite and FerretDB), day
-(one 50-case submission's CPU, traffic and store bytes, stored vs inline, scaled to 100,000).
+(GET /api/task of a finished task ÷ /api/test), recompile (a Go and a Rust hello world compiled
+in the judge image ÷ the same compiler outside the sandbox; needs `make images`). `--all` adds
+the earlier ones: mongo (the trivial task on FerretDB, two judicators), sandbox (cost per step
+over bare fork/exec), search (many stored tasks), judicator (CPU per report as executors grow;
+dispatch with many pending), fleet (10 → 1,000 simulated executors over Thrift with node auth,
+on SQLite and FerretDB), day (one 50-case submission's CPU, traffic and store bytes, stored vs
+inline, scaled to 100,000).
 Pass options through make: `make bench BENCH_ARGS=--quick`. Every loop is bounded (a count or
 a duration).
 """
@@ -25,12 +27,22 @@ import traceback
 
 from benchmarks import common
 
-FIGURES = ["judge", "interactive", "http", "throughput", "gateway"]
+FIGURES = ["judge", "interactive", "http", "throughput", "gateway", "recompile"]
 EARLIER = ["mongo", "sandbox", "search", "judicator", "fleet", "day"]
 
 
 def run_figure(name: str, args: argparse.Namespace) -> None:
-    from benchmarks import day, fleet, gateway, interactive, judge, latency, sandbox, store
+    from benchmarks import (
+        day,
+        fleet,
+        gateway,
+        interactive,
+        judge,
+        latency,
+        recompile,
+        sandbox,
+        store,
+    )
 
     table = {"judge": judge.figure_judge, "interactive": interactive.figure_interactive,
              "http": latency.figure_http,
@@ -38,7 +50,7 @@ def run_figure(name: str, args: argparse.Namespace) -> None:
              "sandbox": sandbox.figure_sandbox, "throughput": sandbox.figure_throughput,
              "gateway": gateway.figure_gateway, "search": store.figure_search,
              "judicator": store.figure_judicator, "fleet": fleet.figure_fleet,
-             "day": day.figure_day}
+             "day": day.figure_day, "recompile": recompile.figure_recompile}
     table[name](args)
 
 

@@ -237,6 +237,10 @@ class ExecutorSettings(DiscoverySettings, LimitSettings):
         16 * 1024**3, "bound of the unpacked images, bytes (an image's tar is in the file cache "
         "only while it is unpacked): least recently used images go first (images a running "
         "task uses never do); also the largest image unpacked")
+    images: str = setting(
+        "", "images whose language presets this executor offers (comma list of NAME or "
+        "NAME:VERSION; docs/images.md): fetched and unpacked at start, their languages offered "
+        "beside the host's; empty = none")
     case_output_limit: int = setting(64 * 1024, "bytes of each case's stdout/stderr kept")
     case_parallelism: int = setting(0, "most slots the cases of one task use at once; 0 = "
                                     "every free slot")

@@ -385,6 +385,10 @@ class Language:
     version: str = ""
     executors: int = 0  # in listings: how many live executors have it
     executor_names: list[str] = field(default_factory=list)  # in listings: which ones
+    # Offered in an image (docs/images.md): "name:version"; "" = on the executor's host.
+    image: str = ""
+    source: str = ""  # the program's file name (an image's preset; the host's: PRESETS)
+    time_factor: float = 1.0  # a case's CPU and wall limits are multiplied by it
 
 
 #: The four captured streams of a result, by field name.

@@ -6,6 +6,7 @@
 #   install-deps.sh test    also what the tests start: FerretDB, compilers, thrift-compiler,
 #                           Chromium, and QEMU + a Debian kernel for the cgroup v2 guest suite
 #   install-deps.sh bench   also wrk and PostgreSQL (make bench)
+#   install-deps.sh images  only mmdebstrap (make images builds the judge image with it)
 #
 # Servers built from the Go module proxy (etcd, FerretDB) go into $KHALA_DEPS_BIN (default
 # .venv/bin, where `khala up` and the tests look first), at pinned versions. A binary already
@@ -138,6 +139,11 @@ build_ferretdb() {
 }
 
 mkdir -p "$bin"
+if [ "$mode" = images ]; then
+    apt_install mmdebstrap
+    check mmdebstrap mmdebstrap --version
+    exit 0
+fi
 say "[1/4] the sandbox: bubblewrap, slirp4netns"
 apt_install bubblewrap libseccomp2 slirp4netns iproute2 || [ "$mode" = run ]
 if [ "$mode" = run ]; then

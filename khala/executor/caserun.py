@@ -63,6 +63,7 @@ class CaseEnv:
     signals: SignalBox | None = None
     files: CaseFiles | None = None  # a stored problem's cases: cached files, not texts
     root: str | None = None  # the unpacked image the program runs in (None: the host's)
+    time_factor: float = 1.0  # the language preset's: CPU and wall limits are multiplied
 
     def input_path(self, index: int) -> str | None:
         """The cached input of case `index` of a stored problem; None: the case's text."""
@@ -102,6 +103,11 @@ def run_limits(env: CaseEnv, case: Case) -> Limits:
     limits = case_limits(env.task, case, env.settings)
     if env.files is not None and env.files.cpu_seconds is not None:
         limits.cpu_time = cpu_time(env.files.cpu_seconds, env.settings)
+    if env.time_factor != 1.0:
+        if limits.cpu_time is not None:
+            limits.cpu_time *= env.time_factor
+        if limits.wall_time is not None:
+            limits.wall_time *= env.time_factor
     return limits
 
 

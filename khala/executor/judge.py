@@ -17,7 +17,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from khala.config import ExecutorSettings
@@ -27,6 +27,7 @@ from khala.executor.casefiles import CaseFiles
 from khala.executor.caserun import CaseEnv, Executed, Jury, check, execute
 from khala.executor.caserun import case_limits as case_limits
 from khala.executor.compile_cache import CompileCache
+from khala.executor.image_languages import ImageLanguages
 from khala.executor.images import ImageRoots
 from khala.executor.interact import interact
 from khala.executor.problems import ProblemTasks
@@ -80,6 +81,8 @@ class JudgeContext:
     slots: CaseSlots | None = None
     problems: ProblemTasks | None = None  # tasks naming a stored problem: its files, cached
     images: ImageRoots | None = None  # the images steps run in, unpacked once
+    # the presets images carry, read once per image
+    image_languages: ImageLanguages = field(default_factory=lambda: ImageLanguages())
 
 
 def _cut(data: bytes, limit: int) -> str:
@@ -126,7 +129,13 @@ class Judge:
         runs = self._run_cases()
         return self._finish(runs)
 
-    def _language(self, name: str) -> HostLanguage | None:
+    def _language(self, name: str, root: str | None = None) -> HostLanguage | None:
+        """The preset `name`: the image's when the step runs in an image that carries
+        presets (docs/images.md), else the host's."""
+        if root is not None:
+            found = self.context.image_languages.of(root)
+            if found:
+                return found.get(name)
         return self.context.languages.get(name)
 
     def _prepare(self, scratch: str) -> tuple[int, Result] | None:
@@ -135,10 +144,11 @@ class Judge:
         task, s = self.task, self.settings
         host = None
         if task.compile.language:
-            host = self._language(task.compile.language)
+            host = self._language(task.compile.language, self.roots.get("compile"))
             if host is None:
-                return self._internal(f"language {task.compile.language} is not available on "
-                                      "this executor")
+                where = "in the task's image" if "compile" in self.roots else "on this executor"
+                return self._internal(f"language {task.compile.language} is not available "
+                                      f"{where}")
             self.run_command = host.run_command
         program = Program(source_zip=task.compile.source, language=host,
                           command=task.compile.command, limits=compile_limits(task, s),
@@ -155,7 +165,8 @@ class Judge:
         self.env = CaseEnv(task=task, sandbox=self.sandbox, settings=s, cancel=self.cancel,
                            artifacts=self.program.artifacts, run_command=self.run_command,
                            signals=self.signals, files=self.files,
-                           root=self.roots.get("execute"))
+                           root=self.roots.get("execute"),
+                           time_factor=host.preset.time_factor if host is not None else 1.0)
         if self.mode == CompareMode.CHECKER:
             spec = self.compare.checker if self.compare is not None else None
             failed = self._prepare_jury(scratch, "checker", spec.language if spec else "",
@@ -209,7 +220,7 @@ class Judge:
             judgement.score, judgement.max_score = plain_score(judgement.cases)
 
     def _version(self) -> str:
-        host = self._language(self.task.compile.language)
+        host = self._language(self.task.compile.language, self.roots.get("compile"))
         return host.version if host is not None else ""
 
     def _internal(self, message: str) -> tuple[int, Result]:

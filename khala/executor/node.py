@@ -17,6 +17,7 @@ from khala.discovery.base import Discovery
 from khala.errors import ConfigError, SandboxUnavailable
 from khala.executor.compile_cache import CompileCache
 from khala.executor.filecache import FileCache
+from khala.executor.image_languages import prepare
 from khala.executor.images import ImageRoots
 from khala.executor.judge import JudgeContext, features, run_any
 from khala.executor.languages import detect, wanted
@@ -103,10 +104,14 @@ class ExecutorNode:
         status, result = outcome
         return status, keep_large(result, self.client, self.settings.result_inline)
 
-    def offer_languages(self, found: dict[str, HostLanguage]) -> None:
-        """Offer the presets `found` from the next report on (detection ends after start)."""
+    def offer_languages(self, found: dict[str, HostLanguage],
+                        in_images: list[Language] | None = None) -> None:
+        """Offer the presets `found` (and those of the images in the `images` setting) from the
+        next report on (detection ends after start)."""
         self.judging.languages = dict(found)
-        self.reporter.languages = [Language(h.name, h.version) for h in found.values()]
+        self.reporter.languages = [Language(h.name, h.version, source=h.preset.source,
+                                            time_factor=h.preset.time_factor)
+                                   for h in found.values()] + list(in_images or [])
         self.reporter.poke()  # report them now, ending a long-poll that holds the old list
 
     @property
@@ -230,7 +235,16 @@ def detect_later(settings: ExecutorSettings, node: ExecutorNode) -> threading.Th
 
     def work() -> None:
         try:
-            node.offer_languages(detect(settings.languages))
+            found = detect(settings.languages)
+            node.offer_languages(found)
+            names = [n.strip() for n in settings.images.split(",") if n.strip()]
+            context = node.judging
+            if names and context.images is not None and node.sandbox.name == "bwrap":
+                node.offer_languages(found, prepare(
+                    names, node.client, context.images, context.image_languages,
+                    node.reporter.draining))
+            elif names:
+                log.error("images %s: a step in an image needs the bwrap sandbox", names)
         except Exception:  # a broken probe must not kill the node: it offers no language
             log.exception("language detection failed; offering no language")
 

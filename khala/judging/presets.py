@@ -9,10 +9,13 @@ Which presets a host really has is detected by the executor (khala/executor/lang
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 
 MAX_VERSION = 200  # characters of a version string kept
+LANGUAGE_PATTERN = r"^[a-z][a-z0-9_+-]{0,31}$"  # a preset's name, the host's or an image's
+LANGUAGE_RE = re.compile(LANGUAGE_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class Preset:
     # A file beside the first tool (relative to its directory) holding KEY="version": read
     # instead of running the tool when present (a JVM takes seconds of CPU to say its version).
     version_file: tuple[str, str] = ("", "")
+    # The case's CPU and wall limits are multiplied by it (a JVM's start, an interpreter).
+    time_factor: float = 1.0
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (

@@ -8,7 +8,7 @@ import re
 
 from khala.config import LimitSettings
 from khala.errors import InvalidInput
-from khala.judging.presets import PRESETS
+from khala.judging.presets import LANGUAGE_RE, PRESETS
 from khala.model import INT_MAX, Case, CompareMode, Group, Task
 from khala.rules.seconds import RESOLUTION, is_seconds
 
@@ -178,10 +178,17 @@ def _outputs(task: Task) -> None:
 
 
 def check_judging(task: Task, policy: LimitSettings) -> None:
-    """A task's language, cases and comparison, when it has them."""
+    """A task's language, cases and comparison, when it has them. A program built in an image
+    may name any language: the image's presets say which it has (docs/images.md), and a
+    language no live executor offers in it is refused at submission (khala/judicator/
+    offered.py)."""
     language = task.compile.language
     if language:
-        _language("language", language)
+        if task.compile.image is None:
+            _language("language", language)
+        elif not isinstance(language, str) or not LANGUAGE_RE.fullmatch(language):
+            raise InvalidInput(f"language {language!r} is no language name (1..32 of a-z 0-9 "
+                               "_ + -, starting with a letter)")
         if task.compile.command or task.execute.command:
             raise InvalidInput(f"language {language!r} fills the compile and execute commands: "
                                "leave them empty")

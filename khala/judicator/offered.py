@@ -41,8 +41,23 @@ def check_offered(task: Task, live: Callable[[], list[Language]]) -> None:
     wanted = wanted_languages(task)
     if not wanted:
         return
-    offered = sorted(x.name for x in live() if x.executors > 0 or x.executor_names)
+    live_ones = [x for x in live() if x.executors > 0 or x.executor_names]
+    offered = sorted({x.name for x in live_ones})
+    image = task.compile.image.name if task.compile.image is not None else ""
     for field, name in wanted:
         if name not in offered:
             now = ", ".join(offered) if offered else "none"
             raise InvalidInput(f"{field}: no live executor offers {name!r} (offered now: {now})")
+        if field == "compile.language" and not any(
+                x.name == name and _offered_for(x.image, image) for x in live_ones):
+            where = f"in image {image!r}" if image else "on its host (no image named)"
+            images = sorted({x.image or "the host" for x in live_ones if x.name == name})
+            raise InvalidInput(f"{field}: no live executor offers {name!r} {where} (offered "
+                               f"in: {', '.join(images)})")
+
+
+def _offered_for(offered_in: str, image: str) -> bool:
+    """Whether a language offered in `offered_in` (an image "name:version", "" = the host)
+    serves a program built in `image` (an image name, "" = the host). An image without presets
+    of its own runs the host's preset commands, so host offers serve any image."""
+    return not offered_in or offered_in.partition(":")[0] == image

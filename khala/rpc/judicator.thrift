@@ -144,6 +144,9 @@ struct Language {
     2: string version,
     3: optional i32 executors,      // in `languages()`: live executors that have it
     4: optional list<string> executor_names, // in `languages()`: their names
+    5: optional string image,       // offered in this image ("name:version"); absent = the host
+    6: optional string source,      // the program's file name
+    7: optional double time_factor, // a case's CPU and wall limits are multiplied by it
 }
 
 // Extension: what one step runs with besides its limits (docs/sandbox.md); absent = none

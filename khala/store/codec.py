@@ -249,31 +249,48 @@ def brief_from_row(row: Any) -> TaskBrief:
 
 
 def languages_to_json(languages: list[Language]) -> str:
-    return json.dumps([[x.name, x.version] for x in languages])
+    return json.dumps([language_row(x) for x in languages])
+
+
+def language_row(x: Language) -> list[Any]:
+    return [x.name, x.version, x.image, x.source, x.time_factor]
+
+
+def language_of_row(row: list[Any]) -> Language:
+    """A stored language: [name, version] as older executors' records hold it, or with its
+    image, source file and time factor."""
+    name, version, *rest = row
+    image, source, factor = (list(rest) + ["", "", 1.0])[:3]
+    return Language(str(name), str(version), image=str(image or ""), source=str(source or ""),
+                    time_factor=float(factor) if isinstance(factor, (int, float)) else 1.0)
 
 
 def languages_from_json(text: str | None) -> list[Language]:
     try:
-        return [Language(str(n), str(v)) for n, v in json.loads(text or "[]")]
+        return [language_of_row(row) for row in json.loads(text or "[]")]
     except (ValueError, TypeError):
         return []
 
 
 def merge_languages(per_executor: list[list[Language]],
                     names: list[str] | None = None) -> list[Language]:
-    """The languages of several executors as one listing (Store.languages); `names`, when
-    given, are the executors' names in the same order (each language lists its own)."""
-    versions: dict[str, list[str]] = {}
-    counts: dict[str, int] = {}
-    offered_by: dict[str, list[str]] = {}
+    """The languages of several executors as one listing (Store.languages), one entry per
+    language and image (the host's: image ""); `names`, when given, are the executors' names
+    in the same order (each language lists its own)."""
+    merged: dict[tuple[str, str], Language] = {}
+    versions: dict[tuple[str, str], list[str]] = {}
     for index, languages in enumerate(per_executor):
         for x in languages:
-            counts[x.name] = counts.get(x.name, 0) + 1
+            key = (x.name, x.image)
+            entry = merged.setdefault(key, Language(x.name, image=x.image, source=x.source,
+                                                    time_factor=x.time_factor))
+            entry.executors += 1
             if names is not None:
-                offered_by.setdefault(x.name, []).append(names[index])
-            seen = versions.setdefault(x.name, [])
+                entry.executor_names.append(names[index])
+            seen = versions.setdefault(key, [])
             if x.version not in seen:
                 seen.append(x.version)
-    return [Language(name, " | ".join(sorted(versions[name])), counts[name],
-                     sorted(offered_by.get(name, [])))
-            for name in sorted(counts)]
+    for key, entry in merged.items():
+        entry.version = " | ".join(sorted(versions[key]))
+        entry.executor_names.sort()
+    return [merged[key] for key in sorted(merged)]

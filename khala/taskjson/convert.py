@@ -123,7 +123,7 @@ def task_from_model(body: TaskIn, key: str | None) -> Task:
             command=c.command,
             timeout=whole(c.timeout),
             memory_limit=c.memory_limit,
-            language=c.language.value if c.language is not None else "",
+            language=c.language or "",
             options=options_of(c),
             image=None if c.image is None else parse_image(c.image),
         ),

@@ -11,11 +11,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from khala.images.model import IMAGE_PATTERN
+from khala.judging.presets import LANGUAGE_PATTERN
 from khala.model import INT_MAX, PRIORITY_MAX, PRIORITY_MIN
 from khala.taskjson.base import (
     BYTES_MAX,
     File,
-    LanguageName,
     PositiveSeconds,
     Seconds,
     StatusName,
@@ -75,8 +75,9 @@ class StepOptionsIn(Strict):
 class CompileIn(StepOptionsIn):
     command: str = Field("", description="run with bash in the work directory; empty with a "
                          "language", examples=["gcc -O2 -o main main.c"])
-    language: LanguageName | None = Field(
-        None, strict=False, description="a preset filling both commands (GET /api/v2/languages)")
+    language: str | None = Field(
+        None, pattern=LANGUAGE_PATTERN, description="a preset filling both commands (GET "
+        "/api/v2/languages): the host's, or with `image` one the image carries")
     timeout: Seconds = Field(0, description="wall seconds (1.5 allowed); 0 = the operator's "
                              "default; capped to the operator's maximum")
     memory_limit: int | None = Field(None, ge=1, le=BYTES_MAX, description="bytes")
@@ -304,7 +305,11 @@ class LanguageOut(BaseModel):
     name: str = Field(examples=["cpp"])
     version: str = Field(description="version strings seen on executors, joined by ' | '")
     executors: int = Field(description="live executors that have it")
+    image: str | None = Field(None, examples=["judge:1"], description="the image it is offered "
+                              "in (its presets travel with it); null: the executors' hosts")
     source_file: str = Field("", description="the program's file name (main.c, Main.java…)")
+    time_factor: float = Field(1.0, description="a case's CPU and wall limits are multiplied by "
+                               "it")
     offered_by: list[str] = Field(default_factory=list,
                                   description="their names (a task naming a language none "
                                   "offers is refused, 422)")

@@ -34,7 +34,9 @@ def cgroup_tests() -> list[str]:
         [str(PYTHON), "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
          "-m", "cgroup", "tests/sandbox"],
         cwd=REPO, capture_output=True, text=True, timeout=300)
-    ids = [line for line in done.stdout.splitlines() if "::" in line]
+    # Not the hostile cases in the judge image (tests/sandbox/test_hostile.py): it is unpacked
+    # from gigabytes, more than the guest's memory holds; its limits are the host root's.
+    ids = [line for line in done.stdout.splitlines() if "::" in line and "judge-image" not in line]
     assert ids, done.stdout + done.stderr
     return ids
 

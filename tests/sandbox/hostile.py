@@ -24,6 +24,8 @@ case.toml holds the task and the expectation:
     host_absent = ["/usr/khala-evil"]                # host paths that must not exist after
     refused = true                # optional: a judicator refuses the task at `add` (default:
                                   # true when compile.entries is given — a hostile zip)
+    [expect_in_image]             # optional: what differs when the steps run in an image
+    contains = { execute_output = ["NOT-SETUID"] }   # (its keys replace [expect]'s)
     [settings]                    # optional ExecutorSettings for this case (the run_task suite
     disk_limit = 16777216         # only; cases with settings are left out end to end)
 
@@ -84,6 +86,12 @@ def load_case(name: str) -> Case:
     with open(path / "case.toml", "rb") as fh:
         doc = tomllib.load(fh)
     return Case(name=name, path=path, doc=doc, expect=doc.get("expect", {}))
+
+
+def in_image(case: Case) -> Case:
+    """The case as run in an image: [expect_in_image]'s keys over [expect]'s."""
+    return Case(name=case.name, path=case.path, doc=case.doc,
+                expect={**case.expect, **case.doc.get("expect_in_image", {})})
 
 
 def zip_dir(directory: Path) -> bytes:

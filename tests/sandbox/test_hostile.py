@@ -1,5 +1,7 @@
 """The hostile-program suite: every case of tests/sandbox/cases/ through the executor's real code
-path (`khala.executor.runner.run_task`) on the bwrap sandbox, then a leak and health check."""
+path (`khala.executor.runner.run_task`) on the bwrap sandbox, then a leak and health check; on
+the host's root and, once `make images` has built it, in the judge image (its steps' `/` the
+image's, read-only: docs/images.md)."""
 
 from __future__ import annotations
 
@@ -19,10 +21,13 @@ import pytest
 
 from khala.config import ExecutorSettings
 from khala.executor.runner import run_task
+from khala.images.tarball import unpack
 from khala.model import Execute, Status, Task
 from khala.sandbox.base import MIB
 from khala.sandbox.bwrap import BwrapSandbox
-from tests.sandbox.hostile import build_task, case_names, check_result, load_case
+from khala.sandbox.fstree import remove_tree
+from tests.judgeimage import image as judge_image
+from tests.sandbox.hostile import build_task, case_names, check_result, in_image, load_case
 from tests.sandbox.leaks import LeakProbe
 from tests.sandbox.pace import pace
 
@@ -33,6 +38,26 @@ SECRET = "khala-secret-of-another-task-7f3a"
 # guest checks CPU time over processes with test_bwrap.py's cgroup tests instead.
 CGROUP_CASES = {"fork_bomb_python", "memory_bomb_python", "fill_tmp_memory"}
 MARKER = "khala-host-marker-91c2"
+
+
+@pytest.fixture(scope="session", params=["host-root", "judge-image"])
+def root(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The root the cases' steps see: the host's (None) or the judge image unpacked as an
+    executor unpacks it (once per session: gigabytes)."""
+    if request.param == "host-root":
+        yield None
+        return
+    if not judge_image.present():
+        pytest.skip(judge_image.MISSING)
+    base = tempfile.mkdtemp(prefix="khala-hostile-image-")
+    os.chmod(base, 0o711)
+    dest = os.path.join(base, "root")
+    os.mkdir(dest)
+    try:
+        unpack(judge_image.JUDGE_TAR, dest, 1 << 40)
+        yield dest
+    finally:
+        remove_tree(base)
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +88,14 @@ def settings_for(work_base: str, **extra: Any) -> ExecutorSettings:
 
 
 def run(task: Task, box: BwrapSandbox, settings: ExecutorSettings,
-        cancel_after: float | None = None) -> tuple[int, object]:
+        cancel_after: float | None = None, root: str | None = None) -> tuple[int, object]:
     cancel = threading.Event()
     timer = threading.Timer(cancel_after, cancel.set) if cancel_after else None
     if timer:
         timer.start()
     try:
-        return run_task(task, box, settings, cancel)
+        return run_task(task, box, settings, cancel,
+                        roots={"compile": root, "execute": root} if root else None)
     finally:
         if timer:
             timer.cancel()
@@ -78,13 +104,13 @@ def run(task: Task, box: BwrapSandbox, settings: ExecutorSettings,
 @pytest.mark.parametrize(
     "name",
     [pytest.param(n, marks=pytest.mark.cgroup) if n in CGROUP_CASES else n for n in case_names()])
-def test_case(name: str, sandbox: BwrapSandbox, host: dict[str, str]) -> None:
-    case = load_case(name)
+def test_case(name: str, sandbox: BwrapSandbox, host: dict[str, str], root: str | None) -> None:
+    case = load_case(name) if root is None else in_image(load_case(name))
     settings = settings_for(host["work_base"], **case.doc.get("settings", {}))
     probe = LeakProbe(sandbox, host["work_base"], exclude_children={int(host["host_pid"])})
     task = build_task(case, host, pace())
     cancel_after = case.doc.get("cancel_after")
-    status, result = run(task, sandbox, settings, cancel_after and cancel_after * pace())
+    status, result = run(task, sandbox, settings, cancel_after and cancel_after * pace(), root)
     problems = check_result(case, status, result, host, pace())  # type: ignore[arg-type]
     assert not problems, f"{name}: {problems}\nresult: {result}"
     assert Path(host["other_task"], "secret.txt").read_text() == SECRET
@@ -92,7 +118,8 @@ def test_case(name: str, sandbox: BwrapSandbox, host: dict[str, str]) -> None:
     leaks = probe.leaks()
     assert leaks == [], f"{name} left something behind:\n{probe.explain(leaks)}"
     # still healthy: a trivial task succeeds right after
-    status, result = run(Task(id="healthy", execute=Execute(command="echo ok")), sandbox, settings)
+    status, result = run(Task(id="healthy", execute=Execute(command="echo ok")), sandbox, settings,
+                         root=root)
     assert (status, result.execute_output) == (Status.SUCCESS, b"ok\n")  # type: ignore[attr-defined]
 
 

@@ -86,6 +86,23 @@ def test_executors_languages_listed(store: Store) -> None:  # noqa: F811
     assert store.languages(at(5)) == [Language("c", "gcc 13", 1, ["e2"])]
 
 
+def test_languages_listed_per_image(store: Store) -> None:  # noqa: F811
+    """A language offered on the host and in an image is two entries; the image's source
+    file and time factor are kept."""
+    kotlin = Language("kotlin", "kotlinc 1.3", image="judge:2", source="main.kt",
+                      time_factor=2.0)
+    store.touch_executor("e1", at(10), [Language("c", "gcc 12"),
+                                        Language("c", "gcc 12.2", image="judge:2",
+                                                 source="main.c"), kotlin])
+    store.touch_executor("e2", at(10), [Language("kotlin", "kotlinc 1.3", image="judge:2",
+                                                 source="main.kt", time_factor=2.0)])
+    assert store.languages(at(5)) == [
+        Language("c", "gcc 12", 1, ["e1"]),
+        Language("c", "gcc 12.2", 1, ["e1"], image="judge:2", source="main.c"),
+        Language("kotlin", "kotlinc 1.3", 2, ["e1", "e2"], image="judge:2", source="main.kt",
+                 time_factor=2.0)]
+
+
 def rich_task(seconds: float) -> Task:
     """Groups, an interactor, files out: every judging field this version added."""
     return Task(

@@ -58,9 +58,10 @@ def _file(path: str, size: int, data: bytes) -> dict[str, Any]:
 def language_out(language: Language) -> dict[str, Any]:
     """A live language as GET /api/v2/languages lists it."""
     preset = PRESETS.get(language.name)
+    source = language.source or (preset.source if preset is not None else "")
     return {"name": language.name, "version": language.version,
-            "executors": language.executors,
-            "source_file": preset.source if preset is not None else "",
+            "image": language.image or None, "executors": language.executors,
+            "source_file": source, "time_factor": language.time_factor,
             "offered_by": language.executor_names}
 
 

@@ -21,13 +21,22 @@ def executor_from_thrift(info: Any) -> ExecutorInfo:
 def language_to_thrift(language: Language) -> Any:
     return T.Language(name=language.name, version=language.version,
                       executors=language.executors,
-                      executor_names=list(language.executor_names) or None)
+                      executor_names=list(language.executor_names) or None,
+                      image=language.image or None, source=language.source or None,
+                      time_factor=language.time_factor)
 
 
 def language_from_thrift(language: Any) -> Language:
     return Language(name=language.name or "", version=language.version or "",
                     executors=language.executors or 0,
-                    executor_names=[n for n in language.executor_names or [] if n])
+                    executor_names=[n for n in language.executor_names or [] if n],
+                    image=language.image or "", source=language.source or "",
+                    time_factor=sane_factor(language.time_factor))
+
+
+def sane_factor(value: object) -> float:
+    """A time factor as a node sent it, or 1 when it is not one (absent, NaN, out of range)."""
+    return float(value) if isinstance(value, (int, float)) and 0 < value <= 100 else 1.0
 
 
 def stats_to_thrift(stats: dict[str, Any] | None) -> Any:

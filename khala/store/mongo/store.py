@@ -52,7 +52,7 @@ from khala.model import (
 from khala.rules import lifecycle
 from khala.rules.states import Bound, Cond
 from khala.store.base import Store
-from khala.store.codec import key_range, merge_languages
+from khala.store.codec import key_range, language_of_row, language_row, merge_languages
 from khala.store.files import task_owner
 from khala.store.mongo.client import MongoClient, connect, parse_write_concern
 from khala.store.mongo.docs import (
@@ -82,6 +82,7 @@ R = TypeVar("R")
 TOO_LARGE_CODES = frozenset({10334, 17419, 17420})
 BRIEF_FIELDS = {"user": 1, "add_time": 1, "done": 1, "status": 1, "executor": 1, "report_time": 1}
 QUEUE_ORDER = [("add_time", ASCENDING), ("_id", ASCENDING)]
+LANGUAGE_KEYS = ("name", "version", "image", "source", "time_factor")  # a language document
 TASK_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("add_time_id", [("add_time", ASCENDING), ("_id", ASCENDING)]),
     ("user_add_time_id", [("user", ASCENDING), ("add_time", ASCENDING), ("_id", ASCENDING)]),
@@ -331,7 +332,8 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         sets: dict[str, Any] = {"report_time": now}
         if languages is not None:
             # documents, not pairs: FerretDB stores no nested arrays
-            sets["languages"] = [{"name": x.name, "version": x.version} for x in languages]
+            sets["languages"] = [dict(zip(LANGUAGE_KEYS, language_row(x), strict=True))
+                                 for x in languages]
         for _ in range(3):  # two racing upserts of a new hostname: one gets a duplicate key
             try:
                 with self._exclusive(executor_key(hostname), insist=False):
@@ -354,7 +356,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         docs = list(self._executors.find({"report_time": {"$gte": since}},
                                           {"languages": 1, "hostname": 1}))
         return merge_languages(
-            [[Language(str(x.get("name")), str(x.get("version"))) for x in d.get("languages") or []]
+            [[language_of_row([x.get(k) for k in LANGUAGE_KEYS]) for x in d.get("languages") or []]
              for d in docs], [str(d.get("hostname")) for d in docs])
 
     @_unavailable

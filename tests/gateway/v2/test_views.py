@@ -175,10 +175,15 @@ def test_signal_cancel_and_delete(http: FlaskClient, judicator: StubJudicator) -
 def test_languages_and_executors(http: FlaskClient, judicator: StubJudicator) -> None:
     from khala.model import Language
 
-    judicator.language_list = [Language("c", "gcc 12", 2, ["e1", "e2"])]
+    judicator.language_list = [
+        Language("c", "gcc 12", 2, ["e1", "e2"]),
+        Language("kotlin", "kotlinc 1.3", 1, ["e2"], image="judge:3", source="main.kt",
+                 time_factor=2.0)]
     assert http.get("/api/v2/languages").get_json()["data"] == [
-        {"name": "c", "version": "gcc 12", "executors": 2, "source_file": "main.c",
-         "offered_by": ["e1", "e2"]}]
+        {"name": "c", "version": "gcc 12", "image": None, "executors": 2,
+         "source_file": "main.c", "time_factor": 1.0, "offered_by": ["e1", "e2"]},
+        {"name": "kotlin", "version": "kotlinc 1.3", "image": "judge:3", "executors": 1,
+         "source_file": "main.kt", "time_factor": 2.0, "offered_by": ["e2"]}]
     stats = {"name": "e1", "slots": 2, "vacant": 1, "version": "1", "load": [0.1, 0.2, 0.3],
              "memory_total": 8, "memory_available": 4, "report_time": "2020-01-01T00:00:00",
              "tasks": [{"id": "a" * 24, "status": 3, "cpu_time": 1.5, "memory": 9, "pids": 2}]}
