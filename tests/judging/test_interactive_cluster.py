@@ -233,18 +233,24 @@ def test_a_checker_reads_the_interactors_output_file(judging: Judging, limit: st
 
 
 def test_no_interactive_pipe_is_left_open_in_the_executor(judging: Judging) -> None:
-    """Each case's pipe ends go to the two sandboxes; the executor keeps none (its open fds
-    do not grow over interactive cases)."""
+    """The executor keeps no end of a case's pipes: its open fds do not grow over interactive
+    cases. Both sides use warm boxes, and a box being prepared holds its stem's pipes for a
+    while, so each count is the least seen over a second (the pool's boxes ready again); a
+    leak of one fd a case over five cases is still beyond the margin."""
     pid = judging.cluster.executors[0].pid
 
     def fds() -> int:
-        return len(os.listdir(f"/proc/{pid}/fd"))
+        least, deadline = 1 << 30, time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            least = min(least, len(os.listdir(f"/proc/{pid}/fd")))
+            time.sleep(0.02)
+        return least
 
     judged(judging, interactive("cpp", BINARY_CPP))
     before = fds()
-    for _ in range(3):
+    for _ in range(5):
         judged(judging, interactive("cpp", BINARY_CPP))
-    assert fds() <= before + 2  # a warm box being prepared may hold its stem's pipes
+    assert fds() <= before + 2
 
 
 def test_an_inline_interactor_in_api_v2(judging: Judging) -> None:
