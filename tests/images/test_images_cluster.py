@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from khala.cli.up import free_port
+from khala.cli.up import free_port, wait_port
 from tests.fixtures.cluster import Cluster
 from tests.images.tars import MARKER, MARKER_TEXT, make_tar, member, minimal, tiny_tar
 from tests.problems import helpers as h
@@ -34,8 +34,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         c.start_judicator()
         eport = free_port()
         work = os.path.join(c.work_root, "exec-img")
-        c.start_executor(slots=2, metrics_listen=f"127.0.0.1:{eport}", name="exec-img",
-                         work_dir=work)
+        node = c.start_executor(slots=2, metrics_listen=f"127.0.0.1:{eport}", name="exec-img",
+                                work_dir=work)
+        wait_port(eport, node.proc, 60)  # its metrics are read from the first test on
         c.start_gateway()
         yield {"cluster": c, "url": c.gateway_url, "tmp": tmp, "work": work, "eport": eport,
                "tar": tiny_tar(str(tmp / "tiny.tar"), str(tmp))}
@@ -147,8 +148,9 @@ def test_unpacked_once_and_kept_across_a_restart(env: dict[str, Any]) -> None:
     inode = unpacked.stat().st_ino
     old = c.executors[-1]
     old.stop()
-    c.start_executor(slots=2, metrics_listen=f"127.0.0.1:{env['eport']}", name="exec-img",
-                     work_dir=env["work"])
+    node = c.start_executor(slots=2, metrics_listen=f"127.0.0.1:{env['eport']}",
+                            name="exec-img", work_dir=env["work"])
+    wait_port(env["eport"], node.proc, 60)
     answer = submit(url, plain("tiny"))
     assert answer.status_code == 201, answer.text
     task = h.finished(url, answer.json()["data"]["id"])
