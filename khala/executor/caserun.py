@@ -25,6 +25,7 @@ from khala.executor.workdirs import CopyLimit, copy_tree, make_workdir, remove_w
 from khala.judging import checker as checker_protocol
 from khala.judging.presets import HostLanguage
 from khala.model import Case, OutputFile, Reason, StepReport, Task, Verdict
+from khala.rules.commands import direct_argv
 from khala.rules.limits import EXECUTE_MEMORY, EXECUTE_OUTPUT
 from khala.rules.seconds import cpu_time, wall_time
 from khala.sandbox.base import Limits, RunOutcome, RunSpec, Sandbox, SignalBox
@@ -164,7 +165,7 @@ def execute(env: CaseEnv, index: int, case: Case) -> Executed:
         program_workdir(env, workdir, {"execute.sh": (env.run_command + "\n").encode()},
                         limits)
         place_case(env, workdir, "execute.in", env.input_path(index), case.input)
-        spec = RunSpec(argv=["bash", "execute.sh"], workdir=workdir,
+        spec = RunSpec(argv=run_argv(env), workdir=workdir,
                        stdin_path=os.path.join(workdir, "execute.in"), env=dict(STEP_ENV),
                        limits=limits, signals=env.signals, root=env.root)
         outcome = run_step(env.sandbox, spec, env.task.execute.options, env.cancel)
@@ -173,6 +174,14 @@ def execute(env: CaseEnv, index: int, case: Case) -> Executed:
         return Executed(failed_files(exc))
     finally:
         remove_workdir(workdir, env.sandbox)
+
+
+def run_argv(env: CaseEnv) -> list[str]:
+    """The program's argv: its run command itself when no shell is needed for it (a bash
+    start-up per case saved), else `bash execute.sh`; always bash when the step moves to
+    another working directory (execute.sh is then named from there: stepopts.script_from)."""
+    direct = None if env.task.execute.options.workdir else direct_argv(env.run_command)
+    return direct if direct is not None else ["bash", "execute.sh"]
 
 
 def failed_files(exc: Exception) -> RunOutcome:

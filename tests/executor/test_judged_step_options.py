@@ -13,19 +13,12 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from khala.config import ExecutorSettings
-from khala.errors import SandboxUnavailable
 from khala.executor.casefiles import CaseFiles
-from khala.executor.compile_cache import CompileCache
-from khala.executor.judge import Judge, JudgeContext, judge_task
-from khala.executor.languages import probe
-from khala.judging.presets import PRESETS
+from khala.executor.judge import Judge
 from khala.model import (
     Case,
     Checker,
@@ -40,10 +33,10 @@ from khala.model import (
     Task,
     Verdict,
 )
-from khala.sandbox.bwrap import BwrapSandbox, check_bwrap
-from khala.sandbox.warm import WarmSandbox
 from khala.zipcheck import make_zip_files
-from tests.fixtures.servers import missing
+from tests.executor.judging_box import Executor, judged
+from tests.executor.judging_box import executor as executor  # noqa: F401 - fixture
+from tests.executor.judging_box import sandbox as sandbox  # noqa: F401 - fixture
 
 # The compile step, in build/ with MODE set, leaves build/mode.txt among the program's files.
 PROGRAM = """import os, sys
@@ -83,49 +76,12 @@ print(os.environ.get("GREETING", "-"), os.getcwd(), flush=True)
 """
 
 
-@pytest.fixture(scope="module", params=["cold", "warm"])
-def sandbox(request: pytest.FixtureRequest) -> Iterator[BwrapSandbox]:
-    try:
-        box = check_bwrap(WarmSandbox(2) if request.param == "warm" else None)
-    except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
-        missing(f"bwrap sandbox unavailable: {exc}")
-    yield box
-    box.close()
-
-
-@dataclass
-class Executor:
-    sandbox: BwrapSandbox
-    settings: ExecutorSettings
-    context: JudgeContext
-    root: Path
-
-
-@pytest.fixture()
-def executor(sandbox: BwrapSandbox) -> Iterator[Executor]:
-    python = probe(PRESETS["python3"])
-    if python is None:
-        missing("python3 is not visible to the sandbox")
-    with tempfile.TemporaryDirectory(prefix="khala-test-") as root:
-        os.chmod(root, 0o711)
-        os.mkdir(os.path.join(root, "work"), 0o711)
-        settings = ExecutorSettings(work_dir=os.path.join(root, "work"))
-        context = JudgeContext(languages={"python3": python},
-                               cache=CompileCache(os.path.join(root, "cache"), 0))
-        yield Executor(sandbox, settings, context, Path(root))
-
-
 def program_task(cases: list[Case], **execute: object) -> Task:
     return Task(id="options", user=1, compile=Compile(
         source=make_zip_files([("prog.py", PROGRAM.encode())]), command='echo "$MODE" > mode.txt',
         timeout=60, options=COMPILE_OPTIONS), execute=Execute(
         command="python3 /work/prog.py", timeout=30, cases=cases,
         options=execute.pop("options", EXECUTE_OPTIONS), **execute))  # type: ignore[arg-type]
-
-
-def judged(executor: Executor, task: Task) -> tuple[int, Result]:
-    return judge_task(task, executor.sandbox, executor.settings, executor.context,
-                      threading.Event(), lambda status: None)
 
 
 def verdicts(result: Result) -> list[Verdict]:

@@ -200,6 +200,26 @@ def test_environment_and_rlimits_do_not_carry_over(pool: WarmSandbox, base: str)
     assert box_pid(pool) == first
 
 
+def test_signals_and_session_are_the_steps_own(pool: WarmSandbox, base: str) -> None:
+    """The stem's shell is started by the init, a Python that ignores SIGPIPE and SIGXFSZ: a
+    step's programs still start with no signal ignored or blocked (as in a cold step), the
+    step leads a session of its own, and a step that ignored signals leaves the next one
+    nothing."""
+    first = box_pid(pool)
+    # grep's own status: bash, the step's top process, ignores SIGQUIT for itself alone
+    status = "grep -E '^Sig(Blk|Ign)' /proc/self/status; ps -o sid= -o pid= -p $$"
+    out, err, report = step(pool, base, f"trap '' PIPE XFSZ INT TERM HUP USR1; {status}")
+    assert report.reason == Reason.OK, err
+    assert "SigIgn:\t0000000000000000" not in out, out  # what the next step must not inherit
+    out, err, report = step(pool, base, status)
+    assert report.reason == Reason.OK, err
+    lines = out.splitlines()
+    assert lines[:2] == ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"], out
+    sid, pid = lines[2].split()
+    assert sid == pid, out  # the step's top process leads its own session
+    assert box_pid(pool) == first
+
+
 def test_the_init_cannot_be_signalled_or_read(pool: WarmSandbox, base: str) -> None:
     first = box_pid(pool)
     out, err, report = step(pool, base, """

@@ -180,25 +180,26 @@ class Stem:
         self.feed: int | None = None  # write end of the step's stdin pipe
         self.outputs: tuple[int, int] | None = None  # read ends of stdout and stderr
 
-    def hand_pipes(self, sock: socket.socket, uid: int, gid: int) -> None:
-        """Make the step's pipes and hand the stem its ends (stdin, stdout, stderr, control);
-        the stem's ends are then closed here (only the stem holds them: EOF when it ends).
-        The control pipe is the sandbox user's: its shell opens it again (/dev/fd/3)."""
+    @staticmethod
+    def pipes(uid: int, gid: int) -> tuple[list[int], list[int]]:
+        """The step's pipes: (the executor's ends: stdin to feed, stdout and stderr to read,
+        the control pipe to write the script; the stem's ends: stdin, stdout, stderr, the
+        control pipe). The control pipe is the sandbox user's: its shell opens it again
+        (/dev/fd/3)."""
         made: list[int] = []
         try:
             for _ in range(4):
                 made += os.pipe()
             os.fchown(made[6], uid, gid)
-            theirs = (made[0], made[3], made[5], made[6])  # in_r, out_w, err_w, ctl_r
-            sock.sendmsg([b"fds"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                     struct.pack("4i", *theirs))])
         except OSError as exc:
             for fd in made:
                 os.close(fd)
-            raise WarmError(f"cannot hand a stem its pipes: {exc}") from exc
-        for fd in theirs:
-            os.close(fd)
-        self.feed, self.outputs, self.control = made[1], (made[2], made[4]), made[7]
+            raise WarmError(f"cannot make a stem's pipes: {exc}") from exc
+        return [made[1], made[2], made[4], made[7]], [made[0], made[3], made[5], made[6]]
+
+    def take_pipes(self, ours: list[int]) -> None:
+        """The executor's ends of the step's pipes (`pipes`), now the stem's to hand out."""
+        self.feed, self.outputs, self.control = ours[0], (ours[1], ours[2]), ours[3]
 
     def send_script(self, script: bytes) -> None:
         """Write the step's script (it fits the empty pipe's buffer) and close the pipe."""
@@ -309,25 +310,7 @@ class WarmBox:
         cgroup = self.sandbox.tree.create(None, None)
         stem: Stem | None = None
         try:
-            _send(self.sock, b"stem")
-            message, fds, _ = _receive(self.sock, ANSWER_SECONDS)
-            if message != b"stem" or len(fds) != 1:
-                raise WarmError(f"unexpected answer of the warm box: {message!r}")
-            with socket.socket(fileno=fds[0]) as stem_sock:
-                stem_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-                message, _, pid = _receive(stem_sock, ANSWER_SECONDS)
-                if message != b"pid" or pid is None:
-                    raise WarmError(f"unexpected answer of a stem: {message!r}")
-                stem = Stem(pid, os.pidfd_open(pid), cgroup)
-                stem.hand_pipes(stem_sock, self.sandbox.uid, self.sandbox.gid)
-                # Moved while its shell starts (each move waits for an RCU grace period on
-                # cgroup v1): the two overlap.
-                for path in cgroup.procs_files:
-                    with open(path, "w") as fh:
-                        fh.write(str(pid))
-                message = _receive(stem_sock, ANSWER_SECONDS)[0]
-                if message != READY:
-                    raise WarmError(f"the stem's shell did not start: {message!r}")
+            stem = self._spawn_stem(cgroup)
             # Off the step's path: the last step's limits (the next one's likely), and the
             # counters from zero now that the stem's shell waits in its cgroup.
             cgroup.set_limits(*self.guess)
@@ -338,6 +321,55 @@ class WarmBox:
             cgroup.remove()
             raise
         self.stem = stem
+
+    def _spawn_stem(self, cgroup: RunCgroup) -> Stem:
+        """Have the init start the next step's stem on fresh pipes and move it into `cgroup`
+        while its shell starts (each move waits for an RCU grace period on cgroup v1: the two
+        overlap); returns once the shell waits for its script."""
+        assert self.sock is not None
+        ours, theirs = Stem.pipes(self.sandbox.uid, self.sandbox.gid)
+        told, tells = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        stem: Stem | None = None
+        try:
+            try:
+                self.sock.sendmsg([b"stem"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                               struct.pack("5i", *theirs, tells.fileno()))])
+            except OSError as exc:
+                raise WarmError(f"the warm box is gone: {exc}") from exc
+            finally:
+                for fd in theirs:
+                    os.close(fd)
+                tells.close()
+            message, fds, _ = _receive(self.sock, ANSWER_SECONDS)
+            if message != b"stem" or len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                raise WarmError(f"unexpected answer of the warm box: {message!r}")
+            try:
+                pid = pidfd_pid(fds[0])
+            except WarmError:
+                os.close(fds[0])
+                raise
+            stem = Stem(pid, fds[0], cgroup)
+            stem.take_pipes(ours)
+            ours = []
+            for path in cgroup.procs_files:
+                with open(path, "w") as fh:
+                    fh.write(str(stem.pid))
+            message = _receive(told, ANSWER_SECONDS)[0]
+            if message != READY:
+                raise WarmError(f"the stem's shell did not start: {message!r}")
+            return stem
+        except BaseException:
+            for fd in ours:
+                os.close(fd)
+            if stem is not None:
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(stem.pidfd, signal.SIGKILL)
+                stem.close()
+            raise
+        finally:
+            told.close()
 
     def begin(self, spec: RunSpec, script: str, feed: bool) -> tuple[Stem, int | None]:
         """Run the step in the prepared stem: its limits on the stem's cgroup, its work dir at
@@ -410,6 +442,21 @@ class WarmBox:
         self._staged = []
         unmount_under(self.stage)
         remove_tree(self.stage)
+
+
+def pidfd_pid(pidfd: int) -> int:
+    """The pid, in this pid namespace, of the process `pidfd` refers to (its fdinfo)."""
+    try:
+        with open(f"/proc/self/fdinfo/{pidfd}", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pid:"):
+                    pid = int(line.split()[1])
+                    if pid > 0:
+                        return pid
+                    break
+    except (OSError, ValueError, IndexError) as exc:
+        raise WarmError(f"cannot read a stem's pidfd: {exc}") from exc
+    raise WarmError("the stem ended before it started")
 
 
 def _send(sock: socket.socket, message: bytes) -> None:

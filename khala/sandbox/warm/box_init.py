@@ -1,4 +1,4 @@
-"""The init of a warm sandbox: pid 1 of the sandbox's pid namespace, forking each run on request.
+"""The init of a warm sandbox: pid 1 of the sandbox's pid namespace, starting each run on request.
 
 This file is not imported by the executor: its source runs *inside* the sandbox under the
 executor host's Python, lent to the box only while the init starts (runtime.py: `<loader> …
@@ -9,18 +9,18 @@ then unmounts the interpreter's files inside the box, by the init's pid). It
 speaks to the executor over a SOCK_SEQPACKET socket (its executor side:
 `khala.sandbox.warm.box`):
 
-- `stem` → fork the next step's process, the stem, and answer `stem` with a socket of the
-  stem's (SCM_RIGHTS). The stem sends `pid` on it with its credentials (the kernel translates
-  the pid into the executor's namespace) and receives `fds` (SCM_RIGHTS: the step's stdin,
-  stdout and stderr pipes and a control pipe). It starts its own session, resets its signal
-  dispositions and execs the system shell with an empty environment, which writes `x` on the
-  socket and waits for its script on the control pipe; the executor moves it into a fresh run
-  cgroup meanwhile. When the step comes, the executor writes the script (khala/sandbox/
-  shell.py: /work, rlimits, stdin, exactly the step's environment, exec the command).
-  When the step ends, the init answers `status <wait status> <the 16 numbers of its wait4
-  struct rusage>`. Making the stem ahead keeps the
-  slow parts (moving a process into a cgroup waits for an RCU grace period; a woken copy of
-  this Python process execs slowly) off the step's path.
+- `stem` (with five fds, SCM_RIGHTS: the step's stdin, stdout and stderr pipes, a control pipe
+  and a socket of the executor's) → start the next step's process, the stem: the system shell,
+  started (`spawn_shell`: no copy of this Python process is made) with those five as fds 0–4,
+  a session of its own, default signals and an empty environment. It answers `stem` with a
+  pidfd of the stem (SCM_RIGHTS: the executor reads the stem's pid in its own namespace from
+  it). The shell writes `x` on fd 4 and waits for its script on the control pipe; the
+  executor moves it into a fresh run cgroup meanwhile. When the step comes, the executor
+  writes the script (khala/sandbox/shell.py: /work, rlimits, stdin, exactly the step's
+  environment, exec the command). When the step ends, the init answers `status <wait status>
+  <the 16 numbers of its wait4 struct rusage>`. Making the stem ahead keeps the slow parts
+  (moving a process into a cgroup waits for an RCU grace period; a shell's start-up) off the
+  step's path. `error <why>` when the stem cannot be started.
 - `reset` → reap every orphan, then answer `clean`, or `dirty <what>` if anything of the run is
   left that a remount cannot remove: a process, System V IPC objects, POSIX message queues.
 
@@ -31,6 +31,7 @@ so a run cannot read or write its memory (/proc/1/mem) or its file descriptors.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import os
@@ -38,57 +39,74 @@ import resource  # noqa: F401 - os.wait4 imports it (its rusage) when first call
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 
 PR_SET_DUMPABLE = 4
 REAP_SECONDS = 2.0
-FD_SPACE = socket.CMSG_SPACE(4 * 4)
+STEM_FDS = 5  # the step's stdin, stdout, stderr, the control pipe, the executor's socket
+FD_SPACE = socket.CMSG_SPACE(STEM_FDS * 4)
+# The stems alive, by pid: a Popen object collected while its process runs would be polled
+# (and could be reaped) by subprocess; each gets its return code once reaped here.
+CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def become_shell(fds: list[int], sock: socket.socket, shell: list[str]) -> None:
-    """Become the stem's shell: the step's stdin, stdout and stderr and the control pipe as
-    fds 0–3, this stem's socket as fd 4 (the shell says on it that it is up), a session of
-    its own, default signals, an empty environment; exec `shell` (its argv, from the
-    executor: khala/sandbox/warm/shell.py's STEM_ARGV). The step itself is the script the
-    executor writes to the control pipe."""
+def spawn_shell(fds: list[int], shell: list[str]) -> int:
+    """Start the stem's shell (`shell`, from the executor: khala/sandbox/warm/shell.py's
+    STEM_ARGV) with `fds` (stdin, stdout, stderr, control pipe, the executor's socket) as
+    fds 0–4, a session of its own, default signals and an empty environment; its pid.
+
+    subprocess forks with vfork here: no copy of this Python process is made, and its child
+    runs no Python. (posix_spawn would be as cheap, but glibc's leaves the C library's own
+    signals 32 and 33 ignored in the new program, and an ignored signal stays ignored across
+    exec.)"""
+    # Above every target first: a source numbered 0–4 would be overwritten before use.
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in fds]
+    for fd in fds:
+        os.close(fd)
     try:
-        # Above every target first: a source numbered 0–4 would be overwritten before use.
-        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in [*fds, sock.fileno()]]
-        for target, fd in enumerate(high):
-            os.dup2(fd, target)
-        os.setsid()
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
-            signal.signal(sig, signal.SIG_DFL)
-        os.execve(shell[0], shell, {})
+        os.dup2(high[3], 3)  # kept open by number (pass_fds): this init uses no fd below 10
+        os.dup2(high[4], 4)
+        child = subprocess.Popen(shell, executable=shell[0], stdin=high[0], stdout=high[1],
+                                 stderr=high[2], pass_fds=(3, 4), env={}, cwd="/",
+                                 start_new_session=True, restore_signals=True)
+        CHILDREN[child.pid] = child  # never collected (and polled) by subprocess itself
+        return child.pid
+    finally:
+        for fd in (*high, 3, 4):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def stem(sock: socket.socket, shell: list[str], fds: list[int]) -> None:
+    """Start the next step's process (the stem's shell) on the five fds the executor sent,
+    hand the executor a pidfd of it, wait for it to end and report its status."""
+    if len(fds) != STEM_FDS:
+        for fd in fds:
+            os.close(fd)
+        sock.send(b"error the stem needs %d fds, not %d" % (STEM_FDS, len(fds)))
+        return
+    try:
+        pid = spawn_shell(fds, shell)
     except OSError as exc:
-        os.write(2, f"khala: cannot start the stem's shell: {exc.strerror}\n".encode())
-    os._exit(127)
-
-
-def stem(sock: socket.socket, shell: list[str]) -> None:
-    """Fork the next step's process (the stem) with a socket of its own, hand that socket to
-    the executor, wait for the stem to end and report its status. The stem says who it is
-    (`pid`, with its credentials), takes its pipes from the executor and becomes the shell
-    that waits for the step's script (the executor moves it into the run's cgroup
-    meanwhile)."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    pid = os.fork()
-    if pid == 0:
-        sock.close()
-        ours.close()
-        creds = struct.pack("3i", os.getpid(), os.getuid(), os.getgid())
-        theirs.sendmsg([b"pid"], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)])
-        message, ancillary, _, _ = theirs.recvmsg(64, FD_SPACE, socket.MSG_CMSG_CLOEXEC)
-        fds = received_fds(ancillary)
-        if message != b"fds" or len(fds) != 4:
-            os._exit(0)  # not needed after all
-        become_shell(fds, theirs, shell)
-    theirs.close()
-    fd = struct.pack("i", ours.fileno())
-    sock.sendmsg([b"stem"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd)])
-    ours.close()
+        sock.send(f"error cannot start the stem's shell: {exc.strerror}".encode())
+        return
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError as exc:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        CHILDREN.pop(pid).returncode = -signal.SIGKILL
+        sock.send(f"error pidfd_open: {exc.strerror}".encode())
+        return
+    try:
+        sock.sendmsg([b"stem"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                  struct.pack("i", pidfd))])
+    finally:
+        os.close(pidfd)
     _, status, usage = os.wait4(pid, 0)
+    CHILDREN.pop(pid).returncode = os.waitstatus_to_exitcode(status)
     sock.send(b"status %d " % status + " ".join(repr(float(x)) for x in usage[:16]).encode())
 
 
@@ -125,34 +143,44 @@ def residue() -> list[str]:
 
 def serve(sock: socket.socket, shell: list[str]) -> None:
     while True:
-        message = sock.recv(64)
+        message, ancillary, _, _ = sock.recvmsg(64, FD_SPACE, socket.MSG_CMSG_CLOEXEC)
+        fds = received_fds(ancillary)
+        if message == b"stem":
+            stem(sock, shell, fds)
+            continue
+        for fd in fds:
+            os.close(fd)
         if not message or message == b"exit":
             return
         if message == b"reset":
             found = residue()
             sock.send(b"dirty " + " ".join(found).encode() if found else b"clean")
-        elif message == b"stem":
-            stem(sock, shell)
 
 
 def main() -> None:
     os.close(int(sys.argv[0].rsplit("/", 1)[1]))  # this source, /proc/self/fd/N: not for steps
-    sock = socket.socket(fileno=int(sys.argv[1]))
-    sock.set_inheritable(False)
+    given = int(sys.argv[1])
+    sock = socket.socket(fileno=fcntl.fcntl(given, fcntl.F_DUPFD_CLOEXEC, 10))  # fds < 10:
+    os.close(given)  # the stems' (spawn_shell)
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # no handler: ignored from inside (pid 1)
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         sock.send(b"error prctl")
         return
     os.chdir("/")
     # Once now, whatever they load is loaded before the runtime is taken away.
-    child = os.fork()
-    if child == 0:
-        os._exit(0)
-    os.wait4(child, 0)
+    shell = sys.argv[2:]
+    for fd in range(3, 10):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    warm = [os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC) for _ in range(3)]
+    child = spawn_shell([*warm, *(os.dup(fd) for fd in warm[:2])], [shell[0], "-c", ":"])
+    os.close(os.pidfd_open(child))
+    _, status, _ = os.wait4(child, 0)
+    CHILDREN.pop(child).returncode = os.waitstatus_to_exitcode(status)
     residue()
     creds = struct.pack("3i", os.getpid(), os.getuid(), os.getgid())  # the executor needs its pid
     sock.sendmsg([b"ready"], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)])
-    serve(sock, sys.argv[2:])
+    serve(sock, shell)
 
 
 if __name__ == "__main__":
