@@ -430,6 +430,9 @@ class V1Tree(CgroupTree):
     def __init__(self, parents: dict[str, str]) -> None:
         super().__init__()
         self._parents = parents
+        # co-mounted controllers (cpu,cpuacct) are one directory: one run dir for both
+        self._real = {controller: os.path.realpath(parent) for controller, parent in
+                      parents.items()}
 
     def parents(self) -> list[str]:
         return list(self._parents.values())
@@ -445,11 +448,11 @@ class V1Tree(CgroupTree):
         made: dict[str, str] = {}  # parent → the run's dir (co-mounted controllers share one)
         try:
             for controller, parent in self._parents.items():
-                path = made.get(os.path.realpath(parent))
+                path = made.get(self._real[controller])
                 if path is None:
                     path = os.path.join(parent, name)
                     os.mkdir(path, 0o755)
-                    made[os.path.realpath(parent)] = path
+                    made[self._real[controller]] = path
                 dirs[controller] = path
             run = V1RunCgroup(dirs)
             run.set_limits(memory, pids, cpu_rate)  # a fresh cgroup's counters start at zero
