@@ -50,7 +50,7 @@ from khala.errors import SandboxUnavailable
 from khala.sandbox import workarea
 from khala.sandbox.base import MIB, Limits, RunSpec
 from khala.sandbox.bwrap import INSIDE_WORKDIR, child_setup, root_argv
-from khala.sandbox.cgroups import CgroupTree, Limits3, RunCgroup
+from khala.sandbox.cgroups import CgroupTree, Limits3, RunCgroup, write_text
 from khala.sandbox.fstree import remove_tree
 from khala.sandbox.rusage import to_struct
 from khala.sandbox.seccomp import filter_fd
@@ -354,8 +354,7 @@ class WarmBox:
             stem.take_pipes(ours)
             ours = []
             for path in cgroup.procs_files:
-                with open(path, "w") as fh:
-                    fh.write(str(stem.pid))
+                write_text(path, str(stem.pid))
             message = _receive(told, ANSWER_SECONDS)[0]
             if message != READY:
                 raise WarmError(f"the stem's shell did not start: {message!r}")
