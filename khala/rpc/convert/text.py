@@ -8,12 +8,16 @@ from typing import Any
 from khala.errors import InvalidInput, TooLarge
 
 MAX_TEXT = 1 << 30  # default decompression bound of one call (the judicator passes its own)
+# zlib's fastest level: a task's texts are compressed at every call that carries them (the
+# submission, each find, the assignment), and level 6 (the default) took 33 ms a MiB of
+# judge-like text here against 6 ms, for output only 7 % smaller. Any level inflates alike.
+PACK_LEVEL = 1
 
 
 def pack(text: str | bytes | None) -> bytes:
     if not text:
         return b""
-    return zlib.compress(text.encode("utf-8") if isinstance(text, str) else text)
+    return zlib.compress(text.encode("utf-8") if isinstance(text, str) else text, PACK_LEVEL)
 
 
 class Inflation:
