@@ -116,15 +116,16 @@ class RunCgroup(ABC):
         # unknown.
         self.limits: Limits3 | None = (None, None, None)
         self._throttled_base = 0  # cpu.stat cannot be zeroed: what came before the step
+        self._procs = [os.path.join(d, "cgroup.procs") for d in dirs]
 
     @property
     def procs_files(self) -> list[str]:
         """Files the child writes its own pid into (one per hierarchy)."""
-        return [os.path.join(d, "cgroup.procs") for d in self.dirs]
+        return list(self._procs)
 
     def pids(self) -> list[int]:
         found: set[int] = set()
-        for path in self.procs_files:
+        for path in self._procs:
             try:
                 found.update(int(x) for x in read_text(path).split())
             except OSError:
@@ -235,9 +236,10 @@ class RunCgroup(ABC):
         clean = self.kill_all(timeout)
         deadline = time.monotonic() + timeout
         for path in self.dirs:
-            while os.path.isdir(path):
+            while True:
                 try:
                     os.rmdir(path)
+                    break
                 except FileNotFoundError:
                     break
                 except OSError:  # EBUSY while the last task is being released
@@ -265,7 +267,7 @@ class V1RunCgroup(RunCgroup):
                    "-1" if quota is None else str(quota))
 
     def _file(self, controller: str, name: str) -> str:
-        return os.path.join(self.by_controller[controller], name)
+        return f"{self.by_controller[controller]}/{name}"  # a step reads a dozen: no join
 
     def _write_limits(self, memory: int | None, pids: int | None,
                       before: tuple[int | None, int | None] | None) -> None:
