@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 
 from khala.errors import SandboxUnavailable
+from khala.sandbox.cgroup_v2 import V2Tree
 from khala.sandbox.cgroups import (
     CGROUP_ROOT,
     CPU_CONTROLLER,
@@ -36,7 +37,6 @@ from khala.sandbox.cgroups import (
     V2_CONTROLLERS,
     CgroupTree,
     V1Tree,
-    V2Tree,
     own_cgroups,
     read_text,
     write_text,

@@ -251,16 +251,19 @@ class RunCgroup(ABC):
 
 
 class V1RunCgroup(RunCgroup):
-    def __init__(self, dirs: dict[str, str]) -> None:
+    def __init__(self, dirs: dict[str, str], cpu_parent: str | None = None) -> None:
         super().__init__(list(dict.fromkeys(dirs.values())))  # cpu may share cpuacct's dir
         self.by_controller = dirs
+        self._cpu_parent = cpu_parent  # the cpu controller's: its dir is made on a first rate
 
     def _write_cpu_rate(self, rate: float | None) -> None:
         if CPU_CONTROLLER not in self.by_controller:
             if rate is None:
                 return
-            raise SandboxUnavailable("the cgroup v1 cpu controller is not mounted: a step "
-                                     "cannot have a CPU rate here")
+            if self._cpu_parent is None:
+                raise SandboxUnavailable("the cgroup v1 cpu controller is not mounted: a step "
+                                         "cannot have a CPU rate here")
+            self._join_cpu(self._cpu_parent)
         quota = cpu_quota(rate)
         write_text(self._file(CPU_CONTROLLER, "cpu.cfs_period_us"), str(CPU_PERIOD_US))
         write_text(self._file(CPU_CONTROLLER, "cpu.cfs_quota_us"),
@@ -268,6 +271,19 @@ class V1RunCgroup(RunCgroup):
 
     def _file(self, controller: str, name: str) -> str:
         return f"{self.by_controller[controller]}/{name}"  # a step reads a dozen: no join
+
+    def _join_cpu(self, parent: str) -> None:
+        """The run's directory under the cpu controller, its processes moved in (a stem waiting
+        for its script, or none). Made only when a step asks for a CPU rate: a run cgroup
+        without one costs a directory, a move and a removal less, and counts and limits
+        everything else as before (the cpu controller holds only the rate and cpu.stat)."""
+        path = os.path.join(parent, self.name)
+        os.mkdir(path, 0o755)
+        self.by_controller[CPU_CONTROLLER] = path
+        self.dirs.append(path)
+        self._procs.append(os.path.join(path, "cgroup.procs"))
+        for pid in self.pids():
+            write_text(self._procs[-1], str(pid))
 
     def _write_limits(self, memory: int | None, pids: int | None,
                       before: tuple[int | None, int | None] | None) -> None:
@@ -323,85 +339,6 @@ class V1RunCgroup(RunCgroup):
 
     def pids_limit_hit(self) -> bool:
         return read_keyed(self._file("pids", "pids.events")).get("max", 0) > 0
-
-
-class V2RunCgroup(RunCgroup):
-    def __init__(self, dirs: list[str]) -> None:
-        super().__init__(dirs)
-        self._cpu_base = 0.0  # v2 has no writable CPU counter: what the stem used
-        self._split_base = (0.0, 0.0)
-
-    def _write_limits(self, memory: int | None, pids: int | None,
-                      before: tuple[int | None, int | None] | None) -> None:
-        path = self.dirs[0]
-        if before is None or memory != before[0]:
-            write_text(os.path.join(path, "memory.max"), "max" if memory is None else str(memory))
-            if memory is not None:  # no swap; an OOM kills the whole group
-                for name, value in (("memory.swap.max", "0"), ("memory.oom.group", "1")):
-                    if os.path.exists(os.path.join(path, name)):
-                        write_text(os.path.join(path, name), value)
-        if before is None or pids != before[1]:
-            write_text(os.path.join(path, "pids.max"), "max" if pids is None else str(pids))
-
-    def _write_cpu_rate(self, rate: float | None) -> None:
-        path = os.path.join(self.dirs[0], "cpu.max")
-        if not os.path.exists(path):
-            if rate is None:
-                return
-            raise SandboxUnavailable("the cgroup v2 cpu controller is not enabled for run "
-                                     "cgroups: a step cannot have a CPU rate here")
-        quota = cpu_quota(rate)
-        write_text(path, f"{'max' if quota is None else quota} {CPU_PERIOD_US}")
-
-    def zero_counters(self) -> None:
-        peak = os.path.join(self.dirs[0], "memory.peak")
-        if os.path.exists(peak):
-            try:
-                write_text(peak, "reset")  # kernel 6.12+; older ones keep the peak
-            except OSError:
-                pass
-        self._cpu_base = self._cpu_total()
-        self._split_base = self._split_total()
-        self._throttled_base = self._throttled_total()
-
-    def _cpu_stat(self) -> str:
-        return os.path.join(self.dirs[0], "cpu.stat")
-
-    def _cpu_total(self) -> float:
-        return read_keyed(os.path.join(self.dirs[0], "cpu.stat")).get("usage_usec", 0) / 1e6
-
-    def _split_total(self) -> tuple[float, float]:
-        stat = read_keyed(os.path.join(self.dirs[0], "cpu.stat"))
-        return stat.get("user_usec", 0) / 1e6, stat.get("system_usec", 0) / 1e6
-
-    def cpu_split(self) -> tuple[float, float]:
-        user, system = self._split_total()
-        return user - self._split_base[0], system - self._split_base[1]
-
-    def cpu_seconds(self) -> float:
-        return self._cpu_total() - self._cpu_base
-
-    def memory_peak(self) -> int:
-        return read_int(os.path.join(self.dirs[0], "memory.peak"))  # kernel 5.19+; else 0
-
-    def memory_now(self) -> int:
-        return read_int(os.path.join(self.dirs[0], "memory.current"))
-
-    def oom_killed(self) -> bool:
-        events = read_keyed(os.path.join(self.dirs[0], "memory.events"))
-        return events.get("oom_kill", 0) > 0 or events.get("oom_group_kill", 0) > 0
-
-    def pids_limit_hit(self) -> bool:
-        return read_keyed(os.path.join(self.dirs[0], "pids.events")).get("max", 0) > 0
-
-    def _kill_round(self, pids: list[int]) -> None:
-        kill_file = os.path.join(self.dirs[0], "cgroup.kill")
-        try:  # kernel 5.14+: kills the whole subtree at once, forks in flight included
-            write_text(kill_file, "1")
-            return
-        except OSError:
-            pass
-        super()._kill_round(pids)
 
 
 class CgroupTree(ABC):
@@ -464,57 +401,29 @@ class V1Tree(CgroupTree):
         made: dict[str, str] = {}  # parent → the run's dir (co-mounted controllers share one)
         try:
             for controller, parent in self._parents.items():
+                if controller == CPU_CONTROLLER and cpu_rate is None:
+                    continue  # made on a first rate (V1RunCgroup._join_cpu)
                 path = made.get(self._real[controller])
                 if path is None:
                     path = os.path.join(parent, name)
                     os.mkdir(path, 0o755)
                     made[self._real[controller]] = path
                 dirs[controller] = path
-            run = V1RunCgroup(dirs)
+            cpu_parent = self._parents.get(CPU_CONTROLLER)
+            if CPU_CONTROLLER not in dirs and cpu_parent is not None:
+                shared = made.get(self._real[CPU_CONTROLLER])  # co-mounted with cpuacct
+                if shared is not None:
+                    dirs[CPU_CONTROLLER], cpu_parent = shared, None
+            run = V1RunCgroup(dirs, cpu_parent if CPU_CONTROLLER not in dirs else None)
             run.set_limits(memory, pids, cpu_rate)  # a fresh cgroup's counters start at zero
         except (OSError, SandboxUnavailable) as exc:
             for path in made.values():
-                _rmdir_quiet(path)
+                rmdir_quiet(path)
             raise SandboxUnavailable(f"cannot set up cgroup {name}: {exc}") from exc
         return run
 
 
-class V2Tree(CgroupTree):
-    version = 2
-
-    def __init__(self, parent: str) -> None:
-        super().__init__()
-        self._parent = parent
-
-    def parents(self) -> list[str]:
-        return [self._parent]
-
-    @property
-    def cpu_rates(self) -> bool:
-        try:
-            enabled = read_text(os.path.join(self._parent, "cgroup.subtree_control")).split()
-        except OSError:
-            return False
-        return CPU_CONTROLLER in enabled
-
-    def create(self, memory: int | None, pids: int | None,
-               cpu_rate: float | None = None) -> RunCgroup:
-        name = self._run_name()
-        path = os.path.join(self._parent, name)
-        try:
-            os.mkdir(path, 0o755)
-        except OSError as exc:
-            raise SandboxUnavailable(f"cannot set up cgroup {path}: {exc}") from exc
-        run = V2RunCgroup([path])
-        try:
-            run.set_limits(memory, pids, cpu_rate)  # a fresh cgroup's counters start at zero
-        except SandboxUnavailable:
-            _rmdir_quiet(path)
-            raise
-        return run
-
-
-def _rmdir_quiet(path: str) -> None:
+def rmdir_quiet(path: str) -> None:
     try:
         os.rmdir(path)
     except OSError:

@@ -28,7 +28,8 @@ from khala.sandbox.bwrap import (
     traversable,
 )
 from khala.sandbox.cgroup_detect import detect
-from khala.sandbox.cgroups import V1Tree, V2RunCgroup, V2Tree, own_cgroups, read_keyed
+from khala.sandbox.cgroup_v2 import V2RunCgroup, V2Tree
+from khala.sandbox.cgroups import V1Tree, own_cgroups, read_keyed
 from khala.sandbox.etc import remove_stale_etc
 from tests.sandbox.leaks import LeakProbe, run_cgroups
 from tests.sandbox.pace import pace

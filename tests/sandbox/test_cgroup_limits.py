@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from khala.errors import SandboxUnavailable
-from khala.sandbox import cgroups
-from khala.sandbox.cgroups import V1RunCgroup, V2RunCgroup
+from khala.sandbox import cgroup_v2, cgroups
+from khala.sandbox.cgroup_v2 import V2RunCgroup
+from khala.sandbox.cgroups import V1RunCgroup
 
 MIB = 1 << 20
 
@@ -35,6 +36,7 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         real(path, value)
 
     monkeypatch.setattr(cgroups, "write_text", record)
+    monkeypatch.setattr(cgroup_v2, "write_text", record)
     return log
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -148,6 +149,30 @@ def test_without_a_rate_the_step_is_never_throttled(
     assert outcome.report.reason == Reason.OK, outcome.stderr
     assert outcome.report.time >= 0.3, outcome.report
     assert usage.throttled == 0, usage
+
+
+def test_a_v1_run_cgroup_joins_the_cpu_controller_on_its_first_rate(
+        sandbox: BwrapSandbox) -> None:
+    """On cgroup v1 a run cgroup has no directory under the cpu controller until a step asks
+    for a rate (warm boxes make one per step); then its processes are moved into a new one,
+    which holds the quota and goes with the rest."""
+    if sandbox.tree.version != 1 or not sandbox.tree.cpu_rates:
+        pytest.skip("cgroup v1 with the cpu controller only")
+    cgroup = sandbox.tree.create(None, None)
+    waiting = subprocess.Popen(["sleep", "30"])
+    try:
+        for path in cgroup.procs_files:
+            Path(path).write_text(str(waiting.pid))
+        assert "cpu" not in cgroup.by_controller  # type: ignore[attr-defined]
+        cgroup.set_limits(None, None, 0.25)
+        cpu = cgroup.by_controller["cpu"]  # type: ignore[attr-defined]
+        assert Path(cpu, "cgroup.procs").read_text().split() == [str(waiting.pid)]
+        assert Path(cpu, "cpu.cfs_quota_us").read_text().strip() == str(25_000)
+        assert cpu in cgroup.dirs
+    finally:
+        assert cgroup.remove()
+        waiting.wait()
+    assert not any(Path(d).exists() for d in cgroup.dirs)
 
 
 @pytest.mark.cgroup  # also on the cgroup v2 guest (tests/guest)
