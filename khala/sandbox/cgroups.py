@@ -117,6 +117,7 @@ class RunCgroup(ABC):
         self.limits: Limits3 | None = (None, None, None)
         self._throttled_base = 0  # cpu.stat cannot be zeroed: what came before the step
         self._procs = [os.path.join(d, "cgroup.procs") for d in dirs]
+        self._emptied = False  # seen empty after its step (kill_all): nothing left to kill
 
     @property
     def procs_files(self) -> list[str]:
@@ -217,6 +218,9 @@ class RunCgroup(ABC):
         while True:
             pids = self.pids()
             if not pids:
+                # and stays so: no process is left in it to fork, and only the executor moves
+                # processes in (before a step)
+                self._emptied = True
                 return True
             self._kill_round(pids)
             if time.monotonic() >= deadline:
@@ -233,7 +237,7 @@ class RunCgroup(ABC):
 
     def remove(self, timeout: float = KILL_SECONDS) -> bool:
         """Kill what is left and remove the directories; False if something stayed."""
-        clean = self.kill_all(timeout)
+        clean = self._emptied or self.kill_all(timeout)
         deadline = time.monotonic() + timeout
         for path in self.dirs:
             while True:
