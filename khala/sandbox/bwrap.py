@@ -55,6 +55,7 @@ from khala.sandbox.network import (
     read_info,
 )
 from khala.sandbox.seccomp import build_filter, filter_fd
+from khala.sandbox.sigdefault import defaulter
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +148,13 @@ def sandbox_env(spec: RunSpec) -> dict[str, str]:
 
 
 def child_setup(procs_files: list[str], limits: Limits, uid: int, gid: int) -> Callable[[], None]:
-    """The preexec function: join the cgroup, set rlimits, drop to the sandbox user. What the
-    step creates is the sandbox user's alone (umask 077)."""
+    """The preexec function: every signal at its default, join the cgroup, set rlimits, drop
+    to the sandbox user. What the step creates is the sandbox user's alone (umask 077)."""
     pairs = rlimits(limits)
+    default_signals = defaulter()
 
     def setup() -> None:
+        default_signals()  # none ignored that the executor inherited (sigdefault.py)
         pid = str(os.getpid()).encode()
         for path in procs_files:
             fd = os.open(path, os.O_WRONLY)

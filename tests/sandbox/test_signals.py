@@ -1,0 +1,86 @@
+"""A step starts with every signal at its default disposition, however the executor was
+started (khala/sandbox/sigdefault.py): an executor that ignores signals (as under `nohup`, or
+when a program that uses glibc's `posix_spawn` started it: signals 32 and 33) passes none of
+them on, cold or through a warm box's init and stems."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from khala.errors import SandboxUnavailable
+from khala.model import Reason
+from khala.sandbox.base import MIB, Limits, RunSpec
+from khala.sandbox.bwrap import BwrapSandbox, check_bwrap
+from khala.sandbox.sigdefault import RT_SIGACTION
+from khala.sandbox.warm import WarmSandbox
+from tests.fixtures.servers import missing
+
+pytestmark = pytest.mark.integration  # real sandboxes
+
+IGNORED = (signal.SIGHUP, signal.SIGUSR2, 32)  # 32: only the raw system call reaches it
+STATUS = "grep -E '^Sig(Blk|Ign)' /proc/self/status"  # grep's own: bash ignores SIGQUIT itself
+
+
+def raw_sigaction(sig: int, handler: int) -> int:
+    """Set `sig`'s handler (0 default, 1 ignore) with rt_sigaction; the handler it had."""
+    number = RT_SIGACTION.get(platform.machine())
+    if number is None:
+        pytest.skip(f"no rt_sigaction number known for {platform.machine()}")
+    new, old = ctypes.create_string_buffer(32), ctypes.create_string_buffer(32)
+    ctypes.c_ulong.from_buffer(new).value = handler
+    result = ctypes.CDLL(None, use_errno=True).syscall(
+        ctypes.c_long(number), ctypes.c_long(sig), new, old, ctypes.c_long(8))
+    assert result == 0, ctypes.get_errno()
+    return ctypes.c_ulong.from_buffer(old).value
+
+
+@pytest.fixture()
+def ignoring() -> Iterator[None]:
+    """This process (the executor's part) ignores IGNORED while the test runs."""
+    before = {sig: raw_sigaction(sig, 1) for sig in IGNORED}
+    try:
+        with open("/proc/self/status") as fh:
+            ignored = int(next(line for line in fh if line.startswith("SigIgn")).split()[1], 16)
+        assert all(ignored & (1 << (sig - 1)) for sig in IGNORED), hex(ignored)
+        yield
+    finally:
+        for sig, handler in before.items():
+            raw_sigaction(sig, handler)
+
+
+def step_status(sandbox: BwrapSandbox) -> list[str]:
+    with tempfile.TemporaryDirectory(prefix="khala-test-signals-") as base:
+        os.chmod(base, 0o711)
+        workdir = os.path.join(base, "run")
+        os.mkdir(workdir)
+        sandbox.open_workdir(workdir, 16 * MIB)
+        try:
+            sandbox.prepare_workdir(workdir)
+            outcome = sandbox.run(RunSpec(argv=["bash", "-c", STATUS], workdir=workdir,
+                                          limits=Limits(wall_time=20)), threading.Event())
+        finally:
+            sandbox.close_workdir(workdir)
+    assert outcome.report.reason == Reason.OK, outcome
+    return outcome.stdout.decode().splitlines()
+
+
+@pytest.mark.parametrize("kind", ["cold", "warm"])
+def test_a_step_inherits_no_ignored_signal_from_the_executor(ignoring: None, kind: str) -> None:
+    try:  # made while this process ignores them: a warm box's init inherits that state
+        sandbox = check_bwrap(WarmSandbox(1) if kind == "warm" else None)
+    except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
+        missing(f"bwrap sandbox unavailable: {exc}")
+    try:
+        for _ in range(2):  # a warm box's first stem and a later one
+            assert step_status(sandbox) == ["SigBlk:\t0000000000000000",
+                                            "SigIgn:\t0000000000000000"]
+    finally:
+        sandbox.close()
