@@ -249,7 +249,11 @@ def test_bind_contents_user_and_delete_with_its_bind_directory(env: Env) -> None
         env.client.inspect(service_id)
     assert gone.value.status == 404
     assert not alive(pid)
-    assert not any(os.path.exists(p) for p in on_host)  # the bind directory went with it
+    # The bind directory went with the run: the executor removes a run's work area right
+    # after the run, beside its result (khala/executor/workareas.py), so at most moments
+    # after the run's task is seen done.
+    until(lambda: not any(os.path.exists(p) for p in on_host), 10.0,
+          "the run's bind directory removed")
     assert files_named(env.work, marker) == []
     answer = env.cluster.get(task)
     assert answer["result"] != 0  # the run's task (its copy of the files) is gone too
