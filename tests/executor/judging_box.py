@@ -14,25 +14,19 @@ from pathlib import Path
 import pytest
 
 from khala.config import ExecutorSettings
-from khala.errors import SandboxUnavailable
 from khala.executor.compile_cache import CompileCache
 from khala.executor.judge import JudgeContext, judge_task
 from khala.executor.languages import probe
 from khala.judging.presets import PRESETS
 from khala.model import Result, Task
-from khala.sandbox.bwrap import BwrapSandbox, check_bwrap
-from khala.sandbox.warm import WarmSandbox
+from khala.sandbox.bwrap import BwrapSandbox
+from tests.fixtures.sandboxes import bwrap_sandbox
 from tests.fixtures.servers import missing
 
 
 @pytest.fixture(scope="module", params=["cold", "warm"])
 def sandbox(request: pytest.FixtureRequest) -> Iterator[BwrapSandbox]:
-    try:
-        box = check_bwrap(WarmSandbox(2) if request.param == "warm" else None)
-    except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
-        missing(f"bwrap sandbox unavailable: {exc}")
-    yield box
-    box.close()
+    yield from bwrap_sandbox(request.param)
 
 
 @dataclass

@@ -8,10 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from khala.errors import SandboxUnavailable
-from khala.sandbox.bwrap import BwrapSandbox, check_bwrap
-from khala.sandbox.warm import WarmSandbox
-from tests.fixtures.servers import missing
+from khala.sandbox.bwrap import BwrapSandbox
+from tests.fixtures.sandboxes import bwrap_sandbox
 from tests.sandbox.pace import HOST_PACE_ENV, pace
 
 
@@ -26,9 +24,4 @@ def pytest_report_header() -> str | None:
 def sandbox(request: pytest.FixtureRequest) -> Iterator[BwrapSandbox]:
     """The bwrap sandbox, cold (one bubblewrap per step) and warm (a pool of two reused boxes,
     `khala.sandbox.warm`): every sandbox test runs on both."""
-    try:
-        box = check_bwrap(WarmSandbox(2) if request.param == "warm" else None)
-    except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
-        missing(f"bwrap sandbox unavailable: {exc}")
-    yield box
-    box.close()
+    yield from bwrap_sandbox(request.param)
