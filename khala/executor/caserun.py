@@ -180,7 +180,8 @@ def run_argv(env: CaseEnv) -> list[str]:
     """The program's argv: its run command itself when no shell is needed for it (a bash
     start-up per case saved), else `bash execute.sh`; always bash when the step moves to
     another working directory (execute.sh is then named from there: stepopts.script_from)."""
-    direct = None if env.task.execute.options.workdir else direct_argv(env.run_command)
+    options = env.task.execute.options
+    direct = None if options.workdir else direct_argv(env.run_command, options.env)
     return direct if direct is not None else ["bash", "execute.sh"]
 
 

@@ -5,12 +5,14 @@ once per case. Through `bash execute.sh` that costs a bash start-up per case, ab
 more than the program itself. A command that is a plain list of words, none of which a shell
 would expand or treat specially, means the same executed directly: `direct_argv` gives its
 argv, or None when the command needs bash (quotes, variables, globs, redirections, several
-commands, an assignment, a builtin or keyword of bash as the first word).
+commands, an assignment, a builtin or keyword of bash as the first word, an environment
+variable bash itself reads at start).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 #: Words made only of these mean themselves to bash: no quoting, expansion, globbing,
 #: redirection, separation or comment (`#` starts one only at a word's start, `~` expands
@@ -32,9 +34,13 @@ BASH_NAMES = frozenset({
 })
 
 
-def direct_argv(command: str) -> list[str] | None:
+def direct_argv(command: str, env: Iterable[str] = ()) -> list[str] | None:
     """The argv that runs `command` without a shell, or None when only bash runs it as
-    written."""
+    written. `env`: the names of the step's environment; one that bash reads itself at
+    start (BASH_ENV names a file it sources first, SHELLOPTS/BASHOPTS set its options) keeps
+    the command in bash."""
+    if any(name.startswith("BASH") or name == "SHELLOPTS" for name in env):
+        return None
     words = [word for word in command.strip(" \n").split(" ") if word]
     if not words or not all(PLAIN_WORD.match(word) for word in words):
         return None

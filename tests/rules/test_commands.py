@@ -40,6 +40,13 @@ def test_anything_a_shell_would_read_otherwise_needs_bash(command: str) -> None:
     assert direct_argv(command) is None
 
 
+def test_an_environment_bash_reads_at_start_keeps_the_command_in_bash() -> None:
+    assert direct_argv("./main", ["HOME", "BASH_ENV"]) is None
+    assert direct_argv("./main", ["SHELLOPTS"]) is None
+    assert direct_argv("./main", ["BASHOPTS"]) is None
+    assert direct_argv("./main", ["HOME", "GREETING"]) == ["./main"]
+
+
 @pytest.mark.integration  # bash itself
 def test_every_bash_builtin_and_keyword_needs_bash() -> None:
     listed = subprocess.run(["bash", "-c", "compgen -b; compgen -k"], capture_output=True,

@@ -2,15 +2,15 @@
 
 A cold step (`bwrap.py`) builds a whole bubblewrap sandbox — namespaces, about twenty mounts, a
 seccomp filter — and throws it away: most of its cost. A `WarmBox` is that same sandbox built
-once, with a small init (`box_init.py`, pid 1 of its pid namespace) that forks each step on
+once, with a small init (`box_init.py`, pid 1 of its pid namespace) that starts each step on
 request, the way go-judge keeps pre-created containers. Per step it keeps what a cold step
 has fresh:
 
 - **cgroup**: each step still gets a fresh run cgroup, removed after it (everything left in it
-  is killed). The box prepares it ahead: between two steps the init forks the next step's
-  process (the "stem") and the executor moves the stem into a fresh cgroup — on cgroup v1 that
-  move waits for an RCU grace period, milliseconds, the most expensive part of a step; when
-  the step comes the stem execs the command. The prepared cgroup already holds the box's last
+  is killed). The box prepares it ahead: between two steps the init starts the next step's
+  process (the "stem", a shell) and the executor moves the stem into a fresh cgroup — on
+  cgroup v1 that move waits for an RCU grace period, milliseconds, the most expensive part of
+  a step; when the step comes the stem execs the command. The prepared cgroup already holds the box's last
   step's limits (the next step's, mostly) and zeroed counters, so a step writes only the
   limits that differ; its run cgroup is removed after the result, in the background.
 - **files**: `/work`, `/tmp` and `/dev/shm` inside are bound once to three "stage" directories

@@ -2,13 +2,13 @@
 
 A cold step (`bwrap.py`) builds a whole bubblewrap sandbox — namespaces, about twenty mounts, a
 seccomp filter — and throws it away: most of its cost. A warm box (`box.py`) is that same
-sandbox built once, with a small init (`box_init.py`, pid 1 of its pid namespace) that forks
+sandbox built once, with a small init (`box_init.py`, pid 1 of its pid namespace) that starts
 each step on request, the way go-judge keeps pre-created containers; it keeps per step what a
 cold step has fresh (its docstring says how: cgroup, files, processes, environment, IPC).
 
 This module is the pool: `WarmSandbox` keeps `size` boxes, hands each step a ready one and
 gives it back after the step (`WarmProcess.release`). Resetting and preparing a box (removing
-the last run cgroup, unmounting, checking, forking and moving the stem) happens on background
+the last run cgroup, unmounting, checking, starting and moving the stem) happens on background
 workers (one per box, at most one per CPU), off the steps' path. Anything unexpected (no
 answer in time, a dirty reset, a dead init) retires the box; the pool builds a replacement in
 the background, and a step that finds no ready box within `WAIT_SECONDS` runs cold.

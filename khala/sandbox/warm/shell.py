@@ -1,8 +1,8 @@
 """The script a warm box's stem runs to become a step. Pure.
 
-The stem is made ahead (`box_init.py`): a fork of the box's init that takes the step's pipes
-(stdin, stdout, stderr) and a control pipe, starts its own session, resets its signals and
-execs the system shell, which says it is up and then reads this script from the control pipe.
+The stem is made ahead (`box_init.py`): the system shell, started by the box's init (vfork)
+on the step's pipes (stdin, stdout, stderr) and a control pipe, in a session of its own with
+default signals; it says it is up and then reads this script from the control pipe.
 When the step comes, the executor writes the script and the shell sets what the step needs —
 /work as its cwd, the rlimits, stdin, exactly the step's environment — and execs the command.
 So a step costs the wake-up of a small shell, not of a copy of the init's Python (the woken
