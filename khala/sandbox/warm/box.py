@@ -10,9 +10,10 @@ has fresh:
   is killed). The box prepares it ahead: between two steps the init starts the next step's
   process (the "stem", a shell) and the executor moves the stem into a fresh cgroup — on
   cgroup v1 that move waits for an RCU grace period, milliseconds, the most expensive part of
-  a step; when the step comes the stem execs the command. The prepared cgroup already holds the box's last
-  step's limits (the next step's, mostly) and zeroed counters, so a step writes only the
-  limits that differ; its run cgroup is removed after the result, in the background.
+  a step; when the step comes the stem execs the command. The prepared cgroup already holds
+  the box's last step's limits (the next step's, mostly) and zeroed counters, so a step
+  writes only the limits that differ; its run cgroup is removed after the result, in the
+  background.
 - **files**: `/work`, `/tmp` and `/dev/shm` inside are bound once to three "stage" directories
   of the host that are shared mount points; per step the executor mounts the task's work area
   (a bind, nosuid/nodev) and two fresh tmpfs on them, which propagate into the sandbox, and
