@@ -167,10 +167,12 @@ def test_stats_are_the_running_steps_cgroup_counters(env: Env) -> None:
     assert set(idle) == STATS_FIELDS and idle["pids_stats"] is None  # nothing runs
     env.client.ctl(service_id, "start")
     running_pid(env, service_id, comm="bash")
+    # bash holds its 4 MB string before it starts sleep: wait for both (the pids counter)
     stats = until(lambda: (s := env.client.stats(service_id))["pids_stats"] is not None
-                  and s["memory_stats"]["usage"] > 4_000_000 and s, WAIT, "stats of the run")
+                  and s["memory_stats"]["usage"] > 4_000_000
+                  and s["pids_stats"]["current"] >= 2 and s, WAIT, "stats of the run")
     assert set(stats) == STATS_FIELDS
-    assert stats["pids_stats"]["current"] >= 2 and stats["pids_stats"]["limit"] > 0
+    assert stats["pids_stats"]["limit"] > 0
     memory = stats["memory_stats"]
     assert memory["limit"] == 256 << 20 and memory["stats"] and memory["max_usage"] > 0
     assert all(isinstance(v, int) for v in memory["stats"].values())
