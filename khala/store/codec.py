@@ -69,6 +69,19 @@ def spec_to_json(task: Task) -> str:
     return json.dumps(spec)
 
 
+def task_needs(task: Task) -> tuple[str, int]:
+    """What assigning `task` asks of an executor (khala/store/sqlite/translate.py): the
+    languages its steps and jury programs run with (a sorted JSON array) and 1 when a step
+    names an image."""
+    c, e = task.compile, task.execute
+    checker = e.compare.checker if e.compare is not None else None
+    names = {c.language, checker.language if checker is not None else "",
+             e.interactor.language if e.interactor is not None else "",
+             e.problem.checker if e.problem is not None else "",
+             e.problem.interactor if e.problem is not None else ""}
+    return json.dumps(sorted(names - {""})), int(c.image is not None or e.image is not None)
+
+
 def spec_from_json(text: str, source: bytes, data: bytes) -> tuple[Compile, Execute, str | None]:
     """The compile and execute parts and the webhook URL (None: none) of a stored spec."""
     spec = json.loads(text)

@@ -157,3 +157,20 @@ def test_rejudges_are_saved(store: Store) -> None:  # noqa: F811
     assert store.problems.rejudge("r" * 24) == rejudge
     assert store.problems.rejudges("sum") == [rejudge] == store.problems.rejudges()
     assert store.problems.rejudges("other") == []
+
+
+def test_a_rejudge_dispatches_by_the_new_versions_jury_languages(
+        store: Store) -> None:  # noqa: F811
+    """A rejudge against a version whose checker needs another language goes only to an
+    executor that has it (the task's own language is still needed)."""
+    task_id = judged_task(store, 1)  # language c, no jury program
+    before = store.get(task_id)
+    assert before is not None and before.result is not None
+    entry = Judged(at=at(5), rejudge="r1", version=1, status=before.status,
+                   judgement=before.result.judgement)
+    target = ProblemRef(id="sum", version=0, judged=2, spec="d" * 64, checker="python3")
+    assert store.rejudge_task(task_id, entry, target, "r1", at(5))
+    assert store.assign("c-only", 1, at(6), frozenset({"c"})) == []
+    assert store.assign("py-only", 1, at(6), frozenset({"python3"})) == []
+    [taken] = store.assign("both", 1, at(6), frozenset({"c", "python3"}))
+    assert taken.id == task_id and taken.execute.problem == target

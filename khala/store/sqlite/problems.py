@@ -16,7 +16,7 @@ from khala.rules import lifecycle
 from khala.store.codec import judged_from_dict, judged_to_dict
 from khala.store.problems import ProblemStore
 from khala.store.sqlite.connections import Connections
-from khala.store.sqlite.translate import sql_set, sql_where
+from khala.store.sqlite.translate import IMAGED_FROM_SPEC, NEEDS_FROM_SPEC, sql_set, sql_where
 
 PROBLEMS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS problems (
@@ -208,6 +208,9 @@ class SqliteProblemTasks:
             tx.execute(f"UPDATE tasks SET {sets}, spec = ?, priority = ?, rejudge = ?"
                        " WHERE id = ?",
                        (*set_params, json.dumps(spec), REJUDGE_PRIORITY, rejudge, task_id))
+            # the new version's jury languages: what dispatch matches (translate.py)
+            tx.execute(f"UPDATE tasks SET needs = {NEEDS_FROM_SPEC}, imaged = {IMAGED_FROM_SPEC}"
+                       " WHERE id = ?", (task_id,))
             tx.execute("INSERT INTO task_history (task_id, entry) VALUES (?, ?)",
                        (task_id, json.dumps(judged_to_dict(entry))))
         return True

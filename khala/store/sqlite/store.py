@@ -33,6 +33,7 @@ from khala.store.codec import (
     result_to_json,
     spec_from_json,
     spec_to_json,
+    task_needs,
 )
 from khala.store.files import task_owner
 from khala.store.sqlite.connections import Connections
@@ -42,7 +43,13 @@ from khala.store.sqlite.jobs import SqliteJobs, fair_candidates
 from khala.store.sqlite.ops import SqliteOpsStore
 from khala.store.sqlite.problems import SqliteProblems, SqliteProblemTasks, install_problem_tasks
 from khala.store.sqlite.search import BRIEF_COLUMNS, KEY_OF, SqliteSearch, install_tally
-from khala.store.sqlite.translate import assign_where, sql_where, update
+from khala.store.sqlite.translate import (
+    IMAGED_FROM_SPEC,
+    NEEDS_FROM_SPEC,
+    assign_where,
+    sql_where,
+    update,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -53,6 +60,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     status INTEGER NOT NULL DEFAULT 0,
     executor TEXT,
     report_time TEXT NOT NULL DEFAULT '',
+    needs TEXT NOT NULL DEFAULT '[]',
+    imaged INTEGER NOT NULL DEFAULT 0,
     spec TEXT NOT NULL,
     compile_source BLOB NOT NULL,
     execute_data BLOB NOT NULL,
@@ -91,14 +100,33 @@ CREATE TABLE IF NOT EXISTS jobs (
 # Columns added after the first schema: (table, column, definition), added when missing.
 MIGRATIONS = (("executors", "languages", "TEXT NOT NULL DEFAULT '[]'"),)
 
-# After the migration of older files (add_priority): fair dispatch's lookups
-# (khala/rules/dispatch.py):
-# per user (tasks_fair) and the queue in time order, covering (tasks_head).
+# After the migration of older files (add_priority, add_needs): fair dispatch's lookups
+# (khala/rules/dispatch.py): per user (tasks_fair) and the queue in time order (tasks_head),
+# both covering, an executor's languages and images included (translate.assign_where).
 FAIR_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS tasks_fair ON tasks (done, executor, priority, user, add_time, id)",
-    "CREATE INDEX IF NOT EXISTS tasks_head"
-    " ON tasks (done, executor, priority, add_time, id, user, status)",
+    ("tasks_fair", "(done, executor, priority, user, add_time, id, status, needs, imaged)"),
+    ("tasks_head", "(done, executor, priority, add_time, id, user, status, needs, imaged)"),
 )
+
+
+def add_needs(conn: sqlite3.Connection) -> None:
+    """A store file from before the `needs` and `imaged` columns gets them, filled from each
+    task's stored spec (once: a statement over every row)."""
+    columns = {r["name"] for r in conn.execute("PRAGMA table_info(tasks)")}
+    if "needs" in columns:
+        return
+    conn.execute("ALTER TABLE tasks ADD COLUMN needs TEXT NOT NULL DEFAULT '[]'")
+    conn.execute("ALTER TABLE tasks ADD COLUMN imaged INTEGER NOT NULL DEFAULT 0")
+    conn.execute(f"UPDATE tasks SET needs = {NEEDS_FROM_SPEC}, imaged = {IMAGED_FROM_SPEC}")
+
+
+def fair_indexes(conn: sqlite3.Connection) -> None:
+    """FAIR_INDEXES, an older one of the same name (without the newer columns) replaced."""
+    for name, columns in FAIR_INDEXES:
+        have = [r["name"] for r in conn.execute(f"PRAGMA index_info({name})")]
+        if have and have != [c.strip() for c in columns.strip("()").split(",")]:
+            conn.execute(f"DROP INDEX {name}")
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON tasks {columns}")
 
 
 class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
@@ -109,8 +137,8 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
             columns = {r[1] for r in conn.execute("PRAGMA table_info(tasks)")}
             if "priority" not in columns:  # a store file from before priorities
                 conn.execute("ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
-            for index in FAIR_INDEXES:
-                conn.execute(index)
+            add_needs(conn)
+            fair_indexes(conn)
             for table, column, definition in MIGRATIONS:
                 have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in have:
@@ -155,8 +183,8 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
         with self._conn() as conn:
             conn.execute(
                 "INSERT INTO tasks (id, user, add_time, done, status, executor, report_time,"
-                " spec, compile_source, execute_data, result, priority)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " needs, imaged, spec, compile_source, execute_data, result, priority)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     task.id,
                     task.user,
@@ -165,6 +193,7 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
                     int(task.status),
                     task.executor,
                     task.report_time,
+                    *task_needs(task),
                     spec_to_json(task),
                     task.compile.source,
                     task.execute.data,

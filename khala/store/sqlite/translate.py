@@ -13,7 +13,8 @@ from khala.rules import lifecycle
 from khala.rules.states import AtMost, Bound, Cond, Eq, NotNone, OneOf, check_fields
 from khala.store.codec import result_to_json
 
-# A task's language and its checker's and interactor's languages, read from the stored spec.
+# A task's language and its checker's and interactor's languages, read from the stored spec
+# (NEEDS_FROM_SPEC below).
 TASK_LANGUAGES = (
     "COALESCE(json_extract(spec, '$.compile.language'), '')",
     "COALESCE(json_extract(spec, '$.execute.compare.checker.language'), '')",
@@ -70,19 +71,28 @@ def sql_set(sets: Mapping[str, Any],
     return ", ".join(f"{name} = ?" for name in sets), [sql_value(n, v) for n, v in sets.items()]
 
 
+#: What an assignment matches against an executor's offer, kept in two small columns of the
+#: task's row (filled at add: khala/store/codec.py's `task_needs`), which fair dispatch's
+#: indexes also hold: `needs`, the languages the task's steps and jury programs run with (a
+#: JSON array), and `imaged`, 1 when a step names an image. Read from the spec instead, each
+#: candidate of each dispatch query meant reading and parsing the whole stored task, its case
+#: texts included. For rows stored before the columns (and a rejudge's new spec), the same
+#: from the stored spec:
+NEEDS_FROM_SPEC = ("(SELECT json_group_array(value) FROM (SELECT DISTINCT value FROM json_each("
+                   f"json_array({', '.join(TASK_LANGUAGES)})) WHERE value != '' ORDER BY value))")
+IMAGED_FROM_SPEC = ("(json_extract(spec, '$.compile.image') IS NOT NULL"
+                    " OR json_extract(spec, '$.execute.image') IS NOT NULL)")
+
+
 def language_where(languages: frozenset[str] | None) -> tuple[str, list[Any]]:
     """The extra condition of an assignment to an executor offering `languages` (None: none):
-    the task's language and its checker's and interactor's are unset or among them."""
+    every language the task needs (its own, its checker's and its interactor's) among them."""
     if languages is None:
         return "", []
     names = ["", *sorted(languages)]
     marks = ", ".join("?" * len(names))
-    return ("".join(f" AND {expr} IN ({marks})" for expr in TASK_LANGUAGES),
-            names * len(TASK_LANGUAGES))
-
-
-# A task's images, read from the stored spec: NULL when its step runs on the executor's root.
-TASK_IMAGES = ("json_extract(spec, '$.compile.image')", "json_extract(spec, '$.execute.image')")
+    return (f" AND NOT EXISTS (SELECT 1 FROM json_each(needs) WHERE value NOT IN ({marks}))",
+            names)
 
 
 def assign_where(languages: frozenset[str] | None, images: bool) -> tuple[str, list[Any]]:
@@ -90,7 +100,7 @@ def assign_where(languages: frozenset[str] | None, images: bool) -> tuple[str, l
     executor that cannot run steps in images) no task that names one."""
     where, params = language_where(languages)
     if not images:
-        where += "".join(f" AND {expr} IS NULL" for expr in TASK_IMAGES)
+        where += " AND imaged = 0"
     return where, params
 
 
