@@ -181,9 +181,9 @@ class JudicatorHandler:
         return answers
 
     @_answers(lambda code, _: T.GetReturn(result=code, task=None))
-    def find(self, ref: str | None, wait_ms: int | None) -> Any:
+    def find(self, ref: str | None, wait_ms: int | None, lean: bool | None = None) -> Any:
         task = self.service.tasks.find(ref or "", max(0, wait_ms or 0) / 1000.0)
-        return T.GetReturn(result=Code.OK, task=convert.task_to_thrift(task))
+        return T.GetReturn(result=Code.OK, task=convert.task_to_thrift(task, not lean))
 
     @_answers(lambda code, _: T.PageReturn(result=code, tasks=[], more=False))
     def list_tasks(self, query: Any) -> Any:

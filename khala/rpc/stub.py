@@ -229,9 +229,13 @@ class StubJudicator(StubFiles, StubImages, StubProblems):
         return SubmitOutcome(Code.CONFLICT, stored.id,
                              detail=f"task {task.key!r} exists with a different body")
 
-    def find(self, ref: str, wait: float = 0.0) -> Task:
+    def find(self, ref: str, wait: float = 0.0, case_texts: bool = True) -> Task:
         self._called("find", ref, wait)
-        return self._task(ref)
+        task = self._task(ref)
+        if case_texts:
+            return task
+        return dataclasses.replace(task, execute=dataclasses.replace(task.execute, cases=[
+            dataclasses.replace(c, input="", standard="") for c in task.execute.cases]))
 
     def page(self, query: PageQuery) -> tuple[list[TaskBrief], bool]:
         self._called("page", query)

@@ -290,3 +290,23 @@ def test_typed_client_report(typed: Any, client: Any, judicator: Any) -> None:
     started = time.monotonic()
     woken = typed.report("exec-typed", [], [], 1, 4000, timeout=10.0)
     assert (woken.assign, woken.cancel) == ([], []) and time.monotonic() - started < 2.0
+
+
+def test_a_lean_find_leaves_out_only_the_case_texts(typed: Any) -> None:
+    """find without case texts: each case's input and standard empty, every other field (the
+    cases' own limits and weights included) as a full find gives them."""
+    import dataclasses
+
+    from khala.model import Case
+
+    cases = [Case("1 2", "3", weight=2, timeout=1.5),
+             Case("x" * 5000, "y" * 5000, memory_limit=64 << 20)]
+    made = domain_task(user=90_003, cases=cases)
+    [outcome] = typed.submit([made])
+    assert outcome.code == 0, outcome
+    full = typed.find(outcome.id)
+    lean = typed.find(outcome.id, case_texts=False)
+    assert full.execute.cases == cases
+    assert lean.execute.cases == [dataclasses.replace(c, input="", standard="") for c in cases]
+    assert dataclasses.replace(lean, execute=dataclasses.replace(
+        lean.execute, cases=cases)) == full

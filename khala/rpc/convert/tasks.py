@@ -44,10 +44,12 @@ from khala.rules.seconds import from_wire, step_timeout_from_wire, wire_exact, w
 # ----------------------------------------------------------------------------- parts
 
 
-def cases_to_thrift(cases: list[Case]) -> Any:
+def cases_to_thrift(cases: list[Case], texts: bool = True) -> Any:
+    """Without `texts`, each case's input and standard go empty (a lean find)."""
     if not cases:
         return None
-    return [T.Case(input=pack(c.input), standard=pack(c.standard), weight=c.weight,
+    return [T.Case(input=pack(c.input if texts else ""),
+                   standard=pack(c.standard if texts else ""), weight=c.weight,
                    timeout=wire_whole(c.timeout), cpu_limit=wire_whole(c.cpu_limit),
                    memory_limit=c.memory_limit, output_limit=c.output_limit,
                    timeout_exact=wire_exact(c.timeout),
@@ -167,7 +169,8 @@ def priority_from_thrift(value: object) -> int:
 # ----------------------------------------------------------------------------- tasks
 
 
-def task_to_thrift(task: Task) -> Any:
+def task_to_thrift(task: Task, case_texts: bool = True) -> Any:
+    """`case_texts` False: cases_to_thrift's lean form."""
     c, e = task.compile, task.execute
     return T.Task(
         id=task.id,
@@ -183,7 +186,7 @@ def task_to_thrift(task: Task) -> Any:
             cpu_limit=wire_whole(e.cpu_limit), cpu_limit_exact=wire_exact(e.cpu_limit),
             standard=pack(e.standard), memory_limit=e.memory_limit,
             pids_limit=e.pids_limit, output_limit=e.output_limit, disk_limit=e.disk_limit,
-            cases=cases_to_thrift(e.cases), compare=compare_to_thrift(e.compare),
+            cases=cases_to_thrift(e.cases, case_texts), compare=compare_to_thrift(e.compare),
             stop_on_failure=e.stop_on_failure or None, interactive=e.interactive or None,
             core_limit=e.core_limit, run_uid=e.run_uid, run_gid=e.run_gid,
             groups=groups_to_thrift(e.groups),
