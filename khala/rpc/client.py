@@ -186,11 +186,12 @@ class JudicatorClient:
         return [SubmitOutcome(int(r.result), r.id or "", bool(r.created), r.detail or "")
                 for r in replies]
 
-    def find(self, ref: str, wait: float = 0.0, case_texts: bool = True) -> Task:
+    def find(self, ref: str, wait: float = 0.0, lean: bool = False) -> Task:
         """The task a ref (key or 24-hex id) names; with `wait`, once it is done or `wait`
-        seconds passed. Without `case_texts`, its cases' inputs and standards come empty (a
-        caller that shows the task has no use for them, and they can be megabytes)."""
-        reply, address = self._checked("find", ref, int(wait * 1000), not case_texts,
+        seconds passed. `lean`: its cases' inputs and standards and its steps' standard
+        outputs come empty (a caller that shows the task has no use for them, and each can
+        be megabytes)."""
+        reply, address = self._checked("find", ref, int(wait * 1000), lean,
                                        words={Code.NOT_EXIST: f"no task {ref!r}"},
                                        timeout=self._timeout + wait)
         return self._task(reply.task, "find", address)

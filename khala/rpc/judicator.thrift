@@ -592,9 +592,10 @@ service Judicator {
     // key names a different task, OK with created=false when it names an identical one).
     list<SubmitReturn> submit(1: list<Task> tasks),
     // The whole task; with wait_ms > 0 the answer is held until it is done or wait_ms pass.
-    // With lean, each case's input and standard come empty (the cases and their other fields
-    // do not): for a caller that shows the task, not one that runs it. Old judicators ignore
-    // lean and send the texts.
+    // With lean, each case's input and standard and the steps' standard outputs (the result's
+    // compile_output and execute_output) come empty, everything else as it is: for a caller
+    // that shows the task, not one that runs it or serves its outputs. Old judicators ignore
+    // lean and send them.
     GetReturn find(1: string ref, 2: i32 wait_ms, 3: bool lean),
     PageReturn list_tasks(1: TaskQuery query),
     // OK (queued for the running step), NOT_EXIST, CONFLICT (done), INVALID_INPUT (signum)

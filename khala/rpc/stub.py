@@ -229,13 +229,16 @@ class StubJudicator(StubFiles, StubImages, StubProblems):
         return SubmitOutcome(Code.CONFLICT, stored.id,
                              detail=f"task {task.key!r} exists with a different body")
 
-    def find(self, ref: str, wait: float = 0.0, case_texts: bool = True) -> Task:
+    def find(self, ref: str, wait: float = 0.0, lean: bool = False) -> Task:
         self._called("find", ref, wait)
         task = self._task(ref)
-        if case_texts:
+        if not lean:
             return task
-        return dataclasses.replace(task, execute=dataclasses.replace(task.execute, cases=[
-            dataclasses.replace(c, input="", standard="") for c in task.execute.cases]))
+        result = task.result and dataclasses.replace(task.result, compile_output=b"",
+                                                      execute_output=b"")
+        return dataclasses.replace(task, result=result, execute=dataclasses.replace(
+            task.execute,
+            cases=[dataclasses.replace(c, input="", standard="") for c in task.execute.cases]))
 
     def page(self, query: PageQuery) -> tuple[list[TaskBrief], bool]:
         self._called("page", query)

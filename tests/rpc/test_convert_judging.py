@@ -41,6 +41,22 @@ def test_judged_task_round_trips() -> None:
     assert convert.task_from_thrift(convert.task_to_thrift(task)) == task
 
 
+def test_a_lean_task_leaves_out_the_case_texts_and_the_standard_outputs_only() -> None:
+    judgement = Judgement(Verdict.ACCEPTED, 1, 1, [
+        CaseResult(Verdict.ACCEPTED, 1, 0.5, 0.6, 1 << 20, 0, None, "3\n", "", "")])
+    result = Result(compile_output=b"built", compile_error=b"warning", execute_output=b"3\n" * 9,
+                    execute_error=b"[khala] note", judgement=judgement)
+    task = Task(id="6b02ee5afcee7f1d7be705b1", user=3, done=True, result=result,
+                compile=Compile(source=b"PK", language="c"),
+                execute=Execute(cases=[Case("1 2\n", "3\n", 5, 1, 2, 1 << 26, 1 << 20)]))
+    lean = convert.task_from_thrift(convert.task_to_thrift(task, lean=True))
+    assert lean.execute.cases == [Case("", "", 5, 1, 2, 1 << 26, 1 << 20)]
+    assert lean.result == Result(compile_error=b"warning", execute_error=b"[khala] note",
+                                 judgement=judgement)
+    lean.execute.cases, lean.result = task.execute.cases, result
+    assert lean == task
+
+
 def test_plain_task_sends_no_judging_fields() -> None:
     wire = convert.task_to_thrift(Task(compile=Compile(command="true"), execute=Execute()))
     assert wire.compile.language is None

@@ -305,7 +305,7 @@ def test_a_lean_find_leaves_out_only_the_case_texts(typed: Any) -> None:
     [outcome] = typed.submit([made])
     assert outcome.code == 0, outcome
     full = typed.find(outcome.id)
-    lean = typed.find(outcome.id, case_texts=False)
+    lean = typed.find(outcome.id, lean=True)
     assert full.execute.cases == cases
     assert lean.execute.cases == [dataclasses.replace(c, input="", standard="") for c in cases]
     assert dataclasses.replace(lean, execute=dataclasses.replace(

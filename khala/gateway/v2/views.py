@@ -56,7 +56,7 @@ class TaskViews(SourceViews):
     def _submitted(self, outcome: SubmitOutcome, ref: str) -> Response:
         if outcome.code != Code.OK:
             raise _refused(outcome)
-        task = self.client.find(ref, case_texts=False)
+        task = self.client.find(ref, lean=True)
         response = jsonify({"data": convert.task_out(task).model_dump(mode="json")})
         response.status_code = 201 if outcome.created else 200
         response.headers["Location"] = f"/api/v2/tasks/{task.key or task.id}"
@@ -119,20 +119,20 @@ class TaskViews(SourceViews):
     def get(self, id: str) -> Response:  # noqa: A002
         args = parse.validate(self.wait_query, request.args.to_dict())
         task = (self._waited(id, args.wait) if args.wait > 0
-                else self.client.find(id, case_texts=False))
+                else self.client.find(id, lean=True))
         return jsonify({"data": convert.task_out(task).model_dump(mode="json")})
 
     def _waited(self, ref: str, wait: float) -> Task:
         """The task once done or after `wait` seconds, if a wait slot is free; else the task
         if it is done already, else 429 (the client asks again after Retry-After)."""
         if not self.waits.acquire(blocking=False):
-            task = self.client.find(ref, case_texts=False)
+            task = self.client.find(ref, lean=True)
             if task.done:
                 return task
             raise ApiError(429, f"too many waiting requests on this gateway worker (at most "
                            f"{self.settings.max_waits}); ask again", retry_after=WAIT_RETRY)
         try:
-            return self.client.find(ref, wait, case_texts=False)
+            return self.client.find(ref, wait, lean=True)
         finally:
             self.waits.release()
 
@@ -168,7 +168,7 @@ class TaskViews(SourceViews):
     def output(self, id: str, step: str, stream: str) -> Response:  # noqa: A002
         if step not in ("compile", "execute") or stream not in ("stdout", "stderr"):
             raise ApiError(404, "outputs are compile|execute / stdout|stderr")
-        task = self.client.find(id, case_texts=False)
+        task = self.client.find(id)
         if not task.done:
             raise ApiError(409, "the outputs are recorded when the task ends")
         accept = request.headers.get("Accept-Encoding", "")

@@ -139,13 +139,14 @@ def judgement_from_thrift(judgement: Any, raw: Raw | None = None) -> Judgement |
                              if g is not None])
 
 
-def result_to_thrift(result: Result | None) -> Any:
+def result_to_thrift(result: Result | None, outputs: bool = True) -> Any:
+    """Without `outputs`, the steps' standard outputs go empty (a lean find)."""
     if result is None:
         return None
     return T.Result(
-        compile_output=pack(result.compile_output),
+        compile_output=pack(result.compile_output if outputs else b""),
         compile_error=pack(result.compile_error),
-        execute_output=pack(result.execute_output),
+        execute_output=pack(result.execute_output if outputs else b""),
         execute_error=pack(result.execute_error),
         compile_report=step_to_thrift(result.compile_report),
         execute_report=step_to_thrift(result.execute_report),

@@ -169,8 +169,8 @@ def priority_from_thrift(value: object) -> int:
 # ----------------------------------------------------------------------------- tasks
 
 
-def task_to_thrift(task: Task, case_texts: bool = True) -> Any:
-    """`case_texts` False: cases_to_thrift's lean form."""
+def task_to_thrift(task: Task, lean: bool = False) -> Any:
+    """`lean`: without the cases' texts and the steps' standard outputs (a lean find)."""
     c, e = task.compile, task.execute
     return T.Task(
         id=task.id,
@@ -186,7 +186,7 @@ def task_to_thrift(task: Task, case_texts: bool = True) -> Any:
             cpu_limit=wire_whole(e.cpu_limit), cpu_limit_exact=wire_exact(e.cpu_limit),
             standard=pack(e.standard), memory_limit=e.memory_limit,
             pids_limit=e.pids_limit, output_limit=e.output_limit, disk_limit=e.disk_limit,
-            cases=cases_to_thrift(e.cases, case_texts), compare=compare_to_thrift(e.compare),
+            cases=cases_to_thrift(e.cases, not lean), compare=compare_to_thrift(e.compare),
             stop_on_failure=e.stop_on_failure or None, interactive=e.interactive or None,
             core_limit=e.core_limit, run_uid=e.run_uid, run_gid=e.run_gid,
             groups=groups_to_thrift(e.groups),
@@ -200,7 +200,7 @@ def task_to_thrift(task: Task, case_texts: bool = True) -> Any:
         status=int(task.status),
         executor=task.executor,
         report_time=task.report_time,
-        result=result_to_thrift(task.result),
+        result=result_to_thrift(task.result, not lean),
         key=task.key,
         callback_url=task.callback_url,
         webhook=webhook_to_thrift(task.webhook),
