@@ -117,13 +117,17 @@ def post(session: requests.Session, url: str, payload: dict[str, Any]) -> tuple[
 
 
 def row_bytes(db: Path, ids: list[str]) -> float:
-    """Mean bytes of the tasks' rows (their spec, sources, data and result)."""
+    """Mean bytes of the tasks' rows and bodies (their spec, texts, sources, data and
+    result)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         marks = ",".join("?" * len(ids))
         total = conn.execute(
-            "SELECT SUM(LENGTH(spec) + LENGTH(compile_source) + LENGTH(execute_data) + "
-            f"COALESCE(LENGTH(result), 0)) FROM tasks WHERE id IN ({marks})", ids).fetchone()[0]
+            "SELECT SUM(LENGTH(t.spec) + LENGTH(t.compile_source) + LENGTH(t.execute_data)"
+            " + COALESCE(LENGTH(t.result), 0) + COALESCE(LENGTH(b.texts)"
+            " + LENGTH(b.compile_source) + LENGTH(b.execute_data), 0))"
+            " FROM tasks AS t LEFT JOIN task_bodies AS b ON b.id = t.id"
+            f" WHERE t.id IN ({marks})", ids).fetchone()[0]
     finally:
         conn.close()
     return float(total) / len(ids)

@@ -56,17 +56,39 @@ def _known(cls: type[T], doc: dict[str, Any]) -> T:
     return cls(**{k: v for k, v in doc.items() if k in names})
 
 
-def spec_to_json(task: Task) -> str:
+def spec_to_json(task: Task, texts: bool = True) -> str:
     """The compile/execute settings of a task, without the two zip payloads, and its webhook
-    URL (stored with the task, so a keyed re-post compares it with the task's own)."""
+    URL (stored with the task, so a keyed re-post compares it with the task's own). Without
+    `texts`, the execute input and standard and each case's come empty (texts_to_json)."""
     compile_part = asdict(task.compile)
     execute_part = asdict(task.execute)
     compile_part.pop("source")
     execute_part.pop("data")
+    if not texts:
+        for part in (execute_part, *execute_part["cases"]):
+            part["input"] = part["standard"] = ""
     spec: dict[str, Any] = {"compile": compile_part, "execute": execute_part}
     if task.callback_url is not None:
         spec["callback_url"] = task.callback_url
     return json.dumps(spec)
+
+
+def texts_to_json(task: Task) -> str:
+    """What spec_to_json leaves out without `texts`: the execute input and standard and each
+    case's, the bulk of a task."""
+    e = task.execute
+    return json.dumps({"input": e.input, "standard": e.standard,
+                       "cases": [[c.input, c.standard] for c in e.cases]})
+
+
+def with_texts(execute: Execute, text: str) -> Execute:
+    """`execute` (read from a spec stored without its texts) with the texts of texts_to_json."""
+    doc = json.loads(text)
+    if len(doc["cases"]) != len(execute.cases):
+        raise ValueError(f"{len(doc['cases'])} case texts for {len(execute.cases)} cases")
+    return replace(execute, input=doc["input"], standard=doc["standard"], cases=[
+        replace(case, input=given, standard=want)
+        for case, (given, want) in zip(execute.cases, doc["cases"], strict=True)])
 
 
 def task_needs(task: Task) -> tuple[str, int]:

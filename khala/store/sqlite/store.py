@@ -29,13 +29,9 @@ from khala.store.codec import (
     languages_from_json,
     languages_to_json,
     merge_languages,
-    result_from_json,
-    result_to_json,
-    spec_from_json,
-    spec_to_json,
-    task_needs,
 )
 from khala.store.files import task_owner
+from khala.store.sqlite.bodies import BODY_SCHEMA, WHOLE, insert_task, task_from_row
 from khala.store.sqlite.connections import Connections
 from khala.store.sqlite.files import SqliteFiles, files_root
 from khala.store.sqlite.images import SqliteImages
@@ -133,7 +129,7 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
     def __init__(self, path: str) -> None:
         self._connections = Connections(path)
         with self._conn() as conn:
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA + BODY_SCHEMA)
             columns = {r[1] for r in conn.execute("PRAGMA table_info(tasks)")}
             if "priority" not in columns:  # a store file from before priorities
                 conn.execute("ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
@@ -180,35 +176,16 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
     # ------------------------------------------------------------------ tasks (clients)
 
     def add(self, task: Task) -> str:
-        with self._conn() as conn:
-            conn.execute(
-                "INSERT INTO tasks (id, user, add_time, done, status, executor, report_time,"
-                " needs, imaged, spec, compile_source, execute_data, result, priority)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    task.id,
-                    task.user,
-                    task.add_time,
-                    int(task.done),
-                    int(task.status),
-                    task.executor,
-                    task.report_time,
-                    *task_needs(task),
-                    spec_to_json(task),
-                    task.compile.source,
-                    task.execute.data,
-                    result_to_json(task.result),
-                    int(task.priority),
-                ),
-            )
+        with self._transaction() as conn:
+            insert_task(conn, task)
         return task.id
 
     def get(self, task_id: str) -> Task | None:
         with self._conn() as conn:
             row = conn.execute(
-                f"SELECT *, {KEY_OF} FROM tasks WHERE id = ?", (task_id,)
+                f"SELECT {KEY_OF}, {WHOLE} WHERE tasks.id = ?", (task_id,)
             ).fetchone()
-        return None if row is None else _task_from_row(row)
+        return None if row is None else task_from_row(row)
 
     def cancel(self, task_id: str, now: str) -> bool:
         return self._change(task_id, lifecycle.CANCEL.bind(now=now))
@@ -224,10 +201,9 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
             ids = [c.id for c in fair_candidates(conn, count, extra)][:count]
             change = lifecycle.ASSIGN.bind(executor=executor, now=now)
             taken = [i for i in ids if update(conn, "tasks", ("id", i), change)]
-            rows = [
-                conn.execute("SELECT * FROM tasks WHERE id = ?", (i,)).fetchone() for i in taken
-            ]
-        return [_task_from_row(r) for r in rows]
+            rows = [conn.execute(f"SELECT {WHOLE} WHERE tasks.id = ?", (i,)).fetchone()
+                    for i in taken]
+        return [task_from_row(r) for r in rows]
 
     def has_queued(self) -> bool:
         queued, params = sql_where(lifecycle.QUEUED)
@@ -348,6 +324,7 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
             cur = conn.execute("DELETE FROM tasks WHERE id = ? AND done = 1", (task_id,))
             if cur.rowcount != 1:
                 return False
+            conn.execute("DELETE FROM task_bodies WHERE id = ?", (task_id,))
             conn.execute("DELETE FROM task_keys WHERE task_id = ?", (task_id,))
             conn.execute("DELETE FROM signals WHERE task_id = ?", (task_id,))
             conn.execute("DELETE FROM task_history WHERE task_id = ?", (task_id,))
@@ -373,28 +350,3 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
             ).fetchall()
         # in the order they were sent (their add time; then as stored)
         return [(str(r[1]), int(r[2])) for r in sorted(rows, key=lambda r: (r[3], int(r[0])))]
-
-
-# ----------------------------------------------------------------------------- rows
-
-
-def _task_from_row(row: sqlite3.Row) -> Task:
-    compile_part, execute_part, callback_url = spec_from_json(
-        row["spec"], bytes(row["compile_source"]), bytes(row["execute_data"])
-    )
-    brief = brief_from_row(row)
-    return Task(
-        id=brief.id,
-        user=brief.user,
-        compile=compile_part,
-        execute=execute_part,
-        add_time=brief.add_time,
-        done=brief.done,
-        status=brief.status,
-        executor=brief.executor,
-        report_time=brief.report_time,
-        result=result_from_json(row["result"]),
-        key=row["key"] if "key" in row.keys() else None,  # noqa: SIM118 - Row iterates values
-        priority=int(row["priority"] or 0),
-        callback_url=callback_url,
-    )

@@ -1,0 +1,103 @@
+"""The SQLite store keeps a task's body (its texts and zips) out of the task's row, which every
+status change rewrites; tasks stored before that (their row holds everything) still read whole."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from khala.model import Case, Compile, Execute, Result, Status, Task, new_id
+from khala.store.codec import result_to_json, spec_to_json, task_needs
+from khala.store.sqlite import SqliteStore
+from tests.store.test_contract import at
+
+BIG = "1 2\n" * 100_000  # 400 KB: many overflow pages were it in the row
+
+
+def big_task(seconds: float = 0) -> Task:
+    return Task(id=new_id(), user=4, add_time=at(seconds),
+                compile=Compile(source=b"PK-source" * 100, language="c"),
+                execute=Execute(data=b"PK-data" * 100, cases=[
+                    Case(BIG, "3\n" * 100_000, weight=2), Case("5 5", "10", timeout=1.5)]))
+
+
+def row_and_body(path: Path, task_id: str) -> tuple[int, int]:
+    """Bytes of the task's row (spec, zips, result) and of its body row (0: none)."""
+    conn = sqlite3.connect(str(path))
+    try:
+        row = conn.execute("SELECT LENGTH(spec) + LENGTH(compile_source) + LENGTH(execute_data)"
+                           " + COALESCE(LENGTH(result), 0) FROM tasks WHERE id = ?",
+                           (task_id,)).fetchone()
+        body = conn.execute("SELECT LENGTH(texts) + LENGTH(compile_source)"
+                            " + LENGTH(execute_data) FROM task_bodies WHERE id = ?",
+                            (task_id,)).fetchone()
+    finally:
+        conn.close()
+    return int(row[0]), 0 if body is None else int(body[0])
+
+
+def test_the_row_stays_small_and_the_task_reads_whole_through_its_life(tmp_path: Path) -> None:
+    path = tmp_path / "k.db"
+    store = SqliteStore(str(path))
+    task = big_task()
+    store.add(task)
+    row, body = row_and_body(path, task.id)
+    assert row < 4096 < 800_000 < body, (row, body)
+    assert store.get(task.id) == task
+    [taken] = store.assign("ex", 1, at(1), frozenset({"c"}))
+    assert taken.execute == task.execute and taken.compile == task.compile
+    assert store.progress(task.id, "ex", Status.RUNNING, at(2))
+    assert store.finish(task.id, "ex", Status.SUCCESS, Result(execute_output=b"3\n"), at(3))
+    got = store.get(task.id)
+    assert got is not None and (got.execute, got.compile) == (task.execute, task.compile)
+    assert row_and_body(path, task.id)[0] < 4096
+    assert store.remove(task.id) and store.get(task.id) is None
+    assert _gone(path, task.id)
+    store.close()
+
+
+def _gone(path: Path, task_id: str) -> bool:
+    conn = sqlite3.connect(str(path))
+    try:
+        return all(conn.execute(f"SELECT COUNT(*) FROM {table} WHERE id = ?",
+                                (task_id,)).fetchone()[0] == 0
+                   for table in ("tasks", "task_bodies"))
+    finally:
+        conn.close()
+
+
+def test_a_taken_id_writes_no_body(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "k.db"))
+    task = big_task()
+    assert store.insert_new(task)
+    other = big_task(5)
+    other.id = task.id
+    other.execute.cases[1].input = "6 6"
+    assert not store.insert_new(other)
+    assert store.get(task.id) == task
+    store.close()
+
+
+def test_a_task_stored_with_its_body_in_its_row_reads_and_changes_as_before(
+        tmp_path: Path) -> None:
+    """A store file written before task_bodies: the row holds the whole spec and the zips."""
+    path = tmp_path / "k.db"
+    store = SqliteStore(str(path))
+    task = big_task()
+    conn = sqlite3.connect(str(path))
+    conn.execute(
+        "INSERT INTO tasks (id, user, add_time, done, status, executor, report_time, needs,"
+        " imaged, spec, compile_source, execute_data, result, priority)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (task.id, task.user, task.add_time, 0, 0, None, "", *task_needs(task),
+         spec_to_json(task), task.compile.source, task.execute.data, result_to_json(None), 0))
+    conn.commit()
+    conn.close()
+    assert store.get(task.id) == task
+    [taken] = store.assign("ex", 1, at(1), frozenset({"c"}))
+    assert taken.execute == task.execute
+    assert store.finish(task.id, "ex", Status.SUCCESS, Result(), at(2))
+    got = store.get(task.id)
+    assert got is not None and got.execute == task.execute and got.done
+    assert store.remove(task.id) and _gone(path, task.id)
+    store.close()
