@@ -172,9 +172,9 @@ class TaskApi:
 
     # ------------------------------------------------------------------ reading
 
-    def find(self, ref: str, wait: float) -> Task:
+    def find(self, ref: str, wait: float, lean: bool = False) -> Task:
         """The task `ref` names; with wait > 0, once it is done or `wait` seconds passed.
-        Raises NotFound."""
+        `lean`: its cases' texts may come empty (Store.get). Raises NotFound."""
         task_id = self.store.resolve(ref)
         if task_id is None:
             raise NotFound(f"no task {ref!r}")
@@ -183,7 +183,7 @@ class TaskApi:
         try:
             deadline = time.monotonic() + wait
             while True:
-                task = self.store.get(task_id)
+                task = self.store.get(task_id, lean)
                 if task is None:
                     raise NotFound(f"no task {ref!r}")
                 remaining = deadline - time.monotonic()

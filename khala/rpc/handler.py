@@ -182,7 +182,7 @@ class JudicatorHandler:
 
     @_answers(lambda code, _: T.GetReturn(result=code, task=None))
     def find(self, ref: str | None, wait_ms: int | None, lean: bool | None = None) -> Any:
-        task = self.service.tasks.find(ref or "", max(0, wait_ms or 0) / 1000.0)
+        task = self.service.tasks.find(ref or "", max(0, wait_ms or 0) / 1000.0, bool(lean))
         return T.GetReturn(result=Code.OK, task=convert.task_to_thrift(task, bool(lean)))
 
     @_answers(lambda code, _: T.PageReturn(result=code, tasks=[], more=False))

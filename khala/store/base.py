@@ -63,8 +63,10 @@ class Store(ABC):
         """Insert a new task. `task.id` and `task.add_time` are already set by the caller."""
 
     @abstractmethod
-    def get(self, task_id: str) -> Task | None:
-        """The whole task, or None."""
+    def get(self, task_id: str, lean: bool = False) -> Task | None:
+        """The whole task, or None. `lean`: its cases' input and standard texts may come empty
+        (a backend that keeps them apart skips reading them: for a caller that shows the
+        task, not one that runs it)."""
 
     @abstractmethod
     def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:

@@ -232,7 +232,7 @@ class StubTasks:
     def __init__(self, fail: Exception) -> None:
         self.fail = fail
 
-    def find(self, ref: str, wait: float) -> Task:
+    def find(self, ref: str, wait: float, lean: bool = False) -> Task:
         raise self.fail
 
     def page(self, query: Any) -> Any:

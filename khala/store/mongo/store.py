@@ -194,7 +194,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         return task.id
 
     @_unavailable
-    def get(self, task_id: str) -> Task | None:
+    def get(self, task_id: str, lean: bool = False) -> Task | None:
         oid = oid_of(task_id)
         doc = None if oid is None else self._tasks.find_one({"_id": oid})
         return None if doc is None else task_from_doc(doc)

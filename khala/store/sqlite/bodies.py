@@ -15,27 +15,30 @@ import sqlite3
 from khala.model import Task
 from khala.store.codec import (
     brief_from_row,
+    pack_texts,
     result_from_json,
     result_to_json,
     spec_from_json,
     spec_to_json,
     task_needs,
-    texts_to_json,
     with_texts,
 )
 
 BODY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS task_bodies (
     id TEXT PRIMARY KEY,
-    texts TEXT NOT NULL,
+    texts BLOB NOT NULL,
     compile_source BLOB NOT NULL,
     execute_data BLOB NOT NULL
 );
 """
 #: A whole task's columns and tables: its row, and its body (NULLs for a task stored before
 #: task_bodies).
-WHOLE = ("tasks.*, b.texts AS body_texts, b.compile_source AS body_source,"
-         " b.execute_data AS body_data FROM tasks LEFT JOIN task_bodies AS b ON b.id = tasks.id")
+WHOLE = ("tasks.*, b.id IS NOT NULL AS has_body, b.texts AS body_texts,"
+         " b.compile_source AS body_source, b.execute_data AS body_data"
+         " FROM tasks LEFT JOIN task_bodies AS b ON b.id = tasks.id")
+#: The same without the texts (Store.get's lean form: its cases' texts empty).
+LEAN = WHOLE.replace("b.texts AS body_texts", "NULL AS body_texts")
 
 
 def insert_task(conn: sqlite3.Connection, task: Task) -> None:
@@ -51,19 +54,18 @@ def insert_task(conn: sqlite3.Connection, task: Task) -> None:
     )
     conn.execute(
         "INSERT INTO task_bodies (id, texts, compile_source, execute_data) VALUES (?,?,?,?)",
-        (task.id, texts_to_json(task), task.compile.source, task.execute.data),
+        (task.id, pack_texts(task), task.compile.source, task.execute.data),
     )
 
 
 def task_from_row(row: sqlite3.Row) -> Task:
-    """A task read with WHOLE's columns (and perhaps its key)."""
-    texts = row["body_texts"]
-    whole = texts is None  # stored before task_bodies
+    """A task read with WHOLE's or LEAN's columns (and perhaps its key)."""
+    whole = not row["has_body"]  # stored before task_bodies: the row holds everything
     compile_part, execute_part, callback_url = spec_from_json(
         row["spec"], bytes(row["compile_source" if whole else "body_source"]),
         bytes(row["execute_data" if whole else "body_data"]))
-    if not whole:
-        execute_part = with_texts(execute_part, texts)
+    if not whole and row["body_texts"] is not None:
+        execute_part = with_texts(execute_part, row["body_texts"])
     brief = brief_from_row(row)
     return Task(
         id=brief.id,

@@ -31,7 +31,7 @@ from khala.store.codec import (
     merge_languages,
 )
 from khala.store.files import task_owner
-from khala.store.sqlite.bodies import BODY_SCHEMA, WHOLE, insert_task, task_from_row
+from khala.store.sqlite.bodies import BODY_SCHEMA, LEAN, WHOLE, insert_task, task_from_row
 from khala.store.sqlite.connections import Connections
 from khala.store.sqlite.files import SqliteFiles, files_root
 from khala.store.sqlite.images import SqliteImages
@@ -180,10 +180,10 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
             insert_task(conn, task)
         return task.id
 
-    def get(self, task_id: str) -> Task | None:
+    def get(self, task_id: str, lean: bool = False) -> Task | None:
         with self._conn() as conn:
             row = conn.execute(
-                f"SELECT {KEY_OF}, {WHOLE} WHERE tasks.id = ?", (task_id,)
+                f"SELECT {KEY_OF}, {LEAN if lean else WHOLE} WHERE tasks.id = ?", (task_id,)
             ).fetchone()
         return None if row is None else task_from_row(row)
 
