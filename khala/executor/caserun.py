@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from khala.config import ExecutorSettings
 from khala.errors import InvalidInput
@@ -66,6 +67,12 @@ class CaseEnv:
     root: str | None = None  # the unpacked image the program runs in (None: the host's)
     time_factor: float = 1.0  # the language preset's: CPU and wall limits are multiplied
 
+    @cached_property
+    def task_limits(self) -> Limits:
+        """The task's execute limits, worked out once for all its cases (they read the host's
+        core pattern, among others)."""
+        return execute_limits(self.task, self.settings)
+
     def input_path(self, index: int) -> str | None:
         """The cached input of case `index` of a stored problem; None: the case's text."""
         return self.files.inputs[index] if self.files is not None else None
@@ -82,10 +89,12 @@ class Executed:
     files: list[OutputFile] = field(default_factory=list)
 
 
-def case_limits(task: Task, case: Case, settings: ExecutorSettings) -> Limits:
-    """The task's execute limits with the case's own asks (clamped to the policy) on top."""
+def case_limits(task: Task, case: Case, settings: ExecutorSettings,
+                base: Limits | None = None) -> Limits:
+    """The task's execute limits (`base`, when the caller has them already: a copy is
+    changed) with the case's own asks (clamped to the policy) on top."""
     s = settings
-    limits = execute_limits(task, settings)
+    limits = execute_limits(task, settings) if base is None else replace(base)
     if case.timeout:
         limits.wall_time = wall_time(case.timeout, s)
     if case.cpu_limit:
@@ -101,7 +110,7 @@ def run_limits(env: CaseEnv, case: Case) -> Limits:
     """The program's limits on `case`: case_limits, with a stored problem's CPU limit for the
     task's language (it may be fractional; at most the policy's maximum) in place of the
     task's."""
-    limits = case_limits(env.task, case, env.settings)
+    limits = case_limits(env.task, case, env.settings, env.task_limits)
     if env.files is not None and env.files.cpu_seconds is not None:
         limits.cpu_time = cpu_time(env.files.cpu_seconds, env.settings)
     if env.time_factor != 1.0:

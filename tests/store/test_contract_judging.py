@@ -3,6 +3,8 @@ assignment filters by the executor's languages, executors' languages are listed.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from khala.model import (
     Case,
     CaseResult,
@@ -143,3 +145,16 @@ def test_assign_needs_the_interactors_language(store: Store) -> None:  # noqa: F
     assert store.assign("cpp-only", 10, at(5), frozenset({"cpp"})) == []
     assert [t.id for t in store.assign("both", 10, at(6), frozenset({"cpp", "python3"}))] == [
         task.id]
+
+
+def test_a_lean_get_leaves_out_the_case_texts_only(store: Store) -> None:  # noqa: F811
+    task = judged_task(0, "cpp", "python3")
+    task.execute.cases[1].memory_limit = 1 << 26
+    store.add(task)
+    lean = store.get(task.id, lean=True)
+    assert lean is not None
+    for got, case in zip(lean.execute.cases, task.execute.cases, strict=True):
+        assert (got.input, got.standard) == ("", "")
+        assert replace(got, input=case.input, standard=case.standard) == case
+    lean.execute.cases = task.execute.cases
+    assert lean == task

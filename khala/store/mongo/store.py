@@ -107,6 +107,10 @@ def _unavailable(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+#: A lean get's projection (Store.get): the cases without their texts.
+LEAN_PROJECTION = {"execute.cases.input": 0, "execute.cases.standard": 0}
+
+
 class MongoStore(MongoJobs, MongoProblemTasks, Store):
     def __init__(
         self,
@@ -196,7 +200,8 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
     @_unavailable
     def get(self, task_id: str, lean: bool = False) -> Task | None:
         oid = oid_of(task_id)
-        doc = None if oid is None else self._tasks.find_one({"_id": oid})
+        doc = None if oid is None else self._tasks.find_one(
+            {"_id": oid}, LEAN_PROJECTION if lean else None)
         return None if doc is None else task_from_doc(doc)
 
     @_unavailable
