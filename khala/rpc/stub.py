@@ -230,7 +230,7 @@ class StubJudicator(StubFiles, StubImages, StubProblems):
                              detail=f"task {task.key!r} exists with a different body")
 
     def find(self, ref: str, wait: float = 0.0, lean: bool = False) -> Task:
-        self._called("find", ref, wait)
+        self._called("find", ref, wait, lean)
         task = self._task(ref)
         if not lean:
             return task

@@ -64,9 +64,10 @@ class Store(ABC):
 
     @abstractmethod
     def get(self, task_id: str, lean: bool = False) -> Task | None:
-        """The whole task, or None. `lean`: its cases' input and standard texts come empty, not
-        read (for a caller that shows the task, not one that runs it; on SQLite a task stored
-        before task bodies had a table of their own comes whole)."""
+        """The whole task, or None. `lean`: its cases' input and standard texts and its
+        result's standard outputs (compile_output, execute_output) come empty, not read (for a
+        caller that shows the task, not one that runs it or serves its outputs; on SQLite a
+        task stored before bodies and outputs had places of their own comes whole)."""
 
     @abstractmethod
     def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:

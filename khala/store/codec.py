@@ -73,31 +73,64 @@ def spec_to_json(task: Task, texts: bool = True) -> str:
     return json.dumps(spec)
 
 
-def pack_texts(task: Task) -> bytes:
-    """What spec_to_json leaves out without `texts`, the bulk of a task: the execute input and
-    standard and each case's. A JSON list of their UTF-8 lengths, a newline, then the texts
-    one after another: read back by slicing, with none of JSON's escaping of each newline of
-    a megabyte of input (its encoding and decoding took longer than everything else a
-    find does)."""
-    e = task.execute
-    texts = [t.encode() for t in (e.input, e.standard, *(x for c in e.cases
-                                                           for x in (c.input, c.standard)))]
-    return b"".join([json.dumps([len(t) for t in texts]).encode(), b"\n", *texts])
+def pack_parts(parts: list[bytes]) -> bytes:
+    """Byte strings in one: a JSON list of their lengths, a newline, then the parts one after
+    another. Read back by slicing (unpack_parts), with none of JSON's escaping of each newline
+    of a megabyte of text, or base64's third more (their encoding and decoding took longer than
+    everything else a find does)."""
+    return b"".join([json.dumps([len(p) for p in parts]).encode(), b"\n", *parts])
 
 
-def with_texts(execute: Execute, packed: bytes) -> Execute:
-    """`execute` (read from a spec stored without its texts) with the texts of pack_texts."""
+def unpack_parts(packed: bytes, count: int) -> list[bytes]:
+    """The `count` parts pack_parts put in `packed`; ValueError if it holds another number."""
     head, _, body = bytes(packed).partition(b"\n")
     lengths = json.loads(head)
-    if len(lengths) != 2 + 2 * len(execute.cases):
-        raise ValueError(f"{len(lengths)} texts for {len(execute.cases)} cases")
-    texts, at = [], 0
+    if len(lengths) != count:
+        raise ValueError(f"{len(lengths)} parts stored where {count} are read")
+    parts, at = [], 0
     for length in lengths:
-        texts.append(body[at:at + length].decode())
+        parts.append(body[at:at + length])
         at += length
-    return replace(execute, input=texts[0], standard=texts[1], cases=[
-        replace(case, input=texts[2 + 2 * i], standard=texts[3 + 2 * i])
+    return parts
+
+
+def pack_texts(task: Task) -> tuple[bytes, bytes]:
+    """What spec_to_json leaves out without `texts`, the bulk of a task, in two (pack_parts of
+    their UTF-8): the execute input and standard, and every case's input and standard (kept
+    apart: a lean read shows the first and skips the second)."""
+    e = task.execute
+    return (pack_parts([e.input.encode(), e.standard.encode()]),
+            pack_parts([t.encode() for c in e.cases for t in (c.input, c.standard)]))
+
+
+def with_texts(execute: Execute, io: bytes, cases: bytes | None) -> Execute:
+    """`execute` (read from a spec stored without its texts) with those of pack_texts; the
+    cases' left empty when `cases` is None."""
+    given, want = (t.decode() for t in unpack_parts(io, 2))
+    execute = replace(execute, input=given, standard=want)
+    if cases is None:
+        return execute
+    texts = [t.decode() for t in unpack_parts(cases, 2 * len(execute.cases))]
+    return replace(execute, cases=[
+        replace(case, input=texts[2 * i], standard=texts[2 * i + 1])
         for i, case in enumerate(execute.cases)])
+
+
+#: The result's streams a store may keep apart from its JSON (the steps' standard outputs: a
+#: lean read leaves them out, and they can be megabytes; the standard errors stay in it).
+APART = ("compile_output", "execute_output")
+
+
+def pack_outputs(result: Result | None) -> bytes | None:
+    """A result's APART streams in one (pack_parts); None for no result."""
+    return None if result is None else pack_parts([result.compile_output,
+                                                   result.execute_output])
+
+
+def with_outputs(result: Result, packed: bytes) -> Result:
+    """`result` (read from JSON written without its APART streams) with pack_outputs'."""
+    compile_output, execute_output = unpack_parts(packed, len(APART))
+    return replace(result, compile_output=compile_output, execute_output=execute_output)
 
 
 def task_needs(task: Task) -> tuple[str, int]:
@@ -231,13 +264,14 @@ def key_range(prefix: str) -> tuple[str, str]:
     return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def result_to_json(result: Result | None) -> str | None:
-    """JSON with the outputs base64-encoded (marked, so text from older rows still reads)."""
+def result_to_json(result: Result | None, apart: bool = False) -> str | None:
+    """JSON with the outputs base64-encoded (marked, so text from older rows still reads);
+    with `apart`, the APART streams empty (kept apart: pack_outputs)."""
     doc = result_to_dict(result)
     if doc is None:
         return None
     for key in OUTPUT_FIELDS:
-        doc[key] = base64.b64encode(doc[key]).decode("ascii")
+        doc[key] = "" if apart and key in APART else base64.b64encode(doc[key]).decode("ascii")
     judgement = doc.get("judgement") or {}
     for files in [doc.get("files") or [], *((c.get("files") or [])
                                              for c in judgement.get("cases") or [])]:

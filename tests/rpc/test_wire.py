@@ -292,7 +292,7 @@ def test_typed_client_report(typed: Any, client: Any, judicator: Any) -> None:
     assert (woken.assign, woken.cancel) == ([], []) and time.monotonic() - started < 2.0
 
 
-def test_a_lean_find_leaves_out_only_the_case_texts(typed: Any) -> None:
+def test_a_lean_find_leaves_out_only_the_case_texts(typed: Any, judicator: Any) -> None:
     """find without case texts: each case's input and standard empty, every other field (the
     cases' own limits and weights included) as a full find gives them."""
     import dataclasses
@@ -310,3 +310,15 @@ def test_a_lean_find_leaves_out_only_the_case_texts(typed: Any) -> None:
     assert lean.execute.cases == [dataclasses.replace(c, input="", standard="") for c in cases]
     assert dataclasses.replace(lean, execute=dataclasses.replace(
         lean.execute, cases=cases)) == full
+    # A caller built before `lean` sends no third field: it gets the texts.
+    from khala.rpc import judicator_thrift as T
+
+    old = make_client(T.Judicator, "127.0.0.1", judicator.judicators[0].port, timeout=10000,
+                      proto_factory=TBinaryProtocolFactory(),
+                      trans_factory=TBufferedTransportFactory())
+    try:
+        answer = old.find(outcome.id, 0)
+    finally:
+        old.close()
+    assert [(zlib.decompress(c.input).decode(), zlib.decompress(c.standard).decode())
+            for c in answer.task.execute.cases] == [(c.input, c.standard) for c in cases]

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from khala.model import Case, Compile, Execute, Result, Status, Task, new_id
-from khala.store.codec import pack_texts, result_to_json, spec_to_json, task_needs, with_texts
+from khala.store.codec import (
+    pack_outputs,
+    pack_texts,
+    result_to_json,
+    spec_to_json,
+    task_needs,
+    with_outputs,
+    with_texts,
+)
 from khala.store.sqlite import SqliteStore
 from tests.store.test_contract import at
 
@@ -106,24 +114,41 @@ def test_a_task_stored_with_its_body_in_its_row_reads_and_changes_as_before(
     store.close()
 
 
-def test_a_lean_get_skips_the_texts_and_nothing_else(tmp_path: Path) -> None:
+def test_a_lean_get_skips_the_case_texts_and_standard_outputs_only(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "k.db"))
     task = big_task()
-    store.add(task)
+    seeded = Task(id=new_id(), user=4, add_time=at(1), compile=Compile(command="true"),
+                  execute=Execute(command="cat", input="2 3\n" * 1000, standard="5\n"))
+    for made in (task, seeded):
+        store.add(made)
+    store.assign("ex", 2, at(2), frozenset({"c"}))
+    result = Result(compile_output=b"built", compile_error=b"[khala] warned",
+                    execute_output=b"3\n" * 100_000, execute_error=b"oops")
+    assert store.finish(task.id, "ex", Status.RUN_FAILED, result, at(3))
     lean = store.get(task.id, lean=True)
-    assert lean is not None
+    assert lean is not None and lean.result is not None
     assert lean.execute.cases == [replace(c, input="", standard="") for c in task.execute.cases]
     assert (lean.compile.source, lean.execute.data) == (task.compile.source, task.execute.data)
-    assert replace(lean, execute=replace(lean.execute, cases=task.execute.cases)) == task
+    assert lean.result == replace(result, compile_output=b"", execute_output=b"")
+    whole = store.get(task.id)
+    assert whole is not None and whole.result == result
+    assert replace(lean, execute=replace(lean.execute, cases=task.execute.cases),
+                   result=result) == whole
+    lean_seeded = store.get(seeded.id, lean=True)  # the task's own input and standard stay
+    assert lean_seeded is not None and lean_seeded.execute == seeded.execute
     store.close()
 
 
-def test_texts_pack_and_read_back_exactly() -> None:
+def test_texts_and_outputs_pack_and_read_back_exactly() -> None:
     cases = [Case("", "x"), Case("ü\n\"\\\n", ""), Case("\0 nul \u2028", "\n" * 3)]
     task = Task(execute=Execute(input="", standard="", cases=cases))
     bare = Execute(cases=[replace(c, input="", standard="") for c in cases])
-    assert with_texts(bare, pack_texts(task)) == task.execute
+    assert with_texts(bare, *pack_texts(task)) == task.execute
+    assert with_texts(bare, pack_texts(task)[0], None) == bare
     seeded = Task(execute=Execute(input="1 2\n", standard="3 ✓"))
-    assert with_texts(Execute(), pack_texts(seeded)) == seeded.execute
-    with pytest.raises(ValueError, match="texts for 1 cases"):
-        with_texts(Execute(cases=[Case()]), pack_texts(seeded))
+    assert with_texts(Execute(), *pack_texts(seeded)) == seeded.execute
+    with pytest.raises(ValueError, match="0 parts stored where 2 are read"):
+        with_texts(Execute(cases=[Case()]), *pack_texts(seeded))
+    result = Result(compile_output=b"\xff\x00", execute_output=b"\n" * 7, execute_error=b"e")
+    packed = pack_outputs(result)
+    assert packed is not None and with_outputs(Result(execute_error=b"e"), packed) == result

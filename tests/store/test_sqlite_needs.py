@@ -8,6 +8,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from khala.model import (
     Case,
     Checker,
@@ -21,6 +23,7 @@ from khala.model import (
     Task,
     new_id,
 )
+from khala.store.codec import result_to_json, spec_to_json
 from khala.store.sqlite import SqliteStore
 from khala.store.sqlite.bodies import WHOLE
 from khala.store.sqlite.translate import IMAGED_FROM_SPEC, NEEDS_FROM_SPEC
@@ -70,27 +73,32 @@ def test_needs_written_at_add_equal_those_read_from_the_spec(tmp_path: Path) -> 
     assert [(json.loads(r[2]), r[3]) for r in rows] == [(json.loads(r[0]), r[1]) for r in rows]
 
 
-def old_layout(path: Path) -> None:
-    """The store file as it was before the columns: the fair indexes without them, the
-    columns gone."""
+def old_file(path: Path, made: list[Task]) -> None:
+    """A store file as it was before the columns (and before task bodies and outputs had
+    places of their own): the fair indexes without them, each task whole in its row."""
+    SqliteStore(str(path)).close()
     conn = sqlite3.connect(str(path))
     conn.executescript("""
-        DROP INDEX tasks_fair; DROP INDEX tasks_head;
+        DROP INDEX tasks_fair; DROP INDEX tasks_head; DROP TABLE task_bodies;
         ALTER TABLE tasks DROP COLUMN needs; ALTER TABLE tasks DROP COLUMN imaged;
+        ALTER TABLE tasks DROP COLUMN outputs;
         CREATE INDEX tasks_fair ON tasks (done, executor, priority, user, add_time, id);
         CREATE INDEX tasks_head ON tasks (done, executor, priority, add_time, id, user, status);
     """)
+    conn.executemany(
+        "INSERT INTO tasks (id, user, add_time, done, status, executor, report_time, spec,"
+        " compile_source, execute_data, result, priority) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        [(t.id, t.user, t.add_time, int(t.done), int(t.status), t.executor, t.report_time,
+          spec_to_json(t), t.compile.source, t.execute.data, result_to_json(t.result), 0)
+         for t in made])
+    conn.commit()
     conn.close()
 
 
 def test_a_store_file_from_before_the_columns_gets_them_filled(tmp_path: Path) -> None:
     path = tmp_path / "k.db"
-    store = SqliteStore(str(path))
     made = tasks()
-    for task in made:
-        store.add(task)
-    store.close()
-    old_layout(path)
+    old_file(path, made)
     store = SqliteStore(str(path))
     SqliteStore(str(path)).close()  # opened again: nothing to do twice
     conn = sqlite3.connect(str(path))
@@ -98,11 +106,39 @@ def test_a_store_file_from_before_the_columns_gets_them_filled(tmp_path: Path) -
         columns = [r[2] for r in conn.execute(f"PRAGMA index_info({index})")]
         assert columns[-2:] == ["needs", "imaged"], (index, columns)
     conn.close()
+    assert [store.get(t.id) for t in made] == made  # each still whole, from its row
     by_id = {t.id: i for i, t in enumerate(made)}
     taken = store.assign("c-host", 10, at(10), frozenset({"c", "cpp"}), images=False)
     assert sorted(by_id[t.id] for t in taken) == [0, 1, 3]
     taken = store.assign("imaged", 10, at(11), frozenset({"c", "go", "java", "python3"}))
     assert sorted(by_id[t.id] for t in taken) == [2, 4, 5, 6, 7]
+    store.close()
+
+
+def test_a_migration_that_fails_midway_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    """The columns, their fill and the indexes are one transaction: a start that fails in the
+    fill (here a spec SQLite cannot read) changes nothing, and the next start migrates."""
+    path = tmp_path / "k.db"
+    made = tasks()
+    old_file(path, made)
+    conn = sqlite3.connect(str(path))
+    conn.execute("DROP INDEX tasks_problem")  # it reads the spec too: no such row in it
+    conn.execute("UPDATE tasks SET spec = '{not json' WHERE id = ?", (made[1].id,))
+    conn.commit()
+    conn.close()
+    with pytest.raises(sqlite3.OperationalError, match="malformed JSON"):
+        SqliteStore(str(path))
+    conn = sqlite3.connect(str(path))
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(tasks)")}
+    assert "needs" not in columns and "imaged" not in columns
+    fair = [r[2] for r in conn.execute("PRAGMA index_info(tasks_fair)")]
+    assert fair == ["done", "executor", "priority", "user", "add_time", "id"]
+    conn.execute("UPDATE tasks SET spec = ? WHERE id = ?", (spec_to_json(made[1]), made[1].id))
+    conn.commit()
+    conn.close()
+    store = SqliteStore(str(path))
+    taken = store.assign("c-only", 10, at(10), frozenset({"c"}), images=False)
+    assert sorted(t.id for t in taken) == sorted([made[0].id, made[1].id])
     store.close()
 
 

@@ -107,8 +107,10 @@ def _unavailable(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-#: A lean get's projection (Store.get): the cases without their texts.
-LEAN_PROJECTION = {"execute.cases.input": 0, "execute.cases.standard": 0}
+#: A lean get's projection (Store.get): the cases without their texts, the result without its
+#: standard outputs.
+LEAN_PROJECTION = {"execute.cases.input": 0, "execute.cases.standard": 0,
+                   "result.compile_output": 0, "result.execute_output": 0}
 
 
 class MongoStore(MongoJobs, MongoProblemTasks, Store):

@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     compile_source BLOB NOT NULL,
     execute_data BLOB NOT NULL,
     result TEXT,
-    priority INTEGER NOT NULL DEFAULT 0
+    priority INTEGER NOT NULL DEFAULT 0,
+    outputs BLOB
 );
 CREATE INDEX IF NOT EXISTS tasks_add_time ON tasks (add_time, id);
 CREATE INDEX IF NOT EXISTS tasks_user_add_time ON tasks (user, add_time, id);
@@ -94,7 +95,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 """
 # Columns added after the first schema: (table, column, definition), added when missing.
-MIGRATIONS = (("executors", "languages", "TEXT NOT NULL DEFAULT '[]'"),)
+MIGRATIONS = (("executors", "languages", "TEXT NOT NULL DEFAULT '[]'"),
+              ("tasks", "outputs", "BLOB"))
 
 # After the migration of older files (add_priority, add_needs): fair dispatch's lookups
 # (khala/rules/dispatch.py): per user (tasks_fair) and the queue in time order (tasks_head),
@@ -106,14 +108,17 @@ FAIR_INDEXES = (
 
 
 def add_needs(conn: sqlite3.Connection) -> None:
-    """A store file from before the `needs` and `imaged` columns gets them, filled from each
-    task's stored spec (once: a statement over every row)."""
+    """A store file from before the `needs` and `imaged` columns gets them, filled from the
+    stored spec of each task not done (a done task is queued again only by a rejudge, which
+    sets them). The caller's transaction makes it all or nothing: a start killed midway
+    leaves the file as it was, to be migrated by the next."""
     columns = {r["name"] for r in conn.execute("PRAGMA table_info(tasks)")}
     if "needs" in columns:
         return
     conn.execute("ALTER TABLE tasks ADD COLUMN needs TEXT NOT NULL DEFAULT '[]'")
     conn.execute("ALTER TABLE tasks ADD COLUMN imaged INTEGER NOT NULL DEFAULT 0")
-    conn.execute(f"UPDATE tasks SET needs = {NEEDS_FROM_SPEC}, imaged = {IMAGED_FROM_SPEC}")
+    conn.execute(f"UPDATE tasks SET needs = {NEEDS_FROM_SPEC}, imaged = {IMAGED_FROM_SPEC}"
+                 " WHERE done = 0")
 
 
 def fair_indexes(conn: sqlite3.Connection) -> None:
@@ -133,13 +138,14 @@ class SqliteStore(SqliteSearch, SqliteJobs, SqliteProblemTasks, Store):
             columns = {r[1] for r in conn.execute("PRAGMA table_info(tasks)")}
             if "priority" not in columns:  # a store file from before priorities
                 conn.execute("ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
-            add_needs(conn)
-            fair_indexes(conn)
             for table, column, definition in MIGRATIONS:
                 have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in have:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             install_tally(conn)  # the counts of searches (khala/store/sqlite/search.py)
+        with self._transaction() as conn:
+            add_needs(conn)
+            fair_indexes(conn)
             install_problem_tasks(conn)
         self.ops = SqliteOpsStore(self._connections)
         self.files = SqliteFiles(self._connections, files_root(path))

@@ -11,7 +11,7 @@ from typing import Any
 
 from khala.rules import lifecycle
 from khala.rules.states import AtMost, Bound, Cond, Eq, NotNone, OneOf, check_fields
-from khala.store.codec import result_to_json
+from khala.store.codec import pack_outputs, result_to_json
 
 # A task's language and its checker's and interactor's languages, read from the stored spec
 # (NEEDS_FROM_SPEC below).
@@ -66,9 +66,19 @@ def sql_any(alternatives: tuple[Bound, ...], fields: frozenset[str]) -> tuple[st
 
 def sql_set(sets: Mapping[str, Any],
             fields: frozenset[str] = lifecycle.FIELDS) -> tuple[str, list[Any]]:
-    """Bound changes → an SQL SET list and its parameters."""
+    """Bound changes → an SQL SET list and its parameters. A task's result is two columns:
+    `result` (JSON) and `outputs` (its step streams, khala/store/sqlite/bodies.py)."""
     check_fields(sets, fields, "state")
-    return ", ".join(f"{name} = ?" for name in sets), [sql_value(n, v) for n, v in sets.items()]
+    columns: list[str] = []
+    params: list[Any] = []
+    for name, value in sets.items():
+        if name == "result":
+            columns += ["result = ?", "outputs = ?"]
+            params += [result_to_json(value, apart=True), pack_outputs(value)]
+        else:
+            columns.append(f"{name} = ?")
+            params.append(sql_value(name, value))
+    return ", ".join(columns), params
 
 
 #: What an assignment matches against an executor's offer, kept in two small columns of the

@@ -20,7 +20,7 @@ from khala.discovery.static import StaticDiscovery
 from khala.errors import RemoteError, Unavailable
 from khala.gateway.app import create_app
 from khala.gateway.keys import add_key
-from khala.model import Result, Status
+from khala.model import Result, Status, StepReport
 from khala.rpc.stub import StubJudicator
 
 SETTINGS = GatewaySettings(max_task_size=100_000, max_batch_size=5, max_cases=3)
@@ -117,6 +117,26 @@ def test_get_and_unknown_tasks(http: FlaskClient, judicator: StubJudicator) -> N
     assert "nope" in errors(http.get("/api/v2/tasks/nope"), 404)[0]["detail"]
     errors(http.get(f"/api/v2/tasks/{task['id']}?wait=-1"), 422)
     assert judicator.calls[-1][0] == "find"  # the bad wait never reached the judicator
+
+
+def test_task_views_ask_for_a_lean_task_and_the_outputs_view_for_the_whole(
+        http: FlaskClient, judicator: StubJudicator) -> None:
+    """The views that show a task ask the judicator to leave out its case texts and standard
+    outputs (they show neither); the outputs view needs the outputs. A lean task still shows
+    its errors and its cases' count."""
+    task = create(http, execute={"command": "cat", "cases": [{"input": "1 2", "standard": "3"}]})
+    assert judicator.calls[-1] == ("find", (task["id"], 0.0, True))  # the POST's answer
+    judicator.finish(task["id"], result=Result(execute_output=b"3\n" * 10,
+                                               execute_error=b"[khala] the note\n",
+                                               execute_report=StepReport()))
+    for query in ("", "?wait=5"):
+        shown = http.get(f"/api/v2/tasks/{task['id']}{query}").get_json()["data"]
+        assert judicator.calls[-1][0] == "find" and judicator.calls[-1][1][2] is True
+        assert shown["execute"]["cases"] == 1
+        assert shown["result"]["execute"]["errors"] == ["the note"]
+    reply = http.get(f"/api/v2/tasks/{task['id']}/outputs/execute/stdout")
+    assert judicator.calls[-1] == ("find", (task["id"], 0.0, False))
+    assert reply.get_data() == b"3\n" * 10
 
 
 def test_list_filters_and_pages_with_a_cursor(http: FlaskClient,
