@@ -63,6 +63,8 @@ SANDBOX_UID = 65534
 SANDBOX_GID = 65534
 INSIDE_WORKDIR = "/work"
 TMP_SIZE = 64 * MIB
+#: Cached files of at most this many bytes are copied into a work dir, not bound (place_file).
+PLACE_COPY_MAX = 64 * 1024
 # Top-level host entries mirrored into the sandbox (symlinks stay symlinks).
 SYSTEM_ENTRIES = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # The sandbox's pid 1, a shell waiting for the step's command in a subshell (which execs it,
@@ -326,7 +328,14 @@ class BwrapSandbox(CoreSandbox):
     def place_file(self, source: str, target: str) -> None:
         """A read-only bind of `source` on an empty file `target` (root's, 0444): the step
         reads the cached file itself; it cannot write, chmod, unlink or rename it (a mount
-        point). A copy when the bind cannot be made (no work area mounted, say)."""
+        point). A regular file of at most PLACE_COPY_MAX bytes is copied instead (root's,
+        0444): a small copy costs less than the bind's two mount calls and the work area's
+        unmount then waiting on them, and the step can do no more with it than with its own
+        files. A copy too when the bind cannot be made (no work area mounted, say)."""
+        info = os.stat(source)
+        if stat.S_ISREG(info.st_mode) and info.st_size <= PLACE_COPY_MAX:
+            super().place_file(source, target)
+            return
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
         os.close(fd)
         try:
