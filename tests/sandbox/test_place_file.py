@@ -60,16 +60,23 @@ def workdir() -> Iterator[str]:
         yield path
 
 
+def place_both(sandbox: BwrapSandbox, source: Path, workdir: str) -> str:
+    """`source` placed as the run's execute.in and data/answer.txt in the opened `workdir`;
+    the execute.in path."""
+    os.mkdir(os.path.join(workdir, "data"))
+    sandbox.prepare_workdir(workdir)
+    inside = os.path.join(workdir, "execute.in")
+    sandbox.place_file(str(source), inside)
+    sandbox.place_file(str(source), os.path.join(workdir, "data", "answer.txt"))
+    return inside
+
+
 def test_bound_files_are_read_in_place_and_cannot_be_changed(
         sandbox: BwrapSandbox, cached: Path, workdir: str) -> None:
     before = hashlib.sha256(cached.read_bytes()).hexdigest()
     sandbox.open_workdir(workdir, 64 * 1024 * 1024)
     try:
-        os.mkdir(os.path.join(workdir, "data"))
-        sandbox.prepare_workdir(workdir)
-        inside = os.path.join(workdir, "execute.in")
-        sandbox.place_file(str(cached), inside)
-        sandbox.place_file(str(cached), os.path.join(workdir, "data", "answer.txt"))
+        inside = place_both(sandbox, cached, workdir)
         assert os.stat(inside).st_ino == cached.stat().st_ino  # the file itself, no copy
         spec = RunSpec(argv=["bash", "-c", ATTACKS], workdir=workdir, stdin_path=inside,
                        limits=Limits(wall_time=20))
@@ -102,11 +109,7 @@ def test_a_small_file_is_copied_and_the_run_cannot_change_the_copy(
         before = hashlib.sha256(small.read_bytes()).hexdigest()
         sandbox.open_workdir(workdir, 64 * 1024 * 1024)
         try:
-            os.mkdir(os.path.join(workdir, "data"))
-            sandbox.prepare_workdir(workdir)
-            inside = os.path.join(workdir, "execute.in")
-            sandbox.place_file(str(small), inside)
-            sandbox.place_file(str(small), os.path.join(workdir, "data", "answer.txt"))
+            inside = place_both(sandbox, small, workdir)
             copy = os.stat(inside)
             assert copy.st_ino != small.stat().st_ino and copy.st_uid == 0
             assert copy.st_mode & 0o777 == 0o444
