@@ -158,3 +158,26 @@ def test_a_lean_get_leaves_out_the_case_texts_only(store: Store) -> None:  # noq
         assert replace(got, input=case.input, standard=case.standard) == case
     lean.execute.cases = task.execute.cases
     assert lean == task
+
+
+def test_a_large_task_round_trips_through_its_life(store: Store) -> None:  # noqa: F811
+    """A task whose texts and zips are large (a store may keep them apart from the task's
+    record): whole when read, lean without its cases' texts, assigned whole, removed."""
+    big = "7 " * 60_000
+    task = judged_task(0, "c")
+    task.compile.source = b"PK" + bytes(range(256)) * 100
+    task.execute.data = b"PK-data" * 3000
+    task.execute.cases = [Case(big, big[::-1], weight=3), Case("1 1", "2", timeout=1.5)]
+    store.add(task)
+    assert store.get(task.id) == task
+    lean = store.get(task.id, lean=True)
+    assert lean is not None
+    assert lean.execute.cases == [replace(c, input="", standard="") for c in task.execute.cases]
+    assert (lean.compile.source, lean.execute.data) == (task.compile.source, task.execute.data)
+    [taken] = store.assign("ex", 1, at(1), frozenset({"c"}))
+    assert (taken.compile, taken.execute) == (task.compile, task.execute)
+    assert store.finish(task.id, "ex", Status.SUCCESS, Result(execute_output=b"x" * 50_000),
+                        at(2))
+    done = store.get(task.id)
+    assert done is not None and done.execute == task.execute and done.done
+    assert store.remove(task.id) and store.get(task.id) is None

@@ -81,7 +81,7 @@ def store(mongo_url: str) -> Iterator[MongoStore]:
 @pytest.mark.integration
 def test_finish_of_a_result_over_the_document_limit_is_recorded_cut(store: MongoStore) -> None:
     task = make_task()
-    task.compile.source = b"s" * MIB
+    task.compile.command = "s" * MIB  # in the task's document (a large source is apart)
     store.add(task)
     assert [t.id for t in store.assign("ex", 1, at(1))] == [task.id]
     big = 5 * MIB + 512 * 1024  # three of these are over 16 MiB
@@ -94,7 +94,7 @@ def test_finish_of_a_result_over_the_document_limit_is_recorded_cut(store: Mongo
     kept = got.result
     assert kept.compile_output == b"a" * 10
     total = sum(len(s) for s in (kept.compile_error, kept.execute_output, kept.execute_error))
-    assert 3 * MIB < total <= MAX_DOCUMENT_BYTES - MIB  # the task's 1 MiB source fits beside
+    assert 3 * MIB < total <= MAX_DOCUMENT_BYTES - MIB  # the task's 1 MiB command fits beside
     assert kept.execute_output == b"c" * len(kept.execute_output)
     assert kept.compile_report and kept.compile_report.reason == Reason.OUTPUT_LIMIT
     assert kept.execute_report and kept.execute_report.reason == Reason.OUTPUT_LIMIT

@@ -54,6 +54,7 @@ from khala.rules.states import Bound, Cond
 from khala.store.base import Store
 from khala.store.codec import key_range, language_of_row, language_row, merge_languages
 from khala.store.files import task_owner
+from khala.store.mongo.bodies import BODY_MIN, body_doc, body_size, emptied, with_body
 from khala.store.mongo.client import MongoClient, connect, parse_write_concern
 from khala.store.mongo.docs import (
     assign_filter,
@@ -133,6 +134,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         self._signals: Collection[dict[str, Any]] = db["signals"]
         self._jobs: Collection[dict[str, Any]] = db["jobs"]
         self._history: Collection[dict[str, Any]] = db["task_history"]
+        self._bodies: Collection[dict[str, Any]] = db["task_bodies"]  # khala/store/mongo/bodies.py
         self._create_indexes()
         self.files = MongoFiles(db)
         self.problems = MongoProblems(db)
@@ -196,7 +198,16 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         oid = oid_of(task.id)
         if oid is None:
             raise ValueError(f"task id {task.id!r} is not an ObjectId")
-        self._tasks.insert_one(task_to_doc(oid, task))
+        if body_size(task) < BODY_MIN:
+            self._tasks.insert_one(task_to_doc(oid, task))
+            return task.id
+        body_id = ObjectId()
+        self._bodies.insert_one(body_doc(body_id, task))
+        try:
+            self._tasks.insert_one({**task_to_doc(oid, emptied(task)), "body": body_id})
+        except DuplicateKeyError:  # certainly not written: the body goes again
+            self._bodies.delete_one({"_id": body_id})
+            raise
         return task.id
 
     @_unavailable
@@ -204,7 +215,16 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         oid = oid_of(task_id)
         doc = None if oid is None else self._tasks.find_one(
             {"_id": oid}, LEAN_PROJECTION if lean else None)
-        return None if doc is None else task_from_doc(doc)
+        return None if doc is None else self._whole(doc, lean)
+
+    def _whole(self, doc: Mapping[str, Any], lean: bool = False) -> Task | None:
+        """The task a document holds, with its body when that is apart (lean: without the
+        cases' texts); None when the body is gone (its task removed meanwhile)."""
+        task = task_from_doc(doc)
+        if doc.get("body") is None:
+            return task
+        body = self._bodies.find_one({"_id": doc["body"]}, {"texts": 0} if lean else None)
+        return None if body is None else with_body(task, body)
 
     @_unavailable
     def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:
@@ -256,7 +276,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
             {"$set": {**mongo_set(change.sets), "attempts": attempt + 1}},
             return_document=ReturnDocument.AFTER,
         )
-        return None if doc is None else task_from_doc(doc)
+        return None if doc is None else self._whole(doc)
 
     @_unavailable
     def has_queued(self) -> bool:
@@ -450,8 +470,11 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         if oid is None:
             return False
         with self._exclusive(task_key(oid)):
-            if self._tasks.delete_one({"_id": oid, "done": True}).deleted_count != 1:
+            gone = self._tasks.find_one_and_delete({"_id": oid, "done": True})
+            if gone is None:
                 return False
+        if gone.get("body") is not None:
+            self._bodies.delete_one({"_id": gone["body"]})
         self._keys.delete_many({"task": task_id})
         self._signals.delete_many({"task": task_id})
         self._history.delete_many({"task": task_id})
