@@ -112,6 +112,10 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
     )
     mongo_write_concern: str = setting("majority", "MongoDB write concern: majority, 1, …")
     mongo_read_concern: str = setting("majority", "MongoDB read concern: majority, local, …")
+    mongo_bodies_apart: bool = setting(
+        False, "keep a new MongoDB task's body of 16 KiB or more (zips, texts) apart from its "
+        "document (docs/deployment.md); turn on once no judicator older than this one is left"
+    )
     max_task_wait: float = setting(60.0, "longest API v2 ?wait= a judicator holds, seconds")
     metrics_listen: str = setting("", "HOST:PORT of this node's Prometheus /metrics; empty = none")
     webhook_timeout: float = setting(

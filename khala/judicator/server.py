@@ -40,7 +40,8 @@ class JudicatorServer:
         self.name = settings.resolved_name()
         self.metrics = JudicatorMetrics()
         store = open_store(settings.store, write_concern=settings.mongo_write_concern,
-                           read_concern=settings.mongo_read_concern)
+                           read_concern=settings.mongo_read_concern,
+                           bodies_apart=settings.mongo_bodies_apart)
         self.store = self.metrics.store(store)  # every store call timed (khala/metrics)
         self.ops_store = store.ops  # on the same connections
         self.notifier = Notifier()

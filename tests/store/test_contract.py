@@ -44,8 +44,8 @@ def opener(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[[], St
         url = request.getfixturevalue("mongo_url")
     opened: list[Store] = []
 
-    def open_one() -> Store:
-        opened.append(open_store(url))
+    def open_one() -> Store:  # MongoDB: large bodies apart (the default's one document is
+        opened.append(open_store(url, bodies_apart=True))  # what every other suite writes)
         return opened[-1]
 
     yield open_one

@@ -13,7 +13,7 @@ __all__ = ["MongoStore", "open_mongo"]
 
 
 def open_mongo(url: str, write_concern: str | int = "majority",
-               read_concern: str = "majority") -> MongoStore:
+               read_concern: str = "majority", bodies_apart: bool = False) -> MongoStore:
     """The store at `url`: a FerretStore when the server is FerretDB, else a MongoStore; both
     on one client (tasks, operations, locks)."""
     client, database = connect(url)
@@ -25,8 +25,8 @@ def open_mongo(url: str, write_concern: str | int = "majority",
         if ferret:
             from khala.store.mongo.ferret import FerretStore
 
-            return FerretStore(client, database, write_concern, read_concern)
-        return MongoStore(client, database, write_concern, read_concern)
+            return FerretStore(client, database, write_concern, read_concern, bodies_apart)
+        return MongoStore(client, database, write_concern, read_concern, bodies_apart)
     except BaseException:
         client.close()
         raise

@@ -121,8 +121,11 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         database: str,
         write_concern: str | int = "majority",
         read_concern: str = "majority",
+        bodies_apart: bool = False,
     ) -> None:
         self._client = client
+        # New tasks' large bodies in task_bodies (bodies.py); read either way.
+        self._body_min = BODY_MIN if bodies_apart else None
         db = client.get_database(
             database,
             write_concern=parse_write_concern(write_concern),
@@ -198,7 +201,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         oid = oid_of(task.id)
         if oid is None:
             raise ValueError(f"task id {task.id!r} is not an ObjectId")
-        if body_size(task) < BODY_MIN:
+        if self._body_min is None or body_size(task) < self._body_min:
             self._tasks.insert_one(task_to_doc(oid, task))
             return task.id
         body_id = ObjectId()
