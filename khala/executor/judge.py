@@ -351,8 +351,8 @@ class Judge:
             return check(self.env, index, case, executed.outcome.stdout, executed.files)
         standard = case.standard
         if self.files is not None:  # read only up to the output cap: no output is longer
-            base = self.env.task_limits if self.env is not None else None
-            bound = case_limits(self.task, case, self.settings, base).output
+            assert self.env is not None
+            bound = case_limits(self.task, case, self.settings, self.env.task_limits).output
             answer = self.files.answer_text(index, bound)
             if answer is None:
                 return Verdict.WRONG_ANSWER, ("the answer is longer than the output limit: no "

@@ -174,7 +174,8 @@ class TaskApi:
 
     def find(self, ref: str, wait: float, lean: bool = False) -> Task:
         """The task `ref` names; with wait > 0, once it is done or `wait` seconds passed.
-        `lean`: its cases' texts may come empty (Store.get). Raises NotFound."""
+        `lean`: its cases' texts and standard outputs may come empty (Store.get). Raises
+        NotFound."""
         task_id = self.store.resolve(ref)
         if task_id is None:
             raise NotFound(f"no task {ref!r}")

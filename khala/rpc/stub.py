@@ -38,6 +38,7 @@ from khala.model import (
     TaskBrief,
 )
 from khala.problems.model import ProblemInfo, Rejudge
+from khala.rpc import convert
 from khala.rpc.stub_files import StubFiles, StubImages
 from khala.rpc.stub_problems import StubProblems
 from khala.rules.limits import validate_task
@@ -232,13 +233,8 @@ class StubJudicator(StubFiles, StubImages, StubProblems):
     def find(self, ref: str, wait: float = 0.0, lean: bool = False) -> Task:
         self._called("find", ref, wait, lean)
         task = self._task(ref)
-        if not lean:
-            return task
-        result = task.result and dataclasses.replace(task.result, compile_output=b"",
-                                                      execute_output=b"")
-        return dataclasses.replace(task, result=result, execute=dataclasses.replace(
-            task.execute,
-            cases=[dataclasses.replace(c, input="", standard="") for c in task.execute.cases]))
+        # lean as the judicator leaves it: through the wire conversion itself
+        return convert.task_from_thrift(convert.task_to_thrift(task, lean=True)) if lean else task
 
     def page(self, query: PageQuery) -> tuple[list[TaskBrief], bool]:
         self._called("page", query)

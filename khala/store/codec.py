@@ -56,21 +56,26 @@ def _known(cls: type[T], doc: dict[str, Any]) -> T:
     return cls(**{k: v for k, v in doc.items() if k in names})
 
 
-def spec_to_json(task: Task, texts: bool = True) -> str:
+def spec_to_json(task: Task) -> str:
     """The compile/execute settings of a task, without the two zip payloads, and its webhook
-    URL (stored with the task, so a keyed re-post compares it with the task's own). Without
-    `texts`, the execute input and standard and each case's come empty (pack_texts)."""
+    URL (stored with the task, so a keyed re-post compares it with the task's own)."""
     compile_part = asdict(task.compile)
     execute_part = asdict(task.execute)
     compile_part.pop("source")
     execute_part.pop("data")
-    if not texts:
-        for part in (execute_part, *execute_part["cases"]):
-            part["input"] = part["standard"] = ""
     spec: dict[str, Any] = {"compile": compile_part, "execute": execute_part}
     if task.callback_url is not None:
         spec["callback_url"] = task.callback_url
     return json.dumps(spec)
+
+
+def without_body(task: Task) -> Task:
+    """`task` without its body — the two zips, the execute input and standard, each case's —
+    for a store that keeps the body apart (pack_texts) from the rest."""
+    e = task.execute
+    return replace(task, compile=replace(task.compile, source=b""), execute=replace(
+        e, data=b"", input="", standard="",
+        cases=[replace(c, input="", standard="") for c in e.cases]))
 
 
 def pack_parts(parts: list[bytes]) -> bytes:
@@ -95,17 +100,17 @@ def unpack_parts(packed: bytes, count: int) -> list[bytes]:
 
 
 def pack_texts(task: Task) -> tuple[bytes, bytes]:
-    """What spec_to_json leaves out without `texts`, the bulk of a task, in two (pack_parts of
-    their UTF-8): the execute input and standard, and every case's input and standard (kept
-    apart: a lean read shows the first and skips the second)."""
+    """The texts of a task's body (without_body), its bulk, in two (pack_parts of their
+    UTF-8): the execute input and standard, and every case's input and standard (kept apart:
+    a lean read shows the first and skips the second)."""
     e = task.execute
     return (pack_parts([e.input.encode(), e.standard.encode()]),
             pack_parts([t.encode() for c in e.cases for t in (c.input, c.standard)]))
 
 
 def with_texts(execute: Execute, io: bytes, cases: bytes | None) -> Execute:
-    """`execute` (read from a spec stored without its texts) with those of pack_texts; the
-    cases' left empty when `cases` is None."""
+    """`execute` (stored without its body) with the texts of pack_texts; the cases' left empty
+    when `cases` is None."""
     given, want = (t.decode() for t in unpack_parts(io, 2))
     execute = replace(execute, input=given, standard=want)
     if cases is None:

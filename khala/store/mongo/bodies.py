@@ -34,17 +34,8 @@ def body_size(task: Task) -> int:
             + sum(len(x.input) + len(x.standard) for x in e.cases))
 
 
-def emptied(task: Task) -> Task:
-    """`task` with its body's fields empty (what its document keeps)."""
-    e = task.execute
-    return replace(task, compile=replace(task.compile, source=b""), execute=replace(
-        e, data=b"", input="", standard="",
-        cases=[replace(c, input="", standard="") for c in e.cases]))
-
-
 def body_doc(body_id: ObjectId, task: Task) -> dict[str, Any]:
-    io, texts = pack_texts(task)
-    # `texts` last: a lean read leaves it out (khala/store/mongo/store.py, get)
+    io, texts = pack_texts(task)  # apart: a lean read projects `texts` away (store.py, get)
     return {"_id": body_id, "source": Binary(task.compile.source),
             "data": Binary(task.execute.data), "io": Binary(io), "texts": Binary(texts)}
 

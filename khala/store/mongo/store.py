@@ -52,9 +52,15 @@ from khala.model import (
 from khala.rules import lifecycle
 from khala.rules.states import Bound, Cond
 from khala.store.base import Store
-from khala.store.codec import key_range, language_of_row, language_row, merge_languages
+from khala.store.codec import (
+    key_range,
+    language_of_row,
+    language_row,
+    merge_languages,
+    without_body,
+)
 from khala.store.files import task_owner
-from khala.store.mongo.bodies import BODY_MIN, body_doc, body_size, emptied, with_body
+from khala.store.mongo.bodies import BODY_MIN, body_doc, body_size, with_body
 from khala.store.mongo.client import MongoClient, connect, parse_write_concern
 from khala.store.mongo.docs import (
     assign_filter,
@@ -124,8 +130,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         bodies_apart: bool = False,
     ) -> None:
         self._client = client
-        # New tasks' large bodies in task_bodies (bodies.py); read either way.
-        self._body_min = BODY_MIN if bodies_apart else None
+        self._bodies_apart = bodies_apart  # for new tasks (bodies.py); read either way
         db = client.get_database(
             database,
             write_concern=parse_write_concern(write_concern),
@@ -201,13 +206,13 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         oid = oid_of(task.id)
         if oid is None:
             raise ValueError(f"task id {task.id!r} is not an ObjectId")
-        if self._body_min is None or body_size(task) < self._body_min:
+        if not self._bodies_apart or body_size(task) < BODY_MIN:
             self._tasks.insert_one(task_to_doc(oid, task))
             return task.id
         body_id = ObjectId()
         self._bodies.insert_one(body_doc(body_id, task))
         try:
-            self._tasks.insert_one({**task_to_doc(oid, emptied(task)), "body": body_id})
+            self._tasks.insert_one({**task_to_doc(oid, without_body(task)), "body": body_id})
         except DuplicateKeyError:  # certainly not written: the body goes again
             self._bodies.delete_one({"_id": body_id})
             raise

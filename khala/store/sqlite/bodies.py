@@ -4,7 +4,7 @@ The body — the two zips, the execute input and standard, each case's — is wr
 never changed, but it is most of a task's bytes (a case of 1 MB is 1 MB of spec). SQLite writes
 a record anew on any update of it, so a body kept in the task's row was rewritten whole by every
 status change (assigned, running, finished). It lives in `task_bodies` instead, and the row keeps
-the spec without its texts (khala/store/codec.py, `spec_to_json(texts=False)`). A task stored
+the spec without them (khala/store/codec.py, `without_body`). A task stored
 before the table has no body row: its row holds everything, and reads as it always did.
 
 A result's two standard outputs are kept apart from its JSON too, as raw bytes in the row's
@@ -29,6 +29,7 @@ from khala.store.codec import (
     task_needs,
     with_outputs,
     with_texts,
+    without_body,
 )
 
 BODY_SCHEMA = """
@@ -64,7 +65,7 @@ def insert_task(conn: sqlite3.Connection, task: Task) -> None:
         " needs, imaged, spec, compile_source, execute_data, result, outputs, priority)"
         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (task.id, task.user, task.add_time, int(task.done), int(task.status), task.executor,
-         task.report_time, *task_needs(task), spec_to_json(task, texts=False), b"", b"",
+         task.report_time, *task_needs(task), spec_to_json(without_body(task)), b"", b"",
          result_to_json(task.result, apart=True), pack_outputs(task.result),
          int(task.priority)),
     )
@@ -77,11 +78,11 @@ def insert_task(conn: sqlite3.Connection, task: Task) -> None:
 
 def task_from_row(row: sqlite3.Row) -> Task:
     """A task read with WHOLE's or LEAN's columns (and perhaps its key)."""
-    whole = not row["has_body"]  # stored before task_bodies: the row holds everything
+    in_row = not row["has_body"]  # stored before task_bodies: the row holds everything
     compile_part, execute_part, callback_url = spec_from_json(
-        row["spec"], bytes(row["compile_source" if whole else "body_source"]),
-        bytes(row["execute_data" if whole else "body_data"]))
-    if not whole:
+        row["spec"], bytes(row["compile_source" if in_row else "body_source"]),
+        bytes(row["execute_data" if in_row else "body_data"]))
+    if not in_row:
         execute_part = with_texts(execute_part, row["body_io"], row["body_texts"])
     brief = brief_from_row(row)
     result = result_from_json(row["result"])

@@ -26,9 +26,7 @@ TASK_LANGUAGES = (
 
 
 def sql_value(name: str, value: Any) -> Any:
-    """A field's value as its column holds it."""
-    if name == "result":
-        return result_to_json(value)
+    """A field's value as its column holds it (a result is two columns: sql_set)."""
     if isinstance(value, bool | IntEnum):
         return int(value)
     return value
