@@ -65,6 +65,52 @@ def descendants(of: int) -> set[int]:
     return found
 
 
+def _fd_links(pid: int) -> dict[int, str]:
+    """fd → what it points to, of process `pid` (fds closed while read are left out)."""
+    found = {}
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return found
+    for name in names:
+        try:
+            found[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+    return found
+
+
+def _pidfd_target(pid: int, fd: int) -> int:
+    """The process a pidfd refers to; -1 once it has been reaped."""
+    try:
+        with open(f"/proc/{pid}/fdinfo/{fd}") as fh:
+            for line in fh:
+                if line.startswith("Pid:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def unshared_fds(pid: int) -> list[str]:
+    """The open fds of `pid` that tie it to no living process below it: a pipe end whose pipe
+    no descendant holds, a pidfd of no living descendant, and every other fd. A warm box's
+    pipes and pidfd are shared with the box's own processes, so they are left out whatever
+    state the pool is in (building, preparing, replacing a box); a case's pipe end kept after
+    its processes ended is counted."""
+    below = descendants(pid)
+    held = {link for kid in below for link in _fd_links(kid).values()
+            if link.startswith("pipe:")}
+    found = []
+    for fd, link in sorted(_fd_links(pid).items()):
+        if link.startswith("pipe:") and link in held:
+            continue
+        if link == "anon_inode:[pidfd]" and _pidfd_target(pid, fd) in below:
+            continue
+        found.append(f"{fd} -> {link}")
+    return found
+
+
 def in_cgroups(marker: str) -> set[int]:
     """Processes whose cgroup path (any hierarchy) contains `marker`."""
     found = set()
