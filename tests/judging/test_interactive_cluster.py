@@ -6,7 +6,6 @@ no process of a case left behind on the executor."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
