@@ -67,7 +67,7 @@ def descendants(of: int) -> set[int]:
 
 def _fd_links(pid: int) -> dict[int, str]:
     """fd → what it points to, of process `pid` (fds closed while read are left out)."""
-    found = {}
+    found: dict[int, str] = {}
     try:
         names = os.listdir(f"/proc/{pid}/fd")
     except OSError:
