@@ -164,7 +164,8 @@ class JudicatorSettings(DiscoverySettings, LimitSettings):
         3600.0, "seconds a stored file nothing refers to is kept after it was last asked for "
         "(and an unfinished upload after it began)")
     files_sweep_interval: float = setting(
-        600.0, "seconds between the leader's sweeps of files nothing refers to")
+        600.0, "seconds between the leader's sweeps of files nothing refers to (and of MongoDB "
+        "task bodies no task names)")
     rejudge_pass: float = setting(
         0.5, "seconds between the leader's passes queueing the tasks of rejudges")
 

@@ -1,5 +1,6 @@
 """The file side of the judicator (docs/rpc.md, "Files"), on domain types: uploads in chunks,
-reads in chunks, and the leader's sweep of files nothing refers to.
+reads in chunks, and the leader's sweep of files nothing refers to (and of task bodies no task
+names).
 
 Methods return domain values and raise the refusals (InvalidInput, TooLarge, NotFound); the
 Thrift handler converts. The store does the work (khala/store/files.py); here are the bounds.
@@ -52,9 +53,15 @@ class FileApi:
         return gone
 
 
-def file_sweeper(api: FileApi, is_leader: Callable[[], bool]) -> LeaderLoop:
-    """The leader's sweep, every `files_sweep_interval` seconds."""
+def file_sweeper(api: FileApi, bodies: Callable[[str], int],
+                 is_leader: Callable[[], bool]) -> LeaderLoop:
+    """The leader's sweep, every `files_sweep_interval` seconds: files, then task bodies no
+    task names made before the same grace (`bodies`: Store.sweep_bodies)."""
     def sweep_pass() -> None:
         api.sweep()
+        gone = bodies(model.time_before(api.settings.files_grace))
+        if gone:
+            log.info("body sweep removed %d task bod%s no task names", gone,
+                     "y" if gone == 1 else "ies")
 
     return LeaderLoop("file-sweep", api.settings.files_sweep_interval, is_leader, sweep_pass)

@@ -77,7 +77,7 @@ class JudicatorServer:
         self.scheduler = Scheduler(
             self.service.jobs, settings.job_pass, settings.cron_unit, is_leader
         )
-        self.file_sweep = file_sweeper(self.service.files, is_leader)
+        self.file_sweep = file_sweeper(self.service.files, self.store.sweep_bodies, is_leader)
         self.rejudger = rejudger(self.service.rejudges, is_leader)
         self._wire_ops(settings, is_leader)
         self._metrics_server: Any = None

@@ -11,21 +11,27 @@ Without multi-document transactions the task's insert stays the one step that ma
 exist (a keyed submission relies on it: khala/judicator/tasks.py): the body goes in first, and
 is deleted again when the task's insert fails as a duplicate (certainly not written). A body is
 deleted after its task; a judicator that dies between the two inserts, or between the two
-deletes, leaves a body no task names (space, not a task, is lost).
+deletes, leaves a body no task names (space, not a task, is lost): `BodySweep` removes those.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from typing import Any
 
 from bson import Binary, ObjectId
+from pymongo import ASCENDING
+from pymongo.collection import Collection
 
 from khala.model import Task
 from khala.store.codec import pack_texts, with_texts
 
 #: Bytes of texts and zips from which a task's body is stored apart.
 BODY_MIN = 16 * 1024
+#: Bodies one query of a sweep looks at, and queries a sweep makes at most.
+SWEEP_BATCH = 500
+SWEEP_BATCHES = 20
 
 
 def body_size(task: Task) -> int:
@@ -48,3 +54,40 @@ def with_body(task: Task, body: dict[str, Any]) -> Task:
     return replace(task, compile=replace(task.compile, source=bytes(body["source"])),
                    execute=with_texts(execute, bytes(body["io"]),
                                       None if texts is None else bytes(texts)))
+
+
+class BodySweep:
+    """Removes bodies no task names, once made before a grace. A body orphaned by a removal
+    was made long before, so a sweep cannot stop at the bodies made since its last pass:
+    it walks every body in id order, at most SWEEP_BATCHES × SWEEP_BATCH a pass, going on
+    where the last pass stopped and starting over from the oldest after the newest."""
+
+    def __init__(self, bodies: Collection[dict[str, Any]],
+                 tasks: Collection[dict[str, Any]]) -> None:
+        self._bodies, self._tasks = bodies, tasks
+        self._after: ObjectId | None = None  # the last body the walk looked at
+
+    def sweep(self, before: dt.datetime) -> int:
+        """One pass over bodies made before `before` (naive UTC); how many went."""
+        limit = ObjectId.from_datetime(before.replace(tzinfo=dt.UTC))
+        gone = 0
+        for _ in range(SWEEP_BATCHES):
+            ids = self._next_ids(limit)
+            if not ids:
+                self._after = None
+                break
+            named = {doc["body"] for doc in self._tasks.find(
+                {"body": {"$in": ids}}, {"body": 1, "_id": 0})}
+            orphans = [i for i in ids if i not in named]
+            if orphans:
+                gone += self._bodies.delete_many({"_id": {"$in": orphans}}).deleted_count
+            self._after = ids[-1]
+        return gone
+
+    def _next_ids(self, limit: ObjectId) -> list[ObjectId]:
+        where: dict[str, Any] = {"$lt": limit}
+        if self._after is not None:
+            where["$gt"] = self._after
+        found = self._bodies.find({"_id": where}, {"_id": 1}).sort(
+            "_id", ASCENDING).limit(SWEEP_BATCH)
+        return [doc["_id"] for doc in found]

@@ -48,6 +48,7 @@ from khala.model import (
     Task,
     TaskBrief,
     new_id,
+    parse_time,
 )
 from khala.rules import lifecycle
 from khala.rules.states import Bound, Cond
@@ -60,7 +61,7 @@ from khala.store.codec import (
     without_body,
 )
 from khala.store.files import task_owner
-from khala.store.mongo.bodies import BODY_MIN, body_doc, body_size, with_body
+from khala.store.mongo.bodies import BODY_MIN, BodySweep, body_doc, body_size, with_body
 from khala.store.mongo.client import MongoClient, connect, parse_write_concern
 from khala.store.mongo.docs import (
     assign_filter,
@@ -98,6 +99,7 @@ TASK_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("held", [("executor", ASCENDING), ("done", ASCENDING), ("report_time", ASCENDING)]),
     ("fair", FAIR_INDEX),
     ("head", HEAD_INDEX),
+    ("body", [("body", ASCENDING)]),  # the sweep of bodies no task names (bodies.py)
 ]
 
 
@@ -144,6 +146,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         self._history: Collection[dict[str, Any]] = db["task_history"]
         self._bodies: Collection[dict[str, Any]] = db["task_bodies"]  # khala/store/mongo/bodies.py
         self._create_indexes()
+        self._body_sweep = BodySweep(self._bodies, self._tasks)
         self.files = MongoFiles(db)
         self.problems = MongoProblems(db)
         self.images = MongoImages(db)
@@ -488,6 +491,10 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         self._history.delete_many({"task": task_id})
         self.files.release(task_owner(task_id))  # its outputs kept as files, if any
         return True
+
+    @_unavailable
+    def sweep_bodies(self, before: str) -> int:
+        return self._body_sweep.sweep(parse_time(before))
 
     @_unavailable
     def add_signal(self, task_id: str, signum: int, now: str) -> None:
