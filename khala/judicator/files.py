@@ -53,13 +53,13 @@ class FileApi:
         return gone
 
 
-def file_sweeper(api: FileApi, bodies: Callable[[str], int],
+def file_sweeper(api: FileApi, bodies: Callable[[], int],
                  is_leader: Callable[[], bool]) -> LeaderLoop:
     """The leader's sweep, every `files_sweep_interval` seconds: files, then task bodies no
-    task names made before the same grace (`bodies`: Store.sweep_bodies)."""
+    task names (`bodies`: Store.sweep_bodies, which keeps its own grace)."""
     def sweep_pass() -> None:
         api.sweep()
-        gone = bodies(model.time_before(api.settings.files_grace))
+        gone = bodies()
         if gone:
             log.info("body sweep removed %d task bod%s no task names", gone,
                      "y" if gone == 1 else "ies")

@@ -254,11 +254,11 @@ class Store(ABC):
         history entry of that rejudge keeps to the one they have now, per (before, after)
         pair that differs; ordered by before, then after."""
 
-    def sweep_bodies(self, before: str) -> int:
-        """Remove task bodies stored apart that no task names, made before `before`; how many
-        went. Only a store that writes a body and its task in two steps can leave one (a
-        judicator dying between them): by default there are none."""
-        del before
+    def sweep_bodies(self) -> int:
+        """Remove task bodies stored apart that no task names, left long enough ago that no
+        write under way can still name them; how many went. Only a store that writes a body
+        and its task in two steps can leave one (a judicator dying between them): by default
+        there are none."""
         return 0
 
     # ------------------------------------------------------------------ connections

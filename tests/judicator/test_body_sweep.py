@@ -1,10 +1,9 @@
 """The leader's file sweep also removes MongoDB task bodies no task names (what a judicator
 dying between a body's write and its task's leaves), on a real judicator over FerretDB: the
-orphan goes, a queued task's body stays and the task still reads whole."""
+body left behind goes, a task's own body stays and the task still reads whole."""
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -17,42 +16,37 @@ from tests.fixtures.cluster import Cluster
 pytestmark = pytest.mark.integration
 
 BIG_INPUT = "1 2\n" * 20_000  # beyond bodies.BODY_MIN: stored apart
+LONG_AGO = "2000-01-01T00:00:00.000000"  # a mark past any grace
 
 
-def orphan_body(made: float) -> dict[str, Any]:
-    """A body document that says it was made at `made` (epoch seconds), named by no task."""
-    stamp = int(made).to_bytes(4, "big") + os.urandom(8)
-    return {"_id": ObjectId(stamp), "source": Binary(b""), "data": Binary(b""),
-            "io": Binary(b""), "texts": Binary(b"")}
-
-
-def test_an_orphan_body_is_swept_and_a_tasks_body_kept(
+def test_a_body_left_behind_is_swept_and_a_tasks_body_kept(
         cluster_factory: Any, mongo_url: str) -> None:
-    """With no grace, the task's own body is as old as the sweep looks: it is kept because its
-    task names it. The walk goes in id order, so once the orphan made after that body has
-    gone, a pass has looked at the body too."""
+    """Two marks past the grace: one on a body no task names (a death between the two
+    inserts), one on the queued task's own body (a death before its mark was cleared). The
+    first body goes, the second stays; both marks go."""
     c: Cluster = cluster_factory()
-    c.start_judicator(store=mongo_url, mongo_bodies_apart="true", files_grace=0,
-                      files_sweep_interval=0.2)
+    c.start_judicator(store=mongo_url, mongo_bodies_apart="true", files_sweep_interval=0.2)
     c.start_gateway()
     task_id = c.submit(execute_input=BIG_INPUT)  # no executor: it stays queued
     client: MongoClient[dict[str, Any]] = MongoClient(mongo_url)
     try:
-        bodies, tasks = client.get_default_database()["task_bodies"], \
-            client.get_default_database()["tasks"]
-        named = tasks.find_one({"_id": ObjectId(task_id)}, {"body": 1})
+        db = client.get_default_database()
+        named = db["tasks"].find_one({"_id": ObjectId(task_id)}, {"body": 1})
         assert named is not None and isinstance(named.get("body"), ObjectId)
-        after = named["body"].generation_time.timestamp() + 1
-        orphans = [orphan_body(time.time() - 3600), orphan_body(after)]
-        bodies.insert_many(orphans)
-        ids = [o["_id"] for o in orphans]
+        orphan = ObjectId()
+        db["task_bodies"].insert_one({"_id": orphan, "source": Binary(b""),
+                                      "data": Binary(b""), "io": Binary(b""),
+                                      "texts": Binary(b"")})
+        db["pending_bodies"].insert_many([{"_id": orphan, "at": LONG_AGO},
+                                          {"_id": named["body"], "at": LONG_AGO}])
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and bodies.count_documents({"_id": {"$in": ids}}):
+        while time.monotonic() < deadline and db["pending_bodies"].count_documents({}):
             time.sleep(0.1)
-        assert bodies.count_documents({"_id": {"$in": ids}}) == 0, c.logs()
-        assert bodies.count_documents({"_id": named["body"]}) == 1
+        assert db["pending_bodies"].count_documents({}) == 0, c.logs()
+        assert db["task_bodies"].count_documents({"_id": orphan}) == 0
+        assert db["task_bodies"].count_documents({"_id": named["body"]}) == 1
     finally:
         client.close()
     shown = c.get(task_id, no_truncate=1)
     assert shown["result"] == 0 and shown["task"]["execute"]["input"] == BIG_INPUT, shown
-    assert "body sweep removed" in c.judicators[0].log()
+    assert "body sweep removed 1 task body no task names" in c.judicators[0].log()

@@ -5,18 +5,18 @@ document; a store without it writes one document and reads both."""
 
 from __future__ import annotations
 
-import os
-import time
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import bson
 import pytest
 from bson import ObjectId
 
-from khala.model import Case, Compile, Execute, Result, Status, Task, new_id, time_before
+from khala.errors import Unavailable
+from khala.model import Case, Compile, Execute, Result, Status, Task, format_time, new_id
 from khala.store import open_store
-from khala.store.codec import without_body
 from khala.store.mongo import bodies
 from khala.store.mongo.bodies import BODY_MIN, body_doc
 from khala.store.mongo.docs import task_to_doc
@@ -104,66 +104,118 @@ def test_without_bodies_apart_a_task_is_one_document_and_both_kinds_read(
         plain.close()
 
 
-def old_id(seconds_ago: float) -> ObjectId:
-    """A fresh ObjectId that says it was made `seconds_ago` seconds ago."""
-    stamp = int(time.time() - seconds_ago)
-    return ObjectId(stamp.to_bytes(4, "big") + os.urandom(8))
+def marks(store: MongoStore) -> list[dict[str, Any]]:
+    return list(store._marks._marks.find({}))  # noqa: SLF001
 
 
-def add_made_at(store: MongoStore, body_id: ObjectId, made: Task) -> None:
-    """`made` stored with its body apart under `body_id`, as `add` does."""
+def left_behind(store: MongoStore, made: Task, hours: float) -> ObjectId:
+    """What a judicator dying between a body's write and its task's leaves, `hours` ago: a
+    marked body no task names."""
+    body_id = ObjectId()
     store._bodies.insert_one(body_doc(body_id, made))  # noqa: SLF001
-    store._tasks.insert_one(  # noqa: SLF001
-        {**task_to_doc(ObjectId(made.id), without_body(made)), "body": body_id})
+    at = format_time(dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=hours))
+    store._marks._marks.insert_one({"_id": body_id, "at": at})  # noqa: SLF001
+    return body_id
 
 
-def test_bodies_no_task_names_go_once_past_the_grace(mongo: MongoStore) -> None:
-    """What a judicator dying between a body's write and its task's leaves: swept once older
-    than the grace; a named body is kept however old, a fresh orphan until it is old."""
-    named, fresh = task(), task()
-    add_made_at(mongo, old_id(7200), named)
-    mongo.add(fresh)
-    orphans = [old_id(7200), old_id(4000)]
-    for body_id in orphans:
-        mongo._bodies.insert_one(body_doc(body_id, task()))  # noqa: SLF001
-    young = old_id(60)
-    mongo._bodies.insert_one(body_doc(young, task()))  # noqa: SLF001
-    assert mongo.sweep_bodies(time_before(3600)) == 2
-    left = {d["_id"] for d in mongo._bodies.find({}, {"_id": 1})}  # noqa: SLF001
-    assert young in left and not left & set(orphans) and len(left) == 3
-    assert mongo.get(named.id) == named and mongo.get(fresh.id) == fresh
-    assert mongo.sweep_bodies(time_before(3600)) == 0
-    assert mongo.sweep_bodies(time_before(0)) == 1  # the young one, once past a grace of 0
-    assert mongo.get(named.id) == named and mongo.get(fresh.id) == fresh
+def test_adds_and_removes_leave_no_mark(mongo: MongoStore) -> None:
+    made = task()
+    mongo.add(made)
+    assert marks(mongo) == []
+    assert [t.id for t in mongo.assign("ex", 1, at(1), frozenset({"c"}))] == [made.id]
+    assert mongo.finish(made.id, "ex", Status.SUCCESS, Result(), at(2))
+    assert not mongo.remove(new_id())  # nothing to remove: nothing marked
+    assert mongo.remove(made.id)
+    assert marks(mongo) == [] and mongo._bodies.count_documents({}) == 0  # noqa: SLF001
 
 
-def test_the_sweep_walks_every_body_a_bounded_batch_a_pass(
+def test_a_task_not_done_is_not_removed_and_keeps_its_body_unmarked(mongo: MongoStore) -> None:
+    made = task()
+    mongo.add(made)
+    assert not mongo.remove(made.id)
+    assert marks(mongo) == [] and mongo.get(made.id) == made
+
+
+def test_bodies_left_behind_go_once_past_the_grace(mongo: MongoStore) -> None:
+    """A body marked over the grace ago that no task names goes; one a task names (the
+    judicator died after the task's insert, before clearing its mark) stays, its mark gone;
+    a young mark waits."""
+    orphan = left_behind(mongo, task(), 2)
+    named = task()
+    mongo.add(named)
+    body = mongo._tasks.find_one({"_id": ObjectId(named.id)})["body"]  # noqa: SLF001
+    mongo._marks.mark(body)  # noqa: SLF001 - a death after the insert, before the clear
+    mongo._marks._marks.update_one(  # noqa: SLF001
+        {"_id": body}, {"$set": {"at": "2000-01-01T00:00:00.000000"}})
+    young = left_behind(mongo, task(), 0.1)
+    assert mongo.sweep_bodies() == 1
+    assert mongo._bodies.count_documents({"_id": orphan}) == 0  # noqa: SLF001
+    assert [m["_id"] for m in marks(mongo)] == [young]
+    assert mongo.get(named.id) == named
+    assert mongo.sweep_bodies() == 0
+    assert mongo._bodies.count_documents({"_id": young}) == 1  # noqa: SLF001
+
+
+class DiesAfterDelete:
+    """The tasks collection of a judicator that dies right after a task's delete."""
+
+    def __init__(self, tasks: Any) -> None:
+        self._tasks = tasks
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tasks, name)
+
+    def find_one_and_delete(self, *args: Any, **kwargs: Any) -> Any:
+        self._tasks.find_one_and_delete(*args, **kwargs)
+        raise RuntimeError("the judicator died")
+
+
+def test_a_removal_cut_short_is_finished_by_the_sweep(
         mongo: MongoStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each pass looks at a bounded number of bodies and goes on where the last stopped, then
-    starts over: a body orphaned after the walk passed it (its task removed, the judicator gone
-    before the body's delete) is still found on the next round."""
+    """A judicator dying after a task's delete, before its body's: the mark `remove` writes
+    before the delete makes the body found."""
+    made = task()
+    mongo.add(made)
+    [_] = mongo.assign("ex", 1, at(1), frozenset({"c"}))
+    assert mongo.finish(made.id, "ex", Status.SUCCESS, Result(), at(2))
+    body = mongo._tasks.find_one({"_id": ObjectId(made.id)})["body"]  # noqa: SLF001
+    monkeypatch.setattr(mongo, "_tasks", DiesAfterDelete(mongo._tasks))  # noqa: SLF001
+    with pytest.raises(RuntimeError):
+        mongo.remove(made.id)
+    monkeypatch.undo()
+    assert [m["_id"] for m in marks(mongo)] == [body]
+    assert mongo.sweep_bodies() == 0  # the mark is young yet
+    mongo._marks._marks.update_one(  # noqa: SLF001 - an hour later
+        {"_id": body}, {"$set": {"at": "2000-01-01T00:00:00.000000"}})
+    assert mongo.sweep_bodies() == 1
+    assert mongo._bodies.count_documents({}) == 0 and marks(mongo) == []  # noqa: SLF001
+
+
+def test_a_body_written_too_slowly_is_undone(
+        mongo: MongoStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past half the grace between the body's write and its task's, the sweep could have taken
+    the body: the add gives up (Unavailable) and leaves nothing."""
+    monkeypatch.setattr(bodies, "BODY_GRACE", 0.0)
+    made = task()
+    with pytest.raises(Unavailable):
+        mongo.add(made)
+    assert mongo.get(made.id) is None and marks(mongo) == []
+    assert mongo._bodies.count_documents({}) == 0  # noqa: SLF001
+
+
+def test_the_sweep_settles_a_bounded_batch_a_pass(
+        mongo: MongoStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bodies, "SWEEP_BATCH", 2)
-    monkeypatch.setattr(bodies, "SWEEP_BATCHES", 1)
-    kept = [task() for _ in range(2)]
-    for made in kept:
-        add_made_at(mongo, old_id(7200), made)
-    orphans = {old_id(7100) for _ in range(3)}
-    for body_id in orphans:
-        mongo._bodies.insert_one(body_doc(body_id, task()))  # noqa: SLF001
-    passes = [mongo.sweep_bodies(time_before(3600)) for _ in range(4)]
-    assert passes[:3] == [0, 2, 1] and sum(passes) == 3, passes  # ids in order: 2 named first
-    late = mongo._tasks.find_one_and_delete({"_id": ObjectId(kept[0].id)})  # noqa: SLF001
-    assert late is not None
-    gone = [mongo.sweep_bodies(time_before(3600)) for _ in range(3)]
-    assert sum(gone) == 1, gone
-    assert mongo._bodies.count_documents({}) == 1  # noqa: SLF001
-    assert mongo.get(kept[1].id) == kept[1]
+    for _ in range(3):
+        left_behind(mongo, task("5 5\n" * 5_000), 2)
+    assert [mongo.sweep_bodies() for _ in range(3)] == [2, 1, 0]
+    assert mongo._bodies.count_documents({}) == 0  # noqa: SLF001
 
 
 def test_a_store_without_bodies_apart_has_none_to_sweep(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'k.db'}")
     try:
         store.add(task())
-        assert store.sweep_bodies(time_before(-3600)) == 0
+        assert store.sweep_bodies() == 0
     finally:
         store.close()

@@ -11,27 +11,30 @@ Without multi-document transactions the task's insert stays the one step that ma
 exist (a keyed submission relies on it: khala/judicator/tasks.py): the body goes in first, and
 is deleted again when the task's insert fails as a duplicate (certainly not written). A body is
 deleted after its task; a judicator that dies between the two inserts, or between the two
-deletes, leaves a body no task names (space, not a task, is lost): `BodySweep` removes those.
+deletes, leaves a body no task names (space, not a task, is lost): `BodyMarks` finds those.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 from dataclasses import replace
 from typing import Any
 
 from bson import Binary, ObjectId
-from pymongo import ASCENDING
 from pymongo.collection import Collection
 
-from khala.model import Task
+from khala.errors import Unavailable
+from khala.model import Task, now
 from khala.store.codec import pack_texts, with_texts
 
 #: Bytes of texts and zips from which a task's body is stored apart.
 BODY_MIN = 16 * 1024
-#: Bodies one query of a sweep looks at, and queries a sweep makes at most.
+#: How old a body's mark (below) must be before the sweep settles it. More than any difference
+#: between judicators' clocks, and twice the longest wait `BodyMarks.write` allows between a
+#: body's write and its task's.
+BODY_GRACE = 3600.0
+#: Marks one sweep settles at most.
 SWEEP_BATCH = 500
-SWEEP_BATCHES = 20
 
 
 def body_size(task: Task) -> int:
@@ -56,38 +59,52 @@ def with_body(task: Task, body: dict[str, Any]) -> Task:
                                       None if texts is None else bytes(texts)))
 
 
-class BodySweep:
-    """Removes bodies no task names, once made before a grace. A body orphaned by a removal
-    was made long before, so a sweep cannot stop at the bodies made since its last pass:
-    it walks every body in id order, at most SWEEP_BATCHES × SWEEP_BATCH a pass, going on
-    where the last pass stopped and starting over from the oldest after the newest."""
+class BodyMarks:
+    """Marks, in `pending_bodies`, of bodies that no task may name: written before a body and
+    cleared once its task is in; written before a task's removal and cleared once its body
+    is gone. A mark outlives its two writes only when a judicator died between them, so the
+    sweep reads this small collection, never the bodies (FerretDB reads every document a
+    query scans), and deletes a marked body only when no task names it."""
 
-    def __init__(self, bodies: Collection[dict[str, Any]],
+    def __init__(self, marks: Collection[dict[str, Any]], bodies: Collection[dict[str, Any]],
                  tasks: Collection[dict[str, Any]]) -> None:
-        self._bodies, self._tasks = bodies, tasks
-        self._after: ObjectId | None = None  # the last body the walk looked at
+        self._marks, self._bodies, self._tasks = marks, bodies, tasks
 
-    def sweep(self, before: dt.datetime) -> int:
-        """One pass over bodies made before `before` (naive UTC); how many went."""
-        limit = ObjectId.from_datetime(before.replace(tzinfo=dt.UTC))
+    def write(self, task: Task) -> ObjectId:
+        """Store `task`'s body under a new id, marked. A write slower than half the grace is
+        undone (Unavailable): the sweep could take the body before its task is in."""
+        body_id = ObjectId()
+        started = time.monotonic()
+        self.mark(body_id)
+        self._bodies.insert_one(body_doc(body_id, task))
+        if time.monotonic() - started > BODY_GRACE / 2:
+            self.drop(body_id)
+            raise Unavailable("the store took too long to write a task's body; submit again")
+        return body_id
+
+    # `None` below: a task whose body is in its own document, nothing to mark
+
+    def mark(self, body_id: ObjectId | None) -> None:
+        if body_id is not None:
+            self._marks.replace_one({"_id": body_id}, {"_id": body_id, "at": now()},
+                                    upsert=True)
+
+    def clear(self, body_id: ObjectId | None) -> None:
+        if body_id is not None:
+            self._marks.delete_one({"_id": body_id})
+
+    def drop(self, body_id: ObjectId | None) -> None:
+        """Delete a marked body (its task was not written, or is removed), then its mark."""
+        if body_id is not None:
+            self._bodies.delete_one({"_id": body_id})
+            self.clear(body_id)
+
+    def sweep(self, before: str) -> int:
+        """Settle the marks made before `before`: a body no task names goes; how many went."""
         gone = 0
-        for _ in range(SWEEP_BATCHES):
-            ids = self._next_ids(limit)
-            if not ids:
-                self._after = None
-                break
-            named = {doc["body"] for doc in self._tasks.find(
-                {"body": {"$in": ids}}, {"body": 1, "_id": 0})}
-            orphans = [i for i in ids if i not in named]
-            if orphans:
-                gone += self._bodies.delete_many({"_id": {"$in": orphans}}).deleted_count
-            self._after = ids[-1]
+        for mark in list(self._marks.find({"at": {"$lt": before}}).limit(SWEEP_BATCH)):
+            body_id = mark["_id"]
+            if self._tasks.find_one({"body": body_id}, {"_id": 1}) is None:
+                gone += self._bodies.delete_one({"_id": body_id}).deleted_count
+            self.clear(body_id)
         return gone
-
-    def _next_ids(self, limit: ObjectId) -> list[ObjectId]:
-        where: dict[str, Any] = {"$lt": limit}
-        if self._after is not None:
-            where["$gt"] = self._after
-        found = self._bodies.find({"_id": where}, {"_id": 1}).sort(
-            "_id", ASCENDING).limit(SWEEP_BATCH)
-        return [doc["_id"] for doc in found]

@@ -21,6 +21,15 @@ from khala.store.codec import (
     result_to_dict,
 )
 
+#: The fields a task's brief reads, and the order the queue is taken in.
+BRIEF_FIELDS = {"user": 1, "add_time": 1, "done": 1, "status": 1, "executor": 1, "report_time": 1}
+QUEUE_ORDER = [("add_time", 1), ("_id", 1)]
+LANGUAGE_KEYS = ("name", "version", "image", "source", "time_factor")  # a language document
+#: A lean get's projection (Store.get): the cases without their texts, the result without its
+#: standard outputs.
+LEAN_PROJECTION = {"execute.cases.input": 0, "execute.cases.standard": 0,
+                   "result.compile_output": 0, "result.execute_output": 0}
+
 
 def oid_of(task_id: str) -> ObjectId | None:
     """The ObjectId a task id names, or None when it is malformed."""

@@ -14,6 +14,7 @@ Documents:
                 result: {…, compile_report: {…} | null, execute_report: {…} | null} | null,
                 attempts: times assigned}
     executors: {_id: ObjectId(executor id), hostname (unique), report_time}
+    task_bodies, pending_bodies: a large task's body apart (khala/store/mongo/bodies.py)
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from khala.model import (
     Task,
     TaskBrief,
     new_id,
-    parse_time,
+    time_before,
 )
 from khala.rules import lifecycle
 from khala.rules.states import Bound, Cond
@@ -61,9 +62,13 @@ from khala.store.codec import (
     without_body,
 )
 from khala.store.files import task_owner
-from khala.store.mongo.bodies import BODY_MIN, BodySweep, body_doc, body_size, with_body
+from khala.store.mongo.bodies import BODY_GRACE, BODY_MIN, BodyMarks, body_size, with_body
 from khala.store.mongo.client import MongoClient, connect, parse_write_concern
 from khala.store.mongo.docs import (
+    BRIEF_FIELDS,
+    LANGUAGE_KEYS,
+    LEAN_PROJECTION,
+    QUEUE_ORDER,
     assign_filter,
     doc_brief,
     executor_key,
@@ -88,9 +93,6 @@ R = TypeVar("R")
 
 # MongoDB refusing a document over its size limit (BSONObjectTooLarge, the result of an update)
 TOO_LARGE_CODES = frozenset({10334, 17419, 17420})
-BRIEF_FIELDS = {"user": 1, "add_time": 1, "done": 1, "status": 1, "executor": 1, "report_time": 1}
-QUEUE_ORDER = [("add_time", ASCENDING), ("_id", ASCENDING)]
-LANGUAGE_KEYS = ("name", "version", "image", "source", "time_factor")  # a language document
 TASK_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("add_time_id", [("add_time", ASCENDING), ("_id", ASCENDING)]),
     ("user_add_time_id", [("user", ASCENDING), ("add_time", ASCENDING), ("_id", ASCENDING)]),
@@ -99,7 +101,7 @@ TASK_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("held", [("executor", ASCENDING), ("done", ASCENDING), ("report_time", ASCENDING)]),
     ("fair", FAIR_INDEX),
     ("head", HEAD_INDEX),
-    ("body", [("body", ASCENDING)]),  # the sweep of bodies no task names (bodies.py)
+    ("body", [("body", ASCENDING)]),  # the sweep's question: does a task name this body?
 ]
 
 
@@ -115,11 +117,6 @@ def _unavailable(method: Callable[P, R]) -> Callable[P, R]:
 
     return wrapper
 
-
-#: A lean get's projection (Store.get): the cases without their texts, the result without its
-#: standard outputs.
-LEAN_PROJECTION = {"execute.cases.input": 0, "execute.cases.standard": 0,
-                   "result.compile_output": 0, "result.execute_output": 0}
 
 
 class MongoStore(MongoJobs, MongoProblemTasks, Store):
@@ -146,7 +143,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         self._history: Collection[dict[str, Any]] = db["task_history"]
         self._bodies: Collection[dict[str, Any]] = db["task_bodies"]  # khala/store/mongo/bodies.py
         self._create_indexes()
-        self._body_sweep = BodySweep(self._bodies, self._tasks)
+        self._marks = BodyMarks(db["pending_bodies"], self._bodies, self._tasks)
         self.files = MongoFiles(db)
         self.problems = MongoProblems(db)
         self.images = MongoImages(db)
@@ -212,13 +209,13 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         if not self._bodies_apart or body_size(task) < BODY_MIN:
             self._tasks.insert_one(task_to_doc(oid, task))
             return task.id
-        body_id = ObjectId()
-        self._bodies.insert_one(body_doc(body_id, task))
+        body_id = self._marks.write(task)
         try:
             self._tasks.insert_one({**task_to_doc(oid, without_body(task)), "body": body_id})
         except DuplicateKeyError:  # certainly not written: the body goes again
-            self._bodies.delete_one({"_id": body_id})
+            self._marks.drop(body_id)
             raise
+        self._marks.clear(body_id)
         return task.id
 
     @_unavailable
@@ -481,11 +478,12 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         if oid is None:
             return False
         with self._exclusive(task_key(oid)):
-            gone = self._tasks.find_one_and_delete({"_id": oid, "done": True})
-            if gone is None:
+            body = (self._tasks.find_one({"_id": oid}, {"body": 1}) or {}).get("body")
+            self._marks.mark(body)  # first: a death after the task's delete leaves it marked
+            if self._tasks.find_one_and_delete({"_id": oid, "done": True}) is None:
+                self._marks.clear(body)
                 return False
-        if gone.get("body") is not None:
-            self._bodies.delete_one({"_id": gone["body"]})
+        self._marks.drop(body)
         self._keys.delete_many({"task": task_id})
         self._signals.delete_many({"task": task_id})
         self._history.delete_many({"task": task_id})
@@ -493,8 +491,8 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         return True
 
     @_unavailable
-    def sweep_bodies(self, before: str) -> int:
-        return self._body_sweep.sweep(parse_time(before))
+    def sweep_bodies(self) -> int:
+        return self._marks.sweep(time_before(BODY_GRACE))
 
     @_unavailable
     def add_signal(self, task_id: str, signum: int, now: str) -> None:
