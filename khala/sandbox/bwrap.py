@@ -65,6 +65,8 @@ INSIDE_WORKDIR = "/work"
 TMP_SIZE = 64 * MIB
 #: Cached files of at most this many bytes are copied into a work dir, not bound (place_file).
 PLACE_COPY_MAX = 64 * 1024
+#: Signals held for a step whose command does not exist yet (as many as a SignalBox holds).
+MAX_HELD_SIGNALS = 64
 # Top-level host entries mirrored into the sandbox (symlinks stay symlinks).
 SYSTEM_ENTRIES = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # The sandbox's pid 1, a shell waiting for the step's command in a subshell (which execs it,
@@ -209,6 +211,8 @@ class BwrapProcess(Process):
         self.cgroup = cgroup
         self.network = network
         self._command: int | None = None
+        self._signal_lock = threading.Lock()
+        self._held: list[int] = []  # signals sent before the command existed
         # Where a core file would land (a step that may dump core), and since when.
         self.core_dir, self.started = core_dir, time.time()
 
@@ -216,17 +220,39 @@ class BwrapProcess(Process):
         return self.cgroup.cpu_seconds()
 
     def step_pid(self) -> int:
-        """The command, bwrap's grandchild (bwrap → the sandbox's pid 1 → the command)."""
+        """The command, bwrap's grandchild (bwrap → the sandbox's pid 1 → the command); the
+        signals held for it go once it is seen (the core asks at every tick)."""
+        if self._command is None:
+            with self._signal_lock:
+                self._spot()
+        return self._command or self.pid
+
+    def _spot(self) -> None:
+        """Look for the command (the signal lock held); send it what was held if found."""
         if self._command is None:
             self._command = grandchild(self.pid, self.cgroup.pids())
-        return self._command or self.pid
+            if self._command is not None:
+                held, self._held = self._held, []
+                for signum in held:
+                    self._send(signum)
 
     def kill(self, wait: bool) -> None:
         self.cgroup.kill_all() if wait else self.cgroup.kill_all(timeout=0.0)
 
     def signal(self, signum: int) -> None:
         """Every process of the run cgroup but bwrap itself (the sandbox's pid 1 ignores it,
-        as a namespace init without a handler does)."""
+        as a namespace init without a handler does). Until the command exists (bwrap setting
+        up, the pid 1 not yet forked it) it would reach no one, or only that pid 1: it is
+        held, in order, and sent when the command is seen."""
+        with self._signal_lock:
+            self._spot()
+            if self._command is None:
+                if len(self._held) < MAX_HELD_SIGNALS:
+                    self._held.append(signum)
+                return
+            self._send(signum)
+
+    def _send(self, signum: int) -> None:
         for pid in self.cgroup.pids():
             if pid != self.pid:
                 try:

@@ -17,7 +17,7 @@ import pytest
 
 from khala.errors import SandboxUnavailable
 from khala.model import Reason
-from khala.sandbox.base import MIB, Limits, RunSpec
+from khala.sandbox.base import MIB, Limits, RunSpec, SignalBox
 from khala.sandbox.bwrap import BwrapSandbox, check_bwrap
 from khala.sandbox.sigdefault import RT_SIGACTION
 from khala.sandbox.warm import WarmSandbox
@@ -84,3 +84,34 @@ def test_a_step_inherits_no_ignored_signal_from_the_executor(ignoring: None, kin
                                             "SigIgn:\t0000000000000000"]
     finally:
         sandbox.close()
+
+
+@pytest.mark.parametrize("kind", ["cold", "warm"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL, signal.SIGUSR1])
+def test_a_signal_sent_before_the_command_exists_reaches_it(kind: str, signum: int) -> None:
+    """A signal sent as the step starts (queued in the box before it, so delivered the moment
+    the sandbox attaches, while bwrap is still setting up and no command exists yet) reaches
+    the command once it runs: the step ends by that signal, not at its wall limit."""
+    try:
+        sandbox = check_bwrap(WarmSandbox(1) if kind == "warm" else None)
+    except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
+        missing(f"bwrap sandbox unavailable: {exc}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="khala-test-signals-") as base:
+            os.chmod(base, 0o711)
+            workdir = os.path.join(base, "run")
+            os.mkdir(workdir)
+            sandbox.open_workdir(workdir, 16 * MIB)
+            try:
+                sandbox.prepare_workdir(workdir)
+                box = SignalBox()
+                box.send(signum)
+                outcome = sandbox.run(RunSpec(argv=["sleep", "120"], workdir=workdir,
+                                              signals=box, limits=Limits(wall_time=30)),
+                                      threading.Event())
+            finally:
+                sandbox.close_workdir(workdir)
+    finally:
+        sandbox.close()
+    assert outcome.report.reason == Reason.SIGNALED, outcome.report
+    assert outcome.report.signal == signum, outcome.report
