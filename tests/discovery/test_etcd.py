@@ -162,7 +162,8 @@ def test_wake_callback_crosses_judicators(cluster: Cluster) -> None:
     woken = {"a": threading.Event(), "b": threading.Event()}
     a.on_wake(woken["a"].set)
     b.on_wake(woken["b"].set)
-    time.sleep(0.5)  # both watches are up
+    # each sees the other (a judicator alone drops its wakes), so both watches are up
+    assert wait_until(lambda: bool(a.others()) and bool(b.others()), 3) is not None
     a.announce_wake()
     assert woken["b"].wait(2), "b was not woken by a's announce_wake()"
     assert not woken["a"].wait(0.3), "a must not wake itself"

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from khala.rpc import judicator_thrift as T
+from tests.fixtures.waiting import until
 
 
 def z(text: str) -> bytes:
@@ -74,7 +75,9 @@ def test_sigterm_drains_running_tasks_then_exits(cluster_factory: Any) -> None:
     running = add(rpc, "sleep 1.5; echo drained")
     wait_for(rpc, running, lambda t: t.status == 3, 20)
     executor.signal(signal.SIGTERM)
-    time.sleep(0.3)
+    # Added once the judicator knows of the drain (before, an open long-poll could still
+    # hand it over, to be handed back: not lost, but retried)
+    until(lambda: "drain told to" in executor.log(), 20, "the drain told to the judicator")
     queued = add(rpc, "true")  # must not be taken by a draining executor
     code = executor.wait(20)
     assert code == 0, executor.log()
