@@ -17,7 +17,7 @@ import pytest
 
 from khala.errors import SandboxUnavailable
 from khala.model import Reason
-from khala.sandbox.base import MIB, Limits, RunSpec, SignalBox
+from khala.sandbox.base import MIB, Limits, RunOutcome, RunSpec, SignalBox
 from khala.sandbox.bwrap import BwrapSandbox, check_bwrap
 from khala.sandbox.sigdefault import RT_SIGACTION
 from khala.sandbox.warm import WarmSandbox
@@ -56,7 +56,9 @@ def ignoring() -> Iterator[None]:
             raw_sigaction(sig, handler)
 
 
-def step_status(sandbox: BwrapSandbox) -> list[str]:
+def run_in_workdir(sandbox: BwrapSandbox, argv: list[str], wall_time: float,
+                   signals: SignalBox | None = None) -> RunOutcome:
+    """`argv` run once in a fresh work dir of `sandbox`."""
     with tempfile.TemporaryDirectory(prefix="khala-test-signals-") as base:
         os.chmod(base, 0o711)
         workdir = os.path.join(base, "run")
@@ -64,10 +66,14 @@ def step_status(sandbox: BwrapSandbox) -> list[str]:
         sandbox.open_workdir(workdir, 16 * MIB)
         try:
             sandbox.prepare_workdir(workdir)
-            outcome = sandbox.run(RunSpec(argv=["bash", "-c", STATUS], workdir=workdir,
-                                          limits=Limits(wall_time=20)), threading.Event())
+            return sandbox.run(RunSpec(argv=argv, workdir=workdir, signals=signals,
+                                       limits=Limits(wall_time=wall_time)), threading.Event())
         finally:
             sandbox.close_workdir(workdir)
+
+
+def step_status(sandbox: BwrapSandbox) -> list[str]:
+    outcome = run_in_workdir(sandbox, ["bash", "-c", STATUS], 20)
     assert outcome.report.reason == Reason.OK, outcome
     return outcome.stdout.decode().splitlines()
 
@@ -97,20 +103,9 @@ def test_a_signal_sent_before_the_command_exists_reaches_it(kind: str, signum: i
     except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
         missing(f"bwrap sandbox unavailable: {exc}")
     try:
-        with tempfile.TemporaryDirectory(prefix="khala-test-signals-") as base:
-            os.chmod(base, 0o711)
-            workdir = os.path.join(base, "run")
-            os.mkdir(workdir)
-            sandbox.open_workdir(workdir, 16 * MIB)
-            try:
-                sandbox.prepare_workdir(workdir)
-                box = SignalBox()
-                box.send(signum)
-                outcome = sandbox.run(RunSpec(argv=["sleep", "120"], workdir=workdir,
-                                              signals=box, limits=Limits(wall_time=30)),
-                                      threading.Event())
-            finally:
-                sandbox.close_workdir(workdir)
+        box = SignalBox()
+        box.send(signum)
+        outcome = run_in_workdir(sandbox, ["sleep", "120"], 30, box)
     finally:
         sandbox.close()
     assert outcome.report.reason == Reason.SIGNALED, outcome.report
