@@ -93,6 +93,10 @@ class Scheduler(LeaderLoop):
             return
         if not self._save(spec.name, new):
             return  # changed meanwhile (restart, delete): the next pass re-reads it
+        if new.tick is not None and new.tick != state.tick and new.skipped_to > new.tick:
+            log.warning("job %s: cron ticks missed: %d fires late, %d..%d skipped (only the "
+                        "ones the expression matches)", spec.name, new.tick, new.tick + 1,
+                        new.skipped_to)
         if planned.start:
             self.jobs.submit_runs(spec, new, planned.start)
             log.info("job %s: started run(s) of replica(s) %s", spec.name, planned.start)

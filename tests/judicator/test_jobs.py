@@ -4,6 +4,7 @@ Meproc routes."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -188,15 +189,29 @@ def test_stop_keeps_the_job_until_a_restart(jc: Cluster) -> None:
     requests.delete(f"{jc.gateway_url}/api/v2/jobs/pausing", timeout=10)
 
 
+def skipped_ticks(log: str, name: str) -> set[int]:
+    """The ticks of job `name` the leader logged as skipped (missed, not fired)."""
+    found: set[int] = set()
+    for first, last in re.findall(rf"job {re.escape(name)}: cron ticks missed: \d+ fires "
+                                  rf"late, (\d+)\.\.(\d+) skipped", log):
+        found.update(range(int(first), int(last) + 1))
+    return found
+
+
 def test_cron_fires_once_per_tick(jc: Cluster) -> None:
     create(jc, "ticker", "cron", "echo tick", cron="* * * * *")
     time.sleep(5.5)
     requests.delete(f"{jc.gateway_url}/api/v2/jobs/ticker", timeout=10)
     ticks = [t["id"].split(".")[4] for t in runs(jc, "ticker")]
-    assert 4 <= len(ticks) <= 7, ticks
     assert len(set(ticks)) == len(ticks)  # one task per tick
     numbers = sorted(int(t[1:], 36) for t in ticks)
-    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # every second
+    # Every second: each tick fired, or was skipped as missed because a pass came more than a
+    # tick late (a loaded host), which the leader logs; never both, and no tick left out.
+    skipped = skipped_ticks(jc.judicators[0].log(), "ticker")
+    assert not skipped & set(numbers), (numbers, skipped)
+    covered = set(numbers) | {t for t in skipped if numbers[0] <= t <= numbers[-1]}
+    assert sorted(covered) == list(range(numbers[0], numbers[-1] + 1)), (numbers, skipped)
+    assert 4 <= len(covered) + len(skipped - covered) <= 7, (numbers, skipped)
     create(jc, "every2", "cron", "true", cron="*/2 * * * *")
     time.sleep(5)
     requests.delete(f"{jc.gateway_url}/api/v2/jobs/every2", timeout=10)
