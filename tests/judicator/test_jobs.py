@@ -5,6 +5,7 @@ Meproc routes."""
 from __future__ import annotations
 
 import re
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -217,6 +218,28 @@ def test_cron_fires_once_per_tick(jc: Cluster) -> None:
     requests.delete(f"{jc.gateway_url}/api/v2/jobs/every2", timeout=10)
     numbers = [int(t["id"].split(".")[4][1:], 36) for t in runs(jc, "every2")]
     assert numbers and all(n % 2 == 0 for n in numbers) and len(numbers) <= 3
+
+
+def test_ticks_a_late_pass_missed_are_logged_and_skipped(jc: Cluster) -> None:
+    """A leader stopped for more than two ticks: on waking, the earliest missed tick fires,
+    late, the others are skipped and logged as such; no tick fires twice or goes unaccounted."""
+    create(jc, "sleeper", "cron", "true", cron="* * * * *")
+    until(lambda: len(runs(jc, "sleeper")) >= 2, 30, "ticks firing")
+    judicator = jc.judicators[0]
+    judicator.signal(signal.SIGSTOP)
+    try:
+        time.sleep(2.6)
+    finally:
+        judicator.signal(signal.SIGCONT)
+    skipped = until(lambda: skipped_ticks(judicator.log(), "sleeper"), 30, "a logged skip")
+    until(lambda: any(int(t["id"].split(".")[4][1:], 36) > max(skipped)
+                      for t in runs(jc, "sleeper")), 30, "ticks after the skip")
+    requests.delete(f"{jc.gateway_url}/api/v2/jobs/sleeper", timeout=10)
+    numbers = sorted(int(t["id"].split(".")[4][1:], 36) for t in runs(jc, "sleeper"))
+    assert len(set(numbers)) == len(numbers) and not skipped & set(numbers), (numbers, skipped)
+    covered = set(numbers) | skipped
+    assert sorted(covered) == list(range(numbers[0], max(covered) + 1)), (numbers, skipped)
+    assert min(skipped) - 1 in numbers  # the earliest missed tick fired, late
 
 
 def test_meproc_routes(jc: Cluster) -> None:
