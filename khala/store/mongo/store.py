@@ -118,7 +118,6 @@ def _unavailable(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-
 class MongoStore(MongoJobs, MongoProblemTasks, Store):
     def __init__(
         self,
@@ -478,7 +477,10 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         if oid is None:
             return False
         with self._exclusive(task_key(oid)):
-            body = (self._tasks.find_one({"_id": oid}, {"body": 1}) or {}).get("body")
+            done = self._tasks.find_one({"_id": oid, "done": True}, {"body": 1})
+            if done is None:
+                return False
+            body = done.get("body")
             self._marks.mark(body)  # first: a death after the task's delete leaves it marked
             if self._tasks.find_one_and_delete({"_id": oid, "done": True}) is None:
                 self._marks.clear(body)
