@@ -7,7 +7,9 @@ this one stays unregistered, takes no traffic and does not lead, until that key 
 Leadership: `<prefix>/leader` → <name>, created on the lease only if absent, checked on every
 keepalive round and followed by a watch so that a lost key ends leadership at once; a leader
 that could not refresh its lease for two thirds of the TTL stops leading before the lease can
-expire.
+expire. Leadership belongs to the lease it was won on: a judicator back from a partition, its
+lease lost and granted anew, does not lead until a campaign on the new lease wins (its watch may
+not have caught up on who leads now).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ class EtcdRegistration(Registration):
         self._name = name
         self._trust = ttl - ttl / 3  # leadership holds this long after a keepalive was sent
         self._leader_key = f"{base}/leader"
-        self._leader = False
+        # The lease on which this judicator won the leader key, or None: leadership won on a lease
+        # that has since been lost ends with it, even before the watch or a campaign says so.
+        self._leading_on: int | None = None
         self._keeper = LeaseKeeper(endpoints, f"{base}/judicators/{name}", address, ttl,
                                    after_round=self._campaign, name=name)
         self._watch = PrefixWatch(endpoints, self._leader_key, self._on_reset, self._on_event)
@@ -47,7 +51,8 @@ class EtcdRegistration(Registration):
         self._watch.start()
 
     def is_leader(self) -> bool:
-        return (self._leader and self._keeper.held
+        lease_id = self._leading_on
+        return (lease_id is not None and lease_id == self._keeper.lease_id and self._keeper.held
                 and time.monotonic() - self._keeper.alive_at < self._trust)
 
     def registered(self) -> bool:
@@ -56,7 +61,7 @@ class EtcdRegistration(Registration):
 
     def close(self) -> None:
         self._watch.stop()
-        self._leader = False
+        self._leading_on = None
         self._keeper.close()
 
     def pause_keepalives(self, paused: bool) -> None:
@@ -69,9 +74,9 @@ class EtcdRegistration(Registration):
         """Create the leader key on our lease if it does not exist; else see whose it is."""
         holder = create(client, self._leader_key, self._name, lease_id)
         leader = holder is None or holder == lease_id
-        if leader and not self._leader:
+        if leader and self._leading_on != lease_id:
             log.info("judicator %s is now the leader", self._name)
-        self._leader = leader
+        self._leading_on = lease_id if leader else None
 
     # ------------------------------------------------------------------ watch thread
 
@@ -86,5 +91,5 @@ class EtcdRegistration(Registration):
         """The leader key as the watch shows it: gone or someone else's, this judicator stops
         leading now and campaigns again."""
         if kv is None or int(kv.get("lease", 0)) != self._keeper.lease_id:
-            self._leader = False
+            self._leading_on = None
             self._keeper.kick()

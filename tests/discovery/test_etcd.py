@@ -157,6 +157,32 @@ def test_stalled_leader_steps_down_before_its_lease_can_expire(cluster: Cluster)
     assert wait_until(reg.is_leader, ttl + 2) is not None
 
 
+def test_a_leader_whose_lease_was_lost_does_not_lead_on_its_new_lease_before_campaigning(
+        cluster: Cluster) -> None:
+    """As after a partition from etcd: its watch missed the takeover and its lease expired. When
+    it reaches etcd again, its key is claimed on a new lease before the campaign asks who leads;
+    in between it must not lead (a second reaper beside the new leader's)."""
+    old = cluster.register("j1")
+    assert wait_until(old.is_leader, 3) is not None
+    old._watch.stop()  # cut off: it sees no change of the leader key
+    old.pause_keepalives(True)
+    new = cluster.register("j2")
+    assert wait_until(new.is_leader, TTL + 3) is not None  # the old lease expired
+    seen: list[bool] = []
+    campaign = old._keeper._after_round
+
+    def spy(client: object, lease_id: int) -> None:
+        seen.append(old.is_leader())  # registered again, before the campaign's answer
+        assert campaign is not None
+        campaign(client, lease_id)  # type: ignore[arg-type]
+
+    old._keeper._after_round = spy
+    old.pause_keepalives(False)
+    assert wait_until(lambda: len(seen) >= 3, TTL + 3) is not None, "no round after resuming"
+    assert seen == [False] * len(seen), seen
+    assert not old.is_leader() and new.is_leader()
+
+
 def test_wake_callback_crosses_judicators(cluster: Cluster) -> None:
     a, b = cluster.judicator("a"), cluster.judicator("b")
     woken = {"a": threading.Event(), "b": threading.Event()}
