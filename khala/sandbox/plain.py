@@ -21,17 +21,21 @@ from khala.sandbox.base import Limits, RunSpec
 from khala.sandbox.core import DEFAULT_PATH, CoreSandbox, Process, Usage, apply_rlimits, rlimits
 from khala.sandbox.fstree import chown_tree
 from khala.sandbox.identity import check_identity, drop_privileges
+from khala.sandbox.sigdefault import defaulter
 
 PR_SET_PDEATHSIG = 1
 
 
 def rlimit_setter(limits: Limits, identity: tuple[int, int] | None = None
                   ) -> Callable[[], None]:
-    """A preexec function applying the rlimits of `limits` (runs in the child), then
-    becoming `identity` when given."""
+    """A preexec function setting every signal to its default (none ignored that the executor
+    inherited: khala/sandbox/sigdefault.py), applying the rlimits of `limits` (runs in the
+    child), then becoming `identity` when given."""
     pairs = rlimits(limits)
+    default_signals = defaulter()
 
     def apply() -> None:
+        default_signals()
         apply_rlimits(pairs)
         os.umask(0o077)  # what the step creates is this user's alone
         die_with_parent()

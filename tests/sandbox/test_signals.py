@@ -1,7 +1,7 @@
 """A step starts with every signal at its default disposition, however the executor was
 started (khala/sandbox/sigdefault.py): an executor that ignores signals (as under `nohup`, or
 when a program that uses glibc's `posix_spawn` started it: signals 32 and 33) passes none of
-them on, cold or through a warm box's init and stems."""
+them on, cold or through a warm box's init and stems, nor unsandboxed (`--sandbox none`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ import pytest
 from khala.errors import SandboxUnavailable
 from khala.model import Reason
 from khala.sandbox.base import MIB, Limits, RunOutcome, RunSpec, SignalBox
-from khala.sandbox.bwrap import BwrapSandbox, check_bwrap
+from khala.sandbox.bwrap import check_bwrap
+from khala.sandbox.core import CoreSandbox
+from khala.sandbox.plain import PlainSandbox
 from khala.sandbox.sigdefault import RT_SIGACTION
 from khala.sandbox.warm import WarmSandbox
 from tests.fixtures.servers import missing
@@ -56,7 +58,7 @@ def ignoring() -> Iterator[None]:
             raw_sigaction(sig, handler)
 
 
-def run_in_workdir(sandbox: BwrapSandbox, argv: list[str], wall_time: float,
+def run_in_workdir(sandbox: CoreSandbox, argv: list[str], wall_time: float,
                    signals: SignalBox | None = None) -> RunOutcome:
     """`argv` run once in a fresh work dir of `sandbox`."""
     with tempfile.TemporaryDirectory(prefix="khala-test-signals-") as base:
@@ -72,18 +74,22 @@ def run_in_workdir(sandbox: BwrapSandbox, argv: list[str], wall_time: float,
             sandbox.close_workdir(workdir)
 
 
-def step_status(sandbox: BwrapSandbox) -> list[str]:
+def step_status(sandbox: CoreSandbox) -> list[str]:
     outcome = run_in_workdir(sandbox, ["bash", "-c", STATUS], 20)
     assert outcome.report.reason == Reason.OK, outcome
     return outcome.stdout.decode().splitlines()
 
 
-@pytest.mark.parametrize("kind", ["cold", "warm"])
+@pytest.mark.parametrize("kind", ["cold", "warm", "plain"])
 def test_a_step_inherits_no_ignored_signal_from_the_executor(ignoring: None, kind: str) -> None:
-    try:  # made while this process ignores them: a warm box's init inherits that state
-        sandbox = check_bwrap(WarmSandbox(1) if kind == "warm" else None)
-    except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
-        missing(f"bwrap sandbox unavailable: {exc}")
+    sandbox: CoreSandbox
+    if kind == "plain":  # --sandbox none: no isolation, but the same signals
+        sandbox = PlainSandbox()
+    else:
+        try:  # made while this process ignores them: a warm box's init inherits that state
+            sandbox = check_bwrap(WarmSandbox(1) if kind == "warm" else None)
+        except SandboxUnavailable as exc:  # pragma: no cover - depends on the host
+            missing(f"bwrap sandbox unavailable: {exc}")
     try:
         for _ in range(2):  # a warm box's first stem and a later one
             assert step_status(sandbox) == ["SigBlk:\t0000000000000000",
