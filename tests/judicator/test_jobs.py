@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 import requests
 
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.waiting import until
+from tests.fixtures.waiting import named_process, until
 
 pytestmark = pytest.mark.integration  # starts its own cluster
 
@@ -135,14 +136,19 @@ def _plus(text: str, seconds: float) -> str:
 
 
 def test_restart_terms_then_kills_and_starts_again(jc: Cluster) -> None:
-    create(jc, "polite", "daemon", "trap 'exit 0' TERM; sleep 60 & wait", interval=1)
-    create(jc, "stubborn", "daemon", "trap '' TERM; sleep 60", interval=1)
+    # each marks, with a process of that name, the point where its trap is set
+    armed = {name: f"khala-armed-{uuid.uuid4().hex[:12]}" for name in ("polite", "stubborn")}
+    create(jc, "polite", "daemon", f"trap 'exit 0' TERM; exec -a {armed['polite']} sleep 60 & "
+           "wait", interval=1)
+    create(jc, "stubborn", "daemon", f"trap '' TERM; exec -a {armed['stubborn']} sleep 60",
+           interval=1)
     olds = {}
     for name in ("polite", "stubborn"):
         olds[name] = until(lambda n=name: (lambda j: j["tasks"] and j["tasks"][0]["status"]
                                            == "running" and j["tasks"][0])(job(jc, n)),
                            30, f"{name} running")
-    time.sleep(0.5)  # the traps are set
+    for name, mark in armed.items():
+        until(lambda m=mark: named_process(m), 20, f"{name} has set its trap")
     began = time.monotonic()
     for name in olds:
         r = requests.post(f"{jc.gateway_url}/api/v2/jobs/{name}/restart", timeout=10)

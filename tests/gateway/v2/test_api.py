@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 import time
+import uuid
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 import brotli
 import requests
 from openapi_spec_validator import validate
+
+from tests.fixtures.waiting import named_process, until
 
 TIMEOUT = 30
 USERS = itertools.count(2_000_000 + int(time.time()) % 1_000_000)
@@ -344,14 +347,13 @@ def test_cancel_and_delete(cluster: Any) -> None:
 
 
 def test_signal_reaches_the_running_process(cluster: Any) -> None:
-    script = "trap 'echo got-usr1; exit 7' USR1; for i in $(seq 300); do sleep 0.1; done"
+    armed = f"khala-armed-{uuid.uuid4().hex[:12]}"  # a process named so: the trap is set
+    script = f"trap 'echo got-usr1; exit 7' USR1; exec -a {armed} sleep 60 & wait"
     reply = post(cluster, "/api/v2/tasks", body(execute={"command": script, "timeout": 60}))
     task_id = reply.json()["data"]["id"]
-    deadline = time.monotonic() + 20
-    while get(cluster, f"/api/v2/tasks/{task_id}").json()["data"]["status"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(0.3)  # let bash install its trap
+    until(lambda: get(cluster, f"/api/v2/tasks/{task_id}").json()["data"]["status"] == "running",
+          20, "the task runs")
+    until(lambda: named_process(armed), 20, "bash has set its trap")
     sent = requests.put(url(cluster, f"/api/v2/tasks/{task_id}/signals/USR1"), timeout=TIMEOUT)
     assert sent.status_code == 202, sent.text
     done = wait_done(cluster, task_id, 20)
