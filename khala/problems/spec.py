@@ -184,7 +184,7 @@ def spec_from_bytes(data: bytes) -> VersionSpec:
 
 def judging_task(spec: VersionSpec, language: str = "", sources: dict[str, str] | None = None
                  ) -> Task:
-    """The judging fields a task of `language` gets from the version (khala/model.py's own
+    """The judging fields a task of `language` gets from the version (khala/model/task.py's own
     types): cases (their input and answer come from files: left empty here), groups, checker,
     interactor and limits. `sources` maps the jury programs' sha256 to their text (a
     placeholder when absent: enough for the checks)."""

@@ -1,108 +1,12 @@
-"""The domain model: tasks, their parts and results, status and return codes, ids and times.
-
-Pure data and pure helpers; no IO. Wire formats (Thrift, HTTP forms, store documents) convert to
-and from these types in one module each.
-"""
+"""A task and its parts (steps, cases, groups, checker, interactor) and its result: what a
+client submits, an executor runs and a judicator stores."""
 
 from __future__ import annotations
 
-import datetime as _dt
-import re
-import secrets
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
 
 from khala.files.refs import FileRef
-
-INT_MAX = 2147483647
-#: The range of a task's priority (higher is dispatched first; absent = 0): the HTTP models and
-#: the Thrift conversion both read it.
-PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
-#: The priority of a rejudged task (docs/judging.md, "Rejudge"): below any a client may give,
-#: so new submissions always go first. Only the judicator sets it.
-REJUDGE_PRIORITY = PRIORITY_MIN - 1
-ID_RE = re.compile(r"\A[0-9a-f]{24}\Z")  # \Z: "$" would accept a trailing newline
-TIME_FORMAT = "%04Y-%m-%dT%H:%M:%S.%f"  # years zero-padded: times compare as strings
-
-
-class Status(IntEnum):
-    """Task status codes of the HTTP API (seed 004)."""
-
-    PENDING = 0
-    COMPILING = 1
-    COMPILE_FAILED = 2
-    RUNNING = 3
-    RUN_FAILED = 4
-    SUCCESS = 5
-    RETRYING = 6
-    CANCELLED = 7
-    UNKNOWN_ERROR = 8
-
-
-# Which status may follow which, and when: khala/rules/lifecycle.py.
-
-
-class Code(IntEnum):
-    """Response codes shared by the HTTP API and the Thrift ReturnCode enum."""
-
-    OK = 0
-    ERROR = 1
-    NOT_EXIST = 2
-    TOO_LARGE = 3
-    INVALID_INPUT = 4
-    CONFLICT = 5  # API v2 methods only: the task is in the wrong state or the key is taken
-
-
-class Reason(StrEnum):
-    """Why a sandboxed step ended (its value is the string on the wire and in the store)."""
-
-    OK = "ok"
-    NONZERO_EXIT = "nonzero_exit"
-    SIGNALED = "signaled"
-    TIME_LIMIT = "time_limit"
-    WALL_LIMIT = "wall_limit"
-    MEMORY_LIMIT = "memory_limit"
-    OUTPUT_LIMIT = "output_limit"
-    PIDS_LIMIT = "pids_limit"
-    INTERNAL_ERROR = "internal_error"
-    CANCELLED = "cancelled"
-
-
-class Verdict(StrEnum):
-    """How a judged test case (or a whole judged task) came out (docs/judging.md)."""
-
-    ACCEPTED = "accepted"
-    WRONG_ANSWER = "wrong_answer"
-    TIME_LIMIT = "time_limit"
-    MEMORY_LIMIT = "memory_limit"
-    OUTPUT_LIMIT = "output_limit"
-    RUNTIME_ERROR = "runtime_error"
-    COMPILE_ERROR = "compile_error"  # the whole task: the source did not compile
-    INTERNAL_ERROR = "internal_error"  # Khala's or the checker's failure, not the program's
-    SKIPPED = "skipped"  # not run: an earlier case failed with stop_on_failure, or no build
-    PARTIAL = "partial"  # the checker or interactor gave part of the case's points (exit 7)
-
-
-class GroupPolicy(StrEnum):
-    """How a group of cases scores (khala/judging/scoring.py)."""
-
-    SUM = "sum"  # its points scaled by the share of its cases' weights earned
-    MIN = "min"  # all or nothing: its points times the smallest share any of its cases earned
-
-
-class CompareMode(StrEnum):
-    """How a case's output is compared with its expected output (khala/judging/compare.py)."""
-
-    EXACT = "exact"
-    LINES = "lines"
-    TOKENS = "tokens"
-    FLOAT = "float"
-    CHECKER = "checker"
-
-
-STATUS_CODES = frozenset(int(s) for s in Status)
-REASON_TEXTS = frozenset(r.value for r in Reason)
-VERDICT_TEXTS = frozenset(v.value for v in Verdict)
+from khala.model.codes import CompareMode, GroupPolicy, Reason, Status, Verdict
 
 
 @dataclass
@@ -426,6 +330,18 @@ class Judged:
 
 
 @dataclass
+class Webhook:
+    """The delivery record of a task's webhook (khala/judicator/webhooks.py)."""
+
+    url: str
+    state: str = "pending"  # pending, ready, sending, delivered, failed
+    attempts: int = 0
+    last_status: int | None = None  # HTTP status of the last try
+    last_error: str = ""
+    delivered_at: str = ""
+
+
+@dataclass
 class Task:
     id: str = ""
     user: int = 0
@@ -454,139 +370,6 @@ class Task:
             report_time=self.report_time,
             key=self.key,
         )
-
-
-@dataclass
-class TaskBrief:
-    id: str
-    user: int = 0
-    add_time: str = ""
-    done: bool = False
-    status: Status = Status.PENDING
-    executor: str | None = None
-    report_time: str = ""
-    key: str | None = None  # client-chosen id (API v2)
-
-
-@dataclass
-class ExecutorInfo:
-    id: str
-    hostname: str
-    report_time: str
-
-
-@dataclass
-class SearchQuery:
-    id: str | None = None
-    user: int | None = None
-    start_time: str | None = None  # canonical TIME_FORMAT
-    end_time: str | None = None
-    old_to_new: bool = False
-    limit: int = 0  # 0 = no limit
-    page: int = 0
-
-
-@dataclass
-class Assignment:
-    """A judicator's answer to an executor's report: tasks to run, ids of tasks to stop or forget,
-    ids (with the reason) of assigned tasks that could not be decoded and must be handed back as
-    failed, and the address of the judicator that answered ("" when built by the judicator)."""
-
-    assign: list[Task] = field(default_factory=list)
-    cancel: list[str] = field(default_factory=list)
-    undecodable: list[tuple[str, str]] = field(default_factory=list)
-    judicator: str = ""
-    signals: list[tuple[str, int]] = field(default_factory=list)  # (task id, signum), API v2
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def new_id() -> str:
-    """A new task (or executor record) id: 12 random bytes in hex — the 24 hex digits of a
-    MongoDB ObjectId, the store's `_id`, but with nothing in it to guess from (an ObjectId's
-    time, process and counter make the next id the previous one + 1). Ids say nothing of
-    order: what is ordered is ordered by add time."""
-    return secrets.token_hex(12)
-
-
-def valid_id(value: object) -> bool:
-    return isinstance(value, str) and ID_RE.match(value) is not None
-
-
-def valid_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INT_MAX
-
-
-def now() -> str:
-    """The current UTC time in the canonical ISO form with microseconds."""
-    return format_time(_dt.datetime.now(_dt.UTC).replace(tzinfo=None))
-
-
-def format_time(value: _dt.datetime) -> str:
-    return value.strftime(TIME_FORMAT)
-
-
-def parse_time(text: str) -> _dt.datetime:
-    """Parse an ISO 8601 time; aware times are converted to naive UTC. Raises ValueError."""
-    value = _dt.datetime.fromisoformat(text.strip())
-    if value.tzinfo is not None:
-        value = value.astimezone(_dt.UTC).replace(tzinfo=None)
-    return value
-
-
-def canonical_time(text: str) -> str:
-    """Any valid ISO 8601 time → the canonical stored form. Raises ValueError."""
-    return format_time(parse_time(text))
-
-
-def time_before(seconds: float) -> str:
-    moment = _dt.datetime.now(_dt.UTC).replace(tzinfo=None) - _dt.timedelta(seconds=seconds)
-    return format_time(moment)
-
-
-def page_count(total: int, limit: int) -> int:
-    """Pages of a search: 0 when nothing matched, 1 when unlimited, else ceil(total/limit)."""
-    if total == 0:
-        return 0
-    if limit == 0:
-        return 1
-    return -(-total // limit)
-
-
-def status_of(code: object) -> Status:
-    """A status code from outside (the wire); one that names no status reads Unknown error."""
-    return Status(code) if code in STATUS_CODES else Status.UNKNOWN_ERROR
-
-
-def reason_of(text: object) -> Reason:
-    """A step's reason from outside (the wire, a stored document); text that names no reason
-    reads internal_error."""
-    return Reason(text) if text in REASON_TEXTS else Reason.INTERNAL_ERROR
-
-
-def verdict_of(text: object) -> Verdict:
-    """A verdict from outside; text that names none reads internal_error."""
-    return Verdict(text) if text in VERDICT_TEXTS else Verdict.INTERNAL_ERROR
-
-
-COMPARE_MODES = frozenset(m.value for m in CompareMode)
-GROUP_POLICIES = frozenset(p.value for p in GroupPolicy)
-
-
-def group_policy_of(text: str) -> GroupPolicy:
-    """A group's policy from outside; ValueError for an unknown one (callers refuse it)."""
-    if text not in GROUP_POLICIES:
-        raise ValueError(f"unknown group policy {text!r}; one of {sorted(GROUP_POLICIES)}")
-    return GroupPolicy(text)
-
-
-def compare_mode_of(text: str) -> CompareMode:
-    """A comparison mode from outside; raises InvalidInput-worthy ValueError for an unknown one
-    (callers turn it into their refusal)."""
-    if text not in COMPARE_MODES:
-        raise ValueError(f"unknown comparison mode {text!r}; one of {sorted(COMPARE_MODES)}")
-    return CompareMode(text)
 
 
 def judged(task: Task) -> bool:
@@ -620,58 +403,13 @@ def task_size(task: Task) -> int:
     )
 
 
-
-# ----------------------------------------------------------------------------- API v2
-
-KEY_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
-
-
-def valid_key(value: object) -> bool:
-    """A client-chosen task id (API v2): 1..64 of A-Z a-z 0-9 . _ -"""
-    return isinstance(value, str) and KEY_RE.match(value) is not None
-
-
-#: The most tasks one page of the task list holds (API v2 and the judicator both read it).
-MAX_PAGE = 1000
-
-
 @dataclass
-class PageQuery:
-    """One page of the task list (API v2): filters, order, and a keyset cursor — the
-    (add_time, id) of the last task of the previous page — so that tasks added meanwhile
-    neither repeat nor shift the pages."""
-
-    user: int | None = None
-    statuses: list[int] = field(default_factory=list)  # empty = any
-    start_time: str | None = None  # canonical TIME_FORMAT, inclusive
-    end_time: str | None = None
-    old_to_new: bool = False
-    limit: int = 100
-    after_time: str | None = None  # cursor: strictly after this (add_time, id) in the order
-    after_id: str | None = None
-    key_prefix: str | None = None  # only tasks whose key starts with it
-
-
-@dataclass
-class SubmitOutcome:
-    """What one keyed or unkeyed submission did."""
-
-    code: int  # Code.OK, INVALID_INPUT, TOO_LARGE, CONFLICT, ERROR
-    id: str = ""  # the task's seed id (24 hex)
-    created: bool = False  # False with Code.OK: an identical task existed under the key
-    detail: str = ""
-
-
-# ----------------------------------------------------------------------------- operations
-
-
-@dataclass
-class Webhook:
-    """The delivery record of a task's webhook (khala/judicator/webhooks.py)."""
-
-    url: str
-    state: str = "pending"  # pending, ready, sending, delivered, failed
-    attempts: int = 0
-    last_status: int | None = None  # HTTP status of the last try
-    last_error: str = ""
-    delivered_at: str = ""
+class TaskBrief:
+    id: str
+    user: int = 0
+    add_time: str = ""
+    done: bool = False
+    status: Status = Status.PENDING
+    executor: str | None = None
+    report_time: str = ""
+    key: str | None = None  # client-chosen id (API v2)
