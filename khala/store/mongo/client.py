@@ -1,17 +1,20 @@
 """The MongoDB backend's one client per store: opened from the URL, shared by the task store,
-the operations store and (on FerretDB) the write locks; and what the server says about itself."""
+the operations store and (on FerretDB) the write locks; what the server says about itself;
+and a lost connection as khala's Unavailable."""
 
 from __future__ import annotations
 
 import datetime
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import pymongo
-from pymongo.errors import ConfigurationError
+from pymongo.errors import ConfigurationError, ConnectionFailure
 from pymongo.uri_parser import parse_uri
 from pymongo.write_concern import WriteConcern
 
-from khala.errors import ConfigError
+from khala.errors import ConfigError, Unavailable
 
 DEFAULT_DATABASE = "khala"
 SERVER_SELECTION_TIMEOUT_MS = 10000
@@ -52,3 +55,20 @@ def server_time(client: MongoClient) -> float:
     """The server's clock (`hello` localTime, naive UTC), in seconds since the epoch."""
     local: datetime.datetime = client.admin.command("hello")["localTime"]
     return local.replace(tzinfo=datetime.UTC).timestamp()
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def unavailable(method: Callable[P, R]) -> Callable[P, R]:
+    """Connection failures become khala Unavailable (the caller may retry); others pass."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except ConnectionFailure as exc:
+            raise Unavailable(f"MongoDB store unreachable: {exc}") from exc
+
+    return wrapper

@@ -20,18 +20,16 @@ Documents:
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import bson
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import (
-    ConnectionFailure,
     DocumentTooLarge,
     DuplicateKeyError,
     OperationFailure,
@@ -40,15 +38,12 @@ from pymongo.read_concern import ReadConcern
 
 from khala.errors import Unavailable
 from khala.model import (
-    ExecutorInfo,
-    Language,
     PageQuery,
     Result,
     SearchQuery,
     Status,
     Task,
     TaskBrief,
-    new_id,
     time_before,
 )
 from khala.rules import lifecycle
@@ -56,22 +51,17 @@ from khala.rules.states import Bound, Cond
 from khala.store.base import Store
 from khala.store.codec import (
     key_range,
-    language_of_row,
-    language_row,
-    merge_languages,
     without_body,
 )
 from khala.store.files import task_owner
 from khala.store.mongo.bodies import BODY_GRACE, BODY_MIN, BodyMarks, body_size, with_body
-from khala.store.mongo.client import MongoClient, connect, parse_write_concern
+from khala.store.mongo.client import MongoClient, connect, parse_write_concern, unavailable
 from khala.store.mongo.docs import (
     BRIEF_FIELDS,
-    LANGUAGE_KEYS,
     LEAN_PROJECTION,
     QUEUE_ORDER,
     assign_filter,
     doc_brief,
-    executor_key,
     mongo_filter,
     mongo_set,
     oid_of,
@@ -80,6 +70,7 @@ from khala.store.mongo.docs import (
     task_key,
     task_to_doc,
 )
+from khala.store.mongo.executors import MongoExecutors
 from khala.store.mongo.files import MongoFiles
 from khala.store.mongo.fit import fit_document, output_budget
 from khala.store.mongo.images import MongoImages
@@ -88,8 +79,6 @@ from khala.store.mongo.ops import MongoOpsStore
 from khala.store.mongo.problems import MongoProblems, MongoProblemTasks
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
-R = TypeVar("R")
 
 # MongoDB refusing a document over its size limit (BSONObjectTooLarge, the result of an update)
 TOO_LARGE_CODES = frozenset({10334, 17419, 17420})
@@ -105,20 +94,7 @@ TASK_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
 ]
 
 
-def _unavailable(method: Callable[P, R]) -> Callable[P, R]:
-    """Connection failures become khala Unavailable (the caller may retry); others pass."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except ConnectionFailure as exc:
-            raise Unavailable(f"MongoDB store unreachable: {exc}") from exc
-
-    return wrapper
-
-
-class MongoStore(MongoJobs, MongoProblemTasks, Store):
+class MongoStore(MongoJobs, MongoExecutors, MongoProblemTasks, Store):
     def __init__(
         self,
         client: MongoClient,
@@ -185,7 +161,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         """Queued tasks assignment skips for now (none here)."""
         return set()
 
-    @_unavailable
+    @unavailable
     def _create_indexes(self) -> None:
         for name, keys in TASK_INDEXES:
             self._tasks.create_index(keys, name=name)
@@ -200,7 +176,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
 
     # ------------------------------------------------------------------ tasks (clients)
 
-    @_unavailable
+    @unavailable
     def add(self, task: Task) -> str:
         oid = oid_of(task.id)
         if oid is None:
@@ -217,7 +193,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         self._marks.clear(body_id)
         return task.id
 
-    @_unavailable
+    @unavailable
     def get(self, task_id: str, lean: bool = False) -> Task | None:
         oid = oid_of(task_id)
         doc = None if oid is None else self._tasks.find_one(
@@ -233,7 +209,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         body = self._bodies.find_one({"_id": doc["body"]}, {"texts": 0} if lean else None)
         return None if body is None else with_body(task, body)
 
-    @_unavailable
+    @unavailable
     def search(self, query: SearchQuery) -> tuple[int, list[TaskBrief]]:
         where = search_filter(query)
         if where is None:
@@ -249,13 +225,13 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
             cursor = cursor.skip(int(query.limit) * int(query.page)).limit(int(query.limit))
         return total, [doc_brief(doc) for doc in cursor]
 
-    @_unavailable
+    @unavailable
     def cancel(self, task_id: str, now: str) -> bool:
         return self._update(task_id, lifecycle.CANCEL.bind(now=now))
 
     # ------------------------------------------------------------------ tasks (executors)
 
-    @_unavailable
+    @unavailable
     def assign(self, executor: str, count: int, now: str,
                languages: frozenset[str] | None = None, images: bool = True) -> list[Task]:
         taken: list[Task] = []
@@ -285,11 +261,11 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         )
         return None if doc is None else self._whole(doc)
 
-    @_unavailable
+    @unavailable
     def has_queued(self) -> bool:
         return self._tasks.find_one(mongo_filter(lifecycle.QUEUED), {"_id": 1}) is not None
 
-    @_unavailable
+    @unavailable
     def finish(
         self, task_id: str, executor: str, status: Status, result: Result, now: str
     ) -> bool | None:
@@ -298,7 +274,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
 
         return self._record(task_id, result, bound)
 
-    @_unavailable
+    @unavailable
     def keep(self, task_id: str, executor: str, result: Result) -> bool | None:
         def bound(result: Result) -> Bound:
             return lifecycle.KEEP.bind(executor=executor, result=result)
@@ -323,20 +299,20 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         return fit_document(result, output_budget(len(bson.encode(doc)), 0),
                             lambda r: len(bson.encode(mongo_set({"result": r}))))
 
-    @_unavailable
+    @unavailable
     def progress(self, task_id: str, executor: str, status: Status, now: str) -> bool | None:
         change = lifecycle.PROGRESS.bind(executor=executor, status=status, now=now)
         return self._update(task_id, change)
 
-    @_unavailable
+    @unavailable
     def held_by(self, executor: str) -> list[TaskBrief]:
         return self._briefs(lifecycle.select(lifecycle.HELD, executor=executor))
 
-    @_unavailable
+    @unavailable
     def requeue(self, task_id: str, executor: str, now: str) -> bool | None:
         return self._update(task_id, lifecycle.REQUEUE.bind(executor=executor, now=now))
 
-    @_unavailable
+    @unavailable
     def stale_tasks(self, before: str) -> list[TaskBrief]:
         return self._briefs(lifecycle.select(lifecycle.STALE, before=before))
 
@@ -358,65 +334,12 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         cursor = self._tasks.find(mongo_filter(where), BRIEF_FIELDS).sort(QUEUE_ORDER)
         return [doc_brief(doc) for doc in cursor]
 
-    # ------------------------------------------------------------------ executors
-
-    @_unavailable
-    def touch_executor(self, hostname: str, now: str,
-                       languages: list[Language] | None = None) -> None:
-        sets: dict[str, Any] = {"report_time": now}
-        if languages is not None:
-            # documents, not pairs: FerretDB stores no nested arrays
-            sets["languages"] = [dict(zip(LANGUAGE_KEYS, language_row(x), strict=True))
-                                 for x in languages]
-        for _ in range(3):  # two racing upserts of a new hostname: one gets a duplicate key
-            try:
-                with self._exclusive(executor_key(hostname), insist=False):
-                    self._executors.update_one(  # a new record gets a random id
-                        {"hostname": hostname},
-                        {"$set": sets, "$setOnInsert": {"_id": ObjectId(new_id())}},
-                        upsert=True)
-                return
-            except DuplicateKeyError:
-                continue
-        raise Unavailable(f"could not record executor {hostname!r}: repeated key conflicts")
-
-    @_unavailable
-    def executors(self, since: str) -> list[ExecutorInfo]:
-        cursor = self._executors.find({"report_time": {"$gte": since}}).sort("hostname", ASCENDING)
-        return [ExecutorInfo(str(d["_id"]), d["hostname"], d["report_time"]) for d in cursor]
-
-    @_unavailable
-    def languages(self, since: str) -> list[Language]:
-        docs = list(self._executors.find({"report_time": {"$gte": since}},
-                                          {"languages": 1, "hostname": 1}))
-        return merge_languages(
-            [[language_of_row([x.get(k) for k in LANGUAGE_KEYS]) for x in d.get("languages") or []]
-             for d in docs], [str(d.get("hostname")) for d in docs])
-
-    @_unavailable
-    def remove_executors(self, before: str) -> list[str]:
-        silent = {"report_time": {"$lt": before}}
-        removed: list[str] = []
-        for doc in list(self._executors.find(silent, {"_id": 1, "hostname": 1})):
-            # Delete one by one with the condition repeated: an executor that reported in
-            # between is kept and not listed as removed.
-            with self._exclusive(executor_key(str(doc["hostname"]))):
-                gone = self._executors.find_one_and_delete({"_id": doc["_id"], **silent})
-            if gone is not None:
-                removed.append(gone["hostname"])
-        return sorted(removed)
-
-    def remove_executor(self, hostname: str) -> bool:
-        with self._exclusive(executor_key(hostname)):
-            return self._executors.delete_many({"hostname": hostname}).deleted_count > 0
-
-
     # ------------------------------------------------------------------ API v2
     # keys:    {_id: "<client key>", task: "<task id>"} — the unique _id makes claim_key an
     #          atomic insert-if-absent, also on FerretDB v1
     # signals: {_id: ObjectId, task: "<task id>", signum, at (orders them; then _id)}
 
-    @_unavailable
+    @unavailable
     def claim_key(self, key: str, task_id: str) -> str:
         for _ in range(3):  # the key may be removed (its task deleted) between the two calls
             try:
@@ -428,7 +351,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
                 return str(doc["task"])
         raise Unavailable(f"could not claim key {key!r}: it keeps changing")
 
-    @_unavailable
+    @unavailable
     def insert_new(self, task: Task) -> bool:
         try:
             self.add(task)
@@ -436,7 +359,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
             return False
         return True
 
-    @_unavailable
+    @unavailable
     def resolve(self, ref: str) -> str | None:
         doc = self._keys.find_one({"_id": ref})
         if doc is not None:
@@ -446,7 +369,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
             return None
         return ref
 
-    @_unavailable
+    @unavailable
     def page(self, query: PageQuery) -> list[TaskBrief]:
         where = search_filter(SearchQuery(
             user=query.user, start_time=query.start_time, end_time=query.end_time
@@ -471,7 +394,7 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         ).limit(int(query.limit))
         return [doc_brief(doc) for doc in found]
 
-    @_unavailable
+    @unavailable
     def remove(self, task_id: str) -> bool:
         oid = oid_of(task_id)
         if oid is None:
@@ -492,15 +415,15 @@ class MongoStore(MongoJobs, MongoProblemTasks, Store):
         self.files.release(task_owner(task_id))  # its outputs kept as files, if any
         return True
 
-    @_unavailable
+    @unavailable
     def sweep_bodies(self) -> int:
         return self._marks.sweep(time_before(BODY_GRACE))
 
-    @_unavailable
+    @unavailable
     def add_signal(self, task_id: str, signum: int, now: str) -> None:
         self._signals.insert_one({"task": task_id, "signum": int(signum), "at": now})
 
-    @_unavailable
+    @unavailable
     def take_signals(self, task_ids: list[str]) -> list[tuple[str, int]]:
         if not task_ids:
             return []

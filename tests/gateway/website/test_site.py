@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.fixtures.waiting import named_process, until
 from tests.gateway.website.helpers import (
     A_PLUS_B,
     A_TIMES_B,
@@ -173,9 +174,13 @@ def test_advanced_commands_and_a_refusal_with_its_reason(cluster: Any, open_page
 def test_running_task_shows_live_output_above_the_fold(
     cluster: Any, open_page: Any, screenshot_dir: Path
 ) -> None:
+    # 40 lines, then it runs (a process named `printed`) until told to end: the page is still
+    # live however long the browser takes to open it
+    printed = f"khala-printed-{uuid.uuid4().hex[:12]}"
+    command = (f"trap 'exit 0' USR1; for i in $(seq 1 40); do echo line $i; sleep 0.1; done; "
+               f"exec -a {printed} sleep 120 & wait")
     body = {"user": new_user(), "compile": {"command": "true"},
-            "execute": {"command": "for i in $(seq 1 40); do echo line $i; sleep 0.1; done",
-                        "timeout": 60}}
+            "execute": {"command": command, "timeout": 150}}
     task_id = submit_v2(cluster.gateway_url, body)
     watched = open_page(width=1280, height=800)
     page = watched.page
@@ -186,6 +191,9 @@ def test_running_task_shows_live_output_above_the_fold(
     assert box is not None and box["y"] + 40 < 800, box  # its first lines are on the first screen
     page.screenshot(path=str(screenshot_dir / "task-live-1280.png"))
     assert page.locator("#verdict").inner_text().strip() in ("⟳ Running", "⟳ Compiling")
+    until(lambda: named_process(printed), 60, "every line printed")
+    told = requests.put(f"{cluster.gateway_url}/api/v2/tasks/{task_id}/signals/USR1", timeout=30)
+    assert told.status_code == 202, told.text
     page.wait_for_selector("#verdict [data-status='5']", timeout=60_000)
     # At the end one output box: the recorded output replaces the live one.
     assert page.locator("#live").is_hidden()
