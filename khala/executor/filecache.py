@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from khala.errors import ConfigError
+from khala.executor.pinning import PinningCache
 from khala.files.lru import Lru
 from khala.files.refs import CHUNK, EMPTY, FileRef, valid_digest
 from khala.sandbox.fstree import remove_tree
@@ -63,7 +64,10 @@ def _stamp(info: os.stat_result) -> Stamp:
     return info.st_ino, info.st_size, info.st_ctime_ns
 
 
-class FileCache:
+class FileCache(PinningCache[FileRef]):
+    """Cached files by sha256; `holding` gives their paths, checked, and raises what a fetch
+    raised (the judicators unreachable, a file they lack)."""
+
     def __init__(self, root: str, capacity: int, fetch: Fetch | None = None) -> None:
         self.root = root
         self.fetch = fetch  # set by the node once its judicator client exists
@@ -117,22 +121,6 @@ class FileCache:
         return os.path.join(self._objects, sha256[:2], sha256)
 
     # ------------------------------------------------------------------ use
-
-    @contextlib.contextmanager
-    def holding(self, refs: list[FileRef]) -> Iterator[dict[str, str]]:
-        """The files `refs` name, present and checked, pinned while the block runs: sha256 →
-        path. Raises what a fetch raised (the judicators unreachable, a file they lack)."""
-        held: list[str] = []
-        try:
-            paths = {}
-            for ref in {r.sha256: r for r in refs}.values():
-                paths[ref.sha256] = self._acquire(ref)
-                held.append(ref.sha256)
-            yield paths
-        finally:
-            with self._lock:
-                gone = [g for sha in held for g in self._lru.unpin(sha)]
-            self._evict(gone)
 
     def _acquire(self, ref: FileRef) -> str:
         """Make `ref` present and checked, and pin it."""

@@ -24,11 +24,11 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from khala.errors import ConfigError
 from khala.executor.filecache import FileCache
+from khala.executor.pinning import PinningCache
 from khala.files.lru import Lru
 from khala.files.refs import FileRef, valid_digest
 from khala.images.tarball import unpack
@@ -48,7 +48,10 @@ class ImageCounts:
     evictions: int = 0
 
 
-class ImageRoots:
+class ImageRoots(PinningCache[ImageRef]):
+    """Unpacked images by sha256; `holding` gives their root directories, and raises what
+    fetching raised, InvalidInput for a tar that is refused."""
+
     def __init__(self, root: str, capacity: int, files: FileCache) -> None:
         self.root, self.capacity, self.files = root, capacity, files
         self.counts = ImageCounts()
@@ -95,22 +98,6 @@ class ImageRoots:
 
     def path(self, sha256: str) -> str:
         return os.path.join(self.root, sha256)
-
-    @contextlib.contextmanager
-    def holding(self, refs: list[ImageRef]) -> Iterator[dict[str, str]]:
-        """The images `refs` name, unpacked, pinned while the block runs: sha256 → root
-        directory. Raises what fetching raised, InvalidInput for a tar that is refused."""
-        held: list[str] = []
-        try:
-            paths = {}
-            for ref in {r.sha256: r for r in refs}.values():
-                paths[ref.sha256] = self._acquire(ref)
-                held.append(ref.sha256)
-            yield paths
-        finally:
-            with self._lock:
-                gone = [g for sha in held for g in self._lru.unpin(sha)]
-            self._evict(gone)
 
     def _acquire(self, ref: ImageRef) -> str:
         if not valid_digest(ref.sha256):
