@@ -1,4 +1,4 @@
-"""Judging figures (issue 26): a 50-case A+B in C with the compile cache warm, end to end
+"""Judging figures: a 50-case A+B in C with the compile cache warm, end to end
 through API v2 (POST /api/v2/tasks, then the long-poll GET ?wait= until done), against the same
 50 cases run as plain subprocesses of the same program built with the preset's gcc command; and
 the same for 50 cases of 1 MB input / 1 MB output, inline (50 one-case tasks) and as one task

@@ -1,4 +1,4 @@
-"""Live-output latency (issue 12): how long after a program prints a line the pow-1 websocket
+"""Live-output latency: how long after a program prints a line the pow-1 websocket
 client has it, on an idle local cluster (etcd, one judicator, one executor, one gateway).
 
     .venv/bin/python -m benchmarks.streaming --lines 40

@@ -15,6 +15,7 @@ not have caught up on who leads now).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from etcd3gw.client import Etcd3Client
@@ -40,6 +41,11 @@ class EtcdRegistration(Registration):
         # The lease on which this judicator won the leader key, or None: leadership won on a lease
         # that has since been lost ends with it, even before the watch or a campaign says so.
         self._leading_on: int | None = None
+        # What the watch saw last stands over a campaign's answer that crossed it: the watch
+        # counts each leadership it ended, and a campaign whose count changed meanwhile leaves
+        # the decision to the round the watch kicked.
+        self._lock = threading.Lock()
+        self._ended = 0
         self._keeper = LeaseKeeper(endpoints, f"{base}/judicators/{name}", address, ttl,
                                    after_round=self._campaign, name=name)
         self._watch = PrefixWatch(endpoints, self._leader_key, self._on_reset, self._on_event)
@@ -51,9 +57,12 @@ class EtcdRegistration(Registration):
         self._watch.start()
 
     def is_leader(self) -> bool:
-        lease_id = self._leading_on
-        return (lease_id is not None and lease_id == self._keeper.lease_id and self._keeper.held
-                and time.monotonic() - self._keeper.alive_at < self._trust)
+        # Read in this order: the keeper sets a new lease id before that lease's `held` and
+        # `alive_at`, so a fresh keepalive read here is never paired with an older lease.
+        alive_at, held = self._keeper.alive_at, self._keeper.held
+        lease_id = self._keeper.lease_id
+        return (held and time.monotonic() - alive_at < self._trust and lease_id is not None
+                and self._leading_on == lease_id)
 
     def registered(self) -> bool:
         """Whether this judicator's key is on its lease (not held by another process)."""
@@ -72,11 +81,15 @@ class EtcdRegistration(Registration):
 
     def _campaign(self, client: Etcd3Client, lease_id: int) -> None:
         """Create the leader key on our lease if it does not exist; else see whose it is."""
+        ended = self._ended
         holder = create(client, self._leader_key, self._name, lease_id)
         leader = holder is None or holder == lease_id
-        if leader and self._leading_on != lease_id:
-            log.info("judicator %s is now the leader", self._name)
-        self._leading_on = lease_id if leader else None
+        with self._lock:
+            if self._ended != ended:
+                return  # the watch saw the key change meanwhile; its kick runs a new round
+            if leader and self._leading_on != lease_id:
+                log.info("judicator %s is now the leader", self._name)
+            self._leading_on = lease_id if leader else None
 
     # ------------------------------------------------------------------ watch thread
 
@@ -91,5 +104,7 @@ class EtcdRegistration(Registration):
         """The leader key as the watch shows it: gone or someone else's, this judicator stops
         leading now and campaigns again."""
         if kv is None or int(kv.get("lease", 0)) != self._keeper.lease_id:
-            self._leading_on = None
+            with self._lock:
+                self._leading_on = None
+                self._ended += 1
             self._keeper.kick()

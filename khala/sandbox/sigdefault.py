@@ -1,5 +1,6 @@
 """Every signal back to its default disposition, in the child that becomes a sandbox (bwrap),
-so a step's signals never depend on how the executor was started.
+or the step itself when unsandboxed (plain.py), so a step's signals never depend on how the
+executor was started.
 
 An ignored signal stays ignored across fork and exec. An executor started under `nohup`
 ignores SIGHUP, and one started by a program that uses glibc's `posix_spawn` (GNU make does)

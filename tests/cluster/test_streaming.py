@@ -1,4 +1,4 @@
-"""Live output over pow-1 and SSE against a real cluster (issue 12): etcd, two judicators on
+"""Live output over pow-1 and SSE against a real cluster: etcd, two judicators on
 FerretDB, executors and a gateway as separate processes. The executor reports only to judicator
 B and the gateway talks only to judicator A, so nothing can pass through "the same" judicator;
 both find the executors' stream endpoints in etcd."""

@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from khala.discovery import registration
 from khala.discovery.bus import EtcdBus
 from khala.discovery.etcd import EtcdDiscovery
 from khala.discovery.registration import EtcdRegistration
@@ -181,6 +183,38 @@ def test_a_leader_whose_lease_was_lost_does_not_lead_on_its_new_lease_before_cam
     assert wait_until(lambda: len(seen) >= 3, TTL + 3) is not None, "no round after resuming"
     assert seen == [False] * len(seen), seen
     assert not old.is_leader() and new.is_leader()
+
+
+def test_a_campaign_crossed_by_the_watch_seeing_the_key_go_does_not_lead(
+        cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watch sees the leader key go while a campaign's create is answering "yours": what
+    the watch saw stands, and the round it kicks decides again."""
+    reg = EtcdRegistration([cluster.url], cluster.prefix, "j1", "j1:4000", TTL)
+    cluster.opened.append(reg)
+    crossed: list[bool] = []
+
+    def create(client: Any, key: str, value: str, lease_id: int) -> int | None:
+        holder = real_create(client, key, value, lease_id)
+        if not crossed:
+            crossed.append(True)
+            reg._seen(None)  # as the watch does when the key is deleted meanwhile
+        return holder
+
+    real_create = registration.create
+    monkeypatch.setattr(registration, "create", create)
+    samples: list[bool] = []
+    campaign = reg._keeper._after_round
+    assert campaign is not None
+
+    def spy(client: Any, lease_id: int) -> None:
+        campaign(client, lease_id)
+        samples.append(reg.is_leader())
+
+    reg._keeper._after_round = spy
+    reg.start()
+    # a later round (the one kicked) leads
+    assert wait_until(lambda: len(samples) >= 2 and samples[-1], TTL + 3) is not None, samples
+    assert crossed and samples[0] is False, samples  # the crossed campaign did not lead
 
 
 def test_wake_callback_crosses_judicators(cluster: Cluster) -> None:

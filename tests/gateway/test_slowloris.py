@@ -1,4 +1,4 @@
-"""Slow clients cannot take the gateway down (issue 8, item 9): a bounded loopback slowloris.
+"""Slow clients cannot take the gateway down: a bounded loopback slowloris.
 
 150 sockets dribble a byte every half second (100 into a request body, 50 into the request
 head) at a real gateway (gunicorn, 2 workers × 8 threads) with `--request-timeout 3`. Meanwhile

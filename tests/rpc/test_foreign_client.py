@@ -1,4 +1,4 @@
-"""A foreign Thrift client against a real judicator (issue 8, item 17).
+"""A foreign Thrift client against a real judicator.
 
 The IDL is not written here: it is derived, in the test, from the struct lines and the service
 table of the wire contract (/work/shared/design/wire-protocol.md, or the copy beside this file

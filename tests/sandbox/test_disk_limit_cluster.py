@@ -1,4 +1,4 @@
-"""execute_disk_limit end to end (issue 8, item 10): a task asks the size of its work area
+"""execute_disk_limit end to end: a task asks the size of its work area
 through the seed API, API v2 or Thrift; a real judicator stores it and a real `khala executor`
 on the bwrap sandbox mounts a tmpfs of that size. A step that writes past it gets ENOSPC (the
 task fails visibly); the same task without the field runs in the executor's default work area.

@@ -72,6 +72,7 @@ class MongoExecutors:
                 removed.append(gone["hostname"])
         return sorted(removed)
 
+    @unavailable
     def remove_executor(self, hostname: str) -> bool:
         with self._exclusive(executor_key(hostname)):
             return self._executors.delete_many({"hostname": hostname}).deleted_count > 0

@@ -13,7 +13,7 @@ Documents:
                 execute: {input, data: binary, command, timeout, standard, …limits},
                 result: {…, compile_report: {…} | null, execute_report: {…} | null} | null,
                 attempts: times assigned}
-    executors: {_id: ObjectId(executor id), hostname (unique), report_time}
+    executors: khala/store/mongo/executors.py
     task_bodies, pending_bodies: a large task's body apart (khala/store/mongo/bodies.py)
 """
 
