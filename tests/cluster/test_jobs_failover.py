@@ -11,7 +11,7 @@ import requests
 
 from tests.cluster.test_failover import TTL, ha, leader, until  # noqa: F401 - fixture ha
 from tests.fixtures.cluster import Cluster
-from tests.judicator.test_jobs import skipped_ticks
+from tests.fixtures.joblog import skipped_ticks
 
 
 def test_leader_sigkill_at_a_tick_fires_it_exactly_once(

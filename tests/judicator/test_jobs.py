@@ -4,7 +4,6 @@ Meproc routes."""
 
 from __future__ import annotations
 
-import re
 import signal
 import time
 import uuid
@@ -15,6 +14,7 @@ import pytest
 import requests
 
 from tests.fixtures.cluster import Cluster
+from tests.fixtures.joblog import skipped_ticks
 from tests.fixtures.waiting import named_process, until
 
 pytestmark = pytest.mark.integration  # starts its own cluster
@@ -194,15 +194,6 @@ def test_stop_keeps_the_job_until_a_restart(jc: Cluster) -> None:
                            and j)(job(jc, "pausing")), 30, "running again")
     assert again["status"] == "running" and len(runs(jc, "pausing")) == 2
     requests.delete(f"{jc.gateway_url}/api/v2/jobs/pausing", timeout=10)
-
-
-def skipped_ticks(log: str, name: str) -> set[int]:
-    """The ticks of job `name` the leader logged as skipped (missed, not fired)."""
-    found: set[int] = set()
-    for first, last in re.findall(rf"job {re.escape(name)}: cron ticks missed: \d+ fires "
-                                  rf"late, (\d+)\.\.(\d+) skipped", log):
-        found.update(range(int(first), int(last) + 1))
-    return found
 
 
 def test_cron_fires_once_per_tick(jc: Cluster) -> None:
